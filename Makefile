@@ -1,0 +1,33 @@
+# Quick start:  make demo   (coordinator + three agents + a transfer workload)
+#               make test   (every test)
+# Both install missing Debian packages first and build incrementally in build/.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CTEST_ARGS ?=
+
+.PHONY: all deps configure build demo test bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+$(BUILD)/CMakeCache.txt: | deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+configure: deps $(BUILD)/CMakeCache.txt
+
+build: configure
+	@cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@scripts/demo --build $(BUILD)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
+
+bench: build
+	@scripts/bench --build $(BUILD)
+
+clean:
+	@rm -rf $(BUILD)

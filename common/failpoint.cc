@@ -1,0 +1,86 @@
+#include "common/failpoint.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/notification.h"
+#include "common/log.h"
+
+namespace txcoord {
+namespace internal {
+std::atomic<bool> g_failpoints_enabled{false};
+}  // namespace internal
+
+namespace {
+
+struct Failpoint {
+  bool crash = true;  // else stall
+  int fire_on_hit = 1;
+  int hits = 0;
+};
+
+std::mutex g_mu;
+std::map<std::string, Failpoint>* g_armed = new std::map<std::string, Failpoint>;
+
+}  // namespace
+
+absl::Status ArmFailpoints(const std::string& spec) {
+  std::map<std::string, Failpoint> armed;
+  for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
+    std::vector<absl::string_view> kv = absl::StrSplit(item, '=');
+    if (kv.size() != 2 || kv[0].empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("failpoint \"", item, "\": expected name=crash|stall[@N]"));
+    }
+    Failpoint fp;
+    std::vector<absl::string_view> action = absl::StrSplit(kv[1], '@');
+    if (action[0] == "crash") {
+      fp.crash = true;
+    } else if (action[0] == "stall") {
+      fp.crash = false;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("failpoint \"", item, "\": action must be crash or stall"));
+    }
+    if (action.size() == 2 && (!absl::SimpleAtoi(action[1], &fp.fire_on_hit) || fp.fire_on_hit < 1)) {
+      return absl::InvalidArgumentError(absl::StrCat("failpoint \"", item, "\": @N needs N >= 1"));
+    }
+    armed[std::string(kv[0])] = fp;
+  }
+  std::lock_guard<std::mutex> lock(g_mu);
+  *g_armed = std::move(armed);
+  internal::g_failpoints_enabled = !g_armed->empty();
+  for (const auto& [name, fp] : *g_armed) {
+    TXLOG(WARNING) << "failpoint armed: " << name << "=" << (fp.crash ? "crash" : "stall") << "@" << fp.fire_on_hit;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ArmFailpointsFromEnvironment() {
+  const char* spec = std::getenv("TXCOORD_FAILPOINTS");
+  if (spec == nullptr || *spec == '\0') return absl::OkStatus();
+  return ArmFailpoints(spec);
+}
+
+namespace internal {
+void HitFailpoint(const char* name) {
+  bool crash = false;
+  {
+    std::lock_guard<std::mutex> lock(g_mu);
+    auto it = g_armed->find(name);
+    if (it == g_armed->end() || ++it->second.hits != it->second.fire_on_hit) return;
+    crash = it->second.crash;
+  }
+  TXLOG(WARNING) << "failpoint " << name << " hit: " << (crash ? "crashing" : "stalling");
+  if (crash) ::_exit(kFailpointExitCode);
+  absl::Notification never;
+  never.WaitForNotification();
+}
+}  // namespace internal
+
+}  // namespace txcoord

@@ -1,0 +1,40 @@
+// The one place where absl::Status meets grpc::Status, plus small gRPC
+// helpers shared by daemons and clients (deadlines, channels, proto values).
+// Domain code never includes this header; adapters do.
+#ifndef TXCOORD_COMMON_GRPC_UTIL_H_
+#define TXCOORD_COMMON_GRPC_UTIL_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/sql_value.h"
+#include "txcoord/v1/txcoord.pb.h"
+
+namespace txcoord {
+
+// Status codes map one to one; the message is kept.
+grpc::Status ToGrpcStatus(const absl::Status& status);
+absl::Status FromGrpcStatus(const grpc::Status& status);
+
+// Sets the deadline of an outgoing call to now + timeout.
+void SetDeadline(grpc::ClientContext* context, absl::Duration timeout);
+
+// A channel to `target` ("host:port") with txcoord's defaults (keepalive,
+// message size limits). `credentials` nullptr means insecure.
+std::shared_ptr<grpc::Channel> MakeChannel(
+    const std::string& target, std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr);
+
+// Largest message a txcoord daemon accepts or sends.
+inline constexpr int kMaxMessageBytes = 16 << 20;
+
+// Proto <-> domain SQL values.
+SqlValue FromProto(const v1::Value& value);
+void ToProto(const SqlValue& value, v1::Value* out);
+
+}  // namespace txcoord
+
+#endif  // TXCOORD_COMMON_GRPC_UTIL_H_

@@ -1,0 +1,71 @@
+#include "common/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <mutex>
+
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+
+namespace txcoord {
+namespace {
+std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
+std::mutex g_tag_mu;
+std::string* g_tag = new std::string("txcoord");
+
+const char* LevelName(LogLevel level) {
+  switch (level) {
+    case LogLevel::kDebug: return "DEBUG";
+    case LogLevel::kInfo: return "INFO";
+    case LogLevel::kWarning: return "WARN";
+    case LogLevel::kError: return "ERROR";
+    case LogLevel::kFatal: return "FATAL";
+  }
+  return "?";
+}
+}  // namespace
+
+void SetMinLogLevel(LogLevel level) { g_min_level = static_cast<int>(level); }
+LogLevel MinLogLevel() { return static_cast<LogLevel>(g_min_level.load()); }
+
+bool ParseLogLevel(const std::string& text, LogLevel* level) {
+  if (text == "debug") *level = LogLevel::kDebug;
+  else if (text == "info") *level = LogLevel::kInfo;
+  else if (text == "warning" || text == "warn") *level = LogLevel::kWarning;
+  else if (text == "error") *level = LogLevel::kError;
+  else return false;
+  return true;
+}
+
+void SetLogTag(const std::string& tag) {
+  std::lock_guard<std::mutex> lock(g_tag_mu);
+  *g_tag = tag;
+}
+
+namespace internal {
+LogLine::LogLine(LogLevel level, const char* file, int line) : level_(level) {
+  const char* base = std::strrchr(file, '/');
+  std::string tag;
+  {
+    std::lock_guard<std::mutex> lock(g_tag_mu);
+    tag = *g_tag;
+  }
+  stream_ << absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone())
+          << ' ' << LevelName(level) << ' ' << tag << ' '
+          << (base ? base + 1 : file) << ':' << line << "] ";
+}
+
+LogLine::~LogLine() {
+  stream_ << '\n';
+  const std::string text = stream_.str();
+  // One write keeps concurrent lines from interleaving.
+  ssize_t unused = ::write(STDERR_FILENO, text.data(), text.size());
+  (void)unused;
+  if (level_ == LogLevel::kFatal) std::abort();
+}
+}  // namespace internal
+}  // namespace txcoord

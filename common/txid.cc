@@ -1,0 +1,42 @@
+#include "common/txid.h"
+
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace txcoord {
+
+std::string Txid::ToString() const { return absl::StrCat(cluster, ".", epoch, ".", sequence); }
+
+bool IsValidName(absl::string_view name, bool allow_dot) {
+  if (name.empty() || name.size() > kMaxNameBytes) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || (allow_dot && (c == '.' || c == ':'));
+    if (!ok) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<Txid> ParseTxid(absl::string_view text) {
+  if (text.empty()) return absl::InvalidArgumentError("txid is empty");
+  if (text.size() > kMaxTxidBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("txid is ", text.size(), " bytes; at most ", kMaxTxidBytes));
+  }
+  std::vector<absl::string_view> parts = absl::StrSplit(text, '.');
+  Txid txid;
+  if (parts.size() != 3 || !IsValidName(parts[0], /*allow_dot=*/false) ||
+      !absl::SimpleAtoi(parts[1], &txid.epoch) || !absl::SimpleAtoi(parts[2], &txid.sequence)) {
+    // Never echo arbitrary bytes back at length.
+    return absl::InvalidArgumentError(
+        absl::StrCat("malformed txid \"", absl::CHexEscape(text.substr(0, 64)),
+                     "\": expected <cluster>.<epoch>.<sequence>"));
+  }
+  txid.cluster = std::string(parts[0]);
+  return txid;
+}
+
+}  // namespace txcoord

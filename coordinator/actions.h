@@ -1,0 +1,91 @@
+// The vocabulary between the coordinator's protocol engine and its adapters:
+// protocol enums, branch references, and the actions the engine emits.
+#ifndef TXCOORD_COORDINATOR_ACTIONS_H_
+#define TXCOORD_COORDINATOR_ACTIONS_H_
+
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+
+namespace txcoord::coordinator {
+
+enum class TxState { kActive, kPreparing, kCommitting, kCommitted, kAborted };
+enum class Vote { kUnknown, kYes, kNo, kReadOnly };
+enum class Outcome { kCommitted, kAborted, kPending };
+
+const char* TxStateName(TxState state);
+const char* VoteName(Vote vote);
+
+// Where one branch of a transaction lives.
+struct BranchRef {
+  std::string participant;  // unique within a transaction
+  std::string endpoint;     // "host:port" of its agent
+  bool operator==(const BranchRef& other) const {
+    return participant == other.participant && endpoint == other.endpoint;
+  }
+};
+
+enum class TimerKind {
+  kDeadline,        // the transaction's deadline
+  kPrepareTimeout,  // votes not all in
+  kRetryPhase2,     // resend Commit to one branch
+  kRetryOnePhase,   // resend CommitOnePhase
+};
+
+struct TimerId {
+  std::string txid;
+  TimerKind kind = TimerKind::kDeadline;
+  std::string participant;  // for the retry timers
+};
+
+// --- Actions ---------------------------------------------------------------
+
+struct SendPrepare {
+  std::string txid;
+  BranchRef branch;
+};
+struct SendCommit {
+  std::string txid;
+  BranchRef branch;
+};
+struct SendAbort {
+  std::string txid;
+  BranchRef branch;
+};
+struct SendCommitOnePhase {
+  std::string txid;
+  BranchRef branch;
+};
+// Append a COMMIT record and make it durable; report with OnCommitLogged.
+struct LogCommit {
+  std::string txid;
+  std::vector<BranchRef> branches;  // the branches that voted YES
+};
+// Append an END record; never forced (losing it only repeats phase 2).
+struct LogEnd {
+  std::string txid;
+};
+// The outcome of `txid` is decided (or cannot be known): answer every
+// client waiting in Commit. `error` non-OK means the outcome is unknown to
+// the client (the log failed).
+struct Decided {
+  std::string txid;
+  bool committed = false;
+  std::string reason;
+  absl::Status error;
+};
+struct ArmTimer {
+  TimerId timer;
+  absl::Time at;
+};
+
+using Action = std::variant<SendPrepare, SendCommit, SendAbort, SendCommitOnePhase, LogCommit,
+                            LogEnd, Decided, ArmTimer>;
+using Actions = std::vector<Action>;
+
+}  // namespace txcoord::coordinator
+
+#endif  // TXCOORD_COORDINATOR_ACTIONS_H_

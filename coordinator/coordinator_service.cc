@@ -1,0 +1,127 @@
+#include "coordinator/coordinator_service.h"
+
+#include <chrono>
+
+#include "absl/time/clock.h"
+#include "common/grpc_util.h"
+
+namespace txcoord::coordinator {
+namespace {
+
+constexpr uint32_t kMaxTimeoutMs = 3600 * 1000;
+// A Commit with no deadline from the client still returns eventually.
+constexpr absl::Duration kDefaultCommitWait = absl::Seconds(60);
+
+int64_t UnixMillis(absl::Time t) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return 0;
+  return absl::ToUnixMillis(t);
+}
+
+v1::TxState ToProto(TxState state) {
+  switch (state) {
+    case TxState::kActive: return v1::TX_STATE_ACTIVE;
+    case TxState::kPreparing: return v1::TX_STATE_PREPARING;
+    case TxState::kCommitting: return v1::TX_STATE_COMMITTING;
+    case TxState::kCommitted: return v1::TX_STATE_COMMITTED;
+    case TxState::kAborted: return v1::TX_STATE_ABORTED;
+  }
+  return v1::TX_STATE_UNSPECIFIED;
+}
+
+v1::Vote ToProto(Vote vote) {
+  switch (vote) {
+    case Vote::kUnknown: return v1::VOTE_UNSPECIFIED;
+    case Vote::kYes: return v1::VOTE_YES;
+    case Vote::kNo: return v1::VOTE_NO;
+    case Vote::kReadOnly: return v1::VOTE_READ_ONLY;
+  }
+  return v1::VOTE_UNSPECIFIED;
+}
+
+absl::Time DeadlineOf(const grpc::ServerContext* context) {
+  const auto deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::Now() + kDefaultCommitWait;
+  return absl::FromChrono(deadline);
+}
+
+}  // namespace
+
+void ToProto(const TransactionView& view, v1::Transaction* out) {
+  out->set_txid(view.txid);
+  out->set_state(ToProto(view.state));
+  out->set_begin_unix_ms(UnixMillis(view.begin));
+  out->set_deadline_unix_ms(view.state == TxState::kActive || view.state == TxState::kPreparing
+                                ? UnixMillis(view.deadline)
+                                : 0);
+  out->set_reason(view.reason);
+  for (const BranchView& b : view.branches) {
+    v1::Branch* branch = out->add_branches();
+    branch->set_participant(b.ref.participant);
+    branch->set_endpoint(b.ref.endpoint);
+    branch->set_vote(ToProto(b.vote));
+    branch->set_acknowledged(b.acknowledged);
+    branch->set_phase2_attempts(b.phase2_attempts);
+    branch->set_last_error(b.last_error);
+  }
+}
+
+grpc::Status CoordinatorService::Begin(grpc::ServerContext* context,
+                                       const v1::BeginRequest* request,
+                                       v1::BeginResponse* response) {
+  if (request->timeout_ms() > kMaxTimeoutMs) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "timeout_ms is over the limit of 3600000 (one hour)");
+  }
+  absl::StatusOr<BeginResult> begun = runtime_->Begin(absl::Milliseconds(request->timeout_ms()));
+  if (!begun.ok()) return ToGrpcStatus(begun.status());
+  response->set_txid(begun->txid);
+  response->set_deadline_unix_ms(absl::ToUnixMillis(begun->deadline));
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::Enlist(grpc::ServerContext* context,
+                                        const v1::EnlistRequest* request,
+                                        v1::EnlistResponse* response) {
+  return ToGrpcStatus(runtime_->Enlist(
+      request->txid(), BranchRef{request->participant(), request->endpoint()}, request->prepared()));
+}
+
+grpc::Status CoordinatorService::Commit(grpc::ServerContext* context,
+                                        const v1::CommitRequest* request,
+                                        v1::CommitResponse* response) {
+  absl::StatusOr<CommitResult> result = runtime_->Commit(request->txid(), DeadlineOf(context));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  response->set_outcome(result->committed ? v1::OUTCOME_COMMITTED : v1::OUTCOME_ABORTED);
+  response->set_reason(result->reason);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::Abort(grpc::ServerContext* context,
+                                       const v1::AbortRequest* request,
+                                       v1::AbortResponse* response) {
+  return ToGrpcStatus(runtime_->Abort(request->txid()));
+}
+
+grpc::Status CoordinatorService::GetTransaction(grpc::ServerContext* context,
+                                                const v1::GetTransactionRequest* request,
+                                                v1::Transaction* response) {
+  absl::StatusOr<TransactionView> view = runtime_->Describe(request->txid());
+  if (!view.ok()) return ToGrpcStatus(view.status());
+  ToProto(*view, response);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::QueryOutcome(grpc::ServerContext* context,
+                                              const v1::QueryOutcomeRequest* request,
+                                              v1::QueryOutcomeResponse* response) {
+  absl::StatusOr<Outcome> outcome = runtime_->QueryOutcome(request->txid(), request->participant());
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+  switch (*outcome) {
+    case Outcome::kCommitted: response->set_outcome(v1::OUTCOME_COMMITTED); break;
+    case Outcome::kAborted: response->set_outcome(v1::OUTCOME_ABORTED); break;
+    case Outcome::kPending: response->set_outcome(v1::OUTCOME_PENDING); break;
+  }
+  return grpc::Status::OK;
+}
+
+}  // namespace txcoord::coordinator

@@ -1,0 +1,490 @@
+#include "coordinator/engine.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/txid.h"
+
+namespace txcoord::coordinator {
+
+const char* TxStateName(TxState state) {
+  switch (state) {
+    case TxState::kActive: return "ACTIVE";
+    case TxState::kPreparing: return "PREPARING";
+    case TxState::kCommitting: return "COMMITTING";
+    case TxState::kCommitted: return "COMMITTED";
+    case TxState::kAborted: return "ABORTED";
+  }
+  return "?";
+}
+
+const char* VoteName(Vote vote) {
+  switch (vote) {
+    case Vote::kUnknown: return "-";
+    case Vote::kYes: return "YES";
+    case Vote::kNo: return "NO";
+    case Vote::kReadOnly: return "READ_ONLY";
+  }
+  return "?";
+}
+
+Engine::Engine(const EngineOptions& options) : options_(options), rng_(options.random_seed) {}
+
+absl::Status Engine::CheckOwned(const std::string& txid) const {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->cluster != options_.cluster_id) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("txid ", txid, " belongs to coordinator \"", parsed->cluster,
+                     "\", not to this one (\"", options_.cluster_id, "\")"));
+  }
+  if (parsed->epoch > options_.epoch) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "txid ", txid, " has epoch ", parsed->epoch, " but this coordinator is at epoch ",
+        options_.epoch, ": is another coordinator using cluster id \"", options_.cluster_id,
+        "\"?"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Engine::Txn*> Engine::Find(const std::string& txid) {
+  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) {
+    auto done = finished_.find(txid);
+    if (done != finished_.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("transaction ", txid, " is already ", TxStateName(done->second.state)));
+    }
+    return absl::NotFoundError(
+        absl::StrCat("transaction ", txid, " is unknown (never begun, or aborted and forgotten)"));
+  }
+  return &it->second;
+}
+
+Engine::Branch* Engine::FindBranch(Txn& txn, const std::string& participant) {
+  for (Branch& b : txn.branches) {
+    if (b.ref.participant == participant) return &b;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<BeginResult> Engine::Begin(absl::Duration timeout, absl::Time now, Actions* out) {
+  if (timeout < absl::ZeroDuration()) return absl::InvalidArgumentError("timeout is negative");
+  if (timeout == absl::ZeroDuration()) timeout = options_.default_tx_timeout;
+  if (timeout > options_.max_tx_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat("timeout ", absl::FormatDuration(timeout),
+                                                   " is over the limit of ",
+                                                   absl::FormatDuration(options_.max_tx_timeout)));
+  }
+  if (txns_.size() >= options_.max_open_transactions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many open transactions (", txns_.size(), "); retry later"));
+  }
+  std::string txid = Txid{options_.cluster_id, options_.epoch, next_sequence_++}.ToString();
+  Txn& txn = txns_[txid];
+  txn.begin = now;
+  txn.deadline = now + timeout;
+  out->push_back(ArmTimer{TimerId{txid, TimerKind::kDeadline, ""}, txn.deadline});
+  return BeginResult{txid, txn.deadline};
+}
+
+absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
+                            absl::Time now, Actions* out) {
+  if (!IsValidName(branch.participant)) {
+    return absl::InvalidArgumentError(
+        "participant name must be 1 to 128 characters of [A-Za-z0-9_.:-]");
+  }
+  if (branch.endpoint.empty() || branch.endpoint.size() > 256) {
+    return absl::InvalidArgumentError("endpoint must be 1 to 256 bytes (host:port)");
+  }
+  absl::StatusOr<Txn*> found = Find(txid);
+  if (!found.ok()) return found.status();
+  Txn& txn = **found;
+  if (txn.state != TxState::kActive) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "transaction ", txid, " is ", TxStateName(txn.state), ": branches can join only while it is ACTIVE"));
+  }
+  Branch* existing = FindBranch(txn, branch.participant);
+  if (existing == nullptr) {
+    if (txn.branches.size() >= options_.max_branches) {
+      return absl::ResourceExhaustedError(absl::StrCat("transaction ", txid, " already has ",
+                                                       txn.branches.size(), " branches"));
+    }
+    txn.branches.push_back(Branch{branch});
+    existing = &txn.branches.back();
+  } else {
+    existing->ref.endpoint = branch.endpoint;
+  }
+  if (prepared) existing->vote = Vote::kYes;
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Commit(const std::string& txid, absl::Time now, Actions* out) {
+  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) {
+    auto done = finished_.find(txid);
+    if (done == finished_.end()) {
+      return absl::NotFoundError(absl::StrCat(
+          "transaction ", txid, " is unknown (never begun, or aborted and forgotten)"));
+    }
+    out->push_back(Decided{txid, done->second.state == TxState::kCommitted, done->second.reason});
+    return absl::OkStatus();
+  }
+  Txn& txn = it->second;
+  switch (txn.state) {
+    case TxState::kActive:
+      if (now >= txn.deadline) {
+        DoAbort(txid, txn, "transaction deadline passed before commit", out);
+        return absl::OkStatus();
+      }
+      StartPrepare(txid, txn, now, out);
+      return absl::OkStatus();
+    case TxState::kPreparing:
+      return absl::OkStatus();  // the waiter hears the decision
+    case TxState::kCommitting:
+    case TxState::kCommitted:
+      out->push_back(Decided{txid, true, ""});
+      return absl::OkStatus();
+    case TxState::kAborted:
+      out->push_back(Decided{txid, false, txn.reason});
+      return absl::OkStatus();
+  }
+  return absl::OkStatus();
+}
+
+void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
+  txn.state = TxState::kPreparing;
+  if (txn.branches.size() == 1 && txn.branches[0].vote == Vote::kUnknown) {
+    // One branch: let it decide. No prepare round, no forced log write.
+    txn.one_phase = true;
+    out->push_back(SendCommitOnePhase{txid, txn.branches[0].ref});
+    return;
+  }
+  bool waiting = false;
+  for (Branch& b : txn.branches) {
+    if (b.vote == Vote::kUnknown) {
+      out->push_back(SendPrepare{txid, b.ref});
+      waiting = true;
+    }
+  }
+  if (waiting) {
+    out->push_back(ArmTimer{TimerId{txid, TimerKind::kPrepareTimeout, ""}, now + options_.prepare_timeout});
+  }
+  MaybeDecide(txid, txn, now, out);
+}
+
+void Engine::MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
+  if (txn.state != TxState::kPreparing || txn.logging || txn.one_phase) return;
+  bool any_yes = false;
+  for (const Branch& b : txn.branches) {
+    if (b.vote == Vote::kUnknown) return;
+    if (b.vote == Vote::kNo) {
+      DoAbort(txid, txn, absl::StrCat("branch ", b.ref.participant, " voted NO", b.last_error.empty() ? "" : ": ", b.last_error), out);
+      return;
+    }
+    any_yes |= b.vote == Vote::kYes;
+  }
+  if (!any_yes) {
+    // Nothing was written anywhere: committed without a log record.
+    out->push_back(Decided{txid, true, ""});
+    Finish(txid, TxState::kCommitted, "");
+    return;
+  }
+  LogCommit record{txid, {}};
+  for (const Branch& b : txn.branches) {
+    if (b.vote == Vote::kYes) record.branches.push_back(b.ref);
+  }
+  txn.logging = true;
+  out->push_back(std::move(record));
+}
+
+void Engine::DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out) {
+  for (const Branch& b : txn.branches) {
+    // A branch that voted NO or READ_ONLY has already forgotten itself.
+    if (b.vote == Vote::kNo || b.vote == Vote::kReadOnly) continue;
+    out->push_back(SendAbort{txid, b.ref});
+  }
+  out->push_back(Decided{txid, false, reason});
+  Finish(txid, TxState::kAborted, reason);
+}
+
+absl::Status Engine::Abort(const std::string& txid, const std::string& reason, absl::Time now,
+                           Actions* out) {
+  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) {
+    auto done = finished_.find(txid);
+    if (done != finished_.end() && done->second.state == TxState::kCommitted) {
+      return absl::FailedPreconditionError(absl::StrCat("transaction ", txid, " is COMMITTED"));
+    }
+    return absl::OkStatus();  // aborted already, or unknown: presumed aborted
+  }
+  Txn& txn = it->second;
+  if (txn.state == TxState::kCommitting || txn.state == TxState::kCommitted || txn.logging) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("transaction ", txid, " is decided COMMIT and can no longer abort"));
+  }
+  if (txn.one_phase) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "transaction ", txid, " is being committed by its only branch and can no longer abort"));
+  }
+  DoAbort(txid, txn, reason, out);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Outcome> Engine::QueryOutcome(const std::string& txid,
+                                             const std::string& participant) {
+  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) {
+    auto done = finished_.find(txid);
+    if (done == finished_.end()) return Outcome::kAborted;  // presumed abort
+    const auto& who = done->second.committed_participants;
+    return std::find(who.begin(), who.end(), participant) != who.end() ? Outcome::kCommitted
+                                                                        : Outcome::kAborted;
+  }
+  Txn& txn = it->second;
+  switch (txn.state) {
+    case TxState::kActive:
+    case TxState::kPreparing:
+      return Outcome::kPending;
+    case TxState::kCommitting:
+    case TxState::kCommitted: {
+      Branch* b = FindBranch(txn, participant);
+      return b != nullptr && b->vote == Vote::kYes ? Outcome::kCommitted : Outcome::kAborted;
+    }
+    case TxState::kAborted:
+      return Outcome::kAborted;
+  }
+  return Outcome::kPending;
+}
+
+void Engine::OnPrepareResult(const std::string& txid, const std::string& participant,
+                             const absl::StatusOr<Vote>& vote, absl::Time now, Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (txn.state != TxState::kPreparing || txn.logging) return;
+  Branch* b = FindBranch(txn, participant);
+  if (b == nullptr || b->vote != Vote::kUnknown) return;  // duplicate
+  if (vote.ok()) {
+    b->vote = *vote;
+  } else {
+    b->vote = Vote::kNo;
+    b->last_error = std::string(vote.status().message());
+    DoAbort(txid, txn, absl::StrCat("prepare failed at ", participant, ": ", vote.status().ToString()), out);
+    return;
+  }
+  MaybeDecide(txid, txn, now, out);
+}
+
+void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status, absl::Time now,
+                            Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (!txn.logging) return;
+  if (!status.ok()) {
+    // The record may or may not be durable: neither outcome can be promised.
+    // The transaction stays undecided here; recovery settles it from the log.
+    out->push_back(Decided{txid, false, "",
+                           absl::UnavailableError(absl::StrCat(
+                               "commit outcome unknown: the coordinator's log failed (",
+                               status.message(), "); it is settled when the coordinator restarts"))});
+    return;
+  }
+  txn.logging = false;
+  txn.state = TxState::kCommitting;
+  txn.deadline = absl::InfiniteFuture();
+  out->push_back(Decided{txid, true, ""});
+  StartPhase2(txid, txn, out);
+}
+
+void Engine::StartPhase2(const std::string& txid, Txn& txn, Actions* out) {
+  for (const Branch& b : txn.branches) {
+    if (b.vote == Vote::kYes && !b.acknowledged) out->push_back(SendCommit{txid, b.ref});
+  }
+}
+
+void Engine::OnPhase2Result(const std::string& txid, const std::string& participant,
+                            const absl::Status& status, absl::Time now, Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (txn.state != TxState::kCommitting) return;
+  Branch* b = FindBranch(txn, participant);
+  if (b == nullptr || b->acknowledged) return;
+  if (!status.ok()) {
+    ++b->attempts;
+    b->last_error = status.ToString();
+    out->push_back(ArmTimer{TimerId{txid, TimerKind::kRetryPhase2, participant}, now + Backoff(b->attempts)});
+    return;
+  }
+  b->acknowledged = true;
+  for (const Branch& other : txn.branches) {
+    if (other.vote == Vote::kYes && !other.acknowledged) return;
+  }
+  out->push_back(LogEnd{txid});
+  Finish(txid, TxState::kCommitted, "");
+}
+
+void Engine::OnOnePhaseResult(const std::string& txid, const std::string& participant,
+                              const absl::StatusOr<bool>& committed, absl::Time now,
+                              Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (!txn.one_phase || txn.state != TxState::kPreparing) return;
+  Branch& b = txn.branches[0];
+  if (!committed.ok()) {
+    // The call may have reached the branch: only its answer decides. The
+    // branch keeps one-phase outcomes, so asking again is safe.
+    ++b.attempts;
+    b.last_error = committed.status().ToString();
+    out->push_back(ArmTimer{TimerId{txid, TimerKind::kRetryOnePhase, participant}, now + Backoff(b.attempts)});
+    return;
+  }
+  if (*committed) {
+    b.vote = Vote::kYes;
+    b.acknowledged = true;
+    out->push_back(Decided{txid, true, ""});
+    Finish(txid, TxState::kCommitted, "");
+  } else {
+    b.vote = Vote::kNo;
+    std::string reason = absl::StrCat("branch ", participant, " could not commit");
+    out->push_back(Decided{txid, false, reason});
+    Finish(txid, TxState::kAborted, reason);
+  }
+}
+
+void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
+  auto it = txns_.find(timer.txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  switch (timer.kind) {
+    case TimerKind::kDeadline:
+      if ((txn.state == TxState::kActive || txn.state == TxState::kPreparing) && !txn.logging &&
+          !txn.one_phase && now >= txn.deadline) {
+        DoAbort(timer.txid, txn, "transaction deadline exceeded", out);
+      }
+      return;
+    case TimerKind::kPrepareTimeout:
+      if (txn.state == TxState::kPreparing && !txn.logging && !txn.one_phase) {
+        std::string missing;
+        for (const Branch& b : txn.branches) {
+          if (b.vote == Vote::kUnknown) absl::StrAppend(&missing, missing.empty() ? "" : ", ", b.ref.participant);
+        }
+        DoAbort(timer.txid, txn, absl::StrCat("prepare timed out waiting for ", missing), out);
+      }
+      return;
+    case TimerKind::kRetryPhase2:
+      if (txn.state == TxState::kCommitting) {
+        Branch* b = FindBranch(txn, timer.participant);
+        if (b != nullptr && !b->acknowledged) out->push_back(SendCommit{timer.txid, b->ref});
+      }
+      return;
+    case TimerKind::kRetryOnePhase:
+      if (txn.one_phase && txn.state == TxState::kPreparing) {
+        out->push_back(SendCommitOnePhase{timer.txid, txn.branches[0].ref});
+      }
+      return;
+  }
+}
+
+void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
+                              absl::Time now, Actions* out) {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (parsed.ok() && parsed->cluster == options_.cluster_id && parsed->epoch == options_.epoch) {
+    next_sequence_ = std::max(next_sequence_, parsed->sequence + 1);
+  }
+  Txn& txn = txns_[txid];
+  txn.state = TxState::kCommitting;
+  txn.branches.clear();
+  for (const BranchRef& ref : branches) {
+    Branch b{ref};
+    b.vote = Vote::kYes;
+    txn.branches.push_back(std::move(b));
+  }
+  StartPhase2(txid, txn, out);
+  if (branches.empty()) {
+    out->push_back(LogEnd{txid});
+    Finish(txid, TxState::kCommitted, "");
+  }
+}
+
+std::vector<LogCommit> Engine::LiveCommits() const {
+  std::vector<LogCommit> live;
+  for (const auto& [txid, txn] : txns_) {
+    if (txn.state != TxState::kCommitting && !txn.logging) continue;
+    LogCommit record{txid, {}};
+    for (const Branch& b : txn.branches) {
+      if (b.vote == Vote::kYes) record.branches.push_back(b.ref);
+    }
+    live.push_back(std::move(record));
+  }
+  return live;
+}
+
+void Engine::Finish(const std::string& txid, TxState final_state, const std::string& reason) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Finished done{final_state, reason, {}};
+  if (final_state == TxState::kCommitted) {
+    for (const Branch& b : it->second.branches) {
+      if (b.vote == Vote::kYes) done.committed_participants.push_back(b.ref.participant);
+    }
+  }
+  txns_.erase(it);
+  if (options_.finished_cache == 0) return;
+  if (finished_.emplace(txid, std::move(done)).second) finished_order_.push_back(txid);
+  while (finished_order_.size() > options_.finished_cache) {
+    finished_.erase(finished_order_.front());
+    finished_order_.pop_front();
+  }
+}
+
+absl::Duration Engine::Backoff(uint32_t attempts) {
+  absl::Duration delay = options_.phase2_backoff_initial;
+  for (uint32_t i = 1; i < attempts && delay < options_.phase2_backoff_max; ++i) delay *= 2;
+  delay = std::min(delay, options_.phase2_backoff_max);
+  // Full jitter in [delay/2, delay]: peers that failed together do not
+  // retry together.
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return delay * jitter(rng_);
+}
+
+TransactionView Engine::View(const std::string& txid, const Txn& txn) const {
+  TransactionView view{txid, txn.state, {}, txn.begin, txn.deadline, txn.reason};
+  if (txn.state == TxState::kPreparing && txn.one_phase) view.reason = "one-phase commit in progress";
+  for (const Branch& b : txn.branches) {
+    view.branches.push_back(BranchView{b.ref, b.vote, b.acknowledged, b.attempts, b.last_error});
+  }
+  return view;
+}
+
+absl::StatusOr<TransactionView> Engine::Describe(const std::string& txid) const {
+  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
+  auto it = txns_.find(txid);
+  if (it != txns_.end()) return View(txid, it->second);
+  auto done = finished_.find(txid);
+  if (done == finished_.end()) {
+    return absl::NotFoundError(absl::StrCat(
+        "transaction ", txid, " is unknown (never begun, aborted and forgotten, or long finished)"));
+  }
+  TransactionView view;
+  view.txid = txid;
+  view.state = done->second.state;
+  view.reason = done->second.reason;
+  for (const std::string& p : done->second.committed_participants) {
+    BranchView b;
+    b.ref.participant = p;
+    b.vote = Vote::kYes;
+    b.acknowledged = true;
+    view.branches.push_back(std::move(b));
+  }
+  return view;
+}
+
+}  // namespace txcoord::coordinator

@@ -1,0 +1,169 @@
+// The coordinator's protocol engine: presumed-abort two-phase commit as a
+// state machine with no I/O. Requests and events go in; actions (send a
+// message, append a log record, answer a waiting client, arm a timer) come
+// out. The daemon runs it under real adapters (gRPC, the WAL, the clock);
+// tests and the simulator run it under fakes.
+//
+//   Engine engine(options);
+//   Actions out;
+//   auto txid = engine.Begin(absl::Seconds(30), now, &out);
+//   engine.Enlist(*txid, {"orders", "10.0.0.5:7171"}, false, now, &out);
+//   engine.Commit(*txid, now, &out);     // out: SendPrepare x N, ArmTimer
+//   engine.OnPrepareResult(...);         // ... out: LogCommit
+//   engine.OnCommitLogged(...);          // out: Decided, SendCommit x N
+#ifndef TXCOORD_COORDINATOR_ENGINE_H_
+#define TXCOORD_COORDINATOR_ENGINE_H_
+
+#include <cstdint>
+#include <deque>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/actions.h"
+
+namespace txcoord::coordinator {
+
+struct EngineOptions {
+  std::string cluster_id;     // names this coordinator in every txid
+  uint64_t epoch = 1;         // grows on every start (see data_dir.h)
+  absl::Duration default_tx_timeout = absl::Seconds(30);
+  absl::Duration max_tx_timeout = absl::Hours(1);
+  absl::Duration prepare_timeout = absl::Seconds(5);
+  absl::Duration phase2_backoff_initial = absl::Milliseconds(50);
+  absl::Duration phase2_backoff_max = absl::Seconds(5);
+  size_t max_branches = 64;
+  size_t max_open_transactions = 1000000;
+  size_t finished_cache = 10000;  // outcomes kept after a transaction ends
+  uint64_t random_seed = 0;       // jitter; fixed in tests and simulation
+};
+
+// What an operator or client sees of one transaction.
+struct BranchView {
+  BranchRef ref;
+  Vote vote = Vote::kUnknown;
+  bool acknowledged = false;
+  uint32_t phase2_attempts = 0;
+  std::string last_error;
+};
+
+struct TransactionView {
+  std::string txid;
+  TxState state = TxState::kActive;
+  std::vector<BranchView> branches;
+  absl::Time begin = absl::InfinitePast();     // InfinitePast if recovered
+  absl::Time deadline = absl::InfiniteFuture();
+  std::string reason;
+};
+
+struct BeginResult {
+  std::string txid;
+  absl::Time deadline;
+};
+
+// Not thread-safe: the owner serialises every call (the runtime holds one
+// mutex around it). Every method appends the actions it decides to `out`.
+class Engine final {
+ public:
+  explicit Engine(const EngineOptions& options);
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // --- Client requests --------------------------------------------------
+  // `timeout` zero means the default. RESOURCE_EXHAUSTED past
+  // max_open_transactions; INVALID_ARGUMENT past max_tx_timeout.
+  absl::StatusOr<BeginResult> Begin(absl::Duration timeout, absl::Time now, Actions* out);
+  // Adds (or re-confirms) a branch; `prepared` records a YES vote.
+  absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
+                      absl::Time now, Actions* out);
+  // Starts commit. OK means a Decided action for `txid` is (or will be)
+  // emitted; the caller registers its waiter before calling.
+  absl::Status Commit(const std::string& txid, absl::Time now, Actions* out);
+  // Aborts an undecided transaction; FAILED_PRECONDITION once COMMIT is
+  // being logged or was logged.
+  absl::Status Abort(const std::string& txid, const std::string& reason, absl::Time now,
+                     Actions* out);
+
+  // --- Participant requests ---------------------------------------------
+  // The outcome for `participant`'s branch. A txid owned by another
+  // coordinator: FAILED_PRECONDITION (never presumed aborted).
+  absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
+
+  // --- Results of earlier actions -----------------------------------------
+  void OnPrepareResult(const std::string& txid, const std::string& participant,
+                       const absl::StatusOr<Vote>& vote, absl::Time now, Actions* out);
+  void OnCommitLogged(const std::string& txid, const absl::Status& status, absl::Time now,
+                      Actions* out);
+  void OnPhase2Result(const std::string& txid, const std::string& participant,
+                      const absl::Status& status, absl::Time now, Actions* out);
+  // `committed` is the participant's decision.
+  void OnOnePhaseResult(const std::string& txid, const std::string& participant,
+                        const absl::StatusOr<bool>& committed, absl::Time now, Actions* out);
+  void OnTimer(const TimerId& timer, absl::Time now, Actions* out);
+
+  // --- Recovery and checkpoints -------------------------------------------
+  // Re-drives a transaction whose COMMIT record was found without END.
+  // Called before any request is served.
+  void RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
+                        absl::Time now, Actions* out);
+  // Transactions whose COMMIT was logged (or is being logged) and that have
+  // not ended: what a checkpoint must carry into a new log segment.
+  std::vector<LogCommit> LiveCommits() const;
+
+  // --- Inspection -----------------------------------------------------------
+  absl::StatusOr<TransactionView> Describe(const std::string& txid) const;
+  size_t open_transactions() const { return txns_.size(); }
+
+ private:
+  struct Branch {
+    BranchRef ref;
+    Vote vote = Vote::kUnknown;
+    bool acknowledged = false;
+    uint32_t attempts = 0;
+    std::string last_error;
+  };
+  struct Txn {
+    TxState state = TxState::kActive;
+    std::vector<Branch> branches;
+    absl::Time begin = absl::InfinitePast();
+    absl::Time deadline = absl::InfiniteFuture();
+    std::string reason;
+    bool logging = false;    // COMMIT append issued, not yet durable
+    bool one_phase = false;  // decision delegated to the only branch
+  };
+
+  // Ownership and syntax check; NOT_FOUND-free.
+  absl::Status CheckOwned(const std::string& txid) const;
+  absl::StatusOr<Txn*> Find(const std::string& txid);
+  Branch* FindBranch(Txn& txn, const std::string& participant);
+  void StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
+  void MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
+  void DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out);
+  void StartPhase2(const std::string& txid, Txn& txn, Actions* out);
+  void Finish(const std::string& txid, TxState final_state, const std::string& reason);
+  absl::Duration Backoff(uint32_t attempts);
+  TransactionView View(const std::string& txid, const Txn& txn) const;
+
+  EngineOptions options_;
+  uint64_t next_sequence_ = 1;
+  std::mt19937_64 rng_;
+  absl::flat_hash_map<std::string, Txn> txns_;
+  // Recently finished transactions, for Describe and QueryOutcome after the
+  // transaction was forgotten. Bounded by options_.finished_cache.
+  struct Finished {
+    TxState state;
+    std::string reason;
+    std::vector<std::string> committed_participants;
+  };
+  absl::flat_hash_map<std::string, Finished> finished_;
+  std::deque<std::string> finished_order_;
+};
+
+}  // namespace txcoord::coordinator
+
+#endif  // TXCOORD_COORDINATOR_ENGINE_H_

@@ -1,0 +1,243 @@
+#include "coordinator/runtime.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "coordinator/records.h"
+
+namespace txcoord::coordinator {
+
+absl::Status RecoveryState::Apply(const wal::Record& record) {
+  switch (record.type) {
+    case kRecordCommit: {
+      absl::StatusOr<LogCommit> commit = DecodeCommit(record.payload);
+      if (!commit.ok()) return commit.status();
+      std::string txid = commit->txid;
+      unfinished_[txid] = *std::move(commit);
+      return absl::OkStatus();
+    }
+    case kRecordEnd: {
+      absl::StatusOr<std::string> txid = DecodeEnd(record.payload);
+      if (!txid.ok()) return txid.status();
+      unfinished_.erase(*txid);
+      return absl::OkStatus();
+    }
+    default:
+      return absl::DataLossError(absl::StrCat("unknown log record type ", record.type));
+  }
+}
+
+Runtime::Runtime(const RuntimeOptions& options, wal::Log* log, ParticipantClient* participants,
+                 TimerQueue* timers)
+    : options_(options),
+      log_(log),
+      participants_(participants),
+      timers_(timers),
+      engine_(options.engine) {}
+
+template <typename Fn>
+auto Runtime::WithEngine(Fn fn) {
+  Actions actions;
+  mu_.Lock();
+  auto result = fn(engine_, &actions);
+  DeliverDecisions(&actions);
+  mu_.Unlock();
+  Execute(std::move(actions));
+  return result;
+}
+
+void Runtime::DeliverDecisions(Actions* actions) {
+  for (const Action& action : *actions) {
+    const Decided* decided = std::get_if<Decided>(&action);
+    if (decided == nullptr) continue;
+    if (decided->error.ok()) {
+      TXLOG(INFO) << "txid=" << decided->txid << (decided->committed ? " COMMITTED" : " ABORTED")
+                  << (decided->reason.empty() ? "" : ": ") << decided->reason;
+    } else {
+      TXLOG(ERROR) << "txid=" << decided->txid << " " << decided->error;
+    }
+    auto it = waiters_.find(decided->txid);
+    if (it == waiters_.end()) continue;
+    for (auto& waiter : it->second) {
+      waiter->decision = *decided;
+      waiter->done.Notify();
+    }
+    waiters_.erase(it);
+  }
+}
+
+void Runtime::Execute(Actions actions) {
+  const absl::Duration prepare_timeout = options_.engine.prepare_timeout;
+  for (Action& action : actions) {
+    if (auto* a = std::get_if<SendPrepare>(&action)) {
+      participants_->Prepare(a->branch, a->txid, prepare_timeout,
+                             [this, txid = a->txid, p = a->branch.participant](absl::StatusOr<Vote> vote) {
+                               if (!vote.ok()) {
+                                 TXLOG(WARNING) << "txid=" << txid << " prepare at " << p << " failed: " << vote.status();
+                               }
+                               WithEngine([&](Engine& e, Actions* out) {
+                                 e.OnPrepareResult(txid, p, vote, absl::Now(), out);
+                                 return 0;
+                               });
+                             });
+    } else if (auto* a = std::get_if<SendCommit>(&action)) {
+      participants_->Commit(a->branch, a->txid, options_.phase2_rpc_timeout,
+                            [this, txid = a->txid, p = a->branch.participant](absl::Status status) {
+                              if (!status.ok()) {
+                                TXLOG(WARNING) << "txid=" << txid << " commit at " << p << " failed (will retry): " << status;
+                              }
+                              if (status.ok()) TXCOORD_FAILPOINT("mid-phase-two");
+                              WithEngine([&](Engine& e, Actions* out) {
+                                e.OnPhase2Result(txid, p, status, absl::Now(), out);
+                                return 0;
+                              });
+                            });
+    } else if (auto* a = std::get_if<SendAbort>(&action)) {
+      // Best effort: a prepared branch that misses it asks QueryOutcome and
+      // hears ABORTED; an unprepared one is rolled back when idle.
+      participants_->Abort(a->branch, a->txid, options_.abort_rpc_timeout,
+                           [txid = a->txid, p = a->branch.participant](absl::Status status) {
+                             if (!status.ok()) {
+                               TXLOG(INFO) << "txid=" << txid << " abort at " << p << " not delivered: " << status;
+                             }
+                           });
+    } else if (auto* a = std::get_if<SendCommitOnePhase>(&action)) {
+      participants_->CommitOnePhase(
+          a->branch, a->txid, options_.phase2_rpc_timeout,
+          [this, txid = a->txid, p = a->branch.participant](absl::StatusOr<bool> committed) {
+            if (!committed.ok()) {
+              TXLOG(WARNING) << "txid=" << txid << " one-phase commit at " << p << " failed (will retry): " << committed.status();
+            }
+            WithEngine([&](Engine& e, Actions* out) {
+              e.OnOnePhaseResult(txid, p, committed, absl::Now(), out);
+              return 0;
+            });
+          });
+    } else if (auto* a = std::get_if<LogCommit>(&action)) {
+      TXCOORD_FAILPOINT("before-commit-logged");
+      log_->Append(kRecordCommit, EncodeCommit(*a), /*sync=*/true,
+                   [this, txid = a->txid](absl::Status status) {
+                     if (status.ok()) TXCOORD_FAILPOINT("after-commit-logged");
+                     WithEngine([&](Engine& e, Actions* out) {
+                       e.OnCommitLogged(txid, status, absl::Now(), out);
+                       return 0;
+                     });
+                   });
+    } else if (auto* a = std::get_if<LogEnd>(&action)) {
+      log_->Append(kRecordEnd, EncodeEnd(a->txid), /*sync=*/false, nullptr);
+    } else if (auto* a = std::get_if<ArmTimer>(&action)) {
+      timers_->Schedule(a->at, [this, timer = std::move(a->timer)] {
+        WithEngine([&](Engine& e, Actions* out) {
+          e.OnTimer(timer, absl::Now(), out);
+          return 0;
+        });
+      });
+    }
+    // Decided was handled under the lock.
+  }
+}
+
+absl::Status Runtime::CheckAccepting() {
+  if (!accepting_) return absl::UnavailableError("coordinator is shutting down");
+  if (absl::Status health = log_->health(); !health.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("coordinator refuses new work: its log failed: ", health.message()));
+  }
+  return absl::OkStatus();
+}
+
+void Runtime::Recover(const RecoveryState& state) {
+  WithEngine([&](Engine& e, Actions* out) {
+    for (const auto& [txid, commit] : state.unfinished()) {
+      TXLOG(INFO) << "txid=" << txid << " recovered as COMMITTING with " << commit.branches.size()
+                  << " branches: re-driving phase 2";
+      e.RecoverCommitted(txid, commit.branches, absl::Now(), out);
+    }
+    return 0;
+  });
+}
+
+absl::StatusOr<BeginResult> Runtime::Begin(absl::Duration timeout) {
+  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<BeginResult> {
+    if (absl::Status s = CheckAccepting(); !s.ok()) return s;
+    return e.Begin(timeout, absl::Now(), out);
+  });
+}
+
+absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, bool prepared) {
+  return WithEngine([&](Engine& e, Actions* out) {
+    return e.Enlist(txid, branch, prepared, absl::Now(), out);
+  });
+}
+
+absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time deadline) {
+  auto waiter = std::make_shared<Waiter>();
+  absl::Status started = WithEngine([&](Engine& e, Actions* out) {
+    if (absl::Status s = CheckAccepting(); !s.ok()) return s;
+    waiters_[txid].push_back(waiter);
+    absl::Status s = e.Commit(txid, absl::Now(), out);
+    if (!s.ok()) {
+      auto& list = waiters_[txid];
+      list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
+      if (list.empty()) waiters_.erase(txid);
+    }
+    return s;
+  });
+  if (!started.ok()) return started;
+  if (!waiter->done.WaitForNotificationWithDeadline(deadline)) {
+    absl::MutexLock lock(&mu_);
+    auto it = waiters_.find(txid);
+    if (it != waiters_.end()) {
+      auto& list = it->second;
+      list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
+      if (list.empty()) waiters_.erase(it);
+    }
+    if (!waiter->done.HasBeenNotified()) {
+      return absl::DeadlineExceededError(absl::StrCat(
+          "commit of ", txid, " is still undecided; it goes on: ask GetTransaction"));
+    }
+  }
+  if (!waiter->decision.error.ok()) return waiter->decision.error;
+  return CommitResult{waiter->decision.committed, waiter->decision.reason};
+}
+
+absl::Status Runtime::Abort(const std::string& txid) {
+  return WithEngine([&](Engine& e, Actions* out) {
+    return e.Abort(txid, "aborted by the client", absl::Now(), out);
+  });
+}
+
+absl::StatusOr<Outcome> Runtime::QueryOutcome(const std::string& txid,
+                                              const std::string& participant) {
+  absl::MutexLock lock(&mu_);
+  return engine_.QueryOutcome(txid, participant);
+}
+
+absl::StatusOr<TransactionView> Runtime::Describe(const std::string& txid) {
+  absl::MutexLock lock(&mu_);
+  return engine_.Describe(txid);
+}
+
+std::vector<wal::Record> Runtime::CheckpointRecords() {
+  std::vector<LogCommit> live;
+  {
+    absl::MutexLock lock(&mu_);
+    live = engine_.LiveCommits();
+  }
+  std::vector<wal::Record> records;
+  records.reserve(live.size());
+  for (const LogCommit& commit : live) records.push_back({kRecordCommit, EncodeCommit(commit)});
+  return records;
+}
+
+void Runtime::StopAccepting() {
+  absl::MutexLock lock(&mu_);
+  accepting_ = false;
+}
+
+size_t Runtime::open_transactions() {
+  absl::MutexLock lock(&mu_);
+  return engine_.open_transactions();
+}
+
+}  // namespace txcoord::coordinator

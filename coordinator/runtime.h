@@ -1,0 +1,104 @@
+// Runs the protocol engine for real: serialises requests and events through
+// one mutex, and carries out the engine's actions with the WAL, the
+// participant client and the timer queue. The gRPC service calls it; it
+// knows nothing of gRPC.
+#ifndef TXCOORD_COORDINATOR_RUNTIME_H_
+#define TXCOORD_COORDINATOR_RUNTIME_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "coordinator/engine.h"
+#include "coordinator/participant_client.h"
+#include "coordinator/timer_queue.h"
+#include "coordinator/wal/log.h"
+
+namespace txcoord::coordinator {
+
+struct RuntimeOptions {
+  EngineOptions engine;
+  absl::Duration phase2_rpc_timeout = absl::Seconds(5);
+  absl::Duration abort_rpc_timeout = absl::Seconds(2);
+};
+
+struct CommitResult {
+  bool committed = false;
+  std::string reason;
+};
+
+// What the log held at start-up: COMMIT records without END.
+class RecoveryState final {
+ public:
+  // Feed every replayed record, in log order.
+  absl::Status Apply(const wal::Record& record);
+  const absl::flat_hash_map<std::string, LogCommit>& unfinished() const { return unfinished_; }
+
+ private:
+  absl::flat_hash_map<std::string, LogCommit> unfinished_;
+};
+
+// Thread-safe. `log`, `participants` and `timers` must outlive it.
+class Runtime final {
+ public:
+  Runtime(const RuntimeOptions& options, wal::Log* log, ParticipantClient* participants,
+          TimerQueue* timers);
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+
+  // Re-drives every unfinished committed transaction. Call once, before
+  // serving requests.
+  void Recover(const RecoveryState& state);
+
+  absl::StatusOr<BeginResult> Begin(absl::Duration timeout);
+  absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared);
+  // Blocks until the outcome is decided (and, for COMMITTED, durable) or
+  // `deadline` passes (DEADLINE_EXCEEDED: the commit goes on).
+  absl::StatusOr<CommitResult> Commit(const std::string& txid, absl::Time deadline);
+  absl::Status Abort(const std::string& txid);
+  absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
+  absl::StatusOr<TransactionView> Describe(const std::string& txid);
+
+  // The records a WAL checkpoint must carry forward (wal::LogOptions::checkpoint).
+  std::vector<wal::Record> CheckpointRecords();
+
+  // Refuses new transactions and commits from now on (shutdown).
+  void StopAccepting();
+  size_t open_transactions();
+
+ private:
+  struct Waiter {
+    absl::Notification done;
+    Decided decision;
+  };
+
+  // Runs `fn` on the engine under the lock, answers waiters for every
+  // Decided action, then carries out the other actions without the lock.
+  template <typename Fn>
+  auto WithEngine(Fn fn);
+  void DeliverDecisions(Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Execute(Actions actions) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::Status CheckAccepting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const RuntimeOptions options_;
+  wal::Log* const log_;
+  ParticipantClient* const participants_;
+  TimerQueue* const timers_;
+
+  absl::Mutex mu_;
+  Engine engine_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_
+      ABSL_GUARDED_BY(mu_);
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+};
+
+}  // namespace txcoord::coordinator
+
+#endif  // TXCOORD_COORDINATOR_RUNTIME_H_

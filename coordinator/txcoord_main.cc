@@ -1,0 +1,146 @@
+// txcoord: the coordinator daemon. Wiring only: flags, data directory, log
+// replay, runtime, gRPC server, signals.
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "common/daemon.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "coordinator/coordinator_service.h"
+#include "coordinator/data_dir.h"
+#include "coordinator/grpc_participant_client.h"
+#include "coordinator/runtime.h"
+#include "coordinator/timer_queue.h"
+#include "coordinator/wal/log.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "Address to serve gRPC on (host:port; port 0 picks a free port). Clients, agents and "
+          "txctl connect here.");
+ABSL_FLAG(std::string, data_dir, "",
+          "Directory for the write-ahead log, the cluster id and the epoch (required; created if "
+          "missing). Losing it loses the outcome of transactions still being committed.");
+ABSL_FLAG(std::string, cluster_id, "",
+          "Name of this coordinator in every txid ([A-Za-z0-9_-]). Default: the one stored in "
+          "--data-dir, or a new random one on first start.");
+ABSL_FLAG(absl::Duration, tx_timeout, absl::Seconds(30),
+          "Default transaction deadline when Begin gives none: past it, an undecided transaction "
+          "aborts.");
+ABSL_FLAG(absl::Duration, prepare_timeout, absl::Seconds(5),
+          "How long Commit waits for all votes before aborting the transaction.");
+ABSL_FLAG(absl::Duration, phase2_retry_max, absl::Seconds(5),
+          "Longest wait between retries of a phase-2 Commit to an unreachable participant "
+          "(retries never stop).");
+ABSL_FLAG(uint64_t, wal_segment_bytes, 64ull << 20,
+          "Rotate WAL segments past this size; a checkpoint then lets older segments go.");
+ABSL_FLAG(std::string, failpoints, "",
+          "For crash tests only: failpoints to arm, e.g. \"after-commit-logged=crash\" (see "
+          "common/failpoint.h). Also read from TXCOORD_FAILPOINTS.");
+ABSL_FLAG(std::string, log_level, "info", "Least severe log level printed: debug, info, warning, error.");
+
+namespace txcoord::coordinator {
+namespace {
+
+int Run() {
+  LogLevel level;
+  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "txcoord: --log_level must be debug, info, warning or error\n");
+    return 2;
+  }
+  SetMinLogLevel(level);
+  SetLogTag("txcoord");
+  absl::Status armed = ArmFailpointsFromEnvironment();
+  if (armed.ok() && !absl::GetFlag(FLAGS_failpoints).empty()) armed = ArmFailpoints(absl::GetFlag(FLAGS_failpoints));
+  if (!armed.ok()) {
+    TXLOG(ERROR) << "cannot start: " << armed;
+    return 2;
+  }
+
+  absl::StatusOr<std::unique_ptr<DataDir>> dir =
+      DataDir::Open(absl::GetFlag(FLAGS_data_dir), absl::GetFlag(FLAGS_cluster_id));
+  if (!dir.ok()) {
+    TXLOG(ERROR) << "cannot start: " << dir.status();
+    return 1;
+  }
+
+  // The checkpoint callback runs only after appends, which need the runtime.
+  std::atomic<Runtime*> runtime_for_checkpoint{nullptr};
+  wal::LogOptions log_options;
+  log_options.dir = (*dir)->wal_dir();
+  log_options.segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
+  log_options.checkpoint = [&runtime_for_checkpoint]() {
+    Runtime* runtime = runtime_for_checkpoint.load();
+    return runtime ? runtime->CheckpointRecords() : std::vector<wal::Record>{};
+  };
+  RecoveryState recovery;
+  absl::Status replay_status;
+  absl::StatusOr<std::unique_ptr<wal::Log>> log =
+      wal::Log::Open(log_options, [&](const wal::Record& record) {
+        if (absl::Status s = recovery.Apply(record); !s.ok() && replay_status.ok()) replay_status = s;
+      });
+  if (!log.ok() || !replay_status.ok()) {
+    TXLOG(ERROR) << "cannot start: " << (log.ok() ? replay_status : log.status())
+                 << " (inspect with: txctl wal check " << log_options.dir << ")";
+    return 1;
+  }
+
+  RuntimeOptions options;
+  options.engine.cluster_id = (*dir)->cluster_id();
+  options.engine.epoch = (*dir)->epoch();
+  options.engine.default_tx_timeout = absl::GetFlag(FLAGS_tx_timeout);
+  options.engine.prepare_timeout = absl::GetFlag(FLAGS_prepare_timeout);
+  options.engine.phase2_backoff_max = absl::GetFlag(FLAGS_phase2_retry_max);
+  options.engine.random_seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+
+  // Deliberately never destroyed: gRPC callbacks and timers may still refer
+  // to these while the process exits (see the end of Run).
+  auto* timers = new TimerQueue();
+  auto* participants = new GrpcParticipantClient();
+  auto* runtime = new Runtime(options, log->get(), participants, timers);
+  runtime_for_checkpoint = runtime;
+  runtime->Recover(recovery);
+
+  CoordinatorService service(runtime);
+  absl::StatusOr<ServerHandle> server =
+      StartServer("txcoord", absl::GetFlag(FLAGS_listen), {&service});
+  if (!server.ok()) {
+    TXLOG(ERROR) << "cannot start: " << server.status();
+    return 1;
+  }
+  TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << (*dir)->cluster_id()
+              << " epoch=" << (*dir)->epoch() << " data-dir=" << (*dir)->path()
+              << " recovered " << recovery.unfinished().size() << " committing transaction(s)";
+
+  const int sig = WaitForShutdownSignal();
+  TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";
+  runtime->StopAccepting();
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->server->Wait();
+  log->release();  // the writer thread flushes nothing more; COMMITs were synced
+  TXLOG(INFO) << "txcoord stopped (" << runtime->open_transactions()
+              << " transaction(s) open; committed ones resume from the log on restart)";
+  // Skip destructors: in-flight phase-2 callbacks may still run. Every
+  // COMMIT the clients heard of is already durable.
+  std::fflush(stdout);
+  std::_Exit(0);
+}
+
+}  // namespace
+}  // namespace txcoord::coordinator
+
+int main(int argc, char** argv) {
+  txcoord::BlockShutdownSignals();
+  txcoord::NormalizeFlagNames(argc, argv);
+  absl::SetProgramUsageMessage(
+      "txcoord: the txcoord transaction coordinator (two-phase commit over gRPC).\n"
+      "Usage: txcoord --data-dir=DIR [--listen=127.0.0.1:7070] [flags]\n"
+      "Flags may be written --data-dir or --data_dir.");
+  absl::ParseCommandLine(argc, argv);
+  return txcoord::coordinator::Run();
+}

@@ -1,0 +1,118 @@
+// The coordinator's write-ahead log: append-only segment files of framed,
+// CRC32C-checked records, made durable by one writer thread that batches
+// concurrent appends into one write and one fdatasync (group commit).
+// Format: docs/wal-format.md.
+//
+//   auto log = wal::Log::Open(options, [&](const wal::Record& r) { ... });
+//   (*log)->Append(kCommit, payload, /*sync=*/true,
+//                  [](absl::Status s) { /* durable (or failed) */ });
+#ifndef TXCOORD_COORDINATOR_WAL_LOG_H_
+#define TXCOORD_COORDINATOR_WAL_LOG_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/attributes.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "coordinator/wal/file_system.h"
+
+namespace txcoord::wal {
+
+// One logical record as the log's user sees it.
+struct Record {
+  uint8_t type = 0;      // user-defined, 1..127 (128..255 reserved by the log)
+  std::string payload;   // at most kMaxPayloadBytes
+};
+
+inline constexpr size_t kMaxPayloadBytes = 1 << 20;
+
+struct LogOptions {
+  std::string dir;                           // created if missing
+  FileSystem* fs = nullptr;                  // nullptr: the real POSIX file system
+  uint64_t segment_bytes = 64ull << 20;      // rotate past this size
+  // Called on the writer thread, with no log lock held, at each rotation:
+  // returns the records that must survive the deletion of every older
+  // segment (the still-open committed transactions). They are written first
+  // in the new segment, which gets its name only once they are durable;
+  // then older segments are deleted. nullptr: never delete old segments.
+  //
+  // It runs after the `done` callbacks of every record in the older
+  // segments, so state kept up to date in those callbacks is complete; a
+  // record whose Append races with it lands in the new segment after the
+  // checkpoint. Replay can thus see a record twice (a checkpoint copy, then
+  // the original of an Append that raced with it): records must be
+  // idempotent. Segments older than the newest checkpoint are never replayed.
+  std::function<std::vector<Record>()> checkpoint;
+
+  // Append waits while this many bytes are queued and not yet written, so a
+  // producer faster than the disk cannot grow memory without bound. Appends
+  // from a `done` callback (the writer thread) never wait.
+  uint64_t max_queued_bytes = 64ull << 20;
+  // Called on the writer thread with the duration of every fdatasync (for
+  // the WAL fsync-time metric). Must be quick and must not call the log.
+  std::function<void(absl::Duration)> sync_observer;
+  // An fdatasync slower than this is logged at WARNING with the file name.
+  absl::Duration slow_sync_warning = absl::Seconds(1);
+};
+
+// Thread-safe.
+class Log final {
+ public:
+  // Opens `options.dir`, replays every record in order through `replay`
+  // (on the calling thread, before returning), cuts a torn tail of the last
+  // segment at the last good record (logged), and refuses to open with
+  // DATA_LOSS naming file and offset if a record before the tail is bad.
+  // On failure, records already passed to `replay` must be discarded.
+  static absl::StatusOr<std::unique_ptr<Log>> Open(
+      const LogOptions& options, const std::function<void(const Record&)>& replay);
+
+  // Writes what is queued, syncs, stops the writer thread. Appends must
+  // not race with destruction.
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Queues a record. `done` (may be empty) runs on the writer thread once
+  // the record is written and, if `sync`, durable; or with the error that
+  // made the log fail. A record appended without sync becomes durable with
+  // the next synced batch. After any write or sync failure the log is
+  // failed for good: `done` gets that error for this and every later append.
+  // A type outside 1..127 or a payload over kMaxPayloadBytes gets
+  // INVALID_ARGUMENT and leaves the log healthy. Waits while
+  // `max_queued_bytes` are queued (never on the writer thread).
+  void Append(uint8_t type, std::string payload, bool sync,
+              std::function<void(absl::Status)> done);
+
+  // Appends and waits until durable (convenience for callers that block).
+  // FAILED_PRECONDITION if called from a `done` callback: it would deadlock.
+  ABSL_MUST_USE_RESULT absl::Status AppendSync(uint8_t type, std::string payload);
+
+  // OK, or the error that failed the log: FAILED_PRECONDITION
+  // "log failed: <the original error>", the same status every append gets.
+  absl::Status health() const;
+
+  struct Stats {
+    uint64_t records = 0;
+    uint64_t batches = 0;          // write+fdatasync rounds
+    uint64_t segments = 0;         // live segment files
+    uint64_t bytes = 0;            // bytes in live segments
+    uint64_t syncs = 0;            // fdatasync calls on segments
+    uint64_t rotations = 0;        // segments started since Open
+    uint64_t replayed = 0;         // records replayed by Open
+  };
+  Stats stats() const;
+
+ private:
+  class Impl;
+  explicit Log(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace txcoord::wal
+
+#endif  // TXCOORD_COORDINATOR_WAL_LOG_H_

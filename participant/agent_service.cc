@@ -1,0 +1,122 @@
+#include "participant/agent_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/failpoint.h"
+#include "common/grpc_util.h"
+#include "common/txid.h"
+
+namespace txcoord::participant {
+namespace {
+
+grpc::Status Invalid(const std::string& message) {
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, message);
+}
+
+// Every call about a branch names a well-formed txid.
+grpc::Status CheckTxid(const std::string& txid) {
+  return ToGrpcStatus(ParseTxid(txid).status());
+}
+
+v1::Vote ToProto(Vote vote) {
+  switch (vote) {
+    case Vote::kYes: return v1::VOTE_YES;
+    case Vote::kNo: return v1::VOTE_NO;
+    case Vote::kReadOnly: return v1::VOTE_READ_ONLY;
+  }
+  return v1::VOTE_UNSPECIFIED;
+}
+
+}  // namespace
+
+grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
+                                         const v1::PrepareRequest* request,
+                                         v1::PrepareResponse* response) {
+  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  absl::StatusOr<Vote> vote = participant_->Prepare(request->txid());
+  if (!vote.ok()) return ToGrpcStatus(vote.status());
+  if (*vote == Vote::kYes) TXCOORD_FAILPOINT("before-prepare-reply");
+  response->set_vote(ToProto(*vote));
+  if (*vote == Vote::kNo) response->set_reason("branch unknown (never written, rolled back, or lost in a restart)");
+  return grpc::Status::OK;
+}
+
+grpc::Status ParticipantService::Commit(grpc::ServerContext* context,
+                                        const v1::BranchRequest* request,
+                                        v1::BranchResponse* response) {
+  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  absl::Status committed = participant_->Commit(request->txid());
+  if (committed.ok()) TXCOORD_FAILPOINT("after-commit-applied");
+  return ToGrpcStatus(committed);
+}
+
+grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
+                                       const v1::BranchRequest* request,
+                                       v1::BranchResponse* response) {
+  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  return ToGrpcStatus(participant_->Abort(request->txid()));
+}
+
+grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
+                                                const v1::BranchRequest* request,
+                                                v1::CommitOnePhaseResponse* response) {
+  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  absl::StatusOr<Outcome> outcome = participant_->CommitOnePhase(request->txid());
+  if (!outcome.ok()) return ToGrpcStatus(outcome.status());
+  response->set_outcome(*outcome == Outcome::kCommitted ? v1::OUTCOME_COMMITTED
+                                                        : v1::OUTCOME_ABORTED);
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Execute(grpc::ServerContext* context,
+                                   const v1::ExecuteRequest* request,
+                                   v1::ExecuteResponse* response) {
+  if (request->statements_size() == 0) return Invalid("no statements: give 1 to 256");
+  if (request->statements_size() > kMaxStatements) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat(request->statements_size(), " statements: at most ", kMaxStatements));
+  }
+  if (!request->txid().empty()) {
+    if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  } else if (request->prepare()) {
+    return Invalid("prepare needs a txid: a local batch has nothing to prepare");
+  }
+  if (request->lock_timeout_ms() > kMaxLockTimeoutMs) {
+    return Invalid(absl::StrCat("lock_timeout_ms ", request->lock_timeout_ms(), " is over the limit of ", kMaxLockTimeoutMs));
+  }
+  std::vector<SqlStatement> statements;
+  statements.reserve(request->statements_size());
+  for (int i = 0; i < request->statements_size(); ++i) {
+    const v1::Statement& in = request->statements(i);
+    if (in.sql().empty()) return Invalid(absl::StrCat("statement ", i, " is empty"));
+    if (in.sql().size() > kMaxSqlBytes) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("statement ", i, " is ", in.sql().size(), " bytes: at most ", kMaxSqlBytes));
+    }
+    if (in.params_size() > kMaxParams) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          absl::StrCat("statement ", i, " has ", in.params_size(), " parameters: at most ", kMaxParams));
+    }
+    SqlStatement out{in.sql(), {}};
+    out.params.reserve(in.params_size());
+    for (const v1::Value& v : in.params()) out.params.push_back(FromProto(v));
+    statements.push_back(std::move(out));
+  }
+  absl::StatusOr<ExecuteResult> result =
+      participant_->Execute(request->txid(), statements, request->prepare(),
+                            absl::Milliseconds(request->lock_timeout_ms()));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  for (const SqlResult& r : result->results) {
+    v1::StatementResult* out = response->add_results();
+    for (const std::string& c : r.columns) out->add_columns(c);
+    for (const auto& row : r.rows) {
+      v1::Row* out_row = out->add_rows();
+      for (const SqlValue& v : row) ToProto(v, out_row->add_values());
+    }
+    out->set_changes(r.changes);
+    out->set_last_insert_rowid(r.last_insert_rowid);
+  }
+  if (request->prepare()) response->set_vote(ToProto(result->vote));
+  return grpc::Status::OK;
+}
+
+}  // namespace txcoord::participant

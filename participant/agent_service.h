@@ -1,0 +1,50 @@
+// txagent's gRPC face: the Participant service (the coordinator's phase 1
+// and 2) and the Agent service (a service's SQL), both translating to a
+// participant::Participant. Wire limits are checked here.
+#ifndef TXCOORD_PARTICIPANT_AGENT_SERVICE_H_
+#define TXCOORD_PARTICIPANT_AGENT_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include "participant/participant.h"
+#include "txcoord/v1/txcoord.grpc.pb.h"
+
+namespace txcoord::participant {
+
+inline constexpr int kMaxStatements = 256;
+inline constexpr size_t kMaxSqlBytes = 65536;
+inline constexpr int kMaxParams = 256;
+inline constexpr uint32_t kMaxLockTimeoutMs = 60000;
+
+class ParticipantService final : public v1::Participant::Service {
+ public:
+  // `participant` must outlive the service.
+  explicit ParticipantService(Participant* participant) : participant_(participant) {}
+
+  grpc::Status Prepare(grpc::ServerContext* context, const v1::PrepareRequest* request,
+                       v1::PrepareResponse* response) override;
+  grpc::Status Commit(grpc::ServerContext* context, const v1::BranchRequest* request,
+                      v1::BranchResponse* response) override;
+  grpc::Status Abort(grpc::ServerContext* context, const v1::BranchRequest* request,
+                     v1::BranchResponse* response) override;
+  grpc::Status CommitOnePhase(grpc::ServerContext* context, const v1::BranchRequest* request,
+                              v1::CommitOnePhaseResponse* response) override;
+
+ private:
+  Participant* const participant_;
+};
+
+class AgentService final : public v1::Agent::Service {
+ public:
+  explicit AgentService(Participant* participant) : participant_(participant) {}
+
+  grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
+                       v1::ExecuteResponse* response) override;
+
+ private:
+  Participant* const participant_;
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_AGENT_SERVICE_H_

@@ -1,0 +1,126 @@
+// The participant side of txcoord on SQLite: runs a service's SQL inside
+// transaction branches, prepares them durably, and commits or aborts them on
+// the coordinator's word. No gRPC here: `txagent` wraps this class in
+// gRPC services, and a C++ service may embed it directly.
+//
+//   auto p = Participant::Open(options, &enlister);
+//   (*p)->Execute("c1.1.7", {{"UPDATE accounts SET ...", {...}}}, ...);
+//   (*p)->Prepare("c1.1.7");   // YES: durable, locks held
+//   (*p)->Commit("c1.1.7");    // applies the changeset
+#ifndef TXCOORD_PARTICIPANT_PARTICIPANT_H_
+#define TXCOORD_PARTICIPANT_PARTICIPANT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/sql_value.h"
+
+namespace txcoord::participant {
+
+enum class Vote { kYes, kNo, kReadOnly };
+enum class Outcome { kCommitted, kAborted };
+
+// How the participant tells the coordinator about a branch. Implemented over
+// gRPC by txagent, by fakes in tests. Called without any participant lock
+// held; may block (it is an RPC with a deadline).
+class Enlister {
+ public:
+  virtual ~Enlister() = default;
+  // Adds this participant's branch to `txid`; with `prepared`, also reports
+  // its YES vote. Idempotent. FAILED_PRECONDITION / NOT_FOUND / ABORTED mean
+  // the transaction will not accept the branch; UNAVAILABLE or
+  // DEADLINE_EXCEEDED mean the outcome of the call is unknown.
+  virtual absl::Status Enlist(const std::string& txid, bool prepared) = 0;
+};
+
+struct ParticipantOptions {
+  std::string db_path;                          // SQLite file, created if missing
+  std::string name;                             // participant name (unique per transaction)
+  absl::Duration default_lock_timeout = absl::Seconds(5);
+  absl::Duration max_lock_timeout = absl::Seconds(60);
+  size_t max_rows_per_statement = 10000;        // RESOURCE_EXHAUSTED beyond
+  size_t max_result_bytes = 16 << 20;           // RESOURCE_EXHAUSTED beyond
+};
+
+// A branch prepared durably and not yet decided (in-doubt until the
+// coordinator's outcome is known).
+struct PreparedBranch {
+  std::string txid;
+  std::string coordinator;  // cluster id that owns the txid
+  absl::Time prepared_at;
+};
+
+struct ExecuteResult {
+  std::vector<SqlResult> results;
+  // Set when Execute was asked to prepare: kYes, or kReadOnly if the branch
+  // wrote nothing.
+  Vote vote = Vote::kNo;
+};
+
+// Thread-safe: every method may be called from any thread concurrently.
+class Participant final {
+ public:
+  // Opens (creating if needed) the database in WAL mode with
+  // synchronous=FULL and foreign_keys=ON, creates the internal tables, and
+  // restores the row locks of every prepared branch before returning.
+  // `enlister` must outlive the participant.
+  static absl::StatusOr<std::unique_ptr<Participant>> Open(const ParticipantOptions& options,
+                                                           Enlister* enlister);
+  ~Participant();
+  Participant(const Participant&) = delete;
+  Participant& operator=(const Participant&) = delete;
+
+  // Runs `statements` in order inside the branch of `txid` (see DESIGN.md:
+  // re-apply the branch changeset, run, take the new changeset, roll back,
+  // lock rows). An empty txid runs them as one local autocommit transaction
+  // instead (DDL allowed there). The first write of a txid enlists the
+  // branch before returning. `lock_timeout` zero means the default.
+  // Errors: INVALID_ARGUMENT (empty, malformed SQL, a write to a table
+  // without PRIMARY KEY, DDL inside a branch), PERMISSION_DENIED
+  // (authorizer), ABORTED (lock timeout; enlist refused), FAILED_PRECONDITION
+  // (branch already prepared), RESOURCE_EXHAUSTED (result too large).
+  // A failed statement leaves the branch as it was before the call.
+  absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
+                                        const std::vector<SqlStatement>& statements,
+                                        bool prepare, absl::Duration lock_timeout);
+
+  // Phase 1. Stores the branch durably and votes kYes; kReadOnly (and
+  // forgets the branch) if it wrote nothing; kNo if unknown. A prepared
+  // branch votes kYes again.
+  absl::StatusOr<Vote> Prepare(const std::string& txid);
+
+  // Phase 2. Applies a prepared branch's changeset and forgets it in one
+  // SQLite transaction, then frees its locks. Unknown txid: OK (already
+  // committed). An unprepared branch: FAILED_PRECONDITION.
+  absl::Status Commit(const std::string& txid);
+
+  // Drops the branch (prepared or not) and frees its locks. Idempotent.
+  absl::Status Abort(const std::string& txid);
+
+  // Commits an unprepared branch in one step (the coordinator's one-phase
+  // optimisation). The outcome is stored in the same SQLite transaction so
+  // that a retried call answers the same. Unknown branch with no stored
+  // outcome: kAborted.
+  absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid);
+
+  // Prepared (in-doubt) branches, oldest first.
+  std::vector<PreparedBranch> ListPrepared();
+
+  // Number of branches known in memory (prepared or active), for tests and
+  // metrics.
+  size_t BranchCount();
+
+ private:
+  class Impl;
+  explicit Participant(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_PARTICIPANT_H_

@@ -1,0 +1,124 @@
+// txagent: the participant agent daemon around one SQLite database. Wiring
+// only: flags, the participant core, the coordinator link, the in-doubt
+// resolver, the gRPC server and signals.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "common/daemon.h"
+#include "common/grpc_util.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "common/txid.h"
+#include "participant/agent_service.h"
+#include "participant/coordinator_link.h"
+#include "participant/in_doubt_resolver.h"
+#include "participant/participant.h"
+
+ABSL_FLAG(std::string, db, "", "The service's SQLite database file (required; created if missing).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7171",
+          "Address to serve gRPC on (host:port; port 0 picks a free port).");
+ABSL_FLAG(std::string, advertise, "",
+          "Address the coordinator should call this agent on. Default: the bound --listen address.");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "The coordinator's address (host:port).");
+ABSL_FLAG(std::string, name, "",
+          "This participant's name, unique among the services of one transaction "
+          "([A-Za-z0-9_.:-]; required).");
+ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(5),
+          "Default wait for a row locked by another transaction before Execute fails with ABORTED.");
+ABSL_FLAG(absl::Duration, branch_idle_timeout, absl::Seconds(60),
+          "An unprepared branch idle this long is rolled back and its locks freed.");
+ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(5), "Deadline of calls to the coordinator.");
+ABSL_FLAG(std::string, failpoints, "",
+          "For crash tests only: failpoints to arm, e.g. \"after-commit-logged=crash\" (see "
+          "common/failpoint.h). Also read from TXCOORD_FAILPOINTS.");
+ABSL_FLAG(std::string, log_level, "info", "Least severe log level printed: debug, info, warning, error.");
+
+namespace txcoord::participant {
+namespace {
+
+int Run() {
+  LogLevel level;
+  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "txagent: --log_level must be debug, info, warning or error\n");
+    return 2;
+  }
+  SetMinLogLevel(level);
+  const std::string name = absl::GetFlag(FLAGS_name);
+  SetLogTag("txagent/" + name);
+  absl::Status armed = ArmFailpointsFromEnvironment();
+  if (armed.ok() && !absl::GetFlag(FLAGS_failpoints).empty()) armed = ArmFailpoints(absl::GetFlag(FLAGS_failpoints));
+  if (!armed.ok()) {
+    TXLOG(ERROR) << "cannot start: " << armed;
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_db).empty()) {
+    TXLOG(ERROR) << "cannot start: --db is required";
+    return 2;
+  }
+  if (!IsValidName(name)) {
+    TXLOG(ERROR) << "cannot start: --name is required: 1 to 128 characters of [A-Za-z0-9_.:-]";
+    return 2;
+  }
+
+  auto* link = new CoordinatorLink(MakeChannel(absl::GetFlag(FLAGS_coordinator)), name,
+                                   absl::GetFlag(FLAGS_rpc_timeout));
+  ParticipantOptions options;
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.name = name;
+  options.default_lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
+  options.branch_idle_timeout = absl::GetFlag(FLAGS_branch_idle_timeout);
+  absl::StatusOr<std::unique_ptr<Participant>> participant = Participant::Open(options, link);
+  if (!participant.ok()) {
+    TXLOG(ERROR) << "cannot start: " << participant.status();
+    return 1;
+  }
+  const size_t in_doubt = (*participant)->ListPrepared().size();
+
+  ParticipantService participant_service(participant->get());
+  AgentService agent_service(participant->get());
+  absl::StatusOr<ServerHandle> server =
+      StartServer("txagent", absl::GetFlag(FLAGS_listen), {&participant_service, &agent_service});
+  if (!server.ok()) {
+    TXLOG(ERROR) << "cannot start: " << server.status();
+    return 1;
+  }
+  const std::string advertise = absl::GetFlag(FLAGS_advertise);
+  link->set_endpoint(advertise.empty() ? server->address : advertise);
+  auto resolver = std::make_unique<InDoubtResolver>(
+      participant->get(), [link](const std::string& txid) { return link->QueryOutcome(txid); },
+      ResolverOptions{});
+  TXLOG(INFO) << "txagent " << name << " serving on " << server->address << ": db="
+              << options.db_path << " coordinator=" << absl::GetFlag(FLAGS_coordinator) << ", "
+              << in_doubt << " in-doubt branch(es) restored";
+
+  const int sig = WaitForShutdownSignal();
+  TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
+  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server->server->Wait();
+  resolver.reset();
+  // Unprepared branches are lost by design (their Prepare will vote NO);
+  // prepared ones are in the database and resume on restart.
+  participant->reset();
+  TXLOG(INFO) << "txagent " << name << " stopped";
+  return 0;
+}
+
+}  // namespace
+}  // namespace txcoord::participant
+
+int main(int argc, char** argv) {
+  txcoord::BlockShutdownSignals();
+  txcoord::NormalizeFlagNames(argc, argv);
+  absl::SetProgramUsageMessage(
+      "txagent: the txcoord participant agent around one SQLite database.\n"
+      "Usage: txagent --db=FILE --name=NAME [--listen=127.0.0.1:7171] "
+      "[--coordinator=127.0.0.1:7070] [flags]\n"
+      "Flags may be written --lock-timeout or --lock_timeout.");
+  absl::ParseCommandLine(argc, argv);
+  return txcoord::participant::Run();
+}
