@@ -11,6 +11,7 @@
 #define TXCOORD_PARTICIPANT_PARTICIPANT_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,6 +46,18 @@ struct ParticipantOptions {
   absl::Duration max_lock_timeout = absl::Seconds(60);
   size_t max_rows_per_statement = 10000;        // RESOURCE_EXHAUSTED beyond
   size_t max_result_bytes = 16 << 20;           // RESOURCE_EXHAUSTED beyond
+  // An unprepared branch with no call for this long is rolled back (its
+  // locks freed; a later Prepare votes NO). Zero: never.
+  absl::Duration branch_idle_timeout = absl::Seconds(60);
+  // How long a statement waits for SQLite's write lock held by another
+  // process before failing with UNAVAILABLE.
+  absl::Duration busy_timeout = absl::Seconds(5);
+  // How long one-phase outcomes are kept for retried CommitOnePhase calls.
+  absl::Duration outcome_retention = absl::Hours(24);
+  // Called, with no participant lock held, each time an Execute (of `txid`;
+  // empty for a local batch) blocks on a row lock that `holder` has. For
+  // metrics and tests; keep it short, the waiting Execute runs it.
+  std::function<void(const std::string& txid, const std::string& holder)> on_lock_wait;
 };
 
 // A branch prepared durably and not yet decided (in-doubt until the
@@ -114,6 +127,15 @@ class Participant final {
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.
   size_t BranchCount();
+
+  // Number of lock keys held by all branches, for tests and metrics.
+  size_t LockCount();
+
+  // Rolls back every unprepared branch idle since before
+  // `now - branch_idle_timeout` and returns how many. A background thread
+  // calls it periodically when branch_idle_timeout is set; tests may call it
+  // with a time of their choosing.
+  size_t ReapIdleBranches(absl::Time now);
 
  private:
   class Impl;

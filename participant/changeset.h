@@ -1,0 +1,66 @@
+// Recording and applying a branch's changes with SQLite's session extension:
+// a recorder that captures a branch's writes as a changeset, and an apply
+// that either installs a whole changeset or fails without a trace.
+#ifndef TXCOORD_PARTICIPANT_CHANGESET_H_
+#define TXCOORD_PARTICIPANT_CHANGESET_H_
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "participant/schema.h"
+
+namespace txcoord::participant {
+
+// A session on the main database. Records changes to the tables a branch
+// may write (Schema::BranchWriteRefusal empty); others are filtered out, as
+// the session extension cannot record them anyway. `schema` must outlive
+// the recorder and stay unrefreshed meanwhile. Not thread-safe.
+class ChangeRecorder final {
+ public:
+  static absl::StatusOr<std::unique_ptr<ChangeRecorder>> Start(sqlite3* db, const Schema* schema);
+  ~ChangeRecorder();
+  ChangeRecorder(const ChangeRecorder&) = delete;
+  ChangeRecorder& operator=(const ChangeRecorder&) = delete;
+
+  // Everything recorded since Start, net: a row inserted then updated is one
+  // INSERT of its last values. Empty if nothing changed.
+  absl::StatusOr<std::string> Changeset();
+
+ private:
+  ChangeRecorder(sqlite3* db, sqlite3_session* session) : db_(db), session_(session) {}
+  static int Filter(void* schema, const char* table);
+
+  sqlite3* db_;
+  sqlite3_session* session_;
+};
+
+// Applies `changeset` inside the caller's transaction: all of it, or none
+// and an error naming the first conflict. Triggers are off meanwhile, since
+// the changeset already holds what they did. The only conflicts tolerated are
+// those this apply's own foreign-key actions (CASCADE, SET NULL, SET
+// DEFAULT) cause on the child table, where the changeset's target state wins.
+// Checks first that every table matches its recorded shape, because SQLite
+// skips changes to missing tables silently. Runs SQL: the authorizer must be
+// bypassed.
+absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string& changeset);
+
+// INVALID_ARGUMENT if one of `tables` (as the open transaction sees them)
+// has a row whose PRIMARY KEY is NULL: the session extension skips such rows,
+// so a branch's change to them would be lost. Runs SQL: the authorizer must
+// be bypassed.
+absl::Status CheckNoNullKeys(sqlite3* db, const Schema& schema,
+                             const absl::flat_hash_set<std::string>& tables);
+
+// INTERNAL unless `table` exists with the column count and primary key that
+// the change at `iter` has.
+absl::Status CheckChangeShape(const TableInfo* table, const char* name,
+                              sqlite3_changeset_iter* iter, int column_count);
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_CHANGESET_H_

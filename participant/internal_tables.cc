@@ -1,0 +1,98 @@
+#include "participant/internal_tables.h"
+
+#include <utility>
+
+#include "participant/sqlite_db.h"
+
+namespace txcoord::participant {
+namespace {
+
+constexpr char kCommitted[] = "committed";
+constexpr char kAborted[] = "aborted";
+
+absl::StatusOr<Statement> PrepareWith(sqlite3* db, const char* sql,
+                                      const std::vector<SqlValue>& params) {
+  absl::StatusOr<Statement> stmt = Statement::Prepare(db, sql);
+  if (!stmt.ok()) return stmt.status();
+  absl::Status status = stmt->BindAll(params);
+  if (!status.ok()) return status;
+  return stmt;
+}
+
+absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& params) {
+  absl::StatusOr<Statement> stmt = PrepareWith(db, sql, params);
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Run();
+}
+
+}  // namespace
+
+absl::Status CreateInternalTables(sqlite3* db) {
+  return ExecSql(
+      db,
+      "CREATE TABLE IF NOT EXISTS _txcoord_prepared("
+      "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, changeset BLOB NOT NULL,"
+      "  prepared_at_ms INTEGER NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS _txcoord_outcomes("
+      "  txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, decided_at_ms INTEGER NOT NULL);");
+}
+
+absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db) {
+  absl::StatusOr<Statement> stmt =
+      PrepareWith(db,
+                  "SELECT txid, coordinator, changeset, prepared_at_ms FROM _txcoord_prepared "
+                  "ORDER BY prepared_at_ms, txid",
+                  {});
+  if (!stmt.ok()) return stmt.status();
+  std::vector<StoredBranch> branches;
+  while (true) {
+    absl::StatusOr<int> rc = stmt->Step();
+    if (!rc.ok()) return rc.status();
+    if (*rc == SQLITE_DONE) return branches;
+    StoredBranch& branch = branches.emplace_back();
+    branch.txid = stmt->ColumnText(0);
+    branch.coordinator = stmt->ColumnText(1);
+    SqlValue changeset = stmt->Column(2);
+    if (auto* blob = std::get_if<Blob>(&changeset)) branch.changeset = std::move(blob->bytes);
+    branch.prepared_at = absl::FromUnixMillis(stmt->ColumnInt(3));
+  }
+}
+
+absl::Status InsertPreparedBranch(sqlite3* db, const StoredBranch& branch) {
+  return RunWith(db,
+                 "INSERT INTO _txcoord_prepared(txid, coordinator, changeset, prepared_at_ms) "
+                 "VALUES(?1, ?2, ?3, ?4)",
+                 {branch.txid, branch.coordinator, Blob{branch.changeset},
+                  absl::ToUnixMillis(branch.prepared_at)});
+}
+
+absl::Status DeletePreparedBranch(sqlite3* db, const std::string& txid) {
+  return RunWith(db, "DELETE FROM _txcoord_prepared WHERE txid = ?1", {txid});
+}
+
+absl::Status InsertOutcome(sqlite3* db, const std::string& txid, Outcome outcome, absl::Time now) {
+  return RunWith(db,
+                 "INSERT OR REPLACE INTO _txcoord_outcomes(txid, outcome, decided_at_ms) "
+                 "VALUES(?1, ?2, ?3)",
+                 {txid, std::string(outcome == Outcome::kCommitted ? kCommitted : kAborted),
+                  absl::ToUnixMillis(now)});
+}
+
+absl::StatusOr<std::optional<Outcome>> LookupOutcome(sqlite3* db, const std::string& txid) {
+  absl::StatusOr<Statement> stmt =
+      PrepareWith(db, "SELECT outcome FROM _txcoord_outcomes WHERE txid = ?1", {txid});
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<int> rc = stmt->Step();
+  if (!rc.ok()) return rc.status();
+  if (*rc == SQLITE_DONE) return std::nullopt;
+  return stmt->ColumnText(0) == kCommitted ? Outcome::kCommitted : Outcome::kAborted;
+}
+
+absl::StatusOr<int64_t> PruneOutcomes(sqlite3* db, absl::Time cutoff) {
+  absl::Status status = RunWith(db, "DELETE FROM _txcoord_outcomes WHERE decided_at_ms < ?1",
+                                {absl::ToUnixMillis(cutoff)});
+  if (!status.ok()) return status;
+  return sqlite3_changes64(db);
+}
+
+}  // namespace txcoord::participant

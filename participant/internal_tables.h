@@ -1,0 +1,44 @@
+// The agent's own tables inside the service's database: prepared branches
+// (the durable half of a YES vote) and one-phase outcomes (so that a
+// retried CommitOnePhase answers the same). Hidden from service SQL by the
+// authorizer; every function here runs internal SQL on the caller's
+// transaction, under the connection's lock.
+#ifndef TXCOORD_PARTICIPANT_INTERNAL_TABLES_H_
+#define TXCOORD_PARTICIPANT_INTERNAL_TABLES_H_
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "participant/participant.h"
+
+namespace txcoord::participant {
+
+struct StoredBranch {
+  std::string txid;
+  std::string coordinator;
+  std::string changeset;
+  absl::Time prepared_at;
+};
+
+absl::Status CreateInternalTables(sqlite3* db);
+
+// Oldest first.
+absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db);
+absl::Status InsertPreparedBranch(sqlite3* db, const StoredBranch& branch);
+absl::Status DeletePreparedBranch(sqlite3* db, const std::string& txid);
+
+absl::Status InsertOutcome(sqlite3* db, const std::string& txid, Outcome outcome, absl::Time now);
+absl::StatusOr<std::optional<Outcome>> LookupOutcome(sqlite3* db, const std::string& txid);
+// Forgets outcomes decided before `cutoff`; returns how many.
+absl::StatusOr<int64_t> PruneOutcomes(sqlite3* db, absl::Time cutoff);
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_INTERNAL_TABLES_H_

@@ -1,0 +1,344 @@
+// Participant: opening the database, restoring prepared branches, and the
+// branch lifecycle after Execute (Prepare, Commit, Abort, one-phase commit,
+// idle reaping). Execute lives in participant_execute.cc.
+#include "participant/participant.h"
+
+#include <algorithm>
+#include <optional>
+#include <tuple>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/failpoint.h"
+#include "common/log.h"
+#include "participant/changeset.h"
+#include "participant/internal_tables.h"
+#include "participant/lock_keys.h"
+#include "participant/participant_impl.h"
+
+namespace txcoord::participant {
+
+Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, SqliteDb db)
+    : options_(options),
+      limits_{options.max_rows_per_statement, options.max_result_bytes},
+      enlister_(enlister),
+      db_(std::move(db)),
+      authorizer_(&schema_) {}
+
+Participant::Impl::~Impl() {
+  {
+    absl::MutexLock lock(&reaper_mu_);
+    stopping_ = true;
+    reaper_wake_.Signal();
+  }
+  if (reaper_.joinable()) reaper_.join();
+}
+
+absl::Status Participant::Impl::Init() {
+  {
+    absl::MutexLock lock(&mu_);
+    sqlite3* d = db();
+    sqlite3_db_config(d, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, 0, nullptr);
+    // Defensive mode forbids writable_schema and other ways to corrupt the
+    // file through SQL.
+    sqlite3_db_config(d, SQLITE_DBCONFIG_DEFENSIVE, 1, nullptr);
+    sqlite3_busy_timeout(d, static_cast<int>(absl::ToInt64Milliseconds(options_.busy_timeout)));
+
+    absl::StatusOr<Statement> mode = Statement::Prepare(d, "PRAGMA journal_mode=WAL");
+    if (!mode.ok()) return mode.status();
+    if (absl::StatusOr<int> rc = mode->Step(); !rc.ok()) return rc.status();
+    if (mode->ColumnText(0) != "wal") {
+      return absl::FailedPreconditionError(absl::StrCat(
+          options_.db_path, ": cannot use WAL journal mode (got ", mode->ColumnText(0), ")"));
+    }
+    mode = Statement();
+    // FULL: with NORMAL, a commit acknowledged in WAL mode can vanish on
+    // power loss, and with it a YES vote's promise.
+    absl::Status status = ExecSql(d, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    if (!status.ok()) return status;
+    authorizer_.Install(d);
+    status = CreateInternalTables(d);
+    if (!status.ok()) return status;
+    if (absl::StatusOr<int64_t> pruned = PruneOutcomes(d, absl::Now() - options_.outcome_retention);
+        !pruned.ok()) {
+      return pruned.status();
+    }
+    status = RestorePreparedBranches();
+    if (!status.ok()) return status;
+  }
+  if (options_.branch_idle_timeout > absl::ZeroDuration()) {
+    reaper_ = std::thread([this] { ReaperLoop(); });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Participant::Impl::RestorePreparedBranches() {
+  absl::Status status = schema_.Refresh(db());
+  if (!status.ok()) return status;
+  absl::StatusOr<std::vector<StoredBranch>> stored = LoadPreparedBranches(db());
+  if (!stored.ok()) return stored.status();
+  for (StoredBranch& row : *stored) {
+    auto branch = std::make_shared<Branch>();
+    branch->txid = std::move(row.txid);
+    branch->coordinator = std::move(row.coordinator);
+    branch->changeset = std::move(row.changeset);
+    branch->prepared = true;
+    branch->enlisted = true;
+    branch->prepared_at = row.prepared_at;
+    branch->last_used = absl::Now();
+    // A branch that cannot get its locks back is still kept: dropping it
+    // would break its YES vote outright. Commit then reports the problem.
+    absl::StatusOr<std::vector<LockKey>> keys =
+        LockKeysForChangeset(db(), schema_, branch->changeset);
+    if (!keys.ok()) {
+      TXLOG(ERROR) << "txid=" << branch->txid
+                   << " prepared branch's rows cannot be locked again: " << keys.status();
+    } else if (std::optional<LockConflict> conflict = locks_.TryAcquire(branch->txid, *keys)) {
+      TXLOG(ERROR) << "txid=" << branch->txid << " prepared branch conflicts with prepared txid "
+                   << conflict->holder << " on " << conflict->description
+                   << "; its rows are not locked";
+    }
+    branches_[branch->txid] = branch;
+  }
+  if (!stored->empty()) {
+    TXLOG(INFO) << "restored " << stored->size() << " prepared branches";
+  }
+  return absl::OkStatus();
+}
+
+Participant::Impl::BranchPtr Participant::Impl::FindLocked(const std::string& txid) {
+  auto it = branches_.find(txid);
+  return it == branches_.end() ? nullptr : it->second;
+}
+
+void Participant::Impl::DropLocked(const BranchPtr& branch) {
+  branch->dropped = true;
+  auto it = branches_.find(branch->txid);
+  if (it != branches_.end() && it->second == branch) branches_.erase(it);
+  locks_.ReleaseAll(branch->txid);
+  branch_released_.SignalAll();
+}
+
+absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
+  if (branch.prepared) return absl::OkStatus();
+  absl::Status status = schema_.Refresh(db());
+  if (!status.ok()) return status;
+  Transaction tx(db());
+  status = tx.Begin();
+  if (!status.ok()) return status;
+  // The trial apply proves the promise holds now; the locks keep it true.
+  status = ExecSql(db(), "SAVEPOINT txcoord_trial");
+  if (!status.ok()) return status;
+  absl::Status applied = ApplyChangeset(db(), schema_, branch.changeset);
+  status = ExecSql(db(), "ROLLBACK TO txcoord_trial; RELEASE txcoord_trial");
+  if (!applied.ok()) return applied;
+  if (!status.ok()) return status;
+  const absl::Time now = absl::Now();
+  status = InsertPreparedBranch(db(), {branch.txid, branch.coordinator, branch.changeset, now});
+  if (!status.ok()) return status;
+  status = tx.Commit();
+  if (!status.ok()) return status;
+  TXCOORD_FAILPOINT("after-prepare-durable");
+  branch.prepared = true;
+  branch.prepared_at = now;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Vote> Participant::Impl::Prepare(const std::string& txid) {
+  absl::MutexLock lock(&mu_);
+  BranchPtr branch = FindLocked(txid);
+  if (branch == nullptr) {
+    TXLOG(INFO) << "txid=" << txid << " unknown branch (lost or rolled back) votes NO";
+    return Vote::kNo;
+  }
+  if (branch->prepared) return Vote::kYes;
+  if (branch->changeset.empty()) {
+    DropLocked(branch);
+    return Vote::kReadOnly;
+  }
+  if (absl::Status status = PrepareLocked(*branch); !status.ok()) {
+    TXLOG(WARNING) << "txid=" << txid << " votes NO: " << status;
+    DropLocked(branch);
+    return Vote::kNo;
+  }
+  return Vote::kYes;
+}
+
+absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bool record_outcome) {
+  absl::Status status = schema_.Refresh(db());
+  if (!status.ok()) return status;
+  Transaction tx(db());
+  status = tx.Begin();
+  if (!status.ok()) return status;
+  if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
+    // The locks should have made this impossible: keep the branch for the
+    // operator rather than commit half of it.
+    TXLOG(ERROR) << "txid=" << branch->txid
+                 << " prepared branch failed to apply at commit; kept in doubt: " << applied;
+    return absl::InternalError(
+        absl::StrCat("prepared branch ", branch->txid, " failed to apply: ", applied.message()));
+  }
+  status = DeletePreparedBranch(db(), branch->txid);
+  if (status.ok() && record_outcome) {
+    status = InsertOutcome(db(), branch->txid, Outcome::kCommitted, absl::Now());
+  }
+  if (status.ok()) status = tx.Commit();
+  if (!status.ok()) return status;
+  DropLocked(branch);
+  return absl::OkStatus();
+}
+
+absl::Status Participant::Impl::Commit(const std::string& txid) {
+  absl::MutexLock lock(&mu_);
+  BranchPtr branch = FindLocked(txid);
+  if (branch == nullptr) return absl::OkStatus();  // committed before, or never here
+  if (!branch->prepared) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("branch ", txid, " is not prepared: Prepare it first, or use CommitOnePhase"));
+  }
+  return CommitPreparedLocked(branch, /*record_outcome=*/false);
+}
+
+absl::Status Participant::Impl::AbortLocked(const BranchPtr& branch) {
+  if (branch->prepared) {
+    absl::Status status = DeletePreparedBranch(db(), branch->txid);
+    if (!status.ok()) return status;
+  }
+  DropLocked(branch);
+  return absl::OkStatus();
+}
+
+absl::Status Participant::Impl::Abort(const std::string& txid) {
+  absl::MutexLock lock(&mu_);
+  BranchPtr branch = FindLocked(txid);
+  if (branch == nullptr) return absl::OkStatus();
+  return AbortLocked(branch);
+}
+
+absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txid) {
+  absl::MutexLock lock(&mu_);
+  BranchPtr branch = FindLocked(txid);
+  if (branch == nullptr) {
+    absl::StatusOr<std::optional<Outcome>> stored = LookupOutcome(db(), txid);
+    if (!stored.ok()) return stored.status();
+    return stored->value_or(Outcome::kAborted);
+  }
+  if (branch->prepared) {
+    absl::Status status = CommitPreparedLocked(branch, /*record_outcome=*/true);
+    if (!status.ok()) return status;
+    return Outcome::kCommitted;
+  }
+  absl::Status status = schema_.Refresh(db());
+  if (!status.ok()) return status;
+  Transaction tx(db());
+  status = tx.Begin();
+  if (!status.ok()) return status;
+  if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
+    TXLOG(WARNING) << "txid=" << txid << " one-phase commit aborted: " << applied;
+    tx.Rollback();
+    DropLocked(branch);
+    return Outcome::kAborted;
+  }
+  // Stored in the same transaction, so that a retry learns the same answer.
+  status = InsertOutcome(db(), txid, Outcome::kCommitted, absl::Now());
+  if (status.ok()) status = tx.Commit();
+  if (!status.ok()) return status;
+  DropLocked(branch);
+  return Outcome::kCommitted;
+}
+
+std::vector<PreparedBranch> Participant::Impl::ListPrepared() {
+  std::vector<PreparedBranch> prepared;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [txid, branch] : branches_) {
+      if (branch->prepared) prepared.push_back({txid, branch->coordinator, branch->prepared_at});
+    }
+  }
+  std::sort(prepared.begin(), prepared.end(), [](const PreparedBranch& a, const PreparedBranch& b) {
+    return std::tie(a.prepared_at, a.txid) < std::tie(b.prepared_at, b.txid);
+  });
+  return prepared;
+}
+
+size_t Participant::Impl::BranchCount() {
+  absl::MutexLock lock(&mu_);
+  return branches_.size();
+}
+
+size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
+  if (options_.branch_idle_timeout <= absl::ZeroDuration()) return 0;
+  absl::MutexLock lock(&mu_);
+  std::vector<BranchPtr> idle;
+  for (const auto& [txid, branch] : branches_) {
+    if (!branch->prepared && !branch->busy &&
+        now - branch->last_used > options_.branch_idle_timeout) {
+      idle.push_back(branch);
+    }
+  }
+  for (const BranchPtr& branch : idle) {
+    TXLOG(INFO) << "txid=" << branch->txid << " unprepared branch idle for over "
+                << options_.branch_idle_timeout << ": rolled back";
+    DropLocked(branch);
+  }
+  return idle.size();
+}
+
+void Participant::Impl::ReaperLoop() {
+  const absl::Duration interval =
+      std::clamp(options_.branch_idle_timeout / 4, absl::Milliseconds(10), absl::Seconds(10));
+  constexpr absl::Duration kPruneInterval = absl::Minutes(1);
+  absl::Time last_prune = absl::Now();
+  absl::MutexLock lock(&reaper_mu_);
+  while (!stopping_) {
+    reaper_wake_.WaitWithTimeout(&reaper_mu_, interval);
+    if (stopping_) break;
+    reaper_mu_.Unlock();
+    const absl::Time now = absl::Now();
+    ReapIdleBranches(now);
+    if (now - last_prune >= kPruneInterval) {
+      last_prune = now;
+      absl::MutexLock db_lock(&mu_);
+      if (absl::StatusOr<int64_t> pruned = PruneOutcomes(db(), now - options_.outcome_retention);
+          !pruned.ok()) {
+        TXLOG(WARNING) << "pruning one-phase outcomes: " << pruned.status();
+      }
+    }
+    reaper_mu_.Lock();
+  }
+}
+
+Participant::Participant(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Participant::~Participant() = default;
+
+absl::StatusOr<std::unique_ptr<Participant>> Participant::Open(const ParticipantOptions& options,
+                                                               Enlister* enlister) {
+  if (options.db_path.empty()) return absl::InvalidArgumentError("db_path is empty");
+  if (enlister == nullptr) return absl::InvalidArgumentError("enlister is null");
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open_v2(options.db_path.c_str(), &raw,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  SqliteDb db(raw);
+  if (rc != SQLITE_OK) return SqliteStatus(raw, rc, absl::StrCat("opening ", options.db_path));
+  auto impl = std::make_unique<Impl>(options, enlister, std::move(db));
+  if (absl::Status status = impl->Init(); !status.ok()) return status;
+  return std::unique_ptr<Participant>(new Participant(std::move(impl)));
+}
+
+absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
+                                                   const std::vector<SqlStatement>& statements,
+                                                   bool prepare, absl::Duration lock_timeout) {
+  return impl_->Execute(txid, statements, prepare, lock_timeout);
+}
+absl::StatusOr<Vote> Participant::Prepare(const std::string& txid) { return impl_->Prepare(txid); }
+absl::Status Participant::Commit(const std::string& txid) { return impl_->Commit(txid); }
+absl::Status Participant::Abort(const std::string& txid) { return impl_->Abort(txid); }
+absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid) {
+  return impl_->CommitOnePhase(txid);
+}
+std::vector<PreparedBranch> Participant::ListPrepared() { return impl_->ListPrepared(); }
+size_t Participant::BranchCount() { return impl_->BranchCount(); }
+size_t Participant::LockCount() { return impl_->LockCount(); }
+size_t Participant::ReapIdleBranches(absl::Time now) { return impl_->ReapIdleBranches(now); }
+
+}  // namespace txcoord::participant

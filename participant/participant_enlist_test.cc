@@ -1,0 +1,115 @@
+// Enlisting with the coordinator: once, on a branch's first write, before
+// Execute returns; early prepare reporting the vote; what a refused or
+// unanswered call does to the branch.
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "participant/participant.h"
+#include "participant/participant_test_util.h"
+
+namespace txcoord::participant::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using Call = FakeEnlister::Call;
+
+constexpr char kTx1[] = "c1.1.1";
+constexpr char kTx2[] = "c1.1.2";
+
+TEST_F(ParticipantTest, FirstWriteEnlistsExactlyOnce) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("SELECT * FROM accounts")}).ok());
+  EXPECT_TRUE(enlister_.calls().empty());
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")}).ok());
+  ASSERT_TRUE(Exec(kTx1, {Sql("SELECT * FROM accounts")}).ok());
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}));
+}
+
+TEST_F(ParticipantTest, EnlistRunsWithoutParticipantLocks) {
+  // Another call into the participant from inside Enlist would deadlock if
+  // Execute held its connection lock across the call.
+  absl::StatusOr<ExecuteResult> nested;
+  enlister_.SetHook([&] {
+    enlister_.SetHook(nullptr);
+    nested = Exec(kTx2, {Sql("SELECT balance FROM accounts WHERE id = 2")});
+  });
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  EXPECT_TRUE(nested.ok()) << nested.status();
+}
+
+TEST_F(ParticipantTest, ReadOnlyBranchIsNotEnlistedAndVotesReadOnly) {
+  auto result = Exec(kTx1, {Sql("SELECT count(*) FROM accounts")}, absl::ZeroDuration(),
+                     /*prepare=*/true);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kReadOnly);
+  EXPECT_EQ(OnlyValue(result), SqlValue(int64_t{2}));
+  EXPECT_TRUE(enlister_.calls().empty());
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+}
+
+TEST_F(ParticipantTest, RefusedEnlistDropsTheBranch) {
+  enlister_.FailNext(absl::FailedPreconditionError("transaction c1.1.1 is ABORTED"));
+  auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")});
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(result.status().message(), HasSubstr("transaction c1.1.1 is ABORTED"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+  EXPECT_TRUE(
+      Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")}, absl::Milliseconds(50))
+          .ok());
+}
+
+TEST_F(ParticipantTest, UnansweredEnlistDropsTheBranch) {
+  enlister_.FailNext(absl::UnavailableError("coordinator unreachable"));
+  auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")});
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(result.status().message(), HasSubstr("coordinator unreachable"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+}
+
+TEST_F(ParticipantTest, PrepareInExecuteReportsTheVoteOnce) {
+  auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kYes);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);  // a racing Prepare
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+}
+
+TEST_F(ParticipantTest, PrepareInExecuteOfEnlistedBranchReportsTheVote) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  auto result = participant_->Execute(kTx1, {}, /*prepare=*/true, absl::ZeroDuration());
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kYes);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}, Call{kTx1, true}));
+}
+
+TEST_F(ParticipantTest, RefusedVoteRollsThePreparedBranchBack) {
+  enlister_.FailNext(absl::AbortedError("transaction timed out"));
+  auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(result.status().message(), HasSubstr("transaction timed out"));
+  EXPECT_TRUE(participant_->ListPrepared().empty());
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+}
+
+TEST_F(ParticipantTest, UnansweredVoteKeepsTheBranchPrepared) {
+  enlister_.FailNext(absl::DeadlineExceededError("no answer"));
+  auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  EXPECT_GT(participant_->LockCount(), 0u);
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());  // the coordinator decided COMMIT
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+}
+
+}  // namespace
+}  // namespace txcoord::participant::testing

@@ -1,0 +1,271 @@
+// Participant::Execute: running a service's SQL inside a branch (re-apply
+// the branch's changeset under a session, run, take the new changeset, roll
+// back, lock its rows; wait and re-run when another branch holds one) or as
+// one local transaction; then enlisting and, if asked, preparing.
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/txid.h"
+#include "participant/changeset.h"
+#include "participant/lock_keys.h"
+#include "participant/participant_impl.h"
+
+namespace txcoord::participant {
+namespace {
+
+absl::Status LockTimeout(absl::Duration timeout, const LockConflict& conflict) {
+  return absl::AbortedError(absl::StrCat("lock timeout after ", absl::FormatDuration(timeout), ": ",
+                                         conflict.description, " is held by txid ",
+                                         conflict.holder));
+}
+
+// The coordinator will not take the branch: the transaction is over.
+bool IsRefusal(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kFailedPrecondition ||
+         status.code() == absl::StatusCode::kNotFound ||
+         status.code() == absl::StatusCode::kAborted;
+}
+
+}  // namespace
+
+absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
+    const std::string& txid, const std::vector<SqlStatement>& statements, bool prepare,
+    absl::Duration lock_timeout) {
+  if (statements.empty() && !(prepare && !txid.empty())) {
+    return absl::InvalidArgumentError("no statements to run");
+  }
+  const absl::Duration timeout = lock_timeout <= absl::ZeroDuration()
+                                     ? options_.default_lock_timeout
+                                     : std::min(lock_timeout, options_.max_lock_timeout);
+  const absl::Time deadline = absl::Now() + timeout;
+  if (txid.empty()) {
+    if (prepare) return absl::InvalidArgumentError("prepare needs a txid");
+    return ExecuteLocal(statements, timeout, deadline);
+  }
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (!parsed.ok()) return parsed.status();
+  absl::StatusOr<BranchPtr> claimed = ClaimBranch(txid, parsed->cluster, deadline);
+  if (!claimed.ok()) return claimed.status();
+  const BranchPtr branch = *std::move(claimed);
+  auto release = absl::MakeCleanup([this, &branch] { ReleaseBranch(branch); });
+
+  std::vector<SqlResult> results;
+  bool first_write = false;
+  while (true) {
+    std::vector<LockKey> wanted;
+    std::optional<LockConflict> blocker;
+    {
+      absl::MutexLock lock(&mu_);
+      if (branch->dropped) {
+        return absl::AbortedError(
+            absl::StrCat("branch ", txid, " was ended (aborted, committed or idle) meanwhile"));
+      }
+      if (branch->prepared) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("branch ", txid, " was prepared meanwhile: no more statements"));
+      }
+      absl::StatusOr<Attempt> attempt = RunBranchAttempt(*branch, statements);
+      if (!attempt.ok()) return attempt.status();
+      // Taken while still holding the connection, so that no branch commits
+      // between this run and the locks that make its results hold.
+      blocker = locks_.TryAcquire(txid, attempt->keys);
+      if (!blocker.has_value()) {
+        first_write = !branch->enlisted && !attempt->changeset.empty();
+        branch->changeset = std::move(attempt->changeset);
+        branch->last_used = absl::Now();
+        results = std::move(attempt->results);
+        if (!prepare) break;
+        if (branch->changeset.empty()) {
+          // Nothing to vote on. A branch the coordinator knows stays, so that
+          // its Prepare gets READ_ONLY rather than NO.
+          if (!branch->enlisted) DropLocked(branch);
+          return ExecuteResult{std::move(results), Vote::kReadOnly};
+        }
+        if (absl::Status status = PrepareLocked(*branch); !status.ok()) {
+          DropLocked(branch);
+          return absl::Status(status.code(), absl::StrCat("cannot prepare, branch rolled back: ",
+                                                          status.message()));
+        }
+        break;
+      }
+      wanted = std::move(attempt->keys);
+    }
+    // The run's results are discarded: the holder may change what it saw.
+    if (options_.on_lock_wait) options_.on_lock_wait(txid, blocker->holder);
+    if (std::optional<LockConflict> conflict = locks_.WaitUntilFree(txid, wanted, deadline)) {
+      return LockTimeout(timeout, *conflict);
+    }
+  }
+  if (!prepare && !first_write) return ExecuteResult{std::move(results), Vote::kNo};
+  return ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare);
+}
+
+absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const BranchPtr& branch,
+                                                                     std::vector<SqlResult> results,
+                                                                     bool with_vote) {
+  const absl::Status enlisted = enlister_->Enlist(branch->txid, with_vote);
+  absl::MutexLock lock(&mu_);
+  if (enlisted.ok()) {
+    branch->enlisted = true;
+    return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
+  }
+  if (with_vote && !IsRefusal(enlisted)) {
+    // Whether the vote arrived is unknown: the branch stays prepared until
+    // the coordinator's outcome is known.
+    return absl::Status(enlisted.code(),
+                        absl::StrCat("branch ", branch->txid,
+                                     " is prepared but its vote may not have reached the "
+                                     "coordinator: ",
+                                     enlisted.message()));
+  }
+  // A refused vote, or a first write that may be unknown to the coordinator:
+  // roll the branch back (a Prepare for it then votes NO). A branch that
+  // the coordinator's own Prepare reached meanwhile is its to decide.
+  if (!branch->dropped && (with_vote || !branch->prepared)) {
+    if (absl::Status status = AbortLocked(branch); !status.ok()) {
+      TXLOG(ERROR) << "txid=" << branch->txid << " rolling back refused branch: " << status;
+    }
+  }
+  const std::string what = with_vote ? "vote" : "enlistment";
+  if (IsRefusal(enlisted)) {
+    return absl::AbortedError(absl::StrCat("the coordinator refused the branch's ", what,
+                                           "; branch rolled back: ", enlisted.message()));
+  }
+  return absl::Status(enlisted.code(), absl::StrCat("enlisting the branch failed; branch rolled "
+                                                    "back: ",
+                                                    enlisted.message()));
+}
+
+absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(
+    const std::string& txid, const std::string& coordinator, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  bool timed_out = false;
+  while (true) {
+    BranchPtr branch = FindLocked(txid);
+    if (branch == nullptr) {
+      branch = std::make_shared<Branch>();
+      branch->txid = txid;
+      branch->coordinator = coordinator;
+      branch->busy = true;
+      branch->last_used = absl::Now();
+      branches_[txid] = branch;
+      return branch;
+    }
+    if (branch->prepared) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("branch ", txid, " is prepared: no more statements may run in it"));
+    }
+    if (!branch->busy) {
+      branch->busy = true;
+      return branch;
+    }
+    if (timed_out) {
+      return absl::AbortedError(absl::StrCat("another call on branch ", txid, " is still running"));
+    }
+    // Calls on one branch run one at a time: each builds on the last one's
+    // changeset.
+    timed_out = branch_released_.WaitWithDeadline(&mu_, deadline);
+  }
+}
+
+void Participant::Impl::ReleaseBranch(const BranchPtr& branch) {
+  absl::MutexLock lock(&mu_);
+  branch->busy = false;
+  branch->last_used = absl::Now();
+  // A branch that never wrote leaves nothing behind.
+  if (!branch->dropped && !branch->prepared && !branch->enlisted && branch->changeset.empty()) {
+    DropLocked(branch);
+  }
+  branch_released_.SignalAll();
+}
+
+absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
+    const Branch& branch, const std::vector<SqlStatement>& statements) {
+  absl::Status status = schema_.Refresh(db());
+  if (!status.ok()) return status;
+  Transaction tx(db());
+  status = tx.Begin();
+  if (!status.ok()) return status;
+  Attempt attempt;
+  {
+    // Recording starts before the re-apply, so that the new changeset holds
+    // the old changes and the new ones together.
+    absl::StatusOr<std::unique_ptr<ChangeRecorder>> recorder =
+        ChangeRecorder::Start(db(), &schema_);
+    if (!recorder.ok()) return recorder.status();
+    if (absl::Status applied = ApplyChangeset(db(), schema_, branch.changeset); !applied.ok()) {
+      TXLOG(ERROR) << "txid=" << branch.txid << " re-applying the branch's changes: " << applied;
+      return absl::InternalError(
+          absl::StrCat("re-applying the branch's earlier changes failed "
+                       "(changed outside the agent?): ",
+                       applied.message()));
+    }
+    authorizer_.ResetBatch();
+    absl::StatusOr<std::vector<SqlResult>> results =
+        RunStatements(db(), authorizer_, Authorizer::Mode::kBranch, statements, limits_);
+    if (!results.ok()) return results.status();
+    absl::Status recordable = CheckNoNullKeys(db(), schema_, authorizer_.tables_written());
+    if (!recordable.ok()) return recordable;
+    attempt.results = *std::move(results);
+    absl::StatusOr<std::string> changeset = (*recorder)->Changeset();
+    if (!changeset.ok()) return changeset.status();
+    attempt.changeset = *std::move(changeset);
+  }
+  tx.Rollback();
+  // After the rollback, rows are read as committed: see LockKeysForChangeset.
+  absl::StatusOr<std::vector<LockKey>> keys =
+      LockKeysForChangeset(db(), schema_, attempt.changeset);
+  if (!keys.ok()) return keys.status();
+  attempt.keys = *std::move(keys);
+  return attempt;
+}
+
+absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
+    const std::vector<SqlStatement>& statements, absl::Duration timeout, absl::Time deadline) {
+  while (true) {
+    std::vector<LockKey> wanted;
+    std::optional<LockConflict> blocker;
+    {
+      absl::MutexLock lock(&mu_);
+      absl::Status status = schema_.Refresh(db());
+      if (!status.ok()) return status;
+      Transaction tx(db());
+      status = tx.Begin();
+      if (!status.ok()) return status;
+      absl::StatusOr<std::unique_ptr<ChangeRecorder>> recorder =
+          ChangeRecorder::Start(db(), &schema_);
+      if (!recorder.ok()) return recorder.status();
+      authorizer_.ResetBatch();
+      absl::StatusOr<std::vector<SqlResult>> results =
+          RunStatements(db(), authorizer_, Authorizer::Mode::kLocal, statements, limits_);
+      if (!results.ok()) return results.status();
+      // A local write must not pass a branch's row lock either, or a YES
+      // vote could break. Schema changes cannot be checked that way (the
+      // session cannot follow them): they are the operator's to schedule.
+      if (!authorizer_.batch_had_ddl()) {
+        absl::StatusOr<std::string> changeset = (*recorder)->Changeset();
+        if (!changeset.ok()) return changeset.status();
+        absl::StatusOr<std::vector<LockKey>> keys = LockKeysForChangeset(db(), schema_, *changeset);
+        if (!keys.ok()) return keys.status();
+        blocker = locks_.FindConflict("", *keys);
+        if (blocker.has_value()) wanted = *std::move(keys);
+      }
+      recorder->reset();
+      if (wanted.empty()) {
+        status = tx.Commit();
+        if (!status.ok()) return status;
+        return ExecuteResult{*std::move(results), Vote::kNo};
+      }
+    }
+    if (options_.on_lock_wait) options_.on_lock_wait("", blocker->holder);
+    if (std::optional<LockConflict> conflict = locks_.WaitUntilFree("", wanted, deadline)) {
+      return LockTimeout(timeout, *conflict);
+    }
+  }
+}
+
+}  // namespace txcoord::participant

@@ -1,0 +1,124 @@
+// The state behind Participant: one SQLite connection, the branches known in
+// memory and their row locks. Private to the participant library; split from
+// participant.cc so that the Execute path (participant_execute.cc) and the
+// branch lifecycle (participant.cc) each stay one concept.
+#ifndef TXCOORD_PARTICIPANT_PARTICIPANT_IMPL_H_
+#define TXCOORD_PARTICIPANT_PARTICIPANT_IMPL_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "participant/authorizer.h"
+#include "participant/lock_table.h"
+#include "participant/participant.h"
+#include "participant/schema.h"
+#include "participant/sqlite_db.h"
+#include "participant/statement_runner.h"
+
+namespace txcoord::participant {
+
+class Participant::Impl final {
+ public:
+  Impl(const ParticipantOptions& options, Enlister* enlister, SqliteDb db);
+  ~Impl();
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Connection settings, internal tables, prepared branches and their locks,
+  // then the reaper thread.
+  absl::Status Init();
+
+  absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
+                                        const std::vector<SqlStatement>& statements, bool prepare,
+                                        absl::Duration lock_timeout);
+  absl::StatusOr<Vote> Prepare(const std::string& txid);
+  absl::Status Commit(const std::string& txid);
+  absl::Status Abort(const std::string& txid);
+  absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid);
+  std::vector<PreparedBranch> ListPrepared();
+  size_t BranchCount();
+  size_t LockCount() { return locks_.KeyCount(); }
+  size_t ReapIdleBranches(absl::Time now);
+
+ private:
+  struct Branch {
+    std::string txid;
+    std::string coordinator;
+    std::string changeset;  // everything the branch wrote so far
+    bool prepared = false;
+    bool enlisted = false;
+    bool busy = false;     // an Execute is running on it: others wait
+    bool dropped = false;  // ended while an Execute ran: that Execute fails
+    absl::Time last_used;
+    absl::Time prepared_at;
+  };
+  using BranchPtr = std::shared_ptr<Branch>;
+
+  // What one run of a branch's batch produced.
+  struct Attempt {
+    std::vector<SqlResult> results;
+    std::string changeset;
+    std::vector<LockKey> keys;
+  };
+
+  // participant_execute.cc
+  absl::StatusOr<ExecuteResult> ExecuteLocal(const std::vector<SqlStatement>& statements,
+                                             absl::Duration timeout, absl::Time deadline);
+  absl::StatusOr<BranchPtr> ClaimBranch(const std::string& txid, const std::string& coordinator,
+                                        absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
+  void ReleaseBranch(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<Attempt> RunBranchAttempt(const Branch& branch,
+                                           const std::vector<SqlStatement>& statements)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<ExecuteResult> ReportToCoordinator(const BranchPtr& branch,
+                                                    std::vector<SqlResult> results, bool with_vote)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // participant.cc
+  absl::Status RestorePreparedBranches() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores the branch durably after checking that its changeset applies.
+  absl::Status PrepareLocked(Branch& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Applies a prepared branch and deletes its row in one transaction, which
+  // also stores the outcome with `record_outcome` (one-phase commit).
+  absl::Status CommitPreparedLocked(const BranchPtr& branch, bool record_outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes the prepared row if any, then forgets the branch.
+  absl::Status AbortLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets the branch and frees its locks.
+  void DropLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  BranchPtr FindLocked(const std::string& txid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReaperLoop();
+
+  sqlite3* db() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return db_.get(); }
+
+  const ParticipantOptions options_;
+  const ResultLimits limits_;
+  Enlister* const enlister_;
+  LockTable locks_;
+
+  // Guards the connection and everything derived from it. Never held while
+  // calling the Enlister or waiting for row locks.
+  absl::Mutex mu_;
+  absl::CondVar branch_released_;  // a busy branch became free
+  SqliteDb db_ ABSL_GUARDED_BY(mu_);
+  Schema schema_ ABSL_GUARDED_BY(mu_);
+  Authorizer authorizer_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<std::string, BranchPtr> branches_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex reaper_mu_;
+  absl::CondVar reaper_wake_;
+  bool stopping_ ABSL_GUARDED_BY(reaper_mu_) = false;
+  std::thread reaper_;
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_PARTICIPANT_IMPL_H_

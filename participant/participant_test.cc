@@ -1,0 +1,245 @@
+// Branch lifecycle: isolation until commit, re-applied changesets, durable
+// prepare across reopen, idempotent phase-2 calls, one-phase commit, idle
+// reaping.
+#include "participant/participant.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "participant/participant_test_util.h"
+
+namespace txcoord::participant::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kTx1[] = "c1.1.1";
+constexpr char kTx2[] = "c1.1.2";
+
+TEST_F(ParticipantTest, OpenUsesWalFullSyncAndForeignKeys) {
+  EXPECT_EQ(CommittedValue("PRAGMA journal_mode"), "wal");
+  auto result = Local({Sql("PRAGMA synchronous"), Sql("PRAGMA foreign_keys")});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(OnlyValue(result, 0), SqlValue(int64_t{2}));  // FULL
+  EXPECT_EQ(OnlyValue(result, 1), SqlValue(int64_t{1}));
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM sqlite_schema WHERE name IN "
+                           "('_txcoord_prepared', '_txcoord_outcomes')"),
+            "2");
+}
+
+TEST_F(ParticipantTest, BranchWritesInvisibleUntilCommit) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 70 WHERE id = 1")}).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "70");
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+}
+
+TEST_F(ParticipantTest, AbortDiscardsBranchWrites) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("INSERT INTO accounts VALUES (3, 'carol', 5)")}).ok());
+  ASSERT_TRUE(participant_->Abort(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM accounts"), "2");
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+}
+
+TEST_F(ParticipantTest, AbortOfPreparedBranchDeletesItsRow) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("DELETE FROM accounts WHERE id = 2")}).ok());
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  ASSERT_TRUE(participant_->Abort(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM accounts"), "2");
+  EXPECT_TRUE(participant_->ListPrepared().empty());
+}
+
+TEST_F(ParticipantTest, LaterCallsSeeAndExtendEarlierWrites) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("INSERT INTO accounts VALUES (10, 'dave', 1)")}).ok());
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = balance + 41 WHERE id = 10")}).ok());
+  auto read = Exec(kTx1, {Sql("SELECT balance FROM accounts WHERE id = ?1", {int64_t{10}})});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(OnlyValue(read), SqlValue(int64_t{42}));
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM accounts WHERE id = 10"), "0");
+
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(Committed("SELECT owner, balance FROM accounts WHERE id = 10"),
+            (std::vector<std::vector<std::string>>{{"dave", "42"}}));
+}
+
+TEST_F(ParticipantTest, InsertThenDeleteLeavesAReadOnlyBranch) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("INSERT INTO accounts VALUES (10, 'dave', 1)")}).ok());
+  ASSERT_TRUE(Exec(kTx1, {Sql("DELETE FROM accounts WHERE id = 10")}).ok());
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kReadOnly);
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+}
+
+TEST_F(ParticipantTest, FailedStatementLeavesBranchAsItWas) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  auto failed = Exec(kTx1, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1"),
+                            Sql("INSERT INTO accounts VALUES (2, 'dup', 0)")});
+  ASSERT_EQ(failed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(failed.status().message(), HasSubstr("statements[1]"));
+  EXPECT_THAT(failed.status().message(), HasSubstr("UNIQUE constraint failed"));
+  auto syntax = Exec(kTx1, {Sql("UPDATE accounts SET balance = 3 WHERE id = 1"), Sql("SELEC 1")});
+  ASSERT_EQ(syntax.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(syntax.status().message(), HasSubstr("syntax error"));
+
+  auto read = Exec(kTx1, {Sql("SELECT balance FROM accounts WHERE id = 1")});
+  EXPECT_EQ(OnlyValue(read), SqlValue(int64_t{1}));
+}
+
+TEST_F(ParticipantTest, PhaseTwoCallsAreIdempotent) {
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);  // unknown
+  EXPECT_TRUE(participant_->Commit(kTx1).ok());               // unknown: done before
+  EXPECT_TRUE(participant_->Abort(kTx1).ok());
+
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 0 WHERE id = 2")}).ok());
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  EXPECT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 2"), "0");
+
+  ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 9 WHERE id = 2")}).ok());
+  EXPECT_TRUE(participant_->Abort(kTx2).ok());
+  EXPECT_TRUE(participant_->Abort(kTx2).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 2"), "0");
+}
+
+TEST_F(ParticipantTest, CommitOfUnpreparedBranchFails) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 0 WHERE id = 2")}).ok());
+  EXPECT_EQ(participant_->Commit(kTx1).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+}
+
+TEST_F(ParticipantTest, ExecuteOnPreparedBranchFails) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 0 WHERE id = 2")}).ok());
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  EXPECT_EQ(Exec(kTx1, {Sql("SELECT 1")}).status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(ParticipantTest, CommitOnePhaseAnswersTheSameWhenRetried) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kCommitted);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kCommitted);
+  Reopen();
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kCommitted);
+  EXPECT_EQ(participant_->CommitOnePhase(kTx2).value(), Outcome::kAborted);  // never seen
+  EXPECT_EQ(participant_->LockCount(), 0u);
+}
+
+TEST_F(ParticipantTest, CommitOnePhaseOfPreparedBranchCommits) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kCommitted);
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kCommitted);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+}
+
+TEST_F(ParticipantTest, CommitOnePhaseAbortsWhenChangesNoLongerApply) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  WriteBehindAgentsBack("UPDATE accounts SET balance = 5 WHERE id = 1");
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kAborted);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "5");
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+}
+
+TEST_F(ParticipantTest, PrepareVotesNoWhenChangesNoLongerApply) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  WriteBehindAgentsBack("DELETE FROM accounts WHERE id = 1");
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+}
+
+TEST_F(ParticipantTest, PreparedBranchSurvivesReopenWithItsLocks) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}).ok());
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 8 WHERE id = 2")}).ok());  // lost
+  Reopen();
+
+  std::vector<PreparedBranch> prepared = participant_->ListPrepared();
+  ASSERT_EQ(prepared.size(), 1u);
+  EXPECT_EQ(prepared[0].txid, kTx1);
+  EXPECT_EQ(prepared[0].coordinator, "c1");
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+  EXPECT_EQ(participant_->Prepare(kTx2).value(), Vote::kNo);
+
+  auto blocked =
+      Exec("c1.1.3", {Sql("UPDATE accounts SET balance = 0 WHERE id = 1")}, absl::Milliseconds(50));
+  EXPECT_EQ(blocked.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(blocked.status().message(), HasSubstr("held by txid c1.1.1"));
+
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "7");
+  EXPECT_EQ(participant_->LockCount(), 0u);
+}
+
+TEST_F(ParticipantTest, ListPreparedIsOldestFirst) {
+  int64_t id = 0;
+  for (const char* txid : {"c1.1.5", "c1.1.4", "c1.1.6"}) {
+    // Explicit keys: branches that let SQLite pick the next rowid all pick
+    // the same one, and so wait for each other.
+    ASSERT_TRUE(
+        Exec(txid, {Sql("INSERT INTO users VALUES (?1, ?2)", {++id, std::string(txid)})}).ok());
+    ASSERT_EQ(participant_->Prepare(txid).value(), Vote::kYes);
+  }
+  std::vector<PreparedBranch> prepared = participant_->ListPrepared();
+  ASSERT_EQ(prepared.size(), 3u);
+  EXPECT_LE(prepared[0].prepared_at, prepared[1].prepared_at);
+  EXPECT_LE(prepared[1].prepared_at, prepared[2].prepared_at);
+  Reopen();  // the order comes from the stored rows too
+  prepared = participant_->ListPrepared();
+  ASSERT_EQ(prepared.size(), 3u);
+  EXPECT_LE(prepared[0].prepared_at, prepared[1].prepared_at);
+  EXPECT_LE(prepared[1].prepared_at, prepared[2].prepared_at);
+}
+
+TEST_F(ParticipantTest, IdleUnpreparedBranchesAreRolledBack) {
+  options_.branch_idle_timeout = absl::Seconds(60);
+  Reopen();
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")}).ok());
+  ASSERT_EQ(participant_->Prepare(kTx2).value(), Vote::kYes);
+
+  EXPECT_EQ(participant_->ReapIdleBranches(absl::Now()), 0u);  // not idle yet
+  EXPECT_EQ(participant_->ReapIdleBranches(absl::Now() + absl::Minutes(2)), 1u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+  EXPECT_EQ(participant_->ListPrepared().size(), 1u);  // prepared ones stay
+}
+
+TEST_F(ParticipantTest, LocalBatchIsOneTransaction) {
+  auto failed = Local({Sql("INSERT INTO accounts VALUES (3, 'carol', 5)"),
+                       Sql("INSERT INTO accounts VALUES (1, 'dup', 0)")});
+  EXPECT_EQ(failed.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM accounts"), "2");
+
+  auto ok = Local({Sql("INSERT INTO accounts VALUES (3, 'carol', 5)"),
+                   Sql("SELECT owner FROM accounts WHERE id = 3")});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->results[0].changes, 1);
+  EXPECT_EQ(ok->results[0].last_insert_rowid, 3);
+  EXPECT_EQ(OnlyValue(ok, 1), SqlValue(std::string("carol")));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+}
+
+TEST_F(ParticipantTest, ResultsBeyondTheLimitsAreRefused) {
+  options_.max_rows_per_statement = 5;
+  options_.max_result_bytes = 1000;
+  Reopen();
+  const std::string ten_rows =
+      "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 10) "
+      "SELECT x FROM n";
+  EXPECT_EQ(Local({Sql(ten_rows)}).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Exec(kTx1, {Sql(ten_rows)}).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(Local({Sql("SELECT zeroblob(2000)")}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(Local({Sql(ten_rows + " LIMIT 5")}).ok());
+}
+
+}  // namespace
+}  // namespace txcoord::participant::testing

@@ -1,0 +1,106 @@
+#include "participant/statement_runner.h"
+
+#include <string>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "participant/sqlite_db.h"
+
+namespace txcoord::participant {
+namespace {
+
+size_t ValueBytes(const SqlValue& value) {
+  if (const auto* s = std::get_if<std::string>(&value)) return s->size();
+  if (const auto* b = std::get_if<Blob>(&value)) return b->bytes.size();
+  return sizeof(int64_t);
+}
+
+// The authorizer's reason when it refused, else SQLite's own error.
+absl::Status Refusal(const Authorizer& authorizer, absl::Status sqlite_status) {
+  absl::Status verdict = authorizer.Verdict();
+  return verdict.ok() ? sqlite_status : verdict;
+}
+
+absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
+                    const SqlStatement& statement, const ResultLimits& limits, size_t* bytes,
+                    SqlResult* result) {
+  authorizer.BeginStatement(mode);
+  auto end = absl::MakeCleanup([&authorizer] { authorizer.EndStatement(); });
+
+  size_t tail = 0;
+  absl::StatusOr<Statement> stmt = Statement::Prepare(db, statement.sql, &tail);
+  if (!stmt.ok()) return Refusal(authorizer, stmt.status());
+  if (stmt->get() == nullptr) return absl::InvalidArgumentError("empty SQL statement");
+  if (absl::Status verdict = authorizer.Verdict(); !verdict.ok()) return verdict;
+  {
+    // A second statement in the same text would escape the checks below
+    // (parameters, results), so refuse it instead of running it.
+    absl::StatusOr<Statement> rest =
+        Statement::Prepare(db, absl::string_view(statement.sql).substr(tail));
+    if (!rest.ok() || rest->get() != nullptr) {
+      return absl::InvalidArgumentError("more than one SQL statement in one item");
+    }
+    authorizer.BeginStatement(mode);  // forget what the look past the end saw
+  }
+
+  const int expected = sqlite3_bind_parameter_count(stmt->get());
+  if (static_cast<size_t>(expected) != statement.params.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("the statement takes ", expected,
+                                                   " parameters but ", statement.params.size(),
+                                                   " were given"));
+  }
+  if (absl::Status status = stmt->BindAll(statement.params); !status.ok()) return status;
+
+  const int column_count = sqlite3_column_count(stmt->get());
+  for (int i = 0; i < column_count; ++i) {
+    const char* name = sqlite3_column_name(stmt->get(), i);
+    result->columns.push_back(name != nullptr ? name : "");
+    *bytes += result->columns.back().size();
+  }
+  while (true) {
+    absl::StatusOr<int> rc = stmt->Step();
+    if (!rc.ok()) return Refusal(authorizer, rc.status());
+    if (*rc == SQLITE_DONE) break;
+    if (result->rows.size() >= limits.max_rows_per_statement) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("more than ", limits.max_rows_per_statement, " rows"));
+    }
+    std::vector<SqlValue>& row = result->rows.emplace_back();
+    row.reserve(column_count);
+    for (int i = 0; i < column_count; ++i) {
+      row.push_back(stmt->Column(i));
+      *bytes += ValueBytes(row.back());
+    }
+    if (*bytes > limits.max_result_bytes) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("results exceed ", limits.max_result_bytes, " bytes"));
+    }
+  }
+  if (!sqlite3_stmt_readonly(stmt->get())) {
+    result->changes = sqlite3_changes64(db);
+    result->last_insert_rowid = sqlite3_last_insert_rowid(db);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SqlResult>> RunStatements(sqlite3* db, Authorizer& authorizer,
+                                                     Authorizer::Mode mode,
+                                                     const std::vector<SqlStatement>& statements,
+                                                     const ResultLimits& limits) {
+  std::vector<SqlResult> results;
+  results.reserve(statements.size());
+  size_t bytes = 0;
+  for (size_t i = 0; i < statements.size(); ++i) {
+    absl::Status status =
+        RunOne(db, authorizer, mode, statements[i], limits, &bytes, &results.emplace_back());
+    if (!status.ok()) {
+      return absl::Status(status.code(), absl::StrCat("statements[", i, "]: ", status.message()));
+    }
+  }
+  return results;
+}
+
+}  // namespace txcoord::participant
