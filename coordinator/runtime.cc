@@ -41,8 +41,9 @@ auto Runtime::WithEngine(Fn fn) {
   mu_.Lock();
   auto result = fn(engine_, &actions);
   DeliverDecisions(&actions);
+  const bool halted = halted_;
   mu_.Unlock();
-  Execute(std::move(actions));
+  if (!halted) Execute(std::move(actions));
   return result;
 }
 
@@ -228,6 +229,12 @@ std::vector<wal::Record> Runtime::CheckpointRecords() {
   records.reserve(live.size());
   for (const LogCommit& commit : live) records.push_back({kRecordCommit, EncodeCommit(commit)});
   return records;
+}
+
+void Runtime::Halt() {
+  absl::MutexLock lock(&mu_);
+  accepting_ = false;
+  halted_ = true;
 }
 
 void Runtime::StopAccepting() {

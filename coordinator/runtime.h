@@ -71,6 +71,11 @@ class Runtime final {
 
   // Refuses new transactions and commits from now on (shutdown).
   void StopAccepting();
+  // Also stops carrying out actions: no more sends, appends or timers. After
+  // it, the log, the timer queue and then the runtime may be destroyed in
+  // that order even while callbacks are in flight. The engine state is kept
+  // (a restart recovers from the log anyway).
+  void Halt();
   size_t open_transactions();
 
  private:
@@ -97,6 +102,7 @@ class Runtime final {
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_
       ABSL_GUARDED_BY(mu_);
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  bool halted_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace txcoord::coordinator

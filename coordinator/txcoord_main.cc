@@ -122,11 +122,12 @@ int Run() {
   runtime->StopAccepting();
   server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   server->server->Wait();
-  log->release();  // the writer thread flushes nothing more; COMMITs were synced
+  runtime->Halt();
+  log->reset();  // flushes queued END records, stops the writer thread
   TXLOG(INFO) << "txcoord stopped (" << runtime->open_transactions()
               << " transaction(s) open; committed ones resume from the log on restart)";
-  // Skip destructors: in-flight phase-2 callbacks may still run. Every
-  // COMMIT the clients heard of is already durable.
+  // The runtime, timers and channels are left to the exit: late gRPC
+  // callbacks may still touch them (and do nothing, the runtime is halted).
   std::fflush(stdout);
   std::_Exit(0);
 }

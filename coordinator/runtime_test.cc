@@ -1,0 +1,260 @@
+// The runtime with the real WAL on a fake file system and fake participants:
+// what reaches the log, when clients are answered, and what a restart finds.
+#include "coordinator/runtime.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+#include "coordinator/records.h"
+#include "coordinator/wal/fake_file_system.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace txcoord::coordinator {
+namespace {
+
+// Answers every call inline with what the test configured; records calls.
+class FakeParticipants final : public ParticipantClient {
+ public:
+  void Prepare(const BranchRef& branch, const std::string& txid, absl::Duration,
+               std::function<void(absl::StatusOr<Vote>)> done) override {
+    Record("prepare " + branch.participant);
+    if (hold_prepares.load()) {
+      absl::MutexLock lock(&mu_);
+      held_.push_back(std::move(done));
+      return;
+    }
+    done(vote_for(branch.participant));
+  }
+  void Commit(const BranchRef& branch, const std::string& txid, absl::Duration,
+              std::function<void(absl::Status)> done) override {
+    Record("commit " + branch.participant);
+    bool fail = commit_fails.load();
+    {
+      absl::MutexLock lock(&mu_);
+      fail |= stuck_.contains(txid);
+    }
+    if (fail) return done(absl::UnavailableError("agent down"));
+    done(absl::OkStatus());
+  }
+  void Abort(const BranchRef& branch, const std::string& txid, absl::Duration,
+             std::function<void(absl::Status)> done) override {
+    Record("abort " + branch.participant);
+    if (done) done(absl::OkStatus());
+  }
+  void CommitOnePhase(const BranchRef& branch, const std::string& txid, absl::Duration,
+                      std::function<void(absl::StatusOr<bool>)> done) override {
+    Record("one-phase " + branch.participant);
+    done(true);
+  }
+
+  std::vector<std::string> calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  int count(const std::string& call) {
+    absl::MutexLock lock(&mu_);
+    return static_cast<int>(std::count(calls_.begin(), calls_.end(), call));
+  }
+
+  std::function<absl::StatusOr<Vote>(const std::string&)> vote_for =
+      [](const std::string&) -> absl::StatusOr<Vote> { return Vote::kYes; };
+  std::atomic<bool> commit_fails{false};
+  std::atomic<bool> hold_prepares{false};
+
+  // Phase 2 of `txid` fails until further notice.
+  void Stick(const std::string& txid) {
+    absl::MutexLock lock(&mu_);
+    stuck_.insert(txid);
+  }
+
+  // Answers every held Prepare with `vote`.
+  void ReleasePrepares(Vote vote) {
+    std::vector<std::function<void(absl::StatusOr<Vote>)>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (auto& done : held) done(vote);
+  }
+
+ private:
+  void Record(std::string call) {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(std::move(call));
+  }
+  absl::Mutex mu_;
+  std::vector<std::string> calls_;
+  std::vector<std::function<void(absl::StatusOr<Vote>)>> held_;
+  absl::flat_hash_set<std::string> stuck_;
+};
+
+class RuntimeTest : public ::testing::Test {
+ protected:
+  void TearDown() override { StopAll(); }
+
+  // Timers and the log writer call into the runtime: halt it, then stop
+  // them, then destroy it.
+  void StopAll() {
+    if (runtime_) runtime_->Halt();
+    log_.reset();
+    timers_.reset();
+    runtime_.reset();
+  }
+
+  void Start(uint64_t segment_bytes = 1 << 20) {
+    StopAll();
+    timers_ = std::make_unique<TimerQueue>();
+    recovery_ = RecoveryState();
+    wal::LogOptions options;
+    options.dir = "/data/wal";
+    options.fs = &fs_;
+    options.segment_bytes = segment_bytes;
+    options.checkpoint = [this] { return runtime_ ? runtime_->CheckpointRecords() : std::vector<wal::Record>{}; };
+    auto log = wal::Log::Open(options, [this](const wal::Record& r) { ASSERT_TRUE(recovery_.Apply(r).ok()); });
+    ASSERT_TRUE(log.ok()) << log.status();
+    log_ = std::move(*log);
+    RuntimeOptions runtime_options;
+    runtime_options.engine.cluster_id = "c1";
+    runtime_options.engine.epoch = ++epoch_;
+    runtime_options.engine.phase2_backoff_initial = absl::Milliseconds(1);
+    runtime_options.engine.phase2_backoff_max = absl::Milliseconds(5);
+    runtime_ = std::make_unique<Runtime>(runtime_options, log_.get(), &participants_, timers_.get());
+    runtime_->Recover(recovery_);
+  }
+
+  // A transaction with branches a, b, c.
+  std::string Begin3() {
+    auto begun = runtime_->Begin(absl::Seconds(30));
+    EXPECT_TRUE(begun.ok()) << begun.status();
+    for (const char* p : {"a", "b", "c"}) {
+      EXPECT_TRUE(runtime_->Enlist(begun->txid, {p, std::string(p) + ":1"}, false).ok());
+    }
+    return begun->txid;
+  }
+
+  absl::StatusOr<CommitResult> Commit(const std::string& txid) {
+    return runtime_->Commit(txid, absl::Now() + absl::Seconds(10));
+  }
+
+  // Simulates power loss of the coordinator: unsynced log bytes vanish.
+  // `while_down` runs between the crash and the restart.
+  void CrashAndRestart(const std::function<void()>& while_down = [] {}) {
+    StopAll();
+    fs_.Crash();
+    while_down();
+    Start();
+  }
+
+  wal::FakeFileSystem fs_;
+  FakeParticipants participants_;
+  std::unique_ptr<TimerQueue> timers_;
+  uint64_t epoch_ = 0;
+  RecoveryState recovery_;
+  std::unique_ptr<wal::Log> log_;
+  std::unique_ptr<Runtime> runtime_;
+};
+
+TEST_F(RuntimeTest, CommittedTransactionSurvivesPowerLossOnceTheClientHeardCommitted) {
+  Start();
+  participants_.commit_fails = true;  // phase 2 cannot finish: no END
+  std::string txid = Begin3();
+  auto result = Commit(txid);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->committed);
+
+  CrashAndRestart([this] { participants_.commit_fails = false; });
+  ASSERT_EQ(recovery_.unfinished().count(txid), 1u);
+  EXPECT_EQ(recovery_.unfinished().at(txid).branches.size(), 3u);
+  // The recovered transaction was re-driven: phase 2 finished at every branch.
+  auto view = runtime_->Describe(txid);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->state, TxState::kCommitted);
+  EXPECT_EQ(runtime_->QueryOutcome(txid, "b").value(), Outcome::kCommitted);
+}
+
+TEST_F(RuntimeTest, NewTxidsAfterARestartNeverRepeatOldOnes) {
+  Start();
+  std::string first = Begin3();
+  CrashAndRestart();
+  std::string second = Begin3();
+  EXPECT_NE(first, second);
+  EXPECT_EQ(runtime_->QueryOutcome(first, "a").value(), Outcome::kAborted);  // presumed
+}
+
+TEST_F(RuntimeTest, EndedTransactionIsNotRedrivenAfterRestart) {
+  Start();
+  std::string txid = Begin3();
+  ASSERT_TRUE(Commit(txid)->committed);
+  // END is not forced; a later synced record carries it to disk.
+  std::string other = Begin3();
+  participants_.commit_fails = true;
+  ASSERT_TRUE(Commit(other)->committed);
+  CrashAndRestart();
+  EXPECT_EQ(recovery_.unfinished().count(txid), 0u);
+  EXPECT_EQ(recovery_.unfinished().count(other), 1u);
+}
+
+TEST_F(RuntimeTest, NoVoteAbortsAndLogsNothing) {
+  Start();
+  participants_.vote_for = [](const std::string& p) -> absl::StatusOr<Vote> {
+    if (p == "b") return absl::AbortedError("voted NO");
+    return Vote::kYes;
+  };
+  std::string txid = Begin3();
+  auto result = Commit(txid);
+  ASSERT_TRUE(result.ok());
+  EXPECT_FALSE(result->committed);
+  EXPECT_THAT(result->reason, ::testing::HasSubstr("b"));
+  EXPECT_EQ(log_->stats().records, 0u);
+  EXPECT_EQ(participants_.count("abort a"), 1);
+}
+
+TEST_F(RuntimeTest, FailedLogSyncLeavesTheOutcomeUnknownAndRefusesNewWork) {
+  Start();
+  fs_.InjectFault(wal::FsOp::kSync, 1, absl::InternalError("fdatasync: Input/output error"),
+                  /*sticky=*/true);
+  std::string txid = Begin3();
+  auto result = Commit(txid);
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(result.status().message()), ::testing::HasSubstr("outcome unknown"));
+  EXPECT_EQ(participants_.count("commit a"), 0);
+  EXPECT_EQ(participants_.count("abort a"), 0);
+  EXPECT_EQ(runtime_->Begin(absl::Seconds(1)).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(RuntimeTest, CheckpointKeepsAnUnfinishedCommitWhenOldSegmentsGo) {
+  Start(/*segment_bytes=*/4096);
+  std::string stuck = Begin3();
+  participants_.Stick(stuck);
+  ASSERT_TRUE(Commit(stuck)->committed);
+  // Enough finished transactions to rotate several times.
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(Commit(Begin3())->committed);
+  EXPECT_LE(log_->stats().segments, 3u);
+  // The stuck one still needs phase 2: a restart must find it.
+  CrashAndRestart();
+  EXPECT_EQ(recovery_.unfinished().count(stuck), 1u);
+  // Plus at most the last transaction, whose END no synced batch carried.
+  EXPECT_LE(recovery_.unfinished().size(), 2u);
+}
+
+TEST_F(RuntimeTest, CommitPastItsWaitDeadlineSaysItGoesOnAndLaterCommits) {
+  Start();
+  participants_.hold_prepares = true;
+  std::string txid = Begin3();
+  auto result = runtime_->Commit(txid, absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(runtime_->Describe(txid)->state, TxState::kPreparing);
+  participants_.ReleasePrepares(Vote::kYes);
+  auto again = Commit(txid);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->committed);
+}
+
+}  // namespace
+}  // namespace txcoord::coordinator

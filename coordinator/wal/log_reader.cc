@@ -1,0 +1,257 @@
+#include "coordinator/wal/log_reader.h"
+
+#include <algorithm>
+#include <cstddef>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/crc32c.h"
+#include "coordinator/wal/log.h"
+
+namespace txcoord::wal {
+namespace {
+
+uint32_t LoadLE32(const char* p) {
+  return static_cast<uint32_t>(static_cast<uint8_t>(p[0])) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(p[1])) << 8) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(p[2])) << 16) |
+         (static_cast<uint32_t>(static_cast<uint8_t>(p[3])) << 24);
+}
+
+bool AllZero(absl::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
+}
+
+// Returns the size of the valid record at `off`, or 0 and why it is not one.
+size_t FrameAt(absl::string_view data, size_t off, RecordView* record, std::string* why) {
+  const absl::string_view rest = data.substr(off);
+  if (AllZero(rest)) {
+    // A file system may extend a file before the data lands (etcd's habit
+    // of telling torn writes by zero-filled sectors).
+    *why = absl::StrCat("trailing zeros (", rest.size(), " bytes)");
+    return 0;
+  }
+  if (rest.size() < kRecordHeaderBytes) {
+    *why =
+        absl::StrCat("short record header (", rest.size(), " of ", kRecordHeaderBytes, " bytes)");
+    return 0;
+  }
+  const uint32_t length = LoadLE32(rest.data() + 4);
+  const uint8_t type = static_cast<uint8_t>(rest[8]);
+  if (length > kMaxPayloadBytes) {
+    *why = absl::StrCat("bad record length ", length);
+    return 0;
+  }
+  if (rest.size() - kRecordHeaderBytes < length) {
+    *why = absl::StrCat("short payload (", rest.size() - kRecordHeaderBytes, " of ", length,
+                        " bytes)");
+    return 0;
+  }
+  const uint32_t expected = crc32c::Unmask(LoadLE32(rest.data()));
+  if (crc32c::Extend(0, rest.data() + 4, kRecordHeaderBytes - 4 + length) != expected) {
+    *why = "checksum mismatch";
+    return 0;
+  }
+  if (type < kMinUserType || type > kMaxUserType) {
+    *why = absl::StrCat("bad record type ", type);
+    return 0;
+  }
+  record->offset = off;
+  record->type = type;
+  record->payload = rest.substr(kRecordHeaderBytes, length);
+  return kRecordHeaderBytes + length;
+}
+
+// The first offset after `from` where a whole valid record starts, or 0.
+// Cheap checks first: in a torn tail (zeros, or half a frame) the length or
+// type test fails at almost every offset before any CRC is computed.
+size_t FindValidRecordAfter(absl::string_view data, size_t from) {
+  for (size_t p = from + 1; p + kRecordHeaderBytes <= data.size(); ++p) {
+    const uint32_t length = LoadLE32(data.data() + p + 4);
+    const uint8_t type = static_cast<uint8_t>(data[p + 8]);
+    if (length > kMaxPayloadBytes || type < kMinUserType || type > kMaxUserType) continue;
+    if (data.size() - p - kRecordHeaderBytes < length) continue;
+    const uint32_t expected = crc32c::Unmask(LoadLE32(data.data() + p));
+    if (crc32c::Extend(0, data.data() + p + 4, kRecordHeaderBytes - 4 + length) == expected) {
+      return p;
+    }
+  }
+  return 0;
+}
+
+absl::Status HeaderError(const std::string& path, const absl::Status& s) {
+  if (absl::IsDataLoss(s)) {
+    return absl::DataLossError(
+        absl::StrCat("corrupt segment header in ", path, " at offset 0: ", s.message()));
+  }
+  return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+}
+
+}  // namespace
+
+SegmentScan ScanSegment(absl::string_view data,
+                        const std::function<void(const RecordView&)>& visit) {
+  SegmentScan scan;
+  scan.file_bytes = data.size();
+  scan.header_status = ParseSegmentHeader(data, &scan.header);
+  if (!scan.header_status.ok()) {
+    scan.state = SegmentScan::State::kCorrupt;
+    scan.problem = std::string(scan.header_status.message());
+    return scan;
+  }
+  size_t off = kSegmentHeaderBytes;
+  std::string why;
+  while (off < data.size()) {
+    RecordView record;
+    const size_t n = FrameAt(data, off, &record, &why);
+    if (n == 0) break;
+    if (visit) visit(record);
+    ++scan.records;
+    off += n;
+  }
+  scan.good_bytes = off;
+  const uint64_t checkpoint_end = kSegmentHeaderBytes + scan.header.checkpoint_bytes;
+  if (off == data.size()) {
+    if (off < checkpoint_end) {
+      scan.state = SegmentScan::State::kCorrupt;
+      scan.problem_offset = off;
+      scan.problem = absl::StrCat("file ends inside the checkpoint, which is ", checkpoint_end,
+                                  " bytes long and was synced before the segment was named");
+    }
+    return scan;
+  }
+  scan.problem_offset = off;
+  scan.problem = why;
+  if (const size_t next = FindValidRecordAfter(data, off); next != 0) {
+    scan.state = SegmentScan::State::kCorrupt;
+    absl::StrAppend(&scan.problem, " (a valid record follows at offset ", next, ")");
+  } else if (off < checkpoint_end) {
+    scan.state = SegmentScan::State::kCorrupt;
+    absl::StrAppend(&scan.problem, " (inside the checkpoint, synced before the segment was named)");
+  } else {
+    scan.state = SegmentScan::State::kTorn;
+  }
+  return scan;
+}
+
+absl::Status SegmentVerdict(const std::string& path, const SegmentScan& scan, bool is_last) {
+  if (!scan.header_status.ok()) return HeaderError(path, scan.header_status);
+  switch (scan.state) {
+    case SegmentScan::State::kClean:
+      return absl::OkStatus();
+    case SegmentScan::State::kTorn:
+      if (is_last) return absl::OkStatus();
+      return absl::DataLossError(absl::StrCat("corrupt record in ", path, " at offset ",
+                                              scan.problem_offset, ": ", scan.problem,
+                                              " (only the last segment may end in a torn write)"));
+    case SegmentScan::State::kCorrupt:
+      break;
+  }
+  return absl::DataLossError(absl::StrCat("corrupt record in ", path, " at offset ",
+                                          scan.problem_offset, ": ", scan.problem));
+}
+
+absl::Status PlanLog(const std::string& dir, FileSystem* fs, LogPlan* plan) {
+  *plan = LogPlan();
+  std::vector<std::string> names;
+  if (absl::Status s = fs->ListDir(dir, &names); !s.ok()) return s;
+  std::vector<SegmentFile> segments;
+  for (const std::string& name : names) {
+    uint64_t sequence;
+    if (ParseSegmentFileName(name, &sequence)) {
+      segments.push_back(SegmentFile{sequence, name, JoinPath(dir, name)});
+    } else if (absl::EndsWith(name, kTmpSuffix) &&
+               ParseSegmentFileName(name.substr(0, name.size() - kTmpSuffix.size()), &sequence)) {
+      plan->tmp_files.push_back(JoinPath(dir, name));
+    }
+  }
+  if (segments.empty()) return absl::OkStatus();
+  std::sort(segments.begin(), segments.end(),
+            [](const SegmentFile& a, const SegmentFile& b) { return a.sequence < b.sequence; });
+
+  // Walk back from the newest segment to the newest base; older segments are
+  // not needed and need not even be readable.
+  size_t base = segments.size();
+  for (size_t i = segments.size(); i-- > 0;) {
+    const SegmentFile& segment = segments[i];
+    if (i + 1 < segments.size() && segment.sequence + 1 != segments[i + 1].sequence) {
+      return absl::DataLossError(absl::StrCat("segment ", SegmentFileName(segment.sequence + 1),
+                                              " is missing from ", dir, " (between ", segment.name,
+                                              " and ", segments[i + 1].name, ")"));
+    }
+    std::string head;
+    auto file = fs->NewSequentialFile(segment.path);
+    if (!file.ok()) return file.status();
+    if (absl::Status s = (*file)->Read(kSegmentHeaderBytes, &head); !s.ok()) return s;
+    SegmentHeader header;
+    if (absl::Status s = ParseSegmentHeader(head, &header); !s.ok()) {
+      return HeaderError(segment.path, s);
+    }
+    if (header.sequence != segment.sequence) {
+      return absl::DataLossError(absl::StrCat("corrupt segment header in ", segment.path,
+                                              " at offset 0: it names sequence ", header.sequence));
+    }
+    if (header.flags & kFlagBase) {
+      base = i;
+      break;
+    }
+  }
+  if (base == segments.size()) {
+    return absl::DataLossError(absl::StrCat(
+        "the log in ", dir, " starts at ", segments.front().name,
+        ", which continues an older segment that is missing (no first segment or checkpoint)"));
+  }
+  const auto first_live = segments.begin() + static_cast<std::ptrdiff_t>(base);
+  plan->obsolete.assign(segments.begin(), first_live);
+  plan->live.assign(first_live, segments.end());
+  return absl::OkStatus();
+}
+
+absl::Status CheckLog(const std::string& dir, FileSystem* fs, std::vector<SegmentReport>* report,
+                      const std::function<void(const RecordInfo&)>& visit) {
+  if (report) report->clear();
+  LogPlan plan;
+  if (absl::Status s = PlanLog(dir, fs, &plan); !s.ok()) return s;
+  for (const SegmentFile& segment : plan.obsolete) {
+    if (report == nullptr) break;
+    SegmentReport entry;
+    entry.file = segment.name;
+    entry.sequence = segment.sequence;
+    entry.live = false;
+    if (auto size = fs->FileSize(segment.path); size.ok()) entry.bytes = *size;
+    report->push_back(std::move(entry));
+  }
+  absl::Status first_error;
+  for (size_t i = 0; i < plan.live.size(); ++i) {
+    const SegmentFile& segment = plan.live[i];
+    const bool is_last = i + 1 == plan.live.size();
+    std::string data;
+    if (absl::Status s = fs->ReadFile(segment.path, &data); !s.ok()) return s;
+    std::function<void(const RecordView&)> per_record;
+    if (visit) {
+      per_record = [&](const RecordView& r) {
+        visit(RecordInfo{segment.name, r.offset, r.type, r.payload});
+      };
+    }
+    const SegmentScan scan = ScanSegment(data, per_record);
+    absl::Status verdict = SegmentVerdict(segment.path, scan, is_last);
+    if (first_error.ok()) first_error = verdict;
+    if (report) {
+      SegmentReport entry;
+      entry.file = segment.name;
+      entry.sequence = segment.sequence;
+      entry.bytes = scan.file_bytes;
+      entry.base = (scan.header.flags & kFlagBase) != 0;
+      entry.checkpoint_bytes = scan.header.checkpoint_bytes;
+      entry.records = scan.records;
+      entry.good_bytes = scan.good_bytes;
+      entry.torn_tail = verdict.ok() && scan.state == SegmentScan::State::kTorn;
+      if (scan.state != SegmentScan::State::kClean) entry.tail_problem = scan.problem;
+      entry.status = std::move(verdict);
+      report->push_back(std::move(entry));
+    }
+  }
+  return first_error;
+}
+
+}  // namespace txcoord::wal

@@ -1,0 +1,194 @@
+#include "coordinator/wal/log_reader.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/wal/fake_file_system.h"
+#include "coordinator/wal/log_test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace txcoord::wal {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::kDir;
+using testing::SegmentPath;
+
+// A segment image: header then one record per payload.
+std::string Segment(uint64_t sequence, const std::vector<std::string>& payloads,
+                    uint16_t flags = kFlagBase, uint64_t checkpoint_bytes = 0) {
+  SegmentHeader header;
+  header.flags = flags;
+  header.sequence = sequence;
+  header.checkpoint_bytes = checkpoint_bytes;
+  std::string bytes;
+  AppendSegmentHeader(header, &bytes);
+  for (const std::string& p : payloads) AppendRecord(5, p, &bytes);
+  return bytes;
+}
+
+std::vector<std::string> Scan(const std::string& data, SegmentScan* scan) {
+  std::vector<std::string> seen;
+  *scan = ScanSegment(data, [&](const RecordView& r) { seen.emplace_back(r.payload); });
+  return seen;
+}
+
+TEST(WalReaderTest, CleanSegmentVisitsEveryRecordInOrderWithItsOffset) {
+  const std::string data = Segment(1, {"a", "bb", "ccc"});
+  std::vector<uint64_t> offsets;
+  const SegmentScan scan =
+      ScanSegment(data, [&](const RecordView& r) { offsets.push_back(r.offset); });
+  EXPECT_EQ(scan.state, SegmentScan::State::kClean);
+  EXPECT_EQ(scan.records, 3u);
+  EXPECT_EQ(scan.good_bytes, data.size());
+  EXPECT_THAT(offsets, ::testing::ElementsAre(28, 28 + 10, 28 + 10 + 11));
+}
+
+TEST(WalReaderTest, TruncatedTrailingRecordIsTornNotCorrupt) {
+  const std::string whole = Segment(1, {"first", "second-record"});
+  const size_t last = kSegmentHeaderBytes + kRecordHeaderBytes + 5;
+  for (size_t cut = last + 1; cut < whole.size(); ++cut) {
+    SegmentScan scan;
+    EXPECT_THAT(Scan(whole.substr(0, cut), &scan), ::testing::ElementsAre("first")) << cut;
+    EXPECT_EQ(scan.state, SegmentScan::State::kTorn) << cut;
+    EXPECT_EQ(scan.good_bytes, last) << cut;
+    EXPECT_TRUE(SegmentVerdict("f", scan, /*is_last=*/true).ok());
+    EXPECT_EQ(SegmentVerdict("f", scan, /*is_last=*/false).code(), absl::StatusCode::kDataLoss);
+  }
+}
+
+TEST(WalReaderTest, TrailingZerosAreTorn) {
+  SegmentScan scan;
+  Scan(Segment(1, {"a"}) + std::string(4096, '\0'), &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kTorn);
+  EXPECT_EQ(scan.records, 1u);
+  EXPECT_THAT(scan.problem, HasSubstr("trailing zeros"));
+}
+
+TEST(WalReaderTest, BadRecordFollowedByAValidRecordIsCorruption) {
+  std::string data = Segment(1, {"one", "two", "three"});
+  const size_t second = kSegmentHeaderBytes + kRecordHeaderBytes + 3;
+  data[second + kRecordHeaderBytes] ^= 1;  // a payload byte of "two"
+  SegmentScan scan;
+  EXPECT_THAT(Scan(data, &scan), ::testing::ElementsAre("one"));
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  absl::Status s = SegmentVerdict("/d/0000000000000001.wal", scan, /*is_last=*/true);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(),
+              HasSubstr(absl::StrCat("corrupt record in /d/0000000000000001.wal at offset ", second,
+                                     ": checksum mismatch")));
+}
+
+TEST(WalReaderTest, BadRecordInsideTheCheckpointIsCorruptionEvenAtTheEnd) {
+  const std::string whole =
+      Segment(2, {"open-1", "open-2"}, kFlagBase, 2 * kRecordHeaderBytes + 12);
+  SegmentScan scan;
+  Scan(whole.substr(0, whole.size() - 1), &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  Scan(whole.substr(0, kSegmentHeaderBytes + kRecordHeaderBytes + 6), &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  EXPECT_THAT(scan.problem, HasSubstr("checkpoint"));
+}
+
+TEST(WalReaderTest, BadSegmentHeaderIsCorruptionAtOffsetZero) {
+  std::string data = Segment(1, {"a"});
+  data[10] ^= 1;
+  SegmentScan scan;
+  EXPECT_TRUE(Scan(data, &scan).empty());
+  absl::Status s = SegmentVerdict("/d/x.wal", scan, /*is_last=*/true);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("corrupt segment header in /d/x.wal at offset 0"));
+}
+
+TEST(WalReaderTest, PlanStartsAtTheNewestBaseAndNeverReadsOlderSegments) {
+  FakeFileSystem fs;
+  fs.SetContents(SegmentPath(1), "garbage that is not even a header");
+  fs.SetContents(SegmentPath(2), Segment(2, {"x"}, /*flags=*/0));
+  fs.SetContents(SegmentPath(3), Segment(3, {"ckpt"}, kFlagBase, kRecordHeaderBytes + 4));
+  fs.SetContents(SegmentPath(4), Segment(4, {"y"}, /*flags=*/0));
+  fs.SetContents(SegmentPath(5) + ".tmp", "half a rotation");
+  fs.SetContents(std::string(kDir) + "/notes.txt", "ignored");
+  LogPlan plan;
+  ASSERT_TRUE(PlanLog(kDir, &fs, &plan).ok());
+  ASSERT_EQ(plan.live.size(), 2u);
+  EXPECT_EQ(plan.live[0].sequence, 3u);
+  EXPECT_EQ(plan.live[1].sequence, 4u);
+  ASSERT_EQ(plan.obsolete.size(), 2u);
+  EXPECT_EQ(plan.obsolete[0].name, "0000000000000001.wal");
+  EXPECT_THAT(plan.tmp_files, ::testing::ElementsAre(SegmentPath(5) + ".tmp"));
+}
+
+TEST(WalReaderTest, MissingLiveSegmentIsDataLoss) {
+  FakeFileSystem fs;
+  fs.SetContents(SegmentPath(1), Segment(1, {"a"}));
+  fs.SetContents(SegmentPath(3), Segment(3, {"c"}, /*flags=*/0));
+  LogPlan plan;
+  absl::Status s = PlanLog(kDir, &fs, &plan);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("segment 0000000000000002.wal is missing"));
+
+  FakeFileSystem no_base;
+  no_base.SetContents(SegmentPath(2), Segment(2, {"b"}, /*flags=*/0));
+  s = PlanLog(kDir, &no_base, &plan);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("continues an older segment that is missing"));
+}
+
+TEST(WalReaderTest, SegmentWhoseHeaderNamesAnotherSequenceIsDataLoss) {
+  FakeFileSystem fs;
+  fs.SetContents(SegmentPath(2), Segment(7, {"a"}));
+  LogPlan plan;
+  absl::Status s = PlanLog(kDir, &fs, &plan);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(s.message(), HasSubstr("names sequence 7"));
+}
+
+TEST(WalReaderTest, CheckLogReportsATornTailAndChangesNothing) {
+  FakeFileSystem fs;
+  fs.SetContents(SegmentPath(1), Segment(1, {"a", "b"}));
+  const std::string last = Segment(2, {"c", "d"}, /*flags=*/0);
+  fs.SetContents(SegmentPath(2), last.substr(0, last.size() - 1));
+  fs.ClearTrace();
+  std::vector<SegmentReport> report;
+  std::vector<std::string> dumped;
+  absl::Status s = CheckLog(kDir, &fs, &report, [&](const RecordInfo& r) {
+    dumped.push_back(absl::StrCat(r.file, "@", r.offset, ":", r.payload));
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(fs.Trace().empty());
+  EXPECT_EQ(fs.Contents(SegmentPath(2)), last.substr(0, last.size() - 1));
+  EXPECT_THAT(dumped,
+              ::testing::ElementsAre("0000000000000001.wal@28:a", "0000000000000001.wal@38:b",
+                                     "0000000000000002.wal@28:c"));
+  ASSERT_EQ(report.size(), 2u);
+  EXPECT_FALSE(report[0].torn_tail);
+  EXPECT_TRUE(report[0].base);
+  EXPECT_EQ(report[0].records, 2u);
+  EXPECT_TRUE(report[1].torn_tail);
+  EXPECT_EQ(report[1].good_bytes, 38u);
+  EXPECT_THAT(report[1].tail_problem, HasSubstr("short payload"));
+}
+
+TEST(WalReaderTest, CheckLogFailsWithTheErrorOpenWouldGive) {
+  FakeFileSystem fs;
+  std::string first = Segment(1, {"a", "b"});
+  first.back() ^= 1;  // the last record of a segment that is not the last
+  fs.SetContents(SegmentPath(1), first);
+  fs.SetContents(SegmentPath(2), Segment(2, {"c"}, /*flags=*/0));
+  std::vector<SegmentReport> report;
+  absl::Status checked = CheckLog(kDir, &fs, &report);
+  EXPECT_EQ(checked.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(checked.message(),
+              HasSubstr("corrupt record in /data/wal/0000000000000001.wal at offset 38"));
+  ASSERT_EQ(report.size(), 2u);
+  EXPECT_FALSE(report[0].status.ok());
+  EXPECT_TRUE(report[1].status.ok());
+
+  auto opened = Log::Open(testing::FakeOptions(&fs), nullptr);
+  EXPECT_EQ(opened.status(), checked);
+}
+
+}  // namespace
+}  // namespace txcoord::wal

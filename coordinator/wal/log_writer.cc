@@ -1,0 +1,207 @@
+// The writer thread: group commit (one write and at most one fdatasync per
+// batch of everything queued), rotation with checkpoint, and fail-stop on
+// the first I/O error. No lock is ever held across file I/O.
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/log.h"
+#include "coordinator/wal/log_format.h"
+#include "coordinator/wal/log_impl.h"
+
+namespace txcoord::wal {
+namespace {
+
+// A batch buffer grown by a burst is given back, so memory follows the
+// current load rather than the worst moment since start.
+constexpr size_t kKeepBufferBytes = 4 << 20;
+
+}  // namespace
+
+std::string Log::Impl::SegmentPath(uint64_t sequence) const {
+  return JoinPath(options_.dir, SegmentFileName(sequence));
+}
+
+void Log::Impl::PublishSegments() {
+  stats_.segments = segments_.size();
+  stats_.bytes = 0;
+  for (const Segment& s : segments_) stats_.bytes += s.bytes;
+}
+
+void Log::Impl::WriterLoop() {
+  std::vector<Pending> batch;
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &Impl::WriterHasWork));
+      if (queue_.empty()) break;  // stopping, and everything queued is done
+      batch.swap(queue_);
+      queued_bytes_ = 0;
+    }
+    const absl::Status status = WriteBatch(batch);
+    for (Pending& p : batch) {
+      if (p.done) p.done(p.error.ok() ? status : p.error);
+    }
+    batch.clear();
+    // After the callbacks, so that a checkpoint built from state they update
+    // covers every record in the segments it lets us delete.
+    if (writer_failure_.ok() && segments_.back().bytes >= options_.segment_bytes) {
+      if (absl::Status s = Rotate(); !s.ok()) Fail(s);
+    }
+  }
+  // A clean stop leaves nothing unsynced behind, even unsynced-only appends.
+  if (writer_failure_.ok() && unsynced_) {
+    if (absl::Status s = TimedSync(file_.get(), SegmentPath(segments_.back().sequence)); !s.ok()) {
+      Fail(s);
+    }
+  }
+  if (file_ != nullptr) {
+    if (absl::Status s = file_->Close(); !s.ok()) {
+      TXLOG(WARNING) << "wal: " << s;
+    }
+  }
+}
+
+absl::Status Log::Impl::WriteBatch(const std::vector<Pending>& batch) {
+  if (!writer_failure_.ok()) return writer_failure_;
+  buffer_.clear();
+  bool want_sync = false;
+  uint64_t records = 0;
+  for (const Pending& p : batch) {
+    if (!p.error.ok()) continue;
+    buffer_.append(p.frame);
+    want_sync |= p.sync;
+    ++records;
+  }
+  if (records == 0) return absl::OkStatus();
+  Segment& segment = segments_.back();
+  const std::string path = SegmentPath(segment.sequence);
+  if (absl::Status s = file_->Append(buffer_); !s.ok()) {
+    Fail(s);
+    return writer_failure_;
+  }
+  segment.bytes += buffer_.size();
+  unsynced_ = true;
+  if (want_sync) {
+    if (absl::Status s = TimedSync(file_.get(), path); !s.ok()) {
+      Fail(s);
+      return writer_failure_;
+    }
+    unsynced_ = false;
+  }
+  if (buffer_.capacity() > kKeepBufferBytes) std::string().swap(buffer_);
+  absl::MutexLock lock(&mu_);
+  stats_.records += records;
+  ++stats_.batches;
+  PublishSegments();
+  return absl::OkStatus();
+}
+
+absl::Status Log::Impl::TimedSync(WritableFile* file, const std::string& path) {
+  const absl::Time start = absl::Now();
+  absl::Status s = file->Sync();
+  const absl::Duration took = absl::Now() - start;
+  if (options_.sync_observer) options_.sync_observer(took);
+  if (took >= options_.slow_sync_warning) {
+    TXLOG(WARNING) << "wal: fdatasync of " << path << " took " << absl::FormatDuration(took);
+  }
+  if (s.ok()) {
+    absl::MutexLock lock(&mu_);
+    ++stats_.syncs;
+  }
+  return s;
+}
+
+absl::Status Log::Impl::Rotate() {
+  // The old segment must be complete on disk before a newer one exists:
+  // Open treats a short record in any segment but the last as corruption.
+  const uint64_t old_sequence = segments_.back().sequence;
+  if (unsynced_) {
+    if (absl::Status s = TimedSync(file_.get(), SegmentPath(old_sequence)); !s.ok()) return s;
+    unsynced_ = false;
+  }
+  std::string checkpoint;
+  uint64_t checkpoint_records = 0;
+  if (options_.checkpoint) {
+    for (const Record& r : options_.checkpoint()) {
+      if (r.type < kMinUserType || r.type > kMaxUserType || r.payload.size() > kMaxPayloadBytes) {
+        return absl::InvalidArgumentError(absl::StrCat("checkpoint record ", checkpoint_records,
+                                                       " has type ", r.type, " and ",
+                                                       r.payload.size(), " payload bytes"));
+      }
+      AppendRecord(r.type, r.payload, &checkpoint);
+      ++checkpoint_records;
+    }
+  }
+  const uint64_t sequence = old_sequence + 1;
+  std::unique_ptr<WritableFile> file;
+  const uint16_t flags = options_.checkpoint ? kFlagBase : 0;
+  if (absl::Status s = CreateSegment(sequence, flags, checkpoint, &file); !s.ok()) return s;
+  if (absl::Status s = file_->Close(); !s.ok()) {
+    // Its bytes are synced; a failed close loses nothing worth stopping for.
+    TXLOG(WARNING) << "wal: " << s;
+  }
+  file_ = std::move(file);
+  segments_.push_back(Segment{sequence, kSegmentHeaderBytes + checkpoint.size()});
+  const size_t older = segments_.size() - 1;
+  if (options_.checkpoint) {
+    if (absl::Status s = DeleteOlderSegments(); !s.ok()) return s;
+  }
+  TXLOG(INFO) << "wal: rotated to " << SegmentPath(sequence) << " with a checkpoint of "
+              << checkpoint_records << " records (" << checkpoint.size() << " bytes)"
+              << (options_.checkpoint ? absl::StrCat("; deleted ", older, " older segments")
+                                      : std::string("; keeping older segments"));
+  absl::MutexLock lock(&mu_);
+  ++stats_.rotations;
+  PublishSegments();
+  return absl::OkStatus();
+}
+
+absl::Status Log::Impl::CreateSegment(uint64_t sequence, uint16_t flags,
+                                      const std::string& checkpoint,
+                                      std::unique_ptr<WritableFile>* file) {
+  // Written and synced under a temporary name, then renamed and the
+  // directory synced: a segment that exists under its real name always has
+  // a whole header and its whole checkpoint.
+  const std::string path = SegmentPath(sequence);
+  const std::string tmp = absl::StrCat(path, kTmpSuffix);
+  SegmentHeader header;
+  header.flags = flags;
+  header.sequence = sequence;
+  header.checkpoint_bytes = checkpoint.size();
+  std::string bytes;
+  AppendSegmentHeader(header, &bytes);
+  bytes.append(checkpoint);
+  auto created = fs_->NewWritableFile(tmp);
+  if (!created.ok()) return created.status();
+  if (absl::Status s = (*created)->Append(bytes); !s.ok()) return s;
+  if (absl::Status s = TimedSync(created->get(), tmp); !s.ok()) return s;
+  if (absl::Status s = fs_->Rename(tmp, path); !s.ok()) return s;
+  if (absl::Status s = fs_->SyncDir(options_.dir); !s.ok()) return s;
+  // Reopened under its real name so that later errors name the right file.
+  if (absl::Status s = (*created)->Close(); !s.ok()) return s;
+  auto reopened = fs_->NewAppendableFile(path);
+  if (!reopened.ok()) return reopened.status();
+  *file = std::move(*reopened);
+  return absl::OkStatus();
+}
+
+absl::Status Log::Impl::DeleteOlderSegments() {
+  // Oldest first, so that a crash midway leaves a contiguous run of
+  // segments; Open deletes whatever the newest checkpoint superseded.
+  while (segments_.size() > 1) {
+    if (absl::Status s = fs_->Remove(SegmentPath(segments_.front().sequence)); !s.ok()) return s;
+    segments_.pop_front();
+  }
+  return fs_->SyncDir(options_.dir);
+}
+
+void Log::Impl::Fail(const absl::Status& cause) {
+  writer_failure_ = absl::FailedPreconditionError(absl::StrCat("log failed: ", cause.ToString()));
+  TXLOG(ERROR) << "wal: " << writer_failure_.message()
+               << "; every append fails from now on, restart to recover";
+  absl::MutexLock lock(&mu_);
+  failure_ = writer_failure_;
+}
+
+}  // namespace txcoord::wal
