@@ -1,0 +1,107 @@
+#include "client/agent_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/channel_cache.h"
+#include "common/grpc_util.h"
+#include "txcoord/v1/txcoord.grpc.pb.h"
+
+namespace txcoord {
+
+// Keeps the generated stub (and so grpcpp) out of the public header.
+class AgentClient::Stub final {
+ public:
+  explicit Stub(std::shared_ptr<grpc::Channel> channel)
+      : stub_(v1::Agent::NewStub(std::move(channel))) {}
+  v1::Agent::Stub* get() { return stub_.get(); }
+
+ private:
+  std::unique_ptr<v1::Agent::Stub> stub_;
+};
+
+namespace {
+
+// ExecuteRequest.lock_timeout_ms's documented maximum.
+constexpr absl::Duration kMaxLockTimeout = absl::Seconds(60);
+
+SqlResult FromProto(const v1::StatementResult& proto) {
+  SqlResult result;
+  result.columns.assign(proto.columns().begin(), proto.columns().end());
+  result.rows.reserve(proto.rows_size());
+  for (const v1::Row& row : proto.rows()) {
+    std::vector<SqlValue>& values = result.rows.emplace_back();
+    values.reserve(row.values_size());
+    for (const v1::Value& value : row.values()) values.push_back(txcoord::FromProto(value));
+  }
+  result.changes = proto.changes();
+  result.last_insert_rowid = proto.last_insert_rowid();
+  return result;
+}
+
+}  // namespace
+
+AgentClient::AgentClient(const std::string& target, AgentClientOptions options)
+    : AgentClient(SharedChannel(target), options) {}
+
+AgentClient::AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOptions options)
+    : options_(options), stub_(std::make_unique<Stub>(std::move(channel))) {}
+
+AgentClient::~AgentClient() = default;
+
+absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
+                                                   const std::vector<SqlStatement>& statements,
+                                                   const ExecuteOptions& options) {
+  if (options.lock_timeout < absl::ZeroDuration() || options.lock_timeout > kMaxLockTimeout) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lock timeout ", absl::FormatDuration(options.lock_timeout),
+                     " is outside [0, ", absl::FormatDuration(kMaxLockTimeout), "]"));
+  }
+  v1::ExecuteRequest request;
+  request.set_txid(txid);
+  request.set_prepare(options.prepare);
+  // Rounded up: a positive timeout below 1ms must not turn into 0, which
+  // would mean "the agent's default".
+  request.set_lock_timeout_ms(static_cast<uint32_t>(
+      absl::ToInt64Milliseconds(absl::Ceil(options.lock_timeout, absl::Milliseconds(1)))));
+  request.mutable_statements()->Reserve(static_cast<int>(statements.size()));
+  for (const SqlStatement& statement : statements) {
+    v1::Statement* proto = request.add_statements();
+    proto->set_sql(statement.sql);
+    for (const SqlValue& param : statement.params) ToProto(param, proto->add_params());
+  }
+
+  v1::ExecuteResponse response;
+  grpc::ClientContext context;
+  // A call may legitimately spend its whole lock timeout waiting; the
+  // deadline must not cut that wait short and turn ABORTED (retry the
+  // transaction) into DEADLINE_EXCEEDED (outcome unknown).
+  SetDeadline(&context, options_.call_timeout + options.lock_timeout);
+  context.set_wait_for_ready(options_.wait_for_ready);
+  absl::Status status = FromGrpcStatus(stub_->get()->Execute(&context, request, &response));
+  if (!status.ok()) return status;
+  if (response.results_size() != static_cast<int>(statements.size())) {
+    return absl::InternalError(absl::StrCat("agent returned ", response.results_size(),
+                                            " results for ", statements.size(), " statements"));
+  }
+
+  ExecuteResult result;
+  result.results.reserve(response.results_size());
+  for (const v1::StatementResult& proto : response.results())
+    result.results.push_back(FromProto(proto));
+  result.vote = response.vote();
+  return result;
+}
+
+absl::StatusOr<SqlResult> AgentClient::ExecuteOne(const std::string& txid, const std::string& sql,
+                                                  const std::vector<SqlValue>& params,
+                                                  const ExecuteOptions& options) {
+  absl::StatusOr<ExecuteResult> result = Execute(txid, {SqlStatement{sql, params}}, options);
+  if (!result.ok()) return result.status();
+  return std::move(result->results.front());
+}
+
+}  // namespace txcoord

@@ -1,0 +1,92 @@
+// The data path of a service: runs SQL through its participant agent
+// (`txagent`), inside the branch of a global transaction or, with an empty
+// txid, as a local autocommit batch. A typed wrapper over Agent.Execute.
+//
+//   txcoord::AgentClient orders("127.0.0.1:7101");
+//   absl::StatusOr<txcoord::SqlResult> r = orders.ExecuteOne(
+//       txid, "UPDATE stock SET n = n - ?1 WHERE sku = ?2 AND n >= ?1", {int64_t{2}, "A-17"});
+//   if (r.ok() && r->changes == 0) { /* not enough stock: abort */ }
+#ifndef TXCOORD_CLIENT_AGENT_CLIENT_H_
+#define TXCOORD_CLIENT_AGENT_CLIENT_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/sql_value.h"
+#include "txcoord/v1/txcoord.pb.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace txcoord {
+
+struct AgentClientOptions {
+  // Deadline of an Execute, on top of any lock wait it asks for.
+  absl::Duration call_timeout = absl::Seconds(10);
+  // Wait for the agent to become reachable (up to the deadline) instead of
+  // failing at once with UNAVAILABLE.
+  bool wait_for_ready = false;
+};
+
+struct ExecuteOptions {
+  // Early prepare: after the statements, the agent prepares the branch
+  // durably and reports its YES vote, so Commit skips this branch's Prepare.
+  // This must be the branch's last Execute. Requires a txid.
+  bool prepare = false;
+  // How long a write may wait for another branch's row lock before the call
+  // fails with ABORTED. Zero means the agent's --lock_timeout; at most 60s.
+  absl::Duration lock_timeout = absl::ZeroDuration();
+};
+
+struct ExecuteResult {
+  std::vector<SqlResult> results;  // one per statement, in order
+  // With prepare: VOTE_YES, or VOTE_READ_ONLY if the branch wrote nothing.
+  v1::Vote vote = v1::VOTE_UNSPECIFIED;
+};
+
+// Thread-safe: all methods may be called concurrently. Immutable after
+// construction. Errors are the agent's statuses (see txcoord.proto): notably
+// ABORTED (lock timeout, or the transaction no longer accepts the branch:
+// abort and retry the whole transaction) and INVALID_ARGUMENT (bad SQL; the
+// message is SQLite's). A failed call leaves the branch as it was before,
+// except UNAVAILABLE / DEADLINE_EXCEEDED inside a transaction: whether the
+// statements ran is then unknown, so do not resend them (a debit would run
+// twice); abort and retry the whole transaction. A first call after the
+// agent restarted may fail with UNAVAILABLE on the dead connection.
+class AgentClient final {
+ public:
+  // Talks to the agent at `target` ("host:port") over the process's shared
+  // insecure channel to it (SharedChannel).
+  explicit AgentClient(const std::string& target, AgentClientOptions options = {});
+  // Talks over `channel` (e.g. one with TLS credentials). Shares ownership.
+  explicit AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOptions options = {});
+  ~AgentClient();
+  AgentClient(const AgentClient&) = delete;
+  AgentClient& operator=(const AgentClient&) = delete;
+
+  // Runs `statements` in order in the branch of `txid` (empty: one local
+  // autocommit transaction). 1 to 256 statements.
+  [[nodiscard]] absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
+                                                      const std::vector<SqlStatement>& statements,
+                                                      const ExecuteOptions& options = {});
+
+  // One statement with positional parameters (?1, ?2, ...).
+  [[nodiscard]] absl::StatusOr<SqlResult> ExecuteOne(const std::string& txid,
+                                                     const std::string& sql,
+                                                     const std::vector<SqlValue>& params = {},
+                                                     const ExecuteOptions& options = {});
+
+ private:
+  class Stub;
+  const AgentClientOptions options_;
+  const std::unique_ptr<Stub> stub_;
+};
+
+}  // namespace txcoord
+
+#endif  // TXCOORD_CLIENT_AGENT_CLIENT_H_

@@ -1,0 +1,297 @@
+// Client and AgentClient against in-process fake Coordinator and Agent
+// services: requests as sent, deadlines, outcome and status mapping, values.
+#include "client/client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "client/agent_client.h"
+#include "client/channel_cache.h"
+#include "common/grpc_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "txcoord/v1/txcoord.grpc.pb.h"
+
+namespace txcoord {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Time left until a server-side call's deadline.
+absl::Duration TimeLeft(const grpc::ServerContext* context) {
+  return absl::FromChrono(context->deadline() - std::chrono::system_clock::now());
+}
+
+class FakeCoordinator final : public v1::Coordinator::Service {
+ public:
+  grpc::Status Begin(grpc::ServerContext* context, const v1::BeginRequest* request,
+                     v1::BeginResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    last_timeout_ms_ = request->timeout_ms();
+    last_time_left_ = TimeLeft(context);
+    response->set_txid("fake.1.1");
+    return grpc::Status::OK;
+  }
+  grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* request,
+                      v1::CommitResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    last_time_left_ = TimeLeft(context);
+    if (request->txid() == "missing")
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such txid");
+    response->set_outcome(outcome_);
+    response->set_reason(outcome_ == v1::OUTCOME_ABORTED ? "bank-b voted NO" : "");
+    return grpc::Status::OK;
+  }
+  grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* request,
+                     v1::AbortResponse*) override {
+    if (request->txid().empty())
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "txid is empty");
+    return grpc::Status::OK;
+  }
+  grpc::Status GetTransaction(grpc::ServerContext*, const v1::GetTransactionRequest* request,
+                              v1::Transaction* response) override {
+    response->set_txid(request->txid());
+    response->set_state(v1::TX_STATE_COMMITTING);
+    response->add_branches()->set_participant("bank-a");
+    return grpc::Status::OK;
+  }
+
+  void set_outcome(v1::Outcome outcome) {
+    absl::MutexLock lock(&mu_);
+    outcome_ = outcome;
+  }
+  uint32_t last_timeout_ms() {
+    absl::MutexLock lock(&mu_);
+    return last_timeout_ms_;
+  }
+  absl::Duration last_time_left() {
+    absl::MutexLock lock(&mu_);
+    return last_time_left_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  v1::Outcome outcome_ ABSL_GUARDED_BY(mu_) = v1::OUTCOME_COMMITTED;
+  uint32_t last_timeout_ms_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration last_time_left_ ABSL_GUARDED_BY(mu_);
+};
+
+// Echoes each statement's parameters back as its one row; changes = the
+// number of parameters.
+class FakeAgent final : public v1::Agent::Service {
+ public:
+  grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
+                       v1::ExecuteResponse* response) override {
+    {
+      absl::MutexLock lock(&mu_);
+      last_request_ = *request;
+      last_time_left_ = TimeLeft(context);
+    }
+    if (request->statements_size() == 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no statements");
+    }
+    for (const v1::Statement& statement : request->statements()) {
+      if (statement.sql() == "LOCKED") {
+        return grpc::Status(grpc::StatusCode::ABORTED, "lock timeout after 1s");
+      }
+      v1::StatementResult* result = response->add_results();
+      result->add_columns(statement.sql());
+      *result->add_rows()->mutable_values() = statement.params();
+      result->set_changes(statement.params_size());
+      result->set_last_insert_rowid(7);
+    }
+    if (request->prepare()) response->set_vote(v1::VOTE_YES);
+    return grpc::Status::OK;
+  }
+
+  v1::ExecuteRequest last_request() {
+    absl::MutexLock lock(&mu_);
+    return last_request_;
+  }
+  absl::Duration last_time_left() {
+    absl::MutexLock lock(&mu_);
+    return last_time_left_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  v1::ExecuteRequest last_request_ ABSL_GUARDED_BY(mu_);
+  absl::Duration last_time_left_ ABSL_GUARDED_BY(mu_);
+};
+
+class ClientTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&coordinator_service_);
+    builder.RegisterService(&agent_service_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    target_ = "127.0.0.1:" + std::to_string(port);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  FakeCoordinator coordinator_service_;
+  FakeAgent agent_service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string target_;
+};
+
+TEST_F(ClientTest, BeginSendsTheTimeoutRoundedUpToMilliseconds) {
+  Client client(target_);
+  absl::StatusOr<std::string> txid = client.Begin(absl::Microseconds(1500));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  EXPECT_EQ(*txid, "fake.1.1");
+  EXPECT_EQ(coordinator_service_.last_timeout_ms(), 2u);
+  ASSERT_TRUE(client.Begin(absl::Microseconds(1)).ok());
+  EXPECT_EQ(coordinator_service_.last_timeout_ms(), 1u)
+      << "a tiny timeout must not become the default";
+  ASSERT_TRUE(client.Begin().ok());
+  EXPECT_EQ(coordinator_service_.last_timeout_ms(), 0u);
+}
+
+TEST_F(ClientTest, BeginRefusesTimeoutsOutsideTheContract) {
+  Client client(target_);
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(client.Begin(absl::Hours(1) + absl::Milliseconds(1)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(client.Begin(-absl::Seconds(1)).status()));
+  EXPECT_TRUE(client.Begin(absl::Hours(1)).ok());
+}
+
+TEST_F(ClientTest, CallsCarryTheirDeadlines) {
+  ClientOptions options;
+  options.call_timeout = absl::Seconds(7);
+  options.commit_timeout = absl::Seconds(40);
+  Client client(target_, options);
+  // The wire format of a deadline (grpc-timeout) rounds it up a little.
+  ASSERT_TRUE(client.Begin().ok());
+  EXPECT_GT(coordinator_service_.last_time_left(), absl::Seconds(5));
+  EXPECT_LE(coordinator_service_.last_time_left(), absl::Seconds(8));
+  ASSERT_TRUE(client.Commit("fake.1.1").ok());
+  EXPECT_GT(coordinator_service_.last_time_left(), absl::Seconds(38));
+  EXPECT_LE(coordinator_service_.last_time_left(), absl::Seconds(41));
+}
+
+TEST_F(ClientTest, CommitReportsTheDecision) {
+  Client client(target_);
+  absl::StatusOr<CommitResult> committed = client.Commit("fake.1.1");
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed);
+  EXPECT_EQ(committed->reason, "");
+
+  coordinator_service_.set_outcome(v1::OUTCOME_ABORTED);
+  absl::StatusOr<CommitResult> aborted = client.Commit("fake.1.1");
+  ASSERT_TRUE(aborted.ok()) << aborted.status();
+  EXPECT_FALSE(aborted->committed);
+  EXPECT_EQ(aborted->reason, "bank-b voted NO");
+
+  // Anything but a final outcome is a broken coordinator, not a decision.
+  coordinator_service_.set_outcome(v1::OUTCOME_PENDING);
+  absl::StatusOr<CommitResult> pending = client.Commit("fake.1.1");
+  EXPECT_TRUE(absl::IsInternal(pending.status())) << pending.status();
+  EXPECT_THAT(pending.status().message(), HasSubstr("OUTCOME_PENDING"));
+}
+
+TEST_F(ClientTest, ServerErrorsKeepCodeAndMessage) {
+  Client client(target_);
+  absl::StatusOr<CommitResult> missing = client.Commit("missing");
+  EXPECT_TRUE(absl::IsNotFound(missing.status())) << missing.status();
+  EXPECT_EQ(missing.status().message(), "no such txid");
+  absl::Status empty = client.Abort("");
+  EXPECT_TRUE(absl::IsInvalidArgument(empty)) << empty;
+  EXPECT_TRUE(client.Abort("fake.1.1").ok());
+}
+
+TEST_F(ClientTest, GetTransactionReturnsTheProto) {
+  Client client(target_);
+  absl::StatusOr<v1::Transaction> transaction = client.GetTransaction("fake.1.1");
+  ASSERT_TRUE(transaction.ok()) << transaction.status();
+  EXPECT_EQ(transaction->txid(), "fake.1.1");
+  EXPECT_EQ(transaction->state(), v1::TX_STATE_COMMITTING);
+  ASSERT_EQ(transaction->branches_size(), 1);
+}
+
+TEST(ClientUnreachableTest, FailsFastWithUnavailable) {
+  // Port 1 on loopback: nothing listens, the connection is refused.
+  Client client("127.0.0.1:1");
+  const absl::Time start = absl::Now();
+  absl::StatusOr<std::string> txid = client.Begin();
+  EXPECT_TRUE(absl::IsUnavailable(txid.status())) << txid.status();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST_F(ClientTest, ExecuteSendsEveryFieldAndValueType) {
+  AgentClient agent(target_);
+  const std::vector<SqlValue> params = {std::monostate{}, int64_t{-5}, 2.5, std::string("text"),
+                                        Blob{std::string("\0\1", 2)}};
+  ExecuteOptions options;
+  options.prepare = true;
+  options.lock_timeout = absl::Microseconds(2500);
+  absl::StatusOr<ExecuteResult> result =
+      agent.Execute("fake.1.1", {{"UPDATE x", params}, {"SELECT 1", {}}}, options);
+  ASSERT_TRUE(result.ok()) << result.status();
+
+  v1::ExecuteRequest sent = agent_service_.last_request();
+  EXPECT_EQ(sent.txid(), "fake.1.1");
+  EXPECT_TRUE(sent.prepare());
+  EXPECT_EQ(sent.lock_timeout_ms(), 3u);
+  ASSERT_EQ(sent.statements_size(), 2);
+  EXPECT_EQ(sent.statements(0).sql(), "UPDATE x");
+
+  EXPECT_EQ(result->vote, v1::VOTE_YES);
+  ASSERT_EQ(result->results.size(), 2u);
+  const SqlResult& first = result->results[0];
+  EXPECT_EQ(first.columns, std::vector<std::string>{"UPDATE x"});
+  ASSERT_EQ(first.rows.size(), 1u);
+  EXPECT_EQ(first.rows[0], params);
+  EXPECT_EQ(first.changes, 5);
+  EXPECT_EQ(first.last_insert_rowid, 7);
+}
+
+TEST_F(ClientTest, ExecuteDeadlineCoversTheLockWait) {
+  AgentClientOptions client_options;
+  client_options.call_timeout = absl::Seconds(5);
+  AgentClient agent(target_, client_options);
+  ExecuteOptions options;
+  options.lock_timeout = absl::Seconds(20);
+  ASSERT_TRUE(agent.ExecuteOne("fake.1.1", "SELECT 1", {}, options).ok());
+  EXPECT_GT(agent_service_.last_time_left(), absl::Seconds(23));
+  EXPECT_LE(agent_service_.last_time_left(), absl::Seconds(26));
+  options.lock_timeout = absl::Seconds(61);
+  EXPECT_TRUE(
+      absl::IsInvalidArgument(agent.ExecuteOne("fake.1.1", "SELECT 1", {}, options).status()));
+}
+
+TEST_F(ClientTest, ExecuteOneReturnsItsResultAndErrorsPassThrough) {
+  AgentClient agent(target_);
+  absl::StatusOr<SqlResult> one = agent.ExecuteOne("", "INSERT y", {int64_t{1}});
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->changes, 1);
+  EXPECT_EQ(agent_service_.last_request().txid(), "");
+  absl::StatusOr<SqlResult> locked = agent.ExecuteOne("fake.1.1", "LOCKED");
+  EXPECT_TRUE(absl::IsAborted(locked.status())) << locked.status();
+  EXPECT_THAT(locked.status().message(), HasSubstr("lock timeout"));
+  EXPECT_TRUE(absl::IsInvalidArgument(agent.Execute("", {}).status()));
+}
+
+TEST(SharedChannelTest, OneChannelPerTargetWhileHeld) {
+  std::shared_ptr<grpc::Channel> a1 = SharedChannel("127.0.0.1:7001");
+  std::shared_ptr<grpc::Channel> a2 = SharedChannel("127.0.0.1:7001");
+  std::shared_ptr<grpc::Channel> b = SharedChannel("127.0.0.1:7002");
+  EXPECT_EQ(a1, a2);
+  EXPECT_NE(a1, b);
+  std::weak_ptr<grpc::Channel> weak = a1;
+  a1.reset();
+  a2.reset();
+  EXPECT_TRUE(weak.expired()) << "the cache must not keep unused channels alive";
+}
+
+}  // namespace
+}  // namespace txcoord

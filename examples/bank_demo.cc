@@ -1,0 +1,301 @@
+// `make demo`: txcoord end to end on one machine. Starts a coordinator and
+// three agents as real processes, each agent with its own SQLite bank of
+// accounts; runs concurrent transfers, each one global transaction spanning
+// all three databases; then audits the database files behind the daemons'
+// backs: the total balance must be unchanged and no branch left prepared.
+// Exits 0 only if every check passes.
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "client/agent_client.h"
+#include "client/client.h"
+#include "tests/support/bank.h"
+#include "tests/support/cluster.h"
+#include "tests/support/temp_dir.h"
+
+ABSL_FLAG(int, clients, 16, "concurrent clients (threads), each running one transfer at a time");
+ABSL_FLAG(int, transfers, 3000, "transfers to attempt in total");
+ABSL_FLAG(double, seconds, 30, "start no new transfer after this many seconds");
+ABSL_FLAG(int, accounts, 1000, "accounts per agent, each starting with --initial_balance");
+ABSL_FLAG(int64_t, initial_balance, 1000, "starting balance of every account");
+ABSL_FLAG(int64_t, max_amount, 1500,
+          "largest transfer (amounts skew small); above --initial_balance some debits fail the "
+          "balance check");
+ABSL_FLAG(int, hot_accounts, 10,
+          "ids 1..N get --hot_share of account picks, to provoke lock conflicts");
+ABSL_FLAG(double, hot_share, 0.05, "share of account picks that go to the hot accounts");
+ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(1),
+          "how long a write waits for a row lock; ends cross-agent deadlocks");
+ABSL_FLAG(bool, early_prepare, false, "prepare each branch with its Execute (prepare=true)");
+ABSL_FLAG(std::string, dir, "", "put data and logs here (kept) instead of a temporary directory");
+ABSL_FLAG(bool, keep, false, "keep the temporary directory with data and logs");
+
+namespace txcoord {
+namespace {
+
+using testing::Bank;
+using testing::TransferOutcome;
+using testing::TransferResult;
+
+constexpr absl::Duration kPhase2Timeout = absl::Seconds(30);
+
+// What the clients saw, merged after they finished.
+struct Tally {
+  int64_t by_outcome[5] = {};
+  std::vector<absl::Duration> commit_calls;    // every Commit call
+  std::vector<absl::Duration> committed_txns;  // Begin to COMMITTED
+  std::vector<std::string> other_examples;     // a few "other" / unknown details
+
+  void Add(const TransferResult& result) {
+    ++by_outcome[static_cast<int>(result.outcome)];
+    if (result.commit_called) commit_calls.push_back(result.commit_latency);
+    if (result.outcome == TransferOutcome::kCommitted)
+      committed_txns.push_back(result.total_latency);
+    if ((result.outcome == TransferOutcome::kAborted ||
+         result.outcome == TransferOutcome::kUnknown) &&
+        other_examples.size() < 3) {
+      other_examples.push_back(absl::StrCat(result.txid, ": ", result.detail));
+    }
+  }
+  void Merge(const Tally& other) {
+    for (int i = 0; i < 5; ++i) by_outcome[i] += other.by_outcome[i];
+    commit_calls.insert(commit_calls.end(), other.commit_calls.begin(), other.commit_calls.end());
+    committed_txns.insert(committed_txns.end(), other.committed_txns.begin(),
+                          other.committed_txns.end());
+    for (const std::string& example : other.other_examples) {
+      if (other_examples.size() < 3) other_examples.push_back(example);
+    }
+  }
+  int64_t count(TransferOutcome outcome) const { return by_outcome[static_cast<int>(outcome)]; }
+};
+
+// "median 4.1 ms, p99 12.0 ms (n=2400)"; nearest-rank percentiles.
+std::string Percentiles(std::vector<absl::Duration> samples) {
+  if (samples.empty()) return "no samples";
+  std::sort(samples.begin(), samples.end());
+  auto rank = [&samples](double p) {
+    size_t index = static_cast<size_t>(std::ceil(p * static_cast<double>(samples.size())));
+    return samples[std::clamp<size_t>(index, 1, samples.size()) - 1];
+  };
+  return absl::StrFormat("median %.1f ms, p99 %.1f ms (n=%d)",
+                         absl::ToDoubleMilliseconds(rank(0.5)),
+                         absl::ToDoubleMilliseconds(rank(0.99)), samples.size());
+}
+
+// Runs the transfers on --clients threads until --transfers were attempted
+// or --seconds passed.
+Tally RunTransfers(Bank& bank, absl::Duration* elapsed) {
+  const int clients = std::max(1, absl::GetFlag(FLAGS_clients));
+  const int64_t transfers = absl::GetFlag(FLAGS_transfers);
+  const absl::Time start = absl::Now();
+  const absl::Time stop_starting = start + absl::Seconds(absl::GetFlag(FLAGS_seconds));
+  std::atomic<int64_t> next{0};
+  std::vector<Tally> tallies(clients);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      absl::BitGen rng;
+      while (next.fetch_add(1) < transfers && absl::Now() < stop_starting) {
+        tallies[c].Add(bank.Transfer(rng));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  *elapsed = absl::Now() - start;
+  Tally total;
+  for (const Tally& tally : tallies) total.Merge(tally);
+  return total;
+}
+
+void PrintSummary(const Tally& tally, absl::Duration elapsed) {
+  const int64_t committed = tally.count(TransferOutcome::kCommitted);
+  const int64_t other = tally.count(TransferOutcome::kAborted);
+  const int64_t unknown = tally.count(TransferOutcome::kUnknown);
+  const int64_t aborted = tally.count(TransferOutcome::kBalanceCheck) +
+                          tally.count(TransferOutcome::kLockConflict) + other;
+  const int64_t attempted = committed + aborted + unknown;
+  const double seconds = absl::ToDoubleSeconds(elapsed);
+  std::printf("transfers attempted:  %lld\n", static_cast<long long>(attempted));
+  std::printf("  committed:          %lld\n", static_cast<long long>(committed));
+  std::printf("  aborted:            %lld\n", static_cast<long long>(aborted));
+  std::printf("    balance check:    %lld\n",
+              static_cast<long long>(tally.count(TransferOutcome::kBalanceCheck)));
+  std::printf("    lock conflict:    %lld\n",
+              static_cast<long long>(tally.count(TransferOutcome::kLockConflict)));
+  std::printf("    other:            %lld\n", static_cast<long long>(other));
+  if (unknown > 0) {
+    std::printf("  outcome unknown:    %lld (Commit call failed)\n",
+                static_cast<long long>(unknown));
+  }
+  for (const std::string& example : tally.other_examples)
+    std::printf("      e.g. %s\n", example.c_str());
+  std::printf("elapsed:              %.2f s\n", seconds);
+  std::printf("throughput:           %.0f transfers/s, %.0f commits/s\n",
+              seconds > 0 ? static_cast<double>(attempted) / seconds : 0.0,
+              seconds > 0 ? static_cast<double>(committed) / seconds : 0.0);
+  std::printf("commit call latency:  %s\n", Percentiles(tally.commit_calls).c_str());
+  std::printf("transaction latency:  %s  [Begin to COMMITTED]\n",
+              Percentiles(tally.committed_txns).c_str());
+}
+
+// Creates the accounts, runs the transfers, prints the summary and audits
+// the database files. True if every check passed. The clients (and so
+// their connections) end with this function, before the daemons are
+// stopped: a server shutting down waits for open connections to go.
+bool RunBank(testing::Cluster& cluster) {
+  Client coordinator(cluster.coordinator_address());
+  std::vector<std::unique_ptr<AgentClient>> agent_clients;
+  std::vector<AgentClient*> agents;
+  for (int i = 0; i < cluster.agent_count(); ++i) {
+    agent_clients.push_back(std::make_unique<AgentClient>(cluster.agent_address(i)));
+    agents.push_back(agent_clients.back().get());
+  }
+  testing::BankOptions options;
+  options.accounts = absl::GetFlag(FLAGS_accounts);
+  options.initial_balance = absl::GetFlag(FLAGS_initial_balance);
+  options.max_amount = absl::GetFlag(FLAGS_max_amount);
+  options.hot_accounts = absl::GetFlag(FLAGS_hot_accounts);
+  options.hot_share = absl::GetFlag(FLAGS_hot_share);
+  options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
+  options.early_prepare = absl::GetFlag(FLAGS_early_prepare);
+  Bank bank(&coordinator, agents, options);
+  if (absl::Status status = bank.CreateAccounts(); !status.ok()) {
+    std::printf("creating the accounts failed: %s\n", status.ToString().c_str());
+    return false;
+  }
+  std::printf(
+      "\n%d agents x %d accounts x %lld = %lld in total; %d clients, up to %d transfers or %g "
+      "s%s\n\n",
+      cluster.agent_count(), options.accounts, static_cast<long long>(options.initial_balance),
+      static_cast<long long>(bank.TotalMoney()), absl::GetFlag(FLAGS_clients),
+      absl::GetFlag(FLAGS_transfers), absl::GetFlag(FLAGS_seconds),
+      options.early_prepare ? " (early prepare)" : "");
+  std::fflush(stdout);
+
+  absl::Duration elapsed;
+  Tally tally = RunTransfers(bank, &elapsed);
+  PrintSummary(tally, elapsed);
+  std::printf("\n");
+
+  // The audit: plain SQL on the database files, with connections of our
+  // own. Commit returns before the agents apply phase 2, so first wait
+  // until every branch has finished.
+  bool ok = true;
+  if (absl::Status status = bank.AwaitPhase2(kPhase2Timeout); !status.ok()) {
+    std::printf("phase 2 finished:        no (%s)\n", status.ToString().c_str());
+    ok = false;
+  }
+  absl::StatusOr<int64_t> total = Bank::SumBalances(cluster.agent_dbs());
+  if (!total.ok()) {
+    std::printf("total balance conserved: no (%s)\n", total.status().ToString().c_str());
+    ok = false;
+  } else {
+    const bool conserved = *total == bank.TotalMoney();
+    std::printf("total balance conserved: %s (%lld before, %lld after)\n", conserved ? "yes" : "no",
+                static_cast<long long>(bank.TotalMoney()), static_cast<long long>(*total));
+    ok = ok && conserved;
+  }
+  absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster.agent_dbs());
+  if (!prepared.ok()) {
+    std::printf("prepared branches left: ? (%s)\n", prepared.status().ToString().c_str());
+    ok = false;
+  } else {
+    std::printf("prepared branches left: %lld\n", static_cast<long long>(*prepared));
+    ok = ok && *prepared == 0;
+  }
+  if (tally.count(TransferOutcome::kCommitted) == 0) {
+    std::printf("committed transfers:    none\n");
+    ok = false;
+  }
+  return ok;
+}
+
+int Run() {
+  // Data and logs: a temporary directory unless --dir.
+  std::optional<testing::TempDir> temp;
+  std::string dir = absl::GetFlag(FLAGS_dir);
+  if (dir.empty()) {
+    absl::StatusOr<testing::TempDir> created = testing::TempDir::Create("demo");
+    if (!created.ok()) {
+      std::fprintf(stderr, "bank_demo: %s\n", created.status().ToString().c_str());
+      return 1;
+    }
+    temp.emplace(*std::move(created));
+    dir = temp->path();
+    if (absl::GetFlag(FLAGS_keep)) temp->Keep();
+  }
+  // On any failure the logs are what one wants to read.
+  auto fail = [&temp, &dir](const std::string& message) {
+    if (temp.has_value()) temp->Keep();
+    std::fprintf(stderr, "bank_demo: %s\nbank_demo: data and daemon logs kept in %s\n",
+                 message.c_str(), dir.c_str());
+    return 1;
+  };
+
+  testing::ClusterOptions cluster_options;
+  cluster_options.agents = 3;
+  cluster_options.agent_names = {"bank-a", "bank-b", "bank-c"};
+  cluster_options.dir = dir;
+  cluster_options.cluster_id = "demo";
+  absl::StatusOr<std::unique_ptr<testing::Cluster>> started =
+      testing::Cluster::Start(cluster_options);
+  if (!started.ok()) return fail(started.status().ToString());
+  testing::Cluster& cluster = **started;
+  std::printf("coordinator    %s  pid %d\n", cluster.coordinator_address().c_str(),
+              static_cast<int>(cluster.coordinator()->pid()));
+  for (int i = 0; i < cluster.agent_count(); ++i) {
+    std::printf("agent %-8s %s  pid %d  %s\n", cluster.agent_name(i).c_str(),
+                cluster.agent_address(i).c_str(), static_cast<int>(cluster.agent(i)->pid()),
+                cluster.agent_db(i).c_str());
+  }
+  std::printf("data and logs  %s%s\n", dir.c_str(),
+              temp.has_value() && !absl::GetFlag(FLAGS_keep)
+                  ? "  (removed at exit unless a check fails)"
+                  : "");
+
+  bool ok = RunBank(cluster);
+  // A daemon that died during the run would otherwise only show up as
+  // "other" aborts.
+  if (absl::Status status = cluster.CheckRunning(); !status.ok()) {
+    std::printf("all daemons alive:      no\n%s\n", status.ToString().c_str());
+    ok = false;
+  }
+  const absl::Time stop_start = absl::Now();
+  absl::Status stopped = cluster.StopAll();
+  std::printf("clean shutdown:         %s (%.1f s)\n",
+              stopped.ok() ? "yes" : stopped.ToString().c_str(),
+              absl::ToDoubleSeconds(absl::Now() - stop_start));
+  ok = ok && stopped.ok();
+  std::fflush(stdout);
+  if (!ok) return fail("a check failed");
+  std::printf("all checks passed\n");
+  return 0;
+}
+
+}  // namespace
+}  // namespace txcoord
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "runs txcoord end to end: a coordinator, three agents with SQLite banks, concurrent "
+      "transfers across all three, then audits the database files. Finds the daemons next to "
+      "this binary's build tree, or at $TXCOORD_BIN and $TXAGENT_BIN.");
+  absl::ParseCommandLine(argc, argv);
+  return txcoord::Run();
+}

@@ -1,0 +1,64 @@
+// A GoogleTest fixture running a real cluster (one txcoord, three txagents)
+// per test, with a Client and an AgentClient per agent. On failure the
+// cluster's directory (databases, WAL, daemon logs) is kept and named.
+#ifndef TXCOORD_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_
+#define TXCOORD_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "client/agent_client.h"
+#include "client/client.h"
+#include "gtest/gtest.h"
+#include "tests/support/cluster.h"
+
+namespace txcoord::testing {
+
+class ClusterFixture : public ::testing::Test {
+ protected:
+  // Override to change the cluster (called from SetUp).
+  virtual ClusterOptions Options() {
+    ClusterOptions options;
+    options.agents = 3;
+    options.cluster_id = "it";
+    return options;
+  }
+
+  void SetUp() override {
+    absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(Options());
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+    coordinator_ = std::make_unique<Client>(cluster_->coordinator_address());
+    for (int i = 0; i < cluster_->agent_count(); ++i) {
+      owned_agents_.push_back(std::make_unique<AgentClient>(cluster_->agent_address(i)));
+      agents_.push_back(owned_agents_.back().get());
+    }
+  }
+
+  void TearDown() override {
+    if (cluster_ == nullptr) return;
+    // Connections first: a daemon shutting down waits (up to its grace
+    // period) for open client connections to close.
+    agents_.clear();
+    owned_agents_.clear();
+    coordinator_.reset();
+    // Every test must leave the daemons alive and able to shut down cleanly.
+    EXPECT_TRUE(cluster_->CheckRunning().ok()) << cluster_->CheckRunning();
+    absl::Status stopped = cluster_->StopAll();
+    EXPECT_TRUE(stopped.ok()) << stopped;
+    if (HasFailure()) {
+      cluster_->KeepDir();
+      std::cerr << "cluster data and daemon logs kept in " << cluster_->dir() << "\n";
+    }
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<Client> coordinator_;
+  std::vector<std::unique_ptr<AgentClient>> owned_agents_;
+  std::vector<AgentClient*> agents_;  // agents_[i] talks to cluster_->agent(i)
+};
+
+}  // namespace txcoord::testing
+
+#endif  // TXCOORD_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_

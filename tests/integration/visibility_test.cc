@@ -1,0 +1,150 @@
+// Atomic visibility across three agents, checked in the database files
+// themselves (separate read-only SQLite connections): a global transaction's
+// writes appear nowhere before Commit, everywhere after it, and never after
+// Abort.
+#include <cstdint>
+#include <string>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/integration/cluster_fixture.h"
+#include "tests/support/lock_barrier.h"
+#include "tests/support/sqlite_inspect.h"
+
+namespace txcoord::testing {
+namespace {
+
+constexpr char kValueOfRow1[] = "SELECT v FROM items WHERE id = 1";
+constexpr char kRowCount[] = "SELECT COUNT(*) FROM items";
+
+class VisibilityTest : public ClusterFixture {
+ protected:
+  void SetUp() override {
+    ClusterFixture::SetUp();
+    if (HasFatalFailure()) return;
+    for (AgentClient* agent : agents_) {
+      absl::StatusOr<ExecuteResult> created = agent->Execute(
+          "", {{"CREATE TABLE items (id INTEGER PRIMARY KEY, v INTEGER NOT NULL)", {}},
+               {"INSERT INTO items (id, v) VALUES (1, 0)", {}}});
+      ASSERT_TRUE(created.ok()) << created.status();
+    }
+  }
+
+  // Row 1's value and the row count in every agent's file, e.g. "0/1 0/1 0/1".
+  std::string FileState() {
+    std::string state;
+    for (int i = 0; i < cluster_->agent_count(); ++i) {
+      absl::StatusOr<int64_t> value = QueryInt64(cluster_->agent_db(i), kValueOfRow1);
+      absl::StatusOr<int64_t> rows = QueryInt64(cluster_->agent_db(i), kRowCount);
+      EXPECT_TRUE(value.ok() && rows.ok()) << value.status() << " " << rows.status();
+      absl::StrAppend(&state, i == 0 ? "" : " ", value.value_or(-1), "/", rows.value_or(-1));
+    }
+    return state;
+  }
+
+  // Returns once every branch that touched rows 1 and 2 finished phase 2.
+  void AwaitPhase2(int64_t rows) {
+    absl::Status status = testing::AwaitPhase2(
+        *coordinator_, agents_, {"UPDATE items SET v = v + 1", {}}, rows, absl::Seconds(30));
+    ASSERT_TRUE(status.ok()) << status;
+  }
+};
+
+TEST_F(VisibilityTest, WritesAppearInEveryFileOnlyAfterCommit) {
+  absl::StatusOr<std::string> txid = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  for (AgentClient* agent : agents_) {
+    absl::StatusOr<ExecuteResult> wrote =
+        agent->Execute(*txid, {{"UPDATE items SET v = 42 WHERE id = 1", {}},
+                               {"INSERT INTO items (id, v) VALUES (2, 7)", {}}});
+    ASSERT_TRUE(wrote.ok()) << wrote.status();
+    // The branch reads its own writes...
+    absl::StatusOr<SqlResult> own = agent->ExecuteOne(*txid, kValueOfRow1);
+    ASSERT_TRUE(own.ok()) << own.status();
+    ASSERT_EQ(own->rows.size(), 1u);
+    EXPECT_EQ(own->rows[0][0], SqlValue(int64_t{42}));
+    // ...and nobody else does, through the agent or in the file.
+    absl::StatusOr<SqlResult> other = agent->ExecuteOne("", kValueOfRow1);
+    ASSERT_TRUE(other.ok()) << other.status();
+    ASSERT_EQ(other->rows.size(), 1u);
+    EXPECT_EQ(other->rows[0][0], SqlValue(int64_t{0}));
+  }
+  absl::StatusOr<v1::Transaction> before = coordinator_->GetTransaction(*txid);
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->state(), v1::TX_STATE_ACTIVE);
+  EXPECT_EQ(before->branches_size(), 3);
+  EXPECT_EQ(FileState(), "0/1 0/1 0/1");
+
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(*txid);
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  ASSERT_TRUE(commit->committed) << commit->reason;
+  // Commit answers once the decision is durable; each agent applies it a
+  // little later. Wait for that, then every file has every write.
+  AwaitPhase2(/*rows=*/2);
+  EXPECT_EQ(FileState(), "42/2 42/2 42/2");
+  absl::StatusOr<v1::Transaction> after = coordinator_->GetTransaction(*txid);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_TRUE(after->state() == v1::TX_STATE_COMMITTING || after->state() == v1::TX_STATE_COMMITTED)
+      << v1::TxState_Name(after->state());
+}
+
+TEST_F(VisibilityTest, AbortedWritesNeverAppear) {
+  absl::StatusOr<std::string> txid = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  for (AgentClient* agent : agents_) {
+    absl::StatusOr<ExecuteResult> wrote =
+        agent->Execute(*txid, {{"UPDATE items SET v = 99 WHERE id = 1", {}},
+                               {"INSERT INTO items (id, v) VALUES (2, 7)", {}}});
+    ASSERT_TRUE(wrote.ok()) << wrote.status();
+  }
+  ASSERT_TRUE(coordinator_->Abort(*txid).ok());
+  EXPECT_EQ(FileState(), "0/1 0/1 0/1");
+  // Also once the agents have dropped the branches (their locks are gone).
+  AwaitPhase2(/*rows=*/1);
+  EXPECT_EQ(FileState(), "0/1 0/1 0/1");
+  absl::StatusOr<v1::Transaction> aborted = coordinator_->GetTransaction(*txid);
+  ASSERT_TRUE(aborted.ok()) << aborted.status();
+  EXPECT_EQ(aborted->state(), v1::TX_STATE_ABORTED);
+  // A late Commit may answer ABORTED or refuse (FAILED_PRECONDITION); it
+  // must never commit.
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(*txid);
+  EXPECT_TRUE(commit.ok() ? !commit->committed : absl::IsFailedPrecondition(commit.status()))
+      << (commit.ok() ? "committed after Abort" : commit.status().ToString());
+  EXPECT_EQ(FileState(), "0/1 0/1 0/1");
+}
+
+// The property AwaitPhase2 (and so every check after Commit here) relies on:
+// a branch's row locks hold other writers off until its phase 2, and a
+// writer that waited re-runs on the committed row.
+TEST_F(VisibilityTest, AWriteWaitsForAnotherBranchsRowLockUntilPhase2) {
+  absl::StatusOr<std::string> first = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(agents_[0]->ExecuteOne(*first, "UPDATE items SET v = 42 WHERE id = 1").ok());
+
+  absl::StatusOr<std::string> second = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(second.ok()) << second.status();
+  ExecuteOptions short_wait;
+  short_wait.lock_timeout = absl::Milliseconds(300);
+  absl::StatusOr<SqlResult> blocked =
+      agents_[0]->ExecuteOne(*second, "UPDATE items SET v = v + 1 WHERE id = 1", {}, short_wait);
+  EXPECT_TRUE(absl::IsAborted(blocked.status())) << blocked.status();
+  EXPECT_THAT(std::string(blocked.status().message()), ::testing::HasSubstr("lock"));
+
+  // The failed statement left the second branch as it was, so it can go on.
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(*first);
+  ASSERT_TRUE(commit.ok() && commit->committed) << commit.status();
+  ExecuteOptions long_wait;
+  long_wait.lock_timeout = absl::Seconds(30);
+  absl::StatusOr<SqlResult> after =
+      agents_[0]->ExecuteOne(*second, "UPDATE items SET v = v + 1 WHERE id = 1", {}, long_wait);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->changes, 1);
+  absl::StatusOr<SqlResult> seen = agents_[0]->ExecuteOne(*second, kValueOfRow1);
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_EQ(seen->rows.size(), 1u);
+  EXPECT_EQ(seen->rows[0][0], SqlValue(int64_t{43})) << "the waiting write must see the commit";
+  ASSERT_TRUE(coordinator_->Abort(*second).ok());
+}
+
+}  // namespace
+}  // namespace txcoord::testing

@@ -1,0 +1,29 @@
+// Finds the daemon binaries that tests, the demo and benchmarks start: by
+// default the ones built next to the running executable (same CMake build
+// tree), or the paths in TXCOORD_BIN / TXAGENT_BIN.
+//
+//   absl::StatusOr<std::string> txcoord = txcoord::testing::CoordinatorBinary();
+#ifndef TXCOORD_TESTS_SUPPORT_BINARIES_H_
+#define TXCOORD_TESTS_SUPPORT_BINARIES_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace txcoord::testing {
+
+// The CMake build directory holding the running executable: the nearest
+// ancestor of /proc/self/exe's directory that contains CMakeCache.txt.
+// NOT_FOUND if there is none (e.g. an installed binary).
+absl::StatusOr<std::string> BuildDir();
+
+// The `txcoord` daemon: $TXCOORD_BIN if set, else BUILD/coordinator/txcoord.
+// NOT_FOUND, naming the paths tried, unless the file is executable.
+absl::StatusOr<std::string> CoordinatorBinary();
+
+// The `txagent` daemon: $TXAGENT_BIN if set, else BUILD/participant/txagent.
+absl::StatusOr<std::string> AgentBinary();
+
+}  // namespace txcoord::testing
+
+#endif  // TXCOORD_TESTS_SUPPORT_BINARIES_H_
