@@ -20,6 +20,8 @@ constexpr char kCreateTable[] =
 constexpr char kDebit[] =
     "UPDATE accounts SET balance = balance - ?1 WHERE id = ?2 AND balance >= ?1";
 constexpr char kCredit[] = "UPDATE accounts SET balance = balance + ?1 WHERE id = ?2";
+constexpr char kCreateLedger[] = "CREATE TABLE ledger (txid TEXT PRIMARY KEY, delta INTEGER NOT NULL)";
+constexpr char kLedger[] = "INSERT INTO ledger (txid, delta) VALUES (?1, ?2)";
 // Rows per INSERT: keeps each statement far below the 64 KiB limit.
 constexpr int kRowsPerInsert = 1000;
 
@@ -65,6 +67,7 @@ int64_t Bank::TotalMoney() const {
 absl::Status Bank::CreateAccounts() {
   if (agents_.size() < 2) return absl::InvalidArgumentError("a bank needs at least two agents");
   std::vector<SqlStatement> statements = {{kCreateTable, {}}};
+  if (options_.ledger) statements.push_back({kCreateLedger, {}});
   for (int first = 1; first <= options_.accounts; first += kRowsPerInsert) {
     std::string sql = "INSERT INTO accounts (id, balance) VALUES ";
     const int last = std::min(options_.accounts, first + kRowsPerInsert - 1);
@@ -113,6 +116,16 @@ void Bank::AbortTransfer(TransferOutcome outcome, std::string detail, absl::Time
   result->total_latency = absl::Now() - start;
 }
 
+absl::StatusOr<SqlResult> Bank::Write(AgentClient& agent, const std::string& txid,
+                                      const char* sql, std::vector<SqlValue> params,
+                                      int64_t delta, const ExecuteOptions& execute) const {
+  if (!options_.ledger) return agent.ExecuteOne(txid, sql, std::move(params), execute);
+  absl::StatusOr<ExecuteResult> result = agent.Execute(
+      txid, {{sql, std::move(params)}, {kLedger, {txid, delta}}}, execute);
+  if (!result.ok()) return result.status();
+  return std::move(result->results.front());
+}
+
 TransferResult Bank::Transfer(absl::BitGenRef rng) {
   TransferResult result;
   const absl::Time start = absl::Now();
@@ -131,8 +144,8 @@ TransferResult Bank::Transfer(absl::BitGenRef rng) {
 
   const size_t from = absl::Uniform<size_t>(rng, 0, agents_.size());
   const int64_t amount = PickAmount(rng);
-  absl::StatusOr<SqlResult> debit =
-      agents_[from]->ExecuteOne(result.txid, kDebit, {amount, PickAccount(rng)}, execute);
+  absl::StatusOr<SqlResult> debit = Write(*agents_[from], result.txid, kDebit,
+                                         {amount, PickAccount(rng)}, -amount, execute);
   if (!debit.ok()) {
     AbortTransfer(ClassifyExecuteError(debit.status()),
                   absl::StrCat("debit: ", StatusText(debit.status())), start, &result);
@@ -153,8 +166,8 @@ TransferResult Bank::Transfer(absl::BitGenRef rng) {
     int64_t extra =
         credited == others ? left : absl::Uniform<int64_t>(absl::IntervalClosed, rng, 0, left);
     left -= extra;
-    absl::StatusOr<SqlResult> credit =
-        agents_[i]->ExecuteOne(result.txid, kCredit, {1 + extra, PickAccount(rng)}, execute);
+    absl::StatusOr<SqlResult> credit = Write(*agents_[i], result.txid, kCredit,
+                                             {1 + extra, PickAccount(rng)}, 1 + extra, execute);
     if (!credit.ok()) {
       AbortTransfer(ClassifyExecuteError(credit.status()),
                     absl::StrCat("credit: ", StatusText(credit.status())), start, &result);
@@ -198,6 +211,10 @@ absl::StatusOr<int64_t> Bank::SumBalances(const std::vector<std::string>& db_pat
 
 absl::StatusOr<int64_t> Bank::CountPrepared(const std::vector<std::string>& db_paths) {
   return SumQueryInt64(db_paths, "SELECT COUNT(*) FROM _txcoord_prepared");
+}
+
+absl::StatusOr<std::set<std::string>> Bank::LedgerTxids(const std::string& db_path) {
+  return QueryStrings(db_path, "SELECT txid FROM ledger");
 }
 
 }  // namespace txcoord::testing

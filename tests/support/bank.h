@@ -14,6 +14,7 @@
 #define TXCOORD_TESTS_SUPPORT_BANK_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ struct BankOptions {
   absl::Duration lock_timeout = absl::Seconds(1);
   // Mark each branch's (only) Execute with prepare=true.
   bool early_prepare = false;
+  // Also keep `ledger(txid TEXT PRIMARY KEY, delta INTEGER)` at every agent:
+  // each branch inserts its txid there, so the files tell which transfers
+  // committed where (see LedgerTxids).
+  bool ledger = false;
 };
 
 enum class TransferOutcome {
@@ -93,8 +98,14 @@ class Bank final {
   // directly with read-only connections.
   static absl::StatusOr<int64_t> SumBalances(const std::vector<std::string>& db_paths);
   static absl::StatusOr<int64_t> CountPrepared(const std::vector<std::string>& db_paths);
+  // The txids in one database file's ledger (BankOptions::ledger).
+  static absl::StatusOr<std::set<std::string>> LedgerTxids(const std::string& db_path);
 
  private:
+  // One statement of a branch, plus its ledger row when the ledger is on.
+  absl::StatusOr<SqlResult> Write(AgentClient& agent, const std::string& txid, const char* sql,
+                                  std::vector<SqlValue> params, int64_t delta,
+                                  const ExecuteOptions& execute) const;
   int64_t PickAccount(absl::BitGenRef rng) const;
   int64_t PickAmount(absl::BitGenRef rng) const;
   // Aborts `txid` at the coordinator and finishes `result` with `outcome`.

@@ -114,6 +114,8 @@ absl::Status Cluster::StartCoordinator() {
     daemon.args.push_back(absl::StrCat("--cluster-id=", options_.cluster_id));
   daemon.args.insert(daemon.args.end(), options_.coordinator_flags.begin(),
                      options_.coordinator_flags.end());
+  daemon.args.insert(daemon.args.end(), coordinator_extra_flags_.begin(),
+                     coordinator_extra_flags_.end());
   daemon.log_path = coordinator_log();
   daemon.start_timeout = options_.start_timeout;
   coordinator_.reset();  // reaps a coordinator that died on its own
@@ -135,6 +137,7 @@ absl::Status Cluster::StartAgent(int i) {
                  absl::StrCat("--coordinator=", coordinator_address_),
                  absl::StrCat("--name=", agent.name)};
   daemon.args.insert(daemon.args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
+  daemon.args.insert(daemon.args.end(), agent.extra_flags.begin(), agent.extra_flags.end());
   daemon.log_path = agent_log(i);
   daemon.start_timeout = options_.start_timeout;
   agent.process.reset();

@@ -101,11 +101,21 @@ class Cluster final {
   // Keeps the directory after destruction (e.g. to read logs on failure).
   void KeepDir();
 
+  // Extra flags for the next starts of one daemon, after the cluster-wide
+  // ones (e.g. {"--failpoints=after-commit-logged=crash"}; {} clears them).
+  void SetCoordinatorExtraFlags(std::vector<std::string> flags) {
+    coordinator_extra_flags_ = std::move(flags);
+  }
+  void SetAgentExtraFlags(int i, std::vector<std::string> flags) {
+    agents_.at(i).extra_flags = std::move(flags);
+  }
+
  private:
   struct Agent {
     std::string name;
     std::string address;  // "127.0.0.1:PORT" once first started
     std::unique_ptr<DaemonProcess> process;
+    std::vector<std::string> extra_flags;
   };
 
   explicit Cluster(ClusterOptions options) : options_(std::move(options)) {}
@@ -120,6 +130,7 @@ class Cluster final {
   std::string dir_;
   std::string coordinator_address_;
   std::unique_ptr<DaemonProcess> coordinator_;
+  std::vector<std::string> coordinator_extra_flags_;
   std::vector<Agent> agents_;
 };
 

@@ -11,9 +11,8 @@ namespace {
 // concurrent checkpoint's brief exclusive moments block a reader.
 constexpr int kBusyTimeoutMs = 10000;
 
-}  // namespace
-
-absl::StatusOr<int64_t> QueryInt64(const std::string& db_path, const std::string& sql) {
+// A read-only connection of its own, or why not.
+absl::StatusOr<sqlite3*> OpenReadOnly(const std::string& db_path) {
   sqlite3* db = nullptr;
   int rc =
       sqlite3_open_v2(db_path.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nullptr);
@@ -23,8 +22,40 @@ absl::StatusOr<int64_t> QueryInt64(const std::string& db_path, const std::string
     return absl::UnavailableError(absl::StrCat("open ", db_path, " read-only: ", message));
   }
   sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  return db;
+}
+
+}  // namespace
+
+absl::StatusOr<std::set<std::string>> QueryStrings(const std::string& db_path,
+                                                   const std::string& sql) {
+  absl::StatusOr<sqlite3*> db = OpenReadOnly(db_path);
+  if (!db.ok()) return db.status();
   sqlite3_stmt* statement = nullptr;
-  rc = sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &statement, nullptr);
+  int rc = sqlite3_prepare_v2(*db, sql.c_str(), static_cast<int>(sql.size()), &statement, nullptr);
+  std::set<std::string> values;
+  absl::Status status;
+  if (rc == SQLITE_OK) {
+    while ((rc = sqlite3_step(statement)) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(statement, 0);
+      values.insert(text != nullptr ? reinterpret_cast<const char*>(text) : "");
+    }
+  }
+  if (rc != SQLITE_DONE) {
+    status = absl::UnavailableError(absl::StrCat(db_path, ": ", sql, ": ", sqlite3_errmsg(*db)));
+  }
+  sqlite3_finalize(statement);
+  sqlite3_close(*db);
+  if (!status.ok()) return status;
+  return values;
+}
+
+absl::StatusOr<int64_t> QueryInt64(const std::string& db_path, const std::string& sql) {
+  absl::StatusOr<sqlite3*> opened = OpenReadOnly(db_path);
+  if (!opened.ok()) return opened.status();
+  sqlite3* db = *opened;
+  sqlite3_stmt* statement = nullptr;
+  int rc = sqlite3_prepare_v2(db, sql.c_str(), static_cast<int>(sql.size()), &statement, nullptr);
   absl::StatusOr<int64_t> result;
   if (rc != SQLITE_OK) {
     result = absl::InvalidArgumentError(absl::StrCat(db_path, ": ", sql, ": ", sqlite3_errmsg(db)));

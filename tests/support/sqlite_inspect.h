@@ -8,6 +8,7 @@
 #define TXCOORD_TESTS_SUPPORT_SQLITE_INSPECT_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,10 @@ namespace txcoord::testing {
 // Runs `sql` on a new read-only connection to `db_path` (never creating the
 // file) and returns the first column of the first row as an integer; NULL
 // reads as 0. NOT_FOUND if the query returns no row. Thread-safe.
+// Every row's first column, as text, of `sql` on `db_path`.
+absl::StatusOr<std::set<std::string>> QueryStrings(const std::string& db_path,
+                                                   const std::string& sql);
+
 absl::StatusOr<int64_t> QueryInt64(const std::string& db_path, const std::string& sql);
 
 // QueryInt64 on each file, summed.
