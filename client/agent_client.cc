@@ -45,7 +45,9 @@ SqlResult FromProto(const v1::StatementResult& proto) {
 }  // namespace
 
 AgentClient::AgentClient(const std::string& target, AgentClientOptions options)
-    : AgentClient(SharedChannel(target), options) {}
+    : AgentClient(
+          options.credentials ? MakeChannel(target, options.credentials) : SharedChannel(target),
+          options) {}
 
 AgentClient::AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOptions options)
     : options_(options), stub_(std::make_unique<Stub>(std::move(channel))) {}

@@ -21,6 +21,7 @@
 
 namespace grpc {
 class Channel;
+class ChannelCredentials;
 }  // namespace grpc
 
 namespace txcoord {
@@ -31,6 +32,10 @@ struct AgentClientOptions {
   // Wait for the agent to become reachable (up to the deadline) instead of
   // failing at once with UNAVAILABLE.
   bool wait_for_ready = false;
+  // TLS credentials (e.g. txcoord::ChannelCredentials from common/tls.h):
+  // the constructor that takes a target then opens a channel of its own
+  // with them. nullptr: the shared insecure channel.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 struct ExecuteOptions {
@@ -61,7 +66,8 @@ struct ExecuteResult {
 class AgentClient final {
  public:
   // Talks to the agent at `target` ("host:port") over the process's shared
-  // insecure channel to it (SharedChannel).
+  // insecure channel to it (SharedChannel), or over a TLS channel of its
+  // own with options.credentials.
   explicit AgentClient(const std::string& target, AgentClientOptions options = {});
   // Talks over `channel` (e.g. one with TLS credentials). Shares ownership.
   explicit AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOptions options = {});

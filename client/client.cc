@@ -37,7 +37,8 @@ void Prepare(grpc::ClientContext* context, absl::Duration timeout, bool wait_for
 }  // namespace
 
 Client::Client(const std::string& target, ClientOptions options)
-    : Client(SharedChannel(target), options) {}
+    : Client(options.credentials ? MakeChannel(target, options.credentials) : SharedChannel(target),
+             options) {}
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : options_(options), stub_(std::make_unique<Stub>(std::move(channel))) {}

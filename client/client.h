@@ -20,6 +20,7 @@
 
 namespace grpc {
 class Channel;
+class ChannelCredentials;
 }  // namespace grpc
 
 namespace txcoord {
@@ -34,6 +35,10 @@ struct ClientOptions {
   // Wait for the coordinator to become reachable (up to the deadline)
   // instead of failing at once with UNAVAILABLE, e.g. across its restart.
   bool wait_for_ready = false;
+  // TLS credentials (e.g. txcoord::ChannelCredentials from common/tls.h):
+  // the constructor that takes a target then opens a channel of its own
+  // with them. nullptr: the shared insecure channel.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
 // What Commit decided.
@@ -52,7 +57,8 @@ struct CommitResult {
 class Client final {
  public:
   // Talks to `target` ("host:port") over the process's shared insecure
-  // channel to it (SharedChannel).
+  // channel to it (SharedChannel), or over a TLS channel of its own with
+  // options.credentials.
   explicit Client(const std::string& target, ClientOptions options = {});
   // Talks over `channel` (e.g. one with TLS credentials). Shares ownership.
   explicit Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});

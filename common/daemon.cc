@@ -4,14 +4,45 @@
 
 #include <cstdio>
 #include <cstring>
+#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "grpcpp/support/server_interceptor.h"
 #include "common/grpc_util.h"
 
 namespace txcoord {
+namespace {
+
+// Lives exactly as long as one call: holds the call in the tracker's count.
+class InflightInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit InflightInterceptor(InflightTracker* tracker) : scope_(tracker) {}
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    methods->Proceed();
+  }
+
+ private:
+  InflightTracker::Scope scope_;
+};
+
+class InflightInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit InflightInterceptorFactory(InflightTracker* tracker) : tracker_(tracker) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new InflightInterceptor(tracker_);
+  }
+
+ private:
+  InflightTracker* const tracker_;
+};
+
+}  // namespace
 
 void NormalizeFlagNames(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
@@ -48,6 +79,23 @@ int WaitForShutdownSignal() {
 absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::string& listen,
                                          const std::vector<grpc::Service*>& services,
                                          std::shared_ptr<grpc::ServerCredentials> credentials) {
+  return StartServer(name, listen, services, ServerOptions{std::move(credentials), nullptr});
+}
+
+absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::string& listen,
+                                         const std::vector<grpc::Service*>& services,
+                                         const ServerOptions& options) {
+  std::shared_ptr<grpc::ServerCredentials> credentials = options.credentials;
+  if (options.admin_policy != nullptr) {
+    if (credentials == nullptr) {
+      return absl::FailedPreconditionError(
+          "an admin allow list needs TLS: only a verified client certificate names the caller");
+    }
+    // gRPC runs the processor on every call of this port, before the
+    // handler: a refused admin call never reaches the service.
+    credentials->SetAuthMetadataProcessor(
+        std::make_shared<AdminAuthProcessor>(options.admin_policy));
+  }
   const size_t colon = listen.rfind(':');
   if (listen.empty() || colon == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat("--listen must be host:port, got \"", listen, "\""));
@@ -60,6 +108,11 @@ absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::str
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   for (grpc::Service* service : services) builder.RegisterService(service);
+  if (options.inflight != nullptr) {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
+    creators.push_back(std::make_unique<InflightInterceptorFactory>(options.inflight));
+    builder.experimental().SetInterceptorCreators(std::move(creators));
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", listen, " (address in use or invalid?)"));
@@ -68,6 +121,25 @@ absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::str
   std::printf("%s listening on %s\n", name.c_str(), handle.address.c_str());
   std::fflush(stdout);
   return handle;
+}
+
+bool DrainServer(ServerHandle& server, InflightTracker& inflight, absl::Duration grace) {
+  const absl::Time deadline = absl::Now() + grace;
+  grpc::Server* raw = server.server.get();
+  auto shut_down = std::make_shared<absl::Notification>();
+  // Shutdown refuses new calls and tells every client to go away (GOAWAY)
+  // at once, but then also waits for clients to hang up; only the calls in
+  // flight matter here, so it runs on its own thread.
+  std::thread([raw, grace, shut_down] {
+    raw->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(grace));
+    shut_down->Notify();
+  }).detach();
+  const bool idle = inflight.WaitIdle(deadline);
+  // A moment for the GOAWAYs to reach the clients, so that they reconnect
+  // cleanly to the next process instead of failing one call on a dead
+  // socket.
+  shut_down->WaitForNotificationWithTimeout(absl::Milliseconds(200));
+  return idle;
 }
 
 }  // namespace txcoord

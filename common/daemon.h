@@ -12,6 +12,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
+#include "common/admin_auth.h"
+#include "common/inflight.h"
 
 namespace txcoord {
 
@@ -36,6 +38,30 @@ struct ServerHandle {
 absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::string& listen,
                                          const std::vector<grpc::Service*>& services,
                                          std::shared_ptr<grpc::ServerCredentials> credentials = nullptr);
+
+struct ServerOptions {
+  // nullptr: insecure (see common/tls.h for TLS ones).
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  // Who may call the admin services (common/admin_auth.h), checked on every
+  // call before its handler runs. Needs TLS credentials: only a verified
+  // certificate says who a caller is. nullptr: no check.
+  std::shared_ptr<const AdminPolicy> admin_policy;
+  // Counts every call being served, so that shutdown can wait for the
+  // calls in flight rather than for idle connections. nullptr: not counted.
+  InflightTracker* inflight = nullptr;
+};
+
+// As above, with the security settings of `options`. FAILED_PRECONDITION
+// for an admin policy without credentials.
+absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::string& listen,
+                                         const std::vector<grpc::Service*>& services,
+                                         const ServerOptions& options);
+
+// Stops `server` taking new calls and waits until the calls in flight (as
+// counted by `inflight`) are done or `grace` passes; false in that case.
+// Idle client connections do not hold it up. The server object is left
+// shutting down: end the process with std::_Exit after cleaning up.
+bool DrainServer(ServerHandle& server, InflightTracker& inflight, absl::Duration grace);
 
 }  // namespace txcoord
 

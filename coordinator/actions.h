@@ -3,6 +3,7 @@
 #ifndef TXCOORD_COORDINATOR_ACTIONS_H_
 #define TXCOORD_COORDINATOR_ACTIONS_H_
 
+#include <cstdint>
 #include <string>
 #include <variant>
 #include <vector>
@@ -39,6 +40,10 @@ struct TimerId {
   std::string txid;
   TimerKind kind = TimerKind::kDeadline;
   std::string participant;  // for the retry timers
+  // Retry timers: only the branch's latest one counts, so that an
+  // operator's "retry now" replaces the pending retry instead of starting
+  // a second chain of them.
+  uint64_t generation = 0;
 };
 
 // --- Actions ---------------------------------------------------------------

@@ -54,6 +54,7 @@ void ToProto(const TransactionView& view, v1::Transaction* out) {
                                 ? UnixMillis(view.deadline)
                                 : 0);
   out->set_reason(view.reason);
+  out->set_decided_unix_ms(UnixMillis(view.decided));
   for (const BranchView& b : view.branches) {
     v1::Branch* branch = out->add_branches();
     branch->set_participant(b.ref.participant);
@@ -62,6 +63,9 @@ void ToProto(const TransactionView& view, v1::Transaction* out) {
     branch->set_acknowledged(b.acknowledged);
     branch->set_phase2_attempts(b.phase2_attempts);
     branch->set_last_error(b.last_error);
+    branch->set_heuristic(b.heuristic);
+    branch->set_heuristic_mixed(b.heuristic_mixed);
+    branch->set_last_attempt_unix_ms(UnixMillis(b.last_attempt));
   }
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/heuristic.h"
 #include "common/txid.h"
 
 namespace txcoord::coordinator {
@@ -116,7 +117,10 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   } else {
     existing->ref.endpoint = branch.endpoint;
   }
-  if (prepared) existing->vote = Vote::kYes;
+  if (prepared && existing->vote != Vote::kYes) {
+    existing->vote = Vote::kYes;
+    ++stats_.votes_yes;  // an early prepare's vote
+  }
   return absl::OkStatus();
 }
 
@@ -159,7 +163,7 @@ void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Act
   if (txn.branches.size() == 1 && txn.branches[0].vote == Vote::kUnknown) {
     // One branch: let it decide. No prepare round, no forced log write.
     txn.one_phase = true;
-    out->push_back(SendCommitOnePhase{txid, txn.branches[0].ref});
+    SendPhase2(txid, txn, txn.branches[0], now, out);
     return;
   }
   bool waiting = false;
@@ -188,6 +192,7 @@ void Engine::MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Acti
   }
   if (!any_yes) {
     // Nothing was written anywhere: committed without a log record.
+    ++stats_.committed;
     out->push_back(Decided{txid, true, ""});
     Finish(txid, TxState::kCommitted, "");
     return;
@@ -201,6 +206,7 @@ void Engine::MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Acti
 }
 
 void Engine::DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out) {
+  ++stats_.aborted;
   for (const Branch& b : txn.branches) {
     // A branch that voted NO or READ_ONLY has already forgotten itself.
     if (b.vote == Vote::kNo || b.vote == Vote::kReadOnly) continue;
@@ -269,6 +275,7 @@ void Engine::OnPrepareResult(const std::string& txid, const std::string& partici
   if (txn.state != TxState::kPreparing || txn.logging) return;
   Branch* b = FindBranch(txn, participant);
   if (b == nullptr || b->vote != Vote::kUnknown) return;  // duplicate
+  CountVote(vote);
   if (vote.ok()) {
     b->vote = *vote;
   } else {
@@ -298,14 +305,36 @@ void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status,
   txn.logging = false;
   txn.state = TxState::kCommitting;
   txn.deadline = absl::InfiniteFuture();
+  txn.decided = now;
+  ++stats_.committed;
   out->push_back(Decided{txid, true, ""});
-  StartPhase2(txid, txn, out);
+  StartPhase2(txid, txn, now, out);
 }
 
-void Engine::StartPhase2(const std::string& txid, Txn& txn, Actions* out) {
-  for (const Branch& b : txn.branches) {
-    if (b.vote == Vote::kYes && !b.acknowledged) out->push_back(SendCommit{txid, b.ref});
+void Engine::StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
+  for (Branch& b : txn.branches) {
+    if (b.vote == Vote::kYes && !b.acknowledged) SendPhase2(txid, txn, b, now, out);
   }
+}
+
+void Engine::SendPhase2(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
+                        Actions* out) {
+  branch.last_attempt = now;
+  if (txn.one_phase) {
+    out->push_back(SendCommitOnePhase{txid, branch.ref});
+  } else {
+    out->push_back(SendCommit{txid, branch.ref});
+  }
+}
+
+void Engine::ArmRetry(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
+                      Actions* out) {
+  ++stats_.phase2_retries;
+  ++branch.backoff_level;
+  // A new generation retires any retry timer still pending for the branch.
+  TimerId timer{txid, txn.one_phase ? TimerKind::kRetryOnePhase : TimerKind::kRetryPhase2,
+                branch.ref.participant, ++branch.retry_generation};
+  out->push_back(ArmTimer{std::move(timer), now + Backoff(branch.backoff_level)});
 }
 
 void Engine::OnPhase2Result(const std::string& txid, const std::string& participant,
@@ -319,7 +348,13 @@ void Engine::OnPhase2Result(const std::string& txid, const std::string& particip
   if (!status.ok()) {
     ++b->attempts;
     b->last_error = status.ToString();
-    out->push_back(ArmTimer{TimerId{txid, TimerKind::kRetryPhase2, participant}, now + Backoff(b->attempts)});
+    if (IsHeuristicMixed(status)) {
+      // An operator forced the other outcome at the agent; asking again
+      // cannot change it. The branch waits for a repair and MarkBranchDone.
+      b->heuristic_mixed = true;
+      return;
+    }
+    ArmRetry(txid, txn, *b, now, out);
     return;
   }
   b->acknowledged = true;
@@ -343,15 +378,17 @@ void Engine::OnOnePhaseResult(const std::string& txid, const std::string& partic
     // branch keeps one-phase outcomes, so asking again is safe.
     ++b.attempts;
     b.last_error = committed.status().ToString();
-    out->push_back(ArmTimer{TimerId{txid, TimerKind::kRetryOnePhase, participant}, now + Backoff(b.attempts)});
+    ArmRetry(txid, txn, b, now, out);
     return;
   }
   if (*committed) {
+    ++stats_.committed;
     b.vote = Vote::kYes;
     b.acknowledged = true;
     out->push_back(Decided{txid, true, ""});
     Finish(txid, TxState::kCommitted, "");
   } else {
+    ++stats_.aborted;
     b.vote = Vote::kNo;
     std::string reason = absl::StrCat("branch ", participant, " could not commit");
     out->push_back(Decided{txid, false, reason});
@@ -382,12 +419,15 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
     case TimerKind::kRetryPhase2:
       if (txn.state == TxState::kCommitting) {
         Branch* b = FindBranch(txn, timer.participant);
-        if (b != nullptr && !b->acknowledged) out->push_back(SendCommit{timer.txid, b->ref});
+        if (b != nullptr && !b->acknowledged && timer.generation == b->retry_generation) {
+          SendPhase2(timer.txid, txn, *b, now, out);
+        }
       }
       return;
     case TimerKind::kRetryOnePhase:
-      if (txn.one_phase && txn.state == TxState::kPreparing) {
-        out->push_back(SendCommitOnePhase{timer.txid, txn.branches[0].ref});
+      if (txn.one_phase && txn.state == TxState::kPreparing &&
+          timer.generation == txn.branches[0].retry_generation) {
+        SendPhase2(timer.txid, txn, txn.branches[0], now, out);
       }
       return;
   }
@@ -401,13 +441,14 @@ void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchR
   }
   Txn& txn = txns_[txid];
   txn.state = TxState::kCommitting;
+  txn.decided = now;
   txn.branches.clear();
   for (const BranchRef& ref : branches) {
     Branch b{ref};
     b.vote = Vote::kYes;
     txn.branches.push_back(std::move(b));
   }
-  StartPhase2(txid, txn, out);
+  StartPhase2(txid, txn, now, out);
   if (branches.empty()) {
     out->push_back(LogEnd{txid});
     Finish(txid, TxState::kCommitted, "");
@@ -430,10 +471,11 @@ std::vector<LogCommit> Engine::LiveCommits() const {
 void Engine::Finish(const std::string& txid, TxState final_state, const std::string& reason) {
   auto it = txns_.find(txid);
   if (it == txns_.end()) return;
-  Finished done{final_state, reason, {}};
+  Finished done{final_state, reason, {}, {}, it->second.begin, it->second.decided};
   if (final_state == TxState::kCommitted) {
     for (const Branch& b : it->second.branches) {
       if (b.vote == Vote::kYes) done.committed_participants.push_back(b.ref.participant);
+      if (b.heuristic) done.heuristic_participants.push_back(b.ref.participant);
     }
   }
   txns_.erase(it);
@@ -445,6 +487,7 @@ void Engine::Finish(const std::string& txid, TxState final_state, const std::str
   }
 }
 
+// `attempts`: failures since the last reset (Branch::backoff_level).
 absl::Duration Engine::Backoff(uint32_t attempts) {
   absl::Duration delay = options_.phase2_backoff_initial;
   for (uint32_t i = 1; i < attempts && delay < options_.phase2_backoff_max; ++i) delay *= 2;
@@ -453,38 +496,6 @@ absl::Duration Engine::Backoff(uint32_t attempts) {
   // retry together.
   std::uniform_real_distribution<double> jitter(0.5, 1.0);
   return delay * jitter(rng_);
-}
-
-TransactionView Engine::View(const std::string& txid, const Txn& txn) const {
-  TransactionView view{txid, txn.state, {}, txn.begin, txn.deadline, txn.reason};
-  if (txn.state == TxState::kPreparing && txn.one_phase) view.reason = "one-phase commit in progress";
-  for (const Branch& b : txn.branches) {
-    view.branches.push_back(BranchView{b.ref, b.vote, b.acknowledged, b.attempts, b.last_error});
-  }
-  return view;
-}
-
-absl::StatusOr<TransactionView> Engine::Describe(const std::string& txid) const {
-  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
-  auto it = txns_.find(txid);
-  if (it != txns_.end()) return View(txid, it->second);
-  auto done = finished_.find(txid);
-  if (done == finished_.end()) {
-    return absl::NotFoundError(absl::StrCat(
-        "transaction ", txid, " is unknown (never begun, aborted and forgotten, or long finished)"));
-  }
-  TransactionView view;
-  view.txid = txid;
-  view.state = done->second.state;
-  view.reason = done->second.reason;
-  for (const std::string& p : done->second.committed_participants) {
-    BranchView b;
-    b.ref.participant = p;
-    b.vote = Vote::kYes;
-    b.acknowledged = true;
-    view.branches.push_back(std::move(b));
-  }
-  return view;
 }
 
 }  // namespace txcoord::coordinator

@@ -48,8 +48,11 @@ struct BranchView {
   BranchRef ref;
   Vote vote = Vote::kUnknown;
   bool acknowledged = false;
-  uint32_t phase2_attempts = 0;
+  uint32_t phase2_attempts = 0;  // failed phase-2 calls
   std::string last_error;
+  absl::Time last_attempt = absl::InfinitePast();  // last phase-2 call sent
+  bool heuristic = false;        // acknowledged by an operator (MarkBranchDone)
+  bool heuristic_mixed = false;  // answered HEURISTIC_MIXED: retries stopped
 };
 
 struct TransactionView {
@@ -59,6 +62,42 @@ struct TransactionView {
   absl::Time begin = absl::InfinitePast();     // InfinitePast if recovered
   absl::Time deadline = absl::InfiniteFuture();
   std::string reason;
+  absl::Time decided = absl::InfinitePast();  // COMMIT durable, or recovered
+};
+
+// Which transactions an operator lists (Engine::List).
+struct ListFilter {
+  std::vector<TxState> states;  // empty: every state
+  // Age counts from Begin, or from recovery for recovered transactions.
+  absl::Duration min_age = absl::ZeroDuration();
+  std::string participant;  // empty: any
+  size_t page_size = 100;
+  std::string page_token;   // a next_page_token; empty: the first page
+  bool include_finished = false;
+};
+
+struct ListPage {
+  std::vector<TransactionView> transactions;  // oldest txid first
+  std::string next_page_token;                // empty on the last page
+};
+
+// What the engine has done since it started, and what is open now, for
+// metrics. Each event is counted once, where the engine decides it: a
+// repeated Commit call that hears an earlier decision again counts nothing.
+struct EngineStats {
+  uint64_t committed = 0;  // COMMIT durable, all branches read-only, or one-phase committed
+  uint64_t aborted = 0;    // decided ABORT, for any reason
+  uint64_t votes_yes = 0;  // Prepare answers and early-prepare votes
+  uint64_t votes_no = 0;
+  uint64_t votes_read_only = 0;
+  uint64_t votes_failed = 0;    // Prepare calls that got no vote (unreachable, timeout)
+  uint64_t phase2_retries = 0;  // failed phase-2 calls scheduled again
+  size_t open = 0;              // transactions not finished
+  // Since Begin (or recovery) of the oldest open transaction; zero if none.
+  absl::Duration oldest_open_age;
+  // Branches of open transactions that answered HEURISTIC_MIXED (an
+  // operator forced the other outcome at the agent).
+  size_t heuristic_mixed_branches = 0;
 };
 
 struct BeginResult {
@@ -106,6 +145,22 @@ class Engine final {
                         const absl::StatusOr<bool>& committed, absl::Time now, Actions* out);
   void OnTimer(const TimerId& timer, absl::Time now, Actions* out);
 
+  // --- Operator requests (engine_admin.cc) --------------------------------
+  // INVALID_ARGUMENT for a malformed page token.
+  absl::StatusOr<ListPage> List(const ListFilter& filter, absl::Time now) const;
+  // Resends phase 2 now to every unacknowledged branch, backoff reset, and
+  // replaces their pending retry timers. Returns how many were resent.
+  // FAILED_PRECONDITION unless COMMITTING or in one-phase commit.
+  absl::StatusOr<size_t> RetryPhase2(const std::string& txid, absl::Time now, Actions* out);
+  // Aborts an undecided transaction like Abort, but NOT_FOUND for an
+  // unknown txid (an operator's typo should not look like success).
+  absl::Status ForceAbort(const std::string& txid, const std::string& reason, absl::Time now,
+                          Actions* out);
+  // Counts `participant`'s branch of a COMMITTING transaction as
+  // acknowledged (heuristic); the last one ends the transaction (LogEnd).
+  absl::Status MarkBranchDone(const std::string& txid, const std::string& participant,
+                              absl::Time now, Actions* out);
+
   // --- Recovery and checkpoints -------------------------------------------
   // Re-drives a transaction whose COMMIT record was found without END.
   // Called before any request is served.
@@ -118,6 +173,9 @@ class Engine final {
   // --- Inspection -----------------------------------------------------------
   absl::StatusOr<TransactionView> Describe(const std::string& txid) const;
   size_t open_transactions() const { return txns_.size(); }
+  // Counters and open transactions (engine_stats.cc). Scans the open
+  // transactions for the oldest: O(open).
+  EngineStats Stats(absl::Time now) const;
 
  private:
   struct Branch {
@@ -126,6 +184,11 @@ class Engine final {
     bool acknowledged = false;
     uint32_t attempts = 0;
     std::string last_error;
+    uint32_t backoff_level = 0;     // failures since the last operator retry
+    uint64_t retry_generation = 0;  // of the one retry timer that counts
+    absl::Time last_attempt = absl::InfinitePast();
+    bool heuristic = false;
+    bool heuristic_mixed = false;
   };
   struct Txn {
     TxState state = TxState::kActive;
@@ -133,6 +196,7 @@ class Engine final {
     absl::Time begin = absl::InfinitePast();
     absl::Time deadline = absl::InfiniteFuture();
     std::string reason;
+    absl::Time decided = absl::InfinitePast();
     bool logging = false;    // COMMIT append issued, not yet durable
     bool one_phase = false;  // decision delegated to the only branch
   };
@@ -144,12 +208,21 @@ class Engine final {
   void StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
   void MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
   void DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out);
-  void StartPhase2(const std::string& txid, Txn& txn, Actions* out);
+  void StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
+  void SendPhase2(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
+                  Actions* out);
+  void ArmRetry(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
+                Actions* out);
+  TransactionView FinishedView(const std::string& txid) const;
   void Finish(const std::string& txid, TxState final_state, const std::string& reason);
   absl::Duration Backoff(uint32_t attempts);
   TransactionView View(const std::string& txid, const Txn& txn) const;
 
+  // engine_stats.cc
+  void CountVote(const absl::StatusOr<Vote>& vote);
+
   EngineOptions options_;
+  EngineStats stats_;  // the counters; open and oldest are computed by Stats()
   uint64_t next_sequence_ = 1;
   std::mt19937_64 rng_;
   absl::flat_hash_map<std::string, Txn> txns_;
@@ -159,6 +232,9 @@ class Engine final {
     TxState state;
     std::string reason;
     std::vector<std::string> committed_participants;
+    std::vector<std::string> heuristic_participants;  // of those, marked done by hand
+    absl::Time begin = absl::InfinitePast();
+    absl::Time decided = absl::InfinitePast();
   };
   absl::flat_hash_map<std::string, Finished> finished_;
   std::deque<std::string> finished_order_;

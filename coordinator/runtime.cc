@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/failpoint.h"
+#include "common/heuristic.h"
 #include "common/log.h"
 #include "coordinator/records.h"
 
@@ -84,7 +85,13 @@ void Runtime::Execute(Actions actions) {
     } else if (auto* a = std::get_if<SendCommit>(&action)) {
       participants_->Commit(a->branch, a->txid, options_.phase2_rpc_timeout,
                             [this, txid = a->txid, p = a->branch.participant](absl::Status status) {
-                              if (!status.ok()) {
+                              if (IsHeuristicMixed(status)) {
+                                TXLOG(ERROR) << "txid=" << txid << " " << kHeuristicMixed << " at " << p
+                                             << ": an operator forced this branch the other way; the transaction "
+                                                "is COMMITTED elsewhere. Retries stop: repair the branch by hand, "
+                                                "then `txctl mark-done " << txid << " " << p << "`. Agent said: "
+                                             << status.message();
+                              } else if (!status.ok()) {
                                 TXLOG(WARNING) << "txid=" << txid << " commit at " << p << " failed (will retry): " << status;
                               }
                               if (status.ok()) TXCOORD_FAILPOINT("mid-phase-two");
@@ -98,7 +105,11 @@ void Runtime::Execute(Actions actions) {
       // hears ABORTED; an unprepared one is rolled back when idle.
       participants_->Abort(a->branch, a->txid, options_.abort_rpc_timeout,
                            [txid = a->txid, p = a->branch.participant](absl::Status status) {
-                             if (!status.ok()) {
+                             if (IsHeuristicMixed(status)) {
+                               TXLOG(ERROR) << "txid=" << txid << " " << kHeuristicMixed << " at " << p
+                                            << ": the transaction ABORTED but an operator committed this branch: "
+                                            << status.message();
+                             } else if (!status.ok()) {
                                TXLOG(INFO) << "txid=" << txid << " abort at " << p << " not delivered: " << status;
                              }
                            });
@@ -172,6 +183,16 @@ absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, b
 }
 
 absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time deadline) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<CommitResult> result = DoCommit(txid, deadline);
+  if (options_.on_commit_returned) {
+    options_.on_commit_returned(absl::Now() - start, result.status(),
+                                result.ok() && result->committed);
+  }
+  return result;
+}
+
+absl::StatusOr<CommitResult> Runtime::DoCommit(const std::string& txid, absl::Time deadline) {
   auto waiter = std::make_shared<Waiter>();
   absl::Status started = WithEngine([&](Engine& e, Actions* out) {
     if (absl::Status s = CheckAccepting(); !s.ok()) return s;
@@ -219,6 +240,55 @@ absl::StatusOr<TransactionView> Runtime::Describe(const std::string& txid) {
   return engine_.Describe(txid);
 }
 
+absl::StatusOr<ListPage> Runtime::List(const ListFilter& filter) {
+  absl::MutexLock lock(&mu_);
+  return engine_.List(filter, absl::Now());
+}
+
+absl::StatusOr<AdminResult> Runtime::RetryPhase2(const std::string& txid) {
+  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
+    absl::StatusOr<size_t> resent = e.RetryPhase2(txid, absl::Now(), out);
+    if (!resent.ok()) return resent.status();
+    TXLOG(INFO) << "txid=" << txid << " operator retry: phase 2 resent to " << *resent
+                << " branch(es)";
+    absl::StatusOr<TransactionView> view = e.Describe(txid);
+    if (!view.ok()) return view.status();
+    return AdminResult{*std::move(view),
+                       absl::StrCat("phase 2 resent to ", *resent, " branch(es), backoff reset")};
+  });
+}
+
+absl::StatusOr<AdminResult> Runtime::ForceAbort(const std::string& txid,
+                                                const std::string& reason) {
+  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
+    const std::string why =
+        absl::StrCat("aborted by an operator", reason.empty() ? "" : ": ", reason);
+    if (absl::Status s = e.ForceAbort(txid, why, absl::Now(), out); !s.ok()) return s;
+    TXLOG(WARNING) << "txid=" << txid << " " << why;
+    absl::StatusOr<TransactionView> view = e.Describe(txid);
+    if (!view.ok()) return view.status();
+    return AdminResult{*std::move(view), "aborted; Abort sent to its branches"};
+  });
+}
+
+absl::StatusOr<AdminResult> Runtime::MarkBranchDone(const std::string& txid,
+                                                    const std::string& participant,
+                                                    const std::string& note) {
+  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
+    if (absl::Status s = e.MarkBranchDone(txid, participant, absl::Now(), out); !s.ok()) return s;
+    // Not in the WAL: only the END that may follow is. The log line is the
+    // durable trace of the operator's word.
+    TXLOG(WARNING) << "txid=" << txid << " branch " << participant
+                   << " marked done by an operator (HEURISTIC)"
+                   << (note.empty() ? "" : ": ") << note;
+    absl::StatusOr<TransactionView> view = e.Describe(txid);
+    if (!view.ok()) return view.status();
+    std::string message = absl::StrCat("branch ", participant, " marked done (heuristic)");
+    if (view->state == TxState::kCommitted) absl::StrAppend(&message, "; transaction ended");
+    return AdminResult{*std::move(view), std::move(message)};
+  });
+}
+
 std::vector<wal::Record> Runtime::CheckpointRecords() {
   std::vector<LogCommit> live;
   {
@@ -245,6 +315,11 @@ void Runtime::StopAccepting() {
 size_t Runtime::open_transactions() {
   absl::MutexLock lock(&mu_);
   return engine_.open_transactions();
+}
+
+EngineStats Runtime::stats() {
+  absl::MutexLock lock(&mu_);
+  return engine_.Stats(absl::Now());
 }
 
 }  // namespace txcoord::coordinator

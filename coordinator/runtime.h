@@ -5,6 +5,7 @@
 #ifndef TXCOORD_COORDINATOR_RUNTIME_H_
 #define TXCOORD_COORDINATOR_RUNTIME_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -27,11 +28,22 @@ struct RuntimeOptions {
   EngineOptions engine;
   absl::Duration phase2_rpc_timeout = absl::Seconds(5);
   absl::Duration abort_rpc_timeout = absl::Seconds(2);
+  // Called as each Commit call returns (on its thread, no lock held) with
+  // how long it took, its error (OK if decided) and whether it committed:
+  // for the commit-latency metric. Keep it quick. May be empty.
+  std::function<void(absl::Duration latency, const absl::Status& status, bool committed)>
+      on_commit_returned;
 };
 
 struct CommitResult {
   bool committed = false;
   std::string reason;
+};
+
+// What an operator's action did (RetryPhase2, ForceAbort, MarkBranchDone).
+struct AdminResult {
+  TransactionView transaction;  // after the action
+  std::string message;          // in words, for txctl
 };
 
 // What the log held at start-up: COMMIT records without END.
@@ -66,6 +78,15 @@ class Runtime final {
   absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
   absl::StatusOr<TransactionView> Describe(const std::string& txid);
 
+  // Operator requests (the CoordinatorAdmin service); see Engine. Each
+  // logs what it did, with the txid.
+  absl::StatusOr<ListPage> List(const ListFilter& filter);
+  absl::StatusOr<AdminResult> RetryPhase2(const std::string& txid);
+  absl::StatusOr<AdminResult> ForceAbort(const std::string& txid, const std::string& reason);
+  absl::StatusOr<AdminResult> MarkBranchDone(const std::string& txid,
+                                             const std::string& participant,
+                                             const std::string& note);
+
   // The records a WAL checkpoint must carry forward (wal::LogOptions::checkpoint).
   std::vector<wal::Record> CheckpointRecords();
 
@@ -77,8 +98,11 @@ class Runtime final {
   // (a restart recovers from the log anyway).
   void Halt();
   size_t open_transactions();
+  // The engine's counters and open transactions now (for metrics).
+  EngineStats stats();
 
  private:
+  absl::StatusOr<CommitResult> DoCommit(const std::string& txid, absl::Time deadline);
   struct Waiter {
     absl::Notification done;
     Decided decision;

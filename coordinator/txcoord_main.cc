@@ -11,8 +11,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/daemon.h"
+#include "common/daemon_flags.h"
 #include "common/failpoint.h"
 #include "common/log.h"
+#include "coordinator/admin_service.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
 #include "coordinator/grpc_participant_client.h"
@@ -62,6 +65,12 @@ int Run() {
     return 2;
   }
 
+  absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txcoord");
+  if (!security.ok()) {
+    TXLOG(ERROR) << "cannot start: " << security.status();
+    return 2;
+  }
+
   absl::StatusOr<std::unique_ptr<DataDir>> dir =
       DataDir::Open(absl::GetFlag(FLAGS_data_dir), absl::GetFlag(FLAGS_cluster_id));
   if (!dir.ok()) {
@@ -71,7 +80,10 @@ int Run() {
 
   // The checkpoint callback runs only after appends, which need the runtime.
   std::atomic<Runtime*> runtime_for_checkpoint{nullptr};
+  MetricsRegistry metrics_registry;
+  CoordinatorMetrics metrics(&metrics_registry);
   wal::LogOptions log_options;
+  log_options.sync_observer = metrics.WalSyncObserver();
   log_options.dir = (*dir)->wal_dir();
   log_options.segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
   log_options.checkpoint = [&runtime_for_checkpoint]() {
@@ -97,18 +109,30 @@ int Run() {
   options.engine.prepare_timeout = absl::GetFlag(FLAGS_prepare_timeout);
   options.engine.phase2_backoff_max = absl::GetFlag(FLAGS_phase2_retry_max);
   options.engine.random_seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  options.on_commit_returned = metrics.CommitObserver();
 
   // Deliberately never destroyed: gRPC callbacks and timers may still refer
   // to these while the process exits (see the end of Run).
   auto* timers = new TimerQueue();
-  auto* participants = new GrpcParticipantClient();
+  auto* participants = new GrpcParticipantClient(security->channel_credentials);
   auto* runtime = new Runtime(options, log->get(), participants, timers);
   runtime_for_checkpoint = runtime;
   runtime->Recover(recovery);
+  metrics.Watch(runtime);
+  absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
+      StartMetricsFromFlags("txcoord", &metrics_registry);
+  if (!metrics_server.ok()) {
+    TXLOG(ERROR) << "cannot start: " << metrics_server.status();
+    return 1;
+  }
 
   CoordinatorService service(runtime);
-  absl::StatusOr<ServerHandle> server =
-      StartServer("txcoord", absl::GetFlag(FLAGS_listen), {&service});
+  AdminService admin_service(runtime);
+  InflightTracker inflight;
+  ServerOptions server_options = security->server;
+  server_options.inflight = &inflight;
+  absl::StatusOr<ServerHandle> server = StartServer(
+      "txcoord", absl::GetFlag(FLAGS_listen), {&service, &admin_service}, server_options);
   if (!server.ok()) {
     TXLOG(ERROR) << "cannot start: " << server.status();
     return 1;
@@ -120,8 +144,9 @@ int Run() {
   const int sig = WaitForShutdownSignal();
   TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";
   runtime->StopAccepting();
-  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  server->server->Wait();
+  if (!DrainServer(*server, inflight, absl::Seconds(5))) {
+    TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
+  }
   runtime->Halt();
   log->reset();  // flushes queued END records, stops the writer thread
   TXLOG(INFO) << "txcoord stopped (" << runtime->open_transactions()

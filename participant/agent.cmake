@@ -1,7 +1,10 @@
 # txagent: the gRPC daemon around the participant core (included from
 # participant/CMakeLists.txt).
-add_library(txcoord_agent agent_service.cc coordinator_link.cc in_doubt_resolver.cc)
-target_link_libraries(txcoord_agent PUBLIC txcoord_participant txcoord_grpc_util absl::flat_hash_set)
+add_library(txcoord_agent agent_admin_service.cc agent_metrics.cc agent_service.cc
+  coordinator_link.cc in_doubt_resolver.cc)
+target_link_libraries(txcoord_agent PUBLIC txcoord_participant txcoord_grpc_util txcoord_metrics
+  absl::flat_hash_set)
 
 add_executable(txagent txagent_main.cc)
-target_link_libraries(txagent PRIVATE txcoord_agent absl::flags absl::flags_parse absl::flags_usage)
+target_link_libraries(txagent PRIVATE txcoord_agent txcoord_daemon_flags absl::flags
+  absl::flags_parse absl::flags_usage)

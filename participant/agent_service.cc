@@ -44,6 +44,10 @@ grpc::Status ParticipantService::Commit(grpc::ServerContext* context,
                                         const v1::BranchRequest* request,
                                         v1::BranchResponse* response) {
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  // Crash tests: the coordinator has decided COMMIT and this branch has not
+  // applied it yet (operators' tests use it to leave a COMMITTING
+  // transaction with a dead branch).
+  TXCOORD_FAILPOINT("before-commit-apply");
   absl::Status committed = participant_->Commit(request->txid());
   if (committed.ok()) TXCOORD_FAILPOINT("after-commit-applied");
   return ToGrpcStatus(committed);

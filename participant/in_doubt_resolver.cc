@@ -69,12 +69,48 @@ void InDoubtResolver::ResolveOnce(absl::Time now) {
     }
     backoff_.erase(it);
   }
+  CheckHeuristics(now, &seen);
   for (auto it = backoff_.begin(); it != backoff_.end();) {
     if (!seen.contains(it->first)) {
       backoff_.erase(it++);
     } else {
       ++it;
     }
+  }
+}
+
+void InDoubtResolver::CheckHeuristics(absl::Time now, absl::flat_hash_set<std::string>* seen) {
+  absl::StatusOr<std::vector<HeuristicDecision>> unsettled = participant_->ListHeuristics(true);
+  if (!unsettled.ok()) {
+    TXLOG(WARNING) << "listing heuristic decisions: " << unsettled.status();
+    return;
+  }
+  for (const HeuristicDecision& decision : *unsettled) {
+    seen->insert(decision.txid);
+    auto [it, inserted] =
+        backoff_.try_emplace(decision.txid, Backoff{now, options_.backoff_initial});
+    if (it->second.next > now) continue;
+    absl::StatusOr<RemoteOutcome> outcome = query_(decision.txid);
+    if (outcome.ok() && *outcome != RemoteOutcome::kPending) {
+      // Logs HEURISTIC_MIXED at ERROR itself if the two disagree.
+      absl::StatusOr<HeuristicDecision> recorded = participant_->RecordCoordinatorOutcome(
+          decision.txid,
+          *outcome == RemoteOutcome::kCommitted ? Outcome::kCommitted : Outcome::kAborted);
+      if (recorded.ok()) {
+        backoff_.erase(it);
+        continue;
+      }
+      TXLOG(WARNING) << "txid=" << decision.txid
+                     << " recording the coordinator's outcome: " << recorded.status();
+    } else if (!outcome.ok() && inserted) {
+      // Usual when an operator had to decide: the coordinator is gone. Said
+      // once, not at every retry.
+      TXLOG(INFO) << "txid=" << decision.txid
+                  << " heuristic decision not confirmed by the coordinator yet: "
+                  << outcome.status() << " (will keep asking)";
+    }
+    it->second.next = now + it->second.delay;
+    it->second.delay = std::min(it->second.delay * 2, options_.backoff_max);
   }
 }
 

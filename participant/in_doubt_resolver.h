@@ -2,6 +2,8 @@
 // coordinator the outcome of every prepared branch the coordinator has not
 // settled, with backoff, and commits or aborts it accordingly. This is what
 // finishes transactions after an agent restart or a lost phase-2 message.
+// It also asks about branches an operator decided heuristically, until the
+// coordinator's outcome confirms or contradicts (HEURISTIC_MIXED) them.
 #ifndef TXCOORD_PARTICIPANT_IN_DOUBT_RESOLVER_H_
 #define TXCOORD_PARTICIPANT_IN_DOUBT_RESOLVER_H_
 
@@ -11,6 +13,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
@@ -47,6 +50,9 @@ class InDoubtResolver final {
   };
   void Run();
   void ResolveOnce(absl::Time now);
+  // Heuristic decisions whose coordinator outcome is unknown; adds their
+  // txids to `seen`.
+  void CheckHeuristics(absl::Time now, absl::flat_hash_set<std::string>* seen);
 
   Participant* const participant_;
   const OutcomeQuery query_;

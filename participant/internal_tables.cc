@@ -25,6 +25,29 @@ absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& 
   return stmt->Run();
 }
 
+const char* OutcomeText(Outcome outcome) {
+  return outcome == Outcome::kCommitted ? kCommitted : kAborted;
+}
+
+constexpr char kHeuristicColumns[] =
+    "SELECT txid, coordinator, decision, decided_at_ms, reason, coordinator_outcome, mixed "
+    "FROM _txcoord_heuristics ";
+
+StoredHeuristic HeuristicFromRow(const Statement& stmt) {
+  StoredHeuristic h;
+  h.txid = stmt.ColumnText(0);
+  h.coordinator = stmt.ColumnText(1);
+  h.decision = stmt.ColumnText(2) == kCommitted ? Outcome::kCommitted : Outcome::kAborted;
+  h.decided_at = absl::FromUnixMillis(stmt.ColumnInt(3));
+  h.reason = stmt.ColumnText(4);
+  if (sqlite3_column_type(stmt.get(), 5) != SQLITE_NULL) {
+    h.coordinator_outcome =
+        stmt.ColumnText(5) == kCommitted ? Outcome::kCommitted : Outcome::kAborted;
+  }
+  h.mixed = stmt.ColumnInt(6) != 0;
+  return h;
+}
+
 }  // namespace
 
 absl::Status CreateInternalTables(sqlite3* db) {
@@ -34,7 +57,11 @@ absl::Status CreateInternalTables(sqlite3* db) {
       "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, changeset BLOB NOT NULL,"
       "  prepared_at_ms INTEGER NOT NULL);"
       "CREATE TABLE IF NOT EXISTS _txcoord_outcomes("
-      "  txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, decided_at_ms INTEGER NOT NULL);");
+      "  txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, decided_at_ms INTEGER NOT NULL);"
+      "CREATE TABLE IF NOT EXISTS _txcoord_heuristics("
+      "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, decision TEXT NOT NULL,"
+      "  decided_at_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
+      "  coordinator_outcome TEXT, mixed INTEGER NOT NULL DEFAULT 0);");
 }
 
 absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db) {
@@ -93,6 +120,49 @@ absl::StatusOr<int64_t> PruneOutcomes(sqlite3* db, absl::Time cutoff) {
                                 {absl::ToUnixMillis(cutoff)});
   if (!status.ok()) return status;
   return sqlite3_changes64(db);
+}
+
+
+absl::Status InsertHeuristic(sqlite3* db, const StoredHeuristic& h) {
+  return RunWith(db,
+                 "INSERT INTO _txcoord_heuristics(txid, coordinator, decision, decided_at_ms,"
+                 " reason) VALUES(?1, ?2, ?3, ?4, ?5)",
+                 {h.txid, h.coordinator, std::string(OutcomeText(h.decision)),
+                  absl::ToUnixMillis(h.decided_at), h.reason});
+}
+
+absl::StatusOr<std::optional<StoredHeuristic>> LookupHeuristic(sqlite3* db,
+                                                               const std::string& txid) {
+  absl::StatusOr<Statement> stmt =
+      PrepareWith(db, (std::string(kHeuristicColumns) + "WHERE txid = ?1").c_str(), {txid});
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<int> rc = stmt->Step();
+  if (!rc.ok()) return rc.status();
+  if (*rc == SQLITE_DONE) return std::nullopt;
+  return HeuristicFromRow(*stmt);
+}
+
+absl::StatusOr<std::vector<StoredHeuristic>> LoadHeuristics(sqlite3* db, bool unsettled_only) {
+  const std::string sql =
+      std::string(kHeuristicColumns) +
+      (unsettled_only ? "WHERE coordinator_outcome IS NULL " : "") + "ORDER BY decided_at_ms, txid";
+  absl::StatusOr<Statement> stmt = PrepareWith(db, sql.c_str(), {});
+  if (!stmt.ok()) return stmt.status();
+  std::vector<StoredHeuristic> heuristics;
+  while (true) {
+    absl::StatusOr<int> rc = stmt->Step();
+    if (!rc.ok()) return rc.status();
+    if (*rc == SQLITE_DONE) return heuristics;
+    heuristics.push_back(HeuristicFromRow(*stmt));
+  }
+}
+
+absl::Status UpdateHeuristicOutcome(sqlite3* db, const std::string& txid, Outcome outcome,
+                                    bool mixed) {
+  return RunWith(db,
+                 "UPDATE _txcoord_heuristics SET coordinator_outcome = ?2, mixed = ?3 "
+                 "WHERE txid = ?1",
+                 {txid, std::string(OutcomeText(outcome)), int64_t{mixed ? 1 : 0}});
 }
 
 }  // namespace txcoord::participant

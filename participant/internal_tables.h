@@ -1,6 +1,7 @@
 // The agent's own tables inside the service's database: prepared branches
-// (the durable half of a YES vote) and one-phase outcomes (so that a
-// retried CommitOnePhase answers the same). Hidden from service SQL by the
+// (the durable half of a YES vote), one-phase outcomes (so that a retried
+// CommitOnePhase answers the same) and heuristic decisions (an operator
+// forced a branch's outcome; kept to compare with the coordinator's). Hidden from service SQL by the
 // authorizer; every function here runs internal SQL on the caller's
 // transaction, under the connection's lock.
 #ifndef TXCOORD_PARTICIPANT_INTERNAL_TABLES_H_
@@ -27,6 +28,16 @@ struct StoredBranch {
   absl::Time prepared_at;
 };
 
+struct StoredHeuristic {
+  std::string txid;
+  std::string coordinator;
+  Outcome decision = Outcome::kAborted;
+  absl::Time decided_at;
+  std::string reason;
+  std::optional<Outcome> coordinator_outcome;  // once learned
+  bool mixed = false;  // coordinator_outcome != decision
+};
+
 absl::Status CreateInternalTables(sqlite3* db);
 
 // Oldest first.
@@ -38,6 +49,19 @@ absl::Status InsertOutcome(sqlite3* db, const std::string& txid, Outcome outcome
 absl::StatusOr<std::optional<Outcome>> LookupOutcome(sqlite3* db, const std::string& txid);
 // Forgets outcomes decided before `cutoff`; returns how many.
 absl::StatusOr<int64_t> PruneOutcomes(sqlite3* db, absl::Time cutoff);
+
+// Heuristic decisions are never pruned: they are the record of an
+// operator overriding the protocol.
+absl::Status InsertHeuristic(sqlite3* db, const StoredHeuristic& heuristic);
+absl::StatusOr<std::optional<StoredHeuristic>> LookupHeuristic(sqlite3* db,
+                                                               const std::string& txid);
+// Oldest first; with `unsettled_only`, only those whose coordinator outcome
+// is still unknown.
+absl::StatusOr<std::vector<StoredHeuristic>> LoadHeuristics(sqlite3* db, bool unsettled_only);
+// Stores what the coordinator decided and whether that contradicts the
+// operator.
+absl::Status UpdateHeuristicOutcome(sqlite3* db, const std::string& txid, Outcome outcome,
+                                    bool mixed);
 
 }  // namespace txcoord::participant
 

@@ -243,7 +243,8 @@ SqlValue ApplyAffinity(const SqlValue& value, Affinity affinity) {
 }
 
 absl::StatusOr<std::vector<LockKey>> LockKeysForChangeset(sqlite3* db, const Schema& schema,
-                                                          const std::string& changeset) {
+                                                          const std::string& changeset,
+                                                          const std::string& txid) {
   KeyCollector keys;
   if (changeset.empty()) return keys.Take();
   sqlite3_changeset_iter* raw = nullptr;
@@ -286,7 +287,8 @@ absl::StatusOr<std::vector<LockKey>> LockKeysForChangeset(sqlite3* db, const Sch
       } else {
         // Changed outside the agent: the apply will fail and vote NO, so the
         // keys of the unknown columns do not matter.
-        TXLOG(WARNING) << "row of table " << table->name
+        TXLOG(WARNING) << (txid.empty() ? std::string("local batch:") : "txid=" + txid)
+                       << " row of table " << table->name
                        << " updated in a changeset is missing from the database";
       }
       for (int i = 0; i < column_count; ++i) {

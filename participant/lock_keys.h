@@ -33,8 +33,10 @@ namespace txcoord::participant {
 // the committed row or the row as the changeset left it gives the same keys.
 // Must run under the connection's lock with the authorizer bypassed.
 // INTERNAL if the changeset does not match the schema (changed meanwhile).
+// `txid` (empty for a local batch) only names the branch in log lines.
 absl::StatusOr<std::vector<LockKey>> LockKeysForChangeset(sqlite3* db, const Schema& schema,
-                                                          const std::string& changeset);
+                                                          const std::string& changeset,
+                                                          const std::string& txid = "");
 
 // The canonical encoding of one key value under `collation`; exposed for
 // tests.

@@ -15,6 +15,7 @@
 #include "participant/internal_tables.h"
 #include "participant/lock_keys.h"
 #include "participant/participant_impl.h"
+#include "participant/participant_observer.h"
 
 namespace txcoord::participant {
 
@@ -89,7 +90,7 @@ absl::Status Participant::Impl::RestorePreparedBranches() {
     // A branch that cannot get its locks back is still kept: dropping it
     // would break its YES vote outright. Commit then reports the problem.
     absl::StatusOr<std::vector<LockKey>> keys =
-        LockKeysForChangeset(db(), schema_, branch->changeset);
+        LockKeysForChangeset(db(), schema_, branch->changeset, branch->txid);
     if (!keys.ok()) {
       TXLOG(ERROR) << "txid=" << branch->txid
                    << " prepared branch's rows cannot be locked again: " << keys.status();
@@ -164,7 +165,8 @@ absl::StatusOr<Vote> Participant::Impl::Prepare(const std::string& txid) {
   return Vote::kYes;
 }
 
-absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bool record_outcome) {
+absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bool record_outcome,
+                                                     const StoredHeuristic* heuristic) {
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
   Transaction tx(db());
@@ -182,16 +184,19 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
   if (status.ok() && record_outcome) {
     status = InsertOutcome(db(), branch->txid, Outcome::kCommitted, absl::Now());
   }
+  if (status.ok() && heuristic != nullptr) status = InsertHeuristic(db(), *heuristic);
   if (status.ok()) status = tx.Commit();
   if (!status.ok()) return status;
   DropLocked(branch);
+  if (options_.observer != nullptr) options_.observer->OnCommit();
   return absl::OkStatus();
 }
 
 absl::Status Participant::Impl::Commit(const std::string& txid) {
   absl::MutexLock lock(&mu_);
   BranchPtr branch = FindLocked(txid);
-  if (branch == nullptr) return absl::OkStatus();  // committed before, or never here
+  // Committed before, or never here; or decided by an operator.
+  if (branch == nullptr) return CheckHeuristicLocked(txid, Outcome::kCommitted);
   if (!branch->prepared) {
     return absl::FailedPreconditionError(
         absl::StrCat("branch ", txid, " is not prepared: Prepare it first, or use CommitOnePhase"));
@@ -205,13 +210,14 @@ absl::Status Participant::Impl::AbortLocked(const BranchPtr& branch) {
     if (!status.ok()) return status;
   }
   DropLocked(branch);
+  if (options_.observer != nullptr) options_.observer->OnAbort();
   return absl::OkStatus();
 }
 
 absl::Status Participant::Impl::Abort(const std::string& txid) {
   absl::MutexLock lock(&mu_);
   BranchPtr branch = FindLocked(txid);
-  if (branch == nullptr) return absl::OkStatus();
+  if (branch == nullptr) return CheckHeuristicLocked(txid, Outcome::kAborted);
   return AbortLocked(branch);
 }
 
@@ -237,6 +243,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     TXLOG(WARNING) << "txid=" << txid << " one-phase commit aborted: " << applied;
     tx.Rollback();
     DropLocked(branch);
+    if (options_.observer != nullptr) options_.observer->OnAbort();
     return Outcome::kAborted;
   }
   // Stored in the same transaction, so that a retry learns the same answer.
@@ -244,6 +251,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
   if (status.ok()) status = tx.Commit();
   if (!status.ok()) return status;
   DropLocked(branch);
+  if (options_.observer != nullptr) options_.observer->OnCommit();
   return Outcome::kCommitted;
 }
 
@@ -280,6 +288,7 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
     TXLOG(INFO) << "txid=" << branch->txid << " unprepared branch idle for over "
                 << options_.branch_idle_timeout << ": rolled back";
     DropLocked(branch);
+    if (options_.observer != nullptr) options_.observer->OnAbort();
   }
   return idle.size();
 }
@@ -328,15 +337,37 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Open(const Participant
 absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    const std::vector<SqlStatement>& statements,
                                                    bool prepare, absl::Duration lock_timeout) {
-  return impl_->Execute(txid, statements, prepare, lock_timeout);
+  ParticipantObserver* const observer = impl_->observer();
+  if (observer == nullptr) return impl_->Execute(txid, statements, prepare, lock_timeout);
+  const absl::Time start = absl::Now();
+  absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, prepare, lock_timeout);
+  observer->OnExecute(absl::Now() - start, result.status());
+  if (prepare && result.ok()) observer->OnPrepare(result->vote);
+  return result;
 }
-absl::StatusOr<Vote> Participant::Prepare(const std::string& txid) { return impl_->Prepare(txid); }
+absl::StatusOr<Vote> Participant::Prepare(const std::string& txid) {
+  absl::StatusOr<Vote> vote = impl_->Prepare(txid);
+  if (vote.ok() && impl_->observer() != nullptr) impl_->observer()->OnPrepare(*vote);
+  return vote;
+}
 absl::Status Participant::Commit(const std::string& txid) { return impl_->Commit(txid); }
 absl::Status Participant::Abort(const std::string& txid) { return impl_->Abort(txid); }
 absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid) {
   return impl_->CommitOnePhase(txid);
 }
 std::vector<PreparedBranch> Participant::ListPrepared() { return impl_->ListPrepared(); }
+absl::StatusOr<HeuristicDecision> Participant::ResolveHeuristically(const std::string& txid,
+                                                                    Outcome decision,
+                                                                    const std::string& reason) {
+  return impl_->ResolveHeuristically(txid, decision, reason);
+}
+absl::StatusOr<std::vector<HeuristicDecision>> Participant::ListHeuristics(bool unsettled_only) {
+  return impl_->ListHeuristics(unsettled_only);
+}
+absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const std::string& txid,
+                                                                        Outcome outcome) {
+  return impl_->RecordCoordinatorOutcome(txid, outcome);
+}
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
 size_t Participant::LockCount() { return impl_->LockCount(); }
 size_t Participant::ReapIdleBranches(absl::Time now) { return impl_->ReapIdleBranches(now); }

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,8 @@ namespace txcoord::participant {
 
 enum class Vote { kYes, kNo, kReadOnly };
 enum class Outcome { kCommitted, kAborted };
+
+class ParticipantObserver;  // participant/participant_observer.h
 
 // How the participant tells the coordinator about a branch. Implemented over
 // gRPC by txagent, by fakes in tests. Called without any participant lock
@@ -58,6 +61,9 @@ struct ParticipantOptions {
   // empty for a local batch) blocks on a row lock that `holder` has. For
   // metrics and tests; keep it short, the waiting Execute runs it.
   std::function<void(const std::string& txid, const std::string& holder)> on_lock_wait;
+  // Told about executes, votes, commits and aborts (for metrics); may be
+  // null. Must outlive the participant.
+  ParticipantObserver* observer = nullptr;
 };
 
 // A branch prepared durably and not yet decided (in-doubt until the
@@ -66,6 +72,18 @@ struct PreparedBranch {
   std::string txid;
   std::string coordinator;  // cluster id that owns the txid
   absl::Time prepared_at;
+};
+
+// An operator's forced outcome of an in-doubt branch (txctl resolve), kept
+// durably and compared with the coordinator's outcome once that is known.
+struct HeuristicDecision {
+  std::string txid;
+  std::string coordinator;  // cluster id that owns the txid
+  Outcome decision = Outcome::kAborted;
+  absl::Time decided_at;
+  std::string reason;
+  std::optional<Outcome> coordinator_outcome;  // once learned
+  bool mixed = false;  // the coordinator decided the other way
 };
 
 struct ExecuteResult {
@@ -109,10 +127,13 @@ class Participant final {
 
   // Phase 2. Applies a prepared branch's changeset and forgets it in one
   // SQLite transaction, then frees its locks. Unknown txid: OK (already
-  // committed). An unprepared branch: FAILED_PRECONDITION.
+  // committed). An unprepared branch: FAILED_PRECONDITION. A txid an
+  // operator heuristically aborted: FAILED_PRECONDITION "HEURISTIC_MIXED:
+  // ..." (common/heuristic.h), recorded and logged at ERROR.
   absl::Status Commit(const std::string& txid);
 
   // Drops the branch (prepared or not) and frees its locks. Idempotent.
+  // A txid an operator heuristically committed: HEURISTIC_MIXED as above.
   absl::Status Abort(const std::string& txid);
 
   // Commits an unprepared branch in one step (the coordinator's one-phase
@@ -123,6 +144,24 @@ class Participant final {
 
   // Prepared (in-doubt) branches, oldest first.
   std::vector<PreparedBranch> ListPrepared();
+
+  // --- Heuristic decisions (participant_heuristics.cc) -------------------
+  // An operator forces the outcome of the prepared branch of `txid`: the
+  // decision is stored in the same SQLite transaction that applies (commit)
+  // or drops (abort) the branch. Idempotent for the same decision.
+  // NOT_FOUND: no prepared branch. FAILED_PRECONDITION: the branch is not
+  // prepared (not in doubt), or was already decided the other way.
+  absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid,
+                                                         Outcome decision,
+                                                         const std::string& reason);
+  // Oldest first. With `unsettled_only`, only those whose coordinator
+  // outcome is not known yet (what the in-doubt resolver still asks about).
+  absl::StatusOr<std::vector<HeuristicDecision>> ListHeuristics(bool unsettled_only = false);
+  // Records the coordinator's outcome for a heuristically decided txid (the
+  // in-doubt resolver learned it); a contradiction is logged at ERROR and
+  // flagged `mixed`. NOT_FOUND if `txid` has no heuristic decision.
+  absl::StatusOr<HeuristicDecision> RecordCoordinatorOutcome(const std::string& txid,
+                                                             Outcome outcome);
 
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.

@@ -13,6 +13,7 @@
 #include "participant/changeset.h"
 #include "participant/lock_keys.h"
 #include "participant/participant_impl.h"
+#include "participant/participant_observer.h"
 
 namespace txcoord::participant {
 namespace {
@@ -97,6 +98,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
     // The run's results are discarded: the holder may change what it saw.
     if (options_.on_lock_wait) options_.on_lock_wait(txid, blocker->holder);
     if (std::optional<LockConflict> conflict = locks_.WaitUntilFree(txid, wanted, deadline)) {
+      if (options_.observer != nullptr) options_.observer->OnLockTimeout();
       return LockTimeout(timeout, *conflict);
     }
   }
@@ -218,7 +220,7 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
   tx.Rollback();
   // After the rollback, rows are read as committed: see LockKeysForChangeset.
   absl::StatusOr<std::vector<LockKey>> keys =
-      LockKeysForChangeset(db(), schema_, attempt.changeset);
+      LockKeysForChangeset(db(), schema_, attempt.changeset, branch.txid);
   if (!keys.ok()) return keys.status();
   attempt.keys = *std::move(keys);
   return attempt;
@@ -263,6 +265,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
     }
     if (options_.on_lock_wait) options_.on_lock_wait("", blocker->holder);
     if (std::optional<LockConflict> conflict = locks_.WaitUntilFree("", wanted, deadline)) {
+      if (options_.observer != nullptr) options_.observer->OnLockTimeout();
       return LockTimeout(timeout, *conflict);
     }
   }

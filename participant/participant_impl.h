@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "participant/authorizer.h"
+#include "participant/internal_tables.h"
 #include "participant/lock_table.h"
 #include "participant/participant.h"
 #include "participant/schema.h"
@@ -44,9 +45,16 @@ class Participant::Impl final {
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid);
   std::vector<PreparedBranch> ListPrepared();
+  absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid,
+                                                         Outcome decision,
+                                                         const std::string& reason);
+  absl::StatusOr<std::vector<HeuristicDecision>> ListHeuristics(bool unsettled_only);
+  absl::StatusOr<HeuristicDecision> RecordCoordinatorOutcome(const std::string& txid,
+                                                             Outcome outcome);
   size_t BranchCount();
   size_t LockCount() { return locks_.KeyCount(); }
   size_t ReapIdleBranches(absl::Time now);
+  ParticipantObserver* observer() const { return options_.observer; }
 
  private:
   struct Branch {
@@ -87,14 +95,26 @@ class Participant::Impl final {
   // Stores the branch durably after checking that its changeset applies.
   absl::Status PrepareLocked(Branch& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies a prepared branch and deletes its row in one transaction, which
-  // also stores the outcome with `record_outcome` (one-phase commit).
-  absl::Status CommitPreparedLocked(const BranchPtr& branch, bool record_outcome)
+  // also stores the outcome with `record_outcome` (one-phase commit) and
+  // the operator's decision with `heuristic` (may be null).
+  absl::Status CommitPreparedLocked(const BranchPtr& branch, bool record_outcome,
+                                    const StoredHeuristic* heuristic = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deletes the prepared row if any, then forgets the branch.
   absl::Status AbortLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the branch and frees its locks.
   void DropLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BranchPtr FindLocked(const std::string& txid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // participant_heuristics.cc
+  // Phase 2 reached a txid with no branch: OK unless an operator decided
+  // it the other way (then HEURISTIC_MIXED); records the coordinator's
+  // `outcome` next to a heuristic decision either way.
+  absl::Status CheckHeuristicLocked(const std::string& txid, Outcome outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<HeuristicDecision> RecordOutcomeLocked(const StoredHeuristic& stored,
+                                                        Outcome outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaperLoop();
 
   sqlite3* db() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return db_.get(); }

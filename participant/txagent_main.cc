@@ -2,6 +2,7 @@
 // only: flags, the participant core, the coordinator link, the in-doubt
 // resolver, the gRPC server and signals.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -10,10 +11,13 @@
 #include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "common/daemon.h"
+#include "common/daemon_flags.h"
 #include "common/grpc_util.h"
 #include "common/failpoint.h"
 #include "common/log.h"
 #include "common/txid.h"
+#include "participant/agent_admin_service.h"
+#include "participant/agent_metrics.h"
 #include "participant/agent_service.h"
 #include "participant/coordinator_link.h"
 #include "participant/in_doubt_resolver.h"
@@ -65,9 +69,19 @@ int Run() {
     return 2;
   }
 
-  auto* link = new CoordinatorLink(MakeChannel(absl::GetFlag(FLAGS_coordinator)), name,
-                                   absl::GetFlag(FLAGS_rpc_timeout));
+  absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txagent");
+  if (!security.ok()) {
+    TXLOG(ERROR) << "cannot start: " << security.status();
+    return 2;
+  }
+
+  auto* link = new CoordinatorLink(
+      MakeChannel(absl::GetFlag(FLAGS_coordinator), security->channel_credentials), name,
+      absl::GetFlag(FLAGS_rpc_timeout));
+  MetricsRegistry metrics_registry;
+  AgentMetrics metrics(&metrics_registry);
   ParticipantOptions options;
+  options.observer = &metrics;
   options.db_path = absl::GetFlag(FLAGS_db);
   options.name = name;
   options.default_lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
@@ -78,11 +92,23 @@ int Run() {
     return 1;
   }
   const size_t in_doubt = (*participant)->ListPrepared().size();
+  metrics.Watch(participant->get());
+  absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
+      StartMetricsFromFlags("txagent", &metrics_registry);
+  if (!metrics_server.ok()) {
+    TXLOG(ERROR) << "cannot start: " << metrics_server.status();
+    return 1;
+  }
 
   ParticipantService participant_service(participant->get());
   AgentService agent_service(participant->get());
+  AgentAdminService admin_service(participant->get(), name, absl::GetFlag(FLAGS_coordinator));
+  InflightTracker inflight;
+  ServerOptions server_options = security->server;
+  server_options.inflight = &inflight;
   absl::StatusOr<ServerHandle> server =
-      StartServer("txagent", absl::GetFlag(FLAGS_listen), {&participant_service, &agent_service});
+      StartServer("txagent", absl::GetFlag(FLAGS_listen),
+                  {&participant_service, &agent_service, &admin_service}, server_options);
   if (!server.ok()) {
     TXLOG(ERROR) << "cannot start: " << server.status();
     return 1;
@@ -98,14 +124,17 @@ int Run() {
 
   const int sig = WaitForShutdownSignal();
   TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
-  server->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  server->server->Wait();
+  if (!DrainServer(*server, inflight, absl::Seconds(5))) {
+    TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
+  }
+  metrics_server->reset();  // its scrapes read the participant
   resolver.reset();
   // Unprepared branches are lost by design (their Prepare will vote NO);
   // prepared ones are in the database and resume on restart.
   participant->reset();
   TXLOG(INFO) << "txagent " << name << " stopped";
-  return 0;
+  std::fflush(stdout);
+  std::_Exit(0);  // the server object is still draining idle connections
 }
 
 }  // namespace

@@ -1,0 +1,79 @@
+#include "coordinator/coordinator_metrics.h"
+
+#include <string>
+
+namespace txcoord::coordinator {
+namespace {
+
+constexpr char kCommitLatency[] = "txcoord_commit_latency_seconds";
+constexpr char kCommitLatencyHelp[] =
+    "Duration of Commit calls, by what they returned (committed, aborted, or error: the "
+    "outcome was not known to the caller, e.g. its deadline passed).";
+
+}  // namespace
+
+CoordinatorMetrics::CoordinatorMetrics(MetricsRegistry* registry)
+    : registry_(registry),
+      wal_fsync_(registry->AddHistogram(
+          "txcoord_wal_fsync_seconds",
+          "Duration of each fdatasync of the write-ahead log (one per group-commit batch).",
+          SyncBuckets())),
+      commit_committed_(registry->AddHistogram(kCommitLatency, kCommitLatencyHelp, LatencyBuckets(),
+                                               {{"outcome", "committed"}})),
+      commit_aborted_(registry->AddHistogram(kCommitLatency, kCommitLatencyHelp, LatencyBuckets(),
+                                             {{"outcome", "aborted"}})),
+      commit_failed_(registry->AddHistogram(kCommitLatency, kCommitLatencyHelp, LatencyBuckets(),
+                                            {{"outcome", "error"}})) {}
+
+std::function<void(absl::Duration)> CoordinatorMetrics::WalSyncObserver() {
+  return [histogram = wal_fsync_](absl::Duration took) { histogram->Observe(took); };
+}
+
+std::function<void(absl::Duration, const absl::Status&, bool)>
+CoordinatorMetrics::CommitObserver() {
+  return [this](absl::Duration took, const absl::Status& status, bool committed) {
+    Histogram* histogram =
+        !status.ok() ? commit_failed_ : (committed ? commit_committed_ : commit_aborted_);
+    histogram->Observe(took);
+  };
+}
+
+void CoordinatorMetrics::Watch(Runtime* runtime) {
+  registry_->AddRenderHook([this, runtime] { stats_ = runtime->stats(); });
+  const auto counter = [this](const std::string& name, const std::string& help,
+                              uint64_t EngineStats::*field, const MetricLabels& labels = {}) {
+    registry_->AddCounterFunction(
+        name, help, [this, field] { return static_cast<double>(stats_.*field); }, labels);
+  };
+  counter("txcoord_commits_total",
+          "Transactions decided COMMIT (logged durably, all read-only, or one-phase) since start.",
+          &EngineStats::committed);
+  counter("txcoord_aborts_total",
+          "Transactions decided ABORT since start (NO vote, timeout, client or operator abort).",
+          &EngineStats::aborted);
+  constexpr char kVotes[] = "txcoord_votes_total";
+  constexpr char kVotesHelp[] =
+      "Prepare outcomes taken into account, by vote (failed: the Prepare call got no answer).";
+  counter(kVotes, kVotesHelp, &EngineStats::votes_yes, {{"vote", "yes"}});
+  counter(kVotes, kVotesHelp, &EngineStats::votes_no, {{"vote", "no"}});
+  counter(kVotes, kVotesHelp, &EngineStats::votes_read_only, {{"vote", "read_only"}});
+  counter(kVotes, kVotesHelp, &EngineStats::votes_failed, {{"vote", "failed"}});
+  counter("txcoord_phase2_retries_total",
+          "Phase-2 Commit (or one-phase commit) calls that failed and were scheduled again.",
+          &EngineStats::phase2_retries);
+  registry_->AddGauge("txcoord_open_transactions",
+                      "Transactions begun or recovered and not finished (includes COMMITTING "
+                      "ones still waiting for phase-2 acknowledgements).",
+                      [this] { return static_cast<double>(stats_.open); });
+  registry_->AddGauge("txcoord_oldest_open_transaction_seconds",
+                      "Age of the oldest open transaction (since Begin, or since recovery); 0 "
+                      "when none is open.",
+                      [this] { return absl::ToDoubleSeconds(stats_.oldest_open_age); });
+  registry_->AddGauge("txcoord_heuristic_mixed_branches",
+                      "Branches of open transactions whose agent answered HEURISTIC_MIXED (an "
+                      "operator forced the other outcome there): repair by hand, then txctl "
+                      "mark-done.",
+                      [this] { return static_cast<double>(stats_.heuristic_mixed_branches); });
+}
+
+}  // namespace txcoord::coordinator

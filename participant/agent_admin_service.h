@@ -1,0 +1,47 @@
+// txagent's AgentAdmin gRPC service (proto/txcoord/v1/admin.proto): what
+// txctl calls to list in-doubt branches and to force their outcome when the
+// coordinator cannot give it (a heuristic decision). Translates only; the
+// participant core decides and records.
+#ifndef TXCOORD_PARTICIPANT_AGENT_ADMIN_SERVICE_H_
+#define TXCOORD_PARTICIPANT_AGENT_ADMIN_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <string>
+
+#include "participant/participant.h"
+#include "txcoord/v1/admin.grpc.pb.h"
+
+namespace txcoord::participant {
+
+inline constexpr size_t kMaxReasonBytes = 1024;
+
+// Thread-safe (the participant is).
+class AgentAdminService final : public v1::AgentAdmin::Service {
+ public:
+  // `participant` must outlive the service. `name` and `coordinator_address`
+  // are reported by ListInDoubt so that an operator knows whom to ask.
+  AgentAdminService(Participant* participant, std::string name, std::string coordinator_address)
+      : participant_(participant),
+        name_(std::move(name)),
+        coordinator_address_(std::move(coordinator_address)) {}
+  AgentAdminService(const AgentAdminService&) = delete;
+  AgentAdminService& operator=(const AgentAdminService&) = delete;
+
+  grpc::Status ListInDoubt(grpc::ServerContext* context, const v1::ListInDoubtRequest* request,
+                           v1::ListInDoubtResponse* response) override;
+  grpc::Status ResolveBranch(grpc::ServerContext* context, const v1::ResolveBranchRequest* request,
+                             v1::HeuristicDecision* response) override;
+  grpc::Status ListHeuristics(grpc::ServerContext* context,
+                              const v1::ListHeuristicsRequest* request,
+                              v1::ListHeuristicsResponse* response) override;
+
+ private:
+  Participant* const participant_;
+  const std::string name_;
+  const std::string coordinator_address_;
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_AGENT_ADMIN_SERVICE_H_

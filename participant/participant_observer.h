@@ -1,0 +1,36 @@
+// What the participant core reports as it works, for the agent's metrics
+// (participant/agent_metrics.h) and for tests: no gRPC, no metrics library.
+#ifndef TXCOORD_PARTICIPANT_PARTICIPANT_OBSERVER_H_
+#define TXCOORD_PARTICIPANT_PARTICIPANT_OBSERVER_H_
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "participant/participant.h"
+
+namespace txcoord::participant {
+
+// Called from the participant's threads, some with its connection lock
+// held: implementations must be quick, thread-safe, and must not call the
+// participant.
+class ParticipantObserver {
+ public:
+  virtual ~ParticipantObserver() = default;
+
+  // An Execute call returned after `latency` (lock waits included).
+  virtual void OnExecute(absl::Duration latency, const absl::Status& status) = 0;
+  // An Execute gave up waiting for a row lock (it fails with ABORTED).
+  virtual void OnLockTimeout() = 0;
+  // A prepare request was answered: Prepare, or Execute with prepare.
+  virtual void OnPrepare(Vote vote) = 0;
+  // A branch's changes were applied (phase 2, one-phase commit, or an
+  // operator's heuristic commit).
+  virtual void OnCommit() = 0;
+  // A branch was rolled back: an Abort, a refused enlistment, a failed
+  // one-phase commit, or the idle timeout. (A NO vote drops the branch
+  // too; that is counted by OnPrepare.)
+  virtual void OnAbort() = 0;
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_PARTICIPANT_OBSERVER_H_

@@ -1,0 +1,158 @@
+// The Prometheus endpoints of real txcoord and txagent processes: after a
+// known mix of transactions, each counter says exactly what happened.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "client/agent_client.h"
+#include "client/client.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/ops/scrape.h"
+#include "tests/support/cluster.h"
+#include "tests/support/lock_barrier.h"
+
+namespace txcoord::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Optional;
+using ::testing::StartsWith;
+
+class MetricsClusterTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions options;
+    options.agents = 2;
+    options.cluster_id = "metrics";
+    options.coordinator_flags = {"--metrics_listen=127.0.0.1:0"};
+    options.agent_flags = {"--metrics_listen=127.0.0.1:0"};
+    absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+    coordinator_ = std::make_unique<Client>(cluster_->coordinator_address());
+    for (int i = 0; i < 2; ++i) {
+      agents_.push_back(std::make_unique<AgentClient>(cluster_->agent_address(i)));
+      ASSERT_TRUE(
+          agents_[i]->ExecuteOne("", "CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)").ok());
+    }
+  }
+
+  void TearDown() override {
+    agents_.clear();
+    coordinator_.reset();
+    if (cluster_ == nullptr) return;
+    EXPECT_TRUE(cluster_->StopAll().ok());
+    if (HasFailure()) {
+      cluster_->KeepDir();
+      std::cerr << "cluster data and daemon logs kept in " << cluster_->dir() << "\n";
+    }
+  }
+
+  Scrape ScrapeOf(const std::string& log) {
+    absl::StatusOr<std::string> address = MetricsAddressFromLog(log);
+    EXPECT_TRUE(address.ok()) << address.status();
+    if (!address.ok()) return Scrape();
+    absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
+    EXPECT_TRUE(scrape.ok()) << scrape.status();
+    return scrape.ok() ? *std::move(scrape) : Scrape();
+  }
+
+  // Begins, inserts row `id` at each of `agents`, commits; expects COMMITTED.
+  void CommitInsert(int id, const std::vector<int>& agents) {
+    absl::StatusOr<std::string> txid = coordinator_->Begin();
+    ASSERT_TRUE(txid.ok()) << txid.status();
+    for (int agent : agents) {
+      ASSERT_TRUE(
+          agents_[agent]->ExecuteOne(*txid, "INSERT INTO t VALUES(?1, 0)", {int64_t{id}}).ok());
+    }
+    absl::StatusOr<CommitResult> result = coordinator_->Commit(*txid);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_TRUE(result->committed) << result->reason;
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<Client> coordinator_;
+  std::vector<std::unique_ptr<AgentClient>> agents_;
+};
+
+TEST_F(MetricsClusterTest, CountersFollowTransactions) {
+  Scrape before = ScrapeOf(cluster_->coordinator_log());
+  EXPECT_THAT(before.Value("txcoord_commits_total"), Optional(0.0));
+
+  for (int id = 1; id <= 3; ++id) CommitInsert(id, {0, 1});  // two-phase
+  CommitInsert(10, {0});                                     // one-phase
+  {
+    // Aborted by the client.
+    absl::StatusOr<std::string> txid = coordinator_->Begin();
+    ASSERT_TRUE(txid.ok());
+    ASSERT_TRUE(agents_[0]->ExecuteOne(*txid, "INSERT INTO t VALUES(20, 0)").ok());
+    ASSERT_TRUE(coordinator_->Abort(*txid).ok());
+  }
+  {
+    // A lock timeout at agent0: `holder` keeps row 1 locked.
+    absl::StatusOr<std::string> holder = coordinator_->Begin();
+    absl::StatusOr<std::string> waiter = coordinator_->Begin();
+    ASSERT_TRUE(holder.ok() && waiter.ok());
+    ASSERT_TRUE(agents_[0]->ExecuteOne(*holder, "UPDATE t SET v = 1 WHERE id = 1").ok());
+    ExecuteOptions quick;
+    quick.lock_timeout = absl::Milliseconds(100);
+    absl::StatusOr<SqlResult> blocked =
+        agents_[0]->ExecuteOne(*waiter, "UPDATE t SET v = 2 WHERE id = 1", {}, quick);
+    EXPECT_EQ(blocked.status().code(), absl::StatusCode::kAborted) << blocked.status();
+    ASSERT_TRUE(coordinator_->Abort(*holder).ok());
+    ASSERT_TRUE(coordinator_->Abort(*waiter).ok());
+  }
+  // Phase 2 is asynchronous: wait until every committed row is unlocked at
+  // both agents (the barrier is itself one more aborted transaction).
+  std::vector<AgentClient*> agents = {agents_[0].get(), agents_[1].get()};
+  ASSERT_TRUE(
+      AwaitPhase2(*coordinator_, agents, {"UPDATE t SET v = v + 1", {}}, -1, absl::Seconds(30))
+          .ok());
+
+  const Scrape coordinator = ScrapeOf(cluster_->coordinator_log());
+  EXPECT_THAT(coordinator.Value("txcoord_commits_total"), Optional(4.0)) << coordinator.text;
+  EXPECT_THAT(coordinator.Value("txcoord_aborts_total"), Optional(4.0));
+  EXPECT_THAT(coordinator.Value("txcoord_votes_total{vote=\"yes\"}"), Optional(6.0));
+  EXPECT_THAT(coordinator.Value("txcoord_votes_total{vote=\"no\"}"), Optional(0.0));
+  EXPECT_THAT(coordinator.Value("txcoord_phase2_retries_total"), Optional(0.0));
+  EXPECT_THAT(
+      coordinator.Value("txcoord_commit_latency_seconds_bucket{outcome=\"committed\",le=\"+Inf\"}"),
+      Optional(4.0));
+  EXPECT_THAT(coordinator.Value("txcoord_commit_latency_seconds_count{outcome=\"committed\"}"),
+              Optional(4.0));
+  EXPECT_TRUE(coordinator.Value(
+      "txcoord_commit_latency_seconds_bucket{outcome=\"committed\",le=\"0.001\"}"));
+  EXPECT_GE(coordinator.Value("txcoord_wal_fsync_seconds_count").value_or(0), 3);
+  EXPECT_TRUE(coordinator.Value("txcoord_wal_fsync_seconds_bucket{le=\"+Inf\"}"));
+  EXPECT_TRUE(coordinator.Value("txcoord_open_transactions"));
+  EXPECT_TRUE(coordinator.Value("txcoord_oldest_open_transaction_seconds"));
+
+  const Scrape agent0 = ScrapeOf(cluster_->agent_log(0));
+  EXPECT_THAT(agent0.Value("txagent_commits_total"), Optional(4.0)) << agent0.text;
+  EXPECT_THAT(agent0.Value("txagent_prepares_total{vote=\"yes\"}"), Optional(3.0));
+  EXPECT_THAT(agent0.Value("txagent_lock_timeouts_total"), Optional(1.0));
+  EXPECT_THAT(agent0.Value("txagent_in_doubt_branches"), Optional(0.0));
+  EXPECT_TRUE(agent0.Value("txagent_aborts_total"));
+  EXPECT_GE(agent0.Value("txagent_execute_latency_seconds_count").value_or(0), 7);
+  EXPECT_TRUE(agent0.Value("txagent_execute_latency_seconds_bucket{le=\"+Inf\"}"));
+
+  const Scrape agent1 = ScrapeOf(cluster_->agent_log(1));
+  EXPECT_THAT(agent1.Value("txagent_commits_total"), Optional(3.0)) << agent1.text;
+  EXPECT_THAT(agent1.Value("txagent_lock_timeouts_total"), Optional(0.0));
+}
+
+TEST_F(MetricsClusterTest, EndpointServesOnlyMetrics) {
+  absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->agent_log(0));
+  ASSERT_TRUE(address.ok()) << address.status();
+  absl::StatusOr<std::string> other = HttpGet(*address, "/");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_THAT(*other, StartsWith("HTTP/1.1 404"));
+  absl::StatusOr<std::string> page = HttpGet(*address, "/metrics");
+  ASSERT_TRUE(page.ok()) << page.status();
+  EXPECT_THAT(*page, HasSubstr("# TYPE txagent_in_doubt_branches gauge"));
+}
+
+}  // namespace
+}  // namespace txcoord::testing
