@@ -1,0 +1,98 @@
+#include "bench/floors.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_util.h"
+#include "health.grpc.pb.h"
+
+namespace txcoord::bench {
+
+namespace {
+
+// write + fdatasync of `record_bytes` at the times `next` hands out (nullopt:
+// stop), on a fresh file in `dir` that is removed afterwards.
+template <typename Next>
+absl::StatusOr<std::vector<Clock::duration>> AppendAndSync(const std::string& dir, int record_bytes,
+                                                           Next next) {
+  const std::string path = absl::StrCat(dir, "/fsync_floor.", ::gettid(), ".dat");
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  const std::string buffer(static_cast<size_t>(record_bytes), 'f');
+  std::vector<Clock::duration> samples;
+  absl::Status status;
+  while (next(samples.size())) {
+    const Clock::time_point start = Clock::now();
+    if (::write(fd, buffer.data(), buffer.size()) != static_cast<ssize_t>(buffer.size()) ||
+        ::fdatasync(fd) != 0) {
+      status =
+          absl::InternalError(absl::StrCat("write/fdatasync ", path, ": ", std::strerror(errno)));
+      break;
+    }
+    samples.push_back(Clock::now() - start);
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  if (!status.ok()) return status;
+  return samples;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Clock::duration>> MeasureFsync(const std::string& dir, int record_bytes,
+                                                          Clock::duration duration) {
+  const Clock::time_point end = Clock::now() + duration;
+  return AppendAndSync(dir, record_bytes,
+                       [end](size_t done) { return Clock::now() < end || done < 10; });
+}
+
+absl::StatusOr<std::vector<Clock::duration>> SampleFsync(const std::string& dir, int record_bytes,
+                                                         Clock::time_point start,
+                                                         Clock::time_point end,
+                                                         Clock::duration interval) {
+  Clock::time_point tick = start;
+  return AppendAndSync(dir, record_bytes, [&tick, end, interval](size_t) {
+    std::this_thread::sleep_until(tick);
+    // A slow sync skips the ticks it overran instead of bunching them.
+    while (tick <= Clock::now()) tick += interval;
+    return Clock::now() < end;
+  });
+}
+
+absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::string& target,
+                                                                  Clock::duration duration) {
+  // A channel of its own, with the project's defaults: the floor is one
+  // call on an idle connection, not a call queued behind the workload's.
+  std::unique_ptr<grpc::health::v1::Health::Stub> stub =
+      grpc::health::v1::Health::NewStub(MakeChannel(target));
+  auto check = [&stub, &target]() -> absl::Status {
+    grpc::ClientContext context;
+    SetDeadline(&context, absl::Seconds(5));
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    absl::Status status = FromGrpcStatus(stub->Check(&context, request, &response));
+    if (status.ok() && response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+      status = absl::UnavailableError(absl::StrCat(target, " is not SERVING"));
+    }
+    return status;
+  };
+  for (int i = 0; i < 20; ++i) {
+    if (absl::Status status = check(); !status.ok()) return status;
+  }
+  std::vector<Clock::duration> samples;
+  const Clock::time_point end = Clock::now() + duration;
+  while (Clock::now() < end || samples.size() < 10) {
+    const Clock::time_point start = Clock::now();
+    if (absl::Status status = check(); !status.ok()) return status;
+    samples.push_back(Clock::now() - start);
+  }
+  return samples;
+}
+
+}  // namespace txcoord::bench

@@ -1,0 +1,43 @@
+// The machine's floors for one transaction's critical path, measured in the
+// benchmark's own run: the latency of a small durable append on the disk
+// that holds the data, and of a trivial gRPC unary round trip on loopback.
+// A commit can be no faster than the RTTs and fsyncs it must wait for in
+// sequence; txn_bench reports its latencies as multiples of these.
+#ifndef TXCOORD_BENCH_FLOORS_H_
+#define TXCOORD_BENCH_FLOORS_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "bench/latency_stats.h"
+
+namespace txcoord::bench {
+
+// Appends `record_bytes` with write(2) and fdatasync(2), one at a time, to a
+// fresh file in `dir` for `duration` (and at least 10 times); the file is
+// removed afterwards. The same measurement as wal_bench's floor.
+absl::StatusOr<std::vector<Clock::duration>> MeasureFsync(const std::string& dir, int record_bytes,
+                                                          Clock::duration duration);
+
+// The same append + fdatasync, but only one every `interval`, from `start`
+// until `end`: samples the disk while a benchmark point runs, at a rate low
+// enough (100/s at 10 ms) not to add much to the disk's load. The disk of a
+// shared machine swings between fast and slow from one second to the next,
+// so only a floor sampled in the same seconds as the point is a fair
+// yardstick for it. Blocks until `end`.
+absl::StatusOr<std::vector<Clock::duration>> SampleFsync(const std::string& dir, int record_bytes,
+                                                         Clock::time_point start,
+                                                         Clock::time_point end,
+                                                         Clock::duration interval);
+
+// Calls grpc.health.v1.Health/Check on `target` ("host:port") with the
+// synchronous API, one call at a time, for `duration` (and at least 10
+// times), over a channel of its own. The first calls, which connect, are
+// not counted.
+absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::string& target,
+                                                                  Clock::duration duration);
+
+}  // namespace txcoord::bench
+
+#endif  // TXCOORD_BENCH_FLOORS_H_

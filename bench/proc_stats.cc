@@ -1,0 +1,98 @@
+#include "bench/proc_stats.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace txcoord::bench {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+absl::StatusOr<double> ProcessCpuSeconds(pid_t pid) {
+  absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  if (!stat.ok()) return stat.status();
+  // The command name (field 2) may contain spaces and parentheses: the
+  // fixed fields start after the last ')'.
+  const size_t paren = stat->rfind(')');
+  if (paren == std::string::npos) return absl::InternalError("malformed /proc/PID/stat");
+  const std::vector<std::string> fields =
+      absl::StrSplit(stat->substr(paren + 2), ' ', absl::SkipEmpty());
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  int64_t utime = 0;
+  int64_t stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return absl::InternalError("malformed /proc/PID/stat");
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double SelfCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& tv) {
+    return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+absl::StatusOr<int64_t> ResidentBytes(pid_t pid) {
+  absl::StatusOr<std::string> status = ReadFile(absl::StrCat("/proc/", pid, "/status"));
+  if (!status.ok()) return status.status();
+  for (absl::string_view line : absl::StrSplit(*status, '\n')) {
+    if (!absl::ConsumePrefix(&line, "VmRSS:")) continue;
+    line = absl::StripAsciiWhitespace(line);
+    int64_t kib = 0;
+    if (!absl::ConsumeSuffix(&line, " kB") ||
+        !absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &kib)) {
+      break;
+    }
+    return kib * 1024;
+  }
+  return absl::InternalError(absl::StrCat("no VmRSS in /proc/", pid, "/status"));
+}
+
+absl::StatusOr<MachineCpu> MachineCpuSeconds() {
+  absl::StatusOr<std::string> text = ReadFile("/proc/stat");
+  if (!text.ok()) return text.status();
+  const std::string first_line = text->substr(0, text->find('\n'));
+  const std::vector<std::string> fields = absl::StrSplit(first_line, ' ', absl::SkipEmpty());
+  // "cpu user nice system idle iowait irq softirq steal ...", in ticks.
+  if (fields.size() < 9 || fields[0] != "cpu") return absl::InternalError("malformed /proc/stat");
+  MachineCpu cpu;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  for (size_t i = 1; i <= 8; ++i) {
+    int64_t ticks = 0;
+    if (!absl::SimpleAtoi(fields[i], &ticks)) return absl::InternalError("malformed /proc/stat");
+    cpu.total += static_cast<double>(ticks) / tick;
+    if (i != 4 && i != 5) cpu.busy += static_cast<double>(ticks) / tick;
+  }
+  return cpu;
+}
+
+std::string LoadAverage() {
+  absl::StatusOr<std::string> text = ReadFile("/proc/loadavg");
+  if (!text.ok()) return "?";
+  std::vector<std::string> fields = absl::StrSplit(*text, ' ', absl::SkipEmpty());
+  if (fields.size() < 3) return "?";
+  return absl::StrCat(fields[0], " ", fields[1], " ", fields[2]);
+}
+
+}  // namespace txcoord::bench

@@ -1,0 +1,71 @@
+// txn_bench's results, as a table for people and as JSON for the plot
+// script and for comparing runs: every latency next to its floor (the RTTs
+// and fsyncs that the commit must wait for in sequence, measured in the
+// same run) and the ratio between the two.
+#ifndef TXCOORD_BENCH_TXN_REPORT_H_
+#define TXCOORD_BENCH_TXN_REPORT_H_
+
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "bench/latency_stats.h"
+#include "bench/open_txn_memory.h"
+#include "bench/txn_workload.h"
+
+namespace txcoord::bench {
+
+// Everything one run measured, and under which conditions. Plain value.
+struct RunReport {
+  std::string started_utc;  // "2024-05-01T12:00:00Z"
+  std::string commit;       // as given by --commit (the source tree's version)
+  std::string flags;        // the command line
+  std::string host;
+  std::string kernel;
+  int cpus = 0;
+  std::string dir;  // where the daemons' data and the fsync floor file lived
+  bool smoke = false;
+  double warmup_seconds = 0;
+  double point_seconds = 0;
+  std::string load_before;  // /proc/loadavg
+  std::string load_after;
+  double wall_seconds = 0;  // the whole run
+
+  // All idle floor samples of the run together (each point also has its
+  // own, and an fsync sampled while it ran).
+  LatencyStats fsync;
+  LatencyStats rtt;
+  int fsync_record_bytes = 0;
+
+  std::vector<PointResult> points;
+  std::optional<OpenTxnMemory> memory;
+};
+
+// What the Commit call must wait for in sequence: 2 RTT + 2 fsync for plain
+// 2PC (client→coordinator, Prepare fan-out, the agents' prepare fsync, the
+// COMMIT record's fsync); RTT + fsync for early prepare (only the COMMIT
+// record) and one-phase (by the target's definition: the agent's fsync; the
+// coordinator→agent hop is a second RTT that the floor leaves out).
+double CommitFloorMs(Mode mode, double rtt_ms, double fsync_ms);
+// The same with the medians of the floor measured around `point`.
+double CommitFloorMs(const PointResult& point);
+
+// The whole transaction's sequential floor: RTT for Begin, per branch
+// 2 RTT (Execute and the Enlist it makes) plus an fsync with early prepare,
+// and the commit floor.
+double TxnFloorMs(const PointResult& point);
+
+// The conditions, the floors and one row per point; then the memory figure.
+void PrintReport(const RunReport& report, std::FILE* out);
+
+// One table row (also printed as each point finishes).
+void PrintRow(const RunReport& report, const PointResult& point, std::FILE* out);
+void PrintHeader(std::FILE* out);
+
+absl::Status WriteJson(const RunReport& report, const std::string& path);
+
+}  // namespace txcoord::bench
+
+#endif  // TXCOORD_BENCH_TXN_REPORT_H_
