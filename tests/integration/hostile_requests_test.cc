@@ -1,0 +1,220 @@
+// A table of hostile requests against the running daemons: each must get a
+// clear gRPC status (the expected code and a message), and both daemons must
+// keep serving afterwards.
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/grpc_util.h"
+#include "gtest/gtest.h"
+#include "tests/integration/cluster_fixture.h"
+#include "txcoord/v1/txcoord.grpc.pb.h"
+
+namespace txcoord::testing {
+namespace {
+
+using Code = grpc::StatusCode;
+
+std::shared_ptr<grpc::Channel> LargeChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+class HostileRequestsTest : public ClusterFixture {
+ protected:
+  void SetUp() override {
+    ClusterFixture::SetUp();
+    if (HasFatalFailure()) return;
+    coordinator_ = v1::Coordinator::NewStub(LargeChannel(cluster_->coordinator_address()));
+    agent_ = v1::Agent::NewStub(LargeChannel(cluster_->agent_address(0)));
+    participant_ = v1::Participant::NewStub(LargeChannel(cluster_->agent_address(0)));
+    ASSERT_TRUE(agents_[0]->Execute("", {{"CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", {}}}).ok());
+  }
+
+  void TearDown() override {
+    coordinator_.reset();
+    agent_.reset();
+    participant_.reset();
+    ClusterFixture::TearDown();
+  }
+
+  grpc::Status Execute(const v1::ExecuteRequest& request) {
+    v1::ExecuteResponse response;
+    grpc::ClientContext context;
+    SetDeadline(&context, absl::Seconds(30));
+    return agent_->Execute(&context, request, &response);
+  }
+
+  static v1::ExecuteRequest Sql(const std::string& txid, const std::string& sql, int copies = 1) {
+    v1::ExecuteRequest request;
+    request.set_txid(txid);
+    for (int i = 0; i < copies; ++i) request.add_statements()->set_sql(sql);
+    return request;
+  }
+
+  std::string Begin() {
+    absl::StatusOr<std::string> txid = ClusterFixture::coordinator_->Begin();
+    EXPECT_TRUE(txid.ok()) << txid.status();
+    return txid.value_or("");
+  }
+
+  // Both daemons answer a normal request.
+  void ExpectStillServing(const std::string& after) {
+    ASSERT_TRUE(cluster_->CheckRunning().ok()) << "after " << after << ": " << cluster_->CheckRunning();
+    EXPECT_TRUE(ClusterFixture::coordinator_->Begin().ok()) << "after " << after;
+    EXPECT_TRUE(agents_[0]->ExecuteOne("", "SELECT COUNT(*) FROM t").ok()) << "after " << after;
+  }
+
+  std::unique_ptr<v1::Coordinator::Stub> coordinator_;
+  std::unique_ptr<v1::Agent::Stub> agent_;
+  std::unique_ptr<v1::Participant::Stub> participant_;
+};
+
+struct Case {
+  std::string name;
+  std::set<Code> expected;
+  std::function<grpc::Status()> call;
+  // gRPC's protobuf layer refuses the request before any txcoord code runs
+  // (invalid UTF-8 in a proto3 string field): INTERNAL, with no message of
+  // ours. The daemon must still survive it.
+  bool refused_by_transport = false;
+};
+
+TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeepServing) {
+  const std::string invalid_utf8 = "SELECT '\xff\xfe\xc3\x28'";
+  std::vector<Case> cases = {
+      {"257 statements", {Code::RESOURCE_EXHAUSTED}, [&] { return Execute(Sql("", "SELECT 1", 257)); }},
+      {"100,000 statements", {Code::RESOURCE_EXHAUSTED}, [&] { return Execute(Sql("", "SELECT 1", 100000)); }},
+      {"1 MiB of SQL", {Code::RESOURCE_EXHAUSTED},
+       [&] { return Execute(Sql("", "SELECT 1 -- " + std::string(1 << 20, 'x'))); }},
+      {"a 20 MiB message", {Code::RESOURCE_EXHAUSTED},
+       [&] { return Execute(Sql("", "SELECT 1 -- " + std::string(20 << 20, 'x'))); }},
+      {"read of an internal table", {Code::PERMISSION_DENIED},
+       [&] { return Execute(Sql("", "SELECT * FROM _txcoord_prepared")); }},
+      {"delete from an internal table inside a branch", {Code::PERMISSION_DENIED},
+       [&] { return Execute(Sql(Begin(), "DELETE FROM _txcoord_prepared")); }},
+      {"ATTACH", {Code::PERMISSION_DENIED},
+       [&] { return Execute(Sql("", "ATTACH DATABASE '/tmp/x.db' AS x")); }},
+      {"load_extension", {Code::PERMISSION_DENIED, Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("", "SELECT load_extension('/tmp/evil.so')")); }},
+      {"PRAGMA writable_schema", {Code::PERMISSION_DENIED},
+       [&] { return Execute(Sql("", "PRAGMA writable_schema = 1")); }},
+      {"PRAGMA journal_mode", {Code::PERMISSION_DENIED},
+       [&] { return Execute(Sql("", "PRAGMA journal_mode = DELETE")); }},
+      {"two statements in one item", {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("", "SELECT 1; DELETE FROM t")); }},
+      {"malformed SQL", {Code::INVALID_ARGUMENT}, [&] { return Execute(Sql("", "SELEC nonsense")); }},
+      {"invalid UTF-8 in SQL", {Code::INTERNAL}, [&] { return Execute(Sql("", invalid_utf8)); },
+       /*refused_by_transport=*/true},
+      {"invalid UTF-8 in a txid", {Code::INTERNAL},
+       [&] { return Execute(Sql("c\xff.1.1", "INSERT INTO t (id) VALUES (1)")); },
+       /*refused_by_transport=*/true},
+      {"malformed txid", {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("1.2.3.4.5", "INSERT INTO t (id) VALUES (1)")); }},
+      {"write under a txid of another coordinator", {Code::FAILED_PRECONDITION, Code::ABORTED},
+       [&] { return Execute(Sql("elsewhere.1.1", "INSERT INTO t (id) VALUES (2)")); }},
+      {"write under a txid this coordinator never issued", {Code::NOT_FOUND, Code::ABORTED, Code::FAILED_PRECONDITION},
+       [&] {
+         std::string txid = Begin();
+         return Execute(Sql(txid + "999", "INSERT INTO t (id) VALUES (3)"));
+       }},
+      {"prepare without a txid", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::ExecuteRequest request = Sql("", "SELECT 1");
+         request.set_prepare(true);
+         return Execute(request);
+       }},
+      {"Commit of a txid of another coordinator", {Code::FAILED_PRECONDITION},
+       [&] {
+         v1::CommitRequest request;
+         request.set_txid("elsewhere.1.1");
+         v1::CommitResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->Commit(&context, request, &response);
+       }},
+      {"QueryOutcome of a txid of another coordinator", {Code::FAILED_PRECONDITION},
+       [&] {
+         v1::QueryOutcomeRequest request;
+         request.set_txid("elsewhere.1.1");
+         request.set_participant("agent0");
+         v1::QueryOutcomeResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->QueryOutcome(&context, request, &response);
+       }},
+      {"Enlist with a 10,000-byte participant name", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::EnlistRequest request;
+         request.set_txid(Begin());
+         request.set_participant(std::string(10000, 'p'));
+         request.set_endpoint("127.0.0.1:1");
+         v1::EnlistResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->Enlist(&context, request, &response);
+       }},
+      {"Begin with a ten-hour timeout", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::BeginRequest request;
+         request.set_timeout_ms(10u * 3600 * 1000);
+         v1::BeginResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->Begin(&context, request, &response);
+       }},
+      {"phase-2 Commit of a branch that never prepared", {Code::FAILED_PRECONDITION},
+       [&] {
+         std::string txid = Begin();
+         EXPECT_TRUE(agents_[0]->ExecuteOne(txid, "INSERT INTO t (id) VALUES (4)").ok());
+         v1::BranchRequest request;
+         request.set_txid(txid);
+         v1::BranchResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return participant_->Commit(&context, request, &response);
+       }},
+      {"Prepare with a malformed txid", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::PrepareRequest request;
+         request.set_txid(std::string(300, '.'));
+         v1::PrepareResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return participant_->Prepare(&context, request, &response);
+       }},
+      {"Abort of a committed transaction", {Code::FAILED_PRECONDITION},
+       [&] {
+         std::string txid = Begin();
+         EXPECT_TRUE(agents_[0]->ExecuteOne(txid, "INSERT INTO t (id) VALUES (5)").ok());
+         absl::StatusOr<CommitResult> commit = ClusterFixture::coordinator_->Commit(txid);
+         EXPECT_TRUE(commit.ok() && commit->committed);
+         v1::AbortRequest request;
+         request.set_txid(txid);
+         v1::AbortResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->Abort(&context, request, &response);
+       }},
+  };
+
+  for (const Case& c : cases) {
+    grpc::Status status = c.call();
+    EXPECT_TRUE(c.expected.count(status.error_code()))
+        << c.name << ": got code " << status.error_code() << " \"" << status.error_message() << "\"";
+    if (!c.refused_by_transport) {
+      EXPECT_FALSE(status.error_message().empty()) << c.name << ": a status without a message";
+    }
+    ExpectStillServing(c.name);
+  }
+}
+
+}  // namespace
+}  // namespace txcoord::testing
