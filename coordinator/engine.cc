@@ -225,7 +225,16 @@ absl::Status Engine::Abort(const std::string& txid, const std::string& reason, a
     if (done != finished_.end() && done->second.state == TxState::kCommitted) {
       return absl::FailedPreconditionError(absl::StrCat("transaction ", txid, " is COMMITTED"));
     }
-    return absl::OkStatus();  // aborted already, or unknown: presumed aborted
+    if (done == finished_.end()) {
+      // Not presumed aborted: a committed transaction is forgotten once it
+      // ends (after a restart, or past the finished cache), and OK would
+      // tell a client settling a lost Commit reply that it aborted.
+      return absl::NotFoundError(absl::StrCat(
+          "transaction ", txid,
+          " is unknown (never begun, aborted and forgotten, or long finished): if Commit was "
+          "called, its outcome cannot be told here"));
+    }
+    return absl::OkStatus();  // aborted already
   }
   Txn& txn = it->second;
   if (txn.state == TxState::kCommitting || txn.state == TxState::kCommitted || txn.logging) {

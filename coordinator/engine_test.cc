@@ -376,5 +376,26 @@ TEST_F(EngineTest, CommitIsIdempotent) {
   EXPECT_TRUE(Only<Decided>(out)[0].committed);
 }
 
+// Found by the simulator (txsim --seed=1 --abort_unknown): a committed
+// transaction is forgotten once it ends and the coordinator restarts (or
+// the finished cache moves on); a client settling a lost Commit reply with
+// Abort must not hear OK for it.
+TEST_F(EngineTest, AbortOfAForgottenTransactionIsNotFoundNotPresumedAborted) {
+  EngineOptions options = MakeOptions();
+  options.finished_cache = 1;
+  Engine engine(options);
+  Actions out;
+  auto committed = engine.Begin(absl::ZeroDuration(), kT0, &out);
+  ASSERT_TRUE(committed.ok());
+  ASSERT_TRUE(engine.Commit(committed->txid, kT0, &out).ok());  // no branches: COMMITTED
+  auto aborted = engine.Begin(absl::ZeroDuration(), kT0, &out);
+  ASSERT_TRUE(aborted.ok());
+  ASSERT_TRUE(engine.Abort(aborted->txid, "client", kT0, &out).ok());  // evicts the first
+  EXPECT_TRUE(engine.Abort(aborted->txid, "client", kT0, &out).ok());  // idempotent
+  EXPECT_EQ(engine.Abort(committed->txid, "client", kT0, &out).code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine.Abort("c1.6.3", "client", kT0, &out).code(), absl::StatusCode::kNotFound);
+}
+
 }  // namespace
 }  // namespace txcoord::coordinator

@@ -1,0 +1,225 @@
+// Fuzzing the coordinator's request handling: a sequence of txcoord.v1
+// requests parsed from the input (ParseFromString of attacker bytes) and
+// fed to the real protocol engine with the checks the service applies, with
+// the results of the engine's actions (votes, acknowledgements, log
+// durability, timers) also chosen by the input. Properties: every call
+// returns a status; no transaction is decided both ways; COMMITTED is never
+// announced before its COMMIT record is durable; QueryOutcome never flips.
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "coordinator/engine.h"
+#include "fuzz/fuzz_targets.h"
+#include "txcoord/v1/txcoord.pb.h"
+
+namespace txcoord::fuzz {
+namespace {
+
+using coordinator::Action;
+using coordinator::Actions;
+
+class Input final {
+ public:
+  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
+  bool empty() const { return pos_ >= size_; }
+  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+  std::string Take(size_t n) {
+    n = std::min(n, size_ - pos_);
+    std::string out(reinterpret_cast<const char*>(data_ + pos_), n);
+    pos_ += n;
+    return out;
+  }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  size_t pos_ = 0;
+};
+
+class Harness final {
+ public:
+  Harness() : engine_(Options()) {}
+
+  void Run(Input& in) {
+    for (int op = 0; op < 200 && !in.empty(); ++op) Step(in);
+  }
+
+ private:
+  static coordinator::EngineOptions Options() {
+    coordinator::EngineOptions o;
+    o.cluster_id = "c";
+    o.epoch = 3;
+    o.max_branches = 4;
+    o.finished_cache = 8;
+    return o;
+  }
+
+  // The txid a request names: its own bytes, or (when the input says so)
+  // one the engine handed out, so that requests reach real transactions.
+  std::string Txid(Input& in, const std::string& given) {
+    const uint8_t pick = in.Byte();
+    if (pick < 128 || begun_.empty()) return given;
+    return begun_[pick % begun_.size()];
+  }
+  std::string Participant(Input& in, const std::string& given) {
+    const uint8_t pick = in.Byte();
+    return pick < 128 ? given : std::string(1, static_cast<char>('a' + pick % 3));
+  }
+
+  void Step(Input& in) {
+    const uint8_t kind = in.Byte() % 10;
+    if (kind <= 5) {
+      Request(kind, in);
+    } else if (kind == 6 || kind == 9) {
+      Deliver(in, /*duplicate=*/kind == 9);
+    } else if (kind == 7) {
+      now_ += absl::Milliseconds(100) * in.Byte();
+    } else {
+      FireTimers();
+    }
+  }
+
+  void Request(uint8_t kind, Input& in) {
+    const std::string bytes = in.Take(in.Byte());
+    Actions out;
+    switch (kind) {
+      case 0: {
+        v1::BeginRequest r;
+        if (!r.ParseFromString(bytes) || r.timeout_ms() > 3600 * 1000) return;
+        auto begun = engine_.Begin(absl::Milliseconds(r.timeout_ms()), now_, &out);
+        if (begun.ok()) begun_.push_back(begun->txid);
+        break;
+      }
+      case 1: {
+        v1::EnlistRequest r;
+        if (!r.ParseFromString(bytes)) return;
+        engine_.Enlist(Txid(in, r.txid()), {Participant(in, r.participant()), r.endpoint()},
+                       r.prepared(), now_, &out)
+            .IgnoreError();
+        break;
+      }
+      case 2: {
+        v1::CommitRequest r;
+        if (!r.ParseFromString(bytes)) return;
+        engine_.Commit(Txid(in, r.txid()), now_, &out).IgnoreError();
+        break;
+      }
+      case 3: {
+        v1::AbortRequest r;
+        if (!r.ParseFromString(bytes)) return;
+        const std::string txid = Txid(in, r.txid());
+        absl::Status s = engine_.Abort(txid, "fuzz", now_, &out);
+        Require(!s.ok() || !logged_.count(txid),
+                absl::StrCat("Abort of ", txid, " succeeded after its COMMIT was logged"));
+        break;
+      }
+      case 4: {
+        v1::GetTransactionRequest r;
+        if (!r.ParseFromString(bytes)) return;
+        engine_.Describe(Txid(in, r.txid())).IgnoreError();
+        return;
+      }
+      case 5: {
+        v1::QueryOutcomeRequest r;
+        if (!r.ParseFromString(bytes)) return;
+        const std::string txid = Txid(in, r.txid());
+        const std::string participant = Participant(in, r.participant());
+        auto outcome = engine_.QueryOutcome(txid, participant);
+        if (outcome.ok() && *outcome != coordinator::Outcome::kPending) {
+          const bool committed = *outcome == coordinator::Outcome::kCommitted;
+          auto [it, fresh] = answered_.emplace(txid + "/" + participant, committed);
+          Require(fresh || it->second == committed,
+                  absl::StrCat("QueryOutcome(", txid, ", ", participant, ") flipped"));
+          auto d = decided_.find(txid);
+          Require(!committed || d == decided_.end() || d->second,
+                  absl::StrCat("QueryOutcome says COMMITTED for aborted ", txid));
+        }
+        return;
+      }
+    }
+    Absorb(std::move(out));
+  }
+
+  void Absorb(Actions actions) {
+    for (Action& a : actions) {
+      if (auto* d = std::get_if<coordinator::Decided>(&a)) {
+        if (!d->error.ok()) continue;
+        auto [it, fresh] = decided_.emplace(d->txid, d->committed);
+        Require(fresh || it->second == d->committed,
+                absl::StrCat("transaction ", d->txid, " decided both ways"));
+        Require(!d->committed || !logged_.count(d->txid) || durable_.count(d->txid),
+                absl::StrCat("COMMITTED announced for ", d->txid, " before COMMIT was durable"));
+        continue;
+      }
+      if (auto* l = std::get_if<coordinator::LogCommit>(&a)) logged_.insert({l->txid, true});
+      if (auto* t = std::get_if<coordinator::ArmTimer>(&a)) {
+        timers_.emplace(t->at, t->timer);
+        continue;
+      }
+      pending_.push_back(std::move(a));
+    }
+  }
+
+  void Deliver(Input& in, bool duplicate) {
+    if (pending_.empty()) return;
+    const size_t i = in.Byte() % pending_.size();
+    const Action a = pending_[i];
+    if (!duplicate) pending_.erase(pending_.begin() + i);
+    const uint8_t result = in.Byte();
+    const absl::Status failure = absl::UnavailableError("fuzz: call failed");
+    Actions out;
+    if (auto* p = std::get_if<coordinator::SendPrepare>(&a)) {
+      absl::StatusOr<coordinator::Vote> vote = failure;
+      if (result % 4 == 1) vote = coordinator::Vote::kYes;
+      if (result % 4 == 2) vote = coordinator::Vote::kNo;
+      if (result % 4 == 3) vote = coordinator::Vote::kReadOnly;
+      engine_.OnPrepareResult(p->txid, p->branch.participant, vote, now_, &out);
+    } else if (auto* c = std::get_if<coordinator::SendCommit>(&a)) {
+      engine_.OnPhase2Result(c->txid, c->branch.participant,
+                             result % 2 ? absl::OkStatus() : failure, now_, &out);
+    } else if (auto* o = std::get_if<coordinator::SendCommitOnePhase>(&a)) {
+      absl::StatusOr<bool> committed = failure;
+      if (result % 3 != 0) committed = result % 3 == 1;
+      engine_.OnOnePhaseResult(o->txid, o->branch.participant, committed, now_, &out);
+    } else if (auto* l = std::get_if<coordinator::LogCommit>(&a)) {
+      // A failed log leaves the outcome unknown; it is never durable then.
+      const bool ok = result % 4 != 0;
+      if (ok) durable_.insert({l->txid, true});
+      engine_.OnCommitLogged(l->txid, ok ? absl::OkStatus() : failure, now_, &out);
+    }
+    Absorb(std::move(out));
+  }
+
+  void FireTimers() {
+    while (!timers_.empty() && timers_.begin()->first <= now_) {
+      coordinator::TimerId timer = timers_.begin()->second;
+      timers_.erase(timers_.begin());
+      Actions out;
+      engine_.OnTimer(timer, now_, &out);
+      Absorb(std::move(out));
+    }
+  }
+
+  coordinator::Engine engine_;
+  absl::Time now_ = absl::FromUnixSeconds(1000000);
+  std::vector<std::string> begun_;
+  std::vector<Action> pending_;
+  std::multimap<absl::Time, coordinator::TimerId> timers_;
+  std::map<std::string, bool> decided_;
+  std::map<std::string, bool> answered_;
+  std::map<std::string, bool> logged_;
+  std::map<std::string, bool> durable_;
+};
+
+}  // namespace
+
+int FuzzCoordinatorRequests(const uint8_t* data, size_t size) {
+  Input in(data, size);
+  Harness harness;
+  harness.Run(in);
+  return 0;
+}
+
+}  // namespace txcoord::fuzz

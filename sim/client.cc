@@ -1,0 +1,232 @@
+#include "sim/client.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "sim/coordinator_node.h"
+#include "sim/participant_node.h"
+
+namespace txcoord::sim {
+namespace {
+
+constexpr char kUpdate[] = "UPDATE accounts SET balance = balance + ?1 WHERE id = ?2";
+constexpr char kLedger[] = "INSERT INTO ledger(txid, account, delta) VALUES (?1, ?2, ?3)";
+constexpr char kMark[] = "INSERT INTO marks(txid, account) VALUES (?1, ?2)";
+
+}  // namespace
+
+std::vector<SqlStatement> SchemaStatements(const WorkloadOptions& options) {
+  std::vector<SqlStatement> out;
+  out.push_back({"CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)", {}});
+  // One row per account change of a transaction: which branches were
+  // applied, and whether each was applied whole.
+  out.push_back({"CREATE TABLE ledger(txid TEXT NOT NULL, account INTEGER NOT NULL, "
+                 "delta INTEGER NOT NULL, PRIMARY KEY(txid, account))",
+                 {}});
+  // Written by a branch's second half (its own Execute with split_execute):
+  // a ledger row without its mark, or a mark without its ledger row, names
+  // the transaction whose branch was applied in part.
+  out.push_back({"CREATE TABLE marks(txid TEXT NOT NULL, account INTEGER NOT NULL, "
+                 "PRIMARY KEY(txid, account))",
+                 {}});
+  for (int id = 1; id <= options.accounts; ++id) {
+    out.push_back({"INSERT INTO accounts(id, balance) VALUES (?1, ?2)",
+                   {int64_t{id}, options.initial_balance}});
+  }
+  return out;
+}
+
+Client::Client(EventLoop* loop, Network* net, History* history, NodeId id, int index,
+               CoordinatorNode* coordinator, std::vector<ParticipantNode*> participants,
+               const WorkloadOptions& options, std::function<bool()> take_ticket)
+    : loop_(loop),
+      net_(net),
+      history_(history),
+      id_(id),
+      index_(index),
+      coordinator_(coordinator),
+      participants_(std::move(participants)),
+      options_(options),
+      take_ticket_(std::move(take_ticket)) {}
+
+void Client::Start() { Next(); }
+
+void Client::Next() {
+  if (!take_ticket_()) {
+    done_ = true;
+    return;
+  }
+  txid_.clear();
+  steps_.clear();
+  Begin(0);
+}
+
+void Client::Finish() {
+  loop_->After(loop_->UniformDuration(absl::ZeroDuration(), options_.max_think), [this] { Next(); });
+}
+
+void Client::Begin(int attempt) {
+  CoordinatorNode* coord = coordinator_;
+  const absl::Duration timeout = options_.tx_timeout;
+  net_->Call<absl::StatusOr<coordinator::BeginResult>>(
+      id_, coord->id(), "Begin", options_.rpc_timeout, false,
+      [coord, timeout](auto reply) { reply(coord->Begin(timeout)); },
+      [this, attempt](absl::StatusOr<coordinator::BeginResult> begun) {
+        if (!begun.ok()) {
+          if (attempt < 5) {
+            loop_->After(loop_->UniformDuration(absl::Milliseconds(10), absl::Milliseconds(100)),
+                         [this, attempt] { Begin(attempt + 1); });
+          } else {
+            ++stats_.abandoned;
+            Finish();
+          }
+          return;
+        }
+        txid_ = begun->txid;
+        ++stats_.begun;
+        Plan();
+        Execute(0, 0);
+      });
+}
+
+void Client::Plan() {
+  const int n = static_cast<int>(participants_.size());
+  int branches = 2;
+  if (loop_->Chance(options_.single_branch)) {
+    branches = 1;
+  } else if (n >= 3 && loop_->Chance(options_.three_branches)) {
+    branches = 3;
+  }
+  branches = std::min(branches, n);
+  std::vector<int> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), loop_->rng());
+  auto account = [&] { return loop_->Uniform(1, options_.accounts); };
+  const int64_t amount = loop_->Uniform(1, 100);
+  std::vector<std::vector<Write>> writes(branches);
+  if (branches == 1) {
+    const int64_t from = account();
+    int64_t to = account();
+    if (to == from) to = from % options_.accounts + 1;
+    writes[0] = {{from, -amount}, {to, amount}};
+    ++stats_.one_phase;
+  } else if (branches == 2) {
+    writes[0] = {{account(), -amount}};
+    writes[1] = {{account(), amount}};
+  } else {
+    const int64_t part = loop_->Uniform(0, amount);
+    writes[0] = {{account(), -amount}};
+    writes[1] = {{account(), part}};
+    writes[2] = {{account(), amount - part}};
+  }
+  TxnRecord& record = history_->Begin(txid_, index_);
+  std::vector<Step> second;  // split_execute: the ledger rows, after every update
+  for (int b = 0; b < branches; ++b) {
+    ParticipantNode* p = participants_[order[b]];
+    record.writes[p->name()] = writes[b];
+    std::vector<SqlStatement> updates;
+    std::vector<SqlStatement> ledger;  // the second half: marks
+    for (const Write& w : writes[b]) {
+      updates.push_back({kUpdate, {w.delta, w.account}});
+      updates.push_back({kLedger, {txid_, w.account, w.delta}});
+      ledger.push_back({kMark, {txid_, w.account}});
+    }
+    const bool prepare = loop_->Chance(options_.early_prepare);
+    if (options_.split_execute) {
+      steps_.push_back({p, std::move(updates), false});
+      second.push_back({p, std::move(ledger), prepare});
+    } else {
+      for (SqlStatement& s : ledger) updates.push_back(std::move(s));
+      steps_.push_back({p, std::move(updates), prepare});
+    }
+  }
+  for (Step& s : second) steps_.push_back(std::move(s));
+  loop_->Trace(absl::StrCat("client", index_, " BEGIN ", txid_, " with ", branches, " branch(es)"));
+}
+
+void Client::Execute(size_t step, int attempt) {
+  if (step == steps_.size()) {
+    if (loop_->Chance(options_.client_abort)) {
+      Abort("the client changed its mind");
+    } else {
+      Commit(0);
+    }
+    return;
+  }
+  const Step& s = steps_[step];
+  ParticipantNode* p = s.participant;
+  net_->Call<absl::StatusOr<participant::ExecuteResult>>(
+      id_, p->id(), absl::StrCat("Execute ", txid_), options_.rpc_timeout, false,
+      [p, txid = txid_, statements = s.statements, prepare = s.prepare](auto reply) {
+        reply(p->Execute(txid, statements, prepare));
+      },
+      [this, step, attempt, prepare = s.prepare](absl::StatusOr<participant::ExecuteResult> r) {
+        if (r.ok()) {
+          if (prepare) ++stats_.early_prepared;
+          loop_->After(loop_->UniformDuration(absl::ZeroDuration(), options_.max_step_gap),
+                       [this, step] { Execute(step + 1, 0); });
+          return;
+        }
+        if (absl::IsAborted(r.status()) && absl::StrContains(r.status().message(), "lock timeout") &&
+            attempt < options_.lock_retries) {
+          // What waiting for the lock would have done, without blocking.
+          loop_->After(loop_->UniformDuration(absl::Milliseconds(1), absl::Milliseconds(10)),
+                       [this, step, attempt] { Execute(step, attempt + 1); });
+          return;
+        }
+        Abort(absl::StrCat("Execute failed: ", r.status().ToString()));
+      });
+}
+
+void Client::Abort(const std::string& why) {
+  CoordinatorNode* coord = coordinator_;
+  loop_->Trace(absl::StrCat("client", index_, " ABORT ", txid_, ": ", why));
+  net_->Call<absl::Status>(
+      id_, coord->id(), absl::StrCat("Abort ", txid_), options_.rpc_timeout, true,
+      [coord, txid = txid_](auto reply) { reply(coord->Abort(txid)); },
+      [this, why](absl::Status s) {
+        if (s.ok()) {
+          ++stats_.aborted;
+          history_->ClientTold(txid_, false, why);
+        } else {
+          ++stats_.abandoned;
+        }
+        Finish();
+      });
+}
+
+void Client::Commit(int attempt) {
+  CoordinatorNode* coord = coordinator_;
+  history_->Find(txid_)->commit_sent = true;
+  net_->Call<absl::StatusOr<CommitReply>>(
+      id_, coord->id(), absl::StrCat("Commit ", txid_), options_.commit_timeout, true,
+      [coord, txid = txid_](auto reply) { coord->Commit(txid, std::move(reply)); },
+      [this, attempt](absl::StatusOr<CommitReply> r) {
+        if (r.ok()) {
+          loop_->Trace(absl::StrCat("client", index_, " told ", txid_,
+                                    r->committed ? " COMMITTED" : " ABORTED"));
+          ++(r->committed ? stats_.committed : stats_.aborted);
+          history_->ClientTold(txid_, r->committed, r->reason);
+          Finish();
+          return;
+        }
+        const bool retry = absl::IsUnavailable(r.status()) || absl::IsDeadlineExceeded(r.status());
+        if (retry && attempt < options_.commit_retries) {
+          loop_->After(loop_->UniformDuration(absl::Milliseconds(50), absl::Milliseconds(200)),
+                       [this, attempt] { Commit(attempt + 1); });
+          return;
+        }
+        loop_->Trace(absl::StrCat("client", index_, " outcome of ", txid_,
+                                  " unknown: ", r.status().ToString()));
+        ++stats_.unknown;
+        if (options_.abort_unknown) {
+          Abort("settling an unknown outcome");
+          return;
+        }
+        Finish();
+      });
+}
+
+}  // namespace txcoord::sim

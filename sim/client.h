@@ -1,0 +1,106 @@
+// A simulated service running the bank-transfer workload: each transfer is
+// one global transaction that moves money between accounts at 1-3
+// participants and writes a ledger row per change, so the checker can see
+// exactly which branches of which transaction were applied.
+#ifndef TXCOORD_SIM_CLIENT_H_
+#define TXCOORD_SIM_CLIENT_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "common/sql_value.h"
+#include "sim/history.h"
+#include "sim/network.h"
+
+namespace txcoord::sim {
+
+class CoordinatorNode;
+class ParticipantNode;
+
+struct WorkloadOptions {
+  int accounts = 32;  // per participant, ids 1..accounts
+  int64_t initial_balance = 1000;
+  double single_branch = 0.15;  // one participant: the one-phase path
+  double three_branches = 0.35;  // otherwise two
+  double early_prepare = 0.25;   // per branch: its last Execute prepares
+  double client_abort = 0.05;    // the client aborts instead of committing
+  // Each branch's writes go in two Executes instead of one: first every
+  // branch's balance updates, then every branch's ledger rows.
+  bool split_execute = false;
+  // The service's own work between two of its calls: a random pause.
+  absl::Duration max_step_gap = absl::Milliseconds(2);
+  int lock_retries = 3;  // an Execute that hit a row lock is retried
+  absl::Duration tx_timeout = absl::Seconds(5);
+  absl::Duration rpc_timeout = absl::Seconds(1);
+  absl::Duration commit_timeout = absl::Seconds(10);
+  int commit_retries = 3;  // after UNAVAILABLE or DEADLINE_EXCEEDED
+  // A client that never heard Commit's outcome calls Abort to settle it and
+  // takes an OK as ABORTED (what the API promises: Abort fails once COMMIT
+  // was logged).
+  bool abort_unknown = true;
+  absl::Duration max_think = absl::Milliseconds(5);
+};
+
+// The schema and the statements of the workload.
+std::vector<SqlStatement> SchemaStatements(const WorkloadOptions& options);
+
+// Not thread-safe (one simulation thread). Everything passed in must outlive
+// it. `take_ticket` says whether another transaction may start.
+class Client final {
+ public:
+  Client(EventLoop* loop, Network* net, History* history, NodeId id, int index,
+         CoordinatorNode* coordinator, std::vector<ParticipantNode*> participants,
+         const WorkloadOptions& options, std::function<bool()> take_ticket);
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  void Start();
+  bool done() const { return done_; }
+
+  struct Stats {
+    uint64_t begun = 0;
+    uint64_t committed = 0;  // told COMMITTED
+    uint64_t aborted = 0;    // told ABORTED (by Commit or a successful Abort)
+    uint64_t unknown = 0;    // Commit called, outcome never heard
+    uint64_t abandoned = 0;  // not committed: an Execute or Begin failed, Abort unanswered
+    uint64_t one_phase = 0;
+    uint64_t early_prepared = 0;  // branches
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Step {
+    ParticipantNode* participant;
+    std::vector<SqlStatement> statements;
+    bool prepare;
+  };
+  void Next();
+  void Begin(int attempt);
+  void Plan();
+  void Execute(size_t step, int attempt);
+  void Abort(const std::string& why);
+  void Commit(int attempt);
+  void Finish();
+
+  EventLoop* const loop_;
+  Network* const net_;
+  History* const history_;
+  const NodeId id_;
+  const int index_;
+  CoordinatorNode* const coordinator_;
+  const std::vector<ParticipantNode*> participants_;
+  const WorkloadOptions options_;
+  const std::function<bool()> take_ticket_;
+  bool done_ = false;
+  Stats stats_;
+
+  std::string txid_;
+  std::vector<Step> steps_;
+};
+
+}  // namespace txcoord::sim
+
+#endif  // TXCOORD_SIM_CLIENT_H_

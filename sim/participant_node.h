@@ -1,0 +1,120 @@
+// The simulated participant agent: the REAL participant core
+// (participant::Participant, SQLite with sessions, row locks, durable
+// prepare) on the simulator's in-memory VFS, plus what txagent adds around
+// it, modelled on the simulator's thread:
+//
+// - Enlist is the participant's synchronous call to the coordinator. Here it
+//   reaches the coordinator at once, or is lost (request or reply), or
+//   arrives late, after its caller gave up; a lost call is an error to the
+//   participant exactly as a gRPC deadline would be.
+// - The in-doubt resolver (participant/in_doubt_resolver.cc) as a periodic
+//   event: branches found prepared at start are asked at once, fresh ones
+//   after min_age, each with exponential backoff.
+// - The idle-branch reaper as a periodic event on simulated time (the real
+//   one compares wall-clock times, so it is off: branch_idle_timeout = 0).
+// - Lock waits: the lock timeout is zero, so a conflicting Execute fails at
+//   once with ABORTED and nothing ever blocks; the client retries it a few
+//   times, which is what a bounded wait amounts to.
+#ifndef TXCOORD_SIM_PARTICIPANT_NODE_H_
+#define TXCOORD_SIM_PARTICIPANT_NODE_H_
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "participant/participant.h"
+#include "sim/event_loop.h"
+#include "sim/network.h"
+
+namespace txcoord::sim {
+
+class CoordinatorNode;
+
+struct ParticipantNodeOptions {
+  std::string name;  // participant name and endpoint "sim:<name>"
+  std::string dir;   // its disk in the SimVfs
+  absl::Duration query_timeout = absl::Seconds(1);
+  // As ResolverOptions, on simulated time.
+  absl::Duration resolver_min_age = absl::Seconds(2);
+  absl::Duration resolver_poll = absl::Milliseconds(500);
+  absl::Duration resolver_backoff_initial = absl::Milliseconds(200);
+  absl::Duration resolver_backoff_max = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Seconds(10);
+  // Deliberate bug for the liveness checker's own test: no in-doubt
+  // resolver, so a prepared branch that missed its phase 2 stays in doubt.
+  bool bug_no_resolver = false;
+};
+
+// Not thread-safe (one simulation thread).
+class ParticipantNode final {
+ public:
+  ParticipantNode(EventLoop* loop, Network* net, NodeId id, CoordinatorNode* coordinator,
+                  const ParticipantNodeOptions& options);
+  ~ParticipantNode();
+  ParticipantNode(const ParticipantNode&) = delete;
+  ParticipantNode& operator=(const ParticipantNode&) = delete;
+
+  // Opens the participant (restoring prepared branches) and starts the
+  // resolver and reaper. An error (the database will not open) is a finding.
+  absl::Status Start();
+  // Power loss: SQLite's unsynced writes go the way SimVfs::Crash says.
+  void Crash();
+  // A clean stop (end of run): SQLite closes normally.
+  void Stop();
+  bool running() const { return participant_ != nullptr; }
+  NodeId id() const { return id_; }
+  const std::string& name() const { return options_.name; }
+  std::string endpoint() const { return "sim:" + options_.name; }
+  std::string db_path() const { return options_.dir + "/db"; }
+
+  // --- Requests, served at delivery time -------------------------------
+  absl::StatusOr<participant::ExecuteResult> Execute(const std::string& txid,
+                                                     const std::vector<SqlStatement>& statements,
+                                                     bool prepare);
+  absl::StatusOr<participant::Vote> Prepare(const std::string& txid);
+  absl::Status Commit(const std::string& txid);
+  absl::Status Abort(const std::string& txid);
+  absl::StatusOr<participant::Outcome> CommitOnePhase(const std::string& txid);
+
+  // Local SQL (setup and the checker's reads). Precondition: running().
+  absl::StatusOr<participant::ExecuteResult> Local(const std::vector<SqlStatement>& statements);
+  // What is left over, for the liveness check. Precondition: running().
+  std::vector<std::string> PreparedTxids();
+  size_t branch_count();
+  size_t lock_count();
+
+ private:
+  class Enlister;
+  void ResolveTick(uint64_t process);
+  void Query(const std::string& txid);
+  void ReapTick(uint64_t process);
+
+  EventLoop* const loop_;
+  Network* const net_;
+  const NodeId id_;
+  CoordinatorNode* const coordinator_;
+  const ParticipantNodeOptions options_;
+  std::unique_ptr<Enlister> enlister_;
+
+  // The process; reset by Crash.
+  std::unique_ptr<participant::Participant> participant_;
+  uint64_t process_ = 0;
+  std::set<std::string> recovered_;              // prepared when this process started
+  std::map<std::string, absl::Time> first_seen_;  // prepared branches, by this process
+  struct Backoff {
+    absl::Time next;
+    absl::Duration delay;
+    bool asking = false;
+  };
+  std::map<std::string, Backoff> backoff_;
+  std::map<std::string, absl::Time> last_used_;  // unprepared branches, for the reaper
+};
+
+}  // namespace txcoord::sim
+
+#endif  // TXCOORD_SIM_PARTICIPANT_NODE_H_

@@ -1,0 +1,331 @@
+#include "sim/simulator.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/log.h"
+#include "sim/checker.h"
+#include "sim/coordinator_node.h"
+#include "sim/history.h"
+#include "sim/participant_node.h"
+#include "sim/sim_vfs.h"
+
+namespace txcoord::sim {
+namespace {
+
+// Everything of one run. Members are destroyed in reverse order: clients and
+// nodes before the network, the history and the loop they point to.
+class World final {
+ public:
+  explicit World(const SimOptions& options)
+      : options_(options),
+        dir_(absl::StrCat("/txsim/", NextRunNumber())),
+        loop_(options.seed, options.trace_keep, options.trace_all),
+        net_(&loop_),
+        history_(&loop_) {
+    loop_.set_echo_filter(options.trace_filter);
+  }
+
+  ~World() {
+    for (auto& p : participants_) p->Stop();
+    SimVfs::Install().RemoveAll(dir_);
+  }
+
+  SimResult Run();
+
+ private:
+  static uint64_t NextRunNumber() {
+    static std::atomic<uint64_t> next{1};
+    return next++;
+  }
+  bool Setup();
+  void ScheduleCrash(bool coordinator, size_t index);
+  void SchedulePartition();
+  void Restart(bool coordinator, size_t index);
+  void OnLogFailure();
+  bool ClientsDone() const;
+  std::vector<ParticipantNode*> Participants() const;
+
+  const SimOptions options_;
+  const std::string dir_;
+  EventLoop loop_;
+  Network net_;
+  History history_;
+  std::unique_ptr<CoordinatorNode> coordinator_;
+  std::vector<std::unique_ptr<ParticipantNode>> participants_;
+  std::vector<std::unique_ptr<Client>> clients_;
+  bool faulty_ = true;  // the fault phase is on
+  bool log_restart_pending_ = false;
+  int tickets_ = 0;
+  SimResult result_;
+};
+
+std::vector<ParticipantNode*> World::Participants() const {
+  std::vector<ParticipantNode*> out;
+  for (const auto& p : participants_) out.push_back(p.get());
+  return out;
+}
+
+bool World::Setup() {
+  SimVfs& vfs = SimVfs::Install();
+  // SQLite's own PRNG (WAL salts) is process-wide: seed it per run.
+  sqlite3_test_control(SQLITE_TESTCTRL_PRNG_SEED, static_cast<int>(options_.seed), nullptr);
+
+  CoordinatorNodeOptions co;
+  co.engine.cluster_id = "sim";
+  co.engine.default_tx_timeout = options_.workload.tx_timeout;
+  co.engine.prepare_timeout = absl::Seconds(1);
+  co.engine.phase2_backoff_initial = absl::Milliseconds(50);
+  co.engine.phase2_backoff_max = absl::Seconds(2);
+  co.log.sync_failure = options_.faults.log_sync_failure;
+  co.log.rotate_records = options_.log_rotate_records;
+  co.bug_reply_before_durable = options_.bug_reply_before_durable;
+  coordinator_ = std::make_unique<CoordinatorNode>(&loop_, &net_, &history_,
+                                                   net_.AddNode("coord"), co);
+  coordinator_->set_on_log_failure([this] { OnLogFailure(); });
+
+  for (int i = 0; i < options_.participants; ++i) {
+    ParticipantNodeOptions po;
+    po.name = absl::StrCat("p", i);
+    po.dir = absl::StrCat(dir_, "/", po.name);
+    po.idle_timeout = options_.agent_idle_timeout;
+    po.bug_no_resolver = options_.bug_no_resolver;
+    auto node = std::make_unique<ParticipantNode>(&loop_, &net_, net_.AddNode(po.name),
+                                                  coordinator_.get(), po);
+    if (absl::Status s = node->Start(); !s.ok()) {
+      history_.Violation(absl::StrCat(po.name, ": cannot open: ", s.ToString()));
+      return false;
+    }
+    absl::StatusOr<participant::ExecuteResult> schema =
+        node->Local(SchemaStatements(options_.workload));
+    if (!schema.ok()) {
+      history_.Violation(absl::StrCat(po.name, ": cannot create the schema: ",
+                                      schema.status().ToString()));
+      return false;
+    }
+    // Set up durably first: the bug is about votes, not about the schema.
+    if (options_.bug_vote_before_durable) vfs.SetLaggingSync(po.dir, true);
+    coordinator_->AddParticipant(node->endpoint(), node.get());
+    participants_.push_back(std::move(node));
+  }
+  if (absl::Status s = coordinator_->Start(); !s.ok()) {
+    history_.Violation(absl::StrCat("coordinator cannot start: ", s.ToString()));
+    return false;
+  }
+  NetworkFaults nf;
+  nf.loss = options_.faults.loss;
+  nf.duplicate = options_.faults.duplicate;
+  nf.slow = options_.faults.slow;
+  nf.slow_max = options_.faults.slow_max;
+  net_.set_faults(nf);
+
+  tickets_ = options_.transactions;
+  for (int i = 0; i < options_.clients; ++i) {
+    clients_.push_back(std::make_unique<Client>(
+        &loop_, &net_, &history_, net_.AddNode(absl::StrCat("client", i)), i, coordinator_.get(),
+        Participants(), options_.workload, [this] { return tickets_-- > 0; }));
+  }
+  return true;
+}
+
+void World::Restart(bool coordinator, size_t index) {
+  if (coordinator) {
+    if (coordinator_->running()) return;
+    if (absl::Status s = coordinator_->Start(); !s.ok()) {
+      history_.Violation(absl::StrCat("coordinator cannot restart: ", s.ToString()));
+    }
+    return;
+  }
+  ParticipantNode& p = *participants_[index];
+  if (p.running()) return;
+  if (absl::Status s = p.Start(); !s.ok()) {
+    history_.Violation(absl::StrCat(p.name(), " cannot restart: ", s.ToString()));
+  }
+}
+
+void World::ScheduleCrash(bool coordinator, size_t index) {
+  const absl::Duration mtbf =
+      coordinator ? options_.faults.coordinator_mtbf : options_.faults.participant_mtbf;
+  if (mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(mtbf), [this, coordinator, index] {
+    if (!faulty_) return;
+    if (coordinator) {
+      coordinator_->Crash();
+      ++result_.coordinator_crashes;
+    } else {
+      participants_[index]->Crash();
+      ++result_.participant_crashes;
+    }
+    loop_.After(loop_.UniformDuration(options_.faults.min_down, options_.faults.max_down),
+                [this, coordinator, index] {
+                  Restart(coordinator, index);
+                  ScheduleCrash(coordinator, index);
+                });
+  });
+}
+
+void World::SchedulePartition() {
+  if (options_.faults.partition_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.partition_mtbf), [this] {
+    if (!faulty_) return;
+    const NodeId node = static_cast<NodeId>(loop_.Uniform(0, options_.participants));
+    const absl::Duration d =
+        loop_.UniformDuration(absl::Milliseconds(1), options_.faults.max_partition);
+    loop_.Trace(absl::StrCat("PARTITION ", net_.name(node), " for ", absl::FormatDuration(d)));
+    net_.Isolate(node, d);
+    ++result_.partitions;
+    SchedulePartition();
+  });
+}
+
+void World::OnLogFailure() {
+  ++result_.log_failures;
+  if (log_restart_pending_) return;
+  log_restart_pending_ = true;
+  // Fail-stop: a supervisor restarts the coordinator a moment later.
+  loop_.After(loop_.UniformDuration(absl::Milliseconds(10), absl::Milliseconds(200)), [this] {
+    log_restart_pending_ = false;
+    coordinator_->Crash();
+    ++result_.coordinator_crashes;
+    Restart(true, 0);
+  });
+}
+
+bool World::ClientsDone() const {
+  for (const auto& c : clients_) {
+    if (!c->done()) return false;
+  }
+  return true;
+}
+
+SimResult World::Run() {
+  result_.seed = options_.seed;
+  if (Setup()) {
+    ScheduleCrash(true, 0);
+    for (size_t i = 0; i < participants_.size(); ++i) ScheduleCrash(false, i);
+    SchedulePartition();
+    for (auto& c : clients_) c->Start();
+    // The fault phase lasts until the last transaction has started, so
+    // that the quiet phase begins with transactions in flight.
+    const absl::Time fault_end = loop_.now() + options_.fault_phase_limit;
+    while (tickets_ > 0 && loop_.now() < fault_end && loop_.Step()) {
+    }
+    result_.fault_phase = loop_.elapsed();
+    if (options_.crash_all_at_end) {
+      loop_.Trace("END OF FAULTS: every node crashes at once");
+      coordinator_->Crash();
+      ++result_.coordinator_crashes;
+      for (auto& p : participants_) {
+        p->Crash();
+        ++result_.participant_crashes;
+      }
+    }
+
+    // Quiet phase: every node up, a reliable network, no more faults.
+    faulty_ = false;
+    loop_.Trace("QUIET PHASE: faults stop, every node up, reliable network");
+    net_.set_faults(NetworkFaults());
+    net_.Heal();
+    coordinator_->set_sync_failure(0);
+    Restart(true, 0);
+    for (size_t i = 0; i < participants_.size(); ++i) Restart(false, i);
+    const absl::Time quiet_start = loop_.now();
+    std::vector<std::string> left = {"clients still busy"};
+    absl::Time next_check = loop_.now();
+    while (loop_.now() - quiet_start <= options_.quiet_limit && loop_.Step()) {
+      if (loop_.now() < next_check) continue;
+      next_check = loop_.now() + absl::Milliseconds(100);
+      if (!coordinator_->running()) continue;  // a log-failure restart is due
+      if (!ClientsDone()) continue;
+      left = Leftovers(coordinator_.get(), Participants());
+      if (left.empty()) break;
+    }
+    result_.time_to_rest = loop_.now() - quiet_start;
+    if (!left.empty()) {
+      history_.Violation(absl::StrCat("not at rest ", absl::FormatDuration(options_.quiet_limit),
+                                      " into the quiet phase: ", absl::StrJoin(left, "; ")));
+    }
+    bool all_up = coordinator_->running();
+    for (auto& p : participants_) all_up &= p->running();
+    if (all_up) CheckSafety(options_.workload, Participants(), &history_);
+  }
+  for (const auto& c : clients_) {
+    const Client::Stats& s = c->stats();
+    result_.clients.begun += s.begun;
+    result_.clients.committed += s.committed;
+    result_.clients.aborted += s.aborted;
+    result_.clients.unknown += s.unknown;
+    result_.clients.abandoned += s.abandoned;
+    result_.clients.one_phase += s.one_phase;
+    result_.clients.early_prepared += s.early_prepared;
+  }
+  result_.violations = history_.violations();
+  result_.ok = result_.violations.empty();
+  // The lines leading to the first violation say the most about it.
+  result_.trace_tail = history_.violations().empty() ? loop_.TraceTail()
+                                                     : history_.trace_at_first_violation();
+  result_.trace_hash = loop_.trace_hash();
+  result_.network = net_.stats();
+  result_.events = loop_.events_run();
+  result_.log_rotations = coordinator_ ? coordinator_->disk().rotations : 0;
+  result_.coordinator_epochs = coordinator_ ? coordinator_->epoch() : 0;
+  return result_;
+}
+
+}  // namespace
+
+SimResult RunSimulation(const SimOptions& options) {
+  if (options.quiet_logs) SetMinLogLevel(LogLevel::kFatal);
+  World world(options);
+  return world.Run();
+}
+
+std::string ReplayFlags(const SimOptions& o) {
+  const FaultOptions& f = o.faults;
+  const WorkloadOptions& w = o.workload;
+  std::string flags = absl::StrFormat(
+      "--seed=%d --transactions=%d --participants=%d --clients=%d --loss=%g --duplicate=%g "
+      "--slow=%g --coordinator_mtbf_ms=%d --participant_mtbf_ms=%d --partition_mtbf_ms=%d "
+      "--log_sync_failure=%g --early_prepare=%g --single_branch=%g --client_abort=%g "
+      "--accounts=%d --max_step_gap_ms=%d --tx_timeout_ms=%d --idle_timeout_ms=%d",
+      o.seed, o.transactions, o.participants, o.clients, f.loss, f.duplicate, f.slow,
+      absl::ToInt64Milliseconds(f.coordinator_mtbf), absl::ToInt64Milliseconds(f.participant_mtbf),
+      absl::ToInt64Milliseconds(f.partition_mtbf), f.log_sync_failure, w.early_prepare,
+      w.single_branch, w.client_abort, w.accounts, absl::ToInt64Milliseconds(w.max_step_gap),
+      absl::ToInt64Milliseconds(w.tx_timeout), absl::ToInt64Milliseconds(o.agent_idle_timeout));
+  if (w.split_execute) absl::StrAppend(&flags, " --split_execute");
+  absl::StrAppend(&flags, w.abort_unknown ? " --abort_unknown" : " --noabort_unknown");
+  if (o.bug_reply_before_durable) absl::StrAppend(&flags, " --bug_reply_before_durable");
+  if (o.bug_vote_before_durable) absl::StrAppend(&flags, " --bug_vote_before_durable");
+  if (o.bug_no_resolver) absl::StrAppend(&flags, " --bug_no_resolver");
+  return flags;
+}
+
+std::string FormatReport(const SimResult& r, const SimOptions& options) {
+  std::string out = absl::StrFormat(
+      "seed %d: %s. %d begun: %d committed, %d aborted, %d unknown to the client, %d abandoned "
+      "(%d one-phase, %d early-prepared branches); crashes: coordinator %d (epoch %d), "
+      "participants %d; %d partitions; %d log failures, %d rotations; messages %d sent, %d lost, "
+      "%d duplicated, %d delayed; %.1fs simulated faults, at rest %.1fs later; %d events\n",
+      r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
+      r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
+      r.coordinator_crashes, r.coordinator_epochs, r.participant_crashes, r.partitions,
+      r.log_failures, r.log_rotations, r.network.sent, r.network.lost, r.network.duplicated,
+      r.network.slow, absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest),
+      r.events);
+  if (r.ok) return out;
+  for (const std::string& v : r.violations) absl::StrAppend(&out, "  VIOLATION ", v, "\n");
+  absl::StrAppend(&out, "  replay: txsim ", ReplayFlags(options), " --trace\n");
+  absl::StrAppend(&out, "  (add --trace_filter=<txid> to follow one transaction)\n");
+  absl::StrAppend(&out, "  the last ", r.trace_tail.size(),
+                  " trace lines up to the first violation:\n");
+  for (const std::string& line : r.trace_tail) absl::StrAppend(&out, "    ", line, "\n");
+  return out;
+}
+
+}  // namespace txcoord::sim

@@ -1,0 +1,95 @@
+// One deterministic simulation run of the whole system: the real coordinator
+// engine, real participants on SQLite, clients running bank transfers, under
+// a seeded schedule of message loss, duplication, delay and reordering,
+// partitions, crashes and restarts of every node, and log failures; then a
+// quiet phase (all nodes up, a reliable network) and the checker.
+//
+//   SimOptions options;
+//   options.seed = 42;
+//   SimResult result = RunSimulation(options);
+//   if (!result.ok) std::cout << FormatReport(result, options);  // how to replay
+#ifndef TXCOORD_SIM_SIMULATOR_H_
+#define TXCOORD_SIM_SIMULATOR_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "sim/client.h"
+#include "sim/network.h"
+
+namespace txcoord::sim {
+
+struct FaultOptions {
+  double loss = 0.02;       // per message
+  double duplicate = 0.02;  // per idempotent request
+  double slow = 0.02;       // per message: held back up to slow_max (reordering)
+  absl::Duration slow_max = absl::Milliseconds(300);
+  // Mean simulated time between crashes of the node (each node on its
+  // own); zero: never.
+  absl::Duration coordinator_mtbf = absl::Seconds(3);
+  absl::Duration participant_mtbf = absl::Seconds(3);
+  absl::Duration min_down = absl::Milliseconds(1);
+  absl::Duration max_down = absl::Milliseconds(300);
+  absl::Duration partition_mtbf = absl::Seconds(2);  // zero: never
+  absl::Duration max_partition = absl::Milliseconds(300);
+  double log_sync_failure = 0.001;  // per coordinator fdatasync: fail-stop
+};
+
+struct SimOptions {
+  uint64_t seed = 1;
+  int transactions = 250;
+  int participants = 3;
+  int clients = 6;
+  FaultOptions faults;
+  WorkloadOptions workload;
+  size_t log_rotate_records = 128;  // 0: the log never rotates
+  // An agent rolls back an unprepared branch idle this long (the reaper).
+  absl::Duration agent_idle_timeout = absl::Seconds(10);
+  // The fault phase ends when the last transaction has started; with this,
+  // every node then crashes at once (transactions still in flight).
+  bool crash_all_at_end = true;
+  // After the fault phase, the system must be at rest within this long.
+  absl::Duration quiet_limit = absl::Seconds(120);
+  absl::Duration fault_phase_limit = absl::Hours(1);
+  // Deliberate bugs, to prove the checker finds them.
+  bool bug_reply_before_durable = false;  // coordinator: COMMITTED before COMMIT is durable
+  bool bug_vote_before_durable = false;   // participant: YES before its prepare is durable
+  bool bug_no_resolver = false;           // participants never ask about in-doubt branches
+  size_t trace_keep = 300;  // trace lines kept for a report
+  bool trace_all = false;   // print every trace line as it happens
+  std::string trace_filter;  // with trace_all: only lines containing this
+  bool quiet_logs = true;   // silence the daemons' own logging (TXLOG)
+};
+
+struct SimResult {
+  uint64_t seed = 0;
+  bool ok = true;
+  std::vector<std::string> violations;
+  std::vector<std::string> trace_tail;
+  uint64_t trace_hash = 0;  // equal for equal runs
+
+  Client::Stats clients;  // summed over all clients
+  uint64_t coordinator_crashes = 0;
+  uint64_t participant_crashes = 0;
+  uint64_t partitions = 0;
+  uint64_t log_failures = 0;
+  uint64_t log_rotations = 0;
+  uint64_t coordinator_epochs = 0;
+  NetworkStats network;
+  uint64_t events = 0;
+  absl::Duration fault_phase;  // simulated
+  absl::Duration time_to_rest;  // simulated, from the start of the quiet phase
+};
+
+SimResult RunSimulation(const SimOptions& options);
+
+// The flags that replay this run, e.g. "--seed=7 --transactions=250 ...".
+std::string ReplayFlags(const SimOptions& options);
+// Statistics, violations, how to replay, and the trace tail if not ok.
+std::string FormatReport(const SimResult& result, const SimOptions& options);
+
+}  // namespace txcoord::sim
+
+#endif  // TXCOORD_SIM_SIMULATOR_H_
