@@ -26,6 +26,7 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
+#include "tests/support/audit.h"
 #include "tests/support/bank.h"
 #include "tests/support/cluster.h"
 
@@ -171,32 +172,11 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
   ASSERT_TRUE(settled.ok()) << settled;
   ASSERT_TRUE(cluster_->CheckRunning().ok()) << cluster_->CheckRunning();
 
-  EXPECT_EQ(Bank::CountPrepared(cluster_->agent_dbs()).value(), 0);
-  EXPECT_EQ(Bank::SumBalances(cluster_->agent_dbs()).value(), bank_->TotalMoney());
-  std::vector<std::set<std::string>> ledgers;
-  std::set<std::string> anywhere;
-  for (const std::string& db : cluster_->agent_dbs()) {
-    absl::StatusOr<std::set<std::string>> txids = Bank::LedgerTxids(db);
-    ASSERT_TRUE(txids.ok()) << txids.status();
-    ledgers.push_back(*txids);
-    anywhere.insert(txids->begin(), txids->end());
-  }
-  int partial = 0;
-  for (const std::string& txid : anywhere) {
-    for (const auto& ledger : ledgers) partial += ledger.count(txid) ? 0 : 1;
-  }
-  EXPECT_EQ(partial, 0) << "transfers present at some agents only";
-  int lost = 0;
-  int resurrected = 0;
-  for (const auto& [txid, outcome] : told) {
-    if (outcome == TransferOutcome::kCommitted && !anywhere.count(txid)) ++lost;
-    if (outcome != TransferOutcome::kCommitted && outcome != TransferOutcome::kUnknown &&
-        anywhere.count(txid)) {
-      ++resurrected;
-    }
-  }
-  EXPECT_EQ(lost, 0) << "acknowledged commits missing from the files";
-  EXPECT_EQ(resurrected, 0) << "transfers reported aborted but present";
+  absl::StatusOr<AuditReport> audit = Audit(cluster_->agent_dbs(), told);
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  EXPECT_TRUE(audit->Atomic()) << audit->ToString();
+  EXPECT_EQ(audit->prepared, 0) << audit->ToString();
+  EXPECT_EQ(audit->money, bank_->TotalMoney()) << audit->ToString();
 
   std::vector<std::string> logs = {cluster_->coordinator_log()};
   for (int i = 0; i < cluster_->agent_count(); ++i) logs.push_back(cluster_->agent_log(i));
@@ -209,7 +189,7 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
   std::string killed;
   for (const auto& [who, n] : kills) absl::StrAppend(&killed, who, "=", n, " ");
   std::cout << "chaos: " << done << " transfers (" << summary << "), kills: " << killed
-            << "| committed in the files: " << anywhere.size() << "\n";
+            << "| " << audit->ToString() << "\n";
   EXPECT_GE(done, kTransfers);
 }
 

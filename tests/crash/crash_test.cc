@@ -20,6 +20,7 @@
 #include "client/client.h"
 #include "common/failpoint.h"
 #include "gtest/gtest.h"
+#include "tests/support/audit.h"
 #include "tests/support/bank.h"
 #include "tests/support/cluster.h"
 
@@ -171,41 +172,14 @@ TEST_P(CrashTest, EveryTransactionIsAllOrNothingAfterCrashAndRestart) {
   ASSERT_TRUE(settled.ok()) << settled;
   ASSERT_TRUE(cluster_->CheckRunning().ok()) << cluster_->CheckRunning();
 
-  // The files alone decide: nothing prepared, money conserved.
-  EXPECT_EQ(Bank::CountPrepared(cluster_->agent_dbs()).value(), 0);
-  EXPECT_EQ(Bank::SumBalances(cluster_->agent_dbs()).value(), bank_->TotalMoney());
-
-  std::vector<std::set<std::string>> ledgers;
-  std::set<std::string> anywhere;
-  for (const std::string& db : cluster_->agent_dbs()) {
-    absl::StatusOr<std::set<std::string>> txids = Bank::LedgerTxids(db);
-    ASSERT_TRUE(txids.ok()) << txids.status();
-    ledgers.push_back(*txids);
-    anywhere.insert(txids->begin(), txids->end());
-  }
-  for (const std::string& txid : anywhere) {
-    for (size_t i = 0; i < ledgers.size(); ++i) {
-      EXPECT_TRUE(ledgers[i].count(txid)) << txid << " committed elsewhere but not at agent " << i;
-    }
-  }
-  int committed = 0;
-  int unknown = 0;
-  for (const auto& [txid, outcome] : outcomes.results()) {
-    switch (outcome) {
-      case TransferOutcome::kCommitted:
-        ++committed;
-        EXPECT_TRUE(anywhere.count(txid)) << txid << " was acknowledged COMMITTED but is missing";
-        break;
-      case TransferOutcome::kUnknown:
-        ++unknown;
-        break;
-      default:
-        EXPECT_FALSE(anywhere.count(txid)) << txid << " was reported aborted but is present";
-    }
-  }
-  EXPECT_GT(committed, 0) << "no transfer committed before the crash: the test proves little";
-  std::cout << c.name << ": " << outcomes.Summary() << "| in the files: " << anywhere.size()
-            << " committed (" << unknown << " had an unknown outcome at the client)\n";
+  // The files alone decide.
+  absl::StatusOr<AuditReport> audit = Audit(cluster_->agent_dbs(), outcomes.results());
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  EXPECT_TRUE(audit->Atomic()) << audit->ToString();
+  EXPECT_EQ(audit->prepared, 0) << audit->ToString();
+  EXPECT_EQ(audit->money, bank_->TotalMoney()) << audit->ToString();
+  EXPECT_GT(audit->committed, 0) << "no transfer committed before the crash: the test proves little";
+  std::cout << c.name << ": " << outcomes.Summary() << "| " << audit->ToString() << "\n";
 }
 
 INSTANTIATE_TEST_SUITE_P(
