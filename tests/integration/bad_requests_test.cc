@@ -29,13 +29,6 @@ constexpr char kMalformedTxid[] = "not a txid!";
 // allows it, so the server is the one to refuse.
 constexpr size_t kOversized = 20 << 20;
 
-std::shared_ptr<grpc::Channel> LargeMessageChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
-
 class BadRequestsTest : public ClusterFixture {
  protected:
   void SetUp() override {

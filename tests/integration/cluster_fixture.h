@@ -4,6 +4,8 @@
 #ifndef TXCOORD_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_
 #define TXCOORD_TESTS_INTEGRATION_CLUSTER_FIXTURE_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +16,15 @@
 #include "tests/support/cluster.h"
 
 namespace txcoord::testing {
+
+// A raw channel whose message limits are far above the daemons' own, so
+// that a test can send an oversized request and see the daemon refuse it.
+inline std::shared_ptr<grpc::Channel> LargeMessageChannel(const std::string& target) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
 
 class ClusterFixture : public ::testing::Test {
  protected:

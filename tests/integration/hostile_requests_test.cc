@@ -20,21 +20,14 @@ namespace {
 
 using Code = grpc::StatusCode;
 
-std::shared_ptr<grpc::Channel> LargeChannel(const std::string& target) {
-  grpc::ChannelArguments args;
-  args.SetMaxSendMessageSize(64 << 20);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-}
-
 class HostileRequestsTest : public ClusterFixture {
  protected:
   void SetUp() override {
     ClusterFixture::SetUp();
     if (HasFatalFailure()) return;
-    coordinator_ = v1::Coordinator::NewStub(LargeChannel(cluster_->coordinator_address()));
-    agent_ = v1::Agent::NewStub(LargeChannel(cluster_->agent_address(0)));
-    participant_ = v1::Participant::NewStub(LargeChannel(cluster_->agent_address(0)));
+    coordinator_ = v1::Coordinator::NewStub(LargeMessageChannel(cluster_->coordinator_address()));
+    agent_ = v1::Agent::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
+    participant_ = v1::Participant::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
     ASSERT_TRUE(agents_[0]->Execute("", {{"CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", {}}}).ok());
   }
 
