@@ -65,10 +65,10 @@ INSTANTIATE_TEST_SUITE_P(Targets, FuzzRegressionTest, ::testing::ValuesIn(AllTar
 // whose payload happens to contain a whole valid frame is judged corruption
 // ("a valid record follows"), and the coordinator refuses to start, instead
 // of cutting the torn tail. COMMIT payloads carry the Enlist endpoint, which
-// is only length-checked, so a client can plant such bytes. Enable once the
-// reader skips a bad record's claimed extent before looking for a valid
-// record after it.
-TEST(FuzzFindingTest, DISABLED_TornRecordWithAFrameInItsPayloadIsATornTail) {
+// is only length-checked, so a client can plant such bytes. Fixed: the reader
+// looks for a following record only past a bad record's claimed extent (or
+// where its checksum says it ends).
+TEST(FuzzFindingTest, TornRecordWithAFrameInItsPayloadIsATornTail) {
   std::string inner;
   wal::AppendRecord(1, "planted", &inner);
   std::string segment;

@@ -62,11 +62,12 @@ size_t FrameAt(absl::string_view data, size_t off, RecordView* record, std::stri
   return kRecordHeaderBytes + length;
 }
 
-// The first offset after `from` where a whole valid record starts, or 0.
+// The first offset in [from, limit) where a whole valid record starts, or 0
+// (never a record offset: the segment header is there).
 // Cheap checks first: in a torn tail (zeros, or half a frame) the length or
 // type test fails at almost every offset before any CRC is computed.
-size_t FindValidRecordAfter(absl::string_view data, size_t from) {
-  for (size_t p = from + 1; p + kRecordHeaderBytes <= data.size(); ++p) {
+size_t FindValidRecord(absl::string_view data, size_t from, size_t limit) {
+  for (size_t p = from; p < limit && p + kRecordHeaderBytes <= data.size(); ++p) {
     const uint32_t length = LoadLE32(data.data() + p + 4);
     const uint8_t type = static_cast<uint8_t>(data[p + 8]);
     if (length > kMaxPayloadBytes || type < kMinUserType || type > kMaxUserType) continue;
@@ -77,6 +78,58 @@ size_t FindValidRecordAfter(absl::string_view data, size_t from) {
     }
   }
   return 0;
+}
+
+// True when the record at `off` is whole and valid once its length field reads
+// `length`: then only the length field was damaged. Precondition: the record
+// with that length fits in `data`.
+bool ChecksumMatchesLength(absl::string_view data, size_t off, uint32_t length) {
+  char header[kRecordHeaderBytes - 4];
+  for (int i = 0; i < 4; ++i) header[i] = static_cast<char>(length >> (8 * i));
+  header[4] = data[off + 8];
+  const uint32_t crc = crc32c::Extend(crc32c::Extend(0, header, sizeof(header)),
+                                      data.data() + off + kRecordHeaderBytes, length);
+  return crc == crc32c::Unmask(LoadLE32(data.data() + off));
+}
+
+// Why the bad record at `off` cannot be a torn write, or "" when it can be.
+// A crash leaves a prefix of the last batch and then zeros or nothing, so a
+// torn record's header is as written, and every byte up to the end of the
+// extent it claims may be its own payload: client bytes, which may hold whole
+// valid frames. A valid record therefore proves corruption only where the
+// torn record could not reach: past its claimed extent; anywhere, when the
+// length is one no writer wrote; or where the record's own checksum says it
+// ends (a damaged length field, with the rest of the record intact).
+std::string CorruptionEvidence(absl::string_view data, size_t off) {
+  if (data.size() - off < kRecordHeaderBytes) return "";  // nothing can follow
+  const uint32_t length = LoadLE32(data.data() + off + 4);
+  if (length > kMaxPayloadBytes) {
+    // Zeros only shrink a length, so this header is damaged and the extent
+    // it claims means nothing.
+    if (const size_t next = FindValidRecord(data, off + 1, data.size()); next != 0) {
+      return absl::StrCat("a valid record follows at offset ", next);
+    }
+    return "";
+  }
+  const size_t end = off + kRecordHeaderBytes + length;
+  if (end <= data.size()) {
+    if (const size_t next = FindValidRecord(data, end, data.size()); next != 0) {
+      return absl::StrCat("a valid record follows at offset ", next);
+    }
+  }
+  // Within the claimed extent (all of the rest of the file, when the extent
+  // runs past its end) a valid frame counts only where the checksum agrees.
+  const size_t limit = std::min(end, data.size());
+  for (size_t p = FindValidRecord(data, off + kRecordHeaderBytes, limit); p != 0;
+       p = FindValidRecord(data, p + 1, limit)) {
+    const auto true_length = static_cast<uint32_t>(p - off - kRecordHeaderBytes);
+    if (ChecksumMatchesLength(data, off, true_length)) {
+      return absl::StrCat("a valid record follows at offset ", p,
+                          ", where the checksum says this record ends: its length field reads ",
+                          length, " but the checksum matches ", true_length);
+    }
+  }
+  return "";
 }
 
 absl::Status HeaderError(const std::string& path, const absl::Status& s) {
@@ -122,9 +175,9 @@ SegmentScan ScanSegment(absl::string_view data,
   }
   scan.problem_offset = off;
   scan.problem = why;
-  if (const size_t next = FindValidRecordAfter(data, off); next != 0) {
+  if (const std::string evidence = CorruptionEvidence(data, off); !evidence.empty()) {
     scan.state = SegmentScan::State::kCorrupt;
-    absl::StrAppend(&scan.problem, " (a valid record follows at offset ", next, ")");
+    absl::StrAppend(&scan.problem, " (", evidence, ")");
   } else if (off < checkpoint_end) {
     scan.state = SegmentScan::State::kCorrupt;
     absl::StrAppend(&scan.problem, " (inside the checkpoint, synced before the segment was named)");

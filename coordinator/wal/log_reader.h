@@ -48,8 +48,12 @@ struct SegmentScan {
 
 // Parses a whole segment file held in memory. Calls `visit` (may be empty)
 // for every good record in order, up to the first bad one. A bad record is
-// corruption, not a torn tail, when a valid record follows it anywhere in the
-// file or when it lies inside the segment's checkpoint.
+// corruption, not a torn tail, when it lies inside the segment's checkpoint or
+// a valid record follows it where no torn write could have put one: past the
+// extent its header claims (anywhere, when the length is over the limit), or
+// where its checksum says it ends (a damaged length field). A valid frame
+// inside the claimed extent, or anywhere after a length that runs past the end
+// of the file, proves nothing: a torn record's payload may hold one.
 SegmentScan ScanSegment(absl::string_view data,
                         const std::function<void(const RecordView&)>& visit);
 

@@ -81,6 +81,71 @@ TEST(WalReaderTest, BadRecordFollowedByAValidRecordIsCorruption) {
                                      ": checksum mismatch")));
 }
 
+// Payloads carry client strings, so a torn record may hold a whole valid
+// frame; that is its own payload, not a record after it.
+TEST(WalReaderTest, TornRecordWithAFrameInItsPayloadIsTornWhetherCutOrZeroFilled) {
+  std::string planted;
+  AppendRecord(5, "planted", &planted);
+  std::string whole = Segment(1, {"first"});
+  const size_t torn_start = whole.size();
+  AppendRecord(5, "endpoint=" + planted + std::string(40, 'x'), &whole);
+  for (size_t cut = torn_start + 1; cut < whole.size(); ++cut) {
+    const std::string zero_filled =
+        whole.substr(0, cut) + std::string(whole.size() - cut + 512, '\0');
+    for (const std::string& data : {whole.substr(0, cut), zero_filled}) {
+      SegmentScan scan;
+      EXPECT_THAT(Scan(data, &scan), ::testing::ElementsAre("first")) << cut;
+      EXPECT_EQ(scan.state, SegmentScan::State::kTorn) << cut << ": " << scan.problem;
+      EXPECT_EQ(scan.good_bytes, torn_start) << cut;
+    }
+  }
+}
+
+TEST(WalReaderTest, ValidRecordPastABadRecordsClaimedExtentIsCorruption) {
+  std::string planted;
+  AppendRecord(5, "planted", &planted);
+  std::string data = Segment(1, {"one", "endpoint=" + planted + "tail", "three"});
+  const size_t second = kSegmentHeaderBytes + kRecordHeaderBytes + 3;
+  data[second + kRecordHeaderBytes + 1] ^= 1;  // "endpoint", before the frame
+  SegmentScan scan;
+  EXPECT_THAT(Scan(data, &scan), ::testing::ElementsAre("one"));
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  EXPECT_EQ(scan.problem_offset, second);
+  const size_t third = second + kRecordHeaderBytes + 9 + planted.size() + 4;
+  EXPECT_THAT(scan.problem, HasSubstr(absl::StrCat("a valid record follows at offset ", third)));
+}
+
+// Whatever one byte of a length field becomes (shorter, longer but inside
+// the file, past its end, over the limit), the records after it prove
+// corruption: past a shorter extent they are found directly; inside a longer
+// one, or past the end of the file, the record's checksum (which covers the
+// true length) says where the record really ends.
+TEST(WalReaderTest, FlippedLengthFieldIsCorruptionWhenGoodRecordsFollow) {
+  const std::string whole = Segment(1, {"one", "two", "three", "four"});
+  const size_t second = kSegmentHeaderBytes + kRecordHeaderBytes + 3;
+  for (size_t at = second + 4; at < second + 8; ++at) {
+    for (int mask = 1; mask < 256; ++mask) {
+      std::string data = whole;
+      data[at] = static_cast<char>(data[at] ^ mask);
+      SegmentScan scan;
+      EXPECT_THAT(Scan(data, &scan), ::testing::ElementsAre("one")) << at << " ^ " << mask;
+      EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt) << at << " ^ " << mask;
+      EXPECT_EQ(scan.problem_offset, second) << at << " ^ " << mask;
+    }
+  }
+  std::string past_the_end = whole;
+  past_the_end[second + 5] = 1;  // length 3 + 256: beyond the last record
+  SegmentScan scan;
+  Scan(past_the_end, &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  EXPECT_THAT(scan.problem, HasSubstr(absl::StrCat("short payload (", whole.size() - second - 9)));
+  EXPECT_THAT(
+      scan.problem,
+      HasSubstr(absl::StrCat("a valid record follows at offset ", second + kRecordHeaderBytes + 3,
+                             ", where the checksum says this record ends: its length "
+                             "field reads 259 but the checksum matches 3")));
+}
+
 TEST(WalReaderTest, BadRecordInsideTheCheckpointIsCorruptionEvenAtTheEnd) {
   const std::string whole =
       Segment(2, {"open-1", "open-2"}, kFlagBase, 2 * kRecordHeaderBytes + 12);
