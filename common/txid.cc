@@ -21,6 +21,30 @@ bool IsValidName(absl::string_view name, bool allow_dot) {
   return true;
 }
 
+bool IsValidEndpoint(absl::string_view endpoint) {
+  if (endpoint.size() > 256) return false;
+  const size_t colon = endpoint.rfind(':');
+  if (colon == absl::string_view::npos) return false;
+  const absl::string_view host = endpoint.substr(0, colon);
+  const absl::string_view port = endpoint.substr(colon + 1);
+  uint32_t port_number = 0;
+  if (port.empty() || port.size() > 5 || !absl::SimpleAtoi(port, &port_number) ||
+      port_number == 0 || port_number > 65535 || port.find_first_not_of("0123456789") != absl::string_view::npos) {
+    return false;
+  }
+  if (host.size() >= 3 && host.front() == '[' && host.back() == ']') {
+    const absl::string_view ip = host.substr(1, host.size() - 2);
+    return ip.find_first_not_of("0123456789abcdefABCDEF:.") == absl::string_view::npos;
+  }
+  if (host.empty()) return false;
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
 absl::StatusOr<Txid> ParseTxid(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("txid is empty");
   if (text.size() > kMaxTxidBytes) {

@@ -30,6 +30,12 @@ absl::StatusOr<Txid> ParseTxid(absl::string_view text);
 // or, with allow_dot=false, of [A-Za-z0-9_-] (cluster ids).
 bool IsValidName(absl::string_view name, bool allow_dot = true);
 
+// True if `endpoint` is "host:port" in at most 256 bytes: a host of
+// [A-Za-z0-9_.-] or a bracketed IPv6 address ("[::1]"), and a port of 1 to
+// 65535. Endpoints are stored in the coordinator's log and dialled later,
+// so nothing else is let in.
+bool IsValidEndpoint(absl::string_view endpoint);
+
 }  // namespace txcoord
 
 #endif  // TXCOORD_COMMON_TXID_H_

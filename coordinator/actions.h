@@ -24,6 +24,9 @@ const char* VoteName(Vote vote);
 struct BranchRef {
   std::string participant;  // unique within a transaction
   std::string endpoint;     // "host:port" of its agent
+  // The agent's name for this incarnation of the branch (0: not given).
+  // Not logged: it guards phase 1 only (see Engine::Enlist).
+  uint64_t token = 0;
   bool operator==(const BranchRef& other) const {
     return participant == other.participant && endpoint == other.endpoint;
   }

@@ -87,7 +87,7 @@ grpc::Status CoordinatorService::Enlist(grpc::ServerContext* context,
                                         const v1::EnlistRequest* request,
                                         v1::EnlistResponse* response) {
   return ToGrpcStatus(runtime_->Enlist(
-      request->txid(), BranchRef{request->participant(), request->endpoint()}, request->prepared()));
+      request->txid(), BranchRef{request->participant(), request->endpoint(), request->branch_token()}, request->prepared()));
 }
 
 grpc::Status CoordinatorService::Commit(grpc::ServerContext* context,

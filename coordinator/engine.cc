@@ -96,8 +96,10 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
     return absl::InvalidArgumentError(
         "participant name must be 1 to 128 characters of [A-Za-z0-9_.:-]");
   }
-  if (branch.endpoint.empty() || branch.endpoint.size() > 256) {
-    return absl::InvalidArgumentError("endpoint must be 1 to 256 bytes (host:port)");
+  if (!IsValidEndpoint(branch.endpoint)) {
+    return absl::InvalidArgumentError(
+        "endpoint must be host:port (at most 256 bytes; host of [A-Za-z0-9_.-] or a bracketed "
+        "IPv6 address; port 1 to 65535)");
   }
   absl::StatusOr<Txn*> found = Find(txid);
   if (!found.ok()) return found.status();
@@ -107,6 +109,18 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
         "transaction ", txid, " is ", TxStateName(txn.state), ": branches can join only while it is ACTIVE"));
   }
   Branch* existing = FindBranch(txn, branch.participant);
+  if (existing != nullptr && branch.token != 0 && existing->ref.token != 0 &&
+      branch.token != existing->ref.token) {
+    // The agent lost the branch it enlisted first (a restart, an idle
+    // rollback) and started another: the first one's writes are gone, so
+    // committing would commit half of this participant's work.
+    const std::string reason =
+        absl::StrCat("participant ", branch.participant,
+                     " lost its branch (agent restarted or rolled the idle branch back) and "
+                     "enlisted a new one");
+    DoAbort(txid, txn, reason, out);
+    return absl::AbortedError(absl::StrCat("transaction ", txid, " aborted: ", reason));
+  }
   if (existing == nullptr) {
     if (txn.branches.size() >= options_.max_branches) {
       return absl::ResourceExhaustedError(absl::StrCat("transaction ", txid, " already has ",
@@ -116,6 +130,7 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
     existing = &txn.branches.back();
   } else {
     existing->ref.endpoint = branch.endpoint;
+    if (existing->ref.token == 0) existing->ref.token = branch.token;
   }
   if (prepared && existing->vote != Vote::kYes) {
     existing->vote = Vote::kYes;

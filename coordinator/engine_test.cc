@@ -358,9 +358,64 @@ TEST_F(EngineTest, BadRequestsGetClearErrors) {
   std::string txid = BeginWith({});
   EXPECT_EQ(engine_.Enlist(txid, {"bad name!", "h:1"}, false, kT0, &out).code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(engine_.Enlist(txid, {"a", ""}, false, kT0, &out).code(),
-            absl::StatusCode::kInvalidArgument);
+  for (const char* endpoint : {"", "h", "h:", ":1", "h:0", "h:65536", "h:1x", "h:+1", "a b:1",
+                               "h\n:1", "[::1:1", "[zz]:1"}) {
+    EXPECT_EQ(engine_.Enlist(txid, {"a", endpoint}, false, kT0, &out).code(),
+              absl::StatusCode::kInvalidArgument)
+        << endpoint;
+  }
+  for (const char* endpoint : {"h:1", "10.0.0.5:7171", "[::1]:65535", "orders-2.svc_local:80"}) {
+    EXPECT_TRUE(engine_.Enlist(txid, {"a", endpoint}, false, kT0, &out).ok()) << endpoint;
+  }
   EXPECT_EQ(engine_.Describe("c1.7.999").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(EngineTest, RepeatedEnlistUnderOneTokenIsANoOp) {
+  Actions out;
+  auto begun = engine_.Begin(absl::ZeroDuration(), kT0, &out);
+  ASSERT_TRUE(begun.ok());
+  const std::string txid = begun->txid;
+  EXPECT_TRUE(engine_.Enlist(txid, {"a", "h:1", 41}, false, kT0, &out).ok());
+  EXPECT_TRUE(engine_.Enlist(txid, {"a", "h:1", 41}, false, kT0, &out).ok());
+  EXPECT_TRUE(engine_.Enlist(txid, {"a", "h:1", 41}, /*prepared=*/true, kT0, &out).ok());
+  EXPECT_EQ(State(txid), TxState::kActive);
+  ASSERT_EQ(engine_.Describe(txid)->branches.size(), 1u);
+}
+
+// Found by the simulator (txsim --seed=2 --split_execute): the agent lost the
+// branch it enlisted (restart, idle rollback) and its next Execute started a
+// new one; taking that for the old branch committed half of its writes.
+TEST_F(EngineTest, EnlistUnderANewTokenAbortsTheTransaction) {
+  Actions out;
+  auto begun = engine_.Begin(absl::ZeroDuration(), kT0, &out);
+  ASSERT_TRUE(begun.ok());
+  const std::string txid = begun->txid;
+  ASSERT_TRUE(engine_.Enlist(txid, {"a", "h-a:1", 41}, false, kT0, &out).ok());
+  ASSERT_TRUE(engine_.Enlist(txid, {"b", "h-b:1", 7}, false, kT0, &out).ok());
+  out.clear();
+  absl::Status again = engine_.Enlist(txid, {"a", "h-a:1", 42}, false, kT0, &out);
+  EXPECT_EQ(again.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(std::string(again.message()), ::testing::HasSubstr("lost its branch"));
+  EXPECT_EQ(State(txid), TxState::kAborted);
+  EXPECT_EQ(Only<SendAbort>(out).size(), 2u);  // both agents drop what they hold
+  ASSERT_EQ(Only<Decided>(out).size(), 1u);
+  EXPECT_FALSE(Only<Decided>(out)[0].committed);
+  // The client's Commit hears ABORTED, not COMMITTED.
+  out.clear();
+  ASSERT_TRUE(engine_.Commit(txid, kT0, &out).ok());
+  ASSERT_EQ(Only<Decided>(out).size(), 1u);
+  EXPECT_FALSE(Only<Decided>(out)[0].committed);
+}
+
+TEST_F(EngineTest, PrepareCarriesTheEnlistedBranchToken) {
+  Actions out;
+  auto begun = engine_.Begin(absl::ZeroDuration(), kT0, &out);
+  ASSERT_TRUE(begun.ok());
+  ASSERT_TRUE(engine_.Enlist(begun->txid, {"a", "h-a:1", 41}, false, kT0, &out).ok());
+  ASSERT_TRUE(engine_.Enlist(begun->txid, {"b", "h-b:1", 9}, false, kT0, &out).ok());
+  std::vector<SendPrepare> sends = Only<SendPrepare>(Commit(begun->txid));
+  ASSERT_EQ(sends.size(), 2u);
+  EXPECT_EQ(sends[0].branch.token + sends[1].branch.token, 50u);
 }
 
 TEST_F(EngineTest, CommitIsIdempotent) {

@@ -30,6 +30,7 @@ void GrpcParticipantClient::Prepare(const BranchRef& branch, const std::string& 
                                     std::function<void(absl::StatusOr<Vote>)> done) {
   auto* call = new Call<v1::PrepareRequest, v1::PrepareResponse>;
   call->request.set_txid(txid);
+  call->request.set_branch_token(branch.token);
   SetDeadline(&call->context, timeout);
   StubFor(branch.endpoint)->async()->Prepare(
       &call->context, &call->request, &call->response,
@@ -79,6 +80,7 @@ void GrpcParticipantClient::CommitOnePhase(const BranchRef& branch, const std::s
                                            std::function<void(absl::StatusOr<bool>)> done) {
   auto* call = new Call<v1::BranchRequest, v1::CommitOnePhaseResponse>;
   call->request.set_txid(txid);
+  call->request.set_branch_token(branch.token);
   SetDeadline(&call->context, timeout);
   StubFor(branch.endpoint)->async()->CommitOnePhase(
       &call->context, &call->request, &call->response,

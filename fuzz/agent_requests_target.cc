@@ -44,7 +44,7 @@ class Input final {
 class ScriptedEnlister final : public participant::Enlister {
  public:
   explicit ScriptedEnlister(Input* in) : in_(in) {}
-  absl::Status Enlist(const std::string&, bool) override {
+  absl::Status Enlist(const std::string&, uint64_t, bool) override {
     switch (in_->Byte() % 4) {
       case 1: return absl::UnavailableError("fuzz: coordinator unreachable");
       case 2: return absl::FailedPreconditionError("fuzz: transaction is not ACTIVE");

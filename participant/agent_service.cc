@@ -1,6 +1,9 @@
 #include "participant/agent_service.h"
 
+#include <chrono>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/failpoint.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
@@ -15,6 +18,15 @@ grpc::Status Invalid(const std::string& message) {
 // Every call about a branch names a well-formed txid.
 grpc::Status CheckTxid(const std::string& txid) {
   return ToGrpcStatus(ParseTxid(txid).status());
+}
+
+// The client's deadline, if it set one: SQL still running past it would hold
+// the agent's connection for an answer nobody waits for.
+absl::Time DeadlineOf(const grpc::ServerContext* context) {
+  if (context == nullptr) return absl::InfiniteFuture();
+  const auto deadline = context->deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  return absl::FromChrono(deadline);
 }
 
 v1::Vote ToProto(Vote vote) {
@@ -32,11 +44,14 @@ grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
                                          const v1::PrepareRequest* request,
                                          v1::PrepareResponse* response) {
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
-  absl::StatusOr<Vote> vote = participant_->Prepare(request->txid());
+  absl::StatusOr<Vote> vote = participant_->Prepare(request->txid(), request->branch_token());
   if (!vote.ok()) return ToGrpcStatus(vote.status());
   if (*vote == Vote::kYes) TXCOORD_FAILPOINT("before-prepare-reply");
   response->set_vote(ToProto(*vote));
-  if (*vote == Vote::kNo) response->set_reason("branch unknown (never written, rolled back, or lost in a restart)");
+  if (*vote == Vote::kNo) {
+    response->set_reason(
+        "branch unknown or replaced (never written, rolled back, or lost in a restart)");
+  }
   return grpc::Status::OK;
 }
 
@@ -64,7 +79,7 @@ grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
                                                 const v1::BranchRequest* request,
                                                 v1::CommitOnePhaseResponse* response) {
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
-  absl::StatusOr<Outcome> outcome = participant_->CommitOnePhase(request->txid());
+  absl::StatusOr<Outcome> outcome = participant_->CommitOnePhase(request->txid(), request->branch_token());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   response->set_outcome(*outcome == Outcome::kCommitted ? v1::OUTCOME_COMMITTED
                                                         : v1::OUTCOME_ABORTED);
@@ -107,7 +122,7 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context,
   }
   absl::StatusOr<ExecuteResult> result =
       participant_->Execute(request->txid(), statements, request->prepare(),
-                            absl::Milliseconds(request->lock_timeout_ms()));
+                            absl::Milliseconds(request->lock_timeout_ms()), DeadlineOf(context));
   if (!result.ok()) return ToGrpcStatus(result.status());
   for (const SqlResult& r : result->results) {
     v1::StatementResult* out = response->add_results();

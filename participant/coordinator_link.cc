@@ -15,7 +15,8 @@ void CoordinatorLink::set_endpoint(const std::string& endpoint) {
   endpoint_ = endpoint;
 }
 
-absl::Status CoordinatorLink::Enlist(const std::string& txid, bool prepared) {
+absl::Status CoordinatorLink::Enlist(const std::string& txid, uint64_t branch_token,
+                                     bool prepared) {
   v1::EnlistRequest request;
   request.set_txid(txid);
   request.set_participant(name_);
@@ -24,6 +25,7 @@ absl::Status CoordinatorLink::Enlist(const std::string& txid, bool prepared) {
     request.set_endpoint(endpoint_);
   }
   request.set_prepared(prepared);
+  request.set_branch_token(branch_token);
   v1::EnlistResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, rpc_timeout_);

@@ -29,7 +29,7 @@ class CoordinatorLink final : public Enlister {
   // Where the coordinator reaches this agent; set once the server listens.
   void set_endpoint(const std::string& endpoint);
 
-  absl::Status Enlist(const std::string& txid, bool prepared) override;
+  absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) override;
   absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);
 
  private:

@@ -51,23 +51,38 @@ StoredHeuristic HeuristicFromRow(const Statement& stmt) {
 }  // namespace
 
 absl::Status CreateInternalTables(sqlite3* db) {
-  return ExecSql(
+  absl::Status status = ExecSql(
       db,
       "CREATE TABLE IF NOT EXISTS _txcoord_prepared("
       "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, changeset BLOB NOT NULL,"
-      "  prepared_at_ms INTEGER NOT NULL);"
+      "  prepared_at_ms INTEGER NOT NULL, branch_token INTEGER NOT NULL DEFAULT 0);"
       "CREATE TABLE IF NOT EXISTS _txcoord_outcomes("
       "  txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, decided_at_ms INTEGER NOT NULL);"
       "CREATE TABLE IF NOT EXISTS _txcoord_heuristics("
       "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, decision TEXT NOT NULL,"
       "  decided_at_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
       "  coordinator_outcome TEXT, mixed INTEGER NOT NULL DEFAULT 0);");
+  if (!status.ok()) return status;
+  // Databases prepared by agents that predate branch tokens: their branches
+  // keep token 0, which the coordinator never checks.
+  absl::StatusOr<Statement> has_token = PrepareWith(
+      db, "SELECT count(*) FROM pragma_table_info('_txcoord_prepared') WHERE name = 'branch_token'",
+      {});
+  if (!has_token.ok()) return has_token.status();
+  absl::StatusOr<int> rc = has_token->Step();
+  if (!rc.ok()) return rc.status();
+  if (*rc == SQLITE_ROW && has_token->ColumnInt(0) == 0) {
+    return ExecSql(db, "ALTER TABLE _txcoord_prepared ADD COLUMN branch_token INTEGER NOT NULL "
+                       "DEFAULT 0");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db) {
   absl::StatusOr<Statement> stmt =
       PrepareWith(db,
-                  "SELECT txid, coordinator, changeset, prepared_at_ms FROM _txcoord_prepared "
+                  "SELECT txid, coordinator, changeset, prepared_at_ms, branch_token "
+                  "FROM _txcoord_prepared "
                   "ORDER BY prepared_at_ms, txid",
                   {});
   if (!stmt.ok()) return stmt.status();
@@ -82,15 +97,16 @@ absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db) {
     SqlValue changeset = stmt->Column(2);
     if (auto* blob = std::get_if<Blob>(&changeset)) branch.changeset = std::move(blob->bytes);
     branch.prepared_at = absl::FromUnixMillis(stmt->ColumnInt(3));
+    branch.branch_token = static_cast<uint64_t>(stmt->ColumnInt(4));
   }
 }
 
 absl::Status InsertPreparedBranch(sqlite3* db, const StoredBranch& branch) {
   return RunWith(db,
-                 "INSERT INTO _txcoord_prepared(txid, coordinator, changeset, prepared_at_ms) "
-                 "VALUES(?1, ?2, ?3, ?4)",
+                 "INSERT INTO _txcoord_prepared(txid, coordinator, changeset, prepared_at_ms, "
+                 "branch_token) VALUES(?1, ?2, ?3, ?4, ?5)",
                  {branch.txid, branch.coordinator, Blob{branch.changeset},
-                  absl::ToUnixMillis(branch.prepared_at)});
+                  absl::ToUnixMillis(branch.prepared_at), static_cast<int64_t>(branch.branch_token)});
 }
 
 absl::Status DeletePreparedBranch(sqlite3* db, const std::string& txid) {

@@ -26,6 +26,7 @@ struct StoredBranch {
   std::string coordinator;
   std::string changeset;
   absl::Time prepared_at;
+  uint64_t branch_token = 0;
 };
 
 struct StoredHeuristic {

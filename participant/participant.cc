@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <random>
 #include <tuple>
 #include <utility>
 
@@ -18,13 +19,23 @@
 #include "participant/participant_observer.h"
 
 namespace txcoord::participant {
+namespace {
+
+uint64_t RandomToken() {
+  std::random_device device;
+  return (uint64_t{device()} << 32) ^ device();
+}
+
+}  // namespace
 
 Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, SqliteDb db)
     : options_(options),
-      limits_{options.max_rows_per_statement, options.max_result_bytes},
+      limits_{options.max_rows_per_statement, options.max_result_bytes,
+              options.max_statement_time},
       enlister_(enlister),
       db_(std::move(db)),
-      authorizer_(&schema_) {}
+      authorizer_(&schema_),
+      next_token_(options.branch_token_seed != 0 ? options.branch_token_seed : RandomToken()) {}
 
 Participant::Impl::~Impl() {
   {
@@ -83,6 +94,7 @@ absl::Status Participant::Impl::RestorePreparedBranches() {
     branch->txid = std::move(row.txid);
     branch->coordinator = std::move(row.coordinator);
     branch->changeset = std::move(row.changeset);
+    branch->token = row.branch_token;
     branch->prepared = true;
     branch->enlisted = true;
     branch->prepared_at = row.prepared_at;
@@ -135,7 +147,8 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   if (!applied.ok()) return applied;
   if (!status.ok()) return status;
   const absl::Time now = absl::Now();
-  status = InsertPreparedBranch(db(), {branch.txid, branch.coordinator, branch.changeset, now});
+  status = InsertPreparedBranch(
+      db(), {branch.txid, branch.coordinator, branch.changeset, now, branch.token});
   if (!status.ok()) return status;
   status = tx.Commit();
   if (!status.ok()) return status;
@@ -145,13 +158,29 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Vote> Participant::Impl::Prepare(const std::string& txid) {
+bool Participant::Impl::RollBackIfNotTheEnlistedBranchLocked(const BranchPtr& branch,
+                                                             uint64_t token) {
+  // Token 0 on either side: a peer from before tokens; nothing to compare.
+  if (token == 0 || branch->token == 0 || token == branch->token) return false;
+  // This branch started after the enlisted one was lost; the coordinator
+  // never held its vote under this token, so it can never commit it.
+  TXLOG(WARNING) << "txid=" << branch->txid << " the coordinator asks about branch token " << token
+                 << " but this branch is " << branch->token
+                 << " (the earlier branch was lost): rolling back";
+  if (absl::Status status = AbortLocked(branch); !status.ok()) {
+    TXLOG(ERROR) << "txid=" << branch->txid << " rolling back a replaced branch: " << status;
+  }
+  return true;
+}
+
+absl::StatusOr<Vote> Participant::Impl::Prepare(const std::string& txid, uint64_t branch_token) {
   absl::MutexLock lock(&mu_);
   BranchPtr branch = FindLocked(txid);
   if (branch == nullptr) {
     TXLOG(INFO) << "txid=" << txid << " unknown branch (lost or rolled back) votes NO";
     return Vote::kNo;
   }
+  if (RollBackIfNotTheEnlistedBranchLocked(branch, branch_token)) return Vote::kNo;
   if (branch->prepared) return Vote::kYes;
   if (branch->changeset.empty()) {
     DropLocked(branch);
@@ -221,7 +250,8 @@ absl::Status Participant::Impl::Abort(const std::string& txid) {
   return AbortLocked(branch);
 }
 
-absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txid) {
+absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txid,
+                                                          uint64_t branch_token) {
   absl::MutexLock lock(&mu_);
   BranchPtr branch = FindLocked(txid);
   if (branch == nullptr) {
@@ -229,6 +259,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     if (!stored.ok()) return stored.status();
     return stored->value_or(Outcome::kAborted);
   }
+  if (RollBackIfNotTheEnlistedBranchLocked(branch, branch_token)) return Outcome::kAborted;
   if (branch->prepared) {
     absl::Status status = CommitPreparedLocked(branch, /*record_outcome=*/true);
     if (!status.ok()) return status;
@@ -336,24 +367,29 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Open(const Participant
 
 absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    const std::vector<SqlStatement>& statements,
-                                                   bool prepare, absl::Duration lock_timeout) {
+                                                   bool prepare, absl::Duration lock_timeout,
+                                                   absl::Time call_deadline) {
   ParticipantObserver* const observer = impl_->observer();
-  if (observer == nullptr) return impl_->Execute(txid, statements, prepare, lock_timeout);
+  if (observer == nullptr) {
+    return impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
+  }
   const absl::Time start = absl::Now();
-  absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, prepare, lock_timeout);
+  absl::StatusOr<ExecuteResult> result =
+      impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
   observer->OnExecute(absl::Now() - start, result.status());
   if (prepare && result.ok()) observer->OnPrepare(result->vote);
   return result;
 }
-absl::StatusOr<Vote> Participant::Prepare(const std::string& txid) {
-  absl::StatusOr<Vote> vote = impl_->Prepare(txid);
+absl::StatusOr<Vote> Participant::Prepare(const std::string& txid, uint64_t branch_token) {
+  absl::StatusOr<Vote> vote = impl_->Prepare(txid, branch_token);
   if (vote.ok() && impl_->observer() != nullptr) impl_->observer()->OnPrepare(*vote);
   return vote;
 }
 absl::Status Participant::Commit(const std::string& txid) { return impl_->Commit(txid); }
 absl::Status Participant::Abort(const std::string& txid) { return impl_->Abort(txid); }
-absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid) {
-  return impl_->CommitOnePhase(txid);
+absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid,
+                                                    uint64_t branch_token) {
+  return impl_->CommitOnePhase(txid, branch_token);
 }
 std::vector<PreparedBranch> Participant::ListPrepared() { return impl_->ListPrepared(); }
 absl::StatusOr<HeuristicDecision> Participant::ResolveHeuristically(const std::string& txid,

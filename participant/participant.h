@@ -36,10 +36,14 @@ class Enlister {
  public:
   virtual ~Enlister() = default;
   // Adds this participant's branch to `txid`; with `prepared`, also reports
-  // its YES vote. Idempotent. FAILED_PRECONDITION / NOT_FOUND / ABORTED mean
-  // the transaction will not accept the branch; UNAVAILABLE or
-  // DEADLINE_EXCEEDED mean the outcome of the call is unknown.
-  virtual absl::Status Enlist(const std::string& txid, bool prepared) = 0;
+  // its YES vote. `branch_token` names this incarnation of the branch: the
+  // coordinator aborts the transaction (ABORTED) when it already holds the
+  // participant's branch under another token, because then an earlier
+  // branch was lost with its writes. Idempotent for one token.
+  // FAILED_PRECONDITION / NOT_FOUND / ABORTED mean the transaction will not
+  // accept the branch; UNAVAILABLE or DEADLINE_EXCEEDED mean the outcome of
+  // the call is unknown.
+  virtual absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) = 0;
 };
 
 struct ParticipantOptions {
@@ -49,6 +53,11 @@ struct ParticipantOptions {
   absl::Duration max_lock_timeout = absl::Seconds(60);
   size_t max_rows_per_statement = 10000;        // RESOURCE_EXHAUSTED beyond
   size_t max_result_bytes = 16 << 20;           // RESOURCE_EXHAUSTED beyond
+  // Longest one run of an Execute's statements may take; SQLite interrupts
+  // it then (RESOURCE_EXHAUSTED). All SQL shares one connection, so a
+  // runaway query would otherwise stall every branch, Prepare and Commit.
+  // Zero: no limit.
+  absl::Duration max_statement_time = absl::Seconds(10);
   // An unprepared branch with no call for this long is rolled back (its
   // locks freed; a later Prepare votes NO). Zero: never.
   absl::Duration branch_idle_timeout = absl::Seconds(60);
@@ -57,6 +66,10 @@ struct ParticipantOptions {
   absl::Duration busy_timeout = absl::Seconds(5);
   // How long one-phase outcomes are kept for retried CommitOnePhase calls.
   absl::Duration outcome_retention = absl::Hours(24);
+  // First branch token (see Enlister); each new branch takes the next. 0:
+  // a random one at Open, so that tokens differ across restarts. Tests and
+  // the simulator set it to stay deterministic.
+  uint64_t branch_token_seed = 0;
   // Called, with no participant lock held, each time an Execute (of `txid`;
   // empty for a local batch) blocks on a row lock that `holder` has. For
   // metrics and tests; keep it short, the waiting Execute runs it.
@@ -111,19 +124,25 @@ class Participant final {
   // lock rows). An empty txid runs them as one local autocommit transaction
   // instead (DDL allowed there). The first write of a txid enlists the
   // branch before returning. `lock_timeout` zero means the default.
+  // `call_deadline` is the caller's (e.g. its RPC's): SQL still running then
+  // is interrupted, as it is past max_statement_time.
   // Errors: INVALID_ARGUMENT (empty, malformed SQL, a write to a table
   // without PRIMARY KEY, DDL inside a branch), PERMISSION_DENIED
   // (authorizer), ABORTED (lock timeout; enlist refused), FAILED_PRECONDITION
-  // (branch already prepared), RESOURCE_EXHAUSTED (result too large).
+  // (branch already prepared), RESOURCE_EXHAUSTED (result too large; ran
+  // past max_statement_time), DEADLINE_EXCEEDED (ran past `call_deadline`).
   // A failed statement leaves the branch as it was before the call.
   absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
-                                        const std::vector<SqlStatement>& statements,
-                                        bool prepare, absl::Duration lock_timeout);
+                                        const std::vector<SqlStatement>& statements, bool prepare,
+                                        absl::Duration lock_timeout,
+                                        absl::Time call_deadline = absl::InfiniteFuture());
 
   // Phase 1. Stores the branch durably and votes kYes; kReadOnly (and
   // forgets the branch) if it wrote nothing; kNo if unknown. A prepared
-  // branch votes kYes again.
-  absl::StatusOr<Vote> Prepare(const std::string& txid);
+  // branch votes kYes again. A nonzero `branch_token` other than the
+  // branch's own (the coordinator enlisted an earlier, lost branch) votes
+  // kNo and rolls the branch back.
+  absl::StatusOr<Vote> Prepare(const std::string& txid, uint64_t branch_token = 0);
 
   // Phase 2. Applies a prepared branch's changeset and forgets it in one
   // SQLite transaction, then frees its locks. Unknown txid: OK (already
@@ -139,8 +158,9 @@ class Participant final {
   // Commits an unprepared branch in one step (the coordinator's one-phase
   // optimisation). The outcome is stored in the same SQLite transaction so
   // that a retried call answers the same. Unknown branch with no stored
-  // outcome: kAborted.
-  absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid);
+  // outcome: kAborted. A nonzero `branch_token` other than the branch's own
+  // aborts it, as in Prepare.
+  absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid, uint64_t branch_token = 0);
 
   // Prepared (in-doubt) branches, oldest first.
   std::vector<PreparedBranch> ListPrepared();

@@ -111,5 +111,67 @@ TEST_F(ParticipantTest, UnansweredVoteKeepsTheBranchPrepared) {
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
 }
 
+// Branch tokens: the coordinator holds the token of the branch it enlisted
+// and asks about that one; a branch started after it was lost is another.
+
+TEST_F(ParticipantTest, EveryBranchEnlistsUnderItsOwnToken) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")}).ok());
+  ASSERT_TRUE(participant_->Execute(kTx1, {}, /*prepare=*/true, absl::ZeroDuration()).ok());
+  std::vector<Call> calls = enlister_.calls();
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_NE(calls[0].token, 0u);
+  EXPECT_NE(calls[0].token, calls[1].token);
+  EXPECT_EQ(calls[2].token, calls[0].token);  // the vote names the same branch
+}
+
+TEST_F(ParticipantTest, BranchStartedAfterAnIdleRollbackIsNotTakenForTheLostOne) {
+  options_.branch_idle_timeout = absl::Minutes(10);  // reaped by hand below
+  Reopen();
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  const uint64_t enlisted = enlister_.calls().at(0).token;
+  ASSERT_EQ(participant_->ReapIdleBranches(absl::Now() + absl::Hours(1)), 1u);
+  // The client goes on with a read: no write, so no new Enlist to trip on.
+  ASSERT_TRUE(Exec(kTx1, {Sql("SELECT balance FROM accounts WHERE id = 2")}).ok());
+  EXPECT_EQ(participant_->Prepare(kTx1, enlisted).value(), Vote::kNo);
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+}
+
+TEST_F(ParticipantTest, OnePhaseCommitOfAReplacedBranchAborts) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  const uint64_t enlisted = enlister_.calls().at(0).token;
+  Reopen();  // the unprepared branch is lost
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")}).ok());
+  ASSERT_EQ(enlister_.calls().size(), 2u);
+  EXPECT_NE(enlister_.calls()[1].token, enlisted);
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1, enlisted).value(), Outcome::kAborted);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 2"), "50");
+}
+
+TEST_F(ParticipantTest, PreparedBranchKeepsItsTokenAcrossARestart) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  const uint64_t enlisted = enlister_.calls().at(0).token;
+  ASSERT_EQ(participant_->Prepare(kTx1, enlisted).value(), Vote::kYes);
+  Reopen();
+  EXPECT_EQ(participant_->Prepare(kTx1, enlisted).value(), Vote::kYes);  // a resent Prepare
+  EXPECT_EQ(participant_->Prepare(kTx1, enlisted + 1).value(), Vote::kNo);
+  EXPECT_TRUE(participant_->ListPrepared().empty());
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+}
+
+TEST_F(ParticipantTest, PreparedTableFromBeforeTokensIsUpgradedInPlace) {
+  participant_.reset();
+  WriteBehindAgentsBack(
+      "DROP TABLE _txcoord_prepared;"
+      "CREATE TABLE _txcoord_prepared(txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL,"
+      "  changeset BLOB NOT NULL, prepared_at_ms INTEGER NOT NULL)");
+  Open();
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  EXPECT_EQ(CommittedValue("SELECT branch_token != 0 FROM _txcoord_prepared"), "1");
+}
+
 }  // namespace
 }  // namespace txcoord::participant::testing

@@ -35,7 +35,7 @@ bool IsRefusal(const absl::Status& status) {
 
 absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
     const std::string& txid, const std::vector<SqlStatement>& statements, bool prepare,
-    absl::Duration lock_timeout) {
+    absl::Duration lock_timeout, absl::Time call_deadline) {
   if (statements.empty() && !(prepare && !txid.empty())) {
     return absl::InvalidArgumentError("no statements to run");
   }
@@ -45,7 +45,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
   const absl::Time deadline = absl::Now() + timeout;
   if (txid.empty()) {
     if (prepare) return absl::InvalidArgumentError("prepare needs a txid");
-    return ExecuteLocal(statements, timeout, deadline);
+    return ExecuteLocal(statements, timeout, deadline, call_deadline);
   }
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok()) return parsed.status();
@@ -69,7 +69,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
         return absl::FailedPreconditionError(
             absl::StrCat("branch ", txid, " was prepared meanwhile: no more statements"));
       }
-      absl::StatusOr<Attempt> attempt = RunBranchAttempt(*branch, statements);
+      absl::StatusOr<Attempt> attempt = RunBranchAttempt(*branch, statements, call_deadline);
       if (!attempt.ok()) return attempt.status();
       // Taken while still holding the connection, so that no branch commits
       // between this run and the locks that make its results hold.
@@ -109,7 +109,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
 absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const BranchPtr& branch,
                                                                      std::vector<SqlResult> results,
                                                                      bool with_vote) {
-  const absl::Status enlisted = enlister_->Enlist(branch->txid, with_vote);
+  const absl::Status enlisted = enlister_->Enlist(branch->txid, branch->token, with_vote);
   absl::MutexLock lock(&mu_);
   if (enlisted.ok()) {
     branch->enlisted = true;
@@ -152,6 +152,8 @@ absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(
       branch = std::make_shared<Branch>();
       branch->txid = txid;
       branch->coordinator = coordinator;
+      branch->token = next_token_++;
+      if (branch->token == 0) branch->token = next_token_++;
       branch->busy = true;
       branch->last_used = absl::Now();
       branches_[txid] = branch;
@@ -186,7 +188,7 @@ void Participant::Impl::ReleaseBranch(const BranchPtr& branch) {
 }
 
 absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
-    const Branch& branch, const std::vector<SqlStatement>& statements) {
+    const Branch& branch, const std::vector<SqlStatement>& statements, absl::Time call_deadline) {
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
   Transaction tx(db());
@@ -207,8 +209,8 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
                        applied.message()));
     }
     authorizer_.ResetBatch();
-    absl::StatusOr<std::vector<SqlResult>> results =
-        RunStatements(db(), authorizer_, Authorizer::Mode::kBranch, statements, limits_);
+    absl::StatusOr<std::vector<SqlResult>> results = RunStatements(
+        db(), authorizer_, Authorizer::Mode::kBranch, statements, limits_, call_deadline);
     if (!results.ok()) return results.status();
     absl::Status recordable = CheckNoNullKeys(db(), schema_, authorizer_.tables_written());
     if (!recordable.ok()) return recordable;
@@ -227,7 +229,8 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
 }
 
 absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
-    const std::vector<SqlStatement>& statements, absl::Duration timeout, absl::Time deadline) {
+    const std::vector<SqlStatement>& statements, absl::Duration timeout, absl::Time deadline,
+    absl::Time call_deadline) {
   while (true) {
     std::vector<LockKey> wanted;
     std::optional<LockConflict> blocker;
@@ -242,8 +245,8 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
           ChangeRecorder::Start(db(), &schema_);
       if (!recorder.ok()) return recorder.status();
       authorizer_.ResetBatch();
-      absl::StatusOr<std::vector<SqlResult>> results =
-          RunStatements(db(), authorizer_, Authorizer::Mode::kLocal, statements, limits_);
+      absl::StatusOr<std::vector<SqlResult>> results = RunStatements(
+          db(), authorizer_, Authorizer::Mode::kLocal, statements, limits_, call_deadline);
       if (!results.ok()) return results.status();
       // A local write must not pass a branch's row lock either, or a YES
       // vote could break. Schema changes cannot be checked that way (the

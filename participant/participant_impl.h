@@ -39,11 +39,11 @@ class Participant::Impl final {
 
   absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
                                         const std::vector<SqlStatement>& statements, bool prepare,
-                                        absl::Duration lock_timeout);
-  absl::StatusOr<Vote> Prepare(const std::string& txid);
+                                        absl::Duration lock_timeout, absl::Time call_deadline);
+  absl::StatusOr<Vote> Prepare(const std::string& txid, uint64_t branch_token);
   absl::Status Commit(const std::string& txid);
   absl::Status Abort(const std::string& txid);
-  absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid);
+  absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid, uint64_t branch_token);
   std::vector<PreparedBranch> ListPrepared();
   absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid,
                                                          Outcome decision,
@@ -61,6 +61,7 @@ class Participant::Impl final {
     std::string txid;
     std::string coordinator;
     std::string changeset;  // everything the branch wrote so far
+    uint64_t token = 0;     // this incarnation's name (Enlister); kept when prepared
     bool prepared = false;
     bool enlisted = false;
     bool busy = false;     // an Execute is running on it: others wait
@@ -78,13 +79,16 @@ class Participant::Impl final {
   };
 
   // participant_execute.cc
+  // `deadline` ends lock waits; `call_deadline` interrupts the SQL.
   absl::StatusOr<ExecuteResult> ExecuteLocal(const std::vector<SqlStatement>& statements,
-                                             absl::Duration timeout, absl::Time deadline);
+                                             absl::Duration timeout, absl::Time deadline,
+                                             absl::Time call_deadline);
   absl::StatusOr<BranchPtr> ClaimBranch(const std::string& txid, const std::string& coordinator,
                                         absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseBranch(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Attempt> RunBranchAttempt(const Branch& branch,
-                                           const std::vector<SqlStatement>& statements)
+                                           const std::vector<SqlStatement>& statements,
+                                           absl::Time call_deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<ExecuteResult> ReportToCoordinator(const BranchPtr& branch,
                                                     std::vector<SqlResult> results, bool with_vote)
@@ -116,6 +120,11 @@ class Participant::Impl final {
                                                         Outcome outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ReaperLoop();
+  // The branch of this participant that the coordinator asks about under
+  // `token` is not `branch` (an earlier one was lost): true after rolling
+  // `branch` back.
+  bool RollBackIfNotTheEnlistedBranchLocked(const BranchPtr& branch, uint64_t token)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   sqlite3* db() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return db_.get(); }
 
@@ -132,6 +141,7 @@ class Participant::Impl final {
   Schema schema_ ABSL_GUARDED_BY(mu_);
   Authorizer authorizer_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, BranchPtr> branches_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_token_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex reaper_mu_;
   absl::CondVar reaper_wake_;

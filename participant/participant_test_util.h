@@ -28,17 +28,18 @@ class FakeEnlister final : public Enlister {
   struct Call {
     std::string txid;
     bool prepared;
+    uint64_t token = 0;  // not compared: tests that care read it directly
     bool operator==(const Call& other) const {
       return txid == other.txid && prepared == other.prepared;
     }
   };
 
-  absl::Status Enlist(const std::string& txid, bool prepared) override {
+  absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) override {
     std::function<void()> hook;
     absl::Status result;
     {
       absl::MutexLock lock(&mu_);
-      calls_.push_back({txid, prepared});
+      calls_.push_back({txid, prepared, branch_token});
       hook = hook_;
       if (!results_.empty()) {
         result = results_.front();

@@ -16,6 +16,40 @@ size_t ValueBytes(const SqlValue& value) {
   return sizeof(int64_t);
 }
 
+// How many SQLite VM instructions run between two looks at the clock: a
+// look costs tens of nanoseconds, 1000 instructions some microseconds.
+constexpr int kStepsPerDeadlineCheck = 1000;
+
+// While alive, makes SQLite interrupt whatever runs on `db` once `deadline`
+// has passed (the statement fails with SQLITE_INTERRUPT and SQLite rolls back
+// the transaction). Clears the handler on destruction.
+class Interrupter final {
+ public:
+  Interrupter(sqlite3* db, absl::Time deadline) : db_(db), deadline_(deadline) {
+    if (deadline_ != absl::InfiniteFuture()) {
+      sqlite3_progress_handler(db_, kStepsPerDeadlineCheck, &Interrupter::OnProgress, this);
+    }
+  }
+  ~Interrupter() { sqlite3_progress_handler(db_, 0, nullptr, nullptr); }
+  Interrupter(const Interrupter&) = delete;
+  Interrupter& operator=(const Interrupter&) = delete;
+
+  // True once SQLite was told to stop: the failure of the run is this.
+  bool fired() const { return fired_; }
+
+ private:
+  static int OnProgress(void* self) {
+    auto* interrupter = static_cast<Interrupter*>(self);
+    if (absl::Now() < interrupter->deadline_) return 0;
+    interrupter->fired_ = true;
+    return 1;
+  }
+
+  sqlite3* const db_;
+  const absl::Time deadline_;
+  bool fired_ = false;
+};
+
 // The authorizer's reason when it refused, else SQLite's own error.
 absl::Status Refusal(const Authorizer& authorizer, absl::Status sqlite_status) {
   absl::Status verdict = authorizer.Verdict();
@@ -89,13 +123,30 @@ absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
 absl::StatusOr<std::vector<SqlResult>> RunStatements(sqlite3* db, Authorizer& authorizer,
                                                      Authorizer::Mode mode,
                                                      const std::vector<SqlStatement>& statements,
-                                                     const ResultLimits& limits) {
+                                                     const ResultLimits& limits,
+                                                     absl::Time call_deadline) {
+  const bool limited = limits.max_run_time > absl::ZeroDuration();
+  const absl::Time run_deadline =
+      limited ? absl::Now() + limits.max_run_time : absl::InfiniteFuture();
+  const bool by_call = call_deadline < run_deadline;
+  Interrupter interrupter(db, by_call ? call_deadline : run_deadline);
   std::vector<SqlResult> results;
   results.reserve(statements.size());
   size_t bytes = 0;
   for (size_t i = 0; i < statements.size(); ++i) {
     absl::Status status =
         RunOne(db, authorizer, mode, statements[i], limits, &bytes, &results.emplace_back());
+    // An interrupt shows as whatever SQLite was doing failing (a step, or a
+    // prepare reading the schema): name the limit instead.
+    if (!status.ok() && interrupter.fired()) {
+      status =
+          by_call
+              ? absl::DeadlineExceededError("interrupted: the call's deadline passed; rolled back")
+              : absl::ResourceExhaustedError(
+                    absl::StrCat("interrupted: the call's statements ran longer than ",
+                                 absl::FormatDuration(limits.max_run_time),
+                                 " (--max_statement_time); rolled back"));
+    }
     if (!status.ok()) {
       return absl::Status(status.code(), absl::StrCat("statements[", i, "]: ", status.message()));
     }

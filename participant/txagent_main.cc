@@ -34,6 +34,12 @@ ABSL_FLAG(std::string, name, "",
           "([A-Za-z0-9_.:-]; required).");
 ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(5),
           "Default wait for a row locked by another transaction before Execute fails with ABORTED.");
+ABSL_FLAG(absl::Duration, max_statement_time, absl::Seconds(10),
+          "Longest the statements of one Execute call may run together (each run, when it re-runs "
+          "after a lock wait). Past it SQLite interrupts them, the call's changes are rolled back "
+          "and it fails with RESOURCE_EXHAUSTED; the client's own deadline, if sooner, ends it "
+          "too. All SQL shares one connection, so this bounds how long a runaway query stalls "
+          "every other call. 0: no limit.");
 ABSL_FLAG(absl::Duration, branch_idle_timeout, absl::Seconds(60),
           "An unprepared branch idle this long is rolled back and its locks freed.");
 ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(5), "Deadline of calls to the coordinator.");
@@ -68,6 +74,10 @@ int Run() {
     TXLOG(ERROR) << "cannot start: --name is required: 1 to 128 characters of [A-Za-z0-9_.:-]";
     return 2;
   }
+  if (absl::GetFlag(FLAGS_max_statement_time) < absl::ZeroDuration()) {
+    TXLOG(ERROR) << "cannot start: --max_statement_time must not be negative (0: no limit)";
+    return 2;
+  }
 
   absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txagent");
   if (!security.ok()) {
@@ -86,6 +96,7 @@ int Run() {
   options.name = name;
   options.default_lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
   options.branch_idle_timeout = absl::GetFlag(FLAGS_branch_idle_timeout);
+  options.max_statement_time = absl::GetFlag(FLAGS_max_statement_time);
   absl::StatusOr<std::unique_ptr<Participant>> participant = Participant::Open(options, link);
   if (!participant.ok()) {
     TXLOG(ERROR) << "cannot start: " << participant.status();

@@ -213,7 +213,9 @@ void CoordinatorNode::Run(Actions actions) {
       net_->Call<absl::StatusOr<participant::Vote>>(
           id_, target->id(), absl::StrCat("Prepare ", a->txid), options_.engine.prepare_timeout,
           true,
-          [target, txid = a->txid](auto reply) { reply(target->Prepare(txid)); },
+          [target, txid = a->txid, token = a->branch.token](auto reply) {
+            reply(target->Prepare(txid, token));
+          },
           [this, txid = a->txid, p = a->branch.participant](absl::StatusOr<participant::Vote> v) {
             absl::StatusOr<coordinator::Vote> vote =
                 v.ok() ? absl::StatusOr<coordinator::Vote>(ToEngine(*v)) : v.status();
@@ -245,7 +247,9 @@ void CoordinatorNode::Run(Actions actions) {
       net_->Call<absl::StatusOr<participant::Outcome>>(
           id_, target->id(), absl::StrCat("CommitOnePhase ", a->txid),
           options_.phase2_rpc_timeout, true,
-          [target, txid = a->txid](auto reply) { reply(target->CommitOnePhase(txid)); },
+          [target, txid = a->txid, token = a->branch.token](auto reply) {
+            reply(target->CommitOnePhase(txid, token));
+          },
           [this, txid = a->txid, p = a->branch.participant](
               absl::StatusOr<participant::Outcome> o) {
             absl::StatusOr<bool> committed =

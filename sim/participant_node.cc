@@ -14,7 +14,7 @@ class ParticipantNode::Enlister final : public participant::Enlister {
  public:
   explicit Enlister(ParticipantNode* node) : node_(node) {}
 
-  absl::Status Enlist(const std::string& txid, bool prepared) override {
+  absl::Status Enlist(const std::string& txid, uint64_t token, bool prepared) override {
     ParticipantNode& n = *node_;
     Network& net = *n.net_;
     CoordinatorNode* coord = n.coordinator_;
@@ -28,7 +28,7 @@ class ParticipantNode::Enlister final : public participant::Enlister {
       n.loop_->Trace(absl::StrCat(n.name(), " -> coord LOST ", what));
       return absl::DeadlineExceededError("Enlist: deadline exceeded");
     }
-    const coordinator::BranchRef branch{n.name(), n.endpoint()};
+    const coordinator::BranchRef branch{n.name(), n.endpoint(), token};
     auto deliver_later = [&n, coord, txid, branch, prepared, what](absl::Duration delay) {
       const uint64_t target = n.net_->incarnation(coord->id());
       n.loop_->After(delay, [&n, coord, txid, branch, prepared, what, target] {
@@ -79,6 +79,8 @@ absl::Status ParticipantNode::Start() {
   po.default_lock_timeout = absl::ZeroDuration();
   // The reaper thread would run on wall-clock time: ReapTick replaces it.
   po.branch_idle_timeout = absl::ZeroDuration();
+  // Deterministic, and different for every node and every restart.
+  po.branch_token_seed = (static_cast<uint64_t>(id_) << 48) | (process_ << 24) | 1;
   absl::StatusOr<std::unique_ptr<participant::Participant>> opened =
       participant::Participant::Open(po, enlister_.get());
   if (!opened.ok()) return opened.status();
@@ -137,8 +139,9 @@ absl::StatusOr<participant::ExecuteResult> ParticipantNode::Execute(
   return result;
 }
 
-absl::StatusOr<participant::Vote> ParticipantNode::Prepare(const std::string& txid) {
-  absl::StatusOr<participant::Vote> vote = participant_->Prepare(txid);
+absl::StatusOr<participant::Vote> ParticipantNode::Prepare(const std::string& txid,
+                                                          uint64_t branch_token) {
+  absl::StatusOr<participant::Vote> vote = participant_->Prepare(txid, branch_token);
   const char* word = !vote.ok()                               ? "error"
                      : *vote == participant::Vote::kYes      ? "YES"
                      : *vote == participant::Vote::kReadOnly ? "READ_ONLY"
@@ -161,9 +164,11 @@ absl::Status ParticipantNode::Abort(const std::string& txid) {
   return status;
 }
 
-absl::StatusOr<participant::Outcome> ParticipantNode::CommitOnePhase(const std::string& txid) {
+absl::StatusOr<participant::Outcome> ParticipantNode::CommitOnePhase(const std::string& txid,
+                                                                    uint64_t branch_token) {
   last_used_.erase(txid);
-  absl::StatusOr<participant::Outcome> outcome = participant_->CommitOnePhase(txid);
+  absl::StatusOr<participant::Outcome> outcome =
+      participant_->CommitOnePhase(txid, branch_token);
   loop_->Trace(absl::StrCat(name(), " CommitOnePhase ", txid, ": ",
                             !outcome.ok() ? outcome.status().ToString()
                             : *outcome == participant::Outcome::kCommitted ? "COMMITTED"

@@ -69,17 +69,18 @@ class ParticipantNode final {
   bool running() const { return participant_ != nullptr; }
   NodeId id() const { return id_; }
   const std::string& name() const { return options_.name; }
-  std::string endpoint() const { return "sim:" + options_.name; }
+  std::string endpoint() const { return options_.name + ".sim:7171"; }
   std::string db_path() const { return options_.dir + "/db"; }
 
   // --- Requests, served at delivery time -------------------------------
   absl::StatusOr<participant::ExecuteResult> Execute(const std::string& txid,
                                                      const std::vector<SqlStatement>& statements,
                                                      bool prepare);
-  absl::StatusOr<participant::Vote> Prepare(const std::string& txid);
+  absl::StatusOr<participant::Vote> Prepare(const std::string& txid, uint64_t branch_token);
   absl::Status Commit(const std::string& txid);
   absl::Status Abort(const std::string& txid);
-  absl::StatusOr<participant::Outcome> CommitOnePhase(const std::string& txid);
+  absl::StatusOr<participant::Outcome> CommitOnePhase(const std::string& txid,
+                                                      uint64_t branch_token);
 
   // Local SQL (setup and the checker's reads). Precondition: running().
   absl::StatusOr<participant::ExecuteResult> Local(const std::vector<SqlStatement>& statements);

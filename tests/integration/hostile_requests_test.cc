@@ -22,6 +22,14 @@ using Code = grpc::StatusCode;
 
 class HostileRequestsTest : public ClusterFixture {
  protected:
+  ClusterOptions Options() override {
+    ClusterOptions options = ClusterFixture::Options();
+    // Short, so that the runaway-query cases end quickly; far above what
+    // every other case's SQL needs.
+    options.agent_flags.push_back("--max_statement_time=500ms");
+    return options;
+  }
+
   void SetUp() override {
     ClusterFixture::SetUp();
     if (HasFatalFailure()) return;
@@ -82,6 +90,9 @@ struct Case {
 
 TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeepServing) {
   const std::string invalid_utf8 = "SELECT '\xff\xfe\xc3\x28'";
+  // Never ends by itself: only the agent's --max_statement_time stops it.
+  const std::string runaway =
+      "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
   std::vector<Case> cases = {
       {"257 statements", {Code::RESOURCE_EXHAUSTED}, [&] { return Execute(Sql("", "SELECT 1", 257)); }},
       {"100,000 statements", {Code::RESOURCE_EXHAUSTED}, [&] { return Execute(Sql("", "SELECT 1", 100000)); }},
@@ -104,6 +115,10 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
       {"two statements in one item", {Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("", "SELECT 1; DELETE FROM t")); }},
       {"malformed SQL", {Code::INVALID_ARGUMENT}, [&] { return Execute(Sql("", "SELEC nonsense")); }},
+      {"a runaway recursive query", {Code::RESOURCE_EXHAUSTED},
+       [&] { return Execute(Sql("", runaway)); }},
+      {"a runaway recursive query inside a branch", {Code::RESOURCE_EXHAUSTED},
+       [&] { return Execute(Sql(Begin(), runaway)); }},
       {"invalid UTF-8 in SQL", {Code::INTERNAL}, [&] { return Execute(Sql("", invalid_utf8)); },
        /*refused_by_transport=*/true},
       {"invalid UTF-8 in a txid", {Code::INTERNAL},

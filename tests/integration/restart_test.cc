@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster_fixture.h"
 
@@ -60,6 +61,41 @@ TEST_F(RestartTest, StoppedCoordinatorComesBackOnItsPortAndServes) {
   absl::StatusOr<CommitResult> commit = client.Commit(*after);
   ASSERT_TRUE(commit.ok()) << commit.status();
   EXPECT_TRUE(commit->committed) << commit->reason;
+}
+
+// A branch written in two Execute calls, with its agent killed (kill -9) in
+// between: the first write died with the process, so the transaction must
+// abort; committing the second write alone would half-commit it.
+TEST_F(RestartTest, AgentKilledBetweenTwoWritesOfABranchAbortsTheTransaction) {
+  ASSERT_TRUE(agents_[1]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  ASSERT_TRUE(agents_[2]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  absl::StatusOr<std::string> txid = coordinator_->Begin();
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  ASSERT_TRUE(agents_[1]->ExecuteOne(*txid, "INSERT INTO t (id) VALUES (1)").ok());
+  ASSERT_TRUE(agents_[2]->ExecuteOne(*txid, "INSERT INTO t (id) VALUES (1)").ok());
+  ASSERT_TRUE(cluster_->KillAgent(1).ok());
+  ASSERT_TRUE(cluster_->StartAgent(1).ok());
+
+  AgentClientOptions options;
+  options.wait_for_ready = true;
+  AgentClient agent(cluster_->agent_address(1), options);
+  absl::StatusOr<SqlResult> second = agent.ExecuteOne(*txid, "INSERT INTO t (id) VALUES (2)");
+  for (int retry = 0; retry < 3 && absl::IsUnavailable(second.status()); ++retry) {
+    second = agent.ExecuteOne(*txid, "INSERT INTO t (id) VALUES (2)");
+  }
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAborted) << second.status();
+  EXPECT_THAT(std::string(second.status().message()), ::testing::HasSubstr("lost its branch"));
+
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(*txid);
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_FALSE(commit->committed);
+  // Neither agent committed either write.
+  absl::StatusOr<SqlResult> restarted = agent.ExecuteOne("", "SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  EXPECT_EQ(restarted->rows.at(0).at(0), SqlValue(int64_t{0}));
+  absl::StatusOr<SqlResult> other = agents_[2]->ExecuteOne("", "SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(other->rows.at(0).at(0), SqlValue(int64_t{0}));
 }
 
 }  // namespace
