@@ -23,6 +23,11 @@ void NormalizeFlagNames(int argc, char** argv);
 // Call first in main, before any thread starts: every later thread
 // inherits the blocked mask, so only WaitForShutdownSignal sees them.
 void BlockShutdownSignals();
+// Switches off abseil's Mutex deadlock detection (Debian's abseil checks a
+// lock graph on every Lock, a few percent of each daemon's CPU). Call
+// first in main. The unit tests, which run the same code in-process, keep
+// it on.
+void DisableMutexDeadlockDetection();
 // Blocks until SIGTERM or SIGINT; returns the signal number.
 int WaitForShutdownSignal();
 

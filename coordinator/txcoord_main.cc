@@ -162,6 +162,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   txcoord::BlockShutdownSignals();
+  txcoord::DisableMutexDeadlockDetection();
   txcoord::NormalizeFlagNames(argc, argv);
   absl::SetProgramUsageMessage(
       "txcoord: the txcoord transaction coordinator (two-phase commit over gRPC).\n"

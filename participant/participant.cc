@@ -64,9 +64,14 @@ absl::Status Participant::Impl::Init() {
           options_.db_path, ": cannot use WAL journal mode (got ", mode->ColumnText(0), ")"));
     }
     mode = Statement();
-    // FULL: with NORMAL, a commit acknowledged in WAL mode can vanish on
-    // power loss, and with it a YES vote's promise.
-    absl::Status status = ExecSql(d, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    // NORMAL: SQLite writes a commit's WAL frames without syncing them;
+    // WalSync syncs the WAL outside this mutex, once for every commit made
+    // meanwhile, and nothing that promises a commit (a YES vote, a phase-2
+    // acknowledgement, a one-phase outcome, a local write) is answered
+    // before that (MakeDurable). Checkpoints still sync.
+    absl::Status status = ExecSql(d, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+    if (!status.ok()) return status;
+    status = wal_sync_.Attach(d);
     if (!status.ok()) return status;
     authorizer_.Install(d);
     status = CreateInternalTables(d);
@@ -152,7 +157,6 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   if (!status.ok()) return status;
   status = tx.Commit();
   if (!status.ok()) return status;
-  TXCOORD_FAILPOINT("after-prepare-durable");
   branch.prepared = true;
   branch.prepared_at = now;
   return absl::OkStatus();
@@ -371,38 +375,64 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    absl::Time call_deadline) {
   ParticipantObserver* const observer = impl_->observer();
   if (observer == nullptr) {
-    return impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
+    absl::StatusOr<ExecuteResult> result =
+        impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
+    if (result.ok() && txid.empty()) {
+      if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
+    }
+    return result;
   }
   const absl::Time start = absl::Now();
   absl::StatusOr<ExecuteResult> result =
       impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
+  if (result.ok() && txid.empty()) {
+    // A local batch may have written; its caller treats OK as durable.
+    if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
+  }
   observer->OnExecute(absl::Now() - start, result.status());
   if (prepare && result.ok()) observer->OnPrepare(result->vote);
   return result;
 }
 absl::StatusOr<Vote> Participant::Prepare(const std::string& txid, uint64_t branch_token) {
   absl::StatusOr<Vote> vote = impl_->Prepare(txid, branch_token);
+  if (vote.ok() && *vote == Vote::kYes) {
+    if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
+    TXCOORD_FAILPOINT("after-prepare-durable");
+  }
   if (vote.ok() && impl_->observer() != nullptr) impl_->observer()->OnPrepare(*vote);
   return vote;
 }
-absl::Status Participant::Commit(const std::string& txid) { return impl_->Commit(txid); }
+absl::Status Participant::Commit(const std::string& txid) {
+  absl::Status status = impl_->Commit(txid);
+  if (!status.ok()) return status;
+  return impl_->MakeDurable();  // also when a repeated Commit finds it done
+}
 absl::Status Participant::Abort(const std::string& txid) { return impl_->Abort(txid); }
 absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid,
                                                     uint64_t branch_token) {
-  return impl_->CommitOnePhase(txid, branch_token);
+  absl::StatusOr<Outcome> outcome = impl_->CommitOnePhase(txid, branch_token);
+  if (!outcome.ok()) return outcome;
+  if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
+  return outcome;
 }
 std::vector<PreparedBranch> Participant::ListPrepared() { return impl_->ListPrepared(); }
 absl::StatusOr<HeuristicDecision> Participant::ResolveHeuristically(const std::string& txid,
                                                                     Outcome decision,
                                                                     const std::string& reason) {
-  return impl_->ResolveHeuristically(txid, decision, reason);
+  absl::StatusOr<HeuristicDecision> decided = impl_->ResolveHeuristically(txid, decision, reason);
+  if (!decided.ok()) return decided;
+  if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
+  return decided;
 }
 absl::StatusOr<std::vector<HeuristicDecision>> Participant::ListHeuristics(bool unsettled_only) {
   return impl_->ListHeuristics(unsettled_only);
 }
 absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const std::string& txid,
                                                                         Outcome outcome) {
-  return impl_->RecordCoordinatorOutcome(txid, outcome);
+  absl::StatusOr<HeuristicDecision> recorded = impl_->RecordCoordinatorOutcome(txid, outcome);
+  if (!recorded.ok()) return recorded;
+  if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
+  return recorded;
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
 size_t Participant::LockCount() { return impl_->LockCount(); }

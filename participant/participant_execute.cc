@@ -8,6 +8,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "common/failpoint.h"
 #include "common/log.h"
 #include "common/txid.h"
 #include "participant/changeset.h"
@@ -109,6 +110,16 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
 absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const BranchPtr& branch,
                                                                      std::vector<SqlResult> results,
                                                                      bool with_vote) {
+  if (with_vote) {
+    // The vote promises the prepare: it must be durable before it leaves.
+    if (absl::Status durable = MakeDurable(); !durable.ok()) {
+      return absl::Status(durable.code(), absl::StrCat("branch ", branch->txid,
+                                                       " is prepared but not known durable; no "
+                                                       "vote sent: ",
+                                                       durable.message()));
+    }
+    TXCOORD_FAILPOINT("after-prepare-durable");
+  }
   const absl::Status enlisted = enlister_->Enlist(branch->txid, branch->token, with_vote);
   absl::MutexLock lock(&mu_);
   if (enlisted.ok()) {

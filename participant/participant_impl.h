@@ -23,6 +23,7 @@
 #include "participant/schema.h"
 #include "participant/sqlite_db.h"
 #include "participant/statement_runner.h"
+#include "participant/wal_sync.h"
 
 namespace txcoord::participant {
 
@@ -55,6 +56,9 @@ class Participant::Impl final {
   size_t LockCount() { return locks_.KeyCount(); }
   size_t ReapIdleBranches(absl::Time now);
   ParticipantObserver* observer() const { return options_.observer; }
+  // Returns once every commit made so far is durable (see WalSync). Call
+  // with no lock held, before answering anything that promises a commit.
+  absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
 
  private:
   struct Branch {
@@ -137,6 +141,7 @@ class Participant::Impl final {
   // calling the Enlister or waiting for row locks.
   absl::Mutex mu_;
   absl::CondVar branch_released_;  // a busy branch became free
+  WalSync wal_sync_;  // declared before db_: the WAL hook points at it until db_ closes
   SqliteDb db_ ABSL_GUARDED_BY(mu_);
   Schema schema_ ABSL_GUARDED_BY(mu_);
   Authorizer authorizer_ ABSL_GUARDED_BY(mu_);

@@ -15,11 +15,11 @@ using ::testing::HasSubstr;
 constexpr char kTx1[] = "c1.1.1";
 constexpr char kTx2[] = "c1.1.2";
 
-TEST_F(ParticipantTest, OpenUsesWalFullSyncAndForeignKeys) {
+TEST_F(ParticipantTest, OpenUsesWalNormalSyncAndForeignKeys) {
   EXPECT_EQ(CommittedValue("PRAGMA journal_mode"), "wal");
   auto result = Local({Sql("PRAGMA synchronous"), Sql("PRAGMA foreign_keys")});
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(OnlyValue(result, 0), SqlValue(int64_t{2}));  // FULL
+  EXPECT_EQ(OnlyValue(result, 0), SqlValue(int64_t{1}));  // NORMAL: WalSync syncs
   EXPECT_EQ(OnlyValue(result, 1), SqlValue(int64_t{1}));
   EXPECT_EQ(CommittedValue("SELECT count(*) FROM sqlite_schema WHERE name IN "
                            "('_txcoord_prepared', '_txcoord_outcomes')"),

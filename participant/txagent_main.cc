@@ -153,6 +153,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   txcoord::BlockShutdownSignals();
+  txcoord::DisableMutexDeadlockDetection();
   txcoord::NormalizeFlagNames(argc, argv);
   absl::SetProgramUsageMessage(
       "txagent: the txcoord participant agent around one SQLite database.\n"
