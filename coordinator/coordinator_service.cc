@@ -38,7 +38,7 @@ v1::Vote ToProto(Vote vote) {
   return v1::VOTE_UNSPECIFIED;
 }
 
-absl::Time DeadlineOf(const grpc::ServerContext* context) {
+absl::Time DeadlineOf(const grpc::ServerContextBase* context) {
   const auto deadline = context->deadline();
   if (deadline == std::chrono::system_clock::time_point::max()) return absl::Now() + kDefaultCommitWait;
   return absl::FromChrono(deadline);
@@ -90,14 +90,24 @@ grpc::Status CoordinatorService::Enlist(grpc::ServerContext* context,
       request->txid(), BranchRef{request->participant(), request->endpoint(), request->branch_token()}, request->prepared()));
 }
 
-grpc::Status CoordinatorService::Commit(grpc::ServerContext* context,
-                                        const v1::CommitRequest* request,
-                                        v1::CommitResponse* response) {
-  absl::StatusOr<CommitResult> result = runtime_->Commit(request->txid(), DeadlineOf(context));
-  if (!result.ok()) return ToGrpcStatus(result.status());
-  response->set_outcome(result->committed ? v1::OUTCOME_COMMITTED : v1::OUTCOME_ABORTED);
-  response->set_reason(result->reason);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext* context,
+                                                     const v1::CommitRequest* request,
+                                                     v1::CommitResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // The reactor and `response` live until Finish; the runtime calls back
+  // exactly once, also when the deadline passes first.
+  runtime_->CommitAsync(request->txid(), DeadlineOf(context),
+                        [reactor, response](absl::StatusOr<CommitResult> result) {
+                          if (!result.ok()) {
+                            reactor->Finish(ToGrpcStatus(result.status()));
+                            return;
+                          }
+                          response->set_outcome(result->committed ? v1::OUTCOME_COMMITTED
+                                                                  : v1::OUTCOME_ABORTED);
+                          response->set_reason(result->reason);
+                          reactor->Finish(grpc::Status::OK);
+                        });
+  return reactor;
 }
 
 grpc::Status CoordinatorService::Abort(grpc::ServerContext* context,

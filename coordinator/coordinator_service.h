@@ -10,7 +10,11 @@
 
 namespace txcoord::coordinator {
 
-class CoordinatorService final : public v1::Coordinator::Service {
+// Commit is served on gRPC's callback API: it waits for votes and a log
+// sync, and a waiting call holds no thread (the decision's thread answers
+// it). The other methods return at once and stay synchronous.
+class CoordinatorService final
+    : public v1::Coordinator::WithCallbackMethod_Commit<v1::Coordinator::Service> {
  public:
   // `runtime` must outlive the service.
   explicit CoordinatorService(Runtime* runtime) : runtime_(runtime) {}
@@ -19,8 +23,9 @@ class CoordinatorService final : public v1::Coordinator::Service {
                      v1::BeginResponse* response) override;
   grpc::Status Enlist(grpc::ServerContext* context, const v1::EnlistRequest* request,
                       v1::EnlistResponse* response) override;
-  grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* request,
-                      v1::CommitResponse* response) override;
+  grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
+                                   const v1::CommitRequest* request,
+                                   v1::CommitResponse* response) override;
   grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* request,
                      v1::AbortResponse* response) override;
   grpc::Status GetTransaction(grpc::ServerContext* context,

@@ -39,17 +39,32 @@ Runtime::Runtime(const RuntimeOptions& options, wal::Log* log, ParticipantClient
 template <typename Fn>
 auto Runtime::WithEngine(Fn fn) {
   Actions actions;
+  Firing firing;
   mu_.Lock();
   auto result = fn(engine_, &actions);
-  DeliverDecisions(&actions);
+  TakeDecided(actions, &firing);
   const bool halted = halted_;
   mu_.Unlock();
+  for (auto& [waiter, outcome] : firing) waiter->Fire(std::move(outcome));
   if (!halted) Execute(std::move(actions));
   return result;
 }
 
-void Runtime::DeliverDecisions(Actions* actions) {
-  for (const Action& action : *actions) {
+void Runtime::Waiter::Fire(absl::StatusOr<CommitResult> result) {
+  if (fired.exchange(true)) return;
+  done(std::move(result));
+}
+
+void Runtime::RemoveWaiter(const std::string& txid, const std::shared_ptr<Waiter>& waiter) {
+  auto it = waiters_.find(txid);
+  if (it == waiters_.end()) return;
+  auto& list = it->second;
+  list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
+  if (list.empty()) waiters_.erase(it);
+}
+
+void Runtime::TakeDecided(const Actions& actions, Firing* firing) {
+  for (const Action& action : actions) {
     const Decided* decided = std::get_if<Decided>(&action);
     if (decided == nullptr) continue;
     if (decided->error.ok()) {
@@ -61,8 +76,11 @@ void Runtime::DeliverDecisions(Actions* actions) {
     auto it = waiters_.find(decided->txid);
     if (it == waiters_.end()) continue;
     for (auto& waiter : it->second) {
-      waiter->decision = *decided;
-      waiter->done.Notify();
+      if (decided->error.ok()) {
+        firing->emplace_back(waiter, CommitResult{decided->committed, decided->reason});
+      } else {
+        firing->emplace_back(waiter, decided->error);
+      }
     }
     waiters_.erase(it);
   }
@@ -183,44 +201,50 @@ absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, b
 }
 
 absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time deadline) {
-  const absl::Time start = absl::Now();
-  absl::StatusOr<CommitResult> result = DoCommit(txid, deadline);
-  if (options_.on_commit_returned) {
-    options_.on_commit_returned(absl::Now() - start, result.status(),
-                                result.ok() && result->committed);
-  }
+  absl::Notification done;
+  absl::StatusOr<CommitResult> result;
+  CommitAsync(txid, deadline, [&](absl::StatusOr<CommitResult> r) {
+    result = std::move(r);
+    done.Notify();
+  });
+  done.WaitForNotification();
   return result;
 }
 
-absl::StatusOr<CommitResult> Runtime::DoCommit(const std::string& txid, absl::Time deadline) {
+void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
   auto waiter = std::make_shared<Waiter>();
+  waiter->start = absl::Now();
+  waiter->done = [this, waiter_start = waiter->start,
+                  done = std::move(done)](absl::StatusOr<CommitResult> result) {
+    if (options_.on_commit_returned) {
+      options_.on_commit_returned(absl::Now() - waiter_start, result.status(),
+                                  result.ok() && result->committed);
+    }
+    done(std::move(result));
+  };
   absl::Status started = WithEngine([&](Engine& e, Actions* out) {
     if (absl::Status s = CheckAccepting(); !s.ok()) return s;
     waiters_[txid].push_back(waiter);
     absl::Status s = e.Commit(txid, absl::Now(), out);
-    if (!s.ok()) {
-      auto& list = waiters_[txid];
-      list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
-      if (list.empty()) waiters_.erase(txid);
-    }
+    if (!s.ok()) RemoveWaiter(txid, waiter);
     return s;
   });
-  if (!started.ok()) return started;
-  if (!waiter->done.WaitForNotificationWithDeadline(deadline)) {
-    absl::MutexLock lock(&mu_);
-    auto it = waiters_.find(txid);
-    if (it != waiters_.end()) {
-      auto& list = it->second;
-      list.erase(std::remove(list.begin(), list.end(), waiter), list.end());
-      if (list.empty()) waiters_.erase(it);
-    }
-    if (!waiter->done.HasBeenNotified()) {
-      return absl::DeadlineExceededError(absl::StrCat(
-          "commit of ", txid, " is still undecided; it goes on: ask GetTransaction"));
-    }
+  if (!started.ok()) {
+    waiter->Fire(started);
+    return;
   }
-  if (!waiter->decision.error.ok()) return waiter->decision.error;
-  return CommitResult{waiter->decision.committed, waiter->decision.reason};
+  if (waiter->fired.load() || deadline == absl::InfiniteFuture()) return;
+  // Timers cannot be cancelled: a decided waiter ignores this one.
+  timers_->Schedule(deadline, [this, txid, weak = std::weak_ptr<Waiter>(waiter)] {
+    std::shared_ptr<Waiter> waiter = weak.lock();
+    if (waiter == nullptr || waiter->fired.load()) return;
+    {
+      absl::MutexLock lock(&mu_);
+      RemoveWaiter(txid, waiter);
+    }
+    waiter->Fire(absl::DeadlineExceededError(
+        absl::StrCat("commit of ", txid, " is still undecided; it goes on: ask GetTransaction")));
+  });
 }
 
 absl::Status Runtime::Abort(const std::string& txid) {

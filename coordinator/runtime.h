@@ -5,9 +5,11 @@
 #ifndef TXCOORD_COORDINATOR_RUNTIME_H_
 #define TXCOORD_COORDINATOR_RUNTIME_H_
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -71,8 +73,14 @@ class Runtime final {
 
   absl::StatusOr<BeginResult> Begin(absl::Duration timeout);
   absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared);
-  // Blocks until the outcome is decided (and, for COMMITTED, durable) or
-  // `deadline` passes (DEADLINE_EXCEEDED: the commit goes on).
+  // Calls `done` once, when the outcome is decided (and, for COMMITTED,
+  // durable) or `deadline` passes (DEADLINE_EXCEEDED: the commit goes on),
+  // or at once with an error. `done` runs on whichever thread decided (a
+  // gRPC callback, the WAL writer, the timer thread) with no lock held:
+  // keep it short. No thread waits meanwhile.
+  using CommitCallback = std::function<void(absl::StatusOr<CommitResult>)>;
+  void CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done);
+  // CommitAsync, blocking.
   absl::StatusOr<CommitResult> Commit(const std::string& txid, absl::Time deadline);
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
@@ -102,17 +110,23 @@ class Runtime final {
   EngineStats stats();
 
  private:
-  absl::StatusOr<CommitResult> DoCommit(const std::string& txid, absl::Time deadline);
   struct Waiter {
-    absl::Notification done;
-    Decided decision;
+    std::atomic<bool> fired{false};
+    CommitCallback done;
+    absl::Time start;
+    // The first call wins: the decision or the deadline.
+    void Fire(absl::StatusOr<CommitResult> result);
   };
+  using Firing = std::vector<std::pair<std::shared_ptr<Waiter>, absl::StatusOr<CommitResult>>>;
 
   // Runs `fn` on the engine under the lock, answers waiters for every
   // Decided action, then carries out the other actions without the lock.
   template <typename Fn>
   auto WithEngine(Fn fn);
-  void DeliverDecisions(Actions* actions) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes the waiters of every Decided action, to be fired after unlocking.
+  void TakeDecided(const Actions& actions, Firing* firing) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveWaiter(const std::string& txid, const std::shared_ptr<Waiter>& waiter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Execute(Actions actions) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckAccepting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
