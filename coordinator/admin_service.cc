@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
+#include "common/utf8.h"
 #include "coordinator/coordinator_service.h"
 
 namespace txcoord::coordinator {
@@ -21,7 +22,7 @@ grpc::Status CheckNote(const std::string& field, const std::string& text) {
   if (text.size() > kMaxNoteBytes) {
     return Invalid(absl::StrCat(field, " is ", text.size(), " bytes: at most ", kMaxNoteBytes));
   }
-  return grpc::Status::OK;
+  return ToGrpcStatus(CheckUtf8(field, text));
 }
 
 bool FromProto(v1::TxState state, TxState* out) {
@@ -79,6 +80,15 @@ grpc::Status AdminService::ListTransactions(grpc::ServerContext* context,
         absl::StrCat("page_size ", request->page_size(), " is over the limit of ", kMaxPageSize));
   }
   filter.page_size = request->page_size() == 0 ? kDefaultPageSize : request->page_size();
+  // A token is a txid we handed out; the engine refuses anything else and
+  // quotes it in the message, so keep what it quotes short and UTF-8.
+  if (request->page_token().size() > kMaxTxidBytes) {
+    return Invalid(absl::StrCat("page_token is ", request->page_token().size(),
+                                " bytes: not one this coordinator handed out"));
+  }
+  if (grpc::Status s = ToGrpcStatus(CheckUtf8("page_token", request->page_token())); !s.ok()) {
+    return s;
+  }
   filter.page_token = request->page_token();
   filter.include_finished = request->include_finished();
   absl::StatusOr<ListPage> page = runtime_->List(filter);

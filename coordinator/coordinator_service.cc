@@ -4,6 +4,7 @@
 
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
+#include "common/txid.h"
 
 namespace txcoord::coordinator {
 namespace {
@@ -128,6 +129,12 @@ grpc::Status CoordinatorService::GetTransaction(grpc::ServerContext* context,
 grpc::Status CoordinatorService::QueryOutcome(grpc::ServerContext* context,
                                               const v1::QueryOutcomeRequest* request,
                                               v1::QueryOutcomeResponse* response) {
+  // Unlike Enlist's, this name reaches no check in the engine (an unknown
+  // one is simply not part of the commit); refuse junk here.
+  if (!IsValidName(request->participant())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "participant must be 1 to 128 characters of [A-Za-z0-9_.:-]");
+  }
   absl::StatusOr<Outcome> outcome = runtime_->QueryOutcome(request->txid(), request->participant());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   switch (*outcome) {

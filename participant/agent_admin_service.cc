@@ -4,6 +4,7 @@
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
+#include "common/utf8.h"
 
 namespace txcoord::participant {
 namespace {
@@ -63,6 +64,7 @@ grpc::Status AgentAdminService::ResolveBranch(grpc::ServerContext* context,
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("reason is ", request->reason().size(), " bytes: at most ", kMaxReasonBytes));
   }
+  if (grpc::Status s = ToGrpcStatus(CheckUtf8("reason", request->reason())); !s.ok()) return s;
   absl::StatusOr<HeuristicDecision> decided =
       participant_->ResolveHeuristically(request->txid(), decision, request->reason());
   if (!decided.ok()) return ToGrpcStatus(decided.status());

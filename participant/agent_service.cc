@@ -7,6 +7,7 @@
 #include "common/failpoint.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
+#include "common/utf8.h"
 
 namespace txcoord::participant {
 namespace {
@@ -115,9 +116,22 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context,
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           absl::StrCat("statement ", i, " has ", in.params_size(), " parameters: at most ", kMaxParams));
     }
+    // sql and text_value are proto `bytes` (a `string` with bad UTF-8 would
+    // be refused by gRPC with a bare INTERNAL): the check is here. The field
+    // name is built only for the message.
+    if (!IsValidUtf8(in.sql())) {
+      return ToGrpcStatus(CheckUtf8(absl::StrCat("statements[", i, "].sql"), in.sql()));
+    }
     SqlStatement out{in.sql(), {}};
     out.params.reserve(in.params_size());
-    for (const v1::Value& v : in.params()) out.params.push_back(FromProto(v));
+    for (int j = 0; j < in.params_size(); ++j) {
+      const v1::Value& v = in.params(j);
+      if (v.kind_case() == v1::Value::kTextValue && !IsValidUtf8(v.text_value())) {
+        return ToGrpcStatus(
+            CheckUtf8(absl::StrCat("statements[", i, "].params[", j, "].text_value"), v.text_value()));
+      }
+      out.params.push_back(FromProto(v));
+    }
     statements.push_back(std::move(out));
   }
   absl::StatusOr<ExecuteResult> result =

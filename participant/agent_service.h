@@ -1,6 +1,7 @@
 // txagent's gRPC face: the Participant service (the coordinator's phase 1
 // and 2) and the Agent service (a service's SQL), both translating to a
-// participant::Participant. Wire limits are checked here.
+// participant::Participant. Wire limits, and the UTF-8 of SQL and TEXT
+// parameters (proto `bytes`), are checked here.
 #ifndef TXCOORD_PARTICIPANT_AGENT_SERVICE_H_
 #define TXCOORD_PARTICIPANT_AGENT_SERVICE_H_
 

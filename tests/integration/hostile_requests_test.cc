@@ -11,8 +11,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_util.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/integration/cluster_fixture.h"
+#include "txcoord/v1/admin.grpc.pb.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord::testing {
@@ -36,6 +38,8 @@ class HostileRequestsTest : public ClusterFixture {
     coordinator_ = v1::Coordinator::NewStub(LargeMessageChannel(cluster_->coordinator_address()));
     agent_ = v1::Agent::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
     participant_ = v1::Participant::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
+    coordinator_admin_ = v1::CoordinatorAdmin::NewStub(LargeMessageChannel(cluster_->coordinator_address()));
+    agent_admin_ = v1::AgentAdmin::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
     ASSERT_TRUE(agents_[0]->Execute("", {{"CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", {}}}).ok());
   }
 
@@ -43,6 +47,8 @@ class HostileRequestsTest : public ClusterFixture {
     coordinator_.reset();
     agent_.reset();
     participant_.reset();
+    coordinator_admin_.reset();
+    agent_admin_.reset();
     ClusterFixture::TearDown();
   }
 
@@ -76,16 +82,16 @@ class HostileRequestsTest : public ClusterFixture {
   std::unique_ptr<v1::Coordinator::Stub> coordinator_;
   std::unique_ptr<v1::Agent::Stub> agent_;
   std::unique_ptr<v1::Participant::Stub> participant_;
+  std::unique_ptr<v1::CoordinatorAdmin::Stub> coordinator_admin_;
+  std::unique_ptr<v1::AgentAdmin::Stub> agent_admin_;
 };
 
 struct Case {
   std::string name;
   std::set<Code> expected;
   std::function<grpc::Status()> call;
-  // gRPC's protobuf layer refuses the request before any txcoord code runs
-  // (invalid UTF-8 in a proto3 string field): INTERNAL, with no message of
-  // ours. The daemon must still survive it.
-  bool refused_by_transport = false;
+  // If set, the status message must contain it.
+  std::string message_has;
 };
 
 TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeepServing) {
@@ -119,11 +125,32 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
        [&] { return Execute(Sql("", runaway)); }},
       {"a runaway recursive query inside a branch", {Code::RESOURCE_EXHAUSTED},
        [&] { return Execute(Sql(Begin(), runaway)); }},
-      {"invalid UTF-8 in SQL", {Code::INTERNAL}, [&] { return Execute(Sql("", invalid_utf8)); },
-       /*refused_by_transport=*/true},
-      {"invalid UTF-8 in a txid", {Code::INTERNAL},
-       [&] { return Execute(Sql("c\xff.1.1", "INSERT INTO t (id) VALUES (1)")); },
-       /*refused_by_transport=*/true},
+      // Text fields are proto `bytes`: ill-formed UTF-8 reaches the service,
+      // which names the field, rather than gRPC's bare INTERNAL.
+      {"invalid UTF-8 in SQL", {Code::INVALID_ARGUMENT}, [&] { return Execute(Sql("", invalid_utf8)); },
+       "statements[0].sql is not valid UTF-8 (byte 8)"},
+      {"an overlong encoding in SQL", {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("", "SELECT '\xc0\xaf'")); },
+       "statements[0].sql is not valid UTF-8 (byte 8)"},
+      {"a surrogate in a TEXT parameter", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::ExecuteRequest request = Sql("", "SELECT ?1");
+         request.mutable_statements(0)->add_params()->set_text_value("\xed\xa0\x80");
+         return Execute(request);
+       },
+       "statements[0].params[0].text_value is not valid UTF-8 (byte 0)"},
+      {"a code point above U+10FFFF in a TEXT parameter inside a branch", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::ExecuteRequest request = Sql(Begin(), "INSERT INTO t (id, v) VALUES (6, 'fine')");
+         v1::Statement* update = request.add_statements();
+         update->set_sql("UPDATE t SET v = ?2 WHERE id = ?1");
+         update->add_params()->set_int_value(6);
+         update->add_params()->set_text_value("ok \xf4\x90\x80\x80");
+         return Execute(request);
+       },
+       "statements[1].params[1].text_value is not valid UTF-8 (byte 3)"},
+      {"invalid UTF-8 in a txid", {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("c\xff.1.1", "INSERT INTO t (id) VALUES (1)")); }, "malformed txid"},
       {"malformed txid", {Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("1.2.3.4.5", "INSERT INTO t (id) VALUES (1)")); }},
       {"write under a txid of another coordinator", {Code::FAILED_PRECONDITION, Code::ABORTED},
@@ -158,6 +185,84 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return coordinator_->QueryOutcome(&context, request, &response);
        }},
+      {"Commit with invalid UTF-8 in the txid", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::CommitRequest request;
+         request.set_txid(Begin() + "\xff");
+         v1::CommitResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->Commit(&context, request, &response);
+       },
+       "malformed txid"},
+      {"Enlist with invalid UTF-8 in the participant name", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::EnlistRequest request;
+         request.set_txid(Begin());
+         request.set_participant("agent\xc3");
+         request.set_endpoint("127.0.0.1:1");
+         v1::EnlistResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->Enlist(&context, request, &response);
+       },
+       "participant"},
+      {"QueryOutcome with invalid UTF-8 in the participant name", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::QueryOutcomeRequest request;
+         request.set_txid(Begin());
+         request.set_participant("\xfe\xff");
+         v1::QueryOutcomeResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->QueryOutcome(&context, request, &response);
+       },
+       "participant"},
+      {"ForceAbort with invalid UTF-8 in the reason", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::ForceAbortRequest request;
+         request.set_txid(Begin());
+         request.set_reason("stuck \xe0\x80\x80");
+         v1::AdminActionResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_admin_->ForceAbort(&context, request, &response);
+       },
+       "reason is not valid UTF-8 (byte 6)"},
+      {"MarkBranchDone with invalid UTF-8 in the note", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::MarkBranchDoneRequest request;
+         request.set_txid(Begin());
+         request.set_participant("agent0");
+         request.set_note("\x80");
+         v1::AdminActionResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_admin_->MarkBranchDone(&context, request, &response);
+       },
+       "note is not valid UTF-8 (byte 0)"},
+      {"ListTransactions with invalid UTF-8 in the page token", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::ListTransactionsRequest request;
+         request.set_page_token("c.1.\xff");
+         v1::ListTransactionsResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_admin_->ListTransactions(&context, request, &response);
+       },
+       "page_token is not valid UTF-8 (byte 4)"},
+      {"ResolveBranch with invalid UTF-8 in the reason", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::ResolveBranchRequest request;
+         request.set_txid("elsewhere.1.1");
+         request.set_decision(v1::OUTCOME_ABORTED);
+         request.set_reason("\xed\xbf\xbf");
+         v1::HeuristicDecision response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return agent_admin_->ResolveBranch(&context, request, &response);
+       },
+       "reason is not valid UTF-8 (byte 0)"},
       {"Enlist with a 10,000-byte participant name", {Code::INVALID_ARGUMENT},
        [&] {
          v1::EnlistRequest request;
@@ -217,11 +322,26 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
     grpc::Status status = c.call();
     EXPECT_TRUE(c.expected.count(status.error_code()))
         << c.name << ": got code " << status.error_code() << " \"" << status.error_message() << "\"";
-    if (!c.refused_by_transport) {
-      EXPECT_FALSE(status.error_message().empty()) << c.name << ": a status without a message";
+    EXPECT_FALSE(status.error_message().empty()) << c.name << ": a status without a message";
+    if (!c.message_has.empty()) {
+      EXPECT_THAT(status.error_message(), ::testing::HasSubstr(c.message_has)) << c.name;
     }
     ExpectStillServing(c.name);
   }
+}
+
+// Value.text_value is `bytes`: TEXT that SQL made ill-formed still reaches
+// the client (as a `string` it would fail the client's parse).
+TEST_F(HostileRequestsTest, IllFormedTextInAResultReachesTheClient) {
+  v1::ExecuteResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, absl::Seconds(30));
+  grpc::Status status =
+      agent_->Execute(&context, Sql("", "SELECT CAST(x'ff61' AS TEXT)"), &response);
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  ASSERT_EQ(response.results_size(), 1);
+  ASSERT_EQ(response.results(0).rows_size(), 1);
+  EXPECT_EQ(response.results(0).rows(0).values(0).text_value(), "\xff" "a");
 }
 
 }  // namespace
