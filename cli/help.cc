@@ -97,8 +97,8 @@ std::vector<CommandSpec>* MakeCommands() {
        "it answered HEURISTIC_MIXED and the data was repaired): the branch counts as\n"
        "acknowledged and is shown as heuristic; when every branch is, the transaction\n"
        "ends. Only for a branch that will never acknowledge by itself: a branch that\n"
-       "is merely slow finishes alone. The mark is logged by the daemon but not in\n"
-       "its WAL: after a coordinator restart before the end, mark it again.\n"
+       "is merely slow finishes alone. The mark is written to the coordinator's WAL\n"
+       "before the command answers, so a coordinator restart keeps it.\n"
        "  --note=TEXT     what was done (logged)\n",
        {"note"},
        2,

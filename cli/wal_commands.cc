@@ -26,9 +26,11 @@ using coordinator::LogCommit;
 struct DumpedRecord {
   std::string file;
   uint64_t offset = 0;
-  std::string type;  // COMMIT, END
+  std::string type;  // COMMIT, END, MARK_DONE
   std::string txid;
   std::vector<coordinator::BranchRef> branches;
+  std::string participant;  // MARK_DONE: the branch an operator settled
+  std::string note;         // MARK_DONE: what the operator did
 };
 
 struct WalReport {
@@ -82,6 +84,18 @@ WalReport Read(const std::string& dir_arg) {
           record.type = "END";
           record.txid = *txid;
           report.unfinished.erase(*txid);
+        } else if (r.type == coordinator::kRecordMarkDone) {
+          absl::StatusOr<coordinator::LogMarkDone> mark = coordinator::DecodeMarkDone(r.payload);
+          if (!mark.ok()) {
+            decode_error =
+                absl::DataLossError(absl::StrCat("bad MARK_DONE record in ", r.file, " at offset ",
+                                                 r.offset, ": ", mark.status().message()));
+            return;
+          }
+          record.type = "MARK_DONE";
+          record.txid = mark->txid;
+          record.participant = mark->participant;
+          record.note = mark->note;
         } else {
           decode_error = absl::DataLossError(absl::StrCat("unknown record type ", r.type, " in ",
                                                           r.file, " at offset ", r.offset));
@@ -146,6 +160,9 @@ void WriteReport(JsonWriter& json, const WalReport& report, bool with_records) {
       json.BeginObject().Key("file").String(r.file).Key("offset").Uint(r.offset);
       json.Key("type").String(r.type).Key("txid").String(r.txid);
       if (r.type == "COMMIT") WriteBranches(json.Key("branches"), r.branches);
+      if (r.type == "MARK_DONE") {
+        json.Key("participant").String(r.participant).Key("note").String(r.note);
+      }
       json.EndObject();
     }
     json.EndArray();
@@ -213,8 +230,13 @@ int RunWalDump(const Invocation& invocation) {
   if (!invocation.json) {
     Table records({"SEGMENT", "OFFSET", "TYPE", "TXID", "BRANCHES"});
     for (const DumpedRecord& r : report.records) {
-      records.AddRow({r.file, absl::StrCat(r.offset), r.type, r.txid,
-                      r.type == "COMMIT" ? BranchList(r.branches) : ""});
+      std::string branches;
+      if (r.type == "COMMIT") branches = BranchList(r.branches);
+      if (r.type == "MARK_DONE") {
+        branches = absl::StrCat(r.participant, " marked done", r.note.empty() ? "" : ": ",
+                                Truncate(r.note, 80));
+      }
+      records.AddRow({r.file, absl::StrCat(r.offset), r.type, r.txid, branches});
     }
     if (!report.segments.empty()) {
       std::cout << records.Render() << "\n";

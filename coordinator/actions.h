@@ -76,6 +76,15 @@ struct LogCommit {
 struct LogEnd {
   std::string txid;
 };
+// Append a MARK_DONE record (an operator settled `participant`'s branch of a
+// COMMITTING transaction by hand) and make it durable; report with
+// OnMarkDoneLogged. Forced: the operator hears OK only once a restart
+// would find the mark.
+struct LogMarkDone {
+  std::string txid;
+  std::string participant;
+  std::string note;  // what the operator did; may be empty
+};
 // The outcome of `txid` is decided (or cannot be known): answer every
 // client waiting in Commit. `error` non-OK means the outcome is unknown to
 // the client (the log failed).
@@ -91,7 +100,7 @@ struct ArmTimer {
 };
 
 using Action = std::variant<SendPrepare, SendCommit, SendAbort, SendCommitOnePhase, LogCommit,
-                            LogEnd, Decided, ArmTimer>;
+                            LogEnd, LogMarkDone, Decided, ArmTimer>;
 using Actions = std::vector<Action>;
 
 }  // namespace txcoord::coordinator

@@ -382,11 +382,16 @@ void Engine::OnPhase2Result(const std::string& txid, const std::string& particip
     return;
   }
   b->acknowledged = true;
-  for (const Branch& other : txn.branches) {
-    if (other.vote == Vote::kYes && !other.acknowledged) return;
+  MaybeEnd(txid, txn, out);
+}
+
+bool Engine::MaybeEnd(const std::string& txid, const Txn& txn, Actions* out) {
+  for (const Branch& b : txn.branches) {
+    if (b.vote == Vote::kYes && !b.acknowledged) return false;
   }
   out->push_back(LogEnd{txid});
   Finish(txid, TxState::kCommitted, "");
+  return true;
 }
 
 void Engine::OnOnePhaseResult(const std::string& txid, const std::string& participant,
@@ -459,6 +464,11 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
 
 void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
                               absl::Time now, Actions* out) {
+  RecoverCommitted(txid, branches, {}, now, out);
+}
+
+void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
+                              const std::vector<LogMarkDone>& marks, absl::Time now, Actions* out) {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (parsed.ok() && parsed->cluster == options_.cluster_id && parsed->epoch == options_.epoch) {
     next_sequence_ = std::max(next_sequence_, parsed->sequence + 1);
@@ -472,11 +482,15 @@ void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchR
     b.vote = Vote::kYes;
     txn.branches.push_back(std::move(b));
   }
-  StartPhase2(txid, txn, now, out);
-  if (branches.empty()) {
-    out->push_back(LogEnd{txid});
-    Finish(txid, TxState::kCommitted, "");
+  for (const LogMarkDone& mark : marks) {
+    Branch* b = FindBranch(txn, mark.participant);
+    if (b == nullptr) continue;
+    b->acknowledged = true;
+    b->heuristic = true;
+    b->mark_note = mark.note;
   }
+  StartPhase2(txid, txn, now, out);
+  MaybeEnd(txid, txn, out);
 }
 
 std::vector<LogCommit> Engine::LiveCommits() const {
@@ -490,6 +504,17 @@ std::vector<LogCommit> Engine::LiveCommits() const {
     live.push_back(std::move(record));
   }
   return live;
+}
+
+std::vector<LogMarkDone> Engine::LiveMarks() const {
+  std::vector<LogMarkDone> marks;
+  for (const auto& [txid, txn] : txns_) {
+    if (txn.state != TxState::kCommitting) continue;
+    for (const Branch& b : txn.branches) {
+      if (b.heuristic) marks.push_back(LogMarkDone{txid, b.ref.participant, b.mark_note});
+    }
+  }
+  return marks;
 }
 
 void Engine::Finish(const std::string& txid, TxState final_state, const std::string& reason) {

@@ -156,19 +156,40 @@ class Engine final {
   // unknown txid (an operator's typo should not look like success).
   absl::Status ForceAbort(const std::string& txid, const std::string& reason, absl::Time now,
                           Actions* out);
-  // Counts `participant`'s branch of a COMMITTING transaction as
-  // acknowledged (heuristic); the last one ends the transaction (LogEnd).
+  // An operator settled `participant`'s branch of a COMMITTING transaction
+  // by hand. OK with a LogMarkDone in `out`: the mark takes effect in
+  // OnMarkDoneLogged, once durable, so that a restart never forgets it; the
+  // caller answers the operator then. OK and no action: the branch is
+  // already acknowledged (or the transaction committed with it). Nothing
+  // changes until then; concurrent calls each emit their own LogMarkDone
+  // (replaying MARK_DONE twice is harmless).
   absl::Status MarkBranchDone(const std::string& txid, const std::string& participant,
-                              absl::Time now, Actions* out);
+                              const std::string& note, absl::Time now, Actions* out);
+  // The MARK_DONE record of `mark` is durable (OK) or the log failed (the
+  // branch stays unmarked). On OK the branch counts as acknowledged
+  // (heuristic); the last one ends the transaction (LogEnd). A transaction
+  // that ended meanwhile, or a branch that acknowledged meanwhile, is left
+  // as it is.
+  void OnMarkDoneLogged(const LogMarkDone& mark, const absl::Status& status, absl::Time now,
+                        Actions* out);
 
   // --- Recovery and checkpoints -------------------------------------------
   // Re-drives a transaction whose COMMIT record was found without END.
   // Called before any request is served.
   void RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
                         absl::Time now, Actions* out);
+  // As above, with the MARK_DONE records logged after that COMMIT: their
+  // branches count as acknowledged (heuristic) and get no phase 2; if that
+  // settles every branch, the transaction ends (LogEnd). Marks of
+  // participants without a branch are ignored.
+  void RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
+                        const std::vector<LogMarkDone>& marks, absl::Time now, Actions* out);
   // Transactions whose COMMIT was logged (or is being logged) and that have
   // not ended: what a checkpoint must carry into a new log segment.
   std::vector<LogCommit> LiveCommits() const;
+  // The operators' durable marks on those transactions' branches: what a
+  // checkpoint must carry too, after the COMMITs they refer to.
+  std::vector<LogMarkDone> LiveMarks() const;
 
   // --- Inspection -----------------------------------------------------------
   absl::StatusOr<TransactionView> Describe(const std::string& txid) const;
@@ -189,6 +210,7 @@ class Engine final {
     absl::Time last_attempt = absl::InfinitePast();
     bool heuristic = false;
     bool heuristic_mixed = false;
+    std::string mark_note;  // the operator's note, if heuristic
   };
   struct Txn {
     TxState state = TxState::kActive;
@@ -213,6 +235,9 @@ class Engine final {
                   Actions* out);
   void ArmRetry(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
                 Actions* out);
+  // Ends a COMMITTING transaction (LogEnd) once every YES branch is
+  // acknowledged; true if it did. `txn` is gone then.
+  bool MaybeEnd(const std::string& txid, const Txn& txn, Actions* out);
   TransactionView FinishedView(const std::string& txid) const;
   void Finish(const std::string& txid, TxState final_state, const std::string& reason);
   absl::Duration Backoff(uint32_t attempts);

@@ -195,7 +195,7 @@ absl::Status Engine::ForceAbort(const std::string& txid, const std::string& reas
 }
 
 absl::Status Engine::MarkBranchDone(const std::string& txid, const std::string& participant,
-                                    absl::Time now, Actions* out) {
+                                    const std::string& note, absl::Time now, Actions* out) {
   if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
   auto it = txns_.find(txid);
   if (it == txns_.end()) {
@@ -226,15 +226,26 @@ absl::Status Engine::MarkBranchDone(const std::string& txid, const std::string& 
                                             "\" waiting for phase 2"));
   }
   if (b->acknowledged) return absl::OkStatus();
+  // Marked only once durable: a mark a restart could forget would send
+  // phase 2 to a branch the operator already repaired.
+  out->push_back(LogMarkDone{txid, participant, note});
+  return absl::OkStatus();
+}
+
+void Engine::OnMarkDoneLogged(const LogMarkDone& mark, const absl::Status& status, absl::Time now,
+                              Actions* out) {
+  if (!status.ok()) return;
+  auto it = txns_.find(mark.txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (txn.state != TxState::kCommitting) return;
+  Branch* b = FindBranch(txn, mark.participant);
+  if (b == nullptr || b->vote != Vote::kYes || b->acknowledged) return;
   b->acknowledged = true;
   b->heuristic = true;
+  b->mark_note = mark.note;
   ++b->retry_generation;  // its pending retry timer does nothing now
-  for (const Branch& other : txn.branches) {
-    if (other.vote == Vote::kYes && !other.acknowledged) return absl::OkStatus();
-  }
-  out->push_back(LogEnd{txid});
-  Finish(txid, TxState::kCommitted, "");
-  return absl::OkStatus();
+  MaybeEnd(mark.txid, txn, out);
 }
 
 }  // namespace txcoord::coordinator

@@ -72,6 +72,16 @@ class EngineAdminTest : public ::testing::Test {
     return timers.empty() ? ArmTimer{} : timers[0];
   }
 
+  // An operator's mark-done, its MARK_DONE record durable: every action.
+  Actions MarkDone(const std::string& txid, const std::string& p, const std::string& note = "") {
+    Actions out;
+    EXPECT_TRUE(engine_.MarkBranchDone(txid, p, note, kT0, &out).ok());
+    for (const LogMarkDone& mark : Only<LogMarkDone>(out)) {
+      engine_.OnMarkDoneLogged(mark, absl::OkStatus(), kT0, &out);
+    }
+    return out;
+  }
+
   TransactionView View(const std::string& txid) {
     auto view = engine_.Describe(txid);
     EXPECT_TRUE(view.ok()) << view.status();
@@ -241,8 +251,7 @@ TEST_F(EngineAdminTest, MarkBranchDoneEndsTheTransactionWhenTheLastBranchIsSettl
   EXPECT_THAT(Only<LogEnd>(out), IsEmpty());
   ArmTimer pending = FailPhase2(txid, "a");
 
-  out.clear();
-  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", kT0, &out).ok());
+  out = MarkDone(txid, "a");
   EXPECT_EQ(Only<LogEnd>(out).size(), 1u);
   TransactionView view = View(txid);
   EXPECT_EQ(view.state, TxState::kCommitted);
@@ -252,33 +261,141 @@ TEST_F(EngineAdminTest, MarkBranchDoneEndsTheTransactionWhenTheLastBranchIsSettl
   out.clear();
   engine_.OnTimer(pending.timer, pending.at, &out);
   EXPECT_THAT(out, IsEmpty());
-  EXPECT_TRUE(engine_.MarkBranchDone(txid, "a", kT0, &out).ok());  // idempotent
+  EXPECT_TRUE(engine_.MarkBranchDone(txid, "a", "", kT0, &out).ok());  // idempotent
+  EXPECT_THAT(out, IsEmpty());                                         // nothing more to log
   EXPECT_TRUE(engine_.LiveCommits().empty());
+  EXPECT_TRUE(engine_.LiveMarks().empty());
+  EXPECT_EQ(engine_.QueryOutcome(txid, "a").value(), Outcome::kCommitted);
 }
 
 TEST_F(EngineAdminTest, MarkBranchDoneBeforeTheLastBranchLeavesItCommitting) {
   std::string txid = Committing({"a", "b"});
-  Actions out;
-  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", kT0, &out).ok());
+  Actions out = MarkDone(txid, "a", "fixed by hand");
   EXPECT_THAT(Only<LogEnd>(out), IsEmpty());
   TransactionView view = View(txid);
   EXPECT_EQ(view.state, TxState::kCommitting);
   EXPECT_TRUE(view.branches[0].acknowledged);
   EXPECT_TRUE(view.branches[0].heuristic);
-  // Recovery still re-drives both branches if the coordinator restarts
-  // now: the mark is not logged, only the END that follows it.
+  EXPECT_EQ(engine_.QueryOutcome(txid, "a").value(), Outcome::kCommitted);
+  // A checkpoint carries the COMMIT with both branches and the mark.
   ASSERT_EQ(engine_.LiveCommits().size(), 1u);
   EXPECT_EQ(engine_.LiveCommits()[0].branches.size(), 2u);
+  ASSERT_EQ(engine_.LiveMarks().size(), 1u);
+  EXPECT_EQ(engine_.LiveMarks()[0].txid, txid);
+  EXPECT_EQ(engine_.LiveMarks()[0].participant, "a");
+  EXPECT_EQ(engine_.LiveMarks()[0].note, "fixed by hand");
+}
+
+TEST_F(EngineAdminTest, MarkBranchDoneChangesNothingUntilItsRecordIsDurable) {
+  std::string txid = Committing({"a", "b"});
+  ArmTimer pending = FailPhase2(txid, "a");
+  Actions out;
+  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", "note", kT0, &out).ok());
+  auto logged = Only<LogMarkDone>(out);
+  ASSERT_EQ(logged.size(), 1u);
+  EXPECT_EQ(logged[0].txid, txid);
+  EXPECT_EQ(logged[0].participant, "a");
+  EXPECT_EQ(logged[0].note, "note");
+  EXPECT_EQ(out.size(), 1u);
+  EXPECT_FALSE(View(txid).branches[0].acknowledged);
+  EXPECT_FALSE(View(txid).branches[0].heuristic);
+  EXPECT_TRUE(engine_.LiveMarks().empty());
+  // Until then the branch's retries go on.
+  out.clear();
+  engine_.OnTimer(pending.timer, pending.at, &out);
+  EXPECT_EQ(Only<SendCommit>(out).size(), 1u);
+
+  out.clear();
+  engine_.OnMarkDoneLogged(logged[0], absl::OkStatus(), kT0, &out);
+  EXPECT_TRUE(View(txid).branches[0].acknowledged);
+  EXPECT_TRUE(View(txid).branches[0].heuristic);
+  EXPECT_EQ(engine_.LiveMarks().size(), 1u);
+}
+
+TEST_F(EngineAdminTest, MarkDoneWhoseRecordFailedLeavesTheBranchUnmarked) {
+  std::string txid = Committing({"a", "b"});
+  Actions out;
+  engine_.OnPhase2Result(txid, "b", absl::OkStatus(), kT0, &out);
+  out.clear();
+  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", "", kT0, &out).ok());
+  auto logged = Only<LogMarkDone>(out);
+  ASSERT_EQ(logged.size(), 1u);
+  out.clear();
+  engine_.OnMarkDoneLogged(logged[0], absl::FailedPreconditionError("log failed: EIO"), kT0, &out);
+  EXPECT_THAT(out, IsEmpty());  // no END
+  TransactionView view = View(txid);
+  EXPECT_EQ(view.state, TxState::kCommitting);
+  EXPECT_FALSE(view.branches[0].acknowledged);
+  EXPECT_FALSE(view.branches[0].heuristic);
+  EXPECT_TRUE(engine_.LiveMarks().empty());
+}
+
+TEST_F(EngineAdminTest, MarkDoneLoggedAfterTheTransactionEndedChangesNothing) {
+  std::string txid = Committing({"a", "b"});
+  Actions out;
+  engine_.OnPhase2Result(txid, "b", absl::OkStatus(), kT0, &out);
+  out.clear();
+  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", "", kT0, &out).ok());
+  auto logged = Only<LogMarkDone>(out);
+  ASSERT_EQ(logged.size(), 1u);
+  // The agent acknowledged while the record was being written.
+  out.clear();
+  engine_.OnPhase2Result(txid, "a", absl::OkStatus(), kT0, &out);
+  EXPECT_EQ(Only<LogEnd>(out).size(), 1u);
+  out.clear();
+  engine_.OnMarkDoneLogged(logged[0], absl::OkStatus(), kT0, &out);
+  EXPECT_THAT(out, IsEmpty());
+  TransactionView view = View(txid);
+  EXPECT_EQ(view.state, TxState::kCommitted);
+  EXPECT_FALSE(view.branches[0].heuristic);
+}
+
+TEST_F(EngineAdminTest, RecoveredMarkSettlesItsBranchWithoutPhaseTwo) {
+  Actions out;
+  engine_.RecoverCommitted("c1.7.40", {{"a", "h:1"}, {"b", "h:2"}},
+                           {{"c1.7.40", "a", "restored by hand"}, {"c1.7.40", "zz", ""}}, kT0,
+                           &out);
+  auto sent = Only<SendCommit>(out);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].branch.participant, "b");
+  EXPECT_THAT(Only<LogEnd>(out), IsEmpty());
+  TransactionView view = View("c1.7.40");
+  EXPECT_EQ(view.state, TxState::kCommitting);
+  EXPECT_TRUE(view.branches[0].acknowledged);
+  EXPECT_TRUE(view.branches[0].heuristic);
+  EXPECT_FALSE(view.branches[1].acknowledged);
+  EXPECT_EQ(engine_.QueryOutcome("c1.7.40", "a").value(), Outcome::kCommitted);
+  // The next checkpoint carries the mark again.
+  ASSERT_EQ(engine_.LiveMarks().size(), 1u);
+  EXPECT_EQ(engine_.LiveMarks()[0].note, "restored by hand");
+  // b acknowledges: the transaction ends.
+  out.clear();
+  engine_.OnPhase2Result("c1.7.40", "b", absl::OkStatus(), kT0, &out);
+  EXPECT_EQ(Only<LogEnd>(out).size(), 1u);
+  EXPECT_TRUE(View("c1.7.40").branches[0].heuristic);
+}
+
+TEST_F(EngineAdminTest, RecoveredMarksOnEveryBranchEndTheTransaction) {
+  Actions out;
+  engine_.RecoverCommitted("c1.7.41", {{"a", "h:1"}, {"b", "h:2"}},
+                           {{"c1.7.41", "a", ""}, {"c1.7.41", "b", ""}}, kT0, &out);
+  EXPECT_THAT(Only<SendCommit>(out), IsEmpty());
+  EXPECT_EQ(Only<LogEnd>(out).size(), 1u);
+  TransactionView view = View("c1.7.41");
+  EXPECT_EQ(view.state, TxState::kCommitted);
+  EXPECT_TRUE(engine_.LiveCommits().empty());
+  EXPECT_EQ(engine_.QueryOutcome("c1.7.41", "b").value(), Outcome::kCommitted);
 }
 
 TEST_F(EngineAdminTest, MarkBranchDoneIsRefusedForUndecidedTransactionsAndUnknownBranches) {
   std::string active = BeginWith({"a", "b"});
   Actions out;
-  EXPECT_EQ(engine_.MarkBranchDone(active, "a", kT0, &out).code(),
+  EXPECT_EQ(engine_.MarkBranchDone(active, "a", "", kT0, &out).code(),
             absl::StatusCode::kFailedPrecondition);
   std::string txid = Committing({"a", "b"});
-  EXPECT_EQ(engine_.MarkBranchDone(txid, "zz", kT0, &out).code(), absl::StatusCode::kNotFound);
-  EXPECT_EQ(engine_.MarkBranchDone("c1.7.999", "a", kT0, &out).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_.MarkBranchDone(txid, "zz", "", kT0, &out).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(engine_.MarkBranchDone("c1.7.999", "a", "", kT0, &out).code(),
+            absl::StatusCode::kNotFound);
 }
 
 TEST_F(EngineAdminTest, HeuristicMixedAnswerIsRecordedAndStopsTheRetries) {
@@ -298,8 +415,7 @@ TEST_F(EngineAdminTest, HeuristicMixedAnswerIsRecordedAndStopsTheRetries) {
   EXPECT_EQ(engine_.QueryOutcome(txid, "b").value(), Outcome::kCommitted);
 
   // The operator repairs the branch's data by hand and says so.
-  out.clear();
-  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", kT0, &out).ok());
+  out = MarkDone(txid, "a");
   EXPECT_EQ(Only<LogEnd>(out).size(), 1u);
   EXPECT_EQ(View(txid).state, TxState::kCommitted);
 }

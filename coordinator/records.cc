@@ -59,6 +59,14 @@ std::string EncodeEnd(const std::string& txid) {
   return out;
 }
 
+std::string EncodeMarkDone(const LogMarkDone& mark) {
+  std::string out;
+  PutString(&out, mark.txid);
+  PutString(&out, mark.participant);
+  PutString(&out, mark.note);
+  return out;
+}
+
 absl::StatusOr<LogCommit> DecodeCommit(absl::string_view payload) {
   LogCommit commit;
   uint32_t count = 0;
@@ -83,6 +91,15 @@ absl::StatusOr<std::string> DecodeEnd(absl::string_view payload) {
     return absl::DataLossError("malformed END record");
   }
   return txid;
+}
+
+absl::StatusOr<LogMarkDone> DecodeMarkDone(absl::string_view payload) {
+  LogMarkDone mark;
+  if (!GetString(&payload, &mark.txid) || !GetString(&payload, &mark.participant) ||
+      !GetString(&payload, &mark.note) || !payload.empty()) {
+    return absl::DataLossError("malformed MARK_DONE record");
+  }
+  return mark;
 }
 
 }  // namespace txcoord::coordinator

@@ -1,5 +1,8 @@
 #include "coordinator/runtime.h"
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "common/failpoint.h"
 #include "common/heuristic.h"
@@ -21,11 +24,37 @@ absl::Status RecoveryState::Apply(const wal::Record& record) {
       absl::StatusOr<std::string> txid = DecodeEnd(record.payload);
       if (!txid.ok()) return txid.status();
       unfinished_.erase(*txid);
+      marks_.erase(*txid);
+      return absl::OkStatus();
+    }
+    case kRecordMarkDone: {
+      absl::StatusOr<LogMarkDone> mark = DecodeMarkDone(record.payload);
+      if (!mark.ok()) return mark.status();
+      // Only a mark on a COMMIT still open counts: one after the END (or
+      // with its COMMIT in a segment a checkpoint superseded) has no effect.
+      auto commit = unfinished_.find(mark->txid);
+      if (commit == unfinished_.end()) return absl::OkStatus();
+      const auto& branches = commit->second.branches;
+      const bool has_branch =
+          std::any_of(branches.begin(), branches.end(),
+                      [&](const BranchRef& b) { return b.participant == mark->participant; });
+      if (!has_branch) return absl::OkStatus();
+      std::vector<LogMarkDone>& marks = marks_[mark->txid];
+      const bool repeated = std::any_of(marks.begin(), marks.end(), [&](const LogMarkDone& m) {
+        return m.participant == mark->participant;
+      });
+      if (!repeated) marks.push_back(*std::move(mark));
       return absl::OkStatus();
     }
     default:
       return absl::DataLossError(absl::StrCat("unknown log record type ", record.type));
   }
+}
+
+const std::vector<LogMarkDone>& RecoveryState::marks(const std::string& txid) const {
+  static const std::vector<LogMarkDone>* const kNone = new std::vector<LogMarkDone>();
+  auto it = marks_.find(txid);
+  return it == marks_.end() ? *kNone : it->second;
 }
 
 Runtime::Runtime(const RuntimeOptions& options, wal::Log* log, ParticipantClient* participants,
@@ -155,6 +184,9 @@ void Runtime::Execute(Actions actions) {
                    });
     } else if (auto* a = std::get_if<LogEnd>(&action)) {
       log_->Append(kRecordEnd, EncodeEnd(a->txid), /*sync=*/false, nullptr);
+    } else if (auto* a = std::get_if<LogMarkDone>(&action)) {
+      log_->Append(kRecordMarkDone, EncodeMarkDone(*a), /*sync=*/true,
+                   [this, mark = *a](absl::Status status) { MarkDoneLogged(mark, status); });
     } else if (auto* a = std::get_if<ArmTimer>(&action)) {
       timers_->Schedule(a->at, [this, timer = std::move(a->timer)] {
         WithEngine([&](Engine& e, Actions* out) {
@@ -164,6 +196,23 @@ void Runtime::Execute(Actions actions) {
       });
     }
     // Decided was handled under the lock.
+  }
+}
+
+void Runtime::MarkDoneLogged(const LogMarkDone& mark, const absl::Status& status) {
+  std::vector<std::shared_ptr<MarkWaiter>> waiting;
+  WithEngine([&](Engine& e, Actions* out) {
+    e.OnMarkDoneLogged(mark, status, absl::Now(), out);
+    auto it = mark_waiters_.find(std::make_pair(mark.txid, mark.participant));
+    if (it != mark_waiters_.end()) {
+      waiting = std::move(it->second);
+      mark_waiters_.erase(it);
+    }
+    return 0;
+  });
+  for (const std::shared_ptr<MarkWaiter>& waiter : waiting) {
+    waiter->status = status;
+    waiter->logged.Notify();
   }
 }
 
@@ -179,9 +228,14 @@ absl::Status Runtime::CheckAccepting() {
 void Runtime::Recover(const RecoveryState& state) {
   WithEngine([&](Engine& e, Actions* out) {
     for (const auto& [txid, commit] : state.unfinished()) {
+      const std::vector<LogMarkDone>& marks = state.marks(txid);
       TXLOG(INFO) << "txid=" << txid << " recovered as COMMITTING with " << commit.branches.size()
-                  << " branches: re-driving phase 2";
-      e.RecoverCommitted(txid, commit.branches, absl::Now(), out);
+                  << " branches"
+                  << (marks.empty()
+                          ? ""
+                          : absl::StrCat(" (", marks.size(), " marked done by an operator)"))
+                  << ": re-driving phase 2";
+      e.RecoverCommitted(txid, commit.branches, marks, absl::Now(), out);
     }
     return 0;
   });
@@ -298,30 +352,65 @@ absl::StatusOr<AdminResult> Runtime::ForceAbort(const std::string& txid,
 absl::StatusOr<AdminResult> Runtime::MarkBranchDone(const std::string& txid,
                                                     const std::string& participant,
                                                     const std::string& note) {
-  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
-    if (absl::Status s = e.MarkBranchDone(txid, participant, absl::Now(), out); !s.ok()) return s;
-    // Not in the WAL: only the END that may follow is. The log line is the
-    // durable trace of the operator's word.
-    TXLOG(WARNING) << "txid=" << txid << " branch " << participant
-                   << " marked done by an operator (HEURISTIC)"
-                   << (note.empty() ? "" : ": ") << note;
-    absl::StatusOr<TransactionView> view = e.Describe(txid);
-    if (!view.ok()) return view.status();
-    std::string message = absl::StrCat("branch ", participant, " marked done (heuristic)");
-    if (view->state == TxState::kCommitted) absl::StrAppend(&message, "; transaction ended");
-    return AdminResult{*std::move(view), std::move(message)};
+  // The engine marks the branch only once its MARK_DONE record is durable
+  // (MarkDoneLogged); this call waits for that, without the lock.
+  auto waiter = std::make_shared<MarkWaiter>();
+  bool logging = false;
+  absl::Status started = WithEngine([&](Engine& e, Actions* out) -> absl::Status {
+    // A halted runtime carries out no append: nothing would wake us.
+    if (halted_) return absl::UnavailableError("coordinator is shutting down");
+    if (absl::Status s = e.MarkBranchDone(txid, participant, note, absl::Now(), out); !s.ok()) {
+      return s;
+    }
+    logging = std::any_of(out->begin(), out->end(),
+                          [](const Action& a) { return std::holds_alternative<LogMarkDone>(a); });
+    if (logging) mark_waiters_[std::make_pair(txid, participant)].push_back(waiter);
+    return absl::OkStatus();
   });
+  if (!started.ok()) return started;
+  if (logging) {
+    waiter->logged.WaitForNotification();
+    if (!waiter->status.ok()) {
+      TXLOG(ERROR) << "txid=" << txid << " branch " << participant
+                   << " NOT marked done: MARK_DONE could not be logged: " << waiter->status;
+      return absl::Status(
+          absl::IsInvalidArgument(waiter->status) ? absl::StatusCode::kInvalidArgument
+                                                  : absl::StatusCode::kUnavailable,
+          absl::StrCat("branch ", participant, " of ", txid,
+                       " is not marked done: its MARK_DONE record could not be logged (",
+                       waiter->status.message(),
+                       "); after the coordinator restarts, `txctl show` tells whether the mark "
+                       "was kept, and mark-done may be repeated"));
+    }
+    TXLOG(WARNING) << "txid=" << txid << " branch " << participant
+                   << " marked done by an operator (HEURISTIC), MARK_DONE logged"
+                   << (note.empty() ? "" : ": ") << note;
+  }
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<TransactionView> view = engine_.Describe(txid);
+  if (!view.ok()) return view.status();
+  std::string message =
+      logging ? absl::StrCat("branch ", participant, " marked done (heuristic)")
+              : absl::StrCat("branch ", participant, " was already acknowledged: nothing to mark");
+  if (view->state == TxState::kCommitted) absl::StrAppend(&message, "; transaction ended");
+  return AdminResult{*std::move(view), std::move(message)};
 }
 
 std::vector<wal::Record> Runtime::CheckpointRecords() {
   std::vector<LogCommit> live;
+  std::vector<LogMarkDone> marks;
   {
     absl::MutexLock lock(&mu_);
     live = engine_.LiveCommits();
+    marks = engine_.LiveMarks();
   }
   std::vector<wal::Record> records;
-  records.reserve(live.size());
+  records.reserve(live.size() + marks.size());
   for (const LogCommit& commit : live) records.push_back({kRecordCommit, EncodeCommit(commit)});
+  // After the COMMITs: replay applies a mark only to a COMMIT it has read.
+  for (const LogMarkDone& mark : marks) {
+    records.push_back({kRecordMarkDone, EncodeMarkDone(mark)});
+  }
   return records;
 }
 

@@ -48,15 +48,22 @@ struct AdminResult {
   std::string message;          // in words, for txctl
 };
 
-// What the log held at start-up: COMMIT records without END.
+// What the log held at start-up: COMMIT records without END, and the
+// operators' MARK_DONE records on them.
 class RecoveryState final {
  public:
-  // Feed every replayed record, in log order.
+  // Feed every replayed record, in log order. DATA_LOSS for a record it
+  // cannot decode or an unknown type. A MARK_DONE whose COMMIT is absent or
+  // already ENDed, or that names no branch of it, is ignored; so is a
+  // repeated one.
   absl::Status Apply(const wal::Record& record);
   const absl::flat_hash_map<std::string, LogCommit>& unfinished() const { return unfinished_; }
+  // The marks on unfinished transactions, in log order; empty if none.
+  const std::vector<LogMarkDone>& marks(const std::string& txid) const;
 
  private:
   absl::flat_hash_map<std::string, LogCommit> unfinished_;
+  absl::flat_hash_map<std::string, std::vector<LogMarkDone>> marks_;
 };
 
 // Thread-safe. `log`, `participants` and `timers` must outlive it.
@@ -87,7 +94,10 @@ class Runtime final {
   absl::StatusOr<TransactionView> Describe(const std::string& txid);
 
   // Operator requests (the CoordinatorAdmin service); see Engine. Each
-  // logs what it did, with the txid.
+  // logs what it did, with the txid. MarkBranchDone answers OK only once
+  // its MARK_DONE record is durable (it blocks for one log sync; call it
+  // from a thread that may wait, never from a log callback); if the log
+  // failed, UNAVAILABLE and the branch is not marked.
   absl::StatusOr<ListPage> List(const ListFilter& filter);
   absl::StatusOr<AdminResult> RetryPhase2(const std::string& txid);
   absl::StatusOr<AdminResult> ForceAbort(const std::string& txid, const std::string& reason);
@@ -128,6 +138,9 @@ class Runtime final {
   void RemoveWaiter(const std::string& txid, const std::shared_ptr<Waiter>& waiter)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Execute(Actions actions) ABSL_LOCKS_EXCLUDED(mu_);
+  // Runs as a MARK_DONE append completes: applies it, then answers every
+  // MarkBranchDone waiting on that branch.
+  void MarkDoneLogged(const LogMarkDone& mark, const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckAccepting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RuntimeOptions options_;
@@ -139,6 +152,14 @@ class Runtime final {
   Engine engine_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_
       ABSL_GUARDED_BY(mu_);
+  // MarkBranchDone calls waiting for their MARK_DONE to be durable, by
+  // (txid, participant).
+  struct MarkWaiter {
+    absl::Notification logged;
+    absl::Status status;  // set before `logged`
+  };
+  absl::flat_hash_map<std::pair<std::string, std::string>, std::vector<std::shared_ptr<MarkWaiter>>>
+      mark_waiters_ ABSL_GUARDED_BY(mu_);
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool halted_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -151,6 +151,17 @@ class RuntimeTest : public ::testing::Test {
     Start();
   }
 
+  // Power loss while the coordinator runs: unlike CrashAndRestart, the log
+  // gets no clean close (whose sync would save every record written so far),
+  // so whatever was not forced is gone.
+  void PowerLossAndRestart(const std::function<void()>& while_down = [] {}) {
+    if (runtime_) runtime_->Halt();
+    fs_.Crash();
+    StopAll();
+    while_down();
+    Start();
+  }
+
   wal::FakeFileSystem fs_;
   FakeParticipants participants_;
   std::unique_ptr<TimerQueue> timers_;
@@ -191,6 +202,12 @@ TEST_F(RuntimeTest, EndedTransactionIsNotRedrivenAfterRestart) {
   Start();
   std::string txid = Begin3();
   ASSERT_TRUE(Commit(txid)->committed);
+  // Commit answers before phase 2 is sent: let it finish (and END be
+  // appended) before phase 2 starts failing.
+  for (int i = 0; i < 400 && runtime_->Describe(txid)->state != TxState::kCommitted; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(runtime_->Describe(txid)->state, TxState::kCommitted);
   // END is not forced; a later synced record carries it to disk.
   std::string other = Begin3();
   participants_.commit_fails = true;
@@ -241,6 +258,146 @@ TEST_F(RuntimeTest, CheckpointKeepsAnUnfinishedCommitWhenOldSegmentsGo) {
   EXPECT_EQ(recovery_.unfinished().count(stuck), 1u);
   // Plus at most the last transaction, whose END no synced batch carried.
   EXPECT_LE(recovery_.unfinished().size(), 2u);
+}
+
+// The branch `p` of `view`; fails the test if there is none.
+BranchView BranchOf(const TransactionView& view, const std::string& p) {
+  for (const BranchView& b : view.branches) {
+    if (b.ref.participant == p) return b;
+  }
+  ADD_FAILURE() << "no branch " << p << " in " << view.txid;
+  return BranchView{};
+}
+
+TEST_F(RuntimeTest, MarkedBranchStaysMarkedAfterPowerLossAndIsNotRedriven) {
+  Start();
+  std::string txid = Begin3();
+  participants_.Stick(txid);  // phase 2 fails everywhere: no END
+  ASSERT_TRUE(Commit(txid)->committed);
+  auto marked = runtime_->MarkBranchDone(txid, "a", "restored a's row by hand");
+  ASSERT_TRUE(marked.ok()) << marked.status();
+  EXPECT_EQ(marked->transaction.state, TxState::kCommitting);
+  EXPECT_TRUE(BranchOf(marked->transaction, "a").heuristic);
+
+  int commits_to_a = 0;
+  int commits_to_b = 0;
+  PowerLossAndRestart([&] {
+    commits_to_a = participants_.count("commit a");
+    commits_to_b = participants_.count("commit b");
+  });
+  ASSERT_EQ(recovery_.unfinished().count(txid), 1u);
+  ASSERT_EQ(recovery_.marks(txid).size(), 1u);
+  EXPECT_EQ(recovery_.marks(txid)[0].participant, "a");
+  EXPECT_EQ(recovery_.marks(txid)[0].note, "restored a's row by hand");
+  auto view = runtime_->Describe(txid);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->state, TxState::kCommitting);
+  EXPECT_TRUE(BranchOf(*view, "a").acknowledged);
+  EXPECT_TRUE(BranchOf(*view, "a").heuristic);
+  EXPECT_FALSE(BranchOf(*view, "b").acknowledged);
+  EXPECT_EQ(runtime_->QueryOutcome(txid, "a").value(), Outcome::kCommitted);
+  // Phase 2 is re-driven to b and c, never to a.
+  for (int i = 0; i < 400 && participants_.count("commit b") < commits_to_b + 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_GE(participants_.count("commit b"), commits_to_b + 3);
+  EXPECT_EQ(participants_.count("commit a"), commits_to_a);
+}
+
+TEST_F(RuntimeTest, MarksOnEveryBranchEndTheTransactionEvenIfTheEndIsLost) {
+  Start();
+  std::string txid = Begin3();
+  participants_.Stick(txid);
+  ASSERT_TRUE(Commit(txid)->committed);
+  for (const char* p : {"a", "b", "c"}) ASSERT_TRUE(runtime_->MarkBranchDone(txid, p, "").ok());
+  EXPECT_EQ(runtime_->Describe(txid)->state, TxState::kCommitted);
+
+  // END is not forced: power loss drops it; the forced marks remain.
+  int commits = 0;
+  PowerLossAndRestart([&] { commits = static_cast<int>(participants_.calls().size()); });
+  ASSERT_EQ(recovery_.marks(txid).size(), 3u);
+  auto view = runtime_->Describe(txid);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->state, TxState::kCommitted);
+  EXPECT_TRUE(BranchOf(*view, "b").heuristic);
+  EXPECT_EQ(runtime_->QueryOutcome(txid, "c").value(), Outcome::kCommitted);
+  EXPECT_EQ(participants_.calls().size(), static_cast<size_t>(commits));  // no phase 2
+  // Recovery logged the END: a second restart finds nothing to do.
+  std::string later = Begin3();
+  ASSERT_TRUE(Commit(later)->committed);  // a synced batch carries the END
+  PowerLossAndRestart();
+  EXPECT_EQ(recovery_.unfinished().count(txid), 0u);
+}
+
+TEST_F(RuntimeTest, MarkDoneOnAFailedLogFailsAndLeavesTheBranchUnmarked) {
+  Start();
+  std::string txid = Begin3();
+  participants_.Stick(txid);
+  ASSERT_TRUE(Commit(txid)->committed);
+  fs_.InjectFault(wal::FsOp::kSync, 1, absl::InternalError("fdatasync: Input/output error"),
+                  /*sticky=*/true);
+  auto marked = runtime_->MarkBranchDone(txid, "a", "");
+  EXPECT_EQ(marked.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(marked.status().message()), ::testing::HasSubstr("not marked done"));
+  EXPECT_THAT(std::string(marked.status().message()), ::testing::HasSubstr("Input/output error"));
+  auto view = runtime_->Describe(txid);
+  ASSERT_TRUE(view.ok());
+  EXPECT_FALSE(BranchOf(*view, "a").acknowledged);
+  EXPECT_FALSE(BranchOf(*view, "a").heuristic);
+  // Later marks fail at once the same way; the restart re-drives a.
+  EXPECT_EQ(runtime_->MarkBranchDone(txid, "b", "").status().code(),
+            absl::StatusCode::kUnavailable);
+  PowerLossAndRestart([this] { fs_.ClearFaults(); });
+  EXPECT_TRUE(recovery_.marks(txid).empty());
+  EXPECT_FALSE(BranchOf(*runtime_->Describe(txid), "a").heuristic);
+}
+
+TEST_F(RuntimeTest, CheckpointKeepsAMarkWhenOldSegmentsGo) {
+  Start(/*segment_bytes=*/4096);
+  std::string stuck = Begin3();
+  participants_.Stick(stuck);
+  ASSERT_TRUE(Commit(stuck)->committed);
+  ASSERT_TRUE(runtime_->MarkBranchDone(stuck, "b", "fixed").ok());
+  const uint64_t rotations = log_->stats().rotations;
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(Commit(Begin3())->committed);
+  EXPECT_GE(log_->stats().rotations, rotations + 2);
+  EXPECT_LE(log_->stats().segments, 3u);  // the MARK_DONE's segment is gone
+
+  PowerLossAndRestart();
+  ASSERT_EQ(recovery_.unfinished().count(stuck), 1u);
+  ASSERT_EQ(recovery_.marks(stuck).size(), 1u);
+  EXPECT_EQ(recovery_.marks(stuck)[0].participant, "b");
+  EXPECT_EQ(recovery_.marks(stuck)[0].note, "fixed");
+  EXPECT_TRUE(BranchOf(*runtime_->Describe(stuck), "b").heuristic);
+  // And again across the next checkpoints, from the recovered state.
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(Commit(Begin3())->committed);
+  PowerLossAndRestart();
+  ASSERT_EQ(recovery_.marks(stuck).size(), 1u);
+  EXPECT_TRUE(BranchOf(*runtime_->Describe(stuck), "b").heuristic);
+}
+
+TEST_F(RuntimeTest, RecoveryIgnoresAMarkWithoutAnOpenCommit) {
+  RecoveryState state;
+  auto mark = [](const std::string& txid, const std::string& p) {
+    return wal::Record{kRecordMarkDone, EncodeMarkDone({txid, p, ""})};
+  };
+  ASSERT_TRUE(state.Apply(mark("c1.1.1", "a")).ok());  // no COMMIT
+  ASSERT_TRUE(state.Apply({kRecordCommit, EncodeCommit({"c1.1.2", {{"a", "a:1"}}})}).ok());
+  ASSERT_TRUE(state.Apply({kRecordEnd, EncodeEnd("c1.1.2")}).ok());
+  ASSERT_TRUE(state.Apply(mark("c1.1.2", "a")).ok());  // after its END
+  ASSERT_TRUE(state.Apply({kRecordCommit, EncodeCommit({"c1.1.3", {{"a", "a:1"}}})}).ok());
+  ASSERT_TRUE(state.Apply(mark("c1.1.3", "zz")).ok());  // no such branch
+  ASSERT_TRUE(state.Apply(mark("c1.1.3", "a")).ok());
+  ASSERT_TRUE(state.Apply(mark("c1.1.3", "a")).ok());  // a checkpoint copy, then the original
+  EXPECT_TRUE(state.marks("c1.1.1").empty());
+  EXPECT_TRUE(state.marks("c1.1.2").empty());
+  EXPECT_EQ(state.marks("c1.1.3").size(), 1u);
+  EXPECT_EQ(state
+                .Apply({kRecordMarkDone,
+                        "\x05"
+                        "ab"})
+                .code(),
+            absl::StatusCode::kDataLoss);
 }
 
 TEST_F(RuntimeTest, CommitPastItsWaitDeadlineSaysItGoesOnAndLaterCommits) {

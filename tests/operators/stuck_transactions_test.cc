@@ -1,7 +1,8 @@
 // The runbook's scenarios (docs/operations.md), end to end with real
 // daemons and the real txctl: a branch that dies after the commit decision,
-// a coordinator whose data directory is lost, and an operator's heuristic
-// decision that the coordinator contradicts (HEURISTIC_MIXED).
+// a coordinator whose data directory is lost, an operator's heuristic
+// decision that the coordinator contradicts (HEURISTIC_MIXED), and the
+// mark-done that settles it surviving a coordinator crash.
 #include <filesystem>
 #include <thread>
 
@@ -197,6 +198,76 @@ TEST_F(OperatorsTest, HeuristicAbortContradictedByTheCoordinatorIsHeuristicMixed
   EXPECT_EQ(after.Get("state")->str, "COMMITTED");
   EXPECT_TRUE(BranchOf(after, "agent0")->Get("heuristic")->boolean);
   EXPECT_FALSE(BranchOf(after, "agent1")->Get("heuristic")->boolean);
+}
+
+TEST_F(OperatorsTest, MarkDoneSurvivesACoordinatorCrash) {
+  // As above: a wrong heuristic abort at agent0 while the coordinator is
+  // down after its COMMIT, so agent0 answers HEURISTIC_MIXED. agent1 is down
+  // too, so the transaction stays COMMITTING after agent0 is marked done.
+  cluster_->SetCoordinatorExtraFlags({kStallAfterCommitLogged});
+  ASSERT_TRUE(cluster_->RestartCoordinator().ok());
+  const std::string txid = BeginAndWrite(5);
+  ASSERT_FALSE(txid.empty());
+  std::thread commit = CommitInBackground(txid);
+  ASSERT_TRUE(LogContains(cluster_->coordinator_log(), "failpoint after-commit-logged hit"));
+  ASSERT_TRUE(cluster_->KillCoordinator().ok());
+  commit.join();
+  ASSERT_EQ(TxctlAt(0, {"resolve", txid, "--abort", "--reason=guessed abort"}).exit_code, 0);
+  ASSERT_TRUE(cluster_->StopAgent(1).ok());
+  cluster_->SetCoordinatorExtraFlags({});
+  ASSERT_TRUE(cluster_->StartCoordinator().ok());
+  ASSERT_TRUE(Eventually([&] {
+    JsonValue tx = Json(Txctl({"show", txid, "--json"}));
+    const JsonValue* a0 = BranchOf(tx, "agent0");
+    return a0 != nullptr && a0->Get("heuristic_mixed")->boolean;
+  }));
+
+  ASSERT_TRUE(agents_[0]->Execute("", {{"UPDATE kv SET v = 5 WHERE k = 1", {}}}).ok());
+  TxctlResult done = Txctl({"mark-done", txid, "agent0", "--note=set v=5 by hand"});
+  ASSERT_EQ(done.exit_code, 0) << done;
+  EXPECT_THAT(done.out, HasSubstr("marked done"));
+  JsonValue marked = Json(Txctl({"show", txid, "--json"}));
+  EXPECT_EQ(marked.Get("state")->str, "COMMITTING");  // agent1 is still down
+  EXPECT_TRUE(BranchOf(marked, "agent0")->Get("heuristic")->boolean);
+
+  // The coordinator crashes; its log holds the mark.
+  ASSERT_TRUE(cluster_->KillCoordinator().ok());
+  TxctlResult dump = Txctl({"wal", "dump", cluster_->coordinator_data_dir()});
+  ASSERT_EQ(dump.exit_code, 0) << dump;
+  EXPECT_THAT(dump.out, HasSubstr("MARK_DONE"));
+  EXPECT_THAT(dump.out, HasSubstr("agent0 marked done: set v=5 by hand"));
+  EXPECT_THAT(dump.out, HasSubstr("1 committed transaction(s) without END"));
+  const std::string mixed_at_agent0 = absl::StrCat("txid=", txid, " HEURISTIC_MIXED at agent0");
+  const size_t mixed_before = LogLines(cluster_->coordinator_log(), mixed_at_agent0).size();
+  ASSERT_GE(mixed_before, 1u);
+
+  ASSERT_TRUE(cluster_->StartCoordinator().ok());
+  EXPECT_TRUE(LogContains(cluster_->coordinator_log(), "(1 marked done by an operator)"));
+  // Phase 2 is re-driven to agent1 (down: its attempts grow), never to agent0.
+  ASSERT_TRUE(Eventually([&] {
+    JsonValue tx = Json(Txctl({"show", txid, "--json"}));
+    const JsonValue* a1 = BranchOf(tx, "agent1");
+    return a1 != nullptr && a1->Get("phase2_attempts")->number >= 3;
+  }));
+  JsonValue restarted = Json(Txctl({"show", txid, "--json"}));
+  EXPECT_EQ(restarted.Get("state")->str, "COMMITTING");
+  const JsonValue* a0 = BranchOf(restarted, "agent0");
+  ASSERT_NE(a0, nullptr);
+  EXPECT_TRUE(a0->Get("acknowledged")->boolean);
+  EXPECT_TRUE(a0->Get("heuristic")->boolean);
+  EXPECT_FALSE(a0->Get("heuristic_mixed")->boolean);
+  EXPECT_EQ(a0->Get("phase2_attempts")->number, 0);
+  EXPECT_EQ(LogLines(cluster_->coordinator_log(), mixed_at_agent0).size(), mixed_before);
+  Txctl({"show", txid});
+
+  // agent1 comes back: the transaction ends, agent0 still marked.
+  ASSERT_TRUE(cluster_->StartAgent(1).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return Json(Txctl({"show", txid, "--json"})).Get("state")->str == "COMMITTED";
+  }));
+  EXPECT_TRUE(BranchOf(Json(Txctl({"show", txid, "--json"})), "agent0")->Get("heuristic")->boolean);
+  EXPECT_EQ(ValueAt(0), 5);
+  EXPECT_EQ(ValueAt(1), 5);
 }
 
 }  // namespace
