@@ -109,8 +109,10 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
         "transaction ", txid, " is ", TxStateName(txn.state), ": branches can join only while it is ACTIVE"));
   }
   Branch* existing = FindBranch(txn, branch.participant);
-  if (existing != nullptr && branch.token != 0 && existing->ref.token != 0 &&
-      branch.token != existing->ref.token) {
+  // One incarnation of a branch never changes its token, so any change,
+  // to or from 0 (an agent from before tokens, upgraded by a restart)
+  // included, means a new branch.
+  if (existing != nullptr && branch.token != existing->ref.token) {
     // The agent lost the branch it enlisted first (a restart, an idle
     // rollback) and started another: the first one's writes are gone, so
     // committing would commit half of this participant's work.
@@ -130,7 +132,6 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
     existing = &txn.branches.back();
   } else {
     existing->ref.endpoint = branch.endpoint;
-    if (existing->ref.token == 0) existing->ref.token = branch.token;
   }
   if (prepared && existing->vote != Vote::kYes) {
     existing->vote = Vote::kYes;

@@ -407,6 +407,21 @@ TEST_F(EngineTest, EnlistUnderANewTokenAbortsTheTransaction) {
   EXPECT_FALSE(Only<Decided>(out)[0].committed);
 }
 
+// An agent from before tokens enlists with 0; upgrading it restarts it,
+// which loses its unprepared branch, and the new agent enlists with a token.
+TEST_F(EngineTest, EnlistChangingTheTokenToOrFromZeroAbortsToo) {
+  for (const auto& [first, second] : {std::pair<uint64_t, uint64_t>{0, 5}, {5, 0}}) {
+    Actions out;
+    auto begun = engine_.Begin(absl::ZeroDuration(), kT0, &out);
+    ASSERT_TRUE(begun.ok());
+    ASSERT_TRUE(engine_.Enlist(begun->txid, {"a", "h-a:1", first}, false, kT0, &out).ok());
+    EXPECT_EQ(engine_.Enlist(begun->txid, {"a", "h-a:1", second}, false, kT0, &out).code(),
+              absl::StatusCode::kAborted)
+        << first << " -> " << second;
+    EXPECT_EQ(State(begun->txid), TxState::kAborted);
+  }
+}
+
 TEST_F(EngineTest, PrepareCarriesTheEnlistedBranchToken) {
   Actions out;
   auto begun = engine_.Begin(absl::ZeroDuration(), kT0, &out);

@@ -164,8 +164,10 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
 
 bool Participant::Impl::RollBackIfNotTheEnlistedBranchLocked(const BranchPtr& branch,
                                                              uint64_t token) {
-  // Token 0 on either side: a peer from before tokens; nothing to compare.
-  if (token == 0 || branch->token == 0 || token == branch->token) return false;
+  // Token 0 from the coordinator: one from before tokens; nothing to
+  // compare. (A branch restored with token 0 was enlisted with 0 too, and
+  // the coordinator sends back what it was enlisted with.)
+  if (token == 0 || token == branch->token) return false;
   // This branch started after the enlisted one was lost; the coordinator
   // never held its vote under this token, so it can never commit it.
   TXLOG(WARNING) << "txid=" << branch->txid << " the coordinator asks about branch token " << token
@@ -369,6 +371,10 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Open(const Participant
   return std::unique_ptr<Participant>(new Participant(std::move(impl)));
 }
 
+// Every answer waits until what it saw is durable: a local batch may have
+// written, and any batch may have read rows of a commit (a one-phase
+// commit, another local batch) whose sync is still in flight. Otherwise a
+// power loss could take back data a client already acted on.
 absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    const std::vector<SqlStatement>& statements,
                                                    bool prepare, absl::Duration lock_timeout,
@@ -377,7 +383,7 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   if (observer == nullptr) {
     absl::StatusOr<ExecuteResult> result =
         impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
-    if (result.ok() && txid.empty()) {
+    if (result.ok()) {
       if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
     }
     return result;
@@ -385,8 +391,7 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   const absl::Time start = absl::Now();
   absl::StatusOr<ExecuteResult> result =
       impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
-  if (result.ok() && txid.empty()) {
-    // A local batch may have written; its caller treats OK as durable.
+  if (result.ok()) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }
   observer->OnExecute(absl::Now() - start, result.status());

@@ -38,6 +38,14 @@ absl::Status WalSync::Attach(sqlite3* db, int autocheckpoint_pages) {
     return absl::InternalError(
         absl::StrCat("cannot open ", wal_path_, " to sync it: ", sqlite3_errstr(rc)));
   }
+  // A previous process may have died with commits written but not synced;
+  // SQLite reads them back from the page cache as committed, and the
+  // counter below knows nothing of them. Sync them before anything is
+  // answered about them.
+  if (const int synced = file_->pMethods->xSync(file_, SQLITE_SYNC_NORMAL); synced != SQLITE_OK) {
+    return absl::UnavailableError(absl::StrCat("fdatasync of ", wal_path_,
+                                               " at start failed: ", sqlite3_errstr(synced)));
+  }
   autocheckpoint_pages_ = autocheckpoint_pages;
   sqlite3_wal_hook(db, &WalSync::OnWalCommit, this);
   return absl::OkStatus();

@@ -36,7 +36,8 @@ class WalSync final {
   WalSync& operator=(const WalSync&) = delete;
 
   // Opens the database's "-wal" file through the connection's own VFS (so
-  // the simulator's disk sees the sync) and installs the WAL hook that
+  // the simulator's disk sees the sync), syncs it once (what a dead
+  // predecessor committed but never synced), and installs the WAL hook that
   // counts commits and runs SQLite's automatic checkpoint (the hook replaces
   // it). `db` must be in WAL mode and outlive this object's use; call with
   // the connection's mutex held.

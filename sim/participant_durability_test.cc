@@ -95,6 +95,36 @@ TEST_P(DurabilityTest, AnsweredLocalWritesYesVotesAndCommitsSurvivePowerLoss) {
   EXPECT_EQ(p->CommitOnePhase("c1.1.3").value(), Outcome::kCommitted);  // its stored outcome
 }
 
+// kill -9 leaves a commit written but not synced (here: its sync lags, as if
+// the process died inside it); the OS keeps it, so the next process reads
+// it as committed and may answer a retried Commit about it. That answer
+// must not come before the commit is durable.
+TEST_P(DurabilityTest, RestartedAgentSyncsWhatItsPredecessorLeftUnsynced) {
+  std::unique_ptr<Participant> p = Open();
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false,
+                         absl::ZeroDuration())
+                  .ok());
+  ASSERT_TRUE(p->Execute("c1.1.1", Sql("INSERT INTO t VALUES (1)"), false, absl::ZeroDuration())
+                  .ok());
+  ASSERT_EQ(p->Prepare("c1.1.1").value(), Vote::kYes);
+  vfs_.SetLaggingSync(dir_, true);
+  ASSERT_TRUE(p->Commit("c1.1.1").ok());  // written, its sync did not make it durable
+  vfs_.Freeze(dir_);
+  p.reset();  // kill -9: the page cache survives
+  vfs_.Thaw(dir_);
+  vfs_.SetLaggingSync(dir_, false);
+
+  p = Open();
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->ListPrepared().empty());   // it reads the commit back...
+  ASSERT_TRUE(p->Commit("c1.1.1").ok());    // ...and acknowledges the retried Commit
+  p = CrashAndReopen(std::move(p));         // then the power goes
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(p->ListPrepared().empty()) << "an acknowledged phase-2 Commit was lost";
+  EXPECT_EQ(Count(*p, "t"), "1");
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, DurabilityTest, ::testing::Range(0, 16));
 
 }  // namespace

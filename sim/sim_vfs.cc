@@ -317,6 +317,11 @@ void SimVfs::Crash(const std::string& dir, std::mt19937_64& rng) {
   dirs[dir].frozen = false;
 }
 
+void SimVfs::Thaw(const std::string& dir) {
+  absl::MutexLock lock(&mu);
+  dirs[dir].frozen = false;
+}
+
 void SimVfs::SetLaggingSync(const std::string& dir, bool lagging) {
   absl::MutexLock lock(&mu);
   dirs[dir].lagging_sync = lagging;

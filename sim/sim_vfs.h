@@ -44,6 +44,10 @@ class SimVfs final {
   // of its later writes and truncations, k drawn from `rng` (0..all). Then
   // the directory can be opened again.
   void Crash(const std::string& dir, std::mt19937_64& rng);
+  // The process owning `dir` died but the machine did not (kill -9): after
+  // Freeze, the files stay as the OS has them, unsynced writes included,
+  // and the directory can be opened again.
+  void Thaw(const std::string& dir);
   // Deliberate bug for the checker's own test: fsync of a SQLite WAL file
   // ("*-wal") under `dir` makes durable only what was written before the
   // previous fsync, so a commit (a YES vote's prepare) is acknowledged
