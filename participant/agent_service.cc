@@ -122,6 +122,12 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context,
     if (!IsValidUtf8(in.sql())) {
       return ToGrpcStatus(CheckUtf8(absl::StrCat("statements[", i, "].sql"), in.sql()));
     }
+    // SQLite stops reading SQL at a NUL: whatever follows would be dropped
+    // without a word.
+    if (const size_t nul = in.sql().find('\0'); nul != std::string::npos) {
+      return Invalid(absl::StrCat("statements[", i, "].sql contains a NUL byte (byte ", nul,
+                                  "): SQLite would ignore the rest of the statement"));
+    }
     SqlStatement out{in.sql(), {}};
     out.params.reserve(in.params_size());
     for (int j = 0; j < in.params_size(); ++j) {

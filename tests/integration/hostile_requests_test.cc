@@ -149,6 +149,9 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return Execute(request);
        },
        "statements[1].params[1].text_value is not valid UTF-8 (byte 3)"},
+      {"a NUL byte inside SQL", {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("", std::string("SELECT 1\0; DELETE FROM t", 24))); },
+       "statements[0].sql contains a NUL byte (byte 8)"},
       {"invalid UTF-8 in a txid", {Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("c\xff.1.1", "INSERT INTO t (id) VALUES (1)")); }, "malformed txid"},
       {"malformed txid", {Code::INVALID_ARGUMENT},
