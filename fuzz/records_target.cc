@@ -30,6 +30,18 @@ int FuzzRecords(const uint8_t* data, size_t size) {
     Require(again.ok() && *again == *end, "END record changes across encode/decode");
   }
 
+  absl::StatusOr<coordinator::LogMarkDone> mark = coordinator::DecodeMarkDone(bytes);
+  if (mark.ok()) {
+    absl::StatusOr<coordinator::LogMarkDone> again =
+        coordinator::DecodeMarkDone(coordinator::EncodeMarkDone(*mark));
+    Require(again.ok() && again->txid == mark->txid && again->participant == mark->participant &&
+                again->note == mark->note,
+            "MARK_DONE record changes across encode/decode");
+  } else {
+    Require(absl::IsDataLoss(mark.status()),
+            "DecodeMarkDone fails with a code other than DATA_LOSS");
+  }
+
   absl::StatusOr<Txid> txid = ParseTxid(bytes);
   if (txid.ok()) {
     const std::string text = txid->ToString();
