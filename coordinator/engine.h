@@ -225,6 +225,9 @@ class Engine final {
 
   // Ownership and syntax check; NOT_FOUND-free.
   absl::Status CheckOwned(const std::string& txid) const;
+  // NOT_FOUND for an operator's request about a txid this engine no longer
+  // (or never) held.
+  static absl::Status UnknownToOperators(const std::string& txid);
   absl::StatusOr<Txn*> Find(const std::string& txid);
   Branch* FindBranch(Txn& txn, const std::string& participant);
   void StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out);

@@ -55,14 +55,17 @@ TransactionView Engine::View(const std::string& txid, const Txn& txn) const {
   return view;
 }
 
+absl::Status Engine::UnknownToOperators(const std::string& txid) {
+  return absl::NotFoundError(absl::StrCat(
+      "transaction ", txid, " is unknown (never begun, aborted and forgotten, or long finished)"));
+}
+
 absl::StatusOr<TransactionView> Engine::Describe(const std::string& txid) const {
   if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
   auto it = txns_.find(txid);
   if (it != txns_.end()) return View(txid, it->second);
   if (!finished_.contains(txid)) {
-    return absl::NotFoundError(
-        absl::StrCat("transaction ", txid,
-                     " is unknown (never begun, aborted and forgotten, or long finished)"));
+    return UnknownToOperators(txid);
   }
   return FinishedView(txid);
 }
@@ -134,9 +137,7 @@ absl::StatusOr<size_t> Engine::RetryPhase2(const std::string& txid, absl::Time n
                                                         TxStateName(done->second.state),
                                                         ": phase 2 has nothing left to do"));
     }
-    return absl::NotFoundError(
-        absl::StrCat("transaction ", txid,
-                     " is unknown (never begun, aborted and forgotten, or long finished)"));
+    return UnknownToOperators(txid);
   }
   Txn& txn = it->second;
   const bool one_phase = txn.one_phase && txn.state == TxState::kPreparing;
@@ -166,9 +167,7 @@ absl::Status Engine::ForceAbort(const std::string& txid, const std::string& reas
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
     if (done == finished_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("transaction ", txid,
-                       " is unknown (never begun, aborted and forgotten, or long finished)"));
+      return UnknownToOperators(txid);
     }
     if (done->second.state == TxState::kCommitted) {
       return absl::FailedPreconditionError(
@@ -201,9 +200,7 @@ absl::Status Engine::MarkBranchDone(const std::string& txid, const std::string& 
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
     if (done == finished_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat("transaction ", txid,
-                       " is unknown (never begun, aborted and forgotten, or long finished)"));
+      return UnknownToOperators(txid);
     }
     const auto& who = done->second.committed_participants;
     if (done->second.state == TxState::kCommitted &&

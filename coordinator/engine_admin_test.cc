@@ -5,6 +5,7 @@
 
 #include "common/heuristic.h"
 #include "coordinator/engine.h"
+#include "coordinator/engine_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -15,16 +16,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
-
-template <typename T>
-std::vector<T> Only(const Actions& actions) {
-  std::vector<T> found;
-  for (const Action& a : actions) {
-    if (const T* t = std::get_if<T>(&a)) found.push_back(*t);
-  }
-  return found;
-}
+using testing::BeginWith;
+using testing::kT0;
+using testing::Only;
 
 std::vector<std::string> Txids(const ListPage& page) {
   std::vector<std::string> txids;
@@ -43,14 +37,8 @@ class EngineAdminTest : public ::testing::Test {
     return options;
   }
 
-  std::string BeginWith(std::vector<std::string> participants, absl::Time at = kT0) {
-    Actions out;
-    auto begun = engine_.Begin(absl::ZeroDuration(), at, &out);
-    EXPECT_TRUE(begun.ok()) << begun.status();
-    for (const auto& p : participants) {
-      EXPECT_TRUE(engine_.Enlist(begun->txid, {p, "host-" + p + ":1"}, false, at, &out).ok());
-    }
-    return begun->txid;
+  std::string BeginWith(const std::vector<std::string>& participants, absl::Time at = kT0) {
+    return testing::BeginWith(engine_, participants, at);
   }
 
   // A transaction whose COMMIT is durable and whose phase 2 was sent.

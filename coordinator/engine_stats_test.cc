@@ -3,12 +3,13 @@
 
 #include "common/heuristic.h"
 #include "coordinator/engine.h"
+#include "coordinator/engine_test_util.h"
 #include "gtest/gtest.h"
 
 namespace txcoord::coordinator {
 namespace {
 
-const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
+using testing::kT0;
 
 class EngineStatsTest : public ::testing::Test {
  protected:
@@ -22,13 +23,7 @@ class EngineStatsTest : public ::testing::Test {
   }
 
   std::string BeginWith(const std::vector<std::string>& participants, absl::Time at = kT0) {
-    Actions out;
-    absl::StatusOr<BeginResult> begun = engine_.Begin(absl::ZeroDuration(), at, &out);
-    EXPECT_TRUE(begun.ok()) << begun.status();
-    for (const std::string& p : participants) {
-      EXPECT_TRUE(engine_.Enlist(begun->txid, {p, p + ":1"}, false, at, &out).ok());
-    }
-    return begun->txid;
+    return testing::BeginWith(engine_, participants, at);
   }
 
   // Commits a two-branch transaction through COMMIT durable.

@@ -1,4 +1,5 @@
 #include "coordinator/engine.h"
+#include "coordinator/engine_test_util.h"
 
 #include <string>
 
@@ -11,16 +12,9 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 
-const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
-
-template <typename T>
-std::vector<T> Only(const Actions& actions) {
-  std::vector<T> found;
-  for (const Action& a : actions) {
-    if (const T* t = std::get_if<T>(&a)) found.push_back(*t);
-  }
-  return found;
-}
+using testing::BeginWith;
+using testing::kT0;
+using testing::Only;
 
 std::vector<std::string> Participants(const std::vector<SendPrepare>& sends) {
   std::vector<std::string> names;
@@ -41,15 +35,8 @@ class EngineTest : public ::testing::Test {
     return options;
   }
 
-  // Begins a transaction and enlists `participants` (p -> "host-p:1").
-  std::string BeginWith(std::vector<std::string> participants) {
-    Actions out;
-    auto begun = engine_.Begin(absl::ZeroDuration(), kT0, &out);
-    EXPECT_TRUE(begun.ok()) << begun.status();
-    for (const auto& p : participants) {
-      EXPECT_TRUE(engine_.Enlist(begun->txid, {p, "host-" + p + ":1"}, false, kT0, &out).ok());
-    }
-    return begun->txid;
+  std::string BeginWith(const std::vector<std::string>& participants) {
+    return testing::BeginWith(engine_, participants);
   }
 
   Actions Commit(const std::string& txid) {

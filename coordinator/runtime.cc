@@ -267,11 +267,10 @@ absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time
 
 void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
   auto waiter = std::make_shared<Waiter>();
-  waiter->start = absl::Now();
-  waiter->done = [this, waiter_start = waiter->start,
+  waiter->done = [this, start = absl::Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
     if (options_.on_commit_returned) {
-      options_.on_commit_returned(absl::Now() - waiter_start, result.status(),
+      options_.on_commit_returned(absl::Now() - start, result.status(),
                                   result.ok() && result->committed);
     }
     done(std::move(result));

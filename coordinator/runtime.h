@@ -123,7 +123,6 @@ class Runtime final {
   struct Waiter {
     std::atomic<bool> fired{false};
     CommitCallback done;
-    absl::Time start;
     // The first call wins: the decision or the deadline.
     void Fire(absl::StatusOr<CommitResult> result);
   };

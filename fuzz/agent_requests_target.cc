@@ -15,6 +15,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "fuzz/fuzz_input.h"
 #include "fuzz/fuzz_targets.h"
 #include "participant/agent_service.h"
 #include "participant/participant.h"
@@ -22,24 +23,6 @@
 
 namespace txcoord::fuzz {
 namespace {
-
-class Input final {
- public:
-  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  std::string Take(size_t n) {
-    n = std::min(n, size_ - pos_);
-    std::string out(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return out;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
 
 class ScriptedEnlister final : public participant::Enlister {
  public:

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "coordinator/engine.h"
+#include "fuzz/fuzz_input.h"
 #include "fuzz/fuzz_targets.h"
 #include "txcoord/v1/txcoord.pb.h"
 
@@ -19,24 +20,6 @@ namespace {
 
 using coordinator::Action;
 using coordinator::Actions;
-
-class Input final {
- public:
-  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  bool empty() const { return pos_ >= size_; }
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  std::string Take(size_t n) {
-    n = std::min(n, size_ - pos_);
-    std::string out(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return out;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
 
 class Harness final {
  public:

@@ -18,31 +18,13 @@
 #include "coordinator/wal/log.h"
 #include "coordinator/wal/log_format.h"
 #include "coordinator/wal/log_reader.h"
+#include "fuzz/fuzz_input.h"
 #include "fuzz/fuzz_targets.h"
 
 namespace txcoord::fuzz {
 namespace {
 
 constexpr char kDir[] = "/fuzz/wal";
-
-// Reads bytes off the front of the input; zeros once it runs out.
-class Input final {
- public:
-  Input(const uint8_t* data, size_t size) : data_(data), size_(size) {}
-  uint8_t Byte() { return pos_ < size_ ? data_[pos_++] : 0; }
-  size_t Left() const { return size_ - pos_; }
-  std::string Take(size_t n) {
-    n = std::min(n, Left());
-    std::string out(reinterpret_cast<const char*>(data_ + pos_), n);
-    pos_ += n;
-    return out;
-  }
-
- private:
-  const uint8_t* data_;
-  size_t size_;
-  size_t pos_ = 0;
-};
 
 struct Visit {
   absl::Status status;

@@ -380,20 +380,13 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    bool prepare, absl::Duration lock_timeout,
                                                    absl::Time call_deadline) {
   ParticipantObserver* const observer = impl_->observer();
-  if (observer == nullptr) {
-    absl::StatusOr<ExecuteResult> result =
-        impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
-    if (result.ok()) {
-      if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
-    }
-    return result;
-  }
-  const absl::Time start = absl::Now();
+  const absl::Time start = observer == nullptr ? absl::InfinitePast() : absl::Now();
   absl::StatusOr<ExecuteResult> result =
       impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
   if (result.ok()) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }
+  if (observer == nullptr) return result;
   observer->OnExecute(absl::Now() - start, result.status());
   if (prepare && result.ok()) observer->OnPrepare(result->vote);
   return result;

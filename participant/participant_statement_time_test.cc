@@ -72,9 +72,9 @@ TEST_F(StatementTimeTest, RunawayWithPrepareLeavesNoBranchBehind) {
 TEST_F(StatementTimeTest, AnotherBranchIsServedAndCommitsOnceTheRunawayIsInterrupted) {
   absl::StatusOr<ExecuteResult> runaway;
   std::thread runner([&] { runaway = Exec(kTx1, {Sql(kRunaway)}); });
-  // Most likely the runaway holds the connection by now; either way the
-  // other branch must get through.
-  absl::SleepFor(absl::Milliseconds(50));
+  // Its branch exists once it has claimed it; the SQL runs right after.
+  // Either way the other branch must get through.
+  while (participant_->BranchCount() == 0) std::this_thread::yield();
   const absl::Time start = absl::Now();
   auto other = Exec(kTx2, {Sql("UPDATE accounts SET balance = balance - 7 WHERE id = 2")});
   ASSERT_TRUE(other.ok()) << other.status();
