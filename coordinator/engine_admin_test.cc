@@ -60,6 +60,15 @@ class EngineAdminTest : public ::testing::Test {
     return timers.empty() ? ArmTimer{} : timers[0];
   }
 
+  // An operator's mark-done, up to the one MARK_DONE record it asks for.
+  LogMarkDone MarkDoneRequested(const std::string& txid, const std::string& p) {
+    Actions out;
+    EXPECT_TRUE(engine_.MarkBranchDone(txid, p, "", kT0, &out).ok());
+    std::vector<LogMarkDone> logged = Only<LogMarkDone>(out);
+    EXPECT_EQ(logged.size(), 1u);
+    return logged.empty() ? LogMarkDone{} : logged[0];
+  }
+
   // An operator's mark-done, its MARK_DONE record durable: every action.
   Actions MarkDone(const std::string& txid, const std::string& p, const std::string& note = "") {
     Actions out;
@@ -304,12 +313,9 @@ TEST_F(EngineAdminTest, MarkDoneWhoseRecordFailedLeavesTheBranchUnmarked) {
   std::string txid = Committing({"a", "b"});
   Actions out;
   engine_.OnPhase2Result(txid, "b", absl::OkStatus(), kT0, &out);
+  const LogMarkDone logged = MarkDoneRequested(txid, "a");
   out.clear();
-  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", "", kT0, &out).ok());
-  auto logged = Only<LogMarkDone>(out);
-  ASSERT_EQ(logged.size(), 1u);
-  out.clear();
-  engine_.OnMarkDoneLogged(logged[0], absl::FailedPreconditionError("log failed: EIO"), kT0, &out);
+  engine_.OnMarkDoneLogged(logged, absl::FailedPreconditionError("log failed: EIO"), kT0, &out);
   EXPECT_THAT(out, IsEmpty());  // no END
   TransactionView view = View(txid);
   EXPECT_EQ(view.state, TxState::kCommitting);
@@ -322,16 +328,13 @@ TEST_F(EngineAdminTest, MarkDoneLoggedAfterTheTransactionEndedChangesNothing) {
   std::string txid = Committing({"a", "b"});
   Actions out;
   engine_.OnPhase2Result(txid, "b", absl::OkStatus(), kT0, &out);
-  out.clear();
-  ASSERT_TRUE(engine_.MarkBranchDone(txid, "a", "", kT0, &out).ok());
-  auto logged = Only<LogMarkDone>(out);
-  ASSERT_EQ(logged.size(), 1u);
+  const LogMarkDone logged = MarkDoneRequested(txid, "a");
   // The agent acknowledged while the record was being written.
   out.clear();
   engine_.OnPhase2Result(txid, "a", absl::OkStatus(), kT0, &out);
   EXPECT_EQ(Only<LogEnd>(out).size(), 1u);
   out.clear();
-  engine_.OnMarkDoneLogged(logged[0], absl::OkStatus(), kT0, &out);
+  engine_.OnMarkDoneLogged(logged, absl::OkStatus(), kT0, &out);
   EXPECT_THAT(out, IsEmpty());
   TransactionView view = View(txid);
   EXPECT_EQ(view.state, TxState::kCommitted);
