@@ -25,6 +25,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "bench/latency_stats.h"
 #include "common/log.h"
 #include "coordinator/wal/file_system.h"
 #include "coordinator/wal/log.h"
@@ -42,15 +43,8 @@ ABSL_FLAG(std::vector<std::string>, writers, std::vector<std::string>({"1", "4",
 namespace txcoord::wal {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Millis(Clock::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
-
-// p in [0, 1] of sorted samples, in milliseconds.
-double Percentile(const std::vector<Clock::duration>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  return Millis(sorted[static_cast<size_t>(p * static_cast<double>(sorted.size() - 1))]);
-}
+using bench::Clock;
+using bench::Summarize;
 
 struct Floor {
   double median_ms = 0;
@@ -81,8 +75,8 @@ Floor MeasureFloor(const std::string& dir, int payload_bytes, Clock::duration du
   }
   ::close(fd);
   ::unlink(path.c_str());
-  std::sort(samples.begin(), samples.end());
-  return Floor{Percentile(samples, 0.5), Percentile(samples, 0.99), samples.size()};
+  const bench::LatencyStats stats = Summarize(std::move(samples));
+  return Floor{stats.p50_ms, stats.p99_ms, stats.samples};
 }
 
 struct Row {
@@ -144,7 +138,8 @@ Row MeasureWriters(const std::string& dir, int writers, int payload_bytes,
   }
   std::vector<Clock::duration> all;
   for (auto& l : latencies) all.insert(all.end(), l.begin(), l.end());
-  std::sort(all.begin(), all.end());
+  const bench::LatencyStats appends = Summarize(std::move(all));
+  const bench::LatencyStats synced = Summarize(std::move(syncs));
   Row row;
   row.writers = writers;
   const double records = static_cast<double>(after.records - before.records);
@@ -152,11 +147,10 @@ Row MeasureWriters(const std::string& dir, int writers, int payload_bytes,
   row.records_per_sec = records / elapsed;
   row.batches_per_sec = batches / elapsed;
   row.records_per_batch = batches > 0 ? records / batches : 0;
-  row.p50_ms = Percentile(all, 0.5);
-  row.p99_ms = Percentile(all, 0.99);
-  std::sort(syncs.begin(), syncs.end());
-  row.sync_p50_ms = Percentile(syncs, 0.5);
-  row.sync_p99_ms = Percentile(syncs, 0.99);
+  row.p50_ms = appends.p50_ms;
+  row.p99_ms = appends.p99_ms;
+  row.sync_p50_ms = synced.p50_ms;
+  row.sync_p99_ms = synced.p99_ms;
   return row;
 }
 
