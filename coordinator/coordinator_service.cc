@@ -70,9 +70,8 @@ void ToProto(const TransactionView& view, v1::Transaction* out) {
   }
 }
 
-grpc::Status CoordinatorService::Begin(grpc::ServerContext* context,
-                                       const v1::BeginRequest* request,
-                                       v1::BeginResponse* response) {
+grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,
+                                            v1::BeginResponse* response) {
   if (request->timeout_ms() > kMaxTimeoutMs) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "timeout_ms is over the limit of 3600000 (one hour)");
@@ -84,11 +83,11 @@ grpc::Status CoordinatorService::Begin(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::Enlist(grpc::ServerContext* context,
-                                        const v1::EnlistRequest* request,
-                                        v1::EnlistResponse* response) {
+grpc::Status CoordinatorService::ServeEnlist(const v1::EnlistRequest* request) {
   return ToGrpcStatus(runtime_->Enlist(
-      request->txid(), BranchRef{request->participant(), request->endpoint(), request->branch_token()}, request->prepared()));
+      request->txid(),
+      BranchRef{request->participant(), request->endpoint(), request->branch_token()},
+      request->prepared()));
 }
 
 grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext* context,
@@ -111,24 +110,20 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
   return reactor;
 }
 
-grpc::Status CoordinatorService::Abort(grpc::ServerContext* context,
-                                       const v1::AbortRequest* request,
-                                       v1::AbortResponse* response) {
+grpc::Status CoordinatorService::ServeAbort(const v1::AbortRequest* request) {
   return ToGrpcStatus(runtime_->Abort(request->txid()));
 }
 
-grpc::Status CoordinatorService::GetTransaction(grpc::ServerContext* context,
-                                                const v1::GetTransactionRequest* request,
-                                                v1::Transaction* response) {
+grpc::Status CoordinatorService::ServeGetTransaction(const v1::GetTransactionRequest* request,
+                                                     v1::Transaction* response) {
   absl::StatusOr<TransactionView> view = runtime_->Describe(request->txid());
   if (!view.ok()) return ToGrpcStatus(view.status());
   ToProto(*view, response);
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::QueryOutcome(grpc::ServerContext* context,
-                                              const v1::QueryOutcomeRequest* request,
-                                              v1::QueryOutcomeResponse* response) {
+grpc::Status CoordinatorService::ServeQueryOutcome(const v1::QueryOutcomeRequest* request,
+                                                   v1::QueryOutcomeResponse* response) {
   // Unlike Enlist's, this name reaches no check in the engine (an unknown
   // one is simply not part of the commit); refuse junk here.
   if (!IsValidName(request->participant())) {

@@ -10,31 +10,59 @@
 
 namespace txcoord::coordinator {
 
-// Commit is served on gRPC's callback API: it waits for votes and a log
-// sync, and a waiting call holds no thread (the decision's thread answers
-// it). The other methods return at once and stay synchronous.
-class CoordinatorService final
-    : public v1::Coordinator::WithCallbackMethod_Commit<v1::Coordinator::Service> {
+// Served on gRPC's callback API, like every method here: no handler blocks
+// (Commit waits for votes and a log sync holding no thread: the decision's
+// thread answers it; the others take the runtime's lock and return), so
+// calls run on gRPC's own polling threads with no hand-off to a pool.
+class CoordinatorService final : public v1::Coordinator::CallbackService {
  public:
   // `runtime` must outlive the service.
   explicit CoordinatorService(Runtime* runtime) : runtime_(runtime) {}
 
-  grpc::Status Begin(grpc::ServerContext* context, const v1::BeginRequest* request,
-                     v1::BeginResponse* response) override;
-  grpc::Status Enlist(grpc::ServerContext* context, const v1::EnlistRequest* request,
-                      v1::EnlistResponse* response) override;
+  grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* context,
+                                  const v1::BeginRequest* request,
+                                  v1::BeginResponse* response) override {
+    return Answer(context, ServeBegin(request, response));
+  }
+  grpc::ServerUnaryReactor* Enlist(grpc::CallbackServerContext* context,
+                                   const v1::EnlistRequest* request,
+                                   v1::EnlistResponse* response) override {
+    return Answer(context, ServeEnlist(request));
+  }
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
                                    const v1::CommitRequest* request,
                                    v1::CommitResponse* response) override;
-  grpc::Status Abort(grpc::ServerContext* context, const v1::AbortRequest* request,
-                     v1::AbortResponse* response) override;
-  grpc::Status GetTransaction(grpc::ServerContext* context,
-                              const v1::GetTransactionRequest* request,
-                              v1::Transaction* response) override;
-  grpc::Status QueryOutcome(grpc::ServerContext* context, const v1::QueryOutcomeRequest* request,
-                            v1::QueryOutcomeResponse* response) override;
+  grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* context,
+                                  const v1::AbortRequest* request,
+                                  v1::AbortResponse* response) override {
+    return Answer(context, ServeAbort(request));
+  }
+  grpc::ServerUnaryReactor* GetTransaction(grpc::CallbackServerContext* context,
+                                           const v1::GetTransactionRequest* request,
+                                           v1::Transaction* response) override {
+    return Answer(context, ServeGetTransaction(request, response));
+  }
+  grpc::ServerUnaryReactor* QueryOutcome(grpc::CallbackServerContext* context,
+                                         const v1::QueryOutcomeRequest* request,
+                                         v1::QueryOutcomeResponse* response) override {
+    return Answer(context, ServeQueryOutcome(request, response));
+  }
 
  private:
+  static grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
+                                          const grpc::Status& status) {
+    grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+    reactor->Finish(status);
+    return reactor;
+  }
+  grpc::Status ServeBegin(const v1::BeginRequest* request, v1::BeginResponse* response);
+  grpc::Status ServeEnlist(const v1::EnlistRequest* request);
+  grpc::Status ServeAbort(const v1::AbortRequest* request);
+  grpc::Status ServeGetTransaction(const v1::GetTransactionRequest* request,
+                                   v1::Transaction* response);
+  grpc::Status ServeQueryOutcome(const v1::QueryOutcomeRequest* request,
+                                 v1::QueryOutcomeResponse* response);
+
   Runtime* const runtime_;
 };
 
