@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "bench/proc_stats.h"
 #include "common/grpc_util.h"
 #include "health.grpc.pb.h"
 
@@ -66,7 +67,9 @@ absl::StatusOr<std::vector<Clock::duration>> SampleFsync(const std::string& dir,
 }
 
 absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::string& target,
-                                                                  Clock::duration duration) {
+                                                                  Clock::duration duration,
+                                                                  pid_t server_pid,
+                                                                  RoundTripCpu* cpu) {
   // A channel of its own, with the project's defaults: the floor is one
   // call on an idle connection, not a call queued behind the workload's.
   std::unique_ptr<grpc::health::v1::Health::Stub> stub =
@@ -85,12 +88,26 @@ absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::str
   for (int i = 0; i < 20; ++i) {
     if (absl::Status status = check(); !status.ok()) return status;
   }
+  auto cpu_now = [cpu, server_pid]() -> absl::StatusOr<double> {
+    if (cpu == nullptr) return 0.0;
+    absl::StatusOr<double> server = ProcessCpuSeconds(server_pid);
+    if (!server.ok()) return server.status();
+    return *server + SelfCpuSeconds();
+  };
+  const absl::StatusOr<double> cpu_before = cpu_now();
+  if (!cpu_before.ok()) return cpu_before.status();
   std::vector<Clock::duration> samples;
   const Clock::time_point end = Clock::now() + duration;
   while (Clock::now() < end || samples.size() < 10) {
     const Clock::time_point start = Clock::now();
     if (absl::Status status = check(); !status.ok()) return status;
     samples.push_back(Clock::now() - start);
+  }
+  const absl::StatusOr<double> cpu_after = cpu_now();
+  if (!cpu_after.ok()) return cpu_after.status();
+  if (cpu != nullptr) {
+    cpu->seconds += *cpu_after - *cpu_before;
+    cpu->calls += static_cast<int64_t>(samples.size());
   }
   return samples;
 }

@@ -6,6 +6,9 @@
 #ifndef TXCOORD_BENCH_FLOORS_H_
 #define TXCOORD_BENCH_FLOORS_H_
 
+#include <sys/types.h>
+
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -31,12 +34,24 @@ absl::StatusOr<std::vector<Clock::duration>> SampleFsync(const std::string& dir,
                                                          Clock::time_point end,
                                                          Clock::duration interval);
 
+// CPU time that the counted round trips cost both ends together: this
+// process (all its threads: the caller's others must be idle meanwhile)
+// and the server's. Added to, so that several measurements sum up.
+struct RoundTripCpu {
+  double seconds = 0;
+  int64_t calls = 0;
+  double ms_per_call() const { return calls == 0 ? 0 : 1e3 * seconds / calls; }
+};
+
 // Calls grpc.health.v1.Health/Check on `target` ("host:port") with the
 // synchronous API, one call at a time, for `duration` (and at least 10
 // times), over a channel of its own. The first calls, which connect, are
-// not counted.
+// not counted. With `cpu`, also adds the CPU of both ends (the server is
+// process `server_pid`) to it: the CPU floor of one RPC.
 absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::string& target,
-                                                                  Clock::duration duration);
+                                                                  Clock::duration duration,
+                                                                  pid_t server_pid = 0,
+                                                                  RoundTripCpu* cpu = nullptr);
 
 }  // namespace txcoord::bench
 

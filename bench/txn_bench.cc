@@ -114,14 +114,15 @@ struct FloorSamples {
 };
 
 absl::StatusOr<FloorSamples> MeasureFloor(const std::string& dir, int record_bytes,
-                                          const std::string& coordinator, double seconds) {
+                                          const std::string& coordinator, pid_t coordinator_pid,
+                                          double seconds, RoundTripCpu* rpc_cpu) {
   FloorSamples floor;
   absl::StatusOr<std::vector<Clock::duration>> fsync =
       MeasureFsync(dir, record_bytes, Seconds(seconds * 2 / 3));
   if (!fsync.ok()) return fsync.status();
   floor.fsync = *std::move(fsync);
   absl::StatusOr<std::vector<Clock::duration>> rtt =
-      MeasureGrpcRoundTrip(coordinator, Seconds(seconds / 3));
+      MeasureGrpcRoundTrip(coordinator, Seconds(seconds / 3), coordinator_pid, rpc_cpu);
   if (!rtt.ok()) return rtt.status();
   floor.rtt = *std::move(rtt);
   return floor;
@@ -256,8 +257,12 @@ int Run(int argc, char** argv) {
   // The floor is measured before the first point and after each one; a
   // point is read against the samples on both sides of it.
   std::vector<Clock::duration> all_fsync, all_rtt;
-  absl::StatusOr<FloorSamples> floor_before = MeasureFloor(
-      report.dir, report.fsync_record_bytes, (*cluster)->coordinator_address(), floor_seconds);
+  RoundTripCpu rpc_cpu;
+  auto measure_floor = [&] {
+    return MeasureFloor(report.dir, report.fsync_record_bytes, (*cluster)->coordinator_address(),
+                        targets.coordinator_pid, floor_seconds, &rpc_cpu);
+  };
+  absl::StatusOr<FloorSamples> floor_before = measure_floor();
   if (!floor_before.ok()) return Fail(floor_before.status(), "measuring the floor");
   bool failures = false;
   for (const Point& point : points) {
@@ -270,8 +275,7 @@ int Run(int argc, char** argv) {
       std::fprintf(stderr, "txn_bench: data kept in %s\n", report.dir.c_str());
       return Fail(result.status(), ("point " + name).c_str());
     }
-    absl::StatusOr<FloorSamples> floor_after = MeasureFloor(
-        report.dir, report.fsync_record_bytes, (*cluster)->coordinator_address(), floor_seconds);
+    absl::StatusOr<FloorSamples> floor_after = measure_floor();
     if (!floor_after.ok()) return Fail(floor_after.status(), "measuring the floor");
     result->fsync_idle = Summarize(Concat(floor_before->fsync, floor_after->fsync));
     result->rtt = Summarize(Concat(floor_before->rtt, floor_after->rtt));
@@ -287,6 +291,7 @@ int Run(int argc, char** argv) {
   all_rtt.insert(all_rtt.end(), floor_before->rtt.begin(), floor_before->rtt.end());
   report.fsync = Summarize(std::move(all_fsync));
   report.rtt = Summarize(std::move(all_rtt));
+  report.rpc_cpu_ms = rpc_cpu.ms_per_call();
   report.load_after = LoadAverage();
 
   if (memory_transactions > 0) {

@@ -68,6 +68,9 @@ std::string JsonPoint(const RunReport& report, const PointResult& p) {
   absl::StrAppend(&out, "     \"floor_fsync_ms\": ", JsonStats(p.fsync), ",\n");
   absl::StrAppend(&out, "     \"floor_fsync_idle_ms\": ", JsonStats(p.fsync_idle), ",\n");
   absl::StrAppend(&out, "     \"floor_rtt_ms\": ", JsonStats(p.rtt), ",\n");
+  absl::StrAppend(&out,
+                  absl::StrFormat("     \"rpc_calls_per_tx\": %d, \"rpc_cpu_ceiling_tx_per_s\": %.1f,\n",
+                                  RpcsPerTransaction(p.point), RpcCpuCeiling(report, p.point)));
   absl::StrAppend(&out, "     \"commit_ms\": ", JsonStats(p.commit), ",\n");
   absl::StrAppend(&out, "     \"txn_ms\": ", JsonStats(p.txn), ",\n");
   absl::StrAppend(&out, "     \"begin_ms\": ", JsonStats(p.begin), ",\n");
@@ -108,6 +111,15 @@ double CommitFloorMs(Mode mode, double rtt_ms, double fsync_ms) {
 
 double CommitFloorMs(const PointResult& p) {
   return CommitFloorMs(p.point.mode, p.rtt.p50_ms, p.fsync.p50_ms);
+}
+
+int RpcsPerTransaction(const Point& point) {
+  return 2 + point.branches * (point.mode == Mode::kTwoPhase ? 4 : 3);
+}
+
+double RpcCpuCeiling(const RunReport& report, const Point& point) {
+  if (report.rpc_cpu_ms <= 0) return 0;
+  return 1e3 * report.cpus / (RpcsPerTransaction(point) * report.rpc_cpu_ms);
 }
 
 double TxnFloorMs(const PointResult& p) {
@@ -167,6 +179,23 @@ void PrintReport(const RunReport& report, std::FILE* out) {
                "%.3f ms\n",
                report.fsync_record_bytes, fsync_low, fsync_high, report.fsync.p50_ms,
                report.fsync.p99_ms, report.rtt.p50_ms, report.rtt.p99_ms);
+  if (report.rpc_cpu_ms > 0) {
+    std::string ceilings;
+    std::vector<std::string> seen;
+    for (const PointResult& p : report.points) {
+      const std::string name = absl::StrCat(ModeName(p.point.mode), ":", p.point.branches);
+      if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
+      seen.push_back(name);
+      absl::StrAppend(&ceilings, ceilings.empty() ? "" : ", ", name, " (",
+                      RpcsPerTransaction(p.point), " calls) ",
+                      absl::StrFormat("%.0f", RpcCpuCeiling(report, p.point)));
+    }
+    std::fprintf(out,
+                 "RPC CPU floor: one Health/Check round trip costs %.3f ms of CPU, client and "
+                 "server together; at that price the calls alone would fill the %d CPUs at, in "
+                 "tx/s: %s\n",
+                 report.rpc_cpu_ms, report.cpus, ceilings.c_str());
+  }
   std::fprintf(out,
                "commit floor: 2 RTT + 2 fsync for 2pc, RTT + fsync for early and 1pc, with the "
                "point's own fsync and RTT; txn floor: RTT + B x (2 RTT [+ fsync if early]) + "
@@ -204,7 +233,8 @@ absl::Status WriteJson(const RunReport& report, const std::string& path) {
           JsonString(report.load_before), JsonString(report.load_after), report.wall_seconds));
   absl::StrAppend(&out, "  \"floor\": {\"fsync_record_bytes\": ", report.fsync_record_bytes,
                   ",\n    \"fsync_ms\": ", JsonStats(report.fsync),
-                  ",\n    \"rtt_ms\": ", JsonStats(report.rtt), "},\n");
+                  ",\n    \"rtt_ms\": ", JsonStats(report.rtt),
+                  absl::StrFormat(",\n    \"rpc_cpu_ms\": %.4f", report.rpc_cpu_ms), "},\n");
   absl::StrAppend(&out, "  \"points\": [\n");
   for (size_t i = 0; i < report.points.size(); ++i) {
     absl::StrAppend(&out, JsonPoint(report, report.points[i]),

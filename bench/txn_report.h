@@ -38,6 +38,9 @@ struct RunReport {
   LatencyStats fsync;
   LatencyStats rtt;
   int fsync_record_bytes = 0;
+  // CPU of one RTT-floor call, client and server together (ms): what any
+  // gRPC call costs the machine at the least.
+  double rpc_cpu_ms = 0;
 
   std::vector<PointResult> points;
   std::optional<OpenTxnMemory> memory;
@@ -51,6 +54,14 @@ struct RunReport {
 double CommitFloorMs(Mode mode, double rtt_ms, double fsync_ms);
 // The same with the medians of the floor measured around `point`.
 double CommitFloorMs(const PointResult& point);
+
+// gRPC calls one transaction of `point` makes: Begin and Commit, and per
+// branch an Execute, the Enlist it makes, the coordinator's Prepare (2pc
+// only) and its phase-2 Commit (or CommitOnePhase).
+int RpcsPerTransaction(const Point& point);
+// Transactions/s that the run's CPUs could carry if they did nothing but
+// those calls, each at the RTT floor's CPU cost; 0 if not measured.
+double RpcCpuCeiling(const RunReport& report, const Point& point);
 
 // The whole transaction's sequential floor: RTT for Begin, per branch
 // 2 RTT (Execute and the Enlist it makes) plus an fsync with early prepare,
