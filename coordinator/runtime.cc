@@ -81,6 +81,8 @@ auto Runtime::WithEngine(Fn fn) {
 
 void Runtime::Waiter::Fire(absl::StatusOr<CommitResult> result) {
   if (fired.exchange(true)) return;
+  // CommitAsync cancels it instead if it stores the id after this load.
+  if (const TimerQueue::Id id = timer.load(); id != 0) timers->Cancel(id);
   done(std::move(result));
 }
 
@@ -267,6 +269,7 @@ absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time
 
 void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
   auto waiter = std::make_shared<Waiter>();
+  waiter->timers = timers_;
   waiter->done = [this, start = absl::Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
     if (options_.on_commit_returned) {
@@ -287,8 +290,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
     return;
   }
   if (waiter->fired.load() || deadline == absl::InfiniteFuture()) return;
-  // Timers cannot be cancelled: a decided waiter ignores this one.
-  timers_->Schedule(deadline, [this, txid, weak = std::weak_ptr<Waiter>(waiter)] {
+  const TimerQueue::Id timer = timers_->Schedule(deadline, [this, txid, weak = std::weak_ptr<Waiter>(waiter)] {
     std::shared_ptr<Waiter> waiter = weak.lock();
     if (waiter == nullptr || waiter->fired.load()) return;
     {
@@ -298,6 +300,9 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
     waiter->Fire(absl::DeadlineExceededError(
         absl::StrCat("commit of ", txid, " is still undecided; it goes on: ask GetTransaction")));
   });
+  waiter->timer.store(timer);
+  // Decided meanwhile: Fire may have looked before the id was stored.
+  if (waiter->fired.load()) timers_->Cancel(timer);
 }
 
 absl::Status Runtime::Abort(const std::string& txid) {

@@ -123,6 +123,10 @@ class Runtime final {
   struct Waiter {
     std::atomic<bool> fired{false};
     CommitCallback done;
+    // The deadline's timer, once scheduled (0 before): cancelled by the
+    // decision, so that answered Commits hold no timer for their deadline.
+    TimerQueue* timers = nullptr;
+    std::atomic<TimerQueue::Id> timer{0};
     // The first call wins: the decision or the deadline.
     void Fire(absl::StatusOr<CommitResult> result);
   };

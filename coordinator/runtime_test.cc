@@ -413,5 +413,31 @@ TEST_F(RuntimeTest, CommitPastItsWaitDeadlineSaysItGoesOnAndLaterCommits) {
   EXPECT_TRUE(again->committed);
 }
 
+TEST_F(RuntimeTest, AnsweredCommitLeavesNoTimerForItsDeadline) {
+  Start();
+  // The votes are held so that each Commit is still waiting when its
+  // deadline's timer is set; then released. Returns the timers left.
+  auto timers_added_by_commit = [this](absl::Time deadline) -> size_t {
+    participants_.hold_prepares = true;
+    std::string txid = Begin3();
+    const size_t before = timers_->pending();
+    absl::Notification answered;
+    absl::StatusOr<CommitResult> result;
+    runtime_->CommitAsync(txid, deadline, [&](absl::StatusOr<CommitResult> r) {
+      result = std::move(r);
+      answered.Notify();
+    });
+    participants_.hold_prepares = false;
+    participants_.ReleasePrepares(Vote::kYes);
+    EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    EXPECT_TRUE(result.ok() && result->committed) << result.status();
+    return timers_->pending() - before;
+  };
+  // Whatever timers the engine arms for a commit, a Commit with no deadline
+  // adds none of its own: the yardstick for one with a deadline.
+  const size_t without_deadline = timers_added_by_commit(absl::InfiniteFuture());
+  EXPECT_EQ(timers_added_by_commit(absl::Now() + absl::Hours(1)), without_deadline);
+}
+
 }  // namespace
 }  // namespace txcoord::coordinator

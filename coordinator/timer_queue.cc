@@ -1,5 +1,8 @@
 #include "coordinator/timer_queue.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace txcoord::coordinator {
 
 TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
@@ -12,14 +15,37 @@ TimerQueue::~TimerQueue() {
   thread_.join();
 }
 
-void TimerQueue::Schedule(absl::Time at, std::function<void()> fn) {
+TimerQueue::Id TimerQueue::Schedule(absl::Time at, std::function<void()> fn) {
   absl::MutexLock lock(&mu_);
-  heap_.push(Entry{at, next_seq_++, std::move(fn)});
+  const Id id = next_id_++;
+  if (heap_.empty() || at < heap_.front().at) ++earliest_changes_;
+  heap_.push_back(Slot{at, id});
+  std::push_heap(heap_.begin(), heap_.end(), std::greater<Slot>());
+  callbacks_.emplace(id, std::move(fn));
+  return id;
+}
+
+void TimerQueue::Cancel(Id id) {
+  absl::MutexLock lock(&mu_);
+  if (callbacks_.erase(id) == 0) return;
+  CompactLocked();
+}
+
+void TimerQueue::CompactLocked() {
+  // Amortised: a rebuild costs the heap's size and leaves at most half of
+  // it, so the next one is at least that many cancellations away.
+  if (heap_.size() < 1024 || callbacks_.size() * 2 > heap_.size()) return;
+  heap_.erase(std::remove_if(heap_.begin(), heap_.end(),
+                             [this](const Slot& slot) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                               return !callbacks_.contains(slot.id);
+                             }),
+              heap_.end());
+  std::make_heap(heap_.begin(), heap_.end(), std::greater<Slot>());
 }
 
 size_t TimerQueue::pending() const {
   absl::MutexLock lock(&mu_);
-  return heap_.size();
+  return callbacks_.size();
 }
 
 void TimerQueue::Run() {
@@ -33,23 +59,32 @@ void TimerQueue::Run() {
           this));
       continue;
     }
-    const absl::Time due = heap_.top().at;
-    if (absl::Now() < due) {
-      // Wakes early when a timer is scheduled (it may be earlier) or on stop.
+    const Slot next = heap_.front();
+    auto callback = callbacks_.find(next.id);
+    if (callback == callbacks_.end()) {  // cancelled
+      std::pop_heap(heap_.begin(), heap_.end(), std::greater<Slot>());
+      heap_.pop_back();
+      continue;
+    }
+    if (absl::Now() < next.at) {
+      // Wakes early only when a timer due sooner is scheduled, or on stop.
       struct Watch {
         TimerQueue* queue;
         uint64_t seen;
-      } watch{this, next_seq_};
+      } watch{this, earliest_changes_};
       mu_.AwaitWithDeadline(absl::Condition(
                                 +[](Watch* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                                  return w->queue->stopping_ || w->queue->next_seq_ != w->seen;
+                                  return w->queue->stopping_ ||
+                                         w->queue->earliest_changes_ != w->seen;
                                 },
                                 &watch),
-                            due);
+                            next.at);
       continue;
     }
-    std::function<void()> fn = std::move(const_cast<Entry&>(heap_.top()).fn);
-    heap_.pop();
+    std::function<void()> fn = std::move(callback->second);
+    callbacks_.erase(callback);
+    std::pop_heap(heap_.begin(), heap_.end(), std::greater<Slot>());
+    heap_.pop_back();
     mu_.Unlock();
     fn();
     mu_.Lock();

@@ -1,15 +1,18 @@
 // Runs callbacks at given times on one background thread: the real-time
-// adapter behind the engine's ArmTimer actions. Timers cannot be cancelled;
-// the engine ignores timers that no longer apply, which keeps this small.
+// adapter behind the engine's ArmTimer actions and the Commit deadlines.
+// The engine ignores timers that no longer apply; a timer whose purpose is
+// gone early (a Commit answered before its deadline) can be cancelled so
+// that its callback is freed at once.
 #ifndef TXCOORD_COORDINATOR_TIMER_QUEUE_H_
 #define TXCOORD_COORDINATOR_TIMER_QUEUE_H_
 
+#include <cstdint>
 #include <functional>
-#include <queue>
 #include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
@@ -19,29 +22,41 @@ namespace txcoord::coordinator {
 // lock of the queue held; they must not block for long.
 class TimerQueue final {
  public:
+  using Id = uint64_t;  // never 0
+
   TimerQueue();
   // Stops the thread; pending timers are dropped.
   ~TimerQueue();
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
 
-  void Schedule(absl::Time at, std::function<void()> fn);
+  Id Schedule(absl::Time at, std::function<void()> fn);
+  // The timer will not run (unless it is running or has run: then a no-op).
+  void Cancel(Id id);
+  // Timers scheduled and neither run nor cancelled.
   size_t pending() const;
 
  private:
-  struct Entry {
+  struct Slot {
     absl::Time at;
-    uint64_t seq;  // keeps equal times in scheduling order
-    std::function<void()> fn;
-    bool operator>(const Entry& other) const {
-      return at != other.at ? at > other.at : seq > other.seq;
+    Id id;  // keeps equal times in scheduling order
+    bool operator>(const Slot& other) const {
+      return at != other.at ? at > other.at : id > other.id;
     }
   };
   void Run();
+  // Drops cancelled slots from the heap once they are most of it.
+  void CompactLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   mutable absl::Mutex mu_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
+  // Min-heap on (at, id); a slot whose id is not in `callbacks_` was
+  // cancelled and is skipped when it comes up.
+  std::vector<Slot> heap_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<Id, std::function<void()>> callbacks_ ABSL_GUARDED_BY(mu_);
+  Id next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // Bumped when a new timer is due before every other one: only then does
+  // the sleeping thread need waking.
+  uint64_t earliest_changes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
