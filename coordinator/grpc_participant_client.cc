@@ -1,5 +1,10 @@
 #include "coordinator/grpc_participant_client.h"
 
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/grpc_util.h"
 
 namespace txcoord::coordinator {
@@ -13,76 +18,237 @@ struct Call {
   Response response;
 };
 
+absl::StatusOr<Vote> VoteOf(v1::Vote vote, const std::string& reason) {
+  switch (vote) {
+    case v1::VOTE_YES: return Vote::kYes;
+    case v1::VOTE_READ_ONLY: return Vote::kReadOnly;
+    case v1::VOTE_NO:
+      return absl::AbortedError(reason.empty() ? "voted NO" : "voted NO: " + reason);
+    default: return absl::InternalError("participant sent no vote");
+  }
+}
+
 }  // namespace
 
-GrpcParticipantClient::GrpcParticipantClient(std::shared_ptr<grpc::ChannelCredentials> credentials)
-    : credentials_(std::move(credentials)) {}
+GrpcParticipantClient::GrpcParticipantClient(GrpcParticipantClientOptions options)
+    : options_(std::move(options)) {}
 
-v1::Participant::Stub* GrpcParticipantClient::StubFor(const std::string& endpoint) {
-  absl::MutexLock lock(&mu_);
-  auto& stub = stubs_[endpoint];
-  if (!stub) stub = v1::Participant::NewStub(MakeChannel(endpoint, credentials_));
-  return stub.get();
+GrpcParticipantClient::Peer* GrpcParticipantClient::PeerFor(const std::string& endpoint) {
+  std::unique_ptr<Peer>& peer = peers_[endpoint];
+  if (!peer) {
+    peer = std::make_unique<Peer>();
+    peer->stub = v1::Participant::NewStub(MakeChannel(endpoint, options_.credentials));
+  }
+  return peer.get();
+}
+
+void GrpcParticipantClient::Answer(Request& request, const absl::Status& status) {
+  if (request.kind == v1::BatchRequest::KIND_PREPARE) {
+    // An OK Prepare has a vote: AnswerVote.
+    request.voted(status.ok() ? absl::InternalError("participant sent no vote") : status);
+  } else if (request.done) {
+    request.done(status);
+  }
+}
+
+void GrpcParticipantClient::AnswerVote(Request& request, const absl::StatusOr<Vote>& vote) {
+  request.voted(vote);
 }
 
 void GrpcParticipantClient::Prepare(const BranchRef& branch, const std::string& txid,
                                     absl::Duration timeout,
                                     std::function<void(absl::StatusOr<Vote>)> done) {
-  auto* call = new Call<v1::PrepareRequest, v1::PrepareResponse>;
-  call->request.set_txid(txid);
-  call->request.set_branch_token(branch.token);
-  SetDeadline(&call->context, timeout);
-  StubFor(branch.endpoint)->async()->Prepare(
-      &call->context, &call->request, &call->response,
-      [call, done = std::move(done)](grpc::Status status) {
-        std::unique_ptr<Call<v1::PrepareRequest, v1::PrepareResponse>> owned(call);
-        if (!status.ok()) return done(FromGrpcStatus(status));
-        switch (call->response.vote()) {
-          case v1::VOTE_YES: return done(Vote::kYes);
-          case v1::VOTE_READ_ONLY: return done(Vote::kReadOnly);
-          case v1::VOTE_NO:
-            return done(absl::AbortedError(call->response.reason().empty()
-                                               ? "voted NO"
-                                               : "voted NO: " + call->response.reason()));
-          default: return done(absl::InternalError("participant sent no vote"));
-        }
-      });
+  Request request;
+  request.kind = v1::BatchRequest::KIND_PREPARE;
+  request.txid = txid;
+  request.branch_token = branch.token;
+  request.deadline = absl::Now() + timeout;
+  request.voted = std::move(done);
+  Submit(branch.endpoint, std::move(request));
 }
 
 void GrpcParticipantClient::Commit(const BranchRef& branch, const std::string& txid,
                                    absl::Duration timeout, std::function<void(absl::Status)> done) {
-  auto* call = new Call<v1::BranchRequest, v1::BranchResponse>;
-  call->request.set_txid(txid);
-  SetDeadline(&call->context, timeout);
-  StubFor(branch.endpoint)->async()->Commit(
-      &call->context, &call->request, &call->response,
-      [call, done = std::move(done)](grpc::Status status) {
-        std::unique_ptr<Call<v1::BranchRequest, v1::BranchResponse>> owned(call);
-        done(FromGrpcStatus(status));
-      });
+  Request request;
+  request.kind = v1::BatchRequest::KIND_COMMIT;
+  request.txid = txid;
+  request.deadline = absl::Now() + timeout;
+  request.done = std::move(done);
+  Submit(branch.endpoint, std::move(request));
 }
 
 void GrpcParticipantClient::Abort(const BranchRef& branch, const std::string& txid,
                                   absl::Duration timeout, std::function<void(absl::Status)> done) {
-  auto* call = new Call<v1::BranchRequest, v1::BranchResponse>;
-  call->request.set_txid(txid);
-  SetDeadline(&call->context, timeout);
-  StubFor(branch.endpoint)->async()->Abort(
-      &call->context, &call->request, &call->response,
-      [call, done = std::move(done)](grpc::Status status) {
+  Request request;
+  request.kind = v1::BatchRequest::KIND_ABORT;
+  request.txid = txid;
+  request.deadline = absl::Now() + timeout;
+  request.done = std::move(done);
+  Submit(branch.endpoint, std::move(request));
+}
+
+void GrpcParticipantClient::Submit(const std::string& endpoint, Request request) {
+  Peer* peer;
+  {
+    absl::MutexLock lock(&mu_);
+    peer = PeerFor(endpoint);
+    if (peer->in_flight >= options_.max_in_flight) {
+      peer->queue.push_back(std::move(request));
+      return;
+    }
+    ++peer->in_flight;
+  }
+  SendSingle(peer, std::move(request));
+}
+
+void GrpcParticipantClient::CallEnded(Peer* peer) {
+  std::vector<Request> group;
+  bool singles;
+  {
+    absl::MutexLock lock(&mu_);
+    if (peer->queue.empty()) {
+      --peer->in_flight;
+      return;
+    }
+    singles = peer->batch_unsupported;
+    const size_t take = singles ? peer->queue.size()
+                                : std::min(peer->queue.size(),
+                                           static_cast<size_t>(options_.max_batch));
+    for (size_t i = 0; i < take; ++i) {
+      group.push_back(std::move(peer->queue.front()));
+      peer->queue.pop_front();
+    }
+    // This call's slot passes to the group; singles to an old participant
+    // take one slot each.
+    if (singles) peer->in_flight += static_cast<int>(group.size()) - 1;
+  }
+  if (singles) {
+    for (Request& request : group) SendSingle(peer, std::move(request));
+  } else if (group.size() == 1) {
+    SendSingle(peer, std::move(group.front()));
+  } else {
+    SendBatch(peer, std::move(group));
+  }
+}
+
+void GrpcParticipantClient::SendSingle(Peer* peer, Request request) {
+  auto shared = std::make_shared<Request>(std::move(request));
+  const auto deadline = absl::ToChronoTime(shared->deadline);
+  switch (shared->kind) {
+    case v1::BatchRequest::KIND_PREPARE: {
+      auto* call = new Call<v1::PrepareRequest, v1::PrepareResponse>;
+      call->request.set_txid(shared->txid);
+      call->request.set_branch_token(shared->branch_token);
+      call->context.set_deadline(deadline);
+      peer->stub->async()->Prepare(
+          &call->context, &call->request, &call->response,
+          [this, peer, call, shared](grpc::Status status) {
+            std::unique_ptr<Call<v1::PrepareRequest, v1::PrepareResponse>> owned(call);
+            CallEnded(peer);
+            if (!status.ok()) return Answer(*shared, FromGrpcStatus(status));
+            AnswerVote(*shared, VoteOf(call->response.vote(), call->response.reason()));
+          });
+      return;
+    }
+    case v1::BatchRequest::KIND_COMMIT:
+    case v1::BatchRequest::KIND_ABORT: {
+      auto* call = new Call<v1::BranchRequest, v1::BranchResponse>;
+      call->request.set_txid(shared->txid);
+      call->context.set_deadline(deadline);
+      auto on_done = [this, peer, call, shared](grpc::Status status) {
         std::unique_ptr<Call<v1::BranchRequest, v1::BranchResponse>> owned(call);
-        if (done) done(FromGrpcStatus(status));
+        CallEnded(peer);
+        Answer(*shared, FromGrpcStatus(status));
+      };
+      if (shared->kind == v1::BatchRequest::KIND_COMMIT) {
+        peer->stub->async()->Commit(&call->context, &call->request, &call->response,
+                                    std::move(on_done));
+      } else {
+        peer->stub->async()->Abort(&call->context, &call->request, &call->response,
+                                   std::move(on_done));
+      }
+      return;
+    }
+    default:
+      CallEnded(peer);
+      Answer(*shared, absl::InternalError("unknown participant call"));
+      return;
+  }
+}
+
+void GrpcParticipantClient::SendBatch(Peer* peer, std::vector<Request> requests) {
+  auto group = std::make_shared<std::vector<Request>>(std::move(requests));
+  auto* call = new Call<v1::BatchRequest, v1::BatchResponse>;
+  // No entry is answered later than its own deadline: the batch has the
+  // earliest. (A more patient entry that fails with it is retried or
+  // aborted by the engine, as after any timeout.)
+  absl::Time deadline = absl::InfiniteFuture();
+  for (const Request& request : *group) {
+    deadline = std::min(deadline, request.deadline);
+    v1::BatchRequest::Entry* entry = call->request.add_entries();
+    entry->set_kind(request.kind);
+    entry->set_txid(request.txid);
+    entry->set_branch_token(request.branch_token);
+  }
+  call->context.set_deadline(absl::ToChronoTime(deadline));
+  {
+    absl::MutexLock lock(&mu_);
+    ++batches_sent_;
+    batched_entries_ += static_cast<int64_t>(group->size());
+  }
+  peer->stub->async()->Batch(
+      &call->context, &call->request, &call->response,
+      [this, peer, call, group](grpc::Status status) {
+        std::unique_ptr<Call<v1::BatchRequest, v1::BatchResponse>> owned(call);
+        if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+          // An agent from before Batch: the entries go again, one by one.
+          {
+            absl::MutexLock lock(&mu_);
+            peer->batch_unsupported = true;
+            peer->in_flight += static_cast<int>(group->size()) - 1;
+          }
+          for (Request& request : *group) SendSingle(peer, std::move(request));
+          return;
+        }
+        CallEnded(peer);
+        const v1::BatchResponse& response = call->response;
+        if (status.ok() && response.answers_size() != static_cast<int>(group->size())) {
+          status = grpc::Status(grpc::StatusCode::INTERNAL,
+                                absl::StrCat("participant answered ", response.answers_size(),
+                                             " of ", group->size(), " batch entries"));
+        }
+        for (size_t i = 0; i < group->size(); ++i) {
+          Request& request = (*group)[i];
+          if (!status.ok()) {
+            Answer(request, FromGrpcStatus(status));
+            continue;
+          }
+          const v1::BatchResponse::Answer& answer = response.answers(static_cast<int>(i));
+          if (answer.code() != 0) {
+            Answer(request, absl::Status(static_cast<absl::StatusCode>(answer.code()),
+                                         answer.message()));
+          } else if (request.kind == v1::BatchRequest::KIND_PREPARE) {
+            AnswerVote(request, VoteOf(answer.vote(), answer.reason()));
+          } else {
+            Answer(request, absl::OkStatus());
+          }
+        }
       });
 }
 
 void GrpcParticipantClient::CommitOnePhase(const BranchRef& branch, const std::string& txid,
                                            absl::Duration timeout,
                                            std::function<void(absl::StatusOr<bool>)> done) {
+  v1::Participant::Stub* stub;
+  {
+    absl::MutexLock lock(&mu_);
+    stub = PeerFor(branch.endpoint)->stub.get();
+  }
   auto* call = new Call<v1::BranchRequest, v1::CommitOnePhaseResponse>;
   call->request.set_txid(txid);
   call->request.set_branch_token(branch.token);
   SetDeadline(&call->context, timeout);
-  StubFor(branch.endpoint)->async()->CommitOnePhase(
+  stub->async()->CommitOnePhase(
       &call->context, &call->request, &call->response,
       [call, done = std::move(done)](grpc::Status status) {
         std::unique_ptr<Call<v1::BranchRequest, v1::CommitOnePhaseResponse>> owned(call);
@@ -93,6 +259,16 @@ void GrpcParticipantClient::CommitOnePhase(const BranchRef& branch, const std::s
           default: return done(absl::InternalError("participant sent no one-phase outcome"));
         }
       });
+}
+
+int64_t GrpcParticipantClient::batches_sent() {
+  absl::MutexLock lock(&mu_);
+  return batches_sent_;
+}
+
+int64_t GrpcParticipantClient::batched_entries() {
+  absl::MutexLock lock(&mu_);
+  return batched_entries_;
 }
 
 }  // namespace txcoord::coordinator

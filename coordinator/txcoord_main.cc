@@ -114,7 +114,9 @@ int Run() {
   // Deliberately never destroyed: gRPC callbacks and timers may still refer
   // to these while the process exits (see the end of Run).
   auto* timers = new TimerQueue();
-  auto* participants = new GrpcParticipantClient(security->channel_credentials);
+  GrpcParticipantClientOptions participant_options;
+  participant_options.credentials = security->channel_credentials;
+  auto* participants = new GrpcParticipantClient(participant_options);
   auto* runtime = new Runtime(options, log->get(), participants, timers);
   runtime_for_checkpoint = runtime;
   runtime->Recover(recovery);

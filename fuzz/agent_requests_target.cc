@@ -115,7 +115,7 @@ int FuzzAgentRequests(const uint8_t* data, size_t size) {
   participant::ParticipantService service(p->get());
   std::set<std::string> txids;
   for (int op = 0; op < 24 && !in.empty(); ++op) {
-    switch (in.Byte() % 5) {
+    switch (in.Byte() % 6) {
       case 0: {
         v1::ExecuteRequest request;
         request.ParseFromString(in.Take(in.Byte() * 4));
@@ -146,6 +146,17 @@ int FuzzAgentRequests(const uint8_t* data, size_t size) {
         auto request = Parse<v1::BranchRequest>(in, &txids);
         v1::CommitOnePhaseResponse response;
         service.CommitOnePhase(nullptr, &request, &response);
+        break;
+      }
+      case 5: {
+        v1::BatchRequest request;
+        request.ParseFromString(in.Take(in.Byte() * 2));
+        for (v1::BatchRequest::Entry& entry : *request.mutable_entries()) {
+          if (in.Byte() % 2) entry.set_txid(kTxids[in.Byte() % 4]);
+          txids.insert(entry.txid());
+        }
+        v1::BatchResponse response;
+        service.Batch(nullptr, &request, &response);
         break;
       }
     }

@@ -30,6 +30,9 @@ absl::Time DeadlineOf(const grpc::ServerContext* context) {
   return absl::FromChrono(deadline);
 }
 
+constexpr char kUnknownBranchReason[] =
+    "branch unknown or replaced (never written, rolled back, or lost in a restart)";
+
 v1::Vote ToProto(Vote vote) {
   switch (vote) {
     case Vote::kYes: return v1::VOTE_YES;
@@ -49,10 +52,7 @@ grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
   if (!vote.ok()) return ToGrpcStatus(vote.status());
   if (*vote == Vote::kYes) TXCOORD_FAILPOINT("before-prepare-reply");
   response->set_vote(ToProto(*vote));
-  if (*vote == Vote::kNo) {
-    response->set_reason(
-        "branch unknown or replaced (never written, rolled back, or lost in a restart)");
-  }
+  if (*vote == Vote::kNo) response->set_reason(kUnknownBranchReason);
   return grpc::Status::OK;
 }
 
@@ -74,6 +74,73 @@ grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
                                        v1::BranchResponse* response) {
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   return ToGrpcStatus(participant_->Abort(request->txid()));
+}
+
+grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
+                                       const v1::BatchRequest* request,
+                                       v1::BatchResponse* response) {
+  if (request->entries_size() == 0) return Invalid("no entries: give 1 to 1000");
+  if (request->entries_size() > kMaxBatchEntries) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat(request->entries_size(), " entries: at most ",
+                                     kMaxBatchEntries));
+  }
+  // A malformed entry is answered as its own call would be; the others run.
+  std::vector<grpc::Status> refused(request->entries_size());
+  std::vector<BatchEntry> entries;
+  std::vector<int> entry_of;  // index into `entries` -> index in the request
+  entries.reserve(request->entries_size());
+  bool commits = false;
+  for (int i = 0; i < request->entries_size(); ++i) {
+    const v1::BatchRequest::Entry& in = request->entries(i);
+    BatchEntry entry{BranchOp::kPrepare, in.txid(), in.branch_token()};
+    switch (in.kind()) {
+      case v1::BatchRequest::KIND_PREPARE: entry.op = BranchOp::kPrepare; break;
+      case v1::BatchRequest::KIND_COMMIT: entry.op = BranchOp::kCommit; break;
+      case v1::BatchRequest::KIND_ABORT: entry.op = BranchOp::kAbort; break;
+      default:
+        refused[i] = Invalid(absl::StrCat("entries[", i, "].kind must be PREPARE, COMMIT or ABORT"));
+        continue;
+    }
+    if (grpc::Status s = CheckTxid(in.txid()); !s.ok()) {
+      refused[i] = s;
+      continue;
+    }
+    commits = commits || entry.op == BranchOp::kCommit;
+    entries.push_back(std::move(entry));
+    entry_of.push_back(i);
+  }
+  // The crash points of the single calls, once per batch.
+  if (commits) TXCOORD_FAILPOINT("before-commit-apply");
+  const std::vector<BatchAnswer> answers = participant_->RunBatch(entries);
+  bool committed = false, voted_yes = false;
+  for (size_t j = 0; j < answers.size(); ++j) {
+    if (!answers[j].status.ok()) continue;
+    committed = committed || entries[j].op == BranchOp::kCommit;
+    voted_yes = voted_yes || (entries[j].op == BranchOp::kPrepare && answers[j].vote == Vote::kYes);
+  }
+  if (committed) TXCOORD_FAILPOINT("after-commit-applied");
+  if (voted_yes) TXCOORD_FAILPOINT("before-prepare-reply");
+  for (int i = 0; i < request->entries_size(); ++i) response->add_answers();
+  for (int i = 0; i < request->entries_size(); ++i) {
+    if (refused[i].ok()) continue;
+    v1::BatchResponse::Answer* out = response->mutable_answers(i);
+    out->set_code(refused[i].error_code());
+    out->set_message(refused[i].error_message());
+  }
+  for (size_t j = 0; j < answers.size(); ++j) {
+    v1::BatchResponse::Answer* out = response->mutable_answers(entry_of[j]);
+    const BatchAnswer& answer = answers[j];
+    if (!answer.status.ok()) {
+      out->set_code(static_cast<int>(answer.status.code()));
+      out->set_message(std::string(answer.status.message()));
+      continue;
+    }
+    if (entries[j].op != BranchOp::kPrepare) continue;
+    out->set_vote(ToProto(answer.vote));
+    if (answer.vote == Vote::kNo) out->set_reason(kUnknownBranchReason);
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,

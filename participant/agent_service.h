@@ -16,6 +16,7 @@ inline constexpr int kMaxStatements = 256;
 inline constexpr size_t kMaxSqlBytes = 65536;
 inline constexpr int kMaxParams = 256;
 inline constexpr uint32_t kMaxLockTimeoutMs = 60000;
+inline constexpr int kMaxBatchEntries = 1000;
 
 class ParticipantService final : public v1::Participant::Service {
  public:
@@ -30,6 +31,8 @@ class ParticipantService final : public v1::Participant::Service {
                      v1::BranchResponse* response) override;
   grpc::Status CommitOnePhase(grpc::ServerContext* context, const v1::BranchRequest* request,
                               v1::CommitOnePhaseResponse* response) override;
+  grpc::Status Batch(grpc::ServerContext* context, const v1::BatchRequest* request,
+                     v1::BatchResponse* response) override;
 
  private:
   Participant* const participant_;

@@ -413,6 +413,48 @@ absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid,
   if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
   return outcome;
 }
+std::vector<BatchAnswer> Participant::RunBatch(const std::vector<BatchEntry>& entries) {
+  std::vector<BatchAnswer> answers(entries.size());
+  // Entries whose answer promises something durable: a YES vote, a commit
+  // (also one found done before, as in Commit).
+  std::vector<size_t> promises;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const BatchEntry& entry = entries[i];
+    BatchAnswer& answer = answers[i];
+    switch (entry.op) {
+      case BranchOp::kPrepare: {
+        absl::StatusOr<Vote> vote = impl_->Prepare(entry.txid, entry.branch_token);
+        answer.status = vote.status();
+        if (vote.ok()) answer.vote = *vote;
+        if (vote.ok() && *vote == Vote::kYes) promises.push_back(i);
+        break;
+      }
+      case BranchOp::kCommit:
+        answer.status = impl_->Commit(entry.txid);
+        if (answer.status.ok()) promises.push_back(i);
+        break;
+      case BranchOp::kAbort:
+        answer.status = impl_->Abort(entry.txid);
+        break;
+    }
+  }
+  if (!promises.empty()) {
+    if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) {
+      for (size_t i : promises) answers[i].status = durable;
+    } else if (std::any_of(promises.begin(), promises.end(),
+                           [&](size_t i) { return entries[i].op == BranchOp::kPrepare; })) {
+      TXCOORD_FAILPOINT("after-prepare-durable");
+    }
+  }
+  if (impl_->observer() != nullptr) {
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (entries[i].op == BranchOp::kPrepare && answers[i].status.ok()) {
+        impl_->observer()->OnPrepare(answers[i].vote);
+      }
+    }
+  }
+  return answers;
+}
 std::vector<PreparedBranch> Participant::ListPrepared() { return impl_->ListPrepared(); }
 absl::StatusOr<HeuristicDecision> Participant::ResolveHeuristically(const std::string& txid,
                                                                     Outcome decision,

@@ -99,6 +99,20 @@ struct HeuristicDecision {
   bool mixed = false;  // the coordinator decided the other way
 };
 
+// One Prepare, Commit or Abort of a batch (Participant::RunBatch).
+enum class BranchOp { kPrepare, kCommit, kAbort };
+struct BatchEntry {
+  BranchOp op = BranchOp::kPrepare;
+  std::string txid;
+  uint64_t branch_token = 0;  // kPrepare only, as in Prepare
+};
+// What the entry's own call would have returned: `status`, and for an OK
+// kPrepare the vote.
+struct BatchAnswer {
+  absl::Status status;
+  Vote vote = Vote::kNo;
+};
+
 struct ExecuteResult {
   std::vector<SqlResult> results;
   // Set when Execute was asked to prepare: kYes, or kReadOnly if the branch
@@ -109,8 +123,8 @@ struct ExecuteResult {
 // Thread-safe: every method may be called from any thread concurrently.
 class Participant final {
  public:
-  // Opens (creating if needed) the database in WAL mode with
-  // synchronous=FULL and foreign_keys=ON, creates the internal tables, and
+  // Opens (creating if needed) the database in WAL mode (synced by the
+  // participant before it answers, see wal_sync.h) with foreign_keys=ON, creates the internal tables, and
   // restores the row locks of every prepared branch before returning.
   // `enlister` must outlive the participant.
   static absl::StatusOr<std::unique_ptr<Participant>> Open(const ParticipantOptions& options,
@@ -161,6 +175,12 @@ class Participant final {
   // outcome: kAborted. A nonzero `branch_token` other than the branch's own
   // aborts it, as in Prepare.
   absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid, uint64_t branch_token = 0);
+
+  // Runs the entries in order, as Prepare, Commit and Abort would, and
+  // waits once for everything they made durable-bound (YES votes, commits)
+  // instead of once per entry: a group of the coordinator's calls costs
+  // one WAL sync. One answer per entry, in order.
+  std::vector<BatchAnswer> RunBatch(const std::vector<BatchEntry>& entries);
 
   // Prepared (in-doubt) branches, oldest first.
   std::vector<PreparedBranch> ListPrepared();

@@ -109,6 +109,41 @@ TEST_F(ParticipantTest, PhaseTwoCallsAreIdempotent) {
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 2"), "0");
 }
 
+TEST_F(ParticipantTest, BatchAnswersEachEntryAsItsOwnCallWouldInOrder) {
+  constexpr char kTx3[] = "c1.1.3";
+  constexpr char kTx4[] = "c1.1.4";
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")}).ok());
+  // Enlisted by its first write, then nothing left to write.
+  ASSERT_TRUE(Exec(kTx3, {Sql("INSERT INTO accounts VALUES (5, 'eve', 5)")}).ok());
+  ASSERT_TRUE(Exec(kTx3, {Sql("DELETE FROM accounts WHERE id = 5")}).ok());
+  ASSERT_TRUE(Exec(kTx4, {Sql("INSERT INTO accounts VALUES (4, 'dan', 4)")}).ok());
+  const uint64_t token4 = enlister_.calls().back().token;
+  const std::vector<BatchAnswer> answers = participant_->RunBatch({
+      {BranchOp::kPrepare, kTx1},
+      {BranchOp::kCommit, kTx1},   // after its Prepare: applies
+      {BranchOp::kCommit, kTx2},   // unprepared: refused, as Commit
+      {BranchOp::kAbort, kTx2},
+      {BranchOp::kPrepare, kTx3},  // wrote nothing: READ_ONLY
+      {BranchOp::kPrepare, "c1.1.9"},  // unknown: NO
+      {BranchOp::kPrepare, kTx4, token4 + 1},  // another branch's token: NO
+  });
+  ASSERT_EQ(answers.size(), 7u);
+  EXPECT_TRUE(answers[0].status.ok());
+  EXPECT_EQ(answers[0].vote, Vote::kYes);
+  EXPECT_TRUE(answers[1].status.ok()) << answers[1].status;
+  EXPECT_EQ(answers[2].status.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(answers[3].status.ok());
+  EXPECT_EQ(answers[4].vote, Vote::kReadOnly);
+  EXPECT_EQ(answers[5].vote, Vote::kNo);
+  EXPECT_EQ(answers[6].vote, Vote::kNo);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 2"), "50");
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM accounts WHERE id = 4"), "0");
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+}
+
 TEST_F(ParticipantTest, CommitOfUnpreparedBranchFails) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 0 WHERE id = 2")}).ok());
   EXPECT_EQ(participant_->Commit(kTx1).code(), absl::StatusCode::kFailedPrecondition);

@@ -95,6 +95,37 @@ TEST_P(DurabilityTest, AnsweredLocalWritesYesVotesAndCommitsSurvivePowerLoss) {
   EXPECT_EQ(p->CommitOnePhase("c1.1.3").value(), Outcome::kCommitted);  // its stored outcome
 }
 
+TEST_P(DurabilityTest, AnsweredBatchVotesAndCommitsSurvivePowerLoss) {
+  using participant::BatchAnswer;
+  using participant::BatchEntry;
+  using participant::BranchOp;
+  std::unique_ptr<Participant> p = Open();
+  ASSERT_NE(p, nullptr);
+  ASSERT_TRUE(p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false,
+                         absl::ZeroDuration())
+                  .ok());
+  for (int i = 1; i <= 4; ++i) {
+    ASSERT_TRUE(p->Execute(absl::StrCat("c1.1.", i), Sql(absl::StrCat("INSERT INTO t VALUES (", i, ")")),
+                           false, absl::ZeroDuration())
+                    .ok());
+  }
+  ASSERT_EQ(p->Prepare("c1.1.1").value(), Vote::kYes);
+  ASSERT_EQ(p->Prepare("c1.1.2").value(), Vote::kYes);
+  // One batch commits two and prepares two; its answers promise all four.
+  std::vector<BatchAnswer> answers = p->RunBatch({{BranchOp::kCommit, "c1.1.1"},
+                                                  {BranchOp::kPrepare, "c1.1.3"},
+                                                  {BranchOp::kCommit, "c1.1.2"},
+                                                  {BranchOp::kPrepare, "c1.1.4"}});
+  ASSERT_EQ(answers.size(), 4u);
+  for (const BatchAnswer& answer : answers) ASSERT_TRUE(answer.status.ok()) << answer.status;
+  ASSERT_EQ(answers[1].vote, Vote::kYes);
+  ASSERT_EQ(answers[3].vote, Vote::kYes);
+  p = CrashAndReopen(std::move(p));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(Count(*p, "t"), "2") << "a commit answered in a batch was lost";
+  EXPECT_EQ(p->ListPrepared().size(), 2u) << "a YES vote answered in a batch was lost";
+}
+
 // kill -9 leaves a commit written but not synced (here: its sync lags, as if
 // the process died inside it); the OS keeps it, so the next process reads
 // it as committed and may answer a retried Commit about it. That answer

@@ -306,6 +306,29 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return participant_->Prepare(&context, request, &response);
        }},
+      {"Batch with no entries", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::BatchRequest request;
+         v1::BatchResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return participant_->Batch(&context, request, &response);
+       },
+       "no entries"},
+      {"Batch of 1001 entries", {Code::RESOURCE_EXHAUSTED},
+       [&] {
+         v1::BatchRequest request;
+         for (int i = 0; i < 1001; ++i) {
+           v1::BatchRequest::Entry* entry = request.add_entries();
+           entry->set_kind(v1::BatchRequest::KIND_ABORT);
+           entry->set_txid(absl::StrCat("c1.1.", i));
+         }
+         v1::BatchResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return participant_->Batch(&context, request, &response);
+       },
+       "at most 1000"},
       {"Abort of a committed transaction", {Code::FAILED_PRECONDITION},
        [&] {
          std::string txid = Begin();
@@ -331,6 +354,35 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
     }
     ExpectStillServing(c.name);
   }
+}
+
+TEST_F(HostileRequestsTest, BadBatchEntriesAreAnsweredOneByOneAndTheRestRun) {
+  v1::BatchRequest request;
+  auto add = [&request](v1::BatchRequest::Kind kind, const std::string& txid) {
+    v1::BatchRequest::Entry* entry = request.add_entries();
+    entry->set_kind(kind);
+    entry->set_txid(txid);
+  };
+  add(v1::BatchRequest::KIND_PREPARE, std::string(300, '.'));
+  add(v1::BatchRequest::KIND_UNSPECIFIED, "c1.1.1");
+  add(v1::BatchRequest::KIND_PREPARE, "c1.1.2");  // unknown: votes NO
+  add(v1::BatchRequest::KIND_ABORT, "\xff\xfe");
+  add(v1::BatchRequest::KIND_COMMIT, "c1.1.3");  // unknown: done before
+  v1::BatchResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, absl::Seconds(10));
+  grpc::Status status = participant_->Batch(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.answers_size(), 5);
+  EXPECT_EQ(response.answers(0).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(response.answers(0).message().empty());
+  EXPECT_EQ(response.answers(1).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(response.answers(1).message(), ::testing::HasSubstr("entries[1].kind"));
+  EXPECT_EQ(response.answers(2).code(), 0);
+  EXPECT_EQ(response.answers(2).vote(), v1::VOTE_NO);
+  EXPECT_EQ(response.answers(3).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(response.answers(4).code(), 0);
+  ExpectStillServing("bad batch entries");
 }
 
 // Value.text_value is `bytes`: TEXT that SQL made ill-formed still reaches

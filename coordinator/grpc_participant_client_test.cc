@@ -1,0 +1,270 @@
+// GrpcParticipantClient against an in-process Participant service: single
+// calls while the participant is idle, one Batch for what queued behind a
+// busy one, each entry answered as its own call would be, and single calls
+// again for a participant that does not know Batch.
+#include "coordinator/grpc_participant_client.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace txcoord::coordinator {
+namespace {
+
+constexpr absl::Duration kTimeout = absl::Seconds(10);
+
+// Votes YES for txids ending in "y", READ_ONLY for "r", NO otherwise;
+// commits fail for txids ending in "f". Calls can be held until released.
+class FakeParticipant : public v1::Participant::Service {
+ public:
+  grpc::Status Prepare(grpc::ServerContext*, const v1::PrepareRequest* request,
+                       v1::PrepareResponse* response) override {
+    Arrive("Prepare " + request->txid());
+    response->set_vote(VoteFor(request->txid()));
+    if (response->vote() == v1::VOTE_NO) response->set_reason("unknown branch");
+    return grpc::Status::OK;
+  }
+  grpc::Status Commit(grpc::ServerContext*, const v1::BranchRequest* request,
+                      v1::BranchResponse*) override {
+    Arrive("Commit " + request->txid());
+    return CommitStatus(request->txid());
+  }
+  grpc::Status Abort(grpc::ServerContext*, const v1::BranchRequest* request,
+                     v1::BranchResponse*) override {
+    Arrive("Abort " + request->txid());
+    return grpc::Status::OK;
+  }
+
+  // Calls arrived so far, each as "<Method> <txid>" or "Batch <n>".
+  std::vector<std::string> calls() {
+    absl::MutexLock lock(&mu_);
+    return calls_;
+  }
+  // Holds every call that arrives from now on until Release().
+  void Hold() {
+    absl::MutexLock lock(&mu_);
+    held_ = true;
+  }
+  void Release() {
+    absl::MutexLock lock(&mu_);
+    held_ = false;
+  }
+  void WaitForCalls(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto arrived = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return calls_.size() >= n; };
+    mu_.Await(absl::Condition(&arrived));
+  }
+
+ protected:
+  static v1::Vote VoteFor(const std::string& txid) {
+    if (absl::EndsWith(txid, "y")) return v1::VOTE_YES;
+    if (absl::EndsWith(txid, "r")) return v1::VOTE_READ_ONLY;
+    return v1::VOTE_NO;
+  }
+  static grpc::Status CommitStatus(const std::string& txid) {
+    if (absl::EndsWith(txid, "f")) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "HEURISTIC_MIXED: " + txid);
+    }
+    return grpc::Status::OK;
+  }
+  void Arrive(const std::string& call) {
+    absl::MutexLock lock(&mu_);
+    calls_.push_back(call);
+    mu_.Await(absl::Condition(+[](bool* held) { return !*held; }, &held_));
+  }
+
+  absl::Mutex mu_;
+  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
+  bool held_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+class BatchingParticipant final : public FakeParticipant {
+ public:
+  grpc::Status Batch(grpc::ServerContext*, const v1::BatchRequest* request,
+                     v1::BatchResponse* response) override {
+    Arrive(absl::StrCat("Batch ", request->entries_size()));
+    for (const v1::BatchRequest::Entry& entry : request->entries()) {
+      v1::BatchResponse::Answer* answer = response->add_answers();
+      switch (entry.kind()) {
+        case v1::BatchRequest::KIND_PREPARE:
+          answer->set_vote(VoteFor(entry.txid()));
+          if (answer->vote() == v1::VOTE_NO) answer->set_reason("unknown branch");
+          break;
+        case v1::BatchRequest::KIND_COMMIT: {
+          grpc::Status status = CommitStatus(entry.txid());
+          answer->set_code(status.error_code());
+          answer->set_message(status.error_message());
+          break;
+        }
+        default: break;
+      }
+    }
+    return grpc::Status::OK;
+  }
+};
+
+// What one call's callback received, once it has.
+struct Result {
+  absl::Notification done;
+  absl::StatusOr<Vote> vote = absl::UnknownError("not answered");
+  absl::Status status = absl::UnknownError("not answered");
+};
+
+class GrpcParticipantClientTest : public ::testing::Test {
+ protected:
+  void Start(v1::Participant::Service* service) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    branch_ = BranchRef{"p", "127.0.0.1:" + std::to_string(port), 7};
+    GrpcParticipantClientOptions options;
+    options.max_in_flight = 1;
+    client_ = std::make_unique<GrpcParticipantClient>(options);
+  }
+  void TearDown() override {
+    if (server_) server_->Shutdown();
+  }
+
+  Result* Prepare(const std::string& txid) {
+    Result* r = NewResult();
+    client_->Prepare(branch_, txid, kTimeout, [r](absl::StatusOr<Vote> vote) {
+      r->vote = vote;
+      r->done.Notify();
+    });
+    return r;
+  }
+  Result* Commit(const std::string& txid) {
+    Result* r = NewResult();
+    client_->Commit(branch_, txid, kTimeout, [r](absl::Status status) {
+      r->status = status;
+      r->done.Notify();
+    });
+    return r;
+  }
+  Result* Abort(const std::string& txid) {
+    Result* r = NewResult();
+    client_->Abort(branch_, txid, kTimeout, [r](absl::Status status) {
+      r->status = status;
+      r->done.Notify();
+    });
+    return r;
+  }
+  Result* NewResult() {
+    results_.push_back(std::make_unique<Result>());
+    return results_.back().get();
+  }
+  static void Wait(Result* r) { ASSERT_TRUE(r->done.WaitForNotificationWithTimeout(kTimeout)); }
+
+  std::unique_ptr<grpc::Server> server_;
+  BranchRef branch_;
+  std::unique_ptr<GrpcParticipantClient> client_;
+  std::vector<std::unique_ptr<Result>> results_;
+};
+
+TEST_F(GrpcParticipantClientTest, IdleParticipantGetsSingleCalls) {
+  BatchingParticipant participant;
+  Start(&participant);
+  for (const char* txid : {"c.1.1y", "c.1.2r", "c.1.3"}) {
+    Result* r = Prepare(txid);
+    Wait(r);
+  }
+  Result* c = Commit("c.1.1y");
+  Wait(c);
+  EXPECT_TRUE(c->status.ok()) << c->status;
+  EXPECT_EQ(participant.calls(),
+            (std::vector<std::string>{"Prepare c.1.1y", "Prepare c.1.2r", "Prepare c.1.3",
+                                      "Commit c.1.1y"}));
+  EXPECT_EQ(client_->batches_sent(), 0);
+  EXPECT_EQ(results_[0]->vote.value(), Vote::kYes);
+  EXPECT_EQ(results_[1]->vote.value(), Vote::kReadOnly);
+  EXPECT_TRUE(absl::IsAborted(results_[2]->vote.status())) << results_[2]->vote.status();
+}
+
+TEST_F(GrpcParticipantClientTest, CallsQueuedBehindABusyParticipantGoAsOneBatch) {
+  BatchingParticipant participant;
+  Start(&participant);
+  participant.Hold();
+  Result* first = Prepare("c.1.0y");
+  participant.WaitForCalls(1);  // the only slot is taken
+  Result* yes = Prepare("c.1.1y");
+  Result* read_only = Prepare("c.1.2r");
+  Result* no = Prepare("c.1.3");
+  Result* committed = Commit("c.1.4y");
+  Result* refused = Commit("c.1.5f");
+  Result* aborted = Abort("c.1.6");
+  participant.Release();
+  for (Result* r : {first, yes, read_only, no, committed, refused, aborted}) Wait(r);
+
+  EXPECT_EQ(participant.calls(), (std::vector<std::string>{"Prepare c.1.0y", "Batch 6"}));
+  EXPECT_EQ(client_->batches_sent(), 1);
+  EXPECT_EQ(client_->batched_entries(), 6);
+  EXPECT_EQ(first->vote.value(), Vote::kYes);
+  EXPECT_EQ(yes->vote.value(), Vote::kYes);
+  EXPECT_EQ(read_only->vote.value(), Vote::kReadOnly);
+  EXPECT_TRUE(absl::IsAborted(no->vote.status())) << no->vote.status();
+  EXPECT_TRUE(absl::StrContains(no->vote.status().message(), "unknown branch"));
+  EXPECT_TRUE(committed->status.ok()) << committed->status;
+  EXPECT_TRUE(absl::IsFailedPrecondition(refused->status)) << refused->status;
+  EXPECT_TRUE(absl::StrContains(refused->status.message(), "HEURISTIC_MIXED"));
+  EXPECT_TRUE(aborted->status.ok()) << aborted->status;
+}
+
+TEST_F(GrpcParticipantClientTest, ParticipantWithoutBatchGetsTheQueuedCallsOneByOne) {
+  FakeParticipant participant;  // Batch: UNIMPLEMENTED
+  Start(&participant);
+  participant.Hold();
+  Result* first = Prepare("c.1.0y");
+  participant.WaitForCalls(1);
+  Result* yes = Prepare("c.1.1y");
+  Result* committed = Commit("c.1.2y");
+  participant.Release();
+  for (Result* r : {first, yes, committed}) Wait(r);
+  EXPECT_EQ(yes->vote.value(), Vote::kYes);
+  EXPECT_TRUE(committed->status.ok()) << committed->status;
+
+  // Later queues go as single calls straight away.
+  participant.Hold();
+  Result* second = Prepare("c.1.3y");
+  participant.WaitForCalls(4);
+  Result* third = Prepare("c.1.4r");
+  participant.Release();
+  for (Result* r : {second, third}) Wait(r);
+  EXPECT_EQ(third->vote.value(), Vote::kReadOnly);
+  EXPECT_EQ(client_->batches_sent(), 1) << "only the first batch was tried";
+  const std::vector<std::string> calls = participant.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "Prepare c.1.1y"), 1);
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "Commit c.1.2y"), 1);
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "Prepare c.1.4r"), 1);
+}
+
+TEST_F(GrpcParticipantClientTest, UnreachableParticipantFailsEveryQueuedCall) {
+  BatchingParticipant participant;
+  Start(&participant);
+  server_->Shutdown();
+  server_.reset();
+  std::vector<Result*> all;
+  for (int i = 0; i < 5; ++i) {
+    all.push_back(Prepare(absl::StrCat("c.1.", i, "y")));
+    all.push_back(Commit(absl::StrCat("c.2.", i, "y")));
+  }
+  for (Result* r : all) Wait(r);
+  for (size_t i = 0; i < all.size(); ++i) {
+    const absl::Status status = i % 2 == 0 ? all[i]->vote.status() : all[i]->status;
+    EXPECT_TRUE(absl::IsUnavailable(status)) << i << ": " << status;
+  }
+}
+
+}  // namespace
+}  // namespace txcoord::coordinator
