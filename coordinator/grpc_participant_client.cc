@@ -30,8 +30,20 @@ absl::StatusOr<Vote> VoteOf(v1::Vote vote, const std::string& reason) {
 
 }  // namespace
 
+namespace {
+
+GrpcParticipantClientOptions Checked(GrpcParticipantClientOptions options) {
+  // Zero slots would queue every call forever; an empty or oversized batch
+  // would be refused by every participant.
+  options.max_in_flight = std::max(options.max_in_flight, 1);
+  options.max_batch = std::clamp(options.max_batch, 1, 1000);
+  return options;
+}
+
+}  // namespace
+
 GrpcParticipantClient::GrpcParticipantClient(GrpcParticipantClientOptions options)
-    : options_(std::move(options)) {}
+    : options_(Checked(std::move(options))) {}
 
 GrpcParticipantClient::Peer* GrpcParticipantClient::PeerFor(const std::string& endpoint) {
   std::unique_ptr<Peer>& peer = peers_[endpoint];
@@ -103,25 +115,37 @@ void GrpcParticipantClient::Submit(const std::string& endpoint, Request request)
 
 void GrpcParticipantClient::CallEnded(Peer* peer) {
   std::vector<Request> group;
+  std::vector<Request> expired;
   bool singles;
-  {
-    absl::MutexLock lock(&mu_);
-    if (peer->queue.empty()) {
-      --peer->in_flight;
-      return;
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (peer->queue.empty()) {
+        --peer->in_flight;
+        break;
+      }
+      const absl::Time now = absl::Now();
+      singles = now < peer->singles_until;
+      const size_t limit = singles ? peer->queue.size() : static_cast<size_t>(options_.max_batch);
+      // What waited past its deadline is answered as a call that timed out
+      // would be, unsent: one stale entry must not fail a batch of fresh ones.
+      while (!peer->queue.empty() && group.size() < limit) {
+        Request& next = peer->queue.front();
+        (next.deadline <= now ? expired : group).push_back(std::move(next));
+        peer->queue.pop_front();
+      }
+      // This call's slot passes to the group; singles to an old
+      // participant take one slot each.
+      if (singles && !group.empty()) peer->in_flight += static_cast<int>(group.size()) - 1;
     }
-    singles = peer->batch_unsupported;
-    const size_t take = singles ? peer->queue.size()
-                                : std::min(peer->queue.size(),
-                                           static_cast<size_t>(options_.max_batch));
-    for (size_t i = 0; i < take; ++i) {
-      group.push_back(std::move(peer->queue.front()));
-      peer->queue.pop_front();
+    for (Request& request : expired) {
+      Answer(request, absl::DeadlineExceededError(
+                          "Deadline Exceeded (waited for calls to the participant in flight)"));
     }
-    // This call's slot passes to the group; singles to an old participant
-    // take one slot each.
-    if (singles) peer->in_flight += static_cast<int>(group.size()) - 1;
+    expired.clear();
+    if (!group.empty()) break;
   }
+  if (group.empty()) return;
   if (singles) {
     for (Request& request : group) SendSingle(peer, std::move(request));
   } else if (group.size() == 1) {
@@ -179,12 +203,13 @@ void GrpcParticipantClient::SendSingle(Peer* peer, Request request) {
 void GrpcParticipantClient::SendBatch(Peer* peer, std::vector<Request> requests) {
   auto group = std::make_shared<std::vector<Request>>(std::move(requests));
   auto* call = new Call<v1::BatchRequest, v1::BatchResponse>;
-  // No entry is answered later than its own deadline: the batch has the
-  // earliest. (A more patient entry that fails with it is retried or
-  // aborted by the engine, as after any timeout.)
-  absl::Time deadline = absl::InfiniteFuture();
+  // The batch has its most patient entry's deadline: an impatient one (an
+  // Abort has less time than a Commit) must not fail the others. An entry
+  // answered after its own deadline is still answered right; the engine
+  // keeps its own timers (the prepare timeout) for what it waits on.
+  absl::Time deadline = absl::InfinitePast();
   for (const Request& request : *group) {
-    deadline = std::min(deadline, request.deadline);
+    deadline = std::max(deadline, request.deadline);
     v1::BatchRequest::Entry* entry = call->request.add_entries();
     entry->set_kind(request.kind);
     entry->set_txid(request.txid);
@@ -204,7 +229,7 @@ void GrpcParticipantClient::SendBatch(Peer* peer, std::vector<Request> requests)
           // An agent from before Batch: the entries go again, one by one.
           {
             absl::MutexLock lock(&mu_);
-            peer->batch_unsupported = true;
+            peer->singles_until = absl::Now() + options_.singles_after_unimplemented;
             peer->in_flight += static_cast<int>(group->size()) - 1;
           }
           for (Request& request : *group) SendSingle(peer, std::move(request));

@@ -8,7 +8,7 @@
 // call (one RPC, one WAL sync at the participant). An idle participant is
 // sent single calls at once, so a lone transaction waits for nothing; a
 // busy one gets fewer, larger calls. A participant that does not know
-// Batch (UNIMPLEMENTED) is sent single calls from then on.
+// Batch (UNIMPLEMENTED) is sent single calls for a while, then tried again.
 #ifndef TXCOORD_COORDINATOR_GRPC_PARTICIPANT_CLIENT_H_
 #define TXCOORD_COORDINATOR_GRPC_PARTICIPANT_CLIENT_H_
 
@@ -37,6 +37,9 @@ struct GrpcParticipantClientOptions {
   int max_in_flight = 2;
   // Most entries in one Batch call (the participant takes up to 1000).
   int max_batch = 256;
+  // How long a participant that answered Batch with UNIMPLEMENTED is sent
+  // single calls before Batch is tried again.
+  absl::Duration singles_after_unimplemented = absl::Minutes(1);
 };
 
 // Thread-safe.
@@ -74,7 +77,9 @@ class GrpcParticipantClient final : public ParticipantClient {
     std::unique_ptr<v1::Participant::Stub> stub;
     int in_flight = 0;
     std::deque<Request> queue;
-    bool batch_unsupported = false;
+    // Until then the participant is sent single calls: it answered Batch
+    // UNIMPLEMENTED (an older agent; it may be upgraded meanwhile).
+    absl::Time singles_until = absl::InfinitePast();
   };
 
   Peer* PeerFor(const std::string& endpoint) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

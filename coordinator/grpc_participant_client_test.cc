@@ -121,7 +121,8 @@ struct Result {
 
 class GrpcParticipantClientTest : public ::testing::Test {
  protected:
-  void Start(v1::Participant::Service* service) {
+  void Start(v1::Participant::Service* service,
+             absl::Duration singles_after_unimplemented = absl::Minutes(1)) {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -131,6 +132,7 @@ class GrpcParticipantClientTest : public ::testing::Test {
     branch_ = BranchRef{"p", "127.0.0.1:" + std::to_string(port), 7};
     GrpcParticipantClientOptions options;
     options.max_in_flight = 1;
+    options.singles_after_unimplemented = singles_after_unimplemented;
     client_ = std::make_unique<GrpcParticipantClient>(options);
   }
   void TearDown() override {
@@ -234,7 +236,7 @@ TEST_F(GrpcParticipantClientTest, ParticipantWithoutBatchGetsTheQueuedCallsOneBy
   EXPECT_EQ(yes->vote.value(), Vote::kYes);
   EXPECT_TRUE(committed->status.ok()) << committed->status;
 
-  // Later queues go as single calls straight away.
+  // Later queues go as single calls straight away (for a minute).
   participant.Hold();
   Result* second = Prepare("c.1.3y");
   participant.WaitForCalls(4);
@@ -247,6 +249,43 @@ TEST_F(GrpcParticipantClientTest, ParticipantWithoutBatchGetsTheQueuedCallsOneBy
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "Prepare c.1.1y"), 1);
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "Commit c.1.2y"), 1);
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "Prepare c.1.4r"), 1);
+}
+
+TEST_F(GrpcParticipantClientTest, QueuedCallPastItsDeadlineIsAnsweredUnsentAndTheRestGoOn) {
+  BatchingParticipant participant;
+  Start(&participant);
+  participant.Hold();
+  Result* first = Prepare("c.1.0y");
+  participant.WaitForCalls(1);
+  Result* stale = NewResult();
+  client_->Abort(branch_, "c.1.1", absl::ZeroDuration(), [stale](absl::Status status) {
+    stale->status = status;
+    stale->done.Notify();
+  });
+  Result* fresh = Commit("c.1.2y");
+  participant.Release();
+  for (Result* r : {first, stale, fresh}) Wait(r);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(stale->status)) << stale->status;
+  EXPECT_TRUE(fresh->status.ok()) << fresh->status;
+  EXPECT_EQ(participant.calls(), (std::vector<std::string>{"Prepare c.1.0y", "Commit c.1.2y"}));
+}
+
+TEST_F(GrpcParticipantClientTest, BatchIsTriedAgainAfterAWhileOfSingleCalls) {
+  FakeParticipant participant;  // Batch: UNIMPLEMENTED, every time
+  Start(&participant, /*singles_after_unimplemented=*/absl::ZeroDuration());
+  for (int round = 0; round < 2; ++round) {
+    participant.Hold();
+    const size_t before = participant.calls().size();
+    Result* first = Prepare(absl::StrCat("c.", round, ".0y"));
+    participant.WaitForCalls(before + 1);
+    Result* a = Prepare(absl::StrCat("c.", round, ".1y"));
+    Result* b = Commit(absl::StrCat("c.", round, ".2y"));
+    participant.Release();
+    for (Result* r : {first, a, b}) Wait(r);
+    EXPECT_EQ(a->vote.value(), Vote::kYes);
+    EXPECT_TRUE(b->status.ok()) << b->status;
+  }
+  EXPECT_EQ(client_->batches_sent(), 2) << "each round tried Batch first";
 }
 
 TEST_F(GrpcParticipantClientTest, UnreachableParticipantFailsEveryQueuedCall) {
