@@ -192,8 +192,8 @@ void PrintReport(const RunReport& report, std::FILE* out) {
     }
     std::fprintf(out,
                  "RPC CPU floor: one Health/Check round trip costs %.3f ms of CPU, client and "
-                 "server together; at that price the calls alone would fill the %d CPUs at, in "
-                 "tx/s: %s\n",
+                 "server together; at that price a transaction's calls, each sent alone, would "
+                 "fill the %d CPUs at, in tx/s: %s\n",
                  report.rpc_cpu_ms, report.cpus, ceilings.c_str());
   }
   std::fprintf(out,
