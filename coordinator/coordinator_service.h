@@ -29,6 +29,11 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
                                    v1::EnlistResponse* response) override {
     return Answer(context, ServeEnlist(request));
   }
+  grpc::ServerUnaryReactor* EnlistBatch(grpc::CallbackServerContext* context,
+                                        const v1::EnlistBatchRequest* request,
+                                        v1::EnlistBatchResponse* response) override {
+    return Answer(context, ServeEnlistBatch(request, response));
+  }
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
                                    const v1::CommitRequest* request,
                                    v1::CommitResponse* response) override;
@@ -57,6 +62,8 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   }
   grpc::Status ServeBegin(const v1::BeginRequest* request, v1::BeginResponse* response);
   grpc::Status ServeEnlist(const v1::EnlistRequest* request);
+  grpc::Status ServeEnlistBatch(const v1::EnlistBatchRequest* request,
+                                v1::EnlistBatchResponse* response);
   grpc::Status ServeAbort(const v1::AbortRequest* request);
   grpc::Status ServeGetTransaction(const v1::GetTransactionRequest* request,
                                    v1::Transaction* response);

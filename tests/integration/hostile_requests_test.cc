@@ -306,6 +306,25 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return participant_->Prepare(&context, request, &response);
        }},
+      {"EnlistBatch with no enlistments", {Code::INVALID_ARGUMENT},
+       [&] {
+         v1::EnlistBatchRequest request;
+         v1::EnlistBatchResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->EnlistBatch(&context, request, &response);
+       },
+       "no enlistments"},
+      {"EnlistBatch of 1001 enlistments", {Code::RESOURCE_EXHAUSTED},
+       [&] {
+         v1::EnlistBatchRequest request;
+         for (int i = 0; i < 1001; ++i) request.add_enlistments()->set_txid("c1.1.1");
+         v1::EnlistBatchResponse response;
+         grpc::ClientContext context;
+         SetDeadline(&context, absl::Seconds(10));
+         return coordinator_->EnlistBatch(&context, request, &response);
+       },
+       "at most 1000"},
       {"Batch with no entries", {Code::INVALID_ARGUMENT},
        [&] {
          v1::BatchRequest request;
@@ -354,6 +373,42 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
     }
     ExpectStillServing(c.name);
   }
+}
+
+TEST_F(HostileRequestsTest, EnlistBatchAnswersEachEnlistmentAsEnlistWould) {
+  const std::string txid = Begin();
+  v1::EnlistBatchRequest request;
+  auto add = [&request](const std::string& txid, const std::string& participant,
+                        const std::string& endpoint) {
+    v1::EnlistRequest* enlistment = request.add_enlistments();
+    enlistment->set_txid(txid);
+    enlistment->set_participant(participant);
+    enlistment->set_endpoint(endpoint);
+    enlistment->set_branch_token(1);
+  };
+  add(txid, "svc-a", "127.0.0.1:1");
+  add(std::string(300, '.'), "svc-b", "127.0.0.1:1");
+  add(txid, "svc-c", "not an endpoint");
+  add(txid, "svc-a", "127.0.0.1:1");  // again, same token: a no-op
+  v1::EnlistBatchResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, absl::Seconds(10));
+  grpc::Status status = coordinator_->EnlistBatch(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.answers_size(), 4);
+  EXPECT_EQ(response.answers(0).code(), 0) << response.answers(0).message();
+  EXPECT_EQ(response.answers(1).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(response.answers(2).code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_FALSE(response.answers(2).message().empty());
+  EXPECT_EQ(response.answers(3).code(), 0) << response.answers(3).message();
+  // The transaction holds the one valid branch: aborting it is still allowed.
+  v1::AbortRequest abort;
+  abort.set_txid(txid);
+  v1::AbortResponse aborted;
+  grpc::ClientContext abort_context;
+  SetDeadline(&abort_context, absl::Seconds(10));
+  EXPECT_TRUE(coordinator_->Abort(&abort_context, abort, &aborted).ok());
+  ExpectStillServing("enlist batch");
 }
 
 TEST_F(HostileRequestsTest, BadBatchEntriesAreAnsweredOneByOneAndTheRestRun) {
