@@ -76,4 +76,17 @@ void CoordinatorMetrics::Watch(Runtime* runtime) {
                       [this] { return static_cast<double>(stats_.heuristic_mixed_branches); });
 }
 
+void CoordinatorMetrics::WatchParticipants(GrpcParticipantClient* participants) {
+  registry_->AddCounterFunction(
+      "txcoord_participant_batches_total",
+      "Batch calls sent to participants: Prepare, Commit and Abort calls that queued while two "
+      "calls to the same participant were in flight, sent together.",
+      [participants] { return static_cast<double>(participants->batches_sent()); });
+  registry_->AddCounterFunction(
+      "txcoord_participant_batched_calls_total",
+      "Prepare, Commit and Abort calls carried in Batch calls (divide by "
+      "txcoord_participant_batches_total for the mean batch size).",
+      [participants] { return static_cast<double>(participants->batched_entries()); });
+}
+
 }  // namespace txcoord::coordinator

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "coordinator/grpc_participant_client.h"
 #include "coordinator/runtime.h"
 
 namespace txcoord::coordinator {
@@ -37,6 +38,9 @@ class CoordinatorMetrics final {
   // Registers the metrics read from `runtime` (one Runtime::stats() per
   // scrape). Call once; `runtime` must outlive the registry's renders.
   void Watch(Runtime* runtime);
+  // Registers the batching counters of the participants' client. Call once;
+  // `participants` must outlive the registry's renders.
+  void WatchParticipants(GrpcParticipantClient* participants);
 
  private:
   MetricsRegistry* const registry_;

@@ -121,6 +121,7 @@ int Run() {
   runtime_for_checkpoint = runtime;
   runtime->Recover(recovery);
   metrics.Watch(runtime);
+  metrics.WatchParticipants(participants);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
       StartMetricsFromFlags("txcoord", &metrics_registry);
   if (!metrics_server.ok()) {

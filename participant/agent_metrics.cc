@@ -78,4 +78,15 @@ void AgentMetrics::OnPrepare(Vote vote) {
 void AgentMetrics::OnCommit() { commits_->Increment(); }
 void AgentMetrics::OnAbort() { aborts_->Increment(); }
 
+void AgentMetrics::WatchLink(CoordinatorLink* link) {
+  registry_->AddCounterFunction(
+      "txagent_enlist_batches_total",
+      "EnlistBatch calls sent: Enlists of concurrent Executes that waited while two Enlists "
+      "were in flight, sent together.",
+      [link] { return static_cast<double>(link->batches_sent()); });
+  registry_->AddCounterFunction(
+      "txagent_enlist_batched_total", "Enlists carried in EnlistBatch calls.",
+      [link] { return static_cast<double>(link->batched_enlistments()); });
+}
+
 }  // namespace txcoord::participant

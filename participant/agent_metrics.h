@@ -13,6 +13,7 @@
 #include <cstddef>
 
 #include "common/metrics.h"
+#include "participant/coordinator_link.h"
 #include "participant/participant.h"
 #include "participant/participant_observer.h"
 
@@ -26,6 +27,8 @@ class AgentMetrics final : public ParticipantObserver {
   // Registers the gauges read from `participant`, which must outlive every
   // later render of the registry (stop the metrics server first).
   void Watch(Participant* participant);
+  // Registers the Enlist batching counters of `link` (same lifetime rule).
+  void WatchLink(CoordinatorLink* link);
 
   void OnExecute(absl::Duration latency, const absl::Status& status) override;
   void OnLockTimeout() override;

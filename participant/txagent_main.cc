@@ -104,6 +104,7 @@ int Run() {
   }
   const size_t in_doubt = (*participant)->ListPrepared().size();
   metrics.Watch(participant->get());
+  metrics.WatchLink(link);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
       StartMetricsFromFlags("txagent", &metrics_registry);
   if (!metrics_server.ok()) {
