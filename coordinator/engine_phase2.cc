@@ -1,0 +1,195 @@
+// Engine, the COMMIT side: the COMMIT record logged, phase 2 with its
+// retries and backoff, one-phase outcomes, END, and recovery of COMMIT
+// records from the log (and what checkpoints carry). The rest is in
+// engine.cc.
+#include <algorithm>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "common/heuristic.h"
+#include "common/txid.h"
+#include "coordinator/engine.h"
+
+namespace txcoord::coordinator {
+
+void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status, absl::Time now,
+                            Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (!txn.logging) return;
+  if (!status.ok()) {
+    // The record may or may not be durable: neither outcome can be promised.
+    // The transaction stays undecided here; recovery settles it from the log.
+    out->push_back(Decided{txid, false, "",
+                           absl::UnavailableError(absl::StrCat(
+                               "commit outcome unknown: the coordinator's log failed (",
+                               status.message(), "); it is settled when the coordinator restarts"))});
+    return;
+  }
+  txn.logging = false;
+  txn.state = TxState::kCommitting;
+  txn.deadline = absl::InfiniteFuture();
+  txn.decided = now;
+  ++stats_.committed;
+  out->push_back(Decided{txid, true, ""});
+  StartPhase2(txid, txn, now, out);
+}
+
+void Engine::StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
+  for (Branch& b : txn.branches) {
+    if (b.vote == Vote::kYes && !b.acknowledged) SendPhase2(txid, txn, b, now, out);
+  }
+}
+
+void Engine::SendPhase2(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
+                        Actions* out) {
+  branch.last_attempt = now;
+  if (txn.one_phase) {
+    out->push_back(SendCommitOnePhase{txid, branch.ref});
+  } else {
+    out->push_back(SendCommit{txid, branch.ref});
+  }
+}
+
+void Engine::ArmRetry(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
+                      Actions* out) {
+  ++stats_.phase2_retries;
+  ++branch.backoff_level;
+  // A new generation retires any retry timer still pending for the branch.
+  TimerId timer{txid, txn.one_phase ? TimerKind::kRetryOnePhase : TimerKind::kRetryPhase2,
+                branch.ref.participant, ++branch.retry_generation};
+  out->push_back(ArmTimer{std::move(timer), now + Backoff(branch.backoff_level)});
+}
+
+void Engine::OnPhase2Result(const std::string& txid, const std::string& participant,
+                            const absl::Status& status, absl::Time now, Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (txn.state != TxState::kCommitting) return;
+  Branch* b = FindBranch(txn, participant);
+  if (b == nullptr || b->acknowledged) return;
+  if (!status.ok()) {
+    ++b->attempts;
+    b->last_error = status.ToString();
+    if (IsHeuristicMixed(status)) {
+      // An operator forced the other outcome at the agent; asking again
+      // cannot change it. The branch waits for a repair and MarkBranchDone.
+      b->heuristic_mixed = true;
+      return;
+    }
+    ArmRetry(txid, txn, *b, now, out);
+    return;
+  }
+  b->acknowledged = true;
+  MaybeEnd(txid, txn, out);
+}
+
+bool Engine::MaybeEnd(const std::string& txid, const Txn& txn, Actions* out) {
+  for (const Branch& b : txn.branches) {
+    if (b.vote == Vote::kYes && !b.acknowledged) return false;
+  }
+  out->push_back(LogEnd{txid});
+  Finish(txid, TxState::kCommitted, "");
+  return true;
+}
+
+void Engine::OnOnePhaseResult(const std::string& txid, const std::string& participant,
+                              const absl::StatusOr<bool>& committed, absl::Time now,
+                              Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (!txn.one_phase || txn.state != TxState::kPreparing) return;
+  Branch& b = txn.branches[0];
+  if (!committed.ok()) {
+    // The call may have reached the branch: only its answer decides. The
+    // branch keeps one-phase outcomes, so asking again is safe.
+    ++b.attempts;
+    b.last_error = committed.status().ToString();
+    ArmRetry(txid, txn, b, now, out);
+    return;
+  }
+  if (*committed) {
+    ++stats_.committed;
+    b.vote = Vote::kYes;
+    b.acknowledged = true;
+    out->push_back(Decided{txid, true, ""});
+    Finish(txid, TxState::kCommitted, "");
+  } else {
+    ++stats_.aborted;
+    b.vote = Vote::kNo;
+    std::string reason = absl::StrCat("branch ", participant, " could not commit");
+    out->push_back(Decided{txid, false, reason});
+    Finish(txid, TxState::kAborted, reason);
+  }
+}
+
+void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
+                              absl::Time now, Actions* out) {
+  RecoverCommitted(txid, branches, {}, now, out);
+}
+
+void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
+                              const std::vector<LogMarkDone>& marks, absl::Time now, Actions* out) {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (parsed.ok() && parsed->cluster == options_.cluster_id && parsed->epoch == options_.epoch) {
+    next_sequence_ = std::max(next_sequence_, parsed->sequence + 1);
+  }
+  Txn& txn = txns_[txid];
+  txn.state = TxState::kCommitting;
+  txn.decided = now;
+  txn.branches.clear();
+  for (const BranchRef& ref : branches) {
+    Branch b{ref};
+    b.vote = Vote::kYes;
+    txn.branches.push_back(std::move(b));
+  }
+  for (const LogMarkDone& mark : marks) {
+    Branch* b = FindBranch(txn, mark.participant);
+    if (b == nullptr) continue;
+    b->acknowledged = true;
+    b->heuristic = true;
+    b->mark_note = mark.note;
+  }
+  StartPhase2(txid, txn, now, out);
+  MaybeEnd(txid, txn, out);
+}
+
+std::vector<LogCommit> Engine::LiveCommits() const {
+  std::vector<LogCommit> live;
+  for (const auto& [txid, txn] : txns_) {
+    if (txn.state != TxState::kCommitting && !txn.logging) continue;
+    LogCommit record{txid, {}};
+    for (const Branch& b : txn.branches) {
+      if (b.vote == Vote::kYes) record.branches.push_back(b.ref);
+    }
+    live.push_back(std::move(record));
+  }
+  return live;
+}
+
+std::vector<LogMarkDone> Engine::LiveMarks() const {
+  std::vector<LogMarkDone> marks;
+  for (const auto& [txid, txn] : txns_) {
+    if (txn.state != TxState::kCommitting) continue;
+    for (const Branch& b : txn.branches) {
+      if (b.heuristic) marks.push_back(LogMarkDone{txid, b.ref.participant, b.mark_note});
+    }
+  }
+  return marks;
+}
+
+// `attempts`: failures since the last reset (Branch::backoff_level).
+absl::Duration Engine::Backoff(uint32_t attempts) {
+  absl::Duration delay = options_.phase2_backoff_initial;
+  for (uint32_t i = 1; i < attempts && delay < options_.phase2_backoff_max; ++i) delay *= 2;
+  delay = std::min(delay, options_.phase2_backoff_max);
+  // Full jitter in [delay/2, delay]: peers that failed together do not
+  // retry together.
+  std::uniform_real_distribution<double> jitter(0.5, 1.0);
+  return delay * jitter(rng_);
+}
+
+}  // namespace txcoord::coordinator
