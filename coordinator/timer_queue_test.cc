@@ -1,5 +1,6 @@
 #include "coordinator/timer_queue.h"
 
+#include <atomic>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -13,6 +14,14 @@ constexpr absl::Duration kWait = absl::Seconds(10);
 
 TEST(TimerQueueTest, RunsDueTimersInTimeOrder) {
   TimerQueue timers;
+  // The thread is kept busy in a first timer while the others are
+  // scheduled: otherwise it could run a due one before the next arrives.
+  absl::Notification busy, go;
+  timers.Schedule(absl::Now(), [&] {
+    busy.Notify();
+    go.WaitForNotification();
+  });
+  ASSERT_TRUE(busy.WaitForNotificationWithTimeout(kWait));
   absl::Mutex mu;
   std::vector<int> ran;
   absl::Notification done;
@@ -33,6 +42,7 @@ TEST(TimerQueueTest, RunsDueTimersInTimeOrder) {
     }
     done.Notify();
   });
+  go.Notify();
   ASSERT_TRUE(done.WaitForNotificationWithTimeout(kWait));
   absl::MutexLock lock(&mu);
   EXPECT_EQ(ran, (std::vector<int>{1, 2, 3}));
@@ -41,15 +51,23 @@ TEST(TimerQueueTest, RunsDueTimersInTimeOrder) {
 
 TEST(TimerQueueTest, CancelledTimerNeverRunsAndIsNoLongerPending) {
   TimerQueue timers;
-  bool cancelled_ran = false;
+  // The thread is held in a first timer, so the one cancelled below is
+  // already due but cannot run before it is cancelled.
+  absl::Notification busy, go;
+  timers.Schedule(absl::Now(), [&] {
+    busy.Notify();
+    go.WaitForNotification();
+  });
+  ASSERT_TRUE(busy.WaitForNotificationWithTimeout(kWait));
+  std::atomic<bool> cancelled_ran{false};
   absl::Notification later_ran;
-  const TimerQueue::Id id =
-      timers.Schedule(absl::Now() + absl::Milliseconds(5), [&] { cancelled_ran = true; });
+  const TimerQueue::Id id = timers.Schedule(absl::Now(), [&] { cancelled_ran = true; });
   EXPECT_EQ(timers.pending(), 1u);
   timers.Cancel(id);
   EXPECT_EQ(timers.pending(), 0u);
   // One due after it: once that ran, the cancelled one would have too.
-  timers.Schedule(absl::Now() + absl::Milliseconds(10), [&] { later_ran.Notify(); });
+  timers.Schedule(absl::Now() + absl::Milliseconds(1), [&] { later_ran.Notify(); });
+  go.Notify();
   ASSERT_TRUE(later_ran.WaitForNotificationWithTimeout(kWait));
   EXPECT_FALSE(cancelled_ran);
 }
