@@ -128,9 +128,10 @@ TEST_F(MetricsClusterTest, CountersFollowTransactions) {
   EXPECT_TRUE(coordinator.Value("txcoord_wal_fsync_seconds_bucket{le=\"+Inf\"}"));
   EXPECT_TRUE(coordinator.Value("txcoord_open_transactions"));
   EXPECT_TRUE(coordinator.Value("txcoord_oldest_open_transaction_seconds"));
-  // One transaction at a time: nothing ever queued behind a call in flight.
-  EXPECT_THAT(coordinator.Value("txcoord_participant_batches_total"), Optional(0.0));
-  EXPECT_THAT(coordinator.Value("txcoord_participant_batched_calls_total"), Optional(0.0));
+  // Exported (how many batches form depends on timing: grpc_participant_
+  // client_test and coordinator_link_test check the counts).
+  EXPECT_TRUE(coordinator.Value("txcoord_participant_batches_total"));
+  EXPECT_TRUE(coordinator.Value("txcoord_participant_batched_calls_total"));
 
   const Scrape agent0 = ScrapeOf(cluster_->agent_log(0));
   EXPECT_THAT(agent0.Value("txagent_commits_total"), Optional(4.0)) << agent0.text;
@@ -140,8 +141,8 @@ TEST_F(MetricsClusterTest, CountersFollowTransactions) {
   EXPECT_TRUE(agent0.Value("txagent_aborts_total"));
   EXPECT_GE(agent0.Value("txagent_execute_latency_seconds_count").value_or(0), 7);
   EXPECT_TRUE(agent0.Value("txagent_execute_latency_seconds_bucket{le=\"+Inf\"}"));
-  EXPECT_THAT(agent0.Value("txagent_enlist_batches_total"), Optional(0.0));
-  EXPECT_THAT(agent0.Value("txagent_enlist_batched_total"), Optional(0.0));
+  EXPECT_TRUE(agent0.Value("txagent_enlist_batches_total"));
+  EXPECT_TRUE(agent0.Value("txagent_enlist_batched_total"));
 
   const Scrape agent1 = ScrapeOf(cluster_->agent_log(1));
   EXPECT_THAT(agent1.Value("txagent_commits_total"), Optional(3.0)) << agent1.text;
