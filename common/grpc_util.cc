@@ -2,6 +2,8 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
+
 namespace txcoord {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
@@ -36,6 +38,18 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& target,
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   if (!credentials) credentials = grpc::InsecureChannelCredentials();
   return grpc::CreateCustomChannel(target, credentials, args);
+}
+
+grpc::Status CheckBatchSize(int size, const std::string& what) {
+  if (size == 0) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("no ", what, ": give 1 to ", kMaxBatchEntries));
+  }
+  if (size > kMaxBatchEntries) {
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        absl::StrCat(size, " ", what, ": at most ", kMaxBatchEntries));
+  }
+  return grpc::Status::OK;
 }
 
 SqlValue FromProto(const v1::Value& value) {

@@ -31,6 +31,25 @@ std::shared_ptr<grpc::Channel> MakeChannel(
 // Largest message a txcoord daemon accepts or sends.
 inline constexpr int kMaxMessageBytes = 16 << 20;
 
+// Batch calls (Participant.Batch, Coordinator.EnlistBatch) carry 1 to
+// kMaxBatchEntries entries; CheckBatchSize says which limit `size` breaks
+// (INVALID_ARGUMENT for none, RESOURCE_EXHAUSTED for too many), naming the
+// entries as `what` ("entries", "enlistments").
+inline constexpr int kMaxBatchEntries = 1000;
+grpc::Status CheckBatchSize(int size, const std::string& what);
+
+// A batch answer's status: its `code` (a google.rpc.Code, 0 for OK) and
+// `message` fields, as the entry's own call would have returned them.
+template <typename Answer>
+void SetAnswerStatus(const absl::Status& status, Answer* answer) {
+  answer->set_code(static_cast<int>(status.code()));
+  answer->set_message(std::string(status.message()));
+}
+template <typename Answer>
+absl::Status StatusOfAnswer(const Answer& answer) {
+  return absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
+}
+
 // Proto <-> domain SQL values.
 SqlValue FromProto(const v1::Value& value);
 void ToProto(const SqlValue& value, v1::Value* out);

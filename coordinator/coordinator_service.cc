@@ -2,7 +2,6 @@
 
 #include <chrono>
 
-#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
@@ -11,7 +10,6 @@ namespace txcoord::coordinator {
 namespace {
 
 constexpr uint32_t kMaxTimeoutMs = 3600 * 1000;
-constexpr int kMaxBatchEnlistments = 1000;
 // A Commit with no deadline from the client still returns eventually.
 constexpr absl::Duration kDefaultCommitWait = absl::Seconds(60);
 
@@ -85,28 +83,19 @@ grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,
   return grpc::Status::OK;
 }
 
-grpc::Status CoordinatorService::ServeEnlist(const v1::EnlistRequest* request) {
-  return ToGrpcStatus(runtime_->Enlist(
-      request->txid(),
-      BranchRef{request->participant(), request->endpoint(), request->branch_token()},
-      request->prepared()));
+absl::Status CoordinatorService::EnlistOne(const v1::EnlistRequest& request) {
+  return runtime_->Enlist(
+      request.txid(), BranchRef{request.participant(), request.endpoint(), request.branch_token()},
+      request.prepared());
 }
 
 grpc::Status CoordinatorService::ServeEnlistBatch(const v1::EnlistBatchRequest* request,
                                                   v1::EnlistBatchResponse* response) {
-  if (request->enlistments_size() == 0) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no enlistments: give 1 to 1000");
-  }
-  if (request->enlistments_size() > kMaxBatchEnlistments) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat(request->enlistments_size(), " enlistments: at most ",
-                                     kMaxBatchEnlistments));
+  if (grpc::Status s = CheckBatchSize(request->enlistments_size(), "enlistments"); !s.ok()) {
+    return s;
   }
   for (const v1::EnlistRequest& enlistment : request->enlistments()) {
-    const grpc::Status status = ServeEnlist(&enlistment);
-    v1::EnlistBatchResponse::Answer* answer = response->add_answers();
-    answer->set_code(status.error_code());
-    answer->set_message(status.error_message());
+    SetAnswerStatus(EnlistOne(enlistment), response->add_answers());
   }
   return grpc::Status::OK;
 }

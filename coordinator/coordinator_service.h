@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/grpc_util.h"
 #include "coordinator/runtime.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -27,7 +28,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* Enlist(grpc::CallbackServerContext* context,
                                    const v1::EnlistRequest* request,
                                    v1::EnlistResponse* response) override {
-    return Answer(context, ServeEnlist(request));
+    return Answer(context, ToGrpcStatus(EnlistOne(*request)));
   }
   grpc::ServerUnaryReactor* EnlistBatch(grpc::CallbackServerContext* context,
                                         const v1::EnlistBatchRequest* request,
@@ -61,7 +62,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
     return reactor;
   }
   grpc::Status ServeBegin(const v1::BeginRequest* request, v1::BeginResponse* response);
-  grpc::Status ServeEnlist(const v1::EnlistRequest* request);
+  absl::Status EnlistOne(const v1::EnlistRequest& request);
   grpc::Status ServeEnlistBatch(const v1::EnlistBatchRequest* request,
                                 v1::EnlistBatchResponse* response);
   grpc::Status ServeAbort(const v1::AbortRequest* request);

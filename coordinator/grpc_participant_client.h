@@ -35,7 +35,8 @@ struct GrpcParticipantClientOptions {
   // are queued for a batch. Two: the participant can run one call's SQL
   // while the other's WAL sync is under way.
   int max_in_flight = 2;
-  // Most entries in one Batch call (the participant takes up to 1000).
+  // Most entries in one Batch call (the participant takes up to
+  // kMaxBatchEntries).
   int max_batch = 256;
   // How long a participant that answered Batch with UNIMPLEMENTED is sent
   // single calls before Batch is tried again.
@@ -89,9 +90,8 @@ class GrpcParticipantClient final : public ParticipantClient {
   void SendSingle(Peer* peer, Request request);
   void SendBatch(Peer* peer, std::vector<Request> requests);
   // Runs the request's callback with a status: any for Commit and Abort, a
-  // failure for Prepare (whose success is a vote: AnswerVote).
+  // failure for Prepare (a Prepare's success is a vote, given to `voted`).
   static void Answer(Request& request, const absl::Status& status);
-  static void AnswerVote(Request& request, const absl::StatusOr<Vote>& vote);
 
   const GrpcParticipantClientOptions options_;
   absl::Mutex mu_;

@@ -28,16 +28,16 @@ auto Runtime::WithEngine(Fn fn) {
   TakeDecided(actions, &firing);
   const bool halted = halted_;
   mu_.Unlock();
-  for (auto& [waiter, outcome] : firing) waiter->Fire(std::move(outcome));
+  for (auto& [waiter, outcome] : firing) Fire(*waiter, std::move(outcome));
   if (!halted) Execute(std::move(actions));
   return result;
 }
 
-void Runtime::Waiter::Fire(absl::StatusOr<CommitResult> result) {
-  if (fired.exchange(true)) return;
+void Runtime::Fire(Waiter& waiter, absl::StatusOr<CommitResult> result) {
+  if (waiter.fired.exchange(true)) return;
   // CommitAsync cancels it instead if it stores the id after this load.
-  if (const TimerQueue::Id id = timer.load(); id != 0) timers->Cancel(id);
-  done(std::move(result));
+  if (const TimerQueue::Id id = waiter.timer.load(); id != 0) timers_->Cancel(id);
+  waiter.done(std::move(result));
 }
 
 void Runtime::RemoveWaiter(const std::string& txid, const std::shared_ptr<Waiter>& waiter) {
@@ -223,7 +223,6 @@ absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time
 
 void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
   auto waiter = std::make_shared<Waiter>();
-  waiter->timers = timers_;
   waiter->done = [this, start = absl::Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
     if (options_.on_commit_returned) {
@@ -240,7 +239,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
     return s;
   });
   if (!started.ok()) {
-    waiter->Fire(started);
+    Fire(*waiter, started);
     return;
   }
   if (waiter->fired.load() || deadline == absl::InfiniteFuture()) return;
@@ -251,7 +250,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
       absl::MutexLock lock(&mu_);
       RemoveWaiter(txid, waiter);
     }
-    waiter->Fire(absl::DeadlineExceededError(
+    Fire(*waiter, absl::DeadlineExceededError(
         absl::StrCat("commit of ", txid, " is still undecided; it goes on: ask GetTransaction")));
   });
   waiter->timer.store(timer);

@@ -125,11 +125,10 @@ class Runtime final {
     CommitCallback done;
     // The deadline's timer, once scheduled (0 before): cancelled by the
     // decision, so that answered Commits hold no timer for their deadline.
-    TimerQueue* timers = nullptr;
     std::atomic<TimerQueue::Id> timer{0};
-    // The first call wins: the decision or the deadline.
-    void Fire(absl::StatusOr<CommitResult> result);
   };
+  // Answers `waiter`; the first call wins: the decision or the deadline.
+  void Fire(Waiter& waiter, absl::StatusOr<CommitResult> result);
   using Firing = std::vector<std::pair<std::shared_ptr<Waiter>, absl::StatusOr<CommitResult>>>;
 
   // Runs `fn` on the engine under the lock, answers waiters for every

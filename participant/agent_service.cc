@@ -79,16 +79,10 @@ grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
 grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
                                        const v1::BatchRequest* request,
                                        v1::BatchResponse* response) {
-  if (request->entries_size() == 0) return Invalid("no entries: give 1 to 1000");
-  if (request->entries_size() > kMaxBatchEntries) {
-    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                        absl::StrCat(request->entries_size(), " entries: at most ",
-                                     kMaxBatchEntries));
-  }
+  if (grpc::Status s = CheckBatchSize(request->entries_size(), "entries"); !s.ok()) return s;
   // A malformed entry is answered as its own call would be; the others run.
   std::vector<grpc::Status> refused(request->entries_size());
   std::vector<BatchEntry> entries;
-  std::vector<int> entry_of;  // index into `entries` -> index in the request
   entries.reserve(request->entries_size());
   bool commits = false;
   for (int i = 0; i < request->entries_size(); ++i) {
@@ -108,38 +102,32 @@ grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
     }
     commits = commits || entry.op == BranchOp::kCommit;
     entries.push_back(std::move(entry));
-    entry_of.push_back(i);
   }
   // The crash points of the single calls, once per batch.
   if (commits) TXCOORD_FAILPOINT("before-commit-apply");
   const std::vector<BatchAnswer> answers = participant_->RunBatch(entries);
   bool committed = false, voted_yes = false;
-  for (size_t j = 0; j < answers.size(); ++j) {
-    if (!answers[j].status.ok()) continue;
-    committed = committed || entries[j].op == BranchOp::kCommit;
-    voted_yes = voted_yes || (entries[j].op == BranchOp::kPrepare && answers[j].vote == Vote::kYes);
+  size_t ran = 0;  // entries and answers are the request's entries that were not refused
+  for (int i = 0; i < request->entries_size(); ++i) {
+    v1::BatchResponse::Answer* out = response->add_answers();
+    if (!refused[i].ok()) {
+      SetAnswerStatus(FromGrpcStatus(refused[i]), out);
+      continue;
+    }
+    const BranchOp op = entries[ran].op;
+    const BatchAnswer& answer = answers[ran++];
+    if (!answer.status.ok()) {
+      SetAnswerStatus(answer.status, out);
+    } else if (op == BranchOp::kPrepare) {
+      out->set_vote(ToProto(answer.vote));
+      if (answer.vote == Vote::kNo) out->set_reason(kUnknownBranchReason);
+      voted_yes = voted_yes || answer.vote == Vote::kYes;
+    } else {
+      committed = committed || op == BranchOp::kCommit;
+    }
   }
   if (committed) TXCOORD_FAILPOINT("after-commit-applied");
   if (voted_yes) TXCOORD_FAILPOINT("before-prepare-reply");
-  for (int i = 0; i < request->entries_size(); ++i) response->add_answers();
-  for (int i = 0; i < request->entries_size(); ++i) {
-    if (refused[i].ok()) continue;
-    v1::BatchResponse::Answer* out = response->mutable_answers(i);
-    out->set_code(refused[i].error_code());
-    out->set_message(refused[i].error_message());
-  }
-  for (size_t j = 0; j < answers.size(); ++j) {
-    v1::BatchResponse::Answer* out = response->mutable_answers(entry_of[j]);
-    const BatchAnswer& answer = answers[j];
-    if (!answer.status.ok()) {
-      out->set_code(static_cast<int>(answer.status.code()));
-      out->set_message(std::string(answer.status.message()));
-      continue;
-    }
-    if (entries[j].op != BranchOp::kPrepare) continue;
-    out->set_vote(ToProto(answer.vote));
-    if (answer.vote == Vote::kNo) out->set_reason(kUnknownBranchReason);
-  }
   return grpc::Status::OK;
 }
 

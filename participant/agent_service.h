@@ -16,7 +16,6 @@ inline constexpr int kMaxStatements = 256;
 inline constexpr size_t kMaxSqlBytes = 65536;
 inline constexpr int kMaxParams = 256;
 inline constexpr uint32_t kMaxLockTimeoutMs = 60000;
-inline constexpr int kMaxBatchEntries = 1000;
 
 class ParticipantService final : public v1::Participant::Service {
  public:

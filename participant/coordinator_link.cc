@@ -72,7 +72,7 @@ absl::Status CoordinatorLink::SendOne(const v1::EnlistRequest& request) {
 absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
   if (group.size() == 1) return SendOne(group.front()->request);
   v1::EnlistBatchRequest request;
-  for (Waiter* w : group) *request.add_enlistments() = w->request;
+  for (Waiter* w : group) *request.add_enlistments() = std::move(w->request);
   v1::EnlistBatchResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, rpc_timeout_);
@@ -90,10 +90,7 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
       results[i] = FromGrpcStatus(status);
       continue;
     }
-    const v1::EnlistBatchResponse::Answer& answer = response.answers(static_cast<int>(i));
-    if (answer.code() != 0) {
-      results[i] = absl::Status(static_cast<absl::StatusCode>(answer.code()), answer.message());
-    }
+    results[i] = StatusOfAnswer(response.answers(static_cast<int>(i)));
   }
   {
     absl::MutexLock lock(&mu_);
@@ -103,6 +100,8 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
     // Once answered, a waiter returns and its Waiter is gone: last use.
     for (size_t i = 1; i < group.size(); ++i) {
       if (unimplemented) {
+        // Each sends its own request, moved into the batch above.
+        group[i]->request = std::move(*request.mutable_enlistments(static_cast<int>(i)));
         group[i]->send_alone = true;
       } else {
         group[i]->result = results[i];
@@ -110,7 +109,7 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
       }
     }
   }
-  if (unimplemented) return SendOne(group.front()->request);
+  if (unimplemented) return SendOne(request.enlistments(0));
   return results[0];
 }
 

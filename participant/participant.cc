@@ -391,19 +391,14 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   if (prepare && result.ok()) observer->OnPrepare(result->vote);
   return result;
 }
+// A single Prepare or Commit is a batch of one: one path to durability.
 absl::StatusOr<Vote> Participant::Prepare(const std::string& txid, uint64_t branch_token) {
-  absl::StatusOr<Vote> vote = impl_->Prepare(txid, branch_token);
-  if (vote.ok() && *vote == Vote::kYes) {
-    if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) return durable;
-    TXCOORD_FAILPOINT("after-prepare-durable");
-  }
-  if (vote.ok() && impl_->observer() != nullptr) impl_->observer()->OnPrepare(*vote);
-  return vote;
+  BatchAnswer answer = std::move(RunBatch({{BranchOp::kPrepare, txid, branch_token}}).front());
+  if (!answer.status.ok()) return answer.status;
+  return answer.vote;
 }
 absl::Status Participant::Commit(const std::string& txid) {
-  absl::Status status = impl_->Commit(txid);
-  if (!status.ok()) return status;
-  return impl_->MakeDurable();  // also when a repeated Commit finds it done
+  return RunBatch({{BranchOp::kCommit, txid}}).front().status;
 }
 absl::Status Participant::Abort(const std::string& txid) { return impl_->Abort(txid); }
 absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid,
@@ -416,7 +411,7 @@ absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid,
 std::vector<BatchAnswer> Participant::RunBatch(const std::vector<BatchEntry>& entries) {
   std::vector<BatchAnswer> answers(entries.size());
   // Entries whose answer promises something durable: a YES vote, a commit
-  // (also one found done before, as in Commit).
+  // (also one found done before: what it says may not be synced yet).
   std::vector<size_t> promises;
   for (size_t i = 0; i < entries.size(); ++i) {
     const BatchEntry& entry = entries[i];
