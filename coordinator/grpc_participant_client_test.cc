@@ -15,7 +15,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/grpc_util.h"
 #include "gtest/gtest.h"
+#include "tests/support/call_gate.h"
 
 namespace txcoord::coordinator {
 namespace {
@@ -23,8 +25,9 @@ namespace {
 constexpr absl::Duration kTimeout = absl::Seconds(10);
 
 // Votes YES for txids ending in "y", READ_ONLY for "r", NO otherwise;
-// commits fail for txids ending in "f". Calls can be held until released.
-class FakeParticipant : public v1::Participant::Service {
+// commits fail for txids ending in "f". Its gate records calls, each as
+// "<Method> <txid>" or "Batch <n>", and can hold them until released.
+class FakeParticipant : public v1::Participant::Service, public txcoord::testing::CallGate {
  public:
   grpc::Status Prepare(grpc::ServerContext*, const v1::PrepareRequest* request,
                        v1::PrepareResponse* response) override {
@@ -44,26 +47,6 @@ class FakeParticipant : public v1::Participant::Service {
     return grpc::Status::OK;
   }
 
-  // Calls arrived so far, each as "<Method> <txid>" or "Batch <n>".
-  std::vector<std::string> calls() {
-    absl::MutexLock lock(&mu_);
-    return calls_;
-  }
-  // Holds every call that arrives from now on until Release().
-  void Hold() {
-    absl::MutexLock lock(&mu_);
-    held_ = true;
-  }
-  void Release() {
-    absl::MutexLock lock(&mu_);
-    held_ = false;
-  }
-  void WaitForCalls(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto arrived = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return calls_.size() >= n; };
-    mu_.Await(absl::Condition(&arrived));
-  }
-
  protected:
   static v1::Vote VoteFor(const std::string& txid) {
     if (absl::EndsWith(txid, "y")) return v1::VOTE_YES;
@@ -76,15 +59,6 @@ class FakeParticipant : public v1::Participant::Service {
     }
     return grpc::Status::OK;
   }
-  void Arrive(const std::string& call) {
-    absl::MutexLock lock(&mu_);
-    calls_.push_back(call);
-    mu_.Await(absl::Condition(+[](bool* held) { return !*held; }, &held_));
-  }
-
-  absl::Mutex mu_;
-  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
-  bool held_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class BatchingParticipant final : public FakeParticipant {
@@ -99,12 +73,9 @@ class BatchingParticipant final : public FakeParticipant {
           answer->set_vote(VoteFor(entry.txid()));
           if (answer->vote() == v1::VOTE_NO) answer->set_reason("unknown branch");
           break;
-        case v1::BatchRequest::KIND_COMMIT: {
-          grpc::Status status = CommitStatus(entry.txid());
-          answer->set_code(status.error_code());
-          answer->set_message(status.error_message());
+        case v1::BatchRequest::KIND_COMMIT:
+          SetAnswerStatus(FromGrpcStatus(CommitStatus(entry.txid())), answer);
           break;
-        }
         default: break;
       }
     }
@@ -147,17 +118,15 @@ class GrpcParticipantClientTest : public ::testing::Test {
     });
     return r;
   }
-  Result* Commit(const std::string& txid) {
-    Result* r = NewResult();
-    client_->Commit(branch_, txid, kTimeout, [r](absl::Status status) {
-      r->status = status;
-      r->done.Notify();
-    });
-    return r;
+  Result* Commit(const std::string& txid) { return Phase2(&ParticipantClient::Commit, txid); }
+  Result* Abort(const std::string& txid, absl::Duration timeout = kTimeout) {
+    return Phase2(&ParticipantClient::Abort, txid, timeout);
   }
-  Result* Abort(const std::string& txid) {
+  // Commit or Abort, whose callbacks take a status.
+  template <typename Method>
+  Result* Phase2(Method method, const std::string& txid, absl::Duration timeout = kTimeout) {
     Result* r = NewResult();
-    client_->Abort(branch_, txid, kTimeout, [r](absl::Status status) {
+    (client_.get()->*method)(branch_, txid, timeout, [r](absl::Status status) {
       r->status = status;
       r->done.Notify();
     });
@@ -257,11 +226,7 @@ TEST_F(GrpcParticipantClientTest, QueuedCallPastItsDeadlineIsAnsweredUnsentAndTh
   participant.Hold();
   Result* first = Prepare("c.1.0y");
   participant.WaitForCalls(1);
-  Result* stale = NewResult();
-  client_->Abort(branch_, "c.1.1", absl::ZeroDuration(), [stale](absl::Status status) {
-    stale->status = status;
-    stale->done.Notify();
-  });
+  Result* stale = Abort("c.1.1", absl::ZeroDuration());
   Result* fresh = Commit("c.1.2y");
   participant.Release();
   for (Result* r : {first, stale, fresh}) Wait(r);

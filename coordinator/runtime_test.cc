@@ -39,8 +39,9 @@ class FakeParticipants final : public ParticipantClient {
       absl::MutexLock lock(&mu_);
       fail |= stuck_.contains(txid);
     }
-    if (fail) return done(absl::UnavailableError("agent down"));
-    done(absl::OkStatus());
+    done(fail ? absl::UnavailableError("agent down") : absl::OkStatus());
+    absl::MutexLock lock(&mu_);
+    ++answered_commits_;
   }
   void Abort(const BranchRef& branch, const std::string& txid, absl::Duration,
              std::function<void(absl::Status)> done) override {
@@ -59,7 +60,20 @@ class FakeParticipants final : public ParticipantClient {
   }
   int count(const std::string& call) {
     absl::MutexLock lock(&mu_);
-    return static_cast<int>(std::count(calls_.begin(), calls_.end(), call));
+    return CountLocked(call);
+  }
+  // Wait (10 s at most) until `call` was made `n` times in all; until `n`
+  // phase-2 Commits were answered and their answers taken in by the
+  // runtime (the answer runs the runtime inline).
+  bool AwaitCount(const std::string& call, int n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return CountLocked(call) >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
+  }
+  bool AwaitAnsweredCommits(int n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return answered_commits_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&reached), absl::Seconds(10));
   }
 
   std::function<absl::StatusOr<Vote>(const std::string&)> vote_for =
@@ -88,10 +102,14 @@ class FakeParticipants final : public ParticipantClient {
     absl::MutexLock lock(&mu_);
     calls_.push_back(std::move(call));
   }
+  int CountLocked(const std::string& call) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return static_cast<int>(std::count(calls_.begin(), calls_.end(), call));
+  }
   absl::Mutex mu_;
   std::vector<std::string> calls_;
   std::vector<std::function<void(absl::StatusOr<Vote>)>> held_;
   absl::flat_hash_set<std::string> stuck_;
+  int answered_commits_ = 0;
 };
 
 class RuntimeTest : public ::testing::Test {
@@ -204,9 +222,7 @@ TEST_F(RuntimeTest, EndedTransactionIsNotRedrivenAfterRestart) {
   ASSERT_TRUE(Commit(txid)->committed);
   // Commit answers before phase 2 is sent: let it finish (and END be
   // appended) before phase 2 starts failing.
-  for (int i = 0; i < 400 && runtime_->Describe(txid)->state != TxState::kCommitted; ++i) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  ASSERT_TRUE(participants_.AwaitAnsweredCommits(3));
   ASSERT_EQ(runtime_->Describe(txid)->state, TxState::kCommitted);
   // END is not forced; a later synced record carries it to disk.
   std::string other = Begin3();
@@ -297,10 +313,7 @@ TEST_F(RuntimeTest, MarkedBranchStaysMarkedAfterPowerLossAndIsNotRedriven) {
   EXPECT_FALSE(BranchOf(*view, "b").acknowledged);
   EXPECT_EQ(runtime_->QueryOutcome(txid, "a").value(), Outcome::kCommitted);
   // Phase 2 is re-driven to b and c, never to a.
-  for (int i = 0; i < 400 && participants_.count("commit b") < commits_to_b + 3; ++i) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_GE(participants_.count("commit b"), commits_to_b + 3);
+  EXPECT_TRUE(participants_.AwaitCount("commit b", commits_to_b + 3));
   EXPECT_EQ(participants_.count("commit a"), commits_to_a);
 }
 

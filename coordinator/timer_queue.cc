@@ -48,6 +48,11 @@ size_t TimerQueue::pending() const {
   return callbacks_.size();
 }
 
+size_t TimerQueue::slots() const {
+  absl::MutexLock lock(&mu_);
+  return heap_.size();
+}
+
 void TimerQueue::Run() {
   mu_.Lock();
   while (!stopping_) {

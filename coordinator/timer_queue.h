@@ -35,6 +35,8 @@ class TimerQueue final {
   void Cancel(Id id);
   // Timers scheduled and neither run nor cancelled.
   size_t pending() const;
+  // Slots in the heap: pending timers and cancelled ones not yet dropped.
+  size_t slots() const;
 
  private:
   struct Slot {

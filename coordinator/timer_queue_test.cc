@@ -1,6 +1,7 @@
 #include "coordinator/timer_queue.h"
 
 #include <atomic>
+#include <memory>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -12,16 +13,22 @@ namespace {
 
 constexpr absl::Duration kWait = absl::Seconds(10);
 
-TEST(TimerQueueTest, RunsDueTimersInTimeOrder) {
-  TimerQueue timers;
-  // The thread is kept busy in a first timer while the others are
-  // scheduled: otherwise it could run a due one before the next arrives.
-  absl::Notification busy, go;
-  timers.Schedule(absl::Now(), [&] {
-    busy.Notify();
+// Keeps the timer thread busy in a timer of its own until `go` is notified:
+// what is scheduled meanwhile cannot run yet, due or not.
+void Occupy(TimerQueue& timers, absl::Notification& go) {
+  auto busy = std::make_shared<absl::Notification>();
+  timers.Schedule(absl::Now(), [busy, &go] {
+    busy->Notify();
     go.WaitForNotification();
   });
-  ASSERT_TRUE(busy.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(busy->WaitForNotificationWithTimeout(kWait));
+}
+
+TEST(TimerQueueTest, RunsDueTimersInTimeOrder) {
+  TimerQueue timers;
+  // Otherwise the thread could run a due timer before the next arrives.
+  absl::Notification go;
+  Occupy(timers, go);
   absl::Mutex mu;
   std::vector<int> ran;
   absl::Notification done;
@@ -51,14 +58,9 @@ TEST(TimerQueueTest, RunsDueTimersInTimeOrder) {
 
 TEST(TimerQueueTest, CancelledTimerNeverRunsAndIsNoLongerPending) {
   TimerQueue timers;
-  // The thread is held in a first timer, so the one cancelled below is
-  // already due but cannot run before it is cancelled.
-  absl::Notification busy, go;
-  timers.Schedule(absl::Now(), [&] {
-    busy.Notify();
-    go.WaitForNotification();
-  });
-  ASSERT_TRUE(busy.WaitForNotificationWithTimeout(kWait));
+  // The timer cancelled below is due at once but cannot run before that.
+  absl::Notification go;
+  Occupy(timers, go);
   std::atomic<bool> cancelled_ran{false};
   absl::Notification later_ran;
   const TimerQueue::Id id = timers.Schedule(absl::Now(), [&] { cancelled_ran = true; });
@@ -99,6 +101,9 @@ TEST(TimerQueueTest, ManyCancelledTimersAreDroppedAndTheRestStillRun) {
   }
   for (int i = 0; i < 4500; ++i) timers.Cancel(ids[i]);
   EXPECT_EQ(timers.pending(), 500u);
+  // Without compaction all 5,000 slots would still be in the heap.
+  EXPECT_LT(timers.slots(), 2500u);
+  EXPECT_GE(timers.slots(), 500u);
   absl::Notification ran;
   timers.Schedule(absl::Now(), [&] { ran.Notify(); });
   EXPECT_TRUE(ran.WaitForNotificationWithTimeout(kWait));

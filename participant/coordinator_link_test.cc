@@ -15,37 +15,22 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/grpc_util.h"
 #include "gtest/gtest.h"
+#include "tests/support/call_gate.h"
 
 namespace txcoord::participant {
 namespace {
 
-// Refuses txids ending in "x" (FAILED_PRECONDITION); can hold calls.
-class FakeCoordinator : public v1::Coordinator::Service {
+// Refuses txids ending in "x" (FAILED_PRECONDITION); its gate records and
+// can hold calls.
+class FakeCoordinator : public v1::Coordinator::Service, public txcoord::testing::CallGate {
  public:
   grpc::Status Enlist(grpc::ServerContext*, const v1::EnlistRequest* request,
                       v1::EnlistResponse*) override {
     Arrive("Enlist " + request->txid());
     return StatusFor(*request);
   }
-  std::vector<std::string> calls() {
-    absl::MutexLock lock(&mu_);
-    return calls_;
-  }
-  void Hold() {
-    absl::MutexLock lock(&mu_);
-    held_ = true;
-  }
-  void Release() {
-    absl::MutexLock lock(&mu_);
-    held_ = false;
-  }
-  void WaitForCalls(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto arrived = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return calls_.size() >= n; };
-    mu_.Await(absl::Condition(&arrived));
-  }
-
  protected:
   static grpc::Status StatusFor(const v1::EnlistRequest& request) {
     if (absl::EndsWith(request.txid(), "x")) {
@@ -57,15 +42,6 @@ class FakeCoordinator : public v1::Coordinator::Service {
     }
     return grpc::Status::OK;
   }
-  void Arrive(const std::string& call) {
-    absl::MutexLock lock(&mu_);
-    calls_.push_back(call);
-    mu_.Await(absl::Condition(+[](bool* held) { return !*held; }, &held_));
-  }
-
-  absl::Mutex mu_;
-  std::vector<std::string> calls_ ABSL_GUARDED_BY(mu_);
-  bool held_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 class BatchingCoordinator final : public FakeCoordinator {
@@ -74,10 +50,7 @@ class BatchingCoordinator final : public FakeCoordinator {
                            v1::EnlistBatchResponse* response) override {
     Arrive(absl::StrCat("EnlistBatch ", request->enlistments_size()));
     for (const v1::EnlistRequest& enlistment : request->enlistments()) {
-      const grpc::Status status = StatusFor(enlistment);
-      v1::EnlistBatchResponse::Answer* answer = response->add_answers();
-      answer->set_code(status.error_code());
-      answer->set_message(status.error_message());
+      SetAnswerStatus(FromGrpcStatus(StatusFor(enlistment)), response->add_answers());
     }
     return grpc::Status::OK;
   }
