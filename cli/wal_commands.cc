@@ -14,7 +14,9 @@
 #include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "cli/json_writer.h"
+#include "absl/numeric/bits.h"
 #include "coordinator/records.h"
+#include "coordinator/recovery_state.h"
 #include "coordinator/wal/file_system.h"
 #include "coordinator/wal/log_reader.h"
 
@@ -26,11 +28,15 @@ using coordinator::LogCommit;
 struct DumpedRecord {
   std::string file;
   uint64_t offset = 0;
-  std::string type;  // COMMIT, END, MARK_DONE
+  std::string type;  // COMMIT, END, MARK_DONE, ONE_PHASE, RETAINED, EXPIRED
   std::string txid;
-  std::vector<coordinator::BranchRef> branches;
+  std::vector<coordinator::BranchRef> branches;  // COMMIT; ONE_PHASE: its one branch
   std::string participant;  // MARK_DONE: the branch an operator settled
   std::string note;         // MARK_DONE: what the operator did
+  bool committed = false;   // END: of a transaction with no COMMIT record
+  uint64_t epoch = 0;       // RETAINED, EXPIRED
+  uint64_t sequence = 0;    // RETAINED: first of the chunk; EXPIRED: the mark
+  uint64_t count = 0;       // RETAINED: committed txids in the chunk
 };
 
 struct WalReport {
@@ -39,7 +45,55 @@ struct WalReport {
   std::vector<wal::SegmentReport> segments;
   std::vector<DumpedRecord> records;
   std::map<std::string, LogCommit> unfinished;  // COMMIT without END, by txid
+  std::map<std::string, coordinator::LogOnePhase> one_phase;  // ONE_PHASE without END
+  uint64_t retained = 0;  // committed txids whose outcome a start would keep
 };
+
+// The parts of a record a person reads; `payload` already passed recovery.
+DumpedRecord Describe(const wal::RecordInfo& r) {
+  DumpedRecord record{r.file, r.offset, coordinator::RecordTypeName(r.type)};
+  switch (r.type) {
+    case coordinator::kRecordCommit: {
+      LogCommit commit = *coordinator::DecodeCommit(r.payload);
+      record.txid = commit.txid;
+      record.branches = commit.branches;
+      break;
+    }
+    case coordinator::kRecordEnd: {
+      coordinator::LogEnd end = *coordinator::DecodeEnd(r.payload);
+      record.txid = end.txid;
+      record.committed = end.committed;
+      break;
+    }
+    case coordinator::kRecordMarkDone: {
+      coordinator::LogMarkDone mark = *coordinator::DecodeMarkDone(r.payload);
+      record.txid = mark.txid;
+      record.participant = mark.participant;
+      record.note = mark.note;
+      break;
+    }
+    case coordinator::kRecordOnePhase: {
+      coordinator::LogOnePhase one_phase = *coordinator::DecodeOnePhase(r.payload);
+      record.txid = one_phase.txid;
+      record.branches = {one_phase.branch};
+      break;
+    }
+    case coordinator::kRecordRetained: {
+      coordinator::OutcomeChunk chunk = *coordinator::DecodeRetained(r.payload);
+      record.epoch = chunk.epoch;
+      record.sequence = chunk.first_sequence;
+      for (char byte : chunk.bitmap) record.count += absl::popcount(static_cast<uint8_t>(byte));
+      break;
+    }
+    case coordinator::kRecordExpired: {
+      coordinator::ExpiredMark mark = *coordinator::DecodeExpired(r.payload);
+      record.epoch = mark.epoch;
+      record.sequence = mark.sequence;
+      break;
+    }
+  }
+  return record;
+}
 
 bool IsDir(const std::string& path) {
   struct stat st;
@@ -56,54 +110,27 @@ WalReport Read(const std::string& dir_arg) {
   WalReport report;
   report.dir = WalDirOf(dir_arg);
   absl::Status decode_error;
+  coordinator::RecoveryState state;
   report.status = wal::CheckLog(
       report.dir, wal::PosixFileSystem(), &report.segments, [&](const wal::RecordInfo& r) {
         if (!decode_error.ok()) return;
-        DumpedRecord record{r.file, r.offset, "", "", {}};
         // Recovery refuses a record it cannot decode, so the check does too.
-        if (r.type == coordinator::kRecordCommit) {
-          absl::StatusOr<LogCommit> commit = coordinator::DecodeCommit(r.payload);
-          if (!commit.ok()) {
-            decode_error =
-                absl::DataLossError(absl::StrCat("bad COMMIT record in ", r.file, " at offset ",
-                                                 r.offset, ": ", commit.status().message()));
-            return;
-          }
-          record.type = "COMMIT";
-          record.txid = commit->txid;
-          record.branches = commit->branches;
-          report.unfinished[commit->txid] = *commit;
-        } else if (r.type == coordinator::kRecordEnd) {
-          absl::StatusOr<std::string> txid = coordinator::DecodeEnd(r.payload);
-          if (!txid.ok()) {
-            decode_error =
-                absl::DataLossError(absl::StrCat("bad END record in ", r.file, " at offset ",
-                                                 r.offset, ": ", txid.status().message()));
-            return;
-          }
-          record.type = "END";
-          record.txid = *txid;
-          report.unfinished.erase(*txid);
-        } else if (r.type == coordinator::kRecordMarkDone) {
-          absl::StatusOr<coordinator::LogMarkDone> mark = coordinator::DecodeMarkDone(r.payload);
-          if (!mark.ok()) {
-            decode_error =
-                absl::DataLossError(absl::StrCat("bad MARK_DONE record in ", r.file, " at offset ",
-                                                 r.offset, ": ", mark.status().message()));
-            return;
-          }
-          record.type = "MARK_DONE";
-          record.txid = mark->txid;
-          record.participant = mark->participant;
-          record.note = mark->note;
-        } else {
-          decode_error = absl::DataLossError(absl::StrCat("unknown record type ", r.type, " in ",
-                                                          r.file, " at offset ", r.offset));
+        if (absl::Status s = state.Apply(r.type, r.payload); !s.ok()) {
+          const char* name = coordinator::RecordTypeName(r.type);
+          decode_error = absl::DataLossError(
+              name[0] == '?' ? absl::StrCat("unknown record type ", r.type, " in ", r.file,
+                                            " at offset ", r.offset)
+                             : absl::StrCat("bad ", name, " record in ", r.file, " at offset ",
+                                            r.offset, ": ", s.message()));
           return;
         }
+        DumpedRecord record = Describe(r);
         report.records.push_back(std::move(record));
       });
   if (report.status.ok() && !decode_error.ok()) report.status = decode_error;
+  report.unfinished = state.unfinished();
+  report.one_phase = state.one_phase();
+  report.retained = state.outcomes().committed_count();
   if (report.status.ok() && report.segments.empty()) {
     report.status = absl::NotFoundError(
         absl::StrCat("no WAL segments in ", report.dir,
@@ -159,10 +186,17 @@ void WriteReport(JsonWriter& json, const WalReport& report, bool with_records) {
     for (const DumpedRecord& r : report.records) {
       json.BeginObject().Key("file").String(r.file).Key("offset").Uint(r.offset);
       json.Key("type").String(r.type).Key("txid").String(r.txid);
-      if (r.type == "COMMIT") WriteBranches(json.Key("branches"), r.branches);
+      if (r.type == "COMMIT" || r.type == "ONE_PHASE") {
+        WriteBranches(json.Key("branches"), r.branches);
+      }
+      if (r.type == "END") json.Key("committed").Bool(r.committed);
       if (r.type == "MARK_DONE") {
         json.Key("participant").String(r.participant).Key("note").String(r.note);
       }
+      if (r.type == "RETAINED" || r.type == "EXPIRED") {
+        json.Key("epoch").Uint(r.epoch).Key("sequence").Uint(r.sequence);
+      }
+      if (r.type == "RETAINED") json.Key("committed_count").Uint(r.count);
       json.EndObject();
     }
     json.EndArray();
@@ -173,7 +207,16 @@ void WriteReport(JsonWriter& json, const WalReport& report, bool with_records) {
     WriteBranches(json, commit.branches);
     json.EndObject();
   }
-  json.EndArray().EndObject();
+  json.EndArray();
+  json.Key("unfinished_one_phase").BeginArray();
+  for (const auto& [txid, one_phase] : report.one_phase) {
+    json.BeginObject().Key("txid").String(txid).Key("branches");
+    WriteBranches(json, {one_phase.branch});
+    json.EndObject();
+  }
+  json.EndArray();
+  json.Key("retained_committed").Uint(report.retained);
+  json.EndObject();
 }
 
 void PrintSummary(const WalReport& report) {
@@ -192,6 +235,14 @@ void PrintSummary(const WalReport& report) {
     std::cout << ": " << absl::StrJoin(txids, ", ");
   }
   std::cout << "\n";
+  if (!report.one_phase.empty()) {
+    std::vector<std::string> txids;
+    for (const auto& [txid, one_phase] : report.one_phase) txids.push_back(txid);
+    std::cout << report.one_phase.size()
+              << " one-phase commit(s) without END (recovery asks their branch): "
+              << absl::StrJoin(txids, ", ") << "\n";
+  }
+  std::cout << report.retained << " committed txid(s) whose outcome is retained\n";
 }
 
 int Finish(const Invocation& invocation, const WalReport& report, bool with_records) {
@@ -231,7 +282,18 @@ int RunWalDump(const Invocation& invocation) {
     Table records({"SEGMENT", "OFFSET", "TYPE", "TXID", "BRANCHES"});
     for (const DumpedRecord& r : report.records) {
       std::string branches;
-      if (r.type == "COMMIT") branches = BranchList(r.branches);
+      if (r.type == "COMMIT" || r.type == "ONE_PHASE") branches = BranchList(r.branches);
+      if (r.type == "END" && r.committed) branches = "committed (no COMMIT record)";
+      if (r.type == "RETAINED") {
+        branches = absl::StrCat("epoch ", r.epoch, " sequences ", r.sequence, "+: ", r.count,
+                                " committed");
+      }
+      if (r.type == "EXPIRED") {
+        branches = r.sequence == UINT64_MAX
+                       ? absl::StrCat("outcomes expired through all of epoch ", r.epoch)
+                       : absl::StrCat("outcomes expired through epoch ", r.epoch, " sequence ",
+                                      r.sequence);
+      }
       if (r.type == "MARK_DONE") {
         branches = absl::StrCat(r.participant, " marked done", r.note.empty() ? "" : ": ",
                                 Truncate(r.note, 80));

@@ -72,9 +72,20 @@ struct LogCommit {
   std::string txid;
   std::vector<BranchRef> branches;  // the branches that voted YES
 };
-// Append an END record; never forced (losing it only repeats phase 2).
+// Append an END record; never forced (losing it only repeats phase 2, or
+// asks a one-phase branch again, which answers the same).
 struct LogEnd {
   std::string txid;
+  // Also records that the transaction committed, for one that has no
+  // COMMIT record (one-phase, or every branch read-only).
+  bool committed = false;
+};
+// Append a ONE_PHASE record (the only branch is about to be asked to
+// decide) and make it durable; report with OnOnePhaseLogged. Forced: a
+// restart must know to ask that branch, since its answer may be COMMITTED.
+struct LogOnePhase {
+  std::string txid;
+  BranchRef branch;  // with its token
 };
 // Append a MARK_DONE record (an operator settled `participant`'s branch of a
 // COMMITTING transaction by hand) and make it durable; report with
@@ -100,7 +111,7 @@ struct ArmTimer {
 };
 
 using Action = std::variant<SendPrepare, SendCommit, SendAbort, SendCommitOnePhase, LogCommit,
-                            LogEnd, LogMarkDone, Decided, ArmTimer>;
+                            LogEnd, LogOnePhase, LogMarkDone, Decided, ArmTimer>;
 using Actions = std::vector<Action>;
 
 }  // namespace txcoord::coordinator

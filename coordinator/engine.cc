@@ -7,6 +7,10 @@
 
 namespace txcoord::coordinator {
 
+const char kPresumedAbort[] =
+    "not committed: the coordinator holds no commit for it (aborted, or undecided when the "
+    "coordinator restarted: presumed abort)";
+
 const char* TxStateName(TxState state) {
   switch (state) {
     case TxState::kActive: return "ACTIVE";
@@ -28,7 +32,8 @@ const char* VoteName(Vote vote) {
   return "?";
 }
 
-Engine::Engine(const EngineOptions& options) : options_(options), rng_(options.random_seed) {}
+Engine::Engine(const EngineOptions& options)
+    : options_(options), rng_(options.random_seed), retained_(options.retention) {}
 
 absl::Status Engine::CheckOwned(const std::string& txid) const {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
@@ -45,6 +50,34 @@ absl::Status Engine::CheckOwned(const std::string& txid) const {
         "\"?"));
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Engine::ForgottenOutcome(const std::string& txid) const {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->epoch == options_.epoch && parsed->sequence >= next_sequence_) {
+    return absl::NotFoundError(absl::StrCat("transaction ", txid,
+                                            " was never begun: this coordinator has not issued it"));
+  }
+  switch (retained_.Find(parsed->epoch, parsed->sequence)) {
+    case RetainedOutcome::kCommitted:
+      return true;
+    case RetainedOutcome::kNotCommitted:
+      return false;
+    case RetainedOutcome::kExpired:
+      break;
+  }
+  return absl::OutOfRangeError(absl::StrCat(
+      "outcome of transaction ", txid, " expired: it ended before the retention window (",
+      absl::FormatDuration(retained_.options().retention),
+      ", --outcome_retention) and its outcome is no longer kept; check the participants' "
+      "databases"));
+}
+
+void Engine::Retain(const std::string& txid, absl::Time now) {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (!parsed.ok()) return;
+  retained_.Add(parsed->epoch, parsed->sequence, now);
 }
 
 absl::StatusOr<Engine::Txn*> Engine::Find(const std::string& txid) {
@@ -81,6 +114,7 @@ absl::StatusOr<BeginResult> Engine::Begin(absl::Duration timeout, absl::Time now
     return absl::ResourceExhaustedError(
         absl::StrCat("too many open transactions (", txns_.size(), "); retry later"));
   }
+  stats_.retained_chunks_dropped += retained_.Prune(now);
   std::string txid = Txid{options_.cluster_id, options_.epoch, next_sequence_++}.ToString();
   Txn& txn = txns_[txid];
   txn.begin = now;
@@ -145,8 +179,10 @@ absl::Status Engine::Commit(const std::string& txid, absl::Time now, Actions* ou
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
     if (done == finished_.end()) {
-      return absl::NotFoundError(absl::StrCat(
-          "transaction ", txid, " is unknown (never begun, or aborted and forgotten)"));
+      absl::StatusOr<bool> committed = ForgottenOutcome(txid);
+      if (!committed.ok()) return committed.status();
+      out->push_back(Decided{txid, *committed, *committed ? "" : kPresumedAbort});
+      return absl::OkStatus();
     }
     out->push_back(Decided{txid, done->second.state == TxState::kCommitted, done->second.reason});
     return absl::OkStatus();
@@ -176,9 +212,11 @@ absl::Status Engine::Commit(const std::string& txid, absl::Time now, Actions* ou
 void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
   txn.state = TxState::kPreparing;
   if (txn.branches.size() == 1 && txn.branches[0].vote == Vote::kUnknown) {
-    // One branch: let it decide. No prepare round, no forced log write.
+    // One branch: let it decide. No prepare round; one forced record first,
+    // so that a restart knows whom to ask for the outcome.
     txn.one_phase = true;
-    SendPhase2(txid, txn, txn.branches[0], now, out);
+    txn.logging = true;
+    out->push_back(LogOnePhase{txid, txn.branches[0].ref});
     return;
   }
   bool waiting = false;
@@ -206,9 +244,12 @@ void Engine::MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Acti
     any_yes |= b.vote == Vote::kYes;
   }
   if (!any_yes) {
-    // Nothing was written anywhere: committed without a log record.
+    // Nothing was written anywhere: committed without a forced record. The
+    // END that says so is for a later Commit or GetTransaction only.
     ++stats_.committed;
     out->push_back(Decided{txid, true, ""});
+    out->push_back(LogEnd{txid, /*committed=*/true});
+    Retain(txid, now);
     Finish(txid, TxState::kCommitted, "");
     return;
   }
@@ -237,28 +278,28 @@ absl::Status Engine::Abort(const std::string& txid, const std::string& reason, a
   auto it = txns_.find(txid);
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
-    if (done != finished_.end() && done->second.state == TxState::kCommitted) {
-      return absl::FailedPreconditionError(absl::StrCat("transaction ", txid, " is COMMITTED"));
-    }
+    bool committed = done != finished_.end() && done->second.state == TxState::kCommitted;
     if (done == finished_.end()) {
-      // Not presumed aborted: a committed transaction is forgotten once it
-      // ends (after a restart, or past the finished cache), and OK would
-      // tell a client settling a lost Commit reply that it aborted.
-      return absl::NotFoundError(absl::StrCat(
-          "transaction ", txid,
-          " is unknown (never begun, aborted and forgotten, or long finished): if Commit was "
-          "called, its outcome cannot be told here"));
+      // Only a txid known not to have committed is "aborted already": past
+      // the retention window OK could tell a client settling a lost Commit
+      // reply that a committed transaction aborted.
+      absl::StatusOr<bool> forgotten = ForgottenOutcome(txid);
+      if (!forgotten.ok()) return forgotten.status();
+      committed = *forgotten;
+    }
+    if (committed) {
+      return absl::FailedPreconditionError(absl::StrCat("transaction ", txid, " is COMMITTED"));
     }
     return absl::OkStatus();  // aborted already
   }
   Txn& txn = it->second;
-  if (txn.state == TxState::kCommitting || txn.state == TxState::kCommitted || txn.logging) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("transaction ", txid, " is decided COMMIT and can no longer abort"));
-  }
   if (txn.one_phase) {
     return absl::FailedPreconditionError(absl::StrCat(
         "transaction ", txid, " is being committed by its only branch and can no longer abort"));
+  }
+  if (txn.state == TxState::kCommitting || txn.state == TxState::kCommitted || txn.logging) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("transaction ", txid, " is decided COMMIT and can no longer abort"));
   }
   DoAbort(txid, txn, reason, out);
   return absl::OkStatus();
@@ -340,7 +381,7 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
       }
       return;
     case TimerKind::kRetryOnePhase:
-      if (txn.one_phase && txn.state == TxState::kPreparing &&
+      if (txn.one_phase && txn.state == TxState::kPreparing && !txn.logging &&
           timer.generation == txn.branches[0].retry_generation) {
         SendPhase2(timer.txid, txn, txn.branches[0], now, out);
       }

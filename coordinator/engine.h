@@ -26,8 +26,15 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/actions.h"
+#include "coordinator/records.h"
+#include "coordinator/recovery_state.h"
+#include "coordinator/retained_outcomes.h"
 
 namespace txcoord::coordinator {
+
+// The reason Commit and GetTransaction give for a forgotten txid that did
+// not commit.
+extern const char kPresumedAbort[];
 
 struct EngineOptions {
   std::string cluster_id;     // names this coordinator in every txid
@@ -39,7 +46,10 @@ struct EngineOptions {
   absl::Duration phase2_backoff_max = absl::Seconds(5);
   size_t max_branches = 64;
   size_t max_open_transactions = 1000000;
-  size_t finished_cache = 10000;  // outcomes kept after a transaction ends
+  size_t finished_cache = 10000;  // details kept after a transaction ends
+  // Which committed txids are kept, and how long, after they end: what
+  // Commit, Abort and GetTransaction answer for a forgotten txid.
+  RetentionOptions retention;
   uint64_t random_seed = 0;       // jitter; fixed in tests and simulation
 };
 
@@ -92,6 +102,11 @@ struct EngineStats {
   uint64_t votes_read_only = 0;
   uint64_t votes_failed = 0;    // Prepare calls that got no vote (unreachable, timeout)
   uint64_t phase2_retries = 0;  // failed phase-2 calls scheduled again
+  // Retained outcomes (retained_outcomes.h): committed txids kept after
+  // they ended, the bitmap memory holding them, and chunks dropped.
+  uint64_t retained_committed = 0;
+  size_t retained_bytes = 0;
+  uint64_t retained_chunks_dropped = 0;
   size_t open = 0;              // transactions not finished
   // Since Begin (or recovery) of the oldest open transaction; zero if none.
   absl::Duration oldest_open_age;
@@ -140,6 +155,11 @@ class Engine final {
                       Actions* out);
   void OnPhase2Result(const std::string& txid, const std::string& participant,
                       const absl::Status& status, absl::Time now, Actions* out);
+  // The ONE_PHASE record of a one-phase commit is durable (OK: the branch
+  // is asked now) or the log failed (the outcome stays unknown until a
+  // restart asks the branch).
+  void OnOnePhaseLogged(const std::string& txid, const absl::Status& status, absl::Time now,
+                        Actions* out);
   // `committed` is the participant's decision.
   void OnOnePhaseResult(const std::string& txid, const std::string& participant,
                         const absl::StatusOr<bool>& committed, absl::Time now, Actions* out);
@@ -184,9 +204,26 @@ class Engine final {
   // participants without a branch are ignored.
   void RecoverCommitted(const std::string& txid, const std::vector<BranchRef>& branches,
                         const std::vector<LogMarkDone>& marks, absl::Time now, Actions* out);
+  // Everything the log held (see RecoveryState): the retained outcomes
+  // (with every epoch before this one expired if the log predates them),
+  // then each COMMIT without END re-driven, each ONE_PHASE without END
+  // asked again. Call once, before serving, in a new engine.
+  void Recover(const RecoveryState& state, absl::Time now, Actions* out);
+  // Re-asks the only branch of a one-phase commit whose ONE_PHASE record
+  // was found without END: it decides (or has decided) the outcome.
+  void RecoverOnePhase(const LogOnePhase& one_phase, absl::Time now, Actions* out);
   // Transactions whose COMMIT was logged (or is being logged) and that have
   // not ended: what a checkpoint must carry into a new log segment.
   std::vector<LogCommit> LiveCommits() const;
+  // One-phase commits whose ONE_PHASE was logged (or is being logged) and
+  // that have not ended: a checkpoint carries them too.
+  std::vector<LogOnePhase> LiveOnePhase() const;
+  const RetainedOutcomes& retained() const { return retained_; }
+  // Everything a WAL checkpoint must carry so that every older segment can
+  // go: the live COMMITs, then the marks on them (replay applies a mark
+  // only to a COMMIT it has read), the live ONE_PHASEs, the EXPIRED mark
+  // and every RETAINED chunk. COMMITs and ONE_PHASEs in txid order.
+  std::vector<EncodedRecord> Checkpoint() const;
   // The operators' durable marks on those transactions' branches: what a
   // checkpoint must carry too, after the COMMITs they refer to.
   std::vector<LogMarkDone> LiveMarks() const;
@@ -219,7 +256,7 @@ class Engine final {
     absl::Time deadline = absl::InfiniteFuture();
     std::string reason;
     absl::Time decided = absl::InfinitePast();
-    bool logging = false;    // COMMIT append issued, not yet durable
+    bool logging = false;    // COMMIT (or ONE_PHASE) append issued, not yet durable
     bool one_phase = false;  // decision delegated to the only branch
   };
 
@@ -229,6 +266,12 @@ class Engine final {
   // (or never) held.
   static absl::Status UnknownToOperators(const std::string& txid);
   absl::StatusOr<Txn*> Find(const std::string& txid);
+  // The outcome of an owned txid this engine no longer holds (nor caches):
+  // true if it committed, false if not (presumed abort); OUT_OF_RANGE once
+  // past the retention window, NOT_FOUND if this epoch never issued it.
+  absl::StatusOr<bool> ForgottenOutcome(const std::string& txid) const;
+  // Keeps `txid`'s commit among the retained outcomes.
+  void Retain(const std::string& txid, absl::Time now);
   Branch* FindBranch(Txn& txn, const std::string& participant);
   void StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
   void MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
@@ -254,6 +297,7 @@ class Engine final {
   uint64_t next_sequence_ = 1;
   std::mt19937_64 rng_;
   absl::flat_hash_map<std::string, Txn> txns_;
+  RetainedOutcomes retained_;
   // Recently finished transactions, for Describe and QueryOutcome after the
   // transaction was forgotten. Bounded by options_.finished_cache.
   struct Finished {

@@ -64,10 +64,15 @@ absl::StatusOr<TransactionView> Engine::Describe(const std::string& txid) const 
   if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
   auto it = txns_.find(txid);
   if (it != txns_.end()) return View(txid, it->second);
-  if (!finished_.contains(txid)) {
-    return UnknownToOperators(txid);
-  }
-  return FinishedView(txid);
+  if (finished_.contains(txid)) return FinishedView(txid);
+  absl::StatusOr<bool> committed = ForgottenOutcome(txid);
+  if (!committed.ok()) return committed.status();
+  // Only the outcome is retained: no branches, no times.
+  TransactionView view;
+  view.txid = txid;
+  view.state = *committed ? TxState::kCommitted : TxState::kAborted;
+  view.reason = *committed ? "" : kPresumedAbort;
+  return view;
 }
 
 // Precondition: `txid` is in finished_.
@@ -140,11 +145,13 @@ absl::StatusOr<size_t> Engine::RetryPhase2(const std::string& txid, absl::Time n
     return UnknownToOperators(txid);
   }
   Txn& txn = it->second;
-  const bool one_phase = txn.one_phase && txn.state == TxState::kPreparing;
+  const bool one_phase = txn.one_phase && txn.state == TxState::kPreparing && !txn.logging;
   if (txn.state != TxState::kCommitting && !one_phase) {
     return absl::FailedPreconditionError(
         absl::StrCat("transaction ", txid, " is ", TxStateName(txn.state),
-                     txn.logging ? " (its COMMIT is being logged)" : "",
+                     txn.logging ? (txn.one_phase ? " (its ONE_PHASE record is being logged)"
+                                                  : " (its COMMIT is being logged)")
+                                 : "",
                      ": phase 2 has not started; it commits or aborts on its own, or use abort"));
   }
   size_t resent = 0;
@@ -176,18 +183,18 @@ absl::Status Engine::ForceAbort(const std::string& txid, const std::string& reas
     return absl::OkStatus();  // already aborted
   }
   Txn& txn = it->second;
+  if (txn.one_phase) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("transaction ", txid,
+                     " is being committed by its only branch, which decides; "
+                     "it can no longer abort (use retry to ask the branch again)"));
+  }
   if (txn.state == TxState::kCommitting || txn.state == TxState::kCommitted || txn.logging) {
     return absl::FailedPreconditionError(
         absl::StrCat("transaction ", txid, " is decided COMMIT (its COMMIT record is ",
                      txn.logging ? "being written to" : "in",
                      " the log) and can no longer abort; "
                      "use retry to push phase 2, or mark-done for a branch repaired by hand"));
-  }
-  if (txn.one_phase) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("transaction ", txid,
-                     " is being committed by its only branch, which decides; "
-                     "it can no longer abort (use retry to ask the branch again)"));
   }
   DoAbort(txid, txn, reason, out);
   return absl::OkStatus();

@@ -198,6 +198,10 @@ TEST_F(EngineAdminTest, RetryResendsAStuckOnePhaseCommit) {
   std::string txid = BeginWith({"a"});
   Actions out;
   ASSERT_TRUE(engine_.Commit(txid, kT0, &out).ok());
+  EXPECT_EQ(engine_.RetryPhase2(txid, kT0, &out).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "the branch must not be asked before its ONE_PHASE record is durable";
+  engine_.OnOnePhaseLogged(txid, absl::OkStatus(), kT0, &out);
   out.clear();
   engine_.OnOnePhaseResult(txid, "a", absl::UnavailableError("down"), kT0, &out);
   ASSERT_EQ(Only<ArmTimer>(out).size(), 1u);

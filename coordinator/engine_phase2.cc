@@ -9,6 +9,7 @@
 #include "common/heuristic.h"
 #include "common/txid.h"
 #include "coordinator/engine.h"
+#include "coordinator/records.h"
 
 namespace txcoord::coordinator {
 
@@ -32,8 +33,28 @@ void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status,
   txn.deadline = absl::InfiniteFuture();
   txn.decided = now;
   ++stats_.committed;
+  Retain(txid, now);
   out->push_back(Decided{txid, true, ""});
   StartPhase2(txid, txn, now, out);
+}
+
+void Engine::OnOnePhaseLogged(const std::string& txid, const absl::Status& status, absl::Time now,
+                              Actions* out) {
+  auto it = txns_.find(txid);
+  if (it == txns_.end()) return;
+  Txn& txn = it->second;
+  if (!txn.one_phase || !txn.logging) return;
+  if (!status.ok()) {
+    // The record may be durable, and then a restart asks the branch, which
+    // may commit: the outcome cannot be promised either way.
+    out->push_back(Decided{txid, false, "",
+                           absl::UnavailableError(absl::StrCat(
+                               "commit outcome unknown: the coordinator's log failed (",
+                               status.message(), "); it is settled when the coordinator restarts"))});
+    return;
+  }
+  txn.logging = false;
+  SendPhase2(txid, txn, txn.branches[0], now, out);
 }
 
 void Engine::StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
@@ -111,10 +132,14 @@ void Engine::OnOnePhaseResult(const std::string& txid, const std::string& partic
     ArmRetry(txid, txn, b, now, out);
     return;
   }
+  // The END says which: its ONE_PHASE record alone would make a restart
+  // ask the branch again, which answers the same while it keeps the outcome.
+  out->push_back(LogEnd{txid, *committed});
   if (*committed) {
     ++stats_.committed;
     b.vote = Vote::kYes;
     b.acknowledged = true;
+    Retain(txid, now);
     out->push_back(Decided{txid, true, ""});
     Finish(txid, TxState::kCommitted, "");
   } else {
@@ -137,6 +162,7 @@ void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchR
   if (parsed.ok() && parsed->cluster == options_.cluster_id && parsed->epoch == options_.epoch) {
     next_sequence_ = std::max(next_sequence_, parsed->sequence + 1);
   }
+  Retain(txid, now);
   Txn& txn = txns_[txid];
   txn.state = TxState::kCommitting;
   txn.decided = now;
@@ -157,10 +183,46 @@ void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchR
   MaybeEnd(txid, txn, out);
 }
 
+void Engine::Recover(const RecoveryState& state, absl::Time now, Actions* out) {
+  retained_ = state.outcomes();
+  if (!state.saw_expired() && options_.epoch > 0) {
+    // The log predates retained outcomes: what the earlier epochs decided
+    // is no longer known, except the commits still in the log.
+    retained_.ExpireThrough(ExpiredMark{options_.epoch - 1, UINT64_MAX});
+  }
+  stats_.retained_chunks_dropped += retained_.Prune(now);
+  for (const auto& [txid, commit] : state.unfinished()) {
+    RecoverCommitted(txid, commit.branches, state.marks(txid), now, out);
+  }
+  for (const auto& [txid, one_phase] : state.one_phase()) RecoverOnePhase(one_phase, now, out);
+}
+
+void Engine::RecoverOnePhase(const LogOnePhase& one_phase, absl::Time now, Actions* out) {
+  Txn& txn = txns_[one_phase.txid];
+  txn.state = TxState::kPreparing;
+  txn.one_phase = true;
+  txn.logging = false;
+  txn.begin = now;  // its real begin is not logged: ages count from recovery
+  txn.deadline = absl::InfiniteFuture();  // the branch decides
+  txn.branches.clear();
+  txn.branches.push_back(Branch{one_phase.branch});
+  SendPhase2(one_phase.txid, txn, txn.branches[0], now, out);
+}
+
+std::vector<LogOnePhase> Engine::LiveOnePhase() const {
+  std::vector<LogOnePhase> live;
+  for (const auto& [txid, txn] : txns_) {
+    if (txn.one_phase && txn.state == TxState::kPreparing) {
+      live.push_back(LogOnePhase{txid, txn.branches[0].ref});
+    }
+  }
+  return live;
+}
+
 std::vector<LogCommit> Engine::LiveCommits() const {
   std::vector<LogCommit> live;
   for (const auto& [txid, txn] : txns_) {
-    if (txn.state != TxState::kCommitting && !txn.logging) continue;
+    if (txn.one_phase || (txn.state != TxState::kCommitting && !txn.logging)) continue;
     LogCommit record{txid, {}};
     for (const Branch& b : txn.branches) {
       if (b.vote == Vote::kYes) record.branches.push_back(b.ref);
@@ -179,6 +241,26 @@ std::vector<LogMarkDone> Engine::LiveMarks() const {
     }
   }
   return marks;
+}
+
+std::vector<EncodedRecord> Engine::Checkpoint() const {
+  std::vector<LogCommit> live = LiveCommits();
+  std::vector<LogOnePhase> one_phase = LiveOnePhase();
+  std::sort(live.begin(), live.end(),
+            [](const LogCommit& a, const LogCommit& b) { return a.txid < b.txid; });
+  std::sort(one_phase.begin(), one_phase.end(),
+            [](const LogOnePhase& a, const LogOnePhase& b) { return a.txid < b.txid; });
+  std::vector<EncodedRecord> records;
+  for (const LogCommit& commit : live) records.push_back({kRecordCommit, EncodeCommit(commit)});
+  for (const LogMarkDone& mark : LiveMarks()) {
+    records.push_back({kRecordMarkDone, EncodeMarkDone(mark)});
+  }
+  for (const LogOnePhase& p : one_phase) records.push_back({kRecordOnePhase, EncodeOnePhase(p)});
+  records.push_back({kRecordExpired, EncodeExpired(retained_.expired())});
+  for (const OutcomeChunk& chunk : retained_.Chunks()) {
+    records.push_back({kRecordRetained, EncodeRetained(chunk)});
+  }
+  return records;
 }
 
 // `attempts`: failures since the last reset (Branch::backoff_level).

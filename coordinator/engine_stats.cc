@@ -32,6 +32,8 @@ void Engine::CountVote(const absl::StatusOr<Vote>& vote) {
 EngineStats Engine::Stats(absl::Time now) const {
   EngineStats stats = stats_;
   stats.open = txns_.size();
+  stats.retained_committed = retained_.committed_count();
+  stats.retained_bytes = retained_.bytes();
   absl::Time oldest = absl::InfiniteFuture();
   for (const auto& [txid, txn] : txns_) {
     // A recovered transaction has no begin time: it counts from recovery.

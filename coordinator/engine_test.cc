@@ -214,10 +214,14 @@ TEST_F(EngineTest, NoBranchesCommitsAtOnce) {
   EXPECT_THAT(Only<LogCommit>(out), IsEmpty());
 }
 
-TEST_F(EngineTest, OneBranchCommitsInOnePhaseWithoutLogging) {
+TEST_F(EngineTest, OneBranchCommitsInOnePhaseWithoutAPrepareRound) {
   std::string txid = BeginWith({"a"});
   Actions out = Commit(txid);
   EXPECT_THAT(Only<SendPrepare>(out), IsEmpty());
+  EXPECT_THAT(Only<LogCommit>(out), IsEmpty());
+  ASSERT_EQ(Only<LogOnePhase>(out).size(), 1u);
+  out.clear();
+  engine_.OnOnePhaseLogged(txid, absl::OkStatus(), kT0, &out);
   ASSERT_EQ(Only<SendCommitOnePhase>(out).size(), 1u);
   // The branch decides now: neither the client nor the deadline may abort.
   Actions ignored;
@@ -433,11 +437,10 @@ TEST_F(EngineTest, CommitIsIdempotent) {
   EXPECT_TRUE(Only<Decided>(out)[0].committed);
 }
 
-// Found by the simulator (txsim --seed=1 --abort_unknown): a committed
-// transaction is forgotten once it ends and the coordinator restarts (or
-// the finished cache moves on); a client settling a lost Commit reply with
-// Abort must not hear OK for it.
-TEST_F(EngineTest, AbortOfAForgottenTransactionIsNotFoundNotPresumedAborted) {
+// Found by the simulator (txsim --seed=1 --abort_unknown): a client
+// settling a lost Commit reply with Abort must not hear OK for a committed
+// transaction the engine no longer holds (the finished cache moved on).
+TEST_F(EngineTest, AbortOfAForgottenCommittedTransactionIsRefusedNotPresumedAborted) {
   EngineOptions options = MakeOptions();
   options.finished_cache = 1;
   Engine engine(options);
@@ -450,8 +453,10 @@ TEST_F(EngineTest, AbortOfAForgottenTransactionIsNotFoundNotPresumedAborted) {
   ASSERT_TRUE(engine.Abort(aborted->txid, "client", kT0, &out).ok());  // evicts the first
   EXPECT_TRUE(engine.Abort(aborted->txid, "client", kT0, &out).ok());  // idempotent
   EXPECT_EQ(engine.Abort(committed->txid, "client", kT0, &out).code(),
-            absl::StatusCode::kNotFound);
-  EXPECT_EQ(engine.Abort("c1.6.3", "client", kT0, &out).code(), absl::StatusCode::kNotFound);
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine.Abort("c1.7.99", "client", kT0, &out).code(), absl::StatusCode::kNotFound)
+      << "never issued";
+  EXPECT_TRUE(engine.Abort("c1.6.3", "client", kT0, &out).ok()) << "an earlier epoch's, uncommitted";
 }
 
 }  // namespace

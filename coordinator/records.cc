@@ -1,11 +1,15 @@
 #include "coordinator/records.h"
 
+#include <algorithm>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 
 namespace txcoord::coordinator {
 namespace {
 
-void PutVarint(std::string* out, uint32_t v) {
+void PutVarint(std::string* out, uint64_t v) {
   while (v >= 0x80) {
     out->push_back(static_cast<char>(v | 0x80));
     v >>= 7;
@@ -18,12 +22,12 @@ void PutString(std::string* out, absl::string_view s) {
   out->append(s.data(), s.size());
 }
 
-bool GetVarint(absl::string_view* in, uint32_t* v) {
-  uint32_t result = 0;
-  for (int shift = 0; shift <= 28 && !in->empty(); shift += 7) {
+bool GetVarint64(absl::string_view* in, uint64_t* v) {
+  uint64_t result = 0;
+  for (int shift = 0; shift <= 63 && !in->empty(); shift += 7) {
     const uint8_t byte = static_cast<uint8_t>((*in)[0]);
     in->remove_prefix(1);
-    result |= static_cast<uint32_t>(byte & 0x7f) << shift;
+    result |= static_cast<uint64_t>(byte & 0x7f) << shift;
     if ((byte & 0x80) == 0) {
       *v = result;
       return true;
@@ -31,6 +35,15 @@ bool GetVarint(absl::string_view* in, uint32_t* v) {
   }
   return false;
 }
+
+bool GetVarint(absl::string_view* in, uint32_t* v) {
+  uint64_t wide = 0;
+  if (!GetVarint64(in, &wide) || wide > UINT32_MAX) return false;
+  *v = static_cast<uint32_t>(wide);
+  return true;
+}
+
+constexpr uint8_t kEndCommitted = 1;
 
 bool GetString(absl::string_view* in, std::string* s) {
   uint32_t n = 0;
@@ -53,9 +66,47 @@ std::string EncodeCommit(const LogCommit& commit) {
   return out;
 }
 
-std::string EncodeEnd(const std::string& txid) {
+const char* RecordTypeName(uint8_t type) {
+  switch (type) {
+    case kRecordCommit: return "COMMIT";
+    case kRecordEnd: return "END";
+    case kRecordMarkDone: return "MARK_DONE";
+    case kRecordOnePhase: return "ONE_PHASE";
+    case kRecordRetained: return "RETAINED";
+    case kRecordExpired: return "EXPIRED";
+  }
+  return "?";
+}
+
+std::string EncodeEnd(const LogEnd& end) {
   std::string out;
-  PutString(&out, txid);
+  PutString(&out, end.txid);
+  if (end.committed) out.push_back(static_cast<char>(kEndCommitted));
+  return out;
+}
+
+std::string EncodeOnePhase(const LogOnePhase& one_phase) {
+  std::string out;
+  PutString(&out, one_phase.txid);
+  PutString(&out, one_phase.branch.participant);
+  PutString(&out, one_phase.branch.endpoint);
+  PutVarint(&out, one_phase.branch.token);
+  return out;
+}
+
+std::string EncodeRetained(const OutcomeChunk& chunk) {
+  std::string out;
+  PutVarint(&out, chunk.epoch);
+  PutVarint(&out, chunk.first_sequence);
+  PutVarint(&out, static_cast<uint64_t>(std::max<int64_t>(0, absl::ToUnixMillis(chunk.newest))));
+  PutString(&out, chunk.bitmap);
+  return out;
+}
+
+std::string EncodeExpired(const ExpiredMark& mark) {
+  std::string out;
+  PutVarint(&out, mark.epoch);
+  PutVarint(&out, mark.sequence);
   return out;
 }
 
@@ -85,12 +136,47 @@ absl::StatusOr<LogCommit> DecodeCommit(absl::string_view payload) {
   return commit;
 }
 
-absl::StatusOr<std::string> DecodeEnd(absl::string_view payload) {
-  std::string txid;
-  if (!GetString(&payload, &txid) || !payload.empty()) {
-    return absl::DataLossError("malformed END record");
+absl::StatusOr<LogEnd> DecodeEnd(absl::string_view payload) {
+  LogEnd end;
+  if (!GetString(&payload, &end.txid)) return absl::DataLossError("malformed END record");
+  if (payload.empty()) return end;
+  if (payload.size() != 1 || static_cast<uint8_t>(payload[0]) != kEndCommitted) {
+    return absl::DataLossError("END record has unknown flags or trailing bytes");
   }
-  return txid;
+  end.committed = true;
+  return end;
+}
+
+absl::StatusOr<LogOnePhase> DecodeOnePhase(absl::string_view payload) {
+  LogOnePhase one_phase;
+  if (!GetString(&payload, &one_phase.txid) ||
+      !GetString(&payload, &one_phase.branch.participant) ||
+      !GetString(&payload, &one_phase.branch.endpoint) ||
+      !GetVarint64(&payload, &one_phase.branch.token) || !payload.empty()) {
+    return absl::DataLossError("malformed ONE_PHASE record");
+  }
+  return one_phase;
+}
+
+absl::StatusOr<OutcomeChunk> DecodeRetained(absl::string_view payload) {
+  OutcomeChunk chunk;
+  uint64_t newest_ms = 0;
+  if (!GetVarint64(&payload, &chunk.epoch) || !GetVarint64(&payload, &chunk.first_sequence) ||
+      !GetVarint64(&payload, &newest_ms) || !GetString(&payload, &chunk.bitmap) ||
+      !payload.empty() || newest_ms > static_cast<uint64_t>(INT64_MAX)) {
+    return absl::DataLossError("malformed RETAINED record");
+  }
+  chunk.newest = absl::FromUnixMillis(static_cast<int64_t>(newest_ms));
+  return chunk;
+}
+
+absl::StatusOr<ExpiredMark> DecodeExpired(absl::string_view payload) {
+  ExpiredMark mark;
+  if (!GetVarint64(&payload, &mark.epoch) || !GetVarint64(&payload, &mark.sequence) ||
+      !payload.empty()) {
+    return absl::DataLossError("malformed EXPIRED record");
+  }
+  return mark;
 }
 
 absl::StatusOr<LogMarkDone> DecodeMarkDone(absl::string_view payload) {

@@ -14,9 +14,10 @@ TEST(RecordsTest, CommitRoundTrips) {
 }
 
 TEST(RecordsTest, EndRoundTrips) {
-  auto decoded = DecodeEnd(EncodeEnd("c1.2.3"));
+  auto decoded = DecodeEnd(EncodeEnd({"c1.2.3"}));
   ASSERT_TRUE(decoded.ok());
-  EXPECT_EQ(*decoded, "c1.2.3");
+  EXPECT_EQ(decoded->txid, "c1.2.3");
+  EXPECT_FALSE(decoded->committed);
 }
 
 TEST(RecordsTest, MarkDoneRoundTrips) {

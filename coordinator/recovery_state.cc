@@ -1,32 +1,50 @@
-// RecoveryState: what the coordinator's log says at startup (COMMIT
-// records without END, and the operators' MARK_DONE records on them).
+#include "coordinator/recovery_state.h"
+
 #include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/txid.h"
 #include "coordinator/records.h"
-#include "coordinator/runtime.h"
 
 namespace txcoord::coordinator {
 
-absl::Status RecoveryState::Apply(const wal::Record& record) {
-  switch (record.type) {
+RecoveryState::RecoveryState(const RetentionOptions& retention, absl::Time now)
+    : now_(now), outcomes_(retention) {}
+
+void RecoveryState::Retain(const std::string& txid) {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (parsed.ok()) outcomes_.Add(parsed->epoch, parsed->sequence, now_);
+}
+
+absl::Status RecoveryState::Apply(uint8_t type, absl::string_view payload) {
+  switch (type) {
     case kRecordCommit: {
-      absl::StatusOr<LogCommit> commit = DecodeCommit(record.payload);
+      absl::StatusOr<LogCommit> commit = DecodeCommit(payload);
       if (!commit.ok()) return commit.status();
       std::string txid = commit->txid;
+      Retain(txid);
       unfinished_[txid] = *std::move(commit);
       return absl::OkStatus();
     }
     case kRecordEnd: {
-      absl::StatusOr<std::string> txid = DecodeEnd(record.payload);
-      if (!txid.ok()) return txid.status();
-      unfinished_.erase(*txid);
-      marks_.erase(*txid);
+      absl::StatusOr<LogEnd> end = DecodeEnd(payload);
+      if (!end.ok()) return end.status();
+      if (end->committed) Retain(end->txid);
+      unfinished_.erase(end->txid);
+      one_phase_.erase(end->txid);
+      marks_.erase(end->txid);
+      return absl::OkStatus();
+    }
+    case kRecordOnePhase: {
+      absl::StatusOr<LogOnePhase> one_phase = DecodeOnePhase(payload);
+      if (!one_phase.ok()) return one_phase.status();
+      std::string txid = one_phase->txid;
+      one_phase_[txid] = *std::move(one_phase);
       return absl::OkStatus();
     }
     case kRecordMarkDone: {
-      absl::StatusOr<LogMarkDone> mark = DecodeMarkDone(record.payload);
+      absl::StatusOr<LogMarkDone> mark = DecodeMarkDone(payload);
       if (!mark.ok()) return mark.status();
       // Only a mark on a COMMIT still open counts: one after the END (or
       // with its COMMIT in a segment a checkpoint superseded) has no effect.
@@ -44,8 +62,23 @@ absl::Status RecoveryState::Apply(const wal::Record& record) {
       if (!repeated) marks.push_back(*std::move(mark));
       return absl::OkStatus();
     }
+    case kRecordRetained: {
+      absl::StatusOr<OutcomeChunk> chunk = DecodeRetained(payload);
+      if (!chunk.ok()) return chunk.status();
+      if (absl::Status merged = outcomes_.Merge(*chunk); !merged.ok()) {
+        return absl::DataLossError(absl::StrCat("bad RETAINED record: ", merged.message()));
+      }
+      return absl::OkStatus();
+    }
+    case kRecordExpired: {
+      absl::StatusOr<ExpiredMark> mark = DecodeExpired(payload);
+      if (!mark.ok()) return mark.status();
+      outcomes_.ExpireThrough(*mark);
+      saw_expired_ = true;
+      return absl::OkStatus();
+    }
     default:
-      return absl::DataLossError(absl::StrCat("unknown log record type ", record.type));
+      return absl::DataLossError(absl::StrCat("unknown log record type ", type));
   }
 }
 

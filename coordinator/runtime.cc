@@ -138,8 +138,16 @@ void Runtime::Execute(Actions actions) {
                        return 0;
                      });
                    });
+    } else if (auto* a = std::get_if<LogOnePhase>(&action)) {
+      log_->Append(kRecordOnePhase, EncodeOnePhase(*a), /*sync=*/true,
+                   [this, txid = a->txid](absl::Status status) {
+                     WithEngine([&](Engine& e, Actions* out) {
+                       e.OnOnePhaseLogged(txid, status, absl::Now(), out);
+                       return 0;
+                     });
+                   });
     } else if (auto* a = std::get_if<LogEnd>(&action)) {
-      log_->Append(kRecordEnd, EncodeEnd(a->txid), /*sync=*/false, nullptr);
+      log_->Append(kRecordEnd, EncodeEnd(*a), /*sync=*/false, nullptr);
     } else if (auto* a = std::get_if<LogMarkDone>(&action)) {
       log_->Append(kRecordMarkDone, EncodeMarkDone(*a), /*sync=*/true,
                    [this, mark = *a](absl::Status status) { MarkDoneLogged(mark, status); });
@@ -181,20 +189,29 @@ absl::Status Runtime::CheckAccepting() {
   return absl::OkStatus();
 }
 
-void Runtime::Recover(const RecoveryState& state) {
+absl::Status Runtime::Recover(const RecoveryState& state) {
+  for (const auto& [txid, commit] : state.unfinished()) {
+    const std::vector<LogMarkDone>& marks = state.marks(txid);
+    TXLOG(INFO) << "txid=" << txid << " recovered as COMMITTING with " << commit.branches.size()
+                << " branches"
+                << (marks.empty() ? ""
+                                  : absl::StrCat(" (", marks.size(), " marked done by an operator)"))
+                << ": re-driving phase 2";
+  }
+  for (const auto& [txid, one_phase] : state.one_phase()) {
+    TXLOG(INFO) << "txid=" << txid << " recovered as a one-phase commit at "
+                << one_phase.branch.participant << ": asking the branch for its outcome";
+  }
+  ExpiredMark expired;
   WithEngine([&](Engine& e, Actions* out) {
-    for (const auto& [txid, commit] : state.unfinished()) {
-      const std::vector<LogMarkDone>& marks = state.marks(txid);
-      TXLOG(INFO) << "txid=" << txid << " recovered as COMMITTING with " << commit.branches.size()
-                  << " branches"
-                  << (marks.empty()
-                          ? ""
-                          : absl::StrCat(" (", marks.size(), " marked done by an operator)"))
-                  << ": re-driving phase 2";
-      e.RecoverCommitted(txid, commit.branches, marks, absl::Now(), out);
-    }
+    e.Recover(state, absl::Now(), out);
+    expired = e.retained().expired();
     return 0;
   });
+  if (state.saw_expired()) return absl::OkStatus();
+  // Durable before any txid of this epoch is answered for: a later start
+  // that found no mark would take this epoch's outcomes for expired.
+  return log_->AppendSync(kRecordExpired, EncodeExpired(expired));
 }
 
 absl::StatusOr<BeginResult> Runtime::Begin(absl::Duration timeout) {
@@ -354,20 +371,14 @@ absl::StatusOr<AdminResult> Runtime::MarkBranchDone(const std::string& txid,
 }
 
 std::vector<wal::Record> Runtime::CheckpointRecords() {
-  std::vector<LogCommit> live;
-  std::vector<LogMarkDone> marks;
+  std::vector<EncodedRecord> encoded;
   {
     absl::MutexLock lock(&mu_);
-    live = engine_.LiveCommits();
-    marks = engine_.LiveMarks();
+    encoded = engine_.Checkpoint();
   }
   std::vector<wal::Record> records;
-  records.reserve(live.size() + marks.size());
-  for (const LogCommit& commit : live) records.push_back({kRecordCommit, EncodeCommit(commit)});
-  // After the COMMITs: replay applies a mark only to a COMMIT it has read.
-  for (const LogMarkDone& mark : marks) {
-    records.push_back({kRecordMarkDone, EncodeMarkDone(mark)});
-  }
+  records.reserve(encoded.size());
+  for (EncodedRecord& r : encoded) records.push_back({r.type, std::move(r.payload)});
   return records;
 }
 

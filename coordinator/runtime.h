@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "coordinator/engine.h"
 #include "coordinator/participant_client.h"
+#include "coordinator/recovery_state.h"
 #include "coordinator/timer_queue.h"
 #include "coordinator/wal/log.h"
 
@@ -48,24 +49,6 @@ struct AdminResult {
   std::string message;          // in words, for txctl
 };
 
-// What the log held at start-up: COMMIT records without END, and the
-// operators' MARK_DONE records on them.
-class RecoveryState final {
- public:
-  // Feed every replayed record, in log order. DATA_LOSS for a record it
-  // cannot decode or an unknown type. A MARK_DONE whose COMMIT is absent or
-  // already ENDed, or that names no branch of it, is ignored; so is a
-  // repeated one.
-  absl::Status Apply(const wal::Record& record);
-  const absl::flat_hash_map<std::string, LogCommit>& unfinished() const { return unfinished_; }
-  // The marks on unfinished transactions, in log order; empty if none.
-  const std::vector<LogMarkDone>& marks(const std::string& txid) const;
-
- private:
-  absl::flat_hash_map<std::string, LogCommit> unfinished_;
-  absl::flat_hash_map<std::string, std::vector<LogMarkDone>> marks_;
-};
-
 // Thread-safe. `log`, `participants` and `timers` must outlive it.
 class Runtime final {
  public:
@@ -74,9 +57,11 @@ class Runtime final {
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
-  // Re-drives every unfinished committed transaction. Call once, before
-  // serving requests.
-  void Recover(const RecoveryState& state);
+  // Takes the retained outcomes, re-drives every unfinished committed
+  // transaction and re-asks every unfinished one-phase branch. If the log
+  // had no EXPIRED record, logs one (forced) before it returns, so that the
+  // next start reads the same. Call once, before serving requests.
+  absl::Status Recover(const RecoveryState& state);
 
   absl::StatusOr<BeginResult> Begin(absl::Duration timeout);
   absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared);

@@ -42,6 +42,14 @@ ABSL_FLAG(absl::Duration, phase2_retry_max, absl::Seconds(5),
           "(retries never stop).");
 ABSL_FLAG(uint64_t, wal_segment_bytes, 64ull << 20,
           "Rotate WAL segments past this size; a checkpoint then lets older segments go.");
+ABSL_FLAG(absl::Duration, outcome_retention, absl::Hours(24),
+          "How long the outcome of a committed transaction is kept after it ends, across "
+          "restarts: within it, Commit and GetTransaction answer COMMITTED or ABORTED for any "
+          "txid of this coordinator; past it, OUT_OF_RANGE (outcome expired). Costs one bit per "
+          "txid issued in the window.");
+ABSL_FLAG(uint64_t, outcome_retention_max_bytes, 16ull << 20,
+          "Memory bound on the retained outcomes (also copied into each WAL checkpoint): past "
+          "it the oldest go even inside --outcome_retention. 16 MiB holds 134 million txids.");
 ABSL_FLAG(std::string, failpoints, "",
           "For crash tests only: failpoints to arm, e.g. \"after-commit-logged=crash\" (see "
           "common/failpoint.h). Also read from TXCOORD_FAILPOINTS.");
@@ -90,11 +98,22 @@ int Run() {
     Runtime* runtime = runtime_for_checkpoint.load();
     return runtime ? runtime->CheckpointRecords() : std::vector<wal::Record>{};
   };
-  RecoveryState recovery;
+  RetentionOptions retention;
+  retention.retention = absl::GetFlag(FLAGS_outcome_retention);
+  retention.max_bytes = absl::GetFlag(FLAGS_outcome_retention_max_bytes);
+  if (retention.retention <= absl::ZeroDuration() ||
+      retention.max_bytes < RetainedOutcomes::kChunkBytes) {
+    TXLOG(ERROR) << "cannot start: --outcome_retention must be positive and "
+                    "--outcome_retention_max_bytes at least "
+                 << RetainedOutcomes::kChunkBytes;
+    return 2;
+  }
+  RecoveryState recovery(retention, absl::Now());
   absl::Status replay_status;
   absl::StatusOr<std::unique_ptr<wal::Log>> log =
       wal::Log::Open(log_options, [&](const wal::Record& record) {
-        if (absl::Status s = recovery.Apply(record); !s.ok() && replay_status.ok()) replay_status = s;
+        absl::Status s = recovery.Apply(record.type, record.payload);
+        if (!s.ok() && replay_status.ok()) replay_status = s;
       });
   if (!log.ok() || !replay_status.ok()) {
     TXLOG(ERROR) << "cannot start: " << (log.ok() ? replay_status : log.status())
@@ -109,6 +128,7 @@ int Run() {
   options.engine.prepare_timeout = absl::GetFlag(FLAGS_prepare_timeout);
   options.engine.phase2_backoff_max = absl::GetFlag(FLAGS_phase2_retry_max);
   options.engine.random_seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  options.engine.retention = retention;
   options.on_commit_returned = metrics.CommitObserver();
 
   // Deliberately never destroyed: gRPC callbacks and timers may still refer
@@ -119,7 +139,10 @@ int Run() {
   auto* participants = new GrpcParticipantClient(participant_options);
   auto* runtime = new Runtime(options, log->get(), participants, timers);
   runtime_for_checkpoint = runtime;
-  runtime->Recover(recovery);
+  if (absl::Status recovered = runtime->Recover(recovery); !recovered.ok()) {
+    TXLOG(ERROR) << "cannot start: " << recovered;
+    return 1;
+  }
   metrics.Watch(runtime);
   metrics.WatchParticipants(participants);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
@@ -142,7 +165,10 @@ int Run() {
   }
   TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << (*dir)->cluster_id()
               << " epoch=" << (*dir)->epoch() << " data-dir=" << (*dir)->path()
-              << " recovered " << recovery.unfinished().size() << " committing transaction(s)";
+              << " recovered " << recovery.unfinished().size() << " committing and "
+              << recovery.one_phase().size() << " one-phase transaction(s); outcomes retained for "
+              << absl::FormatDuration(retention.retention) << " ("
+              << recovery.outcomes().committed_count() << " committed txids kept)";
 
   const int sig = WaitForShutdownSignal();
   TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";

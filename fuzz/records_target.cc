@@ -24,10 +24,41 @@ int FuzzRecords(const uint8_t* data, size_t size) {
     Require(absl::IsDataLoss(commit.status()), "DecodeCommit fails with a code other than DATA_LOSS");
   }
 
-  absl::StatusOr<std::string> end = coordinator::DecodeEnd(bytes);
+  absl::StatusOr<coordinator::LogEnd> end = coordinator::DecodeEnd(bytes);
   if (end.ok()) {
-    absl::StatusOr<std::string> again = coordinator::DecodeEnd(coordinator::EncodeEnd(*end));
-    Require(again.ok() && *again == *end, "END record changes across encode/decode");
+    absl::StatusOr<coordinator::LogEnd> again =
+        coordinator::DecodeEnd(coordinator::EncodeEnd(*end));
+    Require(again.ok() && again->txid == end->txid && again->committed == end->committed,
+            "END record changes across encode/decode");
+  }
+
+  absl::StatusOr<coordinator::LogOnePhase> one_phase = coordinator::DecodeOnePhase(bytes);
+  if (one_phase.ok()) {
+    absl::StatusOr<coordinator::LogOnePhase> again =
+        coordinator::DecodeOnePhase(coordinator::EncodeOnePhase(*one_phase));
+    Require(again.ok() && again->txid == one_phase->txid && again->branch == one_phase->branch &&
+                again->branch.token == one_phase->branch.token,
+            "ONE_PHASE record changes across encode/decode");
+  }
+
+  absl::StatusOr<coordinator::OutcomeChunk> chunk = coordinator::DecodeRetained(bytes);
+  if (chunk.ok()) {
+    absl::StatusOr<coordinator::OutcomeChunk> again =
+        coordinator::DecodeRetained(coordinator::EncodeRetained(*chunk));
+    Require(again.ok() && again->epoch == chunk->epoch &&
+                again->first_sequence == chunk->first_sequence && again->bitmap == chunk->bitmap,
+            "RETAINED record changes across encode/decode");
+    // Whatever a damaged chunk holds, merging it must not crash.
+    coordinator::RetainedOutcomes outcomes;
+    (void)outcomes.Merge(*chunk);
+  }
+
+  absl::StatusOr<coordinator::ExpiredMark> expired = coordinator::DecodeExpired(bytes);
+  if (expired.ok()) {
+    absl::StatusOr<coordinator::ExpiredMark> again =
+        coordinator::DecodeExpired(coordinator::EncodeExpired(*expired));
+    Require(again.ok() && again->epoch == expired->epoch && again->sequence == expired->sequence,
+            "EXPIRED record changes across encode/decode");
   }
 
   absl::StatusOr<coordinator::LogMarkDone> mark = coordinator::DecodeMarkDone(bytes);

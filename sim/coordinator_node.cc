@@ -51,38 +51,26 @@ absl::Status CoordinatorNode::Start() {
   coordinator::EngineOptions engine_options = options_.engine;
   engine_options.epoch = epoch_;
   engine_options.random_seed = loop_->rng()();
-  // As RecoveryState::Apply in runtime.cc, but ordered, so that the re-drive
-  // order (and with it the run) does not depend on hash seeds.
-  std::map<std::string, LogCommit> unfinished;
+  coordinator::RecoveryState recovery(engine_options.retention, loop_->now());
   absl::Status replayed = SimLog::Recover(&disk_, [&](const wal::Record& record) {
-    if (record.type == coordinator::kRecordCommit) {
-      absl::StatusOr<LogCommit> commit = coordinator::DecodeCommit(record.payload);
-      if (!commit.ok()) {
-        history_->Violation(absl::StrCat("undecodable COMMIT record: ", commit.status().ToString()));
-        return;
-      }
-      std::string txid = commit->txid;
-      unfinished[txid] = *std::move(commit);
-    } else if (record.type == coordinator::kRecordEnd) {
-      absl::StatusOr<std::string> txid = coordinator::DecodeEnd(record.payload);
-      if (!txid.ok()) {
-        history_->Violation(absl::StrCat("undecodable END record: ", txid.status().ToString()));
-        return;
-      }
-      unfinished.erase(*txid);
-    } else {
-      history_->Violation(absl::StrCat("unknown log record type ", record.type));
+    if (absl::Status s = recovery.Apply(record.type, record.payload); !s.ok()) {
+      history_->Violation(absl::StrCat("unreadable log record: ", s.ToString()));
     }
   });
   if (!replayed.ok()) return replayed;
   engine_ = std::make_unique<coordinator::Engine>(engine_options);
   log_ = std::make_unique<SimLog>(loop_, &disk_, options_.log, [this] { return Checkpoint(); });
   net_->Restart(id_);
-  loop_->Trace(absl::StrCat("coord START epoch ", epoch_, ", ", unfinished.size(),
-                            " commit(s) to re-drive"));
+  loop_->Trace(absl::StrCat("coord START epoch ", epoch_, ", ", recovery.unfinished().size(),
+                            " commit(s) to re-drive, ", recovery.one_phase().size(),
+                            " one-phase branch(es) to ask"));
   Actions out;
-  for (const auto& [txid, commit] : unfinished) {
-    engine_->RecoverCommitted(txid, commit.branches, loop_->now(), &out);
+  engine_->Recover(recovery, loop_->now(), &out);
+  if (!recovery.saw_expired()) {
+    // As the daemon does: durable before this epoch answers for a txid.
+    log_->Append(coordinator::kRecordExpired,
+                 coordinator::EncodeExpired(engine_->retained().expired()), /*sync=*/true,
+                 nullptr);
   }
   Run(std::move(out));
   return absl::OkStatus();
@@ -109,11 +97,10 @@ std::vector<std::string> CoordinatorNode::DescribeOpen() const {
 }
 
 std::vector<wal::Record> CoordinatorNode::Checkpoint() {
-  std::vector<LogCommit> live = engine_->LiveCommits();
-  std::sort(live.begin(), live.end(),
-            [](const LogCommit& a, const LogCommit& b) { return a.txid < b.txid; });
   std::vector<wal::Record> records;
-  for (const LogCommit& c : live) records.push_back({coordinator::kRecordCommit, EncodeCommit(c)});
+  for (coordinator::EncodedRecord& r : engine_->Checkpoint()) {
+    records.push_back({r.type, std::move(r.payload)});
+  }
   return records;
 }
 
@@ -273,8 +260,17 @@ void CoordinatorNode::Run(Actions actions) {
                      Run(std::move(out));
                      if (!s.ok() && on_log_failure_) on_log_failure_();
                    });
+    } else if (auto* a = std::get_if<coordinator::LogOnePhase>(&action)) {
+      log_->Append(coordinator::kRecordOnePhase, coordinator::EncodeOnePhase(*a), /*sync=*/true,
+                   [this, process, txid = a->txid](absl::Status s) {
+                     if (process != process_ || !running()) return;
+                     Actions out;
+                     engine_->OnOnePhaseLogged(txid, s, loop_->now(), &out);
+                     Run(std::move(out));
+                     if (!s.ok() && on_log_failure_) on_log_failure_();
+                   });
     } else if (auto* a = std::get_if<coordinator::LogEnd>(&action)) {
-      log_->Append(coordinator::kRecordEnd, coordinator::EncodeEnd(a->txid), /*sync=*/false,
+      log_->Append(coordinator::kRecordEnd, coordinator::EncodeEnd(*a), /*sync=*/false,
                    nullptr);
     } else if (auto* a = std::get_if<coordinator::ArmTimer>(&action)) {
       loop_->At(a->at, [this, process, timer = a->timer] {
