@@ -61,6 +61,18 @@ void CoordinatorMetrics::Watch(Runtime* runtime) {
   counter("txcoord_phase2_retries_total",
           "Phase-2 Commit (or one-phase commit) calls that failed and were scheduled again.",
           &EngineStats::phase2_retries);
+  counter("txcoord_retained_chunks_dropped_total",
+          "Chunks of retained outcomes dropped (past --outcome_retention, or over "
+          "--outcome_retention_max_bytes): the txids they covered now answer OUT_OF_RANGE.",
+          &EngineStats::retained_chunks_dropped);
+  registry_->AddGauge("txcoord_retained_committed_txids",
+                      "Committed txids whose outcome is retained after they ended (Commit and "
+                      "GetTransaction answer them COMMITTED).",
+                      [this] { return static_cast<double>(stats_.retained_committed); });
+  registry_->AddGauge("txcoord_retained_outcome_bytes",
+                      "Memory of the retained outcomes' bitmaps (bounded by "
+                      "--outcome_retention_max_bytes; also copied into each WAL checkpoint).",
+                      [this] { return static_cast<double>(stats_.retained_bytes); });
   registry_->AddGauge("txcoord_open_transactions",
                       "Transactions begun or recovered and not finished (includes COMMITTING "
                       "ones still waiting for phase-2 acknowledgements).",
