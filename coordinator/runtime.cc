@@ -139,8 +139,10 @@ void Runtime::Execute(Actions actions) {
                      });
                    });
     } else if (auto* a = std::get_if<LogOnePhase>(&action)) {
+      TXCOORD_FAILPOINT("before-one-phase-logged");
       log_->Append(kRecordOnePhase, EncodeOnePhase(*a), /*sync=*/true,
                    [this, txid = a->txid](absl::Status status) {
+                     if (status.ok()) TXCOORD_FAILPOINT("after-one-phase-logged");
                      WithEngine([&](Engine& e, Actions* out) {
                        e.OnOnePhaseLogged(txid, status, absl::Now(), out);
                        return 0;
