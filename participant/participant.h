@@ -61,6 +61,14 @@ struct ParticipantOptions {
   // An unprepared branch with no call for this long is rolled back (its
   // locks freed; a later Prepare votes NO). Zero: never.
   absl::Duration branch_idle_timeout = absl::Seconds(60);
+  // Early prepare: how long an Execute(prepare) keeps resending a YES vote
+  // whose Enlist went unanswered (UNAVAILABLE, DEADLINE_EXCEEDED, ...),
+  // bounded also by the call's own deadline; the first resend waits
+  // vote_retry_backoff, each later one twice as long (at most 500ms).
+  // Still unanswered then: the Execute fails with ABORTED, the branch stays
+  // prepared. Zero: no resend (the simulator, whose thread must not block).
+  absl::Duration vote_retry_time = absl::Seconds(2);
+  absl::Duration vote_retry_backoff = absl::Milliseconds(50);
   // How long a statement waits for SQLite's write lock held by another
   // process before failing with UNAVAILABLE.
   absl::Duration busy_timeout = absl::Seconds(5);
@@ -142,7 +150,9 @@ class Participant final {
   // is interrupted, as it is past max_statement_time.
   // Errors: INVALID_ARGUMENT (empty, malformed SQL, a write to a table
   // without PRIMARY KEY, DDL inside a branch), PERMISSION_DENIED
-  // (authorizer), ABORTED (lock timeout; enlist refused), FAILED_PRECONDITION
+  // (authorizer), ABORTED (lock timeout; enlist refused; with `prepare`, a
+  // vote the coordinator refused or never answered: the branch then stays
+  // prepared until the coordinator's outcome is known), FAILED_PRECONDITION
   // (branch already prepared), RESOURCE_EXHAUSTED (result too large; ran
   // past max_statement_time), DEADLINE_EXCEEDED (ran past `call_deadline`).
   // A failed statement leaves the branch as it was before the call.

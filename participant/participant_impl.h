@@ -95,7 +95,14 @@ class Participant::Impl final {
                                            absl::Time call_deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<ExecuteResult> ReportToCoordinator(const BranchPtr& branch,
-                                                    std::vector<SqlResult> results, bool with_vote)
+                                                    std::vector<SqlResult> results, bool with_vote,
+                                                    absl::Time call_deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Resends the YES vote of a prepared `branch` whose Enlist ended with the
+  // unanswered `status`, with backoff, until one is answered or the retry
+  // time (options_.vote_retry_time, and `call_deadline`) runs out. Returns
+  // the last Enlist's status.
+  absl::Status ResendVote(const Branch& branch, absl::Status status, absl::Time call_deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // participant.cc
