@@ -54,6 +54,15 @@ struct ExecuteResult {
   v1::Vote vote = v1::VOTE_UNSPECIFIED;
 };
 
+// What Release did at the agent.
+struct ReleaseResult {
+  // An unprepared branch was rolled back. false: the agent had no branch
+  // of the txid (never written there, or already ended), or it is
+  // prepared and left to the coordinator.
+  bool released = false;
+  std::string detail;  // which, in words
+};
+
 // Thread-safe: all methods may be called concurrently. Immutable after
 // construction. Errors are the agent's statuses (see txcoord.proto): notably
 // ABORTED (lock timeout, or the transaction no longer accepts the branch:
@@ -86,6 +95,14 @@ class AgentClient final {
                                                      const std::string& sql,
                                                      const std::vector<SqlValue>& params = {},
                                                      const ExecuteOptions& options = {});
+
+  // Rolls back this agent's unprepared branch of `txid` at once, freeing
+  // its row locks (the agent does the same by itself after its
+  // --branch_idle_timeout). Never touches a prepared branch; safe at any
+  // time, and idempotent: repeat it freely. Released before Commit, the
+  // transaction aborts. Errors: INVALID_ARGUMENT (empty or malformed txid),
+  // UNAVAILABLE / DEADLINE_EXCEEDED (call it again).
+  [[nodiscard]] absl::StatusOr<ReleaseResult> Release(const std::string& txid);
 
  private:
   class Stub;

@@ -121,6 +121,12 @@ struct BatchAnswer {
   Vote vote = Vote::kNo;
 };
 
+// What Participant::Release did.
+struct ReleaseResult {
+  bool released = false;  // an unprepared branch was rolled back
+  std::string detail;     // why not, or what was released
+};
+
 struct ExecuteResult {
   std::vector<SqlResult> results;
   // Set when Execute was asked to prepare: kYes, or kReadOnly if the branch
@@ -178,6 +184,15 @@ class Participant final {
   // Drops the branch (prepared or not) and frees its locks. Idempotent.
   // A txid an operator heuristically committed: HEURISTIC_MIXED as above.
   absl::Status Abort(const std::string& txid);
+
+  // Rolls back the unprepared branch of `txid` at once (its changes and
+  // row locks), as the idle timeout would later: for a client that ends a
+  // transaction whose coordinator may not know this branch. An Execute
+  // still running on it fails with ABORTED; a later Prepare votes NO, so a
+  // transaction released before its commit aborts. A prepared branch is
+  // never touched (only the coordinator decides it) and no branch is not
+  // an error: both answer released=false with the reason. Idempotent.
+  ReleaseResult Release(const std::string& txid);
 
   // Commits an unprepared branch in one step (the coordinator's one-phase
   // optimisation). The outcome is stored in the same SQLite transaction so

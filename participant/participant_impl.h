@@ -55,6 +55,7 @@ class Participant::Impl final {
   size_t BranchCount();
   size_t LockCount() { return locks_.KeyCount(); }
   size_t ReapIdleBranches(absl::Time now);
+  ReleaseResult Release(const std::string& txid);
   ParticipantObserver* observer() const { return options_.observer; }
   // Returns once every commit made so far is durable (see WalSync). Call
   // with no lock held, before answering anything that promises a commit.
@@ -119,6 +120,10 @@ class Participant::Impl final {
   absl::Status AbortLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the branch and frees its locks.
   void DropLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rolls back an unprepared branch (nothing of it is durable: dropping it
+  // is the rollback), logging `why` and counting an abort.
+  void RollBackUnpreparedLocked(const BranchPtr& branch, absl::string_view why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BranchPtr FindLocked(const std::string& txid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // participant_heuristics.cc
