@@ -23,7 +23,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -37,6 +36,7 @@
 #include "bench/txn_workload.h"
 #include "client/agent_client.h"
 #include "client/client.h"
+#include "common/flag_usage.h"
 #include "tests/support/cluster.h"
 
 ABSL_FLAG(bool, smoke, false,
@@ -332,7 +332,7 @@ int Run(int argc, char** argv) {
 }  // namespace txcoord::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  txcoord::SetFlagUsage(
       "commit latency and throughput of whole transactions against a real txcoord\n"
       "coordinator and txagent agents (child processes on loopback, data on disk), for plain\n"
       "2PC, early prepare and one-phase commit, 1..64 closed-loop clients and 1..5 branches;\n"

@@ -20,12 +20,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "bench/latency_stats.h"
+#include "common/flag_usage.h"
 #include "common/log.h"
 #include "coordinator/wal/file_system.h"
 #include "coordinator/wal/log.h"
@@ -218,7 +218,7 @@ int Main() {
 }  // namespace txcoord::wal
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  txcoord::SetFlagUsage(
       "wal_bench: durable WAL appends per second and append latency at 1..64 concurrent\n"
       "writers (group commit), against this disk's own fdatasync latency measured in the\n"
       "same run. Usage: wal_bench [--dir=/path/on/disk] [--seconds=2] [--smoke]");

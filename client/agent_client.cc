@@ -106,4 +106,16 @@ absl::StatusOr<SqlResult> AgentClient::ExecuteOne(const std::string& txid, const
   return std::move(result->results.front());
 }
 
+absl::StatusOr<ReleaseResult> AgentClient::Release(const std::string& txid) {
+  v1::ReleaseRequest request;
+  request.set_txid(txid);
+  v1::ReleaseResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.call_timeout);
+  context.set_wait_for_ready(options_.wait_for_ready);
+  absl::Status status = FromGrpcStatus(stub_->get()->Release(&context, request, &response));
+  if (!status.ok()) return status;
+  return ReleaseResult{response.released(), std::move(*response.mutable_detail())};
+}
+
 }  // namespace txcoord

@@ -6,6 +6,13 @@
 //   absl::StatusOr<txcoord::SqlResult> r = orders.ExecuteOne(
 //       txid, "UPDATE stock SET n = n - ?1 WHERE sku = ?2 AND n >= ?1", {int64_t{2}, "A-17"});
 //   if (r.ok() && r->changes == 0) { /* not enough stock: abort */ }
+//
+// Which calls may be repeated (docs/protocol.md, "Writing a client"):
+//   Execute with a txid   no, not after UNAVAILABLE or DEADLINE_EXCEEDED
+//                         (whether it ran is unknown): abort and retry the
+//                         whole transaction. ABORTED: the same.
+//   Execute, no txid      only if the batch is safe to run twice.
+//   Release               yes (idempotent).
 #ifndef TXCOORD_CLIENT_AGENT_CLIENT_H_
 #define TXCOORD_CLIENT_AGENT_CLIENT_H_
 
@@ -30,8 +37,10 @@ struct AgentClientOptions {
   // Deadline of an Execute, on top of any lock wait it asks for.
   absl::Duration call_timeout = absl::Seconds(10);
   // Wait for the agent to become reachable (up to the deadline) instead of
-  // failing at once with UNAVAILABLE.
-  bool wait_for_ready = false;
+  // failing at once with UNAVAILABLE. Keep it on: a fail-fast channel sees
+  // a restarted agent as unreachable for up to ~20s (gRPC's reconnect
+  // backoff), while every call still has its deadline.
+  bool wait_for_ready = true;
   // TLS credentials (e.g. txcoord::ChannelCredentials from common/tls.h):
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
@@ -41,7 +50,9 @@ struct AgentClientOptions {
 struct ExecuteOptions {
   // Early prepare: after the statements, the agent prepares the branch
   // durably and reports its YES vote, so Commit skips this branch's Prepare.
-  // This must be the branch's last Execute. Requires a txid.
+  // This must be the branch's last Execute. Requires a txid. ABORTED then
+  // may mean the coordinator never got the vote: do not Commit; Abort and
+  // retry the whole transaction.
   bool prepare = false;
   // How long a write may wait for another branch's row lock before the call
   // fails with ABORTED. Zero means the agent's --lock_timeout; at most 60s.
@@ -54,6 +65,15 @@ struct ExecuteResult {
   v1::Vote vote = v1::VOTE_UNSPECIFIED;
 };
 
+// What Release did at the agent.
+struct ReleaseResult {
+  // An unprepared branch was rolled back. false: the agent had no branch
+  // of the txid (never written there, or already ended), or it is
+  // prepared and left to the coordinator.
+  bool released = false;
+  std::string detail;  // which, in words
+};
+
 // Thread-safe: all methods may be called concurrently. Immutable after
 // construction. Errors are the agent's statuses (see txcoord.proto): notably
 // ABORTED (lock timeout, or the transaction no longer accepts the branch:
@@ -63,6 +83,7 @@ struct ExecuteResult {
 // statements ran is then unknown, so do not resend them (a debit would run
 // twice); abort and retry the whole transaction. A first call after the
 // agent restarted may fail with UNAVAILABLE on the dead connection.
+// Release is idempotent: repeat it freely.
 class AgentClient final {
  public:
   // Talks to the agent at `target` ("host:port") over the process's shared
@@ -86,6 +107,14 @@ class AgentClient final {
                                                      const std::string& sql,
                                                      const std::vector<SqlValue>& params = {},
                                                      const ExecuteOptions& options = {});
+
+  // Rolls back this agent's unprepared branch of `txid` at once, freeing
+  // its row locks (the agent does the same by itself after its
+  // --branch_idle_timeout). Never touches a prepared branch; safe at any
+  // time, and idempotent: repeat it freely. Released before Commit, the
+  // transaction aborts. Errors: INVALID_ARGUMENT (empty or malformed txid),
+  // UNAVAILABLE / DEADLINE_EXCEEDED (call it again).
+  [[nodiscard]] absl::StatusOr<ReleaseResult> Release(const std::string& txid);
 
  private:
   class Stub;

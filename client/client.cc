@@ -2,12 +2,17 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <utility>
 
+#include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/channel_cache.h"
+#include "client/transaction.h"
 #include "common/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -28,6 +33,30 @@ namespace {
 
 // BeginRequest.timeout_ms's documented maximum.
 constexpr absl::Duration kMaxTxTimeout = absl::Hours(1);
+
+// How Commit's kUnknown message starts (IsOutcomeUnknown).
+constexpr char kOutcomeUnknownPrefix[] = "outcome of";
+
+// Commit's pauses between calls whose answer was lost.
+constexpr absl::Duration kFirstSettleBackoff = absl::Milliseconds(50);
+constexpr absl::Duration kMaxSettleBackoff = absl::Seconds(2);
+
+// A Commit call that ended with this status may have been decided either
+// way: the status is not the coordinator's answer (the channel's, a
+// proxy's, or a deadline's), or the coordinator could not tell yet (its log
+// failed: UNAVAILABLE). The coordinator answers everything else itself.
+bool AnswerLost(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+    case absl::StatusCode::kUnknown:
+    case absl::StatusCode::kInternal:
+      return true;
+    default:
+      return false;
+  }
+}
 
 void Prepare(grpc::ClientContext* context, absl::Duration timeout, bool wait_for_ready) {
   SetDeadline(context, timeout);
@@ -64,13 +93,54 @@ absl::StatusOr<std::string> Client::Begin(absl::Duration timeout) {
   return std::move(*response.mutable_txid());
 }
 
+absl::StatusOr<Transaction> Client::BeginTransaction(absl::Duration timeout) {
+  absl::StatusOr<std::string> txid = Begin(timeout);
+  if (!txid.ok()) return txid.status();
+  return Transaction(*this, *std::move(txid));
+}
+
+bool IsOutcomeUnknown(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnknown &&
+         absl::StartsWith(status.message(), kOutcomeUnknownPrefix);
+}
+
 absl::StatusOr<CommitResult> Client::Commit(const std::string& txid) {
+  const absl::Time start = absl::Now();
+  const absl::Time give_up = start + options_.settle_timeout;
+  absl::Duration backoff = kFirstSettleBackoff;
+  absl::BitGen jitter;
+  for (int attempt = 1;; ++attempt) {
+    const absl::Duration left = give_up - absl::Now();
+    bool lost = false;
+    absl::StatusOr<CommitResult> result = CommitOnce(
+        txid,
+        options_.settle_timeout > absl::ZeroDuration() ? std::min(options_.commit_timeout, left)
+                                                       : options_.commit_timeout,
+        &lost);
+    if (!lost || options_.settle_timeout <= absl::ZeroDuration()) return result;
+    // Half to all of the backoff: clients that lost the coordinator together
+    // do not come back together.
+    const absl::Duration pause = backoff * absl::Uniform(jitter, 0.5, 1.0);
+    if (absl::Now() + pause >= give_up) {
+      return absl::UnknownError(absl::StrCat(kOutcomeUnknownPrefix, " ", txid, " unknown after ",
+                                             attempt, " Commit call(s) over ",
+                                             absl::FormatDuration(absl::Now() - start),
+                                             ": last error: ", result.status().ToString()));
+    }
+    absl::SleepFor(pause);
+    backoff = std::min(backoff * 2, kMaxSettleBackoff);
+  }
+}
+
+absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid, absl::Duration timeout,
+                                                bool* lost) {
   v1::CommitRequest request;
   request.set_txid(txid);
   v1::CommitResponse response;
   grpc::ClientContext context;
-  Prepare(&context, options_.commit_timeout, options_.wait_for_ready);
+  Prepare(&context, timeout, options_.wait_for_ready);
   absl::Status status = FromGrpcStatus(stub_->get()->Commit(&context, request, &response));
+  *lost = AnswerLost(status);
   if (!status.ok()) return status;
   switch (response.outcome()) {
     case v1::OUTCOME_COMMITTED:

@@ -1,12 +1,22 @@
 // The client side of a global transaction: a service begins it at the
 // coordinator, runs its SQL through agents (AgentClient) with the txid, then
-// commits or aborts it here. A thin, typed wrapper over the Coordinator RPCs.
+// commits or aborts it here. A typed wrapper over the Coordinator RPCs whose
+// Commit settles the outcome itself (see Commit). Most services want the
+// Transaction handle (client/transaction.h), which also remembers the
+// agents a transaction used.
 //
 //   txcoord::Client coordinator("127.0.0.1:7000");
 //   absl::StatusOr<std::string> txid = coordinator.Begin(absl::Seconds(30));
 //   ...  // AgentClient::Execute(*txid, ...) on each service's agent
 //   absl::StatusOr<txcoord::CommitResult> result = coordinator.Commit(*txid);
 //   if (result.ok() && !result->committed) std::cerr << "aborted: " << result->reason;
+//
+// Which calls may be repeated (docs/protocol.md, "Writing a client"):
+//   Begin           yes: an unused txid aborts at its deadline.
+//   Commit          yes (idempotent); Commit itself repeats a call whose
+//                   answer was lost until the outcome is known.
+//   Abort           yes (idempotent).
+//   GetTransaction  yes (read only).
 #ifndef TXCOORD_CLIENT_CLIENT_H_
 #define TXCOORD_CLIENT_CLIENT_H_
 
@@ -25,6 +35,8 @@ class ChannelCredentials;
 
 namespace txcoord {
 
+class Transaction;  // client/transaction.h
+
 struct ClientOptions {
   // Deadline of Begin, Abort and GetTransaction.
   absl::Duration call_timeout = absl::Seconds(10);
@@ -33,8 +45,15 @@ struct ClientOptions {
   // sync; otherwise the client gives up on a commit that is still deciding.
   absl::Duration commit_timeout = absl::Seconds(30);
   // Wait for the coordinator to become reachable (up to the deadline)
-  // instead of failing at once with UNAVAILABLE, e.g. across its restart.
-  bool wait_for_ready = false;
+  // instead of failing at once with UNAVAILABLE. Keep it on: a fail-fast
+  // channel sees a restarted coordinator as unreachable for up to ~20s
+  // (gRPC's reconnect backoff), while every call still has its deadline.
+  bool wait_for_ready = true;
+  // How long Commit keeps asking again when a call's answer is lost
+  // (UNAVAILABLE, DEADLINE_EXCEEDED, ...): it returns once the outcome is
+  // known, or this long after it was called (kUnknown). Zero: one call,
+  // its error returned as is.
+  absl::Duration settle_timeout = absl::Seconds(60);
   // TLS credentials (e.g. txcoord::ChannelCredentials from common/tls.h):
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
@@ -49,11 +68,18 @@ struct CommitResult {
   std::string reason;
 };
 
+// True for Commit's "outcome of TXID unknown" (absl::StatusCode::kUnknown):
+// the transaction may have committed or aborted, and the coordinator did
+// not answer within settle_timeout. Call Commit (or GetTransaction) again
+// later; never assume either outcome.
+bool IsOutcomeUnknown(const absl::Status& status);
+
 // Thread-safe: all methods may be called concurrently. Immutable after
 // construction; cheap to keep one per coordinator for the process lifetime.
 // Errors are the coordinator's statuses (see txcoord.proto): e.g. NOT_FOUND
-// for an unknown txid, INVALID_ARGUMENT for a malformed one, UNAVAILABLE
-// when the coordinator cannot be reached (retry the call).
+// for a txid it never issued, INVALID_ARGUMENT for a malformed one,
+// OUT_OF_RANGE for one that ended longer ago than the coordinator keeps
+// outcomes, UNAVAILABLE when the coordinator cannot be reached.
 class Client final {
  public:
   // Talks to `target` ("host:port") over the process's shared insecure
@@ -72,21 +98,41 @@ class Client final {
   // Returns the txid.
   [[nodiscard]] absl::StatusOr<std::string> Begin(absl::Duration timeout = absl::ZeroDuration());
 
+  // Begin, returning a handle that remembers the agents the transaction
+  // uses (include client/transaction.h). This Client must outlive it.
+  [[nodiscard]] absl::StatusOr<Transaction> BeginTransaction(
+      absl::Duration timeout = absl::ZeroDuration());
+
   // Runs two-phase commit and returns the decision: committed (durable at
   // the coordinator; every branch will apply it) or aborted with a reason.
-  // An error means the outcome is unknown to this caller (e.g.
-  // DEADLINE_EXCEEDED): Commit is idempotent, so call it again, or ask
-  // GetTransaction.
+  // When a call's answer is lost (UNAVAILABLE, DEADLINE_EXCEEDED,
+  // CANCELLED, UNKNOWN, INTERNAL), Commit calls again (the RPC is
+  // idempotent), with backoff from 50ms doubling to 2s and jitter, until
+  // the coordinator answers or settle_timeout passes; each call's deadline
+  // is commit_timeout, cut to what is left. Still no answer: a kUnknown
+  // status "outcome of TXID unknown: ..." naming the last error
+  // (IsOutcomeUnknown). Other errors are the coordinator's answer and are
+  // returned as they are: e.g. OUT_OF_RANGE (the outcome expired: check
+  // the databases), NOT_FOUND, FAILED_PRECONDITION.
   [[nodiscard]] absl::StatusOr<CommitResult> Commit(const std::string& txid);
 
-  // Aborts a transaction that is not yet decided. Idempotent.
+  // Aborts a transaction that is not yet decided; OK for one already
+  // aborted. FAILED_PRECONDITION once it is decided COMMIT. Idempotent:
+  // on UNAVAILABLE or DEADLINE_EXCEEDED, call it again. Reaches only the
+  // branches the coordinator knows; Transaction::Abort also releases the
+  // others.
   [[nodiscard]] absl::Status Abort(const std::string& txid);
 
   // The coordinator's view of a transaction: state, branches, votes and
-  // phase-2 progress.
+  // phase-2 progress. Read only: repeat freely.
   [[nodiscard]] absl::StatusOr<v1::Transaction> GetTransaction(const std::string& txid);
 
  private:
+  // One Commit call with `timeout`. `*lost` tells whether it failed
+  // without an answer from the coordinator (worth calling again).
+  absl::StatusOr<CommitResult> CommitOnce(const std::string& txid, absl::Duration timeout,
+                                          bool* lost);
+
   class Stub;
   const ClientOptions options_;
   const std::unique_ptr<Stub> stub_;

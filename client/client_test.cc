@@ -1,5 +1,7 @@
-// Client and AgentClient against in-process fake Coordinator and Agent
-// services: requests as sent, deadlines, outcome and status mapping, values.
+// Client, AgentClient and Transaction against in-process fake Coordinator
+// and Agent services: requests as sent, deadlines, outcome and status
+// mapping, values, Commit settling a lost answer, and which agents a
+// Transaction releases.
 #include "client/client.h"
 
 #include <grpcpp/grpcpp.h>
@@ -8,10 +10,13 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "client/agent_client.h"
 #include "client/channel_cache.h"
+#include "client/transaction.h"
 #include "common/grpc_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -41,14 +46,25 @@ class FakeCoordinator final : public v1::Coordinator::Service {
                       v1::CommitResponse* response) override {
     absl::MutexLock lock(&mu_);
     last_time_left_ = TimeLeft(context);
+    ++commit_calls_;
     if (request->txid() == "missing")
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "no such txid");
+    if (request->txid() == "expired")
+      return grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "outcome expired");
+    if (failing_commits_ != 0) {
+      if (failing_commits_ > 0) --failing_commits_;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "log sync failed");
+    }
     response->set_outcome(outcome_);
     response->set_reason(outcome_ == v1::OUTCOME_ABORTED ? "bank-b voted NO" : "");
     return grpc::Status::OK;
   }
   grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* request,
                      v1::AbortResponse*) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++abort_calls_;
+    }
     if (request->txid().empty())
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "txid is empty");
     return grpc::Status::OK;
@@ -65,6 +81,19 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     absl::MutexLock lock(&mu_);
     outcome_ = outcome;
   }
+  // The next `n` Commit calls fail with UNAVAILABLE; -1: every one.
+  void FailCommits(int n) {
+    absl::MutexLock lock(&mu_);
+    failing_commits_ = n;
+  }
+  int commit_calls() {
+    absl::MutexLock lock(&mu_);
+    return commit_calls_;
+  }
+  int abort_calls() {
+    absl::MutexLock lock(&mu_);
+    return abort_calls_;
+  }
   uint32_t last_timeout_ms() {
     absl::MutexLock lock(&mu_);
     return last_timeout_ms_;
@@ -77,6 +106,9 @@ class FakeCoordinator final : public v1::Coordinator::Service {
  private:
   absl::Mutex mu_;
   v1::Outcome outcome_ ABSL_GUARDED_BY(mu_) = v1::OUTCOME_COMMITTED;
+  int failing_commits_ ABSL_GUARDED_BY(mu_) = 0;
+  int commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int abort_calls_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t last_timeout_ms_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration last_time_left_ ABSL_GUARDED_BY(mu_);
 };
@@ -109,9 +141,21 @@ class FakeAgent final : public v1::Agent::Service {
     return grpc::Status::OK;
   }
 
+  grpc::Status Release(grpc::ServerContext*, const v1::ReleaseRequest* request,
+                       v1::ReleaseResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    released_.push_back(request->txid());
+    response->set_released(true);
+    return grpc::Status::OK;
+  }
+
   v1::ExecuteRequest last_request() {
     absl::MutexLock lock(&mu_);
     return last_request_;
+  }
+  std::vector<std::string> released() {
+    absl::MutexLock lock(&mu_);
+    return released_;
   }
   absl::Duration last_time_left() {
     absl::MutexLock lock(&mu_);
@@ -121,6 +165,7 @@ class FakeAgent final : public v1::Agent::Service {
  private:
   absl::Mutex mu_;
   v1::ExecuteRequest last_request_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> released_ ABSL_GUARDED_BY(mu_);
   absl::Duration last_time_left_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -218,13 +263,109 @@ TEST_F(ClientTest, GetTransactionReturnsTheProto) {
   ASSERT_EQ(transaction->branches_size(), 1);
 }
 
-TEST(ClientUnreachableTest, FailsFastWithUnavailable) {
+TEST_F(ClientTest, CommitCallsAgainUntilTheCoordinatorAnswers) {
+  Client client(target_);
+  coordinator_service_.FailCommits(2);
+  absl::StatusOr<CommitResult> result = client.Commit("fake.1.1");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->committed);
+  EXPECT_EQ(coordinator_service_.commit_calls(), 3);
+}
+
+TEST_F(ClientTest, CommitReportsOutcomeUnknownWhenNoAnswerComesWithinTheSettleTimeout) {
+  ClientOptions options;
+  options.settle_timeout = absl::Milliseconds(300);
+  Client client(target_, options);
+  coordinator_service_.FailCommits(-1);
+  absl::StatusOr<CommitResult> result = client.Commit("fake.1.1");
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kUnknown) << result.status();
+  EXPECT_TRUE(IsOutcomeUnknown(result.status())) << result.status();
+  EXPECT_TRUE(absl::StartsWith(result.status().message(), "outcome of fake.1.1 unknown"))
+      << result.status();
+  EXPECT_THAT(result.status().message(), HasSubstr("log sync failed"));  // the last error
+  EXPECT_GT(coordinator_service_.commit_calls(), 1);
+  EXPECT_FALSE(IsOutcomeUnknown(absl::UnknownError("something else")));
+}
+
+TEST(ClientUnreachableTest, CommitReportsOutcomeUnknownWhenTheCoordinatorIsUnreachable) {
+  ClientOptions options;
+  options.settle_timeout = absl::Milliseconds(300);
+  Client client("127.0.0.1:1", options);  // nothing listens there
+  absl::StatusOr<CommitResult> result = client.Commit("fake.1.1");
+  EXPECT_TRUE(IsOutcomeUnknown(result.status())) << result.status();
+}
+
+TEST_F(ClientTest, CommitReturnsAnExpiredOutcomeAsIs) {
+  Client client(target_);
+  absl::StatusOr<CommitResult> result = client.Commit("expired");
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kOutOfRange) << result.status();
+  EXPECT_EQ(coordinator_service_.commit_calls(), 1);
+}
+
+TEST_F(ClientTest, CommitWithoutSettlingReturnsTheFirstCallsError) {
+  ClientOptions options;
+  options.settle_timeout = absl::ZeroDuration();
+  Client client(target_, options);
+  coordinator_service_.FailCommits(1);
+  absl::StatusOr<CommitResult> result = client.Commit("fake.1.1");
+  EXPECT_TRUE(absl::IsUnavailable(result.status())) << result.status();
+  EXPECT_EQ(coordinator_service_.commit_calls(), 1);
+}
+
+TEST_F(ClientTest, TransactionAbortReleasesEveryAgentItUsed) {
+  Client client(target_);
+  AgentClient agent(target_);
+  absl::StatusOr<Transaction> tx = client.BeginTransaction();
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  // A read: its branch never enlists, so the coordinator's Abort misses it.
+  absl::StatusOr<SqlResult> read = tx->ExecuteOne(agent, "SELECT 1");
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->changes, 0);
+  ASSERT_TRUE(tx->Abort().ok());
+  EXPECT_EQ(coordinator_service_.abort_calls(), 1);
+  EXPECT_EQ(agent_service_.released(), std::vector<std::string>{"fake.1.1"});
+}
+
+TEST_F(ClientTest, TransactionCommitReleasesOnlyAgentsWhereItChangedNothing) {
+  Client client(target_);
+  AgentClient writer(target_);
+  AgentClient reader(target_);
+  absl::StatusOr<Transaction> tx = client.BeginTransaction();
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  ASSERT_TRUE(tx->ExecuteOne(writer, "UPDATE x", {int64_t{1}}).ok());  // changes 1
+  ASSERT_TRUE(tx->ExecuteOne(reader, "SELECT 1").ok());               // changes 0
+  absl::StatusOr<CommitResult> result = tx->Commit();
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->committed);
+  // One Release: the reader's. The writer's branch is phase 2's.
+  EXPECT_EQ(agent_service_.released(), std::vector<std::string>{"fake.1.1"});
+}
+
+TEST_F(ClientTest, AgentReleaseSendsTheTxidAndReturnsTheAnswer) {
+  AgentClient agent(target_);
+  absl::StatusOr<ReleaseResult> released = agent.Release("fake.1.2");
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_TRUE(released->released);
+  EXPECT_EQ(agent_service_.released(), std::vector<std::string>{"fake.1.2"});
+}
+
+TEST(ClientUnreachableTest, FailsFastWithUnavailableWhenNotWaitingForReady) {
+  ClientOptions options;
+  options.wait_for_ready = false;
   // Port 1 on loopback: nothing listens, the connection is refused.
-  Client client("127.0.0.1:1");
+  Client client("127.0.0.1:1", options);
   const absl::Time start = absl::Now();
   absl::StatusOr<std::string> txid = client.Begin();
   EXPECT_TRUE(absl::IsUnavailable(txid.status())) << txid.status();
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+}
+
+TEST(ClientUnreachableTest, WaitsForReadyByDefaultUntilTheDeadline) {
+  ClientOptions options;
+  options.call_timeout = absl::Milliseconds(200);
+  Client client("127.0.0.1:1", options);
+  absl::StatusOr<std::string> txid = client.Begin();
+  EXPECT_TRUE(absl::IsDeadlineExceeded(txid.status())) << txid.status();
 }
 
 TEST_F(ClientTest, ExecuteSendsEveryFieldAndValueType) {

@@ -7,12 +7,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/daemon.h"
 #include "common/daemon_flags.h"
 #include "common/failpoint.h"
+#include "common/flag_usage.h"
 #include "common/log.h"
 #include "coordinator/admin_service.h"
 #include "coordinator/coordinator_metrics.h"
@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   txcoord::BlockShutdownSignals();
   txcoord::DisableMutexDeadlockDetection();
   txcoord::NormalizeFlagNames(argc, argv);
-  absl::SetProgramUsageMessage(
+  txcoord::SetFlagUsage(
       "txcoord: the txcoord transaction coordinator (two-phase commit over gRPC).\n"
       "Usage: txcoord --data-dir=DIR [--listen=127.0.0.1:7070] [flags]\n"
       "Flags may be written --data-dir or --data_dir.");

@@ -17,7 +17,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/random/random.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -25,6 +24,7 @@
 #include "absl/time/time.h"
 #include "client/agent_client.h"
 #include "client/client.h"
+#include "common/flag_usage.h"
 #include "tests/support/bank.h"
 #include "tests/support/cluster.h"
 #include "tests/support/temp_dir.h"
@@ -292,7 +292,7 @@ int Run() {
 }  // namespace txcoord
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  txcoord::SetFlagUsage(
       "runs txcoord end to end: a coordinator, three agents with SQLite banks, concurrent "
       "transfers across all three, then audits the database files. Finds the daemons next to "
       "this binary's build tree, or at $TXCOORD_BIN and $TXAGENT_BIN.");

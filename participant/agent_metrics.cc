@@ -29,7 +29,7 @@ AgentMetrics::AgentMetrics(MetricsRegistry* registry)
       aborts_(registry->AddCounter(
           "txagent_aborts_total",
           "Branches rolled back (abort, refused enlistment, failed one-phase commit, heuristic "
-          "abort, idle timeout); NO votes are in txagent_prepares_total.")) {}
+          "abort, idle timeout, client's Release); NO votes are in txagent_prepares_total.")) {}
 
 void AgentMetrics::Watch(Participant* participant) {
   registry_->AddRenderHook([this, participant] {

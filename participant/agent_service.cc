@@ -213,4 +213,16 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status AgentService::Release(grpc::ServerContext* context,
+                                   const v1::ReleaseRequest* request,
+                                   v1::ReleaseResponse* response) {
+  // Only a branch can be released: a local batch has none.
+  if (request->txid().empty()) return Invalid("txid is empty: Release needs a txid");
+  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  const ReleaseResult result = participant_->Release(request->txid());
+  response->set_released(result.released);
+  response->set_detail(result.detail);
+  return grpc::Status::OK;
+}
+
 }  // namespace txcoord::participant

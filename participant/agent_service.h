@@ -43,6 +43,8 @@ class AgentService final : public v1::Agent::Service {
 
   grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                        v1::ExecuteResponse* response) override;
+  grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
+                       v1::ReleaseResponse* response) override;
 
  private:
   Participant* const participant_;

@@ -4,6 +4,7 @@
 #include "participant/participant.h"
 
 #include <algorithm>
+#include <cassert>
 #include <optional>
 #include <random>
 #include <tuple>
@@ -322,12 +323,33 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
     }
   }
   for (const BranchPtr& branch : idle) {
-    TXLOG(INFO) << "txid=" << branch->txid << " unprepared branch idle for over "
-                << options_.branch_idle_timeout << ": rolled back";
-    DropLocked(branch);
-    if (options_.observer != nullptr) options_.observer->OnAbort();
+    RollBackUnpreparedLocked(
+        branch, absl::StrCat("idle for over ", absl::FormatDuration(options_.branch_idle_timeout)));
   }
   return idle.size();
+}
+
+void Participant::Impl::RollBackUnpreparedLocked(const BranchPtr& branch, absl::string_view why) {
+  assert(!branch->prepared);
+  TXLOG(INFO) << "txid=" << branch->txid << " unprepared branch " << why << ": rolled back";
+  DropLocked(branch);
+  if (options_.observer != nullptr) options_.observer->OnAbort();
+}
+
+ReleaseResult Participant::Impl::Release(const std::string& txid) {
+  absl::MutexLock lock(&mu_);
+  BranchPtr branch = FindLocked(txid);
+  if (branch == nullptr) {
+    return {false, absl::StrCat("no branch of ", txid,
+                                " here (never written, or already ended): nothing to release")};
+  }
+  if (branch->prepared) {
+    return {false, absl::StrCat("branch ", txid,
+                                " is prepared: only the coordinator's outcome ends it")};
+  }
+  // A busy branch too: its Execute sees `dropped` and fails with ABORTED.
+  RollBackUnpreparedLocked(branch, "released by the client");
+  return {true, absl::StrCat("unprepared branch ", txid, " rolled back")};
 }
 
 void Participant::Impl::ReaperLoop() {
@@ -472,5 +494,6 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
 size_t Participant::LockCount() { return impl_->LockCount(); }
 size_t Participant::ReapIdleBranches(absl::Time now) { return impl_->ReapIdleBranches(now); }
+ReleaseResult Participant::Release(const std::string& txid) { return impl_->Release(txid); }
 
 }  // namespace txcoord::participant

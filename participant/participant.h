@@ -61,6 +61,14 @@ struct ParticipantOptions {
   // An unprepared branch with no call for this long is rolled back (its
   // locks freed; a later Prepare votes NO). Zero: never.
   absl::Duration branch_idle_timeout = absl::Seconds(60);
+  // Early prepare: how long an Execute(prepare) keeps resending a YES vote
+  // whose Enlist went unanswered (UNAVAILABLE, DEADLINE_EXCEEDED, ...),
+  // bounded also by the call's own deadline; the first resend waits
+  // vote_retry_backoff, each later one twice as long (at most 500ms).
+  // Still unanswered then: the Execute fails with ABORTED, the branch stays
+  // prepared. Zero: no resend (the simulator, whose thread must not block).
+  absl::Duration vote_retry_time = absl::Seconds(2);
+  absl::Duration vote_retry_backoff = absl::Milliseconds(50);
   // How long a statement waits for SQLite's write lock held by another
   // process before failing with UNAVAILABLE.
   absl::Duration busy_timeout = absl::Seconds(5);
@@ -113,6 +121,12 @@ struct BatchAnswer {
   Vote vote = Vote::kNo;
 };
 
+// What Participant::Release did.
+struct ReleaseResult {
+  bool released = false;  // an unprepared branch was rolled back
+  std::string detail;     // why not, or what was released
+};
+
 struct ExecuteResult {
   std::vector<SqlResult> results;
   // Set when Execute was asked to prepare: kYes, or kReadOnly if the branch
@@ -142,7 +156,9 @@ class Participant final {
   // is interrupted, as it is past max_statement_time.
   // Errors: INVALID_ARGUMENT (empty, malformed SQL, a write to a table
   // without PRIMARY KEY, DDL inside a branch), PERMISSION_DENIED
-  // (authorizer), ABORTED (lock timeout; enlist refused), FAILED_PRECONDITION
+  // (authorizer), ABORTED (lock timeout; enlist refused; with `prepare`, a
+  // vote the coordinator refused or never answered: the branch then stays
+  // prepared until the coordinator's outcome is known), FAILED_PRECONDITION
   // (branch already prepared), RESOURCE_EXHAUSTED (result too large; ran
   // past max_statement_time), DEADLINE_EXCEEDED (ran past `call_deadline`).
   // A failed statement leaves the branch as it was before the call.
@@ -168,6 +184,15 @@ class Participant final {
   // Drops the branch (prepared or not) and frees its locks. Idempotent.
   // A txid an operator heuristically committed: HEURISTIC_MIXED as above.
   absl::Status Abort(const std::string& txid);
+
+  // Rolls back the unprepared branch of `txid` at once (its changes and
+  // row locks), as the idle timeout would later: for a client that ends a
+  // transaction whose coordinator may not know this branch. An Execute
+  // still running on it fails with ABORTED; a later Prepare votes NO, so a
+  // transaction released before its commit aborts. A prepared branch is
+  // never touched (only the coordinator decides it) and no branch is not
+  // an error: both answer released=false with the reason. Idempotent.
+  ReleaseResult Release(const std::string& txid);
 
   // Commits an unprepared branch in one step (the coordinator's one-phase
   // optimisation). The outcome is stored in the same SQLite transaction so

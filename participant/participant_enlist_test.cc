@@ -89,26 +89,60 @@ TEST_F(ParticipantTest, PrepareInExecuteOfEnlistedBranchReportsTheVote) {
   EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}, Call{kTx1, true}));
 }
 
-TEST_F(ParticipantTest, RefusedVoteRollsThePreparedBranchBack) {
+TEST_F(ParticipantTest, RefusedVoteAnswersAbortedAndKeepsTheBranchPrepared) {
   enlister_.FailNext(absl::AbortedError("transaction timed out"));
   auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
                      absl::ZeroDuration(), /*prepare=*/true);
   ASSERT_EQ(result.status().code(), absl::StatusCode::kAborted);
   EXPECT_THAT(result.status().message(), HasSubstr("transaction timed out"));
-  EXPECT_TRUE(participant_->ListPrepared().empty());
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));  // a refusal is not resent
+  // The coordinator's Prepare may have counted it: only its outcome ends it.
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  ASSERT_TRUE(participant_->Abort(kTx1).ok());
   EXPECT_EQ(participant_->LockCount(), 0u);
   EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
 }
 
-TEST_F(ParticipantTest, UnansweredVoteKeepsTheBranchPrepared) {
+TEST_F(ParticipantTest, UnansweredVoteIsResentUntilTheCoordinatorAnswers) {
   enlister_.FailNext(absl::DeadlineExceededError("no answer"));
+  enlister_.FailNext(absl::UnavailableError("connection refused"));
   auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
                      absl::ZeroDuration(), /*prepare=*/true);
-  ASSERT_EQ(result.status().code(), absl::StatusCode::kDeadlineExceeded);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kYes);
+  std::vector<Call> calls = enlister_.calls();
+  EXPECT_THAT(calls, ElementsAre(Call{kTx1, true}, Call{kTx1, true}, Call{kTx1, true}));
+  EXPECT_EQ(calls[2].token, calls[0].token);  // the same branch each time
+}
+
+TEST_F(ParticipantTest, VoteThatNeverReachesTheCoordinatorAnswersAbortedAndStaysPrepared) {
+  enlister_.Down(absl::UnavailableError("coordinator unreachable"));
+  auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(result.status().message(), HasSubstr("coordinator unreachable"));
+  EXPECT_THAT(result.status().message(), HasSubstr("do not commit this transaction"));
+  EXPECT_THAT(result.status().message(), HasSubstr("call Abort on the txid"));
+  EXPECT_GT(enlister_.calls().size(), 1u);
   ASSERT_EQ(participant_->ListPrepared().size(), 1u);
   EXPECT_GT(participant_->LockCount(), 0u);
-  ASSERT_TRUE(participant_->Commit(kTx1).ok());  // the coordinator decided COMMIT
-  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+  // Resolved as the coordinator decides (here: its presumed abort).
+  ASSERT_TRUE(participant_->Abort(kTx1).ok());
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+}
+
+TEST_F(ParticipantTest, VoteResendsStopBeforeTheCallDeadline) {
+  options_.vote_retry_time = absl::Minutes(1);
+  Reopen();
+  enlister_.Down(absl::UnavailableError("coordinator unreachable"));
+  const absl::Time call_deadline = absl::Now() + absl::Seconds(1);
+  auto result = participant_->Execute(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
+                                      /*prepare=*/true, absl::ZeroDuration(), call_deadline);
+  EXPECT_LT(absl::Now(), call_deadline);
+  ASSERT_EQ(result.status().code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(participant_->ListPrepared().size(), 1u);
 }
 
 // Branch tokens: the coordinator holds the token of the branch it enlisted

@@ -8,6 +8,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/failpoint.h"
 #include "common/log.h"
 #include "common/txid.h"
@@ -104,12 +105,32 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
     }
   }
   if (!prepare && !first_write) return ExecuteResult{std::move(results), Vote::kNo};
-  return ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare);
+  return ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare, call_deadline);
+}
+
+absl::Status Participant::Impl::ResendVote(const Branch& branch, absl::Status status,
+                                           absl::Time call_deadline) {
+  // Room left to answer before the caller's deadline: an ABORTED that
+  // arrives is worth more than a DEADLINE_EXCEEDED that says nothing.
+  constexpr absl::Duration kAnswerMargin = absl::Milliseconds(100);
+  constexpr absl::Duration kMaxBackoff = absl::Milliseconds(500);
+  const absl::Time give_up =
+      std::min(absl::Now() + options_.vote_retry_time, call_deadline - kAnswerMargin);
+  absl::Duration backoff = options_.vote_retry_backoff;
+  while (!status.ok() && !IsRefusal(status) && absl::Now() + backoff < give_up) {
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, kMaxBackoff);
+    TXLOG(INFO) << "txid=" << branch.txid << " resending the branch's vote: " << status;
+    // Idempotent: the same token names the same branch.
+    status = enlister_->Enlist(branch.txid, branch.token, /*prepared=*/true);
+  }
+  return status;
 }
 
 absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const BranchPtr& branch,
                                                                      std::vector<SqlResult> results,
-                                                                     bool with_vote) {
+                                                                     bool with_vote,
+                                                                     absl::Time call_deadline) {
   if (with_vote) {
     // The vote promises the prepare: it must be durable before it leaves.
     if (absl::Status durable = MakeDurable(); !durable.ok()) {
@@ -120,33 +141,46 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
     }
     TXCOORD_FAILPOINT("after-prepare-durable");
   }
-  const absl::Status enlisted = enlister_->Enlist(branch->txid, branch->token, with_vote);
+  absl::Status enlisted = enlister_->Enlist(branch->txid, branch->token, with_vote);
+  if (with_vote) enlisted = ResendVote(*branch, std::move(enlisted), call_deadline);
   absl::MutexLock lock(&mu_);
   if (enlisted.ok()) {
     branch->enlisted = true;
     return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
   }
-  if (with_vote && !IsRefusal(enlisted)) {
-    // Whether the vote arrived is unknown: the branch stays prepared until
-    // the coordinator's outcome is known.
-    return absl::Status(enlisted.code(),
-                        absl::StrCat("branch ", branch->txid,
-                                     " is prepared but its vote may not have reached the "
-                                     "coordinator: ",
-                                     enlisted.message()));
+  if (with_vote) {
+    // The branch stays prepared either way: the coordinator's own Prepare
+    // may have reached it meanwhile and counted its YES, so only the
+    // coordinator's outcome (QueryOutcome: ABORTED once the transaction is
+    // aborted or past its deadline) may end it. The answer is ABORTED all
+    // the same, so that the client never commits a transaction whose
+    // coordinator may not know this branch: that Commit could commit the
+    // other branches without it.
+    if (IsRefusal(enlisted)) {
+      return absl::AbortedError(absl::StrCat(
+          "the coordinator refused the vote of prepared branch ", branch->txid,
+          " (the transaction is over): ", enlisted.message(),
+          "; the branch stays in doubt here until the coordinator's outcome (ABORTED) is known"));
+    }
+    return absl::AbortedError(absl::StrCat(
+        "the vote of prepared branch ", branch->txid,
+        " did not reach the coordinator (", enlisted.ToString(),
+        "): do not commit this transaction (the coordinator may not know this branch, so a "
+        "Commit could commit the other branches without it); call Abort on the txid and retry "
+        "the whole transaction. The branch stays in doubt here and ends ABORTED through "
+        "QueryOutcome once the transaction is aborted or past its deadline"));
   }
-  // A refused vote, or a first write that may be unknown to the coordinator:
-  // roll the branch back (a Prepare for it then votes NO). A branch that
-  // the coordinator's own Prepare reached meanwhile is its to decide.
-  if (!branch->dropped && (with_vote || !branch->prepared)) {
+  // A first write that may be unknown to the coordinator: roll the branch
+  // back (a Prepare for it then votes NO). A branch that the coordinator's
+  // own Prepare reached meanwhile is its to decide.
+  if (!branch->dropped && !branch->prepared) {
     if (absl::Status status = AbortLocked(branch); !status.ok()) {
       TXLOG(ERROR) << "txid=" << branch->txid << " rolling back refused branch: " << status;
     }
   }
-  const std::string what = with_vote ? "vote" : "enlistment";
   if (IsRefusal(enlisted)) {
-    return absl::AbortedError(absl::StrCat("the coordinator refused the branch's ", what,
-                                           "; branch rolled back: ", enlisted.message()));
+    return absl::AbortedError(absl::StrCat(
+        "the coordinator refused the branch's enlistment; branch rolled back: ", enlisted.message()));
   }
   return absl::Status(enlisted.code(), absl::StrCat("enlisting the branch failed; branch rolled "
                                                     "back: ",

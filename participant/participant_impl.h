@@ -55,6 +55,7 @@ class Participant::Impl final {
   size_t BranchCount();
   size_t LockCount() { return locks_.KeyCount(); }
   size_t ReapIdleBranches(absl::Time now);
+  ReleaseResult Release(const std::string& txid);
   ParticipantObserver* observer() const { return options_.observer; }
   // Returns once every commit made so far is durable (see WalSync). Call
   // with no lock held, before answering anything that promises a commit.
@@ -95,7 +96,14 @@ class Participant::Impl final {
                                            absl::Time call_deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<ExecuteResult> ReportToCoordinator(const BranchPtr& branch,
-                                                    std::vector<SqlResult> results, bool with_vote)
+                                                    std::vector<SqlResult> results, bool with_vote,
+                                                    absl::Time call_deadline)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Resends the YES vote of a prepared `branch` whose Enlist ended with the
+  // unanswered `status`, with backoff, until one is answered or the retry
+  // time (options_.vote_retry_time, and `call_deadline`) runs out. Returns
+  // the last Enlist's status.
+  absl::Status ResendVote(const Branch& branch, absl::Status status, absl::Time call_deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
 
   // participant.cc
@@ -112,6 +120,10 @@ class Participant::Impl final {
   absl::Status AbortLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the branch and frees its locks.
   void DropLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rolls back an unprepared branch (nothing of it is durable: dropping it
+  // is the rollback), logging `why` and counting an abort.
+  void RollBackUnpreparedLocked(const BranchPtr& branch, absl::string_view why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BranchPtr FindLocked(const std::string& txid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // participant_heuristics.cc

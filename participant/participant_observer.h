@@ -26,7 +26,7 @@ class ParticipantObserver {
   // operator's heuristic commit).
   virtual void OnCommit() = 0;
   // A branch was rolled back: an Abort, a refused enlistment, a failed
-  // one-phase commit, or the idle timeout. (A NO vote drops the branch
+  // one-phase commit, the idle timeout, or a client's Release. (A NO vote drops the branch
   // too; that is counted by OnPrepare.)
   virtual void OnAbort() = 0;
 };

@@ -1,6 +1,6 @@
 // Branch lifecycle: isolation until commit, re-applied changesets, durable
 // prepare across reopen, idempotent phase-2 calls, one-phase commit, idle
-// reaping.
+// reaping, a client's Release.
 #include "participant/participant.h"
 
 #include "gmock/gmock.h"
@@ -274,6 +274,50 @@ TEST_F(ParticipantTest, ResultsBeyondTheLimitsAreRefused) {
   EXPECT_EQ(Local({Sql("SELECT zeroblob(2000)")}).status().code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(Local({Sql(ten_rows + " LIMIT 5")}).ok());
+}
+
+// Release: a client rolls back its unprepared branch at once; a prepared
+// branch is left to the coordinator; an unknown txid is no error.
+
+TEST_F(ParticipantTest, ReleaseRollsBackAnUnpreparedBranchAndFreesItsLocks) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  const uint64_t enlisted = enlister_.calls().at(0).token;
+  ASSERT_GT(participant_->LockCount(), 0u);
+
+  const ReleaseResult released = participant_->Release(kTx1);
+  EXPECT_TRUE(released.released) << released.detail;
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  // Another branch gets the row without waiting; the released one votes NO.
+  EXPECT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")},
+                   absl::Milliseconds(1))
+                  .ok());
+  EXPECT_EQ(participant_->Prepare(kTx1, enlisted).value(), Vote::kNo);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+}
+
+TEST_F(ParticipantTest, ReleaseLeavesAPreparedBranchToTheCoordinator) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")},
+                   absl::ZeroDuration(), /*prepare=*/true)
+                  .ok());
+  const ReleaseResult released = participant_->Release(kTx1);
+  EXPECT_FALSE(released.released);
+  EXPECT_THAT(released.detail, HasSubstr("is prepared"));
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+}
+
+TEST_F(ParticipantTest, ReleaseOfATxidWithNoBranchHereReleasesNothing) {
+  ReleaseResult released = participant_->Release(kTx1);
+  EXPECT_FALSE(released.released);
+  EXPECT_THAT(released.detail, HasSubstr("no branch"));
+  // A read leaves no branch behind either, and a second Release is a no-op.
+  ASSERT_TRUE(Exec(kTx1, {Sql("SELECT * FROM accounts")}).ok());
+  EXPECT_FALSE(participant_->Release(kTx1).released);
+  ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(participant_->Release(kTx2).released);
+  EXPECT_FALSE(participant_->Release(kTx2).released);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,6 +45,8 @@ class FakeEnlister final : public Enlister {
       if (!results_.empty()) {
         result = results_.front();
         results_.pop_front();
+      } else if (down_.has_value()) {
+        result = *down_;
       }
     }
     if (hook) hook();
@@ -54,6 +57,16 @@ class FakeEnlister final : public Enlister {
   void FailNext(absl::Status status) {
     absl::MutexLock lock(&mu_);
     results_.push_back(std::move(status));
+  }
+  // Every later call answers `status` (after those given to FailNext),
+  // until Up().
+  void Down(absl::Status status) {
+    absl::MutexLock lock(&mu_);
+    down_ = std::move(status);
+  }
+  void Up() {
+    absl::MutexLock lock(&mu_);
+    down_.reset();
   }
   // Runs inside every later Enlist call.
   void SetHook(std::function<void()> hook) {
@@ -69,6 +82,7 @@ class FakeEnlister final : public Enlister {
   absl::Mutex mu_;
   std::vector<Call> calls_ ABSL_GUARDED_BY(mu_);
   std::deque<absl::Status> results_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Status> down_ ABSL_GUARDED_BY(mu_);
   std::function<void()> hook_ ABSL_GUARDED_BY(mu_);
 };
 
@@ -86,6 +100,9 @@ class ParticipantTest : public ::testing::Test {
     options_.name = "svc";
     options_.default_lock_timeout = absl::Seconds(5);
     options_.branch_idle_timeout = absl::ZeroDuration();  // tests reap by hand
+    // An unanswered vote is resent a few times, quickly.
+    options_.vote_retry_time = absl::Milliseconds(100);
+    options_.vote_retry_backoff = absl::Milliseconds(1);
     Open();
     ASSERT_TRUE(Local({Sql("CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT NOT NULL,"
                            " balance INTEGER NOT NULL)"),

@@ -8,10 +8,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/time/time.h"
 #include "common/daemon.h"
 #include "common/daemon_flags.h"
+#include "common/flag_usage.h"
 #include "common/grpc_util.h"
 #include "common/failpoint.h"
 #include "common/log.h"
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
   txcoord::BlockShutdownSignals();
   txcoord::DisableMutexDeadlockDetection();
   txcoord::NormalizeFlagNames(argc, argv);
-  absl::SetProgramUsageMessage(
+  txcoord::SetFlagUsage(
       "txagent: the txcoord participant agent around one SQLite database.\n"
       "Usage: txagent --db=FILE --name=NAME [--listen=127.0.0.1:7171] "
       "[--coordinator=127.0.0.1:7070] [flags]\n"

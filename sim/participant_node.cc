@@ -79,6 +79,9 @@ absl::Status ParticipantNode::Start() {
   po.default_lock_timeout = absl::ZeroDuration();
   // The reaper thread would run on wall-clock time: ReapTick replaces it.
   po.branch_idle_timeout = absl::ZeroDuration();
+  // Resending an unanswered vote would sleep on wall-clock time; the
+  // Execute fails with ABORTED at once instead (the client then aborts).
+  po.vote_retry_time = absl::ZeroDuration();
   // Deterministic, and different for every node and every restart.
   po.branch_token_seed = (static_cast<uint64_t>(id_) << 48) | (process_ << 24) | 1;
   absl::StatusOr<std::unique_ptr<participant::Participant>> opened =

@@ -8,8 +8,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/time/clock.h"
+#include "common/flag_usage.h"
 #include "common/log.h"
 #include "sim/simulator.h"
 
@@ -48,7 +48,7 @@ ABSL_FLAG(bool, keep_going, false, "run every seed even after a failure");
 ABSL_FLAG(std::string, log_level, "fatal", "the daemons' own logging: debug, info, warning, error, fatal");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  txcoord::SetFlagUsage(
       "Deterministic simulation of txcoord: the real coordinator engine and real participants "
       "under seeded faults, checked for atomicity and liveness.\n  txsim --runs=100\n  txsim "
       "--seed=42 --trace");

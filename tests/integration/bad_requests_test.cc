@@ -61,29 +61,32 @@ class BadRequestsTest : public ClusterFixture {
     return unknown.ToString();
   }
 
-  grpc::Status Commit(const std::string& txid) {
-    v1::CommitRequest request;
+  // One call of a stub `method` whose request carries only `txid`.
+  template <typename Request, typename Response, typename Stub, typename Method>
+  static grpc::Status CallWithTxid(Stub* stub, Method method, const std::string& txid,
+                                   absl::Duration timeout) {
+    Request request;
     request.set_txid(txid);
-    v1::CommitResponse response;
+    Response response;
     grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(30));
-    return coordinator_stub_->Commit(&context, request, &response);
+    SetDeadline(&context, timeout);
+    return (stub->*method)(&context, request, &response);
+  }
+  grpc::Status Commit(const std::string& txid) {
+    return CallWithTxid<v1::CommitRequest, v1::CommitResponse>(
+        coordinator_stub_.get(), &v1::Coordinator::Stub::Commit, txid, absl::Seconds(30));
   }
   grpc::Status Abort(const std::string& txid) {
-    v1::AbortRequest request;
-    request.set_txid(txid);
-    v1::AbortResponse response;
-    grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(10));
-    return coordinator_stub_->Abort(&context, request, &response);
+    return CallWithTxid<v1::AbortRequest, v1::AbortResponse>(
+        coordinator_stub_.get(), &v1::Coordinator::Stub::Abort, txid, absl::Seconds(10));
   }
   grpc::Status GetTransaction(const std::string& txid) {
-    v1::GetTransactionRequest request;
-    request.set_txid(txid);
-    v1::Transaction response;
-    grpc::ClientContext context;
-    SetDeadline(&context, absl::Seconds(10));
-    return coordinator_stub_->GetTransaction(&context, request, &response);
+    return CallWithTxid<v1::GetTransactionRequest, v1::Transaction>(
+        coordinator_stub_.get(), &v1::Coordinator::Stub::GetTransaction, txid, absl::Seconds(10));
+  }
+  grpc::Status Release(const std::string& txid) {
+    return CallWithTxid<v1::ReleaseRequest, v1::ReleaseResponse>(
+        agent_stub_.get(), &v1::Agent::Stub::Release, txid, absl::Seconds(10));
   }
   grpc::Status Enlist(const std::string& txid) {
     v1::EnlistRequest request;
@@ -135,6 +138,9 @@ TEST_F(BadRequestsTest, MalformedTxidIsInvalidArgumentNamingTheTxid) {
     EXPECT_THAT(Abort(txid), HasCode(grpc::StatusCode::INVALID_ARGUMENT));
     EXPECT_THAT(GetTransaction(txid), HasCode(grpc::StatusCode::INVALID_ARGUMENT));
     EXPECT_THAT(Enlist(txid), HasCode(grpc::StatusCode::INVALID_ARGUMENT));
+    grpc::Status release = Release(txid);
+    EXPECT_THAT(release, HasCode(grpc::StatusCode::INVALID_ARGUMENT));
+    EXPECT_THAT(release.error_message(), HasSubstr("txid"));
   }
   EXPECT_THAT(Execute(Request(kMalformedTxid, "UPDATE t SET v = 'x'")),
               HasCode(grpc::StatusCode::INVALID_ARGUMENT));

@@ -113,6 +113,46 @@ TEST_F(VisibilityTest, AbortedWritesNeverAppear) {
   EXPECT_EQ(FileState(), "0/1 0/1 0/1");
 }
 
+TEST_F(VisibilityTest, ReleasedBranchFreesItsRowAtOnceAndTheTransactionAborts) {
+  absl::StatusOr<std::string> txid = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  ASSERT_TRUE(agents_[0]->ExecuteOne(*txid, "UPDATE items SET v = 42 WHERE id = 1").ok());
+  ASSERT_TRUE(agents_[1]->ExecuteOne(*txid, "UPDATE items SET v = 42 WHERE id = 1").ok());
+
+  absl::StatusOr<ReleaseResult> released = agents_[0]->Release(*txid);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_TRUE(released->released) << released->detail;
+  // The row lock is gone: a local write takes it without waiting.
+  ExecuteOptions no_wait;
+  no_wait.lock_timeout = absl::Milliseconds(1);
+  EXPECT_TRUE(agents_[0]->ExecuteOne("", "UPDATE items SET v = 5 WHERE id = 1", {}, no_wait).ok());
+  absl::StatusOr<ReleaseResult> again = agents_[0]->Release(*txid);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->released);
+
+  // The released branch votes NO: nothing of the transaction commits.
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(*txid);
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_FALSE(commit->committed);
+  EXPECT_EQ(FileState(), "5/1 0/1 0/1");
+}
+
+TEST_F(VisibilityTest, ReleaseLeavesAPreparedBranchToTheCoordinator) {
+  absl::StatusOr<std::string> txid = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  ExecuteOptions prepare;
+  prepare.prepare = true;
+  ASSERT_TRUE(
+      agents_[0]->ExecuteOne(*txid, "UPDATE items SET v = 42 WHERE id = 1", {}, prepare).ok());
+  absl::StatusOr<ReleaseResult> released = agents_[0]->Release(*txid);
+  ASSERT_TRUE(released.ok()) << released.status();
+  EXPECT_FALSE(released->released);
+  EXPECT_THAT(released->detail, ::testing::HasSubstr("prepared"));
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(*txid);
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_TRUE(commit->committed) << commit->reason;
+}
+
 // The property AwaitPhase2 (and so every check after Commit here) relies on:
 // a branch's row locks hold other writers off until its phase 2, and a
 // writer that waited re-runs on the committed row.

@@ -135,21 +135,27 @@ TEST_F(TlsClusterTest, TransactionCommitsOverMutualTlsBetweenAllProcesses) {
   }
 }
 
+// Fail-fast clients (wait_for_ready off) here: a refused handshake is then
+// UNAVAILABLE at once, rather than a wait until the deadline.
 TEST_F(TlsClusterTest, ClientWithoutCertificateIsRefused) {
   ClientOptions options;
+  options.wait_for_ready = false;
   options.credentials = Credentials(TlsFiles{});
   Client coordinator(cluster_->coordinator_address(), options);
   absl::StatusOr<std::string> txid = coordinator.Begin();
   EXPECT_EQ(txid.status().code(), absl::StatusCode::kUnavailable) << txid.status();
 
   AgentClientOptions agent_options;
+  agent_options.wait_for_ready = false;
   agent_options.credentials = Credentials(TlsFiles{});
   AgentClient agent(cluster_->agent_address(0), agent_options);
   EXPECT_EQ(agent.ExecuteOne("", "SELECT 1").status().code(), absl::StatusCode::kUnavailable);
 }
 
 TEST_F(TlsClusterTest, PlaintextClientIsRefused) {
-  Client coordinator(cluster_->coordinator_address());
+  ClientOptions options;
+  options.wait_for_ready = false;
+  Client coordinator(cluster_->coordinator_address(), options);
   EXPECT_EQ(coordinator.Begin().status().code(), absl::StatusCode::kUnavailable);
 }
 

@@ -1,0 +1,85 @@
+// One global transaction as a service drives it: its txid, and the agents
+// it ran SQL through, so that ending it reaches every one of them, including
+// agents where it wrote nothing (those branches never enlisted, so neither
+// the coordinator's Abort nor phase 2 reaches them).
+//
+//   txcoord::Client coordinator("127.0.0.1:7070");
+//   txcoord::AgentClient payments("127.0.0.1:7101"), ledger("127.0.0.1:7102");
+//   absl::StatusOr<txcoord::Transaction> tx = coordinator.BeginTransaction(absl::Seconds(30));
+//   if (!tx.ok()) return tx.status();                     // Begin may be retried
+//   absl::StatusOr<txcoord::SqlResult> debit = tx->ExecuteOne(payments, "UPDATE ...", {...});
+//   if (!debit.ok()) { (void)tx->Abort(); return debit.status(); }  // retry it whole
+//   absl::StatusOr<txcoord::CommitResult> result = tx->Commit();
+//   // result->committed, or aborted with result->reason; IsOutcomeUnknown: ask again later.
+#ifndef TXCOORD_CLIENT_TRANSACTION_H_
+#define TXCOORD_CLIENT_TRANSACTION_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/agent_client.h"
+#include "client/client.h"
+
+namespace txcoord {
+
+// Not thread-safe: one thread drives a transaction (calls on other
+// Transactions, Clients and AgentClients may run concurrently). Movable,
+// not copyable. The Client and every AgentClient it is given must outlive
+// it. Dropping a Transaction neither commits nor aborts it: its deadline
+// aborts it.
+class Transaction final {
+ public:
+  // Takes over `txid`, begun at `client` (Client::BeginTransaction does both).
+  Transaction(Client& client, std::string txid);
+  Transaction(Transaction&&) = default;
+  Transaction& operator=(Transaction&&) = default;
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+
+  const std::string& txid() const { return txid_; }
+
+  // AgentClient::Execute with this txid; remembers `agent` and what the
+  // statements changed there. Never repeat a failed Execute: after
+  // UNAVAILABLE or DEADLINE_EXCEEDED whether it ran is unknown, and after
+  // ABORTED the transaction cannot commit; Abort and retry the whole
+  // transaction. With options.prepare, ABORTED also means: do not Commit.
+  [[nodiscard]] absl::StatusOr<ExecuteResult> Execute(AgentClient& agent,
+                                                      const std::vector<SqlStatement>& statements,
+                                                      const ExecuteOptions& options = {});
+  [[nodiscard]] absl::StatusOr<SqlResult> ExecuteOne(AgentClient& agent, const std::string& sql,
+                                                     const std::vector<SqlValue>& params = {},
+                                                     const ExecuteOptions& options = {});
+
+  // Client::Commit (which settles a lost answer itself), then, once the
+  // outcome is known, Release at every agent where the transaction changed
+  // no row (best effort: the agent's idle timeout ends what a failed
+  // Release leaves). Release never touches a prepared branch, so this is
+  // safe whatever the outcome. Errors are Client::Commit's.
+  [[nodiscard]] absl::StatusOr<CommitResult> Commit();
+
+  // Client::Abort, then Release at every agent used. All are sent even if
+  // one fails. Returns the coordinator's error if any, else the first
+  // agent's; each call is idempotent, so Abort may be repeated.
+  [[nodiscard]] absl::Status Abort();
+
+ private:
+  struct AgentUse {
+    AgentClient* agent;
+    // Rows its successful Executes changed; or it had an Execute that
+    // failed, so that what it changed is unknown.
+    int64_t changes = 0;
+    bool unknown = false;
+  };
+  AgentUse& Use(AgentClient& agent);
+
+  Client* client_;
+  std::string txid_;
+  std::vector<AgentUse> agents_;  // in order of first use
+};
+
+}  // namespace txcoord
+
+#endif  // TXCOORD_CLIENT_TRANSACTION_H_
