@@ -15,6 +15,13 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "Address (host:port; port 0 picks one) of the Prometheus metrics endpoint, served "
           "over plain HTTP at /metrics. Empty: no endpoint. Bind it to a trusted interface.");
 
+ABSL_FLAG(std::string, http_listen, "",
+          "Address (host:port; port 0 picks one) of the HTTP/JSON API and the web console "
+          "(/ui); HTTPS with the --tls_* flags. Empty: no HTTP port. See docs/http.md.");
+ABSL_FLAG(bool, http_admin_insecure_remote, false,
+          "INSECURE: without TLS, serve the HTTP admin endpoints and console to any host, not "
+          "only loopback. Anyone who reaches the port can then abort or mark transactions.");
+
 namespace txcoord {
 
 absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name) {
@@ -58,6 +65,33 @@ absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name) 
                 << absl::StrJoin(security.server.admin_policy->allowed(), ", ");
   }
   return security;
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
+    const std::string& name, std::vector<HttpRoute> routes, const DaemonSecurity& security,
+    std::map<std::string, HttpAsset> assets) {
+  const std::string listen = absl::GetFlag(FLAGS_http_listen);
+  if (listen.empty()) return nullptr;
+  HttpServerOptions options;
+  options.tls = TlsFilesFromFlags();
+  options.admin_policy = security.server.admin_policy;
+  options.allow_remote_admin_without_tls = absl::GetFlag(FLAGS_http_admin_insecure_remote);
+  options.assets = std::move(assets);
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::Start(name, listen, std::move(routes), std::move(options));
+  if (!server.ok()) return server.status();
+  if (!(*server)->tls()) {
+    if (absl::GetFlag(FLAGS_http_admin_insecure_remote)) {
+      TXLOG(WARNING) << name << ": HTTP without TLS and --http_admin_insecure_remote: the admin "
+                     << "endpoints and console are open to ANY host that reaches "
+                     << (*server)->address();
+    } else {
+      TXLOG(WARNING) << name << ": HTTP without TLS: the data endpoints are open to any host "
+                     << "that reaches " << (*server)->address()
+                     << "; the admin endpoints and console are served to loopback only";
+    }
+  }
+  return server;
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> StartMetricsFromFlags(

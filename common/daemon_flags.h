@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/daemon.h"
+#include "common/http_server.h"
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 
@@ -29,6 +30,13 @@ struct DaemonSecurity {
 // (INVALID_ARGUMENT) --admin_allow without mutual TLS: an allow list that
 // no caller can be checked against would give a false sense of safety.
 absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name);
+
+// Starts the HTTP/JSON port on --http_listen (nullptr when the flag is
+// empty, the default) with `routes` and `assets`, the TLS files and admin
+// policy of the gRPC port, and logs who may use its admin routes.
+absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
+    const std::string& name, std::vector<HttpRoute> routes, const DaemonSecurity& security,
+    std::map<std::string, HttpAsset> assets = {});
 
 // Starts the metrics endpoint on --metrics_listen, serving `registry`
 // (which must outlive it), and logs "<name> metrics on HOST:PORT". nullptr

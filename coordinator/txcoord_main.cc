@@ -16,9 +16,11 @@
 #include "common/log.h"
 #include "coordinator/admin_service.h"
 #include "coordinator/coordinator_metrics.h"
+#include "coordinator/console_assets.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
 #include "coordinator/grpc_participant_client.h"
+#include "coordinator/http_api.h"
 #include "coordinator/runtime.h"
 #include "coordinator/timer_queue.h"
 #include "coordinator/wal/log.h"
@@ -163,6 +165,15 @@ int Run() {
     TXLOG(ERROR) << "cannot start: " << server.status();
     return 1;
   }
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = StartHttpFromFlags(
+      "txcoord",
+      CoordinatorHttpRoutes(server->server->InProcessChannel(grpc::ChannelArguments()),
+                            [&metrics_registry] { return metrics_registry.Render(); }),
+      *security, ConsoleAssets());
+  if (!http.ok()) {
+    TXLOG(ERROR) << "cannot start: " << http.status();
+    return 1;
+  }
   TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << (*dir)->cluster_id()
               << " epoch=" << (*dir)->epoch() << " data-dir=" << (*dir)->path()
               << " recovered " << recovery.unfinished().size() << " committing and "
@@ -172,6 +183,7 @@ int Run() {
 
   const int sig = WaitForShutdownSignal();
   TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";
+  if (*http != nullptr) (*http)->Stop();
   runtime->StopAccepting();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";

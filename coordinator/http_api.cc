@@ -1,0 +1,215 @@
+#include "coordinator/http_api.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/http_grpc.h"
+#include "txcoord/v1/admin.grpc.pb.h"
+#include "txcoord/v1/txcoord.grpc.pb.h"
+
+namespace txcoord::coordinator {
+namespace {
+
+// A Commit waits for every vote and a log sync: as long as gRPC's default.
+constexpr absl::Duration kCommitTimeout = absl::Seconds(60);
+constexpr absl::Duration kCallTimeout = absl::Seconds(30);
+
+nlohmann::json ActionToJson(const v1::AdminActionResponse& r) {
+  return {{"transaction", TransactionToJson(r.transaction())}, {"message", r.message()}};
+}
+
+}  // namespace
+
+std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> channel,
+                                             std::function<std::string()> metrics) {
+  auto client = std::shared_ptr<v1::Coordinator::Stub>(v1::Coordinator::NewStub(channel));
+  auto admin = std::shared_ptr<v1::CoordinatorAdmin::Stub>(v1::CoordinatorAdmin::NewStub(channel));
+  using Stub = v1::Coordinator::Stub;
+  using Admin = v1::CoordinatorAdmin::Stub;
+  std::vector<HttpRoute> routes;
+
+  routes.push_back({"POST", "/v1/transactions", HttpAccess::kData,
+                    [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+                      JsonFields body(req.body);
+                      uint32_t timeout_ms = 0;
+                      if (absl::Status s = body.Uint32("timeout_ms", &timeout_ms); !s.ok()) return s;
+                      if (absl::Status s = body.Finish(); !s.ok()) return s;
+                      v1::BeginRequest request;
+                      request.set_timeout_ms(timeout_ms);
+                      v1::BeginResponse response;
+                      absl::Status s = CallGrpc(client.get(), &Stub::Begin, request, &response,
+                                                kCallTimeout);
+                      if (!s.ok()) return s;
+                      return nlohmann::json{{"txid", response.txid()},
+                                            {"deadline_unix_ms", response.deadline_unix_ms()}};
+                    },
+                    "/txcoord.v1.Coordinator/Begin"});
+
+  routes.push_back({"POST", "/v1/transactions/{txid}/commit", HttpAccess::kData,
+                    [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+                      if (absl::Status s = JsonFields(req.body).Finish(); !s.ok()) return s;
+                      v1::CommitRequest request;
+                      request.set_txid(req.params.at("txid"));
+                      v1::CommitResponse response;
+                      absl::Status s = CallGrpc(client.get(), &Stub::Commit, request, &response,
+                                                kCommitTimeout);
+                      if (!s.ok()) return s;
+                      return nlohmann::json{
+                          {"outcome", EnumName(v1::Outcome_Name(response.outcome()), "OUTCOME_")},
+                          {"reason", response.reason()}};
+                    },
+                    "/txcoord.v1.Coordinator/Commit"});
+
+  routes.push_back({"POST", "/v1/transactions/{txid}/abort", HttpAccess::kData,
+                    [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+                      if (absl::Status s = JsonFields(req.body).Finish(); !s.ok()) return s;
+                      v1::AbortRequest request;
+                      request.set_txid(req.params.at("txid"));
+                      v1::AbortResponse response;
+                      absl::Status s = CallGrpc(client.get(), &Stub::Abort, request, &response,
+                                                kCallTimeout);
+                      if (!s.ok()) return s;
+                      return nlohmann::json{{"aborted", true}};
+                    },
+                    "/txcoord.v1.Coordinator/Abort"});
+
+  routes.push_back({"GET", "/v1/transactions/{txid}", HttpAccess::kData,
+                    [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+                      v1::GetTransactionRequest request;
+                      request.set_txid(req.params.at("txid"));
+                      v1::Transaction response;
+                      absl::Status s = CallGrpc(client.get(), &Stub::GetTransaction, request,
+                                                &response, kCallTimeout);
+                      if (!s.ok()) return s;
+                      return TransactionToJson(response);
+                    },
+                    "/txcoord.v1.Coordinator/GetTransaction"});
+
+  // --- Operators (txctl's calls; the console) ---------------------------------
+  routes.push_back(
+      {"GET", "/v1/admin/transactions", HttpAccess::kAdmin,
+       [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         v1::ListTransactionsRequest request;
+         for (const auto& [key, value] : req.query) {
+           if (key == "state") {
+             for (absl::string_view name : absl::StrSplit(value, ',', absl::SkipEmpty())) {
+               v1::TxState state;
+               if (!v1::TxState_Parse(absl::StrCat("TX_STATE_", name), &state) ||
+                   state == v1::TX_STATE_UNSPECIFIED) {
+                 return absl::InvalidArgumentError(absl::StrCat(
+                     "state \"", name,
+                     "\" is not one of ACTIVE, PREPARING, COMMITTING, COMMITTED, ABORTED"));
+               }
+               request.add_states(state);
+             }
+           } else if (key == "min_age_ms" || key == "page_size") {
+             uint64_t n = 0;
+             if (!absl::SimpleAtoi(value, &n) || (key == "page_size" && n > UINT32_MAX)) {
+               return absl::InvalidArgumentError(
+                   absl::StrCat(key, " must be a non-negative integer"));
+             }
+             if (key == "min_age_ms") request.set_min_age_ms(n);
+             if (key == "page_size") request.set_page_size(static_cast<uint32_t>(n));
+           } else if (key == "participant") {
+             request.set_participant(value);
+           } else if (key == "page_token") {
+             request.set_page_token(value);
+           } else if (key == "include_finished") {
+             if (value != "true" && value != "false") {
+               return absl::InvalidArgumentError("include_finished must be true or false");
+             }
+             request.set_include_finished(value == "true");
+           } else {
+             return absl::InvalidArgumentError(absl::StrCat(
+                 "unknown query parameter \"", key,
+                 "\" (state, min_age_ms, participant, page_size, page_token, include_finished)"));
+           }
+         }
+         v1::ListTransactionsResponse response;
+         absl::Status s = CallGrpc(admin.get(), &Admin::ListTransactions, request, &response,
+                                   kCallTimeout);
+         if (!s.ok()) return s;
+         nlohmann::json list = nlohmann::json::array();
+         for (const v1::Transaction& tx : response.transactions()) {
+           list.push_back(TransactionToJson(tx));
+         }
+         return nlohmann::json{{"transactions", list},
+                               {"next_page_token", response.next_page_token()}};
+       },
+       "/txcoord.v1.CoordinatorAdmin/ListTransactions"});
+
+  routes.push_back({"GET", "/v1/admin/transactions/{txid}", HttpAccess::kAdmin,
+                    [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+                      v1::GetTransactionRequest request;
+                      request.set_txid(req.params.at("txid"));
+                      v1::Transaction response;
+                      absl::Status s = CallGrpc(admin.get(), &Admin::GetTransaction, request,
+                                                &response, kCallTimeout);
+                      if (!s.ok()) return s;
+                      return TransactionToJson(response);
+                    },
+                    "/txcoord.v1.CoordinatorAdmin/GetTransaction"});
+
+  routes.push_back({"POST", "/v1/admin/transactions/{txid}/retry", HttpAccess::kAdmin,
+                    [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+                      if (absl::Status s = JsonFields(req.body).Finish(); !s.ok()) return s;
+                      v1::RetryPhase2Request request;
+                      request.set_txid(req.params.at("txid"));
+                      v1::AdminActionResponse response;
+                      absl::Status s = CallGrpc(admin.get(), &Admin::RetryPhase2, request,
+                                                &response, kCallTimeout);
+                      if (!s.ok()) return s;
+                      return ActionToJson(response);
+                    },
+                    "/txcoord.v1.CoordinatorAdmin/RetryPhase2"});
+
+  routes.push_back({"POST", "/v1/admin/transactions/{txid}/abort", HttpAccess::kAdmin,
+                    [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+                      JsonFields body(req.body);
+                      v1::ForceAbortRequest request;
+                      std::string reason;
+                      if (absl::Status s = body.Text("reason", &reason); !s.ok()) return s;
+                      if (absl::Status s = body.Finish(); !s.ok()) return s;
+                      request.set_txid(req.params.at("txid"));
+                      request.set_reason(reason);
+                      v1::AdminActionResponse response;
+                      absl::Status s = CallGrpc(admin.get(), &Admin::ForceAbort, request,
+                                                &response, kCallTimeout);
+                      if (!s.ok()) return s;
+                      return ActionToJson(response);
+                    },
+                    "/txcoord.v1.CoordinatorAdmin/ForceAbort"});
+
+  routes.push_back(
+      {"POST", "/v1/admin/transactions/{txid}/branches/{participant}/mark-done",
+       HttpAccess::kAdmin,
+       [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         JsonFields body(req.body);
+         std::string note;
+         if (absl::Status s = body.Text("note", &note); !s.ok()) return s;
+         if (absl::Status s = body.Finish(); !s.ok()) return s;
+         v1::MarkBranchDoneRequest request;
+         request.set_txid(req.params.at("txid"));
+         request.set_participant(req.params.at("participant"));
+         request.set_note(note);
+         v1::AdminActionResponse response;
+         absl::Status s =
+             CallGrpc(admin.get(), &Admin::MarkBranchDone, request, &response, kCallTimeout);
+         if (!s.ok()) return s;
+         return ActionToJson(response);
+       },
+       "/txcoord.v1.CoordinatorAdmin/MarkBranchDone"});
+
+  routes.push_back({"GET", "/v1/admin/metrics", HttpAccess::kAdmin,
+                    [metrics](const HttpRequest&) -> absl::StatusOr<nlohmann::json> {
+                      return nlohmann::json{{"text", metrics ? metrics() : std::string()}};
+                    },
+                    "/txcoord.v1.CoordinatorAdmin/Metrics"});
+  return routes;
+}
+
+}  // namespace txcoord::coordinator

@@ -1,0 +1,28 @@
+// The coordinator's HTTP/JSON API (docs/http.md): Begin, Commit, Abort and
+// GetTransaction for clients, the CoordinatorAdmin calls for operators and
+// the console, each answered by the daemon's own gRPC service through an
+// in-process channel, so both ports check and mean the same.
+#ifndef TXCOORD_COORDINATOR_HTTP_API_H_
+#define TXCOORD_COORDINATOR_HTTP_API_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/http_server.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace txcoord::coordinator {
+
+// Routes over `channel` (the gRPC server's in-process channel, which must
+// outlive them). `metrics` renders the Prometheus page for the console.
+std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> channel,
+                                             std::function<std::string()> metrics);
+
+}  // namespace txcoord::coordinator
+
+#endif  // TXCOORD_COORDINATOR_HTTP_API_H_
