@@ -32,7 +32,8 @@ std::string Show(const std::vector<Write>& writes) {
 
 }  // namespace
 
-void CheckSafety(const WorkloadOptions& workload, const std::vector<ParticipantNode*>& participants,
+void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordinator,
+                 const std::vector<ParticipantNode*>& participants,
                  History* history) {
   // participant -> txid -> ledger rows (first half of a branch), marks (second)
   std::map<std::string, std::map<std::string, std::vector<Write>>> applied;
@@ -126,6 +127,19 @@ void CheckSafety(const WorkloadOptions& workload, const std::vector<ParticipantN
     if (record.told == Told::kAborted && !none) {
       history->Violation(absl::StrCat(txid, ": the client was told ABORTED (", record.told_reason,
                                       ") but it was applied at ", Names(where)));
+    }
+    if (!record.writes.empty()) {
+      // A client that lost its Commit reply asks the coordinator: it must
+      // hear what the databases hold.
+      absl::StatusOr<bool> told = coordinator.OutcomeOf(txid);
+      if (!told.ok()) {
+        history->Violation(absl::StrCat(txid, ": the coordinator cannot tell its outcome: ",
+                                        told.status().ToString()));
+      } else if (*told ? !all : !none) {
+        history->Violation(absl::StrCat(txid, ": the coordinator tells ",
+                                        *told ? "COMMITTED" : "ABORTED", " but it is applied at ",
+                                        none ? "none" : Names(where)));
+      }
     }
     if (!record.commit_sent && !none) {
       history->Violation(absl::StrCat(txid, ": applied at ", Names(where),

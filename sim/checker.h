@@ -8,7 +8,9 @@
 //   applied branch holds exactly the writes the client made;
 // - told COMMITTED: applied everywhere; told ABORTED, or Commit never called:
 //   applied nowhere; the outcome unknown to the client: all or nothing;
-// - money is conserved; no ledger row names a transaction nobody began.
+// - money is conserved; no ledger row names a transaction nobody began;
+// - the coordinator tells the true outcome of every transaction that wrote,
+//   whatever crashes it went through (retained outcomes).
 // Liveness (after the quiet phase): nothing prepared, no branch, no lock
 // left at any participant; nothing open at the coordinator.
 #ifndef TXCOORD_SIM_CHECKER_H_
@@ -24,9 +26,9 @@
 namespace txcoord::sim {
 
 // Adds every safety violation to `history`. Precondition: every participant
-// is running.
-void CheckSafety(const WorkloadOptions& workload, const std::vector<ParticipantNode*>& participants,
-                 History* history);
+// and the coordinator are running.
+void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordinator,
+                 const std::vector<ParticipantNode*>& participants, History* history);
 
 // Empty if the system is at rest; otherwise what is left, one line each.
 // Precondition: every node is running.

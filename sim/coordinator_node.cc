@@ -96,6 +96,21 @@ std::vector<std::string> CoordinatorNode::DescribeOpen() const {
   return lines;
 }
 
+absl::StatusOr<bool> CoordinatorNode::OutcomeOf(const std::string& txid) const {
+  absl::StatusOr<coordinator::TransactionView> view = engine_->Describe(txid);
+  if (!view.ok()) return view.status();
+  switch (view->state) {
+    case coordinator::TxState::kCommitting:
+    case coordinator::TxState::kCommitted:
+      return true;
+    case coordinator::TxState::kAborted:
+      return false;
+    default:
+      return absl::FailedPreconditionError(
+          absl::StrCat(txid, " is still ", coordinator::TxStateName(view->state)));
+  }
+}
+
 std::vector<wal::Record> CoordinatorNode::Checkpoint() {
   std::vector<wal::Record> records;
   for (coordinator::EncodedRecord& r : engine_->Checkpoint()) {

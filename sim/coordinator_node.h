@@ -69,6 +69,10 @@ class CoordinatorNode final {
   const SimLogDisk& disk() const { return disk_; }
   // A line per open transaction, for a liveness report.
   std::vector<std::string> DescribeOpen() const;
+  // What this coordinator answers a client asking about `txid` now (as
+  // GetTransaction does): true COMMITTED or COMMITTING, false ABORTED; an
+  // error for an undecided or unknown one. Precondition: running().
+  absl::StatusOr<bool> OutcomeOf(const std::string& txid) const;
 
   // --- Requests, served at delivery time -------------------------------
   absl::StatusOr<coordinator::BeginResult> Begin(absl::Duration timeout);

@@ -252,7 +252,7 @@ SimResult World::Run() {
     }
     bool all_up = coordinator_->running();
     for (auto& p : participants_) all_up &= p->running();
-    if (all_up) CheckSafety(options_.workload, Participants(), &history_);
+    if (all_up) CheckSafety(options_.workload, *coordinator_, Participants(), &history_);
   }
   for (const auto& c : clients_) {
     const Client::Stats& s = c->stats();
