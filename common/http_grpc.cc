@@ -45,7 +45,11 @@ absl::Status ValueFromJson(const nlohmann::json& json, const std::string& where,
     }
     case nlohmann::json::value_t::object: {
       if (json.size() != 1) break;
-      const auto& [key, v] = *json.items().begin();
+      // Through an iterator: binding to *json.items().begin() would keep a
+      // reference into a temporary that dies at the end of the statement.
+      const auto first = json.cbegin();
+      const std::string& key = first.key();
+      const nlohmann::json& v = first.value();
       if (key == "int" && v.is_string()) {
         int64_t parsed = 0;
         if (!absl::SimpleAtoi(v.get<std::string>(), &parsed)) break;
