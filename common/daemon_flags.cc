@@ -2,6 +2,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "common/tls.h"
 #include "common/tls_flags.h"
@@ -21,6 +22,14 @@ ABSL_FLAG(std::string, http_listen, "",
 ABSL_FLAG(bool, http_admin_insecure_remote, false,
           "INSECURE: without TLS, serve the HTTP admin endpoints and console to any host, not "
           "only loopback. Anyone who reaches the port can then abort or mark transactions.");
+
+ABSL_FLAG(absl::Duration, http_read_timeout, absl::Seconds(10),
+          "How long the HTTP port waits for the next bytes of a request (its headers or body) "
+          "before it closes the connection; whole seconds, at least 1s.");
+ABSL_FLAG(absl::Duration, http_idle_timeout, absl::Seconds(5),
+          "How long the HTTP port keeps a connection that sends no request (between keep-alive "
+          "requests, or before the first one) before it closes it; whole seconds, at least 1s. "
+          "Each such connection holds one of the port's 32 workers meanwhile.");
 
 namespace txcoord {
 
@@ -76,6 +85,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
   options.tls = TlsFilesFromFlags();
   options.admin_policy = security.server.admin_policy;
   options.allow_remote_admin_without_tls = absl::GetFlag(FLAGS_http_admin_insecure_remote);
+  options.read_timeout = absl::GetFlag(FLAGS_http_read_timeout);
+  options.idle_timeout = absl::GetFlag(FLAGS_http_idle_timeout);
   options.assets = std::move(assets);
   absl::StatusOr<std::unique_ptr<HttpServer>> server =
       HttpServer::Start(name, listen, std::move(routes), std::move(options));

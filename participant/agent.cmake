@@ -1,9 +1,9 @@
 # txagent: the gRPC daemon around the participant core (included from
 # participant/CMakeLists.txt).
 add_library(txcoord_agent agent_admin_service.cc agent_metrics.cc agent_service.cc
-  coordinator_link.cc in_doubt_resolver.cc)
+  coordinator_link.cc http_api.cc in_doubt_resolver.cc)
 target_link_libraries(txcoord_agent PUBLIC txcoord_participant txcoord_grpc_util txcoord_metrics
-  absl::flat_hash_set)
+  txcoord_http absl::flat_hash_set)
 
 add_executable(txagent txagent_main.cc)
 target_link_libraries(txagent PRIVATE txcoord_agent txcoord_daemon_flags absl::flags

@@ -20,6 +20,7 @@
 #include "participant/agent_metrics.h"
 #include "participant/agent_service.h"
 #include "participant/coordinator_link.h"
+#include "participant/http_api.h"
 #include "participant/in_doubt_resolver.h"
 #include "participant/participant.h"
 
@@ -125,6 +126,15 @@ int Run() {
     TXLOG(ERROR) << "cannot start: " << server.status();
     return 1;
   }
+  absl::StatusOr<std::unique_ptr<HttpServer>> http = StartHttpFromFlags(
+      "txagent",
+      AgentHttpRoutes(server->server->InProcessChannel(grpc::ChannelArguments()),
+                      [&metrics_registry] { return metrics_registry.Render(); }),
+      *security);
+  if (!http.ok()) {
+    TXLOG(ERROR) << "cannot start: " << http.status();
+    return 1;
+  }
   const std::string advertise = absl::GetFlag(FLAGS_advertise);
   link->set_endpoint(advertise.empty() ? server->address : advertise);
   auto resolver = std::make_unique<InDoubtResolver>(
@@ -136,6 +146,7 @@ int Run() {
 
   const int sig = WaitForShutdownSignal();
   TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
+  if (*http != nullptr) (*http)->Stop();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
