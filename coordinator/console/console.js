@@ -55,7 +55,8 @@ function duration(seconds) {
 }
 
 const ageOf = (unixMs) => (unixMs ? duration((Date.now() - unixMs) / 1000) : '–');
-const timeOf = (unixMs) => (unixMs ? new Date(unixMs).toLocaleString() : '–');
+// UTC, as the daemons' logs print it.
+const timeOf = (unixMs) => (unixMs ? new Date(unixMs).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : '–');
 const ms = (seconds) => (seconds === null ? '–' : `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms`);
 
 // Why a transaction needs an operator, or null. COMMITTING is committed:
@@ -159,6 +160,12 @@ async function refreshMetrics() {
   drawLatency(now);
 }
 
+// The smallest of 1, 2, 5 times a power of ten that is >= v.
+function niceCeil(v) {
+  const power = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 5, 10].map((m) => m * power).find((n) => n >= v * 0.9999);
+}
+
 function drawLatency(now) {
   const canvas = $('#latency-chart');
   const ratio = window.devicePixelRatio || 1;
@@ -169,28 +176,34 @@ function drawLatency(now) {
   const g = canvas.getContext('2d');
   g.scale(ratio, ratio);
   const style = getComputedStyle(document.body);
-  const pad = {left: 64, right: 12, top: 10, bottom: 22};
+  const pad = {left: 64, right: 16, top: 12, bottom: 24};
   const points = latency.filter((p) => p.n > 0);
-  const top = Math.max(0.001, ...points.map((p) => p.p99)) * 1.15;
-  const x = (t) => pad.left + ((t - (now - CHART_WINDOW_MS)) / CHART_WINDOW_MS) * (width - pad.left - pad.right);
+  // From one minute after the page opened up to the last ten.
+  const span = Math.min(CHART_WINDOW_MS, Math.max(60000, now - (latency.length ? latency[0].t : now)));
+  $('#latency-window').textContent = `last ${Math.round(span / 60000)} min`;
+  const top = niceCeil(Math.max(0.001, ...points.map((p) => p.p99)) * 1.1);
+  const steps = top / 10 ** Math.floor(Math.log10(top)) === 5 ? 5 : 4;
+  const x = (t) => pad.left + ((t - (now - span)) / span) * (width - pad.left - pad.right);
   const y = (v) => height - pad.bottom - (v / top) * (height - pad.top - pad.bottom);
 
   g.font = '11px system-ui, sans-serif';
   g.fillStyle = style.getPropertyValue('--muted').trim();
   g.strokeStyle = style.getPropertyValue('--grid').trim();
   g.lineWidth = 1;
-  for (let i = 0; i <= 4; i++) {
-    const v = (top * i) / 4;
+  for (let i = 0; i <= steps; i++) {
+    const v = (top * i) / steps;
     g.beginPath();
     g.moveTo(pad.left, Math.round(y(v)) + 0.5);
     g.lineTo(width - pad.right, Math.round(y(v)) + 0.5);
     g.stroke();
     g.textAlign = 'right';
-    g.fillText(ms(v), pad.left - 6, y(v) + 4);
+    g.fillText(v ? `${+(v * 1000).toPrecision(3)} ms` : '0', pad.left - 8, y(v) + 4);
   }
   g.textAlign = 'center';
-  for (let minutes = 10; minutes >= 0; minutes -= 2) {
-    g.fillText(minutes ? `−${minutes} min` : 'now', x(now - minutes * 60000), height - 6);
+  const tick = span <= 60000 ? 10000 : span <= 300000 ? 60000 : 120000;
+  for (let ago = 0; ago <= span; ago += tick) {
+    const label = ago === 0 ? 'now' : ago < 60000 ? `−${ago / 1000} s` : `−${ago / 60000} min`;
+    g.fillText(label, Math.min(x(now - ago), width - pad.right - 10), height - 7);
   }
   for (const [key, color] of [['p50', '--p50'], ['p99', '--p99']]) {
     g.strokeStyle = g.fillStyle = style.getPropertyValue(color).trim();
@@ -198,7 +211,7 @@ function drawLatency(now) {
     g.beginPath();
     points.forEach((p, i) => (i ? g.lineTo(x(p.t), y(p[key])) : g.moveTo(x(p.t), y(p[key]))));
     g.stroke();
-    for (const p of points) g.fillRect(x(p.t) - 2, y(p[key]) - 2, 4, 4);
+    for (const p of points) g.fillRect(x(p.t) - 2.5, y(p[key]) - 2.5, 5, 5);
   }
   canvas.dataset.points = String(points.length);
 
@@ -234,7 +247,7 @@ function transactionRow(tx, reason) {
     el('td', {}, open),
     el('td', {}, el('span', {className: `state ${tx.state}`}, tx.state),
        reason ? el('div', {className: 'reason'}, `⚠ ${reason}`) : null),
-    el('td', {}, ageOf(tx.begin_unix_ms)),
+    el('td', {className: 'age'}, ageOf(tx.begin_unix_ms)),
     el('td', {}, el('ul', {className: 'branches'}, ...tx.branches.map(branchSummary))),
     el('td', {className: 'number'}, String(attempts)),
     el('td', {className: 'error', title: error}, error));
