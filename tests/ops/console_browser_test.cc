@@ -244,6 +244,18 @@ TEST_F(ConsoleBrowserTest, OperatorFindsStuckCommitAndRetryFinishesIt) {
   EXPECT_EQ(*browser_->Evaluate("document.querySelector('#abort').hidden"), true);
   SaveScreenshot("stuck_transaction.png");
 
+  // Mark done asks for a note and warns first; cancelling sends nothing.
+  ASSERT_TRUE(browser_->Click("#detail-branches button").ok());
+  ASSERT_TRUE(browser_
+                  ->WaitFor("document.querySelector('#ask').open && document.querySelector("
+                            "'#ask-warning').textContent.includes('heuristic decision')",
+                            absl::Seconds(5))
+                  .ok());
+  SaveScreenshot("mark_done_dialog.png");
+  ASSERT_TRUE(browser_->Click("#ask-cancel").ok());
+  ASSERT_TRUE(browser_->WaitFor("!document.querySelector('#ask').open", absl::Seconds(5)).ok());
+  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#action-result').textContent"), "");
+
   ASSERT_TRUE(cluster_->StartAgent(1).ok());
   ASSERT_TRUE(browser_->Click("#retry").ok());
   absl::Status answered = browser_->WaitFor(

@@ -269,7 +269,15 @@ absl::Status HeadlessBrowser::Type(const std::string& text) {
 }
 
 absl::StatusOr<std::string> HeadlessBrowser::Screenshot() {
-  absl::StatusOr<json> shot = Call("Page.captureScreenshot", {{"format", "png"}});
+  absl::StatusOr<json> layout = Call("Page.getLayoutMetrics", json::object());
+  if (!layout.ok()) return layout.status();
+  const json size = (*layout)["cssContentSize"];
+  absl::StatusOr<json> shot = Call(
+      "Page.captureScreenshot",
+      {{"format", "png"},
+       {"captureBeyondViewport", true},
+       {"clip", {{"x", 0}, {"y", 0}, {"width", size["width"]}, {"height", size["height"]},
+                 {"scale", 1}}}});
   if (!shot.ok()) return shot.status();
   std::string png;
   if (!absl::Base64Unescape((*shot)["data"].get<std::string>(), &png)) {

@@ -66,7 +66,7 @@ class HeadlessBrowser final {
   absl::Status Click(const std::string& selector);
   // Types `text` into the focused element.
   absl::Status Type(const std::string& text);
-  // A PNG of the viewport.
+  // A PNG of the whole page, scrolled or not.
   absl::StatusOr<std::string> Screenshot();
   // Errors the page reported so far: uncaught exceptions, console.error,
   // and what the browser logged at error level (failed loads, blocked
