@@ -55,7 +55,8 @@ absl::StatusOr<json> GetJson(const std::string& address, const std::string& path
   if (!absl::StartsWith(*response, "HTTP/1.1 200") || body == std::string::npos) {
     return absl::InternalError(absl::StrCat("GET ", path, ": ", *response));
   }
-  json parsed = json::parse(response->substr(body + 4), nullptr, /*allow_exceptions=*/false);
+  json parsed = json::parse(response->substr(body + 4), nullptr,
+                            /*allow_exceptions=*/false);
   if (parsed.is_discarded()) return absl::DataLossError(absl::StrCat("GET ", path, ": not JSON"));
   return parsed;
 }
@@ -65,9 +66,10 @@ absl::StatusOr<json> GetJson(const std::string& address, const std::string& path
 // the test in its build directory).
 std::string ArtifactDir() {
   const char* dir = std::getenv("TXCOORD_TEST_ARTIFACTS");
-  std::filesystem::path path = dir != nullptr && *dir != '\0'
-                                   ? std::filesystem::path(dir)
-                                   : std::filesystem::current_path() / "console_browser_test_artifacts";
+  std::filesystem::path path =
+      dir != nullptr && *dir != '\0'
+          ? std::filesystem::path(dir)
+          : std::filesystem::current_path() / "console_browser_test_artifacts";
   std::error_code error;
   std::filesystem::create_directories(path, error);
   return std::filesystem::absolute(path).string();
@@ -114,8 +116,8 @@ class ConsoleBrowserTest : public ::testing::Test {
 
   void TearDown() override {
     if (browser_ != nullptr) {
-      EXPECT_TRUE(browser_->page_errors().empty())
-          << "the page reported errors:\n" << absl::StrJoin(browser_->page_errors(), "\n");
+      EXPECT_TRUE(browser_->page_errors().empty()) << "the page reported errors:\n"
+                                                   << absl::StrJoin(browser_->page_errors(), "\n");
     }
     browser_.reset();
     agents_.clear();
@@ -167,11 +169,19 @@ class ConsoleBrowserTest : public ::testing::Test {
     std::cout << "screenshot: " << path << "\n";
   }
 
+  // The value of a JavaScript expression in the page; an error becomes a
+  // string naming it, so that a failed check prints it instead of crashing.
+  json Eval(const std::string& expression) {
+    absl::StatusOr<json> value = browser_->Evaluate(expression);
+    return value.ok() ? *value : json(absl::StrCat("error: ", value.status().ToString()));
+  }
+
   // The console's row of `txid` (a JavaScript expression; undefined if none).
   static std::string Row(const std::string& txid) {
-    return absl::StrCat("[...document.querySelectorAll('#transactions tbody tr')]"
-                        ".find((r) => r.dataset.txid === ",
-                        Js(txid), ")");
+    return absl::StrCat(
+        "[...document.querySelectorAll('#transactions tbody tr')]"
+        ".find((r) => r.dataset.txid === ",
+        Js(txid), ")");
   }
 
   std::optional<std::string> chromium_;
@@ -191,7 +201,8 @@ TEST_F(ConsoleBrowserTest, OperatorFindsStuckCommitAndRetryFinishesIt) {
 
   ASSERT_TRUE(browser_->Navigate(absl::StrCat("http://", http_, "/ui")).ok());
   ASSERT_TRUE(browser_
-                  ->WaitFor("document.querySelector('[data-counter=commits]').textContent !== '–'",
+                  ->WaitFor("document.querySelector('[data-counter=commits]')."
+                            "textContent !== '–'",
                             absl::Seconds(10))
                   .ok());
   CommitSomeAndWaitForTheChart(1);
@@ -219,29 +230,30 @@ TEST_F(ConsoleBrowserTest, OperatorFindsStuckCommitAndRetryFinishesIt) {
 
   // The console lists it as stuck, with the failing branch and its error.
   const std::string row = Row(txid);
-  absl::Status listed = browser_->WaitFor(
-      absl::StrCat(row, ".classList.contains('stuck') && ", row,
-                   ".textContent.includes('COMMITTING') && ", row,
-                   ".textContent.includes('phase 2 failing at agent1') && ", row,
-                   ".querySelector('td.error').textContent.startsWith('agent1: UNAVAILABLE')"),
-      absl::Seconds(10));
-  ASSERT_TRUE(listed.ok()) << listed << "\nrow: " << browser_->Evaluate(row + ".outerHTML")->dump();
+  absl::Status listed =
+      browser_->WaitFor(absl::StrCat(row, ".classList.contains('stuck') && ", row,
+                                     ".textContent.includes('COMMITTING') && ", row,
+                                     ".textContent.includes('phase 2 failing at agent1') && ", row,
+                                     ".querySelector('td.error').textContent.startsWith('agent1: "
+                                     "UNAVAILABLE')"),
+                        absl::Seconds(10));
+  ASSERT_TRUE(listed.ok()) << listed << "\nrow: " << Eval(row + "?.outerHTML");
 
   // Its detail view offers Retry and, for the unacknowledged branch only,
   // Mark done.
-  ASSERT_TRUE(browser_->Click(absl::StrCat("#transactions tr[data-txid=", Js(txid), "] button"))
-                  .ok());
+  ASSERT_TRUE(
+      browser_->Click(absl::StrCat("#transactions tr[data-txid=", Js(txid), "] button")).ok());
   ASSERT_TRUE(browser_
                   ->WaitFor(absl::StrCat("!document.querySelector('#detail').hidden && ",
                                          "document.querySelector('#detail-txid').textContent === ",
                                          Js(txid)),
                             absl::Seconds(10))
                   .ok());
-  EXPECT_EQ(*browser_->Evaluate("[...document.querySelectorAll('#detail-branches button')]"
-                                ".map((b) => b.getAttribute('aria-label')).join()"),
+  EXPECT_EQ(Eval("[...document.querySelectorAll('#detail-branches button')]"
+                 ".map((b) => b.getAttribute('aria-label')).join()"),
             "Mark branch agent1 done");
-  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#retry').hidden"), false);
-  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#abort').hidden"), true);
+  EXPECT_EQ(Eval("document.querySelector('#retry').hidden"), false);
+  EXPECT_EQ(Eval("document.querySelector('#abort').hidden"), true);
   SaveScreenshot("stuck_transaction.png");
 
   // Mark done asks for a note and warns first; cancelling sends nothing.
@@ -254,19 +266,17 @@ TEST_F(ConsoleBrowserTest, OperatorFindsStuckCommitAndRetryFinishesIt) {
   SaveScreenshot("mark_done_dialog.png");
   ASSERT_TRUE(browser_->Click("#ask-cancel").ok());
   ASSERT_TRUE(browser_->WaitFor("!document.querySelector('#ask').open", absl::Seconds(5)).ok());
-  EXPECT_EQ(*browser_->Evaluate("document.querySelector('#action-result').textContent"), "");
+  EXPECT_EQ(Eval("document.querySelector('#action-result').textContent"), "");
 
   ASSERT_TRUE(cluster_->StartAgent(1).ok());
   ASSERT_TRUE(browser_->Click("#retry").ok());
   absl::Status answered = browser_->WaitFor(
-      "document.querySelector('#action-result.ok')?.textContent.startsWith('Retry: ')",
+      "document.querySelector('#action-result.ok')?."
+      "textContent.startsWith('Retry: ')",
       absl::Seconds(10));
   ASSERT_TRUE(answered.ok()) << answered << "\n"
-                             << browser_->Evaluate("document.querySelector('#action-result')"
-                                                   ".textContent")->dump();
-  std::cout << "console says: "
-            << browser_->Evaluate("document.querySelector('#action-result').textContent")
-                   ->get<std::string>()
+                             << Eval("document.querySelector('#action-result').textContent");
+  std::cout << "console says: " << Eval("document.querySelector('#action-result').textContent")
             << "\n";
 
   absl::Status gone = browser_->WaitFor(absl::StrCat(row, " === undefined"), absl::Seconds(20));

@@ -89,9 +89,11 @@ absl::StatusOr<std::unique_ptr<HeadlessBrowser>> HeadlessBrowser::Start(BrowserO
     close(sockets[0]);
     return pid.status();
   }
-  std::unique_ptr<HeadlessBrowser> browser(new HeadlessBrowser(std::move(options), *pid, sockets[0]));
+  std::unique_ptr<HeadlessBrowser> browser(
+      new HeadlessBrowser(std::move(options), *pid, sockets[0]));
 
-  absl::StatusOr<json> target = browser->Call("Target.createTarget", {{"url", "about:blank"}}, true);
+  absl::StatusOr<json> target =
+      browser->Call("Target.createTarget", {{"url", "about:blank"}}, true);
   if (!target.ok()) return target.status();
   absl::StatusOr<json> attached = browser->Call(
       "Target.attachToTarget", {{"targetId", (*target)["targetId"]}, {"flatten", true}}, true);
@@ -100,10 +102,11 @@ absl::StatusOr<std::unique_ptr<HeadlessBrowser>> HeadlessBrowser::Start(BrowserO
   for (const char* domain : {"Page.enable", "Runtime.enable", "Log.enable"}) {
     if (absl::StatusOr<json> r = browser->Call(domain, json::object()); !r.ok()) return r.status();
   }
-  absl::StatusOr<json> metrics = browser->Call(
-      "Emulation.setDeviceMetricsOverride",
-      {{"width", browser->options_.width}, {"height", browser->options_.height},
-       {"deviceScaleFactor", 1}, {"mobile", false}});
+  absl::StatusOr<json> metrics =
+      browser->Call("Emulation.setDeviceMetricsOverride", {{"width", browser->options_.width},
+                                                           {"height", browser->options_.height},
+                                                           {"deviceScaleFactor", 1},
+                                                           {"mobile", false}});
   if (!metrics.ok()) return metrics.status();
   return browser;
 }
@@ -139,8 +142,9 @@ absl::StatusOr<json> HeadlessBrowser::Call(const std::string& method, json param
   const absl::Time deadline = absl::Now() + options_.call_timeout;
   for (;;) {
     absl::StatusOr<json> answer = Receive(deadline);
-    if (!answer.ok()) return absl::Status(answer.status().code(),
-                                          absl::StrCat(method, ": ", answer.status().message()));
+    if (!answer.ok())
+      return absl::Status(answer.status().code(),
+                          absl::StrCat(method, ": ", answer.status().message()));
     if (!answer->contains("id")) {
       Record(*answer);
       continue;
@@ -157,7 +161,8 @@ absl::StatusOr<json> HeadlessBrowser::Receive(absl::Time deadline) {
   for (;;) {
     const size_t end = pending_.find('\0');
     if (end != std::string::npos) {
-      json message = json::parse(pending_.substr(0, end), nullptr, /*allow_exceptions=*/false);
+      json message = json::parse(pending_.substr(0, end), nullptr,
+                                 /*allow_exceptions=*/false);
       pending_.erase(0, end + 1);
       if (message.is_discarded()) return absl::DataLossError("a message that is not JSON");
       return message;
@@ -188,8 +193,8 @@ void HeadlessBrowser::Record(const json& event) {
   } else if (method == "Runtime.consoleAPICalled" && params.value("type", "") == "error") {
     std::string text = "console.error:";
     for (const json& arg : params.value("args", json::array())) {
-      absl::StrAppend(&text, " ", arg.contains("value") ? arg["value"].dump()
-                                                        : arg.value("description", "?"));
+      absl::StrAppend(&text, " ",
+                      arg.contains("value") ? arg["value"].dump() : arg.value("description", "?"));
     }
     page_errors_.push_back(std::move(text));
   } else if (method == "Log.entryAdded") {
@@ -218,9 +223,9 @@ absl::Status HeadlessBrowser::Navigate(const std::string& url) {
 }
 
 absl::StatusOr<json> HeadlessBrowser::Evaluate(const std::string& expression) {
-  absl::StatusOr<json> evaluated = Call(
-      "Runtime.evaluate",
-      {{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}});
+  absl::StatusOr<json> evaluated =
+      Call("Runtime.evaluate",
+           {{"expression", expression}, {"returnByValue", true}, {"awaitPromise", true}});
   if (!evaluated.ok()) return evaluated.status();
   if (evaluated->contains("exceptionDetails")) {
     return absl::InternalError(absl::StrCat("evaluating ", expression, ": ",
@@ -247,10 +252,11 @@ absl::Status HeadlessBrowser::WaitFor(const std::string& expression, absl::Durat
 }
 
 absl::Status HeadlessBrowser::Click(const std::string& selector) {
-  absl::StatusOr<json> centre = Evaluate(absl::StrCat(
-      "(() => { const e = document.querySelector(", json(selector).dump(),
-      "); if (!e) return null; e.scrollIntoView({block: 'center'});"
-      " const r = e.getBoundingClientRect(); return {x: r.x + r.width / 2, y: r.y + r.height / 2}; })()"));
+  absl::StatusOr<json> centre = Evaluate(
+      absl::StrCat("(() => { const e = document.querySelector(", json(selector).dump(),
+                   "); if (!e) return null; e.scrollIntoView({block: 'center'});"
+                   " const r = e.getBoundingClientRect(); return {x: r.x + r.width / 2, y: "
+                   "r.y + r.height / 2}; })()"));
   if (!centre.ok()) return centre.status();
   if (centre->is_null()) return absl::NotFoundError(absl::StrCat("no element matches ", selector));
   for (const char* type : {"mouseMoved", "mousePressed", "mouseReleased"}) {
@@ -259,7 +265,8 @@ absl::Status HeadlessBrowser::Click(const std::string& selector) {
       event["button"] = "left";
       event["clickCount"] = 1;
     }
-    if (absl::StatusOr<json> r = Call("Input.dispatchMouseEvent", event); !r.ok()) return r.status();
+    if (absl::StatusOr<json> r = Call("Input.dispatchMouseEvent", event); !r.ok())
+      return r.status();
   }
   return absl::OkStatus();
 }
@@ -276,8 +283,8 @@ absl::StatusOr<std::string> HeadlessBrowser::Screenshot() {
       "Page.captureScreenshot",
       {{"format", "png"},
        {"captureBeyondViewport", true},
-       {"clip", {{"x", 0}, {"y", 0}, {"width", size["width"]}, {"height", size["height"]},
-                 {"scale", 1}}}});
+       {"clip",
+        {{"x", 0}, {"y", 0}, {"width", size["width"]}, {"height", size["height"]}, {"scale", 1}}}});
   if (!shot.ok()) return shot.status();
   std::string png;
   if (!absl::Base64Unescape((*shot)["data"].get<std::string>(), &png)) {

@@ -86,7 +86,7 @@ class HeadlessBrowser final {
 
   const BrowserOptions options_;
   const pid_t pid_;
-  const int fd_;  // our end of the socket that is Chromium's fds 3 and 4
+  const int fd_;         // our end of the socket that is Chromium's fds 3 and 4
   std::string pending_;  // received bytes not yet ending in a NUL
   int next_id_ = 1;
   std::string session_;
