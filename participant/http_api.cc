@@ -143,22 +143,21 @@ std::vector<HttpRoute> AgentHttpRoutes(std::shared_ptr<grpc::Channel> channel,
                     },
                     "/txcoord.v1.Agent/Execute"});
 
-  routes.push_back({"POST", "/v1/release", HttpAccess::kData,
-                    [agent](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
-                      JsonFields body(req.body);
-                      std::string txid;
-                      if (absl::Status s = body.Text("txid", &txid); !s.ok()) return s;
-                      if (absl::Status s = body.Finish(); !s.ok()) return s;
-                      v1::ReleaseRequest request;
-                      request.set_txid(txid);
-                      v1::ReleaseResponse response;
-                      absl::Status s = CallGrpc(agent.get(), &Stub::Release, request, &response,
-                                                kCallTimeout);
-                      if (!s.ok()) return s;
-                      return nlohmann::json{{"released", response.released()},
-                                            {"detail", response.detail()}};
-                    },
-                    "/txcoord.v1.Agent/Release"});
+  routes.push_back(
+      {"POST", "/v1/release", HttpAccess::kData,
+       [agent](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         JsonFields body(req.body);
+         std::string txid;
+         if (absl::Status s = body.Text("txid", &txid); !s.ok()) return s;
+         if (absl::Status s = body.Finish(); !s.ok()) return s;
+         v1::ReleaseRequest request;
+         request.set_txid(txid);
+         v1::ReleaseResponse response;
+         absl::Status s = CallGrpc(agent.get(), &Stub::Release, request, &response, kCallTimeout);
+         if (!s.ok()) return s;
+         return nlohmann::json{{"released", response.released()}, {"detail", response.detail()}};
+       },
+       "/txcoord.v1.Agent/Release"});
 
   // --- Operators (txctl's calls) ----------------------------------------------
   routes.push_back({"GET", "/v1/admin/in-doubt", HttpAccess::kAdmin,
@@ -175,9 +174,10 @@ std::vector<HttpRoute> AgentHttpRoutes(std::shared_ptr<grpc::Channel> channel,
                                             {"prepared_unix_ms", b.prepared_unix_ms()},
                                             {"age_ms", b.age_ms()}});
                       }
-                      return nlohmann::json{{"branches", std::move(branches)},
-                                            {"participant", response.participant()},
-                                            {"coordinator_address", response.coordinator_address()}};
+                      return nlohmann::json{
+                          {"branches", std::move(branches)},
+                          {"participant", response.participant()},
+                          {"coordinator_address", response.coordinator_address()}};
                     },
                     "/txcoord.v1.AgentAdmin/ListInDoubt"});
 
