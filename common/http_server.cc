@@ -227,8 +227,10 @@ class HttpServer::Impl {
         status = absl::StatusCode::kResourceExhausted;
         message = "the request line or headers are too long";
       } else {
-        message = absl::StrCat("malformed HTTP request (HTTP ", code,
-                               "); a POST needs a Content-Length, even 0");
+        // Also what a body cut short by the read timeout gets.
+        message = absl::StrCat("malformed or incomplete HTTP request (HTTP ", code,
+                               "): a POST needs a Content-Length (even 0) and its whole body "
+                               "within the read timeout");
       }
       const int keep = code;
       SendJson(res, keep, {{"code", CodeName(status)}, {"message", message}});
