@@ -20,6 +20,14 @@ std::string ListenFlag(const std::string& address) {
   return absl::StrCat("--listen=", address.empty() ? "127.0.0.1:0" : address);
 }
 
+// The same for the HTTP port, when the cluster serves one.
+void AddHttpFlag(bool http, const std::string& address, DaemonOptions* daemon) {
+  if (!http) return;
+  daemon->http = true;
+  daemon->args.push_back(
+      absl::StrCat("--http_listen=", address.empty() ? "127.0.0.1:0" : address));
+}
+
 absl::Status Annotate(const absl::Status& status, absl::string_view what) {
   if (status.ok()) return status;
   return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
@@ -112,6 +120,7 @@ absl::Status Cluster::StartCoordinator() {
                  absl::StrCat("--data-dir=", coordinator_data_dir())};
   if (!options_.cluster_id.empty())
     daemon.args.push_back(absl::StrCat("--cluster-id=", options_.cluster_id));
+  AddHttpFlag(options_.http, coordinator_http_address_, &daemon);
   daemon.args.insert(daemon.args.end(), options_.coordinator_flags.begin(),
                      options_.coordinator_flags.end());
   daemon.args.insert(daemon.args.end(), coordinator_extra_flags_.begin(),
@@ -123,6 +132,7 @@ absl::Status Cluster::StartCoordinator() {
   if (!process.ok()) return Annotate(process.status(), "starting the coordinator");
   coordinator_ = *std::move(process);
   coordinator_address_ = coordinator_->address();
+  coordinator_http_address_ = coordinator_->http_address();
   return absl::OkStatus();
 }
 
@@ -136,6 +146,7 @@ absl::Status Cluster::StartAgent(int i) {
   daemon.args = {absl::StrCat("--db=", agent_db(i)), ListenFlag(agent.address),
                  absl::StrCat("--coordinator=", coordinator_address_),
                  absl::StrCat("--name=", agent.name)};
+  AddHttpFlag(options_.http, agent.http_address, &daemon);
   daemon.args.insert(daemon.args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
   daemon.args.insert(daemon.args.end(), agent.extra_flags.begin(), agent.extra_flags.end());
   daemon.log_path = agent_log(i);
@@ -145,6 +156,7 @@ absl::Status Cluster::StartAgent(int i) {
   if (!process.ok()) return Annotate(process.status(), absl::StrCat("starting agent ", agent.name));
   agent.process = *std::move(process);
   agent.address = agent.process->address();
+  agent.http_address = agent.process->http_address();
   return absl::OkStatus();
 }
 

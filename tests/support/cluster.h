@@ -42,6 +42,9 @@ struct ClusterOptions {
   std::string agent_binary;
   absl::Duration start_timeout = absl::Seconds(30);
   absl::Duration stop_timeout = absl::Seconds(15);
+  // Also serve HTTP/JSON (--http_listen) on a free loopback port each;
+  // restarts reuse it.
+  bool http = false;
 };
 
 // Files under dir(): coordinator/ (its --data-dir), coordinator.log,
@@ -61,11 +64,14 @@ class Cluster final {
 
   const std::string& dir() const { return dir_; }
   const std::string& coordinator_address() const { return coordinator_address_; }
+  // "127.0.0.1:PORT" of the HTTP port; empty unless options.http.
+  const std::string& coordinator_http_address() const { return coordinator_http_address_; }
   std::string coordinator_data_dir() const;
   std::string coordinator_log() const;
   int agent_count() const { return static_cast<int>(agents_.size()); }
   const std::string& agent_name(int i) const { return agents_.at(i).name; }
   const std::string& agent_address(int i) const { return agents_.at(i).address; }
+  const std::string& agent_http_address(int i) const { return agents_.at(i).http_address; }
   std::string agent_db(int i) const;
   std::string agent_log(int i) const;
   std::vector<std::string> agent_addresses() const;
@@ -114,6 +120,7 @@ class Cluster final {
   struct Agent {
     std::string name;
     std::string address;  // "127.0.0.1:PORT" once first started
+    std::string http_address;  // likewise, with options.http
     std::unique_ptr<DaemonProcess> process;
     std::vector<std::string> extra_flags;
   };
@@ -129,6 +136,7 @@ class Cluster final {
   std::optional<TempDir> temp_dir_;
   std::string dir_;
   std::string coordinator_address_;
+  std::string coordinator_http_address_;
   std::unique_ptr<DaemonProcess> coordinator_;
   std::vector<std::string> coordinator_extra_flags_;
   std::vector<Agent> agents_;

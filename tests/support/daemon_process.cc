@@ -14,6 +14,7 @@
 #include <fstream>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -24,6 +25,7 @@ namespace txcoord::testing {
 namespace {
 
 constexpr absl::string_view kListeningOn = "listening on ";
+constexpr absl::string_view kHttpListeningOn = "http listening on ";
 // How long Kill9 waits for a SIGKILLed child to be gone; only a child stuck
 // in the kernel (e.g. on a dead disk) takes longer.
 constexpr absl::Duration kKillWait = absl::Seconds(30);
@@ -162,12 +164,21 @@ absl::Status DaemonProcess::ReadListeningLine() {
     for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
       std::string line = pending.substr(0, newline);
       pending.erase(0, newline + 1);
-      if (ParseListeningLine(line, &address_, &port_)) return absl::OkStatus();
+      int http_port = 0;
+      if (absl::StrContains(line, kHttpListeningOn)
+              ? ParseListeningLine(line, &http_address_, &http_port)
+              : ParseListeningLine(line, &address_, &port_)) {
+        if (port_ != 0 && (!options_.http || !http_address_.empty())) {
+          return absl::OkStatus();
+        }
+        continue;
+      }
       absl::StrAppend(&other_output, line, "\n");
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(
-          absl::StrCat(Describe(), " did not print \"", kListeningOn, "HOST:PORT\" within ",
+          absl::StrCat(Describe(), " did not print \"", port_ == 0 ? kListeningOn : kHttpListeningOn,
+                       "HOST:PORT\" within ",
                        absl::FormatDuration(options_.start_timeout), "; stdout so far: \"",
                        other_output, pending, "\""));
     }

@@ -28,8 +28,11 @@ struct DaemonOptions {
   std::string binary;             // path of the executable
   std::vector<std::string> args;  // argv[1..]
   std::string log_path;           // the child's stderr is appended here
-  // How long the child may take to print its "listening on" line.
+  // How long the child may take to print its "listening on" line(s).
   absl::Duration start_timeout = absl::Seconds(30);
+  // The child also serves HTTP (--http_listen): Start waits for its
+  // "<name> http listening on HOST:PORT" line too.
+  bool http = false;
 };
 
 // How a child ended.
@@ -51,7 +54,7 @@ class DaemonProcess final {
   // from /dev/null, stdout to a pipe
   // and stderr appended to options.log_path (after a header line naming the
   // command). Returns once the child printed its "listening on HOST:PORT"
-  // line. If it exits first or stays silent past start_timeout, it is
+  // line (and, with options.http, its HTTP one). If it exits first or stays silent past start_timeout, it is
   // killed and the error quotes the end of its log.
   static absl::StatusOr<std::unique_ptr<DaemonProcess>> Start(DaemonOptions options);
 
@@ -63,6 +66,8 @@ class DaemonProcess final {
   // "HOST:PORT" from the listening line.
   const std::string& address() const { return address_; }
   int port() const { return port_; }
+  // "HOST:PORT" from the HTTP listening line; empty unless options.http.
+  const std::string& http_address() const { return http_address_; }
   const std::string& log_path() const { return options_.log_path; }
   const DaemonOptions& options() const { return options_; }
 
@@ -106,6 +111,7 @@ class DaemonProcess final {
   const int stdout_fd_;
   std::string address_;
   int port_ = 0;
+  std::string http_address_;
 
   absl::Mutex mu_;
   bool reaped_ ABSL_GUARDED_BY(mu_) = false;
