@@ -21,11 +21,12 @@ std::string ListenFlag(const std::string& address) {
 }
 
 // The same for the HTTP port, when the cluster serves one.
-void AddHttpFlag(bool http, const std::string& address, DaemonOptions* daemon) {
+void AddHttpFlag(bool http, const std::string& host, const std::string& address,
+                 DaemonOptions* daemon) {
   if (!http) return;
   daemon->http = true;
   daemon->args.push_back(
-      absl::StrCat("--http_listen=", address.empty() ? "127.0.0.1:0" : address));
+      absl::StrCat("--http_listen=", address.empty() ? absl::StrCat(host, ":0") : address));
 }
 
 absl::Status Annotate(const absl::Status& status, absl::string_view what) {
@@ -120,7 +121,7 @@ absl::Status Cluster::StartCoordinator() {
                  absl::StrCat("--data-dir=", coordinator_data_dir())};
   if (!options_.cluster_id.empty())
     daemon.args.push_back(absl::StrCat("--cluster-id=", options_.cluster_id));
-  AddHttpFlag(options_.http, coordinator_http_address_, &daemon);
+  AddHttpFlag(options_.http, options_.http_host, coordinator_http_address_, &daemon);
   daemon.args.insert(daemon.args.end(), options_.coordinator_flags.begin(),
                      options_.coordinator_flags.end());
   daemon.args.insert(daemon.args.end(), coordinator_extra_flags_.begin(),
@@ -146,7 +147,7 @@ absl::Status Cluster::StartAgent(int i) {
   daemon.args = {absl::StrCat("--db=", agent_db(i)), ListenFlag(agent.address),
                  absl::StrCat("--coordinator=", coordinator_address_),
                  absl::StrCat("--name=", agent.name)};
-  AddHttpFlag(options_.http, agent.http_address, &daemon);
+  AddHttpFlag(options_.http, options_.http_host, agent.http_address, &daemon);
   daemon.args.insert(daemon.args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
   daemon.args.insert(daemon.args.end(), agent.extra_flags.begin(), agent.extra_flags.end());
   daemon.log_path = agent_log(i);

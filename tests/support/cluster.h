@@ -45,6 +45,9 @@ struct ClusterOptions {
   // Also serve HTTP/JSON (--http_listen) on a free loopback port each;
   // restarts reuse it.
   bool http = false;
+  // The address the HTTP ports bind (0.0.0.0 to be reached from a network
+  // namespace as well as from loopback).
+  std::string http_host = "127.0.0.1";
 };
 
 // Files under dir(): coordinator/ (its --data-dir), coordinator.log,
