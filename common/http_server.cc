@@ -328,6 +328,14 @@ class HttpServer::Impl {
     }
     if (found == nullptr) {
       if (other_method) {
+        std::string allow;
+        for (const Compiled& c : routes_) {
+          std::map<std::string, std::string> ignored;
+          if (Match(c.segments, path, &ignored) && !absl::StrContains(allow, c.route.method)) {
+            absl::StrAppend(&allow, allow.empty() ? "" : ", ", c.route.method);
+          }
+        }
+        res.set_header("Allow", allow);
         SendError(res, absl::Status(absl::StatusCode::kUnimplemented,
                                     absl::StrCat(req.method, " is not allowed on ", req.path)));
         res.status = 405;

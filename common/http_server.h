@@ -77,8 +77,6 @@ struct HttpServerOptions {
   // Connections served at once; more wait in a queue of the same size, then
   // in the kernel's accept backlog.
   int max_connections = 32;
-  // Longest a handler may take (it is passed on as the gRPC deadline).
-  absl::Duration call_timeout = absl::Seconds(60);
   // GET paths served as files, e.g. "/ui" (the console).
   std::map<std::string, HttpAsset> assets;
 };
