@@ -12,6 +12,17 @@
 #include "coordinator/records.h"
 
 namespace txcoord::coordinator {
+namespace {
+
+// What waiting clients hear when a forced record's append failed.
+Decided OutcomeUnknown(const std::string& txid, const absl::Status& log_error) {
+  return Decided{txid, false, "",
+                 absl::UnavailableError(absl::StrCat(
+                     "commit outcome unknown: the coordinator's log failed (", log_error.message(),
+                     "); it is settled when the coordinator restarts"))};
+}
+
+}  // namespace
 
 void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status, absl::Time now,
                             Actions* out) {
@@ -22,10 +33,7 @@ void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status,
   if (!status.ok()) {
     // The record may or may not be durable: neither outcome can be promised.
     // The transaction stays undecided here; recovery settles it from the log.
-    out->push_back(Decided{txid, false, "",
-                           absl::UnavailableError(absl::StrCat(
-                               "commit outcome unknown: the coordinator's log failed (",
-                               status.message(), "); it is settled when the coordinator restarts"))});
+    out->push_back(OutcomeUnknown(txid, status));
     return;
   }
   txn.logging = false;
@@ -47,10 +55,7 @@ void Engine::OnOnePhaseLogged(const std::string& txid, const absl::Status& statu
   if (!status.ok()) {
     // The record may be durable, and then a restart asks the branch, which
     // may commit: the outcome cannot be promised either way.
-    out->push_back(Decided{txid, false, "",
-                           absl::UnavailableError(absl::StrCat(
-                               "commit outcome unknown: the coordinator's log failed (",
-                               status.message(), "); it is settled when the coordinator restarts"))});
+    out->push_back(OutcomeUnknown(txid, status));
     return;
   }
   txn.logging = false;

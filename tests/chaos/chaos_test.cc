@@ -20,7 +20,6 @@
 
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/agent_client.h"
@@ -29,15 +28,10 @@
 #include "tests/support/audit.h"
 #include "tests/support/bank.h"
 #include "tests/support/cluster.h"
+#include "tests/support/progress.h"
 
 namespace txcoord::testing {
 namespace {
-
-int EnvInt(const char* name, int fallback) {
-  const char* value = std::getenv(name);
-  int parsed = 0;
-  return value != nullptr && absl::SimpleAtoi(value, &parsed) && parsed > 0 ? parsed : fallback;
-}
 
 // Lines at ERROR or FATAL level in a daemon's log.
 std::vector<std::string> ErrorLines(const std::string& path) {
@@ -122,16 +116,10 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
   const int kKills = EnvInt("TXCOORD_CHAOS_KILLS", 15);
 
   absl::Mutex mu;
-  int done = 0;  // transfers finished, guarded by mu
+  Progress progress;  // finished, for the kills' timing
   std::map<std::string, TransferOutcome> told;
   std::map<TransferOutcome, int> counts;
   std::atomic<bool> stop{false};
-  auto await_done = [&](int at) {
-    absl::MutexLock lock(&mu);
-    std::pair<int*, int> want(&done, at);
-    mu.Await(absl::Condition(
-        +[](std::pair<int*, int>* w) { return *w->first >= w->second; }, &want));
-  };
 
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
@@ -142,7 +130,7 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
         absl::MutexLock lock(&mu);
         if (!r.txid.empty()) told[r.txid] = r.outcome;
         ++counts[r.outcome];
-        ++done;
+        progress.Finished();
       }
     });
   }
@@ -154,7 +142,7 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
   std::map<std::string, int> kills;
   for (int k = 0; k < kKills; ++k) {
     const int at = k * spacing + absl::Uniform(rng, 0, spacing);
-    await_done(at);
+    progress.AwaitAtLeast(at);
     const int victim = absl::Uniform(rng, -1, cluster_->agent_count());
     if (victim < 0) {
       ASSERT_TRUE(cluster_->KillCoordinator().ok());
@@ -166,7 +154,7 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
       ++kills[cluster_->agent_name(victim)];
     }
   }
-  await_done(kTransfers);
+  progress.AwaitAtLeast(kTransfers);
   stop = true;
   for (std::thread& t : clients) t.join();
 
@@ -190,9 +178,9 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
   for (const auto& [outcome, n] : counts) absl::StrAppend(&summary, TransferOutcomeName(outcome), "=", n, " ");
   std::string killed;
   for (const auto& [who, n] : kills) absl::StrAppend(&killed, who, "=", n, " ");
-  std::cout << "chaos: " << done << " transfers (" << summary << "), kills: " << killed
+  std::cout << "chaos: " << progress.done() << " transfers (" << summary << "), kills: " << killed
             << "| " << audit->ToString() << "\n";
-  EXPECT_GE(done, kTransfers);
+  EXPECT_GE(progress.done(), kTransfers);
 }
 
 }  // namespace

@@ -20,7 +20,6 @@
 #include <vector>
 
 #include "absl/random/random.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/agent_client.h"
@@ -29,16 +28,11 @@
 #include "tests/support/audit.h"
 #include "tests/support/bank.h"
 #include "tests/support/cluster.h"
+#include "tests/support/progress.h"
 #include "tests/support/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {
-
-int EnvInt(const char* name, int fallback) {
-  const char* value = std::getenv(name);
-  int parsed = 0;
-  return value != nullptr && absl::SimpleAtoi(value, &parsed) && parsed > 0 ? parsed : fallback;
-}
 
 enum class Settled { kCommitted, kAborted, kUnknown };
 
@@ -171,19 +165,13 @@ TEST_F(OutcomeTest, CoordinatorKilledAtRandomMomentsLeavesNoOutcomeUnknown) {
   const int kKills = EnvInt("TXCOORD_OUTCOME_KILLS", 12);
 
   absl::Mutex mu;
-  int done = 0;  // transactions finished, guarded by mu
+  Progress progress;  // finished, for the kills' timing
   int failed_commits = 0;        // transfers' Commit calls that failed
   int unsettled_by_library = 0;  // one-phase Commit calls the library left unsettled
   std::map<std::string, TransferOutcome> transfers;  // what 2PC clients hold
   std::map<std::string, Settled> one_phase;          // what one-phase clients hold
   std::vector<std::string> unknown;
   std::atomic<bool> stop{false};
-  auto await_done = [&](int at) {
-    absl::MutexLock lock(&mu);
-    std::pair<int*, int> want(&done, at);
-    mu.Await(absl::Condition(
-        +[](std::pair<int*, int>* w) { return *w->first >= w->second; }, &want));
-  };
 
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
@@ -211,7 +199,7 @@ TEST_F(OutcomeTest, CoordinatorKilledAtRandomMomentsLeavesNoOutcomeUnknown) {
           if (!r.txid.empty()) transfers[r.txid] = outcome;
         }
         absl::MutexLock lock(&mu);
-        ++done;
+        progress.Finished();
       }
     });
   }
@@ -222,12 +210,12 @@ TEST_F(OutcomeTest, CoordinatorKilledAtRandomMomentsLeavesNoOutcomeUnknown) {
   absl::BitGen rng;
   const int spacing = std::max(1, kTransactions / kKills);
   for (int k = 0; k < kKills; ++k) {
-    await_done(k * spacing + absl::Uniform(rng, 0, spacing));
+    progress.AwaitAtLeast(k * spacing + absl::Uniform(rng, 0, spacing));
     absl::SleepFor(absl::Microseconds(absl::Uniform(rng, 0, 3000)));
     ASSERT_TRUE(cluster_->KillCoordinator().ok());
     ASSERT_TRUE(cluster_->StartCoordinator().ok());
   }
-  await_done(kTransactions);
+  progress.AwaitAtLeast(kTransactions);
   stop = true;
   for (std::thread& t : clients) t.join();
 
@@ -256,7 +244,7 @@ TEST_F(OutcomeTest, CoordinatorKilledAtRandomMomentsLeavesNoOutcomeUnknown) {
       EXPECT_FALSE(present) << txid << " told ABORTED, present";
     }
   }
-  std::cout << "outcome: " << done << " transactions, " << kKills << " coordinator kills, "
+  std::cout << "outcome: " << progress.done() << " transactions, " << kKills << " coordinator kills, "
             << failed_commits << " transfer Commit calls failed and were settled with "
             << "GetTransaction, " << unsettled_by_library
             << " one-phase Commit calls left unsettled by the library, " << unknown.size()
