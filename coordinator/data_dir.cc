@@ -38,7 +38,12 @@ absl::Status MakeDirs(const std::string& path) {
 // Reads a small text file; NOT_FOUND if missing.
 absl::StatusOr<std::string> ReadSmallFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(path);
+  if (!in) {
+    // Only a file that is not there is "new": any other failure must not
+    // restart the epochs (old txids would be issued again).
+    if (errno == ENOENT) return absl::NotFoundError(path);
+    return absl::UnavailableError(absl::StrCat("cannot read ", path, ": ", std::strerror(errno)));
+  }
   std::stringstream buffer;
   buffer << in.rdbuf();
   return std::string(absl::StripAsciiWhitespace(buffer.str()));
@@ -88,6 +93,7 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path,
   std::unique_ptr<DataDir> dir(new DataDir(path, fd));
 
   absl::StatusOr<std::string> stored = ReadSmallFile(path + "/CLUSTER_ID");
+  if (!stored.ok() && !absl::IsNotFound(stored.status())) return stored.status();
   if (stored.ok()) {
     if (!cluster_id.empty() && cluster_id != *stored) {
       return absl::FailedPreconditionError(
@@ -107,6 +113,7 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path,
 
   uint64_t epoch = 0;
   absl::StatusOr<std::string> epoch_text = ReadSmallFile(path + "/EPOCH");
+  if (!epoch_text.ok() && !absl::IsNotFound(epoch_text.status())) return epoch_text.status();
   if (epoch_text.ok() && !absl::SimpleAtoi(*epoch_text, &epoch)) {
     return absl::DataLossError(absl::StrCat(path, "/EPOCH is corrupt: \"", *epoch_text, "\""));
   }

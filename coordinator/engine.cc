@@ -33,7 +33,23 @@ const char* VoteName(Vote vote) {
 }
 
 Engine::Engine(const EngineOptions& options)
-    : options_(options), rng_(options.random_seed), retained_(options.retention) {}
+    : options_(options), rng_(options.random_seed), retained_(options.retention) {
+  // Until Recover says otherwise, nothing is known of earlier epochs.
+  if (options_.epoch > 0) retained_.ExpireThrough(ExpiredMark{options_.epoch - 1, UINT64_MAX});
+}
+
+void Engine::PruneRetained(absl::Time now) {
+  stats_.retained_chunks_dropped += retained_.Prune(now, [this] {
+    ExpiredMark limit{options_.epoch, next_sequence_ - 1};
+    for (const auto& [txid, txn] : txns_) {
+      absl::StatusOr<Txid> parsed = ParseTxid(txid);
+      if (!parsed.ok()) continue;
+      const ExpiredMark before{parsed->epoch, parsed->sequence - 1};
+      if (before < limit) limit = before;
+    }
+    return limit;
+  });
+}
 
 absl::Status Engine::CheckOwned(const std::string& txid) const {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
@@ -114,7 +130,7 @@ absl::StatusOr<BeginResult> Engine::Begin(absl::Duration timeout, absl::Time now
     return absl::ResourceExhaustedError(
         absl::StrCat("too many open transactions (", txns_.size(), "); retry later"));
   }
-  stats_.retained_chunks_dropped += retained_.Prune(now);
+  PruneRetained(now);
   std::string txid = Txid{options_.cluster_id, options_.epoch, next_sequence_++}.ToString();
   Txn& txn = txns_[txid];
   txn.begin = now;

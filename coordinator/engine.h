@@ -283,7 +283,10 @@ class Engine final {
                 Actions* out);
   // Ends a COMMITTING transaction (LogEnd) once every YES branch is
   // acknowledged; true if it did. `txn` is gone then.
-  bool MaybeEnd(const std::string& txid, const Txn& txn, Actions* out);
+  bool MaybeEnd(const std::string& txid, const Txn& txn, absl::Time now, Actions* out);
+  // Drops retained outcomes past the window, never past a txid still open
+  // or not yet issued (RetainedOutcomes::Prune).
+  void PruneRetained(absl::Time now);
   TransactionView FinishedView(const std::string& txid) const;
   void Finish(const std::string& txid, TxState final_state, const std::string& reason);
   absl::Duration Backoff(uint32_t attempts);

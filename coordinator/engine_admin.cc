@@ -249,7 +249,7 @@ void Engine::OnMarkDoneLogged(const LogMarkDone& mark, const absl::Status& statu
   b->heuristic = true;
   b->mark_note = mark.note;
   ++b->retry_generation;  // its pending retry timer does nothing now
-  MaybeEnd(mark.txid, txn, out);
+  MaybeEnd(mark.txid, txn, now, out);
 }
 
 }  // namespace txcoord::coordinator

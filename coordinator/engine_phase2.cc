@@ -109,13 +109,15 @@ void Engine::OnPhase2Result(const std::string& txid, const std::string& particip
     return;
   }
   b->acknowledged = true;
-  MaybeEnd(txid, txn, out);
+  MaybeEnd(txid, txn, now, out);
 }
 
-bool Engine::MaybeEnd(const std::string& txid, const Txn& txn, Actions* out) {
+bool Engine::MaybeEnd(const std::string& txid, const Txn& txn, absl::Time now, Actions* out) {
   for (const Branch& b : txn.branches) {
     if (b.vote == Vote::kYes && !b.acknowledged) return false;
   }
+  // Again: a phase 2 that outlasted the window must not end into "expired".
+  Retain(txid, now);
   out->push_back(LogEnd{txid});
   Finish(txid, TxState::kCommitted, "");
   return true;
@@ -185,7 +187,7 @@ void Engine::RecoverCommitted(const std::string& txid, const std::vector<BranchR
     b->mark_note = mark.note;
   }
   StartPhase2(txid, txn, now, out);
-  MaybeEnd(txid, txn, out);
+  MaybeEnd(txid, txn, now, out);
 }
 
 void Engine::Recover(const RecoveryState& state, absl::Time now, Actions* out) {
@@ -195,7 +197,7 @@ void Engine::Recover(const RecoveryState& state, absl::Time now, Actions* out) {
     // is no longer known, except the commits still in the log.
     retained_.ExpireThrough(ExpiredMark{options_.epoch - 1, UINT64_MAX});
   }
-  stats_.retained_chunks_dropped += retained_.Prune(now);
+  PruneRetained(now);
   for (const auto& [txid, commit] : state.unfinished()) {
     RecoverCommitted(txid, commit.branches, state.marks(txid), now, out);
   }

@@ -1,6 +1,7 @@
 #include "coordinator/retained_outcomes.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
@@ -39,13 +40,20 @@ RetainedOutcome RetainedOutcomes::Find(uint64_t epoch, uint64_t sequence) const 
   return IsExpired(epoch, sequence) ? RetainedOutcome::kExpired : RetainedOutcome::kNotCommitted;
 }
 
-size_t RetainedOutcomes::Prune(absl::Time now) {
+size_t RetainedOutcomes::Prune(absl::Time now, const std::function<ExpiredMark()>& limit) {
   const absl::Time cutoff = now - options_.retention;
   size_t dropped = 0;
+  std::optional<ExpiredMark> open;
   while (!chunks_.empty()) {
     auto oldest = chunks_.begin();
-    if (oldest->second.newest >= cutoff && bytes() <= options_.max_bytes) break;
     const ExpiredMark last{oldest->first.first, oldest->first.second + kChunkSequences - 1};
+    if (bytes() <= options_.max_bytes) {
+      if (oldest->second.newest >= cutoff) break;
+      if (limit) {
+        if (!open) open = limit();
+        if (*open < last) break;
+      }
+    }
     expired_ = std::max(expired_, last);
     committed_ -= oldest->second.count;
     chunks_.erase(oldest);

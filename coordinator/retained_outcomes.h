@@ -16,6 +16,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -72,8 +73,11 @@ class RetainedOutcomes final {
   RetainedOutcome Find(uint64_t epoch, uint64_t sequence) const;
   // Drops the oldest chunks whose newest decision is older than the
   // retention window, and more while over max_bytes; advances the expired
-  // mark past each. Returns how many chunks went.
-  size_t Prune(absl::Time now);
+  // mark past each. The window never drops a chunk whose range reaches
+  // past `limit()` (asked only when a chunk is old enough): the txids
+  // still open or not yet issued must not expire with it; the memory bound
+  // does. Returns how many chunks went.
+  size_t Prune(absl::Time now, const std::function<ExpiredMark()>& limit = nullptr);
 
   // Everything at or before `mark` is expired (recovery and start-up).
   void ExpireThrough(const ExpiredMark& mark);

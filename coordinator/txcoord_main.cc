@@ -110,6 +110,14 @@ int Run() {
                  << RetainedOutcomes::kChunkBytes;
     return 2;
   }
+  if (retention.max_bytes > absl::GetFlag(FLAGS_wal_segment_bytes) / 4) {
+    // Each checkpoint carries the bitmaps: one as large as a segment would
+    // make every batch rotate.
+    TXLOG(ERROR) << "cannot start: --outcome_retention_max_bytes (" << retention.max_bytes
+                 << ") must be at most a quarter of --wal_segment_bytes ("
+                 << absl::GetFlag(FLAGS_wal_segment_bytes) << ")";
+    return 2;
+  }
   RecoveryState recovery(retention, absl::Now());
   absl::Status replay_status;
   absl::StatusOr<std::unique_ptr<wal::Log>> log =

@@ -266,7 +266,14 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     if (!stored.ok()) return stored.status();
     return stored->value_or(Outcome::kAborted);
   }
-  if (RollBackIfNotTheEnlistedBranchLocked(branch, branch_token)) return Outcome::kAborted;
+  if (RollBackIfNotTheEnlistedBranchLocked(branch, branch_token)) {
+    // The branch asked about may have committed before a later Execute
+    // started this other one: its stored outcome answers, not the
+    // replacement's rollback.
+    absl::StatusOr<std::optional<Outcome>> stored = LookupOutcome(db(), txid);
+    if (!stored.ok()) return stored.status();
+    return stored->value_or(Outcome::kAborted);
+  }
   if (branch->prepared) {
     absl::Status status = CommitPreparedLocked(branch, /*record_outcome=*/true);
     if (!status.ok()) return status;

@@ -184,6 +184,22 @@ TEST_F(ParticipantTest, OnePhaseCommitOfAReplacedBranchAborts) {
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 2"), "50");
 }
 
+// A one-phase commit whose answer was lost, then a later Execute under the
+// same txid (a client's retry, a read) that starts another branch: asked
+// again (a retry, or the coordinator's recovery), the agent must answer
+// the committed outcome it stored, not the replacement's rollback.
+TEST_F(ParticipantTest, OnePhaseAskedAgainAfterAReplacementBranchAnswersItsStoredOutcome) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  const uint64_t enlisted = enlister_.calls().at(0).token;
+  ASSERT_EQ(participant_->CommitOnePhase(kTx1, enlisted).value(), Outcome::kCommitted);
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 3 WHERE id = 2")}).ok());
+  ASSERT_EQ(enlister_.calls().size(), 2u);  // a new branch, under a new token
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1, enlisted).value(), Outcome::kCommitted);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 2"), "50");  // rolled back
+  EXPECT_EQ(participant_->LockCount(), 0u);
+}
+
 TEST_F(ParticipantTest, PreparedBranchKeepsItsTokenAcrossARestart) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
   const uint64_t enlisted = enlister_.calls().at(0).token;

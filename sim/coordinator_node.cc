@@ -66,11 +66,17 @@ absl::Status CoordinatorNode::Start() {
                             " one-phase branch(es) to ask"));
   Actions out;
   engine_->Recover(recovery, loop_->now(), &out);
-  if (!recovery.saw_expired()) {
-    // As the daemon does: durable before this epoch answers for a txid.
+  expired_logged_ = recovery.saw_expired();
+  if (!expired_logged_) {
+    // As the daemon does: no txid is issued before the mark is durable, or
+    // a crash now would make the next start expire this epoch.
     log_->Append(coordinator::kRecordExpired,
                  coordinator::EncodeExpired(engine_->retained().expired()), /*sync=*/true,
-                 nullptr);
+                 [this, process = process_](absl::Status s) {
+                   if (process != process_ || !running()) return;
+                   if (s.ok()) expired_logged_ = true;
+                   if (!s.ok() && on_log_failure_) on_log_failure_();
+                 });
   }
   Run(std::move(out));
   return absl::OkStatus();
@@ -120,6 +126,7 @@ std::vector<wal::Record> CoordinatorNode::Checkpoint() {
 }
 
 absl::Status CoordinatorNode::CheckAccepting() const {
+  if (!expired_logged_) return absl::UnavailableError("coordinator is still starting");
   if (absl::Status health = log_->health(); !health.ok()) {
     return absl::UnavailableError(
         absl::StrCat("coordinator refuses new work: its log failed: ", health.message()));

@@ -107,6 +107,8 @@ class CoordinatorNode final {
   std::unique_ptr<SimLog> log_;
   std::map<std::string, std::vector<Reply>> waiters_;
   uint64_t process_ = 0;  // bumped per start: stale timers find a new number
+  // The EXPIRED mark a start logs (when the log had none) is durable.
+  bool expired_logged_ = true;
 };
 
 }  // namespace txcoord::sim
