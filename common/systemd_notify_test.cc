@@ -35,6 +35,22 @@ std::string Receive(int fd) {
   return n < 0 ? "" : std::string(buffer, n);
 }
 
+// What a socket bound to `name` receives when NotifySystemd(state) is
+// called with NOTIFY_SOCKET=name ("" if nothing).
+std::string NotifyThrough(const std::string& name, const std::string& state) {
+  const int fd = BindDatagramSocket(name);
+  if (fd < 0) {
+    ADD_FAILURE() << "cannot bind " << name;
+    return "";
+  }
+  setenv("NOTIFY_SOCKET", name.c_str(), 1);
+  EXPECT_TRUE(NotifySystemd(state).ok());
+  unsetenv("NOTIFY_SOCKET");
+  const std::string received = Receive(fd);
+  close(fd);
+  return received;
+}
+
 TEST(SystemdNotifyTest, WithoutNotifySocketDoesNothing) {
   unsetenv("NOTIFY_SOCKET");
   EXPECT_TRUE(NotifySystemd("READY=1").ok());
@@ -44,26 +60,14 @@ TEST(SystemdNotifyTest, SendsStateToSocketPath) {
   char dir[] = "/tmp/systemd_notify_test_XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
   const std::string path = std::string(dir) + "/notify";
-  const int fd = BindDatagramSocket(path);
-  ASSERT_GE(fd, 0);
-  setenv("NOTIFY_SOCKET", path.c_str(), 1);
-  EXPECT_TRUE(NotifySystemd("READY=1").ok());
-  EXPECT_EQ(Receive(fd), "READY=1");
-  unsetenv("NOTIFY_SOCKET");
-  close(fd);
+  EXPECT_EQ(NotifyThrough(path, "READY=1"), "READY=1");
   unlink(path.c_str());
   rmdir(dir);
 }
 
 TEST(SystemdNotifyTest, SendsStateToAbstractSocket) {
   const std::string name = "@txcoord-notify-test-" + std::to_string(getpid());
-  const int fd = BindDatagramSocket(name);
-  ASSERT_GE(fd, 0);
-  setenv("NOTIFY_SOCKET", name.c_str(), 1);
-  EXPECT_TRUE(NotifySystemd("STOPPING=1").ok());
-  EXPECT_EQ(Receive(fd), "STOPPING=1");
-  unsetenv("NOTIFY_SOCKET");
-  close(fd);
+  EXPECT_EQ(NotifyThrough(name, "STOPPING=1"), "STOPPING=1");
 }
 
 TEST(SystemdNotifyTest, UnreachableSocketIsAnError) {
