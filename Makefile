@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build demo test bench clean
+.PHONY: all deps configure build demo test bench package clean
 
 all: build
 
@@ -28,6 +28,11 @@ test: build
 
 bench: build
 	@scripts/bench --build $(BUILD)
+
+# The Debian packages (txcoord, txcoord-agent, txcoord-tools, libtxcoord-dev)
+# in $(BUILD)/ (docs/operations.md, "Installing").
+package: build
+	@cd $(BUILD) && cpack
 
 clean:
 	@rm -rf $(BUILD)

@@ -10,10 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/daemon.h"
+#include "common/config_file.h"
 #include "common/daemon_flags.h"
 #include "common/failpoint.h"
 #include "common/flag_usage.h"
 #include "common/log.h"
+#include "common/systemd_notify.h"
 #include "coordinator/admin_service.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/console_assets.h"
@@ -189,7 +191,12 @@ int Run() {
               << absl::FormatDuration(retention.retention) << " ("
               << recovery.outcomes().committed_count() << " committed txids kept)";
 
+  if (absl::Status notified = NotifySystemd("READY=1"); !notified.ok()) {
+    TXLOG(WARNING) << notified;
+  }
+
   const int sig = WaitForShutdownSignal();
+  (void)NotifySystemd("STOPPING=1");
   TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";
   if (*http != nullptr) (*http)->Stop();
   runtime->StopAccepting();
@@ -216,7 +223,11 @@ int main(int argc, char** argv) {
   txcoord::SetFlagUsage(
       "txcoord: the txcoord transaction coordinator (two-phase commit over gRPC).\n"
       "Usage: txcoord --data-dir=DIR [--listen=127.0.0.1:7070] [flags]\n"
-      "Flags may be written --data-dir or --data_dir.");
+      "Flags may be written --data-dir or --data_dir, and read from --config=FILE.");
+  if (absl::Status config = txcoord::ApplyConfigFileFromArgs(argc, argv); !config.ok()) {
+    std::fprintf(stderr, "txcoord: cannot start: %s\n", std::string(config.message()).c_str());
+    return 2;
+  }
   absl::ParseCommandLine(argc, argv);
   return txcoord::coordinator::Run();
 }

@@ -7,7 +7,7 @@ target_link_libraries(txcoord_agent PUBLIC txcoord_participant txcoord_grpc_util
 
 add_executable(txagent txagent_main.cc)
 target_link_libraries(txagent PRIVATE txcoord_agent txcoord_daemon_flags absl::flags
-  absl::flags_parse txcoord_flag_usage)
+  absl::flags_parse txcoord_flag_usage txcoord_config_file)
 
 txcoord_test(coordinator_link_test coordinator_link_test.cc)
 target_link_libraries(coordinator_link_test PRIVATE txcoord_agent)

@@ -10,11 +10,13 @@
 #include "absl/flags/parse.h"
 #include "absl/time/time.h"
 #include "common/daemon.h"
+#include "common/config_file.h"
 #include "common/daemon_flags.h"
 #include "common/flag_usage.h"
 #include "common/grpc_util.h"
 #include "common/failpoint.h"
 #include "common/log.h"
+#include "common/systemd_notify.h"
 #include "common/txid.h"
 #include "participant/agent_admin_service.h"
 #include "participant/agent_metrics.h"
@@ -144,7 +146,12 @@ int Run() {
               << options.db_path << " coordinator=" << absl::GetFlag(FLAGS_coordinator) << ", "
               << in_doubt << " in-doubt branch(es) restored";
 
+  if (absl::Status notified = NotifySystemd("READY=1"); !notified.ok()) {
+    TXLOG(WARNING) << notified;
+  }
+
   const int sig = WaitForShutdownSignal();
+  (void)NotifySystemd("STOPPING=1");
   TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
   if (*http != nullptr) (*http)->Stop();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
@@ -171,7 +178,11 @@ int main(int argc, char** argv) {
       "txagent: the txcoord participant agent around one SQLite database.\n"
       "Usage: txagent --db=FILE --name=NAME [--listen=127.0.0.1:7171] "
       "[--coordinator=127.0.0.1:7070] [flags]\n"
-      "Flags may be written --lock-timeout or --lock_timeout.");
+      "Flags may be written --lock-timeout or --lock_timeout, and read from --config=FILE.");
+  if (absl::Status config = txcoord::ApplyConfigFileFromArgs(argc, argv); !config.ok()) {
+    std::fprintf(stderr, "txagent: cannot start: %s\n", std::string(config.message()).c_str());
+    return 2;
+  }
   absl::ParseCommandLine(argc, argv);
   return txcoord::participant::Run();
 }
