@@ -1,7 +1,25 @@
 # txagent: the gRPC daemon around the participant core (included from
 # participant/CMakeLists.txt).
+# The agent's console (its in-doubt branches), built into the binary and
+# served at /ui on --http_listen.
+set(AGENT_CONSOLE_FILES
+  ${CMAKE_CURRENT_SOURCE_DIR}/console/index.html
+  ${CMAKE_CURRENT_SOURCE_DIR}/console/agent.js
+  ${CMAKE_CURRENT_SOURCE_DIR}/console/agent.css)
+string(REPLACE ";" "|" AGENT_CONSOLE_FILES_ARG "${AGENT_CONSOLE_FILES}")
+add_custom_command(
+  OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc
+  COMMAND ${CMAKE_COMMAND} -DOUT=${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc
+          -DFUNCTION=txcoord::participant::ConsoleAssets -DPREFIX=/ui
+          -DFILES=${AGENT_CONSOLE_FILES_ARG} -P ${PROJECT_SOURCE_DIR}/scripts/embed_assets.cmake
+  DEPENDS ${AGENT_CONSOLE_FILES} ${PROJECT_SOURCE_DIR}/scripts/embed_assets.cmake
+  COMMENT "embedding the agent's console"
+  VERBATIM)
+
 add_library(txcoord_agent agent_admin_service.cc agent_metrics.cc agent_service.cc
-  coordinator_link.cc http_api.cc in_doubt_resolver.cc)
+  coordinator_link.cc http_api.cc in_doubt_resolver.cc
+  ${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc)
+target_include_directories(txcoord_agent PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(txcoord_agent PUBLIC txcoord_participant txcoord_grpc_util txcoord_metrics
   txcoord_http absl::flat_hash_set)
 

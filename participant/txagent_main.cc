@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/daemon.h"
 #include "common/config_file.h"
+#include "participant/console_assets.h"
 #include "common/daemon_flags.h"
 #include "common/flag_usage.h"
 #include "common/grpc_util.h"
@@ -132,7 +133,7 @@ int Run() {
       "txagent",
       AgentHttpRoutes(server->server->InProcessChannel(grpc::ChannelArguments()),
                       [&metrics_registry] { return metrics_registry.Render(); }),
-      *security);
+      *security, ConsoleAssets());
   if (!http.ok()) {
     TXLOG(ERROR) << "cannot start: " << http.status();
     return 1;

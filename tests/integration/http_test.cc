@@ -330,6 +330,18 @@ TEST_F(HttpTest, CoordinatorAdminSettlesAStuckCommitOverHttp) {
   EXPECT_NE(metrics.body["text"].get<std::string>().find("txcoord_"), std::string::npos);
 }
 
+TEST_F(HttpTest, BothDaemonsServeTheirConsoleFromTheBinary) {
+  for (const std::string& address : {coordinator_http(), agent_http(0)}) {
+    HttpReply page = HttpGet(address, "/ui");
+    EXPECT_EQ(page.status, 200) << address;
+    EXPECT_NE(page.raw.find("<!doctype html>"), std::string::npos) << address;
+  }
+  EXPECT_NE(HttpGet(agent_http(0), "/ui").raw.find("In-doubt branches"), std::string::npos);
+  EXPECT_EQ(HttpGet(agent_http(0), "/ui/agent.js").status, 200);
+  EXPECT_EQ(HttpGet(coordinator_http(), "/ui/console.js").status, 200);
+  EXPECT_EQ(HttpGet(agent_http(0), "/ui/nothing.js").status, 404);
+}
+
 TEST_F(HttpTest, AgentAdminResolvesAnInDoubtBranchOverHttp) {
   const std::string txid = BeginWithPreparedCredit(0, 2, 7);
   ASSERT_FALSE(txid.empty());
