@@ -6,15 +6,8 @@ set(AGENT_CONSOLE_FILES
   ${CMAKE_CURRENT_SOURCE_DIR}/console/index.html
   ${CMAKE_CURRENT_SOURCE_DIR}/console/agent.js
   ${CMAKE_CURRENT_SOURCE_DIR}/console/agent.css)
-string(REPLACE ";" "|" AGENT_CONSOLE_FILES_ARG "${AGENT_CONSOLE_FILES}")
-add_custom_command(
-  OUTPUT ${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc
-  COMMAND ${CMAKE_COMMAND} -DOUT=${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc
-          -DFUNCTION=txcoord::participant::ConsoleAssets -DPREFIX=/ui
-          -DFILES=${AGENT_CONSOLE_FILES_ARG} -P ${PROJECT_SOURCE_DIR}/scripts/embed_assets.cmake
-  DEPENDS ${AGENT_CONSOLE_FILES} ${PROJECT_SOURCE_DIR}/scripts/embed_assets.cmake
-  COMMENT "embedding the agent's console"
-  VERBATIM)
+txcoord_embed_assets(${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc
+  txcoord::participant::ConsoleAssets /ui ${AGENT_CONSOLE_FILES})
 
 add_library(txcoord_agent agent_admin_service.cc agent_metrics.cc agent_service.cc
   coordinator_link.cc http_api.cc in_doubt_resolver.cc
