@@ -39,7 +39,13 @@ Engine::Engine(const EngineOptions& options)
 }
 
 void Engine::PruneRetained(absl::Time now) {
-  stats_.retained_chunks_dropped += retained_.Prune(now, [this] {
+  // Every Begin checks the memory bound (a size compare); the window, whose
+  // limit scans every open transaction, at most once a second: while an
+  // old chunk is held back by an open txid, a scan per Begin would cost
+  // O(open) on the hot path for nothing.
+  const bool window = now >= next_window_check_;
+  if (window) next_window_check_ = now + absl::Seconds(1);
+  stats_.retained_chunks_dropped += retained_.Prune(window ? now : absl::InfinitePast(), [this] {
     ExpiredMark limit{options_.epoch, next_sequence_ - 1};
     for (const auto& [txid, txn] : txns_) {
       absl::StatusOr<Txid> parsed = ParseTxid(txid);

@@ -301,6 +301,7 @@ class Engine final {
   std::mt19937_64 rng_;
   absl::flat_hash_map<std::string, Txn> txns_;
   RetainedOutcomes retained_;
+  absl::Time next_window_check_ = absl::InfinitePast();  // see PruneRetained
   // Recently finished transactions, for Describe and QueryOutcome after the
   // transaction was forgotten. Bounded by options_.finished_cache.
   struct Finished {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "absl/base/internal/endian.h"
 #include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
 
@@ -98,10 +99,10 @@ std::vector<OutcomeChunk> RetainedOutcomes::Chunks() const {
   out.reserve(chunks_.size());
   for (const auto& [key, chunk] : chunks_) {
     OutcomeChunk persisted{key.first, key.second, chunk.newest, std::string(kChunkBytes, '\0')};
+    // Checkpoints encode every chunk under the runtime's lock: a word at a
+    // time, not a byte at a time.
     for (size_t w = 0; w < chunk.words.size(); ++w) {
-      for (int b = 0; b < 8; ++b) {
-        persisted.bitmap[w * 8 + b] = static_cast<char>((chunk.words[w] >> (8 * b)) & 0xff);
-      }
+      absl::little_endian::Store64(&persisted.bitmap[w * 8], chunk.words[w]);
     }
     // Trailing zero bytes carry nothing: a young chunk is short on disk.
     const size_t used = persisted.bitmap.find_last_not_of('\0');
