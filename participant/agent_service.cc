@@ -42,6 +42,22 @@ v1::Vote ToProto(Vote vote) {
   return v1::VOTE_UNSPECIFIED;
 }
 
+// The wire's messages as the participant takes them; the participant
+// checks them (and names the field of any that breaks a rule).
+std::vector<OutboxMessage> MessagesFromProto(
+    const google::protobuf::RepeatedPtrField<v1::OutboxMessage>& in) {
+  std::vector<OutboxMessage> messages;
+  messages.reserve(in.size());
+  for (const v1::OutboxMessage& m : in) {
+    OutboxMessage& out = messages.emplace_back();
+    out.topic = m.topic();
+    out.key = m.key();
+    out.payload = m.payload();
+    for (const v1::Header& h : m.headers()) out.headers.emplace_back(h.name(), h.value());
+  }
+  return messages;
+}
+
 }  // namespace
 
 grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
@@ -145,7 +161,9 @@ grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
 grpc::Status AgentService::Execute(grpc::ServerContext* context,
                                    const v1::ExecuteRequest* request,
                                    v1::ExecuteResponse* response) {
-  if (request->statements_size() == 0) return Invalid("no statements: give 1 to 256");
+  if (request->statements_size() == 0 && request->messages_size() == 0) {
+    return Invalid("no statements and no messages: give 1 to 256 statements, or messages");
+  }
   if (request->statements_size() > kMaxStatements) {
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         absl::StrCat(request->statements_size(), " statements: at most ", kMaxStatements));
@@ -195,10 +213,15 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context,
     }
     statements.push_back(std::move(out));
   }
+  ExecuteOptions options;
+  options.prepare = request->prepare();
+  options.lock_timeout = absl::Milliseconds(request->lock_timeout_ms());
+  options.call_deadline = DeadlineOf(context);
+  options.messages = MessagesFromProto(request->messages());
   absl::StatusOr<ExecuteResult> result =
-      participant_->Execute(request->txid(), statements, request->prepare(),
-                            absl::Milliseconds(request->lock_timeout_ms()), DeadlineOf(context));
+      participant_->Execute(request->txid(), statements, std::move(options));
   if (!result.ok()) return ToGrpcStatus(result.status());
+  for (const std::string& id : result->message_ids) response->add_message_ids(id);
   for (const SqlResult& r : result->results) {
     v1::StatementResult* out = response->add_results();
     for (const std::string& c : r.columns) out->add_columns(c);
@@ -210,6 +233,23 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context,
     out->set_last_insert_rowid(r.last_insert_rowid);
   }
   if (request->prepare()) response->set_vote(ToProto(result->vote));
+  return grpc::Status::OK;
+}
+
+grpc::Status AgentService::Publish(grpc::ServerContext* context,
+                                   const v1::PublishRequest* request,
+                                   v1::PublishResponse* response) {
+  if (request->messages_size() == 0) return Invalid("no messages to publish");
+  if (!request->txid().empty()) {
+    if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  }
+  ExecuteOptions options;
+  options.call_deadline = DeadlineOf(context);
+  options.messages = MessagesFromProto(request->messages());
+  absl::StatusOr<ExecuteResult> result =
+      participant_->Execute(request->txid(), {}, std::move(options));
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  for (const std::string& id : result->message_ids) response->add_message_ids(id);
   return grpc::Status::OK;
 }
 

@@ -45,6 +45,8 @@ class AgentService final : public v1::Agent::Service {
                        v1::ExecuteResponse* response) override;
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
                        v1::ReleaseResponse* response) override;
+  grpc::Status Publish(grpc::ServerContext* context, const v1::PublishRequest* request,
+                       v1::PublishResponse* response) override;
 
  private:
   Participant* const participant_;

@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "participant/outbox_store.h"
 #include "participant/sqlite_db.h"
 
 namespace txcoord::participant {
@@ -10,19 +11,16 @@ namespace {
 constexpr char kCommitted[] = "committed";
 constexpr char kAborted[] = "aborted";
 
-absl::StatusOr<Statement> PrepareWith(sqlite3* db, const char* sql,
-                                      const std::vector<SqlValue>& params) {
-  absl::StatusOr<Statement> stmt = Statement::Prepare(db, sql);
-  if (!stmt.ok()) return stmt.status();
-  absl::Status status = stmt->BindAll(params);
-  if (!status.ok()) return status;
-  return stmt;
-}
-
-absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& params) {
-  absl::StatusOr<Statement> stmt = PrepareWith(db, sql, params);
-  if (!stmt.ok()) return stmt.status();
-  return stmt->Run();
+absl::Status AddPreparedColumnIfMissing(sqlite3* db, const std::string& name,
+                                        const std::string& definition) {
+  absl::StatusOr<Statement> has = PrepareWith(
+      db, "SELECT count(*) FROM pragma_table_info('_txcoord_prepared') WHERE name = ?1", {name});
+  if (!has.ok()) return has.status();
+  absl::StatusOr<int> rc = has->Step();
+  if (!rc.ok()) return rc.status();
+  if (*rc != SQLITE_ROW || has->ColumnInt(0) != 0) return absl::OkStatus();
+  const std::string sql = "ALTER TABLE _txcoord_prepared ADD COLUMN " + definition;
+  return ExecSql(db, sql.c_str());
 }
 
 const char* OutcomeText(Outcome outcome) {
@@ -68,25 +66,21 @@ absl::Status CreateInternalTables(sqlite3* db) {
       "  decided_at_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
       "  coordinator_outcome TEXT, mixed INTEGER NOT NULL DEFAULT 0);");
   if (!status.ok()) return status;
+  status = CreateOutboxTable(db);
+  if (!status.ok()) return status;
   // Databases prepared by agents that predate branch tokens: their branches
   // keep token 0, which the coordinator never checks.
-  absl::StatusOr<Statement> has_token = PrepareWith(
-      db, "SELECT count(*) FROM pragma_table_info('_txcoord_prepared') WHERE name = 'branch_token'",
-      {});
-  if (!has_token.ok()) return has_token.status();
-  absl::StatusOr<int> rc = has_token->Step();
-  if (!rc.ok()) return rc.status();
-  if (*rc == SQLITE_ROW && has_token->ColumnInt(0) == 0) {
-    return ExecSql(db, "ALTER TABLE _txcoord_prepared ADD COLUMN branch_token INTEGER NOT NULL "
-                       "DEFAULT 0");
-  }
-  return absl::OkStatus();
+  status = AddPreparedColumnIfMissing(db, "branch_token",
+                                      "branch_token INTEGER NOT NULL DEFAULT 0");
+  if (!status.ok()) return status;
+  // ... or transactional messages: their branches have none.
+  return AddPreparedColumnIfMissing(db, "messages", "messages BLOB");
 }
 
 absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db) {
   absl::StatusOr<Statement> stmt =
       PrepareWith(db,
-                  "SELECT txid, coordinator, changeset, prepared_at_ms, branch_token "
+                  "SELECT txid, coordinator, changeset, prepared_at_ms, branch_token, messages "
                   "FROM _txcoord_prepared "
                   "ORDER BY prepared_at_ms, txid",
                   {});
@@ -103,15 +97,18 @@ absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db) {
     if (auto* blob = std::get_if<Blob>(&changeset)) branch.changeset = std::move(blob->bytes);
     branch.prepared_at = absl::FromUnixMillis(stmt->ColumnInt(3));
     branch.branch_token = static_cast<uint64_t>(stmt->ColumnInt(4));
+    SqlValue messages = stmt->Column(5);
+    if (auto* blob = std::get_if<Blob>(&messages)) branch.messages = std::move(blob->bytes);
   }
 }
 
 absl::Status InsertPreparedBranch(sqlite3* db, const StoredBranch& branch) {
   return RunWith(db,
                  "INSERT INTO _txcoord_prepared(txid, coordinator, changeset, prepared_at_ms, "
-                 "branch_token) VALUES(?1, ?2, ?3, ?4, ?5)",
+                 "branch_token, messages) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
                  {branch.txid, branch.coordinator, Blob{branch.changeset},
-                  absl::ToUnixMillis(branch.prepared_at), static_cast<int64_t>(branch.branch_token)});
+                  absl::ToUnixMillis(branch.prepared_at), static_cast<int64_t>(branch.branch_token),
+                  branch.messages.empty() ? SqlValue() : SqlValue(Blob{branch.messages})});
 }
 
 absl::Status DeletePreparedBranch(sqlite3* db, const std::string& txid) {

@@ -27,6 +27,7 @@ struct StoredBranch {
   std::string changeset;
   absl::Time prepared_at;
   uint64_t branch_token = 0;
+  std::string messages;  // EncodeMessages (outbox.h); empty: none
 };
 
 struct StoredHeuristic {

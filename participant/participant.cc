@@ -36,7 +36,9 @@ Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, S
       enlister_(enlister),
       db_(std::move(db)),
       authorizer_(&schema_),
-      next_token_(options.branch_token_seed != 0 ? options.branch_token_seed : RandomToken()) {}
+      next_token_(options.branch_token_seed != 0 ? options.branch_token_seed : RandomToken()),
+      local_id_prefix_(absl::StrCat("local/", options.name, "/", absl::Hex(RandomToken(),
+                                                                            absl::kZeroPad16))) {}
 
 Participant::Impl::~Impl() {
   {
@@ -100,6 +102,12 @@ absl::Status Participant::Impl::RestorePreparedBranches() {
     branch->txid = std::move(row.txid);
     branch->coordinator = std::move(row.coordinator);
     branch->changeset = std::move(row.changeset);
+    absl::StatusOr<std::vector<OutboxMessage>> messages = DecodeMessages(row.messages);
+    if (!messages.ok()) {
+      return absl::DataLossError(absl::StrCat("prepared branch ", branch->txid, ": ",
+                                              messages.status().message()));
+    }
+    branch->messages = *std::move(messages);
     branch->token = row.branch_token;
     branch->prepared = true;
     branch->enlisted = true;
@@ -153,8 +161,8 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   if (!applied.ok()) return applied;
   if (!status.ok()) return status;
   const absl::Time now = absl::Now();
-  status = InsertPreparedBranch(
-      db(), {branch.txid, branch.coordinator, branch.changeset, now, branch.token});
+  status = InsertPreparedBranch(db(), {branch.txid, branch.coordinator, branch.changeset, now,
+                                       branch.token, EncodeMessages(branch.messages)});
   if (!status.ok()) return status;
   status = tx.Commit();
   if (!status.ok()) return status;
@@ -189,7 +197,7 @@ absl::StatusOr<Vote> Participant::Impl::Prepare(const std::string& txid, uint64_
   }
   if (RollBackIfNotTheEnlistedBranchLocked(branch, branch_token)) return Vote::kNo;
   if (branch->prepared) return Vote::kYes;
-  if (branch->changeset.empty()) {
+  if (!branch->HasWrites()) {
     DropLocked(branch);
     return Vote::kReadOnly;
   }
@@ -217,12 +225,14 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
         absl::StrCat("prepared branch ", branch->txid, " failed to apply: ", applied.message()));
   }
   status = DeletePreparedBranch(db(), branch->txid);
+  if (status.ok()) status = InsertBranchMessagesLocked(*branch);
   if (status.ok() && record_outcome) {
     status = InsertOutcome(db(), branch->txid, Outcome::kCommitted, absl::Now());
   }
   if (status.ok() && heuristic != nullptr) status = InsertHeuristic(db(), *heuristic);
   if (status.ok()) status = tx.Commit();
   if (!status.ok()) return status;
+  NotifyOutboxLocked(branch->messages.size());
   DropLocked(branch);
   if (options_.observer != nullptr) options_.observer->OnCommit();
   return absl::OkStatus();
@@ -293,8 +303,10 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
   }
   // Stored in the same transaction, so that a retry learns the same answer.
   status = InsertOutcome(db(), txid, Outcome::kCommitted, absl::Now());
+  if (status.ok()) status = InsertBranchMessagesLocked(*branch);
   if (status.ok()) status = tx.Commit();
   if (!status.ok()) return status;
+  NotifyOutboxLocked(branch->messages.size());
   DropLocked(branch);
   if (options_.observer != nullptr) options_.observer->OnCommit();
   return Outcome::kCommitted;
@@ -408,10 +420,19 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    const std::vector<SqlStatement>& statements,
                                                    bool prepare, absl::Duration lock_timeout,
                                                    absl::Time call_deadline) {
+  ExecuteOptions options;
+  options.prepare = prepare;
+  options.lock_timeout = lock_timeout;
+  options.call_deadline = call_deadline;
+  return Execute(txid, statements, std::move(options));
+}
+absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
+                                                   const std::vector<SqlStatement>& statements,
+                                                   ExecuteOptions options) {
+  const bool prepare = options.prepare;
   ParticipantObserver* const observer = impl_->observer();
   const absl::Time start = observer == nullptr ? absl::InfinitePast() : absl::Now();
-  absl::StatusOr<ExecuteResult> result =
-      impl_->Execute(txid, statements, prepare, lock_timeout, call_deadline);
+  absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, options);
   if (result.ok()) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }

@@ -21,6 +21,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/sql_value.h"
+#include "participant/outbox.h"
+#include "participant/outbox_store.h"
 
 namespace txcoord::participant {
 
@@ -85,6 +87,12 @@ struct ParticipantOptions {
   // Told about executes, votes, commits and aborts (for metrics); may be
   // null. Must outlive the participant.
   ParticipantObserver* observer = nullptr;
+  // Transactional messages: what a service may add to a branch.
+  OutboxLimits outbox;
+  // Called each time a commit (or an operator's retry) made messages
+  // pending in the outbox: the relay's wake-up. Runs under the
+  // participant's lock: keep it to a signal, never call back in.
+  std::function<void()> on_outbox_pending;
 };
 
 // A branch prepared durably and not yet decided (in-doubt until the
@@ -132,6 +140,19 @@ struct ExecuteResult {
   // Set when Execute was asked to prepare: kYes, or kReadOnly if the branch
   // wrote nothing.
   Vote vote = Vote::kNo;
+  // The ids of the call's messages, in order.
+  std::vector<std::string> message_ids;
+};
+
+// How Execute runs a call (beyond its txid and statements).
+struct ExecuteOptions {
+  bool prepare = false;
+  absl::Duration lock_timeout = absl::ZeroDuration();  // zero: the default
+  absl::Time call_deadline = absl::InfiniteFuture();
+  // Transactional messages added to the branch after the statements (or,
+  // with no txid, committed with them): rows of the outbox once the branch
+  // commits, never if it aborts.
+  std::vector<OutboxMessage> messages;
 };
 
 // Thread-safe: every method may be called from any thread concurrently.
@@ -166,6 +187,13 @@ class Participant final {
                                         const std::vector<SqlStatement>& statements, bool prepare,
                                         absl::Duration lock_timeout,
                                         absl::Time call_deadline = absl::InfiniteFuture());
+  // The same, with messages (see ExecuteOptions). `statements` may be empty
+  // when there are messages. Also INVALID_ARGUMENT for a message that
+  // breaks a rule of outbox.h, or more messages in the branch than
+  // options.outbox.max_messages; nothing of the call is kept then.
+  absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
+                                        const std::vector<SqlStatement>& statements,
+                                        ExecuteOptions options);
 
   // Phase 1. Stores the branch durably and votes kYes; kReadOnly (and
   // forgets the branch) if it wrote nothing; kNo if unknown. A prepared
@@ -227,6 +255,26 @@ class Participant final {
   // flagged `mixed`. NOT_FOUND if `txid` has no heuristic decision.
   absl::StatusOr<HeuristicDecision> RecordCoordinatorOutcome(const std::string& txid,
                                                              Outcome outcome);
+
+  // --- The outbox (participant_outbox.cc, outbox_store.h) ---------------
+  // Pending messages in commit order, payloads included: the relay's work.
+  absl::StatusOr<std::vector<OutboxRow>> PendingOutbox(size_t limit);
+  // The relay's results for rows PendingOutbox returned.
+  absl::Status RecordOutboxAttempts(const std::vector<OutboxAttempt>& attempts);
+  // With `count_delivered` false, `delivered` stays 0 (see outbox_store.h).
+  absl::StatusOr<OutboxCounts> CountOutbox(bool count_delivered = true);
+  // Oldest first, payloads left out; nullopt state: pending and dead.
+  absl::StatusOr<std::vector<OutboxRow>> ListOutbox(std::optional<OutboxState> state,
+                                                    size_t limit);
+  // NOT_FOUND if no message has `id`.
+  absl::StatusOr<OutboxRow> GetOutboxMessage(const std::string& id);
+  // Makes dead (or backing-off) messages pending and due now; `ids` empty:
+  // every dead one. Returns how many.
+  absl::StatusOr<int64_t> RetryOutbox(const std::vector<std::string>& ids);
+  // Deletes delivered or dead messages (`ids` empty: all in `state`).
+  absl::StatusOr<int64_t> PurgeOutbox(OutboxState state, const std::vector<std::string>& ids);
+  // Deletes up to `limit` messages delivered before `cutoff`.
+  absl::StatusOr<int64_t> DeleteDeliveredOutbox(absl::Time cutoff, size_t limit);
 
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.

@@ -14,6 +14,7 @@
 #include "common/txid.h"
 #include "participant/changeset.h"
 #include "participant/lock_keys.h"
+#include "participant/outbox_store.h"
 #include "participant/participant_impl.h"
 #include "participant/participant_observer.h"
 
@@ -36,18 +37,22 @@ bool IsRefusal(const absl::Status& status) {
 }  // namespace
 
 absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
-    const std::string& txid, const std::vector<SqlStatement>& statements, bool prepare,
-    absl::Duration lock_timeout, absl::Time call_deadline) {
-  if (statements.empty() && !(prepare && !txid.empty())) {
-    return absl::InvalidArgumentError("no statements to run");
+    const std::string& txid, const std::vector<SqlStatement>& statements,
+    const ExecuteOptions& call) {
+  const bool prepare = call.prepare;
+  const absl::Time call_deadline = call.call_deadline;
+  const std::vector<OutboxMessage>& messages = call.messages;
+  if (statements.empty() && messages.empty() && !(prepare && !txid.empty())) {
+    return absl::InvalidArgumentError("no statements to run and no messages to publish");
   }
-  const absl::Duration timeout = lock_timeout <= absl::ZeroDuration()
+  if (absl::Status checked = CheckMessages(messages); !checked.ok()) return checked;
+  const absl::Duration timeout = call.lock_timeout <= absl::ZeroDuration()
                                      ? options_.default_lock_timeout
-                                     : std::min(lock_timeout, options_.max_lock_timeout);
+                                     : std::min(call.lock_timeout, options_.max_lock_timeout);
   const absl::Time deadline = absl::Now() + timeout;
   if (txid.empty()) {
     if (prepare) return absl::InvalidArgumentError("prepare needs a txid");
-    return ExecuteLocal(statements, timeout, deadline, call_deadline);
+    return ExecuteLocal(statements, messages, timeout, deadline, call_deadline);
   }
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok()) return parsed.status();
@@ -57,6 +62,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
   auto release = absl::MakeCleanup([this, &branch] { ReleaseBranch(branch); });
 
   std::vector<SqlResult> results;
+  std::vector<std::string> message_ids;
   bool first_write = false;
   while (true) {
     std::vector<LockKey> wanted;
@@ -71,18 +77,32 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
         return absl::FailedPreconditionError(
             absl::StrCat("branch ", txid, " was prepared meanwhile: no more statements"));
       }
-      absl::StatusOr<Attempt> attempt = RunBranchAttempt(*branch, statements, call_deadline);
+      if (branch->messages.size() + messages.size() > options_.outbox.max_messages) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "too many messages: branch ", txid, " has ", branch->messages.size(),
+            " and this call adds ", messages.size(), "; at most ", options_.outbox.max_messages,
+            " per branch (the agent's --outbox_max_messages)"));
+      }
+      // Messages alone change no row: no SQL to run again, no locks.
+      absl::StatusOr<Attempt> attempt =
+          statements.empty() ? Attempt{} : RunBranchAttempt(*branch, statements, call_deadline);
       if (!attempt.ok()) return attempt.status();
+      if (statements.empty()) attempt->changeset = branch->changeset;
       // Taken while still holding the connection, so that no branch commits
       // between this run and the locks that make its results hold.
       blocker = locks_.TryAcquire(txid, attempt->keys);
       if (!blocker.has_value()) {
-        first_write = !branch->enlisted && !attempt->changeset.empty();
+        const bool wrote_before = branch->HasWrites();
         branch->changeset = std::move(attempt->changeset);
+        for (const OutboxMessage& message : messages) {
+          message_ids.push_back(BranchMessageId(txid, options_.name, branch->messages.size()));
+          branch->messages.push_back(message);
+        }
+        first_write = !branch->enlisted && !wrote_before && branch->HasWrites();
         branch->last_used = absl::Now();
         results = std::move(attempt->results);
         if (!prepare) break;
-        if (branch->changeset.empty()) {
+        if (!branch->HasWrites()) {
           // Nothing to vote on. A branch the coordinator knows stays, so that
           // its Prepare gets READ_ONLY rather than NO.
           if (!branch->enlisted) DropLocked(branch);
@@ -104,8 +124,13 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
       return LockTimeout(timeout, *conflict);
     }
   }
-  if (!prepare && !first_write) return ExecuteResult{std::move(results), Vote::kNo};
-  return ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare, call_deadline);
+  if (!prepare && !first_write) {
+    return ExecuteResult{std::move(results), Vote::kNo, std::move(message_ids)};
+  }
+  absl::StatusOr<ExecuteResult> reported =
+      ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare, call_deadline);
+  if (reported.ok()) reported->message_ids = std::move(message_ids);
+  return reported;
 }
 
 absl::Status Participant::Impl::ResendVote(const Branch& branch, absl::Status status,
@@ -226,7 +251,7 @@ void Participant::Impl::ReleaseBranch(const BranchPtr& branch) {
   branch->busy = false;
   branch->last_used = absl::Now();
   // A branch that never wrote leaves nothing behind.
-  if (!branch->dropped && !branch->prepared && !branch->enlisted && branch->changeset.empty()) {
+  if (!branch->dropped && !branch->prepared && !branch->enlisted && !branch->HasWrites()) {
     DropLocked(branch);
   }
   branch_released_.SignalAll();
@@ -274,8 +299,13 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
 }
 
 absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
-    const std::vector<SqlStatement>& statements, absl::Duration timeout, absl::Time deadline,
-    absl::Time call_deadline) {
+    const std::vector<SqlStatement>& statements, const std::vector<OutboxMessage>& messages,
+    absl::Duration timeout, absl::Time deadline, absl::Time call_deadline) {
+  if (messages.size() > options_.outbox.max_messages) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("too many messages: ", messages.size(), "; at most ",
+                     options_.outbox.max_messages, " (the agent's --outbox_max_messages)"));
+  }
   while (true) {
     std::vector<LockKey> wanted;
     std::optional<LockConflict> blocker;
@@ -306,9 +336,17 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
       }
       recorder->reset();
       if (wanted.empty()) {
+        std::vector<std::string> ids;
+        if (!messages.empty()) {
+          const std::string batch = absl::StrCat(local_id_prefix_, "-", next_local_++);
+          for (size_t i = 0; i < messages.size(); ++i) ids.push_back(absl::StrCat(batch, "/", i));
+          status = InsertOutboxRows(db(), "", ids, messages, absl::Now());
+          if (!status.ok()) return status;
+        }
         status = tx.Commit();
         if (!status.ok()) return status;
-        return ExecuteResult{*std::move(results), Vote::kNo};
+        NotifyOutboxLocked(messages.size());
+        return ExecuteResult{*std::move(results), Vote::kNo, std::move(ids)};
       }
     }
     if (options_.on_lock_wait) options_.on_lock_wait("", blocker->holder);

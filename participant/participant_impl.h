@@ -39,8 +39,8 @@ class Participant::Impl final {
   absl::Status Init();
 
   absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
-                                        const std::vector<SqlStatement>& statements, bool prepare,
-                                        absl::Duration lock_timeout, absl::Time call_deadline);
+                                        const std::vector<SqlStatement>& statements,
+                                        const ExecuteOptions& call);
   absl::StatusOr<Vote> Prepare(const std::string& txid, uint64_t branch_token);
   absl::Status Commit(const std::string& txid);
   absl::Status Abort(const std::string& txid);
@@ -60,6 +60,17 @@ class Participant::Impl final {
   // Returns once every commit made so far is durable (see WalSync). Call
   // with no lock held, before answering anything that promises a commit.
   absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
+  // Runs `fn` on the connection under its lock (the outbox's short
+  // internal statements), returning what it returns.
+  template <typename Fn>
+  auto WithConnection(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return fn(db());
+  }
+  void NotifyOutbox(size_t added) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    NotifyOutboxLocked(added);
+  }
 
  private:
   struct Branch {
@@ -73,6 +84,10 @@ class Participant::Impl final {
     bool dropped = false;  // ended while an Execute ran: that Execute fails
     absl::Time last_used;
     absl::Time prepared_at;
+    std::vector<OutboxMessage> messages;  // published once the branch commits
+
+    // A branch that wrote nothing votes READ_ONLY and is forgotten.
+    bool HasWrites() const { return !changeset.empty() || !messages.empty(); }
   };
   using BranchPtr = std::shared_ptr<Branch>;
 
@@ -86,8 +101,15 @@ class Participant::Impl final {
   // participant_execute.cc
   // `deadline` ends lock waits; `call_deadline` interrupts the SQL.
   absl::StatusOr<ExecuteResult> ExecuteLocal(const std::vector<SqlStatement>& statements,
+                                             const std::vector<OutboxMessage>& messages,
                                              absl::Duration timeout, absl::Time deadline,
                                              absl::Time call_deadline);
+  // INVALID_ARGUMENT unless every message passes CheckOutboxMessage.
+  absl::Status CheckMessages(const std::vector<OutboxMessage>& messages) const;
+  // Adds the outbox rows of a committing branch, inside the caller's
+  // transaction.
+  absl::Status InsertBranchMessagesLocked(const Branch& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void NotifyOutboxLocked(size_t added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<BranchPtr> ClaimBranch(const std::string& txid, const std::string& coordinator,
                                         absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseBranch(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
@@ -159,6 +181,10 @@ class Participant::Impl final {
   Authorizer authorizer_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, BranchPtr> branches_ ABSL_GUARDED_BY(mu_);
   uint64_t next_token_ ABSL_GUARDED_BY(mu_);
+  // Local transactions' message ids: "local/<name>/<prefix>-<n>/<index>",
+  // the prefix random per Open so that ids never repeat across restarts.
+  std::string local_id_prefix_;
+  uint64_t next_local_ ABSL_GUARDED_BY(mu_) = 0;
 
   absl::Mutex reaper_mu_;
   absl::CondVar reaper_wake_;

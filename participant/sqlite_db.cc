@@ -191,4 +191,19 @@ void Transaction::Rollback() {
   active_ = false;
 }
 
+absl::StatusOr<Statement> PrepareWith(sqlite3* db, const char* sql,
+                                      const std::vector<SqlValue>& params) {
+  absl::StatusOr<Statement> stmt = Statement::Prepare(db, sql);
+  if (!stmt.ok()) return stmt.status();
+  absl::Status status = stmt->BindAll(params);
+  if (!status.ok()) return status;
+  return stmt;
+}
+
+absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& params) {
+  absl::StatusOr<Statement> stmt = PrepareWith(db, sql, params);
+  if (!stmt.ok()) return stmt.status();
+  return stmt->Run();
+}
+
 }  // namespace txcoord::participant

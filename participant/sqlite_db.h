@@ -77,6 +77,12 @@ class Statement final {
 // A write transaction: BEGIN IMMEDIATE takes SQLite's write lock at once, so
 // that a later write cannot fail with SQLITE_BUSY halfway through. Rolled
 // back on destruction unless committed. Not thread-safe.
+// Internal SQL with bound parameters: compiles `sql` and binds `params`
+// (RunWith also steps it to the end).
+absl::StatusOr<Statement> PrepareWith(sqlite3* db, const char* sql,
+                                      const std::vector<SqlValue>& params);
+absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& params);
+
 class Transaction final {
  public:
   explicit Transaction(sqlite3* db) : db_(db) {}

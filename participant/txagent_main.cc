@@ -1,13 +1,16 @@
 // txagent: the participant agent daemon around one SQLite database. Wiring
 // only: flags, the participant core, the coordinator link, the in-doubt
 // resolver, the gRPC server and signals.
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/daemon.h"
 #include "common/config_file.h"
@@ -25,6 +28,7 @@
 #include "participant/coordinator_link.h"
 #include "participant/http_api.h"
 #include "participant/in_doubt_resolver.h"
+#include "participant/outbox_relay.h"
 #include "participant/participant.h"
 
 ABSL_FLAG(std::string, db, "", "The service's SQLite database file (required; created if missing).");
@@ -50,6 +54,28 @@ ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(5), "Deadline of calls to t
 ABSL_FLAG(std::string, failpoints, "",
           "For crash tests only: failpoints to arm, e.g. \"after-commit-logged=crash\" (see "
           "common/failpoint.h). Also read from TXCOORD_FAILPOINTS.");
+ABSL_FLAG(std::string, nats_url, "",
+          "NATS server (JetStream enabled) that committed outbox messages are published to, e.g. "
+          "nats://127.0.0.1:4222. Empty: no broker; messages are kept in the outbox until one "
+          "is configured (docs/messaging.md).");
+ABSL_FLAG(std::string, outbox_stream, "",
+          "JetStream stream to create at start if it does not exist, capturing "
+          "--outbox_subjects. Empty: the streams are made by the operator.");
+ABSL_FLAG(std::vector<std::string>, outbox_subjects, {},
+          "Subjects (comma-separated, wildcards allowed) the --outbox_stream captures.");
+ABSL_FLAG(int32_t, outbox_max_attempts, 20,
+          "Attempts the stream may refuse a message before it is dead-lettered (kept as dead; "
+          "txctl outbox retry sends it again). A broker that cannot be reached uses none.");
+ABSL_FLAG(absl::Duration, outbox_max_backoff, absl::Seconds(30),
+          "Longest wait between attempts of one message (the first waits 100ms, each next "
+          "twice as long).");
+ABSL_FLAG(absl::Duration, outbox_publish_timeout, absl::Seconds(5),
+          "How long a publish waits for the stream's acknowledgement.");
+ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(1),
+          "How long delivered messages stay in the outbox (for txctl outbox) before deletion.");
+ABSL_FLAG(int32_t, outbox_max_payload, 512 << 10,
+          "Largest message payload in bytes (the broker's max_payload must be larger).");
+ABSL_FLAG(int32_t, outbox_max_messages, 1024, "Most messages one branch or local batch may add.");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level printed: debug, info, warning, error.");
 
 namespace txcoord::participant {
@@ -101,10 +127,50 @@ int Run() {
   options.default_lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
   options.branch_idle_timeout = absl::GetFlag(FLAGS_branch_idle_timeout);
   options.max_statement_time = absl::GetFlag(FLAGS_max_statement_time);
+  if (absl::GetFlag(FLAGS_outbox_max_payload) < 0 || absl::GetFlag(FLAGS_outbox_max_messages) < 1 ||
+      absl::GetFlag(FLAGS_outbox_max_attempts) < 1) {
+    TXLOG(ERROR) << "cannot start: --outbox_max_payload must be >= 0, --outbox_max_messages and "
+                    "--outbox_max_attempts >= 1";
+    return 2;
+  }
+  options.outbox.max_payload = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_payload));
+  options.outbox.max_messages = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_messages));
+  // The relay starts after the participant it reads; commits made before
+  // then are found by its first round.
+  std::atomic<OutboxRelay*> relay_to_wake{nullptr};
+  options.on_outbox_pending = [&relay_to_wake] {
+    if (OutboxRelay* relay = relay_to_wake.load(std::memory_order_acquire)) relay->Wake();
+  };
   absl::StatusOr<std::unique_ptr<Participant>> participant = Participant::Open(options, link);
   if (!participant.ok()) {
     TXLOG(ERROR) << "cannot start: " << participant.status();
     return 1;
+  }
+  OutboxRelayOptions relay_options;
+  relay_options.nats_url = absl::GetFlag(FLAGS_nats_url);
+  relay_options.stream = absl::GetFlag(FLAGS_outbox_stream);
+  relay_options.stream_subjects = absl::GetFlag(FLAGS_outbox_subjects);
+  relay_options.lock_path = options.db_path + "-relay.lock";
+  relay_options.policy.max_attempts = absl::GetFlag(FLAGS_outbox_max_attempts);
+  relay_options.policy.max_backoff = absl::GetFlag(FLAGS_outbox_max_backoff);
+  relay_options.publish_timeout = absl::GetFlag(FLAGS_outbox_publish_timeout);
+  relay_options.retention = absl::GetFlag(FLAGS_outbox_retention);
+  absl::StatusOr<std::unique_ptr<OutboxRelay>> relay =
+      OutboxRelay::Start(participant->get(), relay_options, &metrics_registry);
+  if (!relay.ok()) {
+    TXLOG(ERROR) << "cannot start: " << relay.status();
+    return 2;
+  }
+  relay_to_wake.store(relay->get(), std::memory_order_release);
+  if (absl::StatusOr<OutboxCounts> outbox = (*participant)->CountOutbox(false); outbox.ok()) {
+    TXLOG(INFO) << "outbox: " << outbox->pending << " pending, " << outbox->dead << " dead; "
+                << (relay_options.nats_url.empty()
+                        ? "no broker configured (--nats_url): committed messages wait in the "
+                          "outbox, nothing is published"
+                        : absl::StrCat("relaying to ", relay_options.nats_url,
+                                       relay_options.stream.empty()
+                                           ? ""
+                                           : absl::StrCat(" (stream ", relay_options.stream, ")")));
   }
   const size_t in_doubt = (*participant)->ListPrepared().size();
   metrics.Watch(participant->get());
@@ -118,7 +184,8 @@ int Run() {
 
   ParticipantService participant_service(participant->get());
   AgentService agent_service(participant->get());
-  AgentAdminService admin_service(participant->get(), name, absl::GetFlag(FLAGS_coordinator));
+  AgentAdminService admin_service(participant->get(), name, absl::GetFlag(FLAGS_coordinator),
+                                  relay->get());
   InflightTracker inflight;
   ServerOptions server_options = security->server;
   server_options.inflight = &inflight;
@@ -160,6 +227,8 @@ int Run() {
   }
   metrics_server->reset();  // its scrapes read the participant
   resolver.reset();
+  relay_to_wake.store(nullptr);
+  (*relay)->Stop();  // it reads the participant too
   // Unprepared branches are lost by design (their Prepare will vote NO);
   // prepared ones are in the database and resume on restart.
   participant->reset();
