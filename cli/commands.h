@@ -51,6 +51,11 @@ int RunMarkDone(const Invocation& invocation);
 int RunInDoubt(const Invocation& invocation);
 int RunResolve(const Invocation& invocation);
 int RunHeuristics(const Invocation& invocation);
+// An agent's outbox (outbox_commands.cc); need --agent.
+int RunOutboxList(const Invocation& invocation);
+int RunOutboxShow(const Invocation& invocation);
+int RunOutboxRetry(const Invocation& invocation);
+int RunOutboxPurge(const Invocation& invocation);
 // Offline WAL (wal_commands.cc).
 int RunWalCheck(const Invocation& invocation);
 int RunWalDump(const Invocation& invocation);

@@ -11,7 +11,7 @@ namespace {
 constexpr char kGlobalHelp[] =
     "Global flags (any command, anywhere on the line):\n"
     "  --coordinator=HOST:PORT  the coordinator (default 127.0.0.1:7070)\n"
-    "  --agent=HOST:PORT        the agent, for in-doubt, resolve and heuristics\n"
+    "  --agent=HOST:PORT        the agent, for in-doubt, resolve, heuristics, outbox\n"
     "  --json                   print JSON for scripts instead of tables\n"
     "  --timeout=DURATION       deadline of each call, e.g. 3s or 500ms (default 10s)\n"
     "  --tls-ca=FILE            talk TLS, verifying the daemon with this CA (PEM)\n"
@@ -145,6 +145,54 @@ std::vector<CommandSpec>* MakeCommands() {
        0,
        0,
        RunHeuristics},
+      {"outbox list",
+       "outbox list --agent=HOST:PORT [--state=pending|delivered|dead] [--limit=N]",
+       "an agent's transactional messages: backlog, dead letters, relay state",
+       "Counts the agent's outbox (pending, dead, delivered and kept), the age of the\n"
+       "oldest pending message, what the relay is doing (relaying, broker unreachable,\n"
+       "standby, no broker configured) and its last error; then lists messages, oldest\n"
+       "first: by default the pending and dead ones, which are what needs attention.\n"
+       "A growing backlog with \"broker unreachable\" heals by itself once the broker is\n"
+       "back; dead messages were refused by the stream --outbox_max_attempts times\n"
+       "(see `txctl help outbox retry`). docs/messaging.md is the runbook.\n"
+       "  --state=S   only this state\n"
+       "  --limit=N   at most N messages (1..10000, default 100)\n",
+       {"state", "limit"},
+       0,
+       0,
+       RunOutboxList},
+      {"outbox show",
+       "outbox show ID --agent=HOST:PORT",
+       "one outbox message: state, attempts, last error, headers, payload",
+       "Shows one message of the agent's outbox, payload included (as text when it\n"
+       "is UTF-8; --json gives it in base64). Exit 2 if there is no such id.\n",
+       {},
+       1,
+       1,
+       RunOutboxShow},
+      {"outbox retry",
+       "outbox retry ID... | --all-dead --agent=HOST:PORT",
+       "send dead (or backing-off) outbox messages again, now",
+       "Makes the given messages (or, with --all-dead, every dead one) pending again\n"
+       "with their attempts reset: the relay publishes them in its next round. Fix\n"
+       "what made the stream refuse them first (see their last error). A retried\n"
+       "message goes out after later messages of its key that were already delivered.\n"
+       "  --all-dead   every dead message\n",
+       {"all-dead"},
+       0,
+       10000,
+       RunOutboxRetry},
+      {"outbox purge",
+       "outbox purge --delivered|--dead [ID...] --agent=HOST:PORT",
+       "delete delivered or dead outbox messages",
+       "Deletes delivered messages (they are deleted by themselves after\n"
+       "--outbox_retention) or dead ones (kept until an operator decides): all of the\n"
+       "state, or only the ids given. Pending messages are never purged.\n"
+       "  --delivered | --dead   which state (exactly one)\n",
+       {"delivered", "dead"},
+       0,
+       10000,
+       RunOutboxPurge},
       {"wal check",
        "wal check DIR",
        "check a coordinator's WAL offline (exit 6 if corrupt)",

@@ -42,6 +42,22 @@ SqlResult FromProto(const v1::StatementResult& proto) {
   return result;
 }
 
+void ToProto(const std::vector<Message>& messages,
+             google::protobuf::RepeatedPtrField<v1::OutboxMessage>* out) {
+  out->Reserve(static_cast<int>(messages.size()));
+  for (const Message& m : messages) {
+    v1::OutboxMessage* proto = out->Add();
+    proto->set_topic(m.topic);
+    proto->set_key(m.key);
+    proto->set_payload(m.payload);
+    for (const auto& [name, value] : m.headers) {
+      v1::Header* header = proto->add_headers();
+      header->set_name(name);
+      header->set_value(value);
+    }
+  }
+}
+
 }  // namespace
 
 AgentClient::AgentClient(const std::string& target, AgentClientOptions options)
@@ -75,6 +91,7 @@ absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
     proto->set_sql(statement.sql);
     for (const SqlValue& param : statement.params) ToProto(param, proto->add_params());
   }
+  ToProto(options.messages, request.mutable_messages());
 
   v1::ExecuteResponse response;
   grpc::ClientContext context;
@@ -95,7 +112,22 @@ absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
   for (const v1::StatementResult& proto : response.results())
     result.results.push_back(FromProto(proto));
   result.vote = response.vote();
+  result.message_ids.assign(response.message_ids().begin(), response.message_ids().end());
   return result;
+}
+
+absl::StatusOr<std::vector<std::string>> AgentClient::Publish(
+    const std::string& txid, const std::vector<Message>& messages) {
+  v1::PublishRequest request;
+  request.set_txid(txid);
+  ToProto(messages, request.mutable_messages());
+  v1::PublishResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, options_.call_timeout);
+  context.set_wait_for_ready(options_.wait_for_ready);
+  absl::Status status = FromGrpcStatus(stub_->get()->Publish(&context, request, &response));
+  if (!status.ok()) return status;
+  return std::vector<std::string>(response.message_ids().begin(), response.message_ids().end());
 }
 
 absl::StatusOr<SqlResult> AgentClient::ExecuteOne(const std::string& txid, const std::string& sql,

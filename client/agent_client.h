@@ -18,6 +18,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -47,6 +48,15 @@ struct AgentClientOptions {
   std::shared_ptr<grpc::ChannelCredentials> credentials;
 };
 
+// A transactional message (docs/messaging.md): published to the broker
+// subject `topic` once the transaction commits, never if it aborts.
+struct Message {
+  std::string topic;  // tokens of [A-Za-z0-9_-] joined by '.'
+  std::string key;    // same key: delivered in commit order; empty: no order
+  std::string payload;
+  std::vector<std::pair<std::string, std::string>> headers;  // not Nats-*/Txcoord-*
+};
+
 struct ExecuteOptions {
   // Early prepare: after the statements, the agent prepares the branch
   // durably and reports its YES vote, so Commit skips this branch's Prepare.
@@ -57,12 +67,16 @@ struct ExecuteOptions {
   // How long a write may wait for another branch's row lock before the call
   // fails with ABORTED. Zero means the agent's --lock_timeout; at most 60s.
   absl::Duration lock_timeout = absl::ZeroDuration();
+  // Messages added to the branch after the statements (statements may then
+  // be empty).
+  std::vector<Message> messages;
 };
 
 struct ExecuteResult {
   std::vector<SqlResult> results;  // one per statement, in order
   // With prepare: VOTE_YES, or VOTE_READ_ONLY if the branch wrote nothing.
   v1::Vote vote = v1::VOTE_UNSPECIFIED;
+  std::vector<std::string> message_ids;  // of options.messages, in order
 };
 
 // What Release did at the agent.
@@ -115,6 +129,12 @@ class AgentClient final {
   // transaction aborts. Errors: INVALID_ARGUMENT (empty or malformed txid),
   // UNAVAILABLE / DEADLINE_EXCEEDED (call it again).
   [[nodiscard]] absl::StatusOr<ReleaseResult> Release(const std::string& txid);
+
+  // Adds `messages` to the branch of `txid` (empty: commits them at once as
+  // a local transaction). Returns their ids. INVALID_ARGUMENT names a
+  // message that breaks a rule (topic, sizes, UTF-8); nothing is added then.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> Publish(
+      const std::string& txid, const std::vector<Message>& messages);
 
  private:
   class Stub;

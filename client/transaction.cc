@@ -26,7 +26,21 @@ absl::StatusOr<ExecuteResult> Transaction::Execute(AgentClient& agent,
     return result;
   }
   for (const SqlResult& one : result->results) use.changes += one.changes;
+  // A message is a write: the branch must not be released after Commit.
+  use.changes += static_cast<int64_t>(result->message_ids.size());
   return result;
+}
+
+absl::StatusOr<std::vector<std::string>> Transaction::Publish(AgentClient& agent,
+                                                              const std::vector<Message>& messages) {
+  AgentUse& use = Use(agent);
+  absl::StatusOr<std::vector<std::string>> ids = agent.Publish(txid_, messages);
+  if (!ids.ok()) {
+    use.unknown = true;
+    return ids;
+  }
+  use.changes += static_cast<int64_t>(ids->size());
+  return ids;
 }
 
 absl::StatusOr<SqlResult> Transaction::ExecuteOne(AgentClient& agent, const std::string& sql,

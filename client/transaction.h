@@ -53,6 +53,11 @@ class Transaction final {
                                                      const std::vector<SqlValue>& params = {},
                                                      const ExecuteOptions& options = {});
 
+  // AgentClient::Publish with this txid: the messages are published once
+  // the transaction commits. The same rules as Execute on failure.
+  [[nodiscard]] absl::StatusOr<std::vector<std::string>> Publish(
+      AgentClient& agent, const std::vector<Message>& messages);
+
   // Client::Commit (which settles a lost answer itself), then, once the
   // outcome is known, Release at every agent where the transaction changed
   // no row (best effort: the agent's idle timeout ends what a failed

@@ -9,6 +9,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/http_grpc.h"
 #include "txcoord/v1/admin.grpc.pb.h"
@@ -57,6 +59,76 @@ absl::Status StatementFromJson(const nlohmann::json& json, const std::string& wh
   return absl::OkStatus();
 }
 
+// A message: {"topic", "key", "payload" (UTF-8 text) or "payload_base64",
+// "headers": {"name": "value"}}; the agent checks the rest.
+absl::Status MessageFromJson(const nlohmann::json& json, const std::string& where,
+                             v1::OutboxMessage* out) {
+  JsonFields fields(json, where);
+  std::string topic, key, payload, payload_base64;
+  if (absl::Status s = fields.Text("topic", &topic); !s.ok()) return s;
+  if (absl::Status s = fields.Text("key", &key); !s.ok()) return s;
+  const bool has_text = fields.Get("payload") != nullptr;
+  if (absl::Status s = fields.Text("payload", &payload); !s.ok()) return s;
+  const bool has_base64 = fields.Get("payload_base64") != nullptr;
+  if (absl::Status s = fields.String("payload_base64", &payload_base64); !s.ok()) return s;
+  const nlohmann::json* headers = fields.Get("headers");
+  if (absl::Status s = fields.Finish(); !s.ok()) return s;
+  if (has_text && has_base64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": give payload or payload_base64, not both"));
+  }
+  if (has_base64 && !absl::Base64Unescape(payload_base64, &payload)) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ".payload_base64 is not base64"));
+  }
+  out->set_topic(topic);
+  out->set_key(key);
+  out->set_payload(payload);
+  if (headers == nullptr) return absl::OkStatus();
+  if (!headers->is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ".headers must be an object of strings"));
+  }
+  for (const auto& [name, value] : headers->items()) {
+    if (!value.is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ".headers.", name, " must be a string"));
+    }
+    v1::Header* header = out->add_headers();
+    header->set_name(name);
+    header->set_value(value.get<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MessagesFromJson(const nlohmann::json* json,
+                              google::protobuf::RepeatedPtrField<v1::OutboxMessage>* out) {
+  if (json == nullptr) return absl::OkStatus();
+  if (!json->is_array()) return absl::InvalidArgumentError("messages must be an array");
+  for (size_t i = 0; i < json->size(); ++i) {
+    absl::Status s = MessageFromJson((*json)[i], absl::StrCat("messages[", i, "]"), out->Add());
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+nlohmann::json OutboxEntryToJson(const v1::OutboxEntry& e) {
+  nlohmann::json headers = nlohmann::json::object();
+  for (const v1::Header& h : e.headers()) headers[h.name()] = h.value();
+  return {{"id", e.id()},
+          {"seq", e.seq()},
+          {"topic", e.topic()},
+          {"key", e.key()},
+          {"txid", e.txid()},
+          {"state", EnumName(v1::OutboxState_Name(e.state()), "OUTBOX_STATE_")},
+          {"attempts", e.attempts()},
+          {"committed_unix_ms", e.committed_unix_ms()},
+          {"next_attempt_unix_ms", e.next_attempt_unix_ms()},
+          {"delivered_unix_ms", e.delivered_unix_ms()},
+          {"last_error", e.last_error()},
+          {"payload_bytes", e.payload_bytes()},
+          {"headers", std::move(headers)}};
+}
+
 absl::Status ExecuteFromJson(const nlohmann::json& json, v1::ExecuteRequest* out) {
   JsonFields body(json);
   std::string txid;
@@ -66,11 +138,14 @@ absl::Status ExecuteFromJson(const nlohmann::json& json, v1::ExecuteRequest* out
   if (absl::Status s = body.Bool("prepare", &prepare); !s.ok()) return s;
   if (absl::Status s = body.Uint32("lock_timeout_ms", &lock_timeout_ms); !s.ok()) return s;
   const nlohmann::json* statements = body.Get("statements");
+  const nlohmann::json* messages = body.Get("messages");
   if (absl::Status s = body.Finish(); !s.ok()) return s;
-  if (statements == nullptr) {
+  if (absl::Status s = MessagesFromJson(messages, out->mutable_messages()); !s.ok()) return s;
+  if (statements == nullptr && out->messages_size() == 0) {
     return absl::InvalidArgumentError(
         "statements is required: [{\"sql\": \"...\", \"params\": [...]}, ...]");
   }
+  if (statements == nullptr) return absl::OkStatus();
   if (!statements->is_array()) return absl::InvalidArgumentError("statements must be an array");
   out->set_txid(txid);
   out->set_prepare(prepare);
@@ -99,7 +174,10 @@ nlohmann::json ExecuteToJson(const v1::ExecuteResponse& response) {
                        {"changes", r.changes()},
                        {"last_insert_rowid", r.last_insert_rowid()}});
   }
+  nlohmann::json ids = nlohmann::json::array();
+  for (const std::string& id : response.message_ids()) ids.push_back(id);
   return {{"results", std::move(results)},
+          {"message_ids", std::move(ids)},
           {"vote", response.vote() == v1::VOTE_UNSPECIFIED
                        ? nlohmann::json(nullptr)
                        : nlohmann::json(EnumName(v1::Vote_Name(response.vote()), "VOTE_"))}};
@@ -159,7 +237,64 @@ std::vector<HttpRoute> AgentHttpRoutes(std::shared_ptr<grpc::Channel> channel,
        },
        "/txcoord.v1.Agent/Release"});
 
+  routes.push_back(
+      {"POST", "/v1/publish", HttpAccess::kData,
+       [agent](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         JsonFields body(req.body);
+         std::string txid;
+         if (absl::Status s = body.Text("txid", &txid); !s.ok()) return s;
+         const nlohmann::json* messages = body.Get("messages");
+         if (absl::Status s = body.Finish(); !s.ok()) return s;
+         v1::PublishRequest request;
+         request.set_txid(txid);
+         if (absl::Status s = MessagesFromJson(messages, request.mutable_messages()); !s.ok()) {
+           return s;
+         }
+         v1::PublishResponse response;
+         absl::Status s = CallGrpc(agent.get(), &Stub::Publish, request, &response, kCallTimeout);
+         if (!s.ok()) return s;
+         nlohmann::json ids = nlohmann::json::array();
+         for (const std::string& id : response.message_ids()) ids.push_back(id);
+         return nlohmann::json{{"message_ids", std::move(ids)}};
+       },
+       "/txcoord.v1.Agent/Publish"});
+
   // --- Operators (txctl's calls) ----------------------------------------------
+  routes.push_back(
+      {"GET", "/v1/admin/outbox", HttpAccess::kAdmin,
+       [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         if (absl::Status s = CheckQuery(req, {"state", "limit"}); !s.ok()) return s;
+         v1::ListOutboxRequest request;
+         if (auto it = req.query.find("state"); it != req.query.end()) {
+           v1::OutboxState state;
+           if (!v1::OutboxState_Parse("OUTBOX_STATE_" + it->second, &state)) {
+             return absl::InvalidArgumentError("state must be PENDING, DELIVERED or DEAD");
+           }
+           request.set_state(state);
+         }
+         if (auto it = req.query.find("limit"); it != req.query.end()) {
+           int limit = 0;
+           if (!absl::SimpleAtoi(it->second, &limit)) {
+             return absl::InvalidArgumentError("limit must be a number");
+           }
+           request.set_limit(limit);
+         }
+         v1::ListOutboxResponse response;
+         absl::Status s = CallGrpc(admin.get(), &Admin::ListOutbox, request, &response, kCallTimeout);
+         if (!s.ok()) return s;
+         const v1::OutboxSummary& summary = response.summary();
+         nlohmann::json messages = nlohmann::json::array();
+         for (const v1::OutboxEntry& e : response.messages()) messages.push_back(OutboxEntryToJson(e));
+         return nlohmann::json{{"pending", summary.pending()},
+                               {"delivered", summary.delivered()},
+                               {"dead", summary.dead()},
+                               {"oldest_pending_age_ms", summary.oldest_pending_age_ms()},
+                               {"relay", summary.relay()},
+                               {"last_error", summary.last_error()},
+                               {"messages", std::move(messages)}};
+       },
+       "/txcoord.v1.AgentAdmin/ListOutbox"});
+
   routes.push_back({"GET", "/v1/admin/in-doubt", HttpAccess::kAdmin,
                     [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
                       if (absl::Status s = CheckQuery(req, {}); !s.ok()) return s;

@@ -58,9 +58,13 @@ struct JetStreamPublisher::State {
           // JetStream not up yet) is the broker out of reach.
           const bool refused = error->ErrCode != 0;
           result.kind = refused ? PublishResult::Kind::kRefused : PublishResult::Kind::kUnavailable;
-          result.error = absl::StrCat(refused ? "refused by JetStream: " : "not acknowledged: ",
-                                      error->ErrText != nullptr ? error->ErrText
-                                                                : natsStatus_GetText(error->Err));
+          if (!refused && error->Err == NATS_NO_RESPONDERS) {
+            result.error = "no JetStream stream captures this subject (no responders)";
+          } else {
+            result.error = absl::StrCat(refused ? "refused by JetStream: " : "not acknowledged: ",
+                                        error->ErrText != nullptr ? error->ErrText
+                                                                  : natsStatus_GetText(error->Err));
+          }
         }
         self->in_flight.erase(it);
         ++self->answered;

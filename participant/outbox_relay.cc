@@ -158,8 +158,18 @@ class OutboxRelay::Loop final {
       publish_errors_->Increment();
       if (result.kind == PublishResult::Kind::kUnavailable) {
         // The broker, not the message: no attempt is used up, so an outage
-        // of any length dead-letters nothing.
-        unavailable = result.error;
+        // of any length dead-letters nothing. Connected, it is this
+        // subject (no stream captures it yet): noted on the message.
+        if (!publisher_->connected()) {
+          unavailable = result.error;
+          continue;
+        }
+        OutboxAttempt noted;
+        noted.seq = rows[i]->seq;
+        noted.error = result.error;
+        noted.next_attempt = now + kIdlePoll;
+        noted.counts = false;
+        attempts.push_back(std::move(noted));
         continue;
       }
       attempts.push_back(FailedAttempt(*rows[i], result.error, now, options_.policy));

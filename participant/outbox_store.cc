@@ -137,7 +137,7 @@ absl::Status RecordOutboxAttempts(sqlite3* db, const std::vector<OutboxAttempt>&
   if (!delivered.ok()) return delivered.status();
   absl::StatusOr<Statement> failed = Statement::Prepare(
       db,
-      "UPDATE _txcoord_outbox SET state = ?2, attempts = attempts + 1, next_attempt_ms = ?3, "
+      "UPDATE _txcoord_outbox SET state = ?2, attempts = attempts + ?5, next_attempt_ms = ?3, "
       "last_error = ?4 WHERE seq = ?1 AND state = 0");
   if (!failed.ok()) return failed.status();
   for (const OutboxAttempt& a : attempts) {
@@ -147,7 +147,8 @@ absl::Status RecordOutboxAttempts(sqlite3* db, const std::vector<OutboxAttempt>&
                  : stmt.BindAll({a.seq,
                                  static_cast<int64_t>(a.dead ? OutboxState::kDead
                                                              : OutboxState::kPending),
-                                 absl::ToUnixMillis(a.next_attempt), a.error});
+                                 absl::ToUnixMillis(a.next_attempt), a.error,
+                                 static_cast<int64_t>(a.counts ? 1 : 0)});
     if (status.ok()) status = stmt.Run();
     if (!status.ok()) return status;
     stmt.Reset();

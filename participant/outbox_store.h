@@ -47,6 +47,9 @@ struct OutboxAttempt {
   std::string error;
   absl::Time next_attempt;
   bool dead = false;
+  // False for a failure that was not the message's (e.g. no stream for its
+  // subject yet): noted, but no attempt is used up.
+  bool counts = true;
 };
 
 struct OutboxCounts {
