@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "common/access_policy.h"
 #include "participant/participant.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 
@@ -21,10 +22,14 @@ class AgentAdminService final : public v1::AgentAdmin::Service {
  public:
   // `participant` must outlive the service. `name` and `coordinator_address`
   // are reported by ListInDoubt so that an operator knows whom to ask.
-  AgentAdminService(Participant* participant, std::string name, std::string coordinator_address)
+  // Every method admits its caller with `policy` first (which must outlive
+  // the service; nullptr: no checks).
+  AgentAdminService(Participant* participant, std::string name, std::string coordinator_address,
+                    const AccessPolicy* policy = nullptr)
       : participant_(participant),
         name_(std::move(name)),
-        coordinator_address_(std::move(coordinator_address)) {}
+        coordinator_address_(std::move(coordinator_address)),
+        policy_(policy) {}
   AgentAdminService(const AgentAdminService&) = delete;
   AgentAdminService& operator=(const AgentAdminService&) = delete;
 
@@ -40,6 +45,7 @@ class AgentAdminService final : public v1::AgentAdmin::Service {
   Participant* const participant_;
   const std::string name_;
   const std::string coordinator_address_;
+  const AccessPolicy* const policy_;
 };
 
 }  // namespace txcoord::participant

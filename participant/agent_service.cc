@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/access_policy.h"
 #include "common/failpoint.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
@@ -47,6 +48,10 @@ v1::Vote ToProto(Vote vote) {
 grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
                                          const v1::PrepareRequest* request,
                                          v1::PrepareResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Prepare");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   absl::StatusOr<Vote> vote = participant_->Prepare(request->txid(), request->branch_token());
   if (!vote.ok()) return ToGrpcStatus(vote.status());
@@ -59,6 +64,10 @@ grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
 grpc::Status ParticipantService::Commit(grpc::ServerContext* context,
                                         const v1::BranchRequest* request,
                                         v1::BranchResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Commit");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   // Crash tests: the coordinator has decided COMMIT and this branch has not
   // applied it yet (operators' tests use it to leave a COMMITTING
@@ -72,6 +81,10 @@ grpc::Status ParticipantService::Commit(grpc::ServerContext* context,
 grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
                                        const v1::BranchRequest* request,
                                        v1::BranchResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Abort");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   return ToGrpcStatus(participant_->Abort(request->txid()));
 }
@@ -79,6 +92,10 @@ grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
 grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
                                        const v1::BatchRequest* request,
                                        v1::BatchResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Batch");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckBatchSize(request->entries_size(), "entries"); !s.ok()) return s;
   // A malformed entry is answered as its own call would be; the others run.
   std::vector<grpc::Status> refused(request->entries_size());
@@ -134,6 +151,10 @@ grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
 grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
                                                 const v1::BranchRequest* request,
                                                 v1::CommitOnePhaseResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/CommitOnePhase");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   absl::StatusOr<Outcome> outcome = participant_->CommitOnePhase(request->txid(), request->branch_token());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
