@@ -156,9 +156,9 @@ absl::Status AccessPolicy::Check(absl::string_view method, const Caller& caller)
         break;
     }
     if (holders->Contains(caller.identity)) return absl::OkStatus();
-    return absl::PermissionDeniedError(absl::StrCat(
-        method, " refused: client identity ", Who(caller), " lacks the ", RoleName(role),
-        " role (", FlagOf(role), ")"));
+    return absl::PermissionDeniedError(absl::StrCat(method, " refused: client identity ",
+                                                    Who(caller), " lacks the ", RoleName(role),
+                                                    " role (", FlagOf(role), ")"));
   }
   // Without client certificates nobody can be told apart: the data path
   // stays open, and the two roles that can break other callers'
@@ -178,14 +178,13 @@ absl::Status AccessPolicy::Check(absl::string_view method, const Caller& caller)
     opt_in = "--insecure_remote_participant";
   }
   if (remote_allowed || caller.locality != Locality::kRemote) return absl::OkStatus();
-  return absl::PermissionDeniedError(absl::StrCat(
-      method, " refused to ", Who(caller), ": the ", RoleName(role),
-      " role without mutual TLS is served to loopback peers only (", opt_in,
-      " opens it to every host)"));
+  return absl::PermissionDeniedError(
+      absl::StrCat(method, " refused to ", Who(caller), ": the ", RoleName(role),
+                   " role without mutual TLS is served to loopback peers only (", opt_in,
+                   " opens it to every host)"));
 }
 
-absl::Status AccessPolicy::CheckParticipant(absl::string_view method,
-                                            absl::string_view participant,
+absl::Status AccessPolicy::CheckParticipant(absl::string_view method, absl::string_view participant,
                                             const Caller& caller) const {
   if (rules_.transport != Transport::kMutualTls || rules_.agent_names.empty()) {
     return absl::OkStatus();
@@ -194,16 +193,16 @@ absl::Status AccessPolicy::CheckParticipant(absl::string_view method,
   if (bound != rules_.agent_names.end() && bound->second.Contains(caller.identity)) {
     return absl::OkStatus();
   }
-  return absl::PermissionDeniedError(absl::StrCat(
-      method, " refused: client identity ", Who(caller), " lacks the agent role for participant \"",
-      participant, "\" (--agent_identities)"));
+  return absl::PermissionDeniedError(absl::StrCat(method, " refused: client identity ", Who(caller),
+                                                  " lacks the agent role for participant \"",
+                                                  participant, "\" (--agent_identities)"));
 }
 
 absl::Status AccessPolicy::Refuse(absl::string_view method, const Caller& caller, Role role,
                                   absl::Status status) const {
   refused_[static_cast<int>(role)].fetch_add(1, std::memory_order_relaxed);
-  TXLOG(WARNING) << "call " << method << " refused (" << Who(caller) << ", role "
-                 << RoleName(role) << "): " << status.message();
+  TXLOG(WARNING) << "call " << method << " refused (" << Who(caller) << ", role " << RoleName(role)
+                 << "): " << status.message();
   return status;
 }
 
@@ -215,8 +214,7 @@ absl::Status AccessPolicy::Admit(absl::string_view method, const Caller& caller)
   return allowed;
 }
 
-absl::Status AccessPolicy::AdmitParticipant(absl::string_view method,
-                                            absl::string_view participant,
+absl::Status AccessPolicy::AdmitParticipant(absl::string_view method, absl::string_view participant,
                                             const Caller& caller) const {
   absl::Status allowed = CheckParticipant(method, participant, caller);
   if (!allowed.ok()) return Refuse(method, caller, Role::kAgent, std::move(allowed));

@@ -66,7 +66,8 @@ TEST(RoleOfTest, WholeServicesMapToOneRoleSoNewMethodsAreCovered) {
 }
 
 TEST(IdentityListTest, ParsesCommaSeparatedListIgnoringBlanks) {
-  absl::StatusOr<IdentityList> list = IdentityList::Parse("--admin_allow", " operator , ops.example.com");
+  absl::StatusOr<IdentityList> list =
+      IdentityList::Parse("--admin_allow", " operator , ops.example.com");
   ASSERT_TRUE(list.ok()) << list.status();
   EXPECT_THAT(list->identities(), ElementsAre("operator", "ops.example.com"));
 }
@@ -113,8 +114,7 @@ TEST(AccessPolicyTest, UnderMutualTlsEachRoleIsGrantedToItsIdentitiesOnly) {
             absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(policy.Check(kEnlist, WithCn("orders-service")).code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(policy.Check(kExecute, WithCn("txcoord")).code(),
-            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(policy.Check(kExecute, WithCn("txcoord")).code(), absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(policy.Check(kForceAbort, WithCn("txcoord")).code(),
             absl::StatusCode::kPermissionDenied);
   // Being on loopback buys nothing under mutual TLS.

@@ -52,8 +52,8 @@ absl::StatusOr<std::map<std::string, IdentityList>> ParseAgentIdentities(absl::s
     entry = absl::StripAsciiWhitespace(entry);
     const size_t eq = entry.find('=');
     if (eq == absl::string_view::npos || eq == 0 || eq + 1 == entry.size()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--agent_identities entry \"", entry, "\" is not participant=identity"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--agent_identities entry \"", entry, "\" is not participant=identity"));
     }
     names[std::string(absl::StripAsciiWhitespace(entry.substr(0, eq)))].emplace_back(
         absl::StripAsciiWhitespace(entry.substr(eq + 1)));
@@ -104,8 +104,9 @@ void LogRoles(const std::string& name, const AccessRules& rules, const RoleFlags
     say(rules.coordinator.any(),
         absl::StrCat("coordinator role (Participant.*): ", rules.coordinator.ToString()));
   } else if (rules.agent_names.empty()) {
-    say(true, "agent role (Enlist, EnlistBatch, QueryOutcome): any certificate the CA signed, "
-              "under any participant name (give --agent_identities to bind names)");
+    say(true,
+        "agent role (Enlist, EnlistBatch, QueryOutcome): any certificate the CA signed, "
+        "under any participant name (give --agent_identities to bind names)");
   } else {
     std::vector<std::string> bindings;
     for (const auto& [participant, list] : rules.agent_names) {
@@ -113,9 +114,13 @@ void LogRoles(const std::string& name, const AccessRules& rules, const RoleFlags
     }
     say(false, absl::StrCat("agent role bound by name: ", absl::StrJoin(bindings, "; ")));
   }
-  say(rules.services.any(), absl::StrCat("service role (", roles.needs_coordinator ? "Agent.*" : "Begin, Commit, Abort, GetTransaction",
-                                        "): ", rules.services.ToString(),
-                                        rules.services.any() ? absl::StrCat(" (give ", roles.services_flag, " to name them)") : ""));
+  say(rules.services.any(),
+      absl::StrCat("service role (",
+                   roles.needs_coordinator ? "Agent.*" : "Begin, Commit, Abort, GetTransaction",
+                   "): ", rules.services.ToString(),
+                   rules.services.any()
+                       ? absl::StrCat(" (give ", roles.services_flag, " to name them)")
+                       : ""));
 }
 
 }  // namespace
@@ -128,7 +133,8 @@ absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name,
   absl::StatusOr<IdentityList> operators =
       IdentityList::Parse("--admin_allow", absl::GetFlag(FLAGS_admin_allow));
   if (!operators.ok()) return operators.status();
-  absl::StatusOr<IdentityList> services = RoleList(roles.services_flag, roles.services, IdentityList::Any());
+  absl::StatusOr<IdentityList> services =
+      RoleList(roles.services_flag, roles.services, IdentityList::Any());
   if (!services.ok()) return services.status();
   absl::StatusOr<IdentityList> coordinator =
       RoleList("--coordinator_identity", roles.coordinator, IdentityList());
@@ -159,9 +165,10 @@ absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name,
     given = "--agent_identities";
   }
   if (!given.empty() && !tls->enabled()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        given, " needs mutual TLS (--tls_cert, --tls_key and --tls_ca): without client "
-        "certificates no caller can be identified"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(given,
+                     " needs mutual TLS (--tls_cert, --tls_key and --tls_ca): without client "
+                     "certificates no caller can be identified"));
   }
   if (!given.empty() && !tls->has_ca()) {
     return absl::InvalidArgumentError(
@@ -183,8 +190,8 @@ absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name,
     rules.transport = tls->enabled() ? Transport::kServerTls : Transport::kPlaintext;
     security.server.access_policy = std::make_shared<const AccessPolicy>(std::move(rules));
     const AccessRules& r = security.server.access_policy->rules();
-    const std::string mode =
-        tls->enabled() ? "TLS without --tls_ca (clients are not authenticated)" : "no TLS (plaintext)";
+    const std::string mode = tls->enabled() ? "TLS without --tls_ca (clients are not authenticated)"
+                                            : "no TLS (plaintext)";
     TXLOG(WARNING) << name << ": " << mode << ": the data path is open to anyone who can reach "
                    << "the port";
     if (tls->enabled()) {
@@ -255,8 +262,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
 
 void CountRefusals(const AccessPolicy* policy, MetricsRegistry* registry) {
   if (policy == nullptr) return;
-  for (const Role role : {Role::kOperator, Role::kCoordinator, Role::kAgent, Role::kService,
-                          Role::kUnknown}) {
+  for (const Role role :
+       {Role::kOperator, Role::kCoordinator, Role::kAgent, Role::kService, Role::kUnknown}) {
     registry->AddCounterFunction(
         "txcoord_calls_refused_total",
         "Calls refused before their handler ran, by the role the caller lacked (gRPC and HTTP).",

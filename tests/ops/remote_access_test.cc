@@ -121,13 +121,14 @@ TEST_F(RemoteAccessTest, WithoutTlsARemotePeerIsRefusedParticipantAndAdminButSer
   }
   EXPECT_THAT(ReadFile(cluster->agent_log(0)),
               HasSubstr("participant service (Participant.*) served to loopback peers only"));
-  EXPECT_THAT(ReadFile(cluster->agent_log(0)), HasSubstr("admin API served to loopback peers only"));
+  EXPECT_THAT(ReadFile(cluster->agent_log(0)),
+              HasSubstr("admin API served to loopback peers only"));
   EXPECT_TRUE(cluster->StopAll().ok());
 }
 
 TEST_F(RemoteAccessTest, TheInsecureFlagsServeRemotePeersAndTheDaemonsWarn) {
-  std::unique_ptr<Cluster> cluster =
-      Start({"--insecure_remote_admin"}, {"--insecure_remote_admin", "--insecure_remote_participant"});
+  std::unique_ptr<Cluster> cluster = Start(
+      {"--insecure_remote_admin"}, {"--insecure_remote_admin", "--insecure_remote_participant"});
   ASSERT_NE(cluster, nullptr);
   const std::string agent_port = PortOf(cluster->agent_address(0));
   for (const auto& [method, code] :

@@ -79,8 +79,10 @@ class RolesClusterTest : public ::testing::Test {
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
 
-    identities_ = {{"txcoord", certs_.coordinator},     {"agent-orders", certs_.agent_orders},
-                   {"orders-service", certs_.service},  {"operator", certs_.admin},
+    identities_ = {{"txcoord", certs_.coordinator},
+                   {"agent-orders", certs_.agent_orders},
+                   {"orders-service", certs_.service},
+                   {"operator", certs_.admin},
                    {"intruder", certs_.intruder}};
   }
 
@@ -162,8 +164,8 @@ TEST_F(RolesClusterTest, EveryRoleMayCallExactlyTheMethodsOfItsRole) {
       EXPECT_FALSE(methods.empty()) << service;
       for (const std::string& method : methods) {
         for (const auto& [who, files] : identities_) {
-          const bool allowed = agent_methods.count(method) ? who == "agent-orders"
-                                                           : holders.count(who) > 0;
+          const bool allowed =
+              agent_methods.count(method) ? who == "agent-orders" : holders.count(who) > 0;
           const grpc::Status status =
               CallMethod(Channel(target, files), method, *RequestFor(method));
           ++calls;
@@ -186,8 +188,8 @@ TEST_F(RolesClusterTest, EveryRoleMayCallExactlyTheMethodsOfItsRole) {
   check(cluster_->agent_address(0), agent_side);
   // Health checks are everyone's.
   for (const auto& [who, files] : identities_) {
-    EXPECT_NE(CallMethod(Channel(cluster_->agent_address(0), files),
-                         "/grpc.health.v1.Health/Check", v1::BeginRequest())
+    EXPECT_NE(CallMethod(Channel(cluster_->agent_address(0), files), "/grpc.health.v1.Health/Check",
+                         v1::BeginRequest())
                   .error_code(),
               grpc::StatusCode::PERMISSION_DENIED)
         << who;
@@ -339,8 +341,7 @@ TEST(CertificateRotationTest, NewConnectionsUseReplacedFilesWhileTransactionsGoO
     ASSERT_TRUE(agents[i]->ExecuteOne("", "CREATE TABLE t(id INTEGER PRIMARY KEY)").ok());
   }
   const std::string old_pem = ReadFile(certs->node.cert);
-  EXPECT_EQ(PresentedCertificate(MakeChannel(cluster.coordinator_address(), credentials)),
-            old_pem);
+  EXPECT_EQ(PresentedCertificate(MakeChannel(cluster.coordinator_address(), credentials)), old_pem);
 
   // A transaction under way across the rotation.
   absl::StatusOr<std::string> txid = coordinator.Begin();
@@ -383,8 +384,8 @@ TEST(CertificateRotationTest, NewConnectionsUseReplacedFilesWhileTransactionsGoO
   // The client's old connection died with the agent: a fresh one.
   grpc::ChannelArguments fresh;
   fresh.SetInt("txcoord.test.unique", 1000);
-  AgentClient restarted(
-      grpc::CreateCustomChannel(cluster.agent_address(1), credentials, fresh), agent_options);
+  AgentClient restarted(grpc::CreateCustomChannel(cluster.agent_address(1), credentials, fresh),
+                        agent_options);
   absl::StatusOr<SqlResult> again = restarted.ExecuteOne(*second, "INSERT INTO t VALUES(2)");
   ASSERT_TRUE(again.ok()) << again.status();
   result = coordinator.Commit(*second);
