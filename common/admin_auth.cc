@@ -10,17 +10,6 @@
 #include "common/log.h"
 
 namespace txcoord {
-namespace {
-
-bool ValidIdentity(absl::string_view entry) {
-  if (entry.size() > 255) return false;
-  for (const char c : entry) {
-    if (c <= ' ' || c == '"' || c == '\'' || c == ',' || c == 0x7f) return false;
-  }
-  return true;
-}
-
-}  // namespace
 
 bool IsAdminMethod(absl::string_view method) {
   return absl::StartsWith(method, kCoordinatorAdminPrefix) ||
@@ -46,65 +35,6 @@ PeerIdentity PeerIdentityOf(const grpc::AuthContext& context) {
     peer.dns_names.emplace_back(dns.data(), dns.size());
   }
   return peer;
-}
-
-absl::StatusOr<AdminPolicy> AdminPolicy::Parse(absl::string_view allow) {
-  std::vector<std::string> allowed;
-  if (absl::StripAsciiWhitespace(allow).empty()) return AdminPolicy(std::move(allowed));
-  for (absl::string_view entry : absl::StrSplit(allow, ',')) {
-    entry = absl::StripAsciiWhitespace(entry);
-    if (entry.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--admin_allow \"", allow, "\" has an empty entry"));
-    }
-    if (!ValidIdentity(entry)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--admin_allow entry \"", entry,
-          "\" is not a certificate CN or DNS name (no blanks, quotes or control characters)"));
-    }
-    allowed.emplace_back(entry);
-  }
-  return AdminPolicy(std::move(allowed));
-}
-
-absl::Status AdminPolicy::Check(absl::string_view method, const PeerIdentity& peer) const {
-  if (!IsAdminMethod(method)) return absl::OkStatus();
-  for (const std::string& allowed : allowed_) {
-    if (!peer.common_name.empty() && peer.common_name == allowed) return absl::OkStatus();
-    for (const std::string& dns : peer.dns_names) {
-      if (absl::EqualsIgnoreCase(dns, allowed)) return absl::OkStatus();
-    }
-  }
-  if (peer.empty()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(method,
-                     " refused: no client certificate; admin calls need one whose CN or DNS name "
-                     "is in the daemon's --admin_allow"));
-  }
-  return absl::PermissionDeniedError(absl::StrCat(method, " refused: client identity ",
-                                                  peer.ToString(),
-                                                  " is not in the daemon's --admin_allow"));
-}
-
-grpc::Status AdminAuthProcessor::Process(const InputMetadata& auth_metadata,
-                                         grpc::AuthContext* context,
-                                         OutputMetadata* consumed_auth_metadata,
-                                         OutputMetadata* response_metadata) {
-  auto path = auth_metadata.find(":path");
-  if (path == auth_metadata.end()) {
-    // Without the method the call cannot be classified: fail closed.
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, "call without a method path");
-  }
-  const absl::string_view method(path->second.data(), path->second.size());
-  if (!IsAdminMethod(method)) return grpc::Status::OK;
-  const PeerIdentity peer = PeerIdentityOf(*context);
-  const absl::Status allowed = policy_->Check(method, peer);
-  if (!allowed.ok()) {
-    TXLOG(WARNING) << "admin call " << method << " refused (" << peer.ToString() << ")";
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, std::string(allowed.message()));
-  }
-  TXLOG(INFO) << "admin call " << method << " by " << peer.ToString();
-  return grpc::Status::OK;
 }
 
 }  // namespace txcoord

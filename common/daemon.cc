@@ -91,15 +91,11 @@ absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::str
                                          const std::vector<grpc::Service*>& services,
                                          const ServerOptions& options) {
   std::shared_ptr<grpc::ServerCredentials> credentials = options.credentials;
-  if (options.admin_policy != nullptr) {
-    if (credentials == nullptr) {
-      return absl::FailedPreconditionError(
-          "an admin allow list needs TLS: only a verified client certificate names the caller");
-    }
+  if (options.access_policy != nullptr && credentials != nullptr) {
     // gRPC runs the processor on every call of this port, before the
-    // handler: a refused admin call never reaches the service.
+    // handler: a refused call never reaches the service.
     credentials->SetAuthMetadataProcessor(
-        std::make_shared<AdminAuthProcessor>(options.admin_policy));
+        std::make_shared<AccessAuthProcessor>(options.access_policy));
   }
   const size_t colon = listen.rfind(':');
   if (listen.empty() || colon == std::string::npos) {

@@ -12,7 +12,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
-#include "common/admin_auth.h"
+#include "common/access_policy.h"
 #include "common/inflight.h"
 
 namespace txcoord {
@@ -47,17 +47,18 @@ absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::str
 struct ServerOptions {
   // nullptr: insecure (see common/tls.h for TLS ones).
   std::shared_ptr<grpc::ServerCredentials> credentials;
-  // Who may call the admin services (common/admin_auth.h), checked on every
-  // call before its handler runs. Needs TLS credentials: only a verified
-  // certificate says who a caller is. nullptr: no check.
-  std::shared_ptr<const AdminPolicy> admin_policy;
+  // Who may call which method (common/access_policy.h). With TLS
+  // credentials it is enforced on every call before its handler runs; the
+  // rules that depend on the peer's address (plaintext ports) are checked
+  // by the handlers (AdmitCall), which get it from
+  // access_policy.get(). nullptr: no checks.
+  std::shared_ptr<const AccessPolicy> access_policy;
   // Counts every call being served, so that shutdown can wait for the
   // calls in flight rather than for idle connections. nullptr: not counted.
   InflightTracker* inflight = nullptr;
 };
 
-// As above, with the security settings of `options`. FAILED_PRECONDITION
-// for an admin policy without credentials.
+// As above, with the security settings of `options`.
 absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::string& listen,
                                          const std::vector<grpc::Service*>& services,
                                          const ServerOptions& options);

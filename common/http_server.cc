@@ -93,10 +93,6 @@ void SendError(httplib::Response& res, const absl::Status& status) {
            {{"code", CodeName(status.code())}, {"message", std::string(status.message())}});
 }
 
-bool IsLoopback(absl::string_view addr) {
-  return absl::StartsWith(addr, "127.") || addr == "::1" || absl::StartsWith(addr, "::ffff:127.");
-}
-
 PeerIdentity IdentityOf(const httplib::Request& req) {
   PeerIdentity peer;
   if (req.ssl == nullptr) return peer;
@@ -380,12 +376,10 @@ class HttpServer::Impl {
     SendJson(res, 200, *answer);
   }
 
-  absl::Status CheckAccess(const HttpRoute& route, const httplib::Request& req,
-                           const PeerIdentity& peer) const {
-    if (route.access != HttpAccess::kAdmin) return absl::OkStatus();
-    // A browser adds Origin to cross-site requests: a page elsewhere must not
-    // drive an operator's console (its POSTs also need a JSON body, which a
-    // cross-site form cannot send without a preflight that is never granted).
+  // A browser adds Origin to cross-site requests: a page elsewhere must not
+  // drive an operator's console (its POSTs also need a JSON body, which a
+  // cross-site form cannot send without a preflight that is never granted).
+  absl::Status CheckOrigin(const httplib::Request& req) const {
     const std::string origin = req.get_header_value("Origin");
     if (!origin.empty()) {
       const std::string host = req.get_header_value("Host");
@@ -396,19 +390,27 @@ class HttpServer::Impl {
             same, ")"));
       }
     }
-    if (tls_) {
-      if (options_.admin_policy == nullptr) {
-        return absl::PermissionDeniedError(
-            absl::StrCat(route.grpc_method, " refused: the admin API needs --admin_allow"));
-      }
-      return options_.admin_policy->Check(route.grpc_method, peer);
+    return absl::OkStatus();
+  }
+
+  absl::Status CheckAccess(const HttpRoute& route, const httplib::Request& req,
+                           const PeerIdentity& peer) const {
+    if (route.access == HttpAccess::kAdmin) {
+      if (absl::Status same_site = CheckOrigin(req); !same_site.ok()) return same_site;
     }
-    if (options_.allow_remote_admin_without_tls || IsLoopback(req.remote_addr)) {
+    if (options_.access_policy != nullptr) {
+      Caller caller;
+      caller.identity = peer;
+      caller.locality =
+          IsLoopbackAddress(req.remote_addr) ? Locality::kLoopback : Locality::kRemote;
+      return options_.access_policy->Admit(route.grpc_method, caller);
+    }
+    if (route.access != HttpAccess::kAdmin || (!tls_ && IsLoopbackAddress(req.remote_addr))) {
       return absl::OkStatus();
     }
     return absl::PermissionDeniedError(absl::StrCat(
         route.grpc_method, " refused to ", req.remote_addr,
-        ": without TLS the admin API over HTTP is served to loopback clients only"));
+        ": admin routes without an access policy are served to loopback over plain HTTP only"));
   }
 
   static absl::Status ParseBody(const httplib::Request& req, nlohmann::json* body) {

@@ -23,16 +23,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/access_policy.h"
 #include "common/admin_auth.h"
 #include "common/tls.h"
 #include "nlohmann/json.hpp"
 
 namespace txcoord {
 
-// Who may call a route.
+// How a route is guarded besides the access policy of its gRPC method.
 enum class HttpAccess {
-  kData,   // any client that passed TLS (or anyone, without TLS)
-  kAdmin,  // with TLS: an identity on --admin_allow; without: loopback only
+  kData,   // only the policy
+  kAdmin,  // also refused to cross-site browser requests (Origin)
 };
 
 struct HttpRequest {
@@ -66,10 +67,11 @@ struct HttpServerOptions {
   // TLS as on the gRPC port: with a certificate, HTTPS only; with a CA,
   // clients must present a certificate it signed.
   TlsFiles tls;
-  // With TLS, who may call admin routes. Without TLS admin routes are
-  // served to loopback peers only (unless allow_remote_admin_without_tls).
-  std::shared_ptr<const AdminPolicy> admin_policy;
-  bool allow_remote_admin_without_tls = false;
+  // Who may call each route, decided on its grpc_method exactly as the
+  // gRPC port decides (the client certificate's identity, or loopback or
+  // not without one). nullptr: admin routes are served to loopback peers
+  // of a plaintext port only, data routes to everyone.
+  std::shared_ptr<const AccessPolicy> access_policy;
   size_t max_body_bytes = 16 << 20;  // 413 beyond
   absl::Duration read_timeout = absl::Seconds(10);   // a body that never finishes
   absl::Duration write_timeout = absl::Seconds(10);

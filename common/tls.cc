@@ -1,5 +1,11 @@
 #include "common/tls.h"
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
+
+#include <algorithm>
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -154,6 +160,55 @@ std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsConfig& co
   options.pem_private_key = config.key_pem;
   options.pem_cert_chain = config.cert_pem;
   return grpc::SslCredentials(options);
+}
+
+namespace {
+
+unsigned int RefreshSeconds(absl::Duration refresh) {
+  return static_cast<unsigned int>(std::max<int64_t>(1, absl::ToInt64Seconds(refresh)));
+}
+
+// One watcher of the files: its identity pair and its roots.
+std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> Watch(
+    const TlsFiles& files, const TlsConfig& config, absl::Duration refresh) {
+  return std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      config.has_identity() ? files.key : "", config.has_identity() ? files.cert : "",
+      config.has_ca() ? files.ca : "", RefreshSeconds(refresh));
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ReloadingServerCredentials(
+    const TlsFiles& files, const TlsConfig& config, absl::Duration refresh) {
+  if (!config.enabled()) return nullptr;
+  if (!config.has_identity()) return ServerCredentials(config);  // the same refusal
+  grpc::experimental::TlsServerCredentialsOptions options(Watch(files, config, refresh));
+  options.watch_identity_key_cert_pairs();
+  if (config.has_ca()) {
+    options.watch_root_certs();
+    options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  } else {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  }
+  return grpc::experimental::TlsServerCredentials(options);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> ReloadingChannelCredentials(const TlsFiles& files,
+                                                                      const TlsConfig& config,
+                                                                      absl::Duration refresh) {
+  if (!config.enabled()) return nullptr;
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  if (config.has_identity() || config.has_ca()) {
+    options.set_certificate_provider(Watch(files, config, refresh));
+  }
+  if (config.has_identity()) options.watch_identity_key_cert_pairs();
+  // Without a CA, gRPC's default roots verify the server, as in
+  // ChannelCredentials.
+  if (config.has_ca()) options.watch_root_certs();
+  options.set_verify_server_certs(true);
+  options.set_certificate_verifier(
+      std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+  return grpc::experimental::TlsCredentials(options);
 }
 
 }  // namespace txcoord

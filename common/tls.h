@@ -16,6 +16,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace txcoord {
 
@@ -59,6 +60,19 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(const
 // when none was given; the identity (cert and key), if any, is presented
 // to servers that ask for one.
 std::shared_ptr<grpc::ChannelCredentials> ChannelCredentials(const TlsConfig& config);
+
+// As ServerCredentials and ChannelCredentials, for daemons, whose
+// certificates are rotated while they run: gRPC re-reads `files` every
+// `refresh` (whole seconds, at least 1) and uses what it read for new
+// connections; connections already open keep theirs. A file replaced by
+// one that does not parse, or a key that does not match its certificate,
+// is logged by gRPC and the previous pair stays in use. `config` is what
+// LoadTlsConfig(files) returned: it says which files there are.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ReloadingServerCredentials(
+    const TlsFiles& files, const TlsConfig& config, absl::Duration refresh);
+std::shared_ptr<grpc::ChannelCredentials> ReloadingChannelCredentials(const TlsFiles& files,
+                                                                      const TlsConfig& config,
+                                                                      absl::Duration refresh);
 
 }  // namespace txcoord
 

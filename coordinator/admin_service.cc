@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/access_policy.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
 #include "common/utf8.h"
@@ -59,6 +60,10 @@ grpc::Status Answer(const absl::StatusOr<AdminResult>& result, v1::AdminActionRe
 grpc::Status AdminService::ListTransactions(grpc::ServerContext* context,
                                             const v1::ListTransactionsRequest* request,
                                             v1::ListTransactionsResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/ListTransactions");
+      !admitted.ok()) {
+    return admitted;
+  }
   ListFilter filter;
   for (int i = 0; i < request->states_size(); ++i) {
     TxState state;
@@ -103,6 +108,10 @@ grpc::Status AdminService::ListTransactions(grpc::ServerContext* context,
 grpc::Status AdminService::GetTransaction(grpc::ServerContext* context,
                                           const v1::GetTransactionRequest* request,
                                           v1::Transaction* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/GetTransaction");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   absl::StatusOr<TransactionView> view = runtime_->Describe(request->txid());
   if (!view.ok()) return ToGrpcStatus(view.status());
@@ -113,6 +122,10 @@ grpc::Status AdminService::GetTransaction(grpc::ServerContext* context,
 grpc::Status AdminService::RetryPhase2(grpc::ServerContext* context,
                                        const v1::RetryPhase2Request* request,
                                        v1::AdminActionResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/RetryPhase2");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   return Answer(runtime_->RetryPhase2(request->txid()), response);
 }
@@ -120,6 +133,10 @@ grpc::Status AdminService::RetryPhase2(grpc::ServerContext* context,
 grpc::Status AdminService::ForceAbort(grpc::ServerContext* context,
                                       const v1::ForceAbortRequest* request,
                                       v1::AdminActionResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/ForceAbort");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   if (grpc::Status s = CheckNote("reason", request->reason()); !s.ok()) return s;
   return Answer(runtime_->ForceAbort(request->txid(), request->reason()), response);
@@ -128,6 +145,10 @@ grpc::Status AdminService::ForceAbort(grpc::ServerContext* context,
 grpc::Status AdminService::MarkBranchDone(grpc::ServerContext* context,
                                           const v1::MarkBranchDoneRequest* request,
                                           v1::AdminActionResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/MarkBranchDone");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   if (!IsValidName(request->participant())) {
     return Invalid("participant must be 1 to 128 characters of [A-Za-z0-9_.:-]");

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/access_policy.h"
 #include "coordinator/runtime.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 
@@ -18,8 +19,10 @@ inline constexpr size_t kMaxNoteBytes = 1024;
 // Thread-safe (the runtime is).
 class AdminService final : public v1::CoordinatorAdmin::Service {
  public:
-  // `runtime` must outlive the service.
-  explicit AdminService(Runtime* runtime) : runtime_(runtime) {}
+  // `runtime` and `policy` must outlive the service. Every method admits
+  // its caller with `policy` first (nullptr: no checks).
+  explicit AdminService(Runtime* runtime, const AccessPolicy* policy = nullptr)
+      : runtime_(runtime), policy_(policy) {}
   AdminService(const AdminService&) = delete;
   AdminService& operator=(const AdminService&) = delete;
 
@@ -39,6 +42,7 @@ class AdminService final : public v1::CoordinatorAdmin::Service {
 
  private:
   Runtime* const runtime_;
+  const AccessPolicy* const policy_;
 };
 
 }  // namespace txcoord::coordinator

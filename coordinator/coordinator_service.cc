@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
@@ -68,6 +69,14 @@ void ToProto(const TransactionView& view, v1::Transaction* out) {
     branch->set_heuristic_mixed(b.heuristic_mixed);
     branch->set_last_attempt_unix_ms(UnixMillis(b.last_attempt));
   }
+}
+
+grpc::Status CoordinatorService::AdmitName(const grpc::ServerContextBase& context,
+                                           absl::string_view method,
+                                           absl::string_view participant) const {
+  if (policy_ == nullptr) return grpc::Status::OK;
+  return ToGrpcStatus(policy_->AdmitParticipant(absl::StrCat("/txcoord.v1.Coordinator/", method),
+                                                participant, CallerOf(context)));
 }
 
 grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,

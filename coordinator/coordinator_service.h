@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/access_policy.h"
 #include "common/grpc_util.h"
 #include "coordinator/runtime.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
@@ -17,8 +18,12 @@ namespace txcoord::coordinator {
 // calls run on gRPC's own polling threads with no hand-off to a pool.
 class CoordinatorService final : public v1::Coordinator::CallbackService {
  public:
-  // `runtime` must outlive the service.
-  explicit CoordinatorService(Runtime* runtime) : runtime_(runtime) {}
+  // `runtime` and `policy` must outlive the service. The role of each
+  // caller is checked before any handler runs (common/daemon.h); here
+  // `policy` also checks that an agent enlists and asks only under the
+  // participant names bound to it. nullptr: no checks.
+  explicit CoordinatorService(Runtime* runtime, const AccessPolicy* policy = nullptr)
+      : runtime_(runtime), policy_(policy) {}
 
   grpc::ServerUnaryReactor* Begin(grpc::CallbackServerContext* context,
                                   const v1::BeginRequest* request,
@@ -28,11 +33,20 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* Enlist(grpc::CallbackServerContext* context,
                                    const v1::EnlistRequest* request,
                                    v1::EnlistResponse* response) override {
+    if (grpc::Status s = AdmitName(*context, "Enlist", request->participant()); !s.ok()) {
+      return Answer(context, s);
+    }
     return Answer(context, ToGrpcStatus(EnlistOne(*request)));
   }
   grpc::ServerUnaryReactor* EnlistBatch(grpc::CallbackServerContext* context,
                                         const v1::EnlistBatchRequest* request,
                                         v1::EnlistBatchResponse* response) override {
+    // Every name is checked before the first enlistment changes anything.
+    for (const v1::EnlistRequest& enlistment : request->enlistments()) {
+      if (grpc::Status s = AdmitName(*context, "EnlistBatch", enlistment.participant()); !s.ok()) {
+        return Answer(context, s);
+      }
+    }
     return Answer(context, ServeEnlistBatch(request, response));
   }
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
@@ -51,6 +65,9 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* QueryOutcome(grpc::CallbackServerContext* context,
                                          const v1::QueryOutcomeRequest* request,
                                          v1::QueryOutcomeResponse* response) override {
+    if (grpc::Status s = AdmitName(*context, "QueryOutcome", request->participant()); !s.ok()) {
+      return Answer(context, s);
+    }
     return Answer(context, ServeQueryOutcome(request, response));
   }
 
@@ -61,6 +78,9 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
     reactor->Finish(status);
     return reactor;
   }
+  // OK if the caller may act for `participant` (method: "Enlist", ...).
+  grpc::Status AdmitName(const grpc::ServerContextBase& context, absl::string_view method,
+                         absl::string_view participant) const;
   grpc::Status ServeBegin(const v1::BeginRequest* request, v1::BeginResponse* response);
   absl::Status EnlistOne(const v1::EnlistRequest& request);
   grpc::Status ServeEnlistBatch(const v1::EnlistBatchRequest* request,
@@ -72,6 +92,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
                                  v1::QueryOutcomeResponse* response);
 
   Runtime* const runtime_;
+  const AccessPolicy* const policy_;
 };
 
 // Engine view -> proto, shared with the admin service.

@@ -57,6 +57,15 @@ ABSL_FLAG(uint64_t, outcome_retention_max_bytes, 16ull << 20,
 ABSL_FLAG(std::string, failpoints, "",
           "For crash tests only: failpoints to arm, e.g. \"after-commit-logged=crash\" (see "
           "common/failpoint.h). Also read from TXCOORD_FAILPOINTS.");
+ABSL_FLAG(std::string, coordinator_clients, "",
+          "Under mutual TLS: comma-separated identities (certificate CN or DNS name) of the "
+          "services that may Begin, Commit, Abort and GetTransaction (the service role). "
+          "Unset: any certificate the CA signed (logged as a WARNING at start).");
+ABSL_FLAG(std::string, agent_identities, "",
+          "Under mutual TLS: participant=identity,... binding each participant name to the "
+          "agent certificate allowed to Enlist, EnlistBatch and QueryOutcome for it (a name may "
+          "be given twice). Unset: any certificate the CA signed, under any name (logged as a "
+          "WARNING at start).");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level printed: debug, info, warning, error.");
 
 namespace txcoord::coordinator {
@@ -77,7 +86,11 @@ int Run() {
     return 2;
   }
 
-  absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txcoord");
+  RoleFlags roles;
+  roles.services_flag = "--coordinator_clients";
+  roles.services = absl::GetFlag(FLAGS_coordinator_clients);
+  roles.agent_identities = absl::GetFlag(FLAGS_agent_identities);
+  absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txcoord", roles);
   if (!security.ok()) {
     TXLOG(ERROR) << "cannot start: " << security.status();
     return 2;
@@ -157,6 +170,7 @@ int Run() {
   }
   metrics.Watch(runtime);
   metrics.WatchParticipants(participants);
+  CountRefusals(security->server.access_policy.get(), &metrics_registry);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
       StartMetricsFromFlags("txcoord", &metrics_registry);
   if (!metrics_server.ok()) {
@@ -164,8 +178,8 @@ int Run() {
     return 1;
   }
 
-  CoordinatorService service(runtime);
-  AdminService admin_service(runtime);
+  CoordinatorService service(runtime, security->server.access_policy.get());
+  AdminService admin_service(runtime, security->server.access_policy.get());
   InflightTracker inflight;
   ServerOptions server_options = security->server;
   server_options.inflight = &inflight;

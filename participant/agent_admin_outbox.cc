@@ -76,6 +76,10 @@ grpc::Status IdsFromProto(const google::protobuf::RepeatedPtrField<std::string>&
 grpc::Status AgentAdminService::ListOutbox(grpc::ServerContext* context,
                                            const v1::ListOutboxRequest* request,
                                            v1::ListOutboxResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/ListOutbox");
+      !admitted.ok()) {
+    return admitted;
+  }
   std::optional<OutboxState> state;
   switch (request->state()) {
     case v1::OUTBOX_STATE_UNSPECIFIED:
@@ -122,6 +126,10 @@ grpc::Status AgentAdminService::ListOutbox(grpc::ServerContext* context,
 grpc::Status AgentAdminService::GetOutboxMessage(grpc::ServerContext* context,
                                                  const v1::GetOutboxMessageRequest* request,
                                                  v1::OutboxEntry* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/GetOutboxMessage");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (request->id().empty()) return Invalid("id is empty");
   if (grpc::Status s = ToGrpcStatus(CheckUtf8("id", request->id())); !s.ok()) return s;
   absl::StatusOr<OutboxRow> row = participant_->GetOutboxMessage(request->id());
@@ -134,6 +142,10 @@ grpc::Status AgentAdminService::GetOutboxMessage(grpc::ServerContext* context,
 grpc::Status AgentAdminService::RetryOutbox(grpc::ServerContext* context,
                                             const v1::RetryOutboxRequest* request,
                                             v1::OutboxActionResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/RetryOutbox");
+      !admitted.ok()) {
+    return admitted;
+  }
   std::vector<std::string> ids;
   if (grpc::Status s = IdsFromProto(request->ids(), &ids); !s.ok()) return s;
   absl::StatusOr<int64_t> retried = participant_->RetryOutbox(ids);
@@ -147,6 +159,10 @@ grpc::Status AgentAdminService::RetryOutbox(grpc::ServerContext* context,
 grpc::Status AgentAdminService::PurgeOutbox(grpc::ServerContext* context,
                                             const v1::PurgeOutboxRequest* request,
                                             v1::OutboxActionResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/PurgeOutbox");
+      !admitted.ok()) {
+    return admitted;
+  }
   OutboxState state;
   switch (request->state()) {
     case v1::OUTBOX_STATE_DELIVERED:

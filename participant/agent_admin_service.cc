@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/access_policy.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
 #include "common/utf8.h"
@@ -30,6 +31,10 @@ void ToProto(const HeuristicDecision& in, v1::HeuristicDecision* out) {
 grpc::Status AgentAdminService::ListInDoubt(grpc::ServerContext* context,
                                             const v1::ListInDoubtRequest* request,
                                             v1::ListInDoubtResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/ListInDoubt");
+      !admitted.ok()) {
+    return admitted;
+  }
   const absl::Time now = absl::Now();
   for (const PreparedBranch& branch : participant_->ListPrepared()) {
     v1::InDoubtBranch* out = response->add_branches();
@@ -46,6 +51,10 @@ grpc::Status AgentAdminService::ListInDoubt(grpc::ServerContext* context,
 grpc::Status AgentAdminService::ResolveBranch(grpc::ServerContext* context,
                                               const v1::ResolveBranchRequest* request,
                                               v1::HeuristicDecision* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/ResolveBranch");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = ToGrpcStatus(ParseTxid(request->txid()).status()); !s.ok()) return s;
   Outcome decision;
   switch (request->decision()) {
@@ -75,6 +84,10 @@ grpc::Status AgentAdminService::ResolveBranch(grpc::ServerContext* context,
 grpc::Status AgentAdminService::ListHeuristics(grpc::ServerContext* context,
                                                const v1::ListHeuristicsRequest* request,
                                                v1::ListHeuristicsResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/ListHeuristics");
+      !admitted.ok()) {
+    return admitted;
+  }
   absl::StatusOr<std::vector<HeuristicDecision>> decisions = participant_->ListHeuristics();
   if (!decisions.ok()) return ToGrpcStatus(decisions.status());
   for (const HeuristicDecision& decision : *decisions) {

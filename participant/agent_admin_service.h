@@ -10,6 +10,7 @@
 
 #include <string>
 
+#include "common/access_policy.h"
 #include "participant/outbox_relay.h"
 #include "participant/participant.h"
 #include "txcoord/v1/admin.grpc.pb.h"
@@ -23,13 +24,15 @@ class AgentAdminService final : public v1::AgentAdmin::Service {
  public:
   // `participant` must outlive the service. `name` and `coordinator_address`
   // are reported by ListInDoubt so that an operator knows whom to ask.
-  // `relay` (may be null) is reported by ListOutbox; it must outlive the
-  // service too.
+  // Every method admits its caller with `policy` first (which must outlive
+  // the service; nullptr: no checks). `relay` (may be null) is reported by
+  // ListOutbox; it must outlive the service too.
   AgentAdminService(Participant* participant, std::string name, std::string coordinator_address,
-                    const OutboxRelay* relay = nullptr)
+                    const AccessPolicy* policy = nullptr, const OutboxRelay* relay = nullptr)
       : participant_(participant),
         name_(std::move(name)),
         coordinator_address_(std::move(coordinator_address)),
+        policy_(policy),
         relay_(relay) {}
   AgentAdminService(const AgentAdminService&) = delete;
   AgentAdminService& operator=(const AgentAdminService&) = delete;
@@ -55,6 +58,7 @@ class AgentAdminService final : public v1::AgentAdmin::Service {
   Participant* const participant_;
   const std::string name_;
   const std::string coordinator_address_;
+  const AccessPolicy* const policy_;
   const OutboxRelay* const relay_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/access_policy.h"
 #include "common/failpoint.h"
 #include "common/grpc_util.h"
 #include "common/txid.h"
@@ -63,6 +64,10 @@ std::vector<OutboxMessage> MessagesFromProto(
 grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
                                          const v1::PrepareRequest* request,
                                          v1::PrepareResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Prepare");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   absl::StatusOr<Vote> vote = participant_->Prepare(request->txid(), request->branch_token());
   if (!vote.ok()) return ToGrpcStatus(vote.status());
@@ -75,6 +80,10 @@ grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
 grpc::Status ParticipantService::Commit(grpc::ServerContext* context,
                                         const v1::BranchRequest* request,
                                         v1::BranchResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Commit");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   // Crash tests: the coordinator has decided COMMIT and this branch has not
   // applied it yet (operators' tests use it to leave a COMMITTING
@@ -88,6 +97,10 @@ grpc::Status ParticipantService::Commit(grpc::ServerContext* context,
 grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
                                        const v1::BranchRequest* request,
                                        v1::BranchResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Abort");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   return ToGrpcStatus(participant_->Abort(request->txid()));
 }
@@ -95,6 +108,10 @@ grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
 grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
                                        const v1::BatchRequest* request,
                                        v1::BatchResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/Batch");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckBatchSize(request->entries_size(), "entries"); !s.ok()) return s;
   // A malformed entry is answered as its own call would be; the others run.
   std::vector<grpc::Status> refused(request->entries_size());
@@ -150,6 +167,10 @@ grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
 grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
                                                 const v1::BranchRequest* request,
                                                 v1::CommitOnePhaseResponse* response) {
+  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.Participant/CommitOnePhase");
+      !admitted.ok()) {
+    return admitted;
+  }
   if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
   absl::StatusOr<Outcome> outcome = participant_->CommitOnePhase(request->txid(), request->branch_token());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());

@@ -7,6 +7,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/access_policy.h"
 #include "participant/participant.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -19,8 +20,11 @@ inline constexpr uint32_t kMaxLockTimeoutMs = 60000;
 
 class ParticipantService final : public v1::Participant::Service {
  public:
-  // `participant` must outlive the service.
-  explicit ParticipantService(Participant* participant) : participant_(participant) {}
+  // `participant` and `policy` must outlive the service. Every method
+  // admits its caller with `policy` first (common/access_policy.h);
+  // nullptr: no checks.
+  explicit ParticipantService(Participant* participant, const AccessPolicy* policy = nullptr)
+      : participant_(participant), policy_(policy) {}
 
   grpc::Status Prepare(grpc::ServerContext* context, const v1::PrepareRequest* request,
                        v1::PrepareResponse* response) override;
@@ -35,6 +39,7 @@ class ParticipantService final : public v1::Participant::Service {
 
  private:
   Participant* const participant_;
+  const AccessPolicy* const policy_;
 };
 
 class AgentService final : public v1::Agent::Service {

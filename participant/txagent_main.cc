@@ -76,6 +76,18 @@ ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(1),
 ABSL_FLAG(int32_t, outbox_max_payload, 512 << 10,
           "Largest message payload in bytes (the broker's max_payload must be larger).");
 ABSL_FLAG(int32_t, outbox_max_messages, 1024, "Most messages one branch or local batch may add.");
+ABSL_FLAG(std::string, coordinator_identity, "",
+          "Under mutual TLS (required there): the identity (certificate CN or DNS name) of the "
+          "coordinator, the only caller allowed to prepare, commit and abort branches "
+          "(Participant.*). \"*\": any certificate the CA signed.");
+ABSL_FLAG(std::string, service_allow, "",
+          "Under mutual TLS: comma-separated identities of the services allowed to run SQL here "
+          "(Agent.*, the service role). Unset: any certificate the CA signed (logged as a "
+          "WARNING at start).");
+ABSL_FLAG(bool, insecure_remote_participant, false,
+          "INSECURE: without TLS, serve the participant service (prepare, commit, abort) to any "
+          "host, not only loopback. Anyone who reaches the port can then settle prepared "
+          "branches. Needed for a coordinator on another host without mutual TLS.");
 ABSL_FLAG(std::string, log_level, "info", "Least severe log level printed: debug, info, warning, error.");
 
 namespace txcoord::participant {
@@ -109,7 +121,13 @@ int Run() {
     return 2;
   }
 
-  absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txagent");
+  RoleFlags roles;
+  roles.services_flag = "--service_allow";
+  roles.services = absl::GetFlag(FLAGS_service_allow);
+  roles.needs_coordinator = true;
+  roles.coordinator = absl::GetFlag(FLAGS_coordinator_identity);
+  roles.insecure_remote_participant = absl::GetFlag(FLAGS_insecure_remote_participant);
+  absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txagent", roles);
   if (!security.ok()) {
     TXLOG(ERROR) << "cannot start: " << security.status();
     return 2;
@@ -175,6 +193,7 @@ int Run() {
   const size_t in_doubt = (*participant)->ListPrepared().size();
   metrics.Watch(participant->get());
   metrics.WatchLink(link);
+  CountRefusals(security->server.access_policy.get(), &metrics_registry);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
       StartMetricsFromFlags("txagent", &metrics_registry);
   if (!metrics_server.ok()) {
@@ -182,10 +201,11 @@ int Run() {
     return 1;
   }
 
-  ParticipantService participant_service(participant->get());
+  const AccessPolicy* policy = security->server.access_policy.get();
+  ParticipantService participant_service(participant->get(), policy);
   AgentService agent_service(participant->get());
   AgentAdminService admin_service(participant->get(), name, absl::GetFlag(FLAGS_coordinator),
-                                  relay->get());
+                                  policy, relay->get());
   InflightTracker inflight;
   ServerOptions server_options = security->server;
   server_options.inflight = &inflight;

@@ -26,6 +26,7 @@
 #include "nlohmann/json.hpp"
 #include "tests/ops/test_certs.h"
 #include "tests/support/cluster.h"
+#include "tests/support/netns.h"
 #include "tests/support/temp_dir.h"
 
 namespace txcoord::testing {
@@ -61,7 +62,7 @@ TEST(HttpAccessTest, OverHttpsAdminRoutesNeedAnIdentityOnTheAllowList) {
   options.agents = 1;
   options.http = true;
   options.coordinator_flags = certs->DaemonFlags("operator");
-  options.agent_flags = certs->DaemonFlags("operator");
+  options.agent_flags = certs->AgentFlags("operator");
   absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   const auto [host, port] = HostPort((*cluster)->coordinator_http_address());
@@ -105,74 +106,10 @@ TEST(HttpAccessTest, OverHttpsAdminRoutesNeedAnIdentityOnTheAllowList) {
   EXPECT_TRUE((*cluster)->StopAll().ok());
 }
 
-// Runs `command` and returns its exit status (-1 if it could not run).
-int Shell(const std::string& command) {
-  const int status = std::system(command.c_str());
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-// A network namespace joined to this one by a veth pair: this side
-// 169.254.N.1, the namespace's side 169.254.N.2, N from the process id so
-// that tests running at once do not share a subnet (link-local: nothing
-// outside this machine is ever addressed). Removed at destruction.
-class Netns final {
- public:
-  static std::unique_ptr<Netns> Make() {
-    const std::string id = absl::StrCat(::getpid() % 100000);
-    const std::string subnet = absl::StrCat("169.254.", 1 + ::getpid() % 250, ".");
-    auto ns = std::unique_ptr<Netns>(
-        new Netns("txh" + id, "txh" + id + "a", "txh" + id + "b", subnet + "1"));
-    const std::string in = absl::StrCat("ip netns exec ", ns->name_, " ");
-    const std::vector<std::string> steps = {
-        absl::StrCat("ip netns add ", ns->name_),
-        absl::StrCat("ip link add ", ns->host_if_, " type veth peer name ", ns->ns_if_),
-        absl::StrCat("ip link set ", ns->ns_if_, " netns ", ns->name_),
-        absl::StrCat("ip addr add ", subnet, "1/30 dev ", ns->host_if_),
-        absl::StrCat("ip link set ", ns->host_if_, " up"),
-        absl::StrCat(in, "ip addr add ", subnet, "2/30 dev ", ns->ns_if_),
-        absl::StrCat(in, "ip link set ", ns->ns_if_, " up"),
-        absl::StrCat(in, "ip link set lo up"),
-    };
-    for (const std::string& step : steps) {
-      if (Shell(step + " 2>/dev/null") != 0) return nullptr;
-    }
-    return ns;
-  }
-  ~Netns() {
-    Shell(absl::StrCat("ip netns del ", name_, " 2>/dev/null"));
-    Shell(absl::StrCat("ip link del ", host_if_, " 2>/dev/null"));
-  }
-
-  // This side's address, as the namespace reaches it.
-  const std::string& host_ip() const { return host_ip_; }
-
-  // The HTTP status of `method url` sent from inside the namespace with
-  // curl ("000" if no answer).
-  std::string Curl(const std::string& method, const std::string& url) const {
-    const std::string command = absl::StrCat(
-        "ip netns exec ", name_, " curl -s -m 10 -o /dev/null -w '%{http_code}' -X ", method,
-        method == "POST" ? " -H 'Content-Type: application/json' -d '{}'" : "", " '", url, "'");
-    FILE* out = ::popen(command.c_str(), "r");
-    if (out == nullptr) return "";
-    char buffer[16] = {0};
-    const size_t n = std::fread(buffer, 1, sizeof(buffer) - 1, out);
-    ::pclose(out);
-    return std::string(buffer, n);
-  }
-
- private:
-  Netns(std::string name, std::string host_if, std::string ns_if, std::string host_ip)
-      : name_(std::move(name)),
-        host_if_(std::move(host_if)),
-        ns_if_(std::move(ns_if)),
-        host_ip_(std::move(host_ip)) {}
-  const std::string name_, host_if_, ns_if_, host_ip_;
-};
-
 class HttpRemoteTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (::geteuid() != 0 || Shell("command -v ip >/dev/null && command -v curl >/dev/null") != 0) {
+    if (!CanMakeNetns("ip curl")) {
       GTEST_SKIP() << "needs root, ip (iproute2) and curl to make a network namespace";
     }
     netns_ = Netns::Make();

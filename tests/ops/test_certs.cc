@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 
@@ -103,6 +104,12 @@ std::vector<std::string> TestCerts::DaemonFlags(const std::string& admin_allow) 
           "--admin_allow=" + admin_allow};
 }
 
+std::vector<std::string> TestCerts::AgentFlags(const std::string& admin_allow) const {
+  std::vector<std::string> flags = DaemonFlags(admin_allow);
+  flags.push_back("--coordinator_identity=txcoord-node");
+  return flags;
+}
+
 absl::StatusOr<TestCerts> GenerateTestCerts(const std::string& dir) {
   {
     std::ofstream config(dir + "/openssl.cnf");
@@ -128,6 +135,9 @@ absl::StatusOr<TestCerts> GenerateTestCerts(const std::string& dir) {
       {&certs.intruder, "intruder", "intruder", "client_ext", ca},
       {&certs.dns_client, "dns-client", "dns-client", "dns_client_ext", ca},
       {&certs.rogue, "rogue", "operator", "client_ext", dir + "/rogue-ca"},
+      {&certs.coordinator, "coordinator", "txcoord", "node_ext", ca},
+      {&certs.agent_orders, "agent-orders", "agent-orders", "node_ext", ca},
+      {&certs.agent_payments, "agent-payments", "agent-payments", "node_ext", ca},
   };
   int serial = 1000;
   for (const Spec& spec : specs) {
@@ -137,6 +147,18 @@ absl::StatusOr<TestCerts> GenerateTestCerts(const std::string& dir) {
     *spec.out = *std::move(files);
   }
   return certs;
+}
+
+absl::Status RotateCertificate(const std::string& dir, const TlsFiles& files,
+                               const std::string& cn, int serial) {
+  const std::string name = absl::StrCat("rotated-", serial);
+  absl::StatusOr<TlsFiles> fresh = Issue(dir, name, cn, "node_ext", dir + "/ca", serial);
+  if (!fresh.ok()) return fresh.status();
+  if (std::rename(fresh->key.c_str(), files.key.c_str()) != 0 ||
+      std::rename(fresh->cert.c_str(), files.cert.c_str()) != 0) {
+    return absl::InternalError(absl::StrCat("cannot rename over ", files.cert));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace txcoord::testing

@@ -47,7 +47,7 @@ class TlsClusterTest : public ::testing::Test {
     options.cluster_id = "tls";
     options.dir = dir_->Path("cluster");
     options.coordinator_flags = certs_.DaemonFlags("operator");
-    options.agent_flags = certs_.DaemonFlags("operator");
+    options.agent_flags = certs_.AgentFlags("operator");
     absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);

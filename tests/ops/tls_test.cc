@@ -65,9 +65,14 @@ class TlsTest : public ::testing::Test {
     ASSERT_TRUE(tls.ok()) << tls.status();
     absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentials(*tls);
     ASSERT_TRUE(credentials.ok()) << credentials.status();
-    absl::StatusOr<AdminPolicy> policy = AdminPolicy::Parse(allow);
-    ASSERT_TRUE(policy.ok()) << policy.status();
-    ServerOptions options{*credentials, std::make_shared<const AdminPolicy>(*policy)};
+    absl::StatusOr<IdentityList> operators = IdentityList::Parse("--admin_allow", allow);
+    ASSERT_TRUE(operators.ok()) << operators.status();
+    AccessRules rules;
+    rules.transport = verify_clients ? Transport::kMutualTls : Transport::kServerTls;
+    rules.operators = *std::move(operators);
+    rules.services = IdentityList::Any();
+    rules.agents = IdentityList::Any();
+    ServerOptions options{*credentials, std::make_shared<const AccessPolicy>(std::move(rules))};
     absl::StatusOr<ServerHandle> server =
         StartServer("tls-test", "127.0.0.1:0", {&coordinator_, &admin_}, options);
     ASSERT_TRUE(server.ok()) << server.status();
@@ -187,13 +192,6 @@ TEST_F(TlsTest, ServerOnlyTlsServesDataPathButRefusesAdmin) {
   grpc::Status status = ListTransactions(Channel(TlsFiles{}));
   EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_THAT(status.error_message(), HasSubstr("no client certificate"));
-}
-
-TEST_F(TlsTest, AdminPolicyWithoutTlsIsRefusedAtStart) {
-  absl::StatusOr<ServerHandle> server = StartServer(
-      "tls-test", "127.0.0.1:0", {&coordinator_},
-      ServerOptions{nullptr, std::make_shared<const AdminPolicy>(*AdminPolicy::Parse("x"))});
-  EXPECT_EQ(server.status().code(), absl::StatusCode::kFailedPrecondition);
 }
 
 // --- Loading the files -------------------------------------------------------

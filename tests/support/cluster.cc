@@ -149,6 +149,10 @@ absl::Status Cluster::StartAgent(int i) {
                  absl::StrCat("--name=", agent.name)};
   AddHttpFlag(options_.http, options_.http_host, agent.http_address, &daemon);
   daemon.args.insert(daemon.args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
+  if (static_cast<size_t>(i) < options_.per_agent_flags.size()) {
+    const std::vector<std::string>& own = options_.per_agent_flags[i];
+    daemon.args.insert(daemon.args.end(), own.begin(), own.end());
+  }
   daemon.args.insert(daemon.args.end(), agent.extra_flags.begin(), agent.extra_flags.end());
   daemon.log_path = agent_log(i);
   daemon.start_timeout = options_.start_timeout;

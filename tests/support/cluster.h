@@ -37,6 +37,9 @@ struct ClusterOptions {
   // Extra flags, e.g. {"--prepare_timeout=1s"} or {"--lock_timeout=500ms"}.
   std::vector<std::string> coordinator_flags;
   std::vector<std::string> agent_flags;
+  // Flags of agent i only (e.g. its own certificate), after agent_flags;
+  // missing entries mean none.
+  std::vector<std::vector<std::string>> per_agent_flags;
   // Binaries; empty means CoordinatorBinary() / AgentBinary().
   std::string coordinator_binary;
   std::string agent_binary;

@@ -1,0 +1,73 @@
+#include "tests/support/generic_call.h"
+
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <chrono>
+
+#include "absl/synchronization/notification.h"
+
+namespace txcoord::testing {
+
+grpc::Status CallMethod(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                        const google::protobuf::Message& request,
+                        google::protobuf::Message* response) {
+  const std::string bytes = request.SerializeAsString();
+  grpc::Slice slice(bytes);
+  grpc::ByteBuffer send(&slice, 1);
+  grpc::ByteBuffer received;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::GenericStub stub(channel);
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &send, &received, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  if (status.ok() && response != nullptr) {
+    std::vector<grpc::Slice> slices;
+    if (!received.Dump(&slices).ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "dump");
+    std::string text;
+    for (const grpc::Slice& s : slices) {
+      text.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    }
+    if (!response->ParseFromString(text)) {
+      return grpc::Status(grpc::StatusCode::INTERNAL, "cannot parse the response");
+    }
+  }
+  return status;
+}
+
+grpc::Status CallWithEmptyRequest(const std::shared_ptr<grpc::Channel>& channel,
+                                  const std::string& method) {
+  const std::string empty;
+  grpc::Slice slice(empty);
+  grpc::ByteBuffer send(&slice, 1);
+  grpc::ByteBuffer received;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  grpc::GenericStub stub(channel);
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, method, grpc::StubOptions(), &send, &received, [&](grpc::Status s) {
+    status = std::move(s);
+    done.Notify();
+  });
+  done.WaitForNotification();
+  return status;
+}
+
+std::vector<std::string> MethodsOf(const std::string& service) {
+  std::vector<std::string> methods;
+  const google::protobuf::ServiceDescriptor* descriptor =
+      google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service);
+  if (descriptor == nullptr) return methods;
+  for (int i = 0; i < descriptor->method_count(); ++i) {
+    methods.push_back("/" + service + "/" + descriptor->method(i)->name());
+  }
+  return methods;
+}
+
+}  // namespace txcoord::testing
