@@ -118,6 +118,7 @@ absl::StatusOr<std::unique_ptr<JetStreamConnection>> JetStreamConnection::Connec
   if (s == NATS_OK) {
     s = natsOptions_SetDisconnectedCB(raw_options, &JetStreamConnection::OnDisconnected, link.get());
   }
+  if (s == NATS_OK) s = natsOptions_SetClosedCB(raw_options, &JetStreamConnection::OnClosed, link.get());
   if (s != NATS_OK) return FromNats(s, absl::StrCat("NATS options for ", options.url));
   natsConnection* connection = nullptr;
   s = natsConnection_Connect(&connection, raw_options);
@@ -134,12 +135,21 @@ absl::StatusOr<std::unique_ptr<JetStreamConnection>> JetStreamConnection::Connec
 }
 
 JetStreamConnection::~JetStreamConnection() {
-  // The disconnected callback points at this object: close before it goes.
-  if (connection_ != nullptr) natsConnection_Close(connection_.get());
+  if (connection_ == nullptr) return;  // never connected: no callback pending
+  natsConnection_Close(connection_.get());
+  // The callbacks point at this object. Bounded, so that a libnats that
+  // never calls back costs a leak-like wait rather than a hang.
+  if (!closed_.WaitForNotificationWithTimeout(absl::Seconds(10))) {
+    TXLOG(ERROR) << "NATS connection did not report closing; its callbacks may outlive it";
+  }
 }
 
 void JetStreamConnection::OnDisconnected(natsConnection*, void* closure) {
   static_cast<JetStreamConnection*>(closure)->disconnects_.fetch_add(1, std::memory_order_acq_rel);
+}
+
+void JetStreamConnection::OnClosed(natsConnection*, void* closure) {
+  static_cast<JetStreamConnection*>(closure)->closed_.Notify();
 }
 
 bool CanResume(const DurableState& state, uint64_t position, const ConsumerOptions& options) {

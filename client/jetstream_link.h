@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "client/consumer.h"
 
@@ -69,8 +70,12 @@ class JetStreamConnection final {
  private:
   JetStreamConnection() = default;
   static void OnDisconnected(natsConnection* connection, void* closure);
+  static void OnClosed(natsConnection* connection, void* closure);
 
   std::atomic<uint64_t> disconnects_{0};
+  // libnats calls back on a thread of its own, even after Close returns;
+  // its closed callback comes last, so the destructor waits for it.
+  absl::Notification closed_;
   NatsPtr<natsConnection> connection_;
   NatsPtr<jsCtx> js_;
 };
