@@ -5,8 +5,8 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/consumer_store.h"
@@ -162,8 +162,10 @@ class Consumer::Impl final {
     }
     absl::Status result = absl::OkStatus();
     if (!messages.empty()) {
-      absl::StatusOr<BatchResult> applied = store_->ApplyBatch(
-          options_.durable, options_.stream, messages, apply_, options_.max_deliveries, absl::Now());
+      TXCOORD_FAILPOINT("consumer-before-apply");
+      absl::StatusOr<BatchResult> applied =
+          store_->ApplyBatch(options_.durable, options_.stream, messages, apply_,
+                             options_.max_deliveries, absl::Now());
       if (!applied.ok()) {
         // Nothing committed: hand the whole batch back, in order.
         for (size_t i = 0; i < usable; ++i) (void)durable_->Nak(batch[i]);

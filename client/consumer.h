@@ -8,12 +8,19 @@
 // A message seen again (redelivered after a crash, or republished by the
 // relay) is recognised by the inbox, or by the position, and only acked.
 // Inbox rows are kept for `inbox_retention`; a duplicate arriving later
-// than that is applied again.
+// than that is applied again. Stream order survives crashes and lost
+// deliveries: whenever the server may hold unacked messages it would hand
+// out behind later ones (at start, after a reconnect, on a gap in the
+// delivery count), the durable consumer is recreated to start right after
+// the position. Run one Consumer per durable name at a time.
 //
+//   txcoord::ConsumerOptions options;
+//   options.url = "nats://127.0.0.1:4222";
+//   options.stream = "BANK";
+//   options.durable = "ledger";
+//   options.db_path = "ledger.db";
 //   auto consumer = txcoord::Consumer::Create(
-//       {.url = "nats://127.0.0.1:4222", .stream = "BANK", .durable = "ledger",
-//        .db_path = "ledger.db"},
-//       [](sqlite3* db, const txcoord::InboundMessage& m) -> absl::Status {
+//       options, [](sqlite3* db, const txcoord::InboundMessage& m) -> absl::Status {
 //         return Exec(db, "INSERT INTO ledger ...", m.payload);  // no COMMIT
 //       });
 //   if (!consumer.ok()) ...
@@ -87,16 +94,19 @@ struct ConsumerOptions {
 };
 
 struct ConsumerStats {
-  int64_t applied = 0;        // messages whose apply committed
-  int64_t duplicates = 0;     // known to the inbox: acked only
+  int64_t applied = 0;          // messages whose apply committed
+  int64_t duplicates = 0;       // known to the inbox: acked only
   int64_t already_applied = 0;  // at or below the position: acked only
   int64_t dead_lettered = 0;
-  int64_t redelivered = 0;    // deliveries with deliveries > 1
+  int64_t redelivered = 0;     // deliveries with deliveries > 1
   int64_t apply_failures = 0;  // apply callback errors
-  int64_t errors = 0;         // NATS and SQLite errors
-  int64_t resyncs = 0;        // durable consumer recreated after start
-  uint64_t position = 0;      // last stream sequence applied (committed)
-  std::string last_error;     // empty if none yet
+  int64_t errors = 0;          // NATS and SQLite errors
+  // The durable consumer deleted and recreated to start after the position
+  // (unacked deliveries of a crashed predecessor, a delivery lost in a
+  // reconnect): the messages after it come again, in stream order.
+  int64_t resyncs = 0;
+  uint64_t position = 0;   // last stream sequence committed (applied, known or dead)
+  std::string last_error;  // empty if none yet
 };
 
 // Thread-safe: Start, Stop and stats may be called from any thread.

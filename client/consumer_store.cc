@@ -113,8 +113,8 @@ ConsumerStore::~ConsumerStore() { sqlite3_close(db_); }
 absl::Status ConsumerStore::Exec(const char* sql) {
   char* error = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &error) == SQLITE_OK) return absl::OkStatus();
-  absl::Status status = absl::InternalError(
-      absl::StrCat(sql, ": ", error != nullptr ? error : sqlite3_errmsg(db_)));
+  absl::Status status =
+      absl::InternalError(absl::StrCat(sql, ": ", error != nullptr ? error : sqlite3_errmsg(db_)));
   sqlite3_free(error);
   return status;
 }

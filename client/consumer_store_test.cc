@@ -27,9 +27,9 @@ class ConsumerStoreTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<ConsumerStore>> store = ConsumerStore::Open(path_, true);
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
-    ASSERT_EQ(sqlite3_exec(store_->db(), "CREATE TABLE effects(id TEXT)", nullptr, nullptr,
-                           nullptr),
-              SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(store_->db(), "CREATE TABLE effects(id TEXT)", nullptr, nullptr, nullptr),
+        SQLITE_OK);
   }
 
   static InboundMessage Message(const std::string& id, uint64_t seq, int deliveries = 1) {
@@ -75,8 +75,7 @@ TEST_F(ConsumerStoreTest, AppliesABatchWithInboxRowsAndPosition) {
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->applied, 3);
   EXPECT_EQ(result->position, 5u);
-  EXPECT_EQ(result->dispositions,
-            std::vector<Disposition>(3, Disposition::kAck));
+  EXPECT_EQ(result->dispositions, std::vector<Disposition>(3, Disposition::kAck));
   EXPECT_EQ(Count("SELECT COUNT(*) FROM effects"), 3);
   EXPECT_EQ(Count("SELECT COUNT(*) FROM _txcoord_inbox"), 3);
   EXPECT_EQ(*store_->Position(kDurable), 5u);
@@ -106,8 +105,8 @@ TEST_F(ConsumerStoreTest, FailedApplyCommitsThePrefixAndHandsBackTheRest) {
   failing_id_ = "b";
   absl::StatusOr<BatchResult> result = Apply({Message("a", 1), Message("b", 2), Message("c", 3)});
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(result->dispositions, (std::vector<Disposition>{Disposition::kAck, Disposition::kNak,
-                                                            Disposition::kNak}));
+  EXPECT_EQ(result->dispositions,
+            (std::vector<Disposition>{Disposition::kAck, Disposition::kNak, Disposition::kNak}));
   EXPECT_FALSE(result->apply_error.ok());
   EXPECT_EQ(result->position, 1u);
   // b's own insert was rolled back with its savepoint.

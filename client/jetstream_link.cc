@@ -72,7 +72,8 @@ absl::Status FromNats(natsStatus status, absl::string_view what, jsErrCode js_er
   natsStatus last = NATS_OK;
   const char* detail = nats_GetLastError(&last);
   std::string message = absl::StrCat(what, ": ", natsStatus_GetText(status));
-  if (detail != nullptr && *detail != '\0' && last == status) absl::StrAppend(&message, " (", detail, ")");
+  if (detail != nullptr && *detail != '\0' && last == status)
+    absl::StrAppend(&message, " (", detail, ")");
   if (js_error != 0) absl::StrAppend(&message, " [JetStream error ", js_error, "]");
   switch (status) {
     case NATS_TIMEOUT:
@@ -107,7 +108,8 @@ absl::StatusOr<std::unique_ptr<JetStreamConnection>> JetStreamConnection::Connec
   NatsPtr<natsOptions> nats_options(raw_options);
   std::unique_ptr<JetStreamConnection> link(new JetStreamConnection());
   natsStatus s = natsOptions_SetURL(raw_options, options.url.c_str());
-  if (s == NATS_OK && !options.name.empty()) s = natsOptions_SetName(raw_options, options.name.c_str());
+  if (s == NATS_OK && !options.name.empty())
+    s = natsOptions_SetName(raw_options, options.name.c_str());
   if (s == NATS_OK) s = natsOptions_SetTimeout(raw_options, ToNatsMs(options.connect_timeout));
   // A consumer outlives any restart of the server: never give up.
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(raw_options, -1);
@@ -116,9 +118,11 @@ absl::StatusOr<std::unique_ptr<JetStreamConnection>> JetStreamConnection::Connec
   // A half-open connection (the server's host gone) shows in seconds.
   if (s == NATS_OK) s = natsOptions_SetPingInterval(raw_options, 5000);
   if (s == NATS_OK) {
-    s = natsOptions_SetDisconnectedCB(raw_options, &JetStreamConnection::OnDisconnected, link.get());
+    s = natsOptions_SetDisconnectedCB(raw_options, &JetStreamConnection::OnDisconnected,
+                                      link.get());
   }
-  if (s == NATS_OK) s = natsOptions_SetClosedCB(raw_options, &JetStreamConnection::OnClosed, link.get());
+  if (s == NATS_OK)
+    s = natsOptions_SetClosedCB(raw_options, &JetStreamConnection::OnClosed, link.get());
   if (s != NATS_OK) return FromNats(s, absl::StrCat("NATS options for ", options.url));
   natsConnection* connection = nullptr;
   s = natsConnection_Connect(&connection, raw_options);
@@ -155,8 +159,9 @@ void JetStreamConnection::OnClosed(natsConnection*, void* closure) {
 bool CanResume(const DurableState& state, uint64_t position, const ConsumerOptions& options) {
   return state.ack_pending == 0 && state.redelivery_pending == 0 &&
          state.delivered_stream <= position && state.ack_floor_stream == state.delivered_stream &&
-         state.ack_explicit && state.max_deliver <= 0 && state.filter_subject == options.filter_subject &&
-         state.ack_wait == options.ack_wait && state.max_ack_pending == options.max_ack_pending;
+         state.ack_explicit && state.max_deliver <= 0 &&
+         state.filter_subject == options.filter_subject && state.ack_wait == options.ack_wait &&
+         state.max_ack_pending == options.max_ack_pending;
 }
 
 absl::StatusOr<std::unique_ptr<DurableConsumer>> DurableConsumer::Open(
@@ -192,7 +197,8 @@ absl::StatusOr<std::unique_ptr<DurableConsumer>> DurableConsumer::Open(
     state.ack_floor_stream = info->AckFloor.Stream;
     state.ack_pending = info->NumAckPending;
     state.redelivery_pending = info->NumRedelivered;
-    state.filter_subject = info->Config->FilterSubject != nullptr ? info->Config->FilterSubject : "";
+    state.filter_subject =
+        info->Config->FilterSubject != nullptr ? info->Config->FilterSubject : "";
     state.ack_explicit = info->Config->AckPolicy == js_AckExplicit;
     state.max_deliver = info->Config->MaxDeliver;
     state.ack_wait = absl::Nanoseconds(info->Config->AckWait);
@@ -253,7 +259,8 @@ absl::StatusOr<std::unique_ptr<DurableConsumer>> DurableConsumer::Open(
 absl::StatusOr<std::vector<Delivery>> DurableConsumer::Fetch(int batch, absl::Duration wait) {
   natsMsgList list = {nullptr, 0};
   jsErrCode js_error = static_cast<jsErrCode>(0);
-  natsStatus s = natsSubscription_Fetch(&list, subscription_.get(), batch, ToNatsMs(wait), &js_error);
+  natsStatus s =
+      natsSubscription_Fetch(&list, subscription_.get(), batch, ToNatsMs(wait), &js_error);
   std::vector<NatsPtr<natsMsg>> owned;
   for (int i = 0; i < list.Count; ++i) {
     owned.emplace_back(list.Msgs[i]);

@@ -26,7 +26,8 @@ namespace txcoord::consumer_internal {
 // UNAVAILABLE (no server, connection lost: retry), DEADLINE_EXCEEDED
 // (timeout), NOT_FOUND (stream or consumer missing), INVALID_ARGUMENT.
 // The message starts with `what` and carries libnats's last error text.
-absl::Status FromNats(natsStatus status, absl::string_view what, jsErrCode js_error = static_cast<jsErrCode>(0));
+absl::Status FromNats(natsStatus status, absl::string_view what,
+                      jsErrCode js_error = static_cast<jsErrCode>(0));
 
 struct NatsDeleter {
   void operator()(natsOptions* p) const { natsOptions_Destroy(p); }
@@ -49,7 +50,7 @@ using NatsPtr = std::unique_ptr<T, NatsDeleter>;
 class JetStreamConnection final {
  public:
   struct Options {
-    std::string url;  // "nats://host:port", or several separated by commas
+    std::string url;   // "nats://host:port", or several separated by commas
     std::string name;  // shown by the server's monitoring
     absl::Duration connect_timeout = absl::Seconds(5);
     absl::Duration reconnect_wait = absl::Milliseconds(250);

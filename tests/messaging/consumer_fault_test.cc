@@ -69,6 +69,28 @@ TEST_F(ConsumerFaultTest, CrashBetweenCommitAndAckResumesWithoutLossOrSecondEffe
   ExpectEachEventOnceInOrder(ids);
 }
 
+TEST_F(ConsumerFaultTest, CrashWithAFetchedBatchUnappliedResumesInStreamOrder) {
+  std::vector<std::string> ids = PublishMany("m", 100);
+  // The third batch is delivered but neither applied nor acked: the server
+  // would hand it out again only after ack_wait (30 s), behind later
+  // messages, unless the restarted consumer starts over after its position.
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> counter =
+      StartCounter({"--failpoints=consumer-before-apply=crash@3"});
+  ASSERT_TRUE(counter.ok()) << counter.status();
+  absl::StatusOr<ExitStatus> exit = (*counter)->Wait(absl::Seconds(60));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  ASSERT_EQ(exit->code, kFailpointExitCode) << exit->ToString() << "\n" << (*counter)->LogTail();
+  ASSERT_EQ(Count("SELECT COUNT(*) FROM events"), 14);
+
+  counter = StartCounter();
+  ASSERT_TRUE(counter.ok()) << counter.status();
+  ASSERT_TRUE(
+      WaitFor([&] { return Count("SELECT COUNT(*) FROM events") == 100; }, absl::Seconds(20)))
+      << (*counter)->LogTail();
+  ASSERT_TRUE((*counter)->Terminate().ok());
+  ExpectEachEventOnceInOrder(ids);
+}
+
 TEST_F(ConsumerFaultTest, Kill9MidStreamResumesWithoutLossOrSecondEffect) {
   std::vector<std::string> ids = PublishMany("m", 1500);
   absl::StatusOr<std::unique_ptr<DaemonProcess>> counter = StartCounter();

@@ -37,16 +37,18 @@ class ConsumerTest : public MessagingTest {
   std::unique_ptr<Consumer> Start(ConsumerOptions options) {
     sqlite3* db = nullptr;
     EXPECT_EQ(sqlite3_open(options.db_path.c_str(), &db), SQLITE_OK);
-    EXPECT_EQ(sqlite3_exec(db,
-                           "CREATE TABLE IF NOT EXISTS applied(n INTEGER PRIMARY KEY AUTOINCREMENT, "
-                           "msg_id TEXT UNIQUE, key TEXT, txid TEXT, header TEXT)",
-                           nullptr, nullptr, nullptr),
-              SQLITE_OK);
+    EXPECT_EQ(
+        sqlite3_exec(db,
+                     "CREATE TABLE IF NOT EXISTS applied(n INTEGER PRIMARY KEY AUTOINCREMENT, "
+                     "msg_id TEXT UNIQUE, key TEXT, txid TEXT, header TEXT)",
+                     nullptr, nullptr, nullptr),
+        SQLITE_OK);
     sqlite3_close(db);
-    absl::StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(
-        options, [this](sqlite3* db, const InboundMessage& m) -> absl::Status {
+    absl::StatusOr<std::unique_ptr<Consumer>> consumer =
+        Consumer::Create(options, [this](sqlite3* db, const InboundMessage& m) -> absl::Status {
           if (fail && fail(m)) return absl::UnavailableError(absl::StrCat("refusing ", m.id));
-          std::string header = m.headers.empty() ? "" : m.headers[0].first + "=" + m.headers[0].second;
+          std::string header =
+              m.headers.empty() ? "" : m.headers[0].first + "=" + m.headers[0].second;
           std::string sql = absl::StrCat("INSERT INTO applied(msg_id, key, txid, header) VALUES('",
                                          m.id, "', '", m.key, "', '", m.txid, "', '", header, "')");
           char* error = nullptr;
@@ -82,13 +84,15 @@ TEST_F(ConsumerTest, AppliesEachMessageOnceInStreamOrderWithItsHeaders) {
   std::vector<std::string> ids = PublishMany("m", 60);
   std::unique_ptr<Consumer> consumer = Start(Options());
   ASSERT_NE(consumer, nullptr);
-  ASSERT_TRUE(WaitFor([&] { return consumer->stats().applied == 60; })) << consumer->stats().applied;
+  ASSERT_TRUE(WaitFor([&] { return consumer->stats().applied == 60; }))
+      << consumer->stats().applied;
   consumer->Stop();
   EXPECT_THAT(Applied(), ElementsAreArray(ids));
   EXPECT_EQ(Column(dir_->Path("service.db"), "SELECT COUNT(*) FROM _txcoord_inbox")[0], "60");
-  EXPECT_EQ(Column(dir_->Path("service.db"),
-                   "SELECT key || ' ' || txid || ' ' || header FROM applied WHERE msg_id = 'm-4'")[0],
-            "k1 c1.1.4 X-Trace=t");
+  EXPECT_EQ(
+      Column(dir_->Path("service.db"),
+             "SELECT key || ' ' || txid || ' ' || header FROM applied WHERE msg_id = 'm-4'")[0],
+      "k1 c1.1.4 X-Trace=t");
   EXPECT_EQ(consumer->stats().position, 60u);
   EXPECT_EQ(consumer->stats().duplicates, 0);
 }

@@ -65,7 +65,8 @@ class MessagingTest : public ::testing::Test {
     absl::StatusOr<std::unique_ptr<NatsServer>> nats = NatsServer::Start(dir_->Path("nats"));
     ASSERT_TRUE(nats.ok()) << nats.status();
     nats_ = std::move(*nats);
-    ASSERT_TRUE(CreateStream(nats_->url(), StreamSpec{kStream, {kSubjects}, duplicate_window_}).ok());
+    ASSERT_TRUE(
+        CreateStream(nats_->url(), StreamSpec{kStream, {kSubjects}, duplicate_window_}).ok());
     Reconnect();
   }
 
@@ -90,9 +91,9 @@ class MessagingTest : public ::testing::Test {
     std::vector<std::string> ids;
     for (int i = 0; i < count; ++i) {
       std::string key = absl::StrCat("k", i % keys);
-      OutboundTestMessage message{absl::StrCat(prefix, "-", i), absl::StrCat("events.", key), key,
-                                  absl::StrCat("c1.1.", i), {{"X-Trace", "t"}},
-                                  absl::StrCat("payload ", i)};
+      OutboundTestMessage message{
+          absl::StrCat(prefix, "-", i), absl::StrCat("events.", key), key,
+          absl::StrCat("c1.1.", i),     {{"X-Trace", "t"}},           absl::StrCat("payload ", i)};
       absl::StatusOr<PublishResult> published = publisher_->Publish(message);
       EXPECT_TRUE(published.ok()) << published.status();
       if (published.ok()) {

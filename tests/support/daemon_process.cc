@@ -121,8 +121,8 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(DaemonOption
   Fd stdout_read(pipe_fds[0]);
   Fd stdout_write(pipe_fds[1]);
 
-  absl::StatusOr<pid_t> pid = SpawnChild(
-      argv, dev_null.get(), ready_in_log ? log.get() : stdout_write.get(), log.get());
+  absl::StatusOr<pid_t> pid =
+      SpawnChild(argv, dev_null.get(), ready_in_log ? log.get() : stdout_write.get(), log.get());
   if (!pid.ok()) return pid.status();
   // Only the child may hold the write end, so that its exit reads as EOF.
   close(stdout_write.release());
@@ -228,9 +228,9 @@ absl::Status DaemonProcess::WaitForLogText(int64_t log_offset) {
     std::string written((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
     if (absl::StrContains(written, options_.ready_log_text)) return absl::OkStatus();
     if (absl::Now() >= deadline) {
-      return absl::DeadlineExceededError(absl::StrCat(Describe(), " did not log \"",
-                                                      options_.ready_log_text, "\" within ",
-                                                      absl::FormatDuration(options_.start_timeout)));
+      return absl::DeadlineExceededError(
+          absl::StrCat(Describe(), " did not log \"", options_.ready_log_text, "\" within ",
+                       absl::FormatDuration(options_.start_timeout)));
     }
     pollfd fd = {pidfd_, POLLIN, 0};
     int ready = poll(&fd, 1, std::min(kLookEveryMs, PollTimeoutMs(deadline)));

@@ -140,8 +140,9 @@ TEST(DaemonProcessTest, MissingBinaryIsAnError) {
 TEST(DaemonProcessTest, ReadyLogTextIsLookedForOnlyInWhatThisRunLogged) {
   absl::StatusOr<TempDir> dir = TempDir::Create("harness");
   ASSERT_TRUE(dir.ok()) << dir.status();
-  DaemonOptions options = Shell(*dir, "echo 'warming up' >&2; echo 'Server is ready' >&2; "
-                                      "exec sleep infinity");
+  DaemonOptions options = Shell(*dir,
+                                "echo 'warming up' >&2; echo 'Server is ready' >&2; "
+                                "exec sleep infinity");
   options.ready_log_text = "Server is ready";
   absl::StatusOr<std::unique_ptr<DaemonProcess>> first = DaemonProcess::Start(options);
   ASSERT_TRUE(first.ok()) << first.status();

@@ -5,7 +5,10 @@
 //
 //   ASSERT_OK(CreateStream(nats->url(), {"BANK", {"bank.>"}}));
 //   auto publisher = TestPublisher::Connect(nats->url());
-//   (*publisher)->Publish({.id = "c1.5.42/a/0", .topic = "bank.transfers"});
+//   OutboundTestMessage message;
+//   message.id = "c1.5.42/accounts/0";
+//   message.topic = "bank.transfers";
+//   (*publisher)->Publish(message);
 #ifndef TXCOORD_TESTS_SUPPORT_JETSTREAM_H_
 #define TXCOORD_TESTS_SUPPORT_JETSTREAM_H_
 

@@ -42,7 +42,7 @@ constexpr int kPortAttempts = 5;
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(const std::string& dir,
-                                                               absl::Duration start_timeout) {
+                                                              absl::Duration start_timeout) {
   absl::StatusOr<std::string> binary = NatsServerBinary();
   if (!binary.ok()) return binary.status();
   std::error_code error;
@@ -75,16 +75,9 @@ std::string NatsServer::log_path() const { return dir_ + "/nats-server.log"; }
 absl::Status NatsServer::Launch() {
   DaemonOptions options;
   options.binary = binary_;
-  options.args = {"-js",
-                  "-a",
-                  "127.0.0.1",
-                  "-p",
-                  absl::StrCat(port_),
-                  "-sd",
-                  dir_ + "/jetstream",
+  options.args = {"-js", "-a", "127.0.0.1", "-p", absl::StrCat(port_), "-sd", dir_ + "/jetstream",
                   // A fixed name: the store is the same server's after a restart.
-                  "--server_name",
-                  "txcoord-test-nats"};
+                  "--server_name", "txcoord-test-nats"};
   options.log_path = log_path();
   options.start_timeout = start_timeout_;
   options.ready_log_text = "Server is ready";
