@@ -157,11 +157,11 @@ void JetStreamConnection::OnClosed(natsConnection*, void* closure) {
 }
 
 bool CanResume(const DurableState& state, uint64_t position, const ConsumerOptions& options) {
-  return state.ack_pending == 0 && state.redelivery_pending == 0 &&
-         state.delivered_stream <= position && state.ack_floor_stream == state.delivered_stream &&
-         state.ack_explicit && state.max_deliver <= 0 &&
-         state.filter_subject == options.filter_subject && state.ack_wait == options.ack_wait &&
-         state.max_ack_pending == options.max_ack_pending;
+  bool delivered_past = state.delivered_stream > position && options.filter_subject.empty();
+  return state.ack_pending == 0 && state.redelivery_pending == 0 && !delivered_past &&
+         state.ack_floor_stream == state.delivered_stream && state.ack_explicit &&
+         state.max_deliver <= 0 && state.filter_subject == options.filter_subject &&
+         state.ack_wait == options.ack_wait && state.max_ack_pending == options.max_ack_pending;
 }
 
 absl::StatusOr<std::unique_ptr<DurableConsumer>> DurableConsumer::Open(

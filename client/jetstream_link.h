@@ -95,11 +95,15 @@ struct DurableState {
   int64_t max_ack_pending = 0;
 };
 
-// Whether the durable consumer can go on as it is: it delivered nothing
-// past `position` (the last stream sequence the database applied), nothing
-// is unacknowledged (an unacked message would only come back after ack_wait,
-// behind later ones), and its configuration is the one `options` asks for.
-// Otherwise it is deleted and recreated to start at position + 1.
+// Whether the durable consumer can go on as it is: nothing is
+// unacknowledged (an unacked message would only come back after ack_wait,
+// behind later ones), it delivered nothing past `position` (the last stream
+// sequence the database committed), and its configuration is the one
+// `options` asks for. Otherwise it is deleted and recreated to start at
+// position + 1. With a filter subject the server's delivered sequence also
+// moves over messages of other subjects, so there it may pass `position`;
+// that also lets through a consumer whose database lost commits (restored
+// from a backup): recreate the durable consumer by hand after a restore.
 bool CanResume(const DurableState& state, uint64_t position, const ConsumerOptions& options);
 
 // A message fetched from the durable consumer, with the handle to ack it.

@@ -37,9 +37,17 @@ TEST(CanResumeTest, UnackedDeliveryFromACrashedInstanceRecreates) {
   EXPECT_FALSE(CanResume(state, 10, Options()));
 }
 
-TEST(CanResumeTest, AckedPastThePositionRecreates) {
+TEST(CanResumeTest, AckedPastThePositionRecreatesWithoutAFilter) {
   // Acked after a commit that the database lost (restored from a backup).
-  EXPECT_FALSE(CanResume(CaughtUp(12), 10, Options()));
+  ConsumerOptions unfiltered = Options();
+  unfiltered.filter_subject = "";
+  DurableState state = CaughtUp(12);
+  state.filter_subject = "";
+  EXPECT_FALSE(CanResume(state, 10, unfiltered));
+}
+
+TEST(CanResumeTest, FilteredConsumerPastThePositionOverOtherSubjectsResumes) {
+  EXPECT_TRUE(CanResume(CaughtUp(12), 10, Options()));
 }
 
 TEST(CanResumeTest, BehindThePositionResumesItsRedeliveriesAreSkipped) {

@@ -97,6 +97,42 @@ TEST_F(ConsumerTest, AppliesEachMessageOnceInStreamOrderWithItsHeaders) {
   EXPECT_EQ(consumer->stats().duplicates, 0);
 }
 
+TEST_F(ConsumerTest, CleanRestartKeepsTheDurableConsumerAndResumesAfterThePosition) {
+  ConsumerOptions options = Options();
+  options.filter_subject = "events.k1";  // the server's view skips other subjects
+  std::vector<std::string> ids = PublishMany("m", 30);
+  std::unique_ptr<Consumer> consumer = Start(options);
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return consumer->stats().applied == 10; }));
+  consumer->Stop();
+  consumer.reset();
+  std::vector<std::string> more = PublishMany("n", 30);
+  ids.insert(ids.end(), more.begin(), more.end());
+  consumer = Start(options);
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return consumer->stats().applied == 10; }));
+  consumer->Stop();
+  EXPECT_EQ(consumer->stats().resyncs, 0);  // nothing was left unacked
+  EXPECT_EQ(consumer->stats().already_applied, 0);
+  EXPECT_THAT(Applied(), ElementsAreArray(OfKey(ids, 1, 3)));
+}
+
+TEST_F(ConsumerTest, CleanRestartWithoutAFilterKeepsTheDurableConsumer) {
+  std::vector<std::string> ids = PublishMany("m", 20);
+  std::unique_ptr<Consumer> consumer = Start(Options());
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return consumer->stats().applied == 20; }));
+  consumer.reset();  // stops
+  std::vector<std::string> more = PublishMany("n", 20);
+  ids.insert(ids.end(), more.begin(), more.end());
+  consumer = Start(Options());
+  ASSERT_NE(consumer, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return consumer->stats().applied == 20; }));
+  consumer->Stop();
+  EXPECT_EQ(consumer->stats().resyncs, 0);
+  EXPECT_THAT(Applied(), ElementsAreArray(ids));
+}
+
 TEST_F(ConsumerTest, RepublishedDuplicateIsAppliedOnceAndCountedAsDuplicate) {
   // Dedup window short, so that a republish (a relay that crashed after
   // publishing) lands in the stream a second time under the same id.
