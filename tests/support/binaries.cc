@@ -5,8 +5,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace txcoord::testing {
 namespace {
@@ -57,6 +59,36 @@ absl::StatusOr<std::string> CoordinatorBinary() {
 
 absl::StatusOr<std::string> AgentBinary() {
   return FindBinary("TXAGENT_BIN", "participant/txagent");
+}
+
+absl::StatusOr<std::string> EventCounterBinary() {
+  return FindBinary("EVENT_COUNTER_BIN", "examples/event_counter");
+}
+
+absl::StatusOr<std::string> NatsServerBinary() {
+  constexpr char kEnvVar[] = "NATS_SERVER_BIN";
+  if (const char* from_env = std::getenv(kEnvVar); from_env != nullptr && *from_env != '\0') {
+    if (access(from_env, X_OK) != 0) {
+      return absl::NotFoundError(
+          absl::StrCat(kEnvVar, "=", from_env, " is not an executable file"));
+    }
+    return std::string(from_env);
+  }
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
+  }
+  // Daemons may run with a PATH that lacks the sbin directories.
+  dirs.push_back("/usr/sbin");
+  dirs.push_back("/usr/bin");
+  for (const std::string& dir : dirs) {
+    std::string candidate = (fs::path(dir) / "nats-server").string();
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return absl::NotFoundError(
+      absl::StrCat("nats-server not found in $PATH, /usr/sbin or /usr/bin: install the Debian "
+                   "package nats-server (scripts/install-deps does), or set ",
+                   kEnvVar, " to its path"));
 }
 
 }  // namespace txcoord::testing

@@ -1,6 +1,7 @@
 // Finds the daemon binaries that tests, the demo and benchmarks start: by
 // default the ones built next to the running executable (same CMake build
-// tree), or the paths in TXCOORD_BIN / TXAGENT_BIN.
+// tree), or the paths in TXCOORD_BIN / TXAGENT_BIN; and the system's
+// nats-server.
 //
 //   absl::StatusOr<std::string> txcoord = txcoord::testing::CoordinatorBinary();
 #ifndef TXCOORD_TESTS_SUPPORT_BINARIES_H_
@@ -23,6 +24,15 @@ absl::StatusOr<std::string> CoordinatorBinary();
 
 // The `txagent` daemon: $TXAGENT_BIN if set, else BUILD/participant/txagent.
 absl::StatusOr<std::string> AgentBinary();
+
+// The example consumer service: $EVENT_COUNTER_BIN if set, else
+// BUILD/examples/event_counter.
+absl::StatusOr<std::string> EventCounterBinary();
+
+// `nats-server` (JetStream, for transactional messages): $NATS_SERVER_BIN if
+// set, else the first in $PATH, else /usr/sbin or /usr/bin. NOT_FOUND names
+// the Debian package to install.
+absl::StatusOr<std::string> NatsServerBinary();
 
 }  // namespace txcoord::testing
 

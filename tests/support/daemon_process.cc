@@ -12,6 +12,7 @@
 #include <climits>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -111,6 +112,8 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(DaemonOption
       absl::StrCat("==== harness ", absl::FormatTime(absl::Now(), absl::UTCTimeZone()), ": ",
                    absl::StrJoin(argv, " "), "\n");
   (void)!write(log.get(), header.data(), header.size());
+  const bool ready_in_log = !options.ready_log_text.empty();
+  const int64_t log_offset = lseek(log.get(), 0, SEEK_END);
   Fd dev_null(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (dev_null.get() < 0) return ErrnoError("open /dev/null");
   int pipe_fds[2];
@@ -118,10 +121,12 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(DaemonOption
   Fd stdout_read(pipe_fds[0]);
   Fd stdout_write(pipe_fds[1]);
 
-  absl::StatusOr<pid_t> pid = SpawnChild(argv, dev_null.get(), stdout_write.get(), log.get());
+  absl::StatusOr<pid_t> pid =
+      SpawnChild(argv, dev_null.get(), ready_in_log ? log.get() : stdout_write.get(), log.get());
   if (!pid.ok()) return pid.status();
   // Only the child may hold the write end, so that its exit reads as EOF.
   close(stdout_write.release());
+  if (ready_in_log) close(stdout_read.release());
 
   // Opened before anyone reaps the child, so it names this child for sure.
   Fd pidfd(PidfdOpen(*pid));
@@ -134,7 +139,8 @@ absl::StatusOr<std::unique_ptr<DaemonProcess>> DaemonProcess::Start(DaemonOption
 
   std::unique_ptr<DaemonProcess> daemon(
       new DaemonProcess(std::move(options), *pid, pidfd.release(), stdout_read.release()));
-  absl::Status ready = daemon->ReadListeningLine();
+  absl::Status ready =
+      ready_in_log ? daemon->WaitForLogText(log_offset) : daemon->ReadListeningLine();
   if (!ready.ok()) {
     (void)daemon->Kill9();
     return absl::Status(ready.code(), absl::StrCat(ready.message(), "\n---- ", daemon->log_path(),
@@ -148,7 +154,7 @@ DaemonProcess::DaemonProcess(DaemonOptions options, pid_t pid, int pidfd, int st
 
 DaemonProcess::~DaemonProcess() {
   if (Running()) (void)Kill9();
-  close(stdout_fd_);
+  if (stdout_fd_ >= 0) close(stdout_fd_);
   close(pidfd_);
 }
 
@@ -207,6 +213,34 @@ absl::Status DaemonProcess::ReadListeningLine() {
         absl::StrCat(Describe(), " stopped before listening (",
                      exit.ok() ? exit->ToString() : std::string("closed its stdout, still running"),
                      "); stdout: \"", other_output, pending, "\""));
+  }
+}
+
+absl::Status DaemonProcess::WaitForLogText(int64_t log_offset) {
+  const absl::Time deadline = absl::Now() + options_.start_timeout;
+  // The log is a file, not a pipe, so there is nothing to block on until it
+  // grows: look again every few milliseconds, and wake at once if the child
+  // exits.
+  constexpr int kLookEveryMs = 10;
+  for (;;) {
+    std::ifstream file(options_.log_path, std::ios::binary);
+    file.seekg(log_offset);
+    std::string written((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    if (absl::StrContains(written, options_.ready_log_text)) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat(Describe(), " did not log \"", options_.ready_log_text, "\" within ",
+                       absl::FormatDuration(options_.start_timeout)));
+    }
+    pollfd fd = {pidfd_, POLLIN, 0};
+    int ready = poll(&fd, 1, std::min(kLookEveryMs, PollTimeoutMs(deadline)));
+    if (ready < 0 && errno != EINTR) return ErrnoError("poll pidfd");
+    if (ready > 0) {
+      absl::StatusOr<ExitStatus> exit = Wait(options_.start_timeout);
+      return absl::UnavailableError(
+          absl::StrCat(Describe(), " stopped before logging \"", options_.ready_log_text, "\" (",
+                       exit.ok() ? exit->ToString() : std::string("status unknown"), ")"));
+    }
   }
 }
 

@@ -33,6 +33,11 @@ struct DaemonOptions {
   // The child also serves HTTP (--http_listen): Start waits for its
   // "<name> http listening on HOST:PORT" line too.
   bool http = false;
+  // For programs other than txcoord's own, which announce readiness in
+  // their log (nats-server: "Server is ready"): if set, the child's stdout
+  // goes to the log as well, and Start returns once what the child wrote
+  // there since this start contains this text. address() stays empty.
+  std::string ready_log_text;
 };
 
 // How a child ended.
@@ -96,6 +101,7 @@ class DaemonProcess final {
  private:
   DaemonProcess(DaemonOptions options, pid_t pid, int pidfd, int stdout_fd);
   absl::Status ReadListeningLine();
+  absl::Status WaitForLogText(int64_t log_offset);
   absl::Status Signal(int signal, bool whole_group);
   // Reaps the child if it has exited; true if it has (now or before).
   bool ReapIfExited() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -107,7 +113,7 @@ class DaemonProcess final {
   // signals (a pid may be reused after the child is reaped; a pidfd never).
   const int pidfd_;
   // Kept open after the listening line: closing it would make a later
-  // write by the child die of SIGPIPE.
+  // write by the child die of SIGPIPE. -1 with options.ready_log_text.
   const int stdout_fd_;
   std::string address_;
   int port_ = 0;

@@ -137,6 +137,25 @@ TEST(DaemonProcessTest, MissingBinaryIsAnError) {
   EXPECT_THAT(daemon.status().message(), HasSubstr("execv failed"));
 }
 
+TEST(DaemonProcessTest, ReadyLogTextIsLookedForOnlyInWhatThisRunLogged) {
+  absl::StatusOr<TempDir> dir = TempDir::Create("harness");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  DaemonOptions options = Shell(*dir,
+                                "echo 'warming up' >&2; echo 'Server is ready' >&2; "
+                                "exec sleep infinity");
+  options.ready_log_text = "Server is ready";
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> first = DaemonProcess::Start(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE((*first)->Running());
+  ASSERT_TRUE((*first)->Kill9().ok());
+  // The same log already says "ready", from the first run; a second run that
+  // never says it must not count as ready.
+  options.args = {"-c", "exit 3"};
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> second = DaemonProcess::Start(options);
+  ASSERT_FALSE(second.ok());
+  EXPECT_THAT(std::string(second.status().message()), HasSubstr("exit 3"));
+}
+
 TEST(DaemonProcessTest, DestructorKillsTheChild) {
   absl::StatusOr<TempDir> dir = TempDir::Create("harness");
   ASSERT_TRUE(dir.ok()) << dir.status();
