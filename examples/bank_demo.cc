@@ -4,6 +4,8 @@
 // all three databases; then audits the database files behind the daemons'
 // backs: the total balance must be unchanged and no branch left prepared.
 // Exits 0 only if every check passes.
+#include <sqlite3.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -11,6 +13,7 @@
 #include <cstdio>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -24,9 +27,13 @@
 #include "absl/time/time.h"
 #include "client/agent_client.h"
 #include "client/client.h"
+#include "client/consumer.h"
 #include "common/flag_usage.h"
 #include "tests/support/bank.h"
 #include "tests/support/cluster.h"
+#include "tests/support/jetstream.h"
+#include "tests/support/nats_server.h"
+#include "tests/support/sqlite_inspect.h"
 #include "tests/support/temp_dir.h"
 
 ABSL_FLAG(int, clients, 16, "concurrent clients (threads), each running one transfer at a time");
@@ -43,6 +50,9 @@ ABSL_FLAG(double, hot_share, 0.05, "share of account picks that go to the hot ac
 ABSL_FLAG(absl::Duration, lock_timeout, absl::Seconds(1),
           "how long a write waits for a row lock; ends cross-agent deadlocks");
 ABSL_FLAG(bool, early_prepare, false, "prepare each branch with its Execute (prepare=true)");
+ABSL_FLAG(bool, events, true,
+          "each committed transfer publishes an event through the outbox to a nats-server the "
+          "demo starts; a consumer counts them into its own database");
 ABSL_FLAG(std::string, dir, "", "put data and logs here (kept) instead of a temporary directory");
 ABSL_FLAG(bool, keep, false, "keep the temporary directory with data and logs");
 
@@ -54,6 +64,9 @@ using testing::TransferOutcome;
 using testing::TransferResult;
 
 constexpr absl::Duration kPhase2Timeout = absl::Seconds(30);
+constexpr absl::Duration kEventsTimeout = absl::Seconds(30);
+constexpr char kEventStream[] = "BANK";
+constexpr char kEventTopic[] = "bank.transfers";
 
 // What the clients saw, merged after they finished.
 struct Tally {
@@ -61,9 +74,12 @@ struct Tally {
   std::vector<absl::Duration> commit_calls;    // every Commit call
   std::vector<absl::Duration> committed_txns;  // Begin to COMMITTED
   std::vector<std::string> other_examples;     // a few "other" / unknown details
+  std::set<std::string> committed, unknown;    // txids
 
   void Add(const TransferResult& result) {
     ++by_outcome[static_cast<int>(result.outcome)];
+    if (result.outcome == TransferOutcome::kCommitted) committed.insert(result.txid);
+    if (result.outcome == TransferOutcome::kUnknown) unknown.insert(result.txid);
     if (result.commit_called) commit_calls.push_back(result.commit_latency);
     if (result.outcome == TransferOutcome::kCommitted)
       committed_txns.push_back(result.total_latency);
@@ -78,6 +94,8 @@ struct Tally {
     commit_calls.insert(commit_calls.end(), other.commit_calls.begin(), other.commit_calls.end());
     committed_txns.insert(committed_txns.end(), other.committed_txns.begin(),
                           other.committed_txns.end());
+    committed.insert(other.committed.begin(), other.committed.end());
+    unknown.insert(other.unknown.begin(), other.unknown.end());
     for (const std::string& example : other.other_examples) {
       if (other_examples.size() < 3) other_examples.push_back(example);
     }
@@ -158,7 +176,104 @@ void PrintSummary(const Tally& tally, absl::Duration elapsed) {
 // the database files. True if every check passed. The clients (and so
 // their connections) end with this function, before the daemons are
 // stopped: a server shutting down waits for open connections to go.
-bool RunBank(testing::Cluster& cluster) {
+// The consumer service of the demo: counts each transfer event into its
+// own database (events.db), exactly once, through txcoord::Consumer.
+class EventCounter final {
+ public:
+  static absl::StatusOr<std::unique_ptr<EventCounter>> Start(const std::string& url,
+                                                             const std::string& db_path) {
+    auto counter = std::unique_ptr<EventCounter>(new EventCounter(db_path));
+    ConsumerOptions options;
+    options.url = url;
+    options.stream = kEventStream;
+    options.durable = "bank-events";
+    options.db_path = db_path;
+    absl::StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(
+        options, [](sqlite3* db, const InboundMessage& m) -> absl::Status {
+          sqlite3_stmt* stmt = nullptr;
+          int rc = sqlite3_prepare_v2(
+              db,
+              "INSERT INTO transfer_events(msg_id, txid, account, amount) VALUES (?1, ?2, ?3, ?4)",
+              -1, &stmt, nullptr);
+          if (rc == SQLITE_OK) {
+            sqlite3_bind_text(stmt, 1, m.id.data(), static_cast<int>(m.id.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_text(stmt, 2, m.txid.data(), static_cast<int>(m.txid.size()),
+                              SQLITE_TRANSIENT);
+            sqlite3_bind_text(stmt, 3, m.key.data(), static_cast<int>(m.key.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_text(stmt, 4, m.payload.data(), static_cast<int>(m.payload.size()),
+                              SQLITE_TRANSIENT);
+            rc = sqlite3_step(stmt);
+          }
+          sqlite3_finalize(stmt);
+          if (rc == SQLITE_DONE) return absl::OkStatus();
+          return absl::InternalError(absl::StrCat("recording event: ", sqlite3_errmsg(db)));
+        });
+    if (!consumer.ok()) return consumer.status();
+    counter->consumer_ = *std::move(consumer);
+    counter->consumer_->Start();
+    return counter;
+  }
+  ~EventCounter() { consumer_->Stop(); }
+
+  ConsumerStats stats() const { return consumer_->stats(); }
+  const std::string& db_path() const { return db_path_; }
+
+ private:
+  explicit EventCounter(std::string db_path) : db_path_(std::move(db_path)) {
+    sqlite3* db = nullptr;
+    sqlite3_open(db_path_.c_str(), &db);
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS transfer_events("
+                 "msg_id TEXT PRIMARY KEY, txid TEXT NOT NULL, account TEXT NOT NULL, "
+                 "amount INTEGER NOT NULL)",
+                 nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+  }
+  const std::string db_path_;
+  std::unique_ptr<Consumer> consumer_;
+};
+
+// Waits until every committed transfer's event went through the outbox and
+// was counted, then prints the events line. True if it adds up.
+bool CheckEvents(testing::Cluster& cluster, EventCounter& counter, const Tally& tally) {
+  const absl::Time deadline = absl::Now() + kEventsTimeout;
+  int64_t published = 0, delivered = 0, consumed = 0;
+  while (true) {
+    published = testing::SumQueryInt64(cluster.agent_dbs(), "SELECT count(*) FROM _txcoord_outbox")
+                    .value_or(-1);
+    delivered = testing::SumQueryInt64(cluster.agent_dbs(),
+                                       "SELECT count(*) FROM _txcoord_outbox WHERE state = 1")
+                    .value_or(-1);
+    consumed = testing::QueryInt64(counter.db_path(), "SELECT count(*) FROM transfer_events")
+                   .value_or(-1);
+    if ((delivered == published && consumed >= published) || absl::Now() > deadline) break;
+    absl::SleepFor(absl::Milliseconds(50));  // polling the files, nothing to wait on
+  }
+  int64_t from_aborted = 0;
+  absl::StatusOr<std::set<std::string>> txids =
+      testing::QueryStrings(counter.db_path(), "SELECT txid FROM transfer_events");
+  for (const std::string& txid : txids.value_or(std::set<std::string>{})) {
+    if (tally.committed.count(txid) == 0 && tally.unknown.count(txid) == 0) ++from_aborted;
+  }
+  const ConsumerStats stats = counter.stats();
+  std::printf("events published %lld, consumed %lld, duplicates suppressed %lld, from aborted "
+              "transfers %lld\n",
+              static_cast<long long>(published), static_cast<long long>(consumed),
+              static_cast<long long>(stats.duplicates + stats.already_applied),
+              static_cast<long long>(from_aborted));
+  const int64_t committed = tally.count(TransferOutcome::kCommitted);
+  const int64_t unknown = tally.count(TransferOutcome::kUnknown);
+  const bool ok = txids.ok() && consumed == published && from_aborted == 0 &&
+                  published >= committed && published <= committed + unknown &&
+                  stats.dead_lettered == 0;
+  if (!ok) {
+    std::printf("events check:           failed (%lld delivered; consumer: %s)\n",
+                static_cast<long long>(delivered), stats.last_error.c_str());
+  }
+  return ok;
+}
+
+bool RunBank(testing::Cluster& cluster, EventCounter* events) {
   Client coordinator(cluster.coordinator_address());
   std::vector<std::unique_ptr<AgentClient>> agent_clients;
   std::vector<AgentClient*> agents;
@@ -174,6 +289,7 @@ bool RunBank(testing::Cluster& cluster) {
   options.hot_share = absl::GetFlag(FLAGS_hot_share);
   options.lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
   options.early_prepare = absl::GetFlag(FLAGS_early_prepare);
+  if (events != nullptr) options.event_topic = kEventTopic;
   Bank bank(&coordinator, agents, options);
   if (absl::Status status = bank.CreateAccounts(); !status.ok()) {
     std::printf("creating the accounts failed: %s\n", status.ToString().c_str());
@@ -223,6 +339,7 @@ bool RunBank(testing::Cluster& cluster) {
     std::printf("committed transfers:    none\n");
     ok = false;
   }
+  if (events != nullptr) ok = CheckEvents(cluster, *events, tally) && ok;
   return ok;
 }
 
@@ -248,7 +365,23 @@ int Run() {
     return 1;
   };
 
+  // The broker of the transfer events, and the stream that keeps them.
+  std::unique_ptr<testing::NatsServer> nats;
+  if (absl::GetFlag(FLAGS_events)) {
+    absl::StatusOr<std::unique_ptr<testing::NatsServer>> started_nats =
+        testing::NatsServer::Start(dir + "/nats");
+    if (!started_nats.ok()) return fail(started_nats.status().ToString());
+    nats = *std::move(started_nats);
+    absl::Status stream = testing::CreateStream(nats->url(), {kEventStream, {"bank.>"}});
+    if (!stream.ok()) return fail(stream.ToString());
+  }
+
   testing::ClusterOptions cluster_options;
+  if (nats != nullptr) {
+    cluster_options.agent_flags = {"--nats_url=" + nats->url(),
+                                   absl::StrCat("--outbox_stream=", kEventStream),
+                                   "--outbox_subjects=bank.>"};
+  }
   cluster_options.agents = 3;
   cluster_options.agent_names = {"bank-a", "bank-b", "bank-c"};
   cluster_options.dir = dir;
@@ -269,7 +402,17 @@ int Run() {
                   ? "  (removed at exit unless a check fails)"
                   : "");
 
-  bool ok = RunBank(cluster);
+  std::unique_ptr<EventCounter> events;
+  if (nats != nullptr) {
+    std::printf("nats-server    %s  (JetStream stream %s; events counted into %s/events.db)\n",
+                nats->url().c_str(), kEventStream, dir.c_str());
+    absl::StatusOr<std::unique_ptr<EventCounter>> counter =
+        EventCounter::Start(nats->url(), dir + "/events.db");
+    if (!counter.ok()) return fail(counter.status().ToString());
+    events = *std::move(counter);
+  }
+  bool ok = RunBank(cluster, events.get());
+  events.reset();
   // A daemon that died during the run would otherwise only show up as
   // "other" aborts.
   if (absl::Status status = cluster.CheckRunning(); !status.ok()) {
@@ -282,6 +425,7 @@ int Run() {
               stopped.ok() ? "yes" : stopped.ToString().c_str(),
               absl::ToDoubleSeconds(absl::Now() - stop_start));
   ok = ok && stopped.ok();
+  if (nats != nullptr) ok = nats->Stop().ok() && ok;
   std::fflush(stdout);
   if (!ok) return fail("a check failed");
   std::printf("all checks passed\n");

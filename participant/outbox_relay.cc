@@ -13,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -31,6 +32,10 @@ constexpr absl::Duration kMaxConnectBackoff = absl::Seconds(5);
 // Delivered rows are deleted in chunks, so that no one statement holds the
 // participant's connection for long.
 constexpr size_t kCleanupChunk = 1000;
+// Delivered marks are written at least this often, and at once when this
+// many wait.
+constexpr absl::Duration kFlushInterval = absl::Milliseconds(200);
+constexpr size_t kMaxUnrecorded = 1024;
 
 }  // namespace
 
@@ -123,6 +128,7 @@ class OutboxRelay::Loop final {
       const std::optional<absl::Duration> idle = Round();
       if (idle.has_value()) Sleep(*idle);
     }
+    FlushDelivered();
     absl::MutexLock lock(&mu_);
     active_ = false;
   }
@@ -130,20 +136,29 @@ class OutboxRelay::Loop final {
   // One publishing round. Returns how long to wait before the next one
   // (nullopt: go on at once, more may be due).
   std::optional<absl::Duration> Round() {
-    absl::StatusOr<std::vector<OutboxRow>> pending = participant_->PendingOutbox(options_.batch);
-    if (!pending.ok()) {
-      Fail(absl::StrCat("reading the outbox: ", pending.status().ToString()));
+    absl::StatusOr<std::vector<OutboxRow>> loaded =
+        participant_->PendingOutbox(options_.batch + acked_.size());
+    if (!loaded.ok()) {
+      Fail(absl::StrCat("reading the outbox: ", loaded.status().ToString()));
       return absl::Seconds(1);
     }
+    // Rows the stream acknowledged whose mark is not written yet are not
+    // pending any more: their keys' next messages may go.
+    std::vector<OutboxRow> pending;
+    pending.reserve(loaded->size());
+    for (OutboxRow& row : *loaded) {
+      if (!acked_.contains(row.seq)) pending.push_back(std::move(row));
+    }
     const absl::Time now = absl::Now();
-    const std::vector<size_t> due = PickDue(*pending, now, options_.batch);
+    const std::vector<size_t> due = PickDue(pending, now, options_.batch);
     if (due.empty()) {
-      const std::optional<absl::Time> next = NextDue(*pending, now);
+      if (!FlushDelivered()) return absl::Seconds(1);
+      const std::optional<absl::Time> next = NextDue(pending, now);
       return next.has_value() ? std::min(*next - now, kIdlePoll) : kIdlePoll;
     }
     std::vector<const OutboxRow*> rows;
     rows.reserve(due.size());
-    for (size_t i : due) rows.push_back(&(*pending)[i]);
+    for (size_t i : due) rows.push_back(&pending[i]);
     const std::vector<PublishResult> results =
         publisher_->PublishAll(rows, options_.publish_timeout);
     std::vector<OutboxAttempt> attempts;
@@ -151,7 +166,9 @@ class OutboxRelay::Loop final {
     for (size_t i = 0; i < rows.size(); ++i) {
       const PublishResult& result = results[i];
       if (result.kind == PublishResult::Kind::kAcked) {
-        attempts.push_back({rows[i]->seq, /*delivered=*/true});
+        acked_.insert(rows[i]->seq);
+        unrecorded_.push_back({rows[i]->seq, /*delivered=*/true});
+        delivered_->Increment();
         publish_latency_->Observe(result.latency);
         continue;
       }
@@ -178,13 +195,15 @@ class OutboxRelay::Loop final {
                      << (attempts.back().dead ? ": dead-lettered" : ": will retry");
     }
     if (absl::Status recorded = participant_->RecordOutboxAttempts(attempts); !recorded.ok()) {
-      // Delivered ones will be published again and dropped as duplicates.
-      Fail(absl::StrCat("recording deliveries: ", recorded.ToString()));
+      Fail(absl::StrCat("recording failed attempts: ", recorded.ToString()));
       return absl::Seconds(1);
     }
     for (const OutboxAttempt& a : attempts) {
-      if (a.delivered) delivered_->Increment();
       if (a.dead) dead_lettered_->Increment();
+    }
+    if ((unrecorded_.size() >= kMaxUnrecorded || absl::Now() >= next_flush_) &&
+        !FlushDelivered()) {
+      return absl::Seconds(1);
     }
     if (!unavailable.empty()) {
       Fail(absl::StrCat("broker unreachable: ", unavailable));
@@ -192,6 +211,22 @@ class OutboxRelay::Loop final {
     }
     SetState(absl::StrCat("relaying to ", options_.nats_url), std::nullopt);
     return std::nullopt;
+  }
+
+  // Writes the delivered marks gathered since the last flush, in one
+  // transaction: under load a round's own write would cost the agent's
+  // connection as much as the commits it relays. A crash before the flush
+  // only republishes them (dropped as duplicates; see messaging.md).
+  bool FlushDelivered() {
+    next_flush_ = absl::Now() + kFlushInterval;
+    if (unrecorded_.empty()) return true;
+    if (absl::Status recorded = participant_->RecordOutboxAttempts(unrecorded_); !recorded.ok()) {
+      Fail(absl::StrCat("recording deliveries: ", recorded.ToString()));
+      return false;
+    }
+    unrecorded_.clear();
+    acked_.clear();
+    return true;
   }
 
   bool TakeLock() {
@@ -296,6 +331,10 @@ class OutboxRelay::Loop final {
 
   // The relay thread's own.
   std::unique_ptr<JetStreamPublisher> publisher_;
+  // Acknowledged by the stream, not yet marked delivered (FlushDelivered).
+  std::vector<OutboxAttempt> unrecorded_;
+  absl::flat_hash_set<int64_t> acked_;
+  absl::Time next_flush_;
   int lock_fd_ = -1;
   std::thread thread_;
 

@@ -144,8 +144,14 @@ TransferResult Bank::Transfer(absl::BitGenRef rng) {
 
   const size_t from = absl::Uniform<size_t>(rng, 0, agents_.size());
   const int64_t amount = PickAmount(rng);
-  absl::StatusOr<SqlResult> debit = Write(*agents_[from], result.txid, kDebit,
-                                         {amount, PickAccount(rng)}, -amount, execute);
+  const int64_t account = PickAccount(rng);
+  ExecuteOptions debit_execute = execute;
+  if (!options_.event_topic.empty()) {
+    debit_execute.messages.push_back({options_.event_topic, absl::StrCat(from, ":", account),
+                                      absl::StrCat(amount), {}});
+  }
+  absl::StatusOr<SqlResult> debit =
+      Write(*agents_[from], result.txid, kDebit, {amount, account}, -amount, debit_execute);
   if (!debit.ok()) {
     AbortTransfer(ClassifyExecuteError(debit.status()),
                   absl::StrCat("debit: ", StatusText(debit.status())), start, &result);

@@ -46,6 +46,10 @@ struct BankOptions {
   // each branch inserts its txid there, so the files tell which transfers
   // committed where (see LedgerTxids).
   bool ledger = false;
+  // Non-empty: each debit also publishes a transactional message to this
+  // topic (key "<agent>:<account>", payload the amount), committed or
+  // aborted with the transfer (docs/messaging.md).
+  std::string event_topic;
 };
 
 enum class TransferOutcome {

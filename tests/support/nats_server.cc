@@ -114,6 +114,11 @@ bool NatsServer::Running() {
   return process_ != nullptr && process_->Running();
 }
 
+pid_t NatsServer::pid() {
+  absl::MutexLock lock(&mu_);
+  return process_ != nullptr && process_->Running() ? process_->pid() : 0;
+}
+
 std::string NatsServer::LogTail(size_t max_bytes) {
   absl::MutexLock lock(&mu_);
   if (process_ != nullptr) return process_->LogTail(max_bytes);

@@ -53,6 +53,8 @@ class NatsServer final {
   // longer running (FAILED_PRECONDITION otherwise); returns once it is ready.
   absl::Status Restart();
   bool Running();
+  // The server's process id while it runs, else 0 (for CPU accounting).
+  pid_t pid();
 
   // The last `max_bytes` of the server's log, for failure messages.
   std::string LogTail(size_t max_bytes = 4000);
