@@ -27,6 +27,19 @@ v1::OutboxState ToProto(OutboxState state) {
   return v1::OUTBOX_STATE_UNSPECIFIED;
 }
 
+std::optional<OutboxState> FromProto(v1::OutboxState state) {
+  switch (state) {
+    case v1::OUTBOX_STATE_PENDING:
+      return OutboxState::kPending;
+    case v1::OUTBOX_STATE_DELIVERED:
+      return OutboxState::kDelivered;
+    case v1::OUTBOX_STATE_DEAD:
+      return OutboxState::kDead;
+    default:
+      return std::nullopt;
+  }
+}
+
 void ToProto(const OutboxRow& row, v1::OutboxEntry* out) {
   out->set_id(row.id);
   out->set_seq(row.seq);
@@ -81,20 +94,9 @@ grpc::Status AgentAdminService::ListOutbox(grpc::ServerContext* context,
     return admitted;
   }
   std::optional<OutboxState> state;
-  switch (request->state()) {
-    case v1::OUTBOX_STATE_UNSPECIFIED:
-      break;
-    case v1::OUTBOX_STATE_PENDING:
-      state = OutboxState::kPending;
-      break;
-    case v1::OUTBOX_STATE_DELIVERED:
-      state = OutboxState::kDelivered;
-      break;
-    case v1::OUTBOX_STATE_DEAD:
-      state = OutboxState::kDead;
-      break;
-    default:
-      return Invalid("state must be PENDING, DELIVERED, DEAD or unspecified");
+  if (request->state() != v1::OUTBOX_STATE_UNSPECIFIED) {
+    state = FromProto(request->state());
+    if (!state.has_value()) return Invalid("state must be PENDING, DELIVERED, DEAD or unspecified");
   }
   if (request->limit() < 0 || request->limit() > kMaxListLimit) {
     return Invalid(absl::StrCat("limit must be 0 (", kDefaultListLimit, ") to ", kMaxListLimit));
@@ -163,24 +165,17 @@ grpc::Status AgentAdminService::PurgeOutbox(grpc::ServerContext* context,
       !admitted.ok()) {
     return admitted;
   }
-  OutboxState state;
-  switch (request->state()) {
-    case v1::OUTBOX_STATE_DELIVERED:
-      state = OutboxState::kDelivered;
-      break;
-    case v1::OUTBOX_STATE_DEAD:
-      state = OutboxState::kDead;
-      break;
-    default:
-      return Invalid(
-          "state must be DELIVERED or DEAD: pending messages are never purged (not delivered)");
+  const std::optional<OutboxState> state = FromProto(request->state());
+  if (!state.has_value() || *state == OutboxState::kPending) {
+    return Invalid(
+        "state must be DELIVERED or DEAD: pending messages are never purged (not delivered)");
   }
   std::vector<std::string> ids;
   if (grpc::Status s = IdsFromProto(request->ids(), &ids); !s.ok()) return s;
-  absl::StatusOr<int64_t> purged = participant_->PurgeOutbox(state, ids);
+  absl::StatusOr<int64_t> purged = participant_->PurgeOutbox(*state, ids);
   if (!purged.ok()) return ToGrpcStatus(purged.status());
   response->set_affected(*purged);
-  response->set_message(absl::StrCat(*purged, " ", OutboxStateName(state), " message(s) deleted"));
+  response->set_message(absl::StrCat(*purged, " ", OutboxStateName(*state), " message(s) deleted"));
   return grpc::Status::OK;
 }
 
