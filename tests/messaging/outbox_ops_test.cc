@@ -4,6 +4,7 @@
 // the broker returns, every message applied once. Messages the stream
 // refuses are dead-lettered, shown, retried and purged with txctl; bad
 // messages are refused over gRPC and HTTP and change nothing.
+#include <nats.h>
 #include <sqlite3.h>
 
 #include <memory>
@@ -183,6 +184,66 @@ TEST_F(OutboxOpsTest, MessagesWithoutAStreamWaitAndCanBeRetriedAndPurged) {
   EXPECT_EQ(purged.exit_code, 0) << purged;
   EXPECT_THAT(purged.out, HasSubstr("\"affected\":1"));
   EXPECT_EQ(Number(OutboxList(), "delivered"), 0);
+}
+
+// Makes or changes the stream "BIG" (subjects big.>) so that it takes
+// messages of at most `max_bytes`: JetStream refuses larger ones itself.
+absl::Status SetMaxMessageSize(const std::string& url, int32_t max_bytes, bool create) {
+  natsConnection* nc = nullptr;
+  jsCtx* js = nullptr;
+  natsStatus s = natsConnection_ConnectTo(&nc, url.c_str());
+  if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, nullptr);
+  if (s == NATS_OK) {
+    const char* subjects[] = {"big.>"};
+    jsStreamConfig config;
+    jsStreamConfig_Init(&config);
+    config.Name = "BIG";
+    config.Subjects = subjects;
+    config.SubjectsLen = 1;
+    config.Storage = js_FileStorage;
+    config.MaxMsgSize = max_bytes;
+    jsStreamInfo* info = nullptr;
+    s = create ? js_AddStream(&info, js, &config, nullptr, nullptr)
+               : js_UpdateStream(&info, js, &config, nullptr, nullptr);
+    if (info != nullptr) jsStreamInfo_Destroy(info);
+  }
+  if (js != nullptr) jsCtx_Destroy(js);
+  if (nc != nullptr) natsConnection_Destroy(nc);
+  if (s == NATS_OK) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("stream BIG: ", natsStatus_GetText(s)));
+}
+
+TEST_F(OutboxOpsTest, RefusedMessagesAreDeadLetteredKeptAndRetriedWithTxctl) {
+  ASSERT_TRUE(SetMaxMessageSize(nats_->url(), 300, /*create=*/true).ok());
+  // Same key: the dead one must stop holding back the next.
+  ExecuteOptions options;
+  options.messages.push_back({"big.orders", "k", std::string(1000, 'x'), {}});
+  options.messages.push_back({"big.orders", "k", "small", {}});
+  absl::StatusOr<ExecuteResult> r = agent_->Execute("", {{"INSERT INTO t VALUES (1)", {}}}, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string big = r->message_ids[0];
+  // --outbox_max_attempts=2: refused twice, then dead; the next one goes.
+  EXPECT_TRUE(Eventually([&] {
+    const JsonValue list = OutboxList();
+    return Number(list, "dead") == 1 && Number(list, "delivered") == 1;
+  }));
+  EXPECT_TRUE(Eventually([&] { return Metric("txagent_outbox_dead") == 1.0; }));
+  EXPECT_THAT(Metric("txagent_outbox_dead_lettered_total"), Optional(1.0));
+  TxctlResult shown = RunTxctl({"outbox", "show", big, "--agent=" + cluster_->agent_address(0)});
+  EXPECT_EQ(shown.exit_code, 0) << shown;
+  EXPECT_THAT(shown.out, HasSubstr("dead, 2 attempt(s)"));
+  EXPECT_THAT(shown.out, HasSubstr("refused by JetStream"));
+
+  // The operator fixes the stream, then sends the dead message again.
+  ASSERT_TRUE(SetMaxMessageSize(nats_->url(), -1, /*create=*/false).ok());
+  TxctlResult retried =
+      RunTxctl({"outbox", "retry", "--all-dead", "--agent=" + cluster_->agent_address(0)});
+  EXPECT_EQ(retried.exit_code, 0) << retried;
+  EXPECT_THAT(retried.out, HasSubstr("1 message(s) pending again"));
+  EXPECT_TRUE(Eventually([&] {
+    const JsonValue list = OutboxList();
+    return Number(list, "dead") == 0 && Number(list, "delivered") == 2;
+  }));
 }
 
 TEST_F(OutboxOpsTest, BadMessagesAreRefusedOverGrpcAndHttpAndChangeNothing) {
