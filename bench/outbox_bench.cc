@@ -128,8 +128,8 @@ double CpuOf(const std::vector<pid_t>& pids) {
 
 // `clients` threads running transfers for `seconds`; with `messages`, each
 // branch also publishes one message.
-Point RunTransfers(const testing::Cluster& cluster, const Pids& pids, int clients,
-                   double seconds, bool messages, Timeline* timeline) {
+Point RunTransfers(const testing::Cluster& cluster, const Pids& pids, int clients, double seconds,
+                   bool messages, Timeline* timeline) {
   std::vector<Clock::duration> samples;
   absl::Mutex mu;
   std::atomic<int> errors{0};
@@ -151,15 +151,16 @@ Point RunTransfers(const testing::Cluster& cluster, const Pids& pids, int client
         for (size_t i = 0; ok && i < agents.size(); ++i) {
           ExecuteOptions options;
           if (messages) {
-            options.messages.push_back({"bench.transfers", absl::StrCat("client-", c),
-                                        std::string(100, 'x'), {}});
+            options.messages.push_back(
+                {"bench.transfers", absl::StrCat("client-", c), std::string(100, 'x'), {}});
           }
           const int64_t amount = i == 0 ? 2 : 1;
           ok = agents[i]
-                   ->Execute(*txid,
-                             {{i == 0 ? kDebit : kCredit,
-                               {amount, static_cast<int64_t>(absl::Uniform(rng, 1, kAccounts + 1))}}},
-                             options)
+                   ->Execute(
+                       *txid,
+                       {{i == 0 ? kDebit : kCredit,
+                         {amount, static_cast<int64_t>(absl::Uniform(rng, 1, kAccounts + 1))}}},
+                       options)
                    .ok();
         }
         absl::StatusOr<CommitResult> done =
@@ -232,11 +233,14 @@ int Main() {
   }
   const testing::Cluster& c = **cluster;
   for (int i = 0; i < c.agent_count(); ++i) {
-    absl::StatusOr<ExecuteResult> made = AgentClient(c.agent_address(i)).Execute(
-        "", {{"CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)", {}},
-             {"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
-              "INSERT INTO accounts SELECT i, 1000000 FROM n",
-              {}}});
+    absl::StatusOr<ExecuteResult> made =
+        AgentClient(c.agent_address(i))
+            .Execute(
+                "",
+                {{"CREATE TABLE accounts (id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)", {}},
+                 {"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000) "
+                  "INSERT INTO accounts SELECT i, 1000000 FROM n",
+                  {}}});
     if (!made.ok()) {
       std::fprintf(stderr, "outbox_bench: setup: %s\n", made.status().ToString().c_str());
       return 2;
@@ -255,8 +259,8 @@ int Main() {
   ConsumerStats stats;
   // A new Consumer resumes at the position its database holds.
   auto start_consumer = [&]() -> std::unique_ptr<Consumer> {
-    absl::StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(
-        consumer_options, [&timeline](sqlite3*, const InboundMessage& m) {
+    absl::StatusOr<std::unique_ptr<Consumer>> consumer =
+        Consumer::Create(consumer_options, [&timeline](sqlite3*, const InboundMessage& m) {
           timeline.Applied(m.id);
           return absl::OkStatus();
         });
@@ -278,26 +282,33 @@ int Main() {
   std::unique_ptr<Consumer> consumer = start_consumer();
   if (consumer == nullptr) return 2;
 
-  std::printf("outbox_bench: a transfer (Begin, 3 Executes at 3 agents, Commit), without and "
-              "with one message per branch, %.1f s per point%s\n",
-              seconds, smoke ? " (smoke)" : "");
+  std::printf(
+      "outbox_bench: a transfer (Begin, 3 Executes at 3 agents, Commit), without and "
+      "with one message per branch, %.1f s per point%s\n",
+      seconds, smoke ? " (smoke)" : "");
   int errors = 0;
   const int floor_calls = smoke ? 50 : 2000;
   Client floor_client(c.coordinator_address());
-  const LatencyStats grpc_floor = Floor(floor_calls, [&](int) {
-    return floor_client.GetTransaction("bench.1.1").status().code() ==
-           absl::StatusCode::kFailedPrecondition;
-  }, &errors);
+  const LatencyStats grpc_floor = Floor(
+      floor_calls,
+      [&](int) {
+        return floor_client.GetTransaction("bench.1.1").status().code() ==
+               absl::StatusCode::kFailedPrecondition;
+      },
+      &errors);
   absl::StatusOr<std::unique_ptr<testing::TestPublisher>> publisher =
       testing::TestPublisher::Connect((*nats)->url());
   if (!publisher.ok()) return 2;
-  const LatencyStats js_floor = Floor(floor_calls, [&](int i) {
-    testing::OutboundTestMessage m;
-    m.topic = "bench.floor";
-    m.id = absl::StrCat("floor-", i);
-    m.payload = std::string(100, 'x');
-    return (*publisher)->Publish(m).ok();
-  }, &errors);
+  const LatencyStats js_floor = Floor(
+      floor_calls,
+      [&](int i) {
+        testing::OutboundTestMessage m;
+        m.topic = "bench.floor";
+        m.id = absl::StrCat("floor-", i);
+        m.payload = std::string(100, 'x');
+        return (*publisher)->Publish(m).ok();
+      },
+      &errors);
   std::printf("%-36s %7s %8s %8s %7s %6s  %s\n", "what", "clients", "p50_ms", "p99_ms", "per_s",
               "errors", "CPU ms/txn: coord agents broker clients+consumer");
   auto print = [](const std::string& what, int clients, const LatencyStats& s, const Point* p) {
@@ -344,10 +355,11 @@ int Main() {
   };
   const double plain_tps = mean_tps(plain);
   std::printf("messages through the outbox and consumed: %.0f/s\n", messages_per_s);
-  std::printf("throughput with one message per branch: %.1f%% of without (relay only), "
-              "%.1f%% (consumer on the same CPUs too); goal: at least 90%%\n",
-              plain_tps > 0 ? 100.0 * mean_tps(relay_only) / plain_tps : 0,
-              plain_tps > 0 ? 100.0 * mean_tps(with) / plain_tps : 0);
+  std::printf(
+      "throughput with one message per branch: %.1f%% of without (relay only), "
+      "%.1f%% (consumer on the same CPUs too); goal: at least 90%%\n",
+      plain_tps > 0 ? 100.0 * mean_tps(relay_only) / plain_tps : 0,
+      plain_tps > 0 ? 100.0 * mean_tps(with) / plain_tps : 0);
   for (int clients : {1, 16}) {
     timeline.Reset();
     const Point p = RunTransfers(c, pids, clients, seconds, true, &timeline);

@@ -56,7 +56,8 @@ void WriteEntry(JsonWriter& json, const v1::OutboxEntry& e, bool with_payload) {
 }
 
 int Finish(const Invocation& invocation, const grpc::Status& status, const std::string& what) {
-  return ReportError(invocation, FromGrpcStatus(status), absl::StrCat(what, " at ", invocation.agent));
+  return ReportError(invocation, FromGrpcStatus(status),
+                     absl::StrCat(what, " at ", invocation.agent));
 }
 
 int RunAction(const Invocation& invocation, const std::string& command,
@@ -114,8 +115,8 @@ int RunOutboxList(const Invocation& invocation) {
     std::cout << json.str() << "\n";
     return kExitOk;
   }
-  std::cout << "outbox at " << invocation.agent << ": " << s.pending() << " pending, "
-            << s.dead() << " dead, " << s.delivered() << " delivered (kept)";
+  std::cout << "outbox at " << invocation.agent << ": " << s.pending() << " pending, " << s.dead()
+            << " dead, " << s.delivered() << " delivered (kept)";
   if (s.pending() > 0) {
     std::cout << "; oldest pending " << FormatAge(absl::Milliseconds(s.oldest_pending_age_ms()));
   }
@@ -161,7 +162,8 @@ int RunOutboxShow(const Invocation& invocation) {
     std::cout << "delivered  " << Timestamp(e.delivered_unix_ms()) << "\n";
   }
   if (!e.last_error().empty()) std::cout << "last error " << e.last_error() << "\n";
-  for (const v1::Header& h : e.headers()) std::cout << "header     " << h.name() << ": " << h.value() << "\n";
+  for (const v1::Header& h : e.headers())
+    std::cout << "header     " << h.name() << ": " << h.value() << "\n";
   std::cout << "payload    " << e.payload_bytes() << " bytes"
             << (IsValidUtf8(e.payload()) ? ": " + Truncate(e.payload(), 200)
                                          : " (binary; --json gives it in base64)")
@@ -188,7 +190,8 @@ int RunOutboxPurge(const Invocation& invocation) {
   if (invocation.agent.empty()) return UsageError("outbox purge", "--agent=HOST:PORT is required");
   const bool delivered = invocation.line.Has("delivered");
   const bool dead = invocation.line.Has("dead");
-  if (delivered == dead) return UsageError("outbox purge", "give exactly one of --delivered or --dead");
+  if (delivered == dead)
+    return UsageError("outbox purge", "give exactly one of --delivered or --dead");
   v1::PurgeOutboxRequest request;
   request.set_state(delivered ? v1::OUTBOX_STATE_DELIVERED : v1::OUTBOX_STATE_DEAD);
   for (const std::string& id : invocation.args) request.add_ids(id);

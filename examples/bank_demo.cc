@@ -188,18 +188,20 @@ class EventCounter final {
     options.stream = kEventStream;
     options.durable = "bank-events";
     options.db_path = db_path;
-    absl::StatusOr<std::unique_ptr<Consumer>> consumer = Consumer::Create(
-        options, [](sqlite3* db, const InboundMessage& m) -> absl::Status {
+    absl::StatusOr<std::unique_ptr<Consumer>> consumer =
+        Consumer::Create(options, [](sqlite3* db, const InboundMessage& m) -> absl::Status {
           sqlite3_stmt* stmt = nullptr;
           int rc = sqlite3_prepare_v2(
               db,
               "INSERT INTO transfer_events(msg_id, txid, account, amount) VALUES (?1, ?2, ?3, ?4)",
               -1, &stmt, nullptr);
           if (rc == SQLITE_OK) {
-            sqlite3_bind_text(stmt, 1, m.id.data(), static_cast<int>(m.id.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_text(stmt, 1, m.id.data(), static_cast<int>(m.id.size()),
+                              SQLITE_TRANSIENT);
             sqlite3_bind_text(stmt, 2, m.txid.data(), static_cast<int>(m.txid.size()),
                               SQLITE_TRANSIENT);
-            sqlite3_bind_text(stmt, 3, m.key.data(), static_cast<int>(m.key.size()), SQLITE_TRANSIENT);
+            sqlite3_bind_text(stmt, 3, m.key.data(), static_cast<int>(m.key.size()),
+                              SQLITE_TRANSIENT);
             sqlite3_bind_text(stmt, 4, m.payload.data(), static_cast<int>(m.payload.size()),
                               SQLITE_TRANSIENT);
             rc = sqlite3_step(stmt);
@@ -244,8 +246,8 @@ bool CheckEvents(testing::Cluster& cluster, EventCounter& counter, const Tally& 
     delivered = testing::SumQueryInt64(cluster.agent_dbs(),
                                        "SELECT count(*) FROM _txcoord_outbox WHERE state = 1")
                     .value_or(-1);
-    consumed = testing::QueryInt64(counter.db_path(), "SELECT count(*) FROM transfer_events")
-                   .value_or(-1);
+    consumed =
+        testing::QueryInt64(counter.db_path(), "SELECT count(*) FROM transfer_events").value_or(-1);
     if ((delivered == published && consumed >= published) || absl::Now() > deadline) break;
     absl::SleepFor(absl::Milliseconds(50));  // polling the files, nothing to wait on
   }
@@ -256,11 +258,12 @@ bool CheckEvents(testing::Cluster& cluster, EventCounter& counter, const Tally& 
     if (tally.committed.count(txid) == 0 && tally.unknown.count(txid) == 0) ++from_aborted;
   }
   const ConsumerStats stats = counter.stats();
-  std::printf("events published %lld, consumed %lld, duplicates suppressed %lld, from aborted "
-              "transfers %lld\n",
-              static_cast<long long>(published), static_cast<long long>(consumed),
-              static_cast<long long>(stats.duplicates + stats.already_applied),
-              static_cast<long long>(from_aborted));
+  std::printf(
+      "events published %lld, consumed %lld, duplicates suppressed %lld, from aborted "
+      "transfers %lld\n",
+      static_cast<long long>(published), static_cast<long long>(consumed),
+      static_cast<long long>(stats.duplicates + stats.already_applied),
+      static_cast<long long>(from_aborted));
   const int64_t committed = tally.count(TransferOutcome::kCommitted);
   const int64_t unknown = tally.count(TransferOutcome::kUnknown);
   const bool ok = txids.ok() && consumed == published && from_aborted == 0 &&

@@ -112,7 +112,8 @@ grpc::Status AgentAdminService::ListOutbox(grpc::ServerContext* context,
   summary->set_delivered(counts->delivered);
   summary->set_dead(counts->dead);
   if (counts->oldest_pending.has_value()) {
-    summary->set_oldest_pending_age_ms(absl::ToInt64Milliseconds(absl::Now() - *counts->oldest_pending));
+    summary->set_oldest_pending_age_ms(
+        absl::ToInt64Milliseconds(absl::Now() - *counts->oldest_pending));
   }
   if (relay_ != nullptr) {
     const RelayState relay = relay_->state();
@@ -128,7 +129,8 @@ grpc::Status AgentAdminService::ListOutbox(grpc::ServerContext* context,
 grpc::Status AgentAdminService::GetOutboxMessage(grpc::ServerContext* context,
                                                  const v1::GetOutboxMessageRequest* request,
                                                  v1::OutboxEntry* response) {
-  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/GetOutboxMessage");
+  if (grpc::Status admitted =
+          AdmitCall(policy_, *context, "/txcoord.v1.AgentAdmin/GetOutboxMessage");
       !admitted.ok()) {
     return admitted;
   }

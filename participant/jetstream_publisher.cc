@@ -61,9 +61,9 @@ struct JetStreamPublisher::State {
           if (!refused && error->Err == NATS_NO_RESPONDERS) {
             result.error = "no JetStream stream captures this subject (no responders)";
           } else {
-            result.error = absl::StrCat(refused ? "refused by JetStream: " : "not acknowledged: ",
-                                        error->ErrText != nullptr ? error->ErrText
-                                                                  : natsStatus_GetText(error->Err));
+            result.error = absl::StrCat(
+                refused ? "refused by JetStream: " : "not acknowledged: ",
+                error->ErrText != nullptr ? error->ErrText : natsStatus_GetText(error->Err));
           }
         }
         self->in_flight.erase(it);
@@ -129,9 +129,9 @@ absl::Status JetStreamPublisher::EnsureStream(const std::string& stream,
   config.Duplicates = absl::ToInt64Nanoseconds(duplicate_window);
   s = js_AddStream(&info, state_->js, &config, nullptr, &code);
   if (s != NATS_OK) {
-    return absl::Status(code != 0 ? absl::StatusCode::kFailedPrecondition
-                                  : absl::StatusCode::kUnavailable,
-                        NatsError("making stream " + stream, s));
+    return absl::Status(
+        code != 0 ? absl::StatusCode::kFailedPrecondition : absl::StatusCode::kUnavailable,
+        NatsError("making stream " + stream, s));
   }
   jsStreamInfo_Destroy(info);
   return absl::OkStatus();
@@ -154,14 +154,15 @@ std::vector<PublishResult> JetStreamPublisher::PublishAll(const std::vector<cons
   for (size_t i = 0; i < rows.size(); ++i) {
     const OutboxRow& row = *rows[i];
     natsMsg* msg = nullptr;
-    natsStatus s = natsMsg_Create(&msg, row.message.topic.c_str(), nullptr,
-                                  row.message.payload.data(),
-                                  static_cast<int>(row.message.payload.size()));
+    natsStatus s =
+        natsMsg_Create(&msg, row.message.topic.c_str(), nullptr, row.message.payload.data(),
+                       static_cast<int>(row.message.payload.size()));
     if (s == NATS_OK) s = natsMsgHeader_Set(msg, "Nats-Msg-Id", row.id.c_str());
     if (s == NATS_OK && !row.message.key.empty()) {
       s = natsMsgHeader_Set(msg, "Txcoord-Key", row.message.key.c_str());
     }
-    if (s == NATS_OK && !row.txid.empty()) s = natsMsgHeader_Set(msg, "Txcoord-Txid", row.txid.c_str());
+    if (s == NATS_OK && !row.txid.empty())
+      s = natsMsgHeader_Set(msg, "Txcoord-Txid", row.txid.c_str());
     for (const auto& [name, value] : row.message.headers) {
       if (s == NATS_OK) s = natsMsgHeader_Add(msg, name.c_str(), value.c_str());
     }

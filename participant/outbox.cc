@@ -2,9 +2,9 @@
 #include "participant/outbox.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
 #include "common/utf8.h"
 
@@ -38,8 +38,7 @@ absl::Status CheckTopic(absl::string_view field, absl::string_view topic) {
   return absl::OkStatus();
 }
 
-absl::Status CheckHeader(absl::string_view field, absl::string_view name,
-                         absl::string_view value) {
+absl::Status CheckHeader(absl::string_view field, absl::string_view name, absl::string_view value) {
   if (name.empty() || name.size() > kMaxHeaderNameBytes) {
     return Invalid(field, absl::StrCat("name must be 1 to ", kMaxHeaderNameBytes, " bytes"));
   }
@@ -51,8 +50,8 @@ absl::Status CheckHeader(absl::string_view field, absl::string_view name,
                                        " is reserved (Nats-* and Txcoord-* are set by the relay)"));
   }
   if (value.size() > kMaxHeaderValueBytes) {
-    return Invalid(field, absl::StrCat("value is ", value.size(), " bytes; at most ",
-                                       kMaxHeaderValueBytes));
+    return Invalid(
+        field, absl::StrCat("value is ", value.size(), " bytes; at most ", kMaxHeaderValueBytes));
   }
   if (absl::Status utf8 = CheckUtf8(absl::StrCat(field, " value"), value); !utf8.ok()) return utf8;
   if (absl::StrContains(value, '\r') || absl::StrContains(value, '\n')) {

@@ -19,9 +19,9 @@
 namespace txcoord::participant {
 
 struct OutboxMessage {
-  std::string topic;    // the broker subject
-  std::string key;      // ordering key; empty: unordered
-  std::string payload;  // opaque bytes
+  std::string topic;                                         // the broker subject
+  std::string key;                                           // ordering key; empty: unordered
+  std::string payload;                                       // opaque bytes
   std::vector<std::pair<std::string, std::string>> headers;  // the service's own
 };
 

@@ -63,12 +63,12 @@ class OutboxRelay::Loop final {
                        [this] { return static_cast<double>(snapshot_.pending); });
     registry->AddGauge("txagent_outbox_dead", "Dead-lettered outbox messages (txctl outbox).",
                        [this] { return static_cast<double>(snapshot_.dead); });
-    registry->AddGauge(
-        "txagent_outbox_oldest_pending_age_seconds",
-        "Age of the oldest undelivered outbox message; 0 if none.", [this] {
-          if (!snapshot_.oldest_pending.has_value()) return 0.0;
-          return std::max(0.0, absl::ToDoubleSeconds(absl::Now() - *snapshot_.oldest_pending));
-        });
+    registry->AddGauge("txagent_outbox_oldest_pending_age_seconds",
+                       "Age of the oldest undelivered outbox message; 0 if none.", [this] {
+                         if (!snapshot_.oldest_pending.has_value()) return 0.0;
+                         return std::max(
+                             0.0, absl::ToDoubleSeconds(absl::Now() - *snapshot_.oldest_pending));
+                       });
     registry->AddGauge("txagent_outbox_relay_active",
                        "1 while this agent relays (holds the lock, broker connected).", [this] {
                          absl::MutexLock lock(&mu_);
@@ -78,7 +78,9 @@ class OutboxRelay::Loop final {
 
   ~Loop() { Stop(); }
 
-  void StartThread() { thread_ = std::thread([this] { Run(); }); }
+  void StartThread() {
+    thread_ = std::thread([this] { Run(); });
+  }
 
   void Wake() {
     absl::MutexLock lock(&mu_);
@@ -122,8 +124,8 @@ class OutboxRelay::Loop final {
       connect_backoff = absl::Milliseconds(100);
       if (absl::Now() >= next_cleanup) {
         CleanUp();
-        next_cleanup = absl::Now() + std::clamp(options_.retention / 10, absl::Seconds(1),
-                                                absl::Minutes(1));
+        next_cleanup =
+            absl::Now() + std::clamp(options_.retention / 10, absl::Seconds(1), absl::Minutes(1));
       }
       const std::optional<absl::Duration> idle = Round();
       if (idle.has_value()) Sleep(*idle);
@@ -190,9 +192,8 @@ class OutboxRelay::Loop final {
         continue;
       }
       attempts.push_back(FailedAttempt(*rows[i], result.error, now, options_.policy));
-      TXLOG(WARNING) << "outbox message " << rows[i]->id << " to " << rows[i]->message.topic
-                     << " " << result.error
-                     << (attempts.back().dead ? ": dead-lettered" : ": will retry");
+      TXLOG(WARNING) << "outbox message " << rows[i]->id << " to " << rows[i]->message.topic << " "
+                     << result.error << (attempts.back().dead ? ": dead-lettered" : ": will retry");
     }
     if (absl::Status recorded = participant_->RecordOutboxAttempts(attempts); !recorded.ok()) {
       Fail(absl::StrCat("recording failed attempts: ", recorded.ToString()));
@@ -201,8 +202,7 @@ class OutboxRelay::Loop final {
     for (const OutboxAttempt& a : attempts) {
       if (a.dead) dead_lettered_->Increment();
     }
-    if ((unrecorded_.size() >= kMaxUnrecorded || absl::Now() >= next_flush_) &&
-        !FlushDelivered()) {
+    if ((unrecorded_.size() >= kMaxUnrecorded || absl::Now() >= next_flush_) && !FlushDelivered()) {
       return absl::Seconds(1);
     }
     if (!unavailable.empty()) {
@@ -252,8 +252,9 @@ class OutboxRelay::Loop final {
         JetStreamPublisher::Connect(options_.nats_url, "txagent outbox relay", absl::Seconds(2));
     absl::Status status = publisher.status();
     if (status.ok() && !options_.stream.empty()) {
-      status = (*publisher)->EnsureStream(options_.stream, options_.stream_subjects,
-                                          options_.duplicate_window);
+      status =
+          (*publisher)
+              ->EnsureStream(options_.stream, options_.stream_subjects, options_.duplicate_window);
     }
     if (!status.ok()) {
       Fail(absl::StrCat("broker unreachable: ", status.message()));

@@ -80,17 +80,18 @@ const char* OutboxStateName(OutboxState state) {
 absl::Status CreateOutboxTable(sqlite3* db) {
   // AUTOINCREMENT: seq is never reused after deletes, so it stays the
   // commit order for as long as the database lives.
-  return ExecSql(db,
-                 "CREATE TABLE IF NOT EXISTS _txcoord_outbox("
-                 "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
-                 "  txid TEXT NOT NULL, topic TEXT NOT NULL, key TEXT NOT NULL,"
-                 "  headers BLOB NOT NULL, payload BLOB NOT NULL,"
-                 "  committed_at_ms INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
-                 "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
-                 "  delivered_at_ms INTEGER NOT NULL DEFAULT 0,"
-                 "  last_error TEXT NOT NULL DEFAULT '');"
-                 "CREATE INDEX IF NOT EXISTS _txcoord_outbox_by_state"
-                 "  ON _txcoord_outbox(state, seq);");
+  return ExecSql(
+      db,
+      "CREATE TABLE IF NOT EXISTS _txcoord_outbox("
+      "  seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,"
+      "  txid TEXT NOT NULL, topic TEXT NOT NULL, key TEXT NOT NULL,"
+      "  headers BLOB NOT NULL, payload BLOB NOT NULL,"
+      "  committed_at_ms INTEGER NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+      "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL DEFAULT 0,"
+      "  delivered_at_ms INTEGER NOT NULL DEFAULT 0,"
+      "  last_error TEXT NOT NULL DEFAULT '');"
+      "CREATE INDEX IF NOT EXISTS _txcoord_outbox_by_state"
+      "  ON _txcoord_outbox(state, seq);");
 }
 
 absl::Status InsertOutboxRows(sqlite3* db, const std::string& txid,
@@ -105,8 +106,8 @@ absl::Status InsertOutboxRows(sqlite3* db, const std::string& txid,
   const int64_t now_ms = absl::ToUnixMillis(now);
   for (size_t i = 0; i < messages.size(); ++i) {
     const OutboxMessage& m = messages[i];
-    absl::Status status = stmt->BindAll({ids[i], txid, m.topic, m.key,
-                                         Blob{EncodeHeaders(m.headers)}, Blob{m.payload}, now_ms});
+    absl::Status status = stmt->BindAll(
+        {ids[i], txid, m.topic, m.key, Blob{EncodeHeaders(m.headers)}, Blob{m.payload}, now_ms});
     if (status.ok()) status = stmt->Run();
     if (!status.ok()) return status;
     stmt->Reset();
@@ -118,8 +119,7 @@ absl::StatusOr<std::vector<OutboxRow>> LoadPendingOutbox(sqlite3* db, size_t lim
   const std::string sql = absl::StrCat("SELECT ", kColumns,
                                        ", payload FROM _txcoord_outbox WHERE state = 0 "
                                        "ORDER BY seq LIMIT ?1");
-  absl::StatusOr<Statement> stmt =
-      PrepareWith(db, sql.c_str(), {static_cast<int64_t>(limit)});
+  absl::StatusOr<Statement> stmt = PrepareWith(db, sql.c_str(), {static_cast<int64_t>(limit)});
   if (!stmt.ok()) return stmt.status();
   return ReadRows(*stmt, 13);
 }
@@ -142,13 +142,13 @@ absl::Status RecordOutboxAttempts(sqlite3* db, const std::vector<OutboxAttempt>&
   if (!failed.ok()) return failed.status();
   for (const OutboxAttempt& a : attempts) {
     Statement& stmt = a.delivered ? *delivered : *failed;
-    status = a.delivered
-                 ? stmt.BindAll({a.seq, absl::ToUnixMillis(now)})
-                 : stmt.BindAll({a.seq,
-                                 static_cast<int64_t>(a.dead ? OutboxState::kDead
-                                                             : OutboxState::kPending),
-                                 absl::ToUnixMillis(a.next_attempt), a.error,
-                                 static_cast<int64_t>(a.counts ? 1 : 0)});
+    status =
+        a.delivered
+            ? stmt.BindAll({a.seq, absl::ToUnixMillis(now)})
+            : stmt.BindAll(
+                  {a.seq, static_cast<int64_t>(a.dead ? OutboxState::kDead : OutboxState::kPending),
+                   absl::ToUnixMillis(a.next_attempt), a.error,
+                   static_cast<int64_t>(a.counts ? 1 : 0)});
     if (status.ok()) status = stmt.Run();
     if (!status.ok()) return status;
     stmt.Reset();
@@ -179,10 +179,9 @@ absl::StatusOr<OutboxCounts> CountOutbox(sqlite3* db, bool count_delivered) {
 
 absl::StatusOr<std::vector<OutboxRow>> ListOutbox(sqlite3* db, std::optional<OutboxState> state,
                                                   size_t limit) {
-  const std::string sql =
-      absl::StrCat("SELECT ", kColumns, " FROM _txcoord_outbox WHERE ",
-                   state.has_value() ? "state = ?1" : "state IN (0, 2) AND ?1 >= 0",
-                   " ORDER BY seq LIMIT ?2");
+  const std::string sql = absl::StrCat(
+      "SELECT ", kColumns, " FROM _txcoord_outbox WHERE ",
+      state.has_value() ? "state = ?1" : "state IN (0, 2) AND ?1 >= 0", " ORDER BY seq LIMIT ?2");
   absl::StatusOr<Statement> stmt = PrepareWith(
       db, sql.c_str(),
       {static_cast<int64_t>(state.value_or(OutboxState::kPending)), static_cast<int64_t>(limit)});

@@ -36,8 +36,9 @@ absl::StatusOr<std::vector<OutboxRow>> Participant::PendingOutbox(size_t limit) 
 }
 
 absl::Status Participant::RecordOutboxAttempts(const std::vector<OutboxAttempt>& attempts) {
-  return impl_->WithConnection(
-      [&](sqlite3* db) { return txcoord::participant::RecordOutboxAttempts(db, attempts, absl::Now()); });
+  return impl_->WithConnection([&](sqlite3* db) {
+    return txcoord::participant::RecordOutboxAttempts(db, attempts, absl::Now());
+  });
 }
 
 absl::StatusOr<OutboxCounts> Participant::CountOutbox(bool count_delivered) {
@@ -62,8 +63,8 @@ absl::StatusOr<OutboxRow> Participant::GetOutboxMessage(const std::string& id) {
 }
 
 absl::StatusOr<int64_t> Participant::RetryOutbox(const std::vector<std::string>& ids) {
-  absl::StatusOr<int64_t> retried = impl_->WithConnection(
-      [&](sqlite3* db) { return RetryOutboxRows(db, ids, absl::Now()); });
+  absl::StatusOr<int64_t> retried =
+      impl_->WithConnection([&](sqlite3* db) { return RetryOutboxRows(db, ids, absl::Now()); });
   if (retried.ok()) impl_->NotifyOutbox(static_cast<size_t>(*retried));
   return retried;
 }

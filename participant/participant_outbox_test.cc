@@ -120,9 +120,9 @@ TEST_F(ParticipantOutboxTest, LocalBatchCommitsItsMessagesWithItsRows) {
   EXPECT_EQ(outbox[0][0], result->message_ids[0]);
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "5");
   // A failing statement takes its messages with it.
-  EXPECT_FALSE(Run("", {Sql("INSERT INTO accounts VALUES (1, 'dup', 0)")},
-                   {Msg("bank.local", "k", "3")})
-                   .ok());
+  EXPECT_FALSE(
+      Run("", {Sql("INSERT INTO accounts VALUES (1, 'dup', 0)")}, {Msg("bank.local", "k", "3")})
+          .ok());
   EXPECT_EQ(Outbox().size(), 2u);
   // Ids never repeat, not even after a restart.
   Reopen();

@@ -23,8 +23,8 @@ OutboxRow Row(int64_t seq, std::string key, absl::Time next_attempt = absl::Infi
 }
 
 TEST(RelayScheduleTest, PicksTheFirstPendingMessageOfEachKeyAndEveryUnkeyedOne) {
-  const std::vector<OutboxRow> pending = {Row(1, "a"), Row(2, "a"), Row(3, "b"), Row(4, ""),
-                                          Row(5, ""), Row(6, "b")};
+  const std::vector<OutboxRow> pending = {Row(1, "a"), Row(2, "a"), Row(3, "b"),
+                                          Row(4, ""),  Row(5, ""),  Row(6, "b")};
   EXPECT_THAT(PickDue(pending, kNow, 100), ElementsAre(0, 2, 3, 4));
 }
 

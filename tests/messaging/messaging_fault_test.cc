@@ -7,7 +7,8 @@
 // order.
 //
 // For a longer run:
-//   TXCOORD_MESSAGING_TXNS=3000 TXCOORD_MESSAGING_KILLS=40 build/tests/messaging/messaging_fault_test
+//   TXCOORD_MESSAGING_TXNS=3000 TXCOORD_MESSAGING_KILLS=40
+//   build/tests/messaging/messaging_fault_test
 #include <sqlite3.h>
 
 #include <atomic>
@@ -64,8 +65,8 @@ class EventCounterProcess final {
     if (!binary.ok()) return binary.status();
     DaemonOptions options;
     options.binary = *binary;
-    options.args = {"--nats_url=" + url_, absl::StrCat("--stream=", kStream),
-                    "--durable=counter", "--db=" + db_path_};
+    options.args = {"--nats_url=" + url_, absl::StrCat("--stream=", kStream), "--durable=counter",
+                    "--db=" + db_path_};
     options.log_path = log_path_;
     options.ready_log_text = absl::StrCat("event_counter consuming ", kStream, "/counter from ");
     absl::StatusOr<std::unique_ptr<DaemonProcess>> started = DaemonProcess::Start(options);
@@ -141,8 +142,9 @@ class MessagingFaultTest : public ::testing::Test {
     absl::Status stream = CreateStream(nats_->url(), {kStream, {"bank.>"}, absl::Minutes(2)});
     ASSERT_TRUE(stream.ok()) << stream;
     // The orders agent relays; it makes the stream when it first connects.
-    cluster_->SetAgentExtraFlags(0, {"--nats_url=" + nats_->url(), absl::StrCat("--outbox_stream=", kStream),
-                                "--outbox_subjects=bank.>", "--outbox_publish_timeout=1s"});
+    cluster_->SetAgentExtraFlags(
+        0, {"--nats_url=" + nats_->url(), absl::StrCat("--outbox_stream=", kStream),
+            "--outbox_subjects=bank.>", "--outbox_publish_timeout=1s"});
     ASSERT_TRUE(cluster_->RestartAgent(0).ok());
     consumer_ = std::make_unique<EventCounterProcess>(
         nats_->url(), cluster_->dir() + "/consumer.db", cluster_->dir() + "/consumer.log");
@@ -160,8 +162,11 @@ class MessagingFaultTest : public ::testing::Test {
   }
 
   absl::Status Schema() {
-    absl::StatusOr<ExecuteResult> orders = AgentClient(cluster_->agent_address(0)).Execute(
-        "", {{"CREATE TABLE orders(worker INTEGER, seq INTEGER, PRIMARY KEY(worker, seq))", {}}});
+    absl::StatusOr<ExecuteResult> orders =
+        AgentClient(cluster_->agent_address(0))
+            .Execute("",
+                     {{"CREATE TABLE orders(worker INTEGER, seq INTEGER, PRIMARY KEY(worker, seq))",
+                       {}}});
     if (!orders.ok()) return orders.status();
     return AgentClient(cluster_->agent_address(1))
         .Execute("", {{"CREATE TABLE ledger(txid TEXT PRIMARY KEY)", {}}})
@@ -181,8 +186,7 @@ class MessagingFaultTest : public ::testing::Test {
         *txid, {{"INSERT INTO orders VALUES (?1, ?2)", {int64_t{worker}, int64_t{seq}}}},
         with_message);
     absl::StatusOr<ExecuteResult> ledger =
-        order.ok() ? ledger_->Execute(*txid, {{"INSERT INTO ledger VALUES (?1)", {*txid}}})
-                   : order;
+        order.ok() ? ledger_->Execute(*txid, {{"INSERT INTO ledger VALUES (?1)", {*txid}}}) : order;
     if (abort || !order.ok() || !ledger.ok()) {
       // Presumed abort: an Abort that fails leaves the outcome to ask for.
       return client_->Abort(*txid).ok() ? Fate::kAborted : Fate::kUnknown;
@@ -321,9 +325,10 @@ TEST_F(MessagingFaultTest, EveryCommittedMessageIsAppliedOnceInKeyOrderThroughKi
   absl::StatusOr<int64_t> dead =
       QueryInt64(consumer_db, "SELECT count(*) FROM _txcoord_consumer_dead");
   EXPECT_TRUE(dead.ok() && *dead == 0) << "dead-lettered at the consumer: " << dead.value_or(-1);
-  absl::StatusOr<int64_t> pending = QueryInt64(
-      cluster_->agent_db(0), "SELECT count(*) FROM _txcoord_outbox WHERE state != 1");
-  EXPECT_TRUE(pending.ok() && *pending == 0) << "outbox not all delivered: " << pending.value_or(-1);
+  absl::StatusOr<int64_t> pending =
+      QueryInt64(cluster_->agent_db(0), "SELECT count(*) FROM _txcoord_outbox WHERE state != 1");
+  EXPECT_TRUE(pending.ok() && *pending == 0)
+      << "outbox not all delivered: " << pending.value_or(-1);
 
   std::string killed;
   for (const auto& [who, n] : kills) absl::StrAppend(&killed, who, "=", n, " ");

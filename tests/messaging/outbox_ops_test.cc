@@ -50,9 +50,9 @@ class OutboxOpsTest : public ::testing::Test {
     ASSERT_TRUE(nats.ok()) << nats.status();
     nats_ = *std::move(nats);
     ASSERT_TRUE(CreateStream(nats_->url(), {kStream, {"ops.>"}}).ok());
-    cluster_->SetAgentExtraFlags(0, {"--nats_url=" + nats_->url(), "--metrics_listen=127.0.0.1:0",
-                                     "--outbox_max_attempts=2", "--outbox_max_backoff=100ms",
-                                     "--outbox_publish_timeout=500ms"});
+    cluster_->SetAgentExtraFlags(
+        0, {"--nats_url=" + nats_->url(), "--metrics_listen=127.0.0.1:0", "--outbox_max_attempts=2",
+            "--outbox_max_backoff=100ms", "--outbox_publish_timeout=500ms"});
     ASSERT_TRUE(cluster_->RestartAgent(0).ok());
     agent_ = std::make_unique<AgentClient>(cluster_->agent_address(0));
     ASSERT_TRUE(agent_->Execute("", {{"CREATE TABLE t(id INTEGER PRIMARY KEY)", {}}}).ok());
@@ -174,13 +174,14 @@ TEST_F(OutboxOpsTest, MessagesWithoutAStreamWaitAndCanBeRetriedAndPurged) {
   EXPECT_EQ(RunTxctl({"outbox", "show", "nope", "--agent=" + cluster_->agent_address(0)}).exit_code,
             2);
   // Pending messages are never purged.
-  TxctlResult purge_pending = RunTxctl({"outbox", "purge", "--agent=" + cluster_->agent_address(0)});
+  TxctlResult purge_pending =
+      RunTxctl({"outbox", "purge", "--agent=" + cluster_->agent_address(0)});
   EXPECT_EQ(purge_pending.exit_code, 1) << purge_pending;
   // Once a stream captures it, the waiting message goes out by itself.
   ASSERT_TRUE(CreateStream(nats_->url(), {"OTHER", {"other.>"}}).ok());
   EXPECT_TRUE(Eventually([&] { return Number(OutboxList(), "delivered") == 1; }));
-  TxctlResult purged = RunTxctl({"outbox", "purge", "--delivered", "--json",
-                                 "--agent=" + cluster_->agent_address(0)});
+  TxctlResult purged = RunTxctl(
+      {"outbox", "purge", "--delivered", "--json", "--agent=" + cluster_->agent_address(0)});
   EXPECT_EQ(purged.exit_code, 0) << purged;
   EXPECT_THAT(purged.out, HasSubstr("\"affected\":1"));
   EXPECT_EQ(Number(OutboxList(), "delivered"), 0);
@@ -219,7 +220,8 @@ TEST_F(OutboxOpsTest, RefusedMessagesAreDeadLetteredKeptAndRetriedWithTxctl) {
   ExecuteOptions options;
   options.messages.push_back({"big.orders", "k", std::string(1000, 'x'), {}});
   options.messages.push_back({"big.orders", "k", "small", {}});
-  absl::StatusOr<ExecuteResult> r = agent_->Execute("", {{"INSERT INTO t VALUES (1)", {}}}, options);
+  absl::StatusOr<ExecuteResult> r =
+      agent_->Execute("", {{"INSERT INTO t VALUES (1)", {}}}, options);
   ASSERT_TRUE(r.ok()) << r.status();
   const std::string big = r->message_ids[0];
   // --outbox_max_attempts=2: refused twice, then dead; the next one goes.
@@ -248,12 +250,9 @@ TEST_F(OutboxOpsTest, RefusedMessagesAreDeadLetteredKeptAndRetriedWithTxctl) {
 
 TEST_F(OutboxOpsTest, BadMessagesAreRefusedOverGrpcAndHttpAndChangeNothing) {
   const std::vector<Message> bad = {
-      {"", "", "p", {}},
-      {"ops.*", "", "p", {}},
-      {"ops..x", "", "p", {}},
-      {"ops.x", "", std::string((512 << 10) + 1, 'x'), {}},
-      {"ops.x", "\xff", "p", {}},
-      {"ops.x", "", "p", {{"Nats-Msg-Id", "forged"}}},
+      {"", "", "p", {}},          {"ops.*", "", "p", {}},
+      {"ops..x", "", "p", {}},    {"ops.x", "", std::string((512 << 10) + 1, 'x'), {}},
+      {"ops.x", "\xff", "p", {}}, {"ops.x", "", "p", {{"Nats-Msg-Id", "forged"}}},
   };
   for (const Message& m : bad) {
     ExecuteOptions options;

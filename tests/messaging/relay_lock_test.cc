@@ -88,8 +88,9 @@ TEST_F(RelayLockTest, ASecondRelayOnTheSameDatabaseWaitsAndTakesOverWhenTheFirst
   ASSERT_TRUE(a && b);
   MetricsRegistry registry_a, registry_b;
   std::unique_ptr<OutboxRelay> relay_a = StartRelay(a.get(), &registry_a);
-  ASSERT_TRUE(Eventually([&] { return absl::StartsWith(relay_a->state().description, "relaying"); }))
-      << relay_a->state().description;
+  ASSERT_TRUE(Eventually([&] {
+    return absl::StartsWith(relay_a->state().description, "relaying");
+  })) << relay_a->state().description;
   std::unique_ptr<OutboxRelay> relay_b = StartRelay(b.get(), &registry_b);
   ASSERT_TRUE(Eventually([&] { return absl::StartsWith(relay_b->state().description, "standby"); }))
       << relay_b->state().description;
