@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/consumer.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::consumer_internal {
 
@@ -54,7 +55,6 @@ class ConsumerStore final {
   // FAILED_PRECONDITION if the file cannot be opened or written.
   static absl::StatusOr<std::unique_ptr<ConsumerStore>> Open(const std::string& path,
                                                              bool durable_sync);
-  ~ConsumerStore();
   ConsumerStore(const ConsumerStore&) = delete;
   ConsumerStore& operator=(const ConsumerStore&) = delete;
 
@@ -77,13 +77,12 @@ class ConsumerStore final {
   // Deletes inbox rows applied before `cutoff`; returns how many.
   absl::StatusOr<int64_t> PruneInbox(absl::Time cutoff);
 
-  sqlite3* db() const { return db_; }
+  sqlite3* db() const { return db_.get(); }
 
  private:
-  explicit ConsumerStore(sqlite3* db) : db_(db) {}
-  absl::Status Exec(const char* sql);
+  explicit ConsumerStore(SqliteDb db) : db_(std::move(db)) {}
 
-  sqlite3* const db_;
+  const SqliteDb db_;
 };
 
 }  // namespace txcoord::consumer_internal

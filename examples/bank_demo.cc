@@ -28,6 +28,7 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "client/consumer.h"
+#include "common/sqlite_db.h"
 #include "common/flag_usage.h"
 #include "tests/support/bank.h"
 #include "tests/support/cluster.h"
@@ -189,26 +190,11 @@ class EventCounter final {
     options.durable = "bank-events";
     options.db_path = db_path;
     absl::StatusOr<std::unique_ptr<Consumer>> consumer =
-        Consumer::Create(options, [](sqlite3* db, const InboundMessage& m) -> absl::Status {
-          sqlite3_stmt* stmt = nullptr;
-          int rc = sqlite3_prepare_v2(
-              db,
-              "INSERT INTO transfer_events(msg_id, txid, account, amount) VALUES (?1, ?2, ?3, ?4)",
-              -1, &stmt, nullptr);
-          if (rc == SQLITE_OK) {
-            sqlite3_bind_text(stmt, 1, m.id.data(), static_cast<int>(m.id.size()),
-                              SQLITE_TRANSIENT);
-            sqlite3_bind_text(stmt, 2, m.txid.data(), static_cast<int>(m.txid.size()),
-                              SQLITE_TRANSIENT);
-            sqlite3_bind_text(stmt, 3, m.key.data(), static_cast<int>(m.key.size()),
-                              SQLITE_TRANSIENT);
-            sqlite3_bind_text(stmt, 4, m.payload.data(), static_cast<int>(m.payload.size()),
-                              SQLITE_TRANSIENT);
-            rc = sqlite3_step(stmt);
-          }
-          sqlite3_finalize(stmt);
-          if (rc == SQLITE_DONE) return absl::OkStatus();
-          return absl::InternalError(absl::StrCat("recording event: ", sqlite3_errmsg(db)));
+        Consumer::Create(options, [](sqlite3* db, const InboundMessage& m) {
+          return RunWith(db,
+                         "INSERT INTO transfer_events(msg_id, txid, account, amount) "
+                         "VALUES (?1, ?2, ?3, ?4)",
+                         {m.id, m.txid, m.key, m.payload});
         });
     if (!consumer.ok()) return consumer.status();
     counter->consumer_ = *std::move(consumer);
@@ -222,14 +208,13 @@ class EventCounter final {
 
  private:
   explicit EventCounter(std::string db_path) : db_path_(std::move(db_path)) {
-    sqlite3* db = nullptr;
-    sqlite3_open(db_path_.c_str(), &db);
-    sqlite3_exec(db,
-                 "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS transfer_events("
-                 "msg_id TEXT PRIMARY KEY, txid TEXT NOT NULL, account TEXT NOT NULL, "
-                 "amount INTEGER NOT NULL)",
-                 nullptr, nullptr, nullptr);
-    sqlite3_close(db);
+    sqlite3* raw = nullptr;
+    sqlite3_open(db_path_.c_str(), &raw);
+    SqliteDb db(raw);
+    (void)ExecSql(db.get(),
+                  "PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS transfer_events("
+                  "msg_id TEXT PRIMARY KEY, txid TEXT NOT NULL, account TEXT NOT NULL, "
+                  "amount INTEGER NOT NULL)");
   }
   const std::string db_path_;
   std::unique_ptr<Consumer> consumer_;

@@ -6,7 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 namespace {

@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "participant/outbox_store.h"
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 namespace {

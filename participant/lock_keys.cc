@@ -16,7 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "common/log.h"
 #include "participant/changeset.h"
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 namespace {

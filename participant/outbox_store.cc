@@ -4,7 +4,7 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 namespace {
@@ -61,6 +61,24 @@ absl::StatusOr<std::vector<OutboxRow>> ReadRows(Statement& stmt, int payload_col
 absl::StatusOr<int64_t> Changes(sqlite3* db, absl::Status status) {
   if (!status.ok()) return status;
   return sqlite3_changes64(db);
+}
+
+// Runs `sql` (?1 the id, ?2 `arg`) once per id in one transaction; returns
+// the rows changed in all.
+absl::StatusOr<int64_t> RunForEachId(sqlite3* db, const char* sql,
+                                     const std::vector<std::string>& ids, int64_t arg) {
+  WriteTransaction tx(db);
+  absl::Status status = tx.Begin();
+  if (!status.ok()) return status;
+  int64_t affected = 0;
+  for (const std::string& id : ids) {
+    absl::StatusOr<int64_t> changed = Changes(db, RunWith(db, sql, {id, arg}));
+    if (!changed.ok()) return changed.status();
+    affected += *changed;
+  }
+  status = tx.Commit();
+  if (!status.ok()) return status;
+  return affected;
 }
 
 }  // namespace
@@ -127,7 +145,7 @@ absl::StatusOr<std::vector<OutboxRow>> LoadPendingOutbox(sqlite3* db, size_t lim
 absl::Status RecordOutboxAttempts(sqlite3* db, const std::vector<OutboxAttempt>& attempts,
                                   absl::Time now) {
   if (attempts.empty()) return absl::OkStatus();
-  Transaction tx(db);
+  WriteTransaction tx(db);
   absl::Status status = tx.Begin();
   if (!status.ok()) return status;
   absl::StatusOr<Statement> delivered = Statement::Prepare(
@@ -209,22 +227,10 @@ absl::StatusOr<int64_t> RetryOutboxRows(sqlite3* db, const std::vector<std::stri
                                "next_attempt_ms = ?1 WHERE state = 2",
                                {now_ms}));
   }
-  Transaction tx(db);
-  absl::Status status = tx.Begin();
-  if (!status.ok()) return status;
-  int64_t affected = 0;
-  for (const std::string& id : ids) {
-    absl::StatusOr<int64_t> changed =
-        Changes(db, RunWith(db,
-                            "UPDATE _txcoord_outbox SET state = 0, attempts = 0, "
-                            "next_attempt_ms = ?2 WHERE id = ?1 AND state IN (0, 2)",
-                            {id, now_ms}));
-    if (!changed.ok()) return changed.status();
-    affected += *changed;
-  }
-  status = tx.Commit();
-  if (!status.ok()) return status;
-  return affected;
+  return RunForEachId(db,
+                      "UPDATE _txcoord_outbox SET state = 0, attempts = 0, "
+                      "next_attempt_ms = ?2 WHERE id = ?1 AND state IN (0, 2)",
+                      ids, now_ms);
 }
 
 absl::StatusOr<int64_t> PurgeOutboxRows(sqlite3* db, OutboxState state,
@@ -236,19 +242,8 @@ absl::StatusOr<int64_t> PurgeOutboxRows(sqlite3* db, OutboxState state,
   if (ids.empty()) {
     return Changes(db, RunWith(db, "DELETE FROM _txcoord_outbox WHERE state = ?1", {code}));
   }
-  Transaction tx(db);
-  absl::Status status = tx.Begin();
-  if (!status.ok()) return status;
-  int64_t affected = 0;
-  for (const std::string& id : ids) {
-    absl::StatusOr<int64_t> changed = Changes(
-        db, RunWith(db, "DELETE FROM _txcoord_outbox WHERE id = ?1 AND state = ?2", {id, code}));
-    if (!changed.ok()) return changed.status();
-    affected += *changed;
-  }
-  status = tx.Commit();
-  if (!status.ok()) return status;
-  return affected;
+  return RunForEachId(db, "DELETE FROM _txcoord_outbox WHERE id = ?1 AND state = ?2", ids,
+                      code);
 }
 
 absl::StatusOr<int64_t> DeleteDeliveredBefore(sqlite3* db, absl::Time cutoff, size_t limit) {

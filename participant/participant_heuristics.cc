@@ -72,7 +72,7 @@ absl::StatusOr<HeuristicDecision> Participant::Impl::ResolveHeuristically(
     absl::Status status = CommitPreparedLocked(branch, /*record_outcome=*/false, &stored);
     if (!status.ok()) return status;
   } else {
-    Transaction tx(db());
+    WriteTransaction tx(db());
     absl::Status status = tx.Begin();
     if (status.ok()) status = DeletePreparedBranch(db(), txid);
     if (status.ok()) status = InsertHeuristic(db(), stored);

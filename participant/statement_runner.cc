@@ -5,7 +5,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 namespace {

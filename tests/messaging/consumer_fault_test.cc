@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/messaging/messaging_fixture.h"
+#include "tests/support/sqlite_inspect.h"
 #include "tests/support/binaries.h"
 #include "tests/support/daemon_process.h"
 
@@ -35,10 +36,7 @@ class ConsumerFaultTest : public MessagingTest {
     return DaemonProcess::Start(options);
   }
 
-  int64_t Count(const std::string& sql) {
-    std::vector<std::string> rows = Column(db(), sql);
-    return rows.empty() ? -1 : std::stoll(rows[0]);
-  }
+  int64_t Count(const std::string& sql) { return QueryInt64(db(), sql).value_or(-1); }
 
   // Every published id once, in publish order; nothing dead-lettered.
   void ExpectEachEventOnceInOrder(const std::vector<std::string>& ids) {

@@ -1,8 +1,9 @@
-// Thin RAII helpers over the SQLite C API for the participant: an owned
+// Thin RAII helpers over the SQLite C API for the participant and the
+// consumer library: an owned
 // connection and statement, value conversion to and from SqlValue, and one
 // place that turns SQLite result codes into absl::Status.
-#ifndef TXCOORD_PARTICIPANT_SQLITE_DB_H_
-#define TXCOORD_PARTICIPANT_SQLITE_DB_H_
+#ifndef TXCOORD_COMMON_SQLITE_DB_H_
+#define TXCOORD_COMMON_SQLITE_DB_H_
 
 #include <sqlite3.h>
 
@@ -15,7 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "common/sql_value.h"
 
-namespace txcoord::participant {
+namespace txcoord {
 
 struct SqliteCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -74,21 +75,21 @@ class Statement final {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
-// A write transaction: BEGIN IMMEDIATE takes SQLite's write lock at once, so
-// that a later write cannot fail with SQLITE_BUSY halfway through. Rolled
-// back on destruction unless committed. Not thread-safe.
 // Internal SQL with bound parameters: compiles `sql` and binds `params`
 // (RunWith also steps it to the end).
 absl::StatusOr<Statement> PrepareWith(sqlite3* db, const char* sql,
                                       const std::vector<SqlValue>& params);
 absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& params);
 
-class Transaction final {
+// A write transaction: BEGIN IMMEDIATE takes SQLite's write lock at once, so
+// that a later write cannot fail with SQLITE_BUSY halfway through. Rolled
+// back on destruction unless committed. Not thread-safe.
+class WriteTransaction final {
  public:
-  explicit Transaction(sqlite3* db) : db_(db) {}
-  ~Transaction() { Rollback(); }
-  Transaction(const Transaction&) = delete;
-  Transaction& operator=(const Transaction&) = delete;
+  explicit WriteTransaction(sqlite3* db) : db_(db) {}
+  ~WriteTransaction() { Rollback(); }
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
 
   absl::Status Begin();
   // Rolls back if COMMIT fails.
@@ -100,6 +101,6 @@ class Transaction final {
   bool active_ = false;
 };
 
-}  // namespace txcoord::participant
+}  // namespace txcoord
 
-#endif  // TXCOORD_PARTICIPANT_SQLITE_DB_H_
+#endif  // TXCOORD_COMMON_SQLITE_DB_H_

@@ -1,11 +1,11 @@
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
-namespace txcoord::participant {
+namespace txcoord {
 
 absl::StatusCode SqliteCodeToStatusCode(int rc) {
   switch (rc & 0xff) {
@@ -168,13 +168,13 @@ void Statement::Reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
-absl::Status Transaction::Begin() {
+absl::Status WriteTransaction::Begin() {
   absl::Status status = ExecSql(db_, "BEGIN IMMEDIATE");
   active_ = status.ok();
   return status;
 }
 
-absl::Status Transaction::Commit() {
+absl::Status WriteTransaction::Commit() {
   absl::Status status = ExecSql(db_, "COMMIT");
   if (status.ok()) {
     active_ = false;
@@ -184,7 +184,7 @@ absl::Status Transaction::Commit() {
   return status;
 }
 
-void Transaction::Rollback() {
+void WriteTransaction::Rollback() {
   // SQLite itself ends the transaction on some errors (I/O, out of memory).
   if (active_ && sqlite3_get_autocommit(db_) == 0)
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -206,4 +206,4 @@ absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& 
   return stmt->Run();
 }
 
-}  // namespace txcoord::participant
+}  // namespace txcoord
