@@ -14,7 +14,6 @@
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
@@ -112,7 +111,8 @@ class OutboxRelay::Loop final {
     absl::Time next_cleanup = absl::Now();
     while (!Stopping()) {
       if (options_.nats_url.empty()) {
-        SetState("no broker configured (--nats_url): messages wait in the outbox", "");
+        SetState("no broker configured (--nats_url): messages wait in the outbox",
+                 /*active=*/false);
         Sleep(absl::InfiniteDuration());
         continue;
       }
@@ -206,10 +206,10 @@ class OutboxRelay::Loop final {
       return absl::Seconds(1);
     }
     if (!unavailable.empty()) {
-      Fail(absl::StrCat("broker unreachable: ", unavailable));
+      Unreachable(unavailable);
       return std::min(options_.policy.initial_backoff * 10, kMaxConnectBackoff);
     }
-    SetState(absl::StrCat("relaying to ", options_.nats_url), std::nullopt);
+    SetState(absl::StrCat("relaying to ", options_.nats_url), /*active=*/true);
     return std::nullopt;
   }
 
@@ -239,7 +239,7 @@ class OutboxRelay::Loop final {
       close(fd);
       SetState(absl::StrCat("standby: another agent relays this database (", options_.lock_path,
                             " is locked)"),
-               std::nullopt);
+               /*active=*/false);
       return false;
     }
     lock_fd_ = fd;
@@ -257,7 +257,7 @@ class OutboxRelay::Loop final {
               ->EnsureStream(options_.stream, options_.stream_subjects, options_.duplicate_window);
     }
     if (!status.ok()) {
-      Fail(absl::StrCat("broker unreachable: ", status.message()));
+      Unreachable(status.message());
       Sleep(backoff);
       backoff = std::min(backoff * 2, kMaxConnectBackoff);
       return false;
@@ -265,7 +265,7 @@ class OutboxRelay::Loop final {
     publisher_ = *std::move(publisher);
     TXLOG(INFO) << "outbox relay connected to " << options_.nats_url
                 << (options_.stream.empty() ? "" : absl::StrCat(", stream ", options_.stream));
-    SetState(absl::StrCat("relaying to ", options_.nats_url), std::nullopt);
+    SetState(absl::StrCat("relaying to ", options_.nats_url), /*active=*/true);
     return true;
   }
 
@@ -301,23 +301,31 @@ class OutboxRelay::Loop final {
     woken_ = false;
   }
 
-  void SetState(std::string description, std::optional<std::string> error) {
+  // What the relay does now, for operators and the active gauge.
+  void SetState(std::string description, bool active) {
     absl::MutexLock lock(&mu_);
     if (state_.description != description) {
       TXLOG(INFO) << "outbox relay: " << description;
     }
     state_.description = std::move(description);
-    if (error.has_value()) state_.last_error = *std::move(error);
-    active_ = lock_fd_ >= 0 && publisher_ != nullptr;
+    active_ = active;
   }
 
+  // A failure: logged once per distinct error, kept as the last error.
   void Fail(std::string error) {
     absl::MutexLock lock(&mu_);
     if (error != state_.last_error) {
       TXLOG(WARNING) << "outbox relay: " << error;
     }
-    state_.last_error = error;
-    if (absl::StartsWith(error, "broker unreachable")) state_.description = error;
+    state_.last_error = std::move(error);
+  }
+
+  // The broker cannot be reached: both the state and the last error.
+  void Unreachable(absl::string_view why) {
+    const std::string error = absl::StrCat("broker unreachable: ", why);
+    Fail(error);
+    absl::MutexLock lock(&mu_);
+    state_.description = error;
     active_ = false;
   }
 

@@ -150,7 +150,7 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   if (branch.prepared) return absl::OkStatus();
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
-  Transaction tx(db());
+  WriteTransaction tx(db());
   status = tx.Begin();
   if (!status.ok()) return status;
   // The trial apply proves the promise holds now; the locks keep it true.
@@ -213,7 +213,7 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
                                                      const StoredHeuristic* heuristic) {
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
-  Transaction tx(db());
+  WriteTransaction tx(db());
   status = tx.Begin();
   if (!status.ok()) return status;
   if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
@@ -291,7 +291,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
   }
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
-  Transaction tx(db());
+  WriteTransaction tx(db());
   status = tx.Begin();
   if (!status.ok()) return status;
   if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
@@ -432,7 +432,7 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   const bool prepare = options.prepare;
   ParticipantObserver* const observer = impl_->observer();
   const absl::Time start = observer == nullptr ? absl::InfinitePast() : absl::Now();
-  absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, options);
+  absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, std::move(options));
   if (result.ok()) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }

@@ -37,11 +37,10 @@ bool IsRefusal(const absl::Status& status) {
 }  // namespace
 
 absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
-    const std::string& txid, const std::vector<SqlStatement>& statements,
-    const ExecuteOptions& call) {
+    const std::string& txid, const std::vector<SqlStatement>& statements, ExecuteOptions call) {
   const bool prepare = call.prepare;
   const absl::Time call_deadline = call.call_deadline;
-  const std::vector<OutboxMessage>& messages = call.messages;
+  std::vector<OutboxMessage>& messages = call.messages;
   if (statements.empty() && messages.empty() && !(prepare && !txid.empty())) {
     return absl::InvalidArgumentError("no statements to run and no messages to publish");
   }
@@ -87,16 +86,15 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
       absl::StatusOr<Attempt> attempt =
           statements.empty() ? Attempt{} : RunBranchAttempt(*branch, statements, call_deadline);
       if (!attempt.ok()) return attempt.status();
-      if (statements.empty()) attempt->changeset = branch->changeset;
       // Taken while still holding the connection, so that no branch commits
       // between this run and the locks that make its results hold.
       blocker = locks_.TryAcquire(txid, attempt->keys);
       if (!blocker.has_value()) {
         const bool wrote_before = branch->HasWrites();
-        branch->changeset = std::move(attempt->changeset);
-        for (const OutboxMessage& message : messages) {
+        if (!statements.empty()) branch->changeset = std::move(attempt->changeset);
+        for (OutboxMessage& message : messages) {
           message_ids.push_back(BranchMessageId(txid, options_.name, branch->messages.size()));
-          branch->messages.push_back(message);
+          branch->messages.push_back(std::move(message));
         }
         first_write = !branch->enlisted && !wrote_before && branch->HasWrites();
         branch->last_used = absl::Now();
@@ -261,7 +259,7 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
     const Branch& branch, const std::vector<SqlStatement>& statements, absl::Time call_deadline) {
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
-  Transaction tx(db());
+  WriteTransaction tx(db());
   status = tx.Begin();
   if (!status.ok()) return status;
   Attempt attempt;
@@ -301,11 +299,6 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
 absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
     const std::vector<SqlStatement>& statements, const std::vector<OutboxMessage>& messages,
     absl::Duration timeout, absl::Time deadline, absl::Time call_deadline) {
-  if (messages.size() > options_.outbox.max_messages) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("too many messages: ", messages.size(), "; at most ",
-                     options_.outbox.max_messages, " (the agent's --outbox_max_messages)"));
-  }
   while (true) {
     std::vector<LockKey> wanted;
     std::optional<LockConflict> blocker;
@@ -313,7 +306,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
       absl::MutexLock lock(&mu_);
       absl::Status status = schema_.Refresh(db());
       if (!status.ok()) return status;
-      Transaction tx(db());
+      WriteTransaction tx(db());
       status = tx.Begin();
       if (!status.ok()) return status;
       absl::StatusOr<std::unique_ptr<ChangeRecorder>> recorder =

@@ -21,7 +21,7 @@
 #include "participant/lock_table.h"
 #include "participant/participant.h"
 #include "participant/schema.h"
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 #include "participant/statement_runner.h"
 #include "participant/wal_sync.h"
 
@@ -40,7 +40,7 @@ class Participant::Impl final {
 
   absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
                                         const std::vector<SqlStatement>& statements,
-                                        const ExecuteOptions& call);
+                                        ExecuteOptions call);
   absl::StatusOr<Vote> Prepare(const std::string& txid, uint64_t branch_token);
   absl::Status Commit(const std::string& txid);
   absl::Status Abort(const std::string& txid);
@@ -104,7 +104,8 @@ class Participant::Impl final {
                                              const std::vector<OutboxMessage>& messages,
                                              absl::Duration timeout, absl::Time deadline,
                                              absl::Time call_deadline);
-  // INVALID_ARGUMENT unless every message passes CheckOutboxMessage.
+  // INVALID_ARGUMENT unless every message passes CheckOutboxMessage and
+  // there are at most options_.outbox.max_messages.
   absl::Status CheckMessages(const std::vector<OutboxMessage>& messages) const;
   // Adds the outbox rows of a committing branch, inside the caller's
   // transaction.

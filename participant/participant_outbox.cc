@@ -4,11 +4,18 @@
 #include "absl/strings/str_cat.h"
 #include "participant/outbox_store.h"
 #include "participant/participant_impl.h"
-#include "participant/sqlite_db.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 
 absl::Status Participant::Impl::CheckMessages(const std::vector<OutboxMessage>& messages) const {
+  // A branch's earlier calls count too: Execute checks that again with
+  // the branch in hand.
+  if (messages.size() > options_.outbox.max_messages) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("too many messages: ", messages.size(), "; at most ",
+                     options_.outbox.max_messages, " (the agent's --outbox_max_messages)"));
+  }
   for (size_t i = 0; i < messages.size(); ++i) {
     absl::Status checked =
         CheckOutboxMessage(absl::StrCat("messages[", i, "]"), messages[i], options_.outbox);
