@@ -114,10 +114,7 @@ class Consumer::Impl final {
     if (durable_ == nullptr || connection_->disconnects() != disconnects_seen_) {
       absl::StatusOr<uint64_t> position = store_->Position(options_.durable);
       if (!position.ok()) return position.status();
-      if (absl::Status status = Resync(*position); !status.ok()) {
-        durable_.reset();
-        return status;
-      }
+      if (absl::Status status = Resync(*position); !status.ok()) return status;
     }
     if (absl::Now() >= *next_prune) {
       *next_prune = absl::Now() + options_.prune_interval;
@@ -144,9 +141,8 @@ class Consumer::Impl final {
     for (; usable < batch.size(); ++usable) {
       const Delivery& delivery = batch[usable];
       bool in_sequence = delivery.consumer_seq == last_consumer_seq_ + 1;
-      bool expected = expected_stream_seq_ == 0 ||
-                      delivery.message.stream_seq == expected_stream_seq_ ||
-                      delivery.message.stream_seq < expected_stream_seq_;
+      bool expected =
+          expected_stream_seq_ == 0 || delivery.message.stream_seq <= expected_stream_seq_;
       if (!in_sequence || !expected) {
         gap = true;
         break;

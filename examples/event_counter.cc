@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -22,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/consumer.h"
+#include "common/sqlite_db.h"
 #include "common/daemon.h"
 #include "common/failpoint.h"
 #include "common/flag_usage.h"
@@ -71,49 +71,26 @@ CREATE TABLE IF NOT EXISTS events(
 CREATE TABLE IF NOT EXISTS counters(topic TEXT PRIMARY KEY, count INTEGER NOT NULL);
 )sql";
 
-absl::Status SqliteError(sqlite3* db, absl::string_view what) {
-  return absl::InternalError(absl::StrCat(what, ": ", sqlite3_errmsg(db)));
-}
-
-absl::Status Run(sqlite3* db, const char* sql, std::initializer_list<const std::string*> params,
-                 bool blob_last = false) {
-  sqlite3_stmt* stmt = nullptr;
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) != SQLITE_OK) return SqliteError(db, sql);
-  int index = 1;
-  for (const std::string* param : params) {
-    int size = static_cast<int>(param->size());
-    if (blob_last && index == static_cast<int>(params.size())) {
-      sqlite3_bind_blob(stmt, index++, param->data(), size, SQLITE_TRANSIENT);
-    } else {
-      sqlite3_bind_text(stmt, index++, param->data(), size, SQLITE_TRANSIENT);
-    }
-  }
-  int rc = sqlite3_step(stmt);
-  sqlite3_finalize(stmt);
-  return rc == SQLITE_DONE ? absl::OkStatus() : SqliteError(db, sql);
-}
-
 absl::Status CountEvent(sqlite3* db, const InboundMessage& m) {
   absl::Status status =
-      Run(db, "INSERT INTO events(msg_id, topic, key, txid, payload) VALUES(?1, ?2, ?3, ?4, ?5)",
-          {&m.id, &m.topic, &m.key, &m.txid, &m.payload}, /*blob_last=*/true);
+      RunWith(db, "INSERT INTO events(msg_id, topic, key, txid, payload) VALUES(?1, ?2, ?3, ?4, ?5)",
+              {m.id, m.topic, m.key, m.txid, Blob{m.payload}});
   if (!status.ok()) return status;
-  return Run(db,
-             "INSERT INTO counters(topic, count) VALUES(?1, 1) "
-             "ON CONFLICT(topic) DO UPDATE SET count = count + 1",
-             {&m.topic});
+  return RunWith(db,
+                 "INSERT INTO counters(topic, count) VALUES(?1, 1) "
+                 "ON CONFLICT(topic) DO UPDATE SET count = count + 1",
+                 {m.topic});
 }
 
 absl::Status CreateTables(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open(path.c_str(), &db);
-  absl::Status status = absl::OkStatus();
-  if (rc != SQLITE_OK || sqlite3_exec(db, kSchema, nullptr, nullptr, nullptr) != SQLITE_OK) {
-    status = absl::FailedPreconditionError(absl::StrCat("cannot create tables in ", path, ": ",
-                                                        db ? sqlite3_errmsg(db) : "no memory"));
-  }
-  sqlite3_close(db);
-  return status;
+  sqlite3* raw = nullptr;
+  const int rc = sqlite3_open(path.c_str(), &raw);
+  SqliteDb db(raw);
+  absl::Status status = rc == SQLITE_OK ? ExecSql(db.get(), kSchema)
+                                        : SqliteStatus(db.get(), rc, "opening");
+  if (status.ok()) return status;
+  return absl::FailedPreconditionError(
+      absl::StrCat("cannot create tables in ", path, ": ", status.message()));
 }
 
 // Waits up to `timeout` for SIGTERM or SIGINT (blocked in every thread).
@@ -176,10 +153,12 @@ int Main() {
     TXLOG(WARNING) << created.status() << "; trying again in " << retry;
     if (ShutdownRequested(retry)) return 0;
   }
-  consumer->Start();
+  // Said before the first fetch: a crash while consuming (a failpoint)
+  // must come after the line a harness waits for, never race it.
   std::printf("event_counter consuming %s/%s from %s into %s\n", options.stream.c_str(),
               options.durable.c_str(), options.url.c_str(), options.db_path.c_str());
   std::fflush(stdout);
+  consumer->Start();
 
   while (!ShutdownRequested(absl::GetFlag(FLAGS_stats_interval))) {
     ConsumerStats stats = consumer->stats();

@@ -196,10 +196,13 @@ TEST_F(ConsumerTest, PoisonMessageIsDeadLetteredAfterMaxDeliveries) {
 
 TEST_F(ConsumerTest, ConsumptionResumesByItselfAfterNatsServerKill9AndRestart) {
   std::vector<std::string> ids = PublishMany("before", 100);
-  std::unique_ptr<Consumer> consumer = Start(Options());
+  ConsumerOptions options = Options();
+  options.batch_size = 5;  // so that the kill lands mid-stream
+  std::unique_ptr<Consumer> consumer = Start(options);
   ASSERT_NE(consumer, nullptr);
   ASSERT_TRUE(WaitFor([&] { return consumer->stats().applied > 0; }));
   ASSERT_TRUE(nats_->Kill9().ok());
+  ASSERT_LT(consumer->stats().applied, 100) << "not killed mid-stream";
   // Down long enough for the consumer to notice and fail a few rounds.
   ASSERT_TRUE(WaitFor([&] { return consumer->stats().errors > 0; })) << consumer->stats().applied;
   ASSERT_TRUE(nats_->Restart().ok());
