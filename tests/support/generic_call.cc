@@ -9,11 +9,13 @@
 
 namespace txcoord::testing {
 
-grpc::Status CallMethod(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                        const google::protobuf::Message& request,
-                        google::protobuf::Message* response) {
-  const std::string bytes = request.SerializeAsString();
-  grpc::Slice slice(bytes);
+namespace {
+
+// One unary call of `method` with `request` as its serialized body; the
+// answer's bytes in `*response` if not null.
+grpc::Status CallBytes(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                       const std::string& request, std::string* response) {
+  grpc::Slice slice(request);
   grpc::ByteBuffer send(&slice, 1);
   grpc::ByteBuffer received;
   grpc::ClientContext context;
@@ -26,37 +28,32 @@ grpc::Status CallMethod(const std::shared_ptr<grpc::Channel>& channel, const std
     done.Notify();
   });
   done.WaitForNotification();
-  if (status.ok() && response != nullptr) {
-    std::vector<grpc::Slice> slices;
-    if (!received.Dump(&slices).ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "dump");
-    std::string text;
-    for (const grpc::Slice& s : slices) {
-      text.append(reinterpret_cast<const char*>(s.begin()), s.size());
-    }
-    if (!response->ParseFromString(text)) {
-      return grpc::Status(grpc::StatusCode::INTERNAL, "cannot parse the response");
-    }
+  if (!status.ok() || response == nullptr) return status;
+  std::vector<grpc::Slice> slices;
+  if (!received.Dump(&slices).ok()) return grpc::Status(grpc::StatusCode::INTERNAL, "dump");
+  for (const grpc::Slice& s : slices) {
+    response->append(reinterpret_cast<const char*>(s.begin()), s.size());
+  }
+  return status;
+}
+
+}  // namespace
+
+grpc::Status CallMethod(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
+                        const google::protobuf::Message& request,
+                        google::protobuf::Message* response) {
+  std::string text;
+  grpc::Status status = CallBytes(channel, method, request.SerializeAsString(),
+                                  response != nullptr ? &text : nullptr);
+  if (status.ok() && response != nullptr && !response->ParseFromString(text)) {
+    return grpc::Status(grpc::StatusCode::INTERNAL, "cannot parse the response");
   }
   return status;
 }
 
 grpc::Status CallWithEmptyRequest(const std::shared_ptr<grpc::Channel>& channel,
                                   const std::string& method) {
-  const std::string empty;
-  grpc::Slice slice(empty);
-  grpc::ByteBuffer send(&slice, 1);
-  grpc::ByteBuffer received;
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::GenericStub stub(channel);
-  absl::Notification done;
-  grpc::Status status;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &send, &received, [&](grpc::Status s) {
-    status = std::move(s);
-    done.Notify();
-  });
-  done.WaitForNotification();
-  return status;
+  return CallBytes(channel, method, "", nullptr);
 }
 
 std::vector<std::string> MethodsOf(const std::string& service) {
