@@ -29,7 +29,7 @@
 #include "common/log.h"
 #include "coordinator/participant_client.h"
 #include "coordinator/runtime.h"
-#include "coordinator/timer_queue.h"
+#include "common/timer_queue.h"
 #include "coordinator/wal/log.h"
 
 ABSL_FLAG(std::string, dir, "/tmp", "Where to put the WAL (a temporary directory under it).");
@@ -117,7 +117,7 @@ int Run() {
     std::fprintf(stderr, "retention_bench: %s\n", log.status().ToString().c_str());
     return 2;
   }
-  coordinator::TimerQueue timers;
+  TimerQueue timers;
   InstantParticipants participants;
   coordinator::RuntimeOptions options;
   options.engine.cluster_id = "bench";

@@ -22,7 +22,7 @@
 #include "coordinator/engine.h"
 #include "coordinator/participant_client.h"
 #include "coordinator/recovery_state.h"
-#include "coordinator/timer_queue.h"
+#include "common/timer_queue.h"
 #include "coordinator/wal/log.h"
 
 namespace txcoord::coordinator {

@@ -24,7 +24,7 @@
 #include "coordinator/grpc_participant_client.h"
 #include "coordinator/http_api.h"
 #include "coordinator/runtime.h"
-#include "coordinator/timer_queue.h"
+#include "common/timer_queue.h"
 #include "coordinator/wal/log.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",

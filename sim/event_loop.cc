@@ -14,18 +14,31 @@ EventLoop::EventLoop(uint64_t seed, size_t trace_keep, bool echo)
       trace_keep_(trace_keep),
       echo_(echo) {}
 
-void EventLoop::At(absl::Time at, std::function<void()> fn) {
+Scheduler::TimerId EventLoop::Schedule(absl::Time at, std::function<void()> fn) {
   // An event never runs in the past: a timer armed for an earlier instant
   // fires now, after the events already due.
   if (at < now_) at = now_;
-  queue_.push(Event{at, next_order_++, std::move(fn)});
+  const TimerId id = next_order_++;
+  queue_.push(Event{at, id, std::move(fn)});
+  pending_.insert(id);
+  return id;
+}
+
+void EventLoop::Cancel(TimerId id) {
+  // The slot stays in the queue until it comes up, and is skipped then.
+  if (pending_.erase(id) != 0) cancelled_.insert(id);
 }
 
 bool EventLoop::Step() {
-  if (queue_.empty()) return false;
-  // priority_queue::top is const; the function is moved out before pop.
-  Event event = std::move(const_cast<Event&>(queue_.top()));
-  queue_.pop();
+  Event event;
+  while (true) {
+    if (queue_.empty()) return false;
+    // priority_queue::top is const; the function is moved out before pop.
+    event = std::move(const_cast<Event&>(queue_.top()));
+    queue_.pop();
+    if (cancelled_.erase(event.order) == 0) break;
+  }
+  pending_.erase(event.order);
   now_ = event.at;
   ++events_run_;
   event.fn();

@@ -17,13 +17,17 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/scheduler.h"
 
 namespace txcoord::sim {
 
-// Not thread-safe: a simulation has one thread.
-class EventLoop final {
+// Not thread-safe: a simulation has one thread. As a Scheduler it is what
+// the production components (coordinator::Runtime, the participant's
+// resolver and reaper) run on in a simulation.
+class EventLoop final : public Scheduler {
  public:
   // Keeps the last `trace_keep` trace lines; with `echo`, also prints every
   // line to stdout as it happens.
@@ -37,12 +41,17 @@ class EventLoop final {
   absl::Time now() const { return now_; }
   absl::Duration elapsed() const { return now_ - start_; }
 
-  void At(absl::Time at, std::function<void()> fn);
+  void At(absl::Time at, std::function<void()> fn) { Schedule(at, std::move(fn)); }
   void After(absl::Duration delay, std::function<void()> fn) { At(now_ + delay, std::move(fn)); }
+
+  // --- Scheduler --------------------------------------------------------------
+  absl::Time Now() override { return now_; }
+  TimerId Schedule(absl::Time at, std::function<void()> fn) override;
+  void Cancel(TimerId id) override;
 
   // Runs the earliest event; false if there is none.
   bool Step();
-  bool empty() const { return queue_.empty(); }
+  bool empty() const { return pending_.empty(); }
   uint64_t events_run() const { return events_run_; }
 
   // --- Randomness (the only source in a run) ----------------------------
@@ -64,7 +73,7 @@ class EventLoop final {
  private:
   struct Event {
     absl::Time at;
-    uint64_t order;
+    uint64_t order = 0;  // also its TimerId
     std::function<void()> fn;
   };
   struct Later {
@@ -75,7 +84,9 @@ class EventLoop final {
 
   const absl::Time start_;
   absl::Time now_;
-  uint64_t next_order_ = 0;
+  uint64_t next_order_ = 1;
+  absl::flat_hash_set<TimerId> pending_;    // in the queue, to run
+  absl::flat_hash_set<TimerId> cancelled_;  // in the queue, to be skipped
   uint64_t events_run_ = 0;
   std::priority_queue<Event, std::vector<Event>, Later> queue_;
   std::mt19937_64 rng_;

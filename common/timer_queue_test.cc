@@ -1,4 +1,4 @@
-#include "coordinator/timer_queue.h"
+#include "common/timer_queue.h"
 
 #include <atomic>
 #include <memory>
@@ -8,7 +8,7 @@
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 
-namespace txcoord::coordinator {
+namespace txcoord {
 namespace {
 
 constexpr absl::Duration kWait = absl::Seconds(10);
@@ -111,4 +111,4 @@ TEST(TimerQueueTest, ManyCancelledTimersAreDroppedAndTheRestStillRun) {
 }
 
 }  // namespace
-}  // namespace txcoord::coordinator
+}  // namespace txcoord

@@ -1,9 +1,9 @@
-#include "coordinator/timer_queue.h"
+#include "common/timer_queue.h"
 
 #include <algorithm>
 #include <utility>
 
-namespace txcoord::coordinator {
+namespace txcoord {
 
 TimerQueue::TimerQueue() : thread_([this] { Run(); }) {}
 
@@ -97,4 +97,4 @@ void TimerQueue::Run() {
   mu_.Unlock();
 }
 
-}  // namespace txcoord::coordinator
+}  // namespace txcoord

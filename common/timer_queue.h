@@ -1,10 +1,11 @@
-// Runs callbacks at given times on one background thread: the real-time
-// adapter behind the engine's ArmTimer actions and the Commit deadlines.
+// The real-time Scheduler: runs callbacks at given times on one background
+// thread (the coordinator's engine timers and Commit deadlines, the agent's
+// resolver and reaper).
 // The engine ignores timers that no longer apply; a timer whose purpose is
 // gone early (a Commit answered before its deadline) can be cancelled so
 // that its callback is freed at once.
-#ifndef TXCOORD_COORDINATOR_TIMER_QUEUE_H_
-#define TXCOORD_COORDINATOR_TIMER_QUEUE_H_
+#ifndef TXCOORD_COMMON_TIMER_QUEUE_H_
+#define TXCOORD_COMMON_TIMER_QUEUE_H_
 
 #include <cstdint>
 #include <functional>
@@ -15,24 +16,26 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/scheduler.h"
 
-namespace txcoord::coordinator {
+namespace txcoord {
 
 // Thread-safe. Callbacks run on the timer thread, one at a time, with no
 // lock of the queue held; they must not block for long.
-class TimerQueue final {
+class TimerQueue final : public Scheduler {
  public:
-  using Id = uint64_t;  // never 0
+  using Id = TimerId;
 
   TimerQueue();
   // Stops the thread; pending timers are dropped.
-  ~TimerQueue();
+  ~TimerQueue() override;
   TimerQueue(const TimerQueue&) = delete;
   TimerQueue& operator=(const TimerQueue&) = delete;
 
-  Id Schedule(absl::Time at, std::function<void()> fn);
+  absl::Time Now() override { return absl::Now(); }
+  Id Schedule(absl::Time at, std::function<void()> fn) override;
   // The timer will not run (unless it is running or has run: then a no-op).
-  void Cancel(Id id);
+  void Cancel(Id id) override;
   // Timers scheduled and neither run nor cancelled.
   size_t pending() const;
   // Slots in the heap: pending timers and cancelled ones not yet dropped.
@@ -63,6 +66,6 @@ class TimerQueue final {
   std::thread thread_;
 };
 
-}  // namespace txcoord::coordinator
+}  // namespace txcoord
 
-#endif  // TXCOORD_COORDINATOR_TIMER_QUEUE_H_
+#endif  // TXCOORD_COMMON_TIMER_QUEUE_H_
