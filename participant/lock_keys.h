@@ -1,5 +1,5 @@
 // Derives from a changeset the lock keys that keep a YES vote's promise
-// (DESIGN.md "A YES vote is a promise"): whatever another branch commits
+// (docs/architecture.md, "The promise of YES"): whatever another branch commits
 // meanwhile, applying this changeset later cannot conflict.
 //
 //   - every changed row: exclusive (table, primary key);

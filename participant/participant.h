@@ -168,8 +168,8 @@ class Participant final {
   Participant(const Participant&) = delete;
   Participant& operator=(const Participant&) = delete;
 
-  // Runs `statements` in order inside the branch of `txid` (see DESIGN.md:
-  // re-apply the branch changeset, run, take the new changeset, roll back,
+  // Runs `statements` in order inside the branch of `txid` (docs/architecture.md,
+  // "Branches on SQLite": re-apply the branch changeset, run, take the new changeset, roll back,
   // lock rows). An empty txid runs them as one local autocommit transaction
   // instead (DDL allowed there). The first write of a txid enlists the
   // branch before returning. `lock_timeout` zero means the default.

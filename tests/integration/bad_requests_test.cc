@@ -1,5 +1,5 @@
 // Bad requests get a gRPC status that names the problem, and no daemon dies
-// of them (DESIGN.md, "Bad input"). Raw generated stubs, so that nothing on
+// of them (docs/protocol.md, "Errors"). Raw generated stubs, so that nothing on
 // the client side validates or rewrites the request or the status.
 #include <grpcpp/grpcpp.h>
 

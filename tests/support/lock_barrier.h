@@ -22,7 +22,7 @@ namespace txcoord::testing {
 
 // Runs `write` in one throwaway global transaction at every agent, then
 // aborts it. A branch holds row locks from its first write until its phase
-// 2 ends, and a write waits for the rows it touches (DESIGN.md), so once
+// 2 ends, and a write waits for the rows it touches (docs/architecture.md, "Isolation"), so once
 // `write` has run at an agent, every branch that had locked any of those
 // rows there is finished: committed (applied and forgotten) or aborted.
 //
