@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "common/failpoint.h"
 #include "common/heuristic.h"
 #include "common/log.h"
@@ -11,12 +12,12 @@
 
 namespace txcoord::coordinator {
 
-Runtime::Runtime(const RuntimeOptions& options, wal::Log* log, ParticipantClient* participants,
-                 TimerQueue* timers)
+Runtime::Runtime(const RuntimeOptions& options, DecisionLog* log, ParticipantClient* participants,
+                 Scheduler* scheduler)
     : options_(options),
       log_(log),
       participants_(participants),
-      timers_(timers),
+      scheduler_(scheduler),
       engine_(options.engine) {}
 
 template <typename Fn>
@@ -36,7 +37,7 @@ auto Runtime::WithEngine(Fn fn) {
 void Runtime::Fire(Waiter& waiter, absl::StatusOr<CommitResult> result) {
   if (waiter.fired.exchange(true)) return;
   // CommitAsync cancels it instead if it stores the id after this load.
-  if (const TimerQueue::Id id = waiter.timer.load(); id != 0) timers_->Cancel(id);
+  if (const Scheduler::TimerId id = waiter.timer.load(); id != 0) scheduler_->Cancel(id);
   waiter.done(std::move(result));
 }
 
@@ -55,6 +56,7 @@ void Runtime::TakeDecided(const Actions& actions, Firing* firing) {
     if (decided->error.ok()) {
       TXLOG(INFO) << "txid=" << decided->txid << (decided->committed ? " COMMITTED" : " ABORTED")
                   << (decided->reason.empty() ? "" : ": ") << decided->reason;
+      if (options_.on_decided) options_.on_decided(decided->txid, decided->committed);
     } else {
       TXLOG(ERROR) << "txid=" << decided->txid << " " << decided->error;
     }
@@ -81,7 +83,7 @@ void Runtime::Execute(Actions actions) {
                                  TXLOG(WARNING) << "txid=" << txid << " prepare at " << p << " failed: " << vote.status();
                                }
                                WithEngine([&](Engine& e, Actions* out) {
-                                 e.OnPrepareResult(txid, p, vote, absl::Now(), out);
+                                 e.OnPrepareResult(txid, p, vote, Now(), out);
                                  return 0;
                                });
                              });
@@ -99,7 +101,7 @@ void Runtime::Execute(Actions actions) {
                               }
                               if (status.ok()) TXCOORD_FAILPOINT("mid-phase-two");
                               WithEngine([&](Engine& e, Actions* out) {
-                                e.OnPhase2Result(txid, p, status, absl::Now(), out);
+                                e.OnPhase2Result(txid, p, status, Now(), out);
                                 return 0;
                               });
                             });
@@ -124,7 +126,7 @@ void Runtime::Execute(Actions actions) {
               TXLOG(WARNING) << "txid=" << txid << " one-phase commit at " << p << " failed (will retry): " << committed.status();
             }
             WithEngine([&](Engine& e, Actions* out) {
-              e.OnOnePhaseResult(txid, p, committed, absl::Now(), out);
+              e.OnOnePhaseResult(txid, p, committed, Now(), out);
               return 0;
             });
           });
@@ -134,7 +136,7 @@ void Runtime::Execute(Actions actions) {
                    [this, txid = a->txid](absl::Status status) {
                      if (status.ok()) TXCOORD_FAILPOINT("after-commit-logged");
                      WithEngine([&](Engine& e, Actions* out) {
-                       e.OnCommitLogged(txid, status, absl::Now(), out);
+                       e.OnCommitLogged(txid, status, Now(), out);
                        return 0;
                      });
                    });
@@ -144,7 +146,7 @@ void Runtime::Execute(Actions actions) {
                    [this, txid = a->txid](absl::Status status) {
                      if (status.ok()) TXCOORD_FAILPOINT("after-one-phase-logged");
                      WithEngine([&](Engine& e, Actions* out) {
-                       e.OnOnePhaseLogged(txid, status, absl::Now(), out);
+                       e.OnOnePhaseLogged(txid, status, Now(), out);
                        return 0;
                      });
                    });
@@ -154,9 +156,9 @@ void Runtime::Execute(Actions actions) {
       log_->Append(kRecordMarkDone, EncodeMarkDone(*a), /*sync=*/true,
                    [this, mark = *a](absl::Status status) { MarkDoneLogged(mark, status); });
     } else if (auto* a = std::get_if<ArmTimer>(&action)) {
-      timers_->Schedule(a->at, [this, timer = std::move(a->timer)] {
+      scheduler_->Schedule(a->at, [this, timer = std::move(a->timer)] {
         WithEngine([&](Engine& e, Actions* out) {
-          e.OnTimer(timer, absl::Now(), out);
+          e.OnTimer(timer, Now(), out);
           return 0;
         });
       });
@@ -166,9 +168,9 @@ void Runtime::Execute(Actions actions) {
 }
 
 void Runtime::MarkDoneLogged(const LogMarkDone& mark, const absl::Status& status) {
-  std::vector<std::shared_ptr<MarkWaiter>> waiting;
+  std::vector<MarkWaiter> waiting;
   WithEngine([&](Engine& e, Actions* out) {
-    e.OnMarkDoneLogged(mark, status, absl::Now(), out);
+    e.OnMarkDoneLogged(mark, status, Now(), out);
     auto it = mark_waiters_.find(std::make_pair(mark.txid, mark.participant));
     if (it != mark_waiters_.end()) {
       waiting = std::move(it->second);
@@ -176,14 +178,12 @@ void Runtime::MarkDoneLogged(const LogMarkDone& mark, const absl::Status& status
     }
     return 0;
   });
-  for (const std::shared_ptr<MarkWaiter>& waiter : waiting) {
-    waiter->status = status;
-    waiter->logged.Notify();
-  }
+  for (const MarkWaiter& waiter : waiting) waiter(status);
 }
 
 absl::Status Runtime::CheckAccepting() {
   if (!accepting_) return absl::UnavailableError("coordinator is shutting down");
+  if (!started_) return absl::UnavailableError("coordinator is still starting");
   if (absl::Status health = log_->health(); !health.ok()) {
     return absl::UnavailableError(
         absl::StrCat("coordinator refuses new work: its log failed: ", health.message()));
@@ -191,7 +191,7 @@ absl::Status Runtime::CheckAccepting() {
   return absl::OkStatus();
 }
 
-absl::Status Runtime::Recover(const RecoveryState& state) {
+void Runtime::RecoverAsync(const RecoveryState& state, std::function<void(absl::Status)> ready) {
   for (const auto& [txid, commit] : state.unfinished()) {
     const std::vector<LogMarkDone>& marks = state.marks(txid);
     TXLOG(INFO) << "txid=" << txid << " recovered as COMMITTING with " << commit.branches.size()
@@ -206,26 +206,48 @@ absl::Status Runtime::Recover(const RecoveryState& state) {
   }
   ExpiredMark expired;
   WithEngine([&](Engine& e, Actions* out) {
-    e.Recover(state, absl::Now(), out);
+    e.Recover(state, Now(), out);
     expired = e.retained().expired();
+    started_ = state.saw_expired();
     return 0;
   });
-  if (state.saw_expired()) return absl::OkStatus();
-  // Durable before any txid of this epoch is answered for: a later start
-  // that found no mark would take this epoch's outcomes for expired.
-  return log_->AppendSync(kRecordExpired, EncodeExpired(expired));
+  if (state.saw_expired()) {
+    ready(absl::OkStatus());
+    return;
+  }
+  // Durable before any txid of this epoch is issued: a later start that
+  // found no mark would take this epoch's outcomes for expired.
+  log_->Append(kRecordExpired, EncodeExpired(expired), /*sync=*/true,
+               [this, ready = std::move(ready)](absl::Status status) {
+                 if (status.ok()) {
+                   absl::MutexLock lock(&mu_);
+                   started_ = true;
+                 }
+                 ready(status);
+               });
+}
+
+absl::Status Runtime::Recover(const RecoveryState& state) {
+  absl::Notification ready;
+  absl::Status status;
+  RecoverAsync(state, [&](absl::Status s) {
+    status = std::move(s);
+    ready.Notify();
+  });
+  ready.WaitForNotification();
+  return status;
 }
 
 absl::StatusOr<BeginResult> Runtime::Begin(absl::Duration timeout) {
   return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<BeginResult> {
     if (absl::Status s = CheckAccepting(); !s.ok()) return s;
-    return e.Begin(timeout, absl::Now(), out);
+    return e.Begin(timeout, Now(), out);
   });
 }
 
 absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, bool prepared) {
   return WithEngine([&](Engine& e, Actions* out) {
-    return e.Enlist(txid, branch, prepared, absl::Now(), out);
+    return e.Enlist(txid, branch, prepared, Now(), out);
   });
 }
 
@@ -242,10 +264,10 @@ absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time
 
 void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
   auto waiter = std::make_shared<Waiter>();
-  waiter->done = [this, start = absl::Now(),
+  waiter->done = [this, start = Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
     if (options_.on_commit_returned) {
-      options_.on_commit_returned(absl::Now() - start, result.status(),
+      options_.on_commit_returned(Now() - start, result.status(),
                                   result.ok() && result->committed);
     }
     done(std::move(result));
@@ -253,7 +275,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
   absl::Status started = WithEngine([&](Engine& e, Actions* out) {
     if (absl::Status s = CheckAccepting(); !s.ok()) return s;
     waiters_[txid].push_back(waiter);
-    absl::Status s = e.Commit(txid, absl::Now(), out);
+    absl::Status s = e.Commit(txid, Now(), out);
     if (!s.ok()) RemoveWaiter(txid, waiter);
     return s;
   });
@@ -262,7 +284,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
     return;
   }
   if (waiter->fired.load() || deadline == absl::InfiniteFuture()) return;
-  const TimerQueue::Id timer = timers_->Schedule(deadline, [this, txid, weak = std::weak_ptr<Waiter>(waiter)] {
+  const Scheduler::TimerId timer = scheduler_->Schedule(deadline, [this, txid, weak = std::weak_ptr<Waiter>(waiter)] {
     std::shared_ptr<Waiter> waiter = weak.lock();
     if (waiter == nullptr || waiter->fired.load()) return;
     {
@@ -274,12 +296,12 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
   });
   waiter->timer.store(timer);
   // Decided meanwhile: Fire may have looked before the id was stored.
-  if (waiter->fired.load()) timers_->Cancel(timer);
+  if (waiter->fired.load()) scheduler_->Cancel(timer);
 }
 
 absl::Status Runtime::Abort(const std::string& txid) {
   return WithEngine([&](Engine& e, Actions* out) {
-    return e.Abort(txid, "aborted by the client", absl::Now(), out);
+    return e.Abort(txid, "aborted by the client", Now(), out);
   });
 }
 
@@ -296,12 +318,12 @@ absl::StatusOr<TransactionView> Runtime::Describe(const std::string& txid) {
 
 absl::StatusOr<ListPage> Runtime::List(const ListFilter& filter) {
   absl::MutexLock lock(&mu_);
-  return engine_.List(filter, absl::Now());
+  return engine_.List(filter, Now());
 }
 
 absl::StatusOr<AdminResult> Runtime::RetryPhase2(const std::string& txid) {
   return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
-    absl::StatusOr<size_t> resent = e.RetryPhase2(txid, absl::Now(), out);
+    absl::StatusOr<size_t> resent = e.RetryPhase2(txid, Now(), out);
     if (!resent.ok()) return resent.status();
     TXLOG(INFO) << "txid=" << txid << " operator retry: phase 2 resent to " << *resent
                 << " branch(es)";
@@ -317,7 +339,7 @@ absl::StatusOr<AdminResult> Runtime::ForceAbort(const std::string& txid,
   return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
     const std::string why =
         absl::StrCat("aborted by an operator", reason.empty() ? "" : ": ", reason);
-    if (absl::Status s = e.ForceAbort(txid, why, absl::Now(), out); !s.ok()) return s;
+    if (absl::Status s = e.ForceAbort(txid, why, Now(), out); !s.ok()) return s;
     TXLOG(WARNING) << "txid=" << txid << " " << why;
     absl::StatusOr<TransactionView> view = e.Describe(txid);
     if (!view.ok()) return view.status();
@@ -325,39 +347,51 @@ absl::StatusOr<AdminResult> Runtime::ForceAbort(const std::string& txid,
   });
 }
 
-absl::StatusOr<AdminResult> Runtime::MarkBranchDone(const std::string& txid,
-                                                    const std::string& participant,
-                                                    const std::string& note) {
+void Runtime::MarkBranchDoneAsync(const std::string& txid, const std::string& participant,
+                                  const std::string& note, AdminCallback done) {
   // The engine marks the branch only once its MARK_DONE record is durable
-  // (MarkDoneLogged); this call waits for that, without the lock.
-  auto waiter = std::make_shared<MarkWaiter>();
+  // (MarkDoneLogged), which answers this call; nothing waits meanwhile.
   bool logging = false;
   absl::Status started = WithEngine([&](Engine& e, Actions* out) -> absl::Status {
-    // A halted runtime carries out no append: nothing would wake us.
+    // A halted runtime carries out no append: nothing would answer.
     if (halted_) return absl::UnavailableError("coordinator is shutting down");
-    if (absl::Status s = e.MarkBranchDone(txid, participant, note, absl::Now(), out); !s.ok()) {
+    if (absl::Status s = e.MarkBranchDone(txid, participant, note, Now(), out); !s.ok()) {
       return s;
     }
     logging = std::any_of(out->begin(), out->end(),
                           [](const Action& a) { return std::holds_alternative<LogMarkDone>(a); });
-    if (logging) mark_waiters_[std::make_pair(txid, participant)].push_back(waiter);
+    if (logging) {
+      mark_waiters_[std::make_pair(txid, participant)].push_back(
+          [this, txid, participant, note, done](const absl::Status& logged) {
+            done(MarkDoneResult(txid, participant, note, /*logging=*/true, logged));
+          });
+    }
     return absl::OkStatus();
   });
-  if (!started.ok()) return started;
+  if (!started.ok()) {
+    done(started);
+    return;
+  }
+  if (!logging) done(MarkDoneResult(txid, participant, note, /*logging=*/false, absl::OkStatus()));
+}
+
+absl::StatusOr<AdminResult> Runtime::MarkDoneResult(const std::string& txid,
+                                                    const std::string& participant,
+                                                    const std::string& note, bool logging,
+                                                    const absl::Status& logged) {
+  if (!logged.ok()) {
+    TXLOG(ERROR) << "txid=" << txid << " branch " << participant
+                 << " NOT marked done: MARK_DONE could not be logged: " << logged;
+    return absl::Status(
+        absl::IsInvalidArgument(logged) ? absl::StatusCode::kInvalidArgument
+                                        : absl::StatusCode::kUnavailable,
+        absl::StrCat("branch ", participant, " of ", txid,
+                     " is not marked done: its MARK_DONE record could not be logged (",
+                     logged.message(),
+                     "); after the coordinator restarts, `txctl show` tells whether the mark "
+                     "was kept, and mark-done may be repeated"));
+  }
   if (logging) {
-    waiter->logged.WaitForNotification();
-    if (!waiter->status.ok()) {
-      TXLOG(ERROR) << "txid=" << txid << " branch " << participant
-                   << " NOT marked done: MARK_DONE could not be logged: " << waiter->status;
-      return absl::Status(
-          absl::IsInvalidArgument(waiter->status) ? absl::StatusCode::kInvalidArgument
-                                                  : absl::StatusCode::kUnavailable,
-          absl::StrCat("branch ", participant, " of ", txid,
-                       " is not marked done: its MARK_DONE record could not be logged (",
-                       waiter->status.message(),
-                       "); after the coordinator restarts, `txctl show` tells whether the mark "
-                       "was kept, and mark-done may be repeated"));
-    }
     TXLOG(WARNING) << "txid=" << txid << " branch " << participant
                    << " marked done by an operator (HEURISTIC), MARK_DONE logged"
                    << (note.empty() ? "" : ": ") << note;
@@ -370,6 +404,19 @@ absl::StatusOr<AdminResult> Runtime::MarkBranchDone(const std::string& txid,
               : absl::StrCat("branch ", participant, " was already acknowledged: nothing to mark");
   if (view->state == TxState::kCommitted) absl::StrAppend(&message, "; transaction ended");
   return AdminResult{*std::move(view), std::move(message)};
+}
+
+absl::StatusOr<AdminResult> Runtime::MarkBranchDone(const std::string& txid,
+                                                    const std::string& participant,
+                                                    const std::string& note) {
+  absl::Notification answered;
+  absl::StatusOr<AdminResult> result;
+  MarkBranchDoneAsync(txid, participant, note, [&](absl::StatusOr<AdminResult> r) {
+    result = std::move(r);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  return result;
 }
 
 std::vector<wal::Record> Runtime::CheckpointRecords() {
@@ -402,7 +449,7 @@ size_t Runtime::open_transactions() {
 
 EngineStats Runtime::stats() {
   absl::MutexLock lock(&mu_);
-  return engine_.Stats(absl::Now());
+  return engine_.Stats(Now());
 }
 
 }  // namespace txcoord::coordinator

@@ -1,7 +1,8 @@
 // Runs the protocol engine for real: serialises requests and events through
-// one mutex, and carries out the engine's actions with the WAL, the
-// participant client and the timer queue. The gRPC service calls it; it
-// knows nothing of gRPC.
+// one mutex, and carries out the engine's actions with the decision log,
+// the participant client and the scheduler. The gRPC service calls it; it
+// knows nothing of gRPC, threads or clocks of its own, so the simulator runs
+// this same class on simulated time (sim/coordinator_node.h).
 #ifndef TXCOORD_COORDINATOR_RUNTIME_H_
 #define TXCOORD_COORDINATOR_RUNTIME_H_
 
@@ -17,12 +18,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/scheduler.h"
+#include "coordinator/decision_log.h"
 #include "coordinator/engine.h"
 #include "coordinator/participant_client.h"
 #include "coordinator/recovery_state.h"
-#include "common/timer_queue.h"
 #include "coordinator/wal/log.h"
 
 namespace txcoord::coordinator {
@@ -36,6 +37,11 @@ struct RuntimeOptions {
   // for the commit-latency metric. Keep it quick. May be empty.
   std::function<void(absl::Duration latency, const absl::Status& status, bool committed)>
       on_commit_returned;
+  // Called with every decision the engine announces (Decided without
+  // error), in the order they are taken, under the runtime's lock: it must
+  // be quick and must not call the runtime. For the simulator's checker.
+  // May be empty.
+  std::function<void(const std::string& txid, bool committed)> on_decided;
 };
 
 struct CommitResult {
@@ -49,18 +55,26 @@ struct AdminResult {
   std::string message;          // in words, for txctl
 };
 
-// Thread-safe. `log`, `participants` and `timers` must outlive it.
+// Thread-safe. `log`, `participants` and `scheduler` must outlive it. It
+// never blocks a thread of the log, the participant client or the scheduler
+// (only the blocking forms below wait, on their caller's thread), and every
+// time it reads comes from `scheduler`.
 class Runtime final {
  public:
-  Runtime(const RuntimeOptions& options, wal::Log* log, ParticipantClient* participants,
-          TimerQueue* timers);
+  Runtime(const RuntimeOptions& options, DecisionLog* log, ParticipantClient* participants,
+          Scheduler* scheduler);
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
 
   // Takes the retained outcomes, re-drives every unfinished committed
   // transaction and re-asks every unfinished one-phase branch. If the log
-  // had no EXPIRED record, logs one (forced) before it returns, so that the
-  // next start reads the same. Call once, before serving requests.
+  // had no EXPIRED record, appends one (forced), so that the next start
+  // reads the same; until it is durable Begin and Commit answer UNAVAILABLE
+  // "coordinator is still starting". `ready` runs once, when the runtime
+  // accepts requests (OK: inline if there was no mark to log) or with the
+  // error that failed the log. Call once, before serving requests.
+  void RecoverAsync(const RecoveryState& state, std::function<void(absl::Status)> ready);
+  // RecoverAsync, blocking until ready (the daemon's start).
   absl::Status Recover(const RecoveryState& state);
 
   absl::StatusOr<BeginResult> Begin(absl::Duration timeout);
@@ -79,13 +93,19 @@ class Runtime final {
   absl::StatusOr<TransactionView> Describe(const std::string& txid);
 
   // Operator requests (the CoordinatorAdmin service); see Engine. Each
-  // logs what it did, with the txid. MarkBranchDone answers OK only once
-  // its MARK_DONE record is durable (it blocks for one log sync; call it
-  // from a thread that may wait, never from a log callback); if the log
-  // failed, UNAVAILABLE and the branch is not marked.
+  // logs what it did, with the txid.
   absl::StatusOr<ListPage> List(const ListFilter& filter);
   absl::StatusOr<AdminResult> RetryPhase2(const std::string& txid);
   absl::StatusOr<AdminResult> ForceAbort(const std::string& txid, const std::string& reason);
+  // Answers OK only once the branch's MARK_DONE record is durable; if the
+  // log failed, UNAVAILABLE and the branch is not marked. `done` runs once,
+  // as CommitAsync's does: from the log's callback, or at once with an
+  // error or when there is nothing to mark.
+  using AdminCallback = std::function<void(absl::StatusOr<AdminResult>)>;
+  void MarkBranchDoneAsync(const std::string& txid, const std::string& participant,
+                           const std::string& note, AdminCallback done);
+  // MarkBranchDoneAsync, blocking for one log sync: call it from a thread
+  // that may wait, never from a log callback.
   absl::StatusOr<AdminResult> MarkBranchDone(const std::string& txid,
                                              const std::string& participant,
                                              const std::string& note);
@@ -110,7 +130,7 @@ class Runtime final {
     CommitCallback done;
     // The deadline's timer, once scheduled (0 before): cancelled by the
     // decision, so that answered Commits hold no timer for their deadline.
-    std::atomic<TimerQueue::Id> timer{0};
+    std::atomic<Scheduler::TimerId> timer{0};
   };
   // Answers `waiter`; the first call wins: the decision or the deadline.
   void Fire(Waiter& waiter, absl::StatusOr<CommitResult> result);
@@ -128,25 +148,31 @@ class Runtime final {
   // Runs as a MARK_DONE append completes: applies it, then answers every
   // MarkBranchDone waiting on that branch.
   void MarkDoneLogged(const LogMarkDone& mark, const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  // What MarkBranchDone answers once its MARK_DONE was logged (`logged`) or
+  // was not needed.
+  absl::StatusOr<AdminResult> MarkDoneResult(const std::string& txid,
+                                             const std::string& participant,
+                                             const std::string& note, bool logging,
+                                             const absl::Status& logged) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckAccepting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time Now() { return scheduler_->Now(); }
 
   const RuntimeOptions options_;
-  wal::Log* const log_;
+  DecisionLog* const log_;
   ParticipantClient* const participants_;
-  TimerQueue* const timers_;
+  Scheduler* const scheduler_;
 
   absl::Mutex mu_;
   Engine engine_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_
       ABSL_GUARDED_BY(mu_);
   // MarkBranchDone calls waiting for their MARK_DONE to be durable, by
-  // (txid, participant).
-  struct MarkWaiter {
-    absl::Notification logged;
-    absl::Status status;  // set before `logged`
-  };
-  absl::flat_hash_map<std::pair<std::string, std::string>, std::vector<std::shared_ptr<MarkWaiter>>>
-      mark_waiters_ ABSL_GUARDED_BY(mu_);
+  // (txid, participant); each is called with the append's status.
+  using MarkWaiter = std::function<void(const absl::Status& logged)>;
+  absl::flat_hash_map<std::pair<std::string, std::string>, std::vector<MarkWaiter>> mark_waiters_
+      ABSL_GUARDED_BY(mu_);
+  // False until the EXPIRED mark Recover logs is durable.
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   bool halted_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -1,15 +1,20 @@
 // The runtime with the real WAL on a fake file system and fake participants:
-// what reaches the log, when clients are answered, and what a restart finds.
+// what reaches the log, when clients are answered, and what a restart finds;
+// and with a log and a scheduler held by the test, when it starts accepting
+// work and which clock it reads.
 #include "coordinator/runtime.h"
 
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "common/timer_queue.h"
 #include "coordinator/records.h"
 #include "coordinator/wal/fake_file_system.h"
 #include "gmock/gmock.h"
@@ -451,6 +456,204 @@ TEST_F(RuntimeTest, AnsweredCommitLeavesNoTimerForItsDeadline) {
   // adds none of its own: the yardstick for one with a deadline.
   const size_t without_deadline = timers_added_by_commit(absl::InfiniteFuture());
   EXPECT_EQ(timers_added_by_commit(absl::Now() + absl::Hours(1)), without_deadline);
+}
+
+// A decision log whose appends become durable only when the test says so.
+class HeldLog final : public DecisionLog {
+ public:
+  void Append(uint8_t type, std::string, bool sync,
+              std::function<void(absl::Status)> done) override {
+    absl::MutexLock lock(&mu_);
+    types_.push_back(type);
+    if (done) held_.push_back(std::move(done));
+  }
+  absl::Status health() const override { return absl::OkStatus(); }
+
+  // Makes every record appended so far durable; returns how many callbacks ran.
+  size_t Release() {
+    std::vector<std::function<void(absl::Status)>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (auto& done : held) done(absl::OkStatus());
+    return held.size();
+  }
+  std::vector<uint8_t> types() {
+    absl::MutexLock lock(&mu_);
+    return types_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<uint8_t> types_;
+  std::vector<std::function<void(absl::Status)>> held_;
+};
+
+// A scheduler whose clock moves only when the test advances it; due timers
+// run then, on the test's thread.
+class ManualScheduler final : public Scheduler {
+ public:
+  absl::Time Now() override { return now_; }
+  TimerId Schedule(absl::Time at, std::function<void()> fn) override {
+    timers_.emplace(next_id_, std::make_pair(at, std::move(fn)));
+    return next_id_++;
+  }
+  void Cancel(TimerId id) override { timers_.erase(id); }
+  void Advance(absl::Duration d) {
+    now_ += d;
+    for (auto it = timers_.begin(); it != timers_.end();) {
+      if (it->second.first > now_) {
+        ++it;
+        continue;
+      }
+      std::function<void()> fn = std::move(it->second.second);
+      it = timers_.erase(it);
+      fn();
+    }
+  }
+
+ private:
+  absl::Time now_ = absl::FromUnixSeconds(1000000);
+  TimerId next_id_ = 1;
+  std::map<TimerId, std::pair<absl::Time, std::function<void()>>> timers_;
+};
+
+class HeldRuntimeTest : public ::testing::Test {
+ protected:
+  HeldRuntimeTest() {
+    options_.engine.cluster_id = "c1";
+    options_.on_decided = [this](const std::string& txid, bool committed) {
+      decided_.emplace_back(txid, committed);
+    };
+    options_.on_commit_returned = [this](absl::Duration latency, const absl::Status&, bool) {
+      latencies_.push_back(latency);
+    };
+  }
+
+  // Starts the runtime on a new log (no EXPIRED mark yet); `ready` gets
+  // its readiness.
+  void Start(absl::Status* ready, bool* called) {
+    runtime_ = std::make_unique<Runtime>(options_, &log_, &participants_, &scheduler_);
+    runtime_->RecoverAsync(RecoveryState(), [ready, called](absl::Status s) {
+      *ready = std::move(s);
+      *called = true;
+    });
+  }
+  void StartReady() {
+    absl::Status ready;
+    bool called = false;
+    Start(&ready, &called);
+    log_.Release();
+    ASSERT_TRUE(called && ready.ok()) << ready;
+  }
+  std::string Begin3() {
+    auto begun = runtime_->Begin(absl::Seconds(30));
+    EXPECT_TRUE(begun.ok()) << begun.status();
+    for (const char* p : {"a", "b", "c"}) {
+      EXPECT_TRUE(runtime_->Enlist(begun->txid, {p, std::string(p) + ":1"}, false).ok());
+    }
+    return begun->txid;
+  }
+
+  RuntimeOptions options_;
+  HeldLog log_;
+  FakeParticipants participants_;
+  ManualScheduler scheduler_;
+  std::vector<std::pair<std::string, bool>> decided_;
+  std::vector<absl::Duration> latencies_;
+  std::unique_ptr<Runtime> runtime_;
+};
+
+TEST_F(HeldRuntimeTest, RefusesBeginAndCommitUntilItsExpiredMarkIsDurable) {
+  absl::Status ready = absl::UnknownError("not called");
+  bool called = false;
+  Start(&ready, &called);
+  EXPECT_FALSE(called);
+  EXPECT_EQ(log_.types(), std::vector<uint8_t>{kRecordExpired});
+  absl::StatusOr<BeginResult> early = runtime_->Begin(absl::Seconds(1));
+  EXPECT_EQ(early.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(std::string(early.status().message()), ::testing::HasSubstr("still starting"));
+  absl::StatusOr<CommitResult> commit = absl::UnknownError("not called");
+  runtime_->CommitAsync("c1.1.1", absl::InfiniteFuture(),
+                        [&](absl::StatusOr<CommitResult> r) { commit = std::move(r); });
+  EXPECT_EQ(commit.status().code(), absl::StatusCode::kUnavailable);
+
+  EXPECT_EQ(log_.Release(), 1u);
+  EXPECT_TRUE(called);
+  EXPECT_TRUE(ready.ok()) << ready;
+  EXPECT_TRUE(runtime_->Begin(absl::Seconds(1)).ok());
+}
+
+TEST_F(HeldRuntimeTest, MarkBranchDoneAsyncAnswersOnlyOnceItsRecordIsDurable) {
+  StartReady();
+  std::string txid = Begin3();
+  participants_.Stick(txid);  // phase 2 fails: the transaction stays COMMITTING
+  absl::StatusOr<CommitResult> commit = absl::UnknownError("not called");
+  runtime_->CommitAsync(txid, absl::InfiniteFuture(),
+                        [&](absl::StatusOr<CommitResult> r) { commit = std::move(r); });
+  log_.Release();  // the COMMIT record
+  ASSERT_TRUE(commit.ok() && commit->committed) << commit.status();
+
+  std::optional<absl::StatusOr<AdminResult>> marked;
+  runtime_->MarkBranchDoneAsync(txid, "a", "fixed by hand",
+                                [&](absl::StatusOr<AdminResult> r) { marked = std::move(r); });
+  EXPECT_FALSE(marked.has_value());
+  EXPECT_FALSE(BranchOf(*runtime_->Describe(txid), "a").acknowledged);
+  EXPECT_EQ(log_.types().back(), kRecordMarkDone);
+  log_.Release();
+  ASSERT_TRUE(marked.has_value());
+  ASSERT_TRUE(marked->ok()) << marked->status();
+  EXPECT_TRUE(BranchOf((*marked)->transaction, "a").heuristic);
+  EXPECT_TRUE(BranchOf(*runtime_->Describe(txid), "a").acknowledged);
+}
+
+TEST_F(HeldRuntimeTest, ReadsEveryTimeFromItsScheduler) {
+  StartReady();
+  auto begun = runtime_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(begun.ok());
+  EXPECT_EQ(begun->deadline, scheduler_.Now() + absl::Seconds(30));
+
+  std::string txid = Begin3();
+  absl::StatusOr<CommitResult> commit = absl::UnknownError("not called");
+  runtime_->CommitAsync(txid, absl::InfiniteFuture(),
+                        [&](absl::StatusOr<CommitResult> r) { commit = std::move(r); });
+  scheduler_.Advance(absl::Seconds(3));  // the COMMIT record takes 3 s to be durable
+  log_.Release();
+  ASSERT_TRUE(commit.ok() && commit->committed);
+  ASSERT_EQ(latencies_.size(), 1u);
+  EXPECT_EQ(latencies_[0], absl::Seconds(3));
+  EXPECT_EQ(runtime_->Describe(txid)->decided, scheduler_.Now());
+
+  // A Commit's deadline is a timer of that scheduler.
+  participants_.hold_prepares = true;
+  std::string late = Begin3();
+  runtime_->CommitAsync(late, scheduler_.Now() + absl::Seconds(1),
+                        [&](absl::StatusOr<CommitResult> r) { commit = std::move(r); });
+  scheduler_.Advance(absl::Milliseconds(999));
+  EXPECT_TRUE(commit.ok());  // still the first answer
+  scheduler_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(commit.status().code(), absl::StatusCode::kDeadlineExceeded);
+  participants_.hold_prepares = false;
+  participants_.ReleasePrepares(Vote::kYes);
+  log_.Release();
+}
+
+TEST_F(HeldRuntimeTest, OnDecidedHearsEveryDecisionInOrder) {
+  StartReady();
+  participants_.vote_for = [](const std::string& p) -> absl::StatusOr<Vote> {
+    if (p == "c") return absl::AbortedError("voted NO");
+    return Vote::kYes;
+  };
+  std::string aborted = Begin3();
+  runtime_->CommitAsync(aborted, absl::InfiniteFuture(), [](absl::StatusOr<CommitResult>) {});
+  participants_.vote_for = [](const std::string&) -> absl::StatusOr<Vote> { return Vote::kYes; };
+  std::string committed = Begin3();
+  runtime_->CommitAsync(committed, absl::InfiniteFuture(), [](absl::StatusOr<CommitResult>) {});
+  EXPECT_EQ(decided_.size(), 1u);  // the COMMIT record is not durable yet
+  log_.Release();
+  EXPECT_THAT(decided_, ::testing::ElementsAre(std::make_pair(aborted, false),
+                                               std::make_pair(committed, true)));
 }
 
 }  // namespace

@@ -200,10 +200,19 @@ void Client::Abort(const std::string& why) {
 void Client::Commit(int attempt) {
   CoordinatorNode* coord = coordinator_;
   history_->Find(txid_)->commit_sent = true;
-  net_->Call<absl::StatusOr<CommitReply>>(
-      id_, coord->id(), absl::StrCat("Commit ", txid_), options_.commit_timeout, true,
-      [coord, txid = txid_](auto reply) { coord->Commit(txid, std::move(reply)); },
-      [this, attempt](absl::StatusOr<CommitReply> r) {
+  const bool short_deadline = loop_->Chance(options_.short_commit_deadline);
+  const absl::Duration timeout =
+      short_deadline ? loop_->UniformDuration(absl::Milliseconds(1), options_.max_short_deadline)
+                     : options_.commit_timeout;
+  // gRPC hands the caller's deadline to the server: the coordinator stops
+  // waiting when the client does.
+  const absl::Time deadline = loop_->now() + timeout;
+  net_->Call<absl::StatusOr<coordinator::CommitResult>>(
+      id_, coord->id(), absl::StrCat("Commit ", txid_), timeout, true,
+      [coord, txid = txid_, deadline](auto reply) {
+        coord->Commit(txid, deadline, std::move(reply));
+      },
+      [this, attempt, short_deadline](absl::StatusOr<coordinator::CommitResult> r) {
         if (r.ok()) {
           loop_->Trace(absl::StrCat("client", index_, " told ", txid_,
                                     r->committed ? " COMMITTED" : " ABORTED"));
@@ -212,21 +221,76 @@ void Client::Commit(int attempt) {
           Finish();
           return;
         }
+        if (absl::IsDeadlineExceeded(r.status())) {
+          ++stats_.deadline_exceeded;
+          if (options_.bug_deadline_means_aborted) {
+            loop_->Trace(absl::StrCat("client", index_, " BUG: takes DEADLINE_EXCEEDED of ",
+                                      txid_, " for ABORTED"));
+            ++stats_.aborted;
+            history_->ClientTold(txid_, false, "deadline exceeded (taken for aborted)");
+            Finish();
+            return;
+          }
+          if (short_deadline || loop_->Chance(options_.settle_by_asking)) {
+            loop_->Trace(absl::StrCat("client", index_, " Commit of ", txid_,
+                                      " past its deadline: asking for the outcome"));
+            Settle(0);
+            return;
+          }
+        }
         const bool retry = absl::IsUnavailable(r.status()) || absl::IsDeadlineExceeded(r.status());
         if (retry && attempt < options_.commit_retries) {
           loop_->After(loop_->UniformDuration(absl::Milliseconds(50), absl::Milliseconds(200)),
                        [this, attempt] { Commit(attempt + 1); });
           return;
         }
-        loop_->Trace(absl::StrCat("client", index_, " outcome of ", txid_,
-                                  " unknown: ", r.status().ToString()));
-        ++stats_.unknown;
-        if (options_.abort_unknown) {
-          Abort("settling an unknown outcome");
-          return;
-        }
-        Finish();
+        Unknown(r.status());
       });
+}
+
+void Client::Settle(int attempt) {
+  // Enough questions to outlast the transaction's deadline and a
+  // coordinator restart: an undecided commit is decided by then.
+  constexpr int kMaxQuestions = 40;
+  const absl::Duration pause =
+      loop_->UniformDuration(absl::Milliseconds(50), absl::Milliseconds(300));
+  loop_->After(pause, [this, attempt] {
+    CoordinatorNode* coord = coordinator_;
+    net_->Call<absl::StatusOr<bool>>(
+        id_, coord->id(), absl::StrCat("GetTransaction ", txid_), options_.rpc_timeout, true,
+        [coord, txid = txid_](auto reply) { reply(coord->OutcomeOf(txid)); },
+        [this, attempt](absl::StatusOr<bool> outcome) {
+          if (outcome.ok()) {
+            loop_->Trace(absl::StrCat("client", index_, " asked: ", txid_,
+                                      *outcome ? " COMMITTED" : " ABORTED"));
+            ++stats_.settled;
+            ++(*outcome ? stats_.committed : stats_.aborted);
+            history_->ClientTold(txid_, *outcome, "learned by GetTransaction");
+            Finish();
+            return;
+          }
+          // Undecided (FAILED_PRECONDITION) or no answer: ask again.
+          const absl::StatusCode code = outcome.status().code();
+          const bool again = code == absl::StatusCode::kFailedPrecondition ||
+                             code == absl::StatusCode::kUnavailable ||
+                             code == absl::StatusCode::kDeadlineExceeded;
+          if (again && attempt + 1 < kMaxQuestions) {
+            Settle(attempt + 1);
+            return;
+          }
+          Unknown(outcome.status());
+        });
+  });
+}
+
+void Client::Unknown(const absl::Status& why) {
+  loop_->Trace(absl::StrCat("client", index_, " outcome of ", txid_, " unknown: ", why.ToString()));
+  ++stats_.unknown;
+  if (options_.abort_unknown) {
+    Abort("settling an unknown outcome");
+    return;
+  }
+  Finish();
 }
 
 }  // namespace txcoord::sim

@@ -35,13 +35,26 @@ struct WorkloadOptions {
   int lock_retries = 3;  // an Execute that hit a row lock is retried
   absl::Duration tx_timeout = absl::Seconds(5);
   absl::Duration rpc_timeout = absl::Seconds(1);
+  // Commit carries the client's deadline to the coordinator, which answers
+  // DEADLINE_EXCEEDED when it passes while the commit goes on.
   absl::Duration commit_timeout = absl::Seconds(10);
+  // Chance that a Commit has a short deadline instead, up to this: it often
+  // passes before the outcome is decided.
+  double short_commit_deadline = 0.15;
+  absl::Duration max_short_deadline = absl::Milliseconds(30);
+  // After DEADLINE_EXCEEDED, the chance the client settles the outcome by
+  // asking the coordinator (GetTransaction) rather than calling Commit
+  // again; a Commit with a short deadline always asks.
+  double settle_by_asking = 0.5;
   int commit_retries = 3;  // after UNAVAILABLE or DEADLINE_EXCEEDED
   // A client that never heard Commit's outcome calls Abort to settle it and
   // takes an OK as ABORTED (what the API promises: Abort fails once COMMIT
   // was logged).
   bool abort_unknown = true;
   absl::Duration max_think = absl::Milliseconds(5);
+  // Deliberate bug for the checker's own test: a client takes a Commit's
+  // DEADLINE_EXCEEDED for ABORTED instead of settling the outcome.
+  bool bug_deadline_means_aborted = false;
 };
 
 // The schema and the statements of the workload.
@@ -65,6 +78,8 @@ class Client final {
     uint64_t committed = 0;  // told COMMITTED
     uint64_t aborted = 0;    // told ABORTED (by Commit or a successful Abort)
     uint64_t unknown = 0;    // Commit called, outcome never heard
+    uint64_t deadline_exceeded = 0;  // Commit answered DEADLINE_EXCEEDED
+    uint64_t settled = 0;    // outcome learned by asking the coordinator
     uint64_t abandoned = 0;  // not committed: an Execute or Begin failed, Abort unanswered
     uint64_t one_phase = 0;
     uint64_t early_prepared = 0;  // branches
@@ -83,6 +98,10 @@ class Client final {
   void Execute(size_t step, int attempt);
   void Abort(const std::string& why);
   void Commit(int attempt);
+  // Asks the coordinator for the outcome of a Commit whose deadline passed,
+  // until it is decided; `attempt` counts the questions.
+  void Settle(int attempt);
+  void Unknown(const absl::Status& why);
   void Finish();
 
   EventLoop* const loop_;

@@ -1,9 +1,10 @@
-// The simulated coordinator process: the real protocol engine
-// (coordinator/engine.h) under simulated adapters. It does what
-// coordinator::Runtime does (answer waiting Commit calls on Decided, carry
-// out sends, log appends and timers) but on the simulator's thread, with
-// the simulated network, clock and log. A crash loses the process; a start
-// takes a new epoch and recovers from the log like the daemon.
+// The simulated coordinator process: the daemon's own coordinator::Runtime
+// (and through it the protocol engine) wired to the simulator: the event
+// loop as its Scheduler, SimLog as its DecisionLog, and a ParticipantClient
+// whose calls cross the simulated network to the ParticipantNodes. What
+// this file adds is the fault model: a crash destroys the process (runtime,
+// timers, log, calls in flight) and keeps only the log's disk; a start takes
+// a new epoch and recovers from the log like the daemon.
 #ifndef TXCOORD_SIM_COORDINATOR_NODE_H_
 #define TXCOORD_SIM_COORDINATOR_NODE_H_
 
@@ -17,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "coordinator/engine.h"
+#include "coordinator/runtime.h"
 #include "sim/event_loop.h"
 #include "sim/history.h"
 #include "sim/network.h"
@@ -30,19 +32,13 @@ struct CoordinatorNodeOptions {
   coordinator::EngineOptions engine;  // epoch and random_seed are set per start
   absl::Duration phase2_rpc_timeout = absl::Seconds(1);
   absl::Duration abort_rpc_timeout = absl::Milliseconds(500);
-  SimLogOptions log;
-  // Deliberate bug for the checker's own test: answer COMMITTED as soon as
-  // the COMMIT record is appended, before it is durable.
-  bool bug_reply_before_durable = false;
-};
-
-struct CommitReply {
-  bool committed = false;
-  std::string reason;
+  SimLogOptions log;  // bug_ack_before_sync: COMMITTED before COMMIT is durable
 };
 
 // Not thread-safe (one simulation thread). Everything passed in must
-// outlive it.
+// outlive it. The requests below are served at delivery time, by the
+// running process; a request that reaches no process (the network let it
+// through just as the node crashed) answers UNAVAILABLE.
 class CoordinatorNode final {
  public:
   CoordinatorNode(EventLoop* loop, Network* net, History* history, NodeId id,
@@ -62,34 +58,43 @@ class CoordinatorNode final {
   // commits. An error (the log refuses to open) is a finding.
   absl::Status Start();
   void Crash();
-  bool running() const { return engine_ != nullptr; }
+  bool running() const { return process_ != nullptr; }
   NodeId id() const { return id_; }
   uint64_t epoch() const { return epoch_; }
-  size_t open_transactions() const { return engine_ ? engine_->open_transactions() : 0; }
+  size_t open_transactions() const;
   const SimLogDisk& disk() const { return disk_; }
   // A line per open transaction, for a liveness report.
   std::vector<std::string> DescribeOpen() const;
   // What this coordinator answers a client asking about `txid` now (as
-  // GetTransaction does): true COMMITTED or COMMITTING, false ABORTED; an
-  // error for an undecided or unknown one. Precondition: running().
+  // GetTransaction does): true COMMITTED or COMMITTING, false ABORTED;
+  // FAILED_PRECONDITION for an undecided one, NOT_FOUND or OUT_OF_RANGE for
+  // one it cannot tell. Precondition: running().
   absl::StatusOr<bool> OutcomeOf(const std::string& txid) const;
 
-  // --- Requests, served at delivery time -------------------------------
+  // --- Client and participant requests (CoordinatorService) -------------
   absl::StatusOr<coordinator::BeginResult> Begin(absl::Duration timeout);
   absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch,
                       bool prepared);
-  void Commit(const std::string& txid, std::function<void(absl::StatusOr<CommitReply>)> reply);
+  void Commit(const std::string& txid, absl::Time deadline,
+              coordinator::Runtime::CommitCallback reply);
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<coordinator::Outcome> QueryOutcome(const std::string& txid,
                                                     const std::string& participant);
 
+  // --- Operator requests (CoordinatorAdmin) -------------------------------
+  absl::StatusOr<coordinator::ListPage> List(const coordinator::ListFilter& filter);
+  absl::StatusOr<coordinator::AdminResult> RetryPhase2(const std::string& txid);
+  absl::StatusOr<coordinator::AdminResult> ForceAbort(const std::string& txid,
+                                                      const std::string& reason);
+  void MarkBranchDone(const std::string& txid, const std::string& participant,
+                      const std::string& note, coordinator::Runtime::AdminCallback done);
+
  private:
-  using Reply = std::function<void(absl::StatusOr<CommitReply>)>;
-  void Run(coordinator::Actions actions);
-  void Answer(const std::string& txid, const absl::StatusOr<CommitReply>& reply);
-  ParticipantNode* Target(const coordinator::BranchRef& branch);
-  std::vector<wal::Record> Checkpoint();
-  absl::Status CheckAccepting() const;
+  class ProcessScheduler;
+  class Participants;
+  struct Process;
+
+  ParticipantNode* Target(const coordinator::BranchRef& branch) const;
 
   EventLoop* const loop_;
   Network* const net_;
@@ -99,16 +104,11 @@ class CoordinatorNode final {
   std::map<std::string, ParticipantNode*> endpoints_;
   std::function<void()> on_log_failure_;
 
-  SimLogDisk disk_;   // survives crashes
+  SimLogDisk disk_;     // survives crashes
   uint64_t epoch_ = 0;  // the data directory's EPOCH file: survives crashes
-
-  // The process; reset by Crash.
-  std::unique_ptr<coordinator::Engine> engine_;
-  std::unique_ptr<SimLog> log_;
-  std::map<std::string, std::vector<Reply>> waiters_;
-  uint64_t process_ = 0;  // bumped per start: stale timers find a new number
-  // The EXPIRED mark a start logs (when the log had none) is durable.
-  bool expired_logged_ = true;
+  // Bumped per start, so that a callback can tell its process is gone.
+  uint64_t incarnation_ = 0;
+  std::unique_ptr<Process> process_;  // null while down
 };
 
 }  // namespace txcoord::sim

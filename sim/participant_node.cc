@@ -179,6 +179,14 @@ absl::StatusOr<participant::Outcome> ParticipantNode::CommitOnePhase(const std::
   return outcome;
 }
 
+absl::StatusOr<participant::HeuristicDecision> ParticipantNode::ResolveHeuristically(
+    const std::string& txid, participant::Outcome decision, const std::string& reason) {
+  loop_->Trace(absl::StrCat(name(), " operator resolves ", txid,
+                            decision == participant::Outcome::kCommitted ? " COMMITTED" : " ABORTED",
+                            " (heuristic)"));
+  return participant_->ResolveHeuristically(txid, decision, reason);
+}
+
 absl::StatusOr<participant::ExecuteResult> ParticipantNode::Local(
     const std::vector<SqlStatement>& statements) {
   return participant_->Execute("", statements, false, absl::ZeroDuration());

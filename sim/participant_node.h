@@ -82,6 +82,12 @@ class ParticipantNode final {
   absl::StatusOr<participant::Outcome> CommitOnePhase(const std::string& txid,
                                                       uint64_t branch_token);
 
+  // An operator's heuristic decision on the prepared branch of `txid`
+  // (txctl resolve): see Participant::ResolveHeuristically. Precondition:
+  // running().
+  absl::StatusOr<participant::HeuristicDecision> ResolveHeuristically(
+      const std::string& txid, participant::Outcome decision, const std::string& reason);
+
   // Local SQL (setup and the checker's reads). Precondition: running().
   absl::StatusOr<participant::ExecuteResult> Local(const std::vector<SqlStatement>& statements);
   // What is left over, for the liveness check. Precondition: running().

@@ -32,8 +32,13 @@ void SimLogDisk::Crash(std::mt19937_64& rng) {
 }
 
 SimLog::SimLog(EventLoop* loop, SimLogDisk* disk, const SimLogOptions& options,
-               std::function<std::vector<wal::Record>()> checkpoint)
-    : loop_(loop), disk_(disk), options_(options), checkpoint_(std::move(checkpoint)) {}
+               std::function<std::vector<wal::Record>()> checkpoint,
+               std::function<void()> on_failure)
+    : loop_(loop),
+      disk_(disk),
+      options_(options),
+      checkpoint_(std::move(checkpoint)),
+      on_failure_(std::move(on_failure)) {}
 
 SimLog::~SimLog() { *alive_ = false; }
 
@@ -100,6 +105,17 @@ void SimLog::StartBatch() {
   const absl::Duration latency =
       sync ? loop_->UniformDuration(options_.min_sync, options_.max_sync) : options_.write_latency;
   std::shared_ptr<bool> alive = alive_;
+  if (sync && options_.bug_ack_before_sync) {
+    loop_->Trace(absl::StrCat("coord log BUG: ", batch.size(),
+                              " record(s) reported durable before their fdatasync"));
+    for (Pending& p : batch) {
+      if (!p.done) continue;
+      loop_->After(absl::ZeroDuration(), [alive, done = std::move(p.done)] {
+        if (*alive) done(absl::OkStatus());
+      });
+      p.done = nullptr;
+    }
+  }
   loop_->After(latency, [this, alive, batch = std::move(batch), sync]() mutable {
     if (*alive) FinishBatch(std::move(batch), sync);
   });
@@ -131,6 +147,12 @@ void SimLog::Fail(const absl::Status& error, std::vector<Pending> batch) {
   queue_.clear();
   for (Pending& p : batch) {
     if (p.done) p.done(health_);
+  }
+  if (on_failure_) {
+    std::shared_ptr<bool> alive = alive_;
+    loop_->After(absl::ZeroDuration(), [alive, fn = on_failure_] {
+      if (*alive) fn();
+    });
   }
 }
 

@@ -13,6 +13,9 @@
 //   SegmentVerdict): a torn tail is cut, anything else refuses to start;
 // - a failed fdatasync fails the log for good (fail-stop);
 // - rotation writes the checkpoint (the live commits) as a new base segment.
+//
+// It is the simulated coordinator's coordinator::DecisionLog: the real
+// Runtime appends to it.
 #ifndef TXCOORD_SIM_SIM_LOG_H_
 #define TXCOORD_SIM_SIM_LOG_H_
 
@@ -25,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "coordinator/decision_log.h"
 #include "coordinator/wal/log.h"
 #include "sim/event_loop.h"
 
@@ -36,6 +40,9 @@ struct SimLogOptions {
   absl::Duration write_latency = absl::Microseconds(20);
   double sync_failure = 0;    // chance that one fdatasync fails
   size_t rotate_records = 0;  // rotate past this many records in a segment; 0: never
+  // Deliberate bug for the checker's own test: a synced append is reported
+  // durable as soon as its batch is written, before its fdatasync.
+  bool bug_ack_before_sync = false;
 };
 
 // The log's disk: survives the coordinator process. One live segment.
@@ -51,13 +58,16 @@ struct SimLogDisk {
 };
 
 // One coordinator process's log. Not thread-safe. Destroying it is the
-// process dying: callbacks not yet run never run.
-class SimLog final {
+// process dying: callbacks not yet run never run. `done` callbacks run as
+// events of their own, never inside Append.
+class SimLog final : public coordinator::DecisionLog {
  public:
-  // `checkpoint` returns the records a rotation carries forward.
+  // `checkpoint` returns the records a rotation carries forward;
+  // `on_failure` (may be empty) runs once, as an event, when the log fails.
   SimLog(EventLoop* loop, SimLogDisk* disk, const SimLogOptions& options,
-         std::function<std::vector<wal::Record>()> checkpoint);
-  ~SimLog();
+         std::function<std::vector<wal::Record>()> checkpoint,
+         std::function<void()> on_failure);
+  ~SimLog() override;
   SimLog(const SimLog&) = delete;
   SimLog& operator=(const SimLog&) = delete;
 
@@ -68,8 +78,8 @@ class SimLog final {
 
   // As wal::Log::Append. `done` may be empty.
   void Append(uint8_t type, std::string payload, bool sync,
-              std::function<void(absl::Status)> done);
-  absl::Status health() const { return health_; }
+              std::function<void(absl::Status)> done) override;
+  absl::Status health() const override { return health_; }
   // Fault injection is switched off for the quiet phase.
   void set_sync_failure(double p) { options_.sync_failure = p; }
 
@@ -78,7 +88,7 @@ class SimLog final {
     uint8_t type;
     std::string payload;
     bool sync;
-    std::function<void(absl::Status)> done;
+    std::function<void(absl::Status)> done;  // empty once called
   };
   void StartBatch();
   void FinishBatch(std::vector<Pending> batch, bool sync);
@@ -89,6 +99,7 @@ class SimLog final {
   SimLogDisk* const disk_;
   SimLogOptions options_;
   const std::function<std::vector<wal::Record>()> checkpoint_;
+  const std::function<void()> on_failure_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   std::vector<Pending> queue_;
   bool writing_ = false;  // a batch is being written or synced

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 
@@ -46,6 +47,13 @@ class World final {
   bool Setup();
   void ScheduleCrash(bool coordinator, size_t index);
   void SchedulePartition();
+  // The operator: one action now, then the next one later.
+  void ScheduleOperator();
+  void Operate();
+  void RetryPhase2(const coordinator::TransactionView& view);
+  void ForceAbort(const coordinator::TransactionView& view);
+  void RepairBranch(const coordinator::TransactionView& view);
+  ParticipantNode* ParticipantNamed(const std::string& name) const;
   void Restart(bool coordinator, size_t index);
   void OnLogFailure();
   bool ClientsDone() const;
@@ -84,7 +92,7 @@ bool World::Setup() {
   co.engine.phase2_backoff_max = absl::Seconds(2);
   co.log.sync_failure = options_.faults.log_sync_failure;
   co.log.rotate_records = options_.log_rotate_records;
-  co.bug_reply_before_durable = options_.bug_reply_before_durable;
+  co.log.bug_ack_before_sync = options_.bug_reply_before_durable;
   coordinator_ = std::make_unique<CoordinatorNode>(&loop_, &net_, &history_,
                                                    net_.AddNode("coord"), co);
   coordinator_->set_on_log_failure([this] { OnLogFailure(); });
@@ -183,6 +191,109 @@ void World::SchedulePartition() {
   });
 }
 
+void World::ScheduleOperator() {
+  if (options_.faults.operator_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.operator_mtbf), [this] {
+    if (!faulty_) return;
+    Operate();
+    ScheduleOperator();
+  });
+}
+
+ParticipantNode* World::ParticipantNamed(const std::string& name) const {
+  for (const auto& p : participants_) {
+    if (p->name() == name) return p.get();
+  }
+  return nullptr;
+}
+
+void World::Operate() {
+  // `txctl list`: what is open, and in which state.
+  if (!coordinator_->running()) return;
+  coordinator::ListFilter filter;
+  filter.page_size = 1000;
+  absl::StatusOr<coordinator::ListPage> page = coordinator_->List(filter);
+  if (!page.ok()) return;
+  std::vector<const coordinator::TransactionView*> committing;
+  std::vector<const coordinator::TransactionView*> undecided;
+  for (const coordinator::TransactionView& view : page->transactions) {
+    if (view.state == coordinator::TxState::kCommitting) committing.push_back(&view);
+    if (view.state == coordinator::TxState::kActive ||
+        view.state == coordinator::TxState::kPreparing) {
+      undecided.push_back(&view);
+    }
+  }
+  auto pick = [this](const std::vector<const coordinator::TransactionView*>& views) {
+    return *views[static_cast<size_t>(loop_.Uniform(0, static_cast<int64_t>(views.size()) - 1))];
+  };
+  switch (loop_.Uniform(0, 2)) {
+    case 0:
+      if (!committing.empty()) RetryPhase2(pick(committing));
+      break;
+    case 1:
+      if (!undecided.empty()) ForceAbort(pick(undecided));
+      break;
+    default:
+      if (!committing.empty()) RepairBranch(pick(committing));
+      break;
+  }
+}
+
+void World::RetryPhase2(const coordinator::TransactionView& view) {
+  absl::StatusOr<coordinator::AdminResult> retried = coordinator_->RetryPhase2(view.txid);
+  loop_.Trace(absl::StrCat("OPERATOR retry ", view.txid, ": ",
+                           retried.ok() ? retried->message : retried.status().ToString()));
+  if (retried.ok()) ++result_.operator_retries;
+}
+
+void World::ForceAbort(const coordinator::TransactionView& view) {
+  absl::StatusOr<coordinator::AdminResult> aborted =
+      coordinator_->ForceAbort(view.txid, "stuck, says the operator");
+  loop_.Trace(absl::StrCat("OPERATOR abort ", view.txid, " (", coordinator::TxStateName(view.state),
+                           "): ", aborted.ok() ? aborted->message : aborted.status().ToString()));
+  if (aborted.ok()) ++result_.operator_aborts;
+}
+
+void World::RepairBranch(const coordinator::TransactionView& view) {
+  // The procedure for a branch that cannot acknowledge: make its data
+  // match the coordinator's decision by hand (here: a heuristic decision at
+  // its agent), then `txctl mark-done`.
+  std::vector<const coordinator::BranchView*> waiting;
+  for (const coordinator::BranchView& b : view.branches) {
+    if (b.vote == coordinator::Vote::kYes && !b.acknowledged) waiting.push_back(&b);
+  }
+  if (waiting.empty()) return;
+  const coordinator::BranchView& branch =
+      *waiting[static_cast<size_t>(loop_.Uniform(0, static_cast<int64_t>(waiting.size()) - 1))];
+  ParticipantNode* agent = ParticipantNamed(branch.ref.participant);
+  if (agent == nullptr || !agent->running()) return;  // the operator cannot reach it now
+  const std::vector<std::string> prepared = agent->PreparedTxids();
+  if (std::find(prepared.begin(), prepared.end(), view.txid) != prepared.end()) {
+    // In doubt: the coordinator says COMMITTING, so the branch commits.
+    const participant::Outcome decision = options_.bug_operator_guesses_abort
+                                              ? participant::Outcome::kAborted
+                                              : participant::Outcome::kCommitted;
+    absl::StatusOr<participant::HeuristicDecision> resolved = agent->ResolveHeuristically(
+        view.txid, decision, "the coordinator lists it COMMITTING");
+    if (!resolved.ok()) {
+      loop_.Trace(absl::StrCat("OPERATOR cannot resolve ", view.txid, " at ", agent->name(), ": ",
+                               resolved.status().ToString()));
+      return;
+    }
+  }
+  // Not in doubt at the agent: a YES vote was durable, so its branch was
+  // committed by phase 2 already; only the acknowledgement was lost.
+  const std::string txid = view.txid;
+  const std::string participant = branch.ref.participant;
+  coordinator_->MarkBranchDone(
+      txid, participant, "made to match COMMITTED by hand",
+      [this, txid, participant](absl::StatusOr<coordinator::AdminResult> marked) {
+        loop_.Trace(absl::StrCat("OPERATOR mark-done ", txid, " ", participant, ": ",
+                                 marked.ok() ? marked->message : marked.status().ToString()));
+        if (marked.ok()) ++result_.operator_repairs;
+      });
+}
+
 void World::OnLogFailure() {
   ++result_.log_failures;
   if (log_restart_pending_) return;
@@ -209,6 +320,7 @@ SimResult World::Run() {
     ScheduleCrash(true, 0);
     for (size_t i = 0; i < participants_.size(); ++i) ScheduleCrash(false, i);
     SchedulePartition();
+    ScheduleOperator();
     for (auto& c : clients_) c->Start();
     // The fault phase lasts until the last transaction has started, so
     // that the quiet phase begins with transactions in flight.
@@ -260,6 +372,8 @@ SimResult World::Run() {
     result_.clients.committed += s.committed;
     result_.clients.aborted += s.aborted;
     result_.clients.unknown += s.unknown;
+    result_.clients.deadline_exceeded += s.deadline_exceeded;
+    result_.clients.settled += s.settled;
     result_.clients.abandoned += s.abandoned;
     result_.clients.one_phase += s.one_phase;
     result_.clients.early_prepared += s.early_prepared;
@@ -298,26 +412,35 @@ std::string ReplayFlags(const SimOptions& o) {
       absl::ToInt64Milliseconds(f.partition_mtbf), f.log_sync_failure, w.early_prepare,
       w.single_branch, w.client_abort, w.accounts, absl::ToInt64Milliseconds(w.max_step_gap),
       absl::ToInt64Milliseconds(w.tx_timeout), absl::ToInt64Milliseconds(o.agent_idle_timeout));
+  absl::StrAppend(&flags, absl::StrFormat(
+                              " --operator_mtbf_ms=%d --short_commit_deadline=%g --settle_by_asking=%g",
+                              absl::ToInt64Milliseconds(f.operator_mtbf), w.short_commit_deadline,
+                              w.settle_by_asking));
   if (w.split_execute) absl::StrAppend(&flags, " --split_execute");
   absl::StrAppend(&flags, w.abort_unknown ? " --abort_unknown" : " --noabort_unknown");
   if (o.bug_reply_before_durable) absl::StrAppend(&flags, " --bug_reply_before_durable");
   if (o.bug_vote_before_durable) absl::StrAppend(&flags, " --bug_vote_before_durable");
   if (o.bug_no_resolver) absl::StrAppend(&flags, " --bug_no_resolver");
+  if (o.bug_operator_guesses_abort) absl::StrAppend(&flags, " --bug_operator_guesses_abort");
+  if (w.bug_deadline_means_aborted) absl::StrAppend(&flags, " --bug_deadline_means_aborted");
   return flags;
 }
 
 std::string FormatReport(const SimResult& r, const SimOptions& options) {
   std::string out = absl::StrFormat(
       "seed %d: %s. %d begun: %d committed, %d aborted, %d unknown to the client, %d abandoned "
-      "(%d one-phase, %d early-prepared branches); crashes: coordinator %d (epoch %d), "
-      "participants %d; %d partitions; %d log failures, %d rotations; messages %d sent, %d lost, "
-      "%d duplicated, %d delayed; %.1fs simulated faults, at rest %.1fs later; %d events\n",
+      "(%d one-phase, %d early-prepared branches; %d commits past their deadline, %d settled by "
+      "asking); crashes: coordinator %d (epoch %d), participants %d; %d partitions; %d log "
+      "failures, %d rotations; operator: %d retries, %d aborts, %d branches repaired; messages "
+      "%d sent, %d lost, %d duplicated, %d delayed; %.1fs simulated faults, at rest %.1fs later; "
+      "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
       r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
-      r.coordinator_crashes, r.coordinator_epochs, r.participant_crashes, r.partitions,
-      r.log_failures, r.log_rotations, r.network.sent, r.network.lost, r.network.duplicated,
-      r.network.slow, absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest),
-      r.events);
+      r.clients.deadline_exceeded, r.clients.settled, r.coordinator_crashes,
+      r.coordinator_epochs, r.participant_crashes, r.partitions, r.log_failures, r.log_rotations,
+      r.operator_retries, r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost,
+      r.network.duplicated, r.network.slow, absl::ToDoubleSeconds(r.fault_phase),
+      absl::ToDoubleSeconds(r.time_to_rest), r.events);
   if (r.ok) return out;
   for (const std::string& v : r.violations) absl::StrAppend(&out, "  VIOLATION ", v, "\n");
   absl::StrAppend(&out, "  replay: txsim ", ReplayFlags(options), " --trace\n");

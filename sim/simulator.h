@@ -1,8 +1,9 @@
 // One deterministic simulation run of the whole system: the real coordinator
-// engine, real participants on SQLite, clients running bank transfers, under
+// runtime, real participants on SQLite, clients running bank transfers, under
 // a seeded schedule of message loss, duplication, delay and reordering,
-// partitions, crashes and restarts of every node, and log failures; then a
-// quiet phase (all nodes up, a reliable network) and the checker.
+// partitions, crashes and restarts of every node, log failures and an
+// operator's actions; then a quiet phase (all nodes up, a reliable network)
+// and the checker.
 //
 //   SimOptions options;
 //   options.seed = 42;
@@ -35,6 +36,12 @@ struct FaultOptions {
   absl::Duration partition_mtbf = absl::Seconds(2);  // zero: never
   absl::Duration max_partition = absl::Milliseconds(300);
   double log_sync_failure = 0.001;  // per coordinator fdatasync: fail-stop
+  // Mean simulated time between two actions of an operator (zero: none):
+  // each lists the open transactions and retries phase 2 of a COMMITTING
+  // one, aborts an undecided one, or repairs a COMMITTING one's branch by
+  // hand (a heuristic decision at its agent matching the coordinator's
+  // COMMIT, then mark-done), as docs/operations.md tells.
+  absl::Duration operator_mtbf = absl::Seconds(1);
 };
 
 struct SimOptions {
@@ -53,10 +60,14 @@ struct SimOptions {
   // After the fault phase, the system must be at rest within this long.
   absl::Duration quiet_limit = absl::Seconds(120);
   absl::Duration fault_phase_limit = absl::Hours(1);
-  // Deliberate bugs, to prove the checker finds them.
-  bool bug_reply_before_durable = false;  // coordinator: COMMITTED before COMMIT is durable
+  // Deliberate bugs, to prove the checker finds them (and the client's
+  // WorkloadOptions::bug_deadline_means_aborted).
+  bool bug_reply_before_durable = false;  // coordinator log: durable before its fdatasync
   bool bug_vote_before_durable = false;   // participant: YES before its prepare is durable
   bool bug_no_resolver = false;           // participants never ask about in-doubt branches
+  // The operator repairing a COMMITTING transaction's branch aborts it at
+  // its agent instead of committing it, then marks it done.
+  bool bug_operator_guesses_abort = false;
   size_t trace_keep = 300;  // trace lines kept for a report
   bool trace_all = false;   // print every trace line as it happens
   std::string trace_filter;  // with trace_all: only lines containing this
@@ -77,6 +88,10 @@ struct SimResult {
   uint64_t log_failures = 0;
   uint64_t log_rotations = 0;
   uint64_t coordinator_epochs = 0;
+  // Operator actions the coordinator (and, for a repair, the agent) accepted.
+  uint64_t operator_retries = 0;
+  uint64_t operator_aborts = 0;
+  uint64_t operator_repairs = 0;  // branches marked done
   NetworkStats network;
   uint64_t events = 0;
   absl::Duration fault_phase;  // simulated

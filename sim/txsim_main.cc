@@ -25,6 +25,13 @@ ABSL_FLAG(int, coordinator_mtbf_ms, 3000, "mean simulated ms between coordinator
 ABSL_FLAG(int, participant_mtbf_ms, 3000, "mean simulated ms between crashes of each participant; 0: never");
 ABSL_FLAG(int, partition_mtbf_ms, 2000, "mean simulated ms between partitions of one node; 0: never");
 ABSL_FLAG(double, log_sync_failure, 0.001, "chance a coordinator fdatasync fails (fail-stop)");
+ABSL_FLAG(int, operator_mtbf_ms, 1000,
+          "mean simulated ms between operator actions (retry, abort, repair a branch); 0: never");
+ABSL_FLAG(double, short_commit_deadline, 0.15,
+          "chance a Commit carries a deadline of at most 30 ms (often DEADLINE_EXCEEDED)");
+ABSL_FLAG(double, settle_by_asking, 0.5,
+          "chance a client settles a Commit past its deadline by asking GetTransaction, not "
+          "calling Commit again (a short deadline always asks)");
 ABSL_FLAG(double, early_prepare, 0.25, "chance a branch is prepared early (Execute prepare=true)");
 ABSL_FLAG(double, single_branch, 0.15, "chance a transaction has one branch (one-phase commit)");
 ABSL_FLAG(double, client_abort, 0.05, "chance a client aborts instead of committing");
@@ -40,6 +47,10 @@ ABSL_FLAG(bool, bug_vote_before_durable, false,
           "inject a bug: participants vote YES before their prepare is durable");
 ABSL_FLAG(bool, bug_no_resolver, false,
           "inject a bug: participants never ask the outcome of in-doubt branches");
+ABSL_FLAG(bool, bug_operator_guesses_abort, false,
+          "inject a bug: the operator repairing a COMMITTING branch aborts it at its agent");
+ABSL_FLAG(bool, bug_deadline_means_aborted, false,
+          "inject a bug: clients take a Commit's DEADLINE_EXCEEDED for ABORTED");
 ABSL_FLAG(bool, trace, false, "print every event of every run");
 ABSL_FLAG(std::string, trace_filter, "", "with --trace: only events containing this (a txid)");
 ABSL_FLAG(int, trace_keep, 300, "trace lines shown for a failing run");
@@ -65,6 +76,9 @@ int main(int argc, char** argv) {
   options.faults.participant_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_participant_mtbf_ms));
   options.faults.partition_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_partition_mtbf_ms));
   options.faults.log_sync_failure = absl::GetFlag(FLAGS_log_sync_failure);
+  options.faults.operator_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_operator_mtbf_ms));
+  options.workload.short_commit_deadline = absl::GetFlag(FLAGS_short_commit_deadline);
+  options.workload.settle_by_asking = absl::GetFlag(FLAGS_settle_by_asking);
   options.workload.early_prepare = absl::GetFlag(FLAGS_early_prepare);
   options.workload.single_branch = absl::GetFlag(FLAGS_single_branch);
   options.workload.client_abort = absl::GetFlag(FLAGS_client_abort);
@@ -77,6 +91,8 @@ int main(int argc, char** argv) {
   options.bug_reply_before_durable = absl::GetFlag(FLAGS_bug_reply_before_durable);
   options.bug_vote_before_durable = absl::GetFlag(FLAGS_bug_vote_before_durable);
   options.bug_no_resolver = absl::GetFlag(FLAGS_bug_no_resolver);
+  options.bug_operator_guesses_abort = absl::GetFlag(FLAGS_bug_operator_guesses_abort);
+  options.workload.bug_deadline_means_aborted = absl::GetFlag(FLAGS_bug_deadline_means_aborted);
   options.trace_all = absl::GetFlag(FLAGS_trace);
   options.trace_filter = absl::GetFlag(FLAGS_trace_filter);
   options.trace_keep = absl::GetFlag(FLAGS_trace_keep);
@@ -102,6 +118,8 @@ int main(int argc, char** argv) {
     total.clients.committed += r.clients.committed;
     total.clients.aborted += r.clients.aborted;
     total.clients.unknown += r.clients.unknown;
+    total.clients.settled += r.clients.settled;
+    total.operator_repairs += r.operator_repairs;
     total.coordinator_crashes += r.coordinator_crashes;
     total.participant_crashes += r.participant_crashes;
     if (!r.ok || absl::GetFlag(FLAGS_verbose)) std::printf("%s", FormatReport(r, options).c_str());
@@ -113,15 +131,17 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "txsim: %d run(s) from seed %llu, %d failed; %llu transactions (%llu committed, %llu "
-      "aborted, %llu unknown to the client); %llu coordinator and %llu participant crashes; "
-      "%.1fs wall time\n",
+      "aborted, %llu unknown to the client, %llu settled by asking); %llu coordinator and %llu "
+      "participant crashes; %llu branches repaired by the operator; %.1fs wall time\n",
       runs, static_cast<unsigned long long>(first), failed,
       static_cast<unsigned long long>(total.clients.begun),
       static_cast<unsigned long long>(total.clients.committed),
       static_cast<unsigned long long>(total.clients.aborted),
       static_cast<unsigned long long>(total.clients.unknown),
+      static_cast<unsigned long long>(total.clients.settled),
       static_cast<unsigned long long>(total.coordinator_crashes),
       static_cast<unsigned long long>(total.participant_crashes),
+      static_cast<unsigned long long>(total.operator_repairs),
       absl::ToDoubleSeconds(absl::Now() - start));
   return failed == 0 ? 0 : 1;
 }

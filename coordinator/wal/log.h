@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "coordinator/decision_log.h"
 #include "coordinator/wal/file_system.h"
 
 namespace txcoord::wal {
@@ -60,8 +61,8 @@ struct LogOptions {
   absl::Duration slow_sync_warning = absl::Seconds(1);
 };
 
-// Thread-safe.
-class Log final {
+// Thread-safe. The coordinator's runtime sees it as its DecisionLog.
+class Log final : public coordinator::DecisionLog {
  public:
   // Opens `options.dir`, replays every record in order through `replay`
   // (on the calling thread, before returning), cuts a torn tail of the last
@@ -73,7 +74,7 @@ class Log final {
 
   // Writes what is queued, syncs, stops the writer thread. Appends must
   // not race with destruction.
-  ~Log();
+  ~Log() override;
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
 
@@ -86,7 +87,7 @@ class Log final {
   // INVALID_ARGUMENT and leaves the log healthy. Waits while
   // `max_queued_bytes` are queued (never on the writer thread).
   void Append(uint8_t type, std::string payload, bool sync,
-              std::function<void(absl::Status)> done);
+              std::function<void(absl::Status)> done) override;
 
   // Appends and waits until durable (convenience for callers that block).
   // FAILED_PRECONDITION if called from a `done` callback: it would deadlock.
@@ -94,7 +95,7 @@ class Log final {
 
   // OK, or the error that failed the log: FAILED_PRECONDITION
   // "log failed: <the original error>", the same status every append gets.
-  absl::Status health() const;
+  absl::Status health() const override;
 
   struct Stats {
     uint64_t records = 0;
