@@ -88,7 +88,7 @@ void CoordinatorMetrics::Watch(Runtime* runtime) {
                       [this] { return static_cast<double>(stats_.heuristic_mixed_branches); });
 }
 
-void CoordinatorMetrics::WatchParticipants(GrpcParticipantClient* participants) {
+void CoordinatorMetrics::WatchParticipants(BatchingParticipantClient* participants) {
   registry_->AddCounterFunction(
       "txcoord_participant_batches_total",
       "Batch calls sent to participants: Prepare, Commit and Abort calls that queued while two "

@@ -16,7 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
-#include "coordinator/grpc_participant_client.h"
+#include "coordinator/batching_participant_client.h"
 #include "coordinator/runtime.h"
 
 namespace txcoord::coordinator {
@@ -40,7 +40,7 @@ class CoordinatorMetrics final {
   void Watch(Runtime* runtime);
   // Registers the batching counters of the participants' client. Call once;
   // `participants` must outlive the registry's renders.
-  void WatchParticipants(GrpcParticipantClient* participants);
+  void WatchParticipants(BatchingParticipantClient* participants);
 
  private:
   MetricsRegistry* const registry_;

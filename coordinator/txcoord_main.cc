@@ -17,11 +17,12 @@
 #include "common/log.h"
 #include "common/systemd_notify.h"
 #include "coordinator/admin_service.h"
+#include "coordinator/batching_participant_client.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/console_assets.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
-#include "coordinator/grpc_participant_client.h"
+#include "coordinator/grpc_participant_transport.h"
 #include "coordinator/http_api.h"
 #include "coordinator/runtime.h"
 #include "common/timer_queue.h"
@@ -159,9 +160,8 @@ int Run() {
   // Deliberately never destroyed: gRPC callbacks and timers may still refer
   // to these while the process exits (see the end of Run).
   auto* timers = new TimerQueue();
-  GrpcParticipantClientOptions participant_options;
-  participant_options.credentials = security->channel_credentials;
-  auto* participants = new GrpcParticipantClient(participant_options);
+  auto* transport = new GrpcParticipantTransport(security->channel_credentials);
+  auto* participants = new BatchingParticipantClient(transport, RealClock());
   auto* runtime = new Runtime(options, log->get(), participants, timers);
   runtime_for_checkpoint = runtime;
   if (absl::Status recovered = runtime->Recover(recovery); !recovered.ok()) {

@@ -14,15 +14,6 @@ using coordinator::BranchRef;
 
 namespace {
 
-coordinator::Vote ToEngine(participant::Vote vote) {
-  switch (vote) {
-    case participant::Vote::kYes: return coordinator::Vote::kYes;
-    case participant::Vote::kNo: return coordinator::Vote::kNo;
-    case participant::Vote::kReadOnly: return coordinator::Vote::kReadOnly;
-  }
-  return coordinator::Vote::kNo;
-}
-
 absl::Status NotRunning() { return absl::UnavailableError("coordinator is down"); }
 
 }  // namespace
@@ -49,77 +40,23 @@ class CoordinatorNode::ProcessScheduler final : public Scheduler {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// The runtime's calls to participants, as RPCs over the simulated network.
-// The network drops the reply of a call whose caller crashed meanwhile, so
-// `done` never reaches a destroyed runtime.
-class CoordinatorNode::Participants final : public coordinator::ParticipantClient {
- public:
-  explicit Participants(CoordinatorNode* node) : node_(node) {}
-
-  void Prepare(const BranchRef& branch, const std::string& txid, absl::Duration timeout,
-               std::function<void(absl::StatusOr<coordinator::Vote>)> done) override {
-    ParticipantNode* target = node_->Target(branch);
-    if (target == nullptr) return done(Unknown(branch));
-    node_->net_->Call<absl::StatusOr<participant::Vote>>(
-        node_->id_, target->id(), absl::StrCat("Prepare ", txid), timeout, true,
-        [target, txid, token = branch.token](auto reply) { reply(target->Prepare(txid, token)); },
-        [done = std::move(done)](absl::StatusOr<participant::Vote> vote) {
-          if (!vote.ok()) return done(vote.status());
-          done(ToEngine(*vote));
-        });
-  }
-
-  void Commit(const BranchRef& branch, const std::string& txid, absl::Duration timeout,
-              std::function<void(absl::Status)> done) override {
-    ParticipantNode* target = node_->Target(branch);
-    if (target == nullptr) return done(Unknown(branch));
-    node_->net_->Call<absl::Status>(
-        node_->id_, target->id(), absl::StrCat("Commit ", txid), timeout, true,
-        [target, txid](auto reply) { reply(target->Commit(txid)); }, std::move(done));
-  }
-
-  void Abort(const BranchRef& branch, const std::string& txid, absl::Duration timeout,
-             std::function<void(absl::Status)> done) override {
-    ParticipantNode* target = node_->Target(branch);
-    if (!done) done = [](absl::Status) {};
-    if (target == nullptr) return done(Unknown(branch));
-    node_->net_->Call<absl::Status>(
-        node_->id_, target->id(), absl::StrCat("Abort ", txid), timeout, true,
-        [target, txid](auto reply) { reply(target->Abort(txid)); }, std::move(done));
-  }
-
-  void CommitOnePhase(const BranchRef& branch, const std::string& txid, absl::Duration timeout,
-                      std::function<void(absl::StatusOr<bool>)> done) override {
-    ParticipantNode* target = node_->Target(branch);
-    if (target == nullptr) return done(Unknown(branch));
-    node_->net_->Call<absl::StatusOr<participant::Outcome>>(
-        node_->id_, target->id(), absl::StrCat("CommitOnePhase ", txid), timeout, true,
-        [target, txid, token = branch.token](auto reply) {
-          reply(target->CommitOnePhase(txid, token));
-        },
-        [done = std::move(done)](absl::StatusOr<participant::Outcome> outcome) {
-          if (!outcome.ok()) return done(outcome.status());
-          done(*outcome == participant::Outcome::kCommitted);
-        });
-  }
-
- private:
-  static absl::Status Unknown(const BranchRef& branch) {
-    return absl::UnavailableError(absl::StrCat("no agent at ", branch.endpoint));
-  }
-
-  CoordinatorNode* const node_;
-};
-
 // One coordinator process. Members go in reverse order: the runtime first,
 // then what it calls.
 struct CoordinatorNode::Process {
-  Process(EventLoop* loop, CoordinatorNode* node, uint64_t incarnation)
-      : incarnation(incarnation), scheduler(loop), participants(node) {}
+  Process(EventLoop* loop, Network* net, NodeId id, uint64_t incarnation)
+      : incarnation(incarnation),
+        scheduler(loop),
+        transport(loop, net, SimParticipantTransportOptions{id}),
+        participants(&transport, loop) {}
 
   const uint64_t incarnation;
   ProcessScheduler scheduler;
-  Participants participants;
+  // The daemon's batching client over the simulated network: calls to one
+  // participant queue while two are in flight and go out as one Batch. The
+  // network drops the reply of a call whose caller crashed, so no callback
+  // reaches a destroyed runtime.
+  SimParticipantTransport transport;
+  coordinator::BatchingParticipantClient participants;
   std::unique_ptr<SimLog> log;
   std::unique_ptr<coordinator::Runtime> runtime;
 };
@@ -137,11 +74,6 @@ void CoordinatorNode::set_sync_failure(double p) {
 
 void CoordinatorNode::AddParticipant(const std::string& endpoint, ParticipantNode* node) {
   endpoints_[endpoint] = node;
-}
-
-ParticipantNode* CoordinatorNode::Target(const BranchRef& branch) const {
-  auto it = endpoints_.find(branch.endpoint);
-  return it == endpoints_.end() ? nullptr : it->second;
 }
 
 absl::Status CoordinatorNode::Start() {
@@ -165,8 +97,9 @@ absl::Status CoordinatorNode::Start() {
   });
   if (!replayed.ok()) return replayed;
 
-  auto process = std::make_unique<Process>(loop_, this, incarnation);
+  auto process = std::make_unique<Process>(loop_, net_, id_, incarnation);
   Process* p = process.get();
+  for (const auto& [endpoint, node] : endpoints_) p->transport.AddParticipant(endpoint, node);
   p->log = std::make_unique<SimLog>(
       loop_, &disk_, options_.log, [p] { return p->runtime->CheckpointRecords(); },
       [this] {

@@ -1,7 +1,8 @@
 // The simulated coordinator process: the daemon's own coordinator::Runtime
 // (and through it the protocol engine) wired to the simulator: the event
-// loop as its Scheduler, SimLog as its DecisionLog, and a ParticipantClient
-// whose calls cross the simulated network to the ParticipantNodes. What
+// loop as its Scheduler, SimLog as its DecisionLog, and the daemon's
+// BatchingParticipantClient over a transport whose calls cross the
+// simulated network to the ParticipantNodes. What
 // this file adds is the fault model: a crash destroys the process (runtime,
 // timers, log, calls in flight) and keeps only the log's disk; a start takes
 // a new epoch and recovers from the log like the daemon.
@@ -17,12 +18,14 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "coordinator/batching_participant_client.h"
 #include "coordinator/engine.h"
 #include "coordinator/runtime.h"
 #include "sim/event_loop.h"
 #include "sim/history.h"
 #include "sim/network.h"
 #include "sim/sim_log.h"
+#include "sim/sim_participant_transport.h"
 
 namespace txcoord::sim {
 
@@ -91,10 +94,7 @@ class CoordinatorNode final {
 
  private:
   class ProcessScheduler;
-  class Participants;
   struct Process;
-
-  ParticipantNode* Target(const coordinator::BranchRef& branch) const;
 
   EventLoop* const loop_;
   Network* const net_;

@@ -187,6 +187,32 @@ absl::StatusOr<participant::HeuristicDecision> ParticipantNode::ResolveHeuristic
   return participant_->ResolveHeuristically(txid, decision, reason);
 }
 
+std::vector<participant::BatchAnswer> ParticipantNode::Batch(
+    const std::vector<participant::BatchEntry>& entries) {
+  for (const participant::BatchEntry& entry : entries) {
+    // Decided: nothing left for the reaper, as in Commit and Abort.
+    if (entry.op != participant::BranchOp::kPrepare) last_used_.erase(entry.txid);
+  }
+  std::vector<participant::BatchAnswer> answers = participant_->RunBatch(entries);
+  std::string line = absl::StrCat(name(), " Batch of ", entries.size(), ":");
+  for (size_t i = 0; i < entries.size() && i < answers.size(); ++i) {
+    const participant::BatchEntry& entry = entries[i];
+    const participant::BatchAnswer& answer = answers[i];
+    const char* op = entry.op == participant::BranchOp::kPrepare  ? "Prepare"
+                     : entry.op == participant::BranchOp::kCommit ? "Commit"
+                                                                   : "Abort";
+    const std::string result =
+        !answer.status.ok()                           ? absl::StatusCodeToString(answer.status.code())
+        : entry.op != participant::BranchOp::kPrepare ? "OK"
+        : answer.vote == participant::Vote::kYes      ? "YES"
+        : answer.vote == participant::Vote::kReadOnly ? "READ_ONLY"
+                                                      : "NO";
+    absl::StrAppend(&line, i == 0 ? " " : ", ", op, " ", entry.txid, " ", result);
+  }
+  loop_->Trace(line);
+  return answers;
+}
+
 absl::StatusOr<participant::ExecuteResult> ParticipantNode::Local(
     const std::vector<SqlStatement>& statements) {
   return participant_->Execute("", statements, false, absl::ZeroDuration());

@@ -81,6 +81,10 @@ class ParticipantNode final {
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<participant::Outcome> CommitOnePhase(const std::string& txid,
                                                       uint64_t branch_token);
+  // The Batch call: the entries through the core's RunBatch, as the
+  // agent's Batch RPC runs them (in order, one WAL sync for all). One
+  // answer per entry, in order.
+  std::vector<participant::BatchAnswer> Batch(const std::vector<participant::BatchEntry>& entries);
 
   // An operator's heuristic decision on the prepared branch of `txid`
   // (txctl resolve): see Participant::ResolveHeuristically. Precondition:

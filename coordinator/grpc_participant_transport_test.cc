@@ -1,8 +1,10 @@
-// GrpcParticipantClient against an in-process Participant service: single
-// calls while the participant is idle, one Batch for what queued behind a
-// busy one, each entry answered as its own call would be, and single calls
-// again for a participant that does not know Batch.
-#include "coordinator/grpc_participant_client.h"
+// GrpcParticipantTransport under BatchingParticipantClient, as the daemon
+// runs them, against an in-process Participant service: single calls while
+// the participant is idle, one Batch for what queued behind a busy one,
+// each entry answered as its own call would be, and single calls again for
+// a participant that does not know Batch. The batching itself is tested
+// over a fake transport in batching_participant_client_test.
+#include "coordinator/grpc_participant_transport.h"
 
 #include <grpcpp/grpcpp.h>
 
@@ -16,6 +18,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/grpc_util.h"
+#include "common/scheduler.h"
+#include "coordinator/batching_participant_client.h"
 #include "gtest/gtest.h"
 #include "tests/support/call_gate.h"
 
@@ -44,6 +48,14 @@ class FakeParticipant : public v1::Participant::Service, public txcoord::testing
   grpc::Status Abort(grpc::ServerContext*, const v1::BranchRequest* request,
                      v1::BranchResponse*) override {
     Arrive("Abort " + request->txid());
+    return grpc::Status::OK;
+  }
+  // Commits txids ending in "y", aborts the others.
+  grpc::Status CommitOnePhase(grpc::ServerContext*, const v1::BranchRequest* request,
+                              v1::CommitOnePhaseResponse* response) override {
+    Arrive("CommitOnePhase " + request->txid());
+    response->set_outcome(absl::EndsWith(request->txid(), "y") ? v1::OUTCOME_COMMITTED
+                                                                 : v1::OUTCOME_ABORTED);
     return grpc::Status::OK;
   }
 
@@ -83,6 +95,17 @@ class BatchingParticipant final : public FakeParticipant {
   }
 };
 
+// Answers a Batch with one answer fewer than it has entries.
+class ShortBatchParticipant final : public FakeParticipant {
+ public:
+  grpc::Status Batch(grpc::ServerContext*, const v1::BatchRequest* request,
+                     v1::BatchResponse* response) override {
+    Arrive(absl::StrCat("Batch ", request->entries_size()));
+    for (int i = 1; i < request->entries_size(); ++i) response->add_answers();
+    return grpc::Status::OK;
+  }
+};
+
 // What one call's callback received, once it has.
 struct Result {
   absl::Notification done;
@@ -90,7 +113,7 @@ struct Result {
   absl::Status status = absl::UnknownError("not answered");
 };
 
-class GrpcParticipantClientTest : public ::testing::Test {
+class GrpcParticipantTransportTest : public ::testing::Test {
  protected:
   void Start(v1::Participant::Service* service,
              absl::Duration singles_after_unimplemented = absl::Minutes(1)) {
@@ -101,10 +124,11 @@ class GrpcParticipantClientTest : public ::testing::Test {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     branch_ = BranchRef{"p", "127.0.0.1:" + std::to_string(port), 7};
-    GrpcParticipantClientOptions options;
+    transport_ = std::make_unique<GrpcParticipantTransport>(nullptr);
+    BatchingOptions options;
     options.max_in_flight = 1;
     options.singles_after_unimplemented = singles_after_unimplemented;
-    client_ = std::make_unique<GrpcParticipantClient>(options);
+    client_ = std::make_unique<BatchingParticipantClient>(transport_.get(), RealClock(), options);
   }
   void TearDown() override {
     if (server_) server_->Shutdown();
@@ -140,11 +164,12 @@ class GrpcParticipantClientTest : public ::testing::Test {
 
   std::unique_ptr<grpc::Server> server_;
   BranchRef branch_;
-  std::unique_ptr<GrpcParticipantClient> client_;
+  std::unique_ptr<GrpcParticipantTransport> transport_;
+  std::unique_ptr<BatchingParticipantClient> client_;
   std::vector<std::unique_ptr<Result>> results_;
 };
 
-TEST_F(GrpcParticipantClientTest, IdleParticipantGetsSingleCalls) {
+TEST_F(GrpcParticipantTransportTest, IdleParticipantGetsSingleCalls) {
   BatchingParticipant participant;
   Start(&participant);
   for (const char* txid : {"c.1.1y", "c.1.2r", "c.1.3"}) {
@@ -163,7 +188,7 @@ TEST_F(GrpcParticipantClientTest, IdleParticipantGetsSingleCalls) {
   EXPECT_TRUE(absl::IsAborted(results_[2]->vote.status())) << results_[2]->vote.status();
 }
 
-TEST_F(GrpcParticipantClientTest, CallsQueuedBehindABusyParticipantGoAsOneBatch) {
+TEST_F(GrpcParticipantTransportTest, CallsQueuedBehindABusyParticipantGoAsOneBatch) {
   BatchingParticipant participant;
   Start(&participant);
   participant.Hold();
@@ -192,7 +217,7 @@ TEST_F(GrpcParticipantClientTest, CallsQueuedBehindABusyParticipantGoAsOneBatch)
   EXPECT_TRUE(aborted->status.ok()) << aborted->status;
 }
 
-TEST_F(GrpcParticipantClientTest, ParticipantWithoutBatchGetsTheQueuedCallsOneByOne) {
+TEST_F(GrpcParticipantTransportTest, ParticipantWithoutBatchGetsTheQueuedCallsOneByOne) {
   FakeParticipant participant;  // Batch: UNIMPLEMENTED
   Start(&participant);
   participant.Hold();
@@ -220,7 +245,7 @@ TEST_F(GrpcParticipantClientTest, ParticipantWithoutBatchGetsTheQueuedCallsOneBy
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "Prepare c.1.4r"), 1);
 }
 
-TEST_F(GrpcParticipantClientTest, QueuedCallPastItsDeadlineIsAnsweredUnsentAndTheRestGoOn) {
+TEST_F(GrpcParticipantTransportTest, QueuedCallPastItsDeadlineIsAnsweredUnsentAndTheRestGoOn) {
   BatchingParticipant participant;
   Start(&participant);
   participant.Hold();
@@ -235,7 +260,7 @@ TEST_F(GrpcParticipantClientTest, QueuedCallPastItsDeadlineIsAnsweredUnsentAndTh
   EXPECT_EQ(participant.calls(), (std::vector<std::string>{"Prepare c.1.0y", "Commit c.1.2y"}));
 }
 
-TEST_F(GrpcParticipantClientTest, BatchIsTriedAgainAfterAWhileOfSingleCalls) {
+TEST_F(GrpcParticipantTransportTest, BatchIsTriedAgainAfterAWhileOfSingleCalls) {
   FakeParticipant participant;  // Batch: UNIMPLEMENTED, every time
   Start(&participant, /*singles_after_unimplemented=*/absl::ZeroDuration());
   for (int round = 0; round < 2; ++round) {
@@ -253,7 +278,7 @@ TEST_F(GrpcParticipantClientTest, BatchIsTriedAgainAfterAWhileOfSingleCalls) {
   EXPECT_EQ(client_->batches_sent(), 2) << "each round tried Batch first";
 }
 
-TEST_F(GrpcParticipantClientTest, UnreachableParticipantFailsEveryQueuedCall) {
+TEST_F(GrpcParticipantTransportTest, UnreachableParticipantFailsEveryQueuedCall) {
   BatchingParticipant participant;
   Start(&participant);
   server_->Shutdown();
@@ -268,6 +293,73 @@ TEST_F(GrpcParticipantClientTest, UnreachableParticipantFailsEveryQueuedCall) {
     const absl::Status status = i % 2 == 0 ? all[i]->vote.status() : all[i]->status;
     EXPECT_TRUE(absl::IsUnavailable(status)) << i << ": " << status;
   }
+}
+
+TEST_F(GrpcParticipantTransportTest, CommitOnePhaseAnswersTheParticipantsOutcome) {
+  BatchingParticipant participant;
+  Start(&participant);
+  for (const char* txid : {"c.1.1y", "c.1.2"}) {
+    absl::Notification done;
+    absl::StatusOr<bool> committed = absl::UnknownError("not answered");
+    client_->CommitOnePhase(branch_, txid, kTimeout, [&](absl::StatusOr<bool> outcome) {
+      committed = outcome;
+      done.Notify();
+    });
+    ASSERT_TRUE(done.WaitForNotificationWithTimeout(kTimeout));
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    EXPECT_EQ(*committed, absl::EndsWith(txid, "y")) << txid;
+  }
+  EXPECT_EQ(participant.calls(),
+            (std::vector<std::string>{"CommitOnePhase c.1.1y", "CommitOnePhase c.1.2"}));
+}
+
+// The transport alone: what a Batch call gives back when the participant's
+// answer cannot be matched to the entries, or there is no Batch at all.
+class GrpcBatchTest : public GrpcParticipantTransportTest {
+ protected:
+  absl::StatusOr<std::vector<BatchAnswer>> Batch(std::vector<BatchEntry> entries) {
+    absl::Notification done;
+    absl::StatusOr<std::vector<BatchAnswer>> got = absl::UnknownError("not answered");
+    transport_->Batch(branch_.endpoint, std::move(entries), kTimeout,
+                      [&](absl::StatusOr<std::vector<BatchAnswer>> answers) {
+                        got = std::move(answers);
+                        done.Notify();
+                      });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(kTimeout));
+    return got;
+  }
+};
+
+TEST_F(GrpcBatchTest, EntriesAreAnsweredInOrderWithNoVotesAsAborted) {
+  BatchingParticipant participant;
+  Start(&participant);
+  absl::StatusOr<std::vector<BatchAnswer>> answers =
+      Batch({{BranchOp::kPrepare, "c.1.1y", 7}, {BranchOp::kPrepare, "c.1.2"},
+             {BranchOp::kCommit, "c.1.3f"}, {BranchOp::kAbort, "c.1.4"}});
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  ASSERT_EQ(answers->size(), 4u);
+  EXPECT_TRUE((*answers)[0].status.ok()) << (*answers)[0].status;
+  EXPECT_EQ((*answers)[0].vote, Vote::kYes);
+  EXPECT_TRUE(absl::IsAborted((*answers)[1].status)) << (*answers)[1].status;
+  EXPECT_TRUE(absl::StrContains((*answers)[1].status.message(), "unknown branch"));
+  EXPECT_TRUE(absl::IsFailedPrecondition((*answers)[2].status)) << (*answers)[2].status;
+  EXPECT_TRUE((*answers)[3].status.ok()) << (*answers)[3].status;
+}
+
+TEST_F(GrpcBatchTest, TooFewAnswersFailTheWholeCall) {
+  ShortBatchParticipant participant;
+  Start(&participant);
+  absl::StatusOr<std::vector<BatchAnswer>> answers =
+      Batch({{BranchOp::kCommit, "c.1.1y"}, {BranchOp::kAbort, "c.1.2"}});
+  EXPECT_TRUE(absl::IsInternal(answers.status())) << answers.status();
+  EXPECT_TRUE(absl::StrContains(answers.status().message(), "answered 1 of 2"));
+}
+
+TEST_F(GrpcBatchTest, ParticipantWithoutBatchIsUnimplemented) {
+  FakeParticipant participant;
+  Start(&participant);
+  absl::StatusOr<std::vector<BatchAnswer>> answers = Batch({{BranchOp::kCommit, "c.1.1y"}});
+  EXPECT_TRUE(absl::IsUnimplemented(answers.status())) << answers.status();
 }
 
 }  // namespace
