@@ -10,12 +10,9 @@
 
 namespace txcoord::participant {
 
-InDoubtResolver::InDoubtResolver(Participant* participant, Scheduler* scheduler,
-                                 OutcomeQuery query, const ResolverOptions& options)
-    : participant_(participant),
-      query_(std::move(query)),
-      options_(options),
-      scope_(scheduler) {}
+InDoubtResolver::InDoubtResolver(Participant* participant, Scheduler* scheduler, OutcomeQuery query,
+                                 const ResolverOptions& options)
+    : participant_(participant), query_(std::move(query)), options_(options), scope_(scheduler) {}
 
 void InDoubtResolver::Start() {
   started_ = scope_.Now();
@@ -59,8 +56,9 @@ void InDoubtResolver::MaybeAsk(const std::string& txid, bool heuristic, absl::Ti
   entry.asking = true;
   entry.heuristic = heuristic;
   // `done` may run inside the call: it only schedules OnAnswer.
-  query_(txid, scope_.Bind<absl::StatusOr<RemoteOutcome>>(
-                   [this, txid](absl::StatusOr<RemoteOutcome> outcome) { OnAnswer(txid, outcome); }));
+  query_(txid,
+         scope_.Bind<absl::StatusOr<RemoteOutcome>>(
+             [this, txid](absl::StatusOr<RemoteOutcome> outcome) { OnAnswer(txid, outcome); }));
 }
 
 void InDoubtResolver::OnAnswer(const std::string& txid,
@@ -83,15 +81,16 @@ bool InDoubtResolver::ApplyToBranch(const std::string& txid,
   absl::Status applied;
   if (outcome.ok() && *outcome == RemoteOutcome::kCommitted) {
     applied = participant_->Commit(txid);
-    TXLOG(INFO) << "txid=" << txid << " in-doubt branch resolved: COMMITTED (asked the coordinator)";
+    TXLOG(INFO) << "txid=" << txid
+                << " in-doubt branch resolved: COMMITTED (asked the coordinator)";
   } else if (outcome.ok() && *outcome == RemoteOutcome::kAborted) {
     applied = participant_->Abort(txid);
     TXLOG(INFO) << "txid=" << txid << " in-doubt branch resolved: ABORTED (asked the coordinator)";
   } else {
     if (!outcome.ok()) {
       const bool foreign = outcome.status().code() == absl::StatusCode::kFailedPrecondition;
-      TXLOG(WARNING) << "txid=" << txid << " in-doubt branch: cannot learn its outcome: "
-                     << outcome.status()
+      TXLOG(WARNING) << "txid=" << txid
+                     << " in-doubt branch: cannot learn its outcome: " << outcome.status()
                      << (foreign ? " (resolve by hand with txctl if its coordinator is gone)" : "");
     }
     BackOff(entry, now);
@@ -122,8 +121,8 @@ bool InDoubtResolver::ApplyToHeuristic(const std::string& txid,
     // once, not at every retry.
     entry.told = true;
     TXLOG(INFO) << "txid=" << txid
-                << " heuristic decision not confirmed by the coordinator yet: "
-                << outcome.status() << " (will keep asking)";
+                << " heuristic decision not confirmed by the coordinator yet: " << outcome.status()
+                << " (will keep asking)";
   }
   BackOff(entry, now);
   return false;

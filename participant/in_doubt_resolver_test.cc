@@ -134,8 +134,8 @@ TEST_F(InDoubtResolverTest, UnsettledAnswersBackOffExponentiallyPerTxid) {
   std::vector<absl::Duration> at;
   for (const Ask& ask : asked_) at.push_back(ask.at - start);
   const std::vector<absl::Duration> expected = {
-      absl::ZeroDuration(),       absl::Milliseconds(200),  absl::Milliseconds(600),
-      absl::Milliseconds(1400),   absl::Milliseconds(2400), absl::Milliseconds(3400),
+      absl::ZeroDuration(),     absl::Milliseconds(200),  absl::Milliseconds(600),
+      absl::Milliseconds(1400), absl::Milliseconds(2400), absl::Milliseconds(3400),
       absl::Milliseconds(4400)};  // waits 200, 400, 800, then backoff_max
   EXPECT_EQ(at, expected);
   EXPECT_TRUE(Prepared(kTx1));

@@ -86,10 +86,10 @@ absl::Status Participant::Impl::Init() {
     if (!status.ok()) return status;
   }
   if (options_.scheduler != nullptr) {
-    maintenance_interval_ =
-        options_.branch_idle_timeout > absl::ZeroDuration()
-            ? std::clamp(options_.branch_idle_timeout / 4, absl::Milliseconds(10), absl::Seconds(10))
-            : kPruneInterval;
+    maintenance_interval_ = options_.branch_idle_timeout > absl::ZeroDuration()
+                                ? std::clamp(options_.branch_idle_timeout / 4,
+                                             absl::Milliseconds(10), absl::Seconds(10))
+                                : kPruneInterval;
     maintenance_ = std::make_unique<ScheduledScope>(options_.scheduler);
     maintenance_->After(maintenance_interval_, [this] { Maintain(); });
   }

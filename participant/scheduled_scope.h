@@ -71,8 +71,7 @@ class ScheduledScope final {
     static void Schedule(const std::shared_ptr<Shared>& shared, absl::Time at,
                          std::function<void()> fn);
     static void ScheduleLocked(const std::shared_ptr<Shared>& shared, absl::Time at,
-                               std::function<void()> fn)
-        ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared->mu);
+                               std::function<void()> fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared->mu);
 
     Scheduler* scheduler = nullptr;
     // Held while a callback runs: callbacks run one at a time, and Close

@@ -92,8 +92,8 @@ absl::Status ParticipantNode::Start() {
   if (!opened.ok()) return opened.status();
   participant_ = *std::move(opened);
   net_->Restart(id_);
-  loop_->Trace(absl::StrCat(name(), " START, ", PreparedTxids().size(),
-                            " prepared branch(es) in doubt"));
+  loop_->Trace(
+      absl::StrCat(name(), " START, ", PreparedTxids().size(), " prepared branch(es) in doubt"));
   if (!options_.bug_no_resolver) {
     resolver_ = std::make_unique<participant::InDoubtResolver>(
         participant_.get(), loop_,
@@ -198,24 +198,16 @@ void ParticipantNode::QueryOutcome(const std::string& txid, participant::Outcome
           done(outcome.status());
           return;
         }
-        switch (*outcome) {
-          case coordinator::Outcome::kCommitted:
-            // A stopped process's resolver drops the answer: no trace then.
-            if (process == process_) {
-              loop_->Trace(absl::StrCat(name(), " in-doubt ", txid, ": coordinator says COMMITTED"));
-            }
-            done(participant::RemoteOutcome::kCommitted);
-            return;
-          case coordinator::Outcome::kAborted:
-            if (process == process_) {
-              loop_->Trace(absl::StrCat(name(), " in-doubt ", txid, ": coordinator says ABORTED"));
-            }
-            done(participant::RemoteOutcome::kAborted);
-            return;
-          case coordinator::Outcome::kPending:
-            done(participant::RemoteOutcome::kPending);
-            return;
+        using participant::RemoteOutcome;
+        RemoteOutcome remote = RemoteOutcome::kPending;
+        if (*outcome == coordinator::Outcome::kCommitted) remote = RemoteOutcome::kCommitted;
+        if (*outcome == coordinator::Outcome::kAborted) remote = RemoteOutcome::kAborted;
+        // A stopped process's resolver drops the answer: no trace then.
+        if (remote != RemoteOutcome::kPending && process == process_) {
+          loop_->Trace(absl::StrCat(name(), " in-doubt ", txid, ": coordinator says ",
+                                    remote == RemoteOutcome::kCommitted ? "COMMITTED" : "ABORTED"));
         }
+        done(remote);
       });
 }
 
