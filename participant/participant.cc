@@ -345,6 +345,10 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
       idle.push_back(branch);
     }
   }
+  // In txid order rather than the map's, which differs from run to run: the
+  // simulator replays a seed exactly.
+  std::sort(idle.begin(), idle.end(),
+            [](const BranchPtr& a, const BranchPtr& b) { return a->txid < b->txid; });
   for (const BranchPtr& branch : idle) {
     RollBackUnpreparedLocked(
         branch, absl::StrCat("idle for over ", absl::FormatDuration(options_.branch_idle_timeout)));
