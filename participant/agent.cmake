@@ -10,7 +10,7 @@ txcoord_embed_assets(${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc
   txcoord::participant::ConsoleAssets /ui ${AGENT_CONSOLE_FILES})
 
 add_library(txcoord_agent agent_admin_service.cc agent_admin_outbox.cc agent_metrics.cc agent_service.cc
-  coordinator_link.cc http_api.cc in_doubt_resolver.cc jetstream_publisher.cc outbox_relay.cc
+  coordinator_link.cc http_api.cc jetstream_publisher.cc outbox_relay.cc
   ${CMAKE_CURRENT_BINARY_DIR}/agent_console_assets.cc)
 target_include_directories(txcoord_agent PRIVATE ${PROJECT_SOURCE_DIR})
 target_link_libraries(txcoord_agent PUBLIC txcoord_participant txcoord_grpc_util txcoord_metrics

@@ -4,16 +4,17 @@
 #include <cstddef>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/grpc_util.h"
 
 namespace txcoord::participant {
 
 CoordinatorLink::CoordinatorLink(std::shared_ptr<grpc::Channel> channel,
-                                 std::string participant_name, absl::Duration rpc_timeout)
+                                 std::string participant_name, absl::Duration rpc_timeout,
+                                 Clock* clock)
     : stub_(v1::Coordinator::NewStub(std::move(channel))),
       name_(std::move(participant_name)),
-      rpc_timeout_(rpc_timeout) {}
+      rpc_timeout_(rpc_timeout),
+      clock_(clock) {}
 
 void CoordinatorLink::set_endpoint(const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
@@ -30,7 +31,7 @@ absl::Status CoordinatorLink::Enlist(const std::string& txid, uint64_t branch_to
   {
     absl::MutexLock lock(&mu_);
     me.request.set_endpoint(endpoint_);
-    if (absl::Now() < singles_until_) {
+    if (clock_->Now() < singles_until_) {
       me.send_alone = true;
     } else if (in_flight_ < kMaxEnlistsInFlight) {
       ++in_flight_;
@@ -96,7 +97,7 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
     absl::MutexLock lock(&mu_);
     ++batches_sent_;
     batched_enlistments_ += static_cast<int64_t>(group.size());
-    if (unimplemented) singles_until_ = absl::Now() + absl::Minutes(1);
+    if (unimplemented) singles_until_ = clock_->Now() + absl::Minutes(1);
     // Once answered, a waiter returns and its Waiter is gone: last use.
     for (size_t i = 1; i < group.size(); ++i) {
       if (unimplemented) {

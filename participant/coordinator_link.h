@@ -13,12 +13,12 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/scheduler.h"
+#include "participant/in_doubt_resolver.h"
 #include "participant/participant.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord::participant {
-
-enum class RemoteOutcome { kCommitted, kAborted, kPending };
 
 // Thread-safe.
 //
@@ -34,8 +34,9 @@ class CoordinatorLink final : public Enlister {
   static constexpr int kMaxEnlistsInFlight = 2;
   static constexpr int kMaxEnlistBatch = 256;
 
+  // `clock` (which must outlive the link) times the UNIMPLEMENTED fallback.
   CoordinatorLink(std::shared_ptr<grpc::Channel> channel, std::string participant_name,
-                  absl::Duration rpc_timeout);
+                  absl::Duration rpc_timeout, Clock* clock = RealClock());
   CoordinatorLink(const CoordinatorLink&) = delete;
   CoordinatorLink& operator=(const CoordinatorLink&) = delete;
 
@@ -43,6 +44,8 @@ class CoordinatorLink final : public Enlister {
   void set_endpoint(const std::string& endpoint);
 
   absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) override;
+  // Blocks for the RPC (at most rpc_timeout): run it where waiting delays
+  // nothing else (txagent: a thread of its own for the resolver's queries).
   absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);
 
   // EnlistBatch calls sent so far and the enlistments they carried, and
@@ -71,6 +74,7 @@ class CoordinatorLink final : public Enlister {
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   const std::string name_;
   const absl::Duration rpc_timeout_;
+  Clock* const clock_;
   absl::Mutex mu_;
   std::string endpoint_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;

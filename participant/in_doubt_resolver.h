@@ -1,26 +1,32 @@
-// Resolves in-doubt branches by itself: a background thread that asks the
-// coordinator the outcome of every prepared branch the coordinator has not
-// settled, with backoff, and commits or aborts it accordingly. This is what
-// finishes transactions after an agent restart or a lost phase-2 message.
-// It also asks about branches an operator decided heuristically, until the
-// coordinator's outcome confirms or contradicts (HEURISTIC_MIXED) them.
+// Resolves in-doubt branches by itself: a periodic scan, on a Scheduler,
+// that asks the coordinator the outcome of every prepared branch the
+// coordinator has not settled, with backoff, and commits or aborts it
+// accordingly. This is what finishes transactions after an agent restart or
+// a lost phase-2 message. It also asks about branches an operator decided
+// heuristically, until the coordinator's outcome confirms or contradicts
+// (HEURISTIC_MIXED) them. No gRPC and no thread of its own: txagent runs it
+// on a TimerQueue and asks over gRPC, the simulator runs it on its
+// EventLoop and asks over the simulated network.
+//
+//   InDoubtResolver resolver(participant, &timers, query, ResolverOptions{});
+//   resolver.Start();
 #ifndef TXCOORD_PARTICIPANT_IN_DOUBT_RESOLVER_H_
 #define TXCOORD_PARTICIPANT_IN_DOUBT_RESOLVER_H_
 
 #include <functional>
 #include <string>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "participant/coordinator_link.h"
+#include "common/scheduler.h"
 #include "participant/participant.h"
+#include "participant/scheduled_scope.h"
 
 namespace txcoord::participant {
+
+// What the coordinator says of a txid (its QueryOutcome).
+enum class RemoteOutcome { kCommitted, kAborted, kPending };
 
 struct ResolverOptions {
   // A branch prepared less than this long ago is left to the coordinator's
@@ -28,40 +34,74 @@ struct ResolverOptions {
   // are asked at once.
   absl::Duration min_age = absl::Seconds(2);
   absl::Duration poll_interval = absl::Milliseconds(500);
+  // Per txid: the wait before asking again after an answer that settles
+  // nothing (PENDING, an error), doubled each time up to backoff_max.
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(10);
 };
 
-using OutcomeQuery = std::function<absl::StatusOr<RemoteOutcome>(const std::string& txid)>;
+// Asks the coordinator the outcome of `txid` and calls `done` exactly once
+// with the answer or the error (UNAVAILABLE, DEADLINE_EXCEEDED: every
+// query must end), from any thread, inside the call or later.
+using OutcomeCallback = std::function<void(absl::StatusOr<RemoteOutcome>)>;
+using OutcomeQuery = std::function<void(const std::string& txid, OutcomeCallback done)>;
 
-// Starts its thread on construction, stops it on destruction. `participant`
-// must outlive it.
+// Thread-safe. Scans and answers run on `scheduler`, one at a time; a
+// query's `done` may come from anywhere and is handled there. At most one
+// query per txid is in flight, and the resolver remembers only the txids
+// that are prepared, heuristically decided and unconfirmed, or asked about.
+// `participant` and `scheduler` must outlive it; the participant's clock
+// must be on the scheduler's time (prepare times are compared with it).
 class InDoubtResolver final {
  public:
-  InDoubtResolver(Participant* participant, OutcomeQuery query, const ResolverOptions& options);
-  ~InDoubtResolver();
+  InDoubtResolver(Participant* participant, Scheduler* scheduler, OutcomeQuery query,
+                  const ResolverOptions& options);
+  // No scan or answer runs after it returns (a running one is waited for);
+  // answers still to come are dropped.
+  ~InDoubtResolver() = default;
   InDoubtResolver(const InDoubtResolver&) = delete;
   InDoubtResolver& operator=(const InDoubtResolver&) = delete;
 
+  // Runs the first scan as soon as the scheduler can, then one every
+  // poll_interval. Branches prepared before this call are asked at once.
+  // Call once.
+  void Start();
+
+  // Txids the resolver keeps state for. For tests, on the scheduler's
+  // thread with no scan running.
+  size_t tracked() const { return entries_.size(); }
+
  private:
-  struct Backoff {
-    absl::Time next;
-    absl::Duration delay;
+  struct Entry {
+    absl::Time next;         // not asked again before
+    absl::Duration delay;    // the wait after the next unsettled answer
+    bool asking = false;     // a query is in flight
+    bool heuristic = false;  // asked to confirm an operator's decision
+    bool told = false;       // "not confirmed yet" was logged
   };
-  void Run();
-  void ResolveOnce(absl::Time now);
-  // Heuristic decisions whose coordinator outcome is unknown; adds their
-  // txids to `seen`.
-  void CheckHeuristics(absl::Time now, absl::flat_hash_set<std::string>* seen);
+
+  void Scan();
+  // Asks about `txid` if its entry is due; the entry is created if new.
+  void MaybeAsk(const std::string& txid, bool heuristic, absl::Time now);
+  void OnAnswer(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome);
+  // Applies the coordinator's outcome to a prepared branch, or records it
+  // next to an operator's decision: true once nothing is left to ask.
+  bool ApplyToBranch(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome,
+                     Entry& entry, absl::Time now);
+  bool ApplyToHeuristic(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome,
+                        Entry& entry, absl::Time now);
+  // Not asked again before `now` + the entry's delay, which then doubles.
+  void BackOff(Entry& entry, absl::Time now);
 
   Participant* const participant_;
   const OutcomeQuery query_;
   const ResolverOptions options_;
-  const absl::Time started_;
-  absl::flat_hash_map<std::string, Backoff> backoff_;  // only the resolver thread
-  absl::Mutex mu_;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  // Only touched on the scope's callbacks (one at a time), and by Start
+  // before the first one.
+  absl::Time started_ = absl::InfinitePast();
+  absl::flat_hash_map<std::string, Entry> entries_;
+  // Declared last: destroyed (closed) first, before what its callbacks use.
+  ScheduledScope scope_;
 };
 
 }  // namespace txcoord::participant

@@ -65,8 +65,8 @@ class OutboxRelay::Loop final {
     registry->AddGauge("txagent_outbox_oldest_pending_age_seconds",
                        "Age of the oldest undelivered outbox message; 0 if none.", [this] {
                          if (!snapshot_.oldest_pending.has_value()) return 0.0;
-                         return std::max(
-                             0.0, absl::ToDoubleSeconds(absl::Now() - *snapshot_.oldest_pending));
+                         return std::max(0.0, absl::ToDoubleSeconds(options_.clock->Now() -
+                                                                    *snapshot_.oldest_pending));
                        });
     registry->AddGauge("txagent_outbox_relay_active",
                        "1 while this agent relays (holds the lock, broker connected).", [this] {
@@ -108,7 +108,7 @@ class OutboxRelay::Loop final {
  private:
   void Run() {
     absl::Duration connect_backoff = absl::Milliseconds(100);
-    absl::Time next_cleanup = absl::Now();
+    absl::Time next_cleanup = options_.clock->Now();
     while (!Stopping()) {
       if (options_.nats_url.empty()) {
         SetState("no broker configured (--nats_url): messages wait in the outbox",
@@ -122,10 +122,10 @@ class OutboxRelay::Loop final {
       }
       if (publisher_ == nullptr && !ConnectOrWait(connect_backoff)) continue;
       connect_backoff = absl::Milliseconds(100);
-      if (absl::Now() >= next_cleanup) {
+      if (options_.clock->Now() >= next_cleanup) {
         CleanUp();
-        next_cleanup =
-            absl::Now() + std::clamp(options_.retention / 10, absl::Seconds(1), absl::Minutes(1));
+        next_cleanup = options_.clock->Now() +
+                       std::clamp(options_.retention / 10, absl::Seconds(1), absl::Minutes(1));
       }
       const std::optional<absl::Duration> idle = Round();
       if (idle.has_value()) Sleep(*idle);
@@ -151,7 +151,7 @@ class OutboxRelay::Loop final {
     for (OutboxRow& row : *loaded) {
       if (!acked_.contains(row.seq)) pending.push_back(std::move(row));
     }
-    const absl::Time now = absl::Now();
+    const absl::Time now = options_.clock->Now();
     const std::vector<size_t> due = PickDue(pending, now, options_.batch);
     if (due.empty()) {
       if (!FlushDelivered()) return absl::Seconds(1);
@@ -202,7 +202,8 @@ class OutboxRelay::Loop final {
     for (const OutboxAttempt& a : attempts) {
       if (a.dead) dead_lettered_->Increment();
     }
-    if ((unrecorded_.size() >= kMaxUnrecorded || absl::Now() >= next_flush_) && !FlushDelivered()) {
+    if ((unrecorded_.size() >= kMaxUnrecorded || options_.clock->Now() >= next_flush_) &&
+        !FlushDelivered()) {
       return absl::Seconds(1);
     }
     if (!unavailable.empty()) {
@@ -218,7 +219,7 @@ class OutboxRelay::Loop final {
   // connection as much as the commits it relays. A crash before the flush
   // only republishes them (dropped as duplicates; see messaging.md).
   bool FlushDelivered() {
-    next_flush_ = absl::Now() + kFlushInterval;
+    next_flush_ = options_.clock->Now() + kFlushInterval;
     if (unrecorded_.empty()) return true;
     if (absl::Status recorded = participant_->RecordOutboxAttempts(unrecorded_); !recorded.ok()) {
       Fail(absl::StrCat("recording deliveries: ", recorded.ToString()));
@@ -270,7 +271,7 @@ class OutboxRelay::Loop final {
   }
 
   void CleanUp() {
-    const absl::Time cutoff = absl::Now() - options_.retention;
+    const absl::Time cutoff = options_.clock->Now() - options_.retention;
     int64_t total = 0;
     while (!Stopping()) {
       absl::StatusOr<int64_t> deleted = participant_->DeleteDeliveredOutbox(cutoff, kCleanupChunk);
@@ -294,6 +295,7 @@ class OutboxRelay::Loop final {
   // Waits `d`, or until woken or stopping.
   void Sleep(absl::Duration d) {
     absl::MutexLock lock(&mu_);
+    // A wait on a condition variable: real time, whatever the clock.
     const absl::Time until = absl::Now() + d;
     while (!stopping_ && !woken_) {
       if (wake_.WaitWithDeadline(&mu_, until)) break;

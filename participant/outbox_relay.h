@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/metrics.h"
+#include "common/scheduler.h"
 #include "participant/participant.h"
 #include "participant/relay_schedule.h"
 
@@ -38,6 +39,10 @@ struct OutboxRelayOptions {
   absl::Duration publish_timeout = absl::Seconds(5);
   absl::Duration retention = absl::Hours(1);  // of delivered messages
   size_t batch = 256;                         // messages in flight at most
+  // The time rows are due, stamped and kept by (on the participant's clock:
+  // ParticipantOptions::clock); the relay's own waits on its thread are on
+  // real time. Must outlive the relay.
+  Clock* clock = RealClock();
 };
 
 // What the relay is doing, in words, for operators.

@@ -22,6 +22,9 @@
 namespace txcoord::participant {
 namespace {
 
+// How often stored one-phase outcomes past their retention are deleted.
+constexpr absl::Duration kPruneInterval = absl::Minutes(1);
+
 uint64_t RandomToken() {
   std::random_device device;
   return (uint64_t{device()} << 32) ^ device();
@@ -41,12 +44,7 @@ Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, S
                                                                             absl::kZeroPad16))) {}
 
 Participant::Impl::~Impl() {
-  {
-    absl::MutexLock lock(&reaper_mu_);
-    stopping_ = true;
-    reaper_wake_.Signal();
-  }
-  if (reaper_.joinable()) reaper_.join();
+  if (maintenance_ != nullptr) maintenance_->Close();
 }
 
 absl::Status Participant::Impl::Init() {
@@ -79,15 +77,21 @@ absl::Status Participant::Impl::Init() {
     authorizer_.Install(d);
     status = CreateInternalTables(d);
     if (!status.ok()) return status;
-    if (absl::StatusOr<int64_t> pruned = PruneOutcomes(d, absl::Now() - options_.outcome_retention);
+    last_prune_ = Now();
+    if (absl::StatusOr<int64_t> pruned = PruneOutcomes(d, last_prune_ - options_.outcome_retention);
         !pruned.ok()) {
       return pruned.status();
     }
     status = RestorePreparedBranches();
     if (!status.ok()) return status;
   }
-  if (options_.branch_idle_timeout > absl::ZeroDuration()) {
-    reaper_ = std::thread([this] { ReaperLoop(); });
+  if (options_.scheduler != nullptr) {
+    maintenance_interval_ = options_.branch_idle_timeout > absl::ZeroDuration()
+                                ? std::clamp(options_.branch_idle_timeout / 4,
+                                             absl::Milliseconds(10), absl::Seconds(10))
+                                : kPruneInterval;
+    maintenance_ = std::make_unique<ScheduledScope>(options_.scheduler);
+    maintenance_->After(maintenance_interval_, [this] { Maintain(); });
   }
   return absl::OkStatus();
 }
@@ -112,7 +116,7 @@ absl::Status Participant::Impl::RestorePreparedBranches() {
     branch->prepared = true;
     branch->enlisted = true;
     branch->prepared_at = row.prepared_at;
-    branch->last_used = absl::Now();
+    branch->last_used = Now();
     // A branch that cannot get its locks back is still kept: dropping it
     // would break its YES vote outright. Commit then reports the problem.
     absl::StatusOr<std::vector<LockKey>> keys =
@@ -160,7 +164,7 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   status = ExecSql(db(), "ROLLBACK TO txcoord_trial; RELEASE txcoord_trial");
   if (!applied.ok()) return applied;
   if (!status.ok()) return status;
-  const absl::Time now = absl::Now();
+  const absl::Time now = Now();
   status = InsertPreparedBranch(db(), {branch.txid, branch.coordinator, branch.changeset, now,
                                        branch.token, EncodeMessages(branch.messages)});
   if (!status.ok()) return status;
@@ -227,7 +231,7 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
   status = DeletePreparedBranch(db(), branch->txid);
   if (status.ok()) status = InsertBranchMessagesLocked(*branch);
   if (status.ok() && record_outcome) {
-    status = InsertOutcome(db(), branch->txid, Outcome::kCommitted, absl::Now());
+    status = InsertOutcome(db(), branch->txid, Outcome::kCommitted, Now());
   }
   if (status.ok() && heuristic != nullptr) status = InsertHeuristic(db(), *heuristic);
   if (status.ok()) status = tx.Commit();
@@ -302,7 +306,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     return Outcome::kAborted;
   }
   // Stored in the same transaction, so that a retry learns the same answer.
-  status = InsertOutcome(db(), txid, Outcome::kCommitted, absl::Now());
+  status = InsertOutcome(db(), txid, Outcome::kCommitted, Now());
   if (status.ok()) status = InsertBranchMessagesLocked(*branch);
   if (status.ok()) status = tx.Commit();
   if (!status.ok()) return status;
@@ -341,6 +345,10 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
       idle.push_back(branch);
     }
   }
+  // In txid order rather than the map's, which differs from run to run: the
+  // simulator replays a seed exactly.
+  std::sort(idle.begin(), idle.end(),
+            [](const BranchPtr& a, const BranchPtr& b) { return a->txid < b->txid; });
   for (const BranchPtr& branch : idle) {
     RollBackUnpreparedLocked(
         branch, absl::StrCat("idle for over ", absl::FormatDuration(options_.branch_idle_timeout)));
@@ -371,28 +379,18 @@ ReleaseResult Participant::Impl::Release(const std::string& txid) {
   return {true, absl::StrCat("unprepared branch ", txid, " rolled back")};
 }
 
-void Participant::Impl::ReaperLoop() {
-  const absl::Duration interval =
-      std::clamp(options_.branch_idle_timeout / 4, absl::Milliseconds(10), absl::Seconds(10));
-  constexpr absl::Duration kPruneInterval = absl::Minutes(1);
-  absl::Time last_prune = absl::Now();
-  absl::MutexLock lock(&reaper_mu_);
-  while (!stopping_) {
-    reaper_wake_.WaitWithTimeout(&reaper_mu_, interval);
-    if (stopping_) break;
-    reaper_mu_.Unlock();
-    const absl::Time now = absl::Now();
-    ReapIdleBranches(now);
-    if (now - last_prune >= kPruneInterval) {
-      last_prune = now;
-      absl::MutexLock db_lock(&mu_);
-      if (absl::StatusOr<int64_t> pruned = PruneOutcomes(db(), now - options_.outcome_retention);
-          !pruned.ok()) {
-        TXLOG(WARNING) << "pruning one-phase outcomes: " << pruned.status();
-      }
+void Participant::Impl::Maintain() {
+  const absl::Time now = Now();
+  ReapIdleBranches(now);
+  if (now - last_prune_ >= kPruneInterval) {
+    last_prune_ = now;
+    absl::MutexLock lock(&mu_);
+    if (absl::StatusOr<int64_t> pruned = PruneOutcomes(db(), now - options_.outcome_retention);
+        !pruned.ok()) {
+      TXLOG(WARNING) << "pruning one-phase outcomes: " << pruned.status();
     }
-    reaper_mu_.Lock();
   }
+  maintenance_->After(maintenance_interval_, [this] { Maintain(); });
 }
 
 Participant::Participant(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -431,13 +429,13 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    ExecuteOptions options) {
   const bool prepare = options.prepare;
   ParticipantObserver* const observer = impl_->observer();
-  const absl::Time start = observer == nullptr ? absl::InfinitePast() : absl::Now();
+  const absl::Time start = observer == nullptr ? absl::InfinitePast() : impl_->Now();
   absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, std::move(options));
   if (result.ok()) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }
   if (observer == nullptr) return result;
-  observer->OnExecute(absl::Now() - start, result.status());
+  observer->OnExecute(impl_->Now() - start, result.status());
   if (prepare && result.ok()) observer->OnPrepare(result->vote);
   return result;
 }

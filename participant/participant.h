@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/scheduler.h"
 #include "common/sql_value.h"
 #include "participant/outbox.h"
 #include "participant/outbox_store.h"
@@ -61,8 +62,22 @@ struct ParticipantOptions {
   // Zero: no limit.
   absl::Duration max_statement_time = absl::Seconds(10);
   // An unprepared branch with no call for this long is rolled back (its
-  // locks freed; a later Prepare votes NO). Zero: never.
+  // locks freed; a later Prepare votes NO) by the maintenance that runs on
+  // `scheduler`. Zero: never.
   absl::Duration branch_idle_timeout = absl::Seconds(60);
+  // The time of everything the participant stamps and compares: a branch's
+  // last use (the idle timeout), prepare times, stored one-phase outcomes
+  // and their pruning, heuristic decisions, outbox rows. Waits that block
+  // the calling thread are on real time instead (row-lock waits, vote
+  // resends, SQLite's busy timeout, max_statement_time); the simulator sets
+  // them to zero. Must outlive the participant.
+  Clock* clock = RealClock();
+  // Where the participant's maintenance runs: rolling back idle branches
+  // (every branch_idle_timeout / 4, between 10ms and 10s) and pruning
+  // one-phase outcomes past outcome_retention (every minute). Its Now()
+  // must be on the same time as `clock`. Null: no maintenance in the
+  // background (call ReapIdleBranches). Must outlive the participant.
+  Scheduler* scheduler = nullptr;
   // Early prepare: how long an Execute(prepare) keeps resending a YES vote
   // whose Enlist went unanswered (UNAVAILABLE, DEADLINE_EXCEEDED, ...),
   // bounded also by the call's own deadline; the first resend waits
@@ -156,6 +171,8 @@ struct ExecuteOptions {
 };
 
 // Thread-safe: every method may be called from any thread concurrently.
+// Its maintenance runs as callbacks on options.scheduler, never after the
+// destructor started (which waits for a running one).
 class Participant final {
  public:
   // Opens (creating if needed) the database in WAL mode (synced by the
@@ -284,8 +301,8 @@ class Participant final {
   size_t LockCount();
 
   // Rolls back every unprepared branch idle since before
-  // `now - branch_idle_timeout` and returns how many. A background thread
-  // calls it periodically when branch_idle_timeout is set; tests may call it
+  // `now - branch_idle_timeout` and returns how many. The maintenance on
+  // options.scheduler calls it with the clock's time; tests may call it
   // with a time of their choosing.
   size_t ReapIdleBranches(absl::Time now);
 

@@ -48,6 +48,8 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
   const absl::Duration timeout = call.lock_timeout <= absl::ZeroDuration()
                                      ? options_.default_lock_timeout
                                      : std::min(call.lock_timeout, options_.max_lock_timeout);
+  // Lock waits block this thread on a condition variable: real time, not
+  // the participant's clock (see ParticipantOptions::clock).
   const absl::Time deadline = absl::Now() + timeout;
   if (txid.empty()) {
     if (prepare) return absl::InvalidArgumentError("prepare needs a txid");
@@ -97,7 +99,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
           branch->messages.push_back(std::move(message));
         }
         first_write = !branch->enlisted && !wrote_before && branch->HasWrites();
-        branch->last_used = absl::Now();
+        branch->last_used = Now();
         results = std::move(attempt->results);
         if (!prepare) break;
         if (!branch->HasWrites()) {
@@ -137,6 +139,7 @@ absl::Status Participant::Impl::ResendVote(const Branch& branch, absl::Status st
   // arrives is worth more than a DEADLINE_EXCEEDED that says nothing.
   constexpr absl::Duration kAnswerMargin = absl::Milliseconds(100);
   constexpr absl::Duration kMaxBackoff = absl::Milliseconds(500);
+  // This thread sleeps between resends: real time, like lock waits.
   const absl::Time give_up =
       std::min(absl::Now() + options_.vote_retry_time, call_deadline - kAnswerMargin);
   absl::Duration backoff = options_.vote_retry_backoff;
@@ -223,7 +226,7 @@ absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(
       branch->token = next_token_++;
       if (branch->token == 0) branch->token = next_token_++;
       branch->busy = true;
-      branch->last_used = absl::Now();
+      branch->last_used = Now();
       branches_[txid] = branch;
       return branch;
     }
@@ -247,7 +250,7 @@ absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(
 void Participant::Impl::ReleaseBranch(const BranchPtr& branch) {
   absl::MutexLock lock(&mu_);
   branch->busy = false;
-  branch->last_used = absl::Now();
+  branch->last_used = Now();
   // A branch that never wrote leaves nothing behind.
   if (!branch->dropped && !branch->prepared && !branch->enlisted && !branch->HasWrites()) {
     DropLocked(branch);
@@ -333,7 +336,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
         if (!messages.empty()) {
           const std::string batch = absl::StrCat(local_id_prefix_, "-", next_local_++);
           for (size_t i = 0; i < messages.size(); ++i) ids.push_back(absl::StrCat(batch, "/", i));
-          status = InsertOutboxRows(db(), "", ids, messages, absl::Now());
+          status = InsertOutboxRows(db(), "", ids, messages, Now());
           if (!status.ok()) return status;
         }
         status = tx.Commit();

@@ -66,7 +66,7 @@ absl::StatusOr<HeuristicDecision> Participant::Impl::ResolveHeuristically(
   stored.txid = txid;
   stored.coordinator = branch->coordinator;
   stored.decision = decision;
-  stored.decided_at = absl::Now();
+  stored.decided_at = Now();
   stored.reason = reason;
   if (decision == Outcome::kCommitted) {
     absl::Status status = CommitPreparedLocked(branch, /*record_outcome=*/false, &stored);

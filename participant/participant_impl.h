@@ -7,7 +7,6 @@
 
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -20,6 +19,7 @@
 #include "participant/internal_tables.h"
 #include "participant/lock_table.h"
 #include "participant/participant.h"
+#include "participant/scheduled_scope.h"
 #include "participant/schema.h"
 #include "common/sqlite_db.h"
 #include "participant/statement_runner.h"
@@ -35,7 +35,7 @@ class Participant::Impl final {
   Impl& operator=(const Impl&) = delete;
 
   // Connection settings, internal tables, prepared branches and their locks,
-  // then the reaper thread.
+  // then the first maintenance on options.scheduler.
   absl::Status Init();
 
   absl::StatusOr<ExecuteResult> Execute(const std::string& txid,
@@ -57,6 +57,8 @@ class Participant::Impl final {
   size_t ReapIdleBranches(absl::Time now);
   ReleaseResult Release(const std::string& txid);
   ParticipantObserver* observer() const { return options_.observer; }
+  // The participant's clock (ParticipantOptions::clock).
+  absl::Time Now() const { return options_.clock->Now(); }
   // Returns once every commit made so far is durable (see WalSync). Call
   // with no lock held, before answering anything that promises a commit.
   absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
@@ -158,7 +160,9 @@ class Participant::Impl final {
   absl::StatusOr<HeuristicDecision> RecordOutcomeLocked(const StoredHeuristic& stored,
                                                         Outcome outcome)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void ReaperLoop();
+  // Reaps idle branches, prunes old one-phase outcomes when due, and
+  // schedules the next round. Runs on the maintenance scope.
+  void Maintain();
   // The branch of this participant that the coordinator asks about under
   // `token` is not `branch` (an earlier one was lost): true after rolling
   // `branch` back.
@@ -187,10 +191,12 @@ class Participant::Impl final {
   std::string local_id_prefix_;
   uint64_t next_local_ ABSL_GUARDED_BY(mu_) = 0;
 
-  absl::Mutex reaper_mu_;
-  absl::CondVar reaper_wake_;
-  bool stopping_ ABSL_GUARDED_BY(reaper_mu_) = false;
-  std::thread reaper_;
+  // Only Maintain, which runs one round at a time, uses these.
+  absl::Duration maintenance_interval_;
+  absl::Time last_prune_;
+  // Null without a scheduler. Closed first by the destructor, so that no
+  // round runs on a half-destroyed participant.
+  std::unique_ptr<ScheduledScope> maintenance_;
 };
 
 }  // namespace txcoord::participant

@@ -31,7 +31,7 @@ absl::Status Participant::Impl::InsertBranchMessagesLocked(const Branch& branch)
   for (size_t i = 0; i < branch.messages.size(); ++i) {
     ids.push_back(BranchMessageId(branch.txid, options_.name, i));
   }
-  return InsertOutboxRows(db(), branch.txid, ids, branch.messages, absl::Now());
+  return InsertOutboxRows(db(), branch.txid, ids, branch.messages, Now());
 }
 
 void Participant::Impl::NotifyOutboxLocked(size_t added) {
@@ -43,8 +43,9 @@ absl::StatusOr<std::vector<OutboxRow>> Participant::PendingOutbox(size_t limit) 
 }
 
 absl::Status Participant::RecordOutboxAttempts(const std::vector<OutboxAttempt>& attempts) {
+  const absl::Time now = impl_->Now();
   return impl_->WithConnection([&](sqlite3* db) {
-    return txcoord::participant::RecordOutboxAttempts(db, attempts, absl::Now());
+    return txcoord::participant::RecordOutboxAttempts(db, attempts, now);
   });
 }
 
@@ -70,8 +71,9 @@ absl::StatusOr<OutboxRow> Participant::GetOutboxMessage(const std::string& id) {
 }
 
 absl::StatusOr<int64_t> Participant::RetryOutbox(const std::vector<std::string>& ids) {
+  const absl::Time now = impl_->Now();
   absl::StatusOr<int64_t> retried =
-      impl_->WithConnection([&](sqlite3* db) { return RetryOutboxRows(db, ids, absl::Now()); });
+      impl_->WithConnection([&](sqlite3* db) { return RetryOutboxRows(db, ids, now); });
   if (retried.ok()) impl_->NotifyOutbox(static_cast<size_t>(*retried));
   return retried;
 }

@@ -247,6 +247,34 @@ TEST_F(ParticipantTest, IdleUnpreparedBranchesAreRolledBack) {
   EXPECT_EQ(participant_->ListPrepared().size(), 1u);  // prepared ones stay
 }
 
+TEST_F(ParticipantTest, MaintenanceOnTheSchedulerRollsBackIdleBranches) {
+  testing::FakeScheduler scheduler;
+  options_.clock = &scheduler;
+  options_.scheduler = &scheduler;
+  options_.branch_idle_timeout = absl::Seconds(10);  // looked at every 2.5s
+  Reopen();
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")}).ok());
+  ASSERT_EQ(participant_->Prepare(kTx2).value(), Vote::kYes);
+  scheduler.Advance(absl::Seconds(10));
+  EXPECT_EQ(participant_->BranchCount(), 2u);  // idle for exactly the timeout
+  scheduler.Advance(absl::Milliseconds(2500));
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+  EXPECT_EQ(participant_->ListPrepared().size(), 1u);  // prepared ones stay
+  participant_.reset();  // before the scheduler it runs on
+}
+
+TEST_F(ParticipantTest, ClosedParticipantLeavesNoTimerBehind) {
+  testing::FakeScheduler scheduler;
+  options_.clock = &scheduler;
+  options_.scheduler = &scheduler;
+  Reopen();
+  EXPECT_EQ(scheduler.pending(), 1u);
+  participant_.reset();
+  EXPECT_EQ(scheduler.pending(), 0u);
+}
+
 TEST_F(ParticipantTest, LocalBatchIsOneTransaction) {
   auto failed = Local({Sql("INSERT INTO accounts VALUES (3, 'carol', 5)"),
                        Sql("INSERT INTO accounts VALUES (1, 'dup', 0)")});

@@ -21,6 +21,7 @@
 #include "common/failpoint.h"
 #include "common/log.h"
 #include "common/systemd_notify.h"
+#include "common/timer_queue.h"
 #include "common/txid.h"
 #include "participant/agent_admin_service.h"
 #include "participant/agent_metrics.h"
@@ -138,7 +139,11 @@ int Run() {
       absl::GetFlag(FLAGS_rpc_timeout));
   MetricsRegistry metrics_registry;
   AgentMetrics metrics(&metrics_registry);
+  // The participant's maintenance (idle branches, old one-phase outcomes)
+  // and the in-doubt resolver's scans: short work, on one timer thread.
+  auto timers = std::make_unique<TimerQueue>();
   ParticipantOptions options;
+  options.scheduler = timers.get();
   options.observer = &metrics;
   options.db_path = absl::GetFlag(FLAGS_db);
   options.name = name;
@@ -227,9 +232,19 @@ int Run() {
   }
   const std::string advertise = absl::GetFlag(FLAGS_advertise);
   link->set_endpoint(advertise.empty() ? server->address : advertise);
+  // QueryOutcome blocks for up to --rpc_timeout: the resolver's queries
+  // run one at a time on a thread of their own, so that a slow coordinator
+  // delays neither the scans nor the maintenance.
+  auto outcome_queries = std::make_unique<TimerQueue>();
   auto resolver = std::make_unique<InDoubtResolver>(
-      participant->get(), [link](const std::string& txid) { return link->QueryOutcome(txid); },
+      participant->get(), timers.get(),
+      [link, queries = outcome_queries.get()](const std::string& txid, OutcomeCallback done) {
+        queries->After(absl::ZeroDuration(), [link, txid, done = std::move(done)] {
+          done(link->QueryOutcome(txid));
+        });
+      },
       ResolverOptions{});
+  resolver->Start();
   TXLOG(INFO) << "txagent " << name << " serving on " << server->address << ": db="
               << options.db_path << " coordinator=" << absl::GetFlag(FLAGS_coordinator) << ", "
               << in_doubt << " in-doubt branch(es) restored";
@@ -247,11 +262,13 @@ int Run() {
   }
   metrics_server->reset();  // its scrapes read the participant
   resolver.reset();
+  outcome_queries.reset();  // waits for a query in flight (at most --rpc_timeout)
   relay_to_wake.store(nullptr);
   (*relay)->Stop();  // it reads the participant too
   // Unprepared branches are lost by design (their Prepare will vote NO);
   // prepared ones are in the database and resume on restart.
   participant->reset();
+  timers.reset();
   TXLOG(INFO) << "txagent " << name << " stopped";
   std::fflush(stdout);
   std::_Exit(0);  // the server object is still draining idle connections

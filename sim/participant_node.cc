@@ -75,10 +75,13 @@ absl::Status ParticipantNode::Start() {
   participant::ParticipantOptions po;
   po.db_path = db_path();
   po.name = options_.name;
+  // Simulated time for everything it stamps, and its maintenance (the
+  // idle-branch reaper) on the simulator's events.
+  po.clock = loop_;
+  po.scheduler = loop_;
+  po.branch_idle_timeout = options_.idle_timeout;
   // Nothing may block the simulator's thread: a lock conflict fails at once.
   po.default_lock_timeout = absl::ZeroDuration();
-  // The reaper thread would run on wall-clock time: ReapTick replaces it.
-  po.branch_idle_timeout = absl::ZeroDuration();
   // Resending an unanswered vote would sleep on wall-clock time; the
   // Execute fails with ABORTED at once instead (the client then aborts).
   po.vote_retry_time = absl::ZeroDuration();
@@ -89,17 +92,17 @@ absl::Status ParticipantNode::Start() {
   if (!opened.ok()) return opened.status();
   participant_ = *std::move(opened);
   net_->Restart(id_);
-  recovered_.clear();
-  first_seen_.clear();
-  backoff_.clear();
-  last_used_.clear();
-  for (const std::string& txid : PreparedTxids()) recovered_.insert(txid);
-  loop_->Trace(absl::StrCat(name(), " START, ", recovered_.size(), " prepared branch(es) in doubt"));
-  const uint64_t process = process_;
+  loop_->Trace(
+      absl::StrCat(name(), " START, ", PreparedTxids().size(), " prepared branch(es) in doubt"));
   if (!options_.bug_no_resolver) {
-    loop_->After(options_.resolver_poll, [this, process] { ResolveTick(process); });
+    resolver_ = std::make_unique<participant::InDoubtResolver>(
+        participant_.get(), loop_,
+        [this](const std::string& txid, participant::OutcomeCallback done) {
+          QueryOutcome(txid, std::move(done));
+        },
+        options_.resolver);
+    resolver_->Start();
   }
-  loop_->After(options_.idle_timeout / 4, [this, process] { ReapTick(process); });
   return absl::OkStatus();
 }
 
@@ -109,12 +112,14 @@ void ParticipantNode::Crash() {
   net_->Crash(id_);
   SimVfs& vfs = SimVfs::Install();
   vfs.Freeze(options_.dir);
+  resolver_.reset();
   participant_.reset();
   vfs.Crash(options_.dir, loop_->rng());
   ++process_;
 }
 
 void ParticipantNode::Stop() {
+  resolver_.reset();
   participant_.reset();
   ++process_;
 }
@@ -124,7 +129,7 @@ std::vector<std::string> ParticipantNode::PreparedTxids() {
   for (const participant::PreparedBranch& b : participant_->ListPrepared()) {
     txids.push_back(b.txid);
   }
-  // ListPrepared orders by wall-clock prepare time; the run must not.
+  // By name: prepare times of branches prepared at one simulated instant tie.
   std::sort(txids.begin(), txids.end());
   return txids;
 }
@@ -136,7 +141,6 @@ absl::StatusOr<participant::ExecuteResult> ParticipantNode::Execute(
     const std::string& txid, const std::vector<SqlStatement>& statements, bool prepare) {
   absl::StatusOr<participant::ExecuteResult> result =
       participant_->Execute(txid, statements, prepare, absl::ZeroDuration());
-  last_used_[txid] = loop_->now();
   loop_->Trace(absl::StrCat(name(), " Execute ", txid, prepare ? " +prepare" : "", ": ",
                             result.ok() ? "OK" : result.status().ToString()));
   return result;
@@ -154,14 +158,12 @@ absl::StatusOr<participant::Vote> ParticipantNode::Prepare(const std::string& tx
 }
 
 absl::Status ParticipantNode::Commit(const std::string& txid) {
-  last_used_.erase(txid);  // decided: nothing left for the reaper
   absl::Status status = participant_->Commit(txid);
   loop_->Trace(absl::StrCat(name(), " Commit ", txid, ": ", status.ToString()));
   return status;
 }
 
 absl::Status ParticipantNode::Abort(const std::string& txid) {
-  last_used_.erase(txid);
   absl::Status status = participant_->Abort(txid);
   loop_->Trace(absl::StrCat(name(), " Abort ", txid, ": ", status.ToString()));
   return status;
@@ -169,7 +171,6 @@ absl::Status ParticipantNode::Abort(const std::string& txid) {
 
 absl::StatusOr<participant::Outcome> ParticipantNode::CommitOnePhase(const std::string& txid,
                                                                     uint64_t branch_token) {
-  last_used_.erase(txid);
   absl::StatusOr<participant::Outcome> outcome =
       participant_->CommitOnePhase(txid, branch_token);
   loop_->Trace(absl::StrCat(name(), " CommitOnePhase ", txid, ": ",
@@ -218,76 +219,30 @@ absl::StatusOr<participant::ExecuteResult> ParticipantNode::Local(
   return participant_->Execute("", statements, false, absl::ZeroDuration());
 }
 
-void ParticipantNode::ResolveTick(uint64_t process) {
-  if (process != process_ || !running()) return;
-  const absl::Time now = loop_->now();
-  std::set<std::string> seen;
-  for (const std::string& txid : PreparedTxids()) {
-    seen.insert(txid);
-    const absl::Time first = first_seen_.try_emplace(txid, now).first->second;
-    // Recovered branches are asked at once; fresh ones get time for the
-    // coordinator's own phase 2.
-    if (recovered_.count(txid) == 0 && now - first < options_.resolver_min_age) continue;
-    auto [it, inserted] =
-        backoff_.try_emplace(txid, Backoff{now, options_.resolver_backoff_initial, false});
-    if (it->second.asking || it->second.next > now) continue;
-    Query(txid);
-  }
-  for (auto it = backoff_.begin(); it != backoff_.end();) {
-    it = seen.count(it->first) == 0 && !it->second.asking ? backoff_.erase(it) : std::next(it);
-  }
-  loop_->After(options_.resolver_poll, [this, process] { ResolveTick(process); });
-}
-
-void ParticipantNode::Query(const std::string& txid) {
-  backoff_[txid].asking = true;
+void ParticipantNode::QueryOutcome(const std::string& txid, participant::OutcomeCallback done) {
   CoordinatorNode* coord = coordinator_;
   const std::string participant = name();
+  const uint64_t process = process_;
   net_->Call<absl::StatusOr<coordinator::Outcome>>(
       id_, coord->id(), absl::StrCat("QueryOutcome ", txid, " ", participant),
       options_.query_timeout, true,
       [coord, txid, participant](auto reply) { reply(coord->QueryOutcome(txid, participant)); },
-      [this, txid](absl::StatusOr<coordinator::Outcome> outcome) {
-        Backoff& b = backoff_[txid];
-        b.asking = false;
-        absl::Status applied = absl::UnknownError("no outcome yet");
-        if (outcome.ok() && *outcome == coordinator::Outcome::kCommitted) {
-          loop_->Trace(absl::StrCat(name(), " in-doubt ", txid, ": coordinator says COMMITTED"));
-          applied = Commit(txid);
-        } else if (outcome.ok() && *outcome == coordinator::Outcome::kAborted) {
-          loop_->Trace(absl::StrCat(name(), " in-doubt ", txid, ": coordinator says ABORTED"));
-          applied = Abort(txid);
-        }
-        if (applied.ok()) {
-          backoff_.erase(txid);
+      [this, txid, process, done = std::move(done)](absl::StatusOr<coordinator::Outcome> outcome) {
+        if (!outcome.ok()) {
+          done(outcome.status());
           return;
         }
-        b.next = loop_->now() + b.delay;
-        b.delay = std::min(b.delay * 2, options_.resolver_backoff_max);
+        using participant::RemoteOutcome;
+        RemoteOutcome remote = RemoteOutcome::kPending;
+        if (*outcome == coordinator::Outcome::kCommitted) remote = RemoteOutcome::kCommitted;
+        if (*outcome == coordinator::Outcome::kAborted) remote = RemoteOutcome::kAborted;
+        // A stopped process's resolver drops the answer: no trace then.
+        if (remote != RemoteOutcome::kPending && process == process_) {
+          loop_->Trace(absl::StrCat(name(), " in-doubt ", txid, ": coordinator says ",
+                                    remote == RemoteOutcome::kCommitted ? "COMMITTED" : "ABORTED"));
+        }
+        done(remote);
       });
-}
-
-void ParticipantNode::ReapTick(uint64_t process) {
-  if (process != process_ || !running()) return;
-  const absl::Time now = loop_->now();
-  std::vector<std::string> prepared = PreparedTxids();
-  for (auto it = last_used_.begin(); it != last_used_.end();) {
-    if (now - it->second <= options_.idle_timeout) {
-      ++it;
-      continue;
-    }
-    // Only unprepared branches are the reaper's; prepared ones wait for
-    // their outcome. Abort of an unprepared branch is what the reaper does.
-    if (!std::binary_search(prepared.begin(), prepared.end(), it->first)) {
-      if (participant_->BranchCount() > prepared.size()) {
-        absl::Status s = participant_->Abort(it->first);
-        loop_->Trace(absl::StrCat(name(), " reaper: rolled back idle branch ", it->first, ": ",
-                                  s.ToString()));
-      }
-    }
-    it = last_used_.erase(it);
-  }
-  loop_->After(options_.idle_timeout / 4, [this, process] { ReapTick(process); });
 }
 
 }  // namespace txcoord::sim

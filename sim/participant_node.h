@@ -1,32 +1,29 @@
 // The simulated participant agent: the REAL participant core
 // (participant::Participant, SQLite with sessions, row locks, durable
-// prepare) on the simulator's in-memory VFS, plus what txagent adds around
-// it, modelled on the simulator's thread:
+// prepare) on the simulator's in-memory VFS, with the REAL in-doubt
+// resolver and the participant's REAL maintenance (idle-branch reaper,
+// outcome pruning) on the EventLoop, as txagent runs them on its
+// TimerQueues. What is modelled on the simulator's thread:
 //
 // - Enlist is the participant's synchronous call to the coordinator. Here it
 //   reaches the coordinator at once, or is lost (request or reply), or
 //   arrives late, after its caller gave up; a lost call is an error to the
 //   participant exactly as a gRPC deadline would be.
-// - The in-doubt resolver (participant/in_doubt_resolver.cc) as a periodic
-//   event: branches found prepared at start are asked at once, fresh ones
-//   after min_age, each with exponential backoff.
-// - The idle-branch reaper as a periodic event on simulated time (the real
-//   one compares wall-clock times, so it is off: branch_idle_timeout = 0).
+// - The resolver's QueryOutcome is an RPC over the simulated Network.
 // - Lock waits: the lock timeout is zero, so a conflicting Execute fails at
 //   once with ABORTED and nothing ever blocks; the client retries it a few
 //   times, which is what a bounded wait amounts to.
 #ifndef TXCOORD_SIM_PARTICIPANT_NODE_H_
 #define TXCOORD_SIM_PARTICIPANT_NODE_H_
 
-#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "participant/in_doubt_resolver.h"
 #include "participant/participant.h"
 #include "sim/event_loop.h"
 #include "sim/network.h"
@@ -38,13 +35,9 @@ class CoordinatorNode;
 struct ParticipantNodeOptions {
   std::string name;  // participant name and endpoint "sim:<name>"
   std::string dir;   // its disk in the SimVfs
-  absl::Duration query_timeout = absl::Seconds(1);
-  // As ResolverOptions, on simulated time.
-  absl::Duration resolver_min_age = absl::Seconds(2);
-  absl::Duration resolver_poll = absl::Milliseconds(500);
-  absl::Duration resolver_backoff_initial = absl::Milliseconds(200);
-  absl::Duration resolver_backoff_max = absl::Seconds(10);
-  absl::Duration idle_timeout = absl::Seconds(10);
+  absl::Duration query_timeout = absl::Seconds(1);  // the resolver's QueryOutcome
+  participant::ResolverOptions resolver;            // on simulated time
+  absl::Duration idle_timeout = absl::Seconds(10);  // ParticipantOptions::branch_idle_timeout
   // Deliberate bug for the liveness checker's own test: no in-doubt
   // resolver, so a prepared branch that missed its phase 2 stays in doubt.
   bool bug_no_resolver = false;
@@ -59,10 +52,13 @@ class ParticipantNode final {
   ParticipantNode(const ParticipantNode&) = delete;
   ParticipantNode& operator=(const ParticipantNode&) = delete;
 
-  // Opens the participant (restoring prepared branches) and starts the
-  // resolver and reaper. An error (the database will not open) is a finding.
+  // Opens the participant (restoring prepared branches; its maintenance
+  // starts) and starts the resolver. An error (the database will not open)
+  // is a finding.
   absl::Status Start();
-  // Power loss: SQLite's unsynced writes go the way SimVfs::Crash says.
+  // Power loss: SQLite's unsynced writes go the way SimVfs::Crash says. The
+  // process's resolver and participant are destroyed: their timers are
+  // cancelled and replies still on their way to them are dropped.
   void Crash();
   // A clean stop (end of run): SQLite closes normally.
   void Stop();
@@ -101,9 +97,9 @@ class ParticipantNode final {
 
  private:
   class Enlister;
-  void ResolveTick(uint64_t process);
-  void Query(const std::string& txid);
-  void ReapTick(uint64_t process);
+  // The resolver's OutcomeQuery: QueryOutcome at the coordinator, over the
+  // network.
+  void QueryOutcome(const std::string& txid, participant::OutcomeCallback done);
 
   EventLoop* const loop_;
   Network* const net_;
@@ -112,18 +108,11 @@ class ParticipantNode final {
   const ParticipantNodeOptions options_;
   std::unique_ptr<Enlister> enlister_;
 
-  // The process; reset by Crash.
+  // The process; reset by Crash. The resolver goes first: it uses the
+  // participant.
   std::unique_ptr<participant::Participant> participant_;
+  std::unique_ptr<participant::InDoubtResolver> resolver_;
   uint64_t process_ = 0;
-  std::set<std::string> recovered_;              // prepared when this process started
-  std::map<std::string, absl::Time> first_seen_;  // prepared branches, by this process
-  struct Backoff {
-    absl::Time next;
-    absl::Duration delay;
-    bool asking = false;
-  };
-  std::map<std::string, Backoff> backoff_;
-  std::map<std::string, absl::Time> last_used_;  // unprepared branches, for the reaper
 };
 
 }  // namespace txcoord::sim

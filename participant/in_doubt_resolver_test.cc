@@ -1,0 +1,224 @@
+// The in-doubt resolver on a FakeScheduler: when it asks, what it does with
+// the answers, and what it remembers.
+#include "participant/in_doubt_resolver.h"
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "participant/participant_test_util.h"
+
+namespace txcoord::participant {
+namespace {
+
+using testing::FakeScheduler;
+using testing::Sql;
+
+constexpr char kTx1[] = "c1.1.1";
+constexpr char kTx2[] = "c1.1.2";
+
+class InDoubtResolverTest : public testing::ParticipantTest {
+ protected:
+  void SetUp() override {
+    options_.clock = &scheduler_;
+    ParticipantTest::SetUp();
+    resolver_options_.min_age = absl::Seconds(2);
+    resolver_options_.poll_interval = absl::Milliseconds(10);
+    resolver_options_.backoff_initial = absl::Milliseconds(200);
+    resolver_options_.backoff_max = absl::Seconds(1);
+  }
+  void TearDown() override {
+    resolver_.reset();
+    ParticipantTest::TearDown();
+  }
+
+  // Questions are kept until answered with Answer (or answered at once
+  // with `auto_answer`).
+  void StartResolver() {
+    // What was prepared so far was prepared before the start.
+    scheduler_.Advance(absl::Milliseconds(1));
+    resolver_ = std::make_unique<InDoubtResolver>(
+        participant_.get(), &scheduler_,
+        [this](const std::string& txid, OutcomeCallback done) {
+          asked_.push_back({txid, scheduler_.Now()});
+          if (auto_answer_.has_value()) {
+            done(*auto_answer_);
+          } else {
+            waiting_.push_back(std::move(done));
+          }
+        },
+        resolver_options_);
+    resolver_->Start();
+  }
+  void Answer(absl::StatusOr<RemoteOutcome> outcome) {
+    ASSERT_FALSE(waiting_.empty());
+    OutcomeCallback done = std::move(waiting_.front());
+    waiting_.erase(waiting_.begin());
+    done(std::move(outcome));
+  }
+  void PrepareBranch(const std::string& txid, int account) {
+    ASSERT_TRUE(Exec(txid, {Sql("UPDATE accounts SET balance = balance + 1 WHERE id = ?",
+                                {static_cast<int64_t>(account)})})
+                    .ok());
+    ASSERT_EQ(participant_->Prepare(txid).value(), Vote::kYes);
+  }
+  bool Prepared(const std::string& txid) {
+    for (const PreparedBranch& branch : participant_->ListPrepared()) {
+      if (branch.txid == txid) return true;
+    }
+    return false;
+  }
+
+  struct Ask {
+    std::string txid;
+    absl::Time at;
+  };
+  FakeScheduler scheduler_;
+  ResolverOptions resolver_options_;
+  std::unique_ptr<InDoubtResolver> resolver_;
+  std::vector<Ask> asked_;
+  std::vector<OutcomeCallback> waiting_;
+  std::optional<absl::StatusOr<RemoteOutcome>> auto_answer_;
+};
+
+TEST_F(InDoubtResolverTest, BranchPreparedBeforeStartIsAskedAtOnce) {
+  PrepareBranch(kTx1, 1);
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].txid, kTx1);
+}
+
+TEST_F(InDoubtResolverTest, FreshBranchIsLeftToTheCoordinatorForMinAge) {
+  StartResolver();
+  const absl::Time prepared_at = scheduler_.Now();
+  PrepareBranch(kTx1, 1);
+  scheduler_.Advance(absl::Milliseconds(1990));
+  EXPECT_TRUE(asked_.empty());
+  scheduler_.Advance(absl::Milliseconds(20));
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].at, prepared_at + resolver_options_.min_age);
+}
+
+TEST_F(InDoubtResolverTest, CommittedAnswerCommitsTheBranch) {
+  PrepareBranch(kTx1, 1);
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  Answer(RemoteOutcome::kCommitted);
+  EXPECT_TRUE(Prepared(kTx1));  // applied on the scheduler, not inside `done`
+  scheduler_.Advance(absl::ZeroDuration());
+  EXPECT_FALSE(Prepared(kTx1));
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "101");
+  EXPECT_EQ(resolver_->tracked(), 0u);
+}
+
+TEST_F(InDoubtResolverTest, AbortedAnswerAbortsTheBranch) {
+  PrepareBranch(kTx1, 1);
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  Answer(RemoteOutcome::kAborted);
+  scheduler_.Advance(absl::ZeroDuration());
+  EXPECT_FALSE(Prepared(kTx1));
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+  EXPECT_EQ(resolver_->tracked(), 0u);
+}
+
+TEST_F(InDoubtResolverTest, UnsettledAnswersBackOffExponentiallyPerTxid) {
+  PrepareBranch(kTx1, 1);
+  auto_answer_ = absl::UnavailableError("coordinator down");  // inside the call
+  StartResolver();
+  const absl::Time start = scheduler_.Now();
+  scheduler_.Advance(absl::Milliseconds(4500));
+  std::vector<absl::Duration> at;
+  for (const Ask& ask : asked_) at.push_back(ask.at - start);
+  const std::vector<absl::Duration> expected = {
+      absl::ZeroDuration(),     absl::Milliseconds(200),  absl::Milliseconds(600),
+      absl::Milliseconds(1400), absl::Milliseconds(2400), absl::Milliseconds(3400),
+      absl::Milliseconds(4400)};  // waits 200, 400, 800, then backoff_max
+  EXPECT_EQ(at, expected);
+  EXPECT_TRUE(Prepared(kTx1));
+}
+
+TEST_F(InDoubtResolverTest, PendingAnswerIsAskedAgainLater) {
+  PrepareBranch(kTx1, 1);
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  Answer(RemoteOutcome::kPending);
+  scheduler_.Advance(absl::Milliseconds(190));
+  EXPECT_EQ(asked_.size(), 1u);
+  scheduler_.Advance(absl::Milliseconds(10));
+  EXPECT_EQ(asked_.size(), 2u);
+  EXPECT_TRUE(Prepared(kTx1));
+}
+
+TEST_F(InDoubtResolverTest, QueryInFlightIsNotSentAgain) {
+  PrepareBranch(kTx1, 1);
+  PrepareBranch(kTx2, 2);
+  StartResolver();
+  scheduler_.Advance(absl::Seconds(30));
+  ASSERT_EQ(asked_.size(), 2u);  // one per txid
+  EXPECT_NE(asked_[0].txid, asked_[1].txid);
+}
+
+TEST_F(InDoubtResolverTest, ForgetsTxidsTheCoordinatorSettledItself) {
+  PrepareBranch(kTx1, 1);
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  Answer(RemoteOutcome::kPending);
+  scheduler_.Advance(absl::ZeroDuration());
+  EXPECT_EQ(resolver_->tracked(), 1u);
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());  // its phase 2 arrived
+  scheduler_.Advance(absl::Milliseconds(10));
+  EXPECT_EQ(resolver_->tracked(), 0u);
+}
+
+TEST_F(InDoubtResolverTest, HeuristicDecisionIsAskedAboutUntilConfirmed) {
+  PrepareBranch(kTx1, 1);
+  ASSERT_TRUE(participant_->ResolveHeuristically(kTx1, Outcome::kCommitted, "ops").ok());
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  Answer(absl::UnavailableError("coordinator down"));
+  scheduler_.Advance(absl::Milliseconds(200));
+  Answer(RemoteOutcome::kCommitted);
+  scheduler_.Advance(absl::ZeroDuration());
+  absl::StatusOr<std::vector<HeuristicDecision>> unsettled = participant_->ListHeuristics(true);
+  ASSERT_TRUE(unsettled.ok()) << unsettled.status();
+  EXPECT_TRUE(unsettled->empty());
+  absl::StatusOr<std::vector<HeuristicDecision>> all = participant_->ListHeuristics(false);
+  ASSERT_TRUE(all.ok() && all->size() == 1u);
+  EXPECT_FALSE(all->front().mixed);
+  scheduler_.Advance(absl::Seconds(10));
+  EXPECT_EQ(asked_.size(), 2u);  // confirmed: never asked again
+  EXPECT_EQ(resolver_->tracked(), 0u);
+}
+
+TEST_F(InDoubtResolverTest, ContradictingOutcomeFlagsTheDecisionHeuristicMixed) {
+  PrepareBranch(kTx1, 1);
+  ASSERT_TRUE(participant_->ResolveHeuristically(kTx1, Outcome::kAborted, "ops").ok());
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  Answer(RemoteOutcome::kCommitted);
+  scheduler_.Advance(absl::ZeroDuration());
+  absl::StatusOr<std::vector<HeuristicDecision>> all = participant_->ListHeuristics(false);
+  ASSERT_TRUE(all.ok() && all->size() == 1u);
+  EXPECT_TRUE(all->front().mixed);
+  EXPECT_EQ(resolver_->tracked(), 0u);
+}
+
+TEST_F(InDoubtResolverTest, AnswerArrivingAfterTheResolverIsGoneIsDropped) {
+  PrepareBranch(kTx1, 1);
+  StartResolver();
+  scheduler_.Advance(absl::ZeroDuration());
+  ASSERT_EQ(waiting_.size(), 1u);
+  resolver_.reset();
+  EXPECT_EQ(scheduler_.pending(), 0u);  // its next scan was cancelled
+  Answer(RemoteOutcome::kCommitted);
+  EXPECT_EQ(scheduler_.pending(), 0u);
+  scheduler_.Advance(absl::Seconds(1));
+  EXPECT_TRUE(Prepared(kTx1));
+}
+
+}  // namespace
+}  // namespace txcoord::participant
