@@ -190,10 +190,6 @@ absl::StatusOr<participant::HeuristicDecision> ParticipantNode::ResolveHeuristic
 
 std::vector<participant::BatchAnswer> ParticipantNode::Batch(
     const std::vector<participant::BatchEntry>& entries) {
-  for (const participant::BatchEntry& entry : entries) {
-    // Decided: nothing left for the reaper, as in Commit and Abort.
-    if (entry.op != participant::BranchOp::kPrepare) last_used_.erase(entry.txid);
-  }
   std::vector<participant::BatchAnswer> answers = participant_->RunBatch(entries);
   std::string line = absl::StrCat(name(), " Batch of ", entries.size(), ":");
   for (size_t i = 0; i < entries.size() && i < answers.size(); ++i) {
