@@ -333,7 +333,21 @@ absl::StatusOr<Outcome> Engine::QueryOutcome(const std::string& txid,
   auto it = txns_.find(txid);
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
-    if (done == finished_.end()) return Outcome::kAborted;  // presumed abort
+    if (done == finished_.end()) {
+      // Ended and forgotten. A committed transaction ends only once every
+      // branch acknowledged phase 2 or an operator marked it done, so no
+      // branch of it is left to ask, except one marked done while still
+      // prepared (or heuristically decided) at its agent. Which branches
+      // committed is no longer known: ABORTED could undo a committed
+      // branch, so the branch stays in doubt for an operator.
+      absl::StatusOr<bool> committed = ForgottenOutcome(txid);
+      if (committed.ok() && *committed) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "transaction ", txid, " COMMITTED and ended; which branches committed is no longer "
+            "kept: resolve branch ", participant, " by hand (docs/operations.md)"));
+      }
+      return Outcome::kAborted;  // presumed abort
+    }
     const auto& who = done->second.committed_participants;
     return std::find(who.begin(), who.end(), participant) != who.end() ? Outcome::kCommitted
                                                                         : Outcome::kAborted;

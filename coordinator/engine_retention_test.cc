@@ -116,6 +116,24 @@ TEST_F(EngineRetentionTest, AnEndedCommitIsStillAnsweredCommitted) {
   EXPECT_EQ(engine_->Abort(txid, "", kT0, &out).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// A branch still asking about an ended, forgotten COMMITTED transaction (an
+// operator marked it done while it was prepared, or decided it by hand) is
+// never told ABORTED: which branches committed is no longer known.
+TEST_F(EngineRetentionTest, AForgottenCommitIsNeverAnsweredAbortedToABranch) {
+  Restart();
+  const std::string committed = Committed({"a", "b"});
+  const std::string aborted = testing::BeginWith(*engine_, {"a"});
+  Actions out;
+  ASSERT_TRUE(engine_->Abort(aborted, "test", kT0, &out).ok());
+  Run(out);
+  for (bool restart : {false, true}) {
+    if (restart) Restart();
+    absl::StatusOr<Outcome> asked = engine_->QueryOutcome(committed, "a");
+    EXPECT_TRUE(absl::IsFailedPrecondition(asked.status())) << asked.status();
+    EXPECT_EQ(engine_->QueryOutcome(aborted, "a").value(), Outcome::kAborted);
+  }
+}
+
 TEST_F(EngineRetentionTest, EveryOutcomeIsKnownAfterARestart) {
   Restart();
   std::string committed = Committed({"a", "b"});
