@@ -52,8 +52,8 @@ class CheckFailure final {
 
 // Always on. `condition` is evaluated once; the streamed message only when
 // it is false.
-#define TXCOORD_CHECK(condition)                     \
-  while (ABSL_PREDICT_FALSE(!(condition)))           \
+#define TXCOORD_CHECK(condition)           \
+  while (ABSL_PREDICT_FALSE(!(condition))) \
   ::txcoord::internal::CheckFailure(__FILE__, __LINE__, #condition).stream()
 
 #if !defined(NDEBUG) || defined(TXCOORD_DCHECK_ALWAYS_ON)

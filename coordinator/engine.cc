@@ -418,8 +418,8 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
     case TimerKind::kRetryPhase2:
       if (txn.state == TxState::kCommitting) {
         Branch* b = FindBranch(txn, timer.participant);
-        TXCOORD_CHECK(b != nullptr) << "txid=" << timer.txid << " retry timer for unknown branch "
-                                    << timer.participant;
+        TXCOORD_CHECK(b != nullptr)
+            << "txid=" << timer.txid << " retry timer for unknown branch " << timer.participant;
         if (!b->acknowledged && timer.generation == b->retry_generation) {
           SendPhase2(timer.txid, txn, *b, now, out);
         }

@@ -39,7 +39,8 @@ class EngineInvariantsTest : public ::testing::Test {
   std::string Logging(const std::vector<std::string>& participants) {
     const std::string txid = Preparing(participants);
     Actions out;
-    for (const std::string& p : participants) engine_.OnPrepareResult(txid, p, Vote::kYes, kT0, &out);
+    for (const std::string& p : participants)
+      engine_.OnPrepareResult(txid, p, Vote::kYes, kT0, &out);
     EXPECT_EQ(Only<LogCommit>(out).size(), 1u);
     return txid;
   }

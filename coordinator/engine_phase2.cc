@@ -55,8 +55,8 @@ void Engine::OnOnePhaseLogged(const std::string& txid, const absl::Status& statu
                               Actions* out) {
   // Invariant: as for COMMIT; a one-phase transaction cannot abort.
   auto it = txns_.find(txid);
-  TXCOORD_CHECK(it != txns_.end()) << "txid=" << txid
-                                   << " ONE_PHASE logged for no open transaction";
+  TXCOORD_CHECK(it != txns_.end())
+      << "txid=" << txid << " ONE_PHASE logged for no open transaction";
   Txn& txn = it->second;
   TXCOORD_CHECK(txn.one_phase && txn.logging && txn.state == TxState::kPreparing &&
                 txn.branches.size() == 1)

@@ -68,10 +68,12 @@ std::string EncodeCommit(const LogCommit& commit) {
     PutString(&out, b.endpoint);
   }
   // What recovery reads back must be what was logged (the token is not).
-  TXCOORD_DCHECK([&] {
+  const auto decodes_to_itself = [&] {
     absl::StatusOr<LogCommit> back = DecodeCommit(out);
     return back.ok() && back->txid == commit.txid && back->branches == commit.branches;
-  }()) << "txid=" << commit.txid << " COMMIT does not decode to itself";
+  };
+  TXCOORD_DCHECK(decodes_to_itself())
+      << "txid=" << commit.txid << " COMMIT does not decode to itself";
   return out;
 }
 
@@ -91,10 +93,11 @@ std::string EncodeEnd(const LogEnd& end) {
   std::string out;
   PutString(&out, end.txid);
   if (end.committed) out.push_back(static_cast<char>(kEndCommitted));
-  TXCOORD_DCHECK([&] {
+  const auto decodes_to_itself = [&] {
     absl::StatusOr<LogEnd> back = DecodeEnd(out);
     return back.ok() && back->txid == end.txid && back->committed == end.committed;
-  }()) << "txid=" << end.txid << " END does not decode to itself";
+  };
+  TXCOORD_DCHECK(decodes_to_itself()) << "txid=" << end.txid << " END does not decode to itself";
   return out;
 }
 
@@ -104,11 +107,13 @@ std::string EncodeOnePhase(const LogOnePhase& one_phase) {
   PutString(&out, one_phase.branch.participant);
   PutString(&out, one_phase.branch.endpoint);
   PutVarint(&out, one_phase.branch.token);
-  TXCOORD_DCHECK([&] {
+  const auto decodes_to_itself = [&] {
     absl::StatusOr<LogOnePhase> back = DecodeOnePhase(out);
     return back.ok() && back->txid == one_phase.txid && back->branch == one_phase.branch &&
            back->branch.token == one_phase.branch.token;
-  }()) << "txid=" << one_phase.txid << " ONE_PHASE does not decode to itself";
+  };
+  TXCOORD_DCHECK(decodes_to_itself())
+      << "txid=" << one_phase.txid << " ONE_PHASE does not decode to itself";
   return out;
 }
 
@@ -133,11 +138,13 @@ std::string EncodeMarkDone(const LogMarkDone& mark) {
   PutString(&out, mark.txid);
   PutString(&out, mark.participant);
   PutString(&out, mark.note);
-  TXCOORD_DCHECK([&] {
+  const auto decodes_to_itself = [&] {
     absl::StatusOr<LogMarkDone> back = DecodeMarkDone(out);
     return back.ok() && back->txid == mark.txid && back->participant == mark.participant &&
            back->note == mark.note;
-  }()) << "txid=" << mark.txid << " MARK_DONE does not decode to itself";
+  };
+  TXCOORD_DCHECK(decodes_to_itself())
+      << "txid=" << mark.txid << " MARK_DONE does not decode to itself";
   return out;
 }
 

@@ -101,8 +101,9 @@ class Harness final {
       case 1: {
         v1::EnlistRequest r;
         if (!r.ParseFromString(bytes)) return;
-        engine_->Enlist(Txid(in, r.txid()), {Participant(in, r.participant()), r.endpoint()},
-                       r.prepared(), now_, &out)
+        engine_
+            ->Enlist(Txid(in, r.txid()), {Participant(in, r.participant()), r.endpoint()},
+                     r.prepared(), now_, &out)
             .IgnoreError();
         break;
       }
@@ -197,7 +198,7 @@ class Harness final {
       engine_->OnPrepareResult(p->txid, p->branch.participant, vote, now_, &out);
     } else if (auto* c = std::get_if<coordinator::SendCommit>(&a)) {
       engine_->OnPhase2Result(c->txid, c->branch.participant,
-                             result % 2 ? absl::OkStatus() : failure, now_, &out);
+                              result % 2 ? absl::OkStatus() : failure, now_, &out);
     } else if (auto* o = std::get_if<coordinator::SendCommitOnePhase>(&a)) {
       absl::StatusOr<bool> committed = failure;
       if (result % 3 != 0) committed = result % 3 == 1;

@@ -91,9 +91,12 @@ void LockTable::ReleaseAll(const std::string& owner) {
   owned_.erase(owned);
   // Postcondition: nothing is held under `owner` any more. A scan of the
   // whole table, so debug builds only.
-  TXCOORD_DCHECK(std::none_of(entries_.begin(), entries_.end(), [&owner](const auto& e) {
-    return e.second.exclusive_owner == owner || e.second.shared_owners.contains(owner);
-  })) << "txid=" << owner << " still holds locks after releasing them all";
+  TXCOORD_DCHECK(std::none_of(entries_.begin(), entries_.end(),
+                              [&owner](const auto& e) {
+                                return e.second.exclusive_owner == owner ||
+                                       e.second.shared_owners.contains(owner);
+                              }))
+      << "txid=" << owner << " still holds locks after releasing them all";
   released_.SignalAll();
 }
 
