@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 #include "common/txid.h"
 
 namespace txcoord::coordinator {
@@ -232,6 +233,8 @@ absl::Status Engine::Commit(const std::string& txid, absl::Time now, Actions* ou
 }
 
 void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
+  TXCOORD_CHECK(txn.state == TxState::kActive && !txn.logging && !txn.one_phase)
+      << "txid=" << txid << " prepare started twice (state " << TxStateName(txn.state) << ")";
   txn.state = TxState::kPreparing;
   if (txn.branches.size() == 1 && txn.branches[0].vote == Vote::kUnknown) {
     // One branch: let it decide. No prepare round; one forced record first,
@@ -245,6 +248,7 @@ void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Act
   for (Branch& b : txn.branches) {
     if (b.vote == Vote::kUnknown) {
       out->push_back(SendPrepare{txid, b.ref});
+      b.prepare_sent = true;
       waiting = true;
     }
   }
@@ -279,11 +283,23 @@ void Engine::MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Acti
   for (const Branch& b : txn.branches) {
     if (b.vote == Vote::kYes) record.branches.push_back(b.ref);
   }
+  // Invariant: COMMIT is logged once per transaction, never after a
+  // decision (the guard above returns while it is being logged).
+  TXCOORD_CHECK(txn.decided == absl::InfinitePast() && !record.branches.empty())
+      << "txid=" << txid << " COMMIT logged again or without a YES branch";
   txn.logging = true;
   out->push_back(std::move(record));
 }
 
 void Engine::DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out) {
+  // Invariant: an abort only of an undecided transaction. Once COMMIT is
+  // being logged (or a one-phase branch was asked) a client may hear
+  // COMMITTED, so every path to here refuses those first.
+  TXCOORD_CHECK((txn.state == TxState::kActive || txn.state == TxState::kPreparing) &&
+                !txn.logging && !txn.one_phase)
+      << "txid=" << txid << " aborted while " << TxStateName(txn.state)
+      << (txn.logging ? " (COMMIT being logged)" : "") << (txn.one_phase ? " (one-phase)" : "")
+      << ": " << reason;
   ++stats_.aborted;
   for (const Branch& b : txn.branches) {
     // A branch that voted NO or READ_ONLY has already forgotten itself.
@@ -373,9 +389,14 @@ void Engine::OnPrepareResult(const std::string& txid, const std::string& partici
   auto it = txns_.find(txid);
   if (it == txns_.end()) return;
   Txn& txn = it->second;
-  if (txn.state != TxState::kPreparing || txn.logging) return;
+  if (txn.state != TxState::kPreparing || txn.logging) return;  // decided meanwhile
   Branch* b = FindBranch(txn, participant);
-  if (b == nullptr || b->vote != Vote::kUnknown) return;  // duplicate
+  // Invariant: branches never leave a transaction, and only those sent
+  // Prepare (never a one-phase branch, nor one that voted in Enlist) can
+  // have a prepare call to answer.
+  TXCOORD_CHECK(b != nullptr && b->prepare_sent && !txn.one_phase)
+      << "txid=" << txid << " prepare result from " << participant << ", which was sent no Prepare";
+  if (b->vote != Vote::kUnknown) return;  // duplicate
   CountVote(vote);
   if (vote.ok()) {
     b->vote = *vote;
@@ -411,7 +432,9 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
     case TimerKind::kRetryPhase2:
       if (txn.state == TxState::kCommitting) {
         Branch* b = FindBranch(txn, timer.participant);
-        if (b != nullptr && !b->acknowledged && timer.generation == b->retry_generation) {
+        TXCOORD_CHECK(b != nullptr)
+            << "txid=" << timer.txid << " retry timer for unknown branch " << timer.participant;
+        if (!b->acknowledged && timer.generation == b->retry_generation) {
           SendPhase2(timer.txid, txn, *b, now, out);
         }
       }
@@ -426,8 +449,10 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
 }
 
 void Engine::Finish(const std::string& txid, TxState final_state, const std::string& reason) {
+  TXCOORD_CHECK(final_state == TxState::kCommitted || final_state == TxState::kAborted)
+      << "txid=" << txid << " finished as " << TxStateName(final_state);
   auto it = txns_.find(txid);
-  if (it == txns_.end()) return;
+  TXCOORD_CHECK(it != txns_.end()) << "txid=" << txid << " finished but not open";
   Finished done{final_state, reason, {}, {}, it->second.begin, it->second.decided};
   if (final_state == TxState::kCommitted) {
     for (const Branch& b : it->second.branches) {
@@ -437,7 +462,13 @@ void Engine::Finish(const std::string& txid, TxState final_state, const std::str
   }
   txns_.erase(it);
   if (options_.finished_cache == 0) return;
-  if (finished_.emplace(txid, std::move(done)).second) finished_order_.push_back(txid);
+  auto [cached, fresh] = finished_.emplace(txid, std::move(done));
+  // Invariant: a txid is decided one way only, even if it ends twice (a
+  // recovered COMMIT of a transaction this engine saw end).
+  TXCOORD_CHECK(fresh || cached->second.state == final_state)
+      << "txid=" << txid << " finished " << TxStateName(final_state) << " after finishing "
+      << TxStateName(cached->second.state);
+  if (fresh) finished_order_.push_back(txid);
   while (finished_order_.size() > options_.finished_cache) {
     finished_.erase(finished_order_.front());
     finished_order_.pop_front();

@@ -248,7 +248,12 @@ class Engine final {
     bool heuristic = false;
     bool heuristic_mixed = false;
     std::string mark_note;  // the operator's note, if heuristic
+    bool prepare_sent = false;  // a SendPrepare went out: only then may a vote come back
   };
+  // Invariants, checked where they are relied on (common/check.h): an open
+  // transaction is ACTIVE, PREPARING or COMMITTING (Finish removes it as it
+  // ends); `logging` only in PREPARING; `one_phase` only in PREPARING,
+  // with exactly one branch; once COMMITTING, never aborted.
   struct Txn {
     TxState state = TxState::kActive;
     std::vector<Branch> branches;

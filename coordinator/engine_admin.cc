@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 #include "common/txid.h"
 #include "coordinator/engine.h"
 
@@ -242,9 +243,13 @@ void Engine::OnMarkDoneLogged(const LogMarkDone& mark, const absl::Status& statu
   auto it = txns_.find(mark.txid);
   if (it == txns_.end()) return;
   Txn& txn = it->second;
-  if (txn.state != TxState::kCommitting) return;
+  // Invariant: MarkBranchDone logs a mark only for a YES branch of a
+  // COMMITTING transaction, which stays so until it ends.
   Branch* b = FindBranch(txn, mark.participant);
-  if (b == nullptr || b->vote != Vote::kYes || b->acknowledged) return;
+  TXCOORD_CHECK(txn.state == TxState::kCommitting && b != nullptr && b->vote == Vote::kYes)
+      << "txid=" << mark.txid << " mark on " << mark.participant << " logged while "
+      << TxStateName(txn.state);
+  if (b->acknowledged) return;  // acknowledged (or marked) meanwhile
   b->acknowledged = true;
   b->heuristic = true;
   b->mark_note = mark.note;

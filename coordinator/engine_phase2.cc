@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 #include "common/heuristic.h"
 #include "common/txid.h"
 #include "coordinator/engine.h"
@@ -26,10 +27,14 @@ Decided OutcomeUnknown(const std::string& txid, const absl::Status& log_error) {
 
 void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status, absl::Time now,
                             Actions* out) {
+  // Invariant: a LogCommit is answered once, and nothing ends a transaction
+  // while its COMMIT is being logged (Abort, timers and votes all refuse).
   auto it = txns_.find(txid);
-  if (it == txns_.end()) return;
+  TXCOORD_CHECK(it != txns_.end()) << "txid=" << txid << " COMMIT logged for no open transaction";
   Txn& txn = it->second;
-  if (!txn.logging) return;
+  TXCOORD_CHECK(txn.logging && txn.state == TxState::kPreparing && !txn.one_phase)
+      << "txid=" << txid << " COMMIT logged while " << TxStateName(txn.state)
+      << (txn.logging ? "" : ", not being logged") << (txn.one_phase ? ", one-phase" : "");
   if (!status.ok()) {
     // The record may or may not be durable: neither outcome can be promised.
     // The transaction stays undecided here; recovery settles it from the log.
@@ -48,10 +53,15 @@ void Engine::OnCommitLogged(const std::string& txid, const absl::Status& status,
 
 void Engine::OnOnePhaseLogged(const std::string& txid, const absl::Status& status, absl::Time now,
                               Actions* out) {
+  // Invariant: as for COMMIT; a one-phase transaction cannot abort.
   auto it = txns_.find(txid);
-  if (it == txns_.end()) return;
+  TXCOORD_CHECK(it != txns_.end())
+      << "txid=" << txid << " ONE_PHASE logged for no open transaction";
   Txn& txn = it->second;
-  if (!txn.one_phase || !txn.logging) return;
+  TXCOORD_CHECK(txn.one_phase && txn.logging && txn.state == TxState::kPreparing &&
+                txn.branches.size() == 1)
+      << "txid=" << txid << " ONE_PHASE logged while " << TxStateName(txn.state)
+      << (txn.logging ? "" : ", not being logged") << (txn.one_phase ? "" : ", not one-phase");
   if (!status.ok()) {
     // The record may be durable, and then a restart asks the branch, which
     // may commit: the outcome cannot be promised either way.
@@ -63,6 +73,8 @@ void Engine::OnOnePhaseLogged(const std::string& txid, const absl::Status& statu
 }
 
 void Engine::StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Actions* out) {
+  TXCOORD_CHECK(txn.state == TxState::kCommitting && !txn.logging)
+      << "txid=" << txid << " phase 2 started while " << TxStateName(txn.state);
   for (Branch& b : txn.branches) {
     if (b.vote == Vote::kYes && !b.acknowledged) SendPhase2(txid, txn, b, now, out);
   }
@@ -70,6 +82,14 @@ void Engine::StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Acti
 
 void Engine::SendPhase2(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
                         Actions* out) {
+  // Only a decided branch hears phase 2: the one-phase branch once its
+  // record is durable, or a YES branch of a durable COMMIT.
+  TXCOORD_CHECK(!branch.acknowledged && !txn.logging &&
+                (txn.one_phase ? txn.state == TxState::kPreparing && &branch == &txn.branches[0]
+                               : txn.state == TxState::kCommitting && branch.vote == Vote::kYes))
+      << "txid=" << txid << " phase 2 to " << branch.ref.participant << " while "
+      << TxStateName(txn.state) << " with vote " << VoteName(branch.vote)
+      << (branch.acknowledged ? ", acknowledged" : "");
   branch.last_attempt = now;
   if (txn.one_phase) {
     out->push_back(SendCommitOnePhase{txid, branch.ref});
@@ -91,11 +111,15 @@ void Engine::ArmRetry(const std::string& txid, Txn& txn, Branch& branch, absl::T
 void Engine::OnPhase2Result(const std::string& txid, const std::string& participant,
                             const absl::Status& status, absl::Time now, Actions* out) {
   auto it = txns_.find(txid);
-  if (it == txns_.end()) return;
+  if (it == txns_.end()) return;  // a late answer: the transaction ended
   Txn& txn = it->second;
-  if (txn.state != TxState::kCommitting) return;
+  // Invariant: Commit goes only to YES branches of a COMMITTING
+  // transaction, which stays COMMITTING until it ends.
   Branch* b = FindBranch(txn, participant);
-  if (b == nullptr || b->acknowledged) return;
+  TXCOORD_CHECK(txn.state == TxState::kCommitting && b != nullptr && b->vote == Vote::kYes)
+      << "txid=" << txid << " phase-2 result from " << participant << " while "
+      << TxStateName(txn.state);
+  if (b->acknowledged) return;  // answered twice (an operator's retry), or marked done
   if (!status.ok()) {
     ++b->attempts;
     b->last_error = status.ToString();
@@ -113,6 +137,8 @@ void Engine::OnPhase2Result(const std::string& txid, const std::string& particip
 }
 
 bool Engine::MaybeEnd(const std::string& txid, const Txn& txn, absl::Time now, Actions* out) {
+  TXCOORD_CHECK(txn.state == TxState::kCommitting && !txn.one_phase)
+      << "txid=" << txid << " ended as committed while " << TxStateName(txn.state);
   for (const Branch& b : txn.branches) {
     if (b.vote == Vote::kYes && !b.acknowledged) return false;
   }
@@ -127,9 +153,15 @@ void Engine::OnOnePhaseResult(const std::string& txid, const std::string& partic
                               const absl::StatusOr<bool>& committed, absl::Time now,
                               Actions* out) {
   auto it = txns_.find(txid);
-  if (it == txns_.end()) return;
+  if (it == txns_.end()) return;  // a late answer: the transaction ended
   Txn& txn = it->second;
-  if (!txn.one_phase || txn.state != TxState::kPreparing) return;
+  // Invariant: CommitOnePhase is sent only once ONE_PHASE is durable, to
+  // the only branch, and the transaction stays one-phase until it ends.
+  TXCOORD_CHECK(txn.one_phase && txn.state == TxState::kPreparing && !txn.logging &&
+                txn.branches.size() == 1 && txn.branches[0].ref.participant == participant)
+      << "txid=" << txid << " one-phase result from " << participant << " while "
+      << TxStateName(txn.state) << (txn.one_phase ? "" : ", not one-phase")
+      << (txn.logging ? ", ONE_PHASE not yet durable" : "");
   Branch& b = txn.branches[0];
   if (!committed.ok()) {
     // The call may have reached the branch: only its answer decides. The

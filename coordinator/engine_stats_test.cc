@@ -81,6 +81,7 @@ TEST_F(EngineStatsTest, ReadOnlyAndOnePhaseCommitsCount) {
 
   const std::string one_phase = BeginWith({"a"});
   ASSERT_TRUE(engine_.Commit(one_phase, kT0, &out).ok());
+  engine_.OnOnePhaseLogged(one_phase, absl::OkStatus(), kT0, &out);
   engine_.OnOnePhaseResult(one_phase, "a", absl::UnavailableError("down"), kT0, &out);
   EXPECT_EQ(engine_.Stats(kT0).phase2_retries, 1u);
   engine_.OnOnePhaseResult(one_phase, "a", true, kT0, &out);

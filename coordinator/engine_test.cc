@@ -249,6 +249,7 @@ TEST_F(EngineTest, OnePhaseBranchThatCannotCommitAbortsTheTransaction) {
   std::string txid = BeginWith({"a"});
   Commit(txid);
   Actions out;
+  engine_.OnOnePhaseLogged(txid, absl::OkStatus(), kT0, &out);
   engine_.OnOnePhaseResult(txid, "a", false, kT0, &out);
   ASSERT_EQ(Only<Decided>(out).size(), 1u);
   EXPECT_FALSE(Only<Decided>(out)[0].committed);

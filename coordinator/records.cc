@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/check.h"
 
 namespace txcoord::coordinator {
 namespace {
@@ -18,6 +19,9 @@ void PutVarint(std::string* out, uint64_t v) {
 }
 
 void PutString(std::string* out, absl::string_view s) {
+  // A longer string would be framed with a wrapped length and read back as
+  // garbage; the WAL's record limit is far below this.
+  TXCOORD_CHECK(s.size() <= UINT32_MAX) << "a record string of " << s.size() << " bytes";
   PutVarint(out, static_cast<uint32_t>(s.size()));
   out->append(s.data(), s.size());
 }
@@ -63,6 +67,13 @@ std::string EncodeCommit(const LogCommit& commit) {
     PutString(&out, b.participant);
     PutString(&out, b.endpoint);
   }
+  // What recovery reads back must be what was logged (the token is not).
+  const auto decodes_to_itself = [&] {
+    absl::StatusOr<LogCommit> back = DecodeCommit(out);
+    return back.ok() && back->txid == commit.txid && back->branches == commit.branches;
+  };
+  TXCOORD_DCHECK(decodes_to_itself())
+      << "txid=" << commit.txid << " COMMIT does not decode to itself";
   return out;
 }
 
@@ -82,6 +93,11 @@ std::string EncodeEnd(const LogEnd& end) {
   std::string out;
   PutString(&out, end.txid);
   if (end.committed) out.push_back(static_cast<char>(kEndCommitted));
+  const auto decodes_to_itself = [&] {
+    absl::StatusOr<LogEnd> back = DecodeEnd(out);
+    return back.ok() && back->txid == end.txid && back->committed == end.committed;
+  };
+  TXCOORD_DCHECK(decodes_to_itself()) << "txid=" << end.txid << " END does not decode to itself";
   return out;
 }
 
@@ -91,6 +107,13 @@ std::string EncodeOnePhase(const LogOnePhase& one_phase) {
   PutString(&out, one_phase.branch.participant);
   PutString(&out, one_phase.branch.endpoint);
   PutVarint(&out, one_phase.branch.token);
+  const auto decodes_to_itself = [&] {
+    absl::StatusOr<LogOnePhase> back = DecodeOnePhase(out);
+    return back.ok() && back->txid == one_phase.txid && back->branch == one_phase.branch &&
+           back->branch.token == one_phase.branch.token;
+  };
+  TXCOORD_DCHECK(decodes_to_itself())
+      << "txid=" << one_phase.txid << " ONE_PHASE does not decode to itself";
   return out;
 }
 
@@ -115,6 +138,13 @@ std::string EncodeMarkDone(const LogMarkDone& mark) {
   PutString(&out, mark.txid);
   PutString(&out, mark.participant);
   PutString(&out, mark.note);
+  const auto decodes_to_itself = [&] {
+    absl::StatusOr<LogMarkDone> back = DecodeMarkDone(out);
+    return back.ok() && back->txid == mark.txid && back->participant == mark.participant &&
+           back->note == mark.note;
+  };
+  TXCOORD_DCHECK(decodes_to_itself())
+      << "txid=" << mark.txid << " MARK_DONE does not decode to itself";
   return out;
 }
 

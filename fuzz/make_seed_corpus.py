@@ -74,6 +74,18 @@ seq=(op(0,begin)+op(1,enlist(b'a',True),200,0)+op(1,enlist(b'b'),200,0)+op(2,com
 w('coordinator_requests','early-prepare-then-no',seq)
 seq=op(0,begin)+op(1,enlist(b'a'),200,0)+op(2,commit,200)+bytes([6,0,0,7,50,8,6,0,1])
 w('coordinator_requests','one-phase-retry',seq)
+# 0xff then an operator op: 0 mark-done (txid pick, participant pick, note
+# length), 1 retry (txid pick), 2 force-abort, 3 checkpoint, 4 restart, 5 list.
+def special(kind,*picks): return bytes([0xff,kind])+bytes(picks)
+two=op(0,begin)+op(1,enlist(b'a'),200,0)+op(1,enlist(b'b'),200,0)+op(2,commit,200)
+seq=two+bytes([6,0,1, 6,0,1, 6,0,1])+special(4)+bytes([6,0,1])+special(5)+bytes([6,0,1])
+w('coordinator_requests','commit-restart-phase-two',seq)
+seq=(two+bytes([6,0,1, 6,0,1, 6,0,1, 6,0,0])+special(1,0)+special(0,0,1,0)
+     +bytes([6,0,1, 6,0,1, 6,0,1, 6,0,1, 9,0,1])+special(3)+special(4)+bytes([6,0,1, 6,0,1]))
+w('coordinator_requests','retry-mark-done-checkpoint-restart',seq)
+seq=(op(0,begin)+op(1,enlist(b'a'),200,0)+op(2,commit,200)+bytes([6,0,1])+special(3)
+     +special(4)+bytes([6,0,0, 7,10,8, 6,0,1])+special(2,0))
+w('coordinator_requests','one-phase-checkpoint-restart',seq)
 w('coordinator_requests','foreign-txid',op(5,field(1,2,b'other.1.1')+field(2,2,b'a'),0,0)+op(2,field(1,2,b'c.9.1'),0))
 # agent: Execute(txid fixed from list) with a template statement
 def stmt(sql,*ints):

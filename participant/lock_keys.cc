@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/check.h"
 #include "common/log.h"
 #include "participant/changeset.h"
 #include "common/sqlite_db.h"
@@ -72,6 +73,12 @@ void AddKey(KeyCollector& keys, absl::string_view table, absl::string_view index
             absl::string_view what, const std::vector<std::optional<SqlValue>>& values,
             const KeyColumns& key_columns, const std::vector<Affinity>* affinities,
             bool nulls_distinct, bool exclusive) {
+  // Invariant: the values were picked by `key_columns` (Schema loads a
+  // collation with every key column), and converted one affinity each.
+  TXCOORD_CHECK(values.size() == key_columns.collations.size() &&
+                (affinities == nullptr || affinities->size() == values.size()))
+      << "key of " << table << " " << what << ": " << values.size() << " values for "
+      << key_columns.collations.size() << " columns";
   std::string key = KeyPrefix(table, index);
   std::vector<std::string> shown;
   for (size_t i = 0; i < values.size(); ++i) {

@@ -1,5 +1,9 @@
 #include "participant/lock_table.h"
 
+#include <algorithm>
+
+#include "common/check.h"
+
 namespace txcoord::participant {
 
 std::optional<LockConflict> LockTable::FindConflictLocked(const std::string& owner,
@@ -21,12 +25,24 @@ std::optional<LockConflict> LockTable::FindConflictLocked(const std::string& own
 
 std::optional<LockConflict> LockTable::TryAcquire(const std::string& owner,
                                                   const std::vector<LockKey>& keys) {
+  // The empty owner is a local write's: a lock held under it would not
+  // stop local writes (FindConflict("") takes it as their own).
+  TXCOORD_CHECK(!owner.empty()) << "a lock acquired without an owner";
   absl::MutexLock lock(&mu_);
   if (std::optional<LockConflict> conflict = FindConflictLocked(owner, keys)) return conflict;
   if (keys.empty()) return std::nullopt;
   absl::flat_hash_set<std::string>& owned = owned_[owner];
   for (const LockKey& key : keys) {
     Entry& entry = entries_[key.key];
+    // Invariant, from FindConflictLocked just above: a key is granted only
+    // if no other owner holds it exclusively, nor (for exclusive) shares it.
+    TXCOORD_CHECK(entry.exclusive_owner.empty() || entry.exclusive_owner == owner)
+        << "txid=" << owner << " granted " << key.description << " held exclusively by txid "
+        << entry.exclusive_owner;
+    TXCOORD_CHECK(!key.exclusive || entry.shared_owners.empty() ||
+                  (entry.shared_owners.size() == 1 && entry.shared_owners.contains(owner)))
+        << "txid=" << owner << " granted " << key.description
+        << " exclusively while other branches share it";
     if (key.exclusive) {
       entry.exclusive_owner = owner;
     } else {
@@ -61,14 +77,26 @@ void LockTable::ReleaseAll(const std::string& owner) {
   auto owned = owned_.find(owner);
   if (owned == owned_.end()) return;
   for (const std::string& key : owned->second) {
+    // Invariant: owned_ and entries_ agree; a key is released only by an
+    // owner that holds it.
     auto it = entries_.find(key);
-    if (it == entries_.end()) continue;
+    TXCOORD_CHECK(it != entries_.end()) << "txid=" << owner << " owns a lock nobody holds";
     Entry& entry = it->second;
+    TXCOORD_CHECK(entry.exclusive_owner == owner || entry.shared_owners.contains(owner))
+        << "txid=" << owner << " releases a lock held by txid " << entry.exclusive_owner;
     if (entry.exclusive_owner == owner) entry.exclusive_owner.clear();
     entry.shared_owners.erase(owner);
     if (entry.exclusive_owner.empty() && entry.shared_owners.empty()) entries_.erase(it);
   }
   owned_.erase(owned);
+  // Postcondition: nothing is held under `owner` any more. A scan of the
+  // whole table, so debug builds only.
+  TXCOORD_DCHECK(std::none_of(entries_.begin(), entries_.end(),
+                              [&owner](const auto& e) {
+                                return e.second.exclusive_owner == owner ||
+                                       e.second.shared_owners.contains(owner);
+                              }))
+      << "txid=" << owner << " still holds locks after releasing them all";
   released_.SignalAll();
 }
 

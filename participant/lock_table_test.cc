@@ -31,6 +31,13 @@ TEST(ParticipantLockTableTest, SharedKeysAreCompatibleButBlockExclusive) {
   EXPECT_TRUE(locks.TryAcquire("b", {Shared("k")}).has_value());
 }
 
+// The empty owner names local writes, which must never hold a lock: one
+// held under it would let every local write through.
+TEST(ParticipantLockTableDeathTest, AcquiringWithoutAnOwnerStopsTheProcess) {
+  LockTable locks;
+  EXPECT_DEATH(locks.TryAcquire("", {Exclusive("k")}), "a lock acquired without an owner");
+}
+
 TEST(ParticipantLockTableTest, OwnerNeverConflictsWithItself) {
   LockTable locks;
   EXPECT_FALSE(locks.TryAcquire("a", {Exclusive("k")}).has_value());

@@ -4,13 +4,13 @@
 #include "participant/participant.h"
 
 #include <algorithm>
-#include <cassert>
 #include <optional>
 #include <random>
 #include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/check.h"
 #include "common/failpoint.h"
 #include "common/log.h"
 #include "participant/changeset.h"
@@ -143,15 +143,23 @@ Participant::Impl::BranchPtr Participant::Impl::FindLocked(const std::string& tx
 }
 
 void Participant::Impl::DropLocked(const BranchPtr& branch) {
-  branch->dropped = true;
+  // Invariant: a branch ends once, while it is the txid's branch. Locks are
+  // held under the txid, so ending a branch twice would free the locks of
+  // the branch that replaced it.
   auto it = branches_.find(branch->txid);
-  if (it != branches_.end() && it->second == branch) branches_.erase(it);
+  TXCOORD_CHECK(!branch->dropped && it != branches_.end() && it->second == branch)
+      << "txid=" << branch->txid << " branch ended twice, or is not the txid's branch";
+  branch->dropped = true;
+  branches_.erase(it);
   locks_.ReleaseAll(branch->txid);
   branch_released_.SignalAll();
 }
 
 absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
-  if (branch.prepared) return absl::OkStatus();
+  // Both callers answer a prepared branch (YES, or "prepared meanwhile")
+  // under the same lock hold before coming here: a branch is prepared once.
+  TXCOORD_CHECK(!branch.prepared && !branch.dropped)
+      << "txid=" << branch.txid << " prepared twice, or after it ended";
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
   WriteTransaction tx(db());
@@ -215,6 +223,10 @@ absl::StatusOr<Vote> Participant::Impl::Prepare(const std::string& txid, uint64_
 
 absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bool record_outcome,
                                                      const StoredHeuristic* heuristic) {
+  // Every caller found the branch live and prepared under this lock hold.
+  TXCOORD_CHECK(branch->prepared && !branch->dropped)
+      << "txid=" << branch->txid << " committed as prepared while "
+      << (branch->dropped ? "ended" : "not prepared");
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
   WriteTransaction tx(db());
@@ -357,7 +369,9 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
 }
 
 void Participant::Impl::RollBackUnpreparedLocked(const BranchPtr& branch, absl::string_view why) {
-  assert(!branch->prepared);
+  // A prepared branch promised its YES: only the coordinator's outcome
+  // (or an operator's) ends it.
+  TXCOORD_CHECK(!branch->prepared) << "txid=" << branch->txid << " prepared branch rolled back";
   TXLOG(INFO) << "txid=" << branch->txid << " unprepared branch " << why << ": rolled back";
   DropLocked(branch);
   if (options_.observer != nullptr) options_.observer->OnAbort();

@@ -9,6 +9,7 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/check.h"
 #include "common/failpoint.h"
 #include "common/log.h"
 #include "common/txid.h"
@@ -260,6 +261,10 @@ void Participant::Impl::ReleaseBranch(const BranchPtr& branch) {
 
 absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
     const Branch& branch, const std::vector<SqlStatement>& statements, absl::Time call_deadline) {
+  // Execute checks both under this lock hold: a prepared branch's
+  // changeset is what it voted YES on, and never grows.
+  TXCOORD_CHECK(!branch.prepared && !branch.dropped)
+      << "txid=" << branch.txid << " re-executed after it was prepared or ended";
   absl::Status status = schema_.Refresh(db());
   if (!status.ok()) return status;
   WriteTransaction tx(db());

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "common/check.h"
 #include "common/log.h"
 #include "coordinator/wal/log_format.h"
 #include "coordinator/wal/log_impl.h"
@@ -86,6 +87,9 @@ absl::Status Log::Impl::ReplaySegment(const SegmentFile& segment, bool is_last,
   if (scan.state == SegmentScan::State::kTorn) {
     if (absl::Status s = CutTornTail(segment, data, scan); !s.ok()) return s;
   }
+  // PlanLog refuses a gap in the sequence: replayed segments are consecutive.
+  TXCOORD_CHECK(segments_.empty() || segments_.back().sequence + 1 == segment.sequence)
+      << "wal: segment " << segment.sequence << " replayed after " << segments_.back().sequence;
   segments_.push_back(Segment{segment.sequence, scan.good_bytes});
   absl::MutexLock lock(&mu_);
   stats_.replayed += replayed;

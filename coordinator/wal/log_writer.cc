@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/check.h"
 #include "common/log.h"
 #include "coordinator/wal/log_format.h"
 #include "coordinator/wal/log_impl.h"
@@ -68,12 +69,17 @@ absl::Status Log::Impl::WriteBatch(const std::vector<Pending>& batch) {
   bool want_sync = false;
   uint64_t records = 0;
   for (const Pending& p : batch) {
-    if (!p.error.ok()) continue;
+    if (!p.error.ok()) {
+      TXCOORD_CHECK(p.frame.empty()) << "wal: a refused record was framed";
+      continue;
+    }
+    TXCOORD_CHECK(p.frame.size() >= kRecordHeaderBytes) << "wal: an unframed record was queued";
     buffer_.append(p.frame);
     want_sync |= p.sync;
     ++records;
   }
   if (records == 0) return absl::OkStatus();
+  TXCOORD_CHECK(file_ != nullptr && !segments_.empty()) << "wal: writing with no open segment";
   Segment& segment = segments_.back();
   const std::string path = SegmentPath(segment.sequence);
   if (absl::Status s = file_->Append(buffer_); !s.ok()) {
@@ -113,6 +119,7 @@ absl::Status Log::Impl::TimedSync(WritableFile* file, const std::string& path) {
 }
 
 absl::Status Log::Impl::Rotate() {
+  TXCOORD_CHECK(writer_failure_.ok()) << "wal: rotating a failed log";
   // The old segment must be complete on disk before a newer one exists:
   // Open treats a short record in any segment but the last as corruption.
   const uint64_t old_sequence = segments_.back().sequence;
@@ -142,6 +149,10 @@ absl::Status Log::Impl::Rotate() {
     TXLOG(WARNING) << "wal: " << s;
   }
   file_ = std::move(file);
+  // Invariant: live segments are numbered consecutively, oldest first;
+  // appends go to the newest.
+  TXCOORD_CHECK(segments_.back().sequence + 1 == sequence)
+      << "wal: segment " << sequence << " follows " << segments_.back().sequence;
   segments_.push_back(Segment{sequence, kSegmentHeaderBytes + checkpoint.size()});
   const size_t older = segments_.size() - 1;
   if (options_.checkpoint) {
@@ -197,10 +208,15 @@ absl::Status Log::Impl::DeleteOlderSegments() {
 }
 
 void Log::Impl::Fail(const absl::Status& cause) {
+  // Invariant: the log fails once and stays failed (a failed fsync may
+  // have dropped dirty pages: nothing written after it can be trusted), so
+  // every path checks writer_failure_ before any I/O and nothing clears it.
+  TXCOORD_CHECK(writer_failure_.ok() && !cause.ok()) << "wal: failed twice, or with OK: " << cause;
   writer_failure_ = absl::FailedPreconditionError(absl::StrCat("log failed: ", cause.ToString()));
   TXLOG(ERROR) << "wal: " << writer_failure_.message()
                << "; every append fails from now on, restart to recover";
   absl::MutexLock lock(&mu_);
+  TXCOORD_CHECK(failure_.ok()) << "wal: failure_ set before the writer failed";
   failure_ = writer_failure_;
 }
 
