@@ -12,7 +12,7 @@
 
 namespace txcoord::coordinator {
 
-Runtime::Runtime(const RuntimeOptions& options, DecisionLog* log, ParticipantClient* participants,
+Runtime::Runtime(const RuntimeOptions& options, wal::DecisionLog* log, ParticipantClient* participants,
                  Scheduler* scheduler)
     : options_(options),
       log_(log),

@@ -20,7 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/scheduler.h"
-#include "coordinator/decision_log.h"
+#include "coordinator/wal/decision_log.h"
 #include "coordinator/engine.h"
 #include "coordinator/participant_client.h"
 #include "coordinator/recovery_state.h"
@@ -61,7 +61,7 @@ struct AdminResult {
 // time it reads comes from `scheduler`.
 class Runtime final {
  public:
-  Runtime(const RuntimeOptions& options, DecisionLog* log, ParticipantClient* participants,
+  Runtime(const RuntimeOptions& options, wal::DecisionLog* log, ParticipantClient* participants,
           Scheduler* scheduler);
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;
@@ -158,7 +158,7 @@ class Runtime final {
   absl::Time Now() { return scheduler_->Now(); }
 
   const RuntimeOptions options_;
-  DecisionLog* const log_;
+  wal::DecisionLog* const log_;
   ParticipantClient* const participants_;
   Scheduler* const scheduler_;
 

@@ -459,7 +459,7 @@ TEST_F(RuntimeTest, AnsweredCommitLeavesNoTimerForItsDeadline) {
 }
 
 // A decision log whose appends become durable only when the test says so.
-class HeldLog final : public DecisionLog {
+class HeldLog final : public wal::DecisionLog {
  public:
   void Append(uint8_t type, std::string, bool sync,
               std::function<void(absl::Status)> done) override {

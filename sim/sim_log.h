@@ -14,7 +14,7 @@
 // - a failed fdatasync fails the log for good (fail-stop);
 // - rotation writes the checkpoint (the live commits) as a new base segment.
 //
-// It is the simulated coordinator's coordinator::DecisionLog: the real
+// It is the simulated coordinator's wal::DecisionLog: the real
 // Runtime appends to it.
 #ifndef TXCOORD_SIM_SIM_LOG_H_
 #define TXCOORD_SIM_SIM_LOG_H_
@@ -28,7 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "coordinator/decision_log.h"
+#include "coordinator/wal/decision_log.h"
 #include "coordinator/wal/log.h"
 #include "sim/event_loop.h"
 
@@ -60,7 +60,7 @@ struct SimLogDisk {
 // One coordinator process's log. Not thread-safe. Destroying it is the
 // process dying: callbacks not yet run never run. `done` callbacks run as
 // events of their own, never inside Append.
-class SimLog final : public coordinator::DecisionLog {
+class SimLog final : public wal::DecisionLog {
  public:
   // `checkpoint` returns the records a rotation carries forward;
   // `on_failure` (may be empty) runs once, as an event, when the log fails.

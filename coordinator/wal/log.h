@@ -19,7 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "coordinator/decision_log.h"
+#include "coordinator/wal/decision_log.h"
 #include "coordinator/wal/file_system.h"
 
 namespace txcoord::wal {
@@ -62,7 +62,7 @@ struct LogOptions {
 };
 
 // Thread-safe. The coordinator's runtime sees it as its DecisionLog.
-class Log final : public coordinator::DecisionLog {
+class Log final : public DecisionLog {
  public:
   // Opens `options.dir`, replays every record in order through `replay`
   // (on the calling thread, before returning), cuts a torn tail of the last

@@ -1,13 +1,14 @@
 // The durable log the coordinator's runtime records its decisions in
 // (COMMIT, ONE_PHASE, MARK_DONE, END, EXPIRED; coordinator/records.h), as
-// an interface: the daemon's is the WAL (wal::Log), the simulator's a model
-// of it on the simulator's thread (sim::SimLog). Replay is not part of it:
+// an interface of the WAL layer, so that the runtime depends on the WAL and
+// never the other way: the daemon's is the WAL (wal::Log), the simulator's
+// a model of it on the simulator's thread (sim::SimLog). Replay is not part of it:
 // whoever opens the log feeds its records to a RecoveryState first.
 //
 //   log->Append(kRecordCommit, EncodeCommit(commit), /*sync=*/true,
 //               [](absl::Status s) { /* durable, or the log failed */ });
-#ifndef TXCOORD_COORDINATOR_DECISION_LOG_H_
-#define TXCOORD_COORDINATOR_DECISION_LOG_H_
+#ifndef TXCOORD_COORDINATOR_WAL_DECISION_LOG_H_
+#define TXCOORD_COORDINATOR_WAL_DECISION_LOG_H_
 
 #include <cstdint>
 #include <functional>
@@ -15,7 +16,7 @@
 
 #include "absl/status/status.h"
 
-namespace txcoord::coordinator {
+namespace txcoord::wal {
 
 class DecisionLog {
  public:
@@ -34,6 +35,6 @@ class DecisionLog {
   virtual absl::Status health() const = 0;
 };
 
-}  // namespace txcoord::coordinator
+}  // namespace txcoord::wal
 
-#endif  // TXCOORD_COORDINATOR_DECISION_LOG_H_
+#endif  // TXCOORD_COORDINATOR_WAL_DECISION_LOG_H_
