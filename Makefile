@@ -1,19 +1,42 @@
 # Quick start:  make demo   (coordinator + three agents + a transfer workload)
 #               make test   (every test)
 # Both install missing Debian packages first and build incrementally in build/.
+#
+# Also:  make sanitize  clang with -Wthread-safety -Werror, ASan and UBSan in
+#                       build-sanitize/: the unit, simulator and crash suites
+#        make bench     make package     make clean
+#
+# CMAKE_ARGS are added when a build directory is configured (the first
+# time), e.g. make test CMAKE_ARGS=-DTXCOORD_WERROR=ON as CI does.
 BUILD ?= build
+SANITIZE_BUILD ?= build-sanitize
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
+CMAKE_ARGS ?=
 
-.PHONY: all deps configure build demo test bench package clean
+# What make sanitize builds and runs: the ctest labels of txcoord_test().
+SANITIZE_SUITES ?= unit sim crash
+# -O1 and line tables only: a quicker build, and reports still name lines.
+SANITIZE_FLAGS = -O1 -gline-tables-only
+# UBSan prints the stack of what it finds; ASan does so by default.
+SANITIZE_ENV = UBSAN_OPTIONS=print_stacktrace=1 \
+  ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-14/bin/llvm-symbolizer
+
+empty :=
+space := $(empty) $(empty)
+
+.PHONY: all deps deps-clang configure build demo test bench package sanitize clean
 
 all: build
 
 deps:
 	@scripts/install-deps
 
+deps-clang:
+	@scripts/install-deps --clang
+
 $(BUILD)/CMakeCache.txt: | deps
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS) >/dev/null
 
 configure: deps $(BUILD)/CMakeCache.txt
 
@@ -34,5 +57,17 @@ bench: build
 package: build
 	@cd $(BUILD) && cpack
 
+# A Debug build type with our own flags: assertions stay on, NDEBUG unset.
+$(SANITIZE_BUILD)/CMakeCache.txt: | deps-clang
+	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_C_COMPILER=clang-14 -DCMAKE_CXX_COMPILER=clang++-14 \
+	  -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="$(SANITIZE_FLAGS)" \
+	  -DCMAKE_CXX_FLAGS_DEBUG="$(SANITIZE_FLAGS)" \
+	  -DTXCOORD_SANITIZE=ON -DTXCOORD_WERROR=ON $(CMAKE_ARGS) >/dev/null
+
+sanitize: deps-clang $(SANITIZE_BUILD)/CMakeCache.txt
+	@cmake --build $(SANITIZE_BUILD) -j$(JOBS) --target $(SANITIZE_SUITES:%=txcoord_tests_%)
+	@cd $(SANITIZE_BUILD) && $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) \
+	  -L '^($(subst $(space),|,$(strip $(SANITIZE_SUITES))))$$' $(CTEST_ARGS)
+
 clean:
-	@rm -rf $(BUILD)
+	@rm -rf $(BUILD) $(SANITIZE_BUILD)

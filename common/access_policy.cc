@@ -210,7 +210,9 @@ absl::Status AccessPolicy::Admit(absl::string_view method, const Caller& caller)
   absl::Status allowed = Check(method, caller);
   const Role role = RoleOf(method);
   if (!allowed.ok()) return Refuse(method, caller, role, std::move(allowed));
-  if (role == Role::kOperator) TXLOG(INFO) << "admin call " << method << " by " << Who(caller);
+  if (role == Role::kOperator) {
+    TXLOG(INFO) << "admin call " << method << " by " << Who(caller);
+  }
   return allowed;
 }
 

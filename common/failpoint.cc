@@ -4,12 +4,14 @@
 
 #include <cstdlib>
 #include <map>
-#include <mutex>
 #include <vector>
 
+#include "absl/base/const_init.h"
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/log.h"
 
@@ -26,8 +28,8 @@ struct Failpoint {
   int hits = 0;
 };
 
-std::mutex g_mu;
-std::map<std::string, Failpoint>* g_armed = new std::map<std::string, Failpoint>;
+ABSL_CONST_INIT absl::Mutex g_mu(absl::kConstInit);
+std::map<std::string, Failpoint>* g_armed ABSL_PT_GUARDED_BY(g_mu) = new std::map<std::string, Failpoint>;
 
 }  // namespace
 
@@ -52,7 +54,7 @@ absl::Status ArmFailpoints(const std::string& spec) {
     }
     armed[std::string(kv[0])] = fp;
   }
-  std::lock_guard<std::mutex> lock(g_mu);
+  absl::MutexLock lock(&g_mu);
   *g_armed = std::move(armed);
   internal::g_failpoints_enabled = !g_armed->empty();
   for (const auto& [name, fp] : *g_armed) {
@@ -71,7 +73,7 @@ namespace internal {
 void HitFailpoint(const char* name) {
   bool crash = false;
   {
-    std::lock_guard<std::mutex> lock(g_mu);
+    absl::MutexLock lock(&g_mu);
     auto it = g_armed->find(name);
     if (it == g_armed->end() || ++it->second.hits != it->second.fire_on_hit) return;
     crash = it->second.crash;

@@ -3,19 +3,19 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <condition_variable>
 #include <limits>
 #include <cstdio>
 #include <deque>
-#include <mutex>
 #include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/utf8.h"
 #include "httplib.h"
@@ -34,47 +34,50 @@ class BoundedPool final : public httplib::TaskQueue {
   ~BoundedPool() override { shutdown(); }
 
   void enqueue(std::function<void()> fn) override {
-    std::unique_lock<std::mutex> lock(mu_);
-    space_.wait(lock, [this] { return stopping_ || queue_.size() < capacity_; });
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(this, &BoundedPool::HasSpaceOrStopping));
     if (stopping_) return;
     queue_.push_back(std::move(fn));
-    ready_.notify_one();
   }
 
   void shutdown() override {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      absl::MutexLock lock(&mu_);
       if (stopping_ && workers_.empty()) return;
       stopping_ = true;
     }
-    ready_.notify_all();
-    space_.notify_all();
     for (std::thread& w : workers_) w.join();
     workers_.clear();
   }
 
  private:
+  bool HasSpaceOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || queue_.size() < capacity_;
+  }
+  bool HasWorkOrStopping() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || !queue_.empty();
+  }
+
   void Work() {
     for (;;) {
       std::function<void()> fn;
       {
-        std::unique_lock<std::mutex> lock(mu_);
-        ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &BoundedPool::HasWorkOrStopping));
         if (queue_.empty()) return;  // stopping, and nothing left to serve
         fn = std::move(queue_.front());
         queue_.pop_front();
       }
-      space_.notify_one();
       fn();
     }
   }
 
   const size_t capacity_;
-  std::mutex mu_;
-  std::condition_variable ready_;
-  std::condition_variable space_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
+  absl::Mutex mu_;
+  std::deque<std::function<void()>> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Filled by the constructor and emptied by shutdown(), the only callers
+  // that touch it; the workers never do.
   std::vector<std::thread> workers_;
 };
 

@@ -6,16 +6,18 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <mutex>
 
+#include "absl/base/const_init.h"
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace txcoord {
 namespace {
 std::atomic<int> g_min_level{static_cast<int>(LogLevel::kInfo)};
-std::mutex g_tag_mu;
-std::string* g_tag = new std::string("txcoord");
+ABSL_CONST_INIT absl::Mutex g_tag_mu(absl::kConstInit);
+std::string* g_tag ABSL_PT_GUARDED_BY(g_tag_mu) = new std::string("txcoord");
 
 const char* LevelName(LogLevel level) {
   switch (level) {
@@ -42,7 +44,7 @@ bool ParseLogLevel(const std::string& text, LogLevel* level) {
 }
 
 void SetLogTag(const std::string& tag) {
-  std::lock_guard<std::mutex> lock(g_tag_mu);
+  absl::MutexLock lock(&g_tag_mu);
   *g_tag = tag;
 }
 
@@ -51,7 +53,7 @@ LogLine::LogLine(LogLevel level, const char* file, int line) : level_(level) {
   const char* base = std::strrchr(file, '/');
   std::string tag;
   {
-    std::lock_guard<std::mutex> lock(g_tag_mu);
+    absl::MutexLock lock(&g_tag_mu);
     tag = *g_tag;
   }
   stream_ << absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone())

@@ -36,7 +36,7 @@ void TimerQueue::CompactLocked() {
   // it, so the next one is at least that many cancellations away.
   if (heap_.size() < 1024 || callbacks_.size() * 2 > heap_.size()) return;
   heap_.erase(std::remove_if(heap_.begin(), heap_.end(),
-                             [this](const Slot& slot) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                             [this](const Slot& slot) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
                                return !callbacks_.contains(slot.id);
                              }),
               heap_.end());
@@ -78,7 +78,7 @@ void TimerQueue::Run() {
         uint64_t seen;
       } watch{this, earliest_changes_};
       mu_.AwaitWithDeadline(absl::Condition(
-                                +[](Watch* w) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+                                +[](Watch* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->queue->mu_) {
                                   return w->queue->stopping_ ||
                                          w->queue->earliest_changes_ != w->seen;
                                 },

@@ -6,6 +6,7 @@
 // and a foreign key, so that lock keys of every kind are taken. Properties:
 // a status for every call; once every branch is aborted no lock is left and
 // the database passes integrity_check.
+#include <grpcpp/server_context.h>
 #include <sqlite3.h>
 
 #include <set>
@@ -113,6 +114,9 @@ int FuzzAgentRequests(const uint8_t* data, size_t size) {
 
   participant::AgentService agent(p->get());
   participant::ParticipantService service(p->get());
+  // gRPC never passes a handler a null context, and the handlers take it by
+  // reference; no access policy is set, so nothing in it is read.
+  grpc::ServerContext context;
   std::set<std::string> txids;
   for (int op = 0; op < 24 && !in.empty(); ++op) {
     switch (in.Byte() % 6) {
@@ -121,31 +125,31 @@ int FuzzAgentRequests(const uint8_t* data, size_t size) {
         request.ParseFromString(in.Take(in.Byte() * 4));
         Fix(in, &request, &txids);
         v1::ExecuteResponse response;
-        agent.Execute(nullptr, &request, &response);
+        agent.Execute(&context, &request, &response);
         break;
       }
       case 1: {
         auto request = Parse<v1::PrepareRequest>(in, &txids);
         v1::PrepareResponse response;
-        service.Prepare(nullptr, &request, &response);
+        service.Prepare(&context, &request, &response);
         break;
       }
       case 2: {
         auto request = Parse<v1::BranchRequest>(in, &txids);
         v1::BranchResponse response;
-        service.Commit(nullptr, &request, &response);
+        service.Commit(&context, &request, &response);
         break;
       }
       case 3: {
         auto request = Parse<v1::BranchRequest>(in, &txids);
         v1::BranchResponse response;
-        service.Abort(nullptr, &request, &response);
+        service.Abort(&context, &request, &response);
         break;
       }
       case 4: {
         auto request = Parse<v1::BranchRequest>(in, &txids);
         v1::CommitOnePhaseResponse response;
-        service.CommitOnePhase(nullptr, &request, &response);
+        service.CommitOnePhase(&context, &request, &response);
         break;
       }
       case 5: {
@@ -156,7 +160,7 @@ int FuzzAgentRequests(const uint8_t* data, size_t size) {
           txids.insert(entry.txid());
         }
         v1::BatchResponse response;
-        service.Batch(nullptr, &request, &response);
+        service.Batch(&context, &request, &response);
         break;
       }
     }
@@ -166,7 +170,7 @@ int FuzzAgentRequests(const uint8_t* data, size_t size) {
     v1::BranchRequest request;
     request.set_txid(txid);
     v1::BranchResponse response;
-    service.Abort(nullptr, &request, &response);
+    service.Abort(&context, &request, &response);
   }
   Require((*p)->LockCount() == 0, absl::StrCat((*p)->LockCount(), " locks left after every abort"));
   Require((*p)->BranchCount() == 0, "branches left after every abort");

@@ -2,7 +2,7 @@
 // jetstream_publisher.h).
 #include "participant/jetstream_publisher.h"
 
-#include <nats.h>
+#include <nats/nats.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"

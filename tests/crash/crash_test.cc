@@ -156,7 +156,7 @@ TEST_P(CrashTest, EveryTransactionIsAllOrNothingAfterCrashAndRestart) {
   std::atomic<bool> stop{false};
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
-    clients.emplace_back([&, t] {
+    clients.emplace_back([&] {
       absl::BitGen rng;
       for (int i = 0; i < 150 && !stop.load(); ++i) outcomes.Add(bank_->Transfer(rng));
     });

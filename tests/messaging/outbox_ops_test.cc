@@ -4,7 +4,7 @@
 // the broker returns, every message applied once. Messages the stream
 // refuses are dead-lettered, shown, retried and purged with txctl; bad
 // messages are refused over gRPC and HTTP and change nothing.
-#include <nats.h>
+#include <nats/nats.h>
 #include <sqlite3.h>
 
 #include <memory>

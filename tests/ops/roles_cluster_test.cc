@@ -226,7 +226,7 @@ TEST_F(RolesClusterTest, OnlyTheCoordinatorMaySettleAPreparedBranch) {
   // prepared branch, another agent's certificate included.
   v1::BranchRequest branch;
   branch.set_txid(*txid);
-  for (const std::string& who : {"orders-service", "agent-orders", "operator", "intruder"}) {
+  for (const char* who : {"orders-service", "agent-orders", "operator", "intruder"}) {
     const TlsFiles& files = identities_.at(who);
     for (const char* method : {"/txcoord.v1.Participant/Commit", "/txcoord.v1.Participant/Abort",
                                "/txcoord.v1.Participant/CommitOnePhase"}) {

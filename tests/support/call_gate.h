@@ -42,7 +42,7 @@ class CallGate {
   // Returns once `n` calls have arrived in all.
   void WaitForCalls(size_t n) {
     absl::MutexLock lock(&mu_);
-    auto arrived = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return calls_.size() >= n; };
+    auto arrived = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return calls_.size() >= n; };
     mu_.Await(absl::Condition(&arrived));
   }
 
