@@ -82,7 +82,7 @@ void Runtime::Execute(Actions actions) {
                                if (!vote.ok()) {
                                  TXLOG(WARNING) << "txid=" << txid << " prepare at " << p << " failed: " << vote.status();
                                }
-                               WithEngine([&](Engine& e, Actions* out) {
+                               WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
                                  e.OnPrepareResult(txid, p, vote, Now(), out);
                                  return 0;
                                });
@@ -100,7 +100,7 @@ void Runtime::Execute(Actions actions) {
                                 TXLOG(WARNING) << "txid=" << txid << " commit at " << p << " failed (will retry): " << status;
                               }
                               if (status.ok()) TXCOORD_FAILPOINT("mid-phase-two");
-                              WithEngine([&](Engine& e, Actions* out) {
+                              WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
                                 e.OnPhase2Result(txid, p, status, Now(), out);
                                 return 0;
                               });
@@ -125,7 +125,7 @@ void Runtime::Execute(Actions actions) {
             if (!committed.ok()) {
               TXLOG(WARNING) << "txid=" << txid << " one-phase commit at " << p << " failed (will retry): " << committed.status();
             }
-            WithEngine([&](Engine& e, Actions* out) {
+            WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
               e.OnOnePhaseResult(txid, p, committed, Now(), out);
               return 0;
             });
@@ -135,7 +135,7 @@ void Runtime::Execute(Actions actions) {
       log_->Append(kRecordCommit, EncodeCommit(*a), /*sync=*/true,
                    [this, txid = a->txid](absl::Status status) {
                      if (status.ok()) TXCOORD_FAILPOINT("after-commit-logged");
-                     WithEngine([&](Engine& e, Actions* out) {
+                     WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
                        e.OnCommitLogged(txid, status, Now(), out);
                        return 0;
                      });
@@ -145,7 +145,7 @@ void Runtime::Execute(Actions actions) {
       log_->Append(kRecordOnePhase, EncodeOnePhase(*a), /*sync=*/true,
                    [this, txid = a->txid](absl::Status status) {
                      if (status.ok()) TXCOORD_FAILPOINT("after-one-phase-logged");
-                     WithEngine([&](Engine& e, Actions* out) {
+                     WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
                        e.OnOnePhaseLogged(txid, status, Now(), out);
                        return 0;
                      });
@@ -157,7 +157,7 @@ void Runtime::Execute(Actions actions) {
                    [this, mark = *a](absl::Status status) { MarkDoneLogged(mark, status); });
     } else if (auto* a = std::get_if<ArmTimer>(&action)) {
       scheduler_->Schedule(a->at, [this, timer = std::move(a->timer)] {
-        WithEngine([&](Engine& e, Actions* out) {
+        WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           e.OnTimer(timer, Now(), out);
           return 0;
         });
@@ -169,7 +169,7 @@ void Runtime::Execute(Actions actions) {
 
 void Runtime::MarkDoneLogged(const LogMarkDone& mark, const absl::Status& status) {
   std::vector<MarkWaiter> waiting;
-  WithEngine([&](Engine& e, Actions* out) {
+  WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     e.OnMarkDoneLogged(mark, status, Now(), out);
     auto it = mark_waiters_.find(std::make_pair(mark.txid, mark.participant));
     if (it != mark_waiters_.end()) {
@@ -205,7 +205,7 @@ void Runtime::RecoverAsync(const RecoveryState& state, std::function<void(absl::
                 << one_phase.branch.participant << ": asking the branch for its outcome";
   }
   ExpiredMark expired;
-  WithEngine([&](Engine& e, Actions* out) {
+  WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     e.Recover(state, Now(), out);
     expired = e.retained().expired();
     started_ = state.saw_expired();
@@ -239,14 +239,14 @@ absl::Status Runtime::Recover(const RecoveryState& state) {
 }
 
 absl::StatusOr<BeginResult> Runtime::Begin(absl::Duration timeout) {
-  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<BeginResult> {
+  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<BeginResult> {
     if (absl::Status s = CheckAccepting(); !s.ok()) return s;
     return e.Begin(timeout, Now(), out);
   });
 }
 
 absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, bool prepared) {
-  return WithEngine([&](Engine& e, Actions* out) {
+  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return e.Enlist(txid, branch, prepared, Now(), out);
   });
 }
@@ -272,7 +272,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
     }
     done(std::move(result));
   };
-  absl::Status started = WithEngine([&](Engine& e, Actions* out) {
+  absl::Status started = WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (absl::Status s = CheckAccepting(); !s.ok()) return s;
     waiters_[txid].push_back(waiter);
     absl::Status s = e.Commit(txid, Now(), out);
@@ -300,7 +300,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
 }
 
 absl::Status Runtime::Abort(const std::string& txid) {
-  return WithEngine([&](Engine& e, Actions* out) {
+  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return e.Abort(txid, "aborted by the client", Now(), out);
   });
 }
@@ -322,7 +322,7 @@ absl::StatusOr<ListPage> Runtime::List(const ListFilter& filter) {
 }
 
 absl::StatusOr<AdminResult> Runtime::RetryPhase2(const std::string& txid) {
-  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
+  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<AdminResult> {
     absl::StatusOr<size_t> resent = e.RetryPhase2(txid, Now(), out);
     if (!resent.ok()) return resent.status();
     TXLOG(INFO) << "txid=" << txid << " operator retry: phase 2 resent to " << *resent
@@ -336,7 +336,7 @@ absl::StatusOr<AdminResult> Runtime::RetryPhase2(const std::string& txid) {
 
 absl::StatusOr<AdminResult> Runtime::ForceAbort(const std::string& txid,
                                                 const std::string& reason) {
-  return WithEngine([&](Engine& e, Actions* out) -> absl::StatusOr<AdminResult> {
+  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<AdminResult> {
     const std::string why =
         absl::StrCat("aborted by an operator", reason.empty() ? "" : ": ", reason);
     if (absl::Status s = e.ForceAbort(txid, why, Now(), out); !s.ok()) return s;
@@ -352,7 +352,7 @@ void Runtime::MarkBranchDoneAsync(const std::string& txid, const std::string& pa
   // The engine marks the branch only once its MARK_DONE record is durable
   // (MarkDoneLogged), which answers this call; nothing waits meanwhile.
   bool logging = false;
-  absl::Status started = WithEngine([&](Engine& e, Actions* out) -> absl::Status {
+  absl::Status started = WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
     // A halted runtime carries out no append: nothing would answer.
     if (halted_) return absl::UnavailableError("coordinator is shutting down");
     if (absl::Status s = e.MarkBranchDone(txid, participant, note, Now(), out); !s.ok()) {
