@@ -4,6 +4,8 @@
 #
 # Also:  make sanitize  clang with -Wthread-safety -Werror, ASan and UBSan in
 #                       build-sanitize/: the unit, simulator and crash suites
+#        make format-check  every .h/.cc formatted as .clang-format says
+#                       (scripts/check-format --fix formats them)
 #        make bench     make package     make clean
 #
 # CMAKE_ARGS are added when a build directory is configured (the first
@@ -25,7 +27,7 @@ SANITIZE_ENV = UBSAN_OPTIONS=print_stacktrace=1 \
 empty :=
 space := $(empty) $(empty)
 
-.PHONY: all deps deps-clang configure build demo test bench package sanitize clean
+.PHONY: all deps deps-clang configure build demo test bench package sanitize format-check clean
 
 all: build
 
@@ -68,6 +70,9 @@ sanitize: deps-clang $(SANITIZE_BUILD)/CMakeCache.txt
 	@cmake --build $(SANITIZE_BUILD) -j$(JOBS) --target $(SANITIZE_SUITES:%=txcoord_tests_%)
 	@cd $(SANITIZE_BUILD) && $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) \
 	  -L '^($(subst $(space),|,$(strip $(SANITIZE_SUITES))))$$' $(CTEST_ARGS)
+
+format-check: deps-clang
+	@scripts/check-format
 
 clean:
 	@rm -rf $(BUILD) $(SANITIZE_BUILD)

@@ -44,10 +44,10 @@ class Agent {
     if (!opened.ok()) std::abort();
     participant_ = *std::move(opened);
     Check(participant_
-              ->Execute("",
-                        {{"CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)",
-                          {}}},
-                        false, absl::ZeroDuration())
+              ->Execute(
+                  "",
+                  {{"CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)", {}}},
+                  false, absl::ZeroDuration())
               .status());
     for (int i = 0; i < kRows; ++i) {
       Check(participant_
@@ -70,8 +70,8 @@ class Agent {
 
   std::string NextTxid() { return absl::StrCat("bench.1.", ++sequence_); }
   std::vector<SqlStatement> Update() {
-    return {{"UPDATE accounts SET balance = balance + 1 WHERE id = ?",
-             {int64_t{sequence_ % kRows}}}};
+    return {
+        {"UPDATE accounts SET balance = balance + 1 WHERE id = ?", {int64_t{sequence_ % kRows}}}};
   }
   Participant& p() { return *participant_; }
 

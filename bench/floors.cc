@@ -10,8 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "bench/proc_stats.h"
-#include "common/grpc_util.h"
 #include "health.grpc.pb.h"
+#include "rpc/grpc_util.h"
 
 namespace txcoord::bench {
 

@@ -26,9 +26,9 @@
 #include "bench/latency_stats.h"
 #include "client/agent_client.h"
 #include "client/client.h"
+#include "harness/cluster.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
-#include "tests/support/cluster.h"
 
 ABSL_FLAG(bool, smoke, false, "A short run (CI smoke test).");
 ABSL_FLAG(double, seconds, 5.0, "Duration of each point.");
@@ -203,31 +203,28 @@ int Main() {
       return 2;
     }
   }
-  std::printf("http_bench: a transfer (Begin, 3 Executes at 3 agents, Commit) over HTTP/JSON "
-              "and over gRPC, %.1f s per point%s\n",
-              seconds, smoke ? " (smoke)" : "");
-  std::printf("%-10s %-5s %7s %10s %10s %10s %7s\n", "what", "api", "clients", "p50_ms",
-              "p99_ms", "per_s", "errors");
+  std::printf(
+      "http_bench: a transfer (Begin, 3 Executes at 3 agents, Commit) over HTTP/JSON "
+      "and over gRPC, %.1f s per point%s\n",
+      seconds, smoke ? " (smoke)" : "");
+  std::printf("%-10s %-5s %7s %10s %10s %10s %7s\n", "what", "api", "clients", "p50_ms", "p99_ms",
+              "per_s", "errors");
   const testing::Cluster& c = **cluster;
   int failures = 0;
-  const auto floor_http = Run<HttpApi>(c, 1, seconds, [](HttpApi& a, absl::BitGenRef) {
-    return a.Floor();
-  });
-  const auto floor_grpc = Run<GrpcApi>(c, 1, seconds, [](GrpcApi& a, absl::BitGenRef) {
-    return a.Floor();
-  });
+  const auto floor_http =
+      Run<HttpApi>(c, 1, seconds, [](HttpApi& a, absl::BitGenRef) { return a.Floor(); });
+  const auto floor_grpc =
+      Run<GrpcApi>(c, 1, seconds, [](GrpcApi& a, absl::BitGenRef) { return a.Floor(); });
   Print("floor", "http", 1, floor_http);
   Print("floor", "grpc", 1, floor_grpc);
   failures += floor_http.errors + floor_grpc.errors;
   for (const std::string& text : absl::GetFlag(FLAGS_clients)) {
     int clients = 0;
     if (!absl::SimpleAtoi(text, &clients) || clients <= 0) continue;
-    const Point http = Run<HttpApi>(c, clients, seconds, [](HttpApi& a, absl::BitGenRef rng) {
-      return a.Transfer(rng);
-    });
-    const Point grpc = Run<GrpcApi>(c, clients, seconds, [](GrpcApi& a, absl::BitGenRef rng) {
-      return a.Transfer(rng);
-    });
+    const Point http = Run<HttpApi>(
+        c, clients, seconds, [](HttpApi& a, absl::BitGenRef rng) { return a.Transfer(rng); });
+    const Point grpc = Run<GrpcApi>(
+        c, clients, seconds, [](GrpcApi& a, absl::BitGenRef rng) { return a.Transfer(rng); });
     Print("transfer", "http", clients, http);
     Print("transfer", "grpc", clients, grpc);
     std::printf("%-10s http/grpc at %d: p50 %.2fx, throughput %.2fx\n", "ratio", clients,

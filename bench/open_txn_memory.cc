@@ -11,7 +11,7 @@
 #include "absl/synchronization/mutex.h"
 #include "bench/latency_stats.h"
 #include "bench/proc_stats.h"
-#include "common/grpc_util.h"
+#include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord::bench {

@@ -31,10 +31,10 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "client/consumer.h"
-#include "tests/support/cluster.h"
-#include "tests/support/jetstream.h"
-#include "tests/support/nats_server.h"
-#include "tests/support/temp_dir.h"
+#include "harness/cluster.h"
+#include "harness/jetstream.h"
+#include "harness/nats_server.h"
+#include "harness/temp_dir.h"
 
 ABSL_FLAG(bool, smoke, false, "A short run (CI smoke test).");
 ABSL_FLAG(double, seconds, 5.0, "Duration of each point.");

@@ -26,10 +26,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bench/proc_stats.h"
-#include "common/log.h"
+#include "common/logging.h"
+#include "common/timer_queue.h"
 #include "coordinator/participant_client.h"
 #include "coordinator/runtime.h"
-#include "common/timer_queue.h"
 #include "coordinator/wal/log.h"
 
 ABSL_FLAG(std::string, dir, "/tmp", "Where to put the WAL (a temporary directory under it).");
@@ -130,14 +130,13 @@ int Run() {
     return 2;
   }
 
-  std::printf("retention_bench: %lld transactions (90%% 2PC over 2 branches, 5%% one-phase, 5%% "
-              "aborted) from %d threads; retention %s, max %llu bytes, WAL segments of %llu "
-              "bytes in %s%s\n",
-              static_cast<long long>(total), threads,
-              absl::FormatDuration(retention.retention).c_str(),
-              static_cast<unsigned long long>(retention.max_bytes),
-              static_cast<unsigned long long>(segment_bytes), dir.c_str(),
-              smoke ? " (smoke)" : "");
+  std::printf(
+      "retention_bench: %lld transactions (90%% 2PC over 2 branches, 5%% one-phase, 5%% "
+      "aborted) from %d threads; retention %s, max %llu bytes, WAL segments of %llu "
+      "bytes in %s%s\n",
+      static_cast<long long>(total), threads, absl::FormatDuration(retention.retention).c_str(),
+      static_cast<unsigned long long>(retention.max_bytes),
+      static_cast<unsigned long long>(segment_bytes), dir.c_str(), smoke ? " (smoke)" : "");
   std::printf("%14s %10s %12s %10s %12s %10s %10s\n", "transactions", "tx/s", "retained",
               "bitmap_B", "dropped", "wal_B", "rss_MiB");
 
@@ -175,8 +174,12 @@ int Run() {
   for (int64_t mark = step; mark <= total; mark += step) {
     while (next.load() < mark && next.load() < total) absl::SleepFor(absl::Milliseconds(5));
     coordinator::EngineStats stats = runtime.stats();
-    Sample s{std::min(next.load(), total), stats.retained_committed, stats.retained_bytes,
-             stats.retained_chunks_dropped, DirBytes(dir), ResidentBytes(::getpid()).value_or(0)};
+    Sample s{std::min(next.load(), total),
+             stats.retained_committed,
+             stats.retained_bytes,
+             stats.retained_chunks_dropped,
+             DirBytes(dir),
+             ResidentBytes(::getpid()).value_or(0)};
     samples.push_back(s);
     const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
     std::printf("%14lld %10.0f %12llu %10zu %12llu %10llu %10.1f\n",
@@ -201,12 +204,14 @@ int Run() {
     if (s.wal_bytes > wal_bound) ++exceeded;
   }
   const bool pruned = !samples.empty() && samples.back().dropped > 0;
-  std::printf("bounds: bitmap <= %llu B, WAL <= %llu B: %s; chunks dropped during the run: %s; "
-              "RSS %.1f MiB at 10%%, %.1f MiB at 50%%, %.1f MiB at the end; %lld failed calls\n",
-              static_cast<unsigned long long>(retention.max_bytes),
-              static_cast<unsigned long long>(wal_bound), exceeded ? "EXCEEDED" : "held",
-              pruned ? "yes" : "NO", samples.front().rss / 1048576.0,
-              samples[samples.size() / 2].rss / 1048576.0, samples.back().rss / 1048576.0, static_cast<long long>(failures.load()));
+  std::printf(
+      "bounds: bitmap <= %llu B, WAL <= %llu B: %s; chunks dropped during the run: %s; "
+      "RSS %.1f MiB at 10%%, %.1f MiB at 50%%, %.1f MiB at the end; %lld failed calls\n",
+      static_cast<unsigned long long>(retention.max_bytes),
+      static_cast<unsigned long long>(wal_bound), exceeded ? "EXCEEDED" : "held",
+      pruned ? "yes" : "NO", samples.front().rss / 1048576.0,
+      samples[samples.size() / 2].rss / 1048576.0, samples.back().rss / 1048576.0,
+      static_cast<long long>(failures.load()));
   return exceeded == 0 && pruned && failures.load() == 0 ? 0 : 1;
 }
 

@@ -37,7 +37,7 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "common/flag_usage.h"
-#include "tests/support/cluster.h"
+#include "harness/cluster.h"
 
 ABSL_FLAG(bool, smoke, false,
           "Prove the benchmark works in a few seconds (what make test runs): three short points, "

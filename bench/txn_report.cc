@@ -68,9 +68,9 @@ std::string JsonPoint(const RunReport& report, const PointResult& p) {
   absl::StrAppend(&out, "     \"floor_fsync_ms\": ", JsonStats(p.fsync), ",\n");
   absl::StrAppend(&out, "     \"floor_fsync_idle_ms\": ", JsonStats(p.fsync_idle), ",\n");
   absl::StrAppend(&out, "     \"floor_rtt_ms\": ", JsonStats(p.rtt), ",\n");
-  absl::StrAppend(&out,
-                  absl::StrFormat("     \"rpc_calls_per_tx\": %d, \"rpc_cpu_ceiling_tx_per_s\": %.1f,\n",
-                                  RpcsPerTransaction(p.point), RpcCpuCeiling(report, p.point)));
+  absl::StrAppend(
+      &out, absl::StrFormat("     \"rpc_calls_per_tx\": %d, \"rpc_cpu_ceiling_tx_per_s\": %.1f,\n",
+                            RpcsPerTransaction(p.point), RpcCpuCeiling(report, p.point)));
   absl::StrAppend(&out, "     \"commit_ms\": ", JsonStats(p.commit), ",\n");
   absl::StrAppend(&out, "     \"txn_ms\": ", JsonStats(p.txn), ",\n");
   absl::StrAppend(&out, "     \"begin_ms\": ", JsonStats(p.begin), ",\n");

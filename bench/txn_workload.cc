@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "bench/floors.h"
 #include "bench/proc_stats.h"
-#include "tests/support/lock_barrier.h"
+#include "harness/lock_barrier.h"
 
 namespace txcoord::bench {
 namespace {

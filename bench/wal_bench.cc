@@ -26,7 +26,7 @@
 #include "absl/time/time.h"
 #include "bench/latency_stats.h"
 #include "common/flag_usage.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "coordinator/wal/file_system.h"
 #include "coordinator/wal/log.h"
 

@@ -9,7 +9,7 @@
 #include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "cli/json_writer.h"
-#include "common/grpc_util.h"
+#include "rpc/grpc_util.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 
 namespace txcoord::cli {

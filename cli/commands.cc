@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/exit_codes.h"
 #include "cli/json_writer.h"
-#include "common/grpc_util.h"
+#include "rpc/grpc_util.h"
 
 namespace txcoord::cli {
 

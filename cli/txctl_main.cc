@@ -12,7 +12,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/help.h"
-#include "common/tls.h"
+#include "rpc/tls.h"
 
 namespace txcoord::cli {
 namespace {

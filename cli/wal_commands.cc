@@ -8,13 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "absl/numeric/bits.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "cli/json_writer.h"
-#include "absl/numeric/bits.h"
 #include "coordinator/records.h"
 #include "coordinator/recovery_state.h"
 #include "coordinator/wal/file_system.h"
@@ -31,12 +31,12 @@ struct DumpedRecord {
   std::string type;  // COMMIT, END, MARK_DONE, ONE_PHASE, RETAINED, EXPIRED
   std::string txid;
   std::vector<coordinator::BranchRef> branches;  // COMMIT; ONE_PHASE: its one branch
-  std::string participant;  // MARK_DONE: the branch an operator settled
-  std::string note;         // MARK_DONE: what the operator did
-  bool committed = false;   // END: of a transaction with no COMMIT record
-  uint64_t epoch = 0;       // RETAINED, EXPIRED
-  uint64_t sequence = 0;    // RETAINED: first of the chunk; EXPIRED: the mark
-  uint64_t count = 0;       // RETAINED: committed txids in the chunk
+  std::string participant;                       // MARK_DONE: the branch an operator settled
+  std::string note;                              // MARK_DONE: what the operator did
+  bool committed = false;                        // END: of a transaction with no COMMIT record
+  uint64_t epoch = 0;                            // RETAINED, EXPIRED
+  uint64_t sequence = 0;                         // RETAINED: first of the chunk; EXPIRED: the mark
+  uint64_t count = 0;                            // RETAINED: committed txids in the chunk
 };
 
 struct WalReport {
@@ -44,7 +44,7 @@ struct WalReport {
   absl::Status status;
   std::vector<wal::SegmentReport> segments;
   std::vector<DumpedRecord> records;
-  std::map<std::string, LogCommit> unfinished;  // COMMIT without END, by txid
+  std::map<std::string, LogCommit> unfinished;                // COMMIT without END, by txid
   std::map<std::string, coordinator::LogOnePhase> one_phase;  // ONE_PHASE without END
   uint64_t retained = 0;  // committed txids whose outcome a start would keep
 };

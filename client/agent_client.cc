@@ -7,7 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/channel_cache.h"
-#include "common/grpc_util.h"
+#include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord {

@@ -42,7 +42,7 @@ struct AgentClientOptions {
   // a restarted agent as unreachable for up to ~20s (gRPC's reconnect
   // backoff), while every call still has its deadline.
   bool wait_for_ready = true;
-  // TLS credentials (e.g. txcoord::ChannelCredentials from common/tls.h):
+  // TLS credentials (e.g. txcoord::ChannelCredentials from rpc/tls.h):
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
   std::shared_ptr<grpc::ChannelCredentials> credentials;

@@ -4,7 +4,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
-#include "common/grpc_util.h"
+#include "rpc/grpc_util.h"
 
 namespace txcoord {
 namespace {

@@ -13,7 +13,7 @@
 #include "absl/time/clock.h"
 #include "client/channel_cache.h"
 #include "client/transaction.h"
-#include "common/grpc_util.h"
+#include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord {
@@ -112,20 +112,19 @@ absl::StatusOr<CommitResult> Client::Commit(const std::string& txid) {
   for (int attempt = 1;; ++attempt) {
     const absl::Duration left = give_up - absl::Now();
     bool lost = false;
-    absl::StatusOr<CommitResult> result = CommitOnce(
-        txid,
-        options_.settle_timeout > absl::ZeroDuration() ? std::min(options_.commit_timeout, left)
-                                                       : options_.commit_timeout,
-        &lost);
+    absl::StatusOr<CommitResult> result = CommitOnce(txid,
+                                                     options_.settle_timeout > absl::ZeroDuration()
+                                                         ? std::min(options_.commit_timeout, left)
+                                                         : options_.commit_timeout,
+                                                     &lost);
     if (!lost || options_.settle_timeout <= absl::ZeroDuration()) return result;
     // Half to all of the backoff: clients that lost the coordinator together
     // do not come back together.
     const absl::Duration pause = backoff * absl::Uniform(jitter, 0.5, 1.0);
     if (absl::Now() + pause >= give_up) {
-      return absl::UnknownError(absl::StrCat(kOutcomeUnknownPrefix, " ", txid, " unknown after ",
-                                             attempt, " Commit call(s) over ",
-                                             absl::FormatDuration(absl::Now() - start),
-                                             ": last error: ", result.status().ToString()));
+      return absl::UnknownError(absl::StrCat(
+          kOutcomeUnknownPrefix, " ", txid, " unknown after ", attempt, " Commit call(s) over ",
+          absl::FormatDuration(absl::Now() - start), ": last error: ", result.status().ToString()));
     }
     absl::SleepFor(pause);
     backoff = std::min(backoff * 2, kMaxSettleBackoff);

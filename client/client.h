@@ -54,7 +54,7 @@ struct ClientOptions {
   // known, or this long after it was called (kUnknown). Zero: one call,
   // its error returned as is.
   absl::Duration settle_timeout = absl::Seconds(60);
-  // TLS credentials (e.g. txcoord::ChannelCredentials from common/tls.h):
+  // TLS credentials (e.g. txcoord::ChannelCredentials from rpc/tls.h):
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
   std::shared_ptr<grpc::ChannelCredentials> credentials;

@@ -17,9 +17,9 @@
 #include "client/agent_client.h"
 #include "client/channel_cache.h"
 #include "client/transaction.h"
-#include "common/grpc_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord {
@@ -333,7 +333,7 @@ TEST_F(ClientTest, TransactionCommitReleasesOnlyAgentsWhereItChangedNothing) {
   absl::StatusOr<Transaction> tx = client.BeginTransaction();
   ASSERT_TRUE(tx.ok()) << tx.status();
   ASSERT_TRUE(tx->ExecuteOne(writer, "UPDATE x", {int64_t{1}}).ok());  // changes 1
-  ASSERT_TRUE(tx->ExecuteOne(reader, "SELECT 1").ok());               // changes 0
+  ASSERT_TRUE(tx->ExecuteOne(reader, "SELECT 1").ok());                // changes 0
   absl::StatusOr<CommitResult> result = tx->Commit();
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_TRUE(result->committed);

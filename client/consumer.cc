@@ -12,7 +12,7 @@
 #include "client/consumer_store.h"
 #include "client/jetstream_link.h"
 #include "common/failpoint.h"
-#include "common/log.h"
+#include "common/logging.h"
 
 namespace txcoord {
 

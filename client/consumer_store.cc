@@ -132,8 +132,7 @@ absl::StatusOr<BatchResult> ConsumerStore::ApplyBatch(
       position = message.stream_seq;
       continue;
     }
-    if (absl::Status status =
-            ExecSql(db(), "ROLLBACK TO txcoord_message; RELEASE txcoord_message");
+    if (absl::Status status = ExecSql(db(), "ROLLBACK TO txcoord_message; RELEASE txcoord_message");
         !status.ok()) {
       return status;
     }
@@ -142,14 +141,13 @@ absl::StatusOr<BatchResult> ConsumerStore::ApplyBatch(
       result.failed_deliveries = message.deliveries;
       break;  // the rest stays kNak, to come back in order
     }
-    absl::Status stored =
-        RunWith(db(),
-                "INSERT OR REPLACE INTO _txcoord_consumer_dead"
-                "(msg_id, stream_seq, topic, payload, error, deliveries, at_ms) "
-                "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                {message.id, static_cast<int64_t>(message.stream_seq), message.topic,
-                 Blob{message.payload}, applied.ToString(),
-                 static_cast<int64_t>(message.deliveries), now_ms});
+    absl::Status stored = RunWith(
+        db(),
+        "INSERT OR REPLACE INTO _txcoord_consumer_dead"
+        "(msg_id, stream_seq, topic, payload, error, deliveries, at_ms) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        {message.id, static_cast<int64_t>(message.stream_seq), message.topic, Blob{message.payload},
+         applied.ToString(), static_cast<int64_t>(message.deliveries), now_ms});
     if (stored.ok()) stored = remember(message);
     if (!stored.ok()) return stored;
     result.dispositions[i] = Disposition::kTerm;

@@ -4,7 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "common/log.h"
+#include "common/logging.h"
 
 namespace txcoord::consumer_internal {
 namespace {

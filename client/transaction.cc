@@ -31,8 +31,8 @@ absl::StatusOr<ExecuteResult> Transaction::Execute(AgentClient& agent,
   return result;
 }
 
-absl::StatusOr<std::vector<std::string>> Transaction::Publish(AgentClient& agent,
-                                                              const std::vector<Message>& messages) {
+absl::StatusOr<std::vector<std::string>> Transaction::Publish(
+    AgentClient& agent, const std::vector<Message>& messages) {
   AgentUse& use = Use(agent);
   absl::StatusOr<std::vector<std::string>> ids = agent.Publish(txid_, messages);
   if (!ids.ok()) {

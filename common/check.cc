@@ -2,7 +2,7 @@
 
 #include <cstdlib>
 
-#include "common/log.h"
+#include "common/logging.h"
 
 namespace txcoord::internal {
 

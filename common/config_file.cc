@@ -31,7 +31,8 @@ bool IsParsingFlag(absl::string_view name) {
 // The line without a comment: '#' at its start or after white space.
 absl::string_view StripComment(absl::string_view line) {
   for (size_t i = 0; i < line.size(); ++i) {
-    if (line[i] == '#' && (i == 0 || absl::ascii_isspace(static_cast<unsigned char>(line[i - 1])))) {
+    if (line[i] == '#' &&
+        (i == 0 || absl::ascii_isspace(static_cast<unsigned char>(line[i - 1])))) {
       return line.substr(0, i);
     }
   }
@@ -69,10 +70,11 @@ absl::Status ApplyConfig(absl::string_view path, absl::string_view contents) {
       return absl::InvalidArgumentError(
           absl::StrCat(where(), "expected \"name = value\", got \"", text, "\""));
     }
-    const std::string name = absl::StrReplaceAll(
-        absl::StripAsciiWhitespace(text.substr(0, equals)), {{"-", "_"}});
+    const std::string name =
+        absl::StrReplaceAll(absl::StripAsciiWhitespace(text.substr(0, equals)), {{"-", "_"}});
     const absl::string_view value = absl::StripAsciiWhitespace(text.substr(equals + 1));
-    if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(where(), "no name before '='"));
+    if (name.empty())
+      return absl::InvalidArgumentError(absl::StrCat(where(), "no name before '='"));
     if (IsParsingFlag(name)) {
       return absl::InvalidArgumentError(
           absl::StrCat(where(), "'", name, "' cannot be set in a configuration file"));

@@ -13,7 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "common/log.h"
+#include "common/logging.h"
 
 namespace txcoord {
 namespace internal {
@@ -29,7 +29,8 @@ struct Failpoint {
 };
 
 ABSL_CONST_INIT absl::Mutex g_mu(absl::kConstInit);
-std::map<std::string, Failpoint>* g_armed ABSL_PT_GUARDED_BY(g_mu) = new std::map<std::string, Failpoint>;
+std::map<std::string, Failpoint>* g_armed ABSL_PT_GUARDED_BY(g_mu) =
+    new std::map<std::string, Failpoint>;
 
 }  // namespace
 
@@ -38,7 +39,8 @@ absl::Status ArmFailpoints(const std::string& spec) {
   for (absl::string_view item : absl::StrSplit(spec, ',', absl::SkipWhitespace())) {
     std::vector<absl::string_view> kv = absl::StrSplit(item, '=');
     if (kv.size() != 2 || kv[0].empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("failpoint \"", item, "\": expected name=crash|stall[@N]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("failpoint \"", item, "\": expected name=crash|stall[@N]"));
     }
     Failpoint fp;
     std::vector<absl::string_view> action = absl::StrSplit(kv[1], '@');
@@ -47,9 +49,11 @@ absl::Status ArmFailpoints(const std::string& spec) {
     } else if (action[0] == "stall") {
       fp.crash = false;
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("failpoint \"", item, "\": action must be crash or stall"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("failpoint \"", item, "\": action must be crash or stall"));
     }
-    if (action.size() == 2 && (!absl::SimpleAtoi(action[1], &fp.fire_on_hit) || fp.fire_on_hit < 1)) {
+    if (action.size() == 2 &&
+        (!absl::SimpleAtoi(action[1], &fp.fire_on_hit) || fp.fire_on_hit < 1)) {
       return absl::InvalidArgumentError(absl::StrCat("failpoint \"", item, "\": @N needs N >= 1"));
     }
     armed[std::string(kv[0])] = fp;
@@ -58,7 +62,8 @@ absl::Status ArmFailpoints(const std::string& spec) {
   *g_armed = std::move(armed);
   internal::g_failpoints_enabled = !g_armed->empty();
   for (const auto& [name, fp] : *g_armed) {
-    TXLOG(WARNING) << "failpoint armed: " << name << "=" << (fp.crash ? "crash" : "stall") << "@" << fp.fire_on_hit;
+    TXLOG(WARNING) << "failpoint armed: " << name << "=" << (fp.crash ? "crash" : "stall") << "@"
+                   << fp.fire_on_hit;
   }
   return absl::OkStatus();
 }

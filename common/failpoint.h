@@ -35,10 +35,10 @@ absl::Status ArmFailpointsFromEnvironment();
 }  // namespace txcoord
 
 // Costs one relaxed atomic load when no failpoint is armed.
-#define TXCOORD_FAILPOINT(name)                                                   \
-  do {                                                                            \
+#define TXCOORD_FAILPOINT(name)                                                    \
+  do {                                                                             \
     if (::txcoord::internal::g_failpoints_enabled.load(std::memory_order_relaxed)) \
-      ::txcoord::internal::HitFailpoint(name);                                    \
+      ::txcoord::internal::HitFailpoint(name);                                     \
   } while (0)
 
 #endif  // TXCOORD_COMMON_FAILPOINT_H_

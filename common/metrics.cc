@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "common/log.h"
+#include "common/logging.h"
 
 namespace txcoord {
 namespace metrics_internal {

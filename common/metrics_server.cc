@@ -18,7 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "common/log.h"
+#include "common/logging.h"
 
 namespace txcoord {
 namespace metrics_server_internal {

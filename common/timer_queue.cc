@@ -58,9 +58,8 @@ void TimerQueue::Run() {
   while (!stopping_) {
     if (heap_.empty()) {
       mu_.Await(absl::Condition(
-          +[](TimerQueue* q) ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) {
-            return q->stopping_ || !q->heap_.empty();
-          },
+          +[](TimerQueue* q)
+               ABSL_EXCLUSIVE_LOCKS_REQUIRED(q->mu_) { return q->stopping_ || !q->heap_.empty(); },
           this));
       continue;
     }

@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -29,7 +29,8 @@ bool IsValidEndpoint(absl::string_view endpoint) {
   const absl::string_view port = endpoint.substr(colon + 1);
   uint32_t port_number = 0;
   if (port.empty() || port.size() > 5 || !absl::SimpleAtoi(port, &port_number) ||
-      port_number == 0 || port_number > 65535 || port.find_first_not_of("0123456789") != absl::string_view::npos) {
+      port_number == 0 || port_number > 65535 ||
+      port.find_first_not_of("0123456789") != absl::string_view::npos) {
     return false;
   }
   if (host.size() >= 3 && host.front() == '[' && host.back() == ']') {
@@ -48,16 +49,17 @@ bool IsValidEndpoint(absl::string_view endpoint) {
 absl::StatusOr<Txid> ParseTxid(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("txid is empty");
   if (text.size() > kMaxTxidBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("txid is ", text.size(), " bytes; at most ", kMaxTxidBytes));
+    return absl::InvalidArgumentError(
+        absl::StrCat("txid is ", text.size(), " bytes; at most ", kMaxTxidBytes));
   }
   std::vector<absl::string_view> parts = absl::StrSplit(text, '.');
   Txid txid;
   if (parts.size() != 3 || !IsValidName(parts[0], /*allow_dot=*/false) ||
       !absl::SimpleAtoi(parts[1], &txid.epoch) || !absl::SimpleAtoi(parts[2], &txid.sequence)) {
     // Never echo arbitrary bytes back at length.
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed txid \"", absl::CHexEscape(text.substr(0, 64)),
-                     "\": expected <cluster>.<epoch>.<sequence>"));
+    return absl::InvalidArgumentError(absl::StrCat("malformed txid \"",
+                                                   absl::CHexEscape(text.substr(0, 64)),
+                                                   "\": expected <cluster>.<epoch>.<sequence>"));
   }
   txid.cluster = std::string(parts[0]);
   return txid;

@@ -81,8 +81,10 @@ TEST(Utf8Test, RejectsCodePointsAboveU10FFFF) {
 TEST(Utf8Test, RejectsStrayContinuationAndCutSequences) {
   EXPECT_EQ(FindInvalidUtf8("\x80"), 0u);
   EXPECT_EQ(FindInvalidUtf8("ab\xBF"), 2u);
-  EXPECT_EQ(FindInvalidUtf8("ab\xE2\x82"), 2u);         // cut at the end
-  EXPECT_EQ(FindInvalidUtf8("ab\xE2\x82" "cd"), 2u);    // cut by ASCII
+  EXPECT_EQ(FindInvalidUtf8("ab\xE2\x82"), 2u);  // cut at the end
+  EXPECT_EQ(FindInvalidUtf8("ab\xE2\x82"
+                            "cd"),
+            2u);  // cut by ASCII
   EXPECT_EQ(FindInvalidUtf8("\xF0\x9F\x98"), 0u);
 }
 

@@ -4,11 +4,11 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/access_policy.h"
-#include "common/grpc_util.h"
 #include "common/txid.h"
 #include "common/utf8.h"
 #include "coordinator/coordinator_service.h"
+#include "rpc/access_policy.h"
+#include "rpc/grpc_util.h"
 
 namespace txcoord::coordinator {
 namespace {
@@ -60,7 +60,8 @@ grpc::Status Answer(const absl::StatusOr<AdminResult>& result, v1::AdminActionRe
 grpc::Status AdminService::ListTransactions(grpc::ServerContext* context,
                                             const v1::ListTransactionsRequest* request,
                                             v1::ListTransactionsResponse* response) {
-  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/ListTransactions");
+  if (grpc::Status admitted =
+          AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/ListTransactions");
       !admitted.ok()) {
     return admitted;
   }
@@ -108,7 +109,8 @@ grpc::Status AdminService::ListTransactions(grpc::ServerContext* context,
 grpc::Status AdminService::GetTransaction(grpc::ServerContext* context,
                                           const v1::GetTransactionRequest* request,
                                           v1::Transaction* response) {
-  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/GetTransaction");
+  if (grpc::Status admitted =
+          AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/GetTransaction");
       !admitted.ok()) {
     return admitted;
   }
@@ -122,7 +124,8 @@ grpc::Status AdminService::GetTransaction(grpc::ServerContext* context,
 grpc::Status AdminService::RetryPhase2(grpc::ServerContext* context,
                                        const v1::RetryPhase2Request* request,
                                        v1::AdminActionResponse* response) {
-  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/RetryPhase2");
+  if (grpc::Status admitted =
+          AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/RetryPhase2");
       !admitted.ok()) {
     return admitted;
   }
@@ -133,7 +136,8 @@ grpc::Status AdminService::RetryPhase2(grpc::ServerContext* context,
 grpc::Status AdminService::ForceAbort(grpc::ServerContext* context,
                                       const v1::ForceAbortRequest* request,
                                       v1::AdminActionResponse* response) {
-  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/ForceAbort");
+  if (grpc::Status admitted =
+          AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/ForceAbort");
       !admitted.ok()) {
     return admitted;
   }
@@ -145,7 +149,8 @@ grpc::Status AdminService::ForceAbort(grpc::ServerContext* context,
 grpc::Status AdminService::MarkBranchDone(grpc::ServerContext* context,
                                           const v1::MarkBranchDoneRequest* request,
                                           v1::AdminActionResponse* response) {
-  if (grpc::Status admitted = AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/MarkBranchDone");
+  if (grpc::Status admitted =
+          AdmitCall(policy_, *context, "/txcoord.v1.CoordinatorAdmin/MarkBranchDone");
       !admitted.ok()) {
     return admitted;
   }

@@ -6,8 +6,8 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "common/access_policy.h"
 #include "coordinator/runtime.h"
+#include "rpc/access_policy.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 
 namespace txcoord::coordinator {

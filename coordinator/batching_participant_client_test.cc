@@ -31,9 +31,12 @@ class FakeClock final : public Clock {
 
 const char* OpName(BranchOp op) {
   switch (op) {
-    case BranchOp::kPrepare: return "Prepare";
-    case BranchOp::kCommit: return "Commit";
-    case BranchOp::kAbort: return "Abort";
+    case BranchOp::kPrepare:
+      return "Prepare";
+    case BranchOp::kCommit:
+      return "Commit";
+    case BranchOp::kAbort:
+      return "Abort";
   }
   return "?";
 }

@@ -6,7 +6,7 @@
 #include <map>
 #include <string>
 
-#include "common/http_server.h"
+#include "rpc/http_server.h"
 
 namespace txcoord::coordinator {
 

@@ -4,8 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/grpc_util.h"
 #include "common/txid.h"
+#include "rpc/grpc_util.h"
 
 namespace txcoord::coordinator {
 namespace {
@@ -21,28 +21,38 @@ int64_t UnixMillis(absl::Time t) {
 
 v1::TxState ToProto(TxState state) {
   switch (state) {
-    case TxState::kActive: return v1::TX_STATE_ACTIVE;
-    case TxState::kPreparing: return v1::TX_STATE_PREPARING;
-    case TxState::kCommitting: return v1::TX_STATE_COMMITTING;
-    case TxState::kCommitted: return v1::TX_STATE_COMMITTED;
-    case TxState::kAborted: return v1::TX_STATE_ABORTED;
+    case TxState::kActive:
+      return v1::TX_STATE_ACTIVE;
+    case TxState::kPreparing:
+      return v1::TX_STATE_PREPARING;
+    case TxState::kCommitting:
+      return v1::TX_STATE_COMMITTING;
+    case TxState::kCommitted:
+      return v1::TX_STATE_COMMITTED;
+    case TxState::kAborted:
+      return v1::TX_STATE_ABORTED;
   }
   return v1::TX_STATE_UNSPECIFIED;
 }
 
 v1::Vote ToProto(Vote vote) {
   switch (vote) {
-    case Vote::kUnknown: return v1::VOTE_UNSPECIFIED;
-    case Vote::kYes: return v1::VOTE_YES;
-    case Vote::kNo: return v1::VOTE_NO;
-    case Vote::kReadOnly: return v1::VOTE_READ_ONLY;
+    case Vote::kUnknown:
+      return v1::VOTE_UNSPECIFIED;
+    case Vote::kYes:
+      return v1::VOTE_YES;
+    case Vote::kNo:
+      return v1::VOTE_NO;
+    case Vote::kReadOnly:
+      return v1::VOTE_READ_ONLY;
   }
   return v1::VOTE_UNSPECIFIED;
 }
 
 absl::Time DeadlineOf(const grpc::ServerContextBase* context) {
   const auto deadline = context->deadline();
-  if (deadline == std::chrono::system_clock::time_point::max()) return absl::Now() + kDefaultCommitWait;
+  if (deadline == std::chrono::system_clock::time_point::max())
+    return absl::Now() + kDefaultCommitWait;
   return absl::FromChrono(deadline);
 }
 
@@ -115,17 +125,17 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // The reactor and `response` live until Finish; the runtime calls back
   // exactly once, also when the deadline passes first.
-  runtime_->CommitAsync(request->txid(), DeadlineOf(context),
-                        [reactor, response](absl::StatusOr<CommitResult> result) {
-                          if (!result.ok()) {
-                            reactor->Finish(ToGrpcStatus(result.status()));
-                            return;
-                          }
-                          response->set_outcome(result->committed ? v1::OUTCOME_COMMITTED
-                                                                  : v1::OUTCOME_ABORTED);
-                          response->set_reason(result->reason);
-                          reactor->Finish(grpc::Status::OK);
-                        });
+  runtime_->CommitAsync(
+      request->txid(), DeadlineOf(context),
+      [reactor, response](absl::StatusOr<CommitResult> result) {
+        if (!result.ok()) {
+          reactor->Finish(ToGrpcStatus(result.status()));
+          return;
+        }
+        response->set_outcome(result->committed ? v1::OUTCOME_COMMITTED : v1::OUTCOME_ABORTED);
+        response->set_reason(result->reason);
+        reactor->Finish(grpc::Status::OK);
+      });
   return reactor;
 }
 
@@ -152,9 +162,15 @@ grpc::Status CoordinatorService::ServeQueryOutcome(const v1::QueryOutcomeRequest
   absl::StatusOr<Outcome> outcome = runtime_->QueryOutcome(request->txid(), request->participant());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   switch (*outcome) {
-    case Outcome::kCommitted: response->set_outcome(v1::OUTCOME_COMMITTED); break;
-    case Outcome::kAborted: response->set_outcome(v1::OUTCOME_ABORTED); break;
-    case Outcome::kPending: response->set_outcome(v1::OUTCOME_PENDING); break;
+    case Outcome::kCommitted:
+      response->set_outcome(v1::OUTCOME_COMMITTED);
+      break;
+    case Outcome::kAborted:
+      response->set_outcome(v1::OUTCOME_ABORTED);
+      break;
+    case Outcome::kPending:
+      response->set_outcome(v1::OUTCOME_PENDING);
+      break;
   }
   return grpc::Status::OK;
 }

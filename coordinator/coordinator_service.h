@@ -5,9 +5,9 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include "common/access_policy.h"
-#include "common/grpc_util.h"
 #include "coordinator/runtime.h"
+#include "rpc/access_policy.h"
+#include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord::coordinator {
@@ -19,7 +19,7 @@ namespace txcoord::coordinator {
 class CoordinatorService final : public v1::Coordinator::CallbackService {
  public:
   // `runtime` and `policy` must outlive the service. The role of each
-  // caller is checked before any handler runs (common/daemon.h); here
+  // caller is checked before any handler runs (rpc/daemon.h); here
   // `policy` also checks that an agent enlists and asks only under the
   // participant names bound to it. nullptr: no checks.
   explicit CoordinatorService(Runtime* runtime, const AccessPolicy* policy = nullptr)

@@ -29,7 +29,8 @@ absl::Status MakeDirs(const std::string& path) {
   for (size_t i = 0; i <= path.size(); ++i) {
     if (i == path.size() || (path[i] == '/' && i > 0)) {
       partial = path.substr(0, i);
-      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) return Errno("cannot create", partial);
+      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST)
+        return Errno("cannot create", partial);
     }
   }
   return absl::OkStatus();
@@ -118,7 +119,8 @@ absl::StatusOr<std::unique_ptr<DataDir>> DataDir::Open(const std::string& path,
     return absl::DataLossError(absl::StrCat(path, "/EPOCH is corrupt: \"", *epoch_text, "\""));
   }
   dir->epoch_ = epoch + 1;
-  if (absl::Status s = WriteFileDurably(path, "EPOCH", absl::StrCat(dir->epoch_)); !s.ok()) return s;
+  if (absl::Status s = WriteFileDurably(path, "EPOCH", absl::StrCat(dir->epoch_)); !s.ok())
+    return s;
   return dir;
 }
 

@@ -14,21 +14,30 @@ const char kPresumedAbort[] =
 
 const char* TxStateName(TxState state) {
   switch (state) {
-    case TxState::kActive: return "ACTIVE";
-    case TxState::kPreparing: return "PREPARING";
-    case TxState::kCommitting: return "COMMITTING";
-    case TxState::kCommitted: return "COMMITTED";
-    case TxState::kAborted: return "ABORTED";
+    case TxState::kActive:
+      return "ACTIVE";
+    case TxState::kPreparing:
+      return "PREPARING";
+    case TxState::kCommitting:
+      return "COMMITTING";
+    case TxState::kCommitted:
+      return "COMMITTED";
+    case TxState::kAborted:
+      return "ABORTED";
   }
   return "?";
 }
 
 const char* VoteName(Vote vote) {
   switch (vote) {
-    case Vote::kUnknown: return "-";
-    case Vote::kYes: return "YES";
-    case Vote::kNo: return "NO";
-    case Vote::kReadOnly: return "READ_ONLY";
+    case Vote::kUnknown:
+      return "-";
+    case Vote::kYes:
+      return "YES";
+    case Vote::kNo:
+      return "NO";
+    case Vote::kReadOnly:
+      return "READ_ONLY";
   }
   return "?";
 }
@@ -62,15 +71,15 @@ absl::Status Engine::CheckOwned(const std::string& txid) const {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok()) return parsed.status();
   if (parsed->cluster != options_.cluster_id) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("txid ", txid, " belongs to coordinator \"", parsed->cluster,
-                     "\", not to this one (\"", options_.cluster_id, "\")"));
+    return absl::FailedPreconditionError(absl::StrCat("txid ", txid, " belongs to coordinator \"",
+                                                      parsed->cluster, "\", not to this one (\"",
+                                                      options_.cluster_id, "\")"));
   }
   if (parsed->epoch > options_.epoch) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "txid ", txid, " has epoch ", parsed->epoch, " but this coordinator is at epoch ",
-        options_.epoch, ": is another coordinator using cluster id \"", options_.cluster_id,
-        "\"?"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("txid ", txid, " has epoch ", parsed->epoch,
+                     " but this coordinator is at epoch ", options_.epoch,
+                     ": is another coordinator using cluster id \"", options_.cluster_id, "\"?"));
   }
   return absl::OkStatus();
 }
@@ -79,8 +88,8 @@ absl::StatusOr<bool> Engine::ForgottenOutcome(const std::string& txid) const {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok()) return parsed.status();
   if (parsed->epoch == options_.epoch && parsed->sequence >= next_sequence_) {
-    return absl::NotFoundError(absl::StrCat("transaction ", txid,
-                                            " was never begun: this coordinator has not issued it"));
+    return absl::NotFoundError(
+        absl::StrCat("transaction ", txid, " was never begun: this coordinator has not issued it"));
   }
   switch (retained_.Find(parsed->epoch, parsed->sequence)) {
     case RetainedOutcome::kCommitted:
@@ -161,8 +170,9 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   if (!found.ok()) return found.status();
   Txn& txn = **found;
   if (txn.state != TxState::kActive) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "transaction ", txid, " is ", TxStateName(txn.state), ": branches can join only while it is ACTIVE"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("transaction ", txid, " is ", TxStateName(txn.state),
+                     ": branches can join only while it is ACTIVE"));
   }
   Branch* existing = FindBranch(txn, branch.participant);
   // One incarnation of a branch never changes its token, so any change,
@@ -181,8 +191,8 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   }
   if (existing == nullptr) {
     if (txn.branches.size() >= options_.max_branches) {
-      return absl::ResourceExhaustedError(absl::StrCat("transaction ", txid, " already has ",
-                                                       txn.branches.size(), " branches"));
+      return absl::ResourceExhaustedError(
+          absl::StrCat("transaction ", txid, " already has ", txn.branches.size(), " branches"));
     }
     txn.branches.push_back(Branch{branch});
     existing = &txn.branches.back();
@@ -253,7 +263,8 @@ void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Act
     }
   }
   if (waiting) {
-    out->push_back(ArmTimer{TimerId{txid, TimerKind::kPrepareTimeout, ""}, now + options_.prepare_timeout});
+    out->push_back(
+        ArmTimer{TimerId{txid, TimerKind::kPrepareTimeout, ""}, now + options_.prepare_timeout});
   }
   MaybeDecide(txid, txn, now, out);
 }
@@ -264,7 +275,10 @@ void Engine::MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Acti
   for (const Branch& b : txn.branches) {
     if (b.vote == Vote::kUnknown) return;
     if (b.vote == Vote::kNo) {
-      DoAbort(txid, txn, absl::StrCat("branch ", b.ref.participant, " voted NO", b.last_error.empty() ? "" : ": ", b.last_error), out);
+      DoAbort(txid, txn,
+              absl::StrCat("branch ", b.ref.participant, " voted NO",
+                           b.last_error.empty() ? "" : ": ", b.last_error),
+              out);
       return;
     }
     any_yes |= b.vote == Vote::kYes;
@@ -358,15 +372,17 @@ absl::StatusOr<Outcome> Engine::QueryOutcome(const std::string& txid,
       // branch, so the branch stays in doubt for an operator.
       absl::StatusOr<bool> committed = ForgottenOutcome(txid);
       if (committed.ok() && *committed) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "transaction ", txid, " COMMITTED and ended; which branches committed is no longer "
-            "kept: resolve branch ", participant, " by hand (docs/operations.md)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("transaction ", txid,
+                         " COMMITTED and ended; which branches committed is no longer "
+                         "kept: resolve branch ",
+                         participant, " by hand (docs/operations.md)"));
       }
       return Outcome::kAborted;  // presumed abort
     }
     const auto& who = done->second.committed_participants;
     return std::find(who.begin(), who.end(), participant) != who.end() ? Outcome::kCommitted
-                                                                        : Outcome::kAborted;
+                                                                       : Outcome::kAborted;
   }
   Txn& txn = it->second;
   switch (txn.state) {
@@ -403,7 +419,8 @@ void Engine::OnPrepareResult(const std::string& txid, const std::string& partici
   } else {
     b->vote = Vote::kNo;
     b->last_error = std::string(vote.status().message());
-    DoAbort(txid, txn, absl::StrCat("prepare failed at ", participant, ": ", vote.status().ToString()), out);
+    DoAbort(txid, txn,
+            absl::StrCat("prepare failed at ", participant, ": ", vote.status().ToString()), out);
     return;
   }
   MaybeDecide(txid, txn, now, out);
@@ -424,7 +441,8 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
       if (txn.state == TxState::kPreparing && !txn.logging && !txn.one_phase) {
         std::string missing;
         for (const Branch& b : txn.branches) {
-          if (b.vote == Vote::kUnknown) absl::StrAppend(&missing, missing.empty() ? "" : ", ", b.ref.participant);
+          if (b.vote == Vote::kUnknown)
+            absl::StrAppend(&missing, missing.empty() ? "" : ", ", b.ref.participant);
         }
         DoAbort(timer.txid, txn, absl::StrCat("prepare timed out waiting for ", missing), out);
       }

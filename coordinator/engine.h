@@ -37,8 +37,8 @@ namespace txcoord::coordinator {
 extern const char kPresumedAbort[];
 
 struct EngineOptions {
-  std::string cluster_id;     // names this coordinator in every txid
-  uint64_t epoch = 1;         // grows on every start (see data_dir.h)
+  std::string cluster_id;  // names this coordinator in every txid
+  uint64_t epoch = 1;      // grows on every start (see data_dir.h)
   absl::Duration default_tx_timeout = absl::Seconds(30);
   absl::Duration max_tx_timeout = absl::Hours(1);
   absl::Duration prepare_timeout = absl::Seconds(5);
@@ -50,7 +50,7 @@ struct EngineOptions {
   // Which committed txids are kept, and how long, after they end: what
   // Commit, Abort and GetTransaction answer for a forgotten txid.
   RetentionOptions retention;
-  uint64_t random_seed = 0;       // jitter; fixed in tests and simulation
+  uint64_t random_seed = 0;  // jitter; fixed in tests and simulation
 };
 
 // What an operator or client sees of one transaction.
@@ -61,15 +61,15 @@ struct BranchView {
   uint32_t phase2_attempts = 0;  // failed phase-2 calls
   std::string last_error;
   absl::Time last_attempt = absl::InfinitePast();  // last phase-2 call sent
-  bool heuristic = false;        // acknowledged by an operator (MarkBranchDone)
-  bool heuristic_mixed = false;  // answered HEURISTIC_MIXED: retries stopped
+  bool heuristic = false;                          // acknowledged by an operator (MarkBranchDone)
+  bool heuristic_mixed = false;                    // answered HEURISTIC_MIXED: retries stopped
 };
 
 struct TransactionView {
   std::string txid;
   TxState state = TxState::kActive;
   std::vector<BranchView> branches;
-  absl::Time begin = absl::InfinitePast();     // InfinitePast if recovered
+  absl::Time begin = absl::InfinitePast();  // InfinitePast if recovered
   absl::Time deadline = absl::InfiniteFuture();
   std::string reason;
   absl::Time decided = absl::InfinitePast();  // COMMIT durable, or recovered
@@ -82,7 +82,7 @@ struct ListFilter {
   absl::Duration min_age = absl::ZeroDuration();
   std::string participant;  // empty: any
   size_t page_size = 100;
-  std::string page_token;   // a next_page_token; empty: the first page
+  std::string page_token;  // a next_page_token; empty: the first page
   bool include_finished = false;
 };
 
@@ -107,7 +107,7 @@ struct EngineStats {
   uint64_t retained_committed = 0;
   size_t retained_bytes = 0;
   uint64_t retained_chunks_dropped = 0;
-  size_t open = 0;              // transactions not finished
+  size_t open = 0;  // transactions not finished
   // Since Begin (or recovery) of the oldest open transaction; zero if none.
   absl::Duration oldest_open_age;
   // Branches of open transactions that answered HEURISTIC_MIXED (an
@@ -247,7 +247,7 @@ class Engine final {
     absl::Time last_attempt = absl::InfinitePast();
     bool heuristic = false;
     bool heuristic_mixed = false;
-    std::string mark_note;  // the operator's note, if heuristic
+    std::string mark_note;      // the operator's note, if heuristic
     bool prepare_sent = false;  // a SendPrepare went out: only then may a vote come back
   };
   // Invariants, checked where they are relied on (common/check.h): an open
@@ -282,10 +282,8 @@ class Engine final {
   void MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
   void DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out);
   void StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
-  void SendPhase2(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
-                  Actions* out);
-  void ArmRetry(const std::string& txid, Txn& txn, Branch& branch, absl::Time now,
-                Actions* out);
+  void SendPhase2(const std::string& txid, Txn& txn, Branch& branch, absl::Time now, Actions* out);
+  void ArmRetry(const std::string& txid, Txn& txn, Branch& branch, absl::Time now, Actions* out);
   // Ends a COMMITTING transaction (LogEnd) once every YES branch is
   // acknowledged; true if it did. `txn` is gone then.
   bool MaybeEnd(const std::string& txid, const Txn& txn, absl::Time now, Actions* out);

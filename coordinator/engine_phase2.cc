@@ -150,8 +150,7 @@ bool Engine::MaybeEnd(const std::string& txid, const Txn& txn, absl::Time now, A
 }
 
 void Engine::OnOnePhaseResult(const std::string& txid, const std::string& participant,
-                              const absl::StatusOr<bool>& committed, absl::Time now,
-                              Actions* out) {
+                              const absl::StatusOr<bool>& committed, absl::Time now, Actions* out) {
   auto it = txns_.find(txid);
   if (it == txns_.end()) return;  // a late answer: the transaction ended
   Txn& txn = it->second;
@@ -241,7 +240,7 @@ void Engine::RecoverOnePhase(const LogOnePhase& one_phase, absl::Time now, Actio
   txn.state = TxState::kPreparing;
   txn.one_phase = true;
   txn.logging = false;
-  txn.begin = now;  // its real begin is not logged: ages count from recovery
+  txn.begin = now;                        // its real begin is not logged: ages count from recovery
   txn.deadline = absl::InfiniteFuture();  // the branch decides
   txn.branches.clear();
   txn.branches.push_back(Branch{one_phase.branch});

@@ -282,8 +282,7 @@ TEST_F(EngineRetentionTest, AFailedOnePhaseRecordLeavesTheOutcomeUnknownNotAbort
   EXPECT_EQ(decided[0].error.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(Only<SendCommitOnePhase>(failed).empty());
   Actions aborting;
-  EXPECT_EQ(engine_->Abort(txid, "", kT0, &aborting).code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(engine_->Abort(txid, "", kT0, &aborting).code(), absl::StatusCode::kFailedPrecondition);
 }
 
 TEST_F(EngineRetentionTest, AReadOnlyCommitIsRememberedByItsEnd) {

@@ -1,8 +1,8 @@
 #include "coordinator/engine.h"
-#include "coordinator/engine_test_util.h"
 
 #include <string>
 
+#include "coordinator/engine_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

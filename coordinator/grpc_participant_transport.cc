@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "common/grpc_util.h"
+#include "rpc/grpc_util.h"
 
 namespace txcoord::coordinator {
 namespace {
@@ -27,19 +27,25 @@ void SetCallDeadline(grpc::ClientContext* context, absl::Duration timeout) {
 
 absl::StatusOr<Vote> VoteOf(v1::Vote vote, const std::string& reason) {
   switch (vote) {
-    case v1::VOTE_YES: return Vote::kYes;
-    case v1::VOTE_READ_ONLY: return Vote::kReadOnly;
+    case v1::VOTE_YES:
+      return Vote::kYes;
+    case v1::VOTE_READ_ONLY:
+      return Vote::kReadOnly;
     case v1::VOTE_NO:
       return absl::AbortedError(reason.empty() ? "voted NO" : "voted NO: " + reason);
-    default: return absl::InternalError("participant sent no vote");
+    default:
+      return absl::InternalError("participant sent no vote");
   }
 }
 
 v1::BatchRequest::Kind KindOf(BranchOp op) {
   switch (op) {
-    case BranchOp::kPrepare: return v1::BatchRequest::KIND_PREPARE;
-    case BranchOp::kCommit: return v1::BatchRequest::KIND_COMMIT;
-    case BranchOp::kAbort: return v1::BatchRequest::KIND_ABORT;
+    case BranchOp::kPrepare:
+      return v1::BatchRequest::KIND_PREPARE;
+    case BranchOp::kCommit:
+      return v1::BatchRequest::KIND_COMMIT;
+    case BranchOp::kAbort:
+      return v1::BatchRequest::KIND_ABORT;
   }
   return v1::BatchRequest::KIND_UNSPECIFIED;
 }
@@ -137,9 +143,12 @@ void GrpcParticipantTransport::CommitOnePhase(const std::string& endpoint, const
         std::unique_ptr<OnePhase> owned(call);
         if (!status.ok()) return call->done(FromGrpcStatus(status));
         switch (call->response.outcome()) {
-          case v1::OUTCOME_COMMITTED: return call->done(true);
-          case v1::OUTCOME_ABORTED: return call->done(false);
-          default: return call->done(absl::InternalError("participant sent no one-phase outcome"));
+          case v1::OUTCOME_COMMITTED:
+            return call->done(true);
+          case v1::OUTCOME_ABORTED:
+            return call->done(false);
+          default:
+            return call->done(absl::InternalError("participant sent no one-phase outcome"));
         }
       });
 }

@@ -17,11 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "common/grpc_util.h"
 #include "common/scheduler.h"
 #include "coordinator/batching_participant_client.h"
 #include "gtest/gtest.h"
-#include "tests/support/call_gate.h"
+#include "harness/call_gate.h"
+#include "rpc/grpc_util.h"
 
 namespace txcoord::coordinator {
 namespace {
@@ -55,7 +55,7 @@ class FakeParticipant : public v1::Participant::Service, public txcoord::testing
                               v1::CommitOnePhaseResponse* response) override {
     Arrive("CommitOnePhase " + request->txid());
     response->set_outcome(absl::EndsWith(request->txid(), "y") ? v1::OUTCOME_COMMITTED
-                                                                 : v1::OUTCOME_ABORTED);
+                                                               : v1::OUTCOME_ABORTED);
     return grpc::Status::OK;
   }
 
@@ -88,7 +88,8 @@ class BatchingParticipant final : public FakeParticipant {
         case v1::BatchRequest::KIND_COMMIT:
           SetAnswerStatus(FromGrpcStatus(CommitStatus(entry.txid())), answer);
           break;
-        default: break;
+        default:
+          break;
       }
     }
     return grpc::Status::OK;
@@ -179,9 +180,8 @@ TEST_F(GrpcParticipantTransportTest, IdleParticipantGetsSingleCalls) {
   Result* c = Commit("c.1.1y");
   Wait(c);
   EXPECT_TRUE(c->status.ok()) << c->status;
-  EXPECT_EQ(participant.calls(),
-            (std::vector<std::string>{"Prepare c.1.1y", "Prepare c.1.2r", "Prepare c.1.3",
-                                      "Commit c.1.1y"}));
+  EXPECT_EQ(participant.calls(), (std::vector<std::string>{"Prepare c.1.1y", "Prepare c.1.2r",
+                                                           "Prepare c.1.3", "Commit c.1.1y"}));
   EXPECT_EQ(client_->batches_sent(), 0);
   EXPECT_EQ(results_[0]->vote.value(), Vote::kYes);
   EXPECT_EQ(results_[1]->vote.value(), Vote::kReadOnly);
@@ -333,9 +333,10 @@ class GrpcBatchTest : public GrpcParticipantTransportTest {
 TEST_F(GrpcBatchTest, EntriesAreAnsweredInOrderWithNoVotesAsAborted) {
   BatchingParticipant participant;
   Start(&participant);
-  absl::StatusOr<std::vector<BatchAnswer>> answers =
-      Batch({{BranchOp::kPrepare, "c.1.1y", 7}, {BranchOp::kPrepare, "c.1.2"},
-             {BranchOp::kCommit, "c.1.3f"}, {BranchOp::kAbort, "c.1.4"}});
+  absl::StatusOr<std::vector<BatchAnswer>> answers = Batch({{BranchOp::kPrepare, "c.1.1y", 7},
+                                                            {BranchOp::kPrepare, "c.1.2"},
+                                                            {BranchOp::kCommit, "c.1.3f"},
+                                                            {BranchOp::kAbort, "c.1.4"}});
   ASSERT_TRUE(answers.ok()) << answers.status();
   ASSERT_EQ(answers->size(), 4u);
   EXPECT_TRUE((*answers)[0].status.ok()) << (*answers)[0].status;

@@ -7,7 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/http_grpc.h"
+#include "rpc/http_grpc.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -36,13 +36,14 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                     [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
                       JsonFields body(req.body);
                       uint32_t timeout_ms = 0;
-                      if (absl::Status s = body.Uint32("timeout_ms", &timeout_ms); !s.ok()) return s;
+                      if (absl::Status s = body.Uint32("timeout_ms", &timeout_ms); !s.ok())
+                        return s;
                       if (absl::Status s = body.Finish(); !s.ok()) return s;
                       v1::BeginRequest request;
                       request.set_timeout_ms(timeout_ms);
                       v1::BeginResponse response;
-                      absl::Status s = CallGrpc(client.get(), &Stub::Begin, request, &response,
-                                                kCallTimeout);
+                      absl::Status s =
+                          CallGrpc(client.get(), &Stub::Begin, request, &response, kCallTimeout);
                       if (!s.ok()) return s;
                       return nlohmann::json{{"txid", response.txid()},
                                             {"deadline_unix_ms", response.deadline_unix_ms()}};
@@ -55,8 +56,8 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                       v1::CommitRequest request;
                       request.set_txid(req.params.at("txid"));
                       v1::CommitResponse response;
-                      absl::Status s = CallGrpc(client.get(), &Stub::Commit, request, &response,
-                                                kCommitTimeout);
+                      absl::Status s =
+                          CallGrpc(client.get(), &Stub::Commit, request, &response, kCommitTimeout);
                       if (!s.ok()) return s;
                       return nlohmann::json{
                           {"outcome", EnumName(v1::Outcome_Name(response.outcome()), "OUTCOME_")},
@@ -70,8 +71,8 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                       v1::AbortRequest request;
                       request.set_txid(req.params.at("txid"));
                       v1::AbortResponse response;
-                      absl::Status s = CallGrpc(client.get(), &Stub::Abort, request, &response,
-                                                kCallTimeout);
+                      absl::Status s =
+                          CallGrpc(client.get(), &Stub::Abort, request, &response, kCallTimeout);
                       if (!s.ok()) return s;
                       return nlohmann::json{{"aborted", true}};
                     },
@@ -130,8 +131,8 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
            }
          }
          v1::ListTransactionsResponse response;
-         absl::Status s = CallGrpc(admin.get(), &Admin::ListTransactions, request, &response,
-                                   kCallTimeout);
+         absl::Status s =
+             CallGrpc(admin.get(), &Admin::ListTransactions, request, &response, kCallTimeout);
          if (!s.ok()) return s;
          nlohmann::json list = nlohmann::json::array();
          for (const v1::Transaction& tx : response.transactions()) {
@@ -177,16 +178,15 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                       request.set_txid(req.params.at("txid"));
                       request.set_reason(reason);
                       v1::AdminActionResponse response;
-                      absl::Status s = CallGrpc(admin.get(), &Admin::ForceAbort, request,
-                                                &response, kCallTimeout);
+                      absl::Status s = CallGrpc(admin.get(), &Admin::ForceAbort, request, &response,
+                                                kCallTimeout);
                       if (!s.ok()) return s;
                       return ActionToJson(response);
                     },
                     "/txcoord.v1.CoordinatorAdmin/ForceAbort"});
 
   routes.push_back(
-      {"POST", "/v1/admin/transactions/{txid}/branches/{participant}/mark-done",
-       HttpAccess::kAdmin,
+      {"POST", "/v1/admin/transactions/{txid}/branches/{participant}/mark-done", HttpAccess::kAdmin,
        [admin](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
          JsonFields body(req.body);
          std::string note;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/http_server.h"
+#include "rpc/http_server.h"
 
 namespace grpc {
 class Channel;

@@ -79,12 +79,18 @@ std::string EncodeCommit(const LogCommit& commit) {
 
 const char* RecordTypeName(uint8_t type) {
   switch (type) {
-    case kRecordCommit: return "COMMIT";
-    case kRecordEnd: return "END";
-    case kRecordMarkDone: return "MARK_DONE";
-    case kRecordOnePhase: return "ONE_PHASE";
-    case kRecordRetained: return "RETAINED";
-    case kRecordExpired: return "EXPIRED";
+    case kRecordCommit:
+      return "COMMIT";
+    case kRecordEnd:
+      return "END";
+    case kRecordMarkDone:
+      return "MARK_DONE";
+    case kRecordOnePhase:
+      return "ONE_PHASE";
+    case kRecordRetained:
+      return "RETAINED";
+    case kRecordExpired:
+      return "EXPIRED";
   }
   return "?";
 }
@@ -158,7 +164,8 @@ absl::StatusOr<LogCommit> DecodeCommit(absl::string_view payload) {
   for (uint32_t i = 0; i < count; ++i) {
     BranchRef b;
     if (!GetString(&payload, &b.participant) || !GetString(&payload, &b.endpoint)) {
-      return absl::DataLossError(absl::StrCat("malformed COMMIT record: branch ", i, " of ", count));
+      return absl::DataLossError(
+          absl::StrCat("malformed COMMIT record: branch ", i, " of ", count));
     }
     commit.branches.push_back(std::move(b));
   }

@@ -63,14 +63,15 @@ size_t RetainedOutcomes::Prune(absl::Time now, const std::function<ExpiredMark()
   return dropped;
 }
 
-void RetainedOutcomes::ExpireThrough(const ExpiredMark& mark) { expired_ = std::max(expired_, mark); }
+void RetainedOutcomes::ExpireThrough(const ExpiredMark& mark) {
+  expired_ = std::max(expired_, mark);
+}
 
 absl::Status RetainedOutcomes::Merge(const OutcomeChunk& chunk) {
   if (chunk.first_sequence % kChunkSequences != 0 || chunk.bitmap.size() > kChunkBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("outcome chunk of epoch ", chunk.epoch, " at sequence ",
-                     chunk.first_sequence, " is not aligned to ", kChunkSequences,
-                     " or holds over ", kChunkBytes, " bytes"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "outcome chunk of epoch ", chunk.epoch, " at sequence ", chunk.first_sequence,
+        " is not aligned to ", kChunkSequences, " or holds over ", kChunkBytes, " bytes"));
   }
   if (chunk.bitmap.find_first_not_of('\0') == std::string::npos) return absl::OkStatus();
   Chunk& into = ChunkAt({chunk.epoch, chunk.first_sequence});

@@ -42,7 +42,7 @@ struct OutcomeChunk {
   uint64_t epoch = 0;
   uint64_t first_sequence = 0;
   absl::Time newest = absl::InfinitePast();  // latest decision in the chunk
-  std::string bitmap;  // bit i (LSB first) = first_sequence + i committed
+  std::string bitmap;                        // bit i (LSB first) = first_sequence + i committed
 };
 
 // (epoch, sequence): every txid at or before it (epoch first) is expired.

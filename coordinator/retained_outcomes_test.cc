@@ -40,7 +40,7 @@ TEST(RetainedOutcomesTest, ChunksPastTheWindowGoOldestFirstAndTheirRangeExpires)
   EXPECT_EQ(kept.Prune(kT0 + absl::Minutes(59)), 0u);
   EXPECT_EQ(kept.Prune(kT0 + absl::Minutes(61)), 1u);
   EXPECT_EQ(kept.Find(1, 10), RetainedOutcome::kExpired);
-  EXPECT_EQ(kept.Find(1, 11), RetainedOutcome::kExpired);  // aborted or not: unknown now
+  EXPECT_EQ(kept.Find(1, 11), RetainedOutcome::kExpired);          // aborted or not: unknown now
   EXPECT_EQ(kept.Find(1, kChunk - 1), RetainedOutcome::kExpired);  // the chunk's whole range...
   // ...but not later ones: a chunk never made means no commit there.
   EXPECT_EQ(kept.Find(1, 5 * kChunk), RetainedOutcome::kNotCommitted);
@@ -105,7 +105,8 @@ TEST(RetainedOutcomesTest, AYoungChunkIsShortOnDisk) {
 TEST(RetainedOutcomesTest, AMisalignedOrOversizedChunkIsRefused) {
   RetainedOutcomes kept;
   EXPECT_FALSE(kept.Merge({1, 5, kT0, "\x01"}).ok());
-  EXPECT_FALSE(kept.Merge({1, 0, kT0, std::string(RetainedOutcomes::kChunkBytes + 1, '\x01')}).ok());
+  EXPECT_FALSE(
+      kept.Merge({1, 0, kT0, std::string(RetainedOutcomes::kChunkBytes + 1, '\x01')}).ok());
   EXPECT_EQ(kept.committed_count(), 0u);
 }
 

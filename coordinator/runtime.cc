@@ -7,13 +7,13 @@
 #include "absl/synchronization/notification.h"
 #include "common/failpoint.h"
 #include "common/heuristic.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "coordinator/records.h"
 
 namespace txcoord::coordinator {
 
-Runtime::Runtime(const RuntimeOptions& options, wal::DecisionLog* log, ParticipantClient* participants,
-                 Scheduler* scheduler)
+Runtime::Runtime(const RuntimeOptions& options, wal::DecisionLog* log,
+                 ParticipantClient* participants, Scheduler* scheduler)
     : options_(options),
       log_(log),
       participants_(participants),
@@ -77,53 +77,59 @@ void Runtime::Execute(Actions actions) {
   const absl::Duration prepare_timeout = options_.engine.prepare_timeout;
   for (Action& action : actions) {
     if (auto* a = std::get_if<SendPrepare>(&action)) {
-      participants_->Prepare(a->branch, a->txid, prepare_timeout,
-                             [this, txid = a->txid, p = a->branch.participant](absl::StatusOr<Vote> vote) {
-                               if (!vote.ok()) {
-                                 TXLOG(WARNING) << "txid=" << txid << " prepare at " << p << " failed: " << vote.status();
-                               }
-                               WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                                 e.OnPrepareResult(txid, p, vote, Now(), out);
-                                 return 0;
-                               });
-                             });
+      participants_->Prepare(
+          a->branch, a->txid, prepare_timeout,
+          [this, txid = a->txid, p = a->branch.participant](absl::StatusOr<Vote> vote) {
+            if (!vote.ok()) {
+              TXLOG(WARNING) << "txid=" << txid << " prepare at " << p
+                             << " failed: " << vote.status();
+            }
+            WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+              e.OnPrepareResult(txid, p, vote, Now(), out);
+              return 0;
+            });
+          });
     } else if (auto* a = std::get_if<SendCommit>(&action)) {
-      participants_->Commit(a->branch, a->txid, options_.phase2_rpc_timeout,
-                            [this, txid = a->txid, p = a->branch.participant](absl::Status status) {
-                              if (IsHeuristicMixed(status)) {
-                                TXLOG(ERROR) << "txid=" << txid << " " << kHeuristicMixed << " at " << p
-                                             << ": an operator forced this branch the other way; the transaction "
-                                                "is COMMITTED elsewhere. Retries stop: repair the branch by hand, "
-                                                "then `txctl mark-done " << txid << " " << p << "`. Agent said: "
-                                             << status.message();
-                              } else if (!status.ok()) {
-                                TXLOG(WARNING) << "txid=" << txid << " commit at " << p << " failed (will retry): " << status;
-                              }
-                              if (status.ok()) TXCOORD_FAILPOINT("mid-phase-two");
-                              WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                                e.OnPhase2Result(txid, p, status, Now(), out);
-                                return 0;
-                              });
-                            });
+      participants_->Commit(
+          a->branch, a->txid, options_.phase2_rpc_timeout,
+          [this, txid = a->txid, p = a->branch.participant](absl::Status status) {
+            if (IsHeuristicMixed(status)) {
+              TXLOG(ERROR) << "txid=" << txid << " " << kHeuristicMixed << " at " << p
+                           << ": an operator forced this branch the other way; the transaction "
+                              "is COMMITTED elsewhere. Retries stop: repair the branch by hand, "
+                              "then `txctl mark-done "
+                           << txid << " " << p << "`. Agent said: " << status.message();
+            } else if (!status.ok()) {
+              TXLOG(WARNING) << "txid=" << txid << " commit at " << p
+                             << " failed (will retry): " << status;
+            }
+            if (status.ok()) TXCOORD_FAILPOINT("mid-phase-two");
+            WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+              e.OnPhase2Result(txid, p, status, Now(), out);
+              return 0;
+            });
+          });
     } else if (auto* a = std::get_if<SendAbort>(&action)) {
       // Best effort: a prepared branch that misses it asks QueryOutcome and
       // hears ABORTED; an unprepared one is rolled back when idle.
-      participants_->Abort(a->branch, a->txid, options_.abort_rpc_timeout,
-                           [txid = a->txid, p = a->branch.participant](absl::Status status) {
-                             if (IsHeuristicMixed(status)) {
-                               TXLOG(ERROR) << "txid=" << txid << " " << kHeuristicMixed << " at " << p
-                                            << ": the transaction ABORTED but an operator committed this branch: "
-                                            << status.message();
-                             } else if (!status.ok()) {
-                               TXLOG(INFO) << "txid=" << txid << " abort at " << p << " not delivered: " << status;
-                             }
-                           });
+      participants_->Abort(
+          a->branch, a->txid, options_.abort_rpc_timeout,
+          [txid = a->txid, p = a->branch.participant](absl::Status status) {
+            if (IsHeuristicMixed(status)) {
+              TXLOG(ERROR) << "txid=" << txid << " " << kHeuristicMixed << " at " << p
+                           << ": the transaction ABORTED but an operator committed this branch: "
+                           << status.message();
+            } else if (!status.ok()) {
+              TXLOG(INFO) << "txid=" << txid << " abort at " << p << " not delivered: " << status;
+            }
+          });
     } else if (auto* a = std::get_if<SendCommitOnePhase>(&action)) {
       participants_->CommitOnePhase(
           a->branch, a->txid, options_.phase2_rpc_timeout,
           [this, txid = a->txid, p = a->branch.participant](absl::StatusOr<bool> committed) {
             if (!committed.ok()) {
-              TXLOG(WARNING) << "txid=" << txid << " one-phase commit at " << p << " failed (will retry): " << committed.status();
+              TXLOG(WARNING) << "txid=" << txid << " one-phase commit at " << p
+                             << " failed (will retry): " << committed.status();
             }
             WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
               e.OnOnePhaseResult(txid, p, committed, Now(), out);
@@ -196,8 +202,9 @@ void Runtime::RecoverAsync(const RecoveryState& state, std::function<void(absl::
     const std::vector<LogMarkDone>& marks = state.marks(txid);
     TXLOG(INFO) << "txid=" << txid << " recovered as COMMITTING with " << commit.branches.size()
                 << " branches"
-                << (marks.empty() ? ""
-                                  : absl::StrCat(" (", marks.size(), " marked done by an operator)"))
+                << (marks.empty()
+                        ? ""
+                        : absl::StrCat(" (", marks.size(), " marked done by an operator)"))
                 << ": re-driving phase 2";
   }
   for (const auto& [txid, one_phase] : state.one_phase()) {
@@ -239,10 +246,11 @@ absl::Status Runtime::Recover(const RecoveryState& state) {
 }
 
 absl::StatusOr<BeginResult> Runtime::Begin(absl::Duration timeout) {
-  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<BeginResult> {
-    if (absl::Status s = CheckAccepting(); !s.ok()) return s;
-    return e.Begin(timeout, Now(), out);
-  });
+  return WithEngine([&](Engine& e, Actions* out)
+                        ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<BeginResult> {
+                          if (absl::Status s = CheckAccepting(); !s.ok()) return s;
+                          return e.Begin(timeout, Now(), out);
+                        });
 }
 
 absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, bool prepared) {
@@ -267,33 +275,35 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
   waiter->done = [this, start = Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
     if (options_.on_commit_returned) {
-      options_.on_commit_returned(Now() - start, result.status(),
-                                  result.ok() && result->committed);
+      options_.on_commit_returned(Now() - start, result.status(), result.ok() && result->committed);
     }
     done(std::move(result));
   };
-  absl::Status started = WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (absl::Status s = CheckAccepting(); !s.ok()) return s;
-    waiters_[txid].push_back(waiter);
-    absl::Status s = e.Commit(txid, Now(), out);
-    if (!s.ok()) RemoveWaiter(txid, waiter);
-    return s;
-  });
+  absl::Status started =
+      WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (absl::Status s = CheckAccepting(); !s.ok()) return s;
+        waiters_[txid].push_back(waiter);
+        absl::Status s = e.Commit(txid, Now(), out);
+        if (!s.ok()) RemoveWaiter(txid, waiter);
+        return s;
+      });
   if (!started.ok()) {
     Fire(*waiter, started);
     return;
   }
   if (waiter->fired.load() || deadline == absl::InfiniteFuture()) return;
-  const Scheduler::TimerId timer = scheduler_->Schedule(deadline, [this, txid, weak = std::weak_ptr<Waiter>(waiter)] {
-    std::shared_ptr<Waiter> waiter = weak.lock();
-    if (waiter == nullptr || waiter->fired.load()) return;
-    {
-      absl::MutexLock lock(&mu_);
-      RemoveWaiter(txid, waiter);
-    }
-    Fire(*waiter, absl::DeadlineExceededError(
-        absl::StrCat("commit of ", txid, " is still undecided; it goes on: ask GetTransaction")));
-  });
+  const Scheduler::TimerId timer =
+      scheduler_->Schedule(deadline, [this, txid, weak = std::weak_ptr<Waiter>(waiter)] {
+        std::shared_ptr<Waiter> waiter = weak.lock();
+        if (waiter == nullptr || waiter->fired.load()) return;
+        {
+          absl::MutexLock lock(&mu_);
+          RemoveWaiter(txid, waiter);
+        }
+        Fire(*waiter,
+             absl::DeadlineExceededError(absl::StrCat(
+                 "commit of ", txid, " is still undecided; it goes on: ask GetTransaction")));
+      });
   waiter->timer.store(timer);
   // Decided meanwhile: Fire may have looked before the id was stored.
   if (waiter->fired.load()) scheduler_->Cancel(timer);
@@ -322,7 +332,8 @@ absl::StatusOr<ListPage> Runtime::List(const ListFilter& filter) {
 }
 
 absl::StatusOr<AdminResult> Runtime::RetryPhase2(const std::string& txid) {
-  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<AdminResult> {
+  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                        mu_) -> absl::StatusOr<AdminResult> {
     absl::StatusOr<size_t> resent = e.RetryPhase2(txid, Now(), out);
     if (!resent.ok()) return resent.status();
     TXLOG(INFO) << "txid=" << txid << " operator retry: phase 2 resent to " << *resent
@@ -336,7 +347,8 @@ absl::StatusOr<AdminResult> Runtime::RetryPhase2(const std::string& txid) {
 
 absl::StatusOr<AdminResult> Runtime::ForceAbort(const std::string& txid,
                                                 const std::string& reason) {
-  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::StatusOr<AdminResult> {
+  return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(
+                        mu_) -> absl::StatusOr<AdminResult> {
     const std::string why =
         absl::StrCat("aborted by an operator", reason.empty() ? "" : ": ", reason);
     if (absl::Status s = e.ForceAbort(txid, why, Now(), out); !s.ok()) return s;
@@ -352,22 +364,24 @@ void Runtime::MarkBranchDoneAsync(const std::string& txid, const std::string& pa
   // The engine marks the branch only once its MARK_DONE record is durable
   // (MarkDoneLogged), which answers this call; nothing waits meanwhile.
   bool logging = false;
-  absl::Status started = WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
-    // A halted runtime carries out no append: nothing would answer.
-    if (halted_) return absl::UnavailableError("coordinator is shutting down");
-    if (absl::Status s = e.MarkBranchDone(txid, participant, note, Now(), out); !s.ok()) {
-      return s;
-    }
-    logging = std::any_of(out->begin(), out->end(),
-                          [](const Action& a) { return std::holds_alternative<LogMarkDone>(a); });
-    if (logging) {
-      mark_waiters_[std::make_pair(txid, participant)].push_back(
-          [this, txid, participant, note, done](const absl::Status& logged) {
-            done(MarkDoneResult(txid, participant, note, /*logging=*/true, logged));
-          });
-    }
-    return absl::OkStatus();
-  });
+  absl::Status started =
+      WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> absl::Status {
+        // A halted runtime carries out no append: nothing would answer.
+        if (halted_) return absl::UnavailableError("coordinator is shutting down");
+        if (absl::Status s = e.MarkBranchDone(txid, participant, note, Now(), out); !s.ok()) {
+          return s;
+        }
+        logging = std::any_of(out->begin(), out->end(), [](const Action& a) {
+          return std::holds_alternative<LogMarkDone>(a);
+        });
+        if (logging) {
+          mark_waiters_[std::make_pair(txid, participant)].push_back(
+              [this, txid, participant, note, done](const absl::Status& logged) {
+                done(MarkDoneResult(txid, participant, note, /*logging=*/true, logged));
+              });
+        }
+        return absl::OkStatus();
+      });
   if (!started.ok()) {
     done(started);
     return;

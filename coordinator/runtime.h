@@ -20,10 +20,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/scheduler.h"
-#include "coordinator/wal/decision_log.h"
 #include "coordinator/engine.h"
 #include "coordinator/participant_client.h"
 #include "coordinator/recovery_state.h"
+#include "coordinator/wal/decision_log.h"
 #include "coordinator/wal/log.h"
 
 namespace txcoord::coordinator {

@@ -138,8 +138,12 @@ class RuntimeTest : public ::testing::Test {
     options.dir = "/data/wal";
     options.fs = &fs_;
     options.segment_bytes = segment_bytes;
-    options.checkpoint = [this] { return runtime_ ? runtime_->CheckpointRecords() : std::vector<wal::Record>{}; };
-    auto log = wal::Log::Open(options, [this](const wal::Record& r) { ASSERT_TRUE(recovery_.Apply(r.type, r.payload).ok()); });
+    options.checkpoint = [this] {
+      return runtime_ ? runtime_->CheckpointRecords() : std::vector<wal::Record>{};
+    };
+    auto log = wal::Log::Open(options, [this](const wal::Record& r) {
+      ASSERT_TRUE(recovery_.Apply(r.type, r.payload).ok());
+    });
     ASSERT_TRUE(log.ok()) << log.status();
     log_ = std::move(*log);
     RuntimeOptions runtime_options;
@@ -147,7 +151,8 @@ class RuntimeTest : public ::testing::Test {
     runtime_options.engine.epoch = ++epoch_;
     runtime_options.engine.phase2_backoff_initial = absl::Milliseconds(1);
     runtime_options.engine.phase2_backoff_max = absl::Milliseconds(5);
-    runtime_ = std::make_unique<Runtime>(runtime_options, log_.get(), &participants_, timers_.get());
+    runtime_ =
+        std::make_unique<Runtime>(runtime_options, log_.get(), &participants_, timers_.get());
     ASSERT_TRUE(runtime_->Recover(recovery_).ok());
   }
 
@@ -407,7 +412,8 @@ TEST_F(RuntimeTest, RecoveryIgnoresAMarkWithoutAnOpenCommit) {
   ASSERT_TRUE(state.Apply(kRecordCommit, EncodeCommit({"c1.1.3", {{"a", "a:1"}}})).ok());
   ASSERT_TRUE(state.Apply(kRecordMarkDone, mark("c1.1.3", "zz")).ok());  // no such branch
   ASSERT_TRUE(state.Apply(kRecordMarkDone, mark("c1.1.3", "a")).ok());
-  ASSERT_TRUE(state.Apply(kRecordMarkDone, mark("c1.1.3", "a")).ok());  // a checkpoint copy, then the original
+  ASSERT_TRUE(state.Apply(kRecordMarkDone, mark("c1.1.3", "a"))
+                  .ok());  // a checkpoint copy, then the original
   EXPECT_TRUE(state.marks("c1.1.1").empty());
   EXPECT_TRUE(state.marks("c1.1.2").empty());
   EXPECT_EQ(state.marks("c1.1.3").size(), 1u);

@@ -9,24 +9,24 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "common/daemon.h"
 #include "common/config_file.h"
-#include "common/daemon_flags.h"
 #include "common/failpoint.h"
 #include "common/flag_usage.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "common/systemd_notify.h"
+#include "common/timer_queue.h"
 #include "coordinator/admin_service.h"
 #include "coordinator/batching_participant_client.h"
-#include "coordinator/coordinator_metrics.h"
 #include "coordinator/console_assets.h"
+#include "coordinator/coordinator_metrics.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
 #include "coordinator/grpc_participant_transport.h"
 #include "coordinator/http_api.h"
 #include "coordinator/runtime.h"
-#include "common/timer_queue.h"
 #include "coordinator/wal/log.h"
+#include "rpc/daemon.h"
+#include "rpc/daemon_flags.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "Address to serve gRPC on (host:port; port 0 picks a free port). Clients, agents and "
@@ -67,7 +67,8 @@ ABSL_FLAG(std::string, agent_identities, "",
           "agent certificate allowed to Enlist, EnlistBatch and QueryOutcome for it (a name may "
           "be given twice). Unset: any certificate the CA signed, under any name (logged as a "
           "WARNING at start).");
-ABSL_FLAG(std::string, log_level, "info", "Least severe log level printed: debug, info, warning, error.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe log level printed: debug, info, warning, error.");
 
 namespace txcoord::coordinator {
 namespace {
@@ -81,7 +82,8 @@ int Run() {
   SetMinLogLevel(level);
   SetLogTag("txcoord");
   absl::Status armed = ArmFailpointsFromEnvironment();
-  if (armed.ok() && !absl::GetFlag(FLAGS_failpoints).empty()) armed = ArmFailpoints(absl::GetFlag(FLAGS_failpoints));
+  if (armed.ok() && !absl::GetFlag(FLAGS_failpoints).empty())
+    armed = ArmFailpoints(absl::GetFlag(FLAGS_failpoints));
   if (!armed.ok()) {
     TXLOG(ERROR) << "cannot start: " << armed;
     return 2;
@@ -183,8 +185,8 @@ int Run() {
   InflightTracker inflight;
   ServerOptions server_options = security->server;
   server_options.inflight = &inflight;
-  absl::StatusOr<ServerHandle> server = StartServer(
-      "txcoord", absl::GetFlag(FLAGS_listen), {&service, &admin_service}, server_options);
+  absl::StatusOr<ServerHandle> server = StartServer("txcoord", absl::GetFlag(FLAGS_listen),
+                                                    {&service, &admin_service}, server_options);
   if (!server.ok()) {
     TXLOG(ERROR) << "cannot start: " << server.status();
     return 1;
@@ -199,9 +201,9 @@ int Run() {
     return 1;
   }
   TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << (*dir)->cluster_id()
-              << " epoch=" << (*dir)->epoch() << " data-dir=" << (*dir)->path()
-              << " recovered " << recovery.unfinished().size() << " committing and "
-              << recovery.one_phase().size() << " one-phase transaction(s); outcomes retained for "
+              << " epoch=" << (*dir)->epoch() << " data-dir=" << (*dir)->path() << " recovered "
+              << recovery.unfinished().size() << " committing and " << recovery.one_phase().size()
+              << " one-phase transaction(s); outcomes retained for "
               << absl::FormatDuration(retention.retention) << " ("
               << recovery.outcomes().committed_count() << " committed txids kept)";
 

@@ -28,14 +28,14 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "client/consumer.h"
-#include "common/sqlite_db.h"
 #include "common/flag_usage.h"
-#include "tests/support/bank.h"
-#include "tests/support/cluster.h"
-#include "tests/support/jetstream.h"
-#include "tests/support/nats_server.h"
-#include "tests/support/sqlite_inspect.h"
-#include "tests/support/temp_dir.h"
+#include "common/sqlite_db.h"
+#include "harness/bank.h"
+#include "harness/cluster.h"
+#include "harness/jetstream.h"
+#include "harness/nats_server.h"
+#include "harness/sqlite_inspect.h"
+#include "harness/temp_dir.h"
 
 ABSL_FLAG(int, clients, 16, "concurrent clients (threads), each running one transfer at a time");
 ABSL_FLAG(int, transfers, 3000, "transfers to attempt in total");

@@ -21,11 +21,11 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/consumer.h"
-#include "common/sqlite_db.h"
-#include "common/daemon.h"
 #include "common/failpoint.h"
 #include "common/flag_usage.h"
-#include "common/log.h"
+#include "common/logging.h"
+#include "common/sqlite_db.h"
+#include "rpc/daemon.h"
 
 ABSL_FLAG(std::string, nats_url, "nats://127.0.0.1:4222", "NATS server(s), comma-separated.");
 ABSL_FLAG(std::string, stream, "", "JetStream stream to consume (must exist).");
@@ -72,9 +72,9 @@ CREATE TABLE IF NOT EXISTS counters(topic TEXT PRIMARY KEY, count INTEGER NOT NU
 )sql";
 
 absl::Status CountEvent(sqlite3* db, const InboundMessage& m) {
-  absl::Status status =
-      RunWith(db, "INSERT INTO events(msg_id, topic, key, txid, payload) VALUES(?1, ?2, ?3, ?4, ?5)",
-              {m.id, m.topic, m.key, m.txid, Blob{m.payload}});
+  absl::Status status = RunWith(
+      db, "INSERT INTO events(msg_id, topic, key, txid, payload) VALUES(?1, ?2, ?3, ?4, ?5)",
+      {m.id, m.topic, m.key, m.txid, Blob{m.payload}});
   if (!status.ok()) return status;
   return RunWith(db,
                  "INSERT INTO counters(topic, count) VALUES(?1, 1) "
@@ -86,8 +86,8 @@ absl::Status CreateTables(const std::string& path) {
   sqlite3* raw = nullptr;
   const int rc = sqlite3_open(path.c_str(), &raw);
   SqliteDb db(raw);
-  absl::Status status = rc == SQLITE_OK ? ExecSql(db.get(), kSchema)
-                                        : SqliteStatus(db.get(), rc, "opening");
+  absl::Status status =
+      rc == SQLITE_OK ? ExecSql(db.get(), kSchema) : SqliteStatus(db.get(), rc, "opening");
   if (status.ok()) return status;
   return absl::FailedPreconditionError(
       absl::StrCat("cannot create tables in ", path, ": ", status.message()));

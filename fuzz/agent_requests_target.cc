@@ -16,9 +16,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/agent_service.h"
 #include "fuzz/fuzz_input.h"
 #include "fuzz/fuzz_targets.h"
-#include "participant/agent_service.h"
 #include "participant/participant.h"
 #include "sim/sim_vfs.h"
 
@@ -30,9 +30,12 @@ class ScriptedEnlister final : public participant::Enlister {
   explicit ScriptedEnlister(Input* in) : in_(in) {}
   absl::Status Enlist(const std::string&, uint64_t, bool) override {
     switch (in_->Byte() % 4) {
-      case 1: return absl::UnavailableError("fuzz: coordinator unreachable");
-      case 2: return absl::FailedPreconditionError("fuzz: transaction is not ACTIVE");
-      default: return absl::OkStatus();
+      case 1:
+        return absl::UnavailableError("fuzz: coordinator unreachable");
+      case 2:
+        return absl::FailedPreconditionError("fuzz: transaction is not ACTIVE");
+      default:
+        return absl::OkStatus();
     }
   }
 

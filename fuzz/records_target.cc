@@ -21,7 +21,8 @@ int FuzzRecords(const uint8_t* data, size_t size) {
     Require(again.ok() && again->txid == commit->txid && again->branches == commit->branches,
             "COMMIT record changes across encode/decode");
   } else {
-    Require(absl::IsDataLoss(commit.status()), "DecodeCommit fails with a code other than DATA_LOSS");
+    Require(absl::IsDataLoss(commit.status()),
+            "DecodeCommit fails with a code other than DATA_LOSS");
   }
 
   absl::StatusOr<coordinator::LogEnd> end = coordinator::DecodeEnd(bytes);
@@ -82,7 +83,8 @@ int FuzzRecords(const uint8_t* data, size_t size) {
             absl::StrCat("txid changes across parse/print: ", text));
     Require(IsValidName(txid->cluster, /*allow_dot=*/false), "parsed cluster id is not valid");
   } else {
-    Require(absl::IsInvalidArgument(txid.status()), "ParseTxid fails with a code other than INVALID_ARGUMENT");
+    Require(absl::IsInvalidArgument(txid.status()),
+            "ParseTxid fails with a code other than INVALID_ARGUMENT");
     // The message quotes at most 64 input bytes, escaped.
     Require(txid.status().message().size() < 400, "ParseTxid echoes too much input");
   }

@@ -1,7 +1,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "common/log.h"
+#include "common/logging.h"
 #include "fuzz/fuzz_targets.h"
 #include "google/protobuf/stubs/logging.h"
 

@@ -118,19 +118,23 @@ void Structured(Input& in) {
   std::string& target = files[damaged_segment];
   const size_t at = target.empty() ? 0 : where % target.size();
   if (damage == 1) target.resize(at);
-  if (damage == 2 && !target.empty()) target[at] = static_cast<char>(target[at] ^ (1 + in.Byte() % 255));
+  if (damage == 2 && !target.empty())
+    target[at] = static_cast<char>(target[at] ^ (1 + in.Byte() % 255));
   if (damage == 3) target.replace(at, std::string::npos, target.size() - at, '\0');
   for (int s = 0; s < segments; ++s) {
     fs.SetContents(absl::StrCat(kDir, "/", wal::SegmentFileName(1 + s)), files[s]);
   }
   Visit checked = Check(&fs);
   if (damage == 0) {
-    Require(checked.status.ok(), absl::StrCat("undamaged log refused: ", checked.status.ToString()));
+    Require(checked.status.ok(),
+            absl::StrCat("undamaged log refused: ", checked.status.ToString()));
     Require(Same(checked.records, written), "undamaged log replayed wrongly");
   }
-  if ((damage == 1 || damage == 3) && damaged_segment + 1 == segments && at >= wal::kSegmentHeaderBytes) {
-    Require(checked.status.ok(), absl::StrCat("a cut or zeroed tail of the last segment was refused: ",
-                                              checked.status.ToString()));
+  if ((damage == 1 || damage == 3) && damaged_segment + 1 == segments &&
+      at >= wal::kSegmentHeaderBytes) {
+    Require(checked.status.ok(),
+            absl::StrCat("a cut or zeroed tail of the last segment was refused: ",
+                         checked.status.ToString()));
   }
   if (checked.status.ok()) {
     // Never a record that was not written, never one changed: a prefix of

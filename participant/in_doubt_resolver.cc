@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "common/log.h"
+#include "common/logging.h"
 
 namespace txcoord::participant {
 

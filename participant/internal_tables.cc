@@ -2,8 +2,8 @@
 
 #include <utility>
 
-#include "participant/outbox_store.h"
 #include "common/sqlite_db.h"
+#include "participant/outbox_store.h"
 
 namespace txcoord::participant {
 namespace {
@@ -52,26 +52,26 @@ absl::Status CreateInternalTables(sqlite3* db) {
   // WITHOUT ROWID: one b-tree keyed by txid rather than a table plus its
   // primary-key index, so a prepare or a commit writes fewer pages.
   // Tables created by older agents keep their layout; both work.
-  absl::Status status = ExecSql(
-      db,
-      "CREATE TABLE IF NOT EXISTS _txcoord_prepared("
-      "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, changeset BLOB NOT NULL,"
-      "  prepared_at_ms INTEGER NOT NULL, branch_token INTEGER NOT NULL DEFAULT 0)"
-      "  WITHOUT ROWID;"
-      "CREATE TABLE IF NOT EXISTS _txcoord_outcomes("
-      "  txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, decided_at_ms INTEGER NOT NULL)"
-      "  WITHOUT ROWID;"
-      "CREATE TABLE IF NOT EXISTS _txcoord_heuristics("
-      "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, decision TEXT NOT NULL,"
-      "  decided_at_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
-      "  coordinator_outcome TEXT, mixed INTEGER NOT NULL DEFAULT 0);");
+  absl::Status status =
+      ExecSql(db,
+              "CREATE TABLE IF NOT EXISTS _txcoord_prepared("
+              "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, changeset BLOB NOT NULL,"
+              "  prepared_at_ms INTEGER NOT NULL, branch_token INTEGER NOT NULL DEFAULT 0)"
+              "  WITHOUT ROWID;"
+              "CREATE TABLE IF NOT EXISTS _txcoord_outcomes("
+              "  txid TEXT PRIMARY KEY, outcome TEXT NOT NULL, decided_at_ms INTEGER NOT NULL)"
+              "  WITHOUT ROWID;"
+              "CREATE TABLE IF NOT EXISTS _txcoord_heuristics("
+              "  txid TEXT PRIMARY KEY, coordinator TEXT NOT NULL, decision TEXT NOT NULL,"
+              "  decided_at_ms INTEGER NOT NULL, reason TEXT NOT NULL,"
+              "  coordinator_outcome TEXT, mixed INTEGER NOT NULL DEFAULT 0);");
   if (!status.ok()) return status;
   status = CreateOutboxTable(db);
   if (!status.ok()) return status;
   // Databases prepared by agents that predate branch tokens: their branches
   // keep token 0, which the coordinator never checks.
-  status = AddPreparedColumnIfMissing(db, "branch_token",
-                                      "branch_token INTEGER NOT NULL DEFAULT 0");
+  status =
+      AddPreparedColumnIfMissing(db, "branch_token", "branch_token INTEGER NOT NULL DEFAULT 0");
   if (!status.ok()) return status;
   // ... or transactional messages: their branches have none.
   return AddPreparedColumnIfMissing(db, "messages", "messages BLOB");
@@ -140,7 +140,6 @@ absl::StatusOr<int64_t> PruneOutcomes(sqlite3* db, absl::Time cutoff) {
   return sqlite3_changes64(db);
 }
 
-
 absl::Status InsertHeuristic(sqlite3* db, const StoredHeuristic& h) {
   return RunWith(db,
                  "INSERT INTO _txcoord_heuristics(txid, coordinator, decision, decided_at_ms,"
@@ -161,9 +160,9 @@ absl::StatusOr<std::optional<StoredHeuristic>> LookupHeuristic(sqlite3* db,
 }
 
 absl::StatusOr<std::vector<StoredHeuristic>> LoadHeuristics(sqlite3* db, bool unsettled_only) {
-  const std::string sql =
-      std::string(kHeuristicColumns) +
-      (unsettled_only ? "WHERE coordinator_outcome IS NULL " : "") + "ORDER BY decided_at_ms, txid";
+  const std::string sql = std::string(kHeuristicColumns) +
+                          (unsettled_only ? "WHERE coordinator_outcome IS NULL " : "") +
+                          "ORDER BY decided_at_ms, txid";
   absl::StatusOr<Statement> stmt = PrepareWith(db, sql.c_str(), {});
   if (!stmt.ok()) return stmt.status();
   std::vector<StoredHeuristic> heuristics;

@@ -1,9 +1,9 @@
 // The agent's own tables inside the service's database: prepared branches
 // (the durable half of a YES vote), one-phase outcomes (so that a retried
 // CommitOnePhase answers the same) and heuristic decisions (an operator
-// forced a branch's outcome; kept to compare with the coordinator's). Hidden from service SQL by the
-// authorizer; every function here runs internal SQL on the caller's
-// transaction, under the connection's lock.
+// forced a branch's outcome; kept to compare with the coordinator's). Hidden from service SQL by
+// the authorizer; every function here runs internal SQL on the caller's transaction, under the
+// connection's lock.
 #ifndef TXCOORD_PARTICIPANT_INTERNAL_TABLES_H_
 #define TXCOORD_PARTICIPANT_INTERNAL_TABLES_H_
 
@@ -37,7 +37,7 @@ struct StoredHeuristic {
   absl::Time decided_at;
   std::string reason;
   std::optional<Outcome> coordinator_outcome;  // once learned
-  bool mixed = false;  // coordinator_outcome != decision
+  bool mixed = false;                          // coordinator_outcome != decision
 };
 
 absl::Status CreateInternalTables(sqlite3* db);

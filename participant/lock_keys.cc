@@ -15,9 +15,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/check.h"
-#include "common/log.h"
-#include "participant/changeset.h"
+#include "common/logging.h"
 #include "common/sqlite_db.h"
+#include "participant/changeset.h"
 
 namespace txcoord::participant {
 namespace {

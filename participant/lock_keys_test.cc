@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
+#include "common/sqlite_db.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "participant/changeset.h"
-#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 namespace {

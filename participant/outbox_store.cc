@@ -242,8 +242,7 @@ absl::StatusOr<int64_t> PurgeOutboxRows(sqlite3* db, OutboxState state,
   if (ids.empty()) {
     return Changes(db, RunWith(db, "DELETE FROM _txcoord_outbox WHERE state = ?1", {code}));
   }
-  return RunForEachId(db, "DELETE FROM _txcoord_outbox WHERE id = ?1 AND state = ?2", ids,
-                      code);
+  return RunForEachId(db, "DELETE FROM _txcoord_outbox WHERE id = ?1 AND state = ?2", ids, code);
 }
 
 absl::StatusOr<int64_t> DeleteDeliveredBefore(sqlite3* db, absl::Time cutoff, size_t limit) {

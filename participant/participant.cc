@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/failpoint.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "participant/changeset.h"
 #include "participant/internal_tables.h"
 #include "participant/lock_keys.h"
@@ -34,14 +34,13 @@ uint64_t RandomToken() {
 
 Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, SqliteDb db)
     : options_(options),
-      limits_{options.max_rows_per_statement, options.max_result_bytes,
-              options.max_statement_time},
+      limits_{options.max_rows_per_statement, options.max_result_bytes, options.max_statement_time},
       enlister_(enlister),
       db_(std::move(db)),
       authorizer_(&schema_),
       next_token_(options.branch_token_seed != 0 ? options.branch_token_seed : RandomToken()),
-      local_id_prefix_(absl::StrCat("local/", options.name, "/", absl::Hex(RandomToken(),
-                                                                            absl::kZeroPad16))) {}
+      local_id_prefix_(
+          absl::StrCat("local/", options.name, "/", absl::Hex(RandomToken(), absl::kZeroPad16))) {}
 
 Participant::Impl::~Impl() {
   if (maintenance_ != nullptr) maintenance_->Close();
@@ -66,7 +65,7 @@ absl::Status Participant::Impl::Init() {
     }
     mode = Statement();
     // NORMAL: SQLite writes a commit's WAL frames without syncing them;
-    // WalSync syncs the WAL outside this mutex, once for every commit made
+    // GroupCommit syncs the WAL outside this mutex, once for every commit made
     // meanwhile, and nothing that promises a commit (a YES vote, a phase-2
     // acknowledgement, a one-phase outcome, a local write) is answered
     // before that (MakeDurable). Checkpoints still sync.
@@ -108,8 +107,8 @@ absl::Status Participant::Impl::RestorePreparedBranches() {
     branch->changeset = std::move(row.changeset);
     absl::StatusOr<std::vector<OutboxMessage>> messages = DecodeMessages(row.messages);
     if (!messages.ok()) {
-      return absl::DataLossError(absl::StrCat("prepared branch ", branch->txid, ": ",
-                                              messages.status().message()));
+      return absl::DataLossError(
+          absl::StrCat("prepared branch ", branch->txid, ": ", messages.status().message()));
     }
     branch->messages = *std::move(messages);
     branch->token = row.branch_token;
@@ -385,8 +384,8 @@ ReleaseResult Participant::Impl::Release(const std::string& txid) {
                                 " here (never written, or already ended): nothing to release")};
   }
   if (branch->prepared) {
-    return {false, absl::StrCat("branch ", txid,
-                                " is prepared: only the coordinator's outcome ends it")};
+    return {false,
+            absl::StrCat("branch ", txid, " is prepared: only the coordinator's outcome ends it")};
   }
   // A busy branch too: its Execute sees `dropped` and fails with ABORTED.
   RollBackUnpreparedLocked(branch, "released by the client");

@@ -50,12 +50,12 @@ class Enlister {
 };
 
 struct ParticipantOptions {
-  std::string db_path;                          // SQLite file, created if missing
-  std::string name;                             // participant name (unique per transaction)
+  std::string db_path;  // SQLite file, created if missing
+  std::string name;     // participant name (unique per transaction)
   absl::Duration default_lock_timeout = absl::Seconds(5);
   absl::Duration max_lock_timeout = absl::Seconds(60);
-  size_t max_rows_per_statement = 10000;        // RESOURCE_EXHAUSTED beyond
-  size_t max_result_bytes = 16 << 20;           // RESOURCE_EXHAUSTED beyond
+  size_t max_rows_per_statement = 10000;  // RESOURCE_EXHAUSTED beyond
+  size_t max_result_bytes = 16 << 20;     // RESOURCE_EXHAUSTED beyond
   // Longest one run of an Execute's statements may take; SQLite interrupts
   // it then (RESOURCE_EXHAUSTED). All SQL shares one connection, so a
   // runaway query would otherwise stall every branch, Prepare and Commit.
@@ -127,7 +127,7 @@ struct HeuristicDecision {
   absl::Time decided_at;
   std::string reason;
   std::optional<Outcome> coordinator_outcome;  // once learned
-  bool mixed = false;  // the coordinator decided the other way
+  bool mixed = false;                          // the coordinator decided the other way
 };
 
 // One Prepare, Commit or Abort of a batch (Participant::RunBatch).
@@ -176,9 +176,9 @@ struct ExecuteOptions {
 class Participant final {
  public:
   // Opens (creating if needed) the database in WAL mode (synced by the
-  // participant before it answers, see wal_sync.h) with foreign_keys=ON, creates the internal tables, and
-  // restores the row locks of every prepared branch before returning.
-  // `enlister` must outlive the participant.
+  // participant before it answers, see wal_sync.h) with foreign_keys=ON, creates the internal
+  // tables, and restores the row locks of every prepared branch before returning. `enlister` must
+  // outlive the participant.
   static absl::StatusOr<std::unique_ptr<Participant>> Open(const ParticipantOptions& options,
                                                            Enlister* enlister);
   ~Participant();
@@ -261,8 +261,7 @@ class Participant final {
   // or drops (abort) the branch. Idempotent for the same decision.
   // NOT_FOUND: no prepared branch. FAILED_PRECONDITION: the branch is not
   // prepared (not in doubt), or was already decided the other way.
-  absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid,
-                                                         Outcome decision,
+  absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid, Outcome decision,
                                                          const std::string& reason);
   // Oldest first. With `unsettled_only`, only those whose coordinator
   // outcome is not known yet (what the in-doubt resolver still asks about).
@@ -281,8 +280,7 @@ class Participant final {
   // With `count_delivered` false, `delivered` stays 0 (see outbox_store.h).
   absl::StatusOr<OutboxCounts> CountOutbox(bool count_delivered = true);
   // Oldest first, payloads left out; nullopt state: pending and dead.
-  absl::StatusOr<std::vector<OutboxRow>> ListOutbox(std::optional<OutboxState> state,
-                                                    size_t limit);
+  absl::StatusOr<std::vector<OutboxRow>> ListOutbox(std::optional<OutboxState> state, size_t limit);
   // NOT_FOUND if no message has `id`.
   absl::StatusOr<OutboxRow> GetOutboxMessage(const std::string& id);
   // Makes dead (or backing-off) messages pending and due now; `ids` empty:

@@ -11,7 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/check.h"
 #include "common/failpoint.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "common/txid.h"
 #include "participant/changeset.h"
 #include "participant/lock_keys.h"
@@ -190,8 +190,8 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
           "; the branch stays in doubt here until the coordinator's outcome (ABORTED) is known"));
     }
     return absl::AbortedError(absl::StrCat(
-        "the vote of prepared branch ", branch->txid,
-        " did not reach the coordinator (", enlisted.ToString(),
+        "the vote of prepared branch ", branch->txid, " did not reach the coordinator (",
+        enlisted.ToString(),
         "): do not commit this transaction (the coordinator may not know this branch, so a "
         "Commit could commit the other branches without it); call Abort on the txid and retry "
         "the whole transaction. The branch stays in doubt here and ends ABORTED through "
@@ -206,8 +206,9 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
     }
   }
   if (IsRefusal(enlisted)) {
-    return absl::AbortedError(absl::StrCat(
-        "the coordinator refused the branch's enlistment; branch rolled back: ", enlisted.message()));
+    return absl::AbortedError(
+        absl::StrCat("the coordinator refused the branch's enlistment; branch rolled back: ",
+                     enlisted.message()));
   }
   return absl::Status(enlisted.code(), absl::StrCat("enlisting the branch failed; branch rolled "
                                                     "back: ",

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/heuristic.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "participant/internal_tables.h"
 #include "participant/participant_impl.h"
 #include "participant/participant_observer.h"

@@ -15,15 +15,15 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/sqlite_db.h"
 #include "participant/authorizer.h"
+#include "participant/group_commit.h"
 #include "participant/internal_tables.h"
 #include "participant/lock_table.h"
 #include "participant/participant.h"
 #include "participant/scheduled_scope.h"
 #include "participant/schema.h"
-#include "common/sqlite_db.h"
 #include "participant/statement_runner.h"
-#include "participant/wal_sync.h"
 
 namespace txcoord::participant {
 
@@ -46,8 +46,7 @@ class Participant::Impl final {
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid, uint64_t branch_token);
   std::vector<PreparedBranch> ListPrepared();
-  absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid,
-                                                         Outcome decision,
+  absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid, Outcome decision,
                                                          const std::string& reason);
   absl::StatusOr<std::vector<HeuristicDecision>> ListHeuristics(bool unsettled_only);
   absl::StatusOr<HeuristicDecision> RecordCoordinatorOutcome(const std::string& txid,
@@ -59,7 +58,7 @@ class Participant::Impl final {
   ParticipantObserver* observer() const { return options_.observer; }
   // The participant's clock (ParticipantOptions::clock).
   absl::Time Now() const { return options_.clock->Now(); }
-  // Returns once every commit made so far is durable (see WalSync). Call
+  // Returns once every commit made so far is durable (see GroupCommit). Call
   // with no lock held, before answering anything that promises a commit.
   absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
   // Runs `fn` on the connection under its lock (the outbox's short
@@ -180,7 +179,7 @@ class Participant::Impl final {
   // calling the Enlister or waiting for row locks.
   absl::Mutex mu_;
   absl::CondVar branch_released_;  // a busy branch became free
-  WalSync wal_sync_;  // declared before db_: the WAL hook points at it until db_ closes
+  GroupCommit wal_sync_;  // declared before db_: the WAL hook points at it until db_ closes
   SqliteDb db_ ABSL_GUARDED_BY(mu_);
   Schema schema_ ABSL_GUARDED_BY(mu_);
   Authorizer authorizer_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,5 @@
 // What the participant core reports as it works, for the agent's metrics
-// (participant/agent_metrics.h) and for tests: no gRPC, no metrics library.
+// (agent/agent_metrics.h) and for tests: no gRPC, no metrics library.
 #ifndef TXCOORD_PARTICIPANT_PARTICIPANT_OBSERVER_H_
 #define TXCOORD_PARTICIPANT_PARTICIPANT_OBSERVER_H_
 

@@ -2,9 +2,9 @@
 // publishes, writing a committing branch's messages to the outbox, and the
 // outbox calls of the relay and of operators (see outbox_store.h).
 #include "absl/strings/str_cat.h"
+#include "common/sqlite_db.h"
 #include "participant/outbox_store.h"
 #include "participant/participant_impl.h"
-#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 
@@ -12,9 +12,9 @@ absl::Status Participant::Impl::CheckMessages(const std::vector<OutboxMessage>& 
   // A branch's earlier calls count too: Execute checks that again with
   // the branch in hand.
   if (messages.size() > options_.outbox.max_messages) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("too many messages: ", messages.size(), "; at most ",
-                     options_.outbox.max_messages, " (the agent's --outbox_max_messages)"));
+    return absl::InvalidArgumentError(absl::StrCat("too many messages: ", messages.size(),
+                                                   "; at most ", options_.outbox.max_messages,
+                                                   " (the agent's --outbox_max_messages)"));
   }
   for (size_t i = 0; i < messages.size(); ++i) {
     absl::Status checked =
@@ -44,9 +44,8 @@ absl::StatusOr<std::vector<OutboxRow>> Participant::PendingOutbox(size_t limit) 
 
 absl::Status Participant::RecordOutboxAttempts(const std::vector<OutboxAttempt>& attempts) {
   const absl::Time now = impl_->Now();
-  return impl_->WithConnection([&](sqlite3* db) {
-    return txcoord::participant::RecordOutboxAttempts(db, attempts, now);
-  });
+  return impl_->WithConnection(
+      [&](sqlite3* db) { return txcoord::participant::RecordOutboxAttempts(db, attempts, now); });
 }
 
 absl::StatusOr<OutboxCounts> Participant::CountOutbox(bool count_delivered) {

@@ -19,7 +19,7 @@ TEST_F(ParticipantTest, OpenUsesWalNormalSyncAndForeignKeys) {
   EXPECT_EQ(CommittedValue("PRAGMA journal_mode"), "wal");
   auto result = Local({Sql("PRAGMA synchronous"), Sql("PRAGMA foreign_keys")});
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_EQ(OnlyValue(result, 0), SqlValue(int64_t{1}));  // NORMAL: WalSync syncs
+  EXPECT_EQ(OnlyValue(result, 0), SqlValue(int64_t{1}));  // NORMAL: GroupCommit syncs
   EXPECT_EQ(OnlyValue(result, 1), SqlValue(int64_t{1}));
   EXPECT_EQ(CommittedValue("SELECT count(*) FROM sqlite_schema WHERE name IN "
                            "('_txcoord_prepared', '_txcoord_outcomes')"),
@@ -121,11 +121,11 @@ TEST_F(ParticipantTest, BatchAnswersEachEntryAsItsOwnCallWouldInOrder) {
   const uint64_t token4 = enlister_.calls().back().token;
   const std::vector<BatchAnswer> answers = participant_->RunBatch({
       {BranchOp::kPrepare, kTx1},
-      {BranchOp::kCommit, kTx1},   // after its Prepare: applies
-      {BranchOp::kCommit, kTx2},   // unprepared: refused, as Commit
+      {BranchOp::kCommit, kTx1},  // after its Prepare: applies
+      {BranchOp::kCommit, kTx2},  // unprepared: refused, as Commit
       {BranchOp::kAbort, kTx2},
-      {BranchOp::kPrepare, kTx3},  // wrote nothing: READ_ONLY
-      {BranchOp::kPrepare, "c1.1.9"},  // unknown: NO
+      {BranchOp::kPrepare, kTx3},              // wrote nothing: READ_ONLY
+      {BranchOp::kPrepare, "c1.1.9"},          // unknown: NO
       {BranchOp::kPrepare, kTx4, token4 + 1},  // another branch's token: NO
   });
   ASSERT_EQ(answers.size(), 7u);
@@ -262,7 +262,7 @@ TEST_F(ParticipantTest, MaintenanceOnTheSchedulerRollsBackIdleBranches) {
   EXPECT_EQ(participant_->BranchCount(), 1u);
   EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
   EXPECT_EQ(participant_->ListPrepared().size(), 1u);  // prepared ones stay
-  participant_.reset();  // before the scheduler it runs on
+  participant_.reset();                                // before the scheduler it runs on
 }
 
 TEST_F(ParticipantTest, ClosedParticipantLeavesNoTimerBehind) {
@@ -317,9 +317,9 @@ TEST_F(ParticipantTest, ReleaseRollsBackAnUnpreparedBranchAndFreesItsLocks) {
   EXPECT_EQ(participant_->BranchCount(), 0u);
   EXPECT_EQ(participant_->LockCount(), 0u);
   // Another branch gets the row without waiting; the released one votes NO.
-  EXPECT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")},
-                   absl::Milliseconds(1))
-                  .ok());
+  EXPECT_TRUE(
+      Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")}, absl::Milliseconds(1))
+          .ok());
   EXPECT_EQ(participant_->Prepare(kTx1, enlisted).value(), Vote::kNo);
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
 }

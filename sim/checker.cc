@@ -33,17 +33,16 @@ std::string Show(const std::vector<Write>& writes) {
 }  // namespace
 
 void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordinator,
-                 const std::vector<ParticipantNode*>& participants,
-                 History* history) {
+                 const std::vector<ParticipantNode*>& participants, History* history) {
   // participant -> txid -> ledger rows (first half of a branch), marks (second)
   std::map<std::string, std::map<std::string, std::vector<Write>>> applied;
   std::map<std::string, std::map<std::string, std::vector<int64_t>>> marked;
   int64_t total = 0;
   for (ParticipantNode* p : participants) {
-    absl::StatusOr<participant::ExecuteResult> read = p->Local(
-        {{"SELECT txid, account, delta FROM ledger ORDER BY txid, account", {}},
-         {"SELECT id, balance FROM accounts ORDER BY id", {}},
-         {"SELECT txid, account FROM marks ORDER BY txid, account", {}}});
+    absl::StatusOr<participant::ExecuteResult> read =
+        p->Local({{"SELECT txid, account, delta FROM ledger ORDER BY txid, account", {}},
+                  {"SELECT id, balance FROM accounts ORDER BY id", {}},
+                  {"SELECT txid, account FROM marks ORDER BY txid, account", {}}});
     if (!read.ok() || read->results.size() != 3) {
       history->Violation(absl::StrCat(p->name(), ": cannot read its database: ",
                                       read.ok() ? "wrong result count" : read.status().ToString()));
@@ -70,13 +69,13 @@ void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordin
       total += balance;
       if (expected[id] != balance) {
         history->Violation(absl::StrCat(
-            p->name(), ": account ", id, " holds ", balance, " but its ledger says ",
-            expected[id], ": a branch was applied in part (balance and ledger row disagree)"));
+            p->name(), ": account ", id, " holds ", balance, " but its ledger says ", expected[id],
+            ": a branch was applied in part (balance and ledger row disagree)"));
       }
     }
   }
-  const int64_t money = workload.initial_balance * workload.accounts *
-                        static_cast<int64_t>(participants.size());
+  const int64_t money =
+      workload.initial_balance * workload.accounts * static_cast<int64_t>(participants.size());
   if (total != money) {
     history->Violation(absl::StrCat("money is not conserved: ", total, " instead of ", money));
   }
@@ -90,8 +89,8 @@ void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordin
       if (rows == applied[participant].end() && marks == marked[participant].end()) continue;
       where.insert(participant);
       auto planned = record.writes.find(participant);
-      std::vector<Write> want = planned == record.writes.end() ? std::vector<Write>{}
-                                                               : planned->second;
+      std::vector<Write> want =
+          planned == record.writes.end() ? std::vector<Write>{} : planned->second;
       std::vector<Write> got;
       if (rows != applied[participant].end()) got = rows->second;
       std::vector<int64_t> got_marks;
@@ -104,9 +103,9 @@ void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordin
       std::sort(want_marks.begin(), want_marks.end());
       if (got != want || got_marks != want_marks) {
         history->Violation(absl::StrCat(
-            txid, " at ", participant, ": a branch applied in part or wrongly: ledger [",
-            Show(got), "] and marks [", absl::StrJoin(got_marks, " "), "], but the client wrote [",
-            Show(want), "] and marks [", absl::StrJoin(want_marks, " "), "]"));
+            txid, " at ", participant, ": a branch applied in part or wrongly: ledger [", Show(got),
+            "] and marks [", absl::StrJoin(got_marks, " "), "], but the client wrote [", Show(want),
+            "] and marks [", absl::StrJoin(want_marks, " "), "]"));
       }
     }
     std::set<std::string> planned;
@@ -133,8 +132,8 @@ void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordin
       // hear what the databases hold.
       absl::StatusOr<bool> told = coordinator.OutcomeOf(txid);
       if (!told.ok()) {
-        history->Violation(absl::StrCat(txid, ": the coordinator cannot tell its outcome: ",
-                                        told.status().ToString()));
+        history->Violation(absl::StrCat(
+            txid, ": the coordinator cannot tell its outcome: ", told.status().ToString()));
       } else if (*told ? !all : !none) {
         history->Violation(absl::StrCat(txid, ": the coordinator tells ",
                                         *told ? "COMMITTED" : "ABORTED", " but it is applied at ",
@@ -149,16 +148,16 @@ void CheckSafety(const WorkloadOptions& workload, const CoordinatorNode& coordin
   for (const auto& [participant, rows] : applied) {
     for (const auto& [txid, writes] : rows) {
       if (history->Find(txid) == nullptr) {
-        history->Violation(absl::StrCat(participant, ": ledger row of ", txid,
-                                        ", a transaction no client began"));
+        history->Violation(
+            absl::StrCat(participant, ": ledger row of ", txid, ", a transaction no client began"));
       }
     }
   }
   for (const auto& [participant, rows] : marked) {
     for (const auto& [txid, accounts] : rows) {
       if (history->Find(txid) == nullptr) {
-        history->Violation(absl::StrCat(participant, ": mark of ", txid,
-                                        ", a transaction no client began"));
+        history->Violation(
+            absl::StrCat(participant, ": mark of ", txid, ", a transaction no client began"));
       }
     }
   }

@@ -22,15 +22,17 @@ std::vector<SqlStatement> SchemaStatements(const WorkloadOptions& options) {
   out.push_back({"CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL)", {}});
   // One row per account change of a transaction: which branches were
   // applied, and whether each was applied whole.
-  out.push_back({"CREATE TABLE ledger(txid TEXT NOT NULL, account INTEGER NOT NULL, "
-                 "delta INTEGER NOT NULL, PRIMARY KEY(txid, account))",
-                 {}});
+  out.push_back(
+      {"CREATE TABLE ledger(txid TEXT NOT NULL, account INTEGER NOT NULL, "
+       "delta INTEGER NOT NULL, PRIMARY KEY(txid, account))",
+       {}});
   // Written by a branch's second half (its own Execute with split_execute):
   // a ledger row without its mark, or a mark without its ledger row, names
   // the transaction whose branch was applied in part.
-  out.push_back({"CREATE TABLE marks(txid TEXT NOT NULL, account INTEGER NOT NULL, "
-                 "PRIMARY KEY(txid, account))",
-                 {}});
+  out.push_back(
+      {"CREATE TABLE marks(txid TEXT NOT NULL, account INTEGER NOT NULL, "
+       "PRIMARY KEY(txid, account))",
+       {}});
   for (int id = 1; id <= options.accounts; ++id) {
     out.push_back({"INSERT INTO accounts(id, balance) VALUES (?1, ?2)",
                    {int64_t{id}, options.initial_balance}});
@@ -64,7 +66,8 @@ void Client::Next() {
 }
 
 void Client::Finish() {
-  loop_->After(loop_->UniformDuration(absl::ZeroDuration(), options_.max_think), [this] { Next(); });
+  loop_->After(loop_->UniformDuration(absl::ZeroDuration(), options_.max_think),
+               [this] { Next(); });
 }
 
 void Client::Begin(int attempt) {
@@ -169,7 +172,8 @@ void Client::Execute(size_t step, int attempt) {
                        [this, step] { Execute(step + 1, 0); });
           return;
         }
-        if (absl::IsAborted(r.status()) && absl::StrContains(r.status().message(), "lock timeout") &&
+        if (absl::IsAborted(r.status()) &&
+            absl::StrContains(r.status().message(), "lock timeout") &&
             attempt < options_.lock_retries) {
           // What waiting for the lock would have done, without blocking.
           loop_->After(loop_->UniformDuration(absl::Milliseconds(1), absl::Milliseconds(10)),
@@ -224,8 +228,8 @@ void Client::Commit(int attempt) {
         if (absl::IsDeadlineExceeded(r.status())) {
           ++stats_.deadline_exceeded;
           if (options_.bug_deadline_means_aborted) {
-            loop_->Trace(absl::StrCat("client", index_, " BUG: takes DEADLINE_EXCEEDED of ",
-                                      txid_, " for ABORTED"));
+            loop_->Trace(absl::StrCat("client", index_, " BUG: takes DEADLINE_EXCEEDED of ", txid_,
+                                      " for ABORTED"));
             ++stats_.aborted;
             history_->ClientTold(txid_, false, "deadline exceeded (taken for aborted)");
             Finish();

@@ -23,7 +23,7 @@ class ParticipantNode;
 struct WorkloadOptions {
   int accounts = 32;  // per participant, ids 1..accounts
   int64_t initial_balance = 1000;
-  double single_branch = 0.15;  // one participant: the one-phase path
+  double single_branch = 0.15;   // one participant: the one-phase path
   double three_branches = 0.35;  // otherwise two
   double early_prepare = 0.25;   // per branch: its last Execute prepares
   double client_abort = 0.05;    // the client aborts instead of committing
@@ -75,12 +75,12 @@ class Client final {
 
   struct Stats {
     uint64_t begun = 0;
-    uint64_t committed = 0;  // told COMMITTED
-    uint64_t aborted = 0;    // told ABORTED (by Commit or a successful Abort)
-    uint64_t unknown = 0;    // Commit called, outcome never heard
+    uint64_t committed = 0;          // told COMMITTED
+    uint64_t aborted = 0;            // told ABORTED (by Commit or a successful Abort)
+    uint64_t unknown = 0;            // Commit called, outcome never heard
     uint64_t deadline_exceeded = 0;  // Commit answered DEADLINE_EXCEEDED
-    uint64_t settled = 0;    // outcome learned by asking the coordinator
-    uint64_t abandoned = 0;  // not committed: an Execute or Begin failed, Abort unanswered
+    uint64_t settled = 0;            // outcome learned by asking the coordinator
+    uint64_t abandoned = 0;          // not committed: an Execute or Begin failed, Abort unanswered
     uint64_t one_phase = 0;
     uint64_t early_prepared = 0;  // branches
   };

@@ -57,7 +57,7 @@ struct CoordinatorNode::Process {
   // reaches a destroyed runtime.
   SimParticipantTransport transport;
   coordinator::BatchingParticipantClient participants;
-  std::unique_ptr<SimLog> log;
+  std::unique_ptr<SimWal> log;
   std::unique_ptr<coordinator::Runtime> runtime;
 };
 
@@ -90,7 +90,7 @@ absl::Status CoordinatorNode::Start() {
     history_->CoordinatorDecided(txid, committed);
   };
   coordinator::RecoveryState recovery(runtime_options.engine.retention, loop_->now());
-  absl::Status replayed = SimLog::Recover(&disk_, [&](const wal::Record& record) {
+  absl::Status replayed = SimWal::Recover(&disk_, [&](const wal::Record& record) {
     if (absl::Status s = recovery.Apply(record.type, record.payload); !s.ok()) {
       history_->Violation(absl::StrCat("unreadable log record: ", s.ToString()));
     }
@@ -100,7 +100,7 @@ absl::Status CoordinatorNode::Start() {
   auto process = std::make_unique<Process>(loop_, net_, id_, incarnation);
   Process* p = process.get();
   for (const auto& [endpoint, node] : endpoints_) p->transport.AddParticipant(endpoint, node);
-  p->log = std::make_unique<SimLog>(
+  p->log = std::make_unique<SimWal>(
       loop_, &disk_, options_.log, [p] { return p->runtime->CheckpointRecords(); },
       [this] {
         if (on_log_failure_) on_log_failure_();
@@ -140,8 +140,8 @@ std::vector<std::string> CoordinatorNode::DescribeOpen() const {
   absl::StatusOr<coordinator::ListPage> page = process_->runtime->List(filter);
   if (!page.ok()) return {absl::StrCat("coordinator: cannot list: ", page.status().ToString())};
   for (const coordinator::TransactionView& view : page->transactions) {
-    lines.push_back(absl::StrCat("coordinator: ", view.txid, " still ",
-                                 coordinator::TxStateName(view.state)));
+    lines.push_back(
+        absl::StrCat("coordinator: ", view.txid, " still ", coordinator::TxStateName(view.state)));
   }
   return lines;
 }
@@ -188,19 +188,17 @@ absl::Status CoordinatorNode::Abort(const std::string& txid) {
   return process_->runtime->Abort(txid);
 }
 
-absl::StatusOr<coordinator::Outcome> CoordinatorNode::QueryOutcome(
-    const std::string& txid, const std::string& participant) {
+absl::StatusOr<coordinator::Outcome> CoordinatorNode::QueryOutcome(const std::string& txid,
+                                                                   const std::string& participant) {
   if (!process_) return NotRunning();
-  absl::StatusOr<coordinator::Outcome> outcome =
-      process_->runtime->QueryOutcome(txid, participant);
+  absl::StatusOr<coordinator::Outcome> outcome = process_->runtime->QueryOutcome(txid, participant);
   if (outcome.ok() && *outcome != coordinator::Outcome::kPending) {
     history_->OutcomeAnswered(txid, participant, *outcome == coordinator::Outcome::kCommitted);
   }
   return outcome;
 }
 
-absl::StatusOr<coordinator::ListPage> CoordinatorNode::List(
-    const coordinator::ListFilter& filter) {
+absl::StatusOr<coordinator::ListPage> CoordinatorNode::List(const coordinator::ListFilter& filter) {
   if (!process_) return NotRunning();
   return process_->runtime->List(filter);
 }

@@ -1,6 +1,6 @@
 // The simulated coordinator process: the daemon's own coordinator::Runtime
 // (and through it the protocol engine) wired to the simulator: the event
-// loop as its Scheduler, SimLog as its DecisionLog, and the daemon's
+// loop as its Scheduler, SimWal as its DecisionLog, and the daemon's
 // BatchingParticipantClient over a transport whose calls cross the
 // simulated network to the ParticipantNodes. What
 // this file adds is the fault model: a crash destroys the process (runtime,
@@ -24,8 +24,8 @@
 #include "sim/event_loop.h"
 #include "sim/history.h"
 #include "sim/network.h"
-#include "sim/sim_log.h"
 #include "sim/sim_participant_transport.h"
+#include "sim/sim_wal.h"
 
 namespace txcoord::sim {
 
@@ -35,7 +35,7 @@ struct CoordinatorNodeOptions {
   coordinator::EngineOptions engine;  // epoch and random_seed are set per start
   absl::Duration phase2_rpc_timeout = absl::Seconds(1);
   absl::Duration abort_rpc_timeout = absl::Milliseconds(500);
-  SimLogOptions log;  // bug_ack_before_sync: COMMITTED before COMMIT is durable
+  SimWalOptions log;  // bug_ack_before_sync: COMMITTED before COMMIT is durable
 };
 
 // Not thread-safe (one simulation thread). Everything passed in must
@@ -65,7 +65,7 @@ class CoordinatorNode final {
   NodeId id() const { return id_; }
   uint64_t epoch() const { return epoch_; }
   size_t open_transactions() const;
-  const SimLogDisk& disk() const { return disk_; }
+  const SimWalDisk& disk() const { return disk_; }
   // A line per open transaction, for a liveness report.
   std::vector<std::string> DescribeOpen() const;
   // What this coordinator answers a client asking about `txid` now (as
@@ -76,8 +76,7 @@ class CoordinatorNode final {
 
   // --- Client and participant requests (CoordinatorService) -------------
   absl::StatusOr<coordinator::BeginResult> Begin(absl::Duration timeout);
-  absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch,
-                      bool prepared);
+  absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch, bool prepared);
   void Commit(const std::string& txid, absl::Time deadline,
               coordinator::Runtime::CommitCallback reply);
   absl::Status Abort(const std::string& txid);
@@ -104,7 +103,7 @@ class CoordinatorNode final {
   std::map<std::string, ParticipantNode*> endpoints_;
   std::function<void()> on_log_failure_;
 
-  SimLogDisk disk_;     // survives crashes
+  SimWalDisk disk_;     // survives crashes
   uint64_t epoch_ = 0;  // the data directory's EPOCH file: survives crashes
   // Bumped per start, so that a callback can tell its process is gone.
   uint64_t incarnation_ = 0;

@@ -13,8 +13,8 @@ const char* Word(bool committed) { return committed ? "COMMITTED" : "ABORTED"; }
 TxnRecord& History::Begin(const std::string& txid, int client) {
   TxnRecord& record = txns_[txid];
   if (!record.txid.empty()) {
-    Violation(absl::StrCat("txid ", txid, " was handed out twice (clients ", record.client,
-                           " and ", client, ")"));
+    Violation(absl::StrCat("txid ", txid, " was handed out twice (clients ", record.client, " and ",
+                           client, ")"));
   }
   record.txid = txid;
   record.client = client;

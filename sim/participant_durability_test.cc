@@ -1,6 +1,6 @@
-// The agent's group commit (participant/wal_sync.h) on the simulator's disk:
+// The agent's group commit (participant/group_commit.h) on the simulator's disk:
 // SQLite commits without syncing, so everything the participant answers as
-// done must have been synced by WalSync first. Each case crashes the disk
+// done must have been synced by GroupCommit first. Each case crashes the disk
 // right after the answer, under many seeds (a crash keeps a random prefix of
 // the unsynced writes, often none), and reopens.
 #include <memory>
@@ -63,17 +63,17 @@ class DurabilityTest : public ::testing::TestWithParam<int> {
 TEST_P(DurabilityTest, AnsweredLocalWritesYesVotesAndCommitsSurvivePowerLoss) {
   std::unique_ptr<Participant> p = Open();
   ASSERT_NE(p, nullptr);
-  ASSERT_TRUE(p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false,
-                         absl::ZeroDuration())
-                  .ok());
+  ASSERT_TRUE(
+      p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false, absl::ZeroDuration())
+          .ok());
   ASSERT_TRUE(p->Execute("", Sql("INSERT INTO t VALUES (1)"), false, absl::ZeroDuration()).ok());
   p = CrashAndReopen(std::move(p));
   ASSERT_NE(p, nullptr);
   EXPECT_EQ(Count(*p, "t"), "1") << "an acknowledged local write was lost";
 
   // A YES vote, from Prepare and from Execute(prepare=true).
-  ASSERT_TRUE(p->Execute("c1.1.1", Sql("INSERT INTO t VALUES (2)"), false, absl::ZeroDuration())
-                  .ok());
+  ASSERT_TRUE(
+      p->Execute("c1.1.1", Sql("INSERT INTO t VALUES (2)"), false, absl::ZeroDuration()).ok());
   ASSERT_EQ(p->Prepare("c1.1.1").value(), Vote::kYes);
   auto early = p->Execute("c1.1.2", Sql("INSERT INTO t VALUES (3)"), true, absl::ZeroDuration());
   ASSERT_TRUE(early.ok()) << early.status();
@@ -85,8 +85,8 @@ TEST_P(DurabilityTest, AnsweredLocalWritesYesVotesAndCommitsSurvivePowerLoss) {
   // Phase-2 Commit and one-phase commit.
   ASSERT_TRUE(p->Commit("c1.1.1").ok());
   ASSERT_TRUE(p->Commit("c1.1.2").ok());
-  ASSERT_TRUE(p->Execute("c1.1.3", Sql("INSERT INTO t VALUES (4)"), false, absl::ZeroDuration())
-                  .ok());
+  ASSERT_TRUE(
+      p->Execute("c1.1.3", Sql("INSERT INTO t VALUES (4)"), false, absl::ZeroDuration()).ok());
   ASSERT_EQ(p->CommitOnePhase("c1.1.3").value(), Outcome::kCommitted);
   p = CrashAndReopen(std::move(p));
   ASSERT_NE(p, nullptr);
@@ -101,12 +101,13 @@ TEST_P(DurabilityTest, AnsweredBatchVotesAndCommitsSurvivePowerLoss) {
   using participant::BranchOp;
   std::unique_ptr<Participant> p = Open();
   ASSERT_NE(p, nullptr);
-  ASSERT_TRUE(p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false,
-                         absl::ZeroDuration())
-                  .ok());
+  ASSERT_TRUE(
+      p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false, absl::ZeroDuration())
+          .ok());
   for (int i = 1; i <= 4; ++i) {
-    ASSERT_TRUE(p->Execute(absl::StrCat("c1.1.", i), Sql(absl::StrCat("INSERT INTO t VALUES (", i, ")")),
-                           false, absl::ZeroDuration())
+    ASSERT_TRUE(p->Execute(absl::StrCat("c1.1.", i),
+                           Sql(absl::StrCat("INSERT INTO t VALUES (", i, ")")), false,
+                           absl::ZeroDuration())
                     .ok());
   }
   ASSERT_EQ(p->Prepare("c1.1.1").value(), Vote::kYes);
@@ -133,11 +134,11 @@ TEST_P(DurabilityTest, AnsweredBatchVotesAndCommitsSurvivePowerLoss) {
 TEST_P(DurabilityTest, RestartedAgentSyncsWhatItsPredecessorLeftUnsynced) {
   std::unique_ptr<Participant> p = Open();
   ASSERT_NE(p, nullptr);
-  ASSERT_TRUE(p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false,
-                         absl::ZeroDuration())
-                  .ok());
-  ASSERT_TRUE(p->Execute("c1.1.1", Sql("INSERT INTO t VALUES (1)"), false, absl::ZeroDuration())
-                  .ok());
+  ASSERT_TRUE(
+      p->Execute("", Sql("CREATE TABLE t(id INTEGER PRIMARY KEY)"), false, absl::ZeroDuration())
+          .ok());
+  ASSERT_TRUE(
+      p->Execute("c1.1.1", Sql("INSERT INTO t VALUES (1)"), false, absl::ZeroDuration()).ok());
   ASSERT_EQ(p->Prepare("c1.1.1").value(), Vote::kYes);
   vfs_.SetLaggingSync(dir_, true);
   ASSERT_TRUE(p->Commit("c1.1.1").ok());  // written, its sync did not make it durable
@@ -148,9 +149,9 @@ TEST_P(DurabilityTest, RestartedAgentSyncsWhatItsPredecessorLeftUnsynced) {
 
   p = Open();
   ASSERT_NE(p, nullptr);
-  EXPECT_TRUE(p->ListPrepared().empty());   // it reads the commit back...
-  ASSERT_TRUE(p->Commit("c1.1.1").ok());    // ...and acknowledges the retried Commit
-  p = CrashAndReopen(std::move(p));         // then the power goes
+  EXPECT_TRUE(p->ListPrepared().empty());  // it reads the commit back...
+  ASSERT_TRUE(p->Commit("c1.1.1").ok());   // ...and acknowledges the retried Commit
+  p = CrashAndReopen(std::move(p));        // then the power goes
   ASSERT_NE(p, nullptr);
   EXPECT_TRUE(p->ListPrepared().empty()) << "an acknowledged phase-2 Commit was lost";
   EXPECT_EQ(Count(*p, "t"), "1");

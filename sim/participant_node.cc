@@ -18,7 +18,8 @@ class ParticipantNode::Enlister final : public participant::Enlister {
     ParticipantNode& n = *node_;
     Network& net = *n.net_;
     CoordinatorNode* coord = n.coordinator_;
-    const std::string what = absl::StrCat("Enlist ", txid, " ", n.name(), prepared ? " (prepared)" : "");
+    const std::string what =
+        absl::StrCat("Enlist ", txid, " ", n.name(), prepared ? " (prepared)" : "");
     if (!net.up(coord->id())) {
       n.loop_->Trace(absl::StrCat(n.name(), " -> coord REFUSED (down) ", what));
       return absl::UnavailableError("coordinator unavailable: connection refused");
@@ -147,12 +148,12 @@ absl::StatusOr<participant::ExecuteResult> ParticipantNode::Execute(
 }
 
 absl::StatusOr<participant::Vote> ParticipantNode::Prepare(const std::string& txid,
-                                                          uint64_t branch_token) {
+                                                           uint64_t branch_token) {
   absl::StatusOr<participant::Vote> vote = participant_->Prepare(txid, branch_token);
-  const char* word = !vote.ok()                               ? "error"
+  const char* word = !vote.ok()                              ? "error"
                      : *vote == participant::Vote::kYes      ? "YES"
                      : *vote == participant::Vote::kReadOnly ? "READ_ONLY"
-                                                              : "NO";
+                                                             : "NO";
   loop_->Trace(absl::StrCat(name(), " Prepare ", txid, ": votes ", word));
   return vote;
 }
@@ -170,21 +171,20 @@ absl::Status ParticipantNode::Abort(const std::string& txid) {
 }
 
 absl::StatusOr<participant::Outcome> ParticipantNode::CommitOnePhase(const std::string& txid,
-                                                                    uint64_t branch_token) {
-  absl::StatusOr<participant::Outcome> outcome =
-      participant_->CommitOnePhase(txid, branch_token);
+                                                                     uint64_t branch_token) {
+  absl::StatusOr<participant::Outcome> outcome = participant_->CommitOnePhase(txid, branch_token);
   loop_->Trace(absl::StrCat(name(), " CommitOnePhase ", txid, ": ",
                             !outcome.ok() ? outcome.status().ToString()
                             : *outcome == participant::Outcome::kCommitted ? "COMMITTED"
-                                                                            : "ABORTED"));
+                                                                           : "ABORTED"));
   return outcome;
 }
 
 absl::StatusOr<participant::HeuristicDecision> ParticipantNode::ResolveHeuristically(
     const std::string& txid, participant::Outcome decision, const std::string& reason) {
-  loop_->Trace(absl::StrCat(name(), " operator resolves ", txid,
-                            decision == participant::Outcome::kCommitted ? " COMMITTED" : " ABORTED",
-                            " (heuristic)"));
+  loop_->Trace(absl::StrCat(
+      name(), " operator resolves ", txid,
+      decision == participant::Outcome::kCommitted ? " COMMITTED" : " ABORTED", " (heuristic)"));
   return participant_->ResolveHeuristically(txid, decision, reason);
 }
 
@@ -197,13 +197,12 @@ std::vector<participant::BatchAnswer> ParticipantNode::Batch(
     const participant::BatchAnswer& answer = answers[i];
     const char* op = entry.op == participant::BranchOp::kPrepare  ? "Prepare"
                      : entry.op == participant::BranchOp::kCommit ? "Commit"
-                                                                   : "Abort";
-    const std::string result =
-        !answer.status.ok()                           ? absl::StatusCodeToString(answer.status.code())
-        : entry.op != participant::BranchOp::kPrepare ? "OK"
-        : answer.vote == participant::Vote::kYes      ? "YES"
-        : answer.vote == participant::Vote::kReadOnly ? "READ_ONLY"
-                                                      : "NO";
+                                                                  : "Abort";
+    const std::string result = !answer.status.ok() ? absl::StatusCodeToString(answer.status.code())
+                               : entry.op != participant::BranchOp::kPrepare ? "OK"
+                               : answer.vote == participant::Vote::kYes      ? "YES"
+                               : answer.vote == participant::Vote::kReadOnly ? "READ_ONLY"
+                                                                             : "NO";
     absl::StrAppend(&line, i == 0 ? " " : ", ", op, " ", entry.txid, " ", result);
   }
   loop_->Trace(line);

@@ -33,8 +33,8 @@ namespace txcoord::sim {
 class CoordinatorNode;
 
 struct ParticipantNodeOptions {
-  std::string name;  // participant name and endpoint "sim:<name>"
-  std::string dir;   // its disk in the SimVfs
+  std::string name;                                 // participant name and endpoint "sim:<name>"
+  std::string dir;                                  // its disk in the SimVfs
   absl::Duration query_timeout = absl::Seconds(1);  // the resolver's QueryOutcome
   participant::ResolverOptions resolver;            // on simulated time
   absl::Duration idle_timeout = absl::Seconds(10);  // ParticipantOptions::branch_idle_timeout
@@ -85,8 +85,9 @@ class ParticipantNode final {
   // An operator's heuristic decision on the prepared branch of `txid`
   // (txctl resolve): see Participant::ResolveHeuristically. Precondition:
   // running().
-  absl::StatusOr<participant::HeuristicDecision> ResolveHeuristically(
-      const std::string& txid, participant::Outcome decision, const std::string& reason);
+  absl::StatusOr<participant::HeuristicDecision> ResolveHeuristically(const std::string& txid,
+                                                                      participant::Outcome decision,
+                                                                      const std::string& reason);
 
   // Local SQL (setup and the checker's reads). Precondition: running().
   absl::StatusOr<participant::ExecuteResult> Local(const std::vector<SqlStatement>& statements);

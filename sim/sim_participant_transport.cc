@@ -16,27 +16,36 @@ using coordinator::BranchOp;
 // participant's reason, as the agent's gRPC service and transport make it.
 absl::StatusOr<coordinator::Vote> VoteOf(participant::Vote vote) {
   switch (vote) {
-    case participant::Vote::kYes: return coordinator::Vote::kYes;
-    case participant::Vote::kReadOnly: return coordinator::Vote::kReadOnly;
-    case participant::Vote::kNo: break;
+    case participant::Vote::kYes:
+      return coordinator::Vote::kYes;
+    case participant::Vote::kReadOnly:
+      return coordinator::Vote::kReadOnly;
+    case participant::Vote::kNo:
+      break;
   }
   return absl::AbortedError("voted NO: branch unknown or replaced");
 }
 
 participant::BranchOp ParticipantOp(BranchOp op) {
   switch (op) {
-    case BranchOp::kPrepare: return participant::BranchOp::kPrepare;
-    case BranchOp::kCommit: return participant::BranchOp::kCommit;
-    case BranchOp::kAbort: return participant::BranchOp::kAbort;
+    case BranchOp::kPrepare:
+      return participant::BranchOp::kPrepare;
+    case BranchOp::kCommit:
+      return participant::BranchOp::kCommit;
+    case BranchOp::kAbort:
+      return participant::BranchOp::kAbort;
   }
   return participant::BranchOp::kAbort;
 }
 
 const char* OpName(BranchOp op) {
   switch (op) {
-    case BranchOp::kPrepare: return "Prepare";
-    case BranchOp::kCommit: return "Commit";
-    case BranchOp::kAbort: return "Abort";
+    case BranchOp::kPrepare:
+      return "Prepare";
+    case BranchOp::kCommit:
+      return "Commit";
+    case BranchOp::kAbort:
+      return "Abort";
   }
   return "?";
 }

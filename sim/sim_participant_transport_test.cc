@@ -185,9 +185,12 @@ class World {
 std::string VoteText(const absl::StatusOr<Vote>& vote) {
   if (!vote.ok()) return std::string(absl::StatusCodeToString(vote.status().code()));
   switch (*vote) {
-    case Vote::kYes: return "YES";
-    case Vote::kReadOnly: return "READ_ONLY";
-    default: return "another vote";
+    case Vote::kYes:
+      return "YES";
+    case Vote::kReadOnly:
+      return "READ_ONLY";
+    default:
+      return "another vote";
   }
 }
 

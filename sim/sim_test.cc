@@ -2,14 +2,13 @@
 // faults must keep every transaction atomic and come to rest; the checker
 // must catch deliberately injected bugs (durability, a client misreading a
 // deadline, an operator forcing the wrong outcome); a seed is a replay.
-#include "sim/simulator.h"
-
 #include <iostream>
 #include <optional>
 
 #include "absl/strings/match.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "sim/simulator.h"
 
 namespace txcoord::sim {
 namespace {
@@ -83,10 +82,10 @@ TEST(SimulatorTest, TenThousandTransactionsUnderFaultsStayAtomicAndComeToRest) {
   // The faults must not drown the workload: commits and aborts both happen.
   EXPECT_GT(sweep.totals.committed, sweep.totals.begun / 4);
   EXPECT_GT(sweep.totals.aborted, 0u);
-  std::cout << "simulated " << sweep.runs << " seeds, " << sweep.totals.begun
-            << " transactions (" << sweep.totals.committed << " committed, "
-            << sweep.totals.aborted << " aborted, " << sweep.totals.unknown
-            << " unknown to the client) in " << absl::FormatDuration(took) << "\n";
+  std::cout << "simulated " << sweep.runs << " seeds, " << sweep.totals.begun << " transactions ("
+            << sweep.totals.committed << " committed, " << sweep.totals.aborted << " aborted, "
+            << sweep.totals.unknown << " unknown to the client) in " << absl::FormatDuration(took)
+            << "\n";
 }
 
 TEST(SimulatorTest, WithoutFaultsNoOutcomeIsUnknown) {

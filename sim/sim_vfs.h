@@ -67,8 +67,8 @@ class SimVfs final {
     std::string bytes;
   };
   struct File {
-    std::string data;     // what reads see
-    std::string durable;  // what a crash keeps at least
+    std::string data;         // what reads see
+    std::string durable;      // what a crash keeps at least
     std::vector<Op> lagged;   // lagging-sync bug: synced once, not yet durable
     std::vector<Op> pending;  // written since the last sync
   };

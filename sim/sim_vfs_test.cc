@@ -17,9 +17,9 @@ class Db final {
  public:
   explicit Db(const std::string& path) {
     SimVfs::Install();
-    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                              nullptr),
-              SQLITE_OK);
+    EXPECT_EQ(
+        sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr),
+        SQLITE_OK);
   }
   ~Db() { sqlite3_close(db_); }
   // Runs `sql`; returns the first column of the last row ("" if none), or
@@ -82,7 +82,8 @@ TEST(SimVfsTest, WhateverPrefixSurvivesIsAConsistentPrefixOfCommits) {
       Db db(dir + "/db");
       EXPECT_EQ(db.Exec(kSetup), "wal");
       EXPECT_EQ(db.Exec("PRAGMA synchronous=OFF"), "");  // nothing after this is synced
-      for (int i = 1; i <= 20; ++i) EXPECT_EQ(db.Exec(absl::StrCat("INSERT INTO t VALUES (", i, ")")), "");
+      for (int i = 1; i <= 20; ++i)
+        EXPECT_EQ(db.Exec(absl::StrCat("INSERT INTO t VALUES (", i, ")")), "");
       vfs.Freeze(dir);
     }
     vfs.Crash(dir, rng);

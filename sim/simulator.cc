@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "sim/checker.h"
 #include "sim/coordinator_node.h"
 #include "sim/history.h"
@@ -93,8 +93,8 @@ bool World::Setup() {
   co.log.sync_failure = options_.faults.log_sync_failure;
   co.log.rotate_records = options_.log_rotate_records;
   co.log.bug_ack_before_sync = options_.bug_reply_before_durable;
-  coordinator_ = std::make_unique<CoordinatorNode>(&loop_, &net_, &history_,
-                                                   net_.AddNode("coord"), co);
+  coordinator_ =
+      std::make_unique<CoordinatorNode>(&loop_, &net_, &history_, net_.AddNode("coord"), co);
   coordinator_->set_on_log_failure([this] { OnLogFailure(); });
 
   for (int i = 0; i < options_.participants; ++i) {
@@ -112,8 +112,8 @@ bool World::Setup() {
     absl::StatusOr<participant::ExecuteResult> schema =
         node->Local(SchemaStatements(options_.workload));
     if (!schema.ok()) {
-      history_.Violation(absl::StrCat(po.name, ": cannot create the schema: ",
-                                      schema.status().ToString()));
+      history_.Violation(
+          absl::StrCat(po.name, ": cannot create the schema: ", schema.status().ToString()));
       return false;
     }
     // Set up durably first: the bug is about votes, not about the schema.
@@ -273,8 +273,8 @@ void World::RepairBranch(const coordinator::TransactionView& view) {
     const participant::Outcome decision = options_.bug_operator_guesses_abort
                                               ? participant::Outcome::kAborted
                                               : participant::Outcome::kCommitted;
-    absl::StatusOr<participant::HeuristicDecision> resolved = agent->ResolveHeuristically(
-        view.txid, decision, "the coordinator lists it COMMITTING");
+    absl::StatusOr<participant::HeuristicDecision> resolved =
+        agent->ResolveHeuristically(view.txid, decision, "the coordinator lists it COMMITTING");
     if (!resolved.ok()) {
       loop_.Trace(absl::StrCat("OPERATOR cannot resolve ", view.txid, " at ", agent->name(), ": ",
                                resolved.status().ToString()));
@@ -381,8 +381,8 @@ SimResult World::Run() {
   result_.violations = history_.violations();
   result_.ok = result_.violations.empty();
   // The lines leading to the first violation say the most about it.
-  result_.trace_tail = history_.violations().empty() ? loop_.TraceTail()
-                                                     : history_.trace_at_first_violation();
+  result_.trace_tail =
+      history_.violations().empty() ? loop_.TraceTail() : history_.trace_at_first_violation();
   result_.trace_hash = loop_.trace_hash();
   result_.network = net_.stats();
   result_.events = loop_.events_run();
@@ -412,10 +412,11 @@ std::string ReplayFlags(const SimOptions& o) {
       absl::ToInt64Milliseconds(f.partition_mtbf), f.log_sync_failure, w.early_prepare,
       w.single_branch, w.client_abort, w.accounts, absl::ToInt64Milliseconds(w.max_step_gap),
       absl::ToInt64Milliseconds(w.tx_timeout), absl::ToInt64Milliseconds(o.agent_idle_timeout));
-  absl::StrAppend(&flags, absl::StrFormat(
-                              " --operator_mtbf_ms=%d --short_commit_deadline=%g --settle_by_asking=%g",
-                              absl::ToInt64Milliseconds(f.operator_mtbf), w.short_commit_deadline,
-                              w.settle_by_asking));
+  absl::StrAppend(
+      &flags,
+      absl::StrFormat(" --operator_mtbf_ms=%d --short_commit_deadline=%g --settle_by_asking=%g",
+                      absl::ToInt64Milliseconds(f.operator_mtbf), w.short_commit_deadline,
+                      w.settle_by_asking));
   if (w.split_execute) absl::StrAppend(&flags, " --split_execute");
   absl::StrAppend(&flags, w.abort_unknown ? " --abort_unknown" : " --noabort_unknown");
   if (o.bug_reply_before_durable) absl::StrAppend(&flags, " --bug_reply_before_durable");
@@ -436,11 +437,11 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
       r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
-      r.clients.deadline_exceeded, r.clients.settled, r.coordinator_crashes,
-      r.coordinator_epochs, r.participant_crashes, r.partitions, r.log_failures, r.log_rotations,
-      r.operator_retries, r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost,
-      r.network.duplicated, r.network.slow, absl::ToDoubleSeconds(r.fault_phase),
-      absl::ToDoubleSeconds(r.time_to_rest), r.events);
+      r.clients.deadline_exceeded, r.clients.settled, r.coordinator_crashes, r.coordinator_epochs,
+      r.participant_crashes, r.partitions, r.log_failures, r.log_rotations, r.operator_retries,
+      r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost, r.network.duplicated,
+      r.network.slow, absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest),
+      r.events);
   if (r.ok) return out;
   for (const std::string& v : r.violations) absl::StrAppend(&out, "  VIOLATION ", v, "\n");
   absl::StrAppend(&out, "  replay: txsim ", ReplayFlags(options), " --trace\n");

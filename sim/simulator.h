@@ -68,10 +68,10 @@ struct SimOptions {
   // The operator repairing a COMMITTING transaction's branch aborts it at
   // its agent instead of committing it, then marks it done.
   bool bug_operator_guesses_abort = false;
-  size_t trace_keep = 300;  // trace lines kept for a report
-  bool trace_all = false;   // print every trace line as it happens
+  size_t trace_keep = 300;   // trace lines kept for a report
+  bool trace_all = false;    // print every trace line as it happens
   std::string trace_filter;  // with trace_all: only lines containing this
-  bool quiet_logs = true;   // silence the daemons' own logging (TXLOG)
+  bool quiet_logs = true;    // silence the daemons' own logging (TXLOG)
 };
 
 struct SimResult {
@@ -94,7 +94,7 @@ struct SimResult {
   uint64_t operator_repairs = 0;  // branches marked done
   NetworkStats network;
   uint64_t events = 0;
-  absl::Duration fault_phase;  // simulated
+  absl::Duration fault_phase;   // simulated
   absl::Duration time_to_rest;  // simulated, from the start of the quiet phase
 };
 

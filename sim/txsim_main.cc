@@ -10,7 +10,7 @@
 #include "absl/flags/parse.h"
 #include "absl/time/clock.h"
 #include "common/flag_usage.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "sim/simulator.h"
 
 ABSL_FLAG(uint64_t, seed, 1, "first seed; runs use seed, seed+1, ...");
@@ -21,9 +21,12 @@ ABSL_FLAG(int, clients, 6, "concurrent clients");
 ABSL_FLAG(double, loss, 0.02, "chance a message is lost");
 ABSL_FLAG(double, duplicate, 0.02, "chance an idempotent request is delivered twice");
 ABSL_FLAG(double, slow, 0.02, "chance a message is held back up to 300 ms (reordering)");
-ABSL_FLAG(int, coordinator_mtbf_ms, 3000, "mean simulated ms between coordinator crashes; 0: never");
-ABSL_FLAG(int, participant_mtbf_ms, 3000, "mean simulated ms between crashes of each participant; 0: never");
-ABSL_FLAG(int, partition_mtbf_ms, 2000, "mean simulated ms between partitions of one node; 0: never");
+ABSL_FLAG(int, coordinator_mtbf_ms, 3000,
+          "mean simulated ms between coordinator crashes; 0: never");
+ABSL_FLAG(int, participant_mtbf_ms, 3000,
+          "mean simulated ms between crashes of each participant; 0: never");
+ABSL_FLAG(int, partition_mtbf_ms, 2000,
+          "mean simulated ms between partitions of one node; 0: never");
 ABSL_FLAG(double, log_sync_failure, 0.001, "chance a coordinator fdatasync fails (fail-stop)");
 ABSL_FLAG(int, operator_mtbf_ms, 1000,
           "mean simulated ms between operator actions (retry, abort, repair a branch); 0: never");
@@ -36,7 +39,8 @@ ABSL_FLAG(double, early_prepare, 0.25, "chance a branch is prepared early (Execu
 ABSL_FLAG(double, single_branch, 0.15, "chance a transaction has one branch (one-phase commit)");
 ABSL_FLAG(double, client_abort, 0.05, "chance a client aborts instead of committing");
 ABSL_FLAG(bool, split_execute, false, "write each branch in two Executes instead of one");
-ABSL_FLAG(bool, abort_unknown, true, "clients call Abort after a Commit whose outcome they never heard");
+ABSL_FLAG(bool, abort_unknown, true,
+          "clients call Abort after a Commit whose outcome they never heard");
 ABSL_FLAG(int, max_step_gap_ms, 2, "the client's pause between two of its calls, up to this");
 ABSL_FLAG(int, tx_timeout_ms, 5000, "the transaction timeout clients ask Begin for");
 ABSL_FLAG(int, idle_timeout_ms, 10000, "agents roll back unprepared branches idle this long");
@@ -56,7 +60,8 @@ ABSL_FLAG(std::string, trace_filter, "", "with --trace: only events containing t
 ABSL_FLAG(int, trace_keep, 300, "trace lines shown for a failing run");
 ABSL_FLAG(bool, verbose, false, "print a line for every run, not only failing ones");
 ABSL_FLAG(bool, keep_going, false, "run every seed even after a failure");
-ABSL_FLAG(std::string, log_level, "fatal", "the daemons' own logging: debug, info, warning, error, fatal");
+ABSL_FLAG(std::string, log_level, "fatal",
+          "the daemons' own logging: debug, info, warning, error, fatal");
 
 int main(int argc, char** argv) {
   txcoord::SetFlagUsage(

@@ -7,7 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "common/check.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "coordinator/wal/log_format.h"
 #include "coordinator/wal/log_impl.h"
 

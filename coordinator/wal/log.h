@@ -26,16 +26,16 @@ namespace txcoord::wal {
 
 // One logical record as the log's user sees it.
 struct Record {
-  uint8_t type = 0;      // user-defined, 1..127 (128..255 reserved by the log)
-  std::string payload;   // at most kMaxPayloadBytes
+  uint8_t type = 0;     // user-defined, 1..127 (128..255 reserved by the log)
+  std::string payload;  // at most kMaxPayloadBytes
 };
 
 inline constexpr size_t kMaxPayloadBytes = 1 << 20;
 
 struct LogOptions {
-  std::string dir;                           // created if missing
-  FileSystem* fs = nullptr;                  // nullptr: the real POSIX file system
-  uint64_t segment_bytes = 64ull << 20;      // rotate past this size
+  std::string dir;                       // created if missing
+  FileSystem* fs = nullptr;              // nullptr: the real POSIX file system
+  uint64_t segment_bytes = 64ull << 20;  // rotate past this size
   // Called on the writer thread, with no log lock held, at each rotation:
   // returns the records that must survive the deletion of every older
   // segment (the still-open committed transactions). They are written first
@@ -99,12 +99,12 @@ class Log final : public DecisionLog {
 
   struct Stats {
     uint64_t records = 0;
-    uint64_t batches = 0;          // write+fdatasync rounds
-    uint64_t segments = 0;         // live segment files
-    uint64_t bytes = 0;            // bytes in live segments
-    uint64_t syncs = 0;            // fdatasync calls on segments
-    uint64_t rotations = 0;        // segments started since Open
-    uint64_t replayed = 0;         // records replayed by Open
+    uint64_t batches = 0;    // write+fdatasync rounds
+    uint64_t segments = 0;   // live segment files
+    uint64_t bytes = 0;      // bytes in live segments
+    uint64_t syncs = 0;      // fdatasync calls on segments
+    uint64_t rotations = 0;  // segments started since Open
+    uint64_t replayed = 0;   // records replayed by Open
   };
   Stats stats() const;
 

@@ -2,7 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/crc32c.h"
+#include "coordinator/wal/crc32c.h"
 
 namespace txcoord::wal {
 namespace {

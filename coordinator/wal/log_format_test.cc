@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "common/crc32c.h"
+#include "coordinator/wal/crc32c.h"
 #include "gtest/gtest.h"
 
 namespace txcoord::wal {

@@ -5,7 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "common/crc32c.h"
+#include "coordinator/wal/crc32c.h"
 #include "coordinator/wal/log.h"
 
 namespace txcoord::wal {

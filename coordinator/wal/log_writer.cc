@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/check.h"
-#include "common/log.h"
+#include "common/logging.h"
 #include "coordinator/wal/log_format.h"
 #include "coordinator/wal/log_impl.h"
 

@@ -11,7 +11,7 @@ Against running daemons:
 Or let it start a coordinator and three agents itself (what `make test`
 runs), and check the result with plain SQL at the end:
   http_transfer.py --txcoord=build/coordinator/txcoord \
-      --txagent=build/participant/txagent --transfers=200
+      --txagent=build/agent/txagent --transfers=200
 """
 
 import argparse

@@ -11,7 +11,7 @@ agents' database files, money must be conserved, and no branch may be left
 prepared.
 
     PYTHONPATH=build/examples/python/gen examples/python/outcome_test.py \\
-        --txcoord=build/coordinator/txcoord --txagent=build/participant/txagent
+        --txcoord=build/coordinator/txcoord --txagent=build/agent/txagent
 
 Exit status: 0 passed, 1 failed (the directory with the daemons' logs and
 databases is kept), 77 skipped (no grpc module or generated stubs).

@@ -25,10 +25,10 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
-#include "tests/support/audit.h"
-#include "tests/support/bank.h"
-#include "tests/support/cluster.h"
-#include "tests/support/progress.h"
+#include "harness/audit.h"
+#include "harness/bank.h"
+#include "harness/cluster.h"
+#include "harness/progress.h"
 
 namespace txcoord::testing {
 namespace {
@@ -175,7 +175,8 @@ TEST_F(ChaosTest, RandomKillsNeverBreakAtomicity) {
   }
 
   std::string summary;
-  for (const auto& [outcome, n] : counts) absl::StrAppend(&summary, TransferOutcomeName(outcome), "=", n, " ");
+  for (const auto& [outcome, n] : counts)
+    absl::StrAppend(&summary, TransferOutcomeName(outcome), "=", n, " ");
   std::string killed;
   for (const auto& [who, n] : kills) absl::StrAppend(&killed, who, "=", n, " ");
   std::cout << "chaos: " << progress.done() << " transfers (" << summary << "), kills: " << killed

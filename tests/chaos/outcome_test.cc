@@ -25,11 +25,11 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
-#include "tests/support/audit.h"
-#include "tests/support/bank.h"
-#include "tests/support/cluster.h"
-#include "tests/support/progress.h"
-#include "tests/support/sqlite_inspect.h"
+#include "harness/audit.h"
+#include "harness/bank.h"
+#include "harness/cluster.h"
+#include "harness/progress.h"
+#include "harness/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {
@@ -58,8 +58,7 @@ class OutcomeTest : public ::testing::Test {
     ClientOptions settling_options = client_options;
     client_options.settle_timeout = absl::ZeroDuration();
     client_ = std::make_unique<Client>(cluster_->coordinator_address(), client_options);
-    settling_client_ =
-        std::make_unique<Client>(cluster_->coordinator_address(), settling_options);
+    settling_client_ = std::make_unique<Client>(cluster_->coordinator_address(), settling_options);
     AgentClientOptions agent_options;
     agent_options.wait_for_ready = true;
     agent_options.call_timeout = absl::Seconds(3);
@@ -165,7 +164,7 @@ TEST_F(OutcomeTest, CoordinatorKilledAtRandomMomentsLeavesNoOutcomeUnknown) {
   const int kKills = EnvInt("TXCOORD_OUTCOME_KILLS", 12);
 
   absl::Mutex mu;
-  Progress progress;  // finished, for the kills' timing
+  Progress progress;             // finished, for the kills' timing
   int failed_commits = 0;        // transfers' Commit calls that failed
   int unsettled_by_library = 0;  // one-phase Commit calls the library left unsettled
   std::map<std::string, TransferOutcome> transfers;  // what 2PC clients hold
@@ -186,9 +185,14 @@ TEST_F(OutcomeTest, CoordinatorKilledAtRandomMomentsLeavesNoOutcomeUnknown) {
           std::string detail;
           if (outcome == TransferOutcome::kUnknown) {
             switch (Settle(r.txid, &detail)) {
-              case Settled::kCommitted: outcome = TransferOutcome::kCommitted; break;
-              case Settled::kAborted: outcome = TransferOutcome::kAborted; break;
-              case Settled::kUnknown: break;
+              case Settled::kCommitted:
+                outcome = TransferOutcome::kCommitted;
+                break;
+              case Settled::kAborted:
+                outcome = TransferOutcome::kAborted;
+                break;
+              case Settled::kUnknown:
+                break;
             }
           }
           absl::MutexLock lock(&mu);
@@ -244,8 +248,9 @@ TEST_F(OutcomeTest, CoordinatorKilledAtRandomMomentsLeavesNoOutcomeUnknown) {
       EXPECT_FALSE(present) << txid << " told ABORTED, present";
     }
   }
-  std::cout << "outcome: " << progress.done() << " transactions, " << kKills << " coordinator kills, "
-            << failed_commits << " transfer Commit calls failed and were settled with "
+  std::cout << "outcome: " << progress.done() << " transactions, " << kKills
+            << " coordinator kills, " << failed_commits
+            << " transfer Commit calls failed and were settled with "
             << "GetTransaction, " << unsettled_by_library
             << " one-phase Commit calls left unsettled by the library, " << unknown.size()
             << " unknown | 2PC: " << audit->ToString() << " | one-phase: " << one_phase.size()

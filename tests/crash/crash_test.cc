@@ -20,10 +20,10 @@
 #include "client/client.h"
 #include "common/failpoint.h"
 #include "gtest/gtest.h"
-#include "tests/support/audit.h"
-#include "tests/support/bank.h"
-#include "tests/support/cluster.h"
-#include "tests/support/sqlite_inspect.h"
+#include "harness/audit.h"
+#include "harness/bank.h"
+#include "harness/cluster.h"
+#include "harness/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {
@@ -56,7 +56,8 @@ class Outcomes final {
   std::string Summary() {
     absl::MutexLock lock(&mu_);
     std::string s;
-    for (const auto& [outcome, n] : counts_) absl::StrAppend(&s, TransferOutcomeName(outcome), "=", n, " ");
+    for (const auto& [outcome, n] : counts_)
+      absl::StrAppend(&s, TransferOutcomeName(outcome), "=", n, " ");
     return s;
   }
 
@@ -137,7 +138,8 @@ class CrashTest : public ::testing::TestWithParam<CrashCase> {
       return cluster_->StartCoordinator();
     }
     cluster_->SetAgentExtraFlags(t, std::move(flags));
-    if (cluster_->agent(t) != nullptr && cluster_->agent(t)->Running()) return cluster_->RestartAgent(t);
+    if (cluster_->agent(t) != nullptr && cluster_->agent(t)->Running())
+      return cluster_->RestartAgent(t);
     return cluster_->StartAgent(t);
   }
 
@@ -181,7 +183,8 @@ TEST_P(CrashTest, EveryTransactionIsAllOrNothingAfterCrashAndRestart) {
   EXPECT_TRUE(audit->Atomic()) << audit->ToString();
   EXPECT_EQ(audit->prepared, 0) << audit->ToString();
   EXPECT_EQ(audit->money, bank_->TotalMoney()) << audit->ToString();
-  EXPECT_GT(audit->committed, 0) << "no transfer committed before the crash: the test proves little";
+  EXPECT_GT(audit->committed, 0)
+      << "no transfer committed before the crash: the test proves little";
   std::cout << c.name << ": " << outcomes.Summary() << "| " << audit->ToString() << "\n";
 }
 
@@ -191,13 +194,13 @@ INSTANTIATE_TEST_SUITE_P(
         CrashCase{"CoordinatorBeforeCommitLogged", "before-commit-logged", kCoordinator, 8, false},
         CrashCase{"CoordinatorAfterCommitLogged", "after-commit-logged", kCoordinator, 8, false},
         CrashCase{"CoordinatorMidPhaseTwo", "mid-phase-two", kCoordinator, 20, false},
-        CrashCase{"CoordinatorAfterCommitLoggedEarlyPrepare", "after-commit-logged", kCoordinator, 8, true},
+        CrashCase{"CoordinatorAfterCommitLoggedEarlyPrepare", "after-commit-logged", kCoordinator,
+                  8, true},
         CrashCase{"AgentAfterPrepareDurable", "after-prepare-durable", 1, 8, false},
         CrashCase{"AgentAfterPrepareDurableEarlyPrepare", "after-prepare-durable", 1, 8, true},
         CrashCase{"AgentBeforePrepareReply", "before-prepare-reply", 1, 8, false},
         CrashCase{"AgentAfterCommitApplied", "after-commit-applied", 1, 8, false}),
     [](const ::testing::TestParamInfo<CrashCase>& info) { return std::string(info.param.name); });
-
 
 // A one-phase commit cut by a coordinator crash: the client's Commit call
 // fails, and after the restart the client learns the true outcome. Before
@@ -304,7 +307,9 @@ INSTANTIATE_TEST_SUITE_P(
     Failpoints, OnePhaseCrashTest,
     ::testing::Values(OnePhaseCase{"BeforeOnePhaseLogged", "before-one-phase-logged", false},
                       OnePhaseCase{"AfterOnePhaseLogged", "after-one-phase-logged", true}),
-    [](const ::testing::TestParamInfo<OnePhaseCase>& info) { return std::string(info.param.name); });
+    [](const ::testing::TestParamInfo<OnePhaseCase>& info) {
+      return std::string(info.param.name);
+    });
 
 }  // namespace
 }  // namespace txcoord::testing

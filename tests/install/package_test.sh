@@ -39,7 +39,7 @@ expect_files txcoord-tools usr/bin/txctl
 inc=usr/include/txcoord
 expect_files libtxcoord-dev \
   $inc/client/agent_client.h $inc/client/client.h $inc/client/transaction.h \
-  $inc/common/sql_value.h $inc/common/tls.h \
+  $inc/common/sql_value.h $inc/rpc/tls.h \
   $inc/txcoord/v1/txcoord.proto $inc/txcoord/v1/txcoord.pb.h $inc/txcoord/v1/txcoord.grpc.pb.h \
   $inc/txcoord/v1/admin.proto $inc/txcoord/v1/admin.pb.h $inc/txcoord/v1/admin.grpc.pb.h \
   usr/lib/libtxcoord_client.a usr/lib/pkgconfig/txcoord.pc \

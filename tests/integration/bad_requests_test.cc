@@ -8,10 +8,10 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc_util.h"
 #include "common/txid.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/grpc_util.h"
 #include "tests/integration/cluster_fixture.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 

@@ -13,7 +13,7 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
-#include "tests/support/cluster.h"
+#include "harness/cluster.h"
 
 namespace txcoord::testing {
 

@@ -8,9 +8,9 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/support/binaries.h"
-#include "tests/support/daemon_process.h"
-#include "tests/support/temp_dir.h"
+#include "harness/binaries.h"
+#include "harness/daemon_process.h"
+#include "harness/temp_dir.h"
 
 namespace txcoord::testing {
 namespace {
@@ -46,11 +46,14 @@ class DaemonConfigTest : public ::testing::Test {
 
   // A coordinator configured by file only.
   std::string CoordinatorConfig(const std::string& name) {
-    return WriteFile(name, "# coordinator for the test\n"
-                           "listen = 127.0.0.1:0\n"
-                           "data-dir = " + dir_->Path(name + ".data") + "\n"
-                           "cluster_id = fromfile   # overridden by some tests\n"
-                           "tx-timeout = 20s\n");
+    return WriteFile(name,
+                     "# coordinator for the test\n"
+                     "listen = 127.0.0.1:0\n"
+                     "data-dir = " +
+                         dir_->Path(name + ".data") +
+                         "\n"
+                         "cluster_id = fromfile   # overridden by some tests\n"
+                         "tx-timeout = 20s\n");
   }
 
   std::unique_ptr<TempDir> dir_;
@@ -81,10 +84,14 @@ TEST_F(DaemonConfigTest, AgentServesWithSettingsFromItsFile) {
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
   const std::string config = WriteFile("txagent-orders.conf",
                                        "name = orders\n"
-                                       "db = " + dir_->Path("orders.db") + "\n"
-                                       "listen = 127.0.0.1:0\n"
-                                       "coordinator = " + (*coordinator)->address() + "\n"
-                                       "lock_timeout = 2s\n");
+                                       "db = " +
+                                           dir_->Path("orders.db") +
+                                           "\n"
+                                           "listen = 127.0.0.1:0\n"
+                                           "coordinator = " +
+                                           (*coordinator)->address() +
+                                           "\n"
+                                           "lock_timeout = 2s\n");
   absl::StatusOr<std::unique_ptr<DaemonProcess>> agent =
       Start(agent_binary_, {"--config=" + config}, "a.log");
   ASSERT_TRUE(agent.ok()) << agent.status();
@@ -97,11 +104,13 @@ TEST_F(DaemonConfigTest, AgentServesWithSettingsFromItsFile) {
 // exits non-zero without serving.
 TEST_F(DaemonConfigTest, BrokenFileStopsEachDaemonNamingFileAndLine) {
   const std::string unknown = WriteFile("unknown.conf", "# ok\nlisten = 127.0.0.1:0\nlisen = x\n");
-  const std::string bad_value = WriteFile("bad.conf", "listen = 127.0.0.1:0\nlock_timeout = soon\n");
+  const std::string bad_value =
+      WriteFile("bad.conf", "listen = 127.0.0.1:0\nlock_timeout = soon\n");
   for (const std::string& binary : {coordinator_binary_, agent_binary_}) {
     absl::StatusOr<std::unique_ptr<DaemonProcess>> daemon =
-        Start(binary, {"--config=" + unknown, "--data-dir=" + dir_->Path("d"), "--name=n",
-                       "--db=" + dir_->Path("n.db")},
+        Start(binary,
+              {"--config=" + unknown, "--data-dir=" + dir_->Path("d"), "--name=n",
+               "--db=" + dir_->Path("n.db")},
               "broken.log");
     ASSERT_FALSE(daemon.ok()) << binary;
     EXPECT_THAT(daemon.status().message(), HasSubstr("exit 2")) << binary;

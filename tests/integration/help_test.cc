@@ -6,7 +6,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/support/binaries.h"
+#include "harness/binaries.h"
 
 namespace txcoord::testing {
 namespace {

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "common/grpc_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "rpc/grpc_util.h"
 #include "tests/integration/cluster_fixture.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
@@ -38,9 +38,11 @@ class HostileRequestsTest : public ClusterFixture {
     coordinator_ = v1::Coordinator::NewStub(LargeMessageChannel(cluster_->coordinator_address()));
     agent_ = v1::Agent::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
     participant_ = v1::Participant::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
-    coordinator_admin_ = v1::CoordinatorAdmin::NewStub(LargeMessageChannel(cluster_->coordinator_address()));
+    coordinator_admin_ =
+        v1::CoordinatorAdmin::NewStub(LargeMessageChannel(cluster_->coordinator_address()));
     agent_admin_ = v1::AgentAdmin::NewStub(LargeMessageChannel(cluster_->agent_address(0)));
-    ASSERT_TRUE(agents_[0]->Execute("", {{"CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", {}}}).ok());
+    ASSERT_TRUE(
+        agents_[0]->Execute("", {{"CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)", {}}}).ok());
   }
 
   void TearDown() override {
@@ -74,7 +76,8 @@ class HostileRequestsTest : public ClusterFixture {
 
   // Both daemons answer a normal request.
   void ExpectStillServing(const std::string& after) {
-    ASSERT_TRUE(cluster_->CheckRunning().ok()) << "after " << after << ": " << cluster_->CheckRunning();
+    ASSERT_TRUE(cluster_->CheckRunning().ok())
+        << "after " << after << ": " << cluster_->CheckRunning();
     EXPECT_TRUE(ClusterFixture::coordinator_->Begin().ok()) << "after " << after;
     EXPECT_TRUE(agents_[0]->ExecuteOne("", "SELECT COUNT(*) FROM t").ok()) << "after " << after;
   }
@@ -100,46 +103,68 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
   const std::string runaway =
       "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
   std::vector<Case> cases = {
-      {"257 statements", {Code::RESOURCE_EXHAUSTED}, [&] { return Execute(Sql("", "SELECT 1", 257)); }},
-      {"100,000 statements", {Code::RESOURCE_EXHAUSTED}, [&] { return Execute(Sql("", "SELECT 1", 100000)); }},
-      {"1 MiB of SQL", {Code::RESOURCE_EXHAUSTED},
+      {"257 statements",
+       {Code::RESOURCE_EXHAUSTED},
+       [&] { return Execute(Sql("", "SELECT 1", 257)); }},
+      {"100,000 statements",
+       {Code::RESOURCE_EXHAUSTED},
+       [&] { return Execute(Sql("", "SELECT 1", 100000)); }},
+      {"1 MiB of SQL",
+       {Code::RESOURCE_EXHAUSTED},
        [&] { return Execute(Sql("", "SELECT 1 -- " + std::string(1 << 20, 'x'))); }},
-      {"a 20 MiB message", {Code::RESOURCE_EXHAUSTED},
+      {"a 20 MiB message",
+       {Code::RESOURCE_EXHAUSTED},
        [&] { return Execute(Sql("", "SELECT 1 -- " + std::string(20 << 20, 'x'))); }},
-      {"read of an internal table", {Code::PERMISSION_DENIED},
+      {"read of an internal table",
+       {Code::PERMISSION_DENIED},
        [&] { return Execute(Sql("", "SELECT * FROM _txcoord_prepared")); }},
-      {"delete from an internal table inside a branch", {Code::PERMISSION_DENIED},
+      {"delete from an internal table inside a branch",
+       {Code::PERMISSION_DENIED},
        [&] { return Execute(Sql(Begin(), "DELETE FROM _txcoord_prepared")); }},
-      {"ATTACH", {Code::PERMISSION_DENIED},
+      {"ATTACH",
+       {Code::PERMISSION_DENIED},
        [&] { return Execute(Sql("", "ATTACH DATABASE '/tmp/x.db' AS x")); }},
-      {"load_extension", {Code::PERMISSION_DENIED, Code::INVALID_ARGUMENT},
+      {"load_extension",
+       {Code::PERMISSION_DENIED, Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("", "SELECT load_extension('/tmp/evil.so')")); }},
-      {"PRAGMA writable_schema", {Code::PERMISSION_DENIED},
+      {"PRAGMA writable_schema",
+       {Code::PERMISSION_DENIED},
        [&] { return Execute(Sql("", "PRAGMA writable_schema = 1")); }},
-      {"PRAGMA journal_mode", {Code::PERMISSION_DENIED},
+      {"PRAGMA journal_mode",
+       {Code::PERMISSION_DENIED},
        [&] { return Execute(Sql("", "PRAGMA journal_mode = DELETE")); }},
-      {"two statements in one item", {Code::INVALID_ARGUMENT},
+      {"two statements in one item",
+       {Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("", "SELECT 1; DELETE FROM t")); }},
-      {"malformed SQL", {Code::INVALID_ARGUMENT}, [&] { return Execute(Sql("", "SELEC nonsense")); }},
-      {"a runaway recursive query", {Code::RESOURCE_EXHAUSTED},
+      {"malformed SQL",
+       {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("", "SELEC nonsense")); }},
+      {"a runaway recursive query",
+       {Code::RESOURCE_EXHAUSTED},
        [&] { return Execute(Sql("", runaway)); }},
-      {"a runaway recursive query inside a branch", {Code::RESOURCE_EXHAUSTED},
+      {"a runaway recursive query inside a branch",
+       {Code::RESOURCE_EXHAUSTED},
        [&] { return Execute(Sql(Begin(), runaway)); }},
       // Text fields are proto `bytes`: ill-formed UTF-8 reaches the service,
       // which names the field, rather than gRPC's bare INTERNAL.
-      {"invalid UTF-8 in SQL", {Code::INVALID_ARGUMENT}, [&] { return Execute(Sql("", invalid_utf8)); },
+      {"invalid UTF-8 in SQL",
+       {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("", invalid_utf8)); },
        "statements[0].sql is not valid UTF-8 (byte 8)"},
-      {"an overlong encoding in SQL", {Code::INVALID_ARGUMENT},
+      {"an overlong encoding in SQL",
+       {Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("", "SELECT '\xc0\xaf'")); },
        "statements[0].sql is not valid UTF-8 (byte 8)"},
-      {"a surrogate in a TEXT parameter", {Code::INVALID_ARGUMENT},
+      {"a surrogate in a TEXT parameter",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::ExecuteRequest request = Sql("", "SELECT ?1");
          request.mutable_statements(0)->add_params()->set_text_value("\xed\xa0\x80");
          return Execute(request);
        },
        "statements[0].params[0].text_value is not valid UTF-8 (byte 0)"},
-      {"a code point above U+10FFFF in a TEXT parameter inside a branch", {Code::INVALID_ARGUMENT},
+      {"a code point above U+10FFFF in a TEXT parameter inside a branch",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::ExecuteRequest request = Sql(Begin(), "INSERT INTO t (id, v) VALUES (6, 'fine')");
          v1::Statement* update = request.add_statements();
@@ -149,27 +174,35 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return Execute(request);
        },
        "statements[1].params[1].text_value is not valid UTF-8 (byte 3)"},
-      {"a NUL byte inside SQL", {Code::INVALID_ARGUMENT},
+      {"a NUL byte inside SQL",
+       {Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("", std::string("SELECT 1\0; DELETE FROM t", 24))); },
        "statements[0].sql contains a NUL byte (byte 8)"},
-      {"invalid UTF-8 in a txid", {Code::INVALID_ARGUMENT},
-       [&] { return Execute(Sql("c\xff.1.1", "INSERT INTO t (id) VALUES (1)")); }, "malformed txid"},
-      {"malformed txid", {Code::INVALID_ARGUMENT},
+      {"invalid UTF-8 in a txid",
+       {Code::INVALID_ARGUMENT},
+       [&] { return Execute(Sql("c\xff.1.1", "INSERT INTO t (id) VALUES (1)")); },
+       "malformed txid"},
+      {"malformed txid",
+       {Code::INVALID_ARGUMENT},
        [&] { return Execute(Sql("1.2.3.4.5", "INSERT INTO t (id) VALUES (1)")); }},
-      {"write under a txid of another coordinator", {Code::FAILED_PRECONDITION, Code::ABORTED},
+      {"write under a txid of another coordinator",
+       {Code::FAILED_PRECONDITION, Code::ABORTED},
        [&] { return Execute(Sql("elsewhere.1.1", "INSERT INTO t (id) VALUES (2)")); }},
-      {"write under a txid this coordinator never issued", {Code::NOT_FOUND, Code::ABORTED, Code::FAILED_PRECONDITION},
+      {"write under a txid this coordinator never issued",
+       {Code::NOT_FOUND, Code::ABORTED, Code::FAILED_PRECONDITION},
        [&] {
          std::string txid = Begin();
          return Execute(Sql(txid + "999", "INSERT INTO t (id) VALUES (3)"));
        }},
-      {"prepare without a txid", {Code::INVALID_ARGUMENT},
+      {"prepare without a txid",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::ExecuteRequest request = Sql("", "SELECT 1");
          request.set_prepare(true);
          return Execute(request);
        }},
-      {"Commit of a txid of another coordinator", {Code::FAILED_PRECONDITION},
+      {"Commit of a txid of another coordinator",
+       {Code::FAILED_PRECONDITION},
        [&] {
          v1::CommitRequest request;
          request.set_txid("elsewhere.1.1");
@@ -178,7 +211,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return coordinator_->Commit(&context, request, &response);
        }},
-      {"QueryOutcome of a txid of another coordinator", {Code::FAILED_PRECONDITION},
+      {"QueryOutcome of a txid of another coordinator",
+       {Code::FAILED_PRECONDITION},
        [&] {
          v1::QueryOutcomeRequest request;
          request.set_txid("elsewhere.1.1");
@@ -188,7 +222,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return coordinator_->QueryOutcome(&context, request, &response);
        }},
-      {"Commit with invalid UTF-8 in the txid", {Code::INVALID_ARGUMENT},
+      {"Commit with invalid UTF-8 in the txid",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::CommitRequest request;
          request.set_txid(Begin() + "\xff");
@@ -198,7 +233,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_->Commit(&context, request, &response);
        },
        "malformed txid"},
-      {"Enlist with invalid UTF-8 in the participant name", {Code::INVALID_ARGUMENT},
+      {"Enlist with invalid UTF-8 in the participant name",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::EnlistRequest request;
          request.set_txid(Begin());
@@ -210,7 +246,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_->Enlist(&context, request, &response);
        },
        "participant"},
-      {"QueryOutcome with invalid UTF-8 in the participant name", {Code::INVALID_ARGUMENT},
+      {"QueryOutcome with invalid UTF-8 in the participant name",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::QueryOutcomeRequest request;
          request.set_txid(Begin());
@@ -221,7 +258,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_->QueryOutcome(&context, request, &response);
        },
        "participant"},
-      {"ForceAbort with invalid UTF-8 in the reason", {Code::INVALID_ARGUMENT},
+      {"ForceAbort with invalid UTF-8 in the reason",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::ForceAbortRequest request;
          request.set_txid(Begin());
@@ -232,7 +270,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_admin_->ForceAbort(&context, request, &response);
        },
        "reason is not valid UTF-8 (byte 6)"},
-      {"MarkBranchDone with invalid UTF-8 in the note", {Code::INVALID_ARGUMENT},
+      {"MarkBranchDone with invalid UTF-8 in the note",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::MarkBranchDoneRequest request;
          request.set_txid(Begin());
@@ -244,7 +283,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_admin_->MarkBranchDone(&context, request, &response);
        },
        "note is not valid UTF-8 (byte 0)"},
-      {"ListTransactions with invalid UTF-8 in the page token", {Code::INVALID_ARGUMENT},
+      {"ListTransactions with invalid UTF-8 in the page token",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::ListTransactionsRequest request;
          request.set_page_token("c.1.\xff");
@@ -254,7 +294,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_admin_->ListTransactions(&context, request, &response);
        },
        "page_token is not valid UTF-8 (byte 4)"},
-      {"ResolveBranch with invalid UTF-8 in the reason", {Code::INVALID_ARGUMENT},
+      {"ResolveBranch with invalid UTF-8 in the reason",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::ResolveBranchRequest request;
          request.set_txid("elsewhere.1.1");
@@ -266,7 +307,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return agent_admin_->ResolveBranch(&context, request, &response);
        },
        "reason is not valid UTF-8 (byte 0)"},
-      {"Enlist with a 10,000-byte participant name", {Code::INVALID_ARGUMENT},
+      {"Enlist with a 10,000-byte participant name",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::EnlistRequest request;
          request.set_txid(Begin());
@@ -277,7 +319,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return coordinator_->Enlist(&context, request, &response);
        }},
-      {"Begin with a ten-hour timeout", {Code::INVALID_ARGUMENT},
+      {"Begin with a ten-hour timeout",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::BeginRequest request;
          request.set_timeout_ms(10u * 3600 * 1000);
@@ -286,7 +329,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return coordinator_->Begin(&context, request, &response);
        }},
-      {"phase-2 Commit of a branch that never prepared", {Code::FAILED_PRECONDITION},
+      {"phase-2 Commit of a branch that never prepared",
+       {Code::FAILED_PRECONDITION},
        [&] {
          std::string txid = Begin();
          EXPECT_TRUE(agents_[0]->ExecuteOne(txid, "INSERT INTO t (id) VALUES (4)").ok());
@@ -297,7 +341,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return participant_->Commit(&context, request, &response);
        }},
-      {"Prepare with a malformed txid", {Code::INVALID_ARGUMENT},
+      {"Prepare with a malformed txid",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::PrepareRequest request;
          request.set_txid(std::string(300, '.'));
@@ -306,7 +351,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          SetDeadline(&context, absl::Seconds(10));
          return participant_->Prepare(&context, request, &response);
        }},
-      {"EnlistBatch with no enlistments", {Code::INVALID_ARGUMENT},
+      {"EnlistBatch with no enlistments",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::EnlistBatchRequest request;
          v1::EnlistBatchResponse response;
@@ -315,7 +361,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_->EnlistBatch(&context, request, &response);
        },
        "no enlistments"},
-      {"EnlistBatch of 1001 enlistments", {Code::RESOURCE_EXHAUSTED},
+      {"EnlistBatch of 1001 enlistments",
+       {Code::RESOURCE_EXHAUSTED},
        [&] {
          v1::EnlistBatchRequest request;
          for (int i = 0; i < 1001; ++i) request.add_enlistments()->set_txid("c1.1.1");
@@ -325,7 +372,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return coordinator_->EnlistBatch(&context, request, &response);
        },
        "at most 1000"},
-      {"Batch with no entries", {Code::INVALID_ARGUMENT},
+      {"Batch with no entries",
+       {Code::INVALID_ARGUMENT},
        [&] {
          v1::BatchRequest request;
          v1::BatchResponse response;
@@ -334,7 +382,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return participant_->Batch(&context, request, &response);
        },
        "no entries"},
-      {"Batch of 1001 entries", {Code::RESOURCE_EXHAUSTED},
+      {"Batch of 1001 entries",
+       {Code::RESOURCE_EXHAUSTED},
        [&] {
          v1::BatchRequest request;
          for (int i = 0; i < 1001; ++i) {
@@ -348,7 +397,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
          return participant_->Batch(&context, request, &response);
        },
        "at most 1000"},
-      {"Abort of a committed transaction", {Code::FAILED_PRECONDITION},
+      {"Abort of a committed transaction",
+       {Code::FAILED_PRECONDITION},
        [&] {
          std::string txid = Begin();
          EXPECT_TRUE(agents_[0]->ExecuteOne(txid, "INSERT INTO t (id) VALUES (5)").ok());
@@ -366,7 +416,8 @@ TEST_F(HostileRequestsTest, EveryHostileRequestGetsAClearStatusAndTheDaemonsKeep
   for (const Case& c : cases) {
     grpc::Status status = c.call();
     EXPECT_TRUE(c.expected.count(status.error_code()))
-        << c.name << ": got code " << status.error_code() << " \"" << status.error_message() << "\"";
+        << c.name << ": got code " << status.error_code() << " \"" << status.error_message()
+        << "\"";
     EXPECT_FALSE(status.error_message().empty()) << c.name << ": a status without a message";
     if (!c.message_has.empty()) {
       EXPECT_THAT(status.error_message(), ::testing::HasSubstr(c.message_has)) << c.name;
@@ -451,7 +502,9 @@ TEST_F(HostileRequestsTest, IllFormedTextInAResultReachesTheClient) {
   ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
   ASSERT_EQ(response.results_size(), 1);
   ASSERT_EQ(response.results(0).rows_size(), 1);
-  EXPECT_EQ(response.results(0).rows(0).values(0).text_value(), "\xff" "a");
+  EXPECT_EQ(response.results(0).rows(0).values(0).text_value(),
+            "\xff"
+            "a");
 }
 
 }  // namespace

@@ -22,8 +22,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
+#include "harness/sqlite_inspect.h"
 #include "tests/integration/http_fixture.h"
-#include "tests/support/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {

@@ -10,9 +10,9 @@
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
+#include "harness/bank.h"
+#include "harness/sqlite_inspect.h"
 #include "tests/integration/cluster_fixture.h"
-#include "tests/support/bank.h"
-#include "tests/support/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {

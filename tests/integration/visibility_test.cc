@@ -7,9 +7,9 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/lock_barrier.h"
+#include "harness/sqlite_inspect.h"
 #include "tests/integration/cluster_fixture.h"
-#include "tests/support/lock_barrier.h"
-#include "tests/support/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {

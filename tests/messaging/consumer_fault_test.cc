@@ -8,10 +8,10 @@
 #include "common/failpoint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/binaries.h"
+#include "harness/daemon_process.h"
+#include "harness/sqlite_inspect.h"
 #include "tests/messaging/messaging_fixture.h"
-#include "tests/support/sqlite_inspect.h"
-#include "tests/support/binaries.h"
-#include "tests/support/daemon_process.h"
 
 namespace txcoord::testing {
 namespace {

@@ -28,13 +28,13 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
-#include "tests/support/binaries.h"
-#include "tests/support/cluster.h"
-#include "tests/support/daemon_process.h"
-#include "tests/support/jetstream.h"
-#include "tests/support/nats_server.h"
-#include "tests/support/progress.h"
-#include "tests/support/sqlite_inspect.h"
+#include "harness/binaries.h"
+#include "harness/cluster.h"
+#include "harness/daemon_process.h"
+#include "harness/jetstream.h"
+#include "harness/nats_server.h"
+#include "harness/progress.h"
+#include "harness/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {

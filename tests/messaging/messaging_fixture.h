@@ -15,9 +15,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
-#include "tests/support/jetstream.h"
-#include "tests/support/nats_server.h"
-#include "tests/support/temp_dir.h"
+#include "harness/jetstream.h"
+#include "harness/nats_server.h"
+#include "harness/temp_dir.h"
 
 namespace txcoord::testing {
 

@@ -17,14 +17,14 @@
 #include "client/consumer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/cluster.h"
+#include "harness/jetstream.h"
+#include "harness/nats_server.h"
+#include "harness/sqlite_inspect.h"
 #include "httplib.h"
 #include "tests/operators/json_lite.h"
 #include "tests/operators/txctl_runner.h"
 #include "tests/ops/scrape.h"
-#include "tests/support/cluster.h"
-#include "tests/support/jetstream.h"
-#include "tests/support/nats_server.h"
-#include "tests/support/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {

@@ -7,14 +7,14 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "agent/outbox_relay.h"
 #include "common/metrics.h"
 #include "gtest/gtest.h"
-#include "participant/outbox_relay.h"
+#include "harness/jetstream.h"
+#include "harness/nats_server.h"
+#include "harness/temp_dir.h"
 #include "participant/participant.h"
 #include "participant/participant_test_util.h"
-#include "tests/support/jetstream.h"
-#include "tests/support/nats_server.h"
-#include "tests/support/temp_dir.h"
 
 namespace txcoord::testing {
 namespace {

@@ -9,7 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "tests/support/sqlite_inspect.h"
+#include "harness/sqlite_inspect.h"
 
 namespace txcoord::testing {
 

@@ -16,9 +16,9 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
+#include "harness/cluster.h"
 #include "tests/operators/json_lite.h"
 #include "tests/operators/txctl_runner.h"
-#include "tests/support/cluster.h"
 
 namespace txcoord::testing {
 

@@ -11,8 +11,8 @@
 #include "common/failpoint.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/sqlite_inspect.h"
 #include "tests/operators/operators_fixture.h"
-#include "tests/support/sqlite_inspect.h"
 
 namespace txcoord::testing {
 namespace {

@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/temp_dir.h"
 #include "tests/operators/operators_fixture.h"
-#include "tests/support/temp_dir.h"
 
 namespace txcoord::testing {
 namespace {

@@ -13,8 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "tests/support/binaries.h"
-#include "tests/support/spawn.h"
+#include "harness/binaries.h"
+#include "harness/spawn.h"
 
 namespace txcoord::testing {
 namespace {

@@ -18,10 +18,10 @@
 #include "client/client.h"
 #include "common/failpoint.h"
 #include "gtest/gtest.h"
+#include "harness/cluster.h"
 #include "nlohmann/json.hpp"
 #include "tests/ops/headless_browser.h"
 #include "tests/ops/scrape.h"
-#include "tests/support/cluster.h"
 
 namespace txcoord::testing {
 namespace {

@@ -16,7 +16,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "tests/support/spawn.h"
+#include "harness/spawn.h"
 
 namespace txcoord::testing {
 namespace {

@@ -22,12 +22,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "harness/cluster.h"
+#include "harness/netns.h"
+#include "harness/temp_dir.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
 #include "tests/ops/test_certs.h"
-#include "tests/support/cluster.h"
-#include "tests/support/netns.h"
-#include "tests/support/temp_dir.h"
 
 namespace txcoord::testing {
 namespace {
@@ -141,8 +141,7 @@ TEST_F(HttpRemoteTest, WithoutTlsAdminRoutesServeLoopbackOnlyAndDataRoutesEveryo
   std::unique_ptr<Cluster> cluster = Start({});
   ASSERT_NE(cluster, nullptr);
   EXPECT_EQ(netns_->Curl("GET", RemoteUrl(*cluster, "/v1/admin/transactions")), "403");
-  EXPECT_EQ(netns_->Curl("POST", RemoteUrl(*cluster, "/v1/admin/transactions/x.1.1/retry")),
-            "403");
+  EXPECT_EQ(netns_->Curl("POST", RemoteUrl(*cluster, "/v1/admin/transactions/x.1.1/retry")), "403");
   EXPECT_EQ(netns_->Curl("POST", RemoteUrl(*cluster, "/v1/transactions")), "200");
   // The same daemon serves its admin routes to loopback.
   const auto [host, port] = HostPort(cluster->coordinator_http_address());

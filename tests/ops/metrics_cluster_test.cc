@@ -9,9 +9,9 @@
 #include "client/client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/cluster.h"
+#include "harness/lock_barrier.h"
 #include "tests/ops/scrape.h"
-#include "tests/support/cluster.h"
-#include "tests/support/lock_barrier.h"
 
 namespace txcoord::testing {
 namespace {

@@ -4,7 +4,7 @@
 // AgentAdmin and CoordinatorAdmin and served the client path (Agent,
 // Coordinator); with --insecure_remote_participant and
 // --insecure_remote_admin it is served too, and the start logs warn.
-// Needs root and ip; the client is tests/support/grpc_probe run with
+// Needs root and ip; the client is harness/grpc_probe run with
 // `ip netns exec`.
 #include <unistd.h>
 
@@ -20,10 +20,10 @@
 #include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "tests/support/binaries.h"
-#include "tests/support/cluster.h"
-#include "tests/support/generic_call.h"
-#include "tests/support/netns.h"
+#include "harness/binaries.h"
+#include "harness/cluster.h"
+#include "harness/generic_call.h"
+#include "harness/netns.h"
 #include "txcoord/v1/admin.pb.h"
 #include "txcoord/v1/txcoord.pb.h"
 
@@ -47,7 +47,7 @@ class RemoteAccessTest : public ::testing::Test {
     if (!CanMakeNetns("ip")) GTEST_SKIP() << "needs root and ip (iproute2) for a network namespace";
     absl::StatusOr<std::string> build = BuildDir();
     ASSERT_TRUE(build.ok()) << build.status();
-    probe_ = *build + "/tests/support/grpc_probe";
+    probe_ = *build + "/harness/grpc_probe";
     ASSERT_EQ(access(probe_.c_str(), X_OK), 0) << probe_ << " is not built";
     netns_ = Netns::Make();
     ASSERT_NE(netns_, nullptr) << "could not make a network namespace with a veth pair";

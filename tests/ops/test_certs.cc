@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "tests/support/spawn.h"
+#include "harness/spawn.h"
 
 namespace txcoord::testing {
 namespace {
@@ -149,8 +149,8 @@ absl::StatusOr<TestCerts> GenerateTestCerts(const std::string& dir) {
   return certs;
 }
 
-absl::Status RotateCertificate(const std::string& dir, const TlsFiles& files,
-                               const std::string& cn, int serial) {
+absl::Status RotateCertificate(const std::string& dir, const TlsFiles& files, const std::string& cn,
+                               int serial) {
   const std::string name = absl::StrCat("rotated-", serial);
   absl::StatusOr<TlsFiles> fresh = Issue(dir, name, cn, "node_ext", dir + "/ca", serial);
   if (!fresh.ok()) return fresh.status();

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "common/tls.h"
+#include "rpc/tls.h"
 
 namespace txcoord::testing {
 
@@ -47,8 +47,8 @@ absl::StatusOr<TestCerts> GenerateTestCerts(const std::string& dir);
 // GenerateTestCerts in `dir`) as an operator would: a new key and a new
 // certificate for `cn` with serial `serial`, written under new names, then
 // renamed over the old ones (key first).
-absl::Status RotateCertificate(const std::string& dir, const TlsFiles& files,
-                               const std::string& cn, int serial);
+absl::Status RotateCertificate(const std::string& dir, const TlsFiles& files, const std::string& cn,
+                               int serial);
 
 }  // namespace txcoord::testing
 

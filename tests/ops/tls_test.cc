@@ -1,19 +1,19 @@
 // TLS, mutual TLS and the admin allow list on a gRPC port started by
 // StartServer, with stand-in services and certificates made by openssl for
 // this run. The real daemons are covered by tls_cluster_test.cc.
-#include "common/tls.h"
+#include "rpc/tls.h"
 
 #include <atomic>
 #include <memory>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/daemon.h"
-#include "common/grpc_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/temp_dir.h"
+#include "rpc/daemon.h"
+#include "rpc/grpc_util.h"
 #include "tests/ops/test_certs.h"
-#include "tests/support/temp_dir.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 

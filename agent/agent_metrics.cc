@@ -1,0 +1,92 @@
+#include "agent/agent_metrics.h"
+
+#include <vector>
+
+namespace txcoord::participant {
+namespace {
+
+constexpr char kPrepares[] = "txagent_prepares_total";
+constexpr char kPreparesHelp[] =
+    "Prepare requests answered (Prepare calls and Execute with prepare), by vote.";
+
+}  // namespace
+
+AgentMetrics::AgentMetrics(MetricsRegistry* registry)
+    : registry_(registry),
+      execute_latency_(registry->AddHistogram(
+          "txagent_execute_latency_seconds",
+          "Duration of Execute calls, row-lock waits included, whatever they returned.",
+          LatencyBuckets())),
+      lock_timeouts_(registry->AddCounter(
+          "txagent_lock_timeouts_total",
+          "Execute calls that failed (ABORTED) waiting for a row lock another branch held.")),
+      prepares_yes_(registry->AddCounter(kPrepares, kPreparesHelp, {{"vote", "yes"}})),
+      prepares_no_(registry->AddCounter(kPrepares, kPreparesHelp, {{"vote", "no"}})),
+      prepares_read_only_(registry->AddCounter(kPrepares, kPreparesHelp, {{"vote", "read_only"}})),
+      commits_(registry->AddCounter(
+          "txagent_commits_total",
+          "Branches whose changes were applied (phase 2, one-phase, or heuristic commit).")),
+      aborts_(registry->AddCounter(
+          "txagent_aborts_total",
+          "Branches rolled back (abort, refused enlistment, failed one-phase commit, heuristic "
+          "abort, idle timeout, client's Release); NO votes are in txagent_prepares_total.")) {}
+
+void AgentMetrics::Watch(Participant* participant) {
+  registry_->AddRenderHook([this, participant] {
+    snapshot_.in_doubt = participant->ListPrepared().size();
+    snapshot_.branches = participant->BranchCount();
+    snapshot_.locks = participant->LockCount();
+    snapshot_.heuristic_mixed = 0;
+    if (absl::StatusOr<std::vector<HeuristicDecision>> decisions = participant->ListHeuristics();
+        decisions.ok()) {
+      for (const HeuristicDecision& d : *decisions) snapshot_.heuristic_mixed += d.mixed ? 1 : 0;
+    }
+  });
+  registry_->AddGauge("txagent_in_doubt_branches",
+                      "Prepared branches waiting for the coordinator's outcome.",
+                      [this] { return static_cast<double>(snapshot_.in_doubt); });
+  registry_->AddGauge("txagent_branches", "Branches known in memory (active or prepared).",
+                      [this] { return static_cast<double>(snapshot_.branches); });
+  registry_->AddGauge("txagent_row_locks", "Row lock keys held by all branches.",
+                      [this] { return static_cast<double>(snapshot_.locks); });
+  registry_->AddGauge("txagent_heuristic_mixed_branches",
+                      "Heuristic decisions an operator took here that the coordinator's outcome "
+                      "contradicts (HEURISTIC_MIXED: repair by hand).",
+                      [this] { return static_cast<double>(snapshot_.heuristic_mixed); });
+}
+
+void AgentMetrics::OnExecute(absl::Duration latency, const absl::Status&) {
+  execute_latency_->Observe(latency);
+}
+
+void AgentMetrics::OnLockTimeout() { lock_timeouts_->Increment(); }
+
+void AgentMetrics::OnPrepare(Vote vote) {
+  switch (vote) {
+    case Vote::kYes:
+      prepares_yes_->Increment();
+      break;
+    case Vote::kNo:
+      prepares_no_->Increment();
+      break;
+    case Vote::kReadOnly:
+      prepares_read_only_->Increment();
+      break;
+  }
+}
+
+void AgentMetrics::OnCommit() { commits_->Increment(); }
+void AgentMetrics::OnAbort() { aborts_->Increment(); }
+
+void AgentMetrics::WatchLink(CoordinatorLink* link) {
+  registry_->AddCounterFunction(
+      "txagent_enlist_batches_total",
+      "EnlistBatch calls sent: Enlists of concurrent Executes that waited while two Enlists "
+      "were in flight, sent together.",
+      [link] { return static_cast<double>(link->batches_sent()); });
+  registry_->AddCounterFunction(
+      "txagent_enlist_batched_total", "Enlists carried in EnlistBatch calls.",
+      [link] { return static_cast<double>(link->batched_enlistments()); });
+}
+
+}  // namespace txcoord::participant

@@ -1,0 +1,153 @@
+#include "agent/coordinator_link.h"
+
+#include <algorithm>
+#include <cstddef>
+
+#include "absl/strings/str_cat.h"
+#include "rpc/grpc_util.h"
+
+namespace txcoord::participant {
+
+CoordinatorLink::CoordinatorLink(std::shared_ptr<grpc::Channel> channel,
+                                 std::string participant_name, absl::Duration rpc_timeout,
+                                 Clock* clock)
+    : stub_(v1::Coordinator::NewStub(std::move(channel))),
+      name_(std::move(participant_name)),
+      rpc_timeout_(rpc_timeout),
+      clock_(clock) {}
+
+void CoordinatorLink::set_endpoint(const std::string& endpoint) {
+  absl::MutexLock lock(&mu_);
+  endpoint_ = endpoint;
+}
+
+absl::Status CoordinatorLink::Enlist(const std::string& txid, uint64_t branch_token,
+                                     bool prepared) {
+  Waiter me;
+  me.request.set_txid(txid);
+  me.request.set_participant(name_);
+  me.request.set_prepared(prepared);
+  me.request.set_branch_token(branch_token);
+  {
+    absl::MutexLock lock(&mu_);
+    me.request.set_endpoint(endpoint_);
+    if (clock_->Now() < singles_until_) {
+      me.send_alone = true;
+    } else if (in_flight_ < kMaxEnlistsInFlight) {
+      ++in_flight_;
+    } else {
+      waiting_.push_back(&me);
+      mu_.Await(absl::Condition(
+          +[](Waiter* w) { return w->answered || w->send_alone || !w->lead.empty(); }, &me));
+      if (me.answered) return me.result;
+    }
+  }
+  if (me.send_alone) return SendOne(me.request);
+  absl::Status result = me.lead.empty() ? SendOne(me.request) : SendGroup(std::move(me.lead));
+  HandOff();
+  return result;
+}
+
+void CoordinatorLink::HandOff() {
+  absl::MutexLock lock(&mu_);
+  if (waiting_.empty()) {
+    --in_flight_;
+    return;
+  }
+  std::vector<Waiter*> group;
+  const size_t take = std::min(waiting_.size(), static_cast<size_t>(kMaxEnlistBatch));
+  group.assign(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(take));
+  waiting_.erase(waiting_.begin(), waiting_.begin() + static_cast<std::ptrdiff_t>(take));
+  // The first waiter sends for the group and keeps this slot.
+  Waiter* leader = group.front();
+  leader->lead = std::move(group);
+}
+
+absl::Status CoordinatorLink::SendOne(const v1::EnlistRequest& request) {
+  v1::EnlistResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_timeout_);
+  return FromGrpcStatus(stub_->Enlist(&context, request, &response));
+}
+
+absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
+  if (group.size() == 1) return SendOne(group.front()->request);
+  v1::EnlistBatchRequest request;
+  for (Waiter* w : group) *request.add_enlistments() = std::move(w->request);
+  v1::EnlistBatchResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_timeout_);
+  grpc::Status status = stub_->EnlistBatch(&context, request, &response);
+  // A coordinator from before EnlistBatch: everyone sends alone.
+  const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+  if (status.ok() && response.answers_size() != static_cast<int>(group.size())) {
+    status = grpc::Status(grpc::StatusCode::INTERNAL,
+                          absl::StrCat("coordinator answered ", response.answers_size(), " of ",
+                                       group.size(), " enlistments"));
+  }
+  std::vector<absl::Status> results(group.size());
+  for (size_t i = 0; i < group.size() && !unimplemented; ++i) {
+    if (!status.ok()) {
+      results[i] = FromGrpcStatus(status);
+      continue;
+    }
+    results[i] = StatusOfAnswer(response.answers(static_cast<int>(i)));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    ++batches_sent_;
+    batched_enlistments_ += static_cast<int64_t>(group.size());
+    if (unimplemented) singles_until_ = clock_->Now() + absl::Minutes(1);
+    // Once answered, a waiter returns and its Waiter is gone: last use.
+    for (size_t i = 1; i < group.size(); ++i) {
+      if (unimplemented) {
+        // Each sends its own request, moved into the batch above.
+        group[i]->request = std::move(*request.mutable_enlistments(static_cast<int>(i)));
+        group[i]->send_alone = true;
+      } else {
+        group[i]->result = results[i];
+        group[i]->answered = true;
+      }
+    }
+  }
+  if (unimplemented) return SendOne(request.enlistments(0));
+  return results[0];
+}
+
+int64_t CoordinatorLink::batches_sent() {
+  absl::MutexLock lock(&mu_);
+  return batches_sent_;
+}
+
+size_t CoordinatorLink::waiting() {
+  absl::MutexLock lock(&mu_);
+  return waiting_.size();
+}
+
+int64_t CoordinatorLink::batched_enlistments() {
+  absl::MutexLock lock(&mu_);
+  return batched_enlistments_;
+}
+
+absl::StatusOr<RemoteOutcome> CoordinatorLink::QueryOutcome(const std::string& txid) {
+  v1::QueryOutcomeRequest request;
+  request.set_txid(txid);
+  request.set_participant(name_);
+  v1::QueryOutcomeResponse response;
+  grpc::ClientContext context;
+  SetDeadline(&context, rpc_timeout_);
+  grpc::Status status = stub_->QueryOutcome(&context, request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  switch (response.outcome()) {
+    case v1::OUTCOME_COMMITTED:
+      return RemoteOutcome::kCommitted;
+    case v1::OUTCOME_ABORTED:
+      return RemoteOutcome::kAborted;
+    case v1::OUTCOME_PENDING:
+      return RemoteOutcome::kPending;
+    default:
+      return absl::InternalError("coordinator sent no outcome");
+  }
+}
+
+}  // namespace txcoord::participant

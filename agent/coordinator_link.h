@@ -1,0 +1,89 @@
+// How txagent talks to its coordinator: Enlist branches (the Enlister the
+// participant core calls) and ask the outcome of in-doubt branches.
+#ifndef TXCOORD_AGENT_COORDINATOR_LINK_H_
+#define TXCOORD_AGENT_COORDINATOR_LINK_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/scheduler.h"
+#include "participant/in_doubt_resolver.h"
+#include "participant/participant.h"
+#include "txcoord/v1/txcoord.grpc.pb.h"
+
+namespace txcoord::participant {
+
+// Thread-safe.
+//
+// Enlist calls are batched adaptively: while kMaxEnlistsInFlight Enlist
+// RPCs are outstanding, further callers wait, and when one RPC ends its
+// caller hands everything that waited to the first waiter, which sends it
+// as one EnlistBatch and answers the others. A lone Execute's Enlist is
+// sent at once. A coordinator without EnlistBatch (UNIMPLEMENTED) gets
+// single Enlists, from every caller itself, for a minute before a batch is
+// tried again.
+class CoordinatorLink final : public Enlister {
+ public:
+  static constexpr int kMaxEnlistsInFlight = 2;
+  static constexpr int kMaxEnlistBatch = 256;
+
+  // `clock` (which must outlive the link) times the UNIMPLEMENTED fallback.
+  CoordinatorLink(std::shared_ptr<grpc::Channel> channel, std::string participant_name,
+                  absl::Duration rpc_timeout, Clock* clock = RealClock());
+  CoordinatorLink(const CoordinatorLink&) = delete;
+  CoordinatorLink& operator=(const CoordinatorLink&) = delete;
+
+  // Where the coordinator reaches this agent; set once the server listens.
+  void set_endpoint(const std::string& endpoint);
+
+  absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) override;
+  // Blocks for the RPC (at most rpc_timeout): run it where waiting delays
+  // nothing else (txagent: a thread of its own for the resolver's queries).
+  absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);
+
+  // EnlistBatch calls sent so far and the enlistments they carried, and
+  // callers waiting for their turn now (for tests and metrics).
+  int64_t batches_sent();
+  int64_t batched_enlistments();
+  size_t waiting();
+
+ private:
+  // One caller's Enlist while it waits its turn.
+  struct Waiter {
+    v1::EnlistRequest request;
+    absl::Status result;
+    bool answered = false;
+    bool send_alone = false;    // the coordinator has no EnlistBatch
+    std::vector<Waiter*> lead;  // non-empty: send these (self first)
+  };
+
+  absl::Status SendOne(const v1::EnlistRequest& request);
+  // Sends `group` (its first member is the caller) as one EnlistBatch and
+  // answers every member but the first; returns the first one's result.
+  absl::Status SendGroup(std::vector<Waiter*> group);
+  // An Enlist RPC of this caller ended: its slot goes to the waiters.
+  void HandOff();
+
+  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  const std::string name_;
+  const absl::Duration rpc_timeout_;
+  Clock* const clock_;
+  absl::Mutex mu_;
+  std::string endpoint_ ABSL_GUARDED_BY(mu_);
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Waiter*> waiting_ ABSL_GUARDED_BY(mu_);
+  absl::Time singles_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  int64_t batches_sent_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t batched_enlistments_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_AGENT_COORDINATOR_LINK_H_

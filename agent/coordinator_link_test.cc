@@ -1,0 +1,154 @@
+// CoordinatorLink's Enlist batching against an in-process Coordinator
+// service: a lone Enlist goes alone; Enlists that wait behind ones in flight
+// go as one EnlistBatch, each caller getting its own answer; a coordinator
+// without EnlistBatch gets them one by one.
+#include "agent/coordinator_link.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "gtest/gtest.h"
+#include "harness/call_gate.h"
+#include "rpc/grpc_util.h"
+
+namespace txcoord::participant {
+namespace {
+
+// Refuses txids ending in "x" (FAILED_PRECONDITION); its gate records and
+// can hold calls.
+class FakeCoordinator : public v1::Coordinator::Service, public txcoord::testing::CallGate {
+ public:
+  grpc::Status Enlist(grpc::ServerContext*, const v1::EnlistRequest* request,
+                      v1::EnlistResponse*) override {
+    Arrive("Enlist " + request->txid());
+    return StatusFor(*request);
+  }
+
+ protected:
+  static grpc::Status StatusFor(const v1::EnlistRequest& request) {
+    if (absl::EndsWith(request.txid(), "x")) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "transaction " + request.txid() + " is not ACTIVE");
+    }
+    if (request.participant() != "svc" || request.endpoint() != "svc.local:7171") {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "wrong participant or endpoint");
+    }
+    return grpc::Status::OK;
+  }
+};
+
+class BatchingCoordinator final : public FakeCoordinator {
+ public:
+  grpc::Status EnlistBatch(grpc::ServerContext*, const v1::EnlistBatchRequest* request,
+                           v1::EnlistBatchResponse* response) override {
+    Arrive(absl::StrCat("EnlistBatch ", request->enlistments_size()));
+    for (const v1::EnlistRequest& enlistment : request->enlistments()) {
+      SetAnswerStatus(FromGrpcStatus(StatusFor(enlistment)), response->add_answers());
+    }
+    return grpc::Status::OK;
+  }
+};
+
+class CoordinatorLinkTest : public ::testing::Test {
+ protected:
+  void Start(v1::Coordinator::Service* service) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+    link_ =
+        std::make_unique<CoordinatorLink>(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                                              grpc::InsecureChannelCredentials()),
+                                          "svc", absl::Seconds(10));
+    link_->set_endpoint("svc.local:7171");
+  }
+  void TearDown() override {
+    for (std::thread& t : threads_) t.join();
+    if (server_) server_->Shutdown();
+  }
+  // Enlists `txid` on a thread of its own; the result lands in *out.
+  void EnlistOnAThread(const std::string& txid, absl::Status* out) {
+    threads_.emplace_back([this, txid, out] { *out = link_->Enlist(txid, 1, false); });
+  }
+  // Two Enlists held at the coordinator fill both slots; then `txids`
+  // queue behind them; then everything is released and answered.
+  std::vector<absl::Status> EnlistBehindTwoHeld(FakeCoordinator& coordinator,
+                                                const std::vector<std::string>& txids) {
+    coordinator.Hold();
+    absl::Status first, second;
+    EnlistOnAThread("c.1.100", &first);
+    EnlistOnAThread("c.1.101", &second);
+    coordinator.WaitForCalls(2);
+    std::vector<absl::Status> results(txids.size());
+    for (size_t i = 0; i < txids.size(); ++i) EnlistOnAThread(txids[i], &results[i]);
+    while (link_->waiting() < txids.size()) std::this_thread::yield();
+    coordinator.Release();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+    EXPECT_TRUE(first.ok()) << first;
+    EXPECT_TRUE(second.ok()) << second;
+    return results;
+  }
+
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<CoordinatorLink> link_;
+  std::vector<std::thread> threads_;
+};
+
+TEST_F(CoordinatorLinkTest, LoneEnlistGoesAlone) {
+  BatchingCoordinator coordinator;
+  Start(&coordinator);
+  EXPECT_TRUE(link_->Enlist("c.1.1", 1, false).ok());
+  EXPECT_TRUE(absl::IsFailedPrecondition(link_->Enlist("c.1.2x", 1, false)));
+  EXPECT_EQ(coordinator.calls(), (std::vector<std::string>{"Enlist c.1.1", "Enlist c.1.2x"}));
+  EXPECT_EQ(link_->batches_sent(), 0);
+}
+
+TEST_F(CoordinatorLinkTest, EnlistsWaitingBehindBusySlotsGoAsOneBatchWithTheirOwnAnswers) {
+  BatchingCoordinator coordinator;
+  Start(&coordinator);
+  const std::vector<std::string> txids = {"c.1.1", "c.1.2x", "c.1.3", "c.1.4x", "c.1.5"};
+  std::vector<absl::Status> results = EnlistBehindTwoHeld(coordinator, txids);
+  for (size_t i = 0; i < txids.size(); ++i) {
+    EXPECT_EQ(results[i].ok(), !absl::EndsWith(txids[i], "x")) << txids[i] << ": " << results[i];
+    if (!results[i].ok()) {
+      EXPECT_TRUE(absl::IsFailedPrecondition(results[i])) << results[i];
+      EXPECT_TRUE(absl::StrContains(results[i].message(), txids[i])) << results[i];
+    }
+  }
+  const std::vector<std::string> calls = coordinator.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "EnlistBatch 5"), 1);
+  EXPECT_EQ(calls.size(), 3u);
+  EXPECT_EQ(link_->batches_sent(), 1);
+  EXPECT_EQ(link_->batched_enlistments(), 5);
+}
+
+TEST_F(CoordinatorLinkTest, CoordinatorWithoutEnlistBatchGetsSingleEnlists) {
+  FakeCoordinator coordinator;  // EnlistBatch: UNIMPLEMENTED
+  Start(&coordinator);
+  const std::vector<std::string> txids = {"c.1.1", "c.1.2x", "c.1.3"};
+  std::vector<absl::Status> results = EnlistBehindTwoHeld(coordinator, txids);
+  EXPECT_TRUE(results[0].ok()) << results[0];
+  EXPECT_TRUE(absl::IsFailedPrecondition(results[1])) << results[1];
+  EXPECT_TRUE(results[2].ok()) << results[2];
+  const std::vector<std::string> calls = coordinator.calls();
+  for (const std::string& txid : txids) {
+    EXPECT_EQ(std::count(calls.begin(), calls.end(), "Enlist " + txid), 1) << txid;
+  }
+  // For a while every later Enlist goes alone, without trying a batch.
+  EXPECT_TRUE(link_->Enlist("c.1.9", 1, false).ok());
+  EXPECT_EQ(link_->batches_sent(), 1);
+}
+
+}  // namespace
+}  // namespace txcoord::participant

@@ -1,0 +1,299 @@
+// txagent: the participant agent daemon around one SQLite database. Wiring
+// only: flags, the participant core, the coordinator link, the in-doubt
+// resolver, the gRPC server and signals.
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "agent/agent_admin_service.h"
+#include "agent/agent_metrics.h"
+#include "agent/agent_service.h"
+#include "agent/console_assets.h"
+#include "agent/coordinator_link.h"
+#include "agent/http_api.h"
+#include "agent/outbox_relay.h"
+#include "common/config_file.h"
+#include "common/failpoint.h"
+#include "common/flag_usage.h"
+#include "common/logging.h"
+#include "common/systemd_notify.h"
+#include "common/timer_queue.h"
+#include "common/txid.h"
+#include "participant/in_doubt_resolver.h"
+#include "participant/participant.h"
+#include "rpc/daemon.h"
+#include "rpc/daemon_flags.h"
+#include "rpc/grpc_util.h"
+
+ABSL_FLAG(std::string, db, "",
+          "The service's SQLite database file (required; created if missing).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:7171",
+          "Address to serve gRPC on (host:port; port 0 picks a free port).");
+ABSL_FLAG(
+    std::string, advertise, "",
+    "Address the coordinator should call this agent on. Default: the bound --listen address.");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "The coordinator's address (host:port).");
+ABSL_FLAG(std::string, name, "",
+          "This participant's name, unique among the services of one transaction "
+          "([A-Za-z0-9_.:-]; required).");
+ABSL_FLAG(
+    absl::Duration, lock_timeout, absl::Seconds(5),
+    "Default wait for a row locked by another transaction before Execute fails with ABORTED.");
+ABSL_FLAG(absl::Duration, max_statement_time, absl::Seconds(10),
+          "Longest the statements of one Execute call may run together (each run, when it re-runs "
+          "after a lock wait). Past it SQLite interrupts them, the call's changes are rolled back "
+          "and it fails with RESOURCE_EXHAUSTED; the client's own deadline, if sooner, ends it "
+          "too. All SQL shares one connection, so this bounds how long a runaway query stalls "
+          "every other call. 0: no limit.");
+ABSL_FLAG(absl::Duration, branch_idle_timeout, absl::Seconds(60),
+          "An unprepared branch idle this long is rolled back and its locks freed.");
+ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(5), "Deadline of calls to the coordinator.");
+ABSL_FLAG(std::string, failpoints, "",
+          "For crash tests only: failpoints to arm, e.g. \"after-commit-logged=crash\" (see "
+          "common/failpoint.h). Also read from TXCOORD_FAILPOINTS.");
+ABSL_FLAG(std::string, nats_url, "",
+          "NATS server (JetStream enabled) that committed outbox messages are published to, e.g. "
+          "nats://127.0.0.1:4222. Empty: no broker; messages are kept in the outbox until one "
+          "is configured (docs/messaging.md).");
+ABSL_FLAG(std::string, outbox_stream, "",
+          "JetStream stream to create at start if it does not exist, capturing "
+          "--outbox_subjects. Empty: the streams are made by the operator.");
+ABSL_FLAG(std::vector<std::string>, outbox_subjects, {},
+          "Subjects (comma-separated, wildcards allowed) the --outbox_stream captures.");
+ABSL_FLAG(int32_t, outbox_max_attempts, 20,
+          "Attempts the stream may refuse a message before it is dead-lettered (kept as dead; "
+          "txctl outbox retry sends it again). A broker that cannot be reached uses none.");
+ABSL_FLAG(absl::Duration, outbox_max_backoff, absl::Seconds(30),
+          "Longest wait between attempts of one message (the first waits 100ms, each next "
+          "twice as long).");
+ABSL_FLAG(absl::Duration, outbox_publish_timeout, absl::Seconds(5),
+          "How long a publish waits for the stream's acknowledgement.");
+ABSL_FLAG(absl::Duration, outbox_retention, absl::Hours(1),
+          "How long delivered messages stay in the outbox (for txctl outbox) before deletion.");
+ABSL_FLAG(int32_t, outbox_max_payload, 512 << 10,
+          "Largest message payload in bytes (the broker's max_payload must be larger).");
+ABSL_FLAG(int32_t, outbox_max_messages, 1024, "Most messages one branch or local batch may add.");
+ABSL_FLAG(std::string, coordinator_identity, "",
+          "Under mutual TLS (required there): the identity (certificate CN or DNS name) of the "
+          "coordinator, the only caller allowed to prepare, commit and abort branches "
+          "(Participant.*). \"*\": any certificate the CA signed.");
+ABSL_FLAG(std::string, service_allow, "",
+          "Under mutual TLS: comma-separated identities of the services allowed to run SQL here "
+          "(Agent.*, the service role). Unset: any certificate the CA signed (logged as a "
+          "WARNING at start).");
+ABSL_FLAG(bool, insecure_remote_participant, false,
+          "INSECURE: without TLS, serve the participant service (prepare, commit, abort) to any "
+          "host, not only loopback. Anyone who reaches the port can then settle prepared "
+          "branches. Needed for a coordinator on another host without mutual TLS.");
+ABSL_FLAG(std::string, log_level, "info",
+          "Least severe log level printed: debug, info, warning, error.");
+
+namespace txcoord::participant {
+namespace {
+
+int Run() {
+  LogLevel level;
+  if (!ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    std::fprintf(stderr, "txagent: --log_level must be debug, info, warning or error\n");
+    return 2;
+  }
+  SetMinLogLevel(level);
+  const std::string name = absl::GetFlag(FLAGS_name);
+  SetLogTag("txagent/" + name);
+  absl::Status armed = ArmFailpointsFromEnvironment();
+  if (armed.ok() && !absl::GetFlag(FLAGS_failpoints).empty())
+    armed = ArmFailpoints(absl::GetFlag(FLAGS_failpoints));
+  if (!armed.ok()) {
+    TXLOG(ERROR) << "cannot start: " << armed;
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_db).empty()) {
+    TXLOG(ERROR) << "cannot start: --db is required";
+    return 2;
+  }
+  if (!IsValidName(name)) {
+    TXLOG(ERROR) << "cannot start: --name is required: 1 to 128 characters of [A-Za-z0-9_.:-]";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_max_statement_time) < absl::ZeroDuration()) {
+    TXLOG(ERROR) << "cannot start: --max_statement_time must not be negative (0: no limit)";
+    return 2;
+  }
+
+  RoleFlags roles;
+  roles.services_flag = "--service_allow";
+  roles.services = absl::GetFlag(FLAGS_service_allow);
+  roles.needs_coordinator = true;
+  roles.coordinator = absl::GetFlag(FLAGS_coordinator_identity);
+  roles.insecure_remote_participant = absl::GetFlag(FLAGS_insecure_remote_participant);
+  absl::StatusOr<DaemonSecurity> security = DaemonSecurityFromFlags("txagent", roles);
+  if (!security.ok()) {
+    TXLOG(ERROR) << "cannot start: " << security.status();
+    return 2;
+  }
+
+  auto* link = new CoordinatorLink(
+      MakeChannel(absl::GetFlag(FLAGS_coordinator), security->channel_credentials), name,
+      absl::GetFlag(FLAGS_rpc_timeout));
+  MetricsRegistry metrics_registry;
+  AgentMetrics metrics(&metrics_registry);
+  // The participant's maintenance (idle branches, old one-phase outcomes)
+  // and the in-doubt resolver's scans: short work, on one timer thread.
+  auto timers = std::make_unique<TimerQueue>();
+  ParticipantOptions options;
+  options.scheduler = timers.get();
+  options.observer = &metrics;
+  options.db_path = absl::GetFlag(FLAGS_db);
+  options.name = name;
+  options.default_lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
+  options.branch_idle_timeout = absl::GetFlag(FLAGS_branch_idle_timeout);
+  options.max_statement_time = absl::GetFlag(FLAGS_max_statement_time);
+  if (absl::GetFlag(FLAGS_outbox_max_payload) < 0 || absl::GetFlag(FLAGS_outbox_max_messages) < 1 ||
+      absl::GetFlag(FLAGS_outbox_max_attempts) < 1) {
+    TXLOG(ERROR) << "cannot start: --outbox_max_payload must be >= 0, --outbox_max_messages and "
+                    "--outbox_max_attempts >= 1";
+    return 2;
+  }
+  options.outbox.max_payload = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_payload));
+  options.outbox.max_messages = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_messages));
+  // The relay starts after the participant it reads; commits made before
+  // then are found by its first round.
+  std::atomic<OutboxRelay*> relay_to_wake{nullptr};
+  options.on_outbox_pending = [&relay_to_wake] {
+    if (OutboxRelay* relay = relay_to_wake.load(std::memory_order_acquire)) relay->Wake();
+  };
+  absl::StatusOr<std::unique_ptr<Participant>> participant = Participant::Open(options, link);
+  if (!participant.ok()) {
+    TXLOG(ERROR) << "cannot start: " << participant.status();
+    return 1;
+  }
+  OutboxRelayOptions relay_options;
+  relay_options.nats_url = absl::GetFlag(FLAGS_nats_url);
+  relay_options.stream = absl::GetFlag(FLAGS_outbox_stream);
+  relay_options.stream_subjects = absl::GetFlag(FLAGS_outbox_subjects);
+  relay_options.lock_path = options.db_path + "-relay.lock";
+  relay_options.policy.max_attempts = absl::GetFlag(FLAGS_outbox_max_attempts);
+  relay_options.policy.max_backoff = absl::GetFlag(FLAGS_outbox_max_backoff);
+  relay_options.publish_timeout = absl::GetFlag(FLAGS_outbox_publish_timeout);
+  relay_options.retention = absl::GetFlag(FLAGS_outbox_retention);
+  absl::StatusOr<std::unique_ptr<OutboxRelay>> relay =
+      OutboxRelay::Start(participant->get(), relay_options, &metrics_registry);
+  if (!relay.ok()) {
+    TXLOG(ERROR) << "cannot start: " << relay.status();
+    return 2;
+  }
+  relay_to_wake.store(relay->get(), std::memory_order_release);
+  if (absl::StatusOr<OutboxCounts> outbox = (*participant)->CountOutbox(false); outbox.ok()) {
+    TXLOG(INFO) << "outbox: " << outbox->pending << " pending, " << outbox->dead << " dead; "
+                << (relay_options.nats_url.empty()
+                        ? "no broker configured (--nats_url): committed messages wait in the "
+                          "outbox, nothing is published"
+                        : absl::StrCat("relaying to ", relay_options.nats_url,
+                                       relay_options.stream.empty()
+                                           ? ""
+                                           : absl::StrCat(" (stream ", relay_options.stream, ")")));
+  }
+  const size_t in_doubt = (*participant)->ListPrepared().size();
+  metrics.Watch(participant->get());
+  metrics.WatchLink(link);
+  CountRefusals(security->server.access_policy.get(), &metrics_registry);
+  absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
+      StartMetricsFromFlags("txagent", &metrics_registry);
+  if (!metrics_server.ok()) {
+    TXLOG(ERROR) << "cannot start: " << metrics_server.status();
+    return 1;
+  }
+
+  const AccessPolicy* policy = security->server.access_policy.get();
+  ParticipantService participant_service(participant->get(), policy);
+  AgentService agent_service(participant->get());
+  AgentAdminService admin_service(participant->get(), name, absl::GetFlag(FLAGS_coordinator),
+                                  policy, relay->get());
+  InflightTracker inflight;
+  ServerOptions server_options = security->server;
+  server_options.inflight = &inflight;
+  absl::StatusOr<ServerHandle> server =
+      StartServer("txagent", absl::GetFlag(FLAGS_listen),
+                  {&participant_service, &agent_service, &admin_service}, server_options);
+  if (!server.ok()) {
+    TXLOG(ERROR) << "cannot start: " << server.status();
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      StartHttpFromFlags("txagent",
+                         AgentHttpRoutes(server->server->InProcessChannel(grpc::ChannelArguments()),
+                                         [&metrics_registry] { return metrics_registry.Render(); }),
+                         *security, ConsoleAssets());
+  if (!http.ok()) {
+    TXLOG(ERROR) << "cannot start: " << http.status();
+    return 1;
+  }
+  const std::string advertise = absl::GetFlag(FLAGS_advertise);
+  link->set_endpoint(advertise.empty() ? server->address : advertise);
+  // QueryOutcome blocks for up to --rpc_timeout: the resolver's queries
+  // run one at a time on a thread of their own, so that a slow coordinator
+  // delays neither the scans nor the maintenance.
+  auto outcome_queries = std::make_unique<TimerQueue>();
+  auto resolver = std::make_unique<InDoubtResolver>(
+      participant->get(), timers.get(),
+      [link, queries = outcome_queries.get()](const std::string& txid, OutcomeCallback done) {
+        queries->After(absl::ZeroDuration(),
+                       [link, txid, done = std::move(done)] { done(link->QueryOutcome(txid)); });
+      },
+      ResolverOptions{});
+  resolver->Start();
+  TXLOG(INFO) << "txagent " << name << " serving on " << server->address
+              << ": db=" << options.db_path << " coordinator=" << absl::GetFlag(FLAGS_coordinator)
+              << ", " << in_doubt << " in-doubt branch(es) restored";
+
+  if (absl::Status notified = NotifySystemd("READY=1"); !notified.ok()) {
+    TXLOG(WARNING) << notified;
+  }
+
+  const int sig = WaitForShutdownSignal();
+  (void)NotifySystemd("STOPPING=1");
+  TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
+  if (*http != nullptr) (*http)->Stop();
+  if (!DrainServer(*server, inflight, absl::Seconds(5))) {
+    TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
+  }
+  metrics_server->reset();  // its scrapes read the participant
+  resolver.reset();
+  outcome_queries.reset();  // waits for a query in flight (at most --rpc_timeout)
+  relay_to_wake.store(nullptr);
+  (*relay)->Stop();  // it reads the participant too
+  // Unprepared branches are lost by design (their Prepare will vote NO);
+  // prepared ones are in the database and resume on restart.
+  participant->reset();
+  timers.reset();
+  TXLOG(INFO) << "txagent " << name << " stopped";
+  std::fflush(stdout);
+  std::_Exit(0);  // the server object is still draining idle connections
+}
+
+}  // namespace
+}  // namespace txcoord::participant
+
+int main(int argc, char** argv) {
+  txcoord::BlockShutdownSignals();
+  txcoord::DisableMutexDeadlockDetection();
+  txcoord::NormalizeFlagNames(argc, argv);
+  txcoord::SetFlagUsage(
+      "txagent: the txcoord participant agent around one SQLite database.\n"
+      "Usage: txagent --db=FILE --name=NAME [--listen=127.0.0.1:7171] "
+      "[--coordinator=127.0.0.1:7070] [flags]\n"
+      "Flags may be written --lock-timeout or --lock_timeout, and read from --config=FILE.");
+  if (absl::Status config = txcoord::ApplyConfigFileFromArgs(argc, argv); !config.ok()) {
+    std::fprintf(stderr, "txagent: cannot start: %s\n", std::string(config.message()).c_str());
+    return 2;
+  }
+  absl::ParseCommandLine(argc, argv);
+  return txcoord::participant::Run();
+}

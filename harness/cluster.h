@@ -1,0 +1,153 @@
+// A whole txcoord deployment on this machine for integration and crash
+// tests and the demo: one `txcoord` and N `txagent`s (each with its own
+// SQLite file), all real processes that can be stopped, killed and restarted
+// on the same data and the same port.
+//
+//   ClusterOptions options;
+//   options.agents = 3;
+//   absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
+//   Client client((*cluster)->coordinator_address());
+//   (*cluster)->KillAgent(1);  (*cluster)->StartAgent(1);  // same db, same port
+#ifndef TXCOORD_HARNESS_CLUSTER_H_
+#define TXCOORD_HARNESS_CLUSTER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "harness/daemon_process.h"
+#include "harness/temp_dir.h"
+
+namespace txcoord::testing {
+
+struct ClusterOptions {
+  int agents = 3;
+  // Participant names; empty means "agent0", "agent1", ...
+  std::vector<std::string> agent_names;
+  // Where data and logs go; empty means a fresh temporary directory that the
+  // cluster removes when destroyed (unless keep_dir).
+  std::string dir;
+  bool keep_dir = false;
+  // --cluster-id of the coordinator; empty leaves the daemon's default.
+  std::string cluster_id;
+  // Extra flags, e.g. {"--prepare_timeout=1s"} or {"--lock_timeout=500ms"}.
+  std::vector<std::string> coordinator_flags;
+  std::vector<std::string> agent_flags;
+  // Flags of agent i only (e.g. its own certificate), after agent_flags;
+  // missing entries mean none.
+  std::vector<std::vector<std::string>> per_agent_flags;
+  // Binaries; empty means CoordinatorBinary() / AgentBinary().
+  std::string coordinator_binary;
+  std::string agent_binary;
+  absl::Duration start_timeout = absl::Seconds(30);
+  absl::Duration stop_timeout = absl::Seconds(15);
+  // Also serve HTTP/JSON (--http_listen) on a free loopback port each;
+  // restarts reuse it.
+  bool http = false;
+  // The address the HTTP ports bind (0.0.0.0 to be reached from a network
+  // namespace as well as from loopback).
+  std::string http_host = "127.0.0.1";
+};
+
+// Files under dir(): coordinator/ (its --data-dir), coordinator.log,
+// <name>.db and <name>.log per agent.
+//
+// Not thread-safe: start, stop, kill and restart from one thread at a time.
+// The accessors of names, paths and addresses may be called from any thread
+// (they never change after Start: a restart reuses the port).
+class Cluster final {
+ public:
+  // Starts the coordinator, then the agents, each on a free port.
+  static absl::StatusOr<std::unique_ptr<Cluster>> Start(ClusterOptions options);
+  // Kills (SIGKILL) whatever still runs; removes a temporary dir unless kept.
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  const std::string& dir() const { return dir_; }
+  const std::string& coordinator_address() const { return coordinator_address_; }
+  // "127.0.0.1:PORT" of the HTTP port; empty unless options.http.
+  const std::string& coordinator_http_address() const { return coordinator_http_address_; }
+  std::string coordinator_data_dir() const;
+  std::string coordinator_log() const;
+  int agent_count() const { return static_cast<int>(agents_.size()); }
+  const std::string& agent_name(int i) const { return agents_.at(i).name; }
+  const std::string& agent_address(int i) const { return agents_.at(i).address; }
+  const std::string& agent_http_address(int i) const { return agents_.at(i).http_address; }
+  std::string agent_db(int i) const;
+  std::string agent_log(int i) const;
+  std::vector<std::string> agent_addresses() const;
+  std::vector<std::string> agent_dbs() const;
+
+  // The running process, or nullptr while stopped. Valid until that daemon
+  // is next started, stopped or killed through the cluster.
+  DaemonProcess* coordinator() { return coordinator_.get(); }
+  DaemonProcess* agent(int i) { return agents_.at(i).process.get(); }
+
+  // Start: FAILED_PRECONDITION if it is running. A daemon that died on its
+  // own may be started again. Restarts listen on the port of the first run.
+  // Stop: SIGTERM and wait; an error unless it exits with status 0.
+  // Kill: SIGKILL and wait (a crash).
+  absl::Status StartCoordinator();
+  absl::Status StopCoordinator();
+  absl::Status KillCoordinator();
+  absl::Status RestartCoordinator();  // Stop (if running), then Start
+  absl::Status StartAgent(int i);
+  absl::Status StopAgent(int i);
+  absl::Status KillAgent(int i);
+  absl::Status RestartAgent(int i);
+
+  // OK if every daemon that should run (started and not stopped or killed
+  // through the cluster) still runs; else names the ones that died, with
+  // their exit status and the end of their logs.
+  absl::Status CheckRunning();
+
+  // Stops every running daemon with SIGTERM, all at once. The error names
+  // each daemon that did not exit with status 0.
+  absl::Status StopAll();
+
+  // Keeps the directory after destruction (e.g. to read logs on failure).
+  void KeepDir();
+
+  // Extra flags for the next starts of one daemon, after the cluster-wide
+  // ones (e.g. {"--failpoints=after-commit-logged=crash"}; {} clears them).
+  void SetCoordinatorExtraFlags(std::vector<std::string> flags) {
+    coordinator_extra_flags_ = std::move(flags);
+  }
+  void SetAgentExtraFlags(int i, std::vector<std::string> flags) {
+    agents_.at(i).extra_flags = std::move(flags);
+  }
+
+ private:
+  struct Agent {
+    std::string name;
+    std::string address;       // "127.0.0.1:PORT" once first started
+    std::string http_address;  // likewise, with options.http
+    std::unique_ptr<DaemonProcess> process;
+    std::vector<std::string> extra_flags;
+  };
+
+  explicit Cluster(ClusterOptions options) : options_(std::move(options)) {}
+  absl::Status Stop(std::unique_ptr<DaemonProcess>* process);
+  // Waits for a signalled daemon to exit (SIGKILL past stop_timeout) and
+  // drops it; an error unless it exited with status 0.
+  absl::Status AwaitExit(std::unique_ptr<DaemonProcess>* process);
+  absl::Status Kill(std::unique_ptr<DaemonProcess>* process);
+
+  ClusterOptions options_;
+  std::optional<TempDir> temp_dir_;
+  std::string dir_;
+  std::string coordinator_address_;
+  std::string coordinator_http_address_;
+  std::unique_ptr<DaemonProcess> coordinator_;
+  std::vector<std::string> coordinator_extra_flags_;
+  std::vector<Agent> agents_;
+};
+
+}  // namespace txcoord::testing
+
+#endif  // TXCOORD_HARNESS_CLUSTER_H_

@@ -1,0 +1,49 @@
+#include "harness/lock_barrier.h"
+
+#include <algorithm>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace txcoord::testing {
+namespace {
+
+// ExecuteRequest.lock_timeout_ms's documented maximum.
+constexpr absl::Duration kMaxLockTimeout = absl::Seconds(60);
+
+}  // namespace
+
+absl::Status AwaitPhase2(Client& coordinator, const std::vector<AgentClient*>& agents,
+                         const SqlStatement& write, int64_t expected_changes,
+                         absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  // The transaction must outlive every lock wait below.
+  absl::StatusOr<std::string> txid = coordinator.Begin(timeout + absl::Seconds(10));
+  if (!txid.ok()) return txid.status();
+  absl::Status status;
+  for (size_t i = 0; i < agents.size() && status.ok(); ++i) {
+    ExecuteOptions options;
+    options.lock_timeout =
+        std::clamp(deadline - absl::Now(), absl::Milliseconds(1), kMaxLockTimeout);
+    absl::StatusOr<SqlResult> result =
+        agents[i]->ExecuteOne(*txid, write.sql, write.params, options);
+    if (!result.ok()) {
+      status = absl::Status(
+          result.status().code(),
+          absl::StrCat("phase 2 did not finish at agent #", i, " within ",
+                       absl::FormatDuration(timeout), ": ", result.status().message()));
+    } else if (expected_changes >= 0 && result->changes != expected_changes) {
+      status = absl::FailedPreconditionError(
+          absl::StrCat("barrier write \"", write.sql, "\" changed ", result->changes,
+                       " rows at agent #", i, ", expected ", expected_changes));
+    }
+  }
+  absl::Status aborted = coordinator.Abort(*txid);
+  if (status.ok() && !aborted.ok()) {
+    status = absl::Status(aborted.code(), absl::StrCat("aborting the barrier transaction ", *txid,
+                                                       ": ", aborted.message()));
+  }
+  return status;
+}
+
+}  // namespace txcoord::testing

@@ -1,0 +1,96 @@
+#include "participant/group_commit.h"
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+
+namespace txcoord::participant {
+
+GroupCommit::~GroupCommit() {
+  if (file_ == nullptr) return;
+  if (file_->pMethods != nullptr) file_->pMethods->xClose(file_);
+  std::free(file_);
+}
+
+absl::Status GroupCommit::Attach(sqlite3* db, int autocheckpoint_pages) {
+  if (file_ != nullptr) return absl::FailedPreconditionError("GroupCommit is already attached");
+  const char* db_file = sqlite3_db_filename(db, "main");
+  if (db_file == nullptr || db_file[0] == '\0') {
+    return absl::FailedPreconditionError("GroupCommit needs an on-disk database");
+  }
+  sqlite3_vfs* vfs = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_VFS_POINTER, &vfs) != SQLITE_OK ||
+      vfs == nullptr) {
+    return absl::InternalError("cannot find the database's VFS");
+  }
+  wal_path_ = absl::StrCat(db_file, "-wal");
+  file_ = static_cast<sqlite3_file*>(std::calloc(1, vfs->szOsFile));
+  if (file_ == nullptr) return absl::ResourceExhaustedError("out of memory");
+  int out_flags = 0;
+  const int rc =
+      vfs->xOpen(vfs, wal_path_.c_str(), file_,
+                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_WAL, &out_flags);
+  if (rc != SQLITE_OK) {
+    if (file_->pMethods != nullptr) file_->pMethods->xClose(file_);
+    std::free(file_);
+    file_ = nullptr;
+    return absl::InternalError(
+        absl::StrCat("cannot open ", wal_path_, " to sync it: ", sqlite3_errstr(rc)));
+  }
+  // A previous process may have died with commits written but not synced;
+  // SQLite reads them back from the page cache as committed, and the
+  // counter below knows nothing of them. Sync them before anything is
+  // answered about them.
+  if (const int synced = file_->pMethods->xSync(file_, SQLITE_SYNC_NORMAL); synced != SQLITE_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("fdatasync of ", wal_path_, " at start failed: ", sqlite3_errstr(synced)));
+  }
+  autocheckpoint_pages_ = autocheckpoint_pages;
+  sqlite3_wal_hook(db, &GroupCommit::OnWalCommit, this);
+  return absl::OkStatus();
+}
+
+int GroupCommit::OnWalCommit(void* self, sqlite3* db, const char* schema, int frames) {
+  auto* sync = static_cast<GroupCommit*>(self);
+  // Called after the commit's frames are written (not synced): whoever
+  // reads this count before syncing covers this commit.
+  sync->committed_.fetch_add(1, std::memory_order_release);
+  if (sync->autocheckpoint_pages_ > 0 && frames >= sync->autocheckpoint_pages_) {
+    // What SQLite's own hook does. A checkpoint syncs the WAL first.
+    sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+  return SQLITE_OK;
+}
+
+absl::Status GroupCommit::WaitDurable() {
+  const uint64_t wanted = committed();
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    if (!failed_.ok()) return failed_;
+    if (durable_ >= wanted) return absl::OkStatus();
+    if (!syncing_) break;
+    synced_.Wait(&mu_);
+  }
+  // Leader: one sync for everything committed up to now.
+  syncing_ = true;
+  const uint64_t target = committed();
+  mu_.Unlock();
+  const int rc =
+      file_ == nullptr ? SQLITE_MISUSE : file_->pMethods->xSync(file_, SQLITE_SYNC_NORMAL);
+  mu_.Lock();
+  syncing_ = false;
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  if (rc != SQLITE_OK) {
+    failed_ = absl::UnavailableError(absl::StrCat(
+        "fdatasync of ", wal_path_, " failed (", sqlite3_errstr(rc),
+        "): recent commits may not be durable; every later commit fails until the agent restarts"));
+    TXLOG(ERROR) << failed_.message();
+  } else if (target > durable_) {
+    durable_ = target;
+  }
+  synced_.SignalAll();
+  return failed_;  // OK: the sync covered `target`, which is at least `wanted`
+}
+
+}  // namespace txcoord::participant

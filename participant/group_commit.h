@@ -1,0 +1,74 @@
+// Group commit for the agent's SQLite database: commits run with
+// synchronous=NORMAL (SQLite writes the WAL frames and does not sync them),
+// and whoever must not answer before its commit is durable calls
+// WaitDurable outside the connection mutex. One fdatasync of the WAL file
+// then covers every commit made before it began, so concurrent Prepares and
+// Commits share a sync, and other SQL runs while it is in flight.
+//
+//   GroupCommit sync;
+//   sync.Attach(db);                 // once, under the connection mutex
+//   ... COMMIT under the mutex ...   // the WAL hook counts it
+//   absl::Status s = sync.WaitDurable();  // after the mutex is released
+//
+// The WAL is append-only between checkpoints, and a checkpoint syncs it
+// before copying it into the database, so a sync that covers a commit also
+// covers everything committed before it.
+#ifndef TXCOORD_PARTICIPANT_GROUP_COMMIT_H_
+#define TXCOORD_PARTICIPANT_GROUP_COMMIT_H_
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+
+namespace txcoord::participant {
+
+class GroupCommit final {
+ public:
+  GroupCommit() = default;
+  ~GroupCommit();
+  GroupCommit(const GroupCommit&) = delete;
+  GroupCommit& operator=(const GroupCommit&) = delete;
+
+  // Opens the database's "-wal" file through the connection's own VFS (so
+  // the simulator's disk sees the sync), syncs it once (what a dead
+  // predecessor committed but never synced), and installs the WAL hook that
+  // counts commits and runs SQLite's automatic checkpoint (the hook replaces
+  // it). `db` must be in WAL mode and outlive this object's use; call with
+  // the connection's mutex held.
+  absl::Status Attach(sqlite3* db, int autocheckpoint_pages = 1000);
+
+  // Returns once every commit made before the call is durable. The first
+  // caller with nothing in flight syncs; callers arriving during a sync
+  // wait for the next one. A failed sync is fatal: it and every later call
+  // fail (the page cache can no longer be trusted; restart the agent).
+  absl::Status WaitDurable();
+
+  // Commits counted so far, and of those made durable (tests, metrics).
+  uint64_t committed() const { return committed_.load(std::memory_order_acquire); }
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
+ private:
+  static int OnWalCommit(void* self, sqlite3* db, const char* schema, int frames);
+
+  std::string wal_path_;  // xOpen needs the name for as long as the file is open
+  sqlite3_file* file_ = nullptr;
+  int autocheckpoint_pages_ = 1000;
+  std::atomic<uint64_t> committed_{0};
+  std::atomic<uint64_t> syncs_{0};
+
+  absl::Mutex mu_;
+  absl::CondVar synced_;
+  uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
+  bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status failed_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_GROUP_COMMIT_H_
