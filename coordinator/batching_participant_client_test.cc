@@ -29,18 +29,6 @@ class FakeClock final : public Clock {
   absl::Time now = absl::FromUnixSeconds(1700000000);
 };
 
-const char* OpName(BranchOp op) {
-  switch (op) {
-    case BranchOp::kPrepare:
-      return "Prepare";
-    case BranchOp::kCommit:
-      return "Commit";
-    case BranchOp::kAbort:
-      return "Abort";
-  }
-  return "?";
-}
-
 // Records every call and keeps its callback until the test answers it.
 // With `fail_at_once`, answers every call UNAVAILABLE before returning.
 class FakeTransport final : public ParticipantTransport {
@@ -92,7 +80,8 @@ class FakeTransport final : public ParticipantTransport {
     for (const Sent& s : sent) {
       std::vector<std::string> entries;
       for (const BatchEntry& e : s.entries) {
-        entries.push_back(s.method == "Batch" ? absl::StrCat(OpName(e.op), " ", e.txid) : e.txid);
+        entries.push_back(s.method == "Batch" ? absl::StrCat(BranchOpName(e.op), " ", e.txid)
+                                              : e.txid);
       }
       out.push_back(absl::StrCat(s.method, " ", absl::StrJoin(entries, ", ")));
     }

@@ -21,6 +21,18 @@ namespace txcoord::coordinator {
 
 // One Prepare, Commit or Abort, as an entry of a Batch call.
 enum class BranchOp { kPrepare, kCommit, kAbort };
+// "Prepare", "Commit" or "Abort", for logs and traces.
+inline const char* BranchOpName(BranchOp op) {
+  switch (op) {
+    case BranchOp::kPrepare:
+      return "Prepare";
+    case BranchOp::kCommit:
+      return "Commit";
+    case BranchOp::kAbort:
+      return "Abort";
+  }
+  return "?";
+}
 struct BatchEntry {
   BranchOp op = BranchOp::kPrepare;
   std::string txid;

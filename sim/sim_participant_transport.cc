@@ -38,18 +38,6 @@ participant::BranchOp ParticipantOp(BranchOp op) {
   return participant::BranchOp::kAbort;
 }
 
-const char* OpName(BranchOp op) {
-  switch (op) {
-    case BranchOp::kPrepare:
-      return "Prepare";
-    case BranchOp::kCommit:
-      return "Commit";
-    case BranchOp::kAbort:
-      return "Abort";
-  }
-  return "?";
-}
-
 absl::Status Unreachable(const std::string& endpoint) {
   return absl::UnavailableError(absl::StrCat("no participant at ", endpoint));
 }
@@ -148,7 +136,7 @@ void SimParticipantTransport::Batch(
       absl::StrJoin(
           request, ", ",
           [&ops, i = size_t{0}](std::string* out, const participant::BatchEntry& entry) mutable {
-            absl::StrAppend(out, OpName(ops[i++]), " ", entry.txid);
+            absl::StrAppend(out, BranchOpName(ops[i++]), " ", entry.txid);
           }),
       "]");
   using Reply = absl::StatusOr<std::vector<participant::BatchAnswer>>;

@@ -2,7 +2,7 @@
 // (COMMIT, ONE_PHASE, MARK_DONE, END, EXPIRED; coordinator/records.h), as
 // an interface of the WAL layer, so that the runtime depends on the WAL and
 // never the other way: the daemon's is the WAL (wal::Log), the simulator's
-// a model of it on the simulator's thread (sim::SimLog). Replay is not part of it:
+// a model of it on the simulator's thread (sim::SimWal). Replay is not part of it:
 // whoever opens the log feeds its records to a RecoveryState first.
 //
 //   log->Append(kRecordCommit, EncodeCommit(commit), /*sync=*/true,
