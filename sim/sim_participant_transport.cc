@@ -62,15 +62,25 @@ const SimParticipantTransport::Target* SimParticipantTransport::Find(
   return nullptr;
 }
 
-void SimParticipantTransport::Prepare(const std::string& endpoint, const std::string& txid,
-                                      uint64_t branch_token, absl::Duration timeout,
-                                      std::function<void(absl::StatusOr<coordinator::Vote>)> done) {
+template <typename Reply>
+void SimParticipantTransport::Send(const std::string& endpoint, const std::string& what,
+                                   absl::Duration timeout,
+                                   std::function<Reply(ParticipantNode*)> serve,
+                                   std::function<void(Reply)> done) {
   const Target* target = Find(endpoint);
   if (target == nullptr) return done(Unreachable(endpoint));
   ParticipantNode* node = target->node;
-  net_->Call<absl::StatusOr<participant::Vote>>(
-      options_.from, node->id(), absl::StrCat("Prepare ", txid), timeout, /*idempotent=*/true,
-      [node, txid, branch_token](auto reply) { reply(node->Prepare(txid, branch_token)); },
+  net_->Call<Reply>(
+      options_.from, node->id(), what, timeout, /*idempotent=*/true,
+      [node, serve = std::move(serve)](auto reply) { reply(serve(node)); }, std::move(done));
+}
+
+void SimParticipantTransport::Prepare(const std::string& endpoint, const std::string& txid,
+                                      uint64_t branch_token, absl::Duration timeout,
+                                      std::function<void(absl::StatusOr<coordinator::Vote>)> done) {
+  Send<absl::StatusOr<participant::Vote>>(
+      endpoint, absl::StrCat("Prepare ", txid), timeout,
+      [txid, branch_token](ParticipantNode* node) { return node->Prepare(txid, branch_token); },
       [done = std::move(done)](absl::StatusOr<participant::Vote> vote) {
         if (!vote.ok()) return done(vote.status());
         done(VoteOf(*vote));
@@ -80,35 +90,27 @@ void SimParticipantTransport::Prepare(const std::string& endpoint, const std::st
 void SimParticipantTransport::Commit(const std::string& endpoint, const std::string& txid,
                                      absl::Duration timeout,
                                      std::function<void(absl::Status)> done) {
-  const Target* target = Find(endpoint);
-  if (target == nullptr) return done(Unreachable(endpoint));
-  ParticipantNode* node = target->node;
-  net_->Call<absl::Status>(
-      options_.from, node->id(), absl::StrCat("Commit ", txid), timeout, /*idempotent=*/true,
-      [node, txid](auto reply) { reply(node->Commit(txid)); }, std::move(done));
+  Send<absl::Status>(
+      endpoint, absl::StrCat("Commit ", txid), timeout,
+      [txid](ParticipantNode* node) { return node->Commit(txid); }, std::move(done));
 }
 
 void SimParticipantTransport::Abort(const std::string& endpoint, const std::string& txid,
                                     absl::Duration timeout,
                                     std::function<void(absl::Status)> done) {
-  const Target* target = Find(endpoint);
-  if (target == nullptr) return done(Unreachable(endpoint));
-  ParticipantNode* node = target->node;
-  net_->Call<absl::Status>(
-      options_.from, node->id(), absl::StrCat("Abort ", txid), timeout, /*idempotent=*/true,
-      [node, txid](auto reply) { reply(node->Abort(txid)); }, std::move(done));
+  Send<absl::Status>(
+      endpoint, absl::StrCat("Abort ", txid), timeout,
+      [txid](ParticipantNode* node) { return node->Abort(txid); }, std::move(done));
 }
 
 void SimParticipantTransport::CommitOnePhase(const std::string& endpoint, const std::string& txid,
                                              uint64_t branch_token, absl::Duration timeout,
                                              std::function<void(absl::StatusOr<bool>)> done) {
-  const Target* target = Find(endpoint);
-  if (target == nullptr) return done(Unreachable(endpoint));
-  ParticipantNode* node = target->node;
-  net_->Call<absl::StatusOr<participant::Outcome>>(
-      options_.from, node->id(), absl::StrCat("CommitOnePhase ", txid), timeout,
-      /*idempotent=*/true,
-      [node, txid, branch_token](auto reply) { reply(node->CommitOnePhase(txid, branch_token)); },
+  Send<absl::StatusOr<participant::Outcome>>(
+      endpoint, absl::StrCat("CommitOnePhase ", txid), timeout,
+      [txid, branch_token](ParticipantNode* node) {
+        return node->CommitOnePhase(txid, branch_token);
+      },
       [done = std::move(done)](absl::StatusOr<participant::Outcome> outcome) {
         if (!outcome.ok()) return done(outcome.status());
         done(*outcome == participant::Outcome::kCommitted);

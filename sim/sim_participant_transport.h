@@ -66,6 +66,12 @@ class SimParticipantTransport final : public coordinator::ParticipantTransport {
   };
   // nullptr if no node has `endpoint`.
   const Target* Find(const std::string& endpoint) const;
+  // Serves `serve(node)` at the node of `endpoint` as an idempotent RPC
+  // named `what`; `done` gets its reply, or UNAVAILABLE at once if no node
+  // has `endpoint`.
+  template <typename Reply>
+  void Send(const std::string& endpoint, const std::string& what, absl::Duration timeout,
+            std::function<Reply(ParticipantNode*)> serve, std::function<void(Reply)> done);
 
   EventLoop* const loop_;
   Network* const net_;

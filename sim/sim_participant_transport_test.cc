@@ -79,6 +79,18 @@ class CountingTransport final : public coordinator::ParticipantTransport {
 // A coordinator node (for the participants' Enlist calls), `participants`
 // ParticipantNodes with table t, and the batching client over the
 // simulated transport from the coordinator's node.
+std::string VoteText(const absl::StatusOr<Vote>& vote) {
+  if (!vote.ok()) return std::string(absl::StatusCodeToString(vote.status().code()));
+  switch (*vote) {
+    case Vote::kYes:
+      return "YES";
+    case Vote::kReadOnly:
+      return "READ_ONLY";
+    default:
+      return "another vote";
+  }
+}
+
 class World {
  public:
   World(uint64_t seed, int participants, BatchingOptions options, bool knows_batch = true)
@@ -142,6 +154,19 @@ class World {
     }
   }
 
+  // Sends Prepare for every txid to participant 0 at once and runs until
+  // each has its answer; each answer must come once.
+  std::map<std::string, std::string> PrepareAll(const std::vector<std::string>& txids) {
+    auto votes = std::make_shared<std::map<std::string, std::string>>();
+    for (const std::string& txid : txids) {
+      client().Prepare(Branch(0), txid, kCallTimeout, [votes, txid](absl::StatusOr<Vote> vote) {
+        EXPECT_TRUE(votes->emplace(txid, VoteText(vote)).second) << txid;
+      });
+    }
+    RunUntil([&] { return votes->size() == txids.size(); });
+    return *votes;
+  }
+
   // Rows of t at participant `p`, as "id,id,...".
   std::string Rows(int p) {
     auto rows =
@@ -182,18 +207,6 @@ class World {
   std::unique_ptr<BatchingParticipantClient> client_;
 };
 
-std::string VoteText(const absl::StatusOr<Vote>& vote) {
-  if (!vote.ok()) return std::string(absl::StatusCodeToString(vote.status().code()));
-  switch (*vote) {
-    case Vote::kYes:
-      return "YES";
-    case Vote::kReadOnly:
-      return "READ_ONLY";
-    default:
-      return "another vote";
-  }
-}
-
 std::string StatusText(const absl::Status& status) {
   return status.ok() ? "OK" : std::string(absl::StatusCodeToString(status.code()));
 }
@@ -213,17 +226,10 @@ TEST(SimParticipantTransportTest, QueuedCallsReachTheRealParticipantAsOneBatch) 
   ASSERT_TRUE(world.node(0).Execute(read_only, {{"DELETE FROM t WHERE id = 100", {}}}, false).ok());
   const std::string unknown = "sim.1.999";  // never reached p0
 
-  std::map<std::string, std::string> votes;
   std::vector<std::string> all = written;
   all.push_back(read_only);
   all.push_back(unknown);
-  for (const std::string& txid : all) {
-    world.client().Prepare(world.Branch(0), txid, kCallTimeout,
-                           [&votes, txid](absl::StatusOr<Vote> vote) {
-                             EXPECT_TRUE(votes.emplace(txid, VoteText(vote)).second) << txid;
-                           });
-  }
-  world.RunUntil([&] { return votes.size() == all.size(); });
+  std::map<std::string, std::string> votes = world.PrepareAll(all);
   ASSERT_EQ(votes.size(), all.size());
   for (const std::string& txid : written) EXPECT_EQ(votes[txid], "YES") << txid;
   EXPECT_EQ(votes[read_only], "READ_ONLY");
@@ -258,14 +264,7 @@ TEST(SimParticipantTransportTest, AgentWithoutBatchGetsTheQueuedCallsOneByOne) {
   World world(/*seed=*/2, /*participants=*/1, OneSlot(), /*knows_batch=*/false);
   std::vector<std::string> txids;
   for (int id = 0; id < 4; ++id) txids.push_back(world.Write(id, {0}));
-  std::map<std::string, std::string> votes;
-  for (const std::string& txid : txids) {
-    world.client().Prepare(world.Branch(0), txid, kCallTimeout,
-                           [&votes, txid](absl::StatusOr<Vote> vote) {
-                             EXPECT_TRUE(votes.emplace(txid, VoteText(vote)).second) << txid;
-                           });
-  }
-  world.RunUntil([&] { return votes.size() == txids.size(); });
+  std::map<std::string, std::string> votes = world.PrepareAll(txids);
   ASSERT_EQ(votes.size(), txids.size());
   for (const std::string& txid : txids) EXPECT_EQ(votes[txid], "YES") << txid;
   EXPECT_EQ(world.client().batches_sent(), 1) << "tried once, then single calls";
@@ -278,14 +277,7 @@ TEST(SimParticipantTransportTest, ParticipantThatIsDownFailsEveryEntryOfTheBatch
   std::vector<std::string> txids;
   for (int id = 0; id < 4; ++id) txids.push_back(world.Write(id, {0}));
   world.node(0).Crash();
-  std::map<std::string, std::string> votes;
-  for (const std::string& txid : txids) {
-    world.client().Prepare(world.Branch(0), txid, kCallTimeout,
-                           [&votes, txid](absl::StatusOr<Vote> vote) {
-                             EXPECT_TRUE(votes.emplace(txid, VoteText(vote)).second) << txid;
-                           });
-  }
-  world.RunUntil([&] { return votes.size() == txids.size(); });
+  std::map<std::string, std::string> votes = world.PrepareAll(txids);
   ASSERT_EQ(votes.size(), txids.size());
   for (const std::string& txid : txids) EXPECT_EQ(votes[txid], "UNAVAILABLE") << txid;
   EXPECT_EQ(world.client().batches_sent(), 1);
