@@ -78,7 +78,7 @@ void AgentMetrics::OnPrepare(Vote vote) {
 void AgentMetrics::OnCommit() { commits_->Increment(); }
 void AgentMetrics::OnAbort() { aborts_->Increment(); }
 
-void AgentMetrics::WatchLink(CoordinatorLink* link) {
+void AgentMetrics::WatchLink(CoordinatorRouter* link) {
   registry_->AddCounterFunction(
       "txagent_enlist_batches_total",
       "EnlistBatch calls sent: Enlists of concurrent Executes that waited while two Enlists "

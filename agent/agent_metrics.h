@@ -12,7 +12,7 @@
 
 #include <cstddef>
 
-#include "agent/coordinator_link.h"
+#include "agent/coordinator_router.h"
 #include "common/metrics.h"
 #include "participant/participant.h"
 #include "participant/participant_observer.h"
@@ -28,7 +28,7 @@ class AgentMetrics final : public ParticipantObserver {
   // later render of the registry (stop the metrics server first).
   void Watch(Participant* participant);
   // Registers the Enlist batching counters of `link` (same lifetime rule).
-  void WatchLink(CoordinatorLink* link);
+  void WatchLink(CoordinatorRouter* link);
 
   void OnExecute(absl::Duration latency, const absl::Status& status) override;
   void OnLockTimeout() override;

@@ -16,7 +16,7 @@
 #include "agent/agent_metrics.h"
 #include "agent/agent_service.h"
 #include "agent/console_assets.h"
-#include "agent/coordinator_link.h"
+#include "agent/coordinator_router.h"
 #include "agent/http_api.h"
 #include "agent/outbox_relay.h"
 #include "common/config_file.h"
@@ -139,9 +139,11 @@ int Run() {
     return 2;
   }
 
-  auto* link = new CoordinatorLink(
-      MakeChannel(absl::GetFlag(FLAGS_coordinator), security->channel_credentials), name,
-      absl::GetFlag(FLAGS_rpc_timeout));
+  // Never freed: the participant and the resolver's queries use it until
+  // the process exits.
+  auto* link = new CoordinatorRouter(
+      std::make_shared<cluster::StaticCoordinatorDirectory>(absl::GetFlag(FLAGS_coordinator)),
+      security->channel_credentials, name, absl::GetFlag(FLAGS_rpc_timeout));
   MetricsRegistry metrics_registry;
   AgentMetrics metrics(&metrics_registry);
   // The participant's maintenance (idle branches, old one-phase outcomes)

@@ -6,27 +6,74 @@
 #include <cmath>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/channel_cache.h"
 #include "client/transaction.h"
+#include "cluster/coordinator_directory.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord {
 
-// Keeps the generated stub (and so grpcpp) out of the public header.
+// Keeps the generated stubs (and so grpcpp) out of the public header: one
+// fixed channel, or one stub per coordinator endpoint of a directory.
 class Client::Stub final {
  public:
+  struct Target {
+    std::string node_id;  // empty: the fixed channel or a static directory
+    v1::Coordinator::Stub* stub = nullptr;
+  };
+
   explicit Stub(std::shared_ptr<grpc::Channel> channel)
-      : stub_(v1::Coordinator::NewStub(std::move(channel))) {}
-  v1::Coordinator::Stub* get() { return stub_.get(); }
+      : fixed_(v1::Coordinator::NewStub(std::move(channel))) {}
+  Stub(std::shared_ptr<cluster::CoordinatorDirectory> directory,
+       std::shared_ptr<grpc::ChannelCredentials> credentials)
+      : directory_(std::move(directory)), credentials_(std::move(credentials)) {}
+
+  bool routed() const { return directory_ != nullptr; }
+
+  absl::StatusOr<Target> ForBegin(const std::vector<std::string>& exclude) {
+    if (!routed()) return Target{"", fixed_.get()};
+    absl::StatusOr<cluster::CoordinatorChoice> choice = directory_->PickForBegin(exclude);
+    if (!choice.ok()) return choice.status();
+    return Target{choice->node_id, StubFor(choice->endpoint)};
+  }
+
+  absl::StatusOr<v1::Coordinator::Stub*> ForTxid(const std::string& txid) {
+    if (!routed()) return fixed_.get();
+    absl::StatusOr<cluster::CoordinatorChoice> owner = directory_->Owner(txid);
+    if (!owner.ok()) return owner.status();
+    return StubFor(owner->endpoint);
+  }
 
  private:
-  std::unique_ptr<v1::Coordinator::Stub> stub_;
+  v1::Coordinator::Stub* StubFor(const std::string& endpoint) {
+    absl::MutexLock lock(&mu_);
+    std::unique_ptr<v1::Coordinator::Stub>& stub = stubs_[endpoint];
+    if (stub == nullptr) {
+      stub = v1::Coordinator::NewStub(credentials_ ? MakeChannel(endpoint, credentials_)
+                                                   : SharedChannel(endpoint));
+    }
+    return stub.get();
+  }
+
+  const std::unique_ptr<v1::Coordinator::Stub> fixed_;
+  const std::shared_ptr<cluster::CoordinatorDirectory> directory_;
+  const std::shared_ptr<grpc::ChannelCredentials> credentials_;
+  absl::Mutex mu_;
+  // One per endpoint ever used: a handful of coordinators, and the
+  // endpoints they restarted on.
+  absl::flat_hash_map<std::string, std::unique_ptr<v1::Coordinator::Stub>> stubs_
+      ABSL_GUARDED_BY(mu_);
 };
 
 namespace {
@@ -72,6 +119,9 @@ Client::Client(const std::string& target, ClientOptions options)
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : options_(options), stub_(std::make_unique<Stub>(std::move(channel))) {}
 
+Client::Client(std::shared_ptr<cluster::CoordinatorDirectory> directory, ClientOptions options)
+    : options_(options), stub_(std::make_unique<Stub>(std::move(directory), options.credentials)) {}
+
 Client::~Client() = default;
 
 absl::StatusOr<std::string> Client::Begin(absl::Duration timeout) {
@@ -85,12 +135,29 @@ absl::StatusOr<std::string> Client::Begin(absl::Duration timeout) {
   // would mean "the coordinator's default".
   request.set_timeout_ms(
       static_cast<uint32_t>(absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1)))));
-  v1::BeginResponse response;
-  grpc::ClientContext context;
-  Prepare(&context, options_.call_timeout, options_.wait_for_ready);
-  absl::Status status = FromGrpcStatus(stub_->get()->Begin(&context, request, &response));
-  if (!status.ok()) return status;
-  return std::move(*response.mutable_txid());
+  std::vector<std::string> tried;
+  absl::Status status;
+  for (int attempt = 1; attempt <= kBeginAttempts; ++attempt) {
+    absl::StatusOr<Stub::Target> target = stub_->ForBegin(tried);
+    if (!target.ok()) {
+      if (tried.empty()) return target.status();
+      break;  // every registered coordinator was tried
+    }
+    v1::BeginResponse response;
+    grpc::ClientContext context;
+    // With several coordinators an unreachable one is skipped at once;
+    // a single coordinator is waited for, up to the deadline.
+    Prepare(&context, options_.call_timeout, stub_->routed() ? false : options_.wait_for_ready);
+    status = FromGrpcStatus(target->stub->Begin(&context, request, &response));
+    if (status.ok()) return std::move(*response.mutable_txid());
+    // Begin is safe to repeat elsewhere: a txid issued but never used
+    // aborts at its deadline.
+    if (!stub_->routed() || status.code() != absl::StatusCode::kUnavailable) return status;
+    tried.push_back(target->node_id);
+  }
+  return absl::UnavailableError(absl::StrCat("Begin failed at coordinator(s) ",
+                                             absl::StrJoin(tried, ", "),
+                                             "; last error: ", status.ToString()));
 }
 
 absl::StatusOr<Transaction> Client::BeginTransaction(absl::Duration timeout) {
@@ -133,12 +200,20 @@ absl::StatusOr<CommitResult> Client::Commit(const std::string& txid) {
 
 absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid, absl::Duration timeout,
                                                 bool* lost) {
+  // Resolved on every call: an owner that restarted elsewhere is found.
+  absl::StatusOr<v1::Coordinator::Stub*> stub = stub_->ForTxid(txid);
+  if (!stub.ok()) {
+    // Not registered now (its lease expired): it may come back, and only
+    // it knows the outcome.
+    *lost = stub.status().code() == absl::StatusCode::kNotFound;
+    return stub.status();
+  }
   v1::CommitRequest request;
   request.set_txid(txid);
   v1::CommitResponse response;
   grpc::ClientContext context;
   Prepare(&context, timeout, options_.wait_for_ready);
-  absl::Status status = FromGrpcStatus(stub_->get()->Commit(&context, request, &response));
+  absl::Status status = FromGrpcStatus((*stub)->Commit(&context, request, &response));
   *lost = AnswerLost(status);
   if (!status.ok()) return status;
   switch (response.outcome()) {
@@ -156,21 +231,25 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid, absl::D
 }
 
 absl::Status Client::Abort(const std::string& txid) {
+  absl::StatusOr<v1::Coordinator::Stub*> stub = stub_->ForTxid(txid);
+  if (!stub.ok()) return stub.status();
   v1::AbortRequest request;
   request.set_txid(txid);
   v1::AbortResponse response;
   grpc::ClientContext context;
   Prepare(&context, options_.call_timeout, options_.wait_for_ready);
-  return FromGrpcStatus(stub_->get()->Abort(&context, request, &response));
+  return FromGrpcStatus((*stub)->Abort(&context, request, &response));
 }
 
 absl::StatusOr<v1::Transaction> Client::GetTransaction(const std::string& txid) {
+  absl::StatusOr<v1::Coordinator::Stub*> stub = stub_->ForTxid(txid);
+  if (!stub.ok()) return stub.status();
   v1::GetTransactionRequest request;
   request.set_txid(txid);
   v1::Transaction response;
   grpc::ClientContext context;
   Prepare(&context, options_.call_timeout, options_.wait_for_ready);
-  absl::Status status = FromGrpcStatus(stub_->get()->GetTransaction(&context, request, &response));
+  absl::Status status = FromGrpcStatus((*stub)->GetTransaction(&context, request, &response));
   if (!status.ok()) return status;
   return response;
 }

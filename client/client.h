@@ -37,6 +37,10 @@ namespace txcoord {
 
 class Transaction;  // client/transaction.h
 
+namespace cluster {
+class CoordinatorDirectory;  // cluster/coordinator_directory.h
+}  // namespace cluster
+
 struct ClientOptions {
   // Deadline of Begin, Abort and GetTransaction.
   absl::Duration call_timeout = absl::Seconds(10);
@@ -88,12 +92,21 @@ class Client final {
   explicit Client(const std::string& target, ClientOptions options = {});
   // Talks over `channel` (e.g. one with TLS credentials). Shares ownership.
   explicit Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options = {});
+  // Talks to several coordinators found through `directory` (e.g. a
+  // cluster::RegistryCoordinatorDirectory, docs/cluster.md): Begin goes to
+  // the coordinator the directory picks, and every later call for a txid
+  // to the coordinator that issued it. Begin does not wait for an
+  // unreachable coordinator: it tries up to kBeginAttempts others first.
+  explicit Client(std::shared_ptr<cluster::CoordinatorDirectory> directory,
+                  ClientOptions options = {});
+  static constexpr int kBeginAttempts = 3;
   ~Client();
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   // Starts a global transaction that aborts unless decided within
-  // `timeout`; zero means the coordinator's --tx_timeout. `timeout` is
+  // `timeout`; zero means the coordinator's --tx_timeout. With a directory,
+  // an UNAVAILABLE coordinator is skipped for another. `timeout` is
   // rounded up to whole milliseconds and must be at most one hour.
   // Returns the txid.
   [[nodiscard]] absl::StatusOr<std::string> Begin(absl::Duration timeout = absl::ZeroDuration());

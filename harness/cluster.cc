@@ -54,6 +54,13 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
     options.agent_binary = *binary;
   }
 
+  if (options.coordinators < 1) return absl::InvalidArgumentError("no coordinator");
+  if (!options.coordinator_ids.empty() &&
+      options.coordinator_ids.size() != static_cast<size_t>(options.coordinators)) {
+    return absl::InvalidArgumentError(absl::StrCat(options.coordinator_ids.size(),
+                                                   " coordinator ids for ", options.coordinators,
+                                                   " coordinators"));
+  }
   std::unique_ptr<Cluster> cluster(new Cluster(std::move(options)));
   const ClusterOptions& opts = cluster->options_;
   if (opts.dir.empty()) {
@@ -65,18 +72,26 @@ absl::StatusOr<std::unique_ptr<Cluster>> Cluster::Start(ClusterOptions options) 
   } else {
     cluster->dir_ = opts.dir;
   }
-  std::error_code error;
-  std::filesystem::create_directories(cluster->coordinator_data_dir(), error);
-  if (error) {
-    return absl::InternalError(
-        absl::StrCat("mkdir ", cluster->coordinator_data_dir(), ": ", error.message()));
+  for (int i = 0; i < opts.coordinators; ++i) {
+    Coordinator& coordinator = cluster->coordinators_.emplace_back();
+    coordinator.id = !opts.coordinator_ids.empty() ? opts.coordinator_ids[i]
+                     : i == 0                      ? opts.cluster_id
+                                                   : absl::StrCat("c", i);
+    std::error_code error;
+    std::filesystem::create_directories(cluster->coordinator_data_dir(i), error);
+    if (error) {
+      return absl::InternalError(
+          absl::StrCat("mkdir ", cluster->coordinator_data_dir(i), ": ", error.message()));
+    }
   }
 
   for (int i = 0; i < opts.agents; ++i) {
     Agent& agent = cluster->agents_.emplace_back();
     agent.name = opts.agent_names.empty() ? absl::StrCat("agent", i) : opts.agent_names[i];
   }
-  if (absl::Status status = cluster->StartCoordinator(); !status.ok()) return status;
+  for (int i = 0; i < opts.coordinators; ++i) {
+    if (absl::Status status = cluster->StartCoordinator(i); !status.ok()) return status;
+  }
   for (int i = 0; i < opts.agents; ++i) {
     if (absl::Status status = cluster->StartAgent(i); !status.ok()) return status;
   }
@@ -87,11 +102,17 @@ Cluster::~Cluster() {
   // Agents first: they would otherwise log a burst of failed calls to a
   // vanished coordinator. SIGKILL: teardown must be quick and certain.
   for (Agent& agent : agents_) agent.process.reset();
-  coordinator_.reset();
+  for (Coordinator& coordinator : coordinators_) coordinator.process.reset();
 }
 
-std::string Cluster::coordinator_data_dir() const { return absl::StrCat(dir_, "/coordinator"); }
-std::string Cluster::coordinator_log() const { return absl::StrCat(dir_, "/coordinator.log"); }
+// Coordinator 0 keeps the names it had when there was only one.
+std::string Cluster::coordinator_data_dir(int i) const {
+  return i == 0 ? absl::StrCat(dir_, "/coordinator") : absl::StrCat(dir_, "/coordinator", i);
+}
+std::string Cluster::coordinator_log(int i) const {
+  return i == 0 ? absl::StrCat(dir_, "/coordinator.log")
+                : absl::StrCat(dir_, "/coordinator", i, ".log");
+}
 std::string Cluster::agent_db(int i) const {
   return absl::StrCat(dir_, "/", agents_.at(i).name, ".db");
 }
@@ -111,29 +132,34 @@ std::vector<std::string> Cluster::agent_dbs() const {
   return dbs;
 }
 
-absl::Status Cluster::StartCoordinator() {
-  if (coordinator_ != nullptr && coordinator_->Running()) {
-    return absl::FailedPreconditionError("the coordinator is already running");
+absl::Status Cluster::StartCoordinator(int i) {
+  Coordinator& coordinator = coordinators_.at(i);
+  const std::string what = i == 0 ? "the coordinator" : absl::StrCat("coordinator ", i);
+  if (coordinator.process != nullptr && coordinator.process->Running()) {
+    return absl::FailedPreconditionError(absl::StrCat(what, " is already running"));
   }
   DaemonOptions daemon;
   daemon.binary = options_.coordinator_binary;
-  daemon.args = {ListenFlag(coordinator_address_),
-                 absl::StrCat("--data-dir=", coordinator_data_dir())};
-  if (!options_.cluster_id.empty())
-    daemon.args.push_back(absl::StrCat("--cluster-id=", options_.cluster_id));
-  AddHttpFlag(options_.http, options_.http_host, coordinator_http_address_, &daemon);
+  daemon.args = {ListenFlag(coordinator.address),
+                 absl::StrCat("--data-dir=", coordinator_data_dir(i))};
+  if (!coordinator.id.empty()) daemon.args.push_back(absl::StrCat("--cluster-id=", coordinator.id));
+  AddHttpFlag(options_.http, options_.http_host, coordinator.http_address, &daemon);
   daemon.args.insert(daemon.args.end(), options_.coordinator_flags.begin(),
                      options_.coordinator_flags.end());
-  daemon.args.insert(daemon.args.end(), coordinator_extra_flags_.begin(),
-                     coordinator_extra_flags_.end());
-  daemon.log_path = coordinator_log();
+  if (static_cast<size_t>(i) < options_.per_coordinator_flags.size()) {
+    const std::vector<std::string>& own = options_.per_coordinator_flags[i];
+    daemon.args.insert(daemon.args.end(), own.begin(), own.end());
+  }
+  daemon.args.insert(daemon.args.end(), coordinator.extra_flags.begin(),
+                     coordinator.extra_flags.end());
+  daemon.log_path = coordinator_log(i);
   daemon.start_timeout = options_.start_timeout;
-  coordinator_.reset();  // reaps a coordinator that died on its own
+  coordinator.process.reset();  // reaps a coordinator that died on its own
   absl::StatusOr<std::unique_ptr<DaemonProcess>> process = DaemonProcess::Start(std::move(daemon));
-  if (!process.ok()) return Annotate(process.status(), "starting the coordinator");
-  coordinator_ = *std::move(process);
-  coordinator_address_ = coordinator_->address();
-  coordinator_http_address_ = coordinator_->http_address();
+  if (!process.ok()) return Annotate(process.status(), absl::StrCat("starting ", what));
+  coordinator.process = *std::move(process);
+  coordinator.address = coordinator.process->address();
+  coordinator.http_address = coordinator.process->http_address();
   return absl::OkStatus();
 }
 
@@ -145,7 +171,7 @@ absl::Status Cluster::StartAgent(int i) {
   DaemonOptions daemon;
   daemon.binary = options_.agent_binary;
   daemon.args = {absl::StrCat("--db=", agent_db(i)), ListenFlag(agent.address),
-                 absl::StrCat("--coordinator=", coordinator_address_),
+                 absl::StrCat("--coordinator=", coordinator_address(0)),
                  absl::StrCat("--name=", agent.name)};
   AddHttpFlag(options_.http, options_.http_host, agent.http_address, &daemon);
   daemon.args.insert(daemon.args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
@@ -199,16 +225,18 @@ absl::Status Cluster::Kill(std::unique_ptr<DaemonProcess>* process) {
   return status;
 }
 
-absl::Status Cluster::StopCoordinator() {
-  return Annotate(Stop(&coordinator_), "stopping the coordinator");
+absl::Status Cluster::StopCoordinator(int i) {
+  return Annotate(Stop(&coordinators_.at(i).process),
+                  i == 0 ? "stopping the coordinator" : absl::StrCat("stopping coordinator ", i));
 }
-absl::Status Cluster::KillCoordinator() {
-  return Annotate(Kill(&coordinator_), "killing the coordinator");
+absl::Status Cluster::KillCoordinator(int i) {
+  return Annotate(Kill(&coordinators_.at(i).process),
+                  i == 0 ? "killing the coordinator" : absl::StrCat("killing coordinator ", i));
 }
 
-absl::Status Cluster::RestartCoordinator() {
-  if (absl::Status status = StopCoordinator(); !status.ok()) return status;
-  return StartCoordinator();
+absl::Status Cluster::RestartCoordinator(int i) {
+  if (absl::Status status = StopCoordinator(i); !status.ok()) return status;
+  return StartCoordinator(i);
 }
 
 absl::Status Cluster::StopAgent(int i) {
@@ -234,7 +262,9 @@ absl::Status Cluster::CheckRunning() {
                                 exit.ok() ? exit->ToString() : std::string(exit.status().message()),
                                 "; ", process->log_path(), " ends with:\n", process->LogTail()));
   };
-  check("coordinator", coordinator_.get());
+  for (size_t i = 0; i < coordinators_.size(); ++i) {
+    check(i == 0 ? "coordinator" : absl::StrCat("coordinator ", i), coordinators_[i].process.get());
+  }
   for (Agent& agent : agents_) check(absl::StrCat("agent ", agent.name), agent.process.get());
   if (dead.empty()) return absl::OkStatus();
   return absl::InternalError(absl::StrJoin(dead, "\n"));
@@ -251,14 +281,19 @@ absl::Status Cluster::StopAll() {
     }
   };
   for (Agent& agent : agents_) signal(absl::StrCat("agent ", agent.name), agent.process.get());
-  signal("coordinator", coordinator_.get());
+  for (size_t i = 0; i < coordinators_.size(); ++i) {
+    signal(i == 0 ? "coordinator" : absl::StrCat("coordinator ", i),
+           coordinators_[i].process.get());
+  }
   for (Agent& agent : agents_) {
     if (absl::Status status = AwaitExit(&agent.process); !status.ok()) {
       errors.push_back(absl::StrCat("stopping agent ", agent.name, ": ", status.message()));
     }
   }
-  if (absl::Status status = AwaitExit(&coordinator_); !status.ok()) {
-    errors.push_back(absl::StrCat("stopping the coordinator: ", status.message()));
+  for (size_t i = 0; i < coordinators_.size(); ++i) {
+    if (absl::Status status = AwaitExit(&coordinators_[i].process); !status.ok()) {
+      errors.push_back(absl::StrCat("stopping coordinator ", i, ": ", status.message()));
+    }
   }
   if (errors.empty()) return absl::OkStatus();
   return absl::InternalError(absl::StrJoin(errors, "\n"));

@@ -1,7 +1,7 @@
 // A whole txcoord deployment on this machine for integration and crash
-// tests and the demo: one `txcoord` and N `txagent`s (each with its own
-// SQLite file), all real processes that can be stopped, killed and restarted
-// on the same data and the same port.
+// tests and the demo: one `txcoord` (or several, for cluster mode) and N
+// `txagent`s (each with its own SQLite file), all real processes that can be
+// stopped, killed and restarted on the same data and the same port.
 //
 //   ClusterOptions options;
 //   options.agents = 3;
@@ -34,6 +34,13 @@ struct ClusterOptions {
   bool keep_dir = false;
   // --cluster-id of the coordinator; empty leaves the daemon's default.
   std::string cluster_id;
+  // Coordinators to run (cluster mode: give each its flags, e.g.
+  // --registry, through per_coordinator_flags). Coordinator i > 0 has
+  // --cluster-id "c<i>" unless coordinator_ids names them all; agents are
+  // started with --coordinator of coordinator 0.
+  int coordinators = 1;
+  std::vector<std::string> coordinator_ids;
+  std::vector<std::vector<std::string>> per_coordinator_flags;
   // Extra flags, e.g. {"--prepare_timeout=1s"} or {"--lock_timeout=500ms"}.
   std::vector<std::string> coordinator_flags;
   std::vector<std::string> agent_flags;
@@ -54,7 +61,8 @@ struct ClusterOptions {
 };
 
 // Files under dir(): coordinator/ (its --data-dir), coordinator.log,
-// <name>.db and <name>.log per agent.
+// <name>.db and <name>.log per agent; coordinator<i>/ and coordinator<i>.log
+// for coordinator i > 0.
 //
 // Not thread-safe: start, stop, kill and restart from one thread at a time.
 // The accessors of names, paths and addresses may be called from any thread
@@ -69,11 +77,17 @@ class Cluster final {
   Cluster& operator=(const Cluster&) = delete;
 
   const std::string& dir() const { return dir_; }
-  const std::string& coordinator_address() const { return coordinator_address_; }
+  // Coordinator 0's, unless an index is given.
+  const std::string& coordinator_address(int i = 0) const { return coordinators_.at(i).address; }
   // "127.0.0.1:PORT" of the HTTP port; empty unless options.http.
-  const std::string& coordinator_http_address() const { return coordinator_http_address_; }
-  std::string coordinator_data_dir() const;
-  std::string coordinator_log() const;
+  const std::string& coordinator_http_address(int i = 0) const {
+    return coordinators_.at(i).http_address;
+  }
+  std::string coordinator_data_dir(int i = 0) const;
+  std::string coordinator_log(int i = 0) const;
+  int coordinator_count() const { return static_cast<int>(coordinators_.size()); }
+  // Its --cluster-id (empty: the daemon's default).
+  const std::string& coordinator_id(int i) const { return coordinators_.at(i).id; }
   int agent_count() const { return static_cast<int>(agents_.size()); }
   const std::string& agent_name(int i) const { return agents_.at(i).name; }
   const std::string& agent_address(int i) const { return agents_.at(i).address; }
@@ -85,17 +99,17 @@ class Cluster final {
 
   // The running process, or nullptr while stopped. Valid until that daemon
   // is next started, stopped or killed through the cluster.
-  DaemonProcess* coordinator() { return coordinator_.get(); }
+  DaemonProcess* coordinator(int i = 0) { return coordinators_.at(i).process.get(); }
   DaemonProcess* agent(int i) { return agents_.at(i).process.get(); }
 
   // Start: FAILED_PRECONDITION if it is running. A daemon that died on its
   // own may be started again. Restarts listen on the port of the first run.
   // Stop: SIGTERM and wait; an error unless it exits with status 0.
   // Kill: SIGKILL and wait (a crash).
-  absl::Status StartCoordinator();
-  absl::Status StopCoordinator();
-  absl::Status KillCoordinator();
-  absl::Status RestartCoordinator();  // Stop (if running), then Start
+  absl::Status StartCoordinator(int i = 0);
+  absl::Status StopCoordinator(int i = 0);
+  absl::Status KillCoordinator(int i = 0);
+  absl::Status RestartCoordinator(int i = 0);  // Stop (if running), then Start
   absl::Status StartAgent(int i);
   absl::Status StopAgent(int i);
   absl::Status KillAgent(int i);
@@ -115,14 +129,21 @@ class Cluster final {
 
   // Extra flags for the next starts of one daemon, after the cluster-wide
   // ones (e.g. {"--failpoints=after-commit-logged=crash"}; {} clears them).
-  void SetCoordinatorExtraFlags(std::vector<std::string> flags) {
-    coordinator_extra_flags_ = std::move(flags);
+  void SetCoordinatorExtraFlags(std::vector<std::string> flags, int i = 0) {
+    coordinators_.at(i).extra_flags = std::move(flags);
   }
   void SetAgentExtraFlags(int i, std::vector<std::string> flags) {
     agents_.at(i).extra_flags = std::move(flags);
   }
 
  private:
+  struct Coordinator {
+    std::string id;
+    std::string address;       // "127.0.0.1:PORT" once first started
+    std::string http_address;  // likewise, with options.http
+    std::unique_ptr<DaemonProcess> process;
+    std::vector<std::string> extra_flags;
+  };
   struct Agent {
     std::string name;
     std::string address;       // "127.0.0.1:PORT" once first started
@@ -141,10 +162,7 @@ class Cluster final {
   ClusterOptions options_;
   std::optional<TempDir> temp_dir_;
   std::string dir_;
-  std::string coordinator_address_;
-  std::string coordinator_http_address_;
-  std::unique_ptr<DaemonProcess> coordinator_;
-  std::vector<std::string> coordinator_extra_flags_;
+  std::vector<Coordinator> coordinators_;
   std::vector<Agent> agents_;
 };
 

@@ -1,0 +1,68 @@
+#include "agent/coordinator_router.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "rpc/grpc_util.h"
+
+namespace txcoord::participant {
+
+CoordinatorRouter::CoordinatorRouter(std::shared_ptr<cluster::CoordinatorDirectory> directory,
+                                     std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                     std::string participant_name, absl::Duration rpc_timeout)
+    : directory_(std::move(directory)),
+      credentials_(std::move(credentials)),
+      name_(std::move(participant_name)),
+      rpc_timeout_(rpc_timeout) {}
+
+void CoordinatorRouter::set_endpoint(const std::string& endpoint) {
+  absl::MutexLock lock(&mu_);
+  endpoint_ = endpoint;
+  for (auto& [target, link] : links_) link->set_endpoint(endpoint);
+}
+
+absl::StatusOr<CoordinatorLink*> CoordinatorRouter::LinkFor(const std::string& txid) {
+  absl::StatusOr<cluster::CoordinatorChoice> owner = directory_->Owner(txid);
+  if (!owner.ok()) {
+    if (owner.status().code() != absl::StatusCode::kNotFound) return owner.status();
+    return absl::UnavailableError(absl::StrCat("the coordinator that owns ", txid,
+                                               " is not reachable: ", owner.status().message()));
+  }
+  absl::MutexLock lock(&mu_);
+  std::unique_ptr<CoordinatorLink>& link = links_[owner->endpoint];
+  if (link == nullptr) {
+    link = std::make_unique<CoordinatorLink>(MakeChannel(owner->endpoint, credentials_), name_,
+                                             rpc_timeout_);
+    if (!endpoint_.empty()) link->set_endpoint(endpoint_);
+  }
+  return link.get();
+}
+
+absl::Status CoordinatorRouter::Enlist(const std::string& txid, uint64_t branch_token,
+                                       bool prepared) {
+  absl::StatusOr<CoordinatorLink*> link = LinkFor(txid);
+  if (!link.ok()) return link.status();
+  return (*link)->Enlist(txid, branch_token, prepared);
+}
+
+absl::StatusOr<RemoteOutcome> CoordinatorRouter::QueryOutcome(const std::string& txid) {
+  absl::StatusOr<CoordinatorLink*> link = LinkFor(txid);
+  if (!link.ok()) return link.status();
+  return (*link)->QueryOutcome(txid);
+}
+
+int64_t CoordinatorRouter::batches_sent() {
+  absl::MutexLock lock(&mu_);
+  int64_t total = 0;
+  for (auto& [target, link] : links_) total += link->batches_sent();
+  return total;
+}
+
+int64_t CoordinatorRouter::batched_enlistments() {
+  absl::MutexLock lock(&mu_);
+  int64_t total = 0;
+  for (auto& [target, link] : links_) total += link->batched_enlistments();
+  return total;
+}
+
+}  // namespace txcoord::participant
