@@ -37,6 +37,35 @@ absl::StatusOr<std::string> FindBinary(const char* env_var, const std::string& r
   return path;
 }
 
+// A program from a Debian package: $`env_var` if set, else the first
+// `name` in $PATH, /usr/sbin or /usr/bin. NOT_FOUND names the package.
+absl::StatusOr<std::string> FindSystemBinary(const char* env_var, const std::string& name,
+                                             const std::string& package) {
+  if (const char* from_env = std::getenv(env_var); from_env != nullptr && *from_env != '\0') {
+    if (access(from_env, X_OK) != 0) {
+      return absl::NotFoundError(
+          absl::StrCat(env_var, "=", from_env, " is not an executable file"));
+    }
+    return std::string(from_env);
+  }
+  std::vector<std::string> dirs;
+  if (const char* path = std::getenv("PATH"); path != nullptr) {
+    dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
+  }
+  // Daemons may run with a PATH that lacks the sbin directories.
+  dirs.push_back("/usr/sbin");
+  dirs.push_back("/usr/bin");
+  for (const std::string& dir : dirs) {
+    std::string candidate = (fs::path(dir) / name).string();
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat(name,
+                                          " not found in $PATH, /usr/sbin or /usr/bin: install the "
+                                          "Debian package ",
+                                          package, " (scripts/install-deps does), or set ", env_var,
+                                          " to its path"));
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> BuildDir() {
@@ -64,29 +93,11 @@ absl::StatusOr<std::string> EventCounterBinary() {
 }
 
 absl::StatusOr<std::string> NatsServerBinary() {
-  constexpr char kEnvVar[] = "NATS_SERVER_BIN";
-  if (const char* from_env = std::getenv(kEnvVar); from_env != nullptr && *from_env != '\0') {
-    if (access(from_env, X_OK) != 0) {
-      return absl::NotFoundError(
-          absl::StrCat(kEnvVar, "=", from_env, " is not an executable file"));
-    }
-    return std::string(from_env);
-  }
-  std::vector<std::string> dirs;
-  if (const char* path = std::getenv("PATH"); path != nullptr) {
-    dirs = absl::StrSplit(path, ':', absl::SkipEmpty());
-  }
-  // Daemons may run with a PATH that lacks the sbin directories.
-  dirs.push_back("/usr/sbin");
-  dirs.push_back("/usr/bin");
-  for (const std::string& dir : dirs) {
-    std::string candidate = (fs::path(dir) / "nats-server").string();
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return absl::NotFoundError(
-      absl::StrCat("nats-server not found in $PATH, /usr/sbin or /usr/bin: install the Debian "
-                   "package nats-server (scripts/install-deps does), or set ",
-                   kEnvVar, " to its path"));
+  return FindSystemBinary("NATS_SERVER_BIN", "nats-server", "nats-server");
+}
+
+absl::StatusOr<std::string> EtcdBinary() {
+  return FindSystemBinary("ETCD_BIN", "etcd", "etcd-server");
 }
 
 }  // namespace txcoord::testing

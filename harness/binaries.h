@@ -1,7 +1,7 @@
 // Finds the daemon binaries that tests, the demo and benchmarks start: by
 // default the ones built next to the running executable (same CMake build
 // tree), or the paths in TXCOORD_BIN / TXAGENT_BIN; and the system's
-// nats-server.
+// nats-server and etcd.
 //
 //   absl::StatusOr<std::string> txcoord = txcoord::testing::CoordinatorBinary();
 #ifndef TXCOORD_HARNESS_BINARIES_H_
@@ -33,6 +33,10 @@ absl::StatusOr<std::string> EventCounterBinary();
 // set, else the first in $PATH, else /usr/sbin or /usr/bin. NOT_FOUND names
 // the Debian package to install.
 absl::StatusOr<std::string> NatsServerBinary();
+
+// `etcd` (the registry of cluster mode): $ETCD_BIN, or as NatsServerBinary
+// finds nats-server (Debian package etcd-server).
+absl::StatusOr<std::string> EtcdBinary();
 
 }  // namespace txcoord::testing
 

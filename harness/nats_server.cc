@@ -1,11 +1,5 @@
 #include "harness/nats_server.h"
 
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <system_error>
 #include <utility>
@@ -13,29 +7,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "harness/binaries.h"
+#include "harness/free_port.h"
 
 namespace txcoord::testing {
 namespace {
-
-// A port the kernel just handed out on 127.0.0.1. Another process may take
-// it before nats-server binds it; Start then tries another one.
-absl::StatusOr<int> PickFreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("socket: ", std::strerror(errno)));
-  sockaddr_in address = {};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    absl::Status error = absl::InternalError(absl::StrCat("bind: ", std::strerror(errno)));
-    close(fd);
-    return error;
-  }
-  close(fd);
-  return static_cast<int>(ntohs(address.sin_port));
-}
 
 constexpr int kPortAttempts = 5;
 
