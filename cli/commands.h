@@ -59,6 +59,13 @@ int RunOutboxList(const Invocation& invocation);
 int RunOutboxShow(const Invocation& invocation);
 int RunOutboxRetry(const Invocation& invocation);
 int RunOutboxPurge(const Invocation& invocation);
+// The config centre's settings in etcd (config_commands.cc); need
+// --registry.
+int RunConfigList(const Invocation& invocation);
+int RunConfigGet(const Invocation& invocation);
+int RunConfigSet(const Invocation& invocation);
+int RunConfigUnset(const Invocation& invocation);
+int RunConfigHistory(const Invocation& invocation);
 // Offline WAL (wal_commands.cc).
 int RunWalCheck(const Invocation& invocation);
 int RunWalDump(const Invocation& invocation);

@@ -11,6 +11,7 @@
 #include "cli/exit_codes.h"
 #include "cli/format.h"
 #include "cli/json_writer.h"
+#include "cluster/etcd_client.h"
 #include "cluster/node_record.h"
 #include "cluster/settings.h"
 #include "common/txid.h"
@@ -77,7 +78,46 @@ absl::StatusOr<std::optional<KeyValue>> Read(cluster::Etcd* etcd, const std::str
   return std::optional<KeyValue>(read->kvs.front());
 }
 
+// Checks the arguments, connects to --registry and runs `command`.
+int WithRegistry(const Invocation& invocation, const std::string& name,
+                 int (*command)(const Invocation&, cluster::Etcd*)) {
+  if (!invocation.args.empty()) {
+    // Before connecting: a refused value never needs etcd.
+    absl::StatusOr<std::optional<SettingValue>> checked = CheckArguments(invocation);
+    if (!checked.ok()) return ReportError(invocation, checked.status(), name);
+  }
+  const std::string registry = invocation.line.Get("registry", "");
+  if (registry.empty()) {
+    return UsageError(name, "--registry=etcd://HOST:PORT[,HOST:PORT...] is required");
+  }
+  absl::StatusOr<std::vector<std::string>> endpoints = cluster::ParseRegistryUrl(registry);
+  if (!endpoints.ok()) {
+    return UsageError(name, absl::StrCat("--registry: ", endpoints.status().message()));
+  }
+  cluster::EtcdClientOptions options;
+  options.endpoints = *std::move(endpoints);
+  options.call_timeout = invocation.timeout;
+  cluster::EtcdClient etcd(std::move(options));
+  return command(invocation, &etcd);
+}
+
 }  // namespace
+
+int RunConfigList(const Invocation& invocation) {
+  return WithRegistry(invocation, "config list", ConfigList);
+}
+int RunConfigGet(const Invocation& invocation) {
+  return WithRegistry(invocation, "config get", ConfigGet);
+}
+int RunConfigSet(const Invocation& invocation) {
+  return WithRegistry(invocation, "config set", ConfigSet);
+}
+int RunConfigUnset(const Invocation& invocation) {
+  return WithRegistry(invocation, "config unset", ConfigUnset);
+}
+int RunConfigHistory(const Invocation& invocation) {
+  return WithRegistry(invocation, "config history", ConfigHistory);
+}
 
 std::string RegistryPrefix(const Invocation& invocation) {
   return invocation.line.Get("registry-prefix", cluster::kDefaultPrefix);
