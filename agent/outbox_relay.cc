@@ -41,7 +41,10 @@ constexpr size_t kMaxUnrecorded = 1024;
 class OutboxRelay::Loop final {
  public:
   Loop(Participant* participant, OutboxRelayOptions options, MetricsRegistry* registry)
-      : participant_(participant), options_(std::move(options)) {
+      : participant_(participant),
+        options_(std::move(options)),
+        policy_(options_.policy),
+        retention_(options_.retention) {
     if (registry == nullptr) registry = &own_registry_;
     delivered_ = registry->AddCounter("txagent_outbox_delivered_total",
                                       "Outbox messages the broker acknowledged.");
@@ -105,6 +108,26 @@ class OutboxRelay::Loop final {
     return state_;
   }
 
+  RelayPolicy policy() const {
+    absl::MutexLock lock(&mu_);
+    return policy_;
+  }
+  absl::Duration retention() const {
+    absl::MutexLock lock(&mu_);
+    return retention_;
+  }
+  void SetPolicy(const RelayPolicy& policy) {
+    absl::MutexLock lock(&mu_);
+    policy_ = policy;
+  }
+  void SetRetention(absl::Duration retention) {
+    absl::MutexLock lock(&mu_);
+    retention_ = retention;
+    cleanup_due_ = true;
+    woken_ = true;
+    wake_.Signal();
+  }
+
  private:
   void Run() {
     absl::Duration connect_backoff = absl::Milliseconds(100);
@@ -122,10 +145,10 @@ class OutboxRelay::Loop final {
       }
       if (publisher_ == nullptr && !ConnectOrWait(connect_backoff)) continue;
       connect_backoff = absl::Milliseconds(100);
-      if (options_.clock->Now() >= next_cleanup) {
+      if (options_.clock->Now() >= next_cleanup || TakeCleanupDue()) {
         CleanUp();
         next_cleanup = options_.clock->Now() +
-                       std::clamp(options_.retention / 10, absl::Seconds(1), absl::Minutes(1));
+                       std::clamp(retention() / 10, absl::Seconds(1), absl::Minutes(1));
       }
       const std::optional<absl::Duration> idle = Round();
       if (idle.has_value()) Sleep(*idle);
@@ -152,6 +175,7 @@ class OutboxRelay::Loop final {
       if (!acked_.contains(row.seq)) pending.push_back(std::move(row));
     }
     const absl::Time now = options_.clock->Now();
+    const RelayPolicy policy = this->policy();
     const std::vector<size_t> due = PickDue(pending, now, options_.batch);
     if (due.empty()) {
       if (!FlushDelivered()) return absl::Seconds(1);
@@ -191,7 +215,7 @@ class OutboxRelay::Loop final {
         attempts.push_back(std::move(noted));
         continue;
       }
-      attempts.push_back(FailedAttempt(*rows[i], result.error, now, options_.policy));
+      attempts.push_back(FailedAttempt(*rows[i], result.error, now, policy));
       TXLOG(WARNING) << "outbox message " << rows[i]->id << " to " << rows[i]->message.topic << " "
                      << result.error << (attempts.back().dead ? ": dead-lettered" : ": will retry");
     }
@@ -208,7 +232,7 @@ class OutboxRelay::Loop final {
     }
     if (!unavailable.empty()) {
       Unreachable(unavailable);
-      return std::min(options_.policy.initial_backoff * 10, kMaxConnectBackoff);
+      return std::min(policy.initial_backoff * 10, kMaxConnectBackoff);
     }
     SetState(absl::StrCat("relaying to ", options_.nats_url), /*active=*/true);
     return std::nullopt;
@@ -271,7 +295,7 @@ class OutboxRelay::Loop final {
   }
 
   void CleanUp() {
-    const absl::Time cutoff = options_.clock->Now() - options_.retention;
+    const absl::Time cutoff = options_.clock->Now() - retention();
     int64_t total = 0;
     while (!Stopping()) {
       absl::StatusOr<int64_t> deleted = participant_->DeleteDeliveredOutbox(cutoff, kCleanupChunk);
@@ -285,6 +309,12 @@ class OutboxRelay::Loop final {
     if (total > 0) {
       TXLOG(INFO) << "outbox: deleted " << total << " delivered messages";
     }
+  }
+
+  // A retention change asked for a cleanup now.
+  bool TakeCleanupDue() {
+    absl::MutexLock lock(&mu_);
+    return std::exchange(cleanup_due_, false);
   }
 
   bool Stopping() const {
@@ -355,6 +385,9 @@ class OutboxRelay::Loop final {
   bool woken_ ABSL_GUARDED_BY(mu_) = false;
   bool active_ ABSL_GUARDED_BY(mu_) = false;
   RelayState state_ ABSL_GUARDED_BY(mu_);
+  RelayPolicy policy_ ABSL_GUARDED_BY(mu_);
+  absl::Duration retention_ ABSL_GUARDED_BY(mu_);
+  bool cleanup_due_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 absl::StatusOr<std::unique_ptr<OutboxRelay>> OutboxRelay::Start(Participant* participant,
@@ -377,5 +410,9 @@ OutboxRelay::~OutboxRelay() { Stop(); }
 void OutboxRelay::Wake() { loop_->Wake(); }
 void OutboxRelay::Stop() { loop_->Stop(); }
 RelayState OutboxRelay::state() const { return loop_->state(); }
+RelayPolicy OutboxRelay::policy() const { return loop_->policy(); }
+absl::Duration OutboxRelay::retention() const { return loop_->retention(); }
+void OutboxRelay::SetPolicy(const RelayPolicy& policy) { loop_->SetPolicy(policy); }
+void OutboxRelay::SetRetention(absl::Duration retention) { loop_->SetRetention(retention); }
 
 }  // namespace txcoord::participant

@@ -72,6 +72,16 @@ class OutboxRelay final {
   void Stop();
   RelayState state() const;
 
+  // The retry policy and the retention of delivered messages in force, and
+  // changes of them while the relay runs (the config centre): a failure
+  // recorded from now on gets the new policy (a backoff already stored in
+  // a row keeps its time); the next cleanup, which the change brings
+  // forward, uses the new retention.
+  RelayPolicy policy() const;
+  absl::Duration retention() const;
+  void SetPolicy(const RelayPolicy& policy);
+  void SetRetention(absl::Duration retention);
+
  private:
   class Loop;
   explicit OutboxRelay(std::unique_ptr<Loop> loop);

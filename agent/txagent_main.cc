@@ -1,6 +1,6 @@
 // txagent: the participant agent daemon around one SQLite database. Wiring
 // only: flags, the participant core, the coordinator link, the in-doubt
-// resolver, the gRPC server and signals.
+// resolver, the config centre (with --registry), the gRPC server and signals.
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -13,12 +13,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "agent/agent_admin_service.h"
+#include "agent/agent_config.h"
 #include "agent/agent_metrics.h"
 #include "agent/agent_service.h"
 #include "agent/console_assets.h"
 #include "agent/coordinator_router.h"
 #include "agent/http_api.h"
 #include "agent/outbox_relay.h"
+#include "cluster/config_centre.h"
+#include "cluster/settings.h"
 #include "common/config_file.h"
 #include "common/failpoint.h"
 #include "common/flag_usage.h"
@@ -202,6 +205,24 @@ int Run() {
                                            ? ""
                                            : absl::StrCat(" (stream ", relay_options.stream, ")")));
   }
+  // With --registry, the policy in etcd replaces the flags before the first
+  // call is served, and follows etcd from then on.
+  Participant* const core = participant->get();
+  OutboxRelay* const relay_core = relay->get();
+  absl::StatusOr<std::unique_ptr<cluster::ConfigCentre>> config =
+      cluster::ConfigCentre::StartFromFlags(
+          cluster::SettingRole::kAgent, name,
+          [core, relay_core](const std::string& setting, const cluster::SettingValue& value) {
+            if (absl::Status applied = ApplyAgentSetting(core, relay_core, setting, value);
+                !applied.ok()) {
+              TXLOG(ERROR) << "config: " << setting << " not applied: " << applied;
+            }
+          },
+          &metrics_registry, "txagent");
+  if (!config.ok()) {
+    TXLOG(ERROR) << "cannot start: " << config.status();
+    return 1;
+  }
   const size_t in_doubt = (*participant)->ListPrepared().size();
   metrics.Watch(participant->get());
   metrics.WatchLink(link);
@@ -267,6 +288,7 @@ int Run() {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
   metrics_server->reset();  // its scrapes read the participant
+  config->reset();          // no setting applied past here
   resolver.reset();
   outcome_queries.reset();  // waits for a query in flight (at most --rpc_timeout)
   relay_to_wake.store(nullptr);

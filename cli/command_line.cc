@@ -10,8 +10,9 @@ namespace txcoord::cli {
 
 bool FlagTakesValue(const std::string& name) {
   static const std::set<std::string>* const kValueFlags = new std::set<std::string>{
-      "coordinator", "agent",  "timeout", "state",    "min-age", "participant", "page-size",
-      "page-token",  "reason", "note",    "tls-cert", "tls-key", "tls-ca"};
+      "coordinator", "agent",     "timeout",    "state",    "min-age",
+      "participant", "page-size", "page-token", "reason",   "note",
+      "tls-cert",    "tls-key",   "tls-ca",     "registry", "registry-prefix"};
   return kValueFlags->count(name) != 0;
 }
 

@@ -18,12 +18,14 @@ void PrepareContext(const Invocation& invocation, grpc::ClientContext* context) 
   SetDeadline(context, invocation.timeout);
 }
 
-int ReportError(const Invocation& invocation, const absl::Status& status, const std::string& what) {
+int ReportError(const Invocation& invocation, const absl::Status& status, const std::string& what,
+                const std::string& unreachable_hint) {
   const int code = ExitCodeFor(status);
   std::string hint;
   if (code == kExitUnreachable) {
-    hint =
-        " (is the daemon running there? --coordinator / --agent name it; --timeout waits longer)";
+    hint = unreachable_hint.empty() ? " (is the daemon running there? --coordinator / --agent "
+                                      "name it; --timeout waits longer)"
+                                    : unreachable_hint;
   }
   std::cerr << "txctl: " << what << ": " << absl::StatusCodeToString(status.code()) << ": "
             << status.message() << hint << "\n";

@@ -36,8 +36,11 @@ std::shared_ptr<grpc::Channel> ChannelTo(const Invocation& invocation, const std
 void PrepareContext(const Invocation& invocation, grpc::ClientContext* context);
 
 // Reports `status` (naming `what` failed) on stderr, and as
-// {"error": {...}} on stdout with --json; returns its exit code.
-int ReportError(const Invocation& invocation, const absl::Status& status, const std::string& what);
+// {"error": {...}} on stdout with --json; returns its exit code. An
+// unreachable daemon gets `unreachable_hint` (empty: the one about
+// --coordinator and --agent).
+int ReportError(const Invocation& invocation, const absl::Status& status, const std::string& what,
+                const std::string& unreachable_hint = "");
 // A usage error: message and a pointer to the command's help; returns 1.
 int UsageError(const std::string& command, const std::string& message);
 
@@ -56,6 +59,13 @@ int RunOutboxList(const Invocation& invocation);
 int RunOutboxShow(const Invocation& invocation);
 int RunOutboxRetry(const Invocation& invocation);
 int RunOutboxPurge(const Invocation& invocation);
+// The config centre's settings in etcd (config_commands.cc); need
+// --registry.
+int RunConfigList(const Invocation& invocation);
+int RunConfigGet(const Invocation& invocation);
+int RunConfigSet(const Invocation& invocation);
+int RunConfigUnset(const Invocation& invocation);
+int RunConfigHistory(const Invocation& invocation);
 // Offline WAL (wal_commands.cc).
 int RunWalCheck(const Invocation& invocation);
 int RunWalDump(const Invocation& invocation);

@@ -193,6 +193,67 @@ std::vector<CommandSpec>* MakeCommands() {
        0,
        10000,
        RunOutboxPurge},
+      {"config list",
+       "config list [SERVICE] --registry=etcd://HOST:PORT[,...] [--registry-prefix=P]",
+       "the config centre's settings in etcd, of every service or one",
+       "Lists the settings etcd holds under <prefix>/config/ (docs/cluster.md, \"Config\n"
+       "centre\"): service, setting, value and the etcd revision that wrote it. A value\n"
+       "the daemons would ignore (invalid, or an unknown name) is flagged with why. A\n"
+       "setting not listed is its daemon's flag.\n"
+       "  --registry=URL          the etcd (etcd://HOST:PORT[,HOST:PORT...])\n"
+       "  --registry-prefix=P     the deployment's key prefix (default /txcoord)\n",
+       {"registry", "registry-prefix"},
+       0,
+       1,
+       RunConfigList},
+      {"config get",
+       "config get SERVICE NAME --registry=etcd://HOST:PORT[,...]",
+       "one setting of a service as etcd holds it (exit 2 if unset)",
+       "Shows the value etcd holds for setting NAME of SERVICE (an agent's --name, or\n"
+       "a coordinator's --registry_service) and the revision that wrote it, or says\n"
+       "that it is not set (exit 2): its daemons then use their flag.\n"
+       "  --registry=URL, --registry-prefix=P   as for config list\n",
+       {"registry", "registry-prefix"},
+       2,
+       2,
+       RunConfigGet},
+      {"config set",
+       "config set SERVICE NAME VALUE --registry=etcd://HOST:PORT[,...]",
+       "change a setting at every daemon of a service, without a restart",
+       "Validates VALUE against the setting's type and range, then writes it to etcd\n"
+       "(only over the value it read) and prints old -> new. The service's daemons\n"
+       "apply it as their watch sees it and log the change. An invalid value or an\n"
+       "unknown setting is refused with exit 1 and nothing is written. Settings:\n"
+       "  agent: lock_timeout, max_statement_time, branch_idle_timeout,\n"
+       "         outbox_max_attempts, outbox_max_backoff, outbox_retention\n"
+       "  coordinator: tx_timeout, prepare_timeout, phase2_retry_max\n"
+       "  --registry=URL, --registry-prefix=P   as for config list\n",
+       {"registry", "registry-prefix"},
+       3,
+       3,
+       RunConfigSet},
+      {"config unset",
+       "config unset SERVICE NAME --registry=etcd://HOST:PORT[,...]",
+       "delete a setting: its daemons go back to their flag",
+       "Deletes the setting from etcd; the service's daemons return to the value of\n"
+       "their flag (and log it). Unsetting what is not set is not an error.\n"
+       "  --registry=URL, --registry-prefix=P   as for config list\n",
+       {"registry", "registry-prefix"},
+       2,
+       2,
+       RunConfigUnset},
+      {"config history",
+       "config history SERVICE NAME --registry=etcd://HOST:PORT[,...]",
+       "the values a setting had, newest first, from etcd's revisions",
+       "Walks back through etcd's revisions of the setting: each value and the\n"
+       "revision that wrote it, newest first, until it was first set or etcd\n"
+       "compacted the older revisions (said so). Values the daemons ignored are\n"
+       "flagged. A delete hides the values before it.\n"
+       "  --registry=URL, --registry-prefix=P   as for config list\n",
+       {"registry", "registry-prefix"},
+       2,
+       2,
+       RunConfigHistory},
       {"wal check",
        "wal check DIR",
        "check a coordinator's WAL offline (exit 6 if corrupt)",
@@ -250,11 +311,12 @@ const CommandSpec* FindCommand(const std::vector<std::string>& words, size_t* co
 std::string OverviewHelp() {
   std::string text =
       "txctl: operate a txcoord deployment: find stuck transactions at the\n"
-      "coordinator, settle in-doubt branches at agents, inspect a WAL offline.\n\n"
+      "coordinator, settle in-doubt branches at agents, inspect a WAL offline,\n"
+      "change per-service policy in etcd (config).\n\n"
       "Usage: txctl [global flags] COMMAND [args] [flags]\n\nCommands:\n";
   for (const CommandSpec& spec : Commands()) {
     absl::StrAppend(&text, "  ", spec.name,
-                    std::string(12 - std::min<size_t>(spec.name.size(), 11), ' '), spec.summary,
+                    std::string(16 - std::min<size_t>(spec.name.size(), 15), ' '), spec.summary,
                     "\n");
   }
   absl::StrAppend(&text, "\n", kGlobalHelp, "\n", kExitHelp,

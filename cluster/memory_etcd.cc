@@ -56,9 +56,11 @@ void MemoryEtcd::Compact(int64_t revision) {
   absl::MutexLock lock(&mu_);
   if (revision <= compacted_) return;
   compacted_ = std::min(revision, revision_);
+  // A copy: clang cannot see that the lambda runs under mu_.
+  const int64_t compacted = compacted_;
   history_.erase(
       std::remove_if(history_.begin(), history_.end(),
-                     [&](const WatchEvent& e) { return e.kv.mod_revision < compacted_; }),
+                     [compacted](const WatchEvent& e) { return e.kv.mod_revision < compacted; }),
       history_.end());
 }
 

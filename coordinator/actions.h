@@ -54,6 +54,7 @@ struct TimerId {
 struct SendPrepare {
   std::string txid;
   BranchRef branch;
+  absl::Duration timeout;  // the call's deadline: the prepare timeout in force
 };
 struct SendCommit {
   std::string txid;

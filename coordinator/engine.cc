@@ -134,6 +134,28 @@ Engine::Branch* Engine::FindBranch(Txn& txn, const std::string& participant) {
   return nullptr;
 }
 
+EnginePolicy Engine::policy() const {
+  return {options_.default_tx_timeout, options_.prepare_timeout, options_.phase2_backoff_max};
+}
+
+absl::Status Engine::SetPolicy(const EnginePolicy& policy) {
+  if (policy.default_tx_timeout <= absl::ZeroDuration() ||
+      policy.default_tx_timeout > options_.max_tx_timeout ||
+      policy.prepare_timeout <= absl::ZeroDuration() ||
+      policy.phase2_backoff_max < options_.phase2_backoff_initial) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "engine policy: transaction timeout ", absl::FormatDuration(policy.default_tx_timeout),
+        " must be above 0 and at most ", absl::FormatDuration(options_.max_tx_timeout),
+        ", prepare timeout ", absl::FormatDuration(policy.prepare_timeout),
+        " above 0, phase-2 retry cap ", absl::FormatDuration(policy.phase2_backoff_max),
+        " at least ", absl::FormatDuration(options_.phase2_backoff_initial)));
+  }
+  options_.default_tx_timeout = policy.default_tx_timeout;
+  options_.prepare_timeout = policy.prepare_timeout;
+  options_.phase2_backoff_max = policy.phase2_backoff_max;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<BeginResult> Engine::Begin(absl::Duration timeout, absl::Time now, Actions* out) {
   if (timeout < absl::ZeroDuration()) return absl::InvalidArgumentError("timeout is negative");
   if (timeout == absl::ZeroDuration()) timeout = options_.default_tx_timeout;
@@ -257,7 +279,7 @@ void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Act
   bool waiting = false;
   for (Branch& b : txn.branches) {
     if (b.vote == Vote::kUnknown) {
-      out->push_back(SendPrepare{txid, b.ref});
+      out->push_back(SendPrepare{txid, b.ref, options_.prepare_timeout});
       b.prepare_sent = true;
       waiting = true;
     }

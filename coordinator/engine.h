@@ -53,6 +53,14 @@ struct EngineOptions {
   uint64_t random_seed = 0;  // jitter; fixed in tests and simulation
 };
 
+// The part of EngineOptions that may change while the engine runs (the
+// config centre, docs/cluster.md); the options give the first values.
+struct EnginePolicy {
+  absl::Duration default_tx_timeout;  // above zero, at most max_tx_timeout
+  absl::Duration prepare_timeout;     // above zero
+  absl::Duration phase2_backoff_max;  // at least phase2_backoff_initial
+};
+
 // What an operator or client sees of one transaction.
 struct BranchView {
   BranchRef ref;
@@ -132,6 +140,15 @@ class Engine final {
   // `timeout` zero means the default. RESOURCE_EXHAUSTED past
   // max_open_transactions; INVALID_ARGUMENT past max_tx_timeout.
   absl::StatusOr<BeginResult> Begin(absl::Duration timeout, absl::Time now, Actions* out);
+
+  // The policy in force.
+  EnginePolicy policy() const;
+  // Changes it for what comes next: a Begin without a timeout gets the new
+  // default, a Commit that sends Prepare the new prepare timeout, a phase-2
+  // retry armed from now on the new cap. Deadlines and timers already armed
+  // keep theirs. INVALID_ARGUMENT (nothing changed) outside EnginePolicy's
+  // bounds.
+  absl::Status SetPolicy(const EnginePolicy& policy);
   // Adds (or re-confirms) a branch; `prepared` records a YES vote.
   absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
                       absl::Time now, Actions* out);

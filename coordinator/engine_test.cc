@@ -304,6 +304,65 @@ TEST_F(EngineTest, PhaseTwoRetriesWithCappedBackoffAndKeepsTheLastError) {
   EXPECT_EQ(view->state, TxState::kCommitting);
 }
 
+TEST_F(EngineTest, SetPolicyChangesTheDefaultsOfWhatComesNext) {
+  const std::string before = BeginWith({"a", "b"});
+  EnginePolicy policy = engine_.policy();
+  EXPECT_EQ(policy.default_tx_timeout, absl::Seconds(30));
+  policy.default_tx_timeout = absl::Seconds(2);
+  policy.prepare_timeout = absl::Milliseconds(300);
+  ASSERT_TRUE(engine_.SetPolicy(policy).ok());
+
+  Actions out;
+  auto begun = engine_.Begin(absl::ZeroDuration(), kT0, &out);
+  ASSERT_TRUE(begun.ok());
+  EXPECT_EQ(begun->deadline, kT0 + absl::Seconds(2));
+  EXPECT_EQ(engine_.Describe(before)->deadline, kT0 + absl::Seconds(30));  // kept its own
+
+  out = Commit(before);
+  auto sends = Only<SendPrepare>(out);
+  ASSERT_EQ(sends.size(), 2u);
+  EXPECT_EQ(sends[0].timeout, absl::Milliseconds(300));
+  auto timers = Only<ArmTimer>(out);
+  ASSERT_EQ(timers.size(), 1u);
+  EXPECT_EQ(timers[0].timer.kind, TimerKind::kPrepareTimeout);
+  EXPECT_EQ(timers[0].at, kT0 + absl::Milliseconds(300));
+}
+
+TEST_F(EngineTest, SetPolicyLowersThePhaseTwoRetryCap) {
+  EnginePolicy policy = engine_.policy();
+  policy.phase2_backoff_max = absl::Milliseconds(200);
+  ASSERT_TRUE(engine_.SetPolicy(policy).ok());
+  std::string txid = BeginWith({"a", "b"});
+  Commit(txid);
+  Vote(txid, "a", Vote::kYes);
+  Vote(txid, "b", Vote::kYes);
+  Actions out;
+  engine_.OnCommitLogged(txid, absl::OkStatus(), kT0, &out);
+  for (int attempt = 1; attempt <= 8; ++attempt) {
+    out.clear();
+    engine_.OnPhase2Result(txid, "a", absl::UnavailableError("connection refused"), kT0, &out);
+    auto timers = Only<ArmTimer>(out);
+    ASSERT_EQ(timers.size(), 1u);
+    EXPECT_LE(timers[0].at - kT0, absl::Milliseconds(200));
+    out.clear();
+    engine_.OnTimer(timers[0].timer, timers[0].at, &out);
+  }
+}
+
+TEST_F(EngineTest, SetPolicyRefusesValuesOutsideTheEnginesBounds) {
+  EnginePolicy policy = engine_.policy();
+  policy.default_tx_timeout = absl::Hours(2);  // over max_tx_timeout
+  EXPECT_EQ(engine_.SetPolicy(policy).code(), absl::StatusCode::kInvalidArgument);
+  policy = engine_.policy();
+  policy.prepare_timeout = absl::ZeroDuration();
+  EXPECT_EQ(engine_.SetPolicy(policy).code(), absl::StatusCode::kInvalidArgument);
+  policy = engine_.policy();
+  policy.phase2_backoff_max = absl::Milliseconds(1);  // below the first retry's wait
+  EXPECT_EQ(engine_.SetPolicy(policy).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(engine_.policy().default_tx_timeout, absl::Seconds(30));
+  EXPECT_EQ(engine_.policy().prepare_timeout, absl::Seconds(5));
+}
+
 TEST_F(EngineTest, FailedCommitLogLeavesTheOutcomeUnknownNotAborted) {
   std::string txid = BeginWith({"a", "b"});
   Commit(txid);

@@ -74,11 +74,10 @@ void Runtime::TakeDecided(const Actions& actions, Firing* firing) {
 }
 
 void Runtime::Execute(Actions actions) {
-  const absl::Duration prepare_timeout = options_.engine.prepare_timeout;
   for (Action& action : actions) {
     if (auto* a = std::get_if<SendPrepare>(&action)) {
       participants_->Prepare(
-          a->branch, a->txid, prepare_timeout,
+          a->branch, a->txid, a->timeout,
           [this, txid = a->txid, p = a->branch.participant](absl::StatusOr<Vote> vote) {
             if (!vote.ok()) {
               TXLOG(WARNING) << "txid=" << txid << " prepare at " << p
@@ -454,6 +453,16 @@ void Runtime::Halt() {
 void Runtime::StopAccepting() {
   absl::MutexLock lock(&mu_);
   accepting_ = false;
+}
+
+EnginePolicy Runtime::policy() {
+  absl::MutexLock lock(&mu_);
+  return engine_.policy();
+}
+
+absl::Status Runtime::SetPolicy(const EnginePolicy& policy) {
+  absl::MutexLock lock(&mu_);
+  return engine_.SetPolicy(policy);
 }
 
 size_t Runtime::open_transactions() {

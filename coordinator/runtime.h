@@ -113,6 +113,11 @@ class Runtime final {
   // The records a WAL checkpoint must carry forward (wal::LogOptions::checkpoint).
   std::vector<wal::Record> CheckpointRecords();
 
+  // The engine's policy in force, and a change of it (Engine::SetPolicy)
+  // while the runtime serves: the config centre applies its settings here.
+  EnginePolicy policy();
+  absl::Status SetPolicy(const EnginePolicy& policy);
+
   // Refuses new transactions and commits from now on (shutdown).
   void StopAccepting();
   // Also stops carrying out actions: no more sends, appends or timers. After

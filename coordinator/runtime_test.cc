@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/timer_queue.h"
+#include "coordinator/coordinator_config.h"
 #include "coordinator/records.h"
 #include "coordinator/wal/fake_file_system.h"
 #include "gmock/gmock.h"
@@ -215,6 +216,31 @@ TEST_F(RuntimeTest, CommittedTransactionSurvivesPowerLossOnceTheClientHeardCommi
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->state, TxState::kCommitted);
   EXPECT_EQ(runtime_->QueryOutcome(txid, "b").value(), Outcome::kCommitted);
+}
+
+TEST_F(RuntimeTest, ConfigCentreSettingsChangeTheEngineWhileItRuns) {
+  Start();
+  ASSERT_TRUE(ApplyCoordinatorSetting(runtime_.get(), "tx_timeout",
+                                      cluster::SettingValue::Duration(absl::Seconds(3)))
+                  .ok());
+  ASSERT_TRUE(ApplyCoordinatorSetting(runtime_.get(), "prepare_timeout",
+                                      cluster::SettingValue::Duration(absl::Milliseconds(700)))
+                  .ok());
+  ASSERT_TRUE(ApplyCoordinatorSetting(runtime_.get(), "phase2_retry_max",
+                                      cluster::SettingValue::Duration(absl::Seconds(2)))
+                  .ok());
+  const absl::Time before = absl::Now();
+  absl::StatusOr<BeginResult> begun = runtime_->Begin(absl::ZeroDuration());
+  ASSERT_TRUE(begun.ok()) << begun.status();
+  EXPECT_GE(begun->deadline, before + absl::Seconds(3));
+  EXPECT_LT(begun->deadline, before + absl::Seconds(13));  // not the 30s default
+  const EnginePolicy policy = runtime_->policy();
+  EXPECT_EQ(policy.prepare_timeout, absl::Milliseconds(700));
+  EXPECT_EQ(policy.phase2_backoff_max, absl::Seconds(2));
+  EXPECT_EQ(ApplyCoordinatorSetting(runtime_.get(), "lock_timeout",
+                                    cluster::SettingValue::Duration(absl::Seconds(1)))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(RuntimeTest, NewTxidsAfterARestartNeverRepeatOldOnes) {

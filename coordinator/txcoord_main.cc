@@ -1,5 +1,5 @@
 // txcoord: the coordinator daemon. Wiring only: flags, data directory, log
-// replay, runtime, gRPC server, signals.
+// replay, runtime, the config centre (with --registry), gRPC server, signals.
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -9,6 +9,9 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cluster/config_centre.h"
+#include "cluster/node_record.h"
+#include "cluster/settings.h"
 #include "common/config_file.h"
 #include "common/failpoint.h"
 #include "common/flag_usage.h"
@@ -18,6 +21,7 @@
 #include "coordinator/admin_service.h"
 #include "coordinator/batching_participant_client.h"
 #include "coordinator/console_assets.h"
+#include "coordinator/coordinator_config.h"
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
@@ -67,6 +71,9 @@ ABSL_FLAG(std::string, agent_identities, "",
           "agent certificate allowed to Enlist, EnlistBatch and QueryOutcome for it (a name may "
           "be given twice). Unset: any certificate the CA signed, under any name (logged as a "
           "WARNING at start).");
+ABSL_FLAG(std::string, registry_service, txcoord::cluster::kDefaultCoordinatorService,
+          "With --registry: the coordinator group this coordinator belongs to, the service "
+          "whose settings it reads from etcd (docs/cluster.md).");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log level printed: debug, info, warning, error.");
 
@@ -180,6 +187,23 @@ int Run() {
     return 1;
   }
 
+  // With --registry, the policy in etcd replaces the flags before the first
+  // request is served, and follows etcd from then on.
+  absl::StatusOr<std::unique_ptr<cluster::ConfigCentre>> config =
+      cluster::ConfigCentre::StartFromFlags(
+          cluster::SettingRole::kCoordinator, absl::GetFlag(FLAGS_registry_service),
+          [runtime](const std::string& setting, const cluster::SettingValue& value) {
+            if (absl::Status applied = ApplyCoordinatorSetting(runtime, setting, value);
+                !applied.ok()) {
+              TXLOG(ERROR) << "config: " << setting << " not applied: " << applied;
+            }
+          },
+          &metrics_registry, "txcoord");
+  if (!config.ok()) {
+    TXLOG(ERROR) << "cannot start: " << config.status();
+    return 1;
+  }
+
   CoordinatorService service(runtime, security->server.access_policy.get());
   AdminService admin_service(runtime, security->server.access_policy.get());
   InflightTracker inflight;
@@ -219,6 +243,7 @@ int Run() {
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
+  config->reset();  // no setting applied past here
   runtime->Halt();
   log->reset();  // flushes queued END records, stops the writer thread
   TXLOG(INFO) << "txcoord stopped (" << runtime->open_transactions()

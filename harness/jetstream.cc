@@ -39,6 +39,7 @@ absl::Status CreateStream(const std::string& url, const StreamSpec& spec) {
   config.SubjectsLen = static_cast<int>(subjects.size());
   config.Storage = js_FileStorage;
   config.Duplicates = absl::ToInt64Nanoseconds(spec.duplicate_window);
+  if (spec.max_msg_size > 0) config.MaxMsgSize = spec.max_msg_size;
   jsErrCode js_error = static_cast<jsErrCode>(0);
   natsStatus s = js_AddStream(nullptr, (*connection)->js(), &config, nullptr, &js_error);
   return FromNats(s, absl::StrCat("create stream ", spec.name), js_error);

@@ -29,6 +29,9 @@ struct StreamSpec {
   std::vector<std::string> subjects;
   // JetStream drops a second message with the same Nats-Msg-Id within it.
   absl::Duration duplicate_window = absl::Minutes(2);
+  // Larger messages are refused (a publish error the relay counts as an
+  // attempt). 0: the server's limit.
+  int32_t max_msg_size = 0;
 };
 
 // Creates a stream with file storage (it survives a server restart). OK if

@@ -25,6 +25,14 @@ namespace {
 // How often stored one-phase outcomes past their retention are deleted.
 constexpr absl::Duration kPruneInterval = absl::Minutes(1);
 
+// How often the maintenance runs: a quarter of the idle timeout, within
+// bounds, so that an idle branch goes within 25% of its timeout.
+absl::Duration MaintenanceInterval(absl::Duration branch_idle_timeout) {
+  return branch_idle_timeout > absl::ZeroDuration()
+             ? std::clamp(branch_idle_timeout / 4, absl::Milliseconds(10), absl::Seconds(10))
+             : kPruneInterval;
+}
+
 uint64_t RandomToken() {
   std::random_device device;
   return (uint64_t{device()} << 32) ^ device();
@@ -35,6 +43,8 @@ uint64_t RandomToken() {
 Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, SqliteDb db)
     : options_(options),
       limits_{options.max_rows_per_statement, options.max_result_bytes, options.max_statement_time},
+      policy_{options.default_lock_timeout, options.max_statement_time,
+              options.branch_idle_timeout},
       enlister_(enlister),
       db_(std::move(db)),
       authorizer_(&schema_),
@@ -85,12 +95,8 @@ absl::Status Participant::Impl::Init() {
     if (!status.ok()) return status;
   }
   if (options_.scheduler != nullptr) {
-    maintenance_interval_ = options_.branch_idle_timeout > absl::ZeroDuration()
-                                ? std::clamp(options_.branch_idle_timeout / 4,
-                                             absl::Milliseconds(10), absl::Seconds(10))
-                                : kPruneInterval;
     maintenance_ = std::make_unique<ScheduledScope>(options_.scheduler);
-    maintenance_->After(maintenance_interval_, [this] { Maintain(); });
+    maintenance_->After(MaintenanceInterval(policy().branch_idle_timeout), [this] { Maintain(); });
   }
   return absl::OkStatus();
 }
@@ -346,13 +352,33 @@ size_t Participant::Impl::BranchCount() {
   return branches_.size();
 }
 
+absl::Status Participant::Impl::SetPolicy(const ParticipantPolicy& policy) {
+  if (policy.default_lock_timeout <= absl::ZeroDuration() ||
+      policy.max_statement_time < absl::ZeroDuration() ||
+      policy.branch_idle_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "participant policy: lock timeout ", absl::FormatDuration(policy.default_lock_timeout),
+        " must be positive, statement time ", absl::FormatDuration(policy.max_statement_time),
+        " and idle timeout ", absl::FormatDuration(policy.branch_idle_timeout), " not negative"));
+  }
+  absl::MutexLock lock(&policy_mu_);
+  policy_ = policy;
+  return absl::OkStatus();
+}
+
+ResultLimits Participant::Impl::Limits() const {
+  ResultLimits limits = limits_;
+  limits.max_run_time = policy().max_statement_time;
+  return limits;
+}
+
 size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
-  if (options_.branch_idle_timeout <= absl::ZeroDuration()) return 0;
+  const absl::Duration idle_timeout = policy().branch_idle_timeout;
+  if (idle_timeout <= absl::ZeroDuration()) return 0;
   absl::MutexLock lock(&mu_);
   std::vector<BranchPtr> idle;
   for (const auto& [txid, branch] : branches_) {
-    if (!branch->prepared && !branch->busy &&
-        now - branch->last_used > options_.branch_idle_timeout) {
+    if (!branch->prepared && !branch->busy && now - branch->last_used > idle_timeout) {
       idle.push_back(branch);
     }
   }
@@ -361,8 +387,8 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
   std::sort(idle.begin(), idle.end(),
             [](const BranchPtr& a, const BranchPtr& b) { return a->txid < b->txid; });
   for (const BranchPtr& branch : idle) {
-    RollBackUnpreparedLocked(
-        branch, absl::StrCat("idle for over ", absl::FormatDuration(options_.branch_idle_timeout)));
+    RollBackUnpreparedLocked(branch,
+                             absl::StrCat("idle for over ", absl::FormatDuration(idle_timeout)));
   }
   return idle.size();
 }
@@ -403,7 +429,7 @@ void Participant::Impl::Maintain() {
       TXLOG(WARNING) << "pruning one-phase outcomes: " << pruned.status();
     }
   }
-  maintenance_->After(maintenance_interval_, [this] { Maintain(); });
+  maintenance_->After(MaintenanceInterval(policy().branch_idle_timeout), [this] { Maintain(); });
 }
 
 Participant::Participant(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -531,6 +557,10 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
   return recorded;
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
+ParticipantPolicy Participant::policy() { return impl_->policy(); }
+absl::Status Participant::SetPolicy(const ParticipantPolicy& policy) {
+  return impl_->SetPolicy(policy);
+}
 size_t Participant::LockCount() { return impl_->LockCount(); }
 size_t Participant::ReapIdleBranches(absl::Time now) { return impl_->ReapIdleBranches(now); }
 ReleaseResult Participant::Release(const std::string& txid) { return impl_->Release(txid); }

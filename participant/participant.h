@@ -110,6 +110,14 @@ struct ParticipantOptions {
   std::function<void()> on_outbox_pending;
 };
 
+// The part of ParticipantOptions that may change while the participant runs
+// (the config centre, docs/cluster.md); the options give the first values.
+struct ParticipantPolicy {
+  absl::Duration default_lock_timeout;  // > 0
+  absl::Duration max_statement_time;    // >= 0; zero: no limit
+  absl::Duration branch_idle_timeout;   // >= 0; zero: never
+};
+
 // A branch prepared durably and not yet decided (in-doubt until the
 // coordinator's outcome is known).
 struct PreparedBranch {
@@ -290,6 +298,15 @@ class Participant final {
   absl::StatusOr<int64_t> PurgeOutbox(OutboxState state, const std::vector<std::string>& ids);
   // Deletes up to `limit` messages delivered before `cutoff`.
   absl::StatusOr<int64_t> DeleteDeliveredOutbox(absl::Time cutoff, size_t limit);
+
+  // The policy in force.
+  ParticipantPolicy policy();
+  // Changes the policy at once, for calls that start after it returns: an
+  // Execute already waiting for a lock or running SQL keeps the limits it
+  // started with; the idle reaper uses the new timeout from its next round.
+  // INVALID_ARGUMENT (nothing changed) for a value ParticipantPolicy rules
+  // out.
+  absl::Status SetPolicy(const ParticipantPolicy& policy);
 
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.

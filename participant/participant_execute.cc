@@ -47,7 +47,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
   }
   if (absl::Status checked = CheckMessages(messages); !checked.ok()) return checked;
   const absl::Duration timeout = call.lock_timeout <= absl::ZeroDuration()
-                                     ? options_.default_lock_timeout
+                                     ? policy().default_lock_timeout
                                      : std::min(call.lock_timeout, options_.max_lock_timeout);
   // Lock waits block this thread on a condition variable: real time, not
   // the participant's clock (see ParticipantOptions::clock).
@@ -287,7 +287,7 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
     }
     authorizer_.ResetBatch();
     absl::StatusOr<std::vector<SqlResult>> results = RunStatements(
-        db(), authorizer_, Authorizer::Mode::kBranch, statements, limits_, call_deadline);
+        db(), authorizer_, Authorizer::Mode::kBranch, statements, Limits(), call_deadline);
     if (!results.ok()) return results.status();
     absl::Status recordable = CheckNoNullKeys(db(), schema_, authorizer_.tables_written());
     if (!recordable.ok()) return recordable;
@@ -323,7 +323,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
       if (!recorder.ok()) return recorder.status();
       authorizer_.ResetBatch();
       absl::StatusOr<std::vector<SqlResult>> results = RunStatements(
-          db(), authorizer_, Authorizer::Mode::kLocal, statements, limits_, call_deadline);
+          db(), authorizer_, Authorizer::Mode::kLocal, statements, Limits(), call_deadline);
       if (!results.ok()) return results.status();
       // A local write must not pass a branch's row lock either, or a YES
       // vote could break. Schema changes cannot be checked that way (the

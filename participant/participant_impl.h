@@ -52,6 +52,11 @@ class Participant::Impl final {
   absl::StatusOr<HeuristicDecision> RecordCoordinatorOutcome(const std::string& txid,
                                                              Outcome outcome);
   size_t BranchCount();
+  ParticipantPolicy policy() const ABSL_LOCKS_EXCLUDED(policy_mu_) {
+    absl::MutexLock lock(&policy_mu_);
+    return policy_;
+  }
+  absl::Status SetPolicy(const ParticipantPolicy& policy) ABSL_LOCKS_EXCLUDED(policy_mu_);
   size_t LockCount() { return locks_.KeyCount(); }
   size_t ReapIdleBranches(absl::Time now);
   ReleaseResult Release(const std::string& txid);
@@ -170,8 +175,15 @@ class Participant::Impl final {
 
   sqlite3* db() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return db_.get(); }
 
+  // The limits of one run of statements, with the max_statement_time in force.
+  ResultLimits Limits() const;
+
   const ParticipantOptions options_;
-  const ResultLimits limits_;
+  const ResultLimits limits_;  // its max_run_time is policy_'s max_statement_time
+  // Guards only policy_; taken on its own or inside mu_, never around
+  // another lock.
+  mutable absl::Mutex policy_mu_;
+  ParticipantPolicy policy_ ABSL_GUARDED_BY(policy_mu_);
   Enlister* const enlister_;
   LockTable locks_;
 
@@ -190,8 +202,7 @@ class Participant::Impl final {
   std::string local_id_prefix_;
   uint64_t next_local_ ABSL_GUARDED_BY(mu_) = 0;
 
-  // Only Maintain, which runs one round at a time, uses these.
-  absl::Duration maintenance_interval_;
+  // Only Maintain, which runs one round at a time, uses this.
   absl::Time last_prune_;
   // Null without a scheduler. Closed first by the destructor, so that no
   // round runs on a half-destroyed participant.

@@ -72,6 +72,33 @@ TEST_F(ParticipantLockingTest, WaitTimesOutWhenHolderDoesNotFinish) {
   EXPECT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET owner = 'x' WHERE id = 2")}).ok());
 }
 
+TEST_F(ParticipantLockingTest, SetPolicyShortensTheDefaultLockWaitOfLaterCalls) {
+  ParticipantPolicy policy = participant_->policy();
+  ASSERT_EQ(policy.default_lock_timeout, absl::Seconds(5));
+  policy.default_lock_timeout = absl::Milliseconds(100);
+  ASSERT_TRUE(participant_->SetPolicy(policy).ok());
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 0 WHERE id = 1")}).ok());
+
+  const absl::Time start = absl::Now();
+  auto second = Exec(kTx2, {Sql("UPDATE accounts SET owner = 'x' WHERE id = 1")});
+  const absl::Duration waited = absl::Now() - start;
+  ASSERT_EQ(second.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(second.status().message(), HasSubstr("lock timeout after 100ms"));
+  EXPECT_GE(waited, absl::Milliseconds(100));
+  EXPECT_LT(waited, absl::Seconds(3));  // not the 5s it started with
+  EXPECT_EQ(participant_->policy().default_lock_timeout, absl::Milliseconds(100));
+}
+
+TEST_F(ParticipantLockingTest, SetPolicyRefusesANonPositiveLockTimeout) {
+  ParticipantPolicy policy = participant_->policy();
+  policy.default_lock_timeout = absl::ZeroDuration();
+  EXPECT_EQ(participant_->SetPolicy(policy).code(), absl::StatusCode::kInvalidArgument);
+  policy.default_lock_timeout = absl::Seconds(1);
+  policy.branch_idle_timeout = -absl::Seconds(1);
+  EXPECT_EQ(participant_->SetPolicy(policy).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(participant_->policy().default_lock_timeout, absl::Seconds(5));  // unchanged
+}
+
 TEST_F(ParticipantLockingTest, ReadsDoNotWaitAndSeeCommittedData) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 0 WHERE id = 1")}).ok());
   auto read = Exec(kTx2, {Sql("SELECT balance FROM accounts WHERE id = 1")}, kShort);

@@ -54,6 +54,15 @@ TEST_F(StatementTimeTest, RunawayQueryInABranchIsInterruptedAndTheBranchKeepsIts
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
 }
 
+TEST_F(StatementTimeTest, SetPolicyChangesTheLimitOfLaterCalls) {
+  ParticipantPolicy policy = participant_->policy();
+  policy.max_statement_time = absl::Milliseconds(300);
+  ASSERT_TRUE(participant_->SetPolicy(policy).ok());
+  auto runaway = Local({Sql(kRunaway)});
+  EXPECT_EQ(runaway.status().code(), absl::StatusCode::kResourceExhausted) << runaway.status();
+  EXPECT_THAT(runaway.status().message(), HasSubstr("longer than 300ms (--max_statement_time)"));
+}
+
 TEST_F(StatementTimeTest, RunawayLocalBatchIsInterruptedAndRolledBack) {
   auto runaway = Local({Sql("INSERT INTO accounts VALUES (4, 'dave', 1)"), Sql(kRunaway)});
   EXPECT_EQ(runaway.status().code(), absl::StatusCode::kResourceExhausted) << runaway.status();

@@ -265,6 +265,24 @@ TEST_F(ParticipantTest, MaintenanceOnTheSchedulerRollsBackIdleBranches) {
   participant_.reset();                                // before the scheduler it runs on
 }
 
+TEST_F(ParticipantTest, SetPolicyStartsReapingIdleBranchesAtTheNextRound) {
+  testing::FakeScheduler scheduler;
+  options_.clock = &scheduler;
+  options_.scheduler = &scheduler;
+  options_.branch_idle_timeout = absl::ZeroDuration();  // never: a round a minute
+  Reopen();
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  scheduler.Advance(absl::Minutes(2));
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+  ParticipantPolicy policy = participant_->policy();
+  policy.branch_idle_timeout = absl::Seconds(10);
+  ASSERT_TRUE(participant_->SetPolicy(policy).ok());
+  scheduler.Advance(absl::Minutes(1));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+  participant_.reset();  // before the scheduler it runs on
+}
+
 TEST_F(ParticipantTest, ClosedParticipantLeavesNoTimerBehind) {
   testing::FakeScheduler scheduler;
   options_.clock = &scheduler;
