@@ -1,5 +1,7 @@
 # Quick start:  make demo   (coordinator + three agents + a transfer workload)
 #               make test   (every test)
+#               make cluster-demo  (etcd, three weighted coordinators, three
+#                           agents, found by name: docs/cluster.md)
 # Both install missing Debian packages first and build incrementally in build/.
 #
 # Also:  make sanitize  clang with -Wthread-safety -Werror, ASan and UBSan in
@@ -27,7 +29,7 @@ SANITIZE_ENV = UBSAN_OPTIONS=print_stacktrace=1 \
 empty :=
 space := $(empty) $(empty)
 
-.PHONY: all deps deps-clang configure build demo test bench package sanitize format-check clean
+.PHONY: all deps deps-clang configure build demo cluster-demo test bench package sanitize format-check clean
 
 all: build
 
@@ -47,6 +49,9 @@ build: configure
 
 demo: build
 	@scripts/demo --build $(BUILD)
+
+cluster-demo: build
+	@scripts/demo --build $(BUILD) --cluster
 
 test: build
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)

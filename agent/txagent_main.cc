@@ -21,6 +21,7 @@
 #include "agent/http_api.h"
 #include "agent/outbox_relay.h"
 #include "cluster/config_centre.h"
+#include "cluster/registry_connection.h"
 #include "cluster/settings.h"
 #include "common/config_file.h"
 #include "common/failpoint.h"
@@ -42,7 +43,11 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:7171",
 ABSL_FLAG(
     std::string, advertise, "",
     "Address the coordinator should call this agent on. Default: the bound --listen address.");
-ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070", "The coordinator's address (host:port).");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:7070",
+          "The coordinator's address (host:port). With --registry, unused: each txid's calls go "
+          "to the coordinator that issued it, found in etcd.");
+ABSL_FLAG(std::string, node_id, "",
+          "With --registry: this agent's id in etcd ([A-Za-z0-9_.:-]). Default: its --name.");
 ABSL_FLAG(std::string, name, "",
           "This participant's name, unique among the services of one transaction "
           "([A-Za-z0-9_.:-]; required).");
@@ -142,11 +147,42 @@ int Run() {
     return 2;
   }
 
+  // With --registry, the coordinators are found in etcd: the view must be
+  // read before the first Enlist.
+  absl::StatusOr<cluster::RegistryOptions> registry_options = cluster::RegistryOptionsFromFlags();
+  if (!registry_options.ok()) {
+    TXLOG(ERROR) << "cannot start: " << registry_options.status();
+    return 2;
+  }
+  const std::string node_id =
+      absl::GetFlag(FLAGS_node_id).empty() ? name : absl::GetFlag(FLAGS_node_id);
+  if (!IsValidName(node_id)) {
+    TXLOG(ERROR) << "cannot start: --node_id must be 1 to 128 characters of [A-Za-z0-9_.:-]";
+    return 2;
+  }
+  std::unique_ptr<cluster::RegistryConnection> registry;
+  std::shared_ptr<cluster::CoordinatorDirectory> coordinators;
+  if (registry_options->url.empty()) {
+    coordinators =
+        std::make_shared<cluster::StaticCoordinatorDirectory>(absl::GetFlag(FLAGS_coordinator));
+  } else {
+    absl::StatusOr<std::unique_ptr<cluster::RegistryConnection>> opened =
+        cluster::RegistryConnection::Open(*registry_options);
+    absl::StatusOr<cluster::Discovery*> discovery =
+        opened.ok() ? (*opened)->StartDiscovery() : opened.status();
+    if (!discovery.ok()) {
+      TXLOG(ERROR) << "cannot start: reading the registry: " << discovery.status();
+      return 1;
+    }
+    registry = *std::move(opened);
+    // The agent never Begins: the service and policy only matter for that.
+    coordinators = std::make_shared<cluster::RegistryCoordinatorDirectory>(
+        *discovery, cluster::kDefaultCoordinatorService, cluster::BalancePolicy::kRoundRobin);
+  }
   // Never freed: the participant and the resolver's queries use it until
   // the process exits.
-  auto* link = new CoordinatorRouter(
-      std::make_shared<cluster::StaticCoordinatorDirectory>(absl::GetFlag(FLAGS_coordinator)),
-      security->channel_credentials, name, absl::GetFlag(FLAGS_rpc_timeout));
+  auto* link = new CoordinatorRouter(coordinators, security->channel_credentials, name,
+                                     absl::GetFlag(FLAGS_rpc_timeout));
   MetricsRegistry metrics_registry;
   AgentMetrics metrics(&metrics_registry);
   // The participant's maintenance (idle branches, old one-phase outcomes)
@@ -259,7 +295,20 @@ int Run() {
     return 1;
   }
   const std::string advertise = absl::GetFlag(FLAGS_advertise);
-  link->set_endpoint(advertise.empty() ? server->address : advertise);
+  const std::string endpoint = advertise.empty() ? server->address : advertise;
+  link->set_endpoint(endpoint);
+  if (registry != nullptr) {
+    absl::StatusOr<cluster::NodeRecord> record = cluster::SelfRecord(
+        cluster::kAgentRole, name, node_id, endpoint, *http != nullptr ? (*http)->address() : "");
+    absl::Status registered =
+        record.ok() ? registry->Register(*std::move(record)) : record.status();
+    if (!registered.ok()) {
+      TXLOG(ERROR) << "cannot start: registering in etcd: " << registered;
+      return 1;
+    }
+    registry->AddMetrics(&metrics_registry);
+    TXLOG(INFO) << "registered in etcd as " << registry->registrar()->key();
+  }
   // QueryOutcome blocks for up to --rpc_timeout: the resolver's queries
   // run one at a time on a thread of their own, so that a slow coordinator
   // delays neither the scans nor the maintenance.
@@ -273,7 +322,9 @@ int Run() {
       ResolverOptions{});
   resolver->Start();
   TXLOG(INFO) << "txagent " << name << " serving on " << server->address
-              << ": db=" << options.db_path << " coordinator=" << absl::GetFlag(FLAGS_coordinator)
+              << ": db=" << options.db_path << " coordinator="
+              << (registry != nullptr ? "from " + registry_options->url
+                                      : absl::GetFlag(FLAGS_coordinator))
               << ", " << in_doubt << " in-doubt branch(es) restored";
 
   if (absl::Status notified = NotifySystemd("READY=1"); !notified.ok()) {
@@ -283,6 +334,7 @@ int Run() {
   const int sig = WaitForShutdownSignal();
   (void)NotifySystemd("STOPPING=1");
   TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
+  if (registry != nullptr) registry->Deregister();
   if (*http != nullptr) (*http)->Stop();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
@@ -297,6 +349,7 @@ int Run() {
   // prepared ones are in the database and resume on restart.
   participant->reset();
   timers.reset();
+  registry.reset();
   TXLOG(INFO) << "txagent " << name << " stopped";
   std::fflush(stdout);
   std::_Exit(0);  // the server object is still draining idle connections

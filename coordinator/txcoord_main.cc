@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "cluster/config_centre.h"
 #include "cluster/node_record.h"
+#include "cluster/registry_connection.h"
 #include "cluster/settings.h"
 #include "common/config_file.h"
 #include "common/failpoint.h"
@@ -71,9 +72,13 @@ ABSL_FLAG(std::string, agent_identities, "",
           "agent certificate allowed to Enlist, EnlistBatch and QueryOutcome for it (a name may "
           "be given twice). Unset: any certificate the CA signed, under any name (logged as a "
           "WARNING at start).");
+ABSL_FLAG(std::string, advertise, "",
+          "Address clients and agents should call this coordinator on, as registered in etcd "
+          "with --registry. Default: the bound --listen address.");
 ABSL_FLAG(std::string, registry_service, txcoord::cluster::kDefaultCoordinatorService,
-          "With --registry: the coordinator group this coordinator belongs to, the service "
-          "whose settings it reads from etcd (docs/cluster.md).");
+          "With --registry: the coordinator group this coordinator serves in (clients balance "
+          "their Begins across the coordinators of one group), and the service whose settings "
+          "it reads from etcd (docs/cluster.md).");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log level printed: debug, info, warning, error.");
 
@@ -224,6 +229,26 @@ int Run() {
     TXLOG(ERROR) << "cannot start: " << http.status();
     return 1;
   }
+  // With --registry: in etcd now, so that clients start sending Begins.
+  const std::string advertise = absl::GetFlag(FLAGS_advertise);
+  absl::StatusOr<cluster::NodeRecord> record = cluster::SelfRecord(
+      cluster::kCoordinatorRole, absl::GetFlag(FLAGS_registry_service), (*dir)->cluster_id(),
+      advertise.empty() ? server->address : advertise, *http != nullptr ? (*http)->address() : "");
+  if (!record.ok()) {
+    TXLOG(ERROR) << "cannot start: " << record.status();
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<cluster::RegistryConnection>> registry =
+      cluster::RegisterFromFlags(*record, &metrics_registry);
+  if (!registry.ok()) {
+    TXLOG(ERROR) << "cannot start: " << registry.status();
+    return 1;
+  }
+  if (*registry != nullptr) {
+    TXLOG(INFO) << "registered in etcd as " << (*registry)->registrar()->key() << " (weight "
+                << record->weight << ", lease TTL "
+                << absl::FormatDuration((*registry)->options().ttl) << ")";
+  }
   TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << (*dir)->cluster_id()
               << " epoch=" << (*dir)->epoch() << " data-dir=" << (*dir)->path() << " recovered "
               << recovery.unfinished().size() << " committing and " << recovery.one_phase().size()
@@ -238,6 +263,8 @@ int Run() {
   const int sig = WaitForShutdownSignal();
   (void)NotifySystemd("STOPPING=1");
   TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";
+  // Out of the registry first: clients stop picking this coordinator.
+  if (*registry != nullptr) (*registry)->Deregister();
   if (*http != nullptr) (*http)->Stop();
   runtime->StopAccepting();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {

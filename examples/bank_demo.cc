@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -28,10 +29,14 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "client/consumer.h"
+#include "cluster/coordinator_directory.h"
+#include "cluster/registry_connection.h"
 #include "common/flag_usage.h"
 #include "common/sqlite_db.h"
+#include "common/txid.h"
 #include "harness/bank.h"
 #include "harness/cluster.h"
+#include "harness/etcd_server.h"
 #include "harness/jetstream.h"
 #include "harness/nats_server.h"
 #include "harness/sqlite_inspect.h"
@@ -54,6 +59,15 @@ ABSL_FLAG(bool, early_prepare, false, "prepare each branch with its Execute (pre
 ABSL_FLAG(bool, events, true,
           "each committed transfer publishes an event through the outbox to a nats-server the "
           "demo starts; a consumer counts them into its own database");
+ABSL_FLAG(bool, cluster, false,
+          "cluster mode (docs/cluster.md): start etcd and three coordinators weighted by "
+          "--weights, register everything in etcd, find coordinators and agents there by name, "
+          "balance Begins by --balance, and print where they went");
+ABSL_FLAG(std::vector<std::string>, weights, std::vector<std::string>({"1", "2", "3"}),
+          "with --cluster: the coordinators' weights (one per coordinator, 1..1000)");
+ABSL_FLAG(std::string, balance, "weighted",
+          "with --cluster: how clients pick the coordinator for Begin: round_robin, random, "
+          "weighted");
 ABSL_FLAG(std::string, dir, "", "put data and logs here (kept) instead of a temporary directory");
 ABSL_FLAG(bool, keep, false, "keep the temporary directory with data and logs");
 
@@ -76,9 +90,11 @@ struct Tally {
   std::vector<absl::Duration> committed_txns;  // Begin to COMMITTED
   std::vector<std::string> other_examples;     // a few "other" / unknown details
   std::set<std::string> committed, unknown;    // txids
+  std::map<std::string, int64_t> by_owner;     // transfers per coordinator (txid's owner)
 
   void Add(const TransferResult& result) {
     ++by_outcome[static_cast<int>(result.outcome)];
+    if (absl::StatusOr<Txid> txid = ParseTxid(result.txid); txid.ok()) ++by_owner[txid->cluster];
     if (result.outcome == TransferOutcome::kCommitted) committed.insert(result.txid);
     if (result.outcome == TransferOutcome::kUnknown) unknown.insert(result.txid);
     if (result.commit_called) commit_calls.push_back(result.commit_latency);
@@ -92,6 +108,7 @@ struct Tally {
   }
   void Merge(const Tally& other) {
     for (int i = 0; i < 5; ++i) by_outcome[i] += other.by_outcome[i];
+    for (const auto& [owner, n] : other.by_owner) by_owner[owner] += n;
     commit_calls.insert(commit_calls.end(), other.commit_calls.begin(), other.commit_calls.end());
     committed_txns.insert(committed_txns.end(), other.committed_txns.begin(),
                           other.committed_txns.end());
@@ -261,14 +278,61 @@ bool CheckEvents(testing::Cluster& cluster, EventCounter& counter, const Tally& 
   return ok;
 }
 
-bool RunBank(testing::Cluster& cluster, EventCounter* events) {
-  Client coordinator(cluster.coordinator_address());
+// Where the Begins went, against the weights the coordinators registered.
+void PrintBegins(const Tally& tally, txcoord::cluster::Discovery& discovery) {
+  int64_t total = 0;
+  for (const auto& [owner, n] : tally.by_owner) total += n;
+  int64_t weights = 0;
+  std::map<std::string, int64_t> weight_of;
+  for (const txcoord::cluster::NodeRecord& node : discovery.All()) {
+    if (node.role != txcoord::cluster::kCoordinatorRole) continue;
+    weight_of[node.node_id] = node.weight;
+    weights += node.weight;
+  }
+  std::printf("Begins by coordinator (%s):\n", absl::GetFlag(FLAGS_balance).c_str());
+  for (const auto& [owner, n] : tally.by_owner) {
+    std::printf("  %-4s %6lld  %5.1f%%  (weight %lld: %.1f%%)\n", owner.c_str(),
+                static_cast<long long>(n), total > 0 ? 100.0 * n / total : 0.0,
+                static_cast<long long>(weight_of[owner]),
+                weights > 0 ? 100.0 * weight_of[owner] / weights : 0.0);
+  }
+}
+
+bool RunBank(testing::Cluster& cluster, EventCounter* events,
+             txcoord::cluster::Discovery* discovery) {
+  std::unique_ptr<Client> coordinator_client;
   std::vector<std::unique_ptr<AgentClient>> agent_clients;
   std::vector<AgentClient*> agents;
-  for (int i = 0; i < cluster.agent_count(); ++i) {
-    agent_clients.push_back(std::make_unique<AgentClient>(cluster.agent_address(i)));
-    agents.push_back(agent_clients.back().get());
+  if (discovery == nullptr) {
+    coordinator_client = std::make_unique<Client>(cluster.coordinator_address());
+    for (int i = 0; i < cluster.agent_count(); ++i) {
+      agent_clients.push_back(std::make_unique<AgentClient>(cluster.agent_address(i)));
+    }
+  } else {
+    // Everything by name: the coordinators of service "txcoord" balanced by
+    // policy, each agent by its service name.
+    absl::StatusOr<txcoord::cluster::BalancePolicy> policy =
+        txcoord::cluster::ParseBalancePolicy(absl::GetFlag(FLAGS_balance));
+    if (!policy.ok()) {
+      std::printf("--balance: %s\n", policy.status().ToString().c_str());
+      return false;
+    }
+    coordinator_client =
+        std::make_unique<Client>(std::make_shared<txcoord::cluster::RegistryCoordinatorDirectory>(
+            discovery, txcoord::cluster::kDefaultCoordinatorService, *policy));
+    for (int i = 0; i < cluster.agent_count(); ++i) {
+      absl::StatusOr<std::vector<txcoord::cluster::NodeRecord>> found =
+          discovery->Agents(cluster.agent_name(i));
+      if (!found.ok()) {
+        std::printf("finding agent %s: %s\n", cluster.agent_name(i).c_str(),
+                    found.status().ToString().c_str());
+        return false;
+      }
+      agent_clients.push_back(std::make_unique<AgentClient>(found->front().endpoint));
+    }
   }
+  for (auto& agent : agent_clients) agents.push_back(agent.get());
+  Client& coordinator = *coordinator_client;
   testing::BankOptions options;
   options.accounts = absl::GetFlag(FLAGS_accounts);
   options.initial_balance = absl::GetFlag(FLAGS_initial_balance);
@@ -295,6 +359,7 @@ bool RunBank(testing::Cluster& cluster, EventCounter* events) {
   absl::Duration elapsed;
   Tally tally = RunTransfers(bank, &elapsed);
   PrintSummary(tally, elapsed);
+  if (discovery != nullptr) PrintBegins(tally, *discovery);
   std::printf("\n");
 
   // The audit: plain SQL on the database files, with connections of our
@@ -364,22 +429,47 @@ int Run() {
     if (!stream.ok()) return fail(stream.ToString());
   }
 
+  // Cluster mode: etcd first, then the daemons register in it.
+  const bool cluster_mode = absl::GetFlag(FLAGS_cluster);
+  std::unique_ptr<testing::EtcdServer> etcd;
+  std::string registry_url;
   testing::ClusterOptions cluster_options;
+  if (cluster_mode) {
+    testing::EtcdServerOptions etcd_options;
+    etcd_options.dir = dir + "/etcd";
+    absl::StatusOr<std::unique_ptr<testing::EtcdServer>> started_etcd =
+        testing::EtcdServer::Create(etcd_options);
+    if (!started_etcd.ok()) return fail(started_etcd.status().ToString());
+    etcd = *std::move(started_etcd);
+    registry_url = "etcd://" + etcd->endpoint();
+    const std::vector<std::string> weights = absl::GetFlag(FLAGS_weights);
+    cluster_options.coordinators = static_cast<int>(weights.size());
+    for (size_t i = 0; i < weights.size(); ++i) {
+      cluster_options.coordinator_ids.push_back(absl::StrCat("c", i + 1));
+      cluster_options.per_coordinator_flags.push_back(
+          {"--registry=" + registry_url, "--registry_weight=" + weights[i]});
+    }
+    cluster_options.agent_flags.push_back("--registry=" + registry_url);
+  }
   if (nats != nullptr) {
-    cluster_options.agent_flags = {"--nats_url=" + nats->url(),
-                                   absl::StrCat("--outbox_stream=", kEventStream),
-                                   "--outbox_subjects=bank.>"};
+    cluster_options.agent_flags.insert(
+        cluster_options.agent_flags.end(),
+        {"--nats_url=" + nats->url(), absl::StrCat("--outbox_stream=", kEventStream),
+         "--outbox_subjects=bank.>"});
   }
   cluster_options.agents = 3;
   cluster_options.agent_names = {"bank-a", "bank-b", "bank-c"};
   cluster_options.dir = dir;
-  cluster_options.cluster_id = "demo";
+  if (!cluster_mode) cluster_options.cluster_id = "demo";
   absl::StatusOr<std::unique_ptr<testing::Cluster>> started =
       testing::Cluster::Start(cluster_options);
   if (!started.ok()) return fail(started.status().ToString());
   testing::Cluster& cluster = **started;
-  std::printf("coordinator    %s  pid %d\n", cluster.coordinator_address().c_str(),
-              static_cast<int>(cluster.coordinator()->pid()));
+  for (int i = 0; i < cluster.coordinator_count(); ++i) {
+    std::printf("coordinator %-3s%s  pid %d\n", cluster.coordinator_id(i).c_str(),
+                cluster.coordinator_address(i).c_str(),
+                static_cast<int>(cluster.coordinator(i)->pid()));
+  }
   for (int i = 0; i < cluster.agent_count(); ++i) {
     std::printf("agent %-8s %s  pid %d  %s\n", cluster.agent_name(i).c_str(),
                 cluster.agent_address(i).c_str(), static_cast<int>(cluster.agent(i)->pid()),
@@ -399,7 +489,32 @@ int Run() {
     if (!counter.ok()) return fail(counter.status().ToString());
     events = *std::move(counter);
   }
-  bool ok = RunBank(cluster, events.get());
+  // The demo's own view of the registry, as any client would keep it.
+  std::unique_ptr<txcoord::cluster::RegistryConnection> registry;
+  if (cluster_mode) {
+    std::printf("etcd           %s  (registry under %s)\n", etcd->endpoint().c_str(),
+                txcoord::cluster::kDefaultPrefix);
+    txcoord::cluster::RegistryOptions registry_options;
+    registry_options.url = registry_url;
+    absl::StatusOr<std::unique_ptr<txcoord::cluster::RegistryConnection>> opened =
+        txcoord::cluster::RegistryConnection::Open(registry_options);
+    if (!opened.ok()) return fail(opened.status().ToString());
+    registry = *std::move(opened);
+    absl::StatusOr<txcoord::cluster::Discovery*> discovery = registry->StartDiscovery();
+    if (!discovery.ok()) return fail(discovery.status().ToString());
+    // Daemons register right after they listen: wait for all of them.
+    const size_t expected = cluster.coordinator_count() + cluster.agent_count();
+    const absl::Time deadline = absl::Now() + absl::Seconds(10);
+    while ((*discovery)->All().size() < expected && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));  // polling the view
+    }
+    if ((*discovery)->All().size() < expected) {
+      return fail(absl::StrCat((*discovery)->All().size(), " of ", expected,
+                               " daemons registered in etcd"));
+    }
+  }
+  bool ok = RunBank(cluster, events.get(), registry ? registry->discovery() : nullptr);
+  registry.reset();
   events.reset();
   // A daemon that died during the run would otherwise only show up as
   // "other" aborts.
@@ -414,6 +529,7 @@ int Run() {
               absl::ToDoubleSeconds(absl::Now() - stop_start));
   ok = ok && stopped.ok();
   if (nats != nullptr) ok = nats->Stop().ok() && ok;
+  if (etcd != nullptr) ok = etcd->Stop().ok() && ok;
   std::fflush(stdout);
   if (!ok) return fail("a check failed");
   std::printf("all checks passed\n");

@@ -1,0 +1,400 @@
+// Cluster mode against a real etcd and real daemons (docs/cluster.md): three
+// coordinators and three agents registered in etcd, clients balancing
+// Begins by policy and routing every other call to the txid's owner, a
+// coordinator killed with kill -9 under load, and etcd stopped for 30 s.
+#include "harness/cluster.h"
+
+#include <atomic>
+#include <cmath>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "client/agent_client.h"
+#include "client/client.h"
+#include "cluster/coordinator_directory.h"
+#include "cluster/registry_connection.h"
+#include "common/txid.h"
+#include "gtest/gtest.h"
+#include "harness/audit.h"
+#include "harness/bank.h"
+#include "harness/etcd_server.h"
+#include "harness/temp_dir.h"
+
+namespace txcoord::testing {
+namespace {
+
+constexpr absl::Duration kTtl = absl::Seconds(2);
+const std::vector<std::string> kCoordinatorIds = {"c1", "c2", "c3"};
+const std::vector<int> kWeights = {1, 2, 3};
+const std::vector<std::string> kAgents = {"bank-a", "bank-b", "bank-c"};
+
+// Polls `done` every 20 ms until it holds or `timeout` passes.
+template <typename F>
+bool Eventually(F done, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(20));  // polling a view, nothing to wait on
+  }
+  return true;
+}
+
+std::string OwnerOf(const std::string& txid) {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  return parsed.ok() ? parsed->cluster : "?";
+}
+
+class ClusterModeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<TempDir> dir = TempDir::Create("cluster-mode");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(*std::move(dir));
+    EtcdServerOptions etcd_options;
+    etcd_options.dir = dir_->path() + "/etcd";
+    absl::StatusOr<std::unique_ptr<EtcdServer>> etcd = EtcdServer::Create(etcd_options);
+    ASSERT_TRUE(etcd.ok()) << etcd.status();
+    etcd_ = *std::move(etcd);
+    registry_url_ = absl::StrCat("etcd://", etcd_->endpoint());
+
+    ClusterOptions options;
+    options.dir = dir_->path() + "/daemons";
+    options.coordinators = 3;
+    options.coordinator_ids = kCoordinatorIds;
+    for (int weight : kWeights) {
+      options.per_coordinator_flags.push_back(
+          {"--registry=" + registry_url_, absl::StrCat("--registry_weight=", weight),
+           absl::StrCat("--registry_ttl=", absl::FormatDuration(kTtl))});
+    }
+    options.agents = 3;
+    options.agent_names = kAgents;
+    options.agent_flags = {"--registry=" + registry_url_,
+                           absl::StrCat("--registry_ttl=", absl::FormatDuration(kTtl))};
+    absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *std::move(cluster);
+
+    cluster::RegistryOptions registry;
+    registry.url = registry_url_;
+    absl::StatusOr<std::unique_ptr<cluster::RegistryConnection>> connection =
+        cluster::RegistryConnection::Open(registry);
+    ASSERT_TRUE(connection.ok()) << connection.status();
+    connection_ = *std::move(connection);
+    absl::StatusOr<cluster::Discovery*> discovery = connection_->StartDiscovery();
+    ASSERT_TRUE(discovery.ok()) << discovery.status();
+    discovery_ = *discovery;
+    // The daemons register once they listen: wait until all six are seen.
+    ASSERT_TRUE(Eventually([&] { return discovery_->All().size() == 6; }, absl::Seconds(10)))
+        << discovery_->All().size() << " nodes registered";
+  }
+
+  void TearDown() override {
+    if (HasFailure() && dir_.has_value()) {
+      dir_->Keep();
+      std::fprintf(stderr, "data and logs kept in %s\n", dir_->path().c_str());
+    }
+  }
+
+  std::shared_ptr<cluster::RegistryCoordinatorDirectory> Directory(cluster::BalancePolicy policy) {
+    return std::make_shared<cluster::RegistryCoordinatorDirectory>(
+        discovery_, cluster::kDefaultCoordinatorService, policy);
+  }
+
+  // `count` Begins from 4 threads; how many each coordinator issued.
+  std::map<std::string, int> Begins(Client& client, int count) {
+    std::atomic<int> next{0};
+    absl::Mutex mu;
+    std::map<std::string, int> by_owner;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&] {
+        std::map<std::string, int> mine;
+        while (next.fetch_add(1) < count) {
+          absl::StatusOr<std::string> txid = client.Begin(absl::Seconds(2));
+          ++mine[txid.ok() ? OwnerOf(*txid) : txid.status().ToString()];
+        }
+        absl::MutexLock lock(&mu);
+        for (const auto& [owner, n] : mine) by_owner[owner] += n;
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return by_owner;
+  }
+
+  // Agent clients found by service name through the registry.
+  std::vector<std::unique_ptr<AgentClient>> AgentsByName() {
+    std::vector<std::unique_ptr<AgentClient>> agents;
+    for (const std::string& name : kAgents) {
+      absl::StatusOr<std::vector<cluster::NodeRecord>> found = discovery_->Agents(name);
+      EXPECT_TRUE(found.ok()) << found.status();
+      if (!found.ok()) return {};
+      agents.push_back(std::make_unique<AgentClient>(found->front().endpoint));
+    }
+    return agents;
+  }
+
+  std::optional<TempDir> dir_;
+  std::unique_ptr<EtcdServer> etcd_;
+  std::string registry_url_;
+  std::unique_ptr<Cluster> cluster_;
+  std::unique_ptr<cluster::RegistryConnection> connection_;
+  cluster::Discovery* discovery_ = nullptr;
+};
+
+// A bank workload on `threads` threads until stopped; what each transfer
+// was told, for the audit.
+class Workload {
+ public:
+  Workload(Bank* bank, int threads) {
+    for (int t = 0; t < threads; ++t) {
+      threads_.emplace_back([this, bank] {
+        absl::BitGen rng;
+        while (!stop_.load()) {
+          TransferResult result = bank->Transfer(rng);
+          absl::MutexLock lock(&mu_);
+          results_.push_back(std::move(result));
+        }
+      });
+    }
+  }
+  ~Workload() { Stop(); }
+  void Stop() {
+    stop_ = true;
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+  }
+  std::vector<TransferResult> results() {
+    absl::MutexLock lock(&mu_);
+    return results_;
+  }
+  int committed_since(size_t from) {
+    absl::MutexLock lock(&mu_);
+    int n = 0;
+    for (size_t i = from; i < results_.size(); ++i) {
+      n += results_[i].outcome == TransferOutcome::kCommitted;
+    }
+    return n;
+  }
+  size_t size() {
+    absl::MutexLock lock(&mu_);
+    return results_.size();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::vector<std::thread> threads_;
+  absl::Mutex mu_;
+  std::vector<TransferResult> results_ ABSL_GUARDED_BY(mu_);
+};
+
+std::map<std::string, TransferOutcome> Told(const std::vector<TransferResult>& results) {
+  std::map<std::string, TransferOutcome> told;
+  for (const TransferResult& result : results) {
+    if (!result.txid.empty()) told[result.txid] = result.outcome;
+  }
+  return told;
+}
+
+TEST_F(ClusterModeTest, BeginsAreBalancedByPolicy) {
+  constexpr int kBegins = 30000;
+  {
+    Client client(Directory(cluster::BalancePolicy::kWeighted));
+    std::map<std::string, int> by_owner = Begins(client, kBegins);
+    for (size_t i = 0; i < kCoordinatorIds.size(); ++i) {
+      const double share = static_cast<double>(by_owner[kCoordinatorIds[i]]) / kBegins;
+      EXPECT_NEAR(share, kWeights[i] / 6.0, 0.02)
+          << "weighted: " << kCoordinatorIds[i] << " issued " << by_owner[kCoordinatorIds[i]];
+    }
+    EXPECT_EQ(by_owner.size(), 3u) << "errors or strangers among the Begins";
+  }
+  {
+    Client client(Directory(cluster::BalancePolicy::kRoundRobin));
+    std::map<std::string, int> by_owner = Begins(client, kBegins);
+    for (const std::string& id : kCoordinatorIds) {
+      EXPECT_EQ(by_owner[id], kBegins / 3) << "round_robin: " << id;
+    }
+  }
+  {
+    Client client(Directory(cluster::BalancePolicy::kRandom));
+    std::map<std::string, int> by_owner = Begins(client, kBegins);
+    // Binomial(30000, 1/3): sd 81.6; five of them either way.
+    for (const std::string& id : kCoordinatorIds) {
+      EXPECT_NEAR(by_owner[id], kBegins / 3.0, 5 * std::sqrt(kBegins / 3.0 * 2 / 3))
+          << "random: " << id;
+    }
+  }
+}
+
+TEST_F(ClusterModeTest, EveryCallForATxidGoesToItsOwner) {
+  Client client(Directory(cluster::BalancePolicy::kRoundRobin));
+  std::vector<std::unique_ptr<AgentClient>> agents = AgentsByName();
+  ASSERT_EQ(agents.size(), 3u);
+  BankOptions options;
+  options.accounts = 100;
+  options.ledger = true;
+  Bank bank(&client, {agents[0].get(), agents[1].get(), agents[2].get()}, options);
+  ASSERT_TRUE(bank.CreateAccounts().ok());
+  std::map<std::string, int> committed_by_owner;
+  std::vector<TransferResult> results;
+  {
+    Workload workload(&bank, 6);
+    ASSERT_TRUE(Eventually([&] { return workload.size() >= 600; }, absl::Seconds(60)));
+    workload.Stop();
+    results = workload.results();
+  }
+  for (const TransferResult& result : results) {
+    // A call that reached another coordinator fails with "belongs to
+    // coordinator ...": an abort the balance check did not cause.
+    EXPECT_TRUE(result.outcome == TransferOutcome::kCommitted ||
+                result.outcome == TransferOutcome::kBalanceCheck ||
+                result.outcome == TransferOutcome::kLockConflict)
+        << result.txid << ": " << TransferOutcomeName(result.outcome) << " " << result.detail;
+    if (result.outcome == TransferOutcome::kCommitted) ++committed_by_owner[OwnerOf(result.txid)];
+  }
+  for (const std::string& id : kCoordinatorIds) {
+    EXPECT_GT(committed_by_owner[id], 0) << id << " committed nothing";
+  }
+  ASSERT_TRUE(bank.AwaitPhase2(absl::Seconds(30)).ok());
+  absl::StatusOr<AuditReport> audit = Audit(cluster_->agent_dbs(), Told(results));
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  EXPECT_TRUE(audit->Atomic()) << audit->ToString();
+  EXPECT_EQ(audit->money, bank.TotalMoney());
+}
+
+TEST_F(ClusterModeTest, AKilledCoordinatorGetsNoBeginsAndItsTransfersSettleOnRestart) {
+  auto directory = Directory(cluster::BalancePolicy::kWeighted);
+  ClientOptions client_options;
+  client_options.settle_timeout = absl::Seconds(30);
+  Client client(directory, client_options);
+  std::vector<std::unique_ptr<AgentClient>> agents = AgentsByName();
+  ASSERT_EQ(agents.size(), 3u);
+  BankOptions options;
+  options.accounts = 100;
+  options.ledger = true;
+  options.tx_timeout = absl::Seconds(10);
+  Bank bank(&client, {agents[0].get(), agents[1].get(), agents[2].get()}, options);
+  ASSERT_TRUE(bank.CreateAccounts().ok());
+
+  // Threads whose transfer c3 owned wait in Commit until it is back; the
+  // others must go on.
+  Workload workload(&bank, 12);
+  ASSERT_TRUE(Eventually([&] { return workload.committed_since(0) >= 50; }, absl::Seconds(30)));
+  const absl::Time killed = absl::Now();
+  ASSERT_TRUE(cluster_->KillCoordinator(2).ok());  // c3, the heaviest
+  // Its record goes when its lease expires; from then on no client picks it.
+  ASSERT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<std::vector<cluster::NodeRecord>> live =
+            discovery_->Coordinators(cluster::kDefaultCoordinatorService);
+        return live.ok() && live->size() == 2;
+      },
+      kTtl + absl::Seconds(3)));
+  const absl::Duration gone_after = absl::Now() - killed;
+  EXPECT_LE(gone_after, kTtl + absl::Seconds(1)) << "c3 still registered after the lease TTL";
+  const int64_t picks_when_gone = directory->picks("c3");
+  const size_t results_when_gone = workload.size();
+  ASSERT_TRUE(Eventually([&] { return workload.committed_since(results_when_gone) >= 50; },
+                         absl::Seconds(30)))
+      << "transfers stopped while c3 was down";
+  EXPECT_EQ(directory->picks("c3"), picks_when_gone) << "Begins went to the dead coordinator";
+
+  // Back on the same data and port: its committed transfers finish, its
+  // undecided ones abort, and nothing stays prepared.
+  ASSERT_TRUE(cluster_->StartCoordinator(2).ok());
+  ASSERT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<std::vector<cluster::NodeRecord>> live =
+            discovery_->Coordinators(cluster::kDefaultCoordinatorService);
+        return live.ok() && live->size() == 3;
+      },
+      absl::Seconds(10)));
+  const size_t results_when_back = workload.size();
+  ASSERT_TRUE(Eventually([&] { return workload.committed_since(results_when_back) >= 30; },
+                         absl::Seconds(30)));
+  workload.Stop();
+  ASSERT_TRUE(bank.AwaitPhase2(absl::Seconds(60)).ok());
+  const std::vector<TransferResult> results = workload.results();
+  int unknown = 0;
+  for (const TransferResult& result : results) {
+    if (result.outcome == TransferOutcome::kUnknown) ++unknown;
+    if (result.outcome == TransferOutcome::kAborted ||
+        result.outcome == TransferOutcome::kUnknown) {
+      EXPECT_FALSE(result.detail.empty()) << result.txid << ": an error without a message";
+    }
+  }
+  absl::StatusOr<AuditReport> audit = Audit(cluster_->agent_dbs(), Told(results));
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  EXPECT_TRUE(audit->Atomic()) << audit->ToString();
+  EXPECT_EQ(audit->prepared, 0) << audit->ToString();
+  EXPECT_EQ(audit->money, bank.TotalMoney());
+  ASSERT_TRUE(cluster_->CheckRunning().ok());
+  std::printf(
+      "kill -9 of c3: gone from the registry after %s; %zu transfers, %d unknown to "
+      "their client\n",
+      absl::FormatDuration(gone_after).c_str(), results.size(), unknown);
+}
+
+TEST_F(ClusterModeTest, TransactionsGoOnWhileEtcdIsDownAndRegistrationsComeBack) {
+  Client client(Directory(cluster::BalancePolicy::kRoundRobin));
+  std::vector<std::unique_ptr<AgentClient>> agents = AgentsByName();
+  ASSERT_EQ(agents.size(), 3u);
+  BankOptions options;
+  options.accounts = 100;
+  options.ledger = true;
+  Bank bank(&client, {agents[0].get(), agents[1].get(), agents[2].get()}, options);
+  ASSERT_TRUE(bank.CreateAccounts().ok());
+  Workload workload(&bank, 4);
+  ASSERT_TRUE(Eventually([&] { return workload.committed_since(0) >= 30; }, absl::Seconds(30)));
+
+  ASSERT_TRUE(etcd_->Stop().ok());
+  const absl::Time stopped = absl::Now();
+  ASSERT_TRUE(Eventually([&] { return !discovery_->watching(); }, absl::Seconds(10)));
+  // The cached view serves: Begins and every other call go on.
+  const size_t results_at_stop = workload.size();
+  ASSERT_TRUE(
+      Eventually([&] { return absl::Now() - stopped >= absl::Seconds(30); }, absl::Seconds(31)));
+  EXPECT_GE(workload.committed_since(results_at_stop), 30)
+      << "transfers stalled while etcd was down";
+  // Meanwhile a new client cannot read the registry, and says where it looked.
+  cluster::RegistryOptions registry;
+  registry.url = registry_url_;
+  auto lonely = cluster::RegistryConnection::Open(registry);
+  ASSERT_TRUE(lonely.ok());
+  absl::StatusOr<cluster::Discovery*> cannot = (*lonely)->StartDiscovery();
+  ASSERT_FALSE(cannot.ok());
+  EXPECT_NE(cannot.status().message().find(etcd_->endpoint()), std::string::npos)
+      << cannot.status();
+
+  ASSERT_TRUE(etcd_->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return discovery_->watching(); }, absl::Seconds(15)))
+      << "the watch did not come back";
+  ASSERT_TRUE(Eventually([&] { return discovery_->All().size() == 6; }, absl::Seconds(15)))
+      << "registrations did not come back: " << discovery_->All().size();
+  // The watch is live again: a coordinator stopped cleanly leaves the view.
+  ASSERT_TRUE(cluster_->StopCoordinator(0).ok());
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<std::vector<cluster::NodeRecord>> live =
+            discovery_->Coordinators(cluster::kDefaultCoordinatorService);
+        return live.ok() && live->size() == 2;
+      },
+      absl::Seconds(5)));
+  ASSERT_TRUE(cluster_->StartCoordinator(0).ok());
+  workload.Stop();
+  ASSERT_TRUE(bank.AwaitPhase2(absl::Seconds(60)).ok());
+  absl::StatusOr<AuditReport> audit = Audit(cluster_->agent_dbs(), Told(workload.results()));
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  EXPECT_TRUE(audit->Atomic()) << audit->ToString();
+  EXPECT_EQ(audit->prepared, 0) << audit->ToString();
+}
+
+}  // namespace
+}  // namespace txcoord::testing
