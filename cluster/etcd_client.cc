@@ -18,31 +18,40 @@ namespace {
 
 namespace pb = ::etcdserverpb;
 
-// Every call and stream asks the member to refuse it at once when the
-// member has no leader ("etcdserver: no leader", UNAVAILABLE), so that the
-// call fails over instead of waiting out its deadline on a member cut off
-// from the others; the member also ends such a watch stream when it loses
-// its leader. Without this a watch on a partitioned member stays open and
-// silent. (etcd's rpctypes.MetadataRequireLeaderKey.)
+// Streams (watches, lease keep-alives) ask the member to refuse them at
+// once when it has no leader ("etcdserver: no leader", UNAVAILABLE), and to
+// end them when it loses its leader; without this a watch on a member cut
+// off from its quorum stays open and silent. etcd's own client does the
+// same (rpctypes.MetadataRequireLeaderKey). Single calls do not ask: during
+// an election they wait for the new leader within their deadline rather
+// than fail at every member at once, and on a member cut off from its
+// quorum they time out and fail over.
+void RequireLeader(grpc::ClientContext* context) { context->AddMetadata("hasleader", "true"); }
+
 void PrepareContext(grpc::ClientContext* context, absl::Time deadline) {
   context->set_deadline(absl::ToChronoTime(deadline));
-  context->AddMetadata("hasleader", "true");
 }
 
 bool FailsOver(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
 }
 
-// What etcd answered, in etcd.h's terms. etcd's own codes already match
+// What etcd answered, in etcd.h's terms. etcd's own codes mostly match
 // (a compacted or future revision: OUT_OF_RANGE; an unknown lease:
 // NOT_FOUND; a refused request: INVALID_ARGUMENT; no leader, timeouts:
-// UNAVAILABLE), except one: OUT_OF_RANGE also for a lease TTL above etcd's
-// limit, which is an invalid argument here, not a lost revision.
+// UNAVAILABLE). Two do not: OUT_OF_RANGE for a lease TTL above etcd's
+// limit, an invalid argument here rather than a lost revision; and UNKNOWN
+// "raft proposal dropped" from a member without a leader, which applied
+// nothing and is worth trying elsewhere.
 absl::Status FromEtcdStatus(const grpc::Status& status) {
   absl::Status result = FromGrpcStatus(status);
   if (result.code() == absl::StatusCode::kOutOfRange &&
       absl::StrContains(result.message(), "lease TTL")) {
     return absl::InvalidArgumentError(result.message());
+  }
+  if (result.code() == absl::StatusCode::kUnknown &&
+      absl::StrContains(result.message(), "proposal dropped")) {
+    return absl::UnavailableError(result.message());
   }
   return result;
 }
@@ -101,7 +110,7 @@ class EtcdClient::Watch final : public WatchHandle {
         on_events_(std::move(on_events)),
         on_error_(std::move(on_error)) {
     // The stream lives as long as the watch: no deadline.
-    context_.AddMetadata("hasleader", "true");
+    RequireLeader(&context_);
     thread_ = std::thread([this] { Run(); });
   }
 
@@ -416,6 +425,7 @@ absl::StatusOr<absl::Duration> EtcdClient::KeepAlive(int64_t lease) {
   absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
     grpc::ClientContext context;
     PrepareContext(&context, deadline);
+    RequireLeader(&context);
     auto stream = endpoint.lease->LeaseKeepAlive(&context);
     if (stream->Write(request) && stream->Read(&response)) {
       stream->WritesDone();

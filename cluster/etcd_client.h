@@ -39,10 +39,11 @@ struct EtcdClientOptions {
 
 // Thread-safe. Calls go to the endpoint that answered last (the first one
 // at the start). An attempt that fails with UNAVAILABLE or
-// DEADLINE_EXCEEDED (member down or unreachable, or without a leader: every
-// request asks etcd to refuse it at once then, rather than wait) moves on to
-// the next endpoint, each tried once per call; when none answers the call
-// fails with UNAVAILABLE "etcd unreachable at A,B,C: <last error>".
+// DEADLINE_EXCEEDED (member down or unreachable, or cut off from its
+// quorum: a call waits for a leader until its deadline, a watch or
+// keep-alive stream is refused at once) moves on to the next endpoint, each
+// tried once per call; when none answers the call fails with UNAVAILABLE
+// "etcd unreachable at A,B,C: <last error>".
 //
 // A write that failed over may have been applied by the member that did not
 // answer in time: Put is then applied twice (harmless), but PutIf can
