@@ -10,7 +10,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "cluster/node_record.h"
 
 namespace txcoord::cluster {
@@ -30,6 +33,16 @@ class Balancer final {
   // Index into `candidates` (non-empty; sorted by node id, as Discovery
   // returns them).
   size_t Pick(const std::vector<NodeRecord>& candidates);
+
+  BalancePolicy policy() const { return policy_; }
+
+ private:
+  const BalancePolicy policy_;
+  absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
+  // Smooth weighted round-robin's current weight of each candidate.
+  absl::flat_hash_map<std::string, int64_t> current_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txcoord::cluster

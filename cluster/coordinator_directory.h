@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "cluster/balancer.h"
 #include "cluster/discovery.h"
 
@@ -56,6 +59,16 @@ class RegistryCoordinatorDirectory final : public CoordinatorDirectory {
   absl::StatusOr<CoordinatorChoice> PickForBegin(
       const std::vector<std::string>& exclude = {}) override;
   absl::StatusOr<CoordinatorChoice> Owner(const std::string& txid) override;
+
+  // How often PickForBegin chose `node_id` (the demo's summary, tests).
+  int64_t picks(const std::string& node_id);
+
+ private:
+  Discovery* const discovery_;
+  const std::string service_;
+  Balancer balancer_;
+  absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int64_t> picks_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txcoord::cluster

@@ -6,17 +6,24 @@
 #ifndef TXCOORD_CLUSTER_DISCOVERY_H_
 #define TXCOORD_CLUSTER_DISCOVERY_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <random>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/etcd.h"
 #include "cluster/node_record.h"
+#include "common/scheduled_scope.h"
 #include "common/scheduler.h"
 
 namespace txcoord {
@@ -65,6 +72,35 @@ class Discovery final {
   // txcoord_discovery_nodes, txcoord_discovery_watching,
   // txcoord_discovery_resyncs_total.
   void AddMetrics(MetricsRegistry* registry);
+
+ private:
+  // Reads the whole prefix into the view, then watches from there.
+  absl::Status ReadAndWatch();
+  void OnEvents(const std::vector<WatchEvent>& events, int64_t revision);
+  void OnError(const absl::Status& status);
+  // Scheduled after a lost watch: ReadAndWatch, again later if it fails.
+  void Resync();
+  // Parses a record, logging a bad one once per key.
+  bool Parse(const KeyValue& kv, NodeRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::string Where(const std::string& prefix) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Changed();
+
+  Etcd* const etcd_;
+  const DiscoveryOptions options_;
+  const std::string prefix_;  // NodesPrefix(options.prefix)
+  ScheduledScope scope_;
+  // Destroying a watch waits for its thread, whose callbacks take mu_:
+  // swap it out under mu_ and destroy it without.
+  absl::Mutex mu_;
+  std::map<std::string, NodeRecord> view_ ABSL_GUARDED_BY(mu_);  // by key
+  std::set<std::string> bad_keys_ ABSL_GUARDED_BY(mu_);          // logged once
+  std::unique_ptr<WatchHandle> watch_ ABSL_GUARDED_BY(mu_);
+  int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  bool watching_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 jitter_ ABSL_GUARDED_BY(mu_){0x5eed};
+  std::vector<std::function<void()>> on_change_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> resyncs_{0};
 };
 
 }  // namespace txcoord::cluster

@@ -275,6 +275,24 @@ TEST_F(EtcdClientTest, KeepAliveRenewsALeaseAndRevokeDeletesItsKeys) {
   EXPECT_EQ(client_->Put(Key("node"), "up", *lease).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(EtcdClientTest, ARevokedLeaseDeletesAllItsKeysInOneRevision) {
+  const int64_t lease = *client_->GrantLease(absl::Seconds(10));
+  ASSERT_TRUE(client_->Put(Key("n/a"), "1", lease).ok());
+  ASSERT_TRUE(client_->Put(Key("n/b"), "2", lease).ok());
+  WatchRecorder recorder;
+  auto watch = client_->WatchPrefix(Key("n/"), 0, recorder.OnEvents(), recorder.OnError());
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  ASSERT_TRUE(client_->RevokeLease(lease).ok());
+
+  std::vector<WatchEvent> events = recorder.AwaitEvents(2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, WatchEvent::Type::kDelete);
+  EXPECT_EQ(events[1].type, WatchEvent::Type::kDelete);
+  EXPECT_EQ(events[0].kv.mod_revision, events[1].kv.mod_revision);
+  EXPECT_EQ(recorder.revisions(), std::vector<int64_t>{events[0].kv.mod_revision})
+      << "both in one call";
+}
+
 TEST_F(EtcdClientTest, AnUnrenewedLeaseExpiresAndTakesItsKeyWithIt) {
   absl::StatusOr<int64_t> lease = client_->GrantLease(absl::Seconds(1));
   ASSERT_TRUE(lease.ok()) << lease.status();
@@ -459,6 +477,28 @@ TEST_F(EtcdClientOutageTest, CallsSucceedAgainOnceEtcdIsBack) {
   }
   ASSERT_TRUE(up.ok()) << up.status();
   EXPECT_EQ(up->kvs.at(0).value, "v");
+}
+
+// Every request asks for a member with a leader: one cut off from its
+// quorum refuses calls at once and ends its watches (after a few election
+// timeouts) instead of going silent.
+TEST(EtcdClientQuorumTest, AMemberThatLostItsQuorumRefusesCallsAndEndsWatches) {
+  ::txcoord::testing::EtcdServerOptions options;
+  options.members = 3;
+  absl::StatusOr<std::unique_ptr<EtcdServer>> etcd = EtcdServer::Create(options);
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  EtcdClient client(Options({(*etcd)->endpoint(0)}));
+  WatchRecorder recorder;
+  auto watch = client.WatchPrefix("/w/", 0, recorder.OnEvents(), recorder.OnError());
+  ASSERT_TRUE(watch.ok()) << watch.status();
+
+  ASSERT_TRUE((*etcd)->KillMember(1).ok());
+  ASSERT_TRUE((*etcd)->KillMember(2).ok());
+  absl::Status error = recorder.AwaitError();
+  EXPECT_EQ(error.code(), absl::StatusCode::kUnavailable) << error;
+  absl::StatusOr<RangeResult> got = client.Get("/w/a");
+  EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable) << got.status();
+  EXPECT_THAT(std::string(got.status().message()), HasSubstr("no leader"));
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 #ifndef TXCOORD_CLUSTER_REGISTRAR_H_
 #define TXCOORD_CLUSTER_REGISTRAR_H_
 
+#include <atomic>
 #include <cstdint>
+#include <random>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -14,6 +16,7 @@
 #include "absl/time/time.h"
 #include "cluster/etcd.h"
 #include "cluster/node_record.h"
+#include "common/scheduled_scope.h"
 #include "common/scheduler.h"
 
 namespace txcoord {
@@ -47,12 +50,37 @@ class Registrar final {
   // Idempotent.
   void Stop();
 
-  bool registered();   // the record is in etcd as far as this process knows
-  int64_t lease();     // 0 when none
+  bool registered();  // the record is in etcd as far as this process knows
+  int64_t lease();    // 0 when none
   std::string key() const { return key_; }
   // Counters and gauges: txcoord_registry_registered,
   // txcoord_registry_keepalive_failures_total, txcoord_registry_registrations_total.
   void AddMetrics(MetricsRegistry* registry);
+
+ private:
+  // The loop's step: renew the lease, or register again when it is gone.
+  void Tick();
+  // Grants a lease and puts the record under it.
+  absl::Status RegisterLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a failed etcd call: the next try, backed off and jittered.
+  void RetryLater(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Etcd* const etcd_;
+  const RegistrarOptions options_;
+  const std::string key_;
+  const absl::Duration renew_every_;
+  ScheduledScope scope_;
+  // Held across etcd calls: the loop, SetDraining and Stop take turns.
+  absl::Mutex mu_;
+  NodeRecord record_ ABSL_GUARDED_BY(mu_);
+  int64_t lease_ ABSL_GUARDED_BY(mu_) = 0;
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  bool in_outage_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 jitter_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> keepalive_failures_{0};
+  std::atomic<int64_t> registrations_{0};
 };
 
 }  // namespace txcoord::cluster

@@ -21,7 +21,7 @@
 #include "absl/time/time.h"
 #include "common/scheduler.h"
 #include "participant/participant.h"
-#include "participant/scheduled_scope.h"
+#include "common/scheduled_scope.h"
 
 namespace txcoord::participant {
 

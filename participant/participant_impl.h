@@ -21,7 +21,7 @@
 #include "participant/internal_tables.h"
 #include "participant/lock_table.h"
 #include "participant/participant.h"
-#include "participant/scheduled_scope.h"
+#include "common/scheduled_scope.h"
 #include "participant/schema.h"
 #include "participant/statement_runner.h"
 

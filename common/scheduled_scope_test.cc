@@ -1,17 +1,15 @@
-#include "participant/scheduled_scope.h"
+#include "common/scheduled_scope.h"
 
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "common/fake_scheduler.h"
 #include "gtest/gtest.h"
-#include "participant/participant_test_util.h"
 
-namespace txcoord::participant {
+namespace txcoord {
 namespace {
-
-using testing::FakeScheduler;
 
 TEST(ScheduledScopeTest, CallbacksRunAtTheirTimeWhileOpen) {
   FakeScheduler scheduler;
@@ -65,4 +63,4 @@ TEST(ScheduledScopeTest, CompletionCalledAfterTheScopeIsGoneIsDropped) {
 }
 
 }  // namespace
-}  // namespace txcoord::participant
+}  // namespace txcoord

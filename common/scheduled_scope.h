@@ -1,16 +1,15 @@
 // Lets a component run its work as callbacks on a Scheduler and still be
-// destroyed at any time: the participant's maintenance and the in-doubt
-// resolver use it, on a TimerQueue in txagent and on the simulator's
-// EventLoop. Callbacks run one at a time (never two of one scope at once,
-// even on a scheduler with several threads), and none starts once the
-// scope is closed: a component that closes its scope first in its
-// destructor never has a callback run on a destroyed object.
+// destroyed at any time: the participant's maintenance, the in-doubt
+// resolver and the registry's loops (cluster/) use it, on a TimerQueue in txagent and on the
+// simulator's EventLoop. Callbacks run one at a time (never two of one scope at once, even on a
+// scheduler with several threads), and none starts once the scope is closed: a component that
+// closes its scope first in its destructor never has a callback run on a destroyed object.
 //
 //   ScheduledScope scope(scheduler);
 //   scope.After(absl::Seconds(1), [this] { Tick(); });
 //   query(txid, scope.Bind<absl::Status>([this](absl::Status s) { OnReply(s); }));
-#ifndef TXCOORD_PARTICIPANT_SCHEDULED_SCOPE_H_
-#define TXCOORD_PARTICIPANT_SCHEDULED_SCOPE_H_
+#ifndef TXCOORD_COMMON_SCHEDULED_SCOPE_H_
+#define TXCOORD_COMMON_SCHEDULED_SCOPE_H_
 
 #include <functional>
 #include <memory>
@@ -22,7 +21,7 @@
 #include "absl/time/time.h"
 #include "common/scheduler.h"
 
-namespace txcoord::participant {
+namespace txcoord {
 
 // Thread-safe. `scheduler` must outlive the scope.
 class ScheduledScope final {
@@ -85,6 +84,6 @@ class ScheduledScope final {
   const std::shared_ptr<Shared> shared_;
 };
 
-}  // namespace txcoord::participant
+}  // namespace txcoord
 
-#endif  // TXCOORD_PARTICIPANT_SCHEDULED_SCOPE_H_
+#endif  // TXCOORD_COMMON_SCHEDULED_SCOPE_H_

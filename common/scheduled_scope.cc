@@ -1,6 +1,6 @@
-#include "participant/scheduled_scope.h"
+#include "common/scheduled_scope.h"
 
-namespace txcoord::participant {
+namespace txcoord {
 
 ScheduledScope::ScheduledScope(Scheduler* scheduler) : shared_(std::make_shared<Shared>()) {
   shared_->scheduler = scheduler;
@@ -44,4 +44,4 @@ void ScheduledScope::Close() {
   absl::MutexLock run(&shared_->run);
 }
 
-}  // namespace txcoord::participant
+}  // namespace txcoord
