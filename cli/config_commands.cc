@@ -44,8 +44,8 @@ int EtcdError(const Invocation& invocation, const absl::Status& status, const st
                      " (is etcd running there? --registry names it)");
 }
 
-// Checks the SERVICE and NAME arguments (and VALUE for set) before any
-// call to etcd; the setting's value if there is one to check.
+// Checks the SERVICE and NAME arguments, and VALUE for set, before any call
+// to etcd; the value to write if there is one.
 absl::StatusOr<std::optional<SettingValue>> CheckArguments(const Invocation& invocation) {
   const std::string& service = invocation.args.at(0);
   if (!IsValidName(service)) {
@@ -53,15 +53,16 @@ absl::StatusOr<std::optional<SettingValue>> CheckArguments(const Invocation& inv
         absl::StrCat("service \"", service, "\" is not a name: 1 to 128 of [A-Za-z0-9_.:-]"));
   }
   if (invocation.args.size() < 2) return std::nullopt;
-  const std::string& name = invocation.args.at(1);
-  if (cluster::FindSetting(name) == nullptr || invocation.args.size() > 2) {
-    // Unknown names get the schema's message, which lists the known ones.
-    const std::string value = invocation.args.size() > 2 ? invocation.args[2] : "";
-    absl::StatusOr<SettingValue> checked = cluster::ValidateSetting(std::nullopt, name, value);
-    if (!checked.ok()) return checked.status();
-    return std::optional<SettingValue>(*checked);
+  const std::string& name = invocation.args[1];
+  if (invocation.args.size() == 2) {
+    if (cluster::FindSetting(name) != nullptr) return std::nullopt;
+    // The schema's message for an unknown name lists the known ones.
+    return cluster::ValidateSetting(std::nullopt, name, "").status();
   }
-  return std::nullopt;
+  absl::StatusOr<SettingValue> value =
+      cluster::ValidateSetting(std::nullopt, name, invocation.args[2]);
+  if (!value.ok()) return value.status();
+  return std::optional<SettingValue>(*value);
 }
 
 // The setting as its daemons see it, for messages.
@@ -78,14 +79,10 @@ absl::StatusOr<std::optional<KeyValue>> Read(cluster::Etcd* etcd, const std::str
   return std::optional<KeyValue>(read->kvs.front());
 }
 
-// Checks the arguments, connects to --registry and runs `command`.
+// Runs `command` on a client of --registry. The client connects on its
+// first call, so arguments the command refuses never reach etcd.
 int WithRegistry(const Invocation& invocation, const std::string& name,
                  int (*command)(const Invocation&, cluster::Etcd*)) {
-  if (!invocation.args.empty()) {
-    // Before connecting: a refused value never needs etcd.
-    absl::StatusOr<std::optional<SettingValue>> checked = CheckArguments(invocation);
-    if (!checked.ok()) return ReportError(invocation, checked.status(), name);
-  }
   const std::string registry = invocation.line.Get("registry", "");
   if (registry.empty()) {
     return UsageError(name, "--registry=etcd://HOST:PORT[,HOST:PORT...] is required");

@@ -49,10 +49,4 @@ absl::StatusOr<std::unique_ptr<ConfigCentre>> ConfigCentre::StartFromFlags(
   return centre;
 }
 
-ConfigCentre::~ConfigCentre() {
-  watcher_.reset();
-  etcd_.reset();
-  timers_.reset();
-}
-
 }  // namespace txcoord::cluster

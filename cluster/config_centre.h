@@ -34,7 +34,7 @@ class ConfigCentre final {
       MetricsRegistry* metrics, const std::string& metric_prefix);
 
   // Stops watching: no `apply` call once it returns.
-  ~ConfigCentre();
+  ~ConfigCentre() = default;
   ConfigCentre(const ConfigCentre&) = delete;
   ConfigCentre& operator=(const ConfigCentre&) = delete;
 
@@ -43,8 +43,8 @@ class ConfigCentre final {
  private:
   ConfigCentre() = default;
 
-  // Destroyed in reverse: the watcher first, then the client, then the
-  // timer thread its re-reads ran on.
+  // Destroyed in reverse order: the watcher first, then the client, then
+  // the timer thread its re-reads ran on.
   std::unique_ptr<TimerQueue> timers_;
   std::unique_ptr<Etcd> etcd_;
   std::unique_ptr<ConfigWatcher> watcher_;

@@ -30,7 +30,7 @@ ConfigWatcher::ConfigWatcher(Etcd* etcd, Scheduler* scheduler, ConfigWatcherOpti
       key_prefix_(ConfigPrefix(options_.prefix, options_.service)),
       apply_(std::move(apply)),
       gate_(std::make_shared<Gate>()),
-      watching_gauge_(std::make_shared<std::atomic<bool>>(false)) {
+      watching_(std::make_shared<std::atomic<bool>>(false)) {
   for (const std::string& name : SettingNames(options_.role)) {
     TXCOORD_CHECK(options_.defaults.count(name) == 1) << "no default for setting " << name;
   }
@@ -48,7 +48,7 @@ ConfigWatcher::ConfigWatcher(Etcd* etcd, Scheduler* scheduler, ConfigWatcherOpti
       "ignored (the last valid value stays).");
   registry->AddGauge(p + "_config_watching",
                      "1 while the config centre's watch on etcd is open; 0 while re-reading.",
-                     [gauge = watching_gauge_] { return gauge->load() ? 1.0 : 0.0; });
+                     [gauge = watching_] { return gauge->load() ? 1.0 : 0.0; });
   absl::MutexLock lock(&mu_);
   current_ = options_.defaults;
   next_backoff_ = options_.resync_backoff;
@@ -73,7 +73,7 @@ ConfigWatcher::~ConfigWatcher() {
   }
   // Outside mu_: the handle waits for a callback that may be waiting for it.
   watch.reset();
-  watching_gauge_->store(false);
+  watching_->store(false);
 }
 
 absl::Status ConfigWatcher::Start() { return Resync(); }
@@ -85,7 +85,7 @@ std::map<std::string, SettingValue> ConfigWatcher::Current() const {
 
 ConfigWatcher::Stats ConfigWatcher::stats() const {
   absl::MutexLock lock(&mu_);
-  return Stats{applied_->value(), rejected_->value(), watching_, revision_};
+  return Stats{applied_->value(), rejected_->value(), watching_->load(), revision_};
 }
 
 std::string ConfigWatcher::NameOf(const std::string& key) const {
@@ -116,8 +116,7 @@ absl::Status ConfigWatcher::Resync() {
     revision_ = std::max(revision_, read->revision);
     generation = ++generation_;
     old_watch = std::move(watch_);
-    watching_ = false;
-    watching_gauge_->store(false);
+    watching_->store(false);
   }
   old_watch.reset();
   absl::StatusOr<std::unique_ptr<WatchHandle>> watch = etcd_->WatchPrefix(
@@ -134,8 +133,7 @@ absl::Status ConfigWatcher::Resync() {
       unused = *std::move(watch);
     } else {
       watch_ = *std::move(watch);
-      watching_ = true;
-      watching_gauge_->store(true);
+      watching_->store(true);
     }
   }
   return absl::OkStatus();
@@ -195,8 +193,7 @@ void ConfigWatcher::OnEvents(uint64_t generation, const std::vector<WatchEvent>&
 void ConfigWatcher::OnWatchError(uint64_t generation, const absl::Status& status) {
   absl::MutexLock lock(&mu_);
   if (stopping_ || generation != generation_) return;
-  watching_ = false;
-  watching_gauge_->store(false);
+  watching_->store(false);
   TXLOG(WARNING) << "config: watch of " << key_prefix_ << " at " << etcd_->Describe()
                  << " ended: " << status << "; keeping the values in force";
   ScheduleResyncLocked();

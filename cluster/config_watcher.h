@@ -108,8 +108,9 @@ class ConfigWatcher final {
   const std::string key_prefix_;  // <prefix>/config/<service>/
   const ApplyFn apply_;
   const std::shared_ptr<Gate> gate_;  // held by the re-read's timer too
-  // The gauge reads this, so that a registry outliving the watcher is safe.
-  const std::shared_ptr<std::atomic<bool>> watching_gauge_;
+  // True while a watch is open; shared with the gauge, so that a registry
+  // outliving the watcher is safe. Written under mu_.
+  const std::shared_ptr<std::atomic<bool>> watching_;
   MetricsRegistry own_metrics_;  // when options.metrics is null
   Counter* applied_;
   Counter* rejected_;
@@ -123,7 +124,6 @@ class ConfigWatcher final {
   // Bumped by every new watch: callbacks of an older one are ignored.
   uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<WatchHandle> watch_ ABSL_GUARDED_BY(mu_);
-  bool watching_ ABSL_GUARDED_BY(mu_) = false;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   Scheduler::TimerId resync_timer_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration next_backoff_ ABSL_GUARDED_BY(mu_);
