@@ -25,7 +25,8 @@ nlohmann::json ActionToJson(const v1::AdminActionResponse& r) {
 }  // namespace
 
 std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> channel,
-                                             std::function<std::string()> metrics) {
+                                             std::function<std::string()> metrics,
+                                             TxidOwnerFn owner) {
   auto client = std::shared_ptr<v1::Coordinator::Stub>(v1::Coordinator::NewStub(channel));
   auto admin = std::shared_ptr<v1::CoordinatorAdmin::Stub>(v1::CoordinatorAdmin::NewStub(channel));
   using Stub = v1::Coordinator::Stub;
@@ -209,6 +210,14 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                       return nlohmann::json{{"text", metrics ? metrics() : std::string()}};
                     },
                     "/txcoord.v1.CoordinatorAdmin/Metrics"});
+  if (owner) {
+    for (HttpRoute& route : routes) {
+      if (route.pattern.find("{txid}") == std::string::npos) continue;
+      route.redirect = [owner](const HttpRequest& request) {
+        return owner(request.params.at("txid"));
+      };
+    }
+  }
   return routes;
 }
 

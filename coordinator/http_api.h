@@ -18,10 +18,18 @@ class Channel;
 
 namespace txcoord::coordinator {
 
+// Where the calls on a txid this coordinator did not issue belong (cluster
+// mode, docs/cluster.md): "http://HOST:PORT" of the owner's HTTP port, or
+// empty to answer here (a txid of this coordinator, or an owner unknown or
+// without HTTP: the answer is then this coordinator's own error).
+using TxidOwnerFn = std::function<std::string(const std::string& txid)>;
+
 // Routes over `channel` (the gRPC server's in-process channel, which must
 // outlive them). `metrics` renders the Prometheus page for the console.
+// With `owner`, every route on one txid redirects (307) to its owner.
 std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> channel,
-                                             std::function<std::string()> metrics);
+                                             std::function<std::string()> metrics,
+                                             TxidOwnerFn owner = nullptr);
 
 }  // namespace txcoord::coordinator
 

@@ -1,5 +1,6 @@
 // txcoord: the coordinator daemon. Wiring only: flags, data directory, log
 // replay, runtime, the config centre (with --registry), gRPC server, signals.
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -19,6 +20,7 @@
 #include "common/logging.h"
 #include "common/systemd_notify.h"
 #include "common/timer_queue.h"
+#include "common/txid.h"
 #include "coordinator/admin_service.h"
 #include "coordinator/batching_participant_client.h"
 #include "coordinator/console_assets.h"
@@ -220,11 +222,25 @@ int Run() {
     TXLOG(ERROR) << "cannot start: " << server.status();
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<HttpServer>> http = StartHttpFromFlags(
-      "txcoord",
-      CoordinatorHttpRoutes(server->server->InProcessChannel(grpc::ChannelArguments()),
-                            [&metrics_registry] { return metrics_registry.Render(); }),
-      *security, ConsoleAssets());
+  // Cluster mode: HTTP calls on another coordinator's txid are redirected
+  // to its HTTP port, found in the registry (set once discovery runs).
+  static std::atomic<cluster::Discovery*> peers{nullptr};
+  static std::atomic<bool> https{false};
+  const std::string self = (*dir)->cluster_id();
+  auto owner_http = [self](const std::string& txid) -> std::string {
+    cluster::Discovery* discovery = peers.load();
+    absl::StatusOr<Txid> parsed = ParseTxid(txid);
+    if (discovery == nullptr || !parsed.ok() || parsed->cluster == self) return "";
+    absl::StatusOr<cluster::NodeRecord> owner = discovery->Coordinator(parsed->cluster);
+    if (!owner.ok() || owner->http_endpoint.empty()) return "";
+    return absl::StrCat(https.load() ? "https://" : "http://", owner->http_endpoint);
+  };
+  absl::StatusOr<std::unique_ptr<HttpServer>> http =
+      StartHttpFromFlags("txcoord",
+                         CoordinatorHttpRoutes(
+                             server->server->InProcessChannel(grpc::ChannelArguments()),
+                             [&metrics_registry] { return metrics_registry.Render(); }, owner_http),
+                         *security, ConsoleAssets());
   if (!http.ok()) {
     TXLOG(ERROR) << "cannot start: " << http.status();
     return 1;
@@ -245,6 +261,14 @@ int Run() {
     return 1;
   }
   if (*registry != nullptr) {
+    absl::StatusOr<cluster::Discovery*> discovery = (*registry)->StartDiscovery();
+    if (!discovery.ok()) {
+      TXLOG(ERROR) << "cannot start: " << discovery.status();
+      return 1;
+    }
+    (*discovery)->AddMetrics(&metrics_registry);
+    if (*http != nullptr) https = (*http)->tls();
+    peers = *discovery;
     TXLOG(INFO) << "registered in etcd as " << (*registry)->registrar()->key() << " (weight "
                 << record->weight << ", lease TTL "
                 << absl::FormatDuration((*registry)->options().ttl) << ")";

@@ -377,6 +377,27 @@ class HttpServer::Impl {
     } else {
       request.body = nlohmann::json::object();
     }
+    if (route.redirect) {
+      if (std::string base = route.redirect(request); !base.empty()) {
+        std::string location = base + req.path;
+        if (!req.params.empty()) {
+          // httplib keeps the decoded query only: the target re-parses it.
+          std::string query;
+          for (const auto& [name, value] : req.params) {
+            absl::StrAppend(&query, query.empty() ? "?" : "&",
+                            httplib::detail::encode_query_param(name), "=",
+                            httplib::detail::encode_query_param(value));
+          }
+          location += query;
+        }
+        res.set_header("Location", location);
+        SendJson(res, 307,
+                 {{"code", "MOVED"},
+                  {"message", absl::StrCat("answered by ", base, ": repeat the request there")},
+                  {"location", location}});
+        return;
+      }
+    }
     absl::StatusOr<nlohmann::json> answer;
     try {
       answer = route.handler(request);

@@ -46,6 +46,11 @@ struct HttpRequest {
 };
 
 using HttpHandler = std::function<absl::StatusOr<nlohmann::json>(const HttpRequest&)>;
+// Where a request belongs instead of here: "http://HOST:PORT" (or https)
+// of the daemon that should answer it, or empty to answer it here. The
+// server answers 307 Temporary Redirect to that base with the same path and
+// query, so the client repeats the same method and body there.
+using HttpRedirector = std::function<std::string(const HttpRequest&)>;
 
 struct HttpRoute {
   std::string method;   // "GET" or "POST"
@@ -55,6 +60,8 @@ struct HttpRoute {
   // The gRPC method it mirrors ("/txcoord.v1.CoordinatorAdmin/ForceAbort"),
   // for the admin check's messages and logs.
   std::string grpc_method;
+  // If set and it names another daemon, the request is redirected there.
+  HttpRedirector redirect;
 };
 
 // A file served as it is (the console's page, script and style).

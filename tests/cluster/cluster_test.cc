@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/agent_client.h"
@@ -27,6 +29,7 @@
 #include "harness/bank.h"
 #include "harness/etcd_server.h"
 #include "harness/temp_dir.h"
+#include "httplib.h"
 
 namespace txcoord::testing {
 namespace {
@@ -74,6 +77,7 @@ class ClusterModeTest : public ::testing::Test {
           {"--registry=" + registry_url_, absl::StrCat("--registry_weight=", weight),
            absl::StrCat("--registry_ttl=", absl::FormatDuration(kTtl))});
     }
+    options.http = true;
     options.agents = 3;
     options.agent_names = kAgents;
     // As in the crash tests: a branch whose coordinator died before it
@@ -271,6 +275,50 @@ TEST_F(ClusterModeTest, EveryCallForATxidGoesToItsOwner) {
   ASSERT_TRUE(audit.ok()) << audit.status();
   EXPECT_TRUE(audit->Atomic()) << audit->ToString();
   EXPECT_EQ(audit->money, bank.TotalMoney());
+}
+
+TEST_F(ClusterModeTest, HttpCallsOnAnotherCoordinatorsTxidAreRedirectedToItsOwner) {
+  Client client(Directory(cluster::BalancePolicy::kRoundRobin));
+  std::string txid;
+  for (int i = 0; i < 3 && OwnerOf(txid) != "c2"; ++i) {
+    absl::StatusOr<std::string> begun = client.Begin(absl::Seconds(30));
+    ASSERT_TRUE(begun.ok()) << begun.status();
+    txid = *begun;
+  }
+  ASSERT_EQ(OwnerOf(txid), "c2");
+  const std::pair<std::string, std::string> c1 =
+      absl::StrSplit(cluster_->coordinator_http_address(0), ':');
+  int port = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(c1.second, &port));
+  httplib::Client http(c1.first, port);
+  // c1 does not own it: 307 to c2's HTTP port, same path.
+  httplib::Result moved = http.Get(("/v1/transactions/" + txid).c_str());
+  ASSERT_TRUE(moved);
+  EXPECT_EQ(moved->status, 307) << moved->body;
+  EXPECT_EQ(
+      moved->get_header_value("Location"),
+      absl::StrCat("http://", cluster_->coordinator_http_address(1), "/v1/transactions/", txid));
+  // A client that follows redirects gets c2's answer, also for a POST.
+  http.set_follow_location(true);
+  httplib::Result shown = http.Get(("/v1/transactions/" + txid).c_str());
+  ASSERT_TRUE(shown);
+  EXPECT_EQ(shown->status, 200) << shown->body;
+  EXPECT_NE(shown->body.find(txid), std::string::npos) << shown->body;
+  httplib::Result aborted =
+      http.Post(("/v1/transactions/" + txid + "/abort").c_str(), "{}", "application/json");
+  ASSERT_TRUE(aborted);
+  EXPECT_EQ(aborted->status, 200) << aborted->body;
+  absl::StatusOr<v1::Transaction> state = client.GetTransaction(txid);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_EQ(state->state(), v1::TX_STATE_ABORTED);
+  // Its own txids c1 answers itself.
+  absl::StatusOr<std::string> own = client.Begin(absl::Seconds(30));
+  for (int i = 0; i < 3 && own.ok() && OwnerOf(*own) != "c1"; ++i) own = client.Begin();
+  ASSERT_TRUE(own.ok());
+  http.set_follow_location(false);
+  httplib::Result here = http.Get(("/v1/transactions/" + *own).c_str());
+  ASSERT_TRUE(here);
+  EXPECT_EQ(here->status, 200) << here->body;
 }
 
 TEST_F(ClusterModeTest, AKilledCoordinatorGetsNoBeginsAndItsTransfersSettleOnRestart) {
