@@ -34,14 +34,19 @@ class Balancer final {
   // returns them).
   size_t Pick(const std::vector<NodeRecord>& candidates);
 
-  BalancePolicy policy() const { return policy_; }
-
  private:
+  size_t PickRoundRobinLocked(const std::vector<NodeRecord>& candidates)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  size_t PickWeightedLocked(const std::vector<NodeRecord>& candidates)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const BalancePolicy policy_;
   absl::Mutex mu_;
   std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  // Smooth weighted round-robin's current weight of each candidate.
+  // round_robin: the node id picked last; the next pick is the one after it.
+  std::string last_ ABSL_GUARDED_BY(mu_);
+  // weighted: each candidate's current weight (smooth weighted
+  // round-robin), only for the candidates of the last pick.
   absl::flat_hash_map<std::string, int64_t> current_ ABSL_GUARDED_BY(mu_);
 };
 

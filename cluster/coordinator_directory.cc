@@ -16,19 +16,24 @@ RegistryCoordinatorDirectory::RegistryCoordinatorDirectory(Discovery* discovery,
 
 absl::StatusOr<CoordinatorChoice> RegistryCoordinatorDirectory::PickForBegin(
     const std::vector<std::string>& exclude) {
-  absl::StatusOr<std::vector<NodeRecord>> candidates = discovery_->Coordinators(service_);
-  if (!candidates.ok()) return candidates.status();
-  candidates->erase(std::remove_if(candidates->begin(), candidates->end(),
-                                   [&exclude](const NodeRecord& node) {
-                                     return std::find(exclude.begin(), exclude.end(),
-                                                      node.node_id) != exclude.end();
-                                   }),
-                    candidates->end());
-  if (candidates->empty()) {
-    return absl::UnavailableError(absl::StrCat("every coordinator of service \"", service_,
-                                               "\" failed: ", absl::StrJoin(exclude, ", ")));
+  absl::StatusOr<std::vector<NodeRecord>> coordinators = discovery_->Coordinators(service_);
+  if (!coordinators.ok()) return coordinators.status();
+  std::vector<NodeRecord> candidates;
+  std::vector<std::string> excluded;
+  candidates.reserve(coordinators->size());
+  for (NodeRecord& record : *coordinators) {
+    if (std::find(exclude.begin(), exclude.end(), record.node_id) == exclude.end()) {
+      candidates.push_back(std::move(record));
+    } else {
+      excluded.push_back(record.node_id);
+    }
   }
-  const NodeRecord& chosen = (*candidates)[balancer_.Pick(*candidates)];
+  if (candidates.empty()) {
+    return absl::UnavailableError(absl::StrCat("every serving coordinator of service \"", service_,
+                                               "\" was tried already (",
+                                               absl::StrJoin(excluded, ", "), ")"));
+  }
+  const NodeRecord& chosen = candidates[balancer_.Pick(candidates)];
   {
     absl::MutexLock lock(&mu_);
     ++picks_[chosen.node_id];
@@ -39,8 +44,12 @@ absl::StatusOr<CoordinatorChoice> RegistryCoordinatorDirectory::PickForBegin(
 absl::StatusOr<CoordinatorChoice> RegistryCoordinatorDirectory::Owner(const std::string& txid) {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok()) return parsed.status();
+  // Draining or not: a draining coordinator still answers for its txids.
   absl::StatusOr<NodeRecord> owner = discovery_->Coordinator(parsed->cluster);
-  if (!owner.ok()) return owner.status();
+  if (!owner.ok()) {
+    return absl::Status(owner.status().code(),
+                        absl::StrCat("owner of txid ", txid, ": ", owner.status().message()));
+  }
   return CoordinatorChoice{owner->node_id, owner->endpoint};
 }
 

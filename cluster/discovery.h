@@ -21,9 +21,9 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/callback_gate.h"
 #include "cluster/etcd.h"
 #include "cluster/node_record.h"
-#include "common/scheduled_scope.h"
 #include "common/scheduler.h"
 
 namespace txcoord {
@@ -74,33 +74,56 @@ class Discovery final {
   void AddMetrics(MetricsRegistry* registry);
 
  private:
-  // Reads the whole prefix into the view, then watches from there.
-  absl::Status ReadAndWatch();
-  void OnEvents(const std::vector<WatchEvent>& events, int64_t revision);
-  void OnError(const absl::Status& status);
-  // Scheduled after a lost watch: ReadAndWatch, again later if it fails.
-  void Resync();
-  // Parses a record, logging a bad one once per key.
-  bool Parse(const KeyValue& kv, NodeRecord* record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  std::string Where(const std::string& prefix) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Changed();
+  // Read by the metrics' callbacks, which may outlive this object.
+  struct Stats {
+    std::atomic<int64_t> nodes{0};
+    std::atomic<bool> watching{false};
+    std::atomic<uint64_t> resyncs{0};
+  };
+
+  // Reads every record, replaces the view with them, and watches from the
+  // revision read. The error names the prefix and etcd's endpoints.
+  absl::Status Resync() ABSL_LOCKS_EXCLUDED(mu_);
+  void OnEvents(uint64_t generation, const std::vector<WatchEvent>& events, int64_t revision)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void OnWatchError(uint64_t generation, const absl::Status& status) ABSL_LOCKS_EXCLUDED(mu_);
+  void ScheduleResyncLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RunScheduledResync() ABSL_LOCKS_EXCLUDED(mu_);
+  // The record at kv.key, or nothing if it does not parse (logged once per key).
+  void ApplyPutLocked(const KeyValue& kv) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls the OnChange functions, one notification at a time.
+  void Notify() ABSL_LOCKS_EXCLUDED(mu_, notify_mu_);
+  // "under <key_prefix> in etcd at ... (view at revision N, watching)".
+  std::string WhereLocked(const std::string& key_prefix) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::vector<NodeRecord> UnderLocked(const std::string& key_prefix)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Etcd* const etcd_;
+  Scheduler* const scheduler_;
   const DiscoveryOptions options_;
-  const std::string prefix_;  // NodesPrefix(options.prefix)
-  ScheduledScope scope_;
-  // Destroying a watch waits for its thread, whose callbacks take mu_:
-  // swap it out under mu_ and destroy it without.
+  const std::string nodes_prefix_;  // <prefix>/nodes/
+  const absl::Duration min_backoff_;
+  const absl::Duration max_backoff_;
+  const std::shared_ptr<CallbackGate> gate_ = std::make_shared<CallbackGate>();
+  const std::shared_ptr<Stats> stats_ = std::make_shared<Stats>();
+
+  absl::Mutex notify_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   absl::Mutex mu_;
-  std::map<std::string, NodeRecord> view_ ABSL_GUARDED_BY(mu_);  // by key
-  std::set<std::string> bad_keys_ ABSL_GUARDED_BY(mu_);          // logged once
-  std::unique_ptr<WatchHandle> watch_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, NodeRecord> view_ ABSL_GUARDED_BY(mu_);  // by key: sorted by node id
+  // Keys whose record does not parse (logged once), while they stay so.
+  std::set<std::string> bad_ ABSL_GUARDED_BY(mu_);
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 0;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool watching_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Bumped by every new watch: callbacks of an older one are ignored.
+  uint64_t generation_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<WatchHandle> watch_ ABSL_GUARDED_BY(mu_);
+  Scheduler::TimerId resync_timer_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
-  std::mt19937_64 jitter_ ABSL_GUARDED_BY(mu_){0x5eed};
-  std::vector<std::function<void()>> on_change_ ABSL_GUARDED_BY(mu_);
-  std::atomic<int64_t> resyncs_{0};
+  bool outage_logged_ ABSL_GUARDED_BY(mu_) = false;
+  std::mt19937_64 jitter_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<std::function<void()>>> on_change_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txcoord::cluster

@@ -1,89 +1,125 @@
 #include "cluster/node_record.h"
 
-#include <exception>
+#include <cstdint>
+#include <string>
 
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "common/txid.h"
 #include "nlohmann/json.hpp"
 
 namespace txcoord::cluster {
+namespace {
+
+constexpr char kServing[] = "serving";
+constexpr char kDraining[] = "draining";
+constexpr int64_t kMaxWeight = 1000;
+
+// Records come from etcd, written by anyone: never echo a value at length.
+std::string Quote(absl::string_view text) {
+  return absl::StrCat("\"", absl::CHexEscape(text.substr(0, 64)), text.size() > 64 ? "..." : "",
+                      "\"");
+}
+
+absl::Status Invalid(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat("node record: \"", field, "\" ", problem));
+}
+
+// Reads the string field `name` into `out`; a missing optional field
+// leaves `out` as it is.
+absl::Status ReadString(const nlohmann::json& json, const char* name, bool required,
+                        std::string* out) {
+  auto it = json.find(name);
+  if (it == json.end()) return required ? Invalid(name, "is missing") : absl::OkStatus();
+  if (!it->is_string()) return Invalid(name, "is not a string");
+  *out = it->get<std::string>();
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 std::string NodeRecord::ToJson() const {
-  nlohmann::json json = {
-      {"node_id", node_id},
-      {"role", role},
-      {"service", service},
-      {"endpoint", endpoint},
-      {"http_endpoint", http_endpoint},
-      {"weight", weight},
-      {"version", version},
-      {"state", draining ? "draining" : "serving"},
-      {"pid", pid},
-      {"started", started},
-  };
-  return json.dump();
+  // Field order as docs/cluster.md shows a record.
+  nlohmann::ordered_json json;
+  json["node_id"] = node_id;
+  json["role"] = role;
+  json["service"] = service;
+  json["endpoint"] = endpoint;
+  json["http_endpoint"] = http_endpoint;
+  json["weight"] = weight;
+  json["version"] = version;
+  json["state"] = draining ? kDraining : kServing;
+  json["pid"] = pid;
+  json["started"] = started;
+  // Replace, not throw, on invalid UTF-8: a record is always written.
+  return json.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 absl::StatusOr<NodeRecord> ParseNodeRecord(const std::string& text) {
-  nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (json.is_discarded() || !json.is_object()) {
-    return absl::InvalidArgumentError("node record is not a JSON object");
-  }
-  auto string_field = [&json](const char* name, bool required, std::string* out) -> absl::Status {
-    auto it = json.find(name);
-    if (it == json.end()) {
-      return required
-                 ? absl::InvalidArgumentError(absl::StrCat("node record has no \"", name, "\""))
-                 : absl::OkStatus();
-    }
-    if (!it->is_string()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("node record's \"", name, "\" is not a string"));
-    }
-    *out = it->get<std::string>();
-    return absl::OkStatus();
-  };
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded()) return absl::InvalidArgumentError("node record: not valid JSON");
+  if (!json.is_object()) return absl::InvalidArgumentError("node record: not a JSON object");
+
   NodeRecord record;
-  std::string state = "serving";
-  for (absl::Status status :
-       {string_field("node_id", true, &record.node_id), string_field("role", true, &record.role),
-        string_field("service", true, &record.service),
-        string_field("endpoint", true, &record.endpoint),
-        string_field("http_endpoint", false, &record.http_endpoint),
-        string_field("version", false, &record.version), string_field("state", false, &state),
-        string_field("started", false, &record.started)}) {
+  std::string state = kServing;
+  for (absl::Status status : {
+           ReadString(json, "node_id", true, &record.node_id),
+           ReadString(json, "role", true, &record.role),
+           ReadString(json, "service", true, &record.service),
+           ReadString(json, "endpoint", true, &record.endpoint),
+           ReadString(json, "http_endpoint", false, &record.http_endpoint),
+           ReadString(json, "version", false, &record.version),
+           ReadString(json, "state", false, &state),
+           ReadString(json, "started", false, &record.started),
+       }) {
     if (!status.ok()) return status;
   }
+
   if (record.role != kCoordinatorRole && record.role != kAgentRole) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node record's role \"", record.role, "\" is neither coordinator nor agent"));
+    return Invalid("role", absl::StrCat(Quote(record.role), " is neither \"", kCoordinatorRole,
+                                        "\" nor \"", kAgentRole, "\""));
   }
-  const bool coordinator = record.role == kCoordinatorRole;
-  if (!IsValidName(record.node_id, /*allow_dot=*/!coordinator)) {
-    return absl::InvalidArgumentError(absl::StrCat("node record's node_id \"", record.node_id,
-                                                   "\" is not a valid ",
-                                                   coordinator ? "cluster id" : "name"));
+  // A coordinator's node id is the first part of its txids: no dots.
+  if (record.role == kCoordinatorRole) {
+    if (!IsValidName(record.node_id, /*allow_dot=*/false)) {
+      return Invalid("node_id", absl::StrCat(Quote(record.node_id), " is not a cluster id (1 to ",
+                                             kMaxNameBytes, " of A-Z a-z 0-9 _ -)"));
+    }
+  } else if (!IsValidName(record.node_id)) {
+    return Invalid("node_id", absl::StrCat(Quote(record.node_id), " is not a name (1 to ",
+                                           kMaxNameBytes, " of A-Z a-z 0-9 _ . : -)"));
   }
   if (!IsValidName(record.service)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node record's service \"", record.service, "\" is not a valid name"));
+    return Invalid("service", absl::StrCat(Quote(record.service), " is not a name (1 to ",
+                                           kMaxNameBytes, " of A-Z a-z 0-9 _ . : -)"));
   }
   if (!IsValidEndpoint(record.endpoint)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node record's endpoint \"", record.endpoint, "\" is not host:port"));
+    return Invalid("endpoint", absl::StrCat(Quote(record.endpoint), " is not HOST:PORT"));
   }
-  if (state != "serving" && state != "draining") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node record's state \"", state, "\" is neither serving nor draining"));
+  if (!record.http_endpoint.empty() && !IsValidEndpoint(record.http_endpoint)) {
+    return Invalid("http_endpoint",
+                   absl::StrCat(Quote(record.http_endpoint), " is neither empty nor HOST:PORT"));
   }
-  record.draining = state == "draining";
+  if (state != kServing && state != kDraining) {
+    return Invalid("state", absl::StrCat(Quote(state), " is neither \"", kServing, "\" nor \"",
+                                         kDraining, "\""));
+  }
+  record.draining = state == kDraining;
+
   if (auto it = json.find("weight"); it != json.end()) {
-    if (!it->is_number_integer() || it->get<int64_t>() < 1 || it->get<int64_t>() > 1000) {
-      return absl::InvalidArgumentError("node record's weight is not an integer in 1..1000");
+    if (!it->is_number_integer()) return Invalid("weight", "is not an integer");
+    const int64_t weight = it->get<int64_t>();
+    if (weight < 1 || weight > kMaxWeight) {
+      return Invalid("weight", absl::StrCat(weight, " is not in 1..", kMaxWeight));
     }
-    record.weight = it->get<int64_t>();
+    record.weight = weight;
   }
-  if (auto it = json.find("pid"); it != json.end() && it->is_number_integer()) {
+  if (auto it = json.find("pid"); it != json.end()) {
+    if (!it->is_number_integer() || it->get<int64_t>() < 0) {
+      return Invalid("pid", "is not a non-negative integer");
+    }
     record.pid = it->get<int64_t>();
   }
   return record;
@@ -95,9 +131,5 @@ std::string NodeKey(const std::string& prefix, const std::string& role, const st
 }
 
 std::string NodesPrefix(const std::string& prefix) { return absl::StrCat(prefix, "/nodes/"); }
-
-std::string ConfigPrefix(const std::string& prefix, const std::string& service) {
-  return absl::StrCat(prefix, "/config/", service, "/");
-}
 
 }  // namespace txcoord::cluster

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <random>
 #include <string>
 
@@ -14,9 +15,9 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "cluster/callback_gate.h"
 #include "cluster/etcd.h"
 #include "cluster/node_record.h"
-#include "common/scheduled_scope.h"
 #include "common/scheduler.h"
 
 namespace txcoord {
@@ -58,29 +59,56 @@ class Registrar final {
   void AddMetrics(MetricsRegistry* registry);
 
  private:
-  // The loop's step: renew the lease, or register again when it is gone.
-  void Tick();
-  // Grants a lease and puts the record under it.
-  absl::Status RegisterLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // After a failed etcd call: the next try, backed off and jittered.
-  void RetryLater(const absl::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Read by the metrics' callbacks, which may outlive the registrar.
+  struct Stats {
+    std::atomic<bool> registered{false};
+    std::atomic<uint64_t> keepalive_failures{0};
+    std::atomic<uint64_t> registrations{0};
+  };
+
+  // The loop's step: renews the lease, or registers again if it is gone or
+  // the record needs writing; schedules the next step.
+  void Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Renews, grants and puts as needed; the first error.
+  absl::Status Step() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Puts record_ under `lease`; on NOT_FOUND forgets the lease.
+  absl::Status PutRecord(int64_t lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  void ScheduleTick(absl::Duration delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // The next retry delay: backoff_ jittered into [backoff_/2, backoff_],
+  // then backoff_ doubles up to ttl/3.
+  absl::Duration NextBackoff() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  absl::Duration FirstBackoff() const;
+  void SetLease(int64_t lease, bool registered) ABSL_LOCKS_EXCLUDED(mu_);
 
   Etcd* const etcd_;
+  Scheduler* const scheduler_;
   const RegistrarOptions options_;
   const std::string key_;
-  const absl::Duration renew_every_;
-  ScheduledScope scope_;
-  // Held across etcd calls: the loop, SetDraining and Stop take turns.
-  absl::Mutex mu_;
-  NodeRecord record_ ABSL_GUARDED_BY(mu_);
-  int64_t lease_ ABSL_GUARDED_BY(mu_) = 0;
-  bool registered_ ABSL_GUARDED_BY(mu_) = false;
-  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  bool in_outage_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
-  std::mt19937_64 jitter_ ABSL_GUARDED_BY(mu_);
-  std::atomic<int64_t> keepalive_failures_{0};
-  std::atomic<int64_t> registrations_{0};
+  const absl::Duration renew_every_;  // ttl/3
+  const std::shared_ptr<CallbackGate> gate_ = std::make_shared<CallbackGate>();
+  const std::shared_ptr<Stats> stats_ = std::make_shared<Stats>();
+
+  // Held across etcd calls that change the lease or the record, so that the
+  // loop, SetDraining and Stop take turns and the last record set is the
+  // one in etcd. Never held by readers of the state below.
+  absl::Mutex loop_mu_;
+  NodeRecord record_ ABSL_GUARDED_BY(loop_mu_);
+  bool started_ ABSL_GUARDED_BY(loop_mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(loop_mu_) = false;
+  // record_ changed (or a put failed) since it was last written.
+  bool dirty_ ABSL_GUARDED_BY(loop_mu_) = false;
+  bool in_outage_ ABSL_GUARDED_BY(loop_mu_) = false;
+  int64_t outage_failures_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  absl::Duration backoff_ ABSL_GUARDED_BY(loop_mu_);
+  Scheduler::TimerId timer_ ABSL_GUARDED_BY(loop_mu_) = 0;
+  absl::Time renewed_at_ ABSL_GUARDED_BY(loop_mu_);     // last grant or renewal
+  absl::Duration lease_ttl_ ABSL_GUARDED_BY(loop_mu_);  // as etcd last said
+  std::mt19937_64 jitter_ ABSL_GUARDED_BY(loop_mu_);
+
+  absl::Mutex mu_ ABSL_ACQUIRED_AFTER(loop_mu_);
+  int64_t lease_ ABSL_GUARDED_BY(mu_) = 0;        // granted, not known to be gone
+  bool registered_ ABSL_GUARDED_BY(mu_) = false;  // record_ put under lease_
+  bool stale_ ABSL_GUARDED_BY(mu_) = false;       // not renewed for a whole TTL
 };
 
 }  // namespace txcoord::cluster

@@ -175,4 +175,10 @@ absl::StatusOr<std::map<std::string, SettingValue>> FlagDefaults(SettingRole rol
   return defaults;
 }
 
+// Declared in node_record.h beside the other key layouts; defined here so
+// that the config centre's libraries need nothing of the registry's.
+std::string ConfigPrefix(const std::string& prefix, const std::string& service) {
+  return absl::StrCat(prefix, "/config/", service, "/");
+}
+
 }  // namespace txcoord::cluster
