@@ -334,11 +334,12 @@ int Run() {
   const int sig = WaitForShutdownSignal();
   (void)NotifySystemd("STOPPING=1");
   TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
-  if (registry != nullptr) registry->Deregister();
+  if (registry != nullptr) registry->Drain();
   if (*http != nullptr) (*http)->Stop();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
+  if (registry != nullptr) registry->Deregister();
   metrics_server->reset();  // its scrapes read the participant
   config->reset();          // no setting applied past here
   resolver.reset();

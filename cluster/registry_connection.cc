@@ -9,6 +9,7 @@
 #include "absl/time/clock.h"
 #include "cluster/cluster_flags.h"
 #include "cluster/etcd_client.h"
+#include "common/logging.h"
 
 namespace txcoord::cluster {
 
@@ -108,6 +109,14 @@ absl::StatusOr<Discovery*> RegistryConnection::StartDiscovery() {
   if (absl::Status started = discovery->Start(); !started.ok()) return started;
   discovery_ = std::move(discovery);
   return discovery_.get();
+}
+
+void RegistryConnection::Drain() {
+  if (registrar_ == nullptr) return;
+  if (absl::Status drained = registrar_->SetDraining(true); !drained.ok()) {
+    // Deregistering at the end of the shutdown still takes it out.
+    TXLOG(WARNING) << "registry: cannot mark " << registrar_->key() << " draining: " << drained;
+  }
 }
 
 void RegistryConnection::Deregister() {

@@ -67,7 +67,10 @@ class RegistryConnection final {
   absl::Status Register(NodeRecord record);
   // Starts the discovery view (once; later calls return the same view).
   absl::StatusOr<Discovery*> StartDiscovery();
-  // Removes the registration now (before a daemon drains); idempotent.
+  // Marks the record draining: clients send no new Begins here, while
+  // calls on this node's txids still find it. For the start of a shutdown.
+  void Drain();
+  // Removes the registration now; idempotent.
   void Deregister();
 
   Etcd* etcd() { return etcd_.get(); }

@@ -287,13 +287,15 @@ int Run() {
   const int sig = WaitForShutdownSignal();
   (void)NotifySystemd("STOPPING=1");
   TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";
-  // Out of the registry first: clients stop picking this coordinator.
-  if (*registry != nullptr) (*registry)->Deregister();
+  // Draining in the registry first: clients stop picking this coordinator
+  // for Begin, while calls on its txids still find it until it is gone.
+  if (*registry != nullptr) (*registry)->Drain();
   if (*http != nullptr) (*http)->Stop();
   runtime->StopAccepting();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
+  if (*registry != nullptr) (*registry)->Deregister();
   config->reset();  // no setting applied past here
   runtime->Halt();
   log->reset();  // flushes queued END records, stops the writer thread
