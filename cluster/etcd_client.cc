@@ -297,15 +297,22 @@ absl::Status EtcdClient::WithFailover(
       absl::StrCat("etcd unreachable at ", absl::StrJoin(tried, ","), ": ", last.message()));
 }
 
+absl::Status EtcdClient::Unary(
+    absl::FunctionRef<grpc::Status(const Endpoint& endpoint, grpc::ClientContext* context)> call) {
+  return WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
+    grpc::ClientContext context;
+    PrepareContext(&context, deadline);
+    return FromEtcdStatus(call(endpoint, &context));
+  });
+}
+
 absl::StatusOr<RangeResult> EtcdClient::Get(const std::string& key, int64_t revision) {
   pb::RangeRequest request;
   request.set_key(key);
   request.set_revision(revision);
   pb::RangeResponse response;
-  absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.kv->Range(&context, request, &response));
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.kv->Range(context, request, &response);
   });
   if (!status.ok()) return status;
   RangeResult result;
@@ -320,10 +327,8 @@ absl::StatusOr<RangeResult> EtcdClient::GetPrefix(const std::string& prefix) {
   request.set_key(prefix.empty() ? std::string(1, '\0') : prefix);
   request.set_range_end(PrefixEnd(prefix));
   pb::RangeResponse response;
-  absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.kv->Range(&context, request, &response));
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.kv->Range(context, request, &response);
   });
   if (!status.ok()) return status;
   RangeResult result;
@@ -340,10 +345,8 @@ absl::StatusOr<int64_t> EtcdClient::Put(const std::string& key, const std::strin
   request.set_value(value);
   request.set_lease(lease);
   pb::PutResponse response;
-  absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.kv->Put(&context, request, &response));
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.kv->Put(context, request, &response);
   });
   if (!status.ok()) return status;
   return response.header().revision();
@@ -364,10 +367,8 @@ absl::StatusOr<bool> EtcdClient::PutIf(const std::string& key, const std::string
   put->set_value(value);
   put->set_lease(lease);
   pb::TxnResponse response;
-  absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.kv->Txn(&context, request, &response));
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.kv->Txn(context, request, &response);
   });
   if (!status.ok()) return status;
   return response.succeeded();
@@ -377,10 +378,8 @@ absl::StatusOr<int64_t> EtcdClient::Delete(const std::string& key) {
   pb::DeleteRangeRequest request;
   request.set_key(key);
   pb::DeleteRangeResponse response;
-  absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.kv->DeleteRange(&context, request, &response));
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.kv->DeleteRange(context, request, &response);
   });
   if (!status.ok()) return status;
   return response.deleted();
@@ -391,10 +390,8 @@ absl::Status EtcdClient::Compact(int64_t revision) {
   request.set_revision(revision);
   request.set_physical(true);  // return once the history is gone
   pb::CompactionResponse response;
-  return WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.kv->Compact(&context, request, &response));
+  return Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.kv->Compact(context, request, &response);
   });
 }
 
@@ -402,10 +399,8 @@ absl::StatusOr<int64_t> EtcdClient::GrantLease(absl::Duration ttl) {
   pb::LeaseGrantRequest request;
   request.set_ttl(std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(ttl, absl::Seconds(1)))));
   pb::LeaseGrantResponse response;
-  absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.lease->LeaseGrant(&context, request, &response));
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.lease->LeaseGrant(context, request, &response);
   });
   if (!status.ok()) return status;
   if (!response.error().empty() || response.id() == 0) {
@@ -449,10 +444,8 @@ absl::Status EtcdClient::RevokeLease(int64_t lease) {
   pb::LeaseRevokeRequest request;
   request.set_id(lease);
   pb::LeaseRevokeResponse response;
-  absl::Status status = WithFailover([&](const Endpoint& endpoint, absl::Time deadline) {
-    grpc::ClientContext context;
-    PrepareContext(&context, deadline);
-    return FromEtcdStatus(endpoint.lease->LeaseRevoke(&context, request, &response));
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.lease->LeaseRevoke(context, request, &response);
   });
   // Gone already (expired, or revoked by an earlier attempt): as asked.
   if (status.code() == absl::StatusCode::kNotFound) return absl::OkStatus();

@@ -22,6 +22,8 @@
 
 namespace grpc {
 class ChannelCredentials;
+class ClientContext;
+class Status;
 }
 
 namespace txcoord::cluster {
@@ -91,6 +93,9 @@ class EtcdClient final : public Etcd {
   // with anything but UNAVAILABLE or DEADLINE_EXCEEDED; that endpoint
   // becomes the current one. `attempt` returns what the member said (gRPC
   // status mapped, message as etcd wrote it); this adds which member it was.
+  // One unary call with failover: `call` makes it on the given endpoint.
+  absl::Status Unary(
+      absl::FunctionRef<grpc::Status(const Endpoint& endpoint, grpc::ClientContext* context)> call);
   absl::Status WithFailover(
       absl::FunctionRef<absl::Status(const Endpoint& endpoint, absl::Time deadline)> attempt);
 

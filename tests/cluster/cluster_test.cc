@@ -148,7 +148,26 @@ class ClusterModeTest : public ::testing::Test {
     return agents;
   }
 
+  // A bank over the three agents found by name, its accounts created, with
+  // a ledger for the audit. Null (and a test failure) if that fails.
+  std::unique_ptr<Bank> MakeBank(Client* client,
+                                 absl::Duration tx_timeout = BankOptions().tx_timeout) {
+    agents_ = AgentsByName();
+    if (agents_.size() != 3) return nullptr;
+    BankOptions options;
+    options.accounts = 100;
+    options.ledger = true;
+    options.tx_timeout = tx_timeout;
+    auto bank = std::make_unique<Bank>(
+        client, std::vector<AgentClient*>{agents_[0].get(), agents_[1].get(), agents_[2].get()},
+        options);
+    absl::Status created = bank->CreateAccounts();
+    EXPECT_TRUE(created.ok()) << created;
+    return created.ok() ? std::move(bank) : nullptr;
+  }
+
   std::optional<TempDir> dir_;
+  std::vector<std::unique_ptr<AgentClient>> agents_;
   std::unique_ptr<EtcdServer> etcd_;
   std::string registry_url_;
   std::unique_ptr<Cluster> cluster_;
@@ -242,13 +261,9 @@ TEST_F(ClusterModeTest, BeginsAreBalancedByPolicy) {
 
 TEST_F(ClusterModeTest, EveryCallForATxidGoesToItsOwner) {
   Client client(Directory(cluster::BalancePolicy::kRoundRobin));
-  std::vector<std::unique_ptr<AgentClient>> agents = AgentsByName();
-  ASSERT_EQ(agents.size(), 3u);
-  BankOptions options;
-  options.accounts = 100;
-  options.ledger = true;
-  Bank bank(&client, {agents[0].get(), agents[1].get(), agents[2].get()}, options);
-  ASSERT_TRUE(bank.CreateAccounts().ok());
+  std::unique_ptr<Bank> made = MakeBank(&client);
+  ASSERT_NE(made, nullptr);
+  Bank& bank = *made;
   std::map<std::string, int> committed_by_owner;
   std::vector<TransferResult> results;
   {
@@ -326,14 +341,9 @@ TEST_F(ClusterModeTest, AKilledCoordinatorGetsNoBeginsAndItsTransfersSettleOnRes
   ClientOptions client_options;
   client_options.settle_timeout = absl::Seconds(30);
   Client client(directory, client_options);
-  std::vector<std::unique_ptr<AgentClient>> agents = AgentsByName();
-  ASSERT_EQ(agents.size(), 3u);
-  BankOptions options;
-  options.accounts = 100;
-  options.ledger = true;
-  options.tx_timeout = absl::Seconds(10);
-  Bank bank(&client, {agents[0].get(), agents[1].get(), agents[2].get()}, options);
-  ASSERT_TRUE(bank.CreateAccounts().ok());
+  std::unique_ptr<Bank> made = MakeBank(&client, absl::Seconds(10));
+  ASSERT_NE(made, nullptr);
+  Bank& bank = *made;
 
   // Threads whose transfer c3 owned wait in Commit until it is back; the
   // others must go on.
@@ -397,13 +407,9 @@ TEST_F(ClusterModeTest, AKilledCoordinatorGetsNoBeginsAndItsTransfersSettleOnRes
 
 TEST_F(ClusterModeTest, TransactionsGoOnWhileEtcdIsDownAndRegistrationsComeBack) {
   Client client(Directory(cluster::BalancePolicy::kRoundRobin));
-  std::vector<std::unique_ptr<AgentClient>> agents = AgentsByName();
-  ASSERT_EQ(agents.size(), 3u);
-  BankOptions options;
-  options.accounts = 100;
-  options.ledger = true;
-  Bank bank(&client, {agents[0].get(), agents[1].get(), agents[2].get()}, options);
-  ASSERT_TRUE(bank.CreateAccounts().ok());
+  std::unique_ptr<Bank> made = MakeBank(&client);
+  ASSERT_NE(made, nullptr);
+  Bank& bank = *made;
   Workload workload(&bank, 4);
   ASSERT_TRUE(Eventually([&] { return workload.committed_since(0) >= 30; }, absl::Seconds(30)));
 
