@@ -9,10 +9,13 @@
 namespace txcoord::cli {
 
 bool FlagTakesValue(const std::string& name) {
-  static const std::set<std::string>* const kValueFlags = new std::set<std::string>{
-      "coordinator", "agent",     "timeout",    "state",    "min-age",
-      "participant", "page-size", "page-token", "reason",   "note",
-      "tls-cert",    "tls-key",   "tls-ca",     "registry", "registry-prefix"};
+  static const std::set<std::string>* const kValueFlags =
+      new std::set<std::string>{"coordinator", "agent",          "timeout",
+                                "state",       "min-age",        "participant",
+                                "page-size",   "page-token",     "reason",
+                                "note",        "tls-cert",       "tls-key",
+                                "tls-ca",      "registry",       "registry-prefix",
+                                "service",     "coordinator-id", "coordinator-service"};
   return kValueFlags->count(name) != 0;
 }
 

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "cli/cluster_commands.h"
 
 namespace txcoord::cli {
 namespace {
@@ -18,7 +19,14 @@ constexpr char kGlobalHelp[] =
     "  --tls-cert=FILE, --tls-key=FILE\n"
     "                           client certificate and key (mutual TLS; the admin\n"
     "                           API needs an identity on the daemon's --admin_allow)\n"
-    "  --help, -h               help for the command\n";
+    "  --help, -h               help for the command\n"
+    "Cluster mode (docs/cluster.md): with --registry the daemons are found in etcd\n"
+    "  --registry=etcd://HOST:PORT[,...]  show/retry/abort/mark-done go to the txid's\n"
+    "                           owner; list asks every coordinator; txctl nodes\n"
+    "  --registry-prefix=P      the deployment's key prefix (default /txcoord)\n"
+    "  --service=NAME           the agent registered for service NAME (not --agent)\n"
+    "  --coordinator-id=ID      the coordinator registered as ID (not --coordinator)\n"
+    "  --coordinator-service=S  the coordinators' service for list (default txcoord)\n";
 
 constexpr char kExitHelp[] =
     "Exit codes:\n"
@@ -193,6 +201,18 @@ std::vector<CommandSpec>* MakeCommands() {
        0,
        10000,
        RunOutboxPurge},
+      {"nodes",
+       "nodes --registry=etcd://HOST:PORT[,...] [--registry-prefix=P]",
+       "list the daemons registered in etcd: role, service, node, endpoint, weight, state",
+       "Lists every coordinator and agent registered under <prefix>/nodes/ in etcd\n"
+       "(docs/cluster.md): its role, service, node id (a coordinator's is the first\n"
+       "part of its txids), gRPC and HTTP endpoints, weight, state (serving or\n"
+       "draining), version and pid. A daemon that died disappears once its lease\n"
+       "expires (--registry_ttl); one stopping shows as draining.\n",
+       {},
+       0,
+       0,
+       RunNodes},
       {"config list",
        "config list [SERVICE] --registry=etcd://HOST:PORT[,...] [--registry-prefix=P]",
        "the config centre's settings in etcd, of every service or one",
@@ -289,8 +309,20 @@ const std::vector<CommandSpec>& Commands() {
 }
 
 const std::vector<std::string>& GlobalFlags() {
-  static const std::vector<std::string>* const kFlags = new std::vector<std::string>{
-      "coordinator", "agent", "json", "timeout", "help", "tls-cert", "tls-key", "tls-ca"};
+  static const std::vector<std::string>* const kFlags =
+      new std::vector<std::string>{"coordinator",
+                                   "agent",
+                                   "json",
+                                   "timeout",
+                                   "help",
+                                   "tls-cert",
+                                   "tls-key",
+                                   "tls-ca",
+                                   "registry",
+                                   "registry-prefix",
+                                   "service",
+                                   "coordinator-id",
+                                   "coordinator-service"};
   return *kFlags;
 }
 

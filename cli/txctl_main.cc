@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "cli/cluster_commands.h"
 #include "cli/command_line.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
@@ -86,7 +87,27 @@ int Main(int argc, char** argv) {
   if (!tls.ok()) return UsageError(spec->name, std::string(tls.status().message()));
   invocation.credentials = ChannelCredentials(*tls);
   invocation.line = *std::move(line);
-  return spec->run(invocation);
+  // Cluster mode: the daemons come from the registry.
+  std::vector<std::pair<std::string, std::string>> coordinators;
+  if (int exit = ResolveFromRegistry(spec->name, &invocation, &coordinators); exit >= 0) {
+    return exit;
+  }
+  if (coordinators.size() <= 1) return spec->run(invocation);
+  if (invocation.json) {
+    std::string ids;
+    for (const auto& [id, endpoint] : coordinators) absl::StrAppend(&ids, " ", id);
+    return UsageError(spec->name, absl::StrCat("with --json, name one coordinator: "
+                                               "--coordinator-id=ID (registered:",
+                                               ids, ")"));
+  }
+  // `list` at every coordinator, one section each; the worst exit code.
+  int worst = kExitOk;
+  for (const auto& [id, endpoint] : coordinators) {
+    std::cout << "== coordinator " << id << " at " << endpoint << "\n";
+    invocation.coordinator = endpoint;
+    worst = std::max(worst, spec->run(invocation));
+  }
+  return worst;
 }
 
 }  // namespace

@@ -30,6 +30,7 @@
 #include "harness/etcd_server.h"
 #include "harness/temp_dir.h"
 #include "httplib.h"
+#include "tests/operators/txctl_runner.h"
 
 namespace txcoord::testing {
 namespace {
@@ -334,6 +335,57 @@ TEST_F(ClusterModeTest, HttpCallsOnAnotherCoordinatorsTxidAreRedirectedToItsOwne
   httplib::Result here = http.Get(("/v1/transactions/" + *own).c_str());
   ASSERT_TRUE(here);
   EXPECT_EQ(here->status, 200) << here->body;
+}
+
+TEST_F(ClusterModeTest, TxctlFindsDaemonsThroughTheRegistry) {
+  const std::string registry = "--registry=" + registry_url_;
+  TxctlResult nodes = RunTxctl({"nodes", registry, "--json"});
+  ASSERT_EQ(nodes.exit_code, 0) << nodes;
+  for (const std::string& id : kCoordinatorIds) {
+    EXPECT_NE(nodes.out.find("\"node_id\":\"" + id + "\""), std::string::npos) << nodes.out;
+  }
+  for (const std::string& name : kAgents) {
+    EXPECT_NE(nodes.out.find("\"service\":\"" + name + "\""), std::string::npos) << nodes.out;
+  }
+
+  // A transaction of c2, still open.
+  Client client(Directory(cluster::BalancePolicy::kRoundRobin));
+  std::string txid;
+  for (int i = 0; i < 3 && OwnerOf(txid) != "c2"; ++i) {
+    absl::StatusOr<std::string> begun = client.Begin(absl::Seconds(60));
+    ASSERT_TRUE(begun.ok()) << begun.status();
+    txid = *begun;
+  }
+  ASSERT_EQ(OwnerOf(txid), "c2");
+  // Asked at c1 by address, it is refused; through the registry it reaches c2.
+  TxctlResult wrong = RunTxctl({"show", txid, "--coordinator=" + cluster_->coordinator_address(0)});
+  EXPECT_EQ(wrong.exit_code, 3) << wrong;
+  TxctlResult shown = RunTxctl({"show", txid, registry, "--json"});
+  ASSERT_EQ(shown.exit_code, 0) << shown;
+  EXPECT_NE(shown.out.find(txid), std::string::npos) << shown.out;
+  // list asks every coordinator.
+  TxctlResult listed = RunTxctl({"list", registry});
+  ASSERT_EQ(listed.exit_code, 0) << listed;
+  for (const std::string& id : kCoordinatorIds) {
+    EXPECT_NE(listed.out.find("== coordinator " + id), std::string::npos) << listed.out;
+  }
+  EXPECT_NE(listed.out.find(txid), std::string::npos) << listed.out;
+  // An agent by its service name.
+  TxctlResult in_doubt = RunTxctl({"in-doubt", registry, "--service=bank-b", "--json"});
+  EXPECT_EQ(in_doubt.exit_code, 0) << in_doubt;
+  EXPECT_NE(in_doubt.out.find("bank-b"), std::string::npos) << in_doubt.out;
+
+  // Errors: an owner nobody registered, --service without a registry, an
+  // etcd that does not answer.
+  TxctlResult stranger = RunTxctl({"show", "c9.1.1", registry});
+  EXPECT_EQ(stranger.exit_code, 2) << stranger;
+  EXPECT_NE(stranger.err.find("\"c9\""), std::string::npos) << stranger;
+  TxctlResult usage = RunTxctl({"in-doubt", "--service=bank-b"});
+  EXPECT_EQ(usage.exit_code, 1) << usage;
+  ASSERT_TRUE(etcd_->Stop().ok());
+  TxctlResult away = RunTxctl({"nodes", registry, "--timeout=1s"});
+  EXPECT_EQ(away.exit_code, 4) << away;
+  EXPECT_NE(away.err.find(etcd_->endpoint()), std::string::npos) << away;
 }
 
 TEST_F(ClusterModeTest, AKilledCoordinatorGetsNoBeginsAndItsTransfersSettleOnRestart) {
