@@ -24,7 +24,7 @@ namespace grpc {
 class ChannelCredentials;
 class ClientContext;
 class Status;
-}
+}  // namespace grpc
 
 namespace txcoord::cluster {
 

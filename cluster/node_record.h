@@ -16,10 +16,10 @@ inline constexpr char kAgentRole[] = "agent";
 inline constexpr char kDefaultCoordinatorService[] = "txcoord";
 
 struct NodeRecord {
-  std::string node_id;   // a coordinator's: its cluster id (the txid's first part)
-  std::string role;      // kCoordinatorRole or kAgentRole
-  std::string service;   // coordinator group, or the agent's participant name
-  std::string endpoint;  // gRPC host:port
+  std::string node_id;        // a coordinator's: its cluster id (the txid's first part)
+  std::string role;           // kCoordinatorRole or kAgentRole
+  std::string service;        // coordinator group, or the agent's participant name
+  std::string endpoint;       // gRPC host:port
   std::string http_endpoint;  // empty: no HTTP port
   int64_t weight = 1;         // 1..1000, for the weighted policy
   std::string version;
@@ -34,8 +34,8 @@ struct NodeRecord {
 absl::StatusOr<NodeRecord> ParseNodeRecord(const std::string& json);
 
 // "<prefix>/nodes/<role>/<service>/<node_id>".
-std::string NodeKey(const std::string& prefix, const std::string& role,
-                    const std::string& service, const std::string& node_id);
+std::string NodeKey(const std::string& prefix, const std::string& role, const std::string& service,
+                    const std::string& node_id);
 // "<prefix>/nodes/": every node of every role.
 std::string NodesPrefix(const std::string& prefix);
 // "<prefix>/config/<service>/".

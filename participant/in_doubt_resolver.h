@@ -19,9 +19,9 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/scheduled_scope.h"
 #include "common/scheduler.h"
 #include "participant/participant.h"
-#include "common/scheduled_scope.h"
 
 namespace txcoord::participant {
 
