@@ -241,6 +241,8 @@ TEST_F(ClusterModeTest, BeginsAreBalancedByPolicy) {
           << "weighted: " << kCoordinatorIds[i] << " issued " << by_owner[kCoordinatorIds[i]];
     }
     EXPECT_EQ(by_owner.size(), 3u) << "errors or strangers among the Begins";
+    std::printf("weighted 1:2:3: c1 %d, c2 %d, c3 %d\n", by_owner["c1"], by_owner["c2"],
+                by_owner["c3"]);
   }
   {
     Client client(Directory(cluster::BalancePolicy::kRoundRobin));
@@ -248,6 +250,8 @@ TEST_F(ClusterModeTest, BeginsAreBalancedByPolicy) {
     for (const std::string& id : kCoordinatorIds) {
       EXPECT_EQ(by_owner[id], kBegins / 3) << "round_robin: " << id;
     }
+    std::printf("round_robin: c1 %d, c2 %d, c3 %d\n", by_owner["c1"], by_owner["c2"],
+                by_owner["c3"]);
   }
   {
     Client client(Directory(cluster::BalancePolicy::kRandom));
@@ -257,6 +261,7 @@ TEST_F(ClusterModeTest, BeginsAreBalancedByPolicy) {
       EXPECT_NEAR(by_owner[id], kBegins / 3.0, 5 * std::sqrt(kBegins / 3.0 * 2 / 3))
           << "random: " << id;
     }
+    std::printf("random: c1 %d, c2 %d, c3 %d\n", by_owner["c1"], by_owner["c2"], by_owner["c3"]);
   }
 }
 
