@@ -65,6 +65,25 @@ absl::StatusOr<std::optional<SettingValue>> CheckArguments(const Invocation& inv
   return std::optional<SettingValue>(*value);
 }
 
+// A command's SERVICE NAME [VALUE], checked, and the key they name.
+struct Setting {
+  std::string service;
+  std::string name;
+  std::string key;
+  std::optional<SettingValue> value;  // set when the command took a VALUE
+};
+
+absl::StatusOr<Setting> ParseSetting(const Invocation& invocation) {
+  absl::StatusOr<std::optional<SettingValue>> checked = CheckArguments(invocation);
+  if (!checked.ok()) return checked.status();
+  Setting setting;
+  setting.service = invocation.args.at(0);
+  setting.name = invocation.args.at(1);
+  setting.key = Key(invocation, setting.service, setting.name);
+  setting.value = *std::move(checked);
+  return setting;
+}
+
 // The setting as its daemons see it, for messages.
 std::string Shown(const std::optional<KeyValue>& kv, const std::string& name) {
   if (!kv.has_value()) return absl::StrCat("unset (--", name, " flag)");
@@ -176,11 +195,11 @@ int ConfigList(const Invocation& invocation, cluster::Etcd* etcd) {
 }
 
 int ConfigGet(const Invocation& invocation, cluster::Etcd* etcd) {
-  absl::StatusOr<std::optional<SettingValue>> checked = CheckArguments(invocation);
-  if (!checked.ok()) return ReportError(invocation, checked.status(), "config get");
-  const std::string& service = invocation.args[0];
-  const std::string& name = invocation.args[1];
-  const std::string key = Key(invocation, service, name);
+  absl::StatusOr<Setting> setting = ParseSetting(invocation);
+  if (!setting.ok()) return ReportError(invocation, setting.status(), "config get");
+  const std::string& service = setting->service;
+  const std::string& name = setting->name;
+  const std::string& key = setting->key;
   absl::StatusOr<std::optional<KeyValue>> kv = Read(etcd, key);
   if (!kv.ok()) return EtcdError(invocation, kv.status(), "reading " + key, etcd);
   const std::string problem = kv->has_value() ? Problem(name, (*kv)->value) : "";
@@ -212,12 +231,12 @@ int ConfigGet(const Invocation& invocation, cluster::Etcd* etcd) {
 }
 
 int ConfigSet(const Invocation& invocation, cluster::Etcd* etcd) {
-  absl::StatusOr<std::optional<SettingValue>> checked = CheckArguments(invocation);
-  if (!checked.ok()) return ReportError(invocation, checked.status(), "config set");
-  const std::string& service = invocation.args[0];
-  const std::string& name = invocation.args[1];
-  const std::string value = (*checked)->ToString();
-  const std::string key = Key(invocation, service, name);
+  absl::StatusOr<Setting> setting = ParseSetting(invocation);
+  if (!setting.ok()) return ReportError(invocation, setting.status(), "config set");
+  const std::string& service = setting->service;
+  const std::string& name = setting->name;
+  const std::string& key = setting->key;
+  const std::string value = setting->value->ToString();
   for (int attempt = 0; attempt < kSetTries; ++attempt) {
     absl::StatusOr<std::optional<KeyValue>> old = Read(etcd, key);
     if (!old.ok()) return EtcdError(invocation, old.status(), "reading " + key, etcd);
@@ -253,11 +272,11 @@ int ConfigSet(const Invocation& invocation, cluster::Etcd* etcd) {
 }
 
 int ConfigUnset(const Invocation& invocation, cluster::Etcd* etcd) {
-  absl::StatusOr<std::optional<SettingValue>> checked = CheckArguments(invocation);
-  if (!checked.ok()) return ReportError(invocation, checked.status(), "config unset");
-  const std::string& service = invocation.args[0];
-  const std::string& name = invocation.args[1];
-  const std::string key = Key(invocation, service, name);
+  absl::StatusOr<Setting> setting = ParseSetting(invocation);
+  if (!setting.ok()) return ReportError(invocation, setting.status(), "config unset");
+  const std::string& service = setting->service;
+  const std::string& name = setting->name;
+  const std::string& key = setting->key;
   absl::StatusOr<std::optional<KeyValue>> old = Read(etcd, key);
   if (!old.ok()) return EtcdError(invocation, old.status(), "reading " + key, etcd);
   absl::StatusOr<int64_t> deleted = etcd->Delete(key);
@@ -284,11 +303,11 @@ int ConfigUnset(const Invocation& invocation, cluster::Etcd* etcd) {
 }
 
 int ConfigHistory(const Invocation& invocation, cluster::Etcd* etcd) {
-  absl::StatusOr<std::optional<SettingValue>> checked = CheckArguments(invocation);
-  if (!checked.ok()) return ReportError(invocation, checked.status(), "config history");
-  const std::string& service = invocation.args[0];
-  const std::string& name = invocation.args[1];
-  const std::string key = Key(invocation, service, name);
+  absl::StatusOr<Setting> setting = ParseSetting(invocation);
+  if (!setting.ok()) return ReportError(invocation, setting.status(), "config history");
+  const std::string& service = setting->service;
+  const std::string& name = setting->name;
+  const std::string& key = setting->key;
   std::vector<KeyValue> values;
   // How the walk ended, in words; `compacted` when etcd no longer has it.
   std::string end;
