@@ -46,6 +46,31 @@ struct WatchEvent {
   KeyValue kv;  // for kDelete: the key and mod_revision of the delete only
 };
 
+// One comparison of a transaction: `key`'s create or mod revision equals
+// `revision` (a missing key has both at 0).
+struct TxnCompare {
+  enum class Target { kCreateRevision, kModRevision };
+  std::string key;
+  Target target = Target::kModRevision;
+  int64_t revision = 0;
+};
+
+// One write of a transaction. kDeletePrefix deletes every key that starts
+// with `key`. etcd refuses a transaction that writes one key twice or puts
+// a key inside a prefix it deletes (INVALID_ARGUMENT).
+struct TxnOp {
+  enum class Type { kPut, kDelete, kDeletePrefix };
+  Type type = Type::kPut;
+  std::string key;
+  std::string value;
+  int64_t lease = 0;
+};
+
+struct TxnResult {
+  bool succeeded = false;  // every comparison held, and the writes were made
+  int64_t revision = 0;    // the store's revision after the transaction
+};
+
 // Stops a watch when destroyed: no callback runs once the destructor has
 // returned. Must not be destroyed from inside its own callbacks.
 class WatchHandle {
@@ -73,6 +98,11 @@ class Etcd {
                                      int64_t expected_mod_revision, int64_t lease = 0) = 0;
   // Deletes `key`; returns how many keys were deleted (0 or 1).
   virtual absl::StatusOr<int64_t> Delete(const std::string& key) = 0;
+  // If every comparison holds, makes every write, all at one revision;
+  // otherwise writes nothing (succeeded = false). At most 128 writes (etcd's
+  // default --max-txn-ops).
+  virtual absl::StatusOr<TxnResult> Txn(const std::vector<TxnCompare>& compares,
+                                        const std::vector<TxnOp>& writes) = 0;
 
   // A new lease that expires `ttl` (rounded up to whole seconds, at least
   // one) after its last keep-alive. Returns its id.

@@ -374,6 +374,42 @@ absl::StatusOr<bool> EtcdClient::PutIf(const std::string& key, const std::string
   return response.succeeded();
 }
 
+absl::StatusOr<TxnResult> EtcdClient::Txn(const std::vector<TxnCompare>& compares,
+                                           const std::vector<TxnOp>& writes) {
+  pb::TxnRequest request;
+  for (const TxnCompare& c : compares) {
+    pb::Compare* compare = request.add_compare();
+    compare->set_key(c.key);
+    compare->set_result(pb::Compare::EQUAL);
+    if (c.target == TxnCompare::Target::kCreateRevision) {
+      compare->set_target(pb::Compare::CREATE);
+      compare->set_create_revision(c.revision);
+    } else {
+      compare->set_target(pb::Compare::MOD);
+      compare->set_mod_revision(c.revision);
+    }
+  }
+  for (const TxnOp& op : writes) {
+    pb::RequestOp* out = request.add_success();
+    if (op.type == TxnOp::Type::kPut) {
+      pb::PutRequest* put = out->mutable_request_put();
+      put->set_key(op.key);
+      put->set_value(op.value);
+      put->set_lease(op.lease);
+    } else {
+      pb::DeleteRangeRequest* del = out->mutable_request_delete_range();
+      del->set_key(op.key);
+      if (op.type == TxnOp::Type::kDeletePrefix) del->set_range_end(PrefixEnd(op.key));
+    }
+  }
+  pb::TxnResponse response;
+  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+    return endpoint.kv->Txn(context, request, &response);
+  });
+  if (!status.ok()) return status;
+  return TxnResult{response.succeeded(), response.header().revision()};
+}
+
 absl::StatusOr<int64_t> EtcdClient::Delete(const std::string& key) {
   pb::DeleteRangeRequest request;
   request.set_key(key);

@@ -70,6 +70,8 @@ class EtcdClient final : public Etcd {
   absl::StatusOr<bool> PutIf(const std::string& key, const std::string& value,
                              int64_t expected_mod_revision, int64_t lease = 0) override;
   absl::StatusOr<int64_t> Delete(const std::string& key) override;
+  absl::StatusOr<TxnResult> Txn(const std::vector<TxnCompare>& compares,
+                                const std::vector<TxnOp>& writes) override;
   absl::StatusOr<int64_t> GrantLease(absl::Duration ttl) override;
   absl::StatusOr<absl::Duration> KeepAlive(int64_t lease) override;
   absl::Status RevokeLease(int64_t lease) override;

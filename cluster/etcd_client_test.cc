@@ -2,6 +2,7 @@
 // watches as cluster/etcd.h promises them, compaction, outages and
 // failover between endpoints.
 #include "cluster/etcd_client.h"
+#include "cluster/etcd_txn_test_util.h"
 
 #include <algorithm>
 #include <memory>
@@ -203,6 +204,10 @@ TEST_F(EtcdClientTest, PutIfWritesOnlyAtTheExpectedModRevision) {
   EXPECT_EQ(client_->Get(Key("k"))->kvs.at(0).value, "1");
   EXPECT_TRUE(*client_->PutIf(Key("k"), "4", revision));
   EXPECT_EQ(client_->Get(Key("k"))->kvs.at(0).value, "4");
+}
+
+TEST_F(EtcdClientTest, TxnWritesAllAtOneRevisionOnlyWhenItsComparisonsHold) {
+  testing::ExpectTxnSemantics(client_.get(), Key(""));
 }
 
 TEST_F(EtcdClientTest, DeleteReturnsHowManyKeysWent) {

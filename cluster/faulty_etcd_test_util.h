@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "cluster/etcd.h"
@@ -49,6 +50,12 @@ class FaultyEtcd final : public Etcd {
   absl::StatusOr<int64_t> Delete(const std::string& key) override {
     ++calls;
     return etcd_->Delete(key);
+  }
+  absl::StatusOr<TxnResult> Txn(const std::vector<TxnCompare>& compares,
+                                const std::vector<TxnOp>& writes) override {
+    ++calls;
+    if (fail_put) return Injected("Txn");
+    return etcd_->Txn(compares, writes);
   }
   absl::StatusOr<int64_t> GrantLease(absl::Duration ttl) override {
     ++calls;

@@ -114,28 +114,37 @@ absl::StatusOr<int64_t> MemoryEtcd::PutLocked(const std::string& key, const std:
   if (lease != 0 && leases_.count(lease) == 0) {
     return absl::NotFoundError(absl::StrCat("etcd in memory: lease ", lease, " not found"));
   }
-  ++revision_;
-  KeyValue& kv = keys_[key];
-  if (kv.version == 0) {
-    kv.key = key;
-    kv.create_revision = revision_;
-  }
-  kv.value = value;
-  kv.mod_revision = revision_;
-  ++kv.version;
-  kv.lease = lease;
-  Publish(WatchEvent{WatchEvent::Type::kPut, kv});
+  PutAt(key, value, lease, ++revision_);
   return revision_;
 }
 
+void MemoryEtcd::PutAt(const std::string& key, const std::string& value, int64_t lease,
+                       int64_t revision) {
+  KeyValue& kv = keys_[key];
+  if (kv.version == 0) {
+    kv.key = key;
+    kv.create_revision = revision;
+  }
+  kv.value = value;
+  kv.mod_revision = revision;
+  ++kv.version;
+  kv.lease = lease;
+  Publish(WatchEvent{WatchEvent::Type::kPut, kv});
+}
+
 int64_t MemoryEtcd::DeleteLocked(const std::string& key) {
-  if (keys_.erase(key) == 0) return 0;
-  ++revision_;
+  if (keys_.count(key) == 0) return 0;
+  DeleteAt(key, ++revision_);
+  return 1;
+}
+
+bool MemoryEtcd::DeleteAt(const std::string& key, int64_t revision) {
+  if (keys_.erase(key) == 0) return false;
   WatchEvent event{WatchEvent::Type::kDelete, {}};
   event.kv.key = key;
-  event.kv.mod_revision = revision_;
+  event.kv.mod_revision = revision;
   Publish(event);
-  return 1;
+  return true;
 }
 
 absl::StatusOr<int64_t> MemoryEtcd::Put(const std::string& key, const std::string& value,
@@ -155,6 +164,60 @@ absl::StatusOr<bool> MemoryEtcd::PutIf(const std::string& key, const std::string
   absl::StatusOr<int64_t> put = PutLocked(key, value, lease);
   if (!put.ok()) return put.status();
   return true;
+}
+
+absl::StatusOr<TxnResult> MemoryEtcd::Txn(const std::vector<TxnCompare>& compares,
+                                           const std::vector<TxnOp>& writes) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (writes.size() > 128) {
+    return absl::InvalidArgumentError("etcd in memory: too many operations in txn request");
+  }
+  for (const TxnOp& op : writes) {
+    if (op.type == TxnOp::Type::kPut && op.lease != 0 && leases_.count(op.lease) == 0) {
+      return absl::NotFoundError(absl::StrCat("etcd in memory: lease ", op.lease, " not found"));
+    }
+  }
+  TxnResult result;
+  for (const TxnCompare& compare : compares) {
+    auto it = keys_.find(compare.key);
+    int64_t actual = 0;
+    if (it != keys_.end()) {
+      actual = compare.target == TxnCompare::Target::kCreateRevision ? it->second.create_revision
+                                                                     : it->second.mod_revision;
+    }
+    if (actual != compare.revision) {
+      result.revision = revision_;
+      return result;
+    }
+  }
+  result.succeeded = true;
+  // etcd advances the revision only for a transaction that changed a key.
+  const int64_t revision = revision_ + 1;
+  bool changed = false;
+  for (const TxnOp& op : writes) {
+    switch (op.type) {
+      case TxnOp::Type::kPut:
+        PutAt(op.key, op.value, op.lease, revision);
+        changed = true;
+        break;
+      case TxnOp::Type::kDelete:
+        changed |= DeleteAt(op.key, revision);
+        break;
+      case TxnOp::Type::kDeletePrefix: {
+        std::vector<std::string> matched;
+        for (auto it = keys_.lower_bound(op.key);
+             it != keys_.end() && absl::StartsWith(it->first, op.key); ++it) {
+          matched.push_back(it->first);
+        }
+        for (const std::string& key : matched) changed |= DeleteAt(key, revision);
+        break;
+      }
+    }
+  }
+  if (changed) revision_ = revision;
+  result.revision = revision_;
+  return result;
 }
 
 absl::StatusOr<int64_t> MemoryEtcd::Delete(const std::string& key) {

@@ -39,6 +39,8 @@ class MemoryEtcd final : public Etcd {
   absl::StatusOr<bool> PutIf(const std::string& key, const std::string& value,
                              int64_t expected_mod_revision, int64_t lease = 0) override;
   absl::StatusOr<int64_t> Delete(const std::string& key) override;
+  absl::StatusOr<TxnResult> Txn(const std::vector<TxnCompare>& compares,
+                                const std::vector<TxnOp>& writes) override;
   absl::StatusOr<int64_t> GrantLease(absl::Duration ttl) override;
   absl::StatusOr<absl::Duration> KeepAlive(int64_t lease) override;
   absl::Status RevokeLease(int64_t lease) override;
@@ -61,6 +63,10 @@ class MemoryEtcd final : public Etcd {
   absl::StatusOr<int64_t> PutLocked(const std::string& key, const std::string& value, int64_t lease)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t DeleteLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The writes of one revision (revision_ already advanced to it).
+  void PutAt(const std::string& key, const std::string& value, int64_t lease, int64_t revision)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool DeleteAt(const std::string& key, int64_t revision) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ArmExpiry(int64_t id, Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Expire(int64_t id);
   // Queues `event` to every watcher whose prefix matches it.

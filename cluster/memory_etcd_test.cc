@@ -3,6 +3,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/etcd_txn_test_util.h"
 #include "common/fake_scheduler.h"
 #include "gtest/gtest.h"
 
@@ -45,6 +46,10 @@ TEST_F(MemoryEtcdTest, PutIfComparesModRevision) {
   EXPECT_FALSE(*etcd_.PutIf("/k", "3", rev + 1));
   EXPECT_TRUE(*etcd_.PutIf("/k", "4", rev));
   EXPECT_EQ(etcd_.Get("/k")->kvs.at(0).value, "4");
+}
+
+TEST_F(MemoryEtcdTest, TxnWritesAllAtOneRevisionOnlyWhenItsComparisonsHold) {
+  testing::ExpectTxnSemantics(&etcd_, "/txn/");
 }
 
 TEST_F(MemoryEtcdTest, LeaseExpiryDeletesItsKeysAndKeepAliveDefersIt) {
