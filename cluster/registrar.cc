@@ -43,11 +43,10 @@ absl::Status Registrar::Start() {
   const std::string where = absl::StrCat("cannot register ", key_, " in ", etcd_->Describe());
   absl::StatusOr<int64_t> lease = etcd_->GrantLease(options_.ttl);
   if (!lease.ok()) return Annotate(lease.status(), absl::StrCat(where, ": granting a lease"));
-  absl::StatusOr<int64_t> put = etcd_->Put(key_, record_.ToJson(), *lease);
-  if (!put.ok()) {
+  if (absl::Status put = Write(*lease); !put.ok()) {
     // Best effort: the lease would expire by itself anyway.
     etcd_->RevokeLease(*lease).IgnoreError();
-    return Annotate(put.status(), absl::StrCat(where, ": writing the record"));
+    return Annotate(put, absl::StrCat(where, ": writing the record"));
   }
   started_ = true;
   dirty_ = false;
@@ -157,6 +156,12 @@ void Registrar::Tick() {
     return;
   }
   stats_->keepalive_failures.fetch_add(1);
+  if (fenced_) {
+    TXLOG(ERROR) << "registry: " << status << "; the registration loop stops";
+    SetLease(0, /*registered=*/false);
+    if (options_.on_fenced) options_.on_fenced(status);
+    return;
+  }
   ++outage_failures_;
   if (!in_outage_) {
     in_outage_ = true;
@@ -220,13 +225,30 @@ absl::Status Registrar::Step() {
   return absl::OkStatus();
 }
 
+absl::Status Registrar::Write(int64_t lease) {
+  if (fenced_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the guard of ", key_, " failed: not written again"));
+  }
+  if (options_.guard.empty()) return etcd_->Put(key_, record_.ToJson(), lease).status();
+  absl::StatusOr<TxnResult> written =
+      etcd_->Txn(options_.guard, {TxnOp{TxnOp::Type::kPut, key_, record_.ToJson(), lease}});
+  if (!written.ok()) return written.status();
+  if (!written->succeeded) {
+    fenced_ = true;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the guard of ", key_, " failed at revision ", written->revision,
+        " (this process no longer owns what the record stands for): not written again"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Registrar::PutRecord(int64_t lease) {
-  absl::StatusOr<int64_t> put = etcd_->Put(key_, record_.ToJson(), lease);
-  if (!put.ok()) {
+  if (absl::Status put = Write(lease); !put.ok()) {
     // The write may still have happened (etcd.h): written again later.
     dirty_ = true;
-    if (absl::IsNotFound(put.status())) SetLease(0, /*registered=*/false);
-    return Annotate(put.status(), absl::StrCat("writing ", key_));
+    if (absl::IsNotFound(put)) SetLease(0, /*registered=*/false);
+    return Annotate(put, absl::StrCat("writing ", key_));
   }
   dirty_ = false;
   SetLease(lease, /*registered=*/true);

@@ -7,9 +7,11 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -31,6 +33,13 @@ struct RegistrarOptions {
   absl::Duration ttl = absl::Seconds(5);  // renewed every ttl/3
   // Retry after a failed etcd call: from this, doubling, to ttl/3, jittered.
   absl::Duration min_backoff = absl::Milliseconds(100);
+  // Comparisons every write of the record is made under (an etcd
+  // transaction): a coordinator that owns its txid space (docs/ha.md)
+  // registers only while it still does. Once they fail, the record is
+  // never written again, and `on_fenced` (may be empty) is called once,
+  // from the loop, with the FAILED_PRECONDITION naming the key.
+  std::vector<TxnCompare> guard;
+  std::function<void(const absl::Status&)> on_fenced;
 };
 
 // Thread-safe.
@@ -71,6 +80,9 @@ class Registrar final {
   void Tick() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Renews, grants and puts as needed; the first error.
   absl::Status Step() ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
+  // Writes record_ under `lease`: a put, or a transaction under the guard
+  // (FAILED_PRECONDITION when it failed).
+  absl::Status Write(int64_t lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   // Puts record_ under `lease`; on NOT_FOUND forgets the lease.
   absl::Status PutRecord(int64_t lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
   void ScheduleTick(absl::Duration delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(loop_mu_);
@@ -95,6 +107,7 @@ class Registrar final {
   NodeRecord record_ ABSL_GUARDED_BY(loop_mu_);
   bool started_ ABSL_GUARDED_BY(loop_mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(loop_mu_) = false;
+  bool fenced_ ABSL_GUARDED_BY(loop_mu_) = false;  // the guard failed: never written again
   // record_ changed (or a put failed) since it was last written.
   bool dirty_ ABSL_GUARDED_BY(loop_mu_) = false;
   bool in_outage_ ABSL_GUARDED_BY(loop_mu_) = false;

@@ -325,5 +325,39 @@ TEST(RegistrarThreadsTest, NoEtcdCallOnceStopReturnsWhileTheLoopRunsOnItsOwnThre
   EXPECT_GT(etcd.keepalives.load(), 0);
 }
 
+// A coordinator that owns a txid space registers under the guard of its
+// ownership (docs/ha.md): once another owns the space, the record is not
+// written again, even when its own lease expired, and the loop says so once.
+TEST_F(RegistrarTest, AGuardedRecordIsNeverWrittenOnceItsGuardFails) {
+  const std::string owner = "/t/spaces/c1/owner";
+  const int64_t fence = *memory_.Put(owner, "this process");
+  RegistrarOptions options = Options();
+  options.guard = {{owner, TxnCompare::Target::kCreateRevision, fence}};
+  int fenced = 0;
+  std::string why;
+  options.on_fenced = [&](const absl::Status& status) {
+    ++fenced;
+    why = std::string(status.message());
+  };
+  registrar_ = std::make_unique<Registrar>(&etcd_, &scheduler_, Record(), options);
+  ASSERT_TRUE(registrar_->Start().ok());
+  ASSERT_TRUE(Stored().has_value());
+
+  // The space changes hands while this process's lease lapses (paused).
+  ASSERT_EQ(*memory_.Delete(owner), 1);
+  ASSERT_TRUE(memory_.Put(owner, "a standby").ok());
+  memory_.SetAvailable(false);
+  AdvanceBy(absl::Seconds(4));
+  memory_.SetAvailable(true);
+  ASSERT_FALSE(Stored().has_value()) << "the lease expired with its record";
+  ASSERT_TRUE(memory_.Put(kKey, "the standby's record").ok());
+  AdvanceBy(absl::Seconds(10));
+
+  EXPECT_EQ(Stored()->value, "the standby's record");
+  EXPECT_EQ(fenced, 1);
+  EXPECT_THAT(why, HasSubstr("guard of /t/nodes/coordinator/txcoord/c1 failed"));
+  EXPECT_FALSE(registrar_->registered());
+}
+
 }  // namespace
 }  // namespace txcoord::cluster
