@@ -95,22 +95,40 @@ absl::Status RetainedOutcomes::Merge(const OutcomeChunk& chunk) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// A chunk as it is persisted: trailing zero bytes carry nothing, so a young
+// chunk is short on disk.
+OutcomeChunk Persisted(uint64_t epoch, uint64_t first, absl::Time newest,
+                       const std::vector<uint64_t>& words) {
+  OutcomeChunk persisted{epoch, first, newest,
+                         std::string(RetainedOutcomes::kChunkBytes, '\0')};
+  // Checkpoints encode every chunk under the runtime's lock: a word at a
+  // time, not a byte at a time.
+  for (size_t w = 0; w < words.size(); ++w) {
+    absl::little_endian::Store64(&persisted.bitmap[w * 8], words[w]);
+  }
+  const size_t used = persisted.bitmap.find_last_not_of('\0');
+  persisted.bitmap.resize(used == std::string::npos ? 0 : used + 1);
+  return persisted;
+}
+
+}  // namespace
+
 std::vector<OutcomeChunk> RetainedOutcomes::Chunks() const {
   std::vector<OutcomeChunk> out;
   out.reserve(chunks_.size());
   for (const auto& [key, chunk] : chunks_) {
-    OutcomeChunk persisted{key.first, key.second, chunk.newest, std::string(kChunkBytes, '\0')};
-    // Checkpoints encode every chunk under the runtime's lock: a word at a
-    // time, not a byte at a time.
-    for (size_t w = 0; w < chunk.words.size(); ++w) {
-      absl::little_endian::Store64(&persisted.bitmap[w * 8], chunk.words[w]);
-    }
-    // Trailing zero bytes carry nothing: a young chunk is short on disk.
-    const size_t used = persisted.bitmap.find_last_not_of('\0');
-    persisted.bitmap.resize(used == std::string::npos ? 0 : used + 1);
-    out.push_back(std::move(persisted));
+    out.push_back(Persisted(key.first, key.second, chunk.newest, chunk.words));
   }
   return out;
+}
+
+std::optional<OutcomeChunk> RetainedOutcomes::ChunkOf(uint64_t epoch, uint64_t sequence) const {
+  const Key key = KeyOf(epoch, sequence);
+  auto it = chunks_.find(key);
+  if (it == chunks_.end()) return std::nullopt;
+  return Persisted(key.first, key.second, it->second.newest, it->second.words);
 }
 
 }  // namespace txcoord::coordinator

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -88,6 +89,9 @@ class RetainedOutcomes final {
   // What a checkpoint must carry: the mark, then every chunk, oldest first.
   const ExpiredMark& expired() const { return expired_; }
   std::vector<OutcomeChunk> Chunks() const;
+  // The chunk that holds (epoch, sequence), if kept (the decision log on
+  // etcd writes each chunk it changed).
+  std::optional<OutcomeChunk> ChunkOf(uint64_t epoch, uint64_t sequence) const;
 
   size_t chunk_count() const { return chunks_.size(); }
   size_t bytes() const { return chunks_.size() * kChunkBytes; }
