@@ -89,11 +89,14 @@ RegistryConnection::~RegistryConnection() {
   discovery_.reset();
 }
 
-absl::Status RegistryConnection::Register(NodeRecord record) {
+absl::Status RegistryConnection::Register(NodeRecord record, std::vector<TxnCompare> guard,
+                                          std::function<void(const absl::Status&)> on_fenced) {
   if (registrar_ != nullptr) return absl::FailedPreconditionError("already registered");
   RegistrarOptions registrar_options;
   registrar_options.prefix = options_.prefix;
   registrar_options.ttl = options_.ttl;
+  registrar_options.guard = std::move(guard);
+  registrar_options.on_fenced = std::move(on_fenced);
   auto registrar =
       std::make_unique<Registrar>(etcd_.get(), &timers_, std::move(record), registrar_options);
   if (absl::Status started = registrar->Start(); !started.ok()) return started;

@@ -5,8 +5,10 @@
 #ifndef TXCOORD_CLUSTER_REGISTRY_CONNECTION_H_
 #define TXCOORD_CLUSTER_REGISTRY_CONNECTION_H_
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -63,8 +65,10 @@ class RegistryConnection final {
   RegistryConnection& operator=(const RegistryConnection&) = delete;
 
   // Registers `record` under a lease and keeps it alive; once. The error
-  // (etcd unreachable) names the endpoints and the key.
-  absl::Status Register(NodeRecord record);
+  // (etcd unreachable) names the endpoints and the key. With a `guard`,
+  // every write of the record is made under it (RegistrarOptions::guard).
+  absl::Status Register(NodeRecord record, std::vector<TxnCompare> guard = {},
+                        std::function<void(const absl::Status&)> on_fenced = nullptr);
   // Starts the discovery view (once; later calls return the same view).
   absl::StatusOr<Discovery*> StartDiscovery();
   // Marks the record draining: clients send no new Begins here, while

@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include <unistd.h>
+
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,7 @@
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
 #include "coordinator/grpc_participant_transport.h"
+#include "coordinator/ha/owned_space.h"
 #include "coordinator/http_api.h"
 #include "coordinator/runtime.h"
 #include "coordinator/wal/log.h"
@@ -81,6 +84,11 @@ ABSL_FLAG(std::string, registry_service, txcoord::cluster::kDefaultCoordinatorSe
           "With --registry: the coordinator group this coordinator serves in (clients balance "
           "their Begins across the coordinators of one group), and the service whose settings "
           "it reads from etcd (docs/cluster.md).");
+ABSL_FLAG(std::string, log, "wal",
+          "Where decisions are logged: \"wal\", the write-ahead log in --data_dir (one "
+          "machine), or \"etcd\", the etcd of --registry (docs/ha.md): this process then "
+          "owns the txid space --cluster_id while it holds a lease there, or waits as a "
+          "standby and takes the space over when its owner is lost.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log level printed: debug, info, warning, error.");
 
@@ -113,25 +121,10 @@ int Run() {
     return 2;
   }
 
-  absl::StatusOr<std::unique_ptr<DataDir>> dir =
-      DataDir::Open(absl::GetFlag(FLAGS_data_dir), absl::GetFlag(FLAGS_cluster_id));
-  if (!dir.ok()) {
-    TXLOG(ERROR) << "cannot start: " << dir.status();
-    return 1;
-  }
-
   // The checkpoint callback runs only after appends, which need the runtime.
   std::atomic<Runtime*> runtime_for_checkpoint{nullptr};
   MetricsRegistry metrics_registry;
   CoordinatorMetrics metrics(&metrics_registry);
-  wal::LogOptions log_options;
-  log_options.sync_observer = metrics.WalSyncObserver();
-  log_options.dir = (*dir)->wal_dir();
-  log_options.segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
-  log_options.checkpoint = [&runtime_for_checkpoint]() {
-    Runtime* runtime = runtime_for_checkpoint.load();
-    return runtime ? runtime->CheckpointRecords() : std::vector<wal::Record>{};
-  };
   RetentionOptions retention;
   retention.retention = absl::GetFlag(FLAGS_outcome_retention);
   retention.max_bytes = absl::GetFlag(FLAGS_outcome_retention_max_bytes);
@@ -142,30 +135,84 @@ int Run() {
                  << RetainedOutcomes::kChunkBytes;
     return 2;
   }
-  if (retention.max_bytes > absl::GetFlag(FLAGS_wal_segment_bytes) / 4) {
-    // Each checkpoint carries the bitmaps: one as large as a segment would
-    // make every batch rotate.
-    TXLOG(ERROR) << "cannot start: --outcome_retention_max_bytes (" << retention.max_bytes
-                 << ") must be at most a quarter of --wal_segment_bytes ("
-                 << absl::GetFlag(FLAGS_wal_segment_bytes) << ")";
-    return 2;
-  }
   RecoveryState recovery(retention, absl::Now());
-  absl::Status replay_status;
-  absl::StatusOr<std::unique_ptr<wal::Log>> log =
-      wal::Log::Open(log_options, [&](const wal::Record& record) {
-        absl::Status s = recovery.Apply(record.type, record.payload);
-        if (!s.ok() && replay_status.ok()) replay_status = s;
-      });
-  if (!log.ok() || !replay_status.ok()) {
-    TXLOG(ERROR) << "cannot start: " << (log.ok() ? replay_status : log.status())
-                 << " (inspect with: txctl wal check " << log_options.dir << ")";
-    return 1;
+
+  // The decision log: the WAL in --data_dir, or etcd once this process
+  // owns its txid space there.
+  const std::string log_kind = absl::GetFlag(FLAGS_log);
+  std::string cluster_id;
+  uint64_t epoch = 0;
+  std::string log_where;
+  wal::DecisionLog* decision_log = nullptr;
+  std::unique_ptr<wal::Log> wal_log;
+  std::unique_ptr<ha::OwnedSpace> ha;
+  if (log_kind == "etcd") {
+    const std::string advertise = absl::GetFlag(FLAGS_advertise);
+    absl::StatusOr<std::unique_ptr<ha::OwnedSpace>> opened = ha::OwnedSpace::OpenFromFlags(
+        absl::GetFlag(FLAGS_cluster_id),
+        absl::StrCat("txcoord pid ", getpid(), " at ",
+                     advertise.empty() ? absl::GetFlag(FLAGS_listen) : advertise),
+        retention, &recovery, &metrics_registry, ShutdownSignalPending);
+    if (!opened.ok()) {
+      if (absl::IsCancelled(opened.status())) {
+        TXLOG(INFO) << "txcoord stopped (a standby; owned nothing)";
+        return 0;
+      }
+      TXLOG(ERROR) << "cannot start: " << opened.status();
+      return absl::IsInvalidArgument(opened.status()) ? 2 : 1;
+    }
+    ha = *std::move(opened);
+    cluster_id = ha->space();
+    epoch = ha->ownership().epoch;
+    log_where = absl::StrCat("log=etcd ", ha->describe());
+    decision_log = ha->log();
+  } else if (log_kind == "wal") {
+    absl::StatusOr<std::unique_ptr<DataDir>> dir =
+        DataDir::Open(absl::GetFlag(FLAGS_data_dir), absl::GetFlag(FLAGS_cluster_id));
+    if (!dir.ok()) {
+      TXLOG(ERROR) << "cannot start: " << dir.status();
+      return 1;
+    }
+    wal::LogOptions log_options;
+    log_options.sync_observer = metrics.WalSyncObserver();
+    log_options.dir = (*dir)->wal_dir();
+    log_options.segment_bytes = absl::GetFlag(FLAGS_wal_segment_bytes);
+    log_options.checkpoint = [&runtime_for_checkpoint]() {
+      Runtime* runtime = runtime_for_checkpoint.load();
+      return runtime ? runtime->CheckpointRecords() : std::vector<wal::Record>{};
+    };
+    if (retention.max_bytes > absl::GetFlag(FLAGS_wal_segment_bytes) / 4) {
+      // Each checkpoint carries the bitmaps: one as large as a segment would
+      // make every batch rotate.
+      TXLOG(ERROR) << "cannot start: --outcome_retention_max_bytes (" << retention.max_bytes
+                   << ") must be at most a quarter of --wal_segment_bytes ("
+                   << absl::GetFlag(FLAGS_wal_segment_bytes) << ")";
+      return 2;
+    }
+    absl::Status replay_status;
+    absl::StatusOr<std::unique_ptr<wal::Log>> log =
+        wal::Log::Open(log_options, [&](const wal::Record& record) {
+          absl::Status s = recovery.Apply(record.type, record.payload);
+          if (!s.ok() && replay_status.ok()) replay_status = s;
+        });
+    if (!log.ok() || !replay_status.ok()) {
+      TXLOG(ERROR) << "cannot start: " << (log.ok() ? replay_status : log.status())
+                   << " (inspect with: txctl wal check " << log_options.dir << ")";
+      return 1;
+    }
+    wal_log = *std::move(log);
+    decision_log = wal_log.get();
+    cluster_id = (*dir)->cluster_id();
+    epoch = (*dir)->epoch();
+    log_where = absl::StrCat("data-dir=", (*dir)->path());
+  } else {
+    TXLOG(ERROR) << "cannot start: --log must be wal or etcd, not \"" << log_kind << "\"";
+    return 2;
   }
 
   RuntimeOptions options;
-  options.engine.cluster_id = (*dir)->cluster_id();
-  options.engine.epoch = (*dir)->epoch();
+  options.engine.cluster_id = cluster_id;
+  options.engine.epoch = epoch;
   options.engine.default_tx_timeout = absl::GetFlag(FLAGS_tx_timeout);
   options.engine.prepare_timeout = absl::GetFlag(FLAGS_prepare_timeout);
   options.engine.phase2_backoff_max = absl::GetFlag(FLAGS_phase2_retry_max);
@@ -178,7 +225,7 @@ int Run() {
   auto* timers = new TimerQueue();
   auto* transport = new GrpcParticipantTransport(security->channel_credentials);
   auto* participants = new BatchingParticipantClient(transport, RealClock());
-  auto* runtime = new Runtime(options, log->get(), participants, timers);
+  auto* runtime = new Runtime(options, decision_log, participants, timers);
   runtime_for_checkpoint = runtime;
   if (absl::Status recovered = runtime->Recover(recovery); !recovered.ok()) {
     TXLOG(ERROR) << "cannot start: " << recovered;
@@ -226,7 +273,7 @@ int Run() {
   // to its HTTP port, found in the registry (set once discovery runs).
   static std::atomic<cluster::Discovery*> peers{nullptr};
   static std::atomic<bool> https{false};
-  const std::string self = (*dir)->cluster_id();
+  const std::string self = cluster_id;
   auto owner_http = [self](const std::string& txid) -> std::string {
     cluster::Discovery* discovery = peers.load();
     absl::StatusOr<Txid> parsed = ParseTxid(txid);
@@ -248,20 +295,33 @@ int Run() {
   // With --registry: in etcd now, so that clients start sending Begins.
   const std::string advertise = absl::GetFlag(FLAGS_advertise);
   absl::StatusOr<cluster::NodeRecord> record = cluster::SelfRecord(
-      cluster::kCoordinatorRole, absl::GetFlag(FLAGS_registry_service), (*dir)->cluster_id(),
+      cluster::kCoordinatorRole, absl::GetFlag(FLAGS_registry_service), cluster_id,
       advertise.empty() ? server->address : advertise, *http != nullptr ? (*http)->address() : "");
   if (!record.ok()) {
     TXLOG(ERROR) << "cannot start: " << record.status();
     return 2;
   }
-  absl::StatusOr<std::unique_ptr<cluster::RegistryConnection>> registry =
-      cluster::RegisterFromFlags(*record, &metrics_registry);
-  if (!registry.ok()) {
-    TXLOG(ERROR) << "cannot start: " << registry.status();
-    return 1;
+  // Owning a txid space on etcd, the record is written under its fence.
+  std::unique_ptr<cluster::RegistryConnection> own_registry;
+  cluster::RegistryConnection* registry = nullptr;
+  if (ha != nullptr) {
+    if (absl::Status registered = ha->Register(*record, &metrics_registry); !registered.ok()) {
+      TXLOG(ERROR) << "cannot start: " << registered;
+      return 1;
+    }
+    registry = ha->registry();
+  } else {
+    absl::StatusOr<std::unique_ptr<cluster::RegistryConnection>> registered =
+        cluster::RegisterFromFlags(*record, &metrics_registry);
+    if (!registered.ok()) {
+      TXLOG(ERROR) << "cannot start: " << registered.status();
+      return 1;
+    }
+    own_registry = *std::move(registered);
+    registry = own_registry.get();
   }
-  if (*registry != nullptr) {
-    absl::StatusOr<cluster::Discovery*> discovery = (*registry)->StartDiscovery();
+  if (registry != nullptr) {
+    absl::StatusOr<cluster::Discovery*> discovery = registry->StartDiscovery();
     if (!discovery.ok()) {
       TXLOG(ERROR) << "cannot start: " << discovery.status();
       return 1;
@@ -269,12 +329,12 @@ int Run() {
     (*discovery)->AddMetrics(&metrics_registry);
     if (*http != nullptr) https = (*http)->tls();
     peers = *discovery;
-    TXLOG(INFO) << "registered in etcd as " << (*registry)->registrar()->key() << " (weight "
+    TXLOG(INFO) << "registered in etcd as " << registry->registrar()->key() << " (weight "
                 << record->weight << ", lease TTL "
-                << absl::FormatDuration((*registry)->options().ttl) << ")";
+                << absl::FormatDuration(registry->options().ttl) << ")";
   }
-  TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << (*dir)->cluster_id()
-              << " epoch=" << (*dir)->epoch() << " data-dir=" << (*dir)->path() << " recovered "
+  TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << cluster_id
+              << " epoch=" << epoch << " " << log_where << " recovered "
               << recovery.unfinished().size() << " committing and " << recovery.one_phase().size()
               << " one-phase transaction(s); outcomes retained for "
               << absl::FormatDuration(retention.retention) << " ("
@@ -289,16 +349,18 @@ int Run() {
   TXLOG(INFO) << "signal " << sig << ": refusing new work, finishing in-flight calls";
   // Draining in the registry first: clients stop picking this coordinator
   // for Begin, while calls on its txids still find it until it is gone.
-  if (*registry != nullptr) (*registry)->Drain();
+  if (registry != nullptr) registry->Drain();
   if (*http != nullptr) (*http)->Stop();
   runtime->StopAccepting();
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
-  if (*registry != nullptr) (*registry)->Deregister();
+  if (registry != nullptr) registry->Deregister();
   config->reset();  // no setting applied past here
   runtime->Halt();
-  log->reset();  // flushes queued END records, stops the writer thread
+  wal_log.reset();  // flushes queued END records, stops the writer thread
+  // Flushes queued END records, then frees the space for a standby at once.
+  if (ha != nullptr) ha->Close();
   TXLOG(INFO) << "txcoord stopped (" << runtime->open_transactions()
               << " transaction(s) open; committed ones resume from the log on restart)";
   // The runtime, timers and channels are left to the exit: late gRPC

@@ -80,6 +80,13 @@ int WaitForShutdownSignal() {
   return sig;
 }
 
+bool ShutdownSignalPending() {
+  sigset_t pending;
+  sigemptyset(&pending);
+  if (sigpending(&pending) != 0) return false;
+  return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
 absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::string& listen,
                                          const std::vector<grpc::Service*>& services,
                                          std::shared_ptr<grpc::ServerCredentials> credentials) {

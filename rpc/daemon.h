@@ -30,6 +30,9 @@ void BlockShutdownSignals();
 void DisableMutexDeadlockDetection();
 // Blocks until SIGTERM or SIGINT; returns the signal number.
 int WaitForShutdownSignal();
+// True if SIGTERM or SIGINT is pending (blocked, not yet taken): for a
+// daemon that waits on something else before it serves (a standby).
+bool ShutdownSignalPending();
 
 struct ServerHandle {
   std::unique_ptr<grpc::Server> server;
