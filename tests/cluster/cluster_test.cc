@@ -30,6 +30,7 @@
 #include "harness/etcd_server.h"
 #include "harness/temp_dir.h"
 #include "httplib.h"
+#include "tests/cluster/cluster_workload.h"
 #include "tests/operators/txctl_runner.h"
 
 namespace txcoord::testing {
@@ -39,17 +40,6 @@ constexpr absl::Duration kTtl = absl::Seconds(2);
 const std::vector<std::string> kCoordinatorIds = {"c1", "c2", "c3"};
 const std::vector<int> kWeights = {1, 2, 3};
 const std::vector<std::string> kAgents = {"bank-a", "bank-b", "bank-c"};
-
-// Polls `done` every 20 ms until it holds or `timeout` passes.
-template <typename F>
-bool Eventually(F done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));  // polling a view, nothing to wait on
-  }
-  return true;
-}
 
 std::string OwnerOf(const std::string& txid) {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
@@ -188,60 +178,6 @@ class ClusterModeTest : public ::testing::Test {
   std::unique_ptr<cluster::RegistryConnection> connection_;
   cluster::Discovery* discovery_ = nullptr;
 };
-
-// A bank workload on `threads` threads until stopped; what each transfer
-// was told, for the audit.
-class Workload {
- public:
-  Workload(Bank* bank, int threads) {
-    for (int t = 0; t < threads; ++t) {
-      threads_.emplace_back([this, bank] {
-        absl::BitGen rng;
-        while (!stop_.load()) {
-          TransferResult result = bank->Transfer(rng);
-          absl::MutexLock lock(&mu_);
-          results_.push_back(std::move(result));
-        }
-      });
-    }
-  }
-  ~Workload() { Stop(); }
-  void Stop() {
-    stop_ = true;
-    for (std::thread& thread : threads_) thread.join();
-    threads_.clear();
-  }
-  std::vector<TransferResult> results() {
-    absl::MutexLock lock(&mu_);
-    return results_;
-  }
-  int committed_since(size_t from) {
-    absl::MutexLock lock(&mu_);
-    int n = 0;
-    for (size_t i = from; i < results_.size(); ++i) {
-      n += results_[i].outcome == TransferOutcome::kCommitted;
-    }
-    return n;
-  }
-  size_t size() {
-    absl::MutexLock lock(&mu_);
-    return results_.size();
-  }
-
- private:
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> threads_;
-  absl::Mutex mu_;
-  std::vector<TransferResult> results_ ABSL_GUARDED_BY(mu_);
-};
-
-std::map<std::string, TransferOutcome> Told(const std::vector<TransferResult>& results) {
-  std::map<std::string, TransferOutcome> told;
-  for (const TransferResult& result : results) {
-    if (!result.txid.empty()) told[result.txid] = result.outcome;
-  }
-  return told;
-}
 
 TEST_F(ClusterModeTest, BeginsAreBalancedByPolicy) {
   constexpr int kBegins = 30000;
