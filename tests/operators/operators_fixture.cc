@@ -23,6 +23,10 @@ void OperatorsTest::SetUp() {
   cluster_ = *std::move(cluster);
   ClientOptions client_options;
   client_options.commit_timeout = absl::Seconds(20);
+  // A Commit whose coordinator is killed under it (CommitInBackground) is
+  // settled by the test through txctl: its client need not keep asking for
+  // the default minute.
+  client_options.settle_timeout = absl::Seconds(3);
   client_ = std::make_unique<Client>(cluster_->coordinator_address(), client_options);
   for (int i = 0; i < cluster_->agent_count(); ++i) {
     agents_.push_back(std::make_unique<AgentClient>(cluster_->agent_address(i)));
