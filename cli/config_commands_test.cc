@@ -123,7 +123,7 @@ TEST_F(ConfigCommandsTest, HistoryStopsAtACompactedRevisionAndSaysSo) {
   ASSERT_TRUE(etcd_.Put(kKey, "1s").ok());  // 2
   ASSERT_TRUE(etcd_.Put(kKey, "2s").ok());  // 3
   ASSERT_TRUE(etcd_.Put(kKey, "3s").ok());  // 4
-  etcd_.Compact(3);
+  ASSERT_TRUE(etcd_.Compact(3).ok());
   ASSERT_EQ(Run(ConfigHistory, {"orders", "lock_timeout"}, /*json=*/true), kExitOk) << err_;
   EXPECT_THAT(out_, HasSubstr("\"value\":\"3s\""));
   EXPECT_THAT(out_, HasSubstr("\"value\":\"2s\""));

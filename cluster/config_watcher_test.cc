@@ -198,12 +198,12 @@ TEST_F(ConfigWatcherTest, ARereadDoesNotCountAnOldInvalidValueAgain) {
 
 TEST_F(ConfigWatcherTest, CompactedWatchIsRecoveredByAReread) {
   StartWatcher();
-  etcd_.Compact(etcd_.revision());
+  ASSERT_TRUE(etcd_.Compact(etcd_.revision()).ok());
   etcd_.SetAvailable(false);
   Deliver();
   etcd_.SetAvailable(true);
   Put("lock_timeout", "700ms");
-  etcd_.Compact(etcd_.revision());  // older revisions are gone: a re-read still works
+  ASSERT_TRUE(etcd_.Compact(etcd_.revision()).ok());  // older revisions are gone: a re-read still works
   scheduler_.Advance(Ms(500));
   EXPECT_TRUE(watcher_->stats().watching);
   EXPECT_EQ(Current("lock_timeout"), "700ms");

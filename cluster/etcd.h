@@ -126,6 +126,11 @@ class Etcd {
                                                                    EventsFn on_events,
                                                                    ErrorFn on_error) = 0;
 
+  // Discards the history before `revision` (cluster-wide): reads and
+  // watches of older revisions get OUT_OF_RANGE from then on. OUT_OF_RANGE
+  // if `revision` is compacted already or not reached yet.
+  virtual absl::Status Compact(int64_t revision) = 0;
+
   // "etcd at HOST:PORT,HOST:PORT": for error messages.
   virtual std::string Describe() const = 0;
 };

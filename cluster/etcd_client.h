@@ -81,10 +81,8 @@ class EtcdClient final : public Etcd {
                                                            ErrorFn on_error) override;
   std::string Describe() const override;
 
-  // Discards etcd's history before `revision` and returns once the member
-  // has done so: later reads and watches of older revisions get
-  // OUT_OF_RANGE. Not part of Etcd: for tests and operators.
-  absl::Status Compact(int64_t revision);
+  // Returns once the member has discarded the history (physical).
+  absl::Status Compact(int64_t revision) override;
 
  private:
   struct Endpoint;

@@ -78,6 +78,10 @@ class FaultyEtcd final : public Etcd {
     if (fail_watch) return Injected("WatchPrefix");
     return etcd_->WatchPrefix(prefix, start_revision, std::move(on_events), std::move(on_error));
   }
+  absl::Status Compact(int64_t revision) override {
+    ++calls;
+    return etcd_->Compact(revision);
+  }
   std::string Describe() const override { return etcd_->Describe(); }
 
  private:

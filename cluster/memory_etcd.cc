@@ -52,16 +52,25 @@ void MemoryEtcd::SetAvailable(bool available) {
   for (auto& watcher : failed) Fail(watcher, absl::UnavailableError("etcd in memory: unavailable"));
 }
 
-void MemoryEtcd::Compact(int64_t revision) {
+absl::Status MemoryEtcd::Compact(int64_t revision) {
   absl::MutexLock lock(&mu_);
-  if (revision <= compacted_) return;
-  compacted_ = std::min(revision, revision_);
+  if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (revision <= compacted_) {
+    return absl::OutOfRangeError(
+        absl::StrCat("etcd in memory: revision ", revision, " has been compacted"));
+  }
+  if (revision > revision_) {
+    return absl::OutOfRangeError(
+        absl::StrCat("etcd in memory: revision ", revision, " is a future revision"));
+  }
+  compacted_ = revision;
   // A copy: clang cannot see that the lambda runs under mu_.
   const int64_t compacted = compacted_;
   history_.erase(
       std::remove_if(history_.begin(), history_.end(),
                      [compacted](const WatchEvent& e) { return e.kv.mod_revision < compacted; }),
       history_.end());
+  return absl::OkStatus();
 }
 
 int64_t MemoryEtcd::revision() {

@@ -27,9 +27,7 @@ class MemoryEtcd final : public Etcd {
   // false: every call fails with UNAVAILABLE and every open watch ends
   // with on_error(UNAVAILABLE); leases keep counting down. true: back.
   void SetAvailable(bool available);
-  // Forgets history before `revision`: older reads and watches get
-  // OUT_OF_RANGE.
-  void Compact(int64_t revision);
+  absl::Status Compact(int64_t revision) override;
   int64_t revision();
 
   absl::StatusOr<RangeResult> Get(const std::string& key, int64_t revision = 0) override;

@@ -4,9 +4,16 @@
 #include <cstdlib>
 #include <utility>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 #include "common/txid.h"
+
+ABSL_FLAG(absl::Duration, etcd_compaction_interval, absl::Minutes(5),
+          "With --log=etcd: how often the owner of the txid space compacts etcd's history "
+          "(keeping one to two intervals of it), so that the rewritten and deleted keys of the "
+          "decision log never fill etcd's space quota. 0: leave it to etcd's own "
+          "--auto-compaction-retention.");
 
 namespace txcoord::coordinator::ha {
 namespace {
@@ -37,6 +44,9 @@ absl::StatusOr<std::unique_ptr<OwnedSpace>> OwnedSpace::OpenFromFlags(
         "--log=etcd needs --cluster_id, the txid space this process owns or stands by for "
         "([A-Za-z0-9_-]); got \"",
         space, "\""));
+  }
+  if (absl::GetFlag(FLAGS_etcd_compaction_interval) < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--etcd_compaction_interval must not be negative");
   }
   if (options->ttl < absl::Seconds(2)) {
     return absl::InvalidArgumentError(
@@ -80,12 +90,19 @@ absl::StatusOr<std::unique_ptr<OwnedSpace>> OwnedSpace::OpenFromFlags(
   log_options.retention = retention;
   owned->log_ = std::make_unique<EtcdDecisionLog>(etcd, &owned->log_timers_, log_options,
                                                   *recovery, LostSpace);
+  const absl::Duration compaction = absl::GetFlag(FLAGS_etcd_compaction_interval);
+  if (compaction > absl::ZeroDuration()) {
+    owned->compactor_ = std::make_unique<cluster::HistoryCompactor>(
+        etcd, &owned->compactor_timers_, compaction);
+    if (metrics != nullptr) owned->compactor_->AddMetrics(metrics);
+  }
   TXLOG(INFO) << "took txid space " << space << " as epoch " << ownership->epoch << " ("
               << owned->describe() << "); read " << keys << " key(s) of its decision log";
   return owned;
 }
 
 OwnedSpace::~OwnedSpace() {
+  compactor_.reset();
   log_.reset();
   keeper_.reset();
 }

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cluster/history_compactor.h"
 #include "cluster/node_record.h"
 #include "cluster/registry_connection.h"
 #include "common/timer_queue.h"
@@ -33,7 +34,8 @@ inline constexpr int kLostSpaceExitCode = 3;
 
 class OwnedSpace final {
  public:
-  // From --registry, --registry_prefix and --registry_ttl (at least 2s):
+  // From --registry, --registry_prefix, --registry_ttl (at least 2s) and
+  // --etcd_compaction_interval:
   // INVALID_ARGUMENT naming what is missing or wrong; UNAVAILABLE if etcd
   // cannot be reached; CANCELLED if `should_stop` said so while this
   // process was a standby. `self` says who this process is in the owner key.
@@ -68,8 +70,10 @@ class OwnedSpace final {
   // the lease's renewal.
   TimerQueue log_timers_;
   TimerQueue keeper_timers_;
+  TimerQueue compactor_timers_;
   std::unique_ptr<EtcdDecisionLog> log_;
   std::unique_ptr<OwnershipKeeper> keeper_;
+  std::unique_ptr<cluster::HistoryCompactor> compactor_;  // null: --etcd_compaction_interval=0
 };
 
 }  // namespace txcoord::coordinator::ha
