@@ -17,6 +17,9 @@ void SetFlagUsage(absl::string_view usage_message) {
   // for an out-of-tree build is the build machine's checkout. The other
   // fields keep abseil's defaults (e.g. --helpshort: flags of PROGRAM_main.cc).
   config.normalize_filename = FlagFileLabel;
+  // --help lists every flag the program takes, wherever it is defined (the
+  // registry's, TLS, config files), not only those of its main file.
+  config.contains_help_flags = [](absl::string_view) { return true; };
   absl::SetFlagsUsageConfig(config);
 }
 
