@@ -210,6 +210,19 @@ TEST_F(FailoverTest, TheOwnerKilledOrPausedTenTimesLosesNoTransactionAndDecidesN
   EXPECT_EQ(audit->prepared, 0) << audit->ToString();
   EXPECT_EQ(audit->money, bank.TotalMoney());
   EXPECT_EQ(refused, kRounds / 2);
+  // The store holds open transactions only: once every one has ended (END
+  // is written just after phase 2), the space's log has no transaction keys
+  // left, only outcome bitmaps.
+  size_t left = 0;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<cluster::RangeResult> keys = connection_->etcd()->GetPrefix(
+            absl::StrCat(cluster::kDefaultPrefix, "/spaces/", kSpace, "/log/tx/"));
+        left = keys.ok() ? keys->kvs.size() : 1;
+        return left == 0;
+      },
+      absl::Seconds(10)))
+      << left << " transaction key(s) left in etcd";
 
   std::sort(takeovers.begin(), takeovers.end());
   std::printf(
