@@ -119,7 +119,10 @@ void EtcdDecisionLog::Append(uint8_t type, std::string payload, bool sync,
     return;
   }
   queue_.push_back(Pending{type, std::move(payload), sync, std::move(done)});
-  ScheduleFlushLocked(sync ? absl::ZeroDuration() : options_.unsynced_delay);
+  // While a batch waits to be sent again, its retry takes the queue along.
+  if (in_flight_.empty()) {
+    ScheduleFlushLocked(sync ? absl::ZeroDuration() : options_.unsynced_delay);
+  }
 }
 
 absl::Status EtcdDecisionLog::health() const {

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "cluster/faulty_etcd_test_util.h"
 #include "cluster/memory_etcd.h"
 #include "common/fake_scheduler.h"
 #include "coordinator/records.h"
@@ -159,6 +161,29 @@ TEST_F(EtcdDecisionLogTest, AWriteEtcdDidNotAnswerIsSentAgainUntilItIs) {
   ASSERT_TRUE(commit->has_value());
   EXPECT_TRUE(commit->value().ok());
   EXPECT_THAT(Keys(), ElementsAre("tx/c1.1.1/commit"));
+}
+
+TEST_F(EtcdDecisionLogTest, AppendsDuringAnOutageWaitForTheRetryInsteadOfHammeringEtcd) {
+  cluster::testing::FaultyEtcd faulty(&etcd_);
+  EtcdLogOptions options;
+  options.keys = keys_;
+  options.ownership = ownership_;
+  log_ = std::make_unique<EtcdDecisionLog>(&faulty, &scheduler_, options, *recovered_, nullptr);
+  etcd_.SetAvailable(false);
+  std::vector<std::shared_ptr<std::optional<absl::Status>>> results;
+  for (int i = 1; i <= 50; ++i) {
+    results.push_back(Append(kRecordCommit, EncodeCommit(Commit(absl::StrCat("c1.1.", i)))));
+    scheduler_.Advance(absl::Milliseconds(20));
+  }
+  // One write attempt per backoff step (20 ms doubling), not one per append.
+  EXPECT_LE(faulty.calls.load(), 8);
+  etcd_.SetAvailable(true);
+  scheduler_.Advance(absl::Seconds(2));
+  for (const auto& result : results) {
+    ASSERT_TRUE(result->has_value());
+    EXPECT_TRUE(result->value().ok());
+  }
+  EXPECT_EQ(Keys().size(), 50u);
 }
 
 TEST_F(EtcdDecisionLogTest, CloseWritesWhatIsQueued) {

@@ -180,6 +180,10 @@ void OwnershipKeeper::Tick() {
   }
   absl::StatusOr<absl::Duration> kept = etcd_->KeepAlive(ownership_.lease);
   if (kept.ok()) {
+    if (warned_) {
+      TXLOG(INFO) << "ha: lease of " << ownership_.owner_key << " renewed again";
+    }
+    warned_ = false;
     renewed_at_ = scope_.Now();
     backoff_ = options_.min_backoff;
     scope_.After(options_.ttl / 3, [this] { Tick(); });
@@ -201,7 +205,8 @@ void OwnershipKeeper::Tick() {
     if (!fence.ok()) {
       TXLOG(WARNING) << "ha: " << fence;
     }
-  } else if (scope_.Now() - renewed_at_ >= options_.ttl) {
+  } else if (!warned_ && scope_.Now() - renewed_at_ >= options_.ttl) {
+    warned_ = true;
     TXLOG(WARNING) << "ha: lease " << ownership_.lease << " of " << ownership_.owner_key
                    << " not renewed for " << absl::FormatDuration(scope_.Now() - renewed_at_)
                    << ": " << kept.status() << "; writes for the space wait on the fence";

@@ -123,6 +123,7 @@ class OwnershipKeeper final {
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Duration backoff_;  // only the loop touches it
   absl::Time renewed_at_;   // only the loop touches it
+  bool warned_ = false;     // the outage was logged (loop only)
   ScheduledScope scope_;    // last: closed first
 };
 
