@@ -203,7 +203,8 @@ TEST_F(ConfigWatcherTest, CompactedWatchIsRecoveredByAReread) {
   Deliver();
   etcd_.SetAvailable(true);
   Put("lock_timeout", "700ms");
-  ASSERT_TRUE(etcd_.Compact(etcd_.revision()).ok());  // older revisions are gone: a re-read still works
+  ASSERT_TRUE(
+      etcd_.Compact(etcd_.revision()).ok());  // older revisions are gone: a re-read still works
   scheduler_.Advance(Ms(500));
   EXPECT_TRUE(watcher_->stats().watching);
   EXPECT_EQ(Current("lock_timeout"), "700ms");

@@ -375,7 +375,7 @@ absl::StatusOr<bool> EtcdClient::PutIf(const std::string& key, const std::string
 }
 
 absl::StatusOr<TxnResult> EtcdClient::Txn(const std::vector<TxnCompare>& compares,
-                                           const std::vector<TxnOp>& writes) {
+                                          const std::vector<TxnOp>& writes) {
   pb::TxnRequest request;
   for (const TxnCompare& c : compares) {
     pb::Compare* compare = request.add_compare();

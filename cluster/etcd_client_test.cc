@@ -2,7 +2,6 @@
 // watches as cluster/etcd.h promises them, compaction, outages and
 // failover between endpoints.
 #include "cluster/etcd_client.h"
-#include "cluster/etcd_txn_test_util.h"
 
 #include <algorithm>
 #include <memory>
@@ -12,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "cluster/etcd_txn_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/etcd_server.h"

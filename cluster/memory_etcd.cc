@@ -176,7 +176,7 @@ absl::StatusOr<bool> MemoryEtcd::PutIf(const std::string& key, const std::string
 }
 
 absl::StatusOr<TxnResult> MemoryEtcd::Txn(const std::vector<TxnCompare>& compares,
-                                           const std::vector<TxnOp>& writes) {
+                                          const std::vector<TxnOp>& writes) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
   if (writes.size() > 128) {

@@ -101,8 +101,7 @@ namespace {
 // chunk is short on disk.
 OutcomeChunk Persisted(uint64_t epoch, uint64_t first, absl::Time newest,
                        const std::vector<uint64_t>& words) {
-  OutcomeChunk persisted{epoch, first, newest,
-                         std::string(RetainedOutcomes::kChunkBytes, '\0')};
+  OutcomeChunk persisted{epoch, first, newest, std::string(RetainedOutcomes::kChunkBytes, '\0')};
   // Checkpoints encode every chunk under the runtime's lock: a word at a
   // time, not a byte at a time.
   for (size_t w = 0; w < words.size(); ++w) {

@@ -1,12 +1,12 @@
 // txcoord: the coordinator daemon. Wiring only: flags, data directory, log
 // replay, runtime, the config centre (with --registry), gRPC server, signals.
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
-
-#include <unistd.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -330,8 +330,8 @@ int Run() {
     if (*http != nullptr) https = (*http)->tls();
     peers = *discovery;
     TXLOG(INFO) << "registered in etcd as " << registry->registrar()->key() << " (weight "
-                << record->weight << ", lease TTL "
-                << absl::FormatDuration(registry->options().ttl) << ")";
+                << record->weight << ", lease TTL " << absl::FormatDuration(registry->options().ttl)
+                << ")";
   }
   TXLOG(INFO) << "txcoord serving on " << server->address << ": cluster=" << cluster_id
               << " epoch=" << epoch << " " << log_where << " recovered "

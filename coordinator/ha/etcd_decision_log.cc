@@ -79,8 +79,8 @@ struct EtcdDecisionLog::Batch {
   std::vector<std::pair<uint64_t, uint64_t>> chunks_deleted;
 };
 
-EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler,
-                                 EtcdLogOptions options, const RecoveryState& recovered,
+EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler, EtcdLogOptions options,
+                                 const RecoveryState& recovered,
                                  std::function<void(const absl::Status&)> on_fenced)
     : etcd_(etcd),
       options_(std::move(options)),
@@ -105,8 +105,7 @@ std::string EtcdDecisionLog::TxKey(const std::string& txid) const {
 
 std::string EtcdDecisionLog::ChunkKey(uint64_t epoch, uint64_t first_sequence) const {
   // Zero-padded, so that keys sort as the chunks do.
-  return absl::StrFormat("%s%s%020d/%020d", options_.keys.log, kRetainedDir, epoch,
-                         first_sequence);
+  return absl::StrFormat("%s%s%020d/%020d", options_.keys.log, kRetainedDir, epoch, first_sequence);
 }
 
 void EtcdDecisionLog::Append(uint8_t type, std::string payload, bool sync,
@@ -239,7 +238,7 @@ absl::Status EtcdDecisionLog::BuildBatch(std::vector<Pending>& records, Batch* b
   for (const auto& [epoch, first] : written_chunks_) {
     if (deletes.size() >= room) break;
     const ExpiredMark last{epoch, first + RetainedOutcomes::kChunkSequences - 1};
-    if (retained_.expired() < last) break;  // sorted: the rest are newer
+    if (retained_.expired() < last) break;                      // sorted: the rest are newer
     if (retained_.ChunkOf(epoch, first).has_value()) continue;  // kept for a late commit
     const std::string key = ChunkKey(epoch, first);
     puts.erase(key);

@@ -21,8 +21,8 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
 LogCommit Commit(const std::string& txid) {
-  return LogCommit{txid, {BranchRef{"orders", "127.0.0.1:7101", 0},
-                          BranchRef{"payments", "127.0.0.1:7102", 0}}};
+  return LogCommit{
+      txid, {BranchRef{"orders", "127.0.0.1:7101", 0}, BranchRef{"payments", "127.0.0.1:7102", 0}}};
 }
 
 class EtcdDecisionLogTest : public ::testing::Test {
@@ -46,8 +46,9 @@ class EtcdDecisionLogTest : public ::testing::Test {
     EtcdLogOptions options;
     options.keys = keys_;
     options.ownership = ownership_;
-    log_ = std::make_unique<EtcdDecisionLog>(&etcd_, &scheduler_, options, *recovered_,
-                                             [this](const absl::Status& s) { fenced_.push_back(s); });
+    log_ =
+        std::make_unique<EtcdDecisionLog>(&etcd_, &scheduler_, options, *recovered_,
+                                          [this](const absl::Status& s) { fenced_.push_back(s); });
   }
 
   // Appends and returns where the result will be put.
@@ -90,8 +91,7 @@ TEST_F(EtcdDecisionLogTest, RecordsQueuedTogetherGoInOneFencedTransaction) {
   ASSERT_TRUE(a->has_value() && b->has_value() && c->has_value());
   EXPECT_TRUE(a->value().ok() && b->value().ok() && c->value().ok());
   EXPECT_EQ(log_->transactions_written(), 1u);
-  EXPECT_THAT(Keys(),
-              ElementsAre("tx/c1.1.1/commit", "tx/c1.1.2/commit", "tx/c1.1.3/onephase"));
+  EXPECT_THAT(Keys(), ElementsAre("tx/c1.1.1/commit", "tx/c1.1.2/commit", "tx/c1.1.3/onephase"));
 }
 
 TEST_F(EtcdDecisionLogTest, ANewOwnerRecoversTheOpenTransactionsAndTheirMarks) {

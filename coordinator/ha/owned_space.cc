@@ -77,8 +77,8 @@ absl::StatusOr<std::unique_ptr<OwnedSpace>> OwnedSpace::OpenFromFlags(
   owned->ownership_ = *ownership;
   // From here the space is this process's: a failure below lets the lease
   // expire, and a standby (or this process, restarted) takes it again.
-  owned->keeper_ = std::make_unique<OwnershipKeeper>(
-      etcd, &owned->keeper_timers_, *ownership, KeeperOptions{options->ttl}, LostSpace);
+  owned->keeper_ = std::make_unique<OwnershipKeeper>(etcd, &owned->keeper_timers_, *ownership,
+                                                     KeeperOptions{options->ttl}, LostSpace);
   if (metrics != nullptr) owned->keeper_->AddMetrics(metrics);
   size_t keys = 0;
   if (absl::Status loaded = LoadDecisions(etcd, campaign.keys, recovery, &keys); !loaded.ok()) {
@@ -88,12 +88,12 @@ absl::StatusOr<std::unique_ptr<OwnedSpace>> OwnedSpace::OpenFromFlags(
   log_options.keys = campaign.keys;
   log_options.ownership = *ownership;
   log_options.retention = retention;
-  owned->log_ = std::make_unique<EtcdDecisionLog>(etcd, &owned->log_timers_, log_options,
-                                                  *recovery, LostSpace);
+  owned->log_ = std::make_unique<EtcdDecisionLog>(etcd, &owned->log_timers_, log_options, *recovery,
+                                                  LostSpace);
   const absl::Duration compaction = absl::GetFlag(FLAGS_etcd_compaction_interval);
   if (compaction > absl::ZeroDuration()) {
-    owned->compactor_ = std::make_unique<cluster::HistoryCompactor>(
-        etcd, &owned->compactor_timers_, compaction);
+    owned->compactor_ =
+        std::make_unique<cluster::HistoryCompactor>(etcd, &owned->compactor_timers_, compaction);
     if (metrics != nullptr) owned->compactor_->AddMetrics(metrics);
   }
   TXLOG(INFO) << "took txid space " << space << " as epoch " << ownership->epoch << " ("

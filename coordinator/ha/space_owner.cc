@@ -32,8 +32,8 @@ absl::StatusOr<std::optional<Ownership>> TryTakeSpace(cluster::Etcd* etcd, const
   int64_t epoch_revision = 0;
   if (!epoch->kvs.empty()) {
     if (!absl::SimpleAtoi(epoch->kvs[0].value, &last)) {
-      return absl::DataLossError(absl::StrCat(keys.epoch, " holds \"", epoch->kvs[0].value,
-                                              "\", not an epoch number"));
+      return absl::DataLossError(
+          absl::StrCat(keys.epoch, " holds \"", epoch->kvs[0].value, "\", not an epoch number"));
     }
     epoch_revision = epoch->kvs[0].mod_revision;
   }
@@ -169,8 +169,8 @@ absl::Status OwnershipKeeper::CheckFence() {
   }
   return absl::FailedPreconditionError(
       absl::StrCat("lost ", ownership_.owner_key, " (epoch ", ownership_.epoch,
-                   "): etcd refused a write fenced on revision ", ownership_.fence,
-                   " at revision ", probe->revision, "; held now by ", holder));
+                   "): etcd refused a write fenced on revision ", ownership_.fence, " at revision ",
+                   probe->revision, "; held now by ", holder));
 }
 
 void OwnershipKeeper::Tick() {

@@ -96,8 +96,7 @@ class FailoverTest : public ::testing::Test {
     const int n = static_cast<int>(standbys_.size());
     DaemonOptions daemon;
     daemon.binary = *binary;
-    daemon.args = {"--listen=127.0.0.1:0",
-                   absl::StrCat("--data-dir=", dir_->path(), "/standby", n),
+    daemon.args = {"--listen=127.0.0.1:0", absl::StrCat("--data-dir=", dir_->path(), "/standby", n),
                    absl::StrCat("--cluster-id=", kSpace)};
     daemon.args.insert(daemon.args.end(), coordinator_flags_.begin(), coordinator_flags_.end());
     daemon.log_path = absl::StrCat(dir_->path(), "/standby", n, ".log");
@@ -174,8 +173,8 @@ TEST_F(FailoverTest, TheOwnerKilledOrPausedTenTimesLosesNoTransactionAndDecidesN
         << "round " << round << ": no standby took " << kSpace << " over";
     takeovers.push_back(absl::Now() - lost);
     const size_t at_takeover = workload.size();
-    ASSERT_TRUE(Eventually([&] { return workload.committed_since(at_takeover) >= 10; },
-                           absl::Seconds(30)))
+    ASSERT_TRUE(
+        Eventually([&] { return workload.committed_since(at_takeover) >= 10; }, absl::Seconds(30)))
         << "round " << round << ": no commits after the takeover";
     if (pause) {
       // Resumed, it learns from etcd that its fence is gone, and stops.
