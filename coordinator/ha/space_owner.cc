@@ -32,8 +32,8 @@ absl::StatusOr<std::optional<Ownership>> TryTakeSpace(cluster::Etcd* etcd, const
   int64_t epoch_revision = 0;
   if (!epoch->kvs.empty()) {
     if (!absl::SimpleAtoi(epoch->kvs[0].value, &last)) {
-      return absl::DataLossError(absl::StrCat(keys.epoch, " holds \"", epoch->kvs[0].value,
-                                              "\", not an epoch number"));
+      return absl::DataLossError(
+          absl::StrCat(keys.epoch, " holds \"", epoch->kvs[0].value, "\", not an epoch number"));
     }
     epoch_revision = epoch->kvs[0].mod_revision;
   }
@@ -58,6 +58,26 @@ absl::StatusOr<std::optional<Ownership>> TryTakeSpace(cluster::Etcd* etcd, const
   return std::nullopt;
 }
 
+absl::StatusOr<std::optional<Ownership>> CampaignRound(cluster::Etcd* etcd,
+                                                       const CampaignOptions& options,
+                                                       int64_t* lease, std::string* holder) {
+  holder->clear();
+  if (*lease != 0) {
+    absl::StatusOr<absl::Duration> kept = etcd->KeepAlive(*lease);
+    if (absl::IsNotFound(kept.status())) {
+      *lease = 0;
+    } else if (!kept.ok()) {
+      return kept.status();
+    }
+  }
+  if (*lease == 0) {
+    absl::StatusOr<int64_t> granted = etcd->GrantLease(options.ttl);
+    if (!granted.ok()) return granted.status();
+    *lease = *granted;
+  }
+  return TryTakeSpace(etcd, options.keys, options.self, *lease, holder);
+}
+
 absl::StatusOr<Ownership> Campaign(cluster::Etcd* etcd, const CampaignOptions& options,
                                    const std::function<bool()>& should_stop) {
   absl::StatusOr<int64_t> lease = etcd->GrantLease(options.ttl);
@@ -75,16 +95,11 @@ absl::StatusOr<Ownership> Campaign(cluster::Etcd* etcd, const CampaignOptions& o
   std::string last_holder;
   bool first = true;
   bool in_outage = false;
+  int64_t id = *lease;
   while (true) {
     std::string holder;
-    absl::StatusOr<std::optional<Ownership>> taken;
-    absl::StatusOr<absl::Duration> kept = etcd->KeepAlive(*lease);
-    if (absl::IsNotFound(kept.status())) {
-      lease = etcd->GrantLease(options.ttl);
-      kept = lease.ok() ? absl::StatusOr<absl::Duration>(options.ttl) : lease.status();
-    }
-    if (kept.ok()) taken = TryTakeSpace(etcd, options.keys, options.self, *lease, &holder);
-    const absl::Status status = kept.ok() ? taken.status() : kept.status();
+    absl::StatusOr<std::optional<Ownership>> taken = CampaignRound(etcd, options, &id, &holder);
+    const absl::Status status = taken.status();
     if (!status.ok()) {
       if (first) return status;
       if (!in_outage) {
@@ -108,7 +123,7 @@ absl::StatusOr<Ownership> Campaign(cluster::Etcd* etcd, const CampaignOptions& o
     while (true) {
       if (should_stop()) {
         watch = absl::StatusOr<std::unique_ptr<cluster::WatchHandle>>(nullptr);
-        etcd->RevokeLease(*lease).IgnoreError();
+        etcd->RevokeLease(id).IgnoreError();
         return absl::CancelledError("stopped while a standby");
       }
       absl::MutexLock lock(&mu);
@@ -169,8 +184,8 @@ absl::Status OwnershipKeeper::CheckFence() {
   }
   return absl::FailedPreconditionError(
       absl::StrCat("lost ", ownership_.owner_key, " (epoch ", ownership_.epoch,
-                   "): etcd refused a write fenced on revision ", ownership_.fence,
-                   " at revision ", probe->revision, "; held now by ", holder));
+                   "): etcd refused a write fenced on revision ", ownership_.fence, " at revision ",
+                   probe->revision, "; held now by ", holder));
 }
 
 void OwnershipKeeper::Tick() {

@@ -68,6 +68,14 @@ struct CampaignOptions {
   absl::Duration poll = absl::Seconds(1);
 };
 
+// One round of a campaign: renews *lease (a new one of options.ttl when
+// *lease is 0 or has expired; *lease is then set to it) and tries to take
+// the space under it, as TryTakeSpace. Campaign is these rounds on a
+// blocking loop; a driver on a Scheduler calls it from a timer instead.
+absl::StatusOr<std::optional<Ownership>> CampaignRound(cluster::Etcd* etcd,
+                                                       const CampaignOptions& options,
+                                                       int64_t* lease, std::string* holder);
+
 // Blocks until this process owns the space, keeping its own lease alive
 // meanwhile and logging who holds the space each time that changes (a
 // standby). CANCELLED once `should_stop` says so (checked at least every
