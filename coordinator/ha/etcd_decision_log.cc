@@ -79,8 +79,8 @@ struct EtcdDecisionLog::Batch {
   std::vector<std::pair<uint64_t, uint64_t>> chunks_deleted;
 };
 
-EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler,
-                                 EtcdLogOptions options, const RecoveryState& recovered,
+EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler, EtcdLogOptions options,
+                                 const RecoveryState& recovered,
                                  std::function<void(const absl::Status&)> on_fenced)
     : etcd_(etcd),
       options_(std::move(options)),
@@ -99,14 +99,18 @@ EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler,
 
 EtcdDecisionLog::~EtcdDecisionLog() { Close(); }
 
+std::vector<cluster::TxnCompare> EtcdDecisionLog::Guard() const {
+  if (options_.unfenced_for_tests) return {};
+  return options_.ownership.Guard();
+}
+
 std::string EtcdDecisionLog::TxKey(const std::string& txid) const {
   return absl::StrCat(options_.keys.log, kTxDir, txid, "/");
 }
 
 std::string EtcdDecisionLog::ChunkKey(uint64_t epoch, uint64_t first_sequence) const {
   // Zero-padded, so that keys sort as the chunks do.
-  return absl::StrFormat("%s%s%020d/%020d", options_.keys.log, kRetainedDir, epoch,
-                         first_sequence);
+  return absl::StrFormat("%s%s%020d/%020d", options_.keys.log, kRetainedDir, epoch, first_sequence);
 }
 
 void EtcdDecisionLog::Append(uint8_t type, std::string payload, bool sync,
@@ -236,7 +240,7 @@ absl::Status EtcdDecisionLog::BuildBatch(std::vector<Pending>& records, Batch* b
   for (const auto& [epoch, first] : written_chunks_) {
     if (deletes.size() >= room) break;
     const ExpiredMark last{epoch, first + RetainedOutcomes::kChunkSequences - 1};
-    if (retained_.expired() < last) break;  // sorted: the rest are newer
+    if (retained_.expired() < last) break;                      // sorted: the rest are newer
     if (retained_.ChunkOf(epoch, first).has_value()) continue;  // kept for a late commit
     const std::string key = ChunkKey(epoch, first);
     puts.erase(key);
@@ -285,8 +289,7 @@ void EtcdDecisionLog::Flush() {
   Batch batch;
   absl::Status status = BuildBatch(records, &batch);
   absl::StatusOr<cluster::TxnResult> written =
-      status.ok() ? etcd_->Txn(options_.ownership.Guard(), batch.ops)
-                  : absl::StatusOr<cluster::TxnResult>(status);
+      status.ok() ? etcd_->Txn(Guard(), batch.ops) : absl::StatusOr<cluster::TxnResult>(status);
   if (!written.ok() && Retryable(written.status())) {
     TXLOG(WARNING) << "decision log: writing " << batch.records.size() << " record(s) to "
                    << etcd_->Describe() << " failed: " << written.status() << "; retrying in "
@@ -358,8 +361,7 @@ void EtcdDecisionLog::Close() {
     Batch batch;
     absl::Status status = BuildBatch(records, &batch);
     absl::StatusOr<cluster::TxnResult> written =
-        status.ok() ? etcd_->Txn(options_.ownership.Guard(), batch.ops)
-                    : absl::StatusOr<cluster::TxnResult>(status);
+        status.ok() ? etcd_->Txn(Guard(), batch.ops) : absl::StatusOr<cluster::TxnResult>(status);
     if (written.ok() && !written->succeeded) {
       written = absl::FailedPreconditionError("another process owns the space now");
     }

@@ -64,6 +64,11 @@ struct EtcdLogOptions {
   absl::Duration max_backoff = absl::Seconds(1);
   // How often retained chunks past the window are deleted.
   absl::Duration prune_every = absl::Minutes(1);
+  // A deliberate bug, for the simulator's checker test only (txsim
+  // --bug_unfenced_log): the writes go without the ownership fence, so a
+  // process that lost the space still writes decisions. Never set it
+  // anywhere else.
+  bool unfenced_for_tests = false;
 };
 
 // Thread-safe. Writes from callbacks of `scheduler` (a thread of its own in
@@ -111,6 +116,8 @@ class EtcdDecisionLog final : public wal::DecisionLog {
   void FailLocked(const absl::Status& status, std::vector<Pending>* answer)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The comparison every write is guarded by: the ownership's fence.
+  std::vector<cluster::TxnCompare> Guard() const;
   std::string TxKey(const std::string& txid) const;
   std::string ChunkKey(uint64_t epoch, uint64_t first_sequence) const;
 
