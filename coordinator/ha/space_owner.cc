@@ -54,8 +54,28 @@ absl::StatusOr<std::optional<Ownership>> TryTakeSpace(cluster::Etcd* etcd, const
   }
   absl::StatusOr<cluster::RangeResult> owner = etcd->Get(keys.owner);
   if (!owner.ok()) return owner.status();
-  if (!owner->kvs.empty()) *holder = owner->kvs[0].value;
-  return std::nullopt;
+  if (owner->kvs.empty()) return std::nullopt;
+  const cluster::KeyValue& held = owner->kvs[0];
+  *holder = held.value;
+  if (held.lease != lease || held.value != self) return std::nullopt;
+  // Held under this very lease: an earlier attempt with it took the space
+  // and its answer was lost (UNAVAILABLE, or the write was sent again to
+  // another member and its own first try made the comparison fail). Not
+  // seeing that would keep the space, under a lease the campaign renews,
+  // with nobody serving it.
+  absl::StatusOr<cluster::RangeResult> now = etcd->Get(keys.epoch);
+  if (!now.ok()) return now.status();
+  uint64_t taken_epoch = 0;
+  if (now->kvs.empty() || now->kvs[0].mod_revision != held.create_revision ||
+      !absl::SimpleAtoi(now->kvs[0].value, &taken_epoch)) {
+    return std::nullopt;  // the take wrote both keys at one revision: not ours
+  }
+  Ownership ownership;
+  ownership.lease = lease;
+  ownership.fence = held.create_revision;
+  ownership.epoch = taken_epoch;
+  ownership.owner_key = keys.owner;
+  return ownership;
 }
 
 absl::StatusOr<std::optional<Ownership>> CampaignRound(cluster::Etcd* etcd,

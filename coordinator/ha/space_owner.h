@@ -56,6 +56,8 @@ struct Ownership {
 // One attempt to take the space under `lease` (granted by the caller): the
 // ownership, or nullopt while another holds it (then *holder is the owner
 // key's value, or empty if the space changed hands during the attempt).
+// Finding the space held under `lease` by `self` (an earlier attempt took
+// it, but its answer was lost) returns that ownership.
 absl::StatusOr<std::optional<Ownership>> TryTakeSpace(cluster::Etcd* etcd, const SpaceKeys& keys,
                                                       const std::string& self, int64_t lease,
                                                       std::string* holder);
