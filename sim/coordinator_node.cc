@@ -45,7 +45,8 @@ class CoordinatorNode::ProcessScheduler final : public Scheduler {
 
 // One process's connection to the shared etcd: cut by a crash, so that
 // nothing the dead process's objects do on their way out (the log's
-// orderly Close) reaches etcd. A write may be applied and its answer lost,
+// orderly Close) reaches etcd, and for a while by a partition between this
+// process and etcd alone. A write may be applied and its answer lost,
 // as with the daemon's EtcdClient: the caller then hears UNAVAILABLE, or
 // the answer of the same write sent again to another member (a
 // conditional one then fails: its own first try changed what it compares).
@@ -54,13 +55,14 @@ class CoordinatorNode::ProcessEtcd final : public cluster::Etcd {
   ProcessEtcd(cluster::Etcd* etcd, EventLoop* loop, std::string name, double lost_answer)
       : etcd_(etcd), loop_(loop), name_(std::move(name)), lost_answer_(lost_answer) {}
   void Cut() { cut_ = true; }
+  void CutOff(absl::Time until) { cut_off_until_ = until; }
 
   absl::StatusOr<cluster::RangeResult> Get(const std::string& key, int64_t revision) override {
-    if (cut_) return Gone();
+    if (unreachable()) return Gone();
     return etcd_->Get(key, revision);
   }
   absl::StatusOr<cluster::RangeResult> GetPrefix(const std::string& prefix) override {
-    if (cut_) return Gone();
+    if (unreachable()) return Gone();
     return etcd_->GetPrefix(prefix);
   }
   absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value,
@@ -86,24 +88,29 @@ class CoordinatorNode::ProcessEtcd final : public cluster::Etcd {
     return Write<absl::Duration>("KeepAlive", [&] { return etcd_->KeepAlive(lease); });
   }
   absl::Status RevokeLease(int64_t lease) override {
-    if (cut_) return Gone();
+    if (unreachable()) return Gone();
     return etcd_->RevokeLease(lease);
   }
   absl::StatusOr<std::unique_ptr<cluster::WatchHandle>> WatchPrefix(const std::string& prefix,
                                                                     int64_t start_revision,
                                                                     EventsFn on_events,
                                                                     ErrorFn on_error) override {
-    if (cut_) return Gone();
+    if (unreachable()) return Gone();
     return etcd_->WatchPrefix(prefix, start_revision, std::move(on_events), std::move(on_error));
   }
   std::string Describe() const override { return etcd_->Describe(); }
 
  private:
-  static absl::Status Gone() { return absl::UnavailableError("the process is gone"); }
+  absl::Status Gone() const {
+    if (cut_) return absl::UnavailableError("the process is gone");
+    return absl::UnavailableError(
+        absl::StrCat("etcd unreachable at ", Describe(), ": cut off from this process"));
+  }
+  bool unreachable() const { return cut_ || loop_->now() < cut_off_until_; }
 
   template <typename T>
   absl::StatusOr<T> Write(const char* what, const std::function<absl::StatusOr<T>()>& call) {
-    if (cut_) return Gone();
+    if (unreachable()) return Gone();
     if (!loop_->Chance(lost_answer_)) return call();
     absl::StatusOr<T> first = call();
     if (!first.ok()) return first;
@@ -121,6 +128,7 @@ class CoordinatorNode::ProcessEtcd final : public cluster::Etcd {
   const std::string name_;
   const double lost_answer_;
   bool cut_ = false;
+  absl::Time cut_off_until_ = absl::InfinitePast();
 };
 
 // One coordinator process. Members go in reverse order: the runtime first,
@@ -325,6 +333,12 @@ void CoordinatorNode::Crash() {
   if (process_->etcd) process_->etcd->Cut();
   process_.reset();
   disk_.Crash(loop_->rng());
+}
+
+void CoordinatorNode::CutOffFromEtcd(absl::Duration duration) {
+  if (!running() || !process_->etcd) return;
+  loop_->Trace(absl::StrCat(name_, " CUT OFF from etcd for ", absl::FormatDuration(duration)));
+  process_->etcd->CutOff(loop_->now() + duration);
 }
 
 void CoordinatorNode::Pause() {

@@ -94,6 +94,9 @@ class CoordinatorNode final {
   // Resume lets it go on where it was. Precondition: running().
   void Pause();
   void Resume();
+  // With etcd: this process alone cannot reach etcd for `duration` (every
+  // call UNAVAILABLE) while everything else can, and it goes on serving.
+  void CutOffFromEtcd(absl::Duration duration);
   bool running() const { return process_ != nullptr; }
   // Running and serving the space: with etcd, only after taking it.
   bool serving() const;

@@ -53,6 +53,7 @@ class World final {
   // With etcd: the owner paused, then resumed; etcd unavailable for a while.
   void SchedulePause();
   void ScheduleEtcdOutage();
+  void ScheduleEtcdCutOff();
   // The operator: one action now, then the next one later.
   void ScheduleOperator();
   void Operate();
@@ -250,6 +251,21 @@ void World::ScheduleEtcdOutage() {
       });
     }
     ScheduleEtcdOutage();
+    ScheduleEtcdCutOff();
+  });
+}
+
+void World::ScheduleEtcdCutOff() {
+  if (!options_.etcd_log || options_.faults.etcd_cut_off_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.etcd_cut_off_mtbf), [this] {
+    if (!faulty_) return;
+    CoordinatorNode& node = coordinators_->node(coordinators_->owner());
+    if (node.serving()) {
+      ++result_.etcd_cut_offs;
+      node.CutOffFromEtcd(
+          loop_.UniformDuration(absl::Milliseconds(1), options_.faults.max_etcd_cut_off));
+    }
+    ScheduleEtcdCutOff();
   });
 }
 
@@ -526,11 +542,13 @@ std::string ReplayFlags(const SimOptions& o) {
         &flags,
         absl::StrFormat(
             " --etcd_log --coordinators=%d --lease_ttl_ms=%d --pause_mtbf_ms=%d "
-            "--max_pause_ms=%d --etcd_outage_mtbf_ms=%d --etcd_lost_answer=%g "
+            "--max_pause_ms=%d --etcd_outage_mtbf_ms=%d --etcd_cut_off_mtbf_ms=%d "
+            "--etcd_lost_answer=%g "
             "--stale_route=%g",
             o.coordinator_processes, absl::ToInt64Milliseconds(o.lease_ttl),
             absl::ToInt64Milliseconds(f.pause_mtbf), absl::ToInt64Milliseconds(f.max_pause),
-            absl::ToInt64Milliseconds(f.etcd_outage_mtbf), f.etcd_lost_answer, f.stale_route));
+            absl::ToInt64Milliseconds(f.etcd_outage_mtbf),
+            absl::ToInt64Milliseconds(f.etcd_cut_off_mtbf), f.etcd_lost_answer, f.stale_route));
   }
   if (w.split_execute) absl::StrAppend(&flags, " --split_execute");
   absl::StrAppend(&flags, w.abort_unknown ? " --abort_unknown" : " --noabort_unknown");
@@ -561,8 +579,10 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
   if (options.etcd_log) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "
-                                    "outages, %d processes stopped on losing the space\n",
-                                    r.takeovers, r.pauses, r.etcd_outages, r.stopped_by_fence));
+                                    "outages, %d owners cut off from etcd, %d processes stopped "
+                                    "on losing the space\n",
+                                    r.takeovers, r.pauses, r.etcd_outages, r.etcd_cut_offs,
+                                    r.stopped_by_fence));
   }
   if (r.ok) return out;
   for (const std::string& v : r.violations) absl::StrAppend(&out, "  VIOLATION ", v, "\n");

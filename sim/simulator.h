@@ -51,6 +51,11 @@ struct FaultOptions {
   // etcd answers nothing for a while (leases keep counting down).
   absl::Duration etcd_outage_mtbf = absl::Seconds(10);
   absl::Duration max_etcd_outage = absl::Milliseconds(1500);
+  // The owner alone cannot reach etcd for up to max_etcd_cut_off (clients
+  // and participants still reach it): often past its lease, while a
+  // standby takes the space.
+  absl::Duration etcd_cut_off_mtbf = absl::Seconds(8);
+  absl::Duration max_etcd_cut_off = absl::Milliseconds(2500);
   // Chance a write to etcd is applied but its answer is lost.
   double etcd_lost_answer = 0.01;
   // Chance a request goes to the owner before (a stale view of the registry).
@@ -119,6 +124,7 @@ struct SimResult {
   uint64_t takeovers = 0;  // the space taken, after the first time
   uint64_t pauses = 0;     // of the owner
   uint64_t etcd_outages = 0;
+  uint64_t etcd_cut_offs = 0;     // of the owner alone
   uint64_t stopped_by_fence = 0;  // processes that stopped on losing the space
   NetworkStats network;
   uint64_t events = 0;

@@ -65,6 +65,9 @@ ABSL_FLAG(int, pause_mtbf_ms, 4000,
 ABSL_FLAG(int, max_pause_ms, 4000, "with --etcd_log: the longest pause");
 ABSL_FLAG(int, etcd_outage_mtbf_ms, 10000,
           "with --etcd_log: mean simulated ms between etcd outages; 0: never");
+ABSL_FLAG(int, etcd_cut_off_mtbf_ms, 8000,
+          "with --etcd_log: mean simulated ms between times the owner alone cannot reach etcd "
+          "(up to 2.5 s); 0: never");
 ABSL_FLAG(double, etcd_lost_answer, 0.01,
           "with --etcd_log: chance a write to etcd is applied but its answer lost");
 ABSL_FLAG(double, stale_route, 0.05,
@@ -122,6 +125,7 @@ int main(int argc, char** argv) {
   options.faults.etcd_outage_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_etcd_outage_mtbf_ms));
   options.faults.stale_route = absl::GetFlag(FLAGS_stale_route);
   options.faults.etcd_lost_answer = absl::GetFlag(FLAGS_etcd_lost_answer);
+  options.faults.etcd_cut_off_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_etcd_cut_off_mtbf_ms));
   options.bug_unfenced_log = absl::GetFlag(FLAGS_bug_unfenced_log);
   options.trace_all = absl::GetFlag(FLAGS_trace);
   options.trace_filter = absl::GetFlag(FLAGS_trace_filter);
