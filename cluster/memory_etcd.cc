@@ -1,6 +1,7 @@
 #include "cluster/memory_etcd.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -166,12 +167,33 @@ absl::StatusOr<bool> MemoryEtcd::PutIf(const std::string& key, const std::string
   return true;
 }
 
+namespace {
+
+absl::Status DuplicateKey(const std::string& key) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("etcd in memory: duplicate key given in txn request (", key, ")"));
+}
+
+}  // namespace
+
 absl::StatusOr<TxnResult> MemoryEtcd::Txn(const std::vector<TxnCompare>& compares,
-                                           const std::vector<TxnOp>& writes) {
+                                          const std::vector<TxnOp>& writes) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
   if (writes.size() > 128) {
     return absl::InvalidArgumentError("etcd in memory: too many operations in txn request");
+  }
+  // As etcd, before comparing: a key put twice, or put and covered by one
+  // of the deletes, makes the request invalid (deletes may overlap).
+  std::set<std::string> puts;
+  for (const TxnOp& op : writes) {
+    if (op.type == TxnOp::Type::kPut && !puts.insert(op.key).second) return DuplicateKey(op.key);
+  }
+  for (const TxnOp& op : writes) {
+    if (op.type == TxnOp::Type::kDelete && puts.count(op.key) != 0) return DuplicateKey(op.key);
+    if (op.type != TxnOp::Type::kDeletePrefix) continue;
+    auto it = puts.lower_bound(op.key);
+    if (it != puts.end() && absl::StartsWith(*it, op.key)) return DuplicateKey(*it);
   }
   for (const TxnOp& op : writes) {
     if (op.type == TxnOp::Type::kPut && op.lease != 0 && leases_.count(op.lease) == 0) {

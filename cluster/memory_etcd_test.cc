@@ -52,6 +52,10 @@ TEST_F(MemoryEtcdTest, TxnWritesAllAtOneRevisionOnlyWhenItsComparisonsHold) {
   testing::ExpectTxnSemantics(&etcd_, "/txn/");
 }
 
+TEST_F(MemoryEtcdTest, TxnThatPutsAKeyTwiceOrInsideItsOwnDeleteIsRefused) {
+  testing::ExpectTxnRefusesDuplicateKeys(&etcd_, "/txn/");
+}
+
 TEST_F(MemoryEtcdTest, LeaseExpiryDeletesItsKeysAndKeepAliveDefersIt) {
   const int64_t lease = *etcd_.GrantLease(absl::Milliseconds(1500));  // rounds up to 2s
   ASSERT_TRUE(etcd_.Put("/node", "up", lease).ok());
