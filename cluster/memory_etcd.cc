@@ -53,6 +53,11 @@ void MemoryEtcd::SetAvailable(bool available) {
   for (auto& watcher : failed) Fail(watcher, absl::UnavailableError("etcd in memory: unavailable"));
 }
 
+void MemoryEtcd::SetSpaceExceeded(bool exceeded) {
+  absl::MutexLock lock(&mu_);
+  space_exceeded_ = exceeded;
+}
+
 void MemoryEtcd::Compact(int64_t revision) {
   absl::MutexLock lock(&mu_);
   if (revision <= compacted_) return;
@@ -72,6 +77,13 @@ int64_t MemoryEtcd::revision() {
 
 absl::Status MemoryEtcd::CheckAvailable() {
   if (!available_) return absl::UnavailableError("etcd unreachable at etcd in memory: unavailable");
+  return absl::OkStatus();
+}
+
+absl::Status MemoryEtcd::CheckSpace() {
+  if (space_exceeded_) {
+    return absl::ResourceExhaustedError("etcd in memory: mvcc: database space exceeded");
+  }
   return absl::OkStatus();
 }
 
@@ -152,6 +164,7 @@ absl::StatusOr<int64_t> MemoryEtcd::Put(const std::string& key, const std::strin
                                         int64_t lease) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (absl::Status s = CheckSpace(); !s.ok()) return s;
   return PutLocked(key, value, lease);
 }
 
@@ -159,6 +172,7 @@ absl::StatusOr<bool> MemoryEtcd::PutIf(const std::string& key, const std::string
                                        int64_t expected_mod_revision, int64_t lease) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (absl::Status s = CheckSpace(); !s.ok()) return s;
   auto it = keys_.find(key);
   const int64_t current = it == keys_.end() ? 0 : it->second.mod_revision;
   if (current != expected_mod_revision) return false;
@@ -194,6 +208,9 @@ absl::StatusOr<TxnResult> MemoryEtcd::Txn(const std::vector<TxnCompare>& compare
     if (op.type != TxnOp::Type::kDeletePrefix) continue;
     auto it = puts.lower_bound(op.key);
     if (it != puts.end() && absl::StartsWith(*it, op.key)) return DuplicateKey(*it);
+  }
+  if (!puts.empty()) {
+    if (absl::Status s = CheckSpace(); !s.ok()) return s;
   }
   for (const TxnOp& op : writes) {
     if (op.type == TxnOp::Type::kPut && op.lease != 0 && leases_.count(op.lease) == 0) {
@@ -269,6 +286,7 @@ void MemoryEtcd::Expire(int64_t id) {
 absl::StatusOr<int64_t> MemoryEtcd::GrantLease(absl::Duration ttl) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (absl::Status s = CheckSpace(); !s.ok()) return s;
   const int64_t id = next_lease_++;
   Lease& lease = leases_[id];
   lease.ttl = std::max(absl::Seconds(1), absl::Ceil(ttl, absl::Seconds(1)));
