@@ -54,6 +54,7 @@ class World final {
   void SchedulePause();
   void ScheduleEtcdOutage();
   void ScheduleEtcdCutOff();
+  void ScheduleSpaceAlarm();
   // The operator: one action now, then the next one later.
   void ScheduleOperator();
   void Operate();
@@ -81,6 +82,7 @@ class World final {
   bool log_restart_pending_ = false;
   bool pausing_ = false;  // a pause is on
   bool etcd_down_ = false;
+  bool space_alarm_ = false;
   int tickets_ = 0;
   SimResult result_;
 };
@@ -252,6 +254,7 @@ void World::ScheduleEtcdOutage() {
     }
     ScheduleEtcdOutage();
     ScheduleEtcdCutOff();
+    ScheduleSpaceAlarm();
   });
 }
 
@@ -266,6 +269,27 @@ void World::ScheduleEtcdCutOff() {
           loop_.UniformDuration(absl::Milliseconds(1), options_.faults.max_etcd_cut_off));
     }
     ScheduleEtcdCutOff();
+  });
+}
+
+void World::ScheduleSpaceAlarm() {
+  if (!options_.etcd_log || options_.faults.space_alarm_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.space_alarm_mtbf), [this] {
+    if (!faulty_) return;
+    if (!space_alarm_) {
+      space_alarm_ = true;
+      ++result_.space_alarms;
+      const absl::Duration d =
+          loop_.UniformDuration(absl::Milliseconds(1), options_.faults.max_space_alarm);
+      loop_.Trace(absl::StrCat("ETCD SPACE ALARM for ", absl::FormatDuration(d)));
+      coordinators_->etcd()->SetSpaceExceeded(true);
+      loop_.After(d, [this] {
+        space_alarm_ = false;
+        loop_.Trace("ETCD SPACE ALARM disarmed");
+        coordinators_->etcd()->SetSpaceExceeded(false);
+      });
+    }
+    ScheduleSpaceAlarm();
   });
 }
 
@@ -448,7 +472,10 @@ SimResult World::Run() {
     loop_.Trace("QUIET PHASE: faults stop, every node up, reliable network");
     net_.set_faults(NetworkFaults());
     net_.Heal();
-    if (coordinators_->etcd() != nullptr) coordinators_->etcd()->SetAvailable(true);
+    if (coordinators_->etcd() != nullptr) {
+      coordinators_->etcd()->SetAvailable(true);
+      coordinators_->etcd()->SetSpaceExceeded(false);
+    }
     for (size_t i = 0; i < coordinators_->size(); ++i) {
       // A lost etcd answer stays possible: every write is retried or sent
       // again, so coming to rest must not depend on it stopping.
@@ -543,13 +570,14 @@ std::string ReplayFlags(const SimOptions& o) {
         absl::StrFormat(
             " --etcd_log --coordinators=%d --lease_ttl_ms=%d --pause_mtbf_ms=%d "
             "--max_pause_ms=%d --etcd_outage_mtbf_ms=%d --etcd_cut_off_mtbf_ms=%d "
-            "--etcd_lost_answer=%g "
-            "--stale_route=%g",
+            "--space_alarm_mtbf_ms=%d --etcd_lost_answer=%g --stale_route=%g",
             o.coordinator_processes, absl::ToInt64Milliseconds(o.lease_ttl),
             absl::ToInt64Milliseconds(f.pause_mtbf), absl::ToInt64Milliseconds(f.max_pause),
             absl::ToInt64Milliseconds(f.etcd_outage_mtbf),
-            absl::ToInt64Milliseconds(f.etcd_cut_off_mtbf), f.etcd_lost_answer, f.stale_route));
+            absl::ToInt64Milliseconds(f.etcd_cut_off_mtbf),
+            absl::ToInt64Milliseconds(f.space_alarm_mtbf), f.etcd_lost_answer, f.stale_route));
   }
+  if (!o.crash_all_at_end) absl::StrAppend(&flags, " --nocrash_all_at_end");
   if (w.split_execute) absl::StrAppend(&flags, " --split_execute");
   absl::StrAppend(&flags, w.abort_unknown ? " --abort_unknown" : " --noabort_unknown");
   if (o.bug_reply_before_durable) absl::StrAppend(&flags, " --bug_reply_before_durable");
@@ -579,10 +607,10 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
   if (options.etcd_log) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "
-                                    "outages, %d owners cut off from etcd, %d processes stopped "
-                                    "on losing the space\n",
+                                    "outages, %d owners cut off from etcd, %d space alarms, %d "
+                                    "processes stopped on losing the space\n",
                                     r.takeovers, r.pauses, r.etcd_outages, r.etcd_cut_offs,
-                                    r.stopped_by_fence));
+                                    r.space_alarms, r.stopped_by_fence));
   }
   if (r.ok) return out;
   for (const std::string& v : r.violations) absl::StrAppend(&out, "  VIOLATION ", v, "\n");

@@ -51,6 +51,10 @@ struct FaultOptions {
   // etcd answers nothing for a while (leases keep counting down).
   absl::Duration etcd_outage_mtbf = absl::Seconds(10);
   absl::Duration max_etcd_outage = absl::Milliseconds(1500);
+  // etcd's space quota alarm for up to max_space_alarm (an operator then
+  // compacts and disarms it): puts fail, reads, deletes and keep-alives go.
+  absl::Duration space_alarm_mtbf = absl::Seconds(15);
+  absl::Duration max_space_alarm = absl::Milliseconds(1500);
   // The owner alone cannot reach etcd for up to max_etcd_cut_off (clients
   // and participants still reach it): often past its lease, while a
   // standby takes the space.
@@ -124,7 +128,8 @@ struct SimResult {
   uint64_t takeovers = 0;  // the space taken, after the first time
   uint64_t pauses = 0;     // of the owner
   uint64_t etcd_outages = 0;
-  uint64_t etcd_cut_offs = 0;     // of the owner alone
+  uint64_t etcd_cut_offs = 0;  // of the owner alone
+  uint64_t space_alarms = 0;
   uint64_t stopped_by_fence = 0;  // processes that stopped on losing the space
   NetworkStats network;
   uint64_t events = 0;

@@ -68,12 +68,17 @@ ABSL_FLAG(int, etcd_outage_mtbf_ms, 10000,
 ABSL_FLAG(int, etcd_cut_off_mtbf_ms, 8000,
           "with --etcd_log: mean simulated ms between times the owner alone cannot reach etcd "
           "(up to 2.5 s); 0: never");
+ABSL_FLAG(int, space_alarm_mtbf_ms, 15000,
+          "with --etcd_log: mean simulated ms between etcd space quota alarms (up to 1.5 s: puts "
+          "refused); 0: never");
 ABSL_FLAG(double, etcd_lost_answer, 0.01,
           "with --etcd_log: chance a write to etcd is applied but its answer lost");
 ABSL_FLAG(double, stale_route, 0.05,
           "with --etcd_log: chance a request goes to the owner before (a stale registry view)");
 ABSL_FLAG(bool, bug_unfenced_log, false,
           "inject a bug (with --etcd_log): the decision log writes without the ownership fence");
+ABSL_FLAG(bool, crash_all_at_end, true,
+          "every node crashes at once when the last transaction has started");
 ABSL_FLAG(bool, trace, false, "print every event of every run");
 ABSL_FLAG(std::string, trace_filter, "", "with --trace: only events containing this (a txid)");
 ABSL_FLAG(int, trace_keep, 300, "trace lines shown for a failing run");
@@ -125,8 +130,10 @@ int main(int argc, char** argv) {
   options.faults.etcd_outage_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_etcd_outage_mtbf_ms));
   options.faults.stale_route = absl::GetFlag(FLAGS_stale_route);
   options.faults.etcd_lost_answer = absl::GetFlag(FLAGS_etcd_lost_answer);
+  options.faults.space_alarm_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_space_alarm_mtbf_ms));
   options.faults.etcd_cut_off_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_etcd_cut_off_mtbf_ms));
   options.bug_unfenced_log = absl::GetFlag(FLAGS_bug_unfenced_log);
+  options.crash_all_at_end = absl::GetFlag(FLAGS_crash_all_at_end);
   options.trace_all = absl::GetFlag(FLAGS_trace);
   options.trace_filter = absl::GetFlag(FLAGS_trace_filter);
   options.trace_keep = absl::GetFlag(FLAGS_trace_keep);
