@@ -81,10 +81,10 @@ struct EtcdDecisionLog::Batch {
 
 EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler, EtcdLogOptions options,
                                  const RecoveryState& recovered,
-                                 std::function<void(const absl::Status&)> on_fenced)
+                                 std::function<void(const absl::Status&)> on_failure)
     : etcd_(etcd),
       options_(std::move(options)),
-      on_fenced_(std::move(on_fenced)),
+      on_failure_(std::move(on_failure)),
       retained_(recovered.outcomes()),
       last_prune_(scheduler->Now()),
       backoff_(options_.min_backoff),
@@ -303,7 +303,6 @@ void EtcdDecisionLog::Flush() {
   backoff_ = options_.min_backoff;
   std::vector<Pending> answer = std::move(batch.records);
   absl::Status result;
-  bool fenced = false;
   {
     absl::MutexLock lock(&mu_);
     if (!written.ok()) {
@@ -317,7 +316,6 @@ void EtcdDecisionLog::Flush() {
           " revision ", options_.ownership.fence, " (epoch ", options_.ownership.epoch,
           ") at revision ", written->revision, ": another process owns the space now"));
       FailLocked(result, &answer);
-      fenced = true;
     } else {
       ++transactions_written_;
       if (!queue_.empty()) ScheduleFlushLocked(absl::ZeroDuration());
@@ -339,7 +337,7 @@ void EtcdDecisionLog::Flush() {
   for (Pending& pending : answer) {
     if (pending.done) pending.done(result);
   }
-  if (fenced && on_fenced_) on_fenced_(result);
+  if (!result.ok() && on_failure_) on_failure_(result);
 }
 
 void EtcdDecisionLog::Close() {

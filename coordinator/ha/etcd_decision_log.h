@@ -14,6 +14,9 @@
 // go together in the next, and every transaction is guarded by the
 // ownership fence (space_owner.h). A refused guard fails the log for good
 // (fail-stop): this process no longer owns the space and decides nothing.
+// So does an error that sending again cannot cure (etcd's space alarm, a
+// request etcd refuses): the process must then stop, or it would keep the
+// space, its lease renewed by the keeper, with a log that takes nothing.
 // A write whose answer was lost is sent again as it was (every write is a
 // put or delete of a whole key, so repeating it is harmless) until etcd
 // answers.
@@ -77,11 +80,14 @@ class EtcdDecisionLog final : public wal::DecisionLog {
  public:
   // `recovered`: what LoadDecisions read at the start, so that END knows
   // which transactions have keys and the outcome bitmaps go on from it.
-  // `on_fenced` (may be empty) runs once, from the writer, when etcd
-  // refuses a write because another process owns the space.
+  // `on_failure` (may be empty) runs once, from the writer, when the log
+  // fails for good: FAILED_PRECONDITION when etcd refused a write because
+  // another process owns the space, or the error etcd answered that sending
+  // again cannot cure (e.g. RESOURCE_EXHAUSTED: its space quota is exceeded).
+  // The process must stop and leave the space to a standby.
   EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler, EtcdLogOptions options,
                   const RecoveryState& recovered,
-                  std::function<void(const absl::Status&)> on_fenced);
+                  std::function<void(const absl::Status&)> on_failure);
   ~EtcdDecisionLog() override;  // Close()
 
   void Append(uint8_t type, std::string payload, bool sync,
@@ -123,7 +129,7 @@ class EtcdDecisionLog final : public wal::DecisionLog {
 
   cluster::Etcd* const etcd_;
   const EtcdLogOptions options_;
-  const std::function<void(const absl::Status&)> on_fenced_;
+  const std::function<void(const absl::Status&)> on_failure_;
 
   mutable absl::Mutex mu_;
   std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
