@@ -55,7 +55,7 @@ class CoordinatorNode::ProcessEtcd final : public cluster::Etcd {
   ProcessEtcd(cluster::Etcd* etcd, EventLoop* loop, std::string name, double lost_answer)
       : etcd_(etcd), loop_(loop), name_(std::move(name)), lost_answer_(lost_answer) {}
   void Cut() { cut_ = true; }
-  void CutOff(absl::Time until) { cut_off_until_ = until; }
+  void CutOff(absl::Time until) { cut_off_until_ = std::max(cut_off_until_, until); }
 
   absl::StatusOr<cluster::RangeResult> Get(const std::string& key, int64_t revision) override {
     if (unreachable()) return Gone();

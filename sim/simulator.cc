@@ -253,8 +253,6 @@ void World::ScheduleEtcdOutage() {
       });
     }
     ScheduleEtcdOutage();
-    ScheduleEtcdCutOff();
-    ScheduleSpaceAlarm();
   });
 }
 
@@ -447,6 +445,8 @@ SimResult World::Run() {
     SchedulePartition();
     SchedulePause();
     ScheduleEtcdOutage();
+    ScheduleEtcdCutOff();
+    ScheduleSpaceAlarm();
     ScheduleOperator();
     for (auto& c : clients_) c->Start();
     // The fault phase lasts until the last transaction has started, so
