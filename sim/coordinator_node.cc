@@ -317,7 +317,10 @@ void CoordinatorNode::RecoverFromEtcd(uint64_t incarnation) {
 void CoordinatorNode::Lost(uint64_t incarnation, const absl::Status& why) {
   if (process_ == nullptr || process_->incarnation != incarnation || process_->lost) return;
   process_->lost = true;
-  loop_->Trace(absl::StrCat(name_, " LOST the space: ", why.ToString()));
+  loop_->Trace(absl::StrCat(
+      name_,
+      absl::IsFailedPrecondition(why) ? " LOST the space: " : " STOPS, its decision log failed: ",
+      why.ToString()));
   // Fail-stop, but not from inside the log's or the keeper's callback.
   loop_->After(absl::ZeroDuration(), [this, incarnation] {
     if (process_ == nullptr || process_->incarnation != incarnation) return;

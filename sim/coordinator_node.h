@@ -76,8 +76,8 @@ class CoordinatorNode final {
   // With etcd: runs when this process has taken the space (it serves now).
   void set_on_owner(std::function<void()> fn) { on_owner_ = std::move(fn); }
   // With etcd: runs after the process stopped itself because it lost the
-  // space (etcd refused its fenced write or its keeper's probe): a
-  // supervisor restarts it, as a standby.
+  // space (etcd refused its fenced write or its keeper's probe) or its log
+  // failed for good: a supervisor restarts it, as a standby.
   void set_on_stopped(std::function<void()> fn) { on_stopped_ = std::move(fn); }
   // Chance that one fdatasync fails, from now on (this and later processes).
   void set_sync_failure(double p);
@@ -144,7 +144,8 @@ class CoordinatorNode final {
   void RecoverFromEtcd(uint64_t incarnation);
   void Serve(const coordinator::RecoveryState& recovery, const std::string& how);
   coordinator::RuntimeOptions MakeRuntimeOptions();
-  // The process lost the space: it stops (fail-stop) at the next event.
+  // The process lost the space, or its log failed: it stops (fail-stop)
+  // at the next event.
   void Lost(uint64_t incarnation, const absl::Status& why);
   absl::Status NotServing() const;
 

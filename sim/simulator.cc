@@ -64,8 +64,8 @@ class World final {
   ParticipantNode* ParticipantNamed(const std::string& name) const;
   void Restart(bool coordinator, size_t index);
   void OnLogFailure();
-  // With etcd: a process stopped on losing the space; it comes back as a
-  // standby.
+  // With etcd: a process stopped (the space lost, or its log failed); it
+  // comes back as a standby.
   void OnStopped(size_t index);
   bool ClientsDone() const;
   std::vector<ParticipantNode*> Participants() const;
@@ -424,7 +424,7 @@ void World::OnLogFailure() {
 }
 
 void World::OnStopped(size_t index) {
-  ++result_.stopped_by_fence;
+  ++result_.fail_stops;
   // A supervisor starts it again a moment later.
   loop_.After(loop_.UniformDuration(absl::Milliseconds(10), absl::Milliseconds(200)),
               [this, index] { Restart(true, index); });
@@ -608,9 +608,9 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "
                                     "outages, %d owners cut off from etcd, %d space alarms, %d "
-                                    "processes stopped on losing the space\n",
+                                    "processes stopped (the space lost, or the log failed)\n",
                                     r.takeovers, r.pauses, r.etcd_outages, r.etcd_cut_offs,
-                                    r.space_alarms, r.stopped_by_fence));
+                                    r.space_alarms, r.fail_stops));
   }
   if (r.ok) return out;
   for (const std::string& v : r.violations) absl::StrAppend(&out, "  VIOLATION ", v, "\n");

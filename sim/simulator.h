@@ -130,7 +130,7 @@ struct SimResult {
   uint64_t etcd_outages = 0;
   uint64_t etcd_cut_offs = 0;  // of the owner alone
   uint64_t space_alarms = 0;
-  uint64_t stopped_by_fence = 0;  // processes that stopped on losing the space
+  uint64_t fail_stops = 0;  // processes that stopped: the space lost, or the log failed
   NetworkStats network;
   uint64_t events = 0;
   absl::Duration fault_phase;   // simulated
