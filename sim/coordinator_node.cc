@@ -43,94 +43,6 @@ class CoordinatorNode::ProcessScheduler final : public Scheduler {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
-// One process's connection to the shared etcd: cut by a crash, so that
-// nothing the dead process's objects do on their way out (the log's
-// orderly Close) reaches etcd, and for a while by a partition between this
-// process and etcd alone. A write may be applied and its answer lost,
-// as with the daemon's EtcdClient: the caller then hears UNAVAILABLE, or
-// the answer of the same write sent again to another member (a
-// conditional one then fails: its own first try changed what it compares).
-class CoordinatorNode::ProcessEtcd final : public cluster::Etcd {
- public:
-  ProcessEtcd(cluster::Etcd* etcd, EventLoop* loop, std::string name, double lost_answer)
-      : etcd_(etcd), loop_(loop), name_(std::move(name)), lost_answer_(lost_answer) {}
-  void Cut() { cut_ = true; }
-  void CutOff(absl::Time until) { cut_off_until_ = std::max(cut_off_until_, until); }
-
-  absl::StatusOr<cluster::RangeResult> Get(const std::string& key, int64_t revision) override {
-    if (unreachable()) return Gone();
-    return etcd_->Get(key, revision);
-  }
-  absl::StatusOr<cluster::RangeResult> GetPrefix(const std::string& prefix) override {
-    if (unreachable()) return Gone();
-    return etcd_->GetPrefix(prefix);
-  }
-  absl::StatusOr<int64_t> Put(const std::string& key, const std::string& value,
-                              int64_t lease) override {
-    return Write<int64_t>("Put", [&] { return etcd_->Put(key, value, lease); });
-  }
-  absl::StatusOr<bool> PutIf(const std::string& key, const std::string& value,
-                             int64_t expected_mod_revision, int64_t lease) override {
-    return Write<bool>("PutIf",
-                       [&] { return etcd_->PutIf(key, value, expected_mod_revision, lease); });
-  }
-  absl::StatusOr<int64_t> Delete(const std::string& key) override {
-    return Write<int64_t>("Delete", [&] { return etcd_->Delete(key); });
-  }
-  absl::StatusOr<cluster::TxnResult> Txn(const std::vector<cluster::TxnCompare>& compares,
-                                         const std::vector<cluster::TxnOp>& writes) override {
-    return Write<cluster::TxnResult>("Txn", [&] { return etcd_->Txn(compares, writes); });
-  }
-  absl::StatusOr<int64_t> GrantLease(absl::Duration ttl) override {
-    return Write<int64_t>("GrantLease", [&] { return etcd_->GrantLease(ttl); });
-  }
-  absl::StatusOr<absl::Duration> KeepAlive(int64_t lease) override {
-    return Write<absl::Duration>("KeepAlive", [&] { return etcd_->KeepAlive(lease); });
-  }
-  absl::Status RevokeLease(int64_t lease) override {
-    if (unreachable()) return Gone();
-    return etcd_->RevokeLease(lease);
-  }
-  absl::StatusOr<std::unique_ptr<cluster::WatchHandle>> WatchPrefix(const std::string& prefix,
-                                                                    int64_t start_revision,
-                                                                    EventsFn on_events,
-                                                                    ErrorFn on_error) override {
-    if (unreachable()) return Gone();
-    return etcd_->WatchPrefix(prefix, start_revision, std::move(on_events), std::move(on_error));
-  }
-  std::string Describe() const override { return etcd_->Describe(); }
-
- private:
-  absl::Status Gone() const {
-    if (cut_) return absl::UnavailableError("the process is gone");
-    return absl::UnavailableError(
-        absl::StrCat("etcd unreachable at ", Describe(), ": cut off from this process"));
-  }
-  bool unreachable() const { return cut_ || loop_->now() < cut_off_until_; }
-
-  template <typename T>
-  absl::StatusOr<T> Write(const char* what, const std::function<absl::StatusOr<T>()>& call) {
-    if (unreachable()) return Gone();
-    if (!loop_->Chance(lost_answer_)) return call();
-    absl::StatusOr<T> first = call();
-    if (!first.ok()) return first;
-    if (loop_->Chance(0.5)) {
-      loop_->Trace(absl::StrCat(name_, " etcd ", what, ": applied, answer lost"));
-      return absl::UnavailableError(
-          absl::StrCat("etcd unreachable at ", Describe(), ": deadline exceeded"));
-    }
-    loop_->Trace(absl::StrCat(name_, " etcd ", what, ": applied, answer lost, sent again"));
-    return call();
-  }
-
-  cluster::Etcd* const etcd_;
-  EventLoop* const loop_;
-  const std::string name_;
-  const double lost_answer_;
-  bool cut_ = false;
-  absl::Time cut_off_until_ = absl::InfinitePast();
-};
-
 // One coordinator process. Members go in reverse order: the runtime first,
 // then what it calls.
 struct CoordinatorNode::Process {
@@ -150,7 +62,7 @@ struct CoordinatorNode::Process {
   coordinator::BatchingParticipantClient participants;
   // With etcd: the connection, the lease a standby campaigns with, and once
   // the space is taken its keeper.
-  std::unique_ptr<ProcessEtcd> etcd;
+  std::unique_ptr<EtcdConnection> etcd;
   int64_t lease = 0;
   std::string last_holder;
   std::unique_ptr<coordinator::ha::OwnershipKeeper> keeper;
@@ -244,7 +156,7 @@ void CoordinatorNode::StartWithEtcd() {
   const uint64_t incarnation = ++incarnation_;
   process_ = std::make_unique<Process>(loop_, net_, id_, incarnation);
   process_->etcd =
-      std::make_unique<ProcessEtcd>(options_.etcd, loop_, name_, options_.etcd_lost_answer);
+      std::make_unique<EtcdConnection>(options_.etcd, loop_, name_, options_.etcd_lost_answer);
   net_->Restart(id_);
   loop_->Trace(absl::StrCat(name_, " START as a standby"));
   Campaign(incarnation);

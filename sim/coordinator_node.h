@@ -28,6 +28,7 @@
 #include "coordinator/engine.h"
 #include "coordinator/recovery_state.h"
 #include "coordinator/runtime.h"
+#include "sim/etcd_connection.h"
 #include "sim/event_loop.h"
 #include "sim/history.h"
 #include "sim/network.h"
@@ -133,7 +134,6 @@ class CoordinatorNode final {
 
  private:
   class ProcessScheduler;
-  class ProcessEtcd;
   struct Process;
 
   absl::Status StartWithWal();
