@@ -152,7 +152,7 @@ int Run() {
         absl::GetFlag(FLAGS_cluster_id),
         absl::StrCat("txcoord pid ", getpid(), " at ",
                      advertise.empty() ? absl::GetFlag(FLAGS_listen) : advertise),
-        retention, &recovery, &metrics_registry, ShutdownSignalPending);
+        &recovery, &metrics_registry, ShutdownSignalPending);
     if (!opened.ok()) {
       if (absl::IsCancelled(opened.status())) {
         TXLOG(INFO) << "txcoord stopped (a standby; owned nothing)";

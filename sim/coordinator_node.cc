@@ -218,7 +218,6 @@ void CoordinatorNode::RecoverFromEtcd(uint64_t incarnation) {
   coordinator::ha::EtcdLogOptions log;
   log.keys = keys;
   log.ownership = ownership;
-  log.retention = options_.engine.retention;
   log.unfenced_for_tests = options_.bug_unfenced_log;
   p->log = std::make_unique<coordinator::ha::EtcdDecisionLog>(
       p->etcd.get(), &p->scheduler, log, recovery,

@@ -341,7 +341,8 @@ TEST(CheckerTest, FindsAnOwnerThatLostTheSpaceWritingDecisionsWithoutTheFence) {
   // What a decision made by an owner that lost the space looks like.
   std::string telling;
   for (const std::string& v : buggy.failure->violations) {
-    for (const char* what : {"told COMMITTED", "tells COMMITTED", "both ways", "not atomic"}) {
+    for (const char* what : {"told COMMITTED", "tells COMMITTED", "tells ABORTED but it is applied",
+                             "both ways", "not atomic"}) {
       if (telling.empty() && absl::StrContains(v, what)) telling = v;
     }
   }

@@ -123,10 +123,9 @@ void EtcdDecisionLog::Append(uint8_t type, std::string payload, bool sync,
     return;
   }
   queue_.push_back(Pending{type, std::move(payload), sync, std::move(done)});
-  // While a batch waits to be sent again, its retry takes the queue along.
-  if (in_flight_.empty()) {
-    ScheduleFlushLocked(sync ? absl::ZeroDuration() : options_.unsynced_delay);
-  }
+  // While a batch is written (or waits to be sent again), the flush after
+  // it takes the queue.
+  if (!writing_) ScheduleFlushLocked(sync ? absl::ZeroDuration() : options_.unsynced_delay);
 }
 
 absl::Status EtcdDecisionLog::health() const {
@@ -172,6 +171,14 @@ absl::Status EtcdDecisionLog::BuildBatch(std::vector<Pending>& records, Batch* b
       case kRecordMarkDone: {
         absl::StatusOr<LogMarkDone> mark = DecodeMarkDone(record.payload);
         if (!mark.ok()) return mark.status();
+        // A mark may come after its transaction's END (phase 2's answers
+        // are logged outside the engine's lock): it then has no COMMIT key
+        // to go with, and written it would outlive the transaction (or, in
+        // the END's own batch, fall in the range etcd deletes: refused).
+        std::optional<Keys> keys;
+        if (auto it = with_keys_.find(mark->txid); it != with_keys_.end()) keys = it->second;
+        if (auto it = staged.find(mark->txid); it != staged.end()) keys = it->second;
+        if (keys != Keys::kCommit) break;
         puts[absl::StrCat(TxKey(mark->txid), kMarkDir, mark->participant)] = record.payload;
         break;
       }
@@ -267,47 +274,61 @@ void EtcdDecisionLog::FailLocked(const absl::Status& status, std::vector<Pending
 }
 
 std::vector<EtcdDecisionLog::Pending> EtcdDecisionLog::TakeRecordsLocked() {
-  std::vector<Pending> records;
-  if (!in_flight_.empty()) {
-    records.swap(in_flight_);
-    return records;
-  }
   const size_t n = std::min(queue_.size(), options_.max_records_per_txn);
-  records.assign(std::make_move_iterator(queue_.begin()),
-                 std::make_move_iterator(queue_.begin() + n));
+  std::vector<Pending> records(std::make_move_iterator(queue_.begin()),
+                               std::make_move_iterator(queue_.begin() + n));
   queue_.erase(queue_.begin(), queue_.begin() + n);
   return records;
 }
 
-void EtcdDecisionLog::Flush() {
+void EtcdDecisionLog::Applied(const Batch& batch) {
+  for (const auto& [txid, keys] : batch.key_changes) {
+    if (keys.has_value()) {
+      with_keys_[txid] = *keys;
+    } else {
+      with_keys_.erase(txid);
+    }
+  }
+  for (const auto& chunk : batch.chunks_written) written_chunks_.insert(chunk);
+  for (const auto& chunk : batch.chunks_deleted) written_chunks_.erase(chunk);
+}
+
+void EtcdDecisionLog::Flush(bool retry) {
   std::vector<Pending> records;
   {
     absl::MutexLock lock(&mu_);
-    flush_scheduled_ = false;
+    if (!retry) flush_scheduled_ = false;
     if (!failure_.ok()) return;
-    records = TakeRecordsLocked();
+    if (writing_ && !retry) return;  // the retry's own flush comes
+    if (retry_ == nullptr) {
+      records = TakeRecordsLocked();
+      if (records.empty()) return;
+    }
+    writing_ = true;
   }
-  if (records.empty()) return;
-
-  Batch batch;
-  absl::Status status = BuildBatch(records, &batch);
+  absl::Status built;
+  if (retry_ == nullptr) {
+    retry_ = std::make_unique<Batch>();
+    built = BuildBatch(records, retry_.get());
+  }
   absl::StatusOr<cluster::TxnResult> written =
-      status.ok() ? etcd_->Txn(Guard(), batch.ops) : absl::StatusOr<cluster::TxnResult>(status);
+      built.ok() ? etcd_->Txn(Guard(), retry_->ops) : absl::StatusOr<cluster::TxnResult>(built);
   if (!written.ok() && Retryable(written.status())) {
-    TXLOG(WARNING) << "decision log: writing " << batch.records.size() << " record(s) to "
+    TXLOG(WARNING) << "decision log: writing " << retry_->records.size() << " record(s) to "
                    << etcd_->Describe() << " failed: " << written.status() << "; retrying in "
                    << absl::FormatDuration(backoff_);
-    absl::MutexLock lock(&mu_);
-    in_flight_ = std::move(batch.records);
-    scope_.After(backoff_, [this] { Flush(); });
+    scope_.After(backoff_, [this] { Flush(/*retry=*/true); });
     backoff_ = std::min(backoff_ * 2, options_.max_backoff);
     return;
   }
   backoff_ = options_.min_backoff;
-  std::vector<Pending> answer = std::move(batch.records);
+  const std::unique_ptr<Batch> batch = std::move(retry_);
+  std::vector<Pending> answer = std::move(batch->records);
+  if (!built.ok()) answer = std::move(records);
   absl::Status result;
   {
     absl::MutexLock lock(&mu_);
+    writing_ = false;
     if (!written.ok()) {
       result = absl::Status(written.status().code(),
                             absl::StrCat("decision log on ", etcd_->Describe(),
@@ -324,16 +345,8 @@ void EtcdDecisionLog::Flush() {
       if (!queue_.empty()) ScheduleFlushLocked(absl::ZeroDuration());
     }
   }
-  if (written.ok() && written->succeeded) {
-    for (auto& [txid, keys] : batch.key_changes) {
-      if (keys.has_value()) {
-        with_keys_[txid] = *keys;
-      } else {
-        with_keys_.erase(txid);
-      }
-    }
-    for (const auto& chunk : batch.chunks_written) written_chunks_.insert(chunk);
-    for (const auto& chunk : batch.chunks_deleted) written_chunks_.erase(chunk);
+  if (result.ok()) {
+    Applied(*batch);
   } else {
     TXLOG(ERROR) << result;
   }
@@ -350,31 +363,39 @@ void EtcdDecisionLog::Close() {
     closed_ = true;
   }
   scope_.Close();  // waits for a Flush that is running
-  // What is still queued (END records) gets one attempt each, on this thread.
+  // A batch waiting to be sent again, then what is still queued (END
+  // records): one attempt each, on this thread.
   while (true) {
-    std::vector<Pending> records;
-    {
-      absl::MutexLock lock(&mu_);
-      if (!failure_.ok()) return;
-      records = TakeRecordsLocked();
+    std::unique_ptr<Batch> batch = std::move(retry_);
+    if (batch == nullptr) {
+      std::vector<Pending> records;
+      {
+        absl::MutexLock lock(&mu_);
+        if (!failure_.ok()) return;
+        records = TakeRecordsLocked();
+      }
+      if (records.empty()) return;
+      batch = std::make_unique<Batch>();
+      if (absl::Status built = BuildBatch(records, batch.get()); !built.ok()) {
+        absl::MutexLock lock(&mu_);
+        failure_ = built;
+        return;
+      }
     }
-    if (records.empty()) return;
-    Batch batch;
-    absl::Status status = BuildBatch(records, &batch);
-    absl::StatusOr<cluster::TxnResult> written =
-        status.ok() ? etcd_->Txn(Guard(), batch.ops) : absl::StatusOr<cluster::TxnResult>(status);
+    absl::StatusOr<cluster::TxnResult> written = etcd_->Txn(Guard(), batch->ops);
     if (written.ok() && !written->succeeded) {
       written = absl::FailedPreconditionError("another process owns the space now");
     }
     if (!written.ok()) {
-      TXLOG(WARNING) << "decision log: " << batch.records.size()
+      TXLOG(WARNING) << "decision log: " << batch->records.size()
                      << " record(s) not written at close: " << written.status()
                      << " (their transactions are driven again by the next owner)";
       absl::MutexLock lock(&mu_);
       failure_ = written.status();
       return;
     }
-    for (Pending& pending : batch.records) {
+    Applied(*batch);
+    for (Pending& pending : batch->records) {
       if (pending.done) pending.done(absl::OkStatus());
     }
   }

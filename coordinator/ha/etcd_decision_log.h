@@ -26,6 +26,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <utility>
@@ -56,7 +57,6 @@ absl::Status LoadDecisions(cluster::Etcd* etcd, const SpaceKeys& keys, RecoveryS
 struct EtcdLogOptions {
   SpaceKeys keys;
   Ownership ownership;
-  RetentionOptions retention;
   // Records per etcd transaction: each is at most one write, plus one per
   // bitmap chunk they touch, under etcd's default limit of 128.
   size_t max_records_per_txn = 60;
@@ -112,11 +112,15 @@ class EtcdDecisionLog final : public wal::DecisionLog {
   // etcd has them.
   struct Batch;
 
-  // The batch to retry, or else up to max_records_per_txn queued records.
+  // Up to max_records_per_txn queued records.
   std::vector<Pending> TakeRecordsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes up to max_records_per_txn records and writes them, or retries.
-  void Flush();
+  // Sends the batch to retry again, or else writes up to
+  // max_records_per_txn queued records as a new one. `retry`: called by
+  // the backoff after a failed attempt (other flushes then wait for it).
+  void Flush(bool retry = false);
   absl::Status BuildBatch(std::vector<Pending>& records, Batch* batch);
+  // What Flush and Close do once etcd has answered `batch`'s transaction.
+  void Applied(const Batch& batch);
   void ScheduleFlushLocked(absl::Duration delay) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fails the log with `status`: every queued record's done gets it.
   void FailLocked(const absl::Status& status, std::vector<Pending>* answer)
@@ -134,6 +138,9 @@ class EtcdDecisionLog final : public wal::DecisionLog {
   mutable absl::Mutex mu_;
   std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
   bool flush_scheduled_ ABSL_GUARDED_BY(mu_) = false;
+  // From taking a batch until etcd has answered it (retries included): the
+  // records appended meanwhile wait for the flush that follows.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   uint64_t transactions_written_ ABSL_GUARDED_BY(mu_) = 0;
@@ -145,7 +152,10 @@ class EtcdDecisionLog final : public wal::DecisionLog {
   std::set<std::pair<uint64_t, uint64_t>> written_chunks_;  // (epoch, first) in etcd
   absl::Time last_prune_;
   absl::Duration backoff_;
-  std::vector<Pending> in_flight_ ABSL_GUARDED_BY(mu_);  // the batch being retried, if any
+  // A batch etcd did not answer, sent again unchanged: building it anew
+  // would not make the same writes (a prune happens once), and a part of
+  // one is no more harmless than the whole.
+  std::unique_ptr<Batch> retry_;
 
   ScheduledScope scope_;  // last: closed first
 };

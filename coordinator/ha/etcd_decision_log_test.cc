@@ -210,6 +210,66 @@ TEST_F(EtcdDecisionLogTest, AppendsDuringAnOutageWaitForTheRetryInsteadOfHammeri
   EXPECT_EQ(Keys().size(), 50u);
 }
 
+// A batch etcd did not answer goes again as it was built. Built anew it
+// would lose its prune's EXPIRED mark (a prune happens once a minute) and
+// still delete the pruned chunks: a committed txid of theirs would then
+// read as not committed to the next owner.
+TEST_F(EtcdDecisionLogTest, ABatchSentAgainCarriesThePruneItWasBuiltWith) {
+  cluster::testing::FaultyEtcd faulty(&etcd_);
+  EtcdLogOptions options;
+  options.keys = keys_;
+  options.ownership = ownership_;
+  options.ownership.epoch = 2;  // epoch 1's chunks may go
+  // The outcomes' window comes with them from recovery.
+  const RecoveryState recovered(RetentionOptions{absl::Hours(1)});
+  log_ = std::make_unique<EtcdDecisionLog>(&faulty, &scheduler_, options, recovered, nullptr);
+  Append(kRecordCommit, EncodeCommit(Commit("c1.1.1")));
+  scheduler_.Advance(absl::ZeroDuration());
+  auto ended = Append(kRecordEnd, EncodeEnd(LogEnd{"c1.1.1", true}));
+  scheduler_.Advance(absl::ZeroDuration());
+  ASSERT_TRUE(ended->has_value() && ended->value().ok());
+  ASSERT_THAT(Keys(), ElementsAre("retained/00000000000000000001/00000000000000000000"));
+
+  for (int i = 0; i < 240; ++i) {  // two hours: the chunk is past the window
+    scheduler_.Advance(absl::Seconds(30));
+    ASSERT_TRUE(etcd_.KeepAlive(ownership_.lease).ok());
+  }
+  faulty.fail_put = true;
+  auto commit = Append(kRecordCommit, EncodeCommit(Commit("c1.2.1")));
+  scheduler_.Advance(absl::ZeroDuration());
+  EXPECT_FALSE(commit->has_value());
+  faulty.fail_put = false;
+  scheduler_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(commit->has_value() && commit->value().ok());
+  EXPECT_THAT(Keys(), ElementsAre("expired", "tx/c1.2.1/commit"));
+
+  Open();
+  EXPECT_EQ(recovered_->outcomes().Find(1, 1), RetainedOutcome::kExpired);
+}
+
+// Phase 2's answers are logged outside the engine's lock, so a MARK_DONE
+// can follow its transaction's END: into END's batch (etcd refuses a put
+// inside a range the same transaction deletes) or into a later one (the
+// key would outlive its transaction). It is written in neither.
+TEST_F(EtcdDecisionLogTest, AMarkAfterItsTransactionsEndIsNotWritten) {
+  Append(kRecordCommit, EncodeCommit(Commit("c1.1.1")));
+  Append(kRecordCommit, EncodeCommit(Commit("c1.1.2")));
+  scheduler_.Advance(absl::ZeroDuration());
+  auto end1 = Append(kRecordEnd, EncodeEnd(LogEnd{"c1.1.1", true}));
+  auto mark1 = Append(kRecordMarkDone, EncodeMarkDone(LogMarkDone{"c1.1.1", "payments", ""}));
+  scheduler_.Advance(absl::ZeroDuration());
+  auto end2 = Append(kRecordEnd, EncodeEnd(LogEnd{"c1.1.2", true}));
+  scheduler_.Advance(absl::ZeroDuration());
+  auto mark2 = Append(kRecordMarkDone, EncodeMarkDone(LogMarkDone{"c1.1.2", "payments", ""}));
+  scheduler_.Advance(absl::ZeroDuration());
+  for (const auto& result : {end1, mark1, end2, mark2}) {
+    ASSERT_TRUE(result->has_value());
+    EXPECT_TRUE(result->value().ok()) << result->value();
+  }
+  EXPECT_THAT(failures_, IsEmpty());
+  EXPECT_THAT(Keys(), ElementsAre("retained/00000000000000000001/00000000000000000000"));
+}
+
 TEST_F(EtcdDecisionLogTest, CloseWritesWhatIsQueued) {
   Append(kRecordCommit, EncodeCommit(Commit("c1.1.1")));
   scheduler_.Advance(absl::ZeroDuration());

@@ -31,8 +31,8 @@ namespace {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<OwnedSpace>> OwnedSpace::OpenFromFlags(
-    const std::string& space, const std::string& self, const RetentionOptions& retention,
-    RecoveryState* recovery, MetricsRegistry* metrics, const std::function<bool()>& should_stop) {
+    const std::string& space, const std::string& self, RecoveryState* recovery,
+    MetricsRegistry* metrics, const std::function<bool()>& should_stop) {
   absl::StatusOr<cluster::RegistryOptions> options = cluster::RegistryOptionsFromFlags();
   if (!options.ok()) return options.status();
   if (options->url.empty()) {
@@ -87,7 +87,6 @@ absl::StatusOr<std::unique_ptr<OwnedSpace>> OwnedSpace::OpenFromFlags(
   EtcdLogOptions log_options;
   log_options.keys = campaign.keys;
   log_options.ownership = *ownership;
-  log_options.retention = retention;
   owned->log_ = std::make_unique<EtcdDecisionLog>(etcd, &owned->log_timers_, log_options, *recovery,
                                                   LostSpace);
   const absl::Duration compaction = absl::GetFlag(FLAGS_etcd_compaction_interval);

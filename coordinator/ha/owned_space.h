@@ -39,9 +39,11 @@ class OwnedSpace final {
   // INVALID_ARGUMENT naming what is missing or wrong; UNAVAILABLE if etcd
   // cannot be reached; CANCELLED if `should_stop` said so while this
   // process was a standby. `self` says who this process is in the owner key.
+  // `recovery` is fed the space's decision log; the outcomes' retention
+  // window it was made with is the log's.
   static absl::StatusOr<std::unique_ptr<OwnedSpace>> OpenFromFlags(
-      const std::string& space, const std::string& self, const RetentionOptions& retention,
-      RecoveryState* recovery, MetricsRegistry* metrics, const std::function<bool()>& should_stop);
+      const std::string& space, const std::string& self, RecoveryState* recovery,
+      MetricsRegistry* metrics, const std::function<bool()>& should_stop);
   // Stops the loops; the lease is left to expire (Close releases it).
   ~OwnedSpace();
 
