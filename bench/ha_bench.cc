@@ -17,8 +17,10 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -153,6 +155,40 @@ absl::StatusOr<FloorSamples> MeasureFloors(const std::string& dir,
   return floor;
 }
 
+// The children of this process named `comm` (etcd's members).
+std::vector<pid_t> ChildrenNamed(const std::string& comm) {
+  std::vector<pid_t> pids;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // "PID (COMM) STATE PPID ...": the name may hold spaces, not ") ".
+    const size_t open = line.find('(');
+    const size_t close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (line.substr(open + 1, close - open - 1) == comm && (rest >> state >> parent) &&
+        parent == getpid()) {
+      pids.push_back(pid);
+    }
+  }
+  return pids;
+}
+
+double CpuSecondsOf(const std::vector<pid_t>& pids) {
+  double total = 0;
+  for (pid_t pid : pids) {
+    absl::StatusOr<double> cpu = ProcessCpuSeconds(pid);
+    if (cpu.ok()) total += *cpu;
+  }
+  return total;
+}
+
 template <typename T>
 std::vector<T> Concat(std::vector<T> a, const std::vector<T>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -272,6 +308,11 @@ int Run(int argc, char** argv) {
   cluster::EtcdClientOptions etcd_client_options;
   etcd_client_options.endpoints = (*etcd)->endpoints();
   cluster::EtcdClient etcd_client(etcd_client_options);
+  const std::vector<pid_t> etcd_pids = ChildrenNamed("etcd");
+  if (etcd_pids.size() != static_cast<size_t>(report.etcd_members)) {
+    return Fail(absl::InternalError(absl::StrCat("found ", etcd_pids.size(), " etcd processes")),
+                "counting etcd's members");
+  }
 
   const std::string level = "--log_level=" + absl::GetFlag(FLAGS_daemon_log_level);
   const std::string registry = "--registry=" + (*etcd)->registry_url();
@@ -322,14 +363,20 @@ int Run(int argc, char** argv) {
     for (size_t i = 0; i < deployments.size(); ++i) {
       Deployment* d = deployments[i];
       const Point point{Mode::kTwoPhase, kAgents, clients};
+      const double etcd_cpu_before = CpuSecondsOf(etcd_pids);
+      const Clock::time_point point_start = Clock::now();
       absl::StatusOr<PointResult> result = RunPoint(
           d->targets, point, Seconds(report.warmup_seconds), Seconds(report.point_seconds));
       if (!result.ok()) {
         return Fail(result.status(), absl::StrCat(d->log, " at ", clients, " clients"));
       }
+      const double point_wall = std::chrono::duration<double>(Clock::now() - point_start).count();
+      const double etcd_cpu = CpuSecondsOf(etcd_pids) - etcd_cpu_before;
       absl::StatusOr<FloorSamples> after = measure_floors();
       if (!after.ok()) return Fail(after.status(), "measuring the floors");
       LogPoint log_point;
+      const double transactions = result->tx_per_second() * point_wall;
+      log_point.etcd_cpu_ms_per_tx = transactions > 0 ? etcd_cpu * 1000 / transactions : 0;
       log_point.log = d->log;
       log_point.result = *std::move(result);
       log_point.rtt = Summarize(Concat(before->rtt[i], after->rtt[i]));

@@ -17,10 +17,15 @@ double PerTxMs(double cpu_seconds, int64_t transactions) {
   return transactions > 0 ? cpu_seconds * 1000 / static_cast<double>(transactions) : 0;
 }
 
-// Share of all CPUs the daemons (not etcd) and the clients used together.
+// Share of all CPUs the daemons (etcd too) and the clients used together.
 double Busy(const HaReport& report, const PointResult& p) {
   if (p.seconds <= 0 || report.cpus <= 0) return 0;
   return (p.coordinator_cpu_s + p.agents_cpu_s + p.client_cpu_s) / (p.seconds * report.cpus);
+}
+
+double Busy(const HaReport& report, const LogPoint& point) {
+  const PointResult& p = point.result;
+  return Busy(report, p) + point.etcd_cpu_ms_per_tx * p.tx_per_second() / 1000 / report.cpus;
 }
 
 std::string JsonString(const std::string& text) {
@@ -101,9 +106,9 @@ double RttAndEtcdWriteMs(const LogPoint& p) { return 2 * p.rtt.p50_ms + p.etcd_t
 void PrintHaPointHeader(std::FILE* out) {
   std::fprintf(out,
                "                  | floor p50, ms          | Commit call, ms (x: multiple of the "
-               "floor)     | whole txn, ms   | CPU ms per transaction | CPU busy\n"
+               "floor)     | whole txn, ms   | CPU ms per transaction        | CPU busy\n"
                "log   cli    tx/s |  fsync    RTT etcd-txn |  floor    p50    p95    p99    max  "
-               "xp50  xp99 |    p50    p99   | client  coord   agents | bench/all\n");
+               "xp50  xp99 |    p50    p99   | client  coord   agents   etcd | bench/all\n");
 }
 
 void PrintHaPoint(const HaReport& report, const LogPoint& point, std::FILE* out) {
@@ -111,13 +116,14 @@ void PrintHaPoint(const HaReport& report, const LogPoint& point, std::FILE* out)
   const double floor = HaCommitFloorMs(point);
   std::fprintf(out,
                "%-4s %4d %7.0f | %6.3f %6.3f %8.3f | %6.2f %6.2f %6.2f %6.2f %6.1f %5.1f %5.1f | "
-               "%6.2f %6.2f   | %6.3f %6.3f %8.3f | %3.0f%%/%3.0f%%\n",
+               "%6.2f %6.2f   | %6.3f %6.3f %8.3f %6.3f | %3.0f%%/%3.0f%%\n",
                point.log.c_str(), p.point.clients, p.tx_per_second(), p.fsync.p50_ms,
                point.rtt.p50_ms, point.etcd_txn.p50_ms, floor, p.commit.p50_ms, p.commit.p95_ms,
                p.commit.p99_ms, p.commit.max_ms, Ratio(p.commit.p50_ms, floor),
                Ratio(p.commit.p99_ms, floor), p.txn.p50_ms, p.txn.p99_ms,
                PerTxMs(p.client_cpu_s, p.committed), PerTxMs(p.coordinator_cpu_s, p.committed),
-               PerTxMs(p.agents_cpu_s, p.committed), 100 * Busy(report, p), 100 * p.machine_busy);
+               PerTxMs(p.agents_cpu_s, p.committed), point.etcd_cpu_ms_per_tx,
+               100 * Busy(report, point), 100 * p.machine_busy);
   if (p.failed > 0) {
     std::fprintf(out, "     %lld failed; first: %s\n", static_cast<long long>(p.failed),
                  p.first_failure.c_str());
@@ -254,11 +260,12 @@ absl::Status WriteHaJson(const HaReport& report, const std::string& path) {
             "     \"commit_floor_ms\": %.4f, \"commit_x_floor\": {\"p50\": %.3f, \"p99\": %.3f},\n"
             "     \"rtt2_etcd_write_ms\": %.4f, \"commit_p50_x_rtt2_etcd_write\": %.3f,\n"
             "     \"cpu_ms_per_tx\": {\"coordinator\": %.4f, \"agents\": %.4f, \"client\": "
-            "%.4f}, \"cpu_busy\": %.3f, \"machine_busy\": %.3f}",
+            "%.4f, \"etcd\": %.4f}, \"cpu_busy\": %.3f, \"machine_busy\": %.3f}",
             floor, Ratio(p.commit.p50_ms, floor), Ratio(p.commit.p99_ms, floor),
             RttAndEtcdWriteMs(point), Ratio(p.commit.p50_ms, RttAndEtcdWriteMs(point)),
             PerTxMs(p.coordinator_cpu_s, p.committed), PerTxMs(p.agents_cpu_s, p.committed),
-            PerTxMs(p.client_cpu_s, p.committed), Busy(report, p), p.machine_busy));
+            PerTxMs(p.client_cpu_s, p.committed), point.etcd_cpu_ms_per_tx, Busy(report, point),
+            p.machine_busy));
     points.push_back(std::move(out));
   }
   absl::StrAppend(&json, absl::StrJoin(points, ",\n"), "\n  ]");

@@ -26,6 +26,9 @@ struct LogPoint {
   LatencyStats rtt;        // gRPC round trip to this point's coordinator
   LatencyStats etcd_txn;   // a fenced etcd put (see etcd_floor.h)
   LatencyStats etcd_read;  // a linearizable etcd read
+  // CPU of all etcd members per committed transaction, over the whole
+  // point (warm-up and drain included, at the point's rate).
+  double etcd_cpu_ms_per_tx = 0;
 };
 
 // What the Commit of a plain 2PC transaction waits for in sequence: the
