@@ -280,6 +280,11 @@ absl::StatusOr<TakeoverResult> MeasureTakeovers(const TakeoverSetup& setup, int 
   client_options.call_timeout = absl::Seconds(2);
   client_options.commit_timeout = absl::Seconds(10);
   client_options.settle_timeout = setup.round_timeout;
+  // A call to the dead owner fails at once instead of waiting out its
+  // deadline: the clients measure when the space answers again, not how
+  // long a call to a dead address blocks. Commits in flight at the kill
+  // still settle with Commit's own backoff.
+  client_options.wait_for_ready = false;
   Client client(directory, client_options);
   TransferLoad load(&client, setup.agents, setup.clients, setup.rows_per_client);
 
