@@ -363,6 +363,8 @@ int Run(int argc, char** argv) {
     for (size_t i = 0; i < deployments.size(); ++i) {
       Deployment* d = deployments[i];
       const Point point{Mode::kTwoPhase, kAgents, clients};
+      absl::StatusOr<cluster::RangeResult> revision_before = etcd_client.Get(kFloorKeys);
+      if (!revision_before.ok()) return Fail(revision_before.status(), "reading etcd");
       const double etcd_cpu_before = CpuSecondsOf(etcd_pids);
       const Clock::time_point point_start = Clock::now();
       absl::StatusOr<PointResult> result = RunPoint(
@@ -372,11 +374,18 @@ int Run(int argc, char** argv) {
       }
       const double point_wall = std::chrono::duration<double>(Clock::now() - point_start).count();
       const double etcd_cpu = CpuSecondsOf(etcd_pids) - etcd_cpu_before;
+      absl::StatusOr<cluster::RangeResult> revision_after = etcd_client.Get(kFloorKeys);
+      if (!revision_after.ok()) return Fail(revision_after.status(), "reading etcd");
       absl::StatusOr<FloorSamples> after = measure_floors();
       if (!after.ok()) return Fail(after.status(), "measuring the floors");
       LogPoint log_point;
       const double transactions = result->tx_per_second() * point_wall;
       log_point.etcd_cpu_ms_per_tx = transactions > 0 ? etcd_cpu * 1000 / transactions : 0;
+      log_point.etcd_writes_per_tx =
+          transactions > 0
+              ? static_cast<double>(revision_after->revision - revision_before->revision) /
+                    transactions
+              : 0;
       log_point.log = d->log;
       log_point.result = *std::move(result);
       log_point.rtt = Summarize(Concat(before->rtt[i], after->rtt[i]));

@@ -29,6 +29,8 @@ struct LogPoint {
   // CPU of all etcd members per committed transaction, over the whole
   // point (warm-up and drain included, at the point's rate).
   double etcd_cpu_ms_per_tx = 0;
+  // etcd writes (revisions) per committed transaction, counted the same way.
+  double etcd_writes_per_tx = 0;
 };
 
 // What the Commit of a plain 2PC transaction waits for in sequence: the
