@@ -7,7 +7,7 @@
 // again under load, and the time until its standby has taken over is
 // measured step by step.
 //
-//   ha_bench                                  # 1 and 16 clients, 5 takeovers, ~2 min
+//   ha_bench                                  # 1 and 16 clients, 5 takeovers, ~75 s
 //   ha_bench --seconds=30 --json_out=ha.json  # longer points
 //   ha_bench --smoke                          # a few seconds (make test)
 //
