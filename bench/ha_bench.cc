@@ -17,10 +17,8 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <optional>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -155,31 +153,6 @@ absl::StatusOr<FloorSamples> MeasureFloors(const std::string& dir,
   return floor;
 }
 
-// The children of this process named `comm` (etcd's members).
-std::vector<pid_t> ChildrenNamed(const std::string& comm) {
-  std::vector<pid_t> pids;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // "PID (COMM) STATE PPID ...": the name may hold spaces, not ") ".
-    const size_t open = line.find('(');
-    const size_t close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos || close < open) continue;
-    std::istringstream rest(line.substr(close + 1));
-    std::string state;
-    pid_t parent = 0;
-    if (line.substr(open + 1, close - open - 1) == comm && (rest >> state >> parent) &&
-        parent == getpid()) {
-      pids.push_back(pid);
-    }
-  }
-  return pids;
-}
-
 double CpuSecondsOf(const std::vector<pid_t>& pids) {
   double total = 0;
   for (pid_t pid : pids) {
@@ -308,7 +281,7 @@ int Run(int argc, char** argv) {
   cluster::EtcdClientOptions etcd_client_options;
   etcd_client_options.endpoints = (*etcd)->endpoints();
   cluster::EtcdClient etcd_client(etcd_client_options);
-  const std::vector<pid_t> etcd_pids = ChildrenNamed("etcd");
+  const std::vector<pid_t> etcd_pids = ChildProcesses("etcd");
   if (etcd_pids.size() != static_cast<size_t>(report.etcd_members)) {
     return Fail(absl::InternalError(absl::StrCat("found ", etcd_pids.size(), " etcd processes")),
                 "counting etcd's members");
