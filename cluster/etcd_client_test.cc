@@ -210,6 +210,10 @@ TEST_F(EtcdClientTest, TxnWritesAllAtOneRevisionOnlyWhenItsComparisonsHold) {
   testing::ExpectTxnSemantics(client_.get(), Key(""));
 }
 
+TEST_F(EtcdClientTest, TxnThatPutsAKeyTwiceOrInsideItsOwnDeleteIsRefused) {
+  testing::ExpectTxnRefusesDuplicateKeys(client_.get(), Key(""));
+}
+
 TEST_F(EtcdClientTest, DeleteReturnsHowManyKeysWent) {
   ASSERT_TRUE(client_->Put(Key("k"), "v").ok());
   ASSERT_TRUE(client_->Put(Key("k2"), "v").ok());

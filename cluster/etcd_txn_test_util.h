@@ -79,6 +79,32 @@ inline void ExpectTxnSemantics(Etcd* etcd, const std::string& root) {
             (std::vector<std::string>{"kept=k", "owner=new owner", "tx/10/commit=c10"}));
 }
 
+// etcd refuses, before comparing anything, a transaction that puts one key
+// twice or puts a key that one of its deletes covers (INVALID_ARGUMENT,
+// "duplicate key given in txn request"); deletes may overlap each other.
+inline void ExpectTxnRefusesDuplicateKeys(Etcd* etcd, const std::string& root) {
+  const std::string key = root + "dup/a";
+  absl::StatusOr<TxnResult> twice = etcd->Txn({}, {PutOp(key, "1"), PutOp(key, "2")});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kInvalidArgument) << twice.status();
+  absl::StatusOr<TxnResult> put_and_delete =
+      etcd->Txn({}, {PutOp(key, "1"), TxnOp{TxnOp::Type::kDelete, key}});
+  EXPECT_EQ(put_and_delete.status().code(), absl::StatusCode::kInvalidArgument)
+      << put_and_delete.status();
+  absl::StatusOr<TxnResult> inside_deleted_prefix =
+      etcd->Txn({{root + "dup/none", TxnCompare::Target::kCreateRevision, 1}},
+                {TxnOp{TxnOp::Type::kDeletePrefix, root + "dup/"}, PutOp(key, "1")});
+  EXPECT_EQ(inside_deleted_prefix.status().code(), absl::StatusCode::kInvalidArgument)
+      << inside_deleted_prefix.status();
+  EXPECT_TRUE(KeysUnder(etcd, root + "dup/").empty());
+
+  absl::StatusOr<TxnResult> overlapping_deletes =
+      etcd->Txn({}, {TxnOp{TxnOp::Type::kDeletePrefix, root + "dup/"},
+                     TxnOp{TxnOp::Type::kDeletePrefix, root + "dup/"},
+                     TxnOp{TxnOp::Type::kDelete, key}, PutOp(root + "other", "1")});
+  ASSERT_TRUE(overlapping_deletes.ok()) << overlapping_deletes.status();
+  EXPECT_TRUE(overlapping_deletes->succeeded);
+}
+
 }  // namespace txcoord::cluster::testing
 
 #endif  // TXCOORD_CLUSTER_ETCD_TXN_TEST_UTIL_H_

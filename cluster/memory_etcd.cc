@@ -1,6 +1,7 @@
 #include "cluster/memory_etcd.h"
 
 #include <algorithm>
+#include <set>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -52,6 +53,11 @@ void MemoryEtcd::SetAvailable(bool available) {
   for (auto& watcher : failed) Fail(watcher, absl::UnavailableError("etcd in memory: unavailable"));
 }
 
+void MemoryEtcd::SetSpaceExceeded(bool exceeded) {
+  absl::MutexLock lock(&mu_);
+  space_exceeded_ = exceeded;
+}
+
 absl::Status MemoryEtcd::Compact(int64_t revision) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
@@ -80,6 +86,13 @@ int64_t MemoryEtcd::revision() {
 
 absl::Status MemoryEtcd::CheckAvailable() {
   if (!available_) return absl::UnavailableError("etcd unreachable at etcd in memory: unavailable");
+  return absl::OkStatus();
+}
+
+absl::Status MemoryEtcd::CheckSpace() {
+  if (space_exceeded_) {
+    return absl::ResourceExhaustedError("etcd in memory: mvcc: database space exceeded");
+  }
   return absl::OkStatus();
 }
 
@@ -160,6 +173,7 @@ absl::StatusOr<int64_t> MemoryEtcd::Put(const std::string& key, const std::strin
                                         int64_t lease) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (absl::Status s = CheckSpace(); !s.ok()) return s;
   return PutLocked(key, value, lease);
 }
 
@@ -167,6 +181,7 @@ absl::StatusOr<bool> MemoryEtcd::PutIf(const std::string& key, const std::string
                                        int64_t expected_mod_revision, int64_t lease) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (absl::Status s = CheckSpace(); !s.ok()) return s;
   auto it = keys_.find(key);
   const int64_t current = it == keys_.end() ? 0 : it->second.mod_revision;
   if (current != expected_mod_revision) return false;
@@ -175,12 +190,36 @@ absl::StatusOr<bool> MemoryEtcd::PutIf(const std::string& key, const std::string
   return true;
 }
 
+namespace {
+
+absl::Status DuplicateKey(const std::string& key) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("etcd in memory: duplicate key given in txn request (", key, ")"));
+}
+
+}  // namespace
+
 absl::StatusOr<TxnResult> MemoryEtcd::Txn(const std::vector<TxnCompare>& compares,
                                           const std::vector<TxnOp>& writes) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
   if (writes.size() > 128) {
     return absl::InvalidArgumentError("etcd in memory: too many operations in txn request");
+  }
+  // As etcd, before comparing: a key put twice, or put and covered by one
+  // of the deletes, makes the request invalid (deletes may overlap).
+  std::set<std::string> puts;
+  for (const TxnOp& op : writes) {
+    if (op.type == TxnOp::Type::kPut && !puts.insert(op.key).second) return DuplicateKey(op.key);
+  }
+  for (const TxnOp& op : writes) {
+    if (op.type == TxnOp::Type::kDelete && puts.count(op.key) != 0) return DuplicateKey(op.key);
+    if (op.type != TxnOp::Type::kDeletePrefix) continue;
+    auto it = puts.lower_bound(op.key);
+    if (it != puts.end() && absl::StartsWith(*it, op.key)) return DuplicateKey(*it);
+  }
+  if (!puts.empty()) {
+    if (absl::Status s = CheckSpace(); !s.ok()) return s;
   }
   for (const TxnOp& op : writes) {
     if (op.type == TxnOp::Type::kPut && op.lease != 0 && leases_.count(op.lease) == 0) {
@@ -256,6 +295,7 @@ void MemoryEtcd::Expire(int64_t id) {
 absl::StatusOr<int64_t> MemoryEtcd::GrantLease(absl::Duration ttl) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = CheckAvailable(); !s.ok()) return s;
+  if (absl::Status s = CheckSpace(); !s.ok()) return s;
   const int64_t id = next_lease_++;
   Lease& lease = leases_[id];
   lease.ttl = std::max(absl::Seconds(1), absl::Ceil(ttl, absl::Seconds(1)));

@@ -27,6 +27,10 @@ class MemoryEtcd final : public Etcd {
   // false: every call fails with UNAVAILABLE and every open watch ends
   // with on_error(UNAVAILABLE); leases keep counting down. true: back.
   void SetAvailable(bool available);
+  // true: etcd's space quota alarm (NOSPACE) is raised, and etcd takes only
+  // reads, deletes and keep-alives: a put, a transaction that puts and a
+  // lease grant fail with RESOURCE_EXHAUSTED. false: disarmed.
+  void SetSpaceExceeded(bool exceeded);
   absl::Status Compact(int64_t revision) override;
   int64_t revision();
 
@@ -58,6 +62,7 @@ class MemoryEtcd final : public Etcd {
   class Handle;
 
   absl::Status CheckAvailable() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckSpace() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<int64_t> PutLocked(const std::string& key, const std::string& value, int64_t lease)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int64_t DeleteLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -76,6 +81,7 @@ class MemoryEtcd final : public Etcd {
   Scheduler* const scheduler_;
   absl::Mutex mu_;
   bool available_ ABSL_GUARDED_BY(mu_) = true;
+  bool space_exceeded_ ABSL_GUARDED_BY(mu_) = false;
   int64_t revision_ ABSL_GUARDED_BY(mu_) = 1;  // etcd starts at 1
   int64_t compacted_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t next_lease_ ABSL_GUARDED_BY(mu_) = 0x1000;

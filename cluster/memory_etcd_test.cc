@@ -52,6 +52,32 @@ TEST_F(MemoryEtcdTest, TxnWritesAllAtOneRevisionOnlyWhenItsComparisonsHold) {
   testing::ExpectTxnSemantics(&etcd_, "/txn/");
 }
 
+TEST_F(MemoryEtcdTest, TxnThatPutsAKeyTwiceOrInsideItsOwnDeleteIsRefused) {
+  testing::ExpectTxnRefusesDuplicateKeys(&etcd_, "/txn/");
+}
+
+TEST_F(MemoryEtcdTest, SpaceAlarmRefusesPutsButNotReadsDeletesOrKeepAlives) {
+  ASSERT_TRUE(etcd_.Put("/k", "1").ok());
+  absl::StatusOr<int64_t> lease = etcd_.GrantLease(absl::Seconds(5));
+  ASSERT_TRUE(lease.ok());
+  etcd_.SetSpaceExceeded(true);
+  EXPECT_EQ(etcd_.Put("/k", "2").status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(etcd_.PutIf("/j", "2", 0).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(etcd_.Txn({}, {testing::PutOp("/j", "2")}).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(etcd_.GrantLease(absl::Seconds(5)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(etcd_.KeepAlive(*lease).ok());
+  EXPECT_EQ(etcd_.Get("/k")->kvs.at(0).value, "1");
+  absl::StatusOr<TxnResult> guarded_probe =
+      etcd_.Txn({{"/k", TxnCompare::Target::kCreateRevision, 2}}, {});
+  ASSERT_TRUE(guarded_probe.ok());
+  EXPECT_TRUE(guarded_probe->succeeded);
+  EXPECT_TRUE(etcd_.Txn({}, {TxnOp{TxnOp::Type::kDelete, "/k"}}).ok());
+  etcd_.SetSpaceExceeded(false);
+  EXPECT_TRUE(etcd_.Put("/k", "3").ok());
+}
+
 TEST_F(MemoryEtcdTest, LeaseExpiryDeletesItsKeysAndKeepAliveDefersIt) {
   const int64_t lease = *etcd_.GrantLease(absl::Milliseconds(1500));  // rounds up to 2s
   ASSERT_TRUE(etcd_.Put("/node", "up", lease).ok());

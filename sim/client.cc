@@ -41,14 +41,14 @@ std::vector<SqlStatement> SchemaStatements(const WorkloadOptions& options) {
 }
 
 Client::Client(EventLoop* loop, Network* net, History* history, NodeId id, int index,
-               CoordinatorNode* coordinator, std::vector<ParticipantNode*> participants,
+               CoordinatorRoute coordinator, std::vector<ParticipantNode*> participants,
                const WorkloadOptions& options, std::function<bool()> take_ticket)
     : loop_(loop),
       net_(net),
       history_(history),
       id_(id),
       index_(index),
-      coordinator_(coordinator),
+      coordinator_(std::move(coordinator)),
       participants_(std::move(participants)),
       options_(options),
       take_ticket_(std::move(take_ticket)) {}
@@ -71,14 +71,14 @@ void Client::Finish() {
 }
 
 void Client::Begin(int attempt) {
-  CoordinatorNode* coord = coordinator_;
+  CoordinatorNode* coord = coordinator_();
   const absl::Duration timeout = options_.tx_timeout;
   net_->Call<absl::StatusOr<coordinator::BeginResult>>(
       id_, coord->id(), "Begin", options_.rpc_timeout, false,
       [coord, timeout](auto reply) { reply(coord->Begin(timeout)); },
       [this, attempt](absl::StatusOr<coordinator::BeginResult> begun) {
         if (!begun.ok()) {
-          if (attempt < 5) {
+          if (attempt < options_.begin_retries) {
             loop_->After(loop_->UniformDuration(absl::Milliseconds(10), absl::Milliseconds(100)),
                          [this, attempt] { Begin(attempt + 1); });
           } else {
@@ -185,7 +185,7 @@ void Client::Execute(size_t step, int attempt) {
 }
 
 void Client::Abort(const std::string& why) {
-  CoordinatorNode* coord = coordinator_;
+  CoordinatorNode* coord = coordinator_();
   loop_->Trace(absl::StrCat("client", index_, " ABORT ", txid_, ": ", why));
   net_->Call<absl::Status>(
       id_, coord->id(), absl::StrCat("Abort ", txid_), options_.rpc_timeout, true,
@@ -202,7 +202,7 @@ void Client::Abort(const std::string& why) {
 }
 
 void Client::Commit(int attempt) {
-  CoordinatorNode* coord = coordinator_;
+  CoordinatorNode* coord = coordinator_();
   history_->Find(txid_)->commit_sent = true;
   const bool short_deadline = loop_->Chance(options_.short_commit_deadline);
   const absl::Duration timeout =
@@ -259,7 +259,7 @@ void Client::Settle(int attempt) {
   const absl::Duration pause =
       loop_->UniformDuration(absl::Milliseconds(50), absl::Milliseconds(300));
   loop_->After(pause, [this, attempt] {
-    CoordinatorNode* coord = coordinator_;
+    CoordinatorNode* coord = coordinator_();
     net_->Call<absl::StatusOr<bool>>(
         id_, coord->id(), absl::StrCat("GetTransaction ", txid_), options_.rpc_timeout, true,
         [coord, txid = txid_](auto reply) { reply(coord->OutcomeOf(txid)); },

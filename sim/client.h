@@ -14,11 +14,9 @@
 #include "common/sql_value.h"
 #include "sim/history.h"
 #include "sim/network.h"
+#include "sim/participant_node.h"
 
 namespace txcoord::sim {
-
-class CoordinatorNode;
-class ParticipantNode;
 
 struct WorkloadOptions {
   int accounts = 32;  // per participant, ids 1..accounts
@@ -33,6 +31,9 @@ struct WorkloadOptions {
   // The service's own work between two of its calls: a random pause.
   absl::Duration max_step_gap = absl::Milliseconds(2);
   int lock_retries = 3;  // an Execute that hit a row lock is retried
+  // A Begin that failed is retried this often (10-100 ms apart): enough to
+  // outlast a restart, or with etcd a takeover (a lease's TTL).
+  int begin_retries = 5;
   absl::Duration tx_timeout = absl::Seconds(5);
   absl::Duration rpc_timeout = absl::Seconds(1);
   // Commit carries the client's deadline to the coordinator, which answers
@@ -65,7 +66,7 @@ std::vector<SqlStatement> SchemaStatements(const WorkloadOptions& options);
 class Client final {
  public:
   Client(EventLoop* loop, Network* net, History* history, NodeId id, int index,
-         CoordinatorNode* coordinator, std::vector<ParticipantNode*> participants,
+         CoordinatorRoute coordinator, std::vector<ParticipantNode*> participants,
          const WorkloadOptions& options, std::function<bool()> take_ticket);
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -109,7 +110,7 @@ class Client final {
   History* const history_;
   const NodeId id_;
   const int index_;
-  CoordinatorNode* const coordinator_;
+  const CoordinatorRoute coordinator_;
   const std::vector<ParticipantNode*> participants_;
   const WorkloadOptions options_;
   const std::function<bool()> take_ticket_;

@@ -10,9 +10,35 @@ NodeId Network::AddNode(const std::string& name) {
 void Network::Crash(NodeId node) {
   nodes_[node].up = false;
   ++nodes_[node].incarnation;
+  nodes_[node].paused = false;
+  nodes_[node].held.clear();
 }
 
 void Network::Restart(NodeId node) { nodes_[node].up = true; }
+
+void Network::Pause(NodeId node) { nodes_[node].paused = true; }
+
+void Network::Resume(NodeId node) {
+  Node& n = nodes_[node];
+  if (!n.paused) return;
+  n.paused = false;
+  // Each as an event of its own, in the order it arrived.
+  for (std::function<void()>& fn : n.held) {
+    loop_->After(absl::ZeroDuration(),
+                 [this, node, incarnation = n.incarnation, fn = std::move(fn)] {
+                   if (up(node) && this->incarnation(node) == incarnation) fn();
+                 });
+  }
+  n.held.clear();
+}
+
+void Network::RunAt(NodeId node, std::function<void()> fn) {
+  if (nodes_[node].paused) {
+    nodes_[node].held.push_back(std::move(fn));
+    return;
+  }
+  fn();
+}
 
 void Network::Isolate(NodeId node, absl::Duration duration) {
   nodes_[node].isolated_until = loop_->now() + duration;
@@ -58,8 +84,11 @@ void Network::Send(NodeId from, NodeId to, const std::string& what, bool may_dup
         loop_->Trace(absl::StrCat(name(from), " -> ", name(to), " DROPPED (peer down) ", what));
         return;
       }
-      loop_->Trace(absl::StrCat(name(from), " -> ", name(to), i > 0 ? " DUP " : " ", what));
-      (*shared)();
+      RunAt(to, [this, from, to, what, target, shared, i] {
+        if (!up(to) || incarnation(to) != target) return;
+        loop_->Trace(absl::StrCat(name(from), " -> ", name(to), i > 0 ? " DUP " : " ", what));
+        (*shared)();
+      });
     });
   }
 }

@@ -50,6 +50,14 @@ class Network final {
   // Down, and every message or reply on its way to the old process is lost.
   void Crash(NodeId node);
   void Restart(NodeId node);
+  // A process stopped (SIGSTOP, a long GC pause, a frozen VM): what reaches
+  // it meanwhile, and what it would run (RunAt), waits and runs in order on
+  // Resume. A crash drops what waits.
+  void Pause(NodeId node);
+  void Resume(NodeId node);
+  bool paused(NodeId node) const { return nodes_[node].paused; }
+  // Runs `fn` now as `node`'s work, or on Resume if `node` is paused.
+  void RunAt(NodeId node, std::function<void()> fn);
   // Cuts `node` off from every other node for `duration`.
   void Isolate(NodeId node, absl::Duration duration);
   bool isolated(NodeId node) const { return nodes_[node].isolated_until > loop_->now(); }
@@ -81,6 +89,8 @@ class Network final {
     bool up = true;
     uint64_t incarnation = 0;
     absl::Time isolated_until = absl::InfinitePast();
+    bool paused = false;
+    std::vector<std::function<void()>> held;  // while paused, in arrival order
   };
   absl::Duration Delay();
 
@@ -102,12 +112,15 @@ void Network::Call(NodeId from, NodeId to, const std::string& what, absl::Durati
   auto state = std::make_shared<State>();
   state->caller = incarnation(from);
   state->done = std::move(done);
+  // A paused caller hears the answer when it resumes.
   auto finish = [this, state, from](R result) {
-    if (state->completed) return;
-    state->completed = true;
-    if (!up(from) || incarnation(from) != state->caller) return;  // the caller died
-    std::function<void(R)> done_fn = std::move(state->done);
-    done_fn(std::move(result));
+    RunAt(from, [this, state, from, result = std::move(result)]() mutable {
+      if (state->completed) return;
+      state->completed = true;
+      if (!up(from) || incarnation(from) != state->caller) return;  // the caller died
+      std::function<void(R)> done_fn = std::move(state->done);
+      done_fn(std::move(result));
+    });
   };
   loop_->After(timeout, [finish, what] {
     finish(R(absl::DeadlineExceededError(absl::StrCat(what, ": deadline exceeded"))));

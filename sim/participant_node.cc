@@ -17,28 +17,32 @@ class ParticipantNode::Enlister final : public participant::Enlister {
   absl::Status Enlist(const std::string& txid, uint64_t token, bool prepared) override {
     ParticipantNode& n = *node_;
     Network& net = *n.net_;
-    CoordinatorNode* coord = n.coordinator_;
+    CoordinatorNode* coord = n.coordinator_();
+    const std::string& to = coord->name();
     const std::string what =
         absl::StrCat("Enlist ", txid, " ", n.name(), prepared ? " (prepared)" : "");
     if (!net.up(coord->id())) {
-      n.loop_->Trace(absl::StrCat(n.name(), " -> coord REFUSED (down) ", what));
+      n.loop_->Trace(absl::StrCat(n.name(), " -> ", to, " REFUSED (down) ", what));
       return absl::UnavailableError("coordinator unavailable: connection refused");
     }
     const NetworkFaults& faults = net.faults();
     if (net.isolated(n.id_) || net.isolated(coord->id()) || n.loop_->Chance(faults.loss)) {
-      n.loop_->Trace(absl::StrCat(n.name(), " -> coord LOST ", what));
+      n.loop_->Trace(absl::StrCat(n.name(), " -> ", to, " LOST ", what));
       return absl::DeadlineExceededError("Enlist: deadline exceeded");
     }
     const coordinator::BranchRef branch{n.name(), n.endpoint(), token};
+    // A paused coordinator gets it when it resumes.
     auto deliver_later = [&n, coord, txid, branch, prepared, what](absl::Duration delay) {
       const uint64_t target = n.net_->incarnation(coord->id());
       n.loop_->After(delay, [&n, coord, txid, branch, prepared, what, target] {
-        if (!n.net_->up(coord->id()) || n.net_->incarnation(coord->id()) != target) return;
-        n.loop_->Trace(absl::StrCat(n.name(), " -> coord LATE ", what));
-        coord->Enlist(txid, branch, prepared).IgnoreError();
+        n.net_->RunAt(coord->id(), [&n, coord, txid, branch, prepared, what, target] {
+          if (!n.net_->up(coord->id()) || n.net_->incarnation(coord->id()) != target) return;
+          n.loop_->Trace(absl::StrCat(n.name(), " -> ", coord->name(), " LATE ", what));
+          coord->Enlist(txid, branch, prepared).IgnoreError();
+        });
       });
     };
-    if (n.loop_->Chance(faults.slow)) {
+    if (n.loop_->Chance(faults.slow) || net.paused(coord->id())) {
       // Still in flight when the caller's deadline passes: it gets an error,
       // and the coordinator gets the request later.
       deliver_later(n.loop_->UniformDuration(absl::Milliseconds(1), faults.slow_max));
@@ -49,7 +53,7 @@ class ParticipantNode::Enlister final : public participant::Enlister {
       deliver_later(n.loop_->UniformDuration(absl::Milliseconds(1), faults.slow_max));
     }
     if (n.loop_->Chance(faults.loss)) {
-      n.loop_->Trace(absl::StrCat("coord -> ", n.name(), " LOST reply to ", what));
+      n.loop_->Trace(absl::StrCat(to, " -> ", n.name(), " LOST reply to ", what));
       return absl::DeadlineExceededError("Enlist: deadline exceeded");
     }
     return status;
@@ -60,12 +64,12 @@ class ParticipantNode::Enlister final : public participant::Enlister {
 };
 
 ParticipantNode::ParticipantNode(EventLoop* loop, Network* net, NodeId id,
-                                 CoordinatorNode* coordinator,
+                                 CoordinatorRoute coordinator,
                                  const ParticipantNodeOptions& options)
     : loop_(loop),
       net_(net),
       id_(id),
-      coordinator_(coordinator),
+      coordinator_(std::move(coordinator)),
       options_(options),
       enlister_(std::make_unique<Enlister>(this)) {}
 
@@ -215,7 +219,7 @@ absl::StatusOr<participant::ExecuteResult> ParticipantNode::Local(
 }
 
 void ParticipantNode::QueryOutcome(const std::string& txid, participant::OutcomeCallback done) {
-  CoordinatorNode* coord = coordinator_;
+  CoordinatorNode* coord = coordinator_();
   const std::string participant = name();
   const uint64_t process = process_;
   net_->Call<absl::StatusOr<coordinator::Outcome>>(

@@ -16,6 +16,7 @@
 #ifndef TXCOORD_SIM_PARTICIPANT_NODE_H_
 #define TXCOORD_SIM_PARTICIPANT_NODE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ namespace txcoord::sim {
 
 class CoordinatorNode;
 
+// Where a request for the coordinator goes now: the process that owns the
+// space, as the registry names it (perhaps a stale answer).
+using CoordinatorRoute = std::function<CoordinatorNode*()>;
+
 struct ParticipantNodeOptions {
   std::string name;                                 // participant name and endpoint "sim:<name>"
   std::string dir;                                  // its disk in the SimVfs
@@ -46,7 +51,7 @@ struct ParticipantNodeOptions {
 // Not thread-safe (one simulation thread).
 class ParticipantNode final {
  public:
-  ParticipantNode(EventLoop* loop, Network* net, NodeId id, CoordinatorNode* coordinator,
+  ParticipantNode(EventLoop* loop, Network* net, NodeId id, CoordinatorRoute coordinator,
                   const ParticipantNodeOptions& options);
   ~ParticipantNode();
   ParticipantNode(const ParticipantNode&) = delete;
@@ -105,7 +110,7 @@ class ParticipantNode final {
   EventLoop* const loop_;
   Network* const net_;
   const NodeId id_;
-  CoordinatorNode* const coordinator_;
+  const CoordinatorRoute coordinator_;
   const ParticipantNodeOptions options_;
   std::unique_ptr<Enlister> enlister_;
 

@@ -108,8 +108,8 @@ class World {
       ParticipantNodeOptions po;
       po.name = absl::StrCat("p", i);
       po.dir = absl::StrCat(dir_, "/", po.name);
-      auto node =
-          std::make_unique<ParticipantNode>(&loop_, &net_, net_.AddNode(po.name), coord_.get(), po);
+      auto node = std::make_unique<ParticipantNode>(
+          &loop_, &net_, net_.AddNode(po.name), [this] { return coord_.get(); }, po);
       absl::Status started = node->Start();
       EXPECT_TRUE(started.ok()) << started;
       auto schema = node->Local({{"CREATE TABLE t(id INTEGER PRIMARY KEY, v INTEGER)", {}}});

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "sim/checker.h"
+#include "sim/coordinator_group.h"
 #include "sim/coordinator_node.h"
 #include "sim/history.h"
 #include "sim/participant_node.h"
@@ -46,16 +47,26 @@ class World final {
   }
   bool Setup();
   void ScheduleCrash(bool coordinator, size_t index);
+  // The coordinator node a crash hits: the owner of the space if it runs.
+  size_t CoordinatorToCrash();
   void SchedulePartition();
+  // With etcd: the owner paused, then resumed; etcd unavailable for a while.
+  void SchedulePause();
+  void ScheduleEtcdOutage();
+  void ScheduleEtcdCutOff();
+  void ScheduleSpaceAlarm();
   // The operator: one action now, then the next one later.
   void ScheduleOperator();
   void Operate();
-  void RetryPhase2(const coordinator::TransactionView& view);
-  void ForceAbort(const coordinator::TransactionView& view);
-  void RepairBranch(const coordinator::TransactionView& view);
+  void RetryPhase2(CoordinatorNode& coordinator, const coordinator::TransactionView& view);
+  void ForceAbort(CoordinatorNode& coordinator, const coordinator::TransactionView& view);
+  void RepairBranch(CoordinatorNode& coordinator, const coordinator::TransactionView& view);
   ParticipantNode* ParticipantNamed(const std::string& name) const;
   void Restart(bool coordinator, size_t index);
   void OnLogFailure();
+  // With etcd: a process stopped (the space lost, or its log failed); it
+  // comes back as a standby.
+  void OnStopped(size_t index);
   bool ClientsDone() const;
   std::vector<ParticipantNode*> Participants() const;
 
@@ -64,11 +75,14 @@ class World final {
   EventLoop loop_;
   Network net_;
   History history_;
-  std::unique_ptr<CoordinatorNode> coordinator_;
+  std::unique_ptr<CoordinatorGroup> coordinators_;
   std::vector<std::unique_ptr<ParticipantNode>> participants_;
   std::vector<std::unique_ptr<Client>> clients_;
   bool faulty_ = true;  // the fault phase is on
   bool log_restart_pending_ = false;
+  bool pausing_ = false;  // a pause is on
+  bool etcd_down_ = false;
+  bool space_alarm_ = false;
   int tickets_ = 0;
   SimResult result_;
 };
@@ -93,9 +107,20 @@ bool World::Setup() {
   co.log.sync_failure = options_.faults.log_sync_failure;
   co.log.rotate_records = options_.log_rotate_records;
   co.log.bug_ack_before_sync = options_.bug_reply_before_durable;
-  coordinator_ =
-      std::make_unique<CoordinatorNode>(&loop_, &net_, &history_, net_.AddNode("coord"), co);
-  coordinator_->set_on_log_failure([this] { OnLogFailure(); });
+  co.lease_ttl = options_.lease_ttl;
+  co.bug_unfenced_log = options_.bug_unfenced_log;
+  co.etcd_lost_answer = options_.faults.etcd_lost_answer;
+  CoordinatorGroupOptions group;
+  group.node = co;
+  group.etcd_log = options_.etcd_log;
+  group.processes = options_.coordinator_processes;
+  group.stale_route = options_.faults.stale_route;
+  coordinators_ = std::make_unique<CoordinatorGroup>(&loop_, &net_, &history_, group);
+  coordinators_->node(0).set_on_log_failure([this] { OnLogFailure(); });
+  for (size_t i = 0; i < coordinators_->size(); ++i) {
+    coordinators_->node(i).set_on_stopped([this, i] { OnStopped(i); });
+  }
+  const CoordinatorRoute route = [this] { return coordinators_->Route(); };
 
   for (int i = 0; i < options_.participants; ++i) {
     ParticipantNodeOptions po;
@@ -103,8 +128,7 @@ bool World::Setup() {
     po.dir = absl::StrCat(dir_, "/", po.name);
     po.idle_timeout = options_.agent_idle_timeout;
     po.bug_no_resolver = options_.bug_no_resolver;
-    auto node = std::make_unique<ParticipantNode>(&loop_, &net_, net_.AddNode(po.name),
-                                                  coordinator_.get(), po);
+    auto node = std::make_unique<ParticipantNode>(&loop_, &net_, net_.AddNode(po.name), route, po);
     if (absl::Status s = node->Start(); !s.ok()) {
       history_.Violation(absl::StrCat(po.name, ": cannot open: ", s.ToString()));
       return false;
@@ -118,12 +142,14 @@ bool World::Setup() {
     }
     // Set up durably first: the bug is about votes, not about the schema.
     if (options_.bug_vote_before_durable) vfs.SetLaggingSync(po.dir, true);
-    coordinator_->AddParticipant(node->endpoint(), node.get());
+    coordinators_->AddParticipant(node->endpoint(), node.get());
     participants_.push_back(std::move(node));
   }
-  if (absl::Status s = coordinator_->Start(); !s.ok()) {
-    history_.Violation(absl::StrCat("coordinator cannot start: ", s.ToString()));
-    return false;
+  for (size_t i = 0; i < coordinators_->size(); ++i) {
+    if (absl::Status s = coordinators_->node(i).Start(); !s.ok()) {
+      history_.Violation(absl::StrCat("coordinator cannot start: ", s.ToString()));
+      return false;
+    }
   }
   NetworkFaults nf;
   nf.loss = options_.faults.loss;
@@ -135,16 +161,17 @@ bool World::Setup() {
   tickets_ = options_.transactions;
   for (int i = 0; i < options_.clients; ++i) {
     clients_.push_back(std::make_unique<Client>(
-        &loop_, &net_, &history_, net_.AddNode(absl::StrCat("client", i)), i, coordinator_.get(),
-        Participants(), options_.workload, [this] { return tickets_-- > 0; }));
+        &loop_, &net_, &history_, net_.AddNode(absl::StrCat("client", i)), i, route, Participants(),
+        options_.workload, [this] { return tickets_-- > 0; }));
   }
   return true;
 }
 
 void World::Restart(bool coordinator, size_t index) {
   if (coordinator) {
-    if (coordinator_->running()) return;
-    if (absl::Status s = coordinator_->Start(); !s.ok()) {
+    CoordinatorNode& node = coordinators_->node(index);
+    if (node.running()) return;
+    if (absl::Status s = node.Start(); !s.ok()) {
       history_.Violation(absl::StrCat("coordinator cannot restart: ", s.ToString()));
     }
     return;
@@ -160,10 +187,11 @@ void World::ScheduleCrash(bool coordinator, size_t index) {
   const absl::Duration mtbf =
       coordinator ? options_.faults.coordinator_mtbf : options_.faults.participant_mtbf;
   if (mtbf <= absl::ZeroDuration()) return;
-  loop_.After(loop_.Exponential(mtbf), [this, coordinator, index] {
+  loop_.After(loop_.Exponential(mtbf), [this, coordinator, index]() mutable {
     if (!faulty_) return;
     if (coordinator) {
-      coordinator_->Crash();
+      index = CoordinatorToCrash();
+      coordinators_->node(index).Crash();
       ++result_.coordinator_crashes;
     } else {
       participants_[index]->Crash();
@@ -174,6 +202,92 @@ void World::ScheduleCrash(bool coordinator, size_t index) {
                   Restart(coordinator, index);
                   ScheduleCrash(coordinator, index);
                 });
+  });
+}
+
+size_t World::CoordinatorToCrash() {
+  const size_t owner = coordinators_->owner();
+  if (coordinators_->node(owner).running()) return owner;
+  std::vector<size_t> running;
+  for (size_t i = 0; i < coordinators_->size(); ++i) {
+    if (coordinators_->node(i).running()) running.push_back(i);
+  }
+  if (running.empty()) return owner;
+  return running[static_cast<size_t>(loop_.Uniform(0, static_cast<int64_t>(running.size()) - 1))];
+}
+
+void World::SchedulePause() {
+  if (!options_.etcd_log || options_.faults.pause_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.pause_mtbf), [this] {
+    if (!faulty_) return;
+    CoordinatorNode& node = coordinators_->node(coordinators_->owner());
+    if (!pausing_ && node.serving()) {
+      pausing_ = true;
+      ++result_.pauses;
+      node.Pause();
+      loop_.After(loop_.UniformDuration(options_.faults.min_pause, options_.faults.max_pause),
+                  [this, &node] {
+                    pausing_ = false;
+                    node.Resume();
+                  });
+    }
+    SchedulePause();
+  });
+}
+
+void World::ScheduleEtcdOutage() {
+  if (!options_.etcd_log || options_.faults.etcd_outage_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.etcd_outage_mtbf), [this] {
+    if (!faulty_) return;
+    if (!etcd_down_) {
+      etcd_down_ = true;
+      ++result_.etcd_outages;
+      const absl::Duration d =
+          loop_.UniformDuration(absl::Milliseconds(1), options_.faults.max_etcd_outage);
+      loop_.Trace(absl::StrCat("ETCD UNAVAILABLE for ", absl::FormatDuration(d)));
+      coordinators_->etcd()->SetAvailable(false);
+      loop_.After(d, [this] {
+        etcd_down_ = false;
+        loop_.Trace("ETCD AVAILABLE");
+        coordinators_->etcd()->SetAvailable(true);
+      });
+    }
+    ScheduleEtcdOutage();
+  });
+}
+
+void World::ScheduleEtcdCutOff() {
+  if (!options_.etcd_log || options_.faults.etcd_cut_off_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.etcd_cut_off_mtbf), [this] {
+    if (!faulty_) return;
+    CoordinatorNode& node = coordinators_->node(coordinators_->owner());
+    if (node.serving()) {
+      ++result_.etcd_cut_offs;
+      node.CutOffFromEtcd(
+          loop_.UniformDuration(absl::Milliseconds(1), options_.faults.max_etcd_cut_off));
+    }
+    ScheduleEtcdCutOff();
+  });
+}
+
+void World::ScheduleSpaceAlarm() {
+  if (!options_.etcd_log || options_.faults.space_alarm_mtbf <= absl::ZeroDuration()) return;
+  loop_.After(loop_.Exponential(options_.faults.space_alarm_mtbf), [this] {
+    if (!faulty_) return;
+    if (!space_alarm_) {
+      space_alarm_ = true;
+      ++result_.space_alarms;
+      const absl::Duration d =
+          loop_.UniformDuration(absl::Milliseconds(1), options_.faults.max_space_alarm);
+      loop_.Trace(absl::StrCat("ETCD SPACE ALARM for ", absl::FormatDuration(d)));
+      coordinators_->etcd()->SetSpaceExceeded(true);
+      loop_.After(d, [this] {
+        space_alarm_ = false;
+        loop_.Trace("ETCD SPACE ALARM disarmed");
+        coordinators_->etcd()->SetSpaceExceeded(false);
+      });
+    }
+    ScheduleSpaceAlarm();
   });
 }
 
@@ -208,11 +322,13 @@ ParticipantNode* World::ParticipantNamed(const std::string& name) const {
 }
 
 void World::Operate() {
-  // `txctl list`: what is open, and in which state.
-  if (!coordinator_->running()) return;
+  // `txctl list`, at the coordinator the registry names: what is open, and
+  // in which state.
+  CoordinatorNode* coordinator = coordinators_->Serving();
+  if (coordinator == nullptr) return;
   coordinator::ListFilter filter;
   filter.page_size = 1000;
-  absl::StatusOr<coordinator::ListPage> page = coordinator_->List(filter);
+  absl::StatusOr<coordinator::ListPage> page = coordinator->List(filter);
   if (!page.ok()) return;
   std::vector<const coordinator::TransactionView*> committing;
   std::vector<const coordinator::TransactionView*> undecided;
@@ -228,33 +344,33 @@ void World::Operate() {
   };
   switch (loop_.Uniform(0, 2)) {
     case 0:
-      if (!committing.empty()) RetryPhase2(pick(committing));
+      if (!committing.empty()) RetryPhase2(*coordinator, pick(committing));
       break;
     case 1:
-      if (!undecided.empty()) ForceAbort(pick(undecided));
+      if (!undecided.empty()) ForceAbort(*coordinator, pick(undecided));
       break;
     default:
-      if (!committing.empty()) RepairBranch(pick(committing));
+      if (!committing.empty()) RepairBranch(*coordinator, pick(committing));
       break;
   }
 }
 
-void World::RetryPhase2(const coordinator::TransactionView& view) {
-  absl::StatusOr<coordinator::AdminResult> retried = coordinator_->RetryPhase2(view.txid);
+void World::RetryPhase2(CoordinatorNode& coordinator, const coordinator::TransactionView& view) {
+  absl::StatusOr<coordinator::AdminResult> retried = coordinator.RetryPhase2(view.txid);
   loop_.Trace(absl::StrCat("OPERATOR retry ", view.txid, ": ",
                            retried.ok() ? retried->message : retried.status().ToString()));
   if (retried.ok()) ++result_.operator_retries;
 }
 
-void World::ForceAbort(const coordinator::TransactionView& view) {
+void World::ForceAbort(CoordinatorNode& coordinator, const coordinator::TransactionView& view) {
   absl::StatusOr<coordinator::AdminResult> aborted =
-      coordinator_->ForceAbort(view.txid, "stuck, says the operator");
+      coordinator.ForceAbort(view.txid, "stuck, says the operator");
   loop_.Trace(absl::StrCat("OPERATOR abort ", view.txid, " (", coordinator::TxStateName(view.state),
                            "): ", aborted.ok() ? aborted->message : aborted.status().ToString()));
   if (aborted.ok()) ++result_.operator_aborts;
 }
 
-void World::RepairBranch(const coordinator::TransactionView& view) {
+void World::RepairBranch(CoordinatorNode& coordinator, const coordinator::TransactionView& view) {
   // The procedure for a branch that cannot acknowledge: make its data
   // match the coordinator's decision by hand (here: a heuristic decision at
   // its agent), then `txctl mark-done`.
@@ -285,7 +401,7 @@ void World::RepairBranch(const coordinator::TransactionView& view) {
   // committed by phase 2 already; only the acknowledgement was lost.
   const std::string txid = view.txid;
   const std::string participant = branch.ref.participant;
-  coordinator_->MarkBranchDone(
+  coordinator.MarkBranchDone(
       txid, participant, "made to match COMMITTED by hand",
       [this, txid, participant](absl::StatusOr<coordinator::AdminResult> marked) {
         loop_.Trace(absl::StrCat("OPERATOR mark-done ", txid, " ", participant, ": ",
@@ -301,10 +417,17 @@ void World::OnLogFailure() {
   // Fail-stop: a supervisor restarts the coordinator a moment later.
   loop_.After(loop_.UniformDuration(absl::Milliseconds(10), absl::Milliseconds(200)), [this] {
     log_restart_pending_ = false;
-    coordinator_->Crash();
+    coordinators_->node(0).Crash();
     ++result_.coordinator_crashes;
     Restart(true, 0);
   });
+}
+
+void World::OnStopped(size_t index) {
+  ++result_.fail_stops;
+  // A supervisor starts it again a moment later.
+  loop_.After(loop_.UniformDuration(absl::Milliseconds(10), absl::Milliseconds(200)),
+              [this, index] { Restart(true, index); });
 }
 
 bool World::ClientsDone() const {
@@ -320,6 +443,10 @@ SimResult World::Run() {
     ScheduleCrash(true, 0);
     for (size_t i = 0; i < participants_.size(); ++i) ScheduleCrash(false, i);
     SchedulePartition();
+    SchedulePause();
+    ScheduleEtcdOutage();
+    ScheduleEtcdCutOff();
+    ScheduleSpaceAlarm();
     ScheduleOperator();
     for (auto& c : clients_) c->Start();
     // The fault phase lasts until the last transaction has started, so
@@ -330,8 +457,10 @@ SimResult World::Run() {
     result_.fault_phase = loop_.elapsed();
     if (options_.crash_all_at_end) {
       loop_.Trace("END OF FAULTS: every node crashes at once");
-      coordinator_->Crash();
-      ++result_.coordinator_crashes;
+      for (size_t i = 0; i < coordinators_->size(); ++i) {
+        if (coordinators_->node(i).running()) ++result_.coordinator_crashes;
+        coordinators_->node(i).Crash();
+      }
       for (auto& p : participants_) {
         p->Crash();
         ++result_.participant_crashes;
@@ -343,8 +472,17 @@ SimResult World::Run() {
     loop_.Trace("QUIET PHASE: faults stop, every node up, reliable network");
     net_.set_faults(NetworkFaults());
     net_.Heal();
-    coordinator_->set_sync_failure(0);
-    Restart(true, 0);
+    if (coordinators_->etcd() != nullptr) {
+      coordinators_->etcd()->SetAvailable(true);
+      coordinators_->etcd()->SetSpaceExceeded(false);
+    }
+    for (size_t i = 0; i < coordinators_->size(); ++i) {
+      // A lost etcd answer stays possible: every write is retried or sent
+      // again, so coming to rest must not depend on it stopping.
+      coordinators_->node(i).set_sync_failure(0);
+      coordinators_->node(i).Resume();
+      Restart(true, i);
+    }
     for (size_t i = 0; i < participants_.size(); ++i) Restart(false, i);
     const absl::Time quiet_start = loop_.now();
     std::vector<std::string> left = {"clients still busy"};
@@ -352,9 +490,16 @@ SimResult World::Run() {
     while (loop_.now() - quiet_start <= options_.quiet_limit && loop_.Step()) {
       if (loop_.now() < next_check) continue;
       next_check = loop_.now() + absl::Milliseconds(100);
-      if (!coordinator_->running()) continue;  // a log-failure restart is due
+      // A log-failure restart or a takeover is due.
+      CoordinatorNode* serving = coordinators_->Serving();
+      if (serving == nullptr) {
+        left = {coordinators_->NobodyServes()};
+        continue;
+      }
+      left = {"clients still busy"};
       if (!ClientsDone()) continue;
-      left = Leftovers(coordinator_.get(), Participants());
+      left = Leftovers(serving, Participants());
+      for (std::string& line : coordinators_->LogLeftovers()) left.push_back(std::move(line));
       if (left.empty()) break;
     }
     result_.time_to_rest = loop_.now() - quiet_start;
@@ -362,9 +507,10 @@ SimResult World::Run() {
       history_.Violation(absl::StrCat("not at rest ", absl::FormatDuration(options_.quiet_limit),
                                       " into the quiet phase: ", absl::StrJoin(left, "; ")));
     }
-    bool all_up = coordinator_->running();
+    CoordinatorNode* serving = coordinators_->Serving();
+    bool all_up = serving != nullptr;
     for (auto& p : participants_) all_up &= p->running();
-    if (all_up) CheckSafety(options_.workload, *coordinator_, Participants(), &history_);
+    if (all_up) CheckSafety(options_.workload, *serving, Participants(), &history_);
   }
   for (const auto& c : clients_) {
     const Client::Stats& s = c->stats();
@@ -386,8 +532,9 @@ SimResult World::Run() {
   result_.trace_hash = loop_.trace_hash();
   result_.network = net_.stats();
   result_.events = loop_.events_run();
-  result_.log_rotations = coordinator_ ? coordinator_->disk().rotations : 0;
-  result_.coordinator_epochs = coordinator_ ? coordinator_->epoch() : 0;
+  result_.log_rotations = coordinators_ ? coordinators_->node(0).disk().rotations : 0;
+  result_.coordinator_epochs = coordinators_ ? coordinators_->max_epoch() : 0;
+  result_.takeovers = coordinators_ ? coordinators_->takeovers() : 0;
   return result_;
 }
 
@@ -417,12 +564,27 @@ std::string ReplayFlags(const SimOptions& o) {
       absl::StrFormat(" --operator_mtbf_ms=%d --short_commit_deadline=%g --settle_by_asking=%g",
                       absl::ToInt64Milliseconds(f.operator_mtbf), w.short_commit_deadline,
                       w.settle_by_asking));
+  if (o.etcd_log) {
+    absl::StrAppend(
+        &flags,
+        absl::StrFormat(
+            " --etcd_log --coordinators=%d --lease_ttl_ms=%d --pause_mtbf_ms=%d "
+            "--max_pause_ms=%d --etcd_outage_mtbf_ms=%d --etcd_cut_off_mtbf_ms=%d "
+            "--space_alarm_mtbf_ms=%d --etcd_lost_answer=%g --stale_route=%g",
+            o.coordinator_processes, absl::ToInt64Milliseconds(o.lease_ttl),
+            absl::ToInt64Milliseconds(f.pause_mtbf), absl::ToInt64Milliseconds(f.max_pause),
+            absl::ToInt64Milliseconds(f.etcd_outage_mtbf),
+            absl::ToInt64Milliseconds(f.etcd_cut_off_mtbf),
+            absl::ToInt64Milliseconds(f.space_alarm_mtbf), f.etcd_lost_answer, f.stale_route));
+  }
+  if (!o.crash_all_at_end) absl::StrAppend(&flags, " --nocrash_all_at_end");
   if (w.split_execute) absl::StrAppend(&flags, " --split_execute");
   absl::StrAppend(&flags, w.abort_unknown ? " --abort_unknown" : " --noabort_unknown");
   if (o.bug_reply_before_durable) absl::StrAppend(&flags, " --bug_reply_before_durable");
   if (o.bug_vote_before_durable) absl::StrAppend(&flags, " --bug_vote_before_durable");
   if (o.bug_no_resolver) absl::StrAppend(&flags, " --bug_no_resolver");
   if (o.bug_operator_guesses_abort) absl::StrAppend(&flags, " --bug_operator_guesses_abort");
+  if (o.bug_unfenced_log) absl::StrAppend(&flags, " --bug_unfenced_log");
   if (w.bug_deadline_means_aborted) absl::StrAppend(&flags, " --bug_deadline_means_aborted");
   return flags;
 }
@@ -442,6 +604,14 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost, r.network.duplicated,
       r.network.slow, absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest),
       r.events);
+  if (options.etcd_log) {
+    absl::StrAppend(&out,
+                    absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "
+                                    "outages, %d owners cut off from etcd, %d space alarms, %d "
+                                    "processes stopped (the space lost, or the log failed)\n",
+                                    r.takeovers, r.pauses, r.etcd_outages, r.etcd_cut_offs,
+                                    r.space_alarms, r.fail_stops));
+  }
   if (r.ok) return out;
   for (const std::string& v : r.violations) absl::StrAppend(&out, "  VIOLATION ", v, "\n");
   absl::StrAppend(&out, "  replay: txsim ", ReplayFlags(options), " --trace\n");

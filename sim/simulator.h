@@ -42,6 +42,28 @@ struct FaultOptions {
   // hand (a heuristic decision at its agent matching the coordinator's
   // COMMIT, then mark-done), as docs/operations.md tells.
   absl::Duration operator_mtbf = absl::Seconds(1);
+  // With etcd_log. The coordinator that owns the space stops (SIGSTOP) for
+  // a while, often past its lease, and then goes on with what it had in
+  // memory; zero mtbf: never.
+  absl::Duration pause_mtbf = absl::Seconds(4);
+  absl::Duration min_pause = absl::Milliseconds(100);
+  absl::Duration max_pause = absl::Seconds(4);
+  // etcd answers nothing for a while (leases keep counting down).
+  absl::Duration etcd_outage_mtbf = absl::Seconds(10);
+  absl::Duration max_etcd_outage = absl::Milliseconds(1500);
+  // etcd's space quota alarm for up to max_space_alarm (an operator then
+  // compacts and disarms it): puts fail, reads, deletes and keep-alives go.
+  absl::Duration space_alarm_mtbf = absl::Seconds(15);
+  absl::Duration max_space_alarm = absl::Milliseconds(1500);
+  // The owner alone cannot reach etcd for up to max_etcd_cut_off (clients
+  // and participants still reach it): often past its lease, while a
+  // standby takes the space.
+  absl::Duration etcd_cut_off_mtbf = absl::Seconds(8);
+  absl::Duration max_etcd_cut_off = absl::Milliseconds(2500);
+  // Chance a write to etcd is applied but its answer is lost.
+  double etcd_lost_answer = 0.01;
+  // Chance a request goes to the owner before (a stale view of the registry).
+  double stale_route = 0.05;
 };
 
 struct SimOptions {
@@ -52,6 +74,13 @@ struct SimOptions {
   FaultOptions faults;
   WorkloadOptions workload;
   size_t log_rotate_records = 128;  // 0: the log never rotates
+  // The coordinator's decision log on an etcd model instead of its WAL:
+  // the daemon's EtcdDecisionLog on one MemoryEtcd, and
+  // `coordinator_processes` processes for the space, one owner at a time
+  // under a lease of `lease_ttl`, the others standbys that take over.
+  bool etcd_log = false;
+  int coordinator_processes = 2;
+  absl::Duration lease_ttl = absl::Seconds(1);
   // An agent rolls back an unprepared branch idle this long (the reaper).
   absl::Duration agent_idle_timeout = absl::Seconds(10);
   // The fault phase ends when the last transaction has started; with this,
@@ -68,6 +97,9 @@ struct SimOptions {
   // The operator repairing a COMMITTING transaction's branch aborts it at
   // its agent instead of committing it, then marks it done.
   bool bug_operator_guesses_abort = false;
+  // With etcd_log: the decision log writes without the ownership fence, so
+  // an owner that lost the space (paused past its lease) still decides.
+  bool bug_unfenced_log = false;
   size_t trace_keep = 300;   // trace lines kept for a report
   bool trace_all = false;    // print every trace line as it happens
   std::string trace_filter;  // with trace_all: only lines containing this
@@ -92,6 +124,13 @@ struct SimResult {
   uint64_t operator_retries = 0;
   uint64_t operator_aborts = 0;
   uint64_t operator_repairs = 0;  // branches marked done
+  // With etcd_log.
+  uint64_t takeovers = 0;  // the space taken, after the first time
+  uint64_t pauses = 0;     // of the owner
+  uint64_t etcd_outages = 0;
+  uint64_t etcd_cut_offs = 0;  // of the owner alone
+  uint64_t space_alarms = 0;
+  uint64_t fail_stops = 0;  // processes that stopped: the space lost, or the log failed
   NetworkStats network;
   uint64_t events = 0;
   absl::Duration fault_phase;   // simulated

@@ -55,6 +55,30 @@ ABSL_FLAG(bool, bug_operator_guesses_abort, false,
           "inject a bug: the operator repairing a COMMITTING branch aborts it at its agent");
 ABSL_FLAG(bool, bug_deadline_means_aborted, false,
           "inject a bug: clients take a Commit's DEADLINE_EXCEEDED for ABORTED");
+ABSL_FLAG(bool, etcd_log, false,
+          "the coordinator's decision log on an etcd model, with standby coordinators that take "
+          "over the space (owner crashes, pauses past the lease, etcd outages)");
+ABSL_FLAG(int, coordinators, 2, "with --etcd_log: coordinator processes for the space");
+ABSL_FLAG(int, lease_ttl_ms, 1000, "with --etcd_log: the owner's lease (whole seconds in etcd)");
+ABSL_FLAG(int, pause_mtbf_ms, 4000,
+          "with --etcd_log: mean simulated ms between pauses of the owner; 0: never");
+ABSL_FLAG(int, max_pause_ms, 4000, "with --etcd_log: the longest pause");
+ABSL_FLAG(int, etcd_outage_mtbf_ms, 10000,
+          "with --etcd_log: mean simulated ms between etcd outages; 0: never");
+ABSL_FLAG(int, etcd_cut_off_mtbf_ms, 8000,
+          "with --etcd_log: mean simulated ms between times the owner alone cannot reach etcd "
+          "(up to 2.5 s); 0: never");
+ABSL_FLAG(int, space_alarm_mtbf_ms, 15000,
+          "with --etcd_log: mean simulated ms between etcd space quota alarms (up to 1.5 s: puts "
+          "refused); 0: never");
+ABSL_FLAG(double, etcd_lost_answer, 0.01,
+          "with --etcd_log: chance a write to etcd is applied but its answer lost");
+ABSL_FLAG(double, stale_route, 0.05,
+          "with --etcd_log: chance a request goes to the owner before (a stale registry view)");
+ABSL_FLAG(bool, bug_unfenced_log, false,
+          "inject a bug (with --etcd_log): the decision log writes without the ownership fence");
+ABSL_FLAG(bool, crash_all_at_end, true,
+          "every node crashes at once when the last transaction has started");
 ABSL_FLAG(bool, trace, false, "print every event of every run");
 ABSL_FLAG(std::string, trace_filter, "", "with --trace: only events containing this (a txid)");
 ABSL_FLAG(int, trace_keep, 300, "trace lines shown for a failing run");
@@ -98,6 +122,18 @@ int main(int argc, char** argv) {
   options.bug_no_resolver = absl::GetFlag(FLAGS_bug_no_resolver);
   options.bug_operator_guesses_abort = absl::GetFlag(FLAGS_bug_operator_guesses_abort);
   options.workload.bug_deadline_means_aborted = absl::GetFlag(FLAGS_bug_deadline_means_aborted);
+  options.etcd_log = absl::GetFlag(FLAGS_etcd_log);
+  options.coordinator_processes = absl::GetFlag(FLAGS_coordinators);
+  options.lease_ttl = absl::Milliseconds(absl::GetFlag(FLAGS_lease_ttl_ms));
+  options.faults.pause_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_pause_mtbf_ms));
+  options.faults.max_pause = absl::Milliseconds(absl::GetFlag(FLAGS_max_pause_ms));
+  options.faults.etcd_outage_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_etcd_outage_mtbf_ms));
+  options.faults.stale_route = absl::GetFlag(FLAGS_stale_route);
+  options.faults.etcd_lost_answer = absl::GetFlag(FLAGS_etcd_lost_answer);
+  options.faults.space_alarm_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_space_alarm_mtbf_ms));
+  options.faults.etcd_cut_off_mtbf = absl::Milliseconds(absl::GetFlag(FLAGS_etcd_cut_off_mtbf_ms));
+  options.bug_unfenced_log = absl::GetFlag(FLAGS_bug_unfenced_log);
+  options.crash_all_at_end = absl::GetFlag(FLAGS_crash_all_at_end);
   options.trace_all = absl::GetFlag(FLAGS_trace);
   options.trace_filter = absl::GetFlag(FLAGS_trace_filter);
   options.trace_keep = absl::GetFlag(FLAGS_trace_keep);
@@ -126,6 +162,7 @@ int main(int argc, char** argv) {
     total.clients.settled += r.clients.settled;
     total.operator_repairs += r.operator_repairs;
     total.coordinator_crashes += r.coordinator_crashes;
+    total.takeovers += r.takeovers;
     total.participant_crashes += r.participant_crashes;
     if (!r.ok || absl::GetFlag(FLAGS_verbose)) std::printf("%s", FormatReport(r, options).c_str());
     std::fflush(stdout);
@@ -137,7 +174,8 @@ int main(int argc, char** argv) {
   std::printf(
       "txsim: %d run(s) from seed %llu, %d failed; %llu transactions (%llu committed, %llu "
       "aborted, %llu unknown to the client, %llu settled by asking); %llu coordinator and %llu "
-      "participant crashes; %llu branches repaired by the operator; %.1fs wall time\n",
+      "participant crashes; %llu takeovers; %llu branches repaired by the operator; %.1fs wall "
+      "time\n",
       runs, static_cast<unsigned long long>(first), failed,
       static_cast<unsigned long long>(total.clients.begun),
       static_cast<unsigned long long>(total.clients.committed),
@@ -146,6 +184,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(total.clients.settled),
       static_cast<unsigned long long>(total.coordinator_crashes),
       static_cast<unsigned long long>(total.participant_crashes),
+      static_cast<unsigned long long>(total.takeovers),
       static_cast<unsigned long long>(total.operator_repairs),
       absl::ToDoubleSeconds(absl::Now() - start));
   return failed == 0 ? 0 : 1;

@@ -81,10 +81,10 @@ struct EtcdDecisionLog::Batch {
 
 EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler, EtcdLogOptions options,
                                  const RecoveryState& recovered,
-                                 std::function<void(const absl::Status&)> on_fenced)
+                                 std::function<void(const absl::Status&)> on_failure)
     : etcd_(etcd),
       options_(std::move(options)),
-      on_fenced_(std::move(on_fenced)),
+      on_failure_(std::move(on_failure)),
       retained_(recovered.outcomes()),
       last_prune_(scheduler->Now()),
       backoff_(options_.min_backoff),
@@ -98,6 +98,11 @@ EtcdDecisionLog::EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler, Etcd
 }
 
 EtcdDecisionLog::~EtcdDecisionLog() { Close(); }
+
+std::vector<cluster::TxnCompare> EtcdDecisionLog::Guard() const {
+  if (options_.unfenced_for_tests) return {};
+  return options_.ownership.Guard();
+}
 
 std::string EtcdDecisionLog::TxKey(const std::string& txid) const {
   return absl::StrCat(options_.keys.log, kTxDir, txid, "/");
@@ -287,8 +292,7 @@ void EtcdDecisionLog::Flush() {
   Batch batch;
   absl::Status status = BuildBatch(records, &batch);
   absl::StatusOr<cluster::TxnResult> written =
-      status.ok() ? etcd_->Txn(options_.ownership.Guard(), batch.ops)
-                  : absl::StatusOr<cluster::TxnResult>(status);
+      status.ok() ? etcd_->Txn(Guard(), batch.ops) : absl::StatusOr<cluster::TxnResult>(status);
   if (!written.ok() && Retryable(written.status())) {
     TXLOG(WARNING) << "decision log: writing " << batch.records.size() << " record(s) to "
                    << etcd_->Describe() << " failed: " << written.status() << "; retrying in "
@@ -302,7 +306,6 @@ void EtcdDecisionLog::Flush() {
   backoff_ = options_.min_backoff;
   std::vector<Pending> answer = std::move(batch.records);
   absl::Status result;
-  bool fenced = false;
   {
     absl::MutexLock lock(&mu_);
     if (!written.ok()) {
@@ -316,7 +319,6 @@ void EtcdDecisionLog::Flush() {
           " revision ", options_.ownership.fence, " (epoch ", options_.ownership.epoch,
           ") at revision ", written->revision, ": another process owns the space now"));
       FailLocked(result, &answer);
-      fenced = true;
     } else {
       ++transactions_written_;
       if (!queue_.empty()) ScheduleFlushLocked(absl::ZeroDuration());
@@ -338,7 +340,7 @@ void EtcdDecisionLog::Flush() {
   for (Pending& pending : answer) {
     if (pending.done) pending.done(result);
   }
-  if (fenced && on_fenced_) on_fenced_(result);
+  if (!result.ok() && on_failure_) on_failure_(result);
 }
 
 void EtcdDecisionLog::Close() {
@@ -360,8 +362,7 @@ void EtcdDecisionLog::Close() {
     Batch batch;
     absl::Status status = BuildBatch(records, &batch);
     absl::StatusOr<cluster::TxnResult> written =
-        status.ok() ? etcd_->Txn(options_.ownership.Guard(), batch.ops)
-                    : absl::StatusOr<cluster::TxnResult>(status);
+        status.ok() ? etcd_->Txn(Guard(), batch.ops) : absl::StatusOr<cluster::TxnResult>(status);
     if (written.ok() && !written->succeeded) {
       written = absl::FailedPreconditionError("another process owns the space now");
     }

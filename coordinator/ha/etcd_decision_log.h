@@ -14,6 +14,9 @@
 // go together in the next, and every transaction is guarded by the
 // ownership fence (space_owner.h). A refused guard fails the log for good
 // (fail-stop): this process no longer owns the space and decides nothing.
+// So does an error that sending again cannot cure (etcd's space alarm, a
+// request etcd refuses): the process must then stop, or it would keep the
+// space, its lease renewed by the keeper, with a log that takes nothing.
 // A write whose answer was lost is sent again as it was (every write is a
 // put or delete of a whole key, so repeating it is harmless) until etcd
 // answers.
@@ -64,6 +67,11 @@ struct EtcdLogOptions {
   absl::Duration max_backoff = absl::Seconds(1);
   // How often retained chunks past the window are deleted.
   absl::Duration prune_every = absl::Minutes(1);
+  // A deliberate bug, for the simulator's checker test only (txsim
+  // --bug_unfenced_log): the writes go without the ownership fence, so a
+  // process that lost the space still writes decisions. Never set it
+  // anywhere else.
+  bool unfenced_for_tests = false;
 };
 
 // Thread-safe. Writes from callbacks of `scheduler` (a thread of its own in
@@ -72,11 +80,14 @@ class EtcdDecisionLog final : public wal::DecisionLog {
  public:
   // `recovered`: what LoadDecisions read at the start, so that END knows
   // which transactions have keys and the outcome bitmaps go on from it.
-  // `on_fenced` (may be empty) runs once, from the writer, when etcd
-  // refuses a write because another process owns the space.
+  // `on_failure` (may be empty) runs once, from the writer, when the log
+  // fails for good: FAILED_PRECONDITION when etcd refused a write because
+  // another process owns the space, or the error etcd answered that sending
+  // again cannot cure (e.g. RESOURCE_EXHAUSTED: its space quota is exceeded).
+  // The process must stop and leave the space to a standby.
   EtcdDecisionLog(cluster::Etcd* etcd, Scheduler* scheduler, EtcdLogOptions options,
                   const RecoveryState& recovered,
-                  std::function<void(const absl::Status&)> on_fenced);
+                  std::function<void(const absl::Status&)> on_failure);
   ~EtcdDecisionLog() override;  // Close()
 
   void Append(uint8_t type, std::string payload, bool sync,
@@ -111,12 +122,14 @@ class EtcdDecisionLog final : public wal::DecisionLog {
   void FailLocked(const absl::Status& status, std::vector<Pending>* answer)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // The comparison every write is guarded by: the ownership's fence.
+  std::vector<cluster::TxnCompare> Guard() const;
   std::string TxKey(const std::string& txid) const;
   std::string ChunkKey(uint64_t epoch, uint64_t first_sequence) const;
 
   cluster::Etcd* const etcd_;
   const EtcdLogOptions options_;
-  const std::function<void(const absl::Status&)> on_fenced_;
+  const std::function<void(const absl::Status&)> on_failure_;
 
   mutable absl::Mutex mu_;
   std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);

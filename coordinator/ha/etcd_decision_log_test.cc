@@ -46,9 +46,9 @@ class EtcdDecisionLogTest : public ::testing::Test {
     EtcdLogOptions options;
     options.keys = keys_;
     options.ownership = ownership_;
-    log_ =
-        std::make_unique<EtcdDecisionLog>(&etcd_, &scheduler_, options, *recovered_,
-                                          [this](const absl::Status& s) { fenced_.push_back(s); });
+    log_ = std::make_unique<EtcdDecisionLog>(
+        &etcd_, &scheduler_, options, *recovered_,
+        [this](const absl::Status& s) { failures_.push_back(s); });
   }
 
   // Appends and returns where the result will be put.
@@ -77,7 +77,7 @@ class EtcdDecisionLogTest : public ::testing::Test {
   Ownership ownership_;
   std::unique_ptr<RecoveryState> recovered_;
   std::unique_ptr<EtcdDecisionLog> log_;
-  std::vector<absl::Status> fenced_;
+  std::vector<absl::Status> failures_;  // what on_failure was called with
 };
 
 TEST_F(EtcdDecisionLogTest, RecordsQueuedTogetherGoInOneFencedTransaction) {
@@ -142,13 +142,37 @@ TEST_F(EtcdDecisionLogTest, AWriteAfterAnotherProcessTookTheSpaceIsRefusedAndFai
   EXPECT_THAT(commit->value().message(), HasSubstr("etcd refused a write fenced on"));
   EXPECT_THAT(Keys(), IsEmpty());
   EXPECT_FALSE(log_->health().ok());
-  ASSERT_EQ(fenced_.size(), 1u);
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_EQ(failures_[0].code(), absl::StatusCode::kFailedPrecondition);
 
   auto later = Append(kRecordCommit, EncodeCommit(Commit("c1.1.2")));
   scheduler_.Advance(absl::ZeroDuration());
   ASSERT_TRUE(later->has_value());
   EXPECT_EQ(later->value().code(), absl::StatusCode::kFailedPrecondition) << "fail-stop";
-  EXPECT_EQ(fenced_.size(), 1u);
+  EXPECT_EQ(failures_.size(), 1u);
+}
+
+// etcd past its space quota takes no puts until an operator disarms the
+// alarm. Sending again cannot cure that: the log fails and says so, so that
+// the process stops instead of holding the space with a log that takes
+// nothing.
+TEST_F(EtcdDecisionLogTest, AWriteEtcdRefusesForGoodFailsTheLogAndSaysSo) {
+  etcd_.SetSpaceExceeded(true);
+  auto commit = Append(kRecordCommit, EncodeCommit(Commit("c1.1.1")));
+  scheduler_.Advance(absl::ZeroDuration());
+  ASSERT_TRUE(commit->has_value());
+  EXPECT_EQ(commit->value().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(log_->health().code(), absl::StatusCode::kResourceExhausted);
+  ASSERT_EQ(failures_.size(), 1u);
+  EXPECT_EQ(failures_[0].code(), absl::StatusCode::kResourceExhausted);
+
+  etcd_.SetSpaceExceeded(false);
+  auto later = Append(kRecordCommit, EncodeCommit(Commit("c1.1.2")));
+  scheduler_.Advance(absl::ZeroDuration());
+  ASSERT_TRUE(later->has_value());
+  EXPECT_EQ(later->value().code(), absl::StatusCode::kResourceExhausted) << "fail-stop";
+  EXPECT_THAT(Keys(), IsEmpty());
+  EXPECT_EQ(failures_.size(), 1u);
 }
 
 TEST_F(EtcdDecisionLogTest, AWriteEtcdDidNotAnswerIsSentAgainUntilItIs) {

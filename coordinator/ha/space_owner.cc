@@ -54,8 +54,48 @@ absl::StatusOr<std::optional<Ownership>> TryTakeSpace(cluster::Etcd* etcd, const
   }
   absl::StatusOr<cluster::RangeResult> owner = etcd->Get(keys.owner);
   if (!owner.ok()) return owner.status();
-  if (!owner->kvs.empty()) *holder = owner->kvs[0].value;
-  return std::nullopt;
+  if (owner->kvs.empty()) return std::nullopt;
+  const cluster::KeyValue& held = owner->kvs[0];
+  *holder = held.value;
+  if (held.lease != lease || held.value != self) return std::nullopt;
+  // Held under this very lease: an earlier attempt with it took the space
+  // and its answer was lost (UNAVAILABLE, or the write was sent again to
+  // another member and its own first try made the comparison fail). Not
+  // seeing that would keep the space, under a lease the campaign renews,
+  // with nobody serving it.
+  absl::StatusOr<cluster::RangeResult> now = etcd->Get(keys.epoch);
+  if (!now.ok()) return now.status();
+  uint64_t taken_epoch = 0;
+  if (now->kvs.empty() || now->kvs[0].mod_revision != held.create_revision ||
+      !absl::SimpleAtoi(now->kvs[0].value, &taken_epoch)) {
+    return std::nullopt;  // the take wrote both keys at one revision: not ours
+  }
+  Ownership ownership;
+  ownership.lease = lease;
+  ownership.fence = held.create_revision;
+  ownership.epoch = taken_epoch;
+  ownership.owner_key = keys.owner;
+  return ownership;
+}
+
+absl::StatusOr<std::optional<Ownership>> CampaignRound(cluster::Etcd* etcd,
+                                                       const CampaignOptions& options,
+                                                       int64_t* lease, std::string* holder) {
+  holder->clear();
+  if (*lease != 0) {
+    absl::StatusOr<absl::Duration> kept = etcd->KeepAlive(*lease);
+    if (absl::IsNotFound(kept.status())) {
+      *lease = 0;
+    } else if (!kept.ok()) {
+      return kept.status();
+    }
+  }
+  if (*lease == 0) {
+    absl::StatusOr<int64_t> granted = etcd->GrantLease(options.ttl);
+    if (!granted.ok()) return granted.status();
+    *lease = *granted;
+  }
+  return TryTakeSpace(etcd, options.keys, options.self, *lease, holder);
 }
 
 absl::StatusOr<Ownership> Campaign(cluster::Etcd* etcd, const CampaignOptions& options,
@@ -75,16 +115,11 @@ absl::StatusOr<Ownership> Campaign(cluster::Etcd* etcd, const CampaignOptions& o
   std::string last_holder;
   bool first = true;
   bool in_outage = false;
+  int64_t id = *lease;
   while (true) {
     std::string holder;
-    absl::StatusOr<std::optional<Ownership>> taken;
-    absl::StatusOr<absl::Duration> kept = etcd->KeepAlive(*lease);
-    if (absl::IsNotFound(kept.status())) {
-      lease = etcd->GrantLease(options.ttl);
-      kept = lease.ok() ? absl::StatusOr<absl::Duration>(options.ttl) : lease.status();
-    }
-    if (kept.ok()) taken = TryTakeSpace(etcd, options.keys, options.self, *lease, &holder);
-    const absl::Status status = kept.ok() ? taken.status() : kept.status();
+    absl::StatusOr<std::optional<Ownership>> taken = CampaignRound(etcd, options, &id, &holder);
+    const absl::Status status = taken.status();
     if (!status.ok()) {
       if (first) return status;
       if (!in_outage) {
@@ -108,7 +143,7 @@ absl::StatusOr<Ownership> Campaign(cluster::Etcd* etcd, const CampaignOptions& o
     while (true) {
       if (should_stop()) {
         watch = absl::StatusOr<std::unique_ptr<cluster::WatchHandle>>(nullptr);
-        etcd->RevokeLease(*lease).IgnoreError();
+        etcd->RevokeLease(id).IgnoreError();
         return absl::CancelledError("stopped while a standby");
       }
       absl::MutexLock lock(&mu);

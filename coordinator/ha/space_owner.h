@@ -56,6 +56,8 @@ struct Ownership {
 // One attempt to take the space under `lease` (granted by the caller): the
 // ownership, or nullopt while another holds it (then *holder is the owner
 // key's value, or empty if the space changed hands during the attempt).
+// Finding the space held under `lease` by `self` (an earlier attempt took
+// it, but its answer was lost) returns that ownership.
 absl::StatusOr<std::optional<Ownership>> TryTakeSpace(cluster::Etcd* etcd, const SpaceKeys& keys,
                                                       const std::string& self, int64_t lease,
                                                       std::string* holder);
@@ -67,6 +69,14 @@ struct CampaignOptions {
   // While a standby: how often it also looks, besides the watch.
   absl::Duration poll = absl::Seconds(1);
 };
+
+// One round of a campaign: renews *lease (a new one of options.ttl when
+// *lease is 0 or has expired; *lease is then set to it) and tries to take
+// the space under it, as TryTakeSpace. Campaign is these rounds on a
+// blocking loop; a driver on a Scheduler calls it from a timer instead.
+absl::StatusOr<std::optional<Ownership>> CampaignRound(cluster::Etcd* etcd,
+                                                       const CampaignOptions& options,
+                                                       int64_t* lease, std::string* holder);
 
 // Blocks until this process owns the space, keeping its own lease alive
 // meanwhile and logging who holds the space each time that changes (a

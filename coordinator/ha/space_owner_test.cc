@@ -66,6 +66,56 @@ TEST_F(SpaceOwnerTest, OneProcessAtATimeTakesASpaceAndEachOwnerGetsANewEpoch) {
   EXPECT_TRUE(etcd_.Txn(second->Guard(), {})->succeeded);
 }
 
+// etcd applied the take but its answer was lost (the client heard
+// UNAVAILABLE, or sent it again and the copy's comparison failed): the next
+// attempt under the same lease finds the space its own.
+TEST_F(SpaceOwnerTest, ATakeWhoseAnswerWasLostIsFoundByTheNextAttempt) {
+  absl::StatusOr<int64_t> lease = etcd_.GrantLease(kTtl);
+  ASSERT_TRUE(lease.ok());
+  std::string holder;
+  absl::StatusOr<std::optional<Ownership>> lost = TryTakeSpace(&etcd_, keys_, "a", *lease, &holder);
+  ASSERT_TRUE(lost.ok() && lost->has_value());
+
+  absl::StatusOr<std::optional<Ownership>> again =
+      TryTakeSpace(&etcd_, keys_, "a", *lease, &holder);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(again->has_value()) << "held by " << holder;
+  EXPECT_EQ((*again)->fence, (*lost)->fence);
+  EXPECT_EQ((*again)->epoch, 1u);
+  EXPECT_EQ((*again)->lease, *lease);
+  EXPECT_TRUE(etcd_.Txn((*again)->Guard(), {})->succeeded);
+  EXPECT_EQ(etcd_.Get(keys_.epoch)->kvs.at(0).value, "1");  // not advanced twice
+}
+
+// The same name under another lease is another process (a restart): it
+// waits for the old lease to end like anyone else.
+TEST_F(SpaceOwnerTest, TheSameNameUnderAnotherLeaseDoesNotOwnTheSpace) {
+  ASSERT_TRUE(Take("a").has_value());
+  std::string holder;
+  EXPECT_FALSE(Take("a", &holder).has_value());
+  EXPECT_EQ(holder, "a");
+}
+
+TEST_F(SpaceOwnerTest, CampaignRoundFindsItsOwnLostTakeAndKeepsItsLeaseAlive) {
+  CampaignOptions options;
+  options.keys = keys_;
+  options.self = "a";
+  options.ttl = kTtl;
+  int64_t lease = 0;
+  std::string holder;
+  absl::StatusOr<std::optional<Ownership>> first = CampaignRound(&etcd_, options, &lease, &holder);
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_NE(lease, 0);
+  AdvanceBy(kTtl / 2);
+  const int64_t kept = lease;
+  absl::StatusOr<std::optional<Ownership>> second = CampaignRound(&etcd_, options, &lease, &holder);
+  ASSERT_TRUE(second.ok() && second->has_value()) << "held by " << holder;
+  EXPECT_EQ(lease, kept);
+  EXPECT_EQ((*second)->fence, (*first)->fence);
+  AdvanceBy(kTtl / 2 + absl::Seconds(1));  // renewed by the second round: still held
+  EXPECT_TRUE(etcd_.Txn((*second)->Guard(), {})->succeeded);
+}
+
 TEST_F(SpaceOwnerTest, AnEpochThatIsNotANumberIsDataLoss) {
   ASSERT_TRUE(etcd_.Put(keys_.epoch, "seven").ok());
   std::string holder;
