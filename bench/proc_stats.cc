@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -85,6 +86,30 @@ absl::StatusOr<MachineCpu> MachineCpuSeconds() {
     if (i != 4 && i != 5) cpu.busy += static_cast<double>(ticks) / tick;
   }
   return cpu;
+}
+
+std::vector<pid_t> ChildProcesses(const std::string& comm) {
+  std::vector<pid_t> pids;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    // "PID (COMM) STATE PPID ...": the name may hold spaces, not ") ".
+    const size_t open = line.find('(');
+    const size_t close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::istringstream rest(line.substr(close + 1));
+    std::string state;
+    pid_t parent = 0;
+    if (line.substr(open + 1, close - open - 1) == comm && (rest >> state >> parent) &&
+        parent == getpid()) {
+      pids.push_back(pid);
+    }
+  }
+  return pids;
 }
 
 std::string LoadAverage() {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -32,6 +33,10 @@ struct MachineCpu {
   double total = 0;
 };
 absl::StatusOr<MachineCpu> MachineCpuSeconds();
+
+// The processes whose parent is this one and whose command name is `comm`
+// (e.g. "etcd"), as /proc lists them now.
+std::vector<pid_t> ChildProcesses(const std::string& comm);
 
 // The first three fields of /proc/loadavg ("0.52 0.61 0.70"): tells a
 // reader whether something else was competing for the CPUs during a run.
