@@ -87,8 +87,12 @@ absl::StatusOr<std::unique_ptr<OwnedSpace>> OwnedSpace::OpenFromFlags(
   EtcdLogOptions log_options;
   log_options.keys = campaign.keys;
   log_options.ownership = *ownership;
-  owned->log_ = std::make_unique<EtcdDecisionLog>(etcd, &owned->log_timers_, log_options, *recovery,
-                                                  LostSpace);
+  owned->log_ = std::make_unique<EtcdDecisionLog>(
+      etcd, &owned->log_timers_, log_options, *recovery,
+      [keeper = owned->keeper_.get()](const absl::Status& status) {
+        if (absl::IsFailedPrecondition(status)) keeper->CountFencedWrite();
+        LostSpace(status);
+      });
   const absl::Duration compaction = absl::GetFlag(FLAGS_etcd_compaction_interval);
   if (compaction > absl::ZeroDuration()) {
     owned->compactor_ =
