@@ -24,6 +24,8 @@ def txcoord_figures(p):
         "txn_p99_ms": p["txn_ms"]["p99"],
         "commit_p50_ms": p["commit_ms"]["p50"],
         "cpu_ms_per_tx": cpu["client"] + cpu["coordinator"] + cpu["agents"],
+        "cpu_busy": p["cpu_busy"],
+        "machine_cpu_busy": p["machine_cpu_busy"],
         "failed": p["failed"],
     }
 
@@ -36,6 +38,8 @@ def peer_figures(p):
         "txn_p99_ms": p["txn_ms"]["p99"],
         "commit_p50_ms": p["commit_ms"]["p50"],
         "cpu_ms_per_tx": cpu["client"] + cpu["servers"],
+        "cpu_busy": p["cpu_busy"],
+        "machine_cpu_busy": p["machine_cpu_busy"],
         "failed": p["failed"],
     }
 
@@ -99,10 +103,13 @@ def markdown(txcoord, peer, rows):
         f"{tc['load_after']}.{smoke}",
         "",
         "| clients | tx/s: txcoord / peer | ratio | whole txn p50 ms: txcoord / peer | ratio "
-        "| whole txn p99 ms: txcoord / peer | ratio | CPU ms/transfer: txcoord / peer | target "
-        "| verdict |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+        "| whole txn p99 ms: txcoord / peer | ratio | CPU ms/transfer: txcoord / peer "
+        "| CPU busy, own/all: txcoord; peer | target | verdict |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
     ]
+
+    def busy(figures):
+        return f"{100 * figures['cpu_busy']:.0f}/{100 * figures['machine_cpu_busy']:.0f} %"
 
     def fmt(x, digits):
         return "—" if x is None else f"{x:,.{digits}f}"
@@ -114,14 +121,16 @@ def markdown(txcoord, peer, rows):
             f"{fmt(r['tx_per_s'], 2)}× | {t['txn_p50_ms']:.2f} / {q['txn_p50_ms']:.2f} | "
             f"{fmt(r['txn_p50'], 2)}× | {t['txn_p99_ms']:.2f} / {q['txn_p99_ms']:.2f} | "
             f"{fmt(r['txn_p99'], 2)}× | {t['cpu_ms_per_tx']:.2f} / {q['cpu_ms_per_tx']:.2f} | "
-            f"{row['target']} | {row['verdict']} |")
+            f"{busy(t)}; {busy(q)} | {row['target']} | {row['verdict']} |")
     failed = sum(row["txcoord"]["failed"] + row["peer"]["failed"] for row in rows)
     lines += [
         "",
         "Ratios are txcoord ÷ peer (tx/s: higher is better for txcoord; latency and CPU: lower "
         "is). Whole txn: txcoord's Begin to the end of Commit; the peer's first `BEGIN` sent to "
         "the last `COMMIT PREPARED` answered. CPU per transfer: txcoord's client, coordinator "
-        "and agents; the peer's client and servers. "
+        "and agents; the peer's client and servers. CPU busy: the share of all CPUs the "
+        "benchmark and its processes used / everything on the machine used (the gap is other "
+        "work competing). "
         f"Peer's check: {peer.get('check', '?')}."
         + (f" **{failed} transfers failed.**" if failed else ""),
     ]
