@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Plots txn_bench's JSON: Commit latency percentiles and throughput against
 clients, and Commit latency against branches at one client, each next to its
-floor (RTT and fsync measured in the same run).
+floor (RTT and fsync measured in the same run). Given the JSON of
+bench/against_pg.py instead, plots txcoord beside the PostgreSQL native-2PC
+peer: whole-transaction latency, throughput and CPU per transfer against
+clients.
 
   bench/plot_txn_bench.py RESULTS.json OUT.png
 
@@ -34,12 +37,56 @@ def series(points, key, fixed):
     return {k: sorted(v, key=lambda p: p[key]) for k, v in sorted(groups.items())}
 
 
+def plot_against_peer(run, out):
+    """txcoord and the peer, side by side, at the client counts both ran."""
+    rows = sorted(run["comparison"], key=lambda r: r["clients"])
+    clients = [r["clients"] for r in rows]
+    fig, (ax_lat, ax_tput, ax_cpu) = plt.subplots(1, 3, figsize=(17, 5.2))
+    series = (("txcoord", "txcoord (2PC, durable decision log)", "tab:blue"),
+              ("peer", "PostgreSQL native 2PC by hand", "tab:purple"))
+    for key, label, color in series:
+        ax_lat.plot(clients, [r[key]["txn_p50_ms"] for r in rows], "o-", color=color,
+                    label=f"{label} p50")
+        ax_lat.plot(clients, [r[key]["txn_p99_ms"] for r in rows], "s--", color=color,
+                    alpha=0.7, label=f"{label} p99")
+        ax_tput.plot(clients, [r[key]["tx_per_s"] for r in rows], "o-", color=color, label=label)
+        ax_cpu.plot(clients, [r[key]["cpu_ms_per_tx"] for r in rows], "o-", color=color,
+                    label=label)
+    for ax, ylabel, title in (
+            (ax_lat, "whole transaction latency, ms", "Whole 3-service transfer, latency"),
+            (ax_tput, "committed transfers per second", "Throughput"),
+            (ax_cpu, "CPU ms per transfer (all processes)", "CPU per transfer")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(clients, [str(c) for c in clients])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xlabel("concurrent clients")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=7)
+        ax.grid(True, which="both", alpha=0.3)
+    ax_lat.set_yscale("log")
+    ax_tput.set_ylim(bottom=0)
+    ax_cpu.set_ylim(bottom=0)
+    tc, pc = run["txcoord"]["conditions"], run["peer"]["conditions"]
+    smoke = " (SMOKE: numbers mean nothing)" if tc["smoke"] or pc["smoke"] else ""
+    fig.suptitle(
+        f"txcoord {tc['commit']} against PostgreSQL native 2PC ({pc['servers']} servers), back "
+        f"to back, {tc['cpus']} CPUs, {pc['point_seconds']:g} s per point, "
+        f"{pc['started_utc']}{smoke}", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    print(f"plot: {out}")
+    return 0
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
         return 2
     with open(sys.argv[1]) as f:
         run = json.load(f)
+    if run.get("benchmark") == "against_pg":
+        return plot_against_peer(run, sys.argv[2])
     points = run["points"]
     floor = run["floor"]
     cond = run["conditions"]

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <system_error>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -24,25 +26,83 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return text.str();
 }
 
-}  // namespace
-
-absl::StatusOr<double> ProcessCpuSeconds(pid_t pid) {
+// The fields of /proc/PID/stat from field 3 (state) on: fields[0] is
+// field 3, so field N is fields[N - 3].
+absl::StatusOr<std::vector<std::string>> StatFields(pid_t pid) {
   absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
   if (!stat.ok()) return stat.status();
   // The command name (field 2) may contain spaces and parentheses: the
   // fixed fields start after the last ')'.
   const size_t paren = stat->rfind(')');
-  if (paren == std::string::npos) return absl::InternalError("malformed /proc/PID/stat");
-  const std::vector<std::string> fields =
-      absl::StrSplit(stat->substr(paren + 2), ' ', absl::SkipEmpty());
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  int64_t utime = 0;
-  int64_t stime = 0;
-  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
-      !absl::SimpleAtoi(fields[12], &stime)) {
+  if (paren == std::string::npos || paren + 2 > stat->size()) {
     return absl::InternalError("malformed /proc/PID/stat");
   }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::vector<std::string> fields = absl::StrSplit(stat->substr(paren + 2), ' ', absl::SkipEmpty());
+  if (fields.size() < 15) return absl::InternalError("malformed /proc/PID/stat");
+  return fields;
+}
+
+// Sum of the clock-tick fields `first`..`last` (numbered as in proc(5)).
+absl::StatusOr<double> TickSeconds(const std::vector<std::string>& fields, int first, int last) {
+  int64_t ticks = 0;
+  for (int field = first; field <= last; ++field) {
+    int64_t value = 0;
+    if (!absl::SimpleAtoi(fields[field - 3], &value)) {
+      return absl::InternalError("malformed /proc/PID/stat");
+    }
+    ticks += value;
+  }
+  return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// Every process's parent, from /proc/*/stat (field 4).
+std::vector<std::pair<pid_t, pid_t>> ParentsOfAll() {
+  std::vector<std::pair<pid_t, pid_t>> parents;
+  std::error_code error;
+  for (const std::filesystem::directory_entry& entry :
+       std::filesystem::directory_iterator("/proc", error)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    absl::StatusOr<std::vector<std::string>> fields = StatFields(pid);
+    pid_t parent = 0;
+    if (!fields.ok() || !absl::SimpleAtoi((*fields)[1], &parent)) continue;  // gone meanwhile
+    parents.emplace_back(pid, parent);
+  }
+  return parents;
+}
+
+}  // namespace
+
+absl::StatusOr<double> ProcessCpuSeconds(pid_t pid) {
+  absl::StatusOr<std::vector<std::string>> fields = StatFields(pid);
+  if (!fields.ok()) return fields.status();
+  return TickSeconds(*fields, 14, 15);  // utime, stime
+}
+
+absl::StatusOr<double> ProcessTreeCpuSeconds(pid_t pid) {
+  absl::StatusOr<std::vector<std::string>> root = StatFields(pid);
+  if (!root.ok()) return root.status();
+  // utime, stime, and cutime, cstime: what its reaped children used.
+  absl::StatusOr<double> total = TickSeconds(*root, 14, 17);
+  if (!total.ok()) return total.status();
+  const std::vector<std::pair<pid_t, pid_t>> parents = ParentsOfAll();
+  std::vector<pid_t> frontier = {pid};
+  while (!frontier.empty()) {
+    const pid_t parent = frontier.back();
+    frontier.pop_back();
+    for (const auto& [child, child_parent] : parents) {
+      if (child_parent != parent) continue;
+      frontier.push_back(child);
+      // A child that exits between the scan and this read has its CPU
+      // counted in its parent's cutime once reaped, or not at all if the
+      // reaping falls after the parent was read: a tick or two per window.
+      absl::StatusOr<std::vector<std::string>> fields = StatFields(child);
+      if (!fields.ok()) continue;
+      absl::StatusOr<double> seconds = TickSeconds(*fields, 14, 17);
+      if (seconds.ok()) *total += *seconds;
+    }
+  }
+  return total;
 }
 
 double SelfCpuSeconds() {

@@ -20,6 +20,12 @@ namespace txcoord::bench {
 // work, not per call. NOT_FOUND once the process is gone.
 absl::StatusOr<double> ProcessCpuSeconds(pid_t pid);
 
+// The same for `pid` and all its descendants: the live ones, and those
+// that have exited and been reaped (cutime + cstime). For a server that
+// forks a process per connection (PostgreSQL), whose connections come and
+// go. Scans /proc: read it once per measured window, not per call.
+absl::StatusOr<double> ProcessTreeCpuSeconds(pid_t pid);
+
 // CPU time of the calling process (getrusage), microsecond resolution.
 double SelfCpuSeconds();
 

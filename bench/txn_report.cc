@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "bench/bench_json.h"
 
 namespace txcoord::bench {
 namespace {
@@ -23,37 +24,6 @@ double Busy(const RunReport& report, const PointResult& p) {
   return (p.coordinator_cpu_s + p.agents_cpu_s + p.client_cpu_s) / (p.seconds * report.cpus);
 }
 
-std::string JsonString(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string JsonStats(const LatencyStats& s) {
-  return absl::StrFormat(
-      "{\"samples\": %d, \"mean\": %.4f, \"p50\": %.4f, \"p95\": %.4f, \"p99\": %.4f, "
-      "\"max\": %.4f}",
-      s.samples, s.mean_ms, s.p50_ms, s.p95_ms, s.p99_ms, s.max_ms);
-}
-
 std::string JsonPoint(const RunReport& report, const PointResult& p) {
   const double commit_floor = CommitFloorMs(p);
   const double txn_floor = TxnFloorMs(p);
@@ -63,18 +33,18 @@ std::string JsonPoint(const RunReport& report, const PointResult& p) {
       ModeName(p.point.mode), p.point.branches, p.point.clients, p.seconds, p.committed, p.failed,
       p.tx_per_second());
   if (!p.first_failure.empty()) {
-    absl::StrAppend(&out, "     \"first_failure\": ", JsonString(p.first_failure), ",\n");
+    absl::StrAppend(&out, "     \"first_failure\": ", JsonQuote(p.first_failure), ",\n");
   }
-  absl::StrAppend(&out, "     \"floor_fsync_ms\": ", JsonStats(p.fsync), ",\n");
-  absl::StrAppend(&out, "     \"floor_fsync_idle_ms\": ", JsonStats(p.fsync_idle), ",\n");
-  absl::StrAppend(&out, "     \"floor_rtt_ms\": ", JsonStats(p.rtt), ",\n");
+  absl::StrAppend(&out, "     \"floor_fsync_ms\": ", JsonLatency(p.fsync), ",\n");
+  absl::StrAppend(&out, "     \"floor_fsync_idle_ms\": ", JsonLatency(p.fsync_idle), ",\n");
+  absl::StrAppend(&out, "     \"floor_rtt_ms\": ", JsonLatency(p.rtt), ",\n");
   absl::StrAppend(
       &out, absl::StrFormat("     \"rpc_calls_per_tx\": %d, \"rpc_cpu_ceiling_tx_per_s\": %.1f,\n",
                             RpcsPerTransaction(p.point), RpcCpuCeiling(report, p.point)));
-  absl::StrAppend(&out, "     \"commit_ms\": ", JsonStats(p.commit), ",\n");
-  absl::StrAppend(&out, "     \"txn_ms\": ", JsonStats(p.txn), ",\n");
-  absl::StrAppend(&out, "     \"begin_ms\": ", JsonStats(p.begin), ",\n");
-  absl::StrAppend(&out, "     \"execute_ms\": ", JsonStats(p.execute), ",\n");
+  absl::StrAppend(&out, "     \"commit_ms\": ", JsonLatency(p.commit), ",\n");
+  absl::StrAppend(&out, "     \"txn_ms\": ", JsonLatency(p.txn), ",\n");
+  absl::StrAppend(&out, "     \"begin_ms\": ", JsonLatency(p.begin), ",\n");
+  absl::StrAppend(&out, "     \"execute_ms\": ", JsonLatency(p.execute), ",\n");
   absl::StrAppend(
       &out,
       absl::StrFormat(
@@ -227,13 +197,13 @@ absl::Status WriteJson(const RunReport& report, const std::string& path) {
           "\"kernel\": %s, \"cpus\": %d, \"dir\": %s, \"smoke\": %s, \"warmup_seconds\": %.3f, "
           "\"point_seconds\": %.3f, \"load_before\": %s, \"load_after\": %s, "
           "\"wall_seconds\": %.1f},\n",
-          JsonString(report.started_utc), JsonString(report.commit), JsonString(report.flags),
-          JsonString(report.host), JsonString(report.kernel), report.cpus, JsonString(report.dir),
+          JsonQuote(report.started_utc), JsonQuote(report.commit), JsonQuote(report.flags),
+          JsonQuote(report.host), JsonQuote(report.kernel), report.cpus, JsonQuote(report.dir),
           report.smoke ? "true" : "false", report.warmup_seconds, report.point_seconds,
-          JsonString(report.load_before), JsonString(report.load_after), report.wall_seconds));
+          JsonQuote(report.load_before), JsonQuote(report.load_after), report.wall_seconds));
   absl::StrAppend(&out, "  \"floor\": {\"fsync_record_bytes\": ", report.fsync_record_bytes,
-                  ",\n    \"fsync_ms\": ", JsonStats(report.fsync),
-                  ",\n    \"rtt_ms\": ", JsonStats(report.rtt),
+                  ",\n    \"fsync_ms\": ", JsonLatency(report.fsync),
+                  ",\n    \"rtt_ms\": ", JsonLatency(report.rtt),
                   absl::StrFormat(",\n    \"rpc_cpu_ms\": %.4f", report.rpc_cpu_ms), "},\n");
   absl::StrAppend(&out, "  \"points\": [\n");
   for (size_t i = 0; i < report.points.size(); ++i) {
