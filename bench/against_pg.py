@@ -98,7 +98,9 @@ def markdown(txcoord, peer, rows):
         f"txcoord `txn_bench` 2pc:{rows[0]['branches'] if rows else 3} against PostgreSQL's "
         f"native 2PC (`pg2pc_bench`, {pc['servers']} servers), back to back on {tc['host']} "
         f"({tc['cpus']} CPUs): the peer from {pc['started_utc']}, txcoord from "
-        f"{tc['started_utc']}, commit {tc['commit']}, {pc['warmup_seconds']:g} s warm-up + "
+        f"{tc['started_utc']}, commit {tc['commit']}"
+        f"{', its branches executed at once' if tc.get('branches_at_once') else ''}, "
+        f"{pc['warmup_seconds']:g} s warm-up + "
         f"{pc['point_seconds']:g} s measured per point; load average {pc['load_before']} → "
         f"{tc['load_after']}.{smoke}",
         "",

@@ -56,6 +56,9 @@ ABSL_FLAG(int, rows_per_client, 64,
 ABSL_FLAG(std::string, dir, "",
           "Directory on the disk to measure: the daemons' data, logs and the fsync floor file go "
           "in a fresh subdirectory, removed afterwards (unless --keep). Default: $TMPDIR or /tmp.");
+ABSL_FLAG(bool, branches_at_once, false,
+          "Send a transaction's Executes to its agents at once (Transaction::ExecuteAll), as a "
+          "client that runs its branches concurrently does, instead of one after another.");
 ABSL_FLAG(bool, keep, false, "Keep the data directory (daemon logs, databases, WAL).");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(std::string, commit, "",
@@ -190,6 +193,7 @@ int Run(int argc, char** argv) {
   report.started_utc = absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", started, absl::UTCTimeZone());
   report.commit = absl::GetFlag(FLAGS_commit).empty() ? "unknown" : absl::GetFlag(FLAGS_commit);
   report.flags = CommandLine(argc, argv);
+  report.branches_at_once = absl::GetFlag(FLAGS_branches_at_once);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   report.host = host;
@@ -237,6 +241,7 @@ int Run(int argc, char** argv) {
   targets.coordinator = &coordinator;
   targets.coordinator_pid = (*cluster)->coordinator()->pid();
   targets.rows_per_client = rows_per_client;
+  targets.branches_at_once = absl::GetFlag(FLAGS_branches_at_once);
   targets.floor_dir = (*cluster)->dir();
   targets.fsync_record_bytes = report.fsync_record_bytes;
   for (int i = 0; i < agents; ++i) {

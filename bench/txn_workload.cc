@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "bench/floors.h"
 #include "bench/proc_stats.h"
+#include "client/transaction.h"
 #include "harness/lock_barrier.h"
 
 namespace txcoord::bench {
@@ -41,6 +42,38 @@ struct ClientTally {
   std::string first_failure;
 };
 
+// A transfer's delta at branch `b` of transaction `i`: branch 0 pays every
+// other branch 1. With a single branch the row alternates +1/-1 (a zero
+// delta would change nothing and make the branch read-only).
+int64_t Delta(const Point& point, int64_t i, int b) {
+  return point.branches == 1 ? (i % 2 == 0 ? 1 : -1) : (b == 0 ? 1 - point.branches : 1);
+}
+
+// The transfer's Executes sent at once; what failed, or "".
+std::string ExecuteAtOnce(const Targets& targets, const Point& point, int64_t i, int64_t row,
+                          const std::string& txid, const ExecuteOptions& options,
+                          std::vector<Clock::duration>* executes) {
+  std::vector<Transaction::Branch> branches;
+  for (int b = 0; b < point.branches; ++b) {
+    branches.push_back({targets.agents[b], {{kUpdate, {Delta(point, i, b), row}}}, options});
+  }
+  Transaction tx(*targets.coordinator, txid);
+  const Clock::time_point start = Clock::now();
+  std::vector<absl::StatusOr<ExecuteResult>> results = tx.ExecuteAll(branches);
+  const Clock::duration took = Clock::now() - start;
+  for (int b = 0; b < point.branches; ++b) {
+    (*executes)[b] = took;
+    if (!results[b].ok()) {
+      return absl::StrCat("Execute at agent #", b, ": ", StatusText(results[b].status()));
+    }
+    if (results[b]->results[0].changes != 1) {
+      return absl::StrCat("Execute at agent #", b, " changed ", results[b]->results[0].changes,
+                          " rows");
+    }
+  }
+  return "";
+}
+
 // One client: transactions back to back until `stop`. A sample counts if
 // its transaction ended inside [window_start, window_end).
 void ClientLoop(const Targets& targets, const Point& point, int client,
@@ -65,12 +98,11 @@ void ClientLoop(const Targets& targets, const Point& point, int client,
       failure = absl::StrCat("Begin: ", StatusText(begun.status()));
     } else {
       txid = *std::move(begun);
-      for (int b = 0; b < point.branches && failure.empty(); ++b) {
-        // A transfer: branch 0 pays every other branch 1. With a single
-        // branch the row alternates +1/-1 (a zero delta would change
-        // nothing and make the branch read-only).
-        const int64_t delta =
-            point.branches == 1 ? (i % 2 == 0 ? 1 : -1) : (b == 0 ? 1 - point.branches : 1);
+      if (targets.branches_at_once) {
+        failure = ExecuteAtOnce(targets, point, i, row, txid, execute_options, &executes);
+      }
+      for (int b = 0; b < point.branches && failure.empty() && !targets.branches_at_once; ++b) {
+        const int64_t delta = Delta(point, i, b);
         const Clock::time_point execute_start = Clock::now();
         absl::StatusOr<SqlResult> result =
             targets.agents[b]->ExecuteOne(txid, kUpdate, {delta, row}, execute_options);

@@ -53,6 +53,10 @@ struct Targets {
   pid_t coordinator_pid = 0;
   std::vector<pid_t> agent_pids;
   int rows_per_client = 64;
+  // The branches' Executes sent at once (Transaction::ExecuteAll) rather
+  // than one after another; each branch's Execute latency is then the
+  // whole round's.
+  bool branches_at_once = false;
   // Where the floor's fsync samples are taken while a point runs (the
   // daemons' data directory: the same disk), and how big each append is.
   std::string floor_dir;

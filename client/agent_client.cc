@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -70,9 +72,11 @@ AgentClient::AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOpti
 
 AgentClient::~AgentClient() = default;
 
-absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
-                                                   const std::vector<SqlStatement>& statements,
-                                                   const ExecuteOptions& options) {
+namespace {
+
+absl::StatusOr<v1::ExecuteRequest> ExecuteRequestOf(const std::string& txid,
+                                                    const std::vector<SqlStatement>& statements,
+                                                    const ExecuteOptions& options) {
   if (options.lock_timeout < absl::ZeroDuration() || options.lock_timeout > kMaxLockTimeout) {
     return absl::InvalidArgumentError(
         absl::StrCat("lock timeout ", absl::FormatDuration(options.lock_timeout),
@@ -92,21 +96,14 @@ absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
     for (const SqlValue& param : statement.params) ToProto(param, proto->add_params());
   }
   ToProto(options.messages, request.mutable_messages());
+  return request;
+}
 
-  v1::ExecuteResponse response;
-  grpc::ClientContext context;
-  // A call may legitimately spend its whole lock timeout waiting; the
-  // deadline must not cut that wait short and turn ABORTED (retry the
-  // transaction) into DEADLINE_EXCEEDED (outcome unknown).
-  SetDeadline(&context, options_.call_timeout + options.lock_timeout);
-  context.set_wait_for_ready(options_.wait_for_ready);
-  absl::Status status = FromGrpcStatus(stub_->get()->Execute(&context, request, &response));
-  if (!status.ok()) return status;
-  if (response.results_size() != static_cast<int>(statements.size())) {
+absl::StatusOr<ExecuteResult> ExecuteResultOf(const v1::ExecuteResponse& response, int statements) {
+  if (response.results_size() != statements) {
     return absl::InternalError(absl::StrCat("agent returned ", response.results_size(),
-                                            " results for ", statements.size(), " statements"));
+                                            " results for ", statements, " statements"));
   }
-
   ExecuteResult result;
   result.results.reserve(response.results_size());
   for (const v1::StatementResult& proto : response.results())
@@ -114,6 +111,61 @@ absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
   result.vote = response.vote();
   result.message_ids.assign(response.message_ids().begin(), response.message_ids().end());
   return result;
+}
+
+}  // namespace
+
+void AgentClient::PrepareContext(grpc::ClientContext* context,
+                                 const ExecuteOptions& options) const {
+  // A call may legitimately spend its whole lock timeout waiting; the
+  // deadline must not cut that wait short and turn ABORTED (retry the
+  // transaction) into DEADLINE_EXCEEDED (outcome unknown).
+  SetDeadline(context, options_.call_timeout + options.lock_timeout);
+  context->set_wait_for_ready(options_.wait_for_ready);
+}
+
+absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
+                                                   const std::vector<SqlStatement>& statements,
+                                                   const ExecuteOptions& options) {
+  absl::StatusOr<v1::ExecuteRequest> request = ExecuteRequestOf(txid, statements, options);
+  if (!request.ok()) return request.status();
+  v1::ExecuteResponse response;
+  grpc::ClientContext context;
+  PrepareContext(&context, options);
+  absl::Status status = FromGrpcStatus(stub_->get()->Execute(&context, *request, &response));
+  if (!status.ok()) return status;
+  return ExecuteResultOf(response, request->statements_size());
+}
+
+void AgentClient::ExecuteAsync(const std::string& txid, const std::vector<SqlStatement>& statements,
+                               const ExecuteOptions& options,
+                               std::function<void(absl::StatusOr<ExecuteResult>)> done) {
+  absl::StatusOr<v1::ExecuteRequest> request = ExecuteRequestOf(txid, statements, options);
+  if (!request.ok()) {
+    done(request.status());
+    return;
+  }
+  // Lives until gRPC has called back.
+  struct Call {
+    grpc::ClientContext context;
+    v1::ExecuteRequest request;
+    v1::ExecuteResponse response;
+    std::function<void(absl::StatusOr<ExecuteResult>)> done;
+  };
+  auto* call = new Call;
+  call->request = *std::move(request);
+  call->done = std::move(done);
+  PrepareContext(&call->context, options);
+  stub_->get()->async()->Execute(
+      &call->context, &call->request, &call->response, [call](grpc::Status grpc_status) {
+        std::unique_ptr<Call> owned(call);
+        absl::Status status = FromGrpcStatus(grpc_status);
+        if (!status.ok()) {
+          owned->done(status);
+          return;
+        }
+        owned->done(ExecuteResultOf(owned->response, owned->request.statements_size()));
+      });
 }
 
 absl::StatusOr<std::vector<std::string>> AgentClient::Publish(

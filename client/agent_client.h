@@ -16,6 +16,7 @@
 #ifndef TXCOORD_CLIENT_AGENT_CLIENT_H_
 #define TXCOORD_CLIENT_AGENT_CLIENT_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -30,6 +31,7 @@
 namespace grpc {
 class Channel;
 class ChannelCredentials;
+class ClientContext;
 }  // namespace grpc
 
 namespace txcoord {
@@ -116,6 +118,15 @@ class AgentClient final {
                                                       const std::vector<SqlStatement>& statements,
                                                       const ExecuteOptions& options = {});
 
+  // Execute without waiting for the answer: `done` runs once, with what
+  // Execute would have returned, on a gRPC thread (or at once, on this
+  // one, for a request refused before it is sent). It must not block.
+  // Lets one thread run a transaction's branches at several agents at once
+  // (Transaction::ExecuteAll). The AgentClient must outlive the call.
+  void ExecuteAsync(const std::string& txid, const std::vector<SqlStatement>& statements,
+                    const ExecuteOptions& options,
+                    std::function<void(absl::StatusOr<ExecuteResult>)> done);
+
   // One statement with positional parameters (?1, ?2, ...).
   [[nodiscard]] absl::StatusOr<SqlResult> ExecuteOne(const std::string& txid,
                                                      const std::string& sql,
@@ -138,6 +149,9 @@ class AgentClient final {
 
  private:
   class Stub;
+  // Execute's deadline (its lock timeout included) and wait-for-ready.
+  void PrepareContext(grpc::ClientContext* context, const ExecuteOptions& options) const;
+
   const AgentClientOptions options_;
   const std::unique_ptr<Stub> stub_;
 };

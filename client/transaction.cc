@@ -2,7 +2,9 @@
 
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 
 namespace txcoord {
 
@@ -19,16 +21,51 @@ Transaction::AgentUse& Transaction::Use(AgentClient& agent) {
 absl::StatusOr<ExecuteResult> Transaction::Execute(AgentClient& agent,
                                                    const std::vector<SqlStatement>& statements,
                                                    const ExecuteOptions& options) {
-  AgentUse& use = Use(agent);
+  Use(agent);
   absl::StatusOr<ExecuteResult> result = agent.Execute(txid_, statements, options);
+  Record(agent, result);
+  return result;
+}
+
+void Transaction::Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>& result) {
+  AgentUse& use = Use(agent);
   if (!result.ok()) {
     use.unknown = true;
-    return result;
+    return;
   }
   for (const SqlResult& one : result->results) use.changes += one.changes;
   // A message is a write: the branch must not be released after Commit.
   use.changes += static_cast<int64_t>(result->message_ids.size());
-  return result;
+}
+
+std::vector<absl::StatusOr<ExecuteResult>> Transaction::ExecuteAll(
+    const std::vector<Branch>& branches) {
+  std::vector<absl::StatusOr<ExecuteResult>> results;
+  results.reserve(branches.size());
+  absl::flat_hash_set<AgentClient*> agents;
+  for (const Branch& branch : branches) {
+    if (branch.agent == nullptr || !agents.insert(branch.agent).second) {
+      const absl::Status refused = absl::InvalidArgumentError(
+          "ExecuteAll: every branch needs an agent of its own (a missing or repeated agent)");
+      results.assign(branches.size(), refused);
+      return results;
+    }
+  }
+  results.assign(branches.size(), absl::UnknownError("no answer"));
+  // Each answer goes to its own slot, then counts down; on return from
+  // Wait every callback is done with the counter.
+  absl::BlockingCounter answered(static_cast<int>(branches.size()));
+  for (size_t i = 0; i < branches.size(); ++i) {
+    Use(*branches[i].agent);
+    branches[i].agent->ExecuteAsync(txid_, branches[i].statements, branches[i].options,
+                                    [&results, &answered, i](absl::StatusOr<ExecuteResult> result) {
+                                      results[i] = std::move(result);
+                                      answered.DecrementCount();
+                                    });
+  }
+  answered.Wait();
+  for (size_t i = 0; i < branches.size(); ++i) Record(*branches[i].agent, results[i]);
+  return results;
 }
 
 absl::StatusOr<std::vector<std::string>> Transaction::Publish(

@@ -53,6 +53,21 @@ class Transaction final {
                                                      const std::vector<SqlValue>& params = {},
                                                      const ExecuteOptions& options = {});
 
+  // One agent's part of ExecuteAll.
+  struct Branch {
+    AgentClient* agent = nullptr;
+    std::vector<SqlStatement> statements;
+    ExecuteOptions options;
+  };
+  // Execute at several agents at once, waiting for every answer: the
+  // transaction takes as long as its slowest branch, not the sum of them.
+  // Results in the order of `branches`, each what Execute would return
+  // (and under its rules on failure). Each agent at most once: two calls
+  // into one branch at once would run in no defined order, so a repeated
+  // agent fails every result with INVALID_ARGUMENT and nothing is sent.
+  [[nodiscard]] std::vector<absl::StatusOr<ExecuteResult>> ExecuteAll(
+      const std::vector<Branch>& branches);
+
   // AgentClient::Publish with this txid: the messages are published once
   // the transaction commits. The same rules as Execute on failure.
   [[nodiscard]] absl::StatusOr<std::vector<std::string>> Publish(
@@ -79,6 +94,8 @@ class Transaction final {
     bool unknown = false;
   };
   AgentUse& Use(AgentClient& agent);
+  // What a finished Execute at `agent` changed (or that it is unknown).
+  void Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>& result);
 
   Client* client_;
   std::string txid_;

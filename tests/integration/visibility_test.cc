@@ -4,7 +4,10 @@
 // Abort.
 #include <cstdint>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "client/transaction.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/lock_barrier.h"
@@ -184,6 +187,63 @@ TEST_F(VisibilityTest, AWriteWaitsForAnotherBranchsRowLockUntilPhase2) {
   ASSERT_EQ(seen->rows.size(), 1u);
   EXPECT_EQ(seen->rows[0][0], SqlValue(int64_t{43})) << "the waiting write must see the commit";
   ASSERT_TRUE(coordinator_->Abort(*second).ok());
+}
+
+// Transaction::ExecuteAll runs a transaction's branches at once: a branch
+// held up by a row lock at one agent keeps none of the others waiting, and
+// all of them commit together.
+TEST_F(VisibilityTest, ExecuteAllRunsTheBranchesAtOnce) {
+  absl::StatusOr<std::string> holder = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  ASSERT_TRUE(agents_[0]->ExecuteOne(*holder, "UPDATE items SET v = 42 WHERE id = 1").ok());
+
+  absl::StatusOr<Transaction> tx = coordinator_->BeginTransaction(absl::Seconds(60));
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  ExecuteOptions long_wait;
+  long_wait.lock_timeout = absl::Seconds(30);
+  std::vector<Transaction::Branch> branches;
+  for (AgentClient* agent : agents_) {
+    branches.push_back({agent, {{"UPDATE items SET v = v + 1 WHERE id = 1", {}}}, long_wait});
+  }
+  std::vector<absl::StatusOr<ExecuteResult>> results;
+  std::thread runner([&] { results = tx->ExecuteAll(branches); });
+  // Branch 0 waits for the holder's lock; branches 1 and 2, sent with it,
+  // enlist meanwhile (one after another, they would wait behind it).
+  const absl::Time until = absl::Now() + absl::Seconds(20);
+  int enlisted = 0;
+  while (enlisted < 2 && absl::Now() < until) {
+    absl::StatusOr<v1::Transaction> seen = coordinator_->GetTransaction(tx->txid());
+    ASSERT_TRUE(seen.ok()) << seen.status();
+    enlisted = seen->branches_size();
+    if (enlisted < 2) absl::SleepFor(absl::Milliseconds(10));  // polling, not a wait for time
+  }
+  EXPECT_EQ(enlisted, 2) << "the free branches did not run while the first one waited";
+  absl::StatusOr<CommitResult> held = coordinator_->Commit(*holder);
+  ASSERT_TRUE(held.ok() && held->committed) << held.status();
+  runner.join();
+  ASSERT_EQ(results.size(), 3u);
+  for (const absl::StatusOr<ExecuteResult>& result : results) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->results[0].changes, 1);
+  }
+  absl::StatusOr<CommitResult> commit = tx->Commit();
+  ASSERT_TRUE(commit.ok() && commit->committed) << commit.status();
+  AwaitPhase2(/*rows=*/1);
+  EXPECT_EQ(FileState(), "43/1 1/1 1/1");
+}
+
+TEST_F(VisibilityTest, ExecuteAllRefusesAnAgentNamedTwice) {
+  absl::StatusOr<Transaction> tx = coordinator_->BeginTransaction(absl::Seconds(30));
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  std::vector<absl::StatusOr<ExecuteResult>> results =
+      tx->ExecuteAll({{agents_[0], {{"UPDATE items SET v = 1", {}}}, {}},
+                      {agents_[0], {{"UPDATE items SET v = 2", {}}}, {}}});
+  ASSERT_EQ(results.size(), 2u);
+  for (const absl::StatusOr<ExecuteResult>& result : results) {
+    EXPECT_TRUE(absl::IsInvalidArgument(result.status())) << result.status();
+  }
+  ASSERT_TRUE(tx->Abort().ok());
+  EXPECT_EQ(FileState(), "0/1 0/1 0/1");
 }
 
 }  // namespace
