@@ -16,32 +16,27 @@ BEGIN = "<!-- against-pg: begin -->"
 END = "<!-- against-pg: end -->"
 
 
-def txcoord_figures(p):
-    cpu = p["cpu_ms_per_tx"]
+def figures(p, cpu_parts):
+    """The figures compared, from one point of either JSON; cpu_parts: the
+    processes whose CPU per transfer adds up to the whole."""
     return {
         "tx_per_s": p["tx_per_s"],
         "txn_p50_ms": p["txn_ms"]["p50"],
         "txn_p99_ms": p["txn_ms"]["p99"],
         "commit_p50_ms": p["commit_ms"]["p50"],
-        "cpu_ms_per_tx": cpu["client"] + cpu["coordinator"] + cpu["agents"],
+        "cpu_ms_per_tx": sum(p["cpu_ms_per_tx"][part] for part in cpu_parts),
         "cpu_busy": p["cpu_busy"],
         "machine_cpu_busy": p["machine_cpu_busy"],
         "failed": p["failed"],
     }
+
+
+def txcoord_figures(p):
+    return figures(p, ("client", "coordinator", "agents"))
 
 
 def peer_figures(p):
-    cpu = p["cpu_ms_per_tx"]
-    return {
-        "tx_per_s": p["tx_per_s"],
-        "txn_p50_ms": p["txn_ms"]["p50"],
-        "txn_p99_ms": p["txn_ms"]["p99"],
-        "commit_p50_ms": p["commit_ms"]["p50"],
-        "cpu_ms_per_tx": cpu["client"] + cpu["servers"],
-        "cpu_busy": p["cpu_busy"],
-        "machine_cpu_busy": p["machine_cpu_busy"],
-        "failed": p["failed"],
-    }
+    return figures(p, ("client", "servers"))
 
 
 def ratio(a, b):
@@ -49,7 +44,7 @@ def ratio(a, b):
 
 
 def verdict(clients, r):
-    """The issue's targets: at 1 client the whole transfer's p50 no slower
+    """The targets (docs/benchmarks.md): at 1 client the whole transfer's p50 no slower
     than the peer's; at 16 and 64 clients at least its throughput with a
     p99 no worse."""
     if r["txn_p50"] is None or r["tx_per_s"] is None:
