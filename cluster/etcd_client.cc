@@ -59,6 +59,10 @@ absl::Status FromEtcdStatus(const grpc::Status& status) {
 // etcd's range_end for "every key that starts with `prefix`": the prefix
 // with its last byte below 0xff incremented and what follows dropped; "\0"
 // (every key from `prefix` on) when there is no such byte.
+// Keys per page of GetPrefix: a few hundred KiB of the values this project
+// stores (records and 2 KiB bitmap chunks), far under kMaxMessageBytes.
+constexpr int64_t kRangePageKeys = 256;
+
 std::string PrefixEnd(const std::string& prefix) {
   std::string end = prefix;
   while (!end.empty()) {
@@ -322,20 +326,31 @@ absl::StatusOr<RangeResult> EtcdClient::Get(const std::string& key, int64_t revi
 }
 
 absl::StatusOr<RangeResult> EtcdClient::GetPrefix(const std::string& prefix) {
-  pb::RangeRequest request;
-  // An empty key is not allowed; "\0" to "\0" is every key.
-  request.set_key(prefix.empty() ? std::string(1, '\0') : prefix);
-  request.set_range_end(PrefixEnd(prefix));
-  pb::RangeResponse response;
-  absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
-    return endpoint.kv->Range(context, request, &response);
-  });
-  if (!status.ok()) return status;
+  // In pages, every page at the first one's revision: one answer for a
+  // large prefix (a decision log's outcome bitmaps, up to
+  // --outcome_retention_max_bytes) would pass the channel's limit on a
+  // received message (kMaxMessageBytes).
   RangeResult result;
-  result.revision = response.header().revision();
-  result.kvs.reserve(response.kvs_size());
-  for (const mvccpb::KeyValue& kv : response.kvs()) result.kvs.push_back(FromProto(kv));
-  return result;
+  // An empty key is not allowed; "\0" to "\0" is every key.
+  std::string from = prefix.empty() ? std::string(1, '\0') : prefix;
+  const std::string end = PrefixEnd(prefix);
+  while (true) {
+    pb::RangeRequest request;
+    request.set_key(from);
+    request.set_range_end(end);
+    request.set_limit(kRangePageKeys);
+    request.set_revision(result.revision);  // 0 on the first page: the newest
+    pb::RangeResponse response;
+    absl::Status status = Unary([&](const Endpoint& endpoint, grpc::ClientContext* context) {
+      return endpoint.kv->Range(context, request, &response);
+    });
+    if (!status.ok()) return status;
+    if (result.revision == 0) result.revision = response.header().revision();
+    for (const mvccpb::KeyValue& kv : response.kvs()) result.kvs.push_back(FromProto(kv));
+    if (!response.more() || response.kvs_size() == 0) return result;
+    from = response.kvs(response.kvs_size() - 1).key();
+    from.push_back('\0');  // the next key after it
+  }
 }
 
 absl::StatusOr<int64_t> EtcdClient::Put(const std::string& key, const std::string& value,

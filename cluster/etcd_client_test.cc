@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "cluster/etcd_txn_test_util.h"
@@ -191,6 +192,26 @@ TEST_F(EtcdClientTest, GetPrefixReturnsTheKeysUnderItSortedWithTheStoreRevision)
   got = client_->GetPrefix(Key("nothing/"));
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_TRUE(got->kvs.empty());
+}
+
+// More than a channel takes in one message (kMaxMessageBytes, 16 MiB):
+// read in pages, at one revision.
+TEST_F(EtcdClientTest, GetPrefixReadsAPrefixLargerThanOneMessage) {
+  const std::string value(24 << 10, 'v');
+  int64_t last = 0;
+  for (int i = 0; i < 800; ++i) {  // 19.2 MiB
+    absl::StatusOr<int64_t> put = client_->Put(Key(absl::StrFormat("big/%04d", i)), value);
+    ASSERT_TRUE(put.ok()) << put.status();
+    last = *put;
+  }
+  absl::StatusOr<RangeResult> got = client_->GetPrefix(Key("big/"));
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->kvs.size(), 800u);
+  for (int i = 0; i < 800; ++i) {
+    EXPECT_EQ(got->kvs[i].key, Key(absl::StrFormat("big/%04d", i)));
+  }
+  EXPECT_EQ(got->kvs[799].value, value);
+  EXPECT_EQ(got->revision, last);
 }
 
 TEST_F(EtcdClientTest, PutIfWritesOnlyAtTheExpectedModRevision) {
