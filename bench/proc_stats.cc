@@ -26,20 +26,29 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return text.str();
 }
 
-// The fields of /proc/PID/stat from field 3 (state) on: fields[0] is
-// field 3, so field N is fields[N - 3].
-absl::StatusOr<std::vector<std::string>> StatFields(pid_t pid) {
+// /proc/PID/stat: the command name (field 2), and the fields from 3
+// (state) on: field N is fields[N - 3].
+struct Stat {
+  std::string comm;
+  std::vector<std::string> fields;
+};
+
+absl::StatusOr<Stat> ReadStat(pid_t pid) {
   absl::StatusOr<std::string> stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
   if (!stat.ok()) return stat.status();
-  // The command name (field 2) may contain spaces and parentheses: the
-  // fixed fields start after the last ')'.
-  const size_t paren = stat->rfind(')');
-  if (paren == std::string::npos || paren + 2 > stat->size()) {
+  // The command name may contain spaces and parentheses: it runs from the
+  // first '(' to the last ')', and the fixed fields start after that.
+  const size_t open = stat->find('(');
+  const size_t close = stat->rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open ||
+      close + 2 > stat->size()) {
     return absl::InternalError("malformed /proc/PID/stat");
   }
-  std::vector<std::string> fields = absl::StrSplit(stat->substr(paren + 2), ' ', absl::SkipEmpty());
-  if (fields.size() < 15) return absl::InternalError("malformed /proc/PID/stat");
-  return fields;
+  Stat parsed;
+  parsed.comm = stat->substr(open + 1, close - open - 1);
+  parsed.fields = absl::StrSplit(stat->substr(close + 2), ' ', absl::SkipEmpty());
+  if (parsed.fields.size() < 15) return absl::InternalError("malformed /proc/PID/stat");
+  return parsed;
 }
 
 // Sum of the clock-tick fields `first`..`last` (numbered as in proc(5)).
@@ -55,50 +64,57 @@ absl::StatusOr<double> TickSeconds(const std::vector<std::string>& fields, int f
   return static_cast<double>(ticks) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-// Every process's parent, from /proc/*/stat (field 4).
-std::vector<std::pair<pid_t, pid_t>> ParentsOfAll() {
-  std::vector<std::pair<pid_t, pid_t>> parents;
+struct Process {
+  pid_t pid = 0;
+  pid_t parent = 0;  // field 4
+  std::string comm;
+};
+
+// Every process there is, from /proc/*/stat.
+std::vector<Process> AllProcesses() {
+  std::vector<Process> processes;
   std::error_code error;
   for (const std::filesystem::directory_entry& entry :
        std::filesystem::directory_iterator("/proc", error)) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
-    absl::StatusOr<std::vector<std::string>> fields = StatFields(pid);
-    pid_t parent = 0;
-    if (!fields.ok() || !absl::SimpleAtoi((*fields)[1], &parent)) continue;  // gone meanwhile
-    parents.emplace_back(pid, parent);
+    Process process;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &process.pid)) continue;
+    absl::StatusOr<Stat> stat = ReadStat(process.pid);
+    if (!stat.ok() || !absl::SimpleAtoi(stat->fields[1], &process.parent)) continue;  // gone
+    process.comm = std::move(stat->comm);
+    processes.push_back(std::move(process));
   }
-  return parents;
+  return processes;
 }
 
 }  // namespace
 
 absl::StatusOr<double> ProcessCpuSeconds(pid_t pid) {
-  absl::StatusOr<std::vector<std::string>> fields = StatFields(pid);
-  if (!fields.ok()) return fields.status();
-  return TickSeconds(*fields, 14, 15);  // utime, stime
+  absl::StatusOr<Stat> stat = ReadStat(pid);
+  if (!stat.ok()) return stat.status();
+  return TickSeconds(stat->fields, 14, 15);  // utime, stime
 }
 
 absl::StatusOr<double> ProcessTreeCpuSeconds(pid_t pid) {
-  absl::StatusOr<std::vector<std::string>> root = StatFields(pid);
+  absl::StatusOr<Stat> root = ReadStat(pid);
   if (!root.ok()) return root.status();
   // utime, stime, and cutime, cstime: what its reaped children used.
-  absl::StatusOr<double> total = TickSeconds(*root, 14, 17);
+  absl::StatusOr<double> total = TickSeconds(root->fields, 14, 17);
   if (!total.ok()) return total.status();
-  const std::vector<std::pair<pid_t, pid_t>> parents = ParentsOfAll();
+  const std::vector<Process> processes = AllProcesses();
   std::vector<pid_t> frontier = {pid};
   while (!frontier.empty()) {
     const pid_t parent = frontier.back();
     frontier.pop_back();
-    for (const auto& [child, child_parent] : parents) {
-      if (child_parent != parent) continue;
+    for (const Process& process : processes) {
+      if (process.parent != parent) continue;
+      const pid_t child = process.pid;
       frontier.push_back(child);
       // A child that exits between the scan and this read has its CPU
       // counted in its parent's cutime once reaped, or not at all if the
       // reaping falls after the parent was read: a tick or two per window.
-      absl::StatusOr<std::vector<std::string>> fields = StatFields(child);
-      if (!fields.ok()) continue;
-      absl::StatusOr<double> seconds = TickSeconds(*fields, 14, 17);
+      absl::StatusOr<Stat> stat = ReadStat(child);
+      if (!stat.ok()) continue;
+      absl::StatusOr<double> seconds = TickSeconds(stat->fields, 14, 17);
       if (seconds.ok()) *total += *seconds;
     }
   }
@@ -150,24 +166,8 @@ absl::StatusOr<MachineCpu> MachineCpuSeconds() {
 
 std::vector<pid_t> ChildProcesses(const std::string& comm) {
   std::vector<pid_t> pids;
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc", error)) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
-    std::ifstream stat(entry.path() / "stat");
-    std::string line;
-    if (!std::getline(stat, line)) continue;
-    // "PID (COMM) STATE PPID ...": the name may hold spaces, not ") ".
-    const size_t open = line.find('(');
-    const size_t close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos || close < open) continue;
-    std::istringstream rest(line.substr(close + 1));
-    std::string state;
-    pid_t parent = 0;
-    if (line.substr(open + 1, close - open - 1) == comm && (rest >> state >> parent) &&
-        parent == getpid()) {
-      pids.push_back(pid);
-    }
+  for (const Process& process : AllProcesses()) {
+    if (process.comm == comm && process.parent == getpid()) pids.push_back(process.pid);
   }
   return pids;
 }

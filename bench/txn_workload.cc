@@ -49,6 +49,28 @@ int64_t Delta(const Point& point, int64_t i, int b) {
   return point.branches == 1 ? (i % 2 == 0 ? 1 : -1) : (b == 0 ? 1 - point.branches : 1);
 }
 
+// What is wrong with branch `b`'s answer to the transfer's UPDATE, or "".
+std::string BranchFailure(int b, const absl::StatusOr<ExecuteResult>& result) {
+  if (!result.ok()) return absl::StrCat("Execute at agent #", b, ": ", StatusText(result.status()));
+  const int64_t changes = result->results[0].changes;
+  if (changes != 1) return absl::StrCat("Execute at agent #", b, " changed ", changes, " rows");
+  return "";
+}
+
+// The transfer's Executes one after another, each timed; what failed, or "".
+std::string ExecuteInTurn(const Targets& targets, const Point& point, int64_t i, int64_t row,
+                          const std::string& txid, const ExecuteOptions& options,
+                          std::vector<Clock::duration>* executes) {
+  for (int b = 0; b < point.branches; ++b) {
+    const Clock::time_point start = Clock::now();
+    const absl::StatusOr<ExecuteResult> result =
+        targets.agents[b]->Execute(txid, {{kUpdate, {Delta(point, i, b), row}}}, options);
+    (*executes)[b] = Clock::now() - start;
+    if (std::string failure = BranchFailure(b, result); !failure.empty()) return failure;
+  }
+  return "";
+}
+
 // The transfer's Executes sent at once; what failed, or "".
 std::string ExecuteAtOnce(const Targets& targets, const Point& point, int64_t i, int64_t row,
                           const std::string& txid, const ExecuteOptions& options,
@@ -63,13 +85,7 @@ std::string ExecuteAtOnce(const Targets& targets, const Point& point, int64_t i,
   const Clock::duration took = Clock::now() - start;
   for (int b = 0; b < point.branches; ++b) {
     (*executes)[b] = took;
-    if (!results[b].ok()) {
-      return absl::StrCat("Execute at agent #", b, ": ", StatusText(results[b].status()));
-    }
-    if (results[b]->results[0].changes != 1) {
-      return absl::StrCat("Execute at agent #", b, " changed ", results[b]->results[0].changes,
-                          " rows");
-    }
+    if (std::string failure = BranchFailure(b, results[b]); !failure.empty()) return failure;
   }
   return "";
 }
@@ -98,21 +114,9 @@ void ClientLoop(const Targets& targets, const Point& point, int client,
       failure = absl::StrCat("Begin: ", StatusText(begun.status()));
     } else {
       txid = *std::move(begun);
-      if (targets.branches_at_once) {
-        failure = ExecuteAtOnce(targets, point, i, row, txid, execute_options, &executes);
-      }
-      for (int b = 0; b < point.branches && failure.empty() && !targets.branches_at_once; ++b) {
-        const int64_t delta = Delta(point, i, b);
-        const Clock::time_point execute_start = Clock::now();
-        absl::StatusOr<SqlResult> result =
-            targets.agents[b]->ExecuteOne(txid, kUpdate, {delta, row}, execute_options);
-        executes[b] = Clock::now() - execute_start;
-        if (!result.ok()) {
-          failure = absl::StrCat("Execute at agent #", b, ": ", StatusText(result.status()));
-        } else if (result->changes != 1) {
-          failure = absl::StrCat("Execute at agent #", b, " changed ", result->changes, " rows");
-        }
-      }
+      failure = targets.branches_at_once
+                    ? ExecuteAtOnce(targets, point, i, row, txid, execute_options, &executes)
+                    : ExecuteInTurn(targets, point, i, row, txid, execute_options, &executes);
       if (failure.empty()) {
         commit_start = Clock::now();
         absl::StatusOr<CommitResult> commit = targets.coordinator->Commit(txid);

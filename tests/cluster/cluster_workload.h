@@ -1,6 +1,6 @@
 // For the cluster-mode tests against real daemons: a bank workload on
-// client threads, what its transfers were told, and a poll for views that
-// change in the background (the registry seen through discovery).
+// client threads and what its transfers were told (harness/eventually.h
+// polls the views that change in the background).
 #ifndef TXCOORD_TESTS_CLUSTER_CLUSTER_WORKLOAD_H_
 #define TXCOORD_TESTS_CLUSTER_CLUSTER_WORKLOAD_H_
 
@@ -16,19 +16,9 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "harness/bank.h"
+#include "harness/eventually.h"
 
 namespace txcoord::testing {
-
-// Polls `done` every 20 ms until it holds or `timeout` passes.
-template <typename F>
-inline bool Eventually(F done, absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));  // polling a view, nothing to wait on
-  }
-  return true;
-}
 
 // A bank workload on `threads` threads until stopped; what each transfer
 // was told, for the audit.

@@ -10,6 +10,7 @@
 #include "client/transaction.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/eventually.h"
 #include "harness/lock_barrier.h"
 #include "harness/sqlite_inspect.h"
 #include "tests/integration/cluster_fixture.h"
@@ -209,15 +210,16 @@ TEST_F(VisibilityTest, ExecuteAllRunsTheBranchesAtOnce) {
   std::thread runner([&] { results = tx->ExecuteAll(branches); });
   // Branch 0 waits for the holder's lock; branches 1 and 2, sent with it,
   // enlist meanwhile (one after another, they would wait behind it).
-  const absl::Time until = absl::Now() + absl::Seconds(20);
   int enlisted = 0;
-  while (enlisted < 2 && absl::Now() < until) {
-    absl::StatusOr<v1::Transaction> seen = coordinator_->GetTransaction(tx->txid());
-    ASSERT_TRUE(seen.ok()) << seen.status();
-    enlisted = seen->branches_size();
-    if (enlisted < 2) absl::SleepFor(absl::Milliseconds(10));  // polling, not a wait for time
-  }
-  EXPECT_EQ(enlisted, 2) << "the free branches did not run while the first one waited";
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<v1::Transaction> seen = coordinator_->GetTransaction(tx->txid());
+        enlisted = seen.ok() ? seen->branches_size() : -1;
+        return enlisted >= 2;
+      },
+      absl::Seconds(20)))
+      << "the free branches did not run while the first one waited (branches: " << enlisted << ")";
+  EXPECT_EQ(enlisted, 2);
   absl::StatusOr<CommitResult> held = coordinator_->Commit(*holder);
   ASSERT_TRUE(held.ok() && held->committed) << held.status();
   runner.join();
