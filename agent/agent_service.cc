@@ -252,9 +252,14 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::Execu
   options.lock_timeout = absl::Milliseconds(request->lock_timeout_ms());
   options.call_deadline = DeadlineOf(context);
   options.messages = MessagesFromProto(request->messages());
+  options.named_in_commit = request->named_in_commit();
   absl::StatusOr<ExecuteResult> result =
       participant_->Execute(request->txid(), statements, std::move(options));
   if (!result.ok()) return ToGrpcStatus(result.status());
+  if (result->branch_token != 0) {
+    response->set_participant(participant_->name());
+    response->set_branch_token(result->branch_token);
+  }
   for (const std::string& id : result->message_ids) response->add_message_ids(id);
   for (const SqlResult& r : result->results) {
     v1::StatementResult* out = response->add_results();

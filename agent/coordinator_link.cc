@@ -16,6 +16,84 @@ CoordinatorLink::CoordinatorLink(std::shared_ptr<grpc::Channel> channel,
       rpc_timeout_(rpc_timeout),
       clock_(clock) {}
 
+CoordinatorLink::~CoordinatorLink() {
+  absl::MutexLock lock(&mu_);
+  mu_.Await(absl::Condition(
+      +[](int* in_flight) { return *in_flight == 0; }, &async_in_flight_));
+}
+
+void CoordinatorLink::EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
+                                  std::function<void(absl::Status)> done) {
+  Queued q{v1::EnlistRequest(), std::move(done)};
+  q.request.set_txid(txid);
+  q.request.set_participant(name_);
+  q.request.set_prepared(prepared);
+  q.request.set_branch_token(branch_token);
+  std::vector<Queued> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    q.request.set_endpoint(endpoint_);
+    if (async_in_flight_ >= kMaxEnlistsInFlight) {
+      queued_.push_back(std::move(q));
+      return;
+    }
+    ++async_in_flight_;
+  }
+  batch.push_back(std::move(q));
+  SendAsync(std::move(batch));
+}
+
+void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
+  // Lives until the RPC's end, which takes it over.
+  struct Call {
+    grpc::ClientContext context;
+    v1::EnlistRequest one;
+    v1::EnlistResponse one_response;
+    v1::EnlistBatchRequest many;
+    v1::EnlistBatchResponse many_response;
+    std::vector<Queued> batch;
+  };
+  auto* call = new Call;
+  SetDeadline(&call->context, rpc_timeout_);
+  call->batch = std::move(batch);
+  auto finish = [this, call](const grpc::Status& status) {
+    std::unique_ptr<Call> owned(call);
+    const size_t n = owned->batch.size();
+    for (size_t i = 0; i < n; ++i) {
+      absl::Status result = FromGrpcStatus(status);
+      if (status.ok() && n > 1) {
+        result = static_cast<int>(n) == owned->many_response.answers_size()
+                     ? StatusOfAnswer(owned->many_response.answers(static_cast<int>(i)))
+                     : absl::InternalError(absl::StrCat("coordinator answered ",
+                                                        owned->many_response.answers_size(), " of ",
+                                                        n, " enlistments"));
+      }
+      owned->batch[i].done(std::move(result));
+    }
+    std::vector<Queued> next;
+    {
+      absl::MutexLock lock(&mu_);
+      if (n > 1) {
+        ++batches_sent_;
+        batched_enlistments_ += static_cast<int64_t>(n);
+      }
+      if (queued_.empty()) {
+        --async_in_flight_;  // the last use of `this` on this path
+        return;
+      }
+      next.swap(queued_);
+    }
+    SendAsync(std::move(next));
+  };
+  if (call->batch.size() == 1) {
+    call->one = std::move(call->batch.front().request);
+    stub_->async()->Enlist(&call->context, &call->one, &call->one_response, std::move(finish));
+    return;
+  }
+  for (Queued& q : call->batch) *call->many.add_enlistments() = std::move(q.request);
+  stub_->async()->EnlistBatch(&call->context, &call->many, &call->many_response, std::move(finish));
+}
+
 void CoordinatorLink::set_endpoint(const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
   endpoint_ = endpoint;

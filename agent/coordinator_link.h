@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,7 +44,15 @@ class CoordinatorLink final : public Enlister {
   // Where the coordinator reaches this agent; set once the server listens.
   void set_endpoint(const std::string& endpoint);
 
+  ~CoordinatorLink() override;
+
   absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) override;
+  // Sent on gRPC's callback API, batched the same way: while
+  // kMaxEnlistsInFlight such RPCs are out, later ones queue, and each RPC's
+  // end sends everything queued as one EnlistBatch. `done` runs on a gRPC
+  // thread. The destructor waits for every answer.
+  void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
+                   std::function<void(absl::Status)> done) override;
   // Blocks for the RPC (at most rpc_timeout): run it where waiting delays
   // nothing else (txagent: a thread of its own for the resolver's queries).
   absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);
@@ -64,6 +73,15 @@ class CoordinatorLink final : public Enlister {
     std::vector<Waiter*> lead;  // non-empty: send these (self first)
   };
 
+  // One asynchronous enlistment while it is queued or in flight.
+  struct Queued {
+    v1::EnlistRequest request;
+    std::function<void(absl::Status)> done;
+  };
+  // Sends `batch` (an Enlist for one, else an EnlistBatch); its end
+  // answers each and sends what queued meanwhile.
+  void SendAsync(std::vector<Queued> batch);
+
   absl::Status SendOne(const v1::EnlistRequest& request);
   // Sends `group` (its first member is the caller) as one EnlistBatch and
   // answers every member but the first; returns the first one's result.
@@ -82,6 +100,8 @@ class CoordinatorLink final : public Enlister {
   absl::Time singles_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   int64_t batches_sent_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t batched_enlistments_ ABSL_GUARDED_BY(mu_) = 0;
+  int async_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Queued> queued_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txcoord::participant

@@ -45,6 +45,16 @@ absl::Status CoordinatorRouter::Enlist(const std::string& txid, uint64_t branch_
   return (*link)->Enlist(txid, branch_token, prepared);
 }
 
+void CoordinatorRouter::EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
+                                    std::function<void(absl::Status)> done) {
+  absl::StatusOr<CoordinatorLink*> link = LinkFor(txid);
+  if (!link.ok()) {
+    done(link.status());
+    return;
+  }
+  (*link)->EnlistAsync(txid, branch_token, prepared, std::move(done));
+}
+
 absl::StatusOr<RemoteOutcome> CoordinatorRouter::QueryOutcome(const std::string& txid) {
   absl::StatusOr<CoordinatorLink*> link = LinkFor(txid);
   if (!link.ok()) return link.status();

@@ -38,6 +38,8 @@ class CoordinatorRouter final : public Enlister {
   // To the txid's owner. An owner that is not registered (its lease
   // expired) is UNAVAILABLE naming it: the outcome is unknown, not refused.
   absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) override;
+  void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
+                   std::function<void(absl::Status)> done) override;
   // Blocks for the RPC (at most rpc_timeout).
   absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);
 

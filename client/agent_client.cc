@@ -85,6 +85,7 @@ absl::StatusOr<v1::ExecuteRequest> ExecuteRequestOf(const std::string& txid,
   v1::ExecuteRequest request;
   request.set_txid(txid);
   request.set_prepare(options.prepare);
+  request.set_named_in_commit(options.named_in_commit);
   // Rounded up: a positive timeout below 1ms must not turn into 0, which
   // would mean "the agent's default".
   request.set_lock_timeout_ms(static_cast<uint32_t>(
@@ -110,6 +111,8 @@ absl::StatusOr<ExecuteResult> ExecuteResultOf(const v1::ExecuteResponse& respons
     result.results.push_back(FromProto(proto));
   result.vote = response.vote();
   result.message_ids.assign(response.message_ids().begin(), response.message_ids().end());
+  result.participant = response.participant();
+  result.branch_token = response.branch_token();
   return result;
 }
 

@@ -72,6 +72,12 @@ struct ExecuteOptions {
   // Messages added to the branch after the statements (statements may then
   // be empty).
   std::vector<Message> messages;
+  // The caller names the branch in its Commit (Client::Commit with
+  // NamedBranch, from this call's participant and branch_token): the agent
+  // answers without waiting for the coordinator to acknowledge the
+  // branch's enlistment or vote. Only with a coordinator whose Begin said
+  // checks_named_branches. Transaction sets it itself.
+  bool named_in_commit = false;
 };
 
 struct ExecuteResult {
@@ -79,6 +85,9 @@ struct ExecuteResult {
   // With prepare: VOTE_YES, or VOTE_READ_ONLY if the branch wrote nothing.
   v1::Vote vote = v1::VOTE_UNSPECIFIED;
   std::vector<std::string> message_ids;  // of options.messages, in order
+  // The branch written in, once it has written: what a Commit names.
+  std::string participant;
+  uint64_t branch_token = 0;  // 0: nothing written there yet
 };
 
 // What Release did at the agent.

@@ -125,6 +125,12 @@ Client::Client(std::shared_ptr<cluster::CoordinatorDirectory> directory, ClientO
 Client::~Client() = default;
 
 absl::StatusOr<std::string> Client::Begin(absl::Duration timeout) {
+  absl::StatusOr<BeginResult> begun = BeginWith(timeout);
+  if (!begun.ok()) return begun.status();
+  return std::move(begun->txid);
+}
+
+absl::StatusOr<BeginResult> Client::BeginWith(absl::Duration timeout) {
   if (timeout < absl::ZeroDuration() || timeout > kMaxTxTimeout) {
     return absl::InvalidArgumentError(
         absl::StrCat("transaction timeout ", absl::FormatDuration(timeout), " is outside [0, ",
@@ -149,7 +155,9 @@ absl::StatusOr<std::string> Client::Begin(absl::Duration timeout) {
     // a single coordinator is waited for, up to the deadline.
     Prepare(&context, options_.call_timeout, stub_->routed() ? false : options_.wait_for_ready);
     status = FromGrpcStatus(target->stub->Begin(&context, request, &response));
-    if (status.ok()) return std::move(*response.mutable_txid());
+    if (status.ok()) {
+      return BeginResult{std::move(*response.mutable_txid()), response.checks_named_branches()};
+    }
     // Begin is safe to repeat elsewhere: a txid issued but never used
     // aborts at its deadline.
     if (!stub_->routed() || status.code() != absl::StatusCode::kUnavailable) return status;
@@ -161,9 +169,9 @@ absl::StatusOr<std::string> Client::Begin(absl::Duration timeout) {
 }
 
 absl::StatusOr<Transaction> Client::BeginTransaction(absl::Duration timeout) {
-  absl::StatusOr<std::string> txid = Begin(timeout);
-  if (!txid.ok()) return txid.status();
-  return Transaction(*this, *std::move(txid));
+  absl::StatusOr<BeginResult> begun = BeginWith(timeout);
+  if (!begun.ok()) return begun.status();
+  return Transaction(*this, std::move(begun->txid), begun->checks_named_branches);
 }
 
 bool IsOutcomeUnknown(const absl::Status& status) {
@@ -171,7 +179,10 @@ bool IsOutcomeUnknown(const absl::Status& status) {
          absl::StartsWith(status.message(), kOutcomeUnknownPrefix);
 }
 
-absl::StatusOr<CommitResult> Client::Commit(const std::string& txid) {
+absl::StatusOr<CommitResult> Client::Commit(const std::string& txid) { return Commit(txid, {}); }
+
+absl::StatusOr<CommitResult> Client::Commit(const std::string& txid,
+                                            const std::vector<NamedBranch>& branches) {
   const absl::Time start = absl::Now();
   const absl::Time give_up = start + options_.settle_timeout;
   absl::Duration backoff = kFirstSettleBackoff;
@@ -179,7 +190,7 @@ absl::StatusOr<CommitResult> Client::Commit(const std::string& txid) {
   for (int attempt = 1;; ++attempt) {
     const absl::Duration left = give_up - absl::Now();
     bool lost = false;
-    absl::StatusOr<CommitResult> result = CommitOnce(txid,
+    absl::StatusOr<CommitResult> result = CommitOnce(txid, branches,
                                                      options_.settle_timeout > absl::ZeroDuration()
                                                          ? std::min(options_.commit_timeout, left)
                                                          : options_.commit_timeout,
@@ -198,8 +209,9 @@ absl::StatusOr<CommitResult> Client::Commit(const std::string& txid) {
   }
 }
 
-absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid, absl::Duration timeout,
-                                                bool* lost) {
+absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
+                                                const std::vector<NamedBranch>& branches,
+                                                absl::Duration timeout, bool* lost) {
   // Resolved on every call: an owner that restarted elsewhere is found.
   absl::StatusOr<v1::Coordinator::Stub*> stub = stub_->ForTxid(txid);
   if (!stub.ok()) {
@@ -210,6 +222,11 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid, absl::D
   }
   v1::CommitRequest request;
   request.set_txid(txid);
+  for (const NamedBranch& branch : branches) {
+    v1::NamedBranch* named = request.add_branches();
+    named->set_participant(branch.participant);
+    named->set_branch_token(branch.branch_token);
+  }
   v1::CommitResponse response;
   grpc::ClientContext context;
   Prepare(&context, timeout, options_.wait_for_ready);

@@ -20,8 +20,10 @@
 #ifndef TXCOORD_CLIENT_CLIENT_H_
 #define TXCOORD_CLIENT_CLIENT_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -72,6 +74,21 @@ struct CommitResult {
   std::string reason;
 };
 
+// A branch a Commit names (CommitRequest.branches): what its Execute
+// reported (ExecuteResult::participant and ::branch_token).
+struct NamedBranch {
+  std::string participant;
+  uint64_t branch_token = 0;
+};
+
+// What Begin started.
+struct BeginResult {
+  std::string txid;
+  // The coordinator checks the branches a Commit names, so Executes may be
+  // sent with ExecuteOptions::named_in_commit (Transaction does this).
+  bool checks_named_branches = false;
+};
+
 // True for Commit's "outcome of TXID unknown" (absl::StatusCode::kUnknown):
 // the transaction may have committed or aborted, and the coordinator did
 // not answer within settle_timeout. Call Commit (or GetTransaction) again
@@ -110,6 +127,9 @@ class Client final {
   // rounded up to whole milliseconds and must be at most one hour.
   // Returns the txid.
   [[nodiscard]] absl::StatusOr<std::string> Begin(absl::Duration timeout = absl::ZeroDuration());
+  // Begin, also telling what the coordinator supports.
+  [[nodiscard]] absl::StatusOr<BeginResult> BeginWith(
+      absl::Duration timeout = absl::ZeroDuration());
 
   // Begin, returning a handle that remembers the agents the transaction
   // uses (include client/transaction.h). This Client must outlive it.
@@ -128,6 +148,13 @@ class Client final {
   // returned as they are: e.g. OUT_OF_RANGE (the outcome expired: check
   // the databases), NOT_FOUND, FAILED_PRECONDITION.
   [[nodiscard]] absl::StatusOr<CommitResult> Commit(const std::string& txid);
+  // Commit of exactly the branches named (each participant once, as its
+  // Executes with named_in_commit reported it; docs/protocol.md): a branch
+  // enlisted but not named, or under another token, aborts the
+  // transaction; one named but not yet enlisted is waited for. Empty:
+  // Commit(txid).
+  [[nodiscard]] absl::StatusOr<CommitResult> Commit(const std::string& txid,
+                                                    const std::vector<NamedBranch>& branches);
 
   // Aborts a transaction that is not yet decided; OK for one already
   // aborted. FAILED_PRECONDITION once it is decided COMMIT. Idempotent:
@@ -143,8 +170,9 @@ class Client final {
  private:
   // One Commit call with `timeout`. `*lost` tells whether it failed
   // without an answer from the coordinator (worth calling again).
-  absl::StatusOr<CommitResult> CommitOnce(const std::string& txid, absl::Duration timeout,
-                                          bool* lost);
+  absl::StatusOr<CommitResult> CommitOnce(const std::string& txid,
+                                          const std::vector<NamedBranch>& branches,
+                                          absl::Duration timeout, bool* lost);
 
   class Stub;
   const ClientOptions options_;

@@ -1,5 +1,6 @@
 #include "client/transaction.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -8,8 +9,14 @@
 
 namespace txcoord {
 
-Transaction::Transaction(Client& client, std::string txid)
-    : client_(&client), txid_(std::move(txid)) {}
+Transaction::Transaction(Client& client, std::string txid, bool name_branches)
+    : client_(&client), txid_(std::move(txid)), name_branches_(name_branches) {}
+
+ExecuteOptions Transaction::Sent(const ExecuteOptions& options) const {
+  ExecuteOptions sent = options;
+  sent.named_in_commit = name_branches_;
+  return sent;
+}
 
 Transaction::AgentUse& Transaction::Use(AgentClient& agent) {
   for (AgentUse& use : agents_) {
@@ -22,7 +29,7 @@ absl::StatusOr<ExecuteResult> Transaction::Execute(AgentClient& agent,
                                                    const std::vector<SqlStatement>& statements,
                                                    const ExecuteOptions& options) {
   Use(agent);
-  absl::StatusOr<ExecuteResult> result = agent.Execute(txid_, statements, options);
+  absl::StatusOr<ExecuteResult> result = agent.Execute(txid_, statements, Sent(options));
   Record(agent, result);
   return result;
 }
@@ -32,6 +39,12 @@ void Transaction::Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>
   if (!result.ok()) {
     use.unknown = true;
     return;
+  }
+  if (result->branch_token != 0) {
+    const bool known = std::any_of(named_.begin(), named_.end(), [&result](const NamedBranch& n) {
+      return n.participant == result->participant;
+    });
+    if (!known) named_.push_back({result->participant, result->branch_token});
   }
   for (const SqlResult& one : result->results) use.changes += one.changes;
   // A message is a write: the branch must not be released after Commit.
@@ -57,7 +70,7 @@ std::vector<absl::StatusOr<ExecuteResult>> Transaction::ExecuteAll(
   absl::BlockingCounter answered(static_cast<int>(branches.size()));
   for (size_t i = 0; i < branches.size(); ++i) {
     Use(*branches[i].agent);
-    branches[i].agent->ExecuteAsync(txid_, branches[i].statements, branches[i].options,
+    branches[i].agent->ExecuteAsync(txid_, branches[i].statements, Sent(branches[i].options),
                                     [&results, &answered, i](absl::StatusOr<ExecuteResult> result) {
                                       results[i] = std::move(result);
                                       answered.DecrementCount();
@@ -70,6 +83,15 @@ std::vector<absl::StatusOr<ExecuteResult>> Transaction::ExecuteAll(
 
 absl::StatusOr<std::vector<std::string>> Transaction::Publish(
     AgentClient& agent, const std::vector<Message>& messages) {
+  if (name_branches_) {
+    // An Execute with messages only: its answer names the branch, which
+    // the Commit must name too.
+    ExecuteOptions options;
+    options.messages = messages;
+    absl::StatusOr<ExecuteResult> result = Execute(agent, {}, options);
+    if (!result.ok()) return result.status();
+    return std::move(result->message_ids);
+  }
   AgentUse& use = Use(agent);
   absl::StatusOr<std::vector<std::string>> ids = agent.Publish(txid_, messages);
   if (!ids.ok()) {
@@ -89,7 +111,8 @@ absl::StatusOr<SqlResult> Transaction::ExecuteOne(AgentClient& agent, const std:
 }
 
 absl::StatusOr<CommitResult> Transaction::Commit() {
-  absl::StatusOr<CommitResult> result = client_->Commit(txid_);
+  absl::StatusOr<CommitResult> result =
+      name_branches_ ? client_->Commit(txid_, named_) : client_->Commit(txid_);
   if (!result.ok()) return result;
   for (const AgentUse& use : agents_) {
     if (use.changes == 0 && !use.unknown) (void)use.agent->Release(txid_);

@@ -32,8 +32,12 @@ namespace txcoord {
 // aborts it.
 class Transaction final {
  public:
-  // Takes over `txid`, begun at `client` (Client::BeginTransaction does both).
-  Transaction(Client& client, std::string txid);
+  // Takes over `txid`, begun at `client` (Client::BeginTransaction does
+  // both). With `name_branches` (the coordinator's Begin said
+  // checks_named_branches), Executes are sent with named_in_commit and
+  // Commit names the branches they reported: agents answer without waiting
+  // for the coordinator to acknowledge each branch.
+  Transaction(Client& client, std::string txid, bool name_branches = false);
   Transaction(Transaction&&) = default;
   Transaction& operator=(Transaction&&) = default;
   Transaction(const Transaction&) = delete;
@@ -94,12 +98,19 @@ class Transaction final {
     bool unknown = false;
   };
   AgentUse& Use(AgentClient& agent);
+  // `options` as sent: with named_in_commit when this transaction names its
+  // branches.
+  ExecuteOptions Sent(const ExecuteOptions& options) const;
   // What a finished Execute at `agent` changed (or that it is unknown).
   void Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>& result);
 
   Client* client_;
   std::string txid_;
   std::vector<AgentUse> agents_;  // in order of first use
+  bool name_branches_ = false;
+  // The first token each participant reported: a later one means the
+  // agent lost that branch, and naming the first makes the Commit abort.
+  std::vector<NamedBranch> named_;
 };
 
 }  // namespace txcoord

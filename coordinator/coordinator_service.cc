@@ -99,6 +99,7 @@ grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,
   if (!begun.ok()) return ToGrpcStatus(begun.status());
   response->set_txid(begun->txid);
   response->set_deadline_unix_ms(absl::ToUnixMillis(begun->deadline));
+  response->set_checks_named_branches(true);
   return grpc::Status::OK;
 }
 
@@ -123,10 +124,15 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
                                                      const v1::CommitRequest* request,
                                                      v1::CommitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  std::vector<BranchRef> named;
+  named.reserve(request->branches_size());
+  for (const v1::NamedBranch& branch : request->branches()) {
+    named.push_back(BranchRef{branch.participant(), "", branch.branch_token()});
+  }
   // The reactor and `response` live until Finish; the runtime calls back
   // exactly once, also when the deadline passes first.
   runtime_->CommitAsync(
-      request->txid(), DeadlineOf(context),
+      request->txid(), std::move(named), DeadlineOf(context),
       [reactor, response](absl::StatusOr<CommitResult> result) {
         if (!result.ok()) {
           reactor->Finish(ToGrpcStatus(result.status()));

@@ -191,6 +191,10 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   absl::StatusOr<Txn*> found = Find(txid);
   if (!found.ok()) return found.status();
   Txn& txn = **found;
+  if (txn.state == TxState::kPreparing && !txn.logging && !txn.one_phase &&
+      FindBranch(txn, branch.participant) != nullptr) {
+    return EnlistNamed(txid, txn, branch, prepared, now, out);
+  }
   if (txn.state != TxState::kActive) {
     return absl::FailedPreconditionError(
         absl::StrCat("transaction ", txid, " is ", TxStateName(txn.state),
@@ -228,8 +232,75 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   return absl::OkStatus();
 }
 
-absl::Status Engine::Commit(const std::string& txid, absl::Time now, Actions* out) {
+absl::Status Engine::EnlistNamed(const std::string& txid, Txn& txn, const BranchRef& branch,
+                                 bool prepared, absl::Time now, Actions* out) {
+  Branch& b = *FindBranch(txn, branch.participant);
+  if (branch.token != b.ref.token) {
+    const std::string reason =
+        absl::StrCat("participant ", branch.participant, " enlisted branch token ", branch.token,
+                     ", not the one the client's Commit named");
+    DoAbort(txid, txn, reason, out);
+    return absl::AbortedError(absl::StrCat("transaction ", txid, " aborted: ", reason));
+  }
+  if (b.awaited) {
+    b.awaited = false;
+    b.ref.endpoint = branch.endpoint;
+  }
+  if (b.vote != Vote::kUnknown) return absl::OkStatus();  // a repeat
+  if (prepared) {
+    b.vote = Vote::kYes;
+    ++stats_.votes_yes;  // an early prepare's vote
+    MaybeDecide(txid, txn, now, out);
+  } else if (!b.prepare_sent) {
+    out->push_back(SendPrepare{txid, b.ref, options_.prepare_timeout});
+    b.prepare_sent = true;
+  }
+  return absl::OkStatus();
+}
+
+std::string Engine::MatchNamed(Txn& txn, const std::vector<BranchRef>& named) {
+  for (const Branch& b : txn.branches) {
+    auto it = std::find_if(named.begin(), named.end(),
+                           [&b](const BranchRef& n) { return n.participant == b.ref.participant; });
+    if (it == named.end()) {
+      return absl::StrCat("participant ", b.ref.participant,
+                          " enlisted a branch that the client's Commit did not name");
+    }
+    if (it->token != b.ref.token) {
+      return absl::StrCat("participant ", b.ref.participant, " enlisted branch token ", b.ref.token,
+                          " but the client's Commit named ", it->token,
+                          " (the agent lost the branch the client wrote in)");
+    }
+  }
+  for (const BranchRef& n : named) {
+    if (FindBranch(txn, n.participant) != nullptr) continue;
+    Branch awaited{BranchRef{n.participant, "", n.token}};
+    awaited.awaited = true;
+    txn.branches.push_back(std::move(awaited));
+  }
+  return "";
+}
+
+absl::Status Engine::Commit(const std::string& txid, const std::vector<BranchRef>& named,
+                            absl::Time now, Actions* out) {
   if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
+  if (named.size() > options_.max_branches) {
+    return absl::InvalidArgumentError(absl::StrCat("the Commit names ", named.size(),
+                                                   " branches; at most ", options_.max_branches));
+  }
+  for (size_t i = 0; i < named.size(); ++i) {
+    if (!IsValidName(named[i].participant) || named[i].token == 0) {
+      return absl::InvalidArgumentError(
+          "a named branch needs a participant of 1 to 128 characters of [A-Za-z0-9_.:-] and a "
+          "nonzero branch_token");
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (named[j].participant == named[i].participant) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("the Commit names participant ", named[i].participant, " twice"));
+      }
+    }
+  }
   auto it = txns_.find(txid);
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
@@ -248,6 +319,12 @@ absl::Status Engine::Commit(const std::string& txid, absl::Time now, Actions* ou
       if (now >= txn.deadline) {
         DoAbort(txid, txn, "transaction deadline passed before commit", out);
         return absl::OkStatus();
+      }
+      if (!named.empty()) {
+        if (std::string mismatch = MatchNamed(txn, named); !mismatch.empty()) {
+          DoAbort(txid, txn, mismatch, out);
+          return absl::OkStatus();
+        }
       }
       StartPrepare(txid, txn, now, out);
       return absl::OkStatus();
@@ -268,7 +345,8 @@ void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Act
   TXCOORD_CHECK(txn.state == TxState::kActive && !txn.logging && !txn.one_phase)
       << "txid=" << txid << " prepare started twice (state " << TxStateName(txn.state) << ")";
   txn.state = TxState::kPreparing;
-  if (txn.branches.size() == 1 && txn.branches[0].vote == Vote::kUnknown) {
+  if (txn.branches.size() == 1 && txn.branches[0].vote == Vote::kUnknown &&
+      !txn.branches[0].awaited) {
     // One branch: let it decide. No prepare round; one forced record first,
     // so that a restart knows whom to ask for the outcome.
     txn.one_phase = true;
@@ -278,11 +356,11 @@ void Engine::StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Act
   }
   bool waiting = false;
   for (Branch& b : txn.branches) {
-    if (b.vote == Vote::kUnknown) {
-      out->push_back(SendPrepare{txid, b.ref, options_.prepare_timeout});
-      b.prepare_sent = true;
-      waiting = true;
-    }
+    if (b.vote != Vote::kUnknown) continue;
+    waiting = true;
+    if (b.awaited) continue;  // its Enlist brings the endpoint (EnlistNamed)
+    out->push_back(SendPrepare{txid, b.ref, options_.prepare_timeout});
+    b.prepare_sent = true;
   }
   if (waiting) {
     out->push_back(
@@ -338,8 +416,9 @@ void Engine::DoAbort(const std::string& txid, Txn& txn, const std::string& reaso
       << ": " << reason;
   ++stats_.aborted;
   for (const Branch& b : txn.branches) {
-    // A branch that voted NO or READ_ONLY has already forgotten itself.
-    if (b.vote == Vote::kNo || b.vote == Vote::kReadOnly) continue;
+    // A branch that voted NO or READ_ONLY has already forgotten itself;
+    // an awaited one cannot be reached (its late Enlist is refused).
+    if (b.vote == Vote::kNo || b.vote == Vote::kReadOnly || b.awaited) continue;
     out->push_back(SendAbort{txid, b.ref});
   }
   out->push_back(Decided{txid, false, reason});
@@ -463,8 +542,9 @@ void Engine::OnTimer(const TimerId& timer, absl::Time now, Actions* out) {
       if (txn.state == TxState::kPreparing && !txn.logging && !txn.one_phase) {
         std::string missing;
         for (const Branch& b : txn.branches) {
-          if (b.vote == Vote::kUnknown)
-            absl::StrAppend(&missing, missing.empty() ? "" : ", ", b.ref.participant);
+          if (b.vote != Vote::kUnknown) continue;
+          absl::StrAppend(&missing, missing.empty() ? "" : ", ", b.ref.participant,
+                          b.awaited ? " (named in the Commit, never enlisted)" : "");
         }
         DoAbort(timer.txid, txn, absl::StrCat("prepare timed out waiting for ", missing), out);
       }

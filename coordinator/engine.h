@@ -154,7 +154,19 @@ class Engine final {
                       absl::Time now, Actions* out);
   // Starts commit. OK means a Decided action for `txid` is (or will be)
   // emitted; the caller registers its waiter before calling.
-  absl::Status Commit(const std::string& txid, absl::Time now, Actions* out);
+  absl::Status Commit(const std::string& txid, absl::Time now, Actions* out) {
+    return Commit(txid, {}, now, out);
+  }
+  // Commit of the branches the client names (participant and token; see
+  // CommitRequest.branches), checked against the enlisted ones: one
+  // enlisted but not named, or named under another token, aborts; one not
+  // yet enlisted joins as awaited, and its Enlist (accepted while
+  // PREPARING for a named branch) brings its endpoint and vote, or the
+  // prepare timeout aborts. Empty: every enlisted branch, unchecked.
+  // INVALID_ARGUMENT for a bad name, a zero token, a participant named
+  // twice or too many.
+  absl::Status Commit(const std::string& txid, const std::vector<BranchRef>& named, absl::Time now,
+                      Actions* out);
   // Aborts an undecided transaction; FAILED_PRECONDITION once COMMIT is
   // being logged or was logged.
   absl::Status Abort(const std::string& txid, const std::string& reason, absl::Time now,
@@ -266,6 +278,8 @@ class Engine final {
     bool heuristic_mixed = false;
     std::string mark_note;      // the operator's note, if heuristic
     bool prepare_sent = false;  // a SendPrepare went out: only then may a vote come back
+    // Named by the client's Commit, not enlisted yet: no endpoint to call.
+    bool awaited = false;
   };
   // Invariants, checked where they are relied on (common/check.h): an open
   // transaction is ACTIVE, PREPARING or COMMITTING (Finish removes it as it
@@ -296,6 +310,12 @@ class Engine final {
   void Retain(const std::string& txid, absl::Time now);
   Branch* FindBranch(Txn& txn, const std::string& participant);
   void StartPrepare(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
+  // Commit's check of the named branches against the enlisted ones; the
+  // reason to abort, or "" (awaited branches added).
+  std::string MatchNamed(Txn& txn, const std::vector<BranchRef>& named);
+  // An Enlist while PREPARING: only a branch the Commit named, same token.
+  absl::Status EnlistNamed(const std::string& txid, Txn& txn, const BranchRef& branch,
+                           bool prepared, absl::Time now, Actions* out);
   void MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
   void DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out);
   void StartPhase2(const std::string& txid, Txn& txn, absl::Time now, Actions* out);

@@ -24,16 +24,7 @@ std::vector<std::string> Participants(const std::vector<SendPrepare>& sends) {
 
 class EngineTest : public ::testing::Test {
  protected:
-  EngineTest() : engine_(MakeOptions()) {}
-
-  static EngineOptions MakeOptions() {
-    EngineOptions options;
-    options.cluster_id = "c1";
-    options.epoch = 7;
-    options.prepare_timeout = absl::Seconds(5);
-    options.default_tx_timeout = absl::Seconds(30);
-    return options;
-  }
+  EngineTest() : engine_(testing::TestEngineOptions()) {}
 
   std::string BeginWith(const std::vector<std::string>& participants) {
     return testing::BeginWith(engine_, participants);
@@ -501,7 +492,7 @@ TEST_F(EngineTest, CommitIsIdempotent) {
 // settling a lost Commit reply with Abort must not hear OK for a committed
 // transaction the engine no longer holds (the finished cache moved on).
 TEST_F(EngineTest, AbortOfAForgottenCommittedTransactionIsRefusedNotPresumedAborted) {
-  EngineOptions options = MakeOptions();
+  EngineOptions options = testing::TestEngineOptions();
   options.finished_cache = 1;
   Engine engine(options);
   Actions out;

@@ -14,6 +14,17 @@ namespace txcoord::coordinator::testing {
 
 inline const absl::Time kT0 = absl::FromUnixSeconds(1'800'000'000);
 
+// The options the engine's unit tests run with: cluster c1, epoch 7, a 5 s
+// prepare timeout, a 30 s default transaction timeout.
+inline EngineOptions TestEngineOptions() {
+  EngineOptions options;
+  options.cluster_id = "c1";
+  options.epoch = 7;
+  options.prepare_timeout = absl::Seconds(5);
+  options.default_tx_timeout = absl::Seconds(30);
+  return options;
+}
+
 // The actions of type T in `actions`, in order.
 template <typename T>
 std::vector<T> Only(const Actions& actions) {

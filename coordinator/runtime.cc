@@ -269,7 +269,8 @@ absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time
   return result;
 }
 
-void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
+void Runtime::CommitAsync(const std::string& txid, std::vector<BranchRef> named,
+                          absl::Time deadline, CommitCallback done) {
   auto waiter = std::make_shared<Waiter>();
   waiter->done = [this, start = Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
@@ -282,7 +283,7 @@ void Runtime::CommitAsync(const std::string& txid, absl::Time deadline, CommitCa
       WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         if (absl::Status s = CheckAccepting(); !s.ok()) return s;
         waiters_[txid].push_back(waiter);
-        absl::Status s = e.Commit(txid, Now(), out);
+        absl::Status s = e.Commit(txid, named, Now(), out);
         if (!s.ok()) RemoveWaiter(txid, waiter);
         return s;
       });

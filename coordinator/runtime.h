@@ -85,7 +85,12 @@ class Runtime final {
   // gRPC callback, the WAL writer, the timer thread) with no lock held:
   // keep it short. No thread waits meanwhile.
   using CommitCallback = std::function<void(absl::StatusOr<CommitResult>)>;
-  void CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done);
+  void CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
+    CommitAsync(txid, {}, deadline, std::move(done));
+  }
+  // With the branches the client names (Engine::Commit).
+  void CommitAsync(const std::string& txid, std::vector<BranchRef> named, absl::Time deadline,
+                   CommitCallback done);
   // CommitAsync, blocking.
   absl::StatusOr<CommitResult> Commit(const std::string& txid, absl::Time deadline);
   absl::Status Abort(const std::string& txid);

@@ -119,29 +119,34 @@ void Bank::AbortTransfer(TransferOutcome outcome, std::string detail, absl::Time
 
 absl::StatusOr<SqlResult> Bank::Write(AgentClient& agent, const std::string& txid, const char* sql,
                                       std::vector<SqlValue> params, int64_t delta,
-                                      const ExecuteOptions& execute) const {
-  if (!options_.ledger) return agent.ExecuteOne(txid, sql, std::move(params), execute);
-  absl::StatusOr<ExecuteResult> result =
-      agent.Execute(txid, {{sql, std::move(params)}, {kLedger, {txid, delta}}}, execute);
+                                      const ExecuteOptions& execute,
+                                      std::vector<NamedBranch>* named) const {
+  std::vector<SqlStatement> statements = {{sql, std::move(params)}};
+  if (options_.ledger) statements.push_back({kLedger, {txid, delta}});
+  absl::StatusOr<ExecuteResult> result = agent.Execute(txid, statements, execute);
   if (!result.ok()) return result.status();
+  if (result->branch_token != 0) named->push_back({result->participant, result->branch_token});
   return std::move(result->results.front());
 }
 
 TransferResult Bank::Transfer(absl::BitGenRef rng) {
   TransferResult result;
   const absl::Time start = absl::Now();
-  absl::StatusOr<std::string> txid = coordinator_->Begin(options_.tx_timeout);
-  if (!txid.ok()) {
-    result.detail = absl::StrCat("Begin: ", StatusText(txid.status()));
+  const bool name = absl::Bernoulli(rng, options_.name_branches);
+  absl::StatusOr<BeginResult> begun = coordinator_->BeginWith(options_.tx_timeout);
+  if (!begun.ok()) {
+    result.detail = absl::StrCat("Begin: ", StatusText(begun.status()));
     result.total_latency = absl::Now() - start;
     return result;
   }
-  result.txid = *std::move(txid);
+  result.txid = std::move(begun->txid);
 
   ExecuteOptions execute;
   execute.lock_timeout = options_.lock_timeout;
   // Each branch gets exactly one Execute, so it can prepare right away.
   execute.prepare = options_.early_prepare;
+  execute.named_in_commit = name && begun->checks_named_branches;
+  std::vector<NamedBranch> named;
 
   const size_t from = absl::Uniform<size_t>(rng, 0, agents_.size());
   const int64_t amount = PickAmount(rng);
@@ -152,7 +157,7 @@ TransferResult Bank::Transfer(absl::BitGenRef rng) {
         {options_.event_topic, absl::StrCat(from, ":", account), absl::StrCat(amount), {}});
   }
   absl::StatusOr<SqlResult> debit =
-      Write(*agents_[from], result.txid, kDebit, {amount, account}, -amount, debit_execute);
+      Write(*agents_[from], result.txid, kDebit, {amount, account}, -amount, debit_execute, &named);
   if (!debit.ok()) {
     AbortTransfer(ClassifyExecuteError(debit.status()),
                   absl::StrCat("debit: ", StatusText(debit.status())), start, &result);
@@ -174,7 +179,8 @@ TransferResult Bank::Transfer(absl::BitGenRef rng) {
         credited == others ? left : absl::Uniform<int64_t>(absl::IntervalClosed, rng, 0, left);
     left -= extra;
     absl::StatusOr<SqlResult> credit =
-        Write(*agents_[i], result.txid, kCredit, {1 + extra, PickAccount(rng)}, 1 + extra, execute);
+        Write(*agents_[i], result.txid, kCredit, {1 + extra, PickAccount(rng)}, 1 + extra, execute,
+              &named);
     if (!credit.ok()) {
       AbortTransfer(ClassifyExecuteError(credit.status()),
                     absl::StrCat("credit: ", StatusText(credit.status())), start, &result);
@@ -189,7 +195,8 @@ TransferResult Bank::Transfer(absl::BitGenRef rng) {
   }
 
   const absl::Time commit_start = absl::Now();
-  absl::StatusOr<CommitResult> commit = coordinator_->Commit(result.txid);
+  if (!execute.named_in_commit) named.clear();
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(result.txid, named);
   const absl::Time end = absl::Now();
   result.commit_called = true;
   result.commit_latency = end - commit_start;

@@ -42,6 +42,10 @@ struct BankOptions {
   absl::Duration lock_timeout = absl::Seconds(1);
   // Mark each branch's (only) Execute with prepare=true.
   bool early_prepare = false;
+  // The share of transfers whose Executes are sent with named_in_commit
+  // and whose Commit names the branches (docs/protocol.md, "Naming the
+  // branches in Commit"), as Transaction does; the others name nothing.
+  double name_branches = 0;
   // Also keep `ledger(txid TEXT PRIMARY KEY, delta INTEGER)` at every agent:
   // each branch inserts its txid there, so the files tell which transfers
   // committed where (see LedgerTxids).
@@ -106,10 +110,12 @@ class Bank final {
   static absl::StatusOr<std::set<std::string>> LedgerTxids(const std::string& db_path);
 
  private:
-  // One statement of a branch, plus its ledger row when the ledger is on.
+  // One statement of a branch, plus its ledger row when the ledger is on;
+  // adds the branch it wrote in to `named`.
   absl::StatusOr<SqlResult> Write(AgentClient& agent, const std::string& txid, const char* sql,
                                   std::vector<SqlValue> params, int64_t delta,
-                                  const ExecuteOptions& execute) const;
+                                  const ExecuteOptions& execute,
+                                  std::vector<NamedBranch>* named) const;
   int64_t PickAccount(absl::BitGenRef rng) const;
   int64_t PickAmount(absl::BitGenRef rng) const;
   // Aborts `txid` at the coordinator and finishes `result` with `outcome`.

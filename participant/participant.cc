@@ -50,10 +50,16 @@ Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, S
       authorizer_(&schema_),
       next_token_(options.branch_token_seed != 0 ? options.branch_token_seed : RandomToken()),
       local_id_prefix_(
-          absl::StrCat("local/", options.name, "/", absl::Hex(RandomToken(), absl::kZeroPad16))) {}
+          absl::StrCat("local/", options.name, "/", absl::Hex(RandomToken(), absl::kZeroPad16))),
+      liveness_(std::make_shared<Liveness>()) {
+  absl::MutexLock lock(&liveness_->mu);
+  liveness_->impl = this;
+}
 
 Participant::Impl::~Impl() {
   if (maintenance_ != nullptr) maintenance_->Close();
+  absl::MutexLock lock(&liveness_->mu);
+  liveness_->impl = nullptr;
 }
 
 absl::Status Participant::Impl::Init() {
@@ -557,6 +563,7 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
   return recorded;
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
+const std::string& Participant::name() const { return impl_->name(); }
 ParticipantPolicy Participant::policy() { return impl_->policy(); }
 absl::Status Participant::SetPolicy(const ParticipantPolicy& policy) {
   return impl_->SetPolicy(policy);

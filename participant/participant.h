@@ -47,6 +47,13 @@ class Enlister {
   // accept the branch; UNAVAILABLE or DEADLINE_EXCEEDED mean the outcome of
   // the call is unknown.
   virtual absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) = 0;
+  // Enlist without waiting: `done` gets what Enlist would return, on any
+  // thread, possibly before this returns (the default runs Enlist here).
+  // Call with no lock held that `done` takes.
+  virtual void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
+                           std::function<void(absl::Status)> done) {
+    done(Enlist(txid, branch_token, prepared));
+  }
 };
 
 struct ParticipantOptions {
@@ -165,6 +172,9 @@ struct ExecuteResult {
   Vote vote = Vote::kNo;
   // The ids of the call's messages, in order.
   std::vector<std::string> message_ids;
+  // The branch's token once it has written (its enlistment is sent or
+  // acknowledged); 0 while it has written nothing.
+  uint64_t branch_token = 0;
 };
 
 // How Execute runs a call (beyond its txid and statements).
@@ -172,6 +182,11 @@ struct ExecuteOptions {
   bool prepare = false;
   absl::Duration lock_timeout = absl::ZeroDuration();  // zero: the default
   absl::Time call_deadline = absl::InfiniteFuture();
+  // The client names the branch in its Commit (docs/protocol.md): answer
+  // once the enlistment (or the vote) is sent, not acknowledged. If the
+  // coordinator refuses or never gets it, an unprepared branch is rolled
+  // back and a prepared one waits for the coordinator's outcome (ABORTED).
+  bool named_in_commit = false;
   // Transactional messages added to the branch after the statements (or,
   // with no txid, committed with them): rows of the outbox once the branch
   // commits, never if it aborts.
@@ -311,6 +326,8 @@ class Participant final {
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.
   size_t BranchCount();
+  // The participant name it enlists under (ParticipantOptions::name).
+  const std::string& name() const;
 
   // Number of lock keys held by all branches, for tests and metrics.
   size_t LockCount();

@@ -125,13 +125,78 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
       return LockTimeout(timeout, *conflict);
     }
   }
+  const uint64_t token = branch->token;  // fixed from ClaimBranch on
   if (!prepare && !first_write) {
-    return ExecuteResult{std::move(results), Vote::kNo, std::move(message_ids)};
+    ExecuteResult result{std::move(results), Vote::kNo, std::move(message_ids)};
+    if (branch->enlisted) result.branch_token = token;
+    return result;
   }
   absl::StatusOr<ExecuteResult> reported =
-      ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare, call_deadline);
-  if (reported.ok()) reported->message_ids = std::move(message_ids);
+      call.named_in_commit
+          ? SendToCoordinator(branch, std::move(results), /*with_vote=*/prepare)
+          : ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare, call_deadline);
+  if (reported.ok()) {
+    reported->message_ids = std::move(message_ids);
+    reported->branch_token = token;
+  }
   return reported;
+}
+
+absl::Status Participant::Impl::DurableBeforeVote(const Branch& branch) {
+  // The vote promises the prepare: it must be durable before it leaves.
+  if (absl::Status durable = MakeDurable(); !durable.ok()) {
+    return absl::Status(
+        durable.code(),
+        absl::StrCat("branch ", branch.txid,
+                     " is prepared but not known durable; no vote sent: ", durable.message()));
+  }
+  TXCOORD_FAILPOINT("after-prepare-durable");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchPtr& branch,
+                                                                   std::vector<SqlResult> results,
+                                                                   bool with_vote) {
+  if (with_vote) {
+    if (absl::Status durable = DurableBeforeVote(*branch); !durable.ok()) return durable;
+  }
+  {
+    // Set before the answer can arrive: a refusal then finds it enlisted.
+    absl::MutexLock lock(&mu_);
+    branch->enlisted = true;
+  }
+  // The client's Commit names this branch, so the coordinator waits for
+  // this enlistment (or aborts without it): nothing to wait for here.
+  enlister_->EnlistAsync(branch->txid, branch->token, with_vote,
+                         [liveness = liveness_, branch, with_vote](absl::Status status) {
+                           absl::MutexLock lock(&liveness->mu);
+                           if (liveness->impl != nullptr) {
+                             liveness->impl->OnEnlistAnswered(branch, with_vote, status);
+                           }
+                         });
+  return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
+}
+
+void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote,
+                                         const absl::Status& status) {
+  if (status.ok()) return;
+  absl::MutexLock lock(&mu_);
+  if (branch->dropped) return;  // ended meanwhile (the coordinator's Abort, a Release)
+  if (branch->prepared) {
+    // Only the coordinator's outcome may end it: the Commit that names it
+    // cannot commit without this vote, so QueryOutcome ends it ABORTED.
+    TXLOG(WARNING) << "txid=" << branch->txid << " the vote of the prepared branch "
+                   << (IsRefusal(status) ? "was refused: " : "did not reach the coordinator: ")
+                   << status << "; the branch stays in doubt until the coordinator's outcome";
+    return;
+  }
+  // The Commit that names this branch aborts without it; free its locks now.
+  TXLOG(WARNING) << "txid=" << branch->txid << " enlisting the branch "
+                 << (with_vote ? "with its vote " : "") << "failed (" << status << "): rolled back";
+  if (absl::Status rolled_back = AbortLocked(branch); !rolled_back.ok()) {
+    TXLOG(ERROR) << "txid=" << branch->txid
+                 << " rolling back an unenlisted branch: " << rolled_back;
+  }
 }
 
 absl::Status Participant::Impl::ResendVote(const Branch& branch, absl::Status status,
@@ -159,14 +224,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
                                                                      bool with_vote,
                                                                      absl::Time call_deadline) {
   if (with_vote) {
-    // The vote promises the prepare: it must be durable before it leaves.
-    if (absl::Status durable = MakeDurable(); !durable.ok()) {
-      return absl::Status(durable.code(), absl::StrCat("branch ", branch->txid,
-                                                       " is prepared but not known durable; no "
-                                                       "vote sent: ",
-                                                       durable.message()));
-    }
-    TXCOORD_FAILPOINT("after-prepare-durable");
+    if (absl::Status durable = DurableBeforeVote(*branch); !durable.ok()) return durable;
   }
   absl::Status enlisted = enlister_->Enlist(branch->txid, branch->token, with_vote);
   if (with_vote) enlisted = ResendVote(*branch, std::move(enlisted), call_deadline);

@@ -52,6 +52,7 @@ class Participant::Impl final {
   absl::StatusOr<HeuristicDecision> RecordCoordinatorOutcome(const std::string& txid,
                                                              Outcome outcome);
   size_t BranchCount();
+  const std::string& name() const { return options_.name; }
   ParticipantPolicy policy() const ABSL_LOCKS_EXCLUDED(policy_mu_) {
     absl::MutexLock lock(&policy_mu_);
     return policy_;
@@ -128,6 +129,16 @@ class Participant::Impl final {
                                                     std::vector<SqlResult> results, bool with_vote,
                                                     absl::Time call_deadline)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // ReportToCoordinator for a branch the client names in its Commit: the
+  // enlistment is sent, and the answer handled by OnEnlistAnswered.
+  absl::StatusOr<ExecuteResult> SendToCoordinator(const BranchPtr& branch,
+                                                  std::vector<SqlResult> results, bool with_vote)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  void OnEnlistAnswered(const BranchPtr& branch, bool with_vote, const absl::Status& status)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Before a prepared branch's YES vote leaves: every commit so far durable
+  // (the failpoint "after-prepare-durable" follows).
+  absl::Status DurableBeforeVote(const Branch& branch) ABSL_LOCKS_EXCLUDED(mu_);
   // Resends the YES vote of a prepared `branch` whose Enlist ended with the
   // unanswered `status`, with backoff, until one is answered or the retry
   // time (options_.vote_retry_time, and `call_deadline`) runs out. Returns
@@ -207,6 +218,13 @@ class Participant::Impl final {
   // Null without a scheduler. Closed first by the destructor, so that no
   // round runs on a half-destroyed participant.
   std::unique_ptr<ScheduledScope> maintenance_;
+  // What an asynchronous Enlist's answer reaches: null once the destructor
+  // started, which waits for an answer being handled.
+  struct Liveness {
+    absl::Mutex mu;
+    Impl* impl ABSL_GUARDED_BY(mu);
+  };
+  std::shared_ptr<Liveness> liveness_;
 };
 
 }  // namespace txcoord::participant

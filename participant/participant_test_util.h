@@ -58,6 +58,35 @@ class FakeEnlister final : public Enlister {
     return result;
   }
 
+  // While held, EnlistAsync records the call and keeps its callback for
+  // AnswerHeld instead of answering.
+  void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
+                   std::function<void(absl::Status)> done) override {
+    {
+      absl::MutexLock lock(&mu_);
+      if (hold_async_) {
+        calls_.push_back({txid, prepared, branch_token});
+        held_.push_back(std::move(done));
+        return;
+      }
+    }
+    Enlister::EnlistAsync(txid, branch_token, prepared, std::move(done));
+  }
+  void HoldAsync() {
+    absl::MutexLock lock(&mu_);
+    hold_async_ = true;
+  }
+  // Answers every held call with `status`; returns how many there were.
+  size_t AnswerHeld(const absl::Status& status) {
+    std::vector<std::function<void(absl::Status)>> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (auto& done : held) done(status);
+    return held.size();
+  }
+
   // The next calls answer these, in order; later ones answer OK.
   void FailNext(absl::Status status) {
     absl::MutexLock lock(&mu_);
@@ -89,6 +118,8 @@ class FakeEnlister final : public Enlister {
   std::deque<absl::Status> results_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> down_ ABSL_GUARDED_BY(mu_);
   std::function<void()> hook_ ABSL_GUARDED_BY(mu_);
+  bool hold_async_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::function<void(absl::Status)>> held_ ABSL_GUARDED_BY(mu_);
 };
 
 using ::txcoord::FakeScheduler;

@@ -62,6 +62,7 @@ void Client::Next() {
   }
   txid_.clear();
   steps_.clear();
+  named_.clear();
   Begin(0);
 }
 
@@ -89,6 +90,8 @@ void Client::Begin(int attempt) {
         }
         txid_ = begun->txid;
         ++stats_.begun;
+        name_branches_ = loop_->Chance(options_.named_branches);
+        if (name_branches_) ++stats_.named;
         Plan();
         Execute(0, 0);
       });
@@ -162,12 +165,13 @@ void Client::Execute(size_t step, int attempt) {
   ParticipantNode* p = s.participant;
   net_->Call<absl::StatusOr<participant::ExecuteResult>>(
       id_, p->id(), absl::StrCat("Execute ", txid_), options_.rpc_timeout, false,
-      [p, txid = txid_, statements = s.statements, prepare = s.prepare](auto reply) {
-        reply(p->Execute(txid, statements, prepare));
-      },
-      [this, step, attempt, prepare = s.prepare](absl::StatusOr<participant::ExecuteResult> r) {
+      [p, txid = txid_, statements = s.statements, prepare = s.prepare,
+       named = name_branches_](auto reply) { reply(p->Execute(txid, statements, prepare, named)); },
+      [this, step, attempt, prepare = s.prepare,
+       name = p->name()](absl::StatusOr<participant::ExecuteResult> r) {
         if (r.ok()) {
           if (prepare) ++stats_.early_prepared;
+          Remember(name, r->branch_token);
           loop_->After(loop_->UniformDuration(absl::ZeroDuration(), options_.max_step_gap),
                        [this, step] { Execute(step + 1, 0); });
           return;
@@ -182,6 +186,14 @@ void Client::Execute(size_t step, int attempt) {
         }
         Abort(absl::StrCat("Execute failed: ", r.status().ToString()));
       });
+}
+
+void Client::Remember(const std::string& participant, uint64_t token) {
+  if (!name_branches_ || token == 0) return;
+  for (const txcoord::coordinator::BranchRef& b : named_) {
+    if (b.participant == participant) return;
+  }
+  named_.push_back(txcoord::coordinator::BranchRef{participant, "", token});
 }
 
 void Client::Abort(const std::string& why) {
@@ -213,8 +225,8 @@ void Client::Commit(int attempt) {
   const absl::Time deadline = loop_->now() + timeout;
   net_->Call<absl::StatusOr<coordinator::CommitResult>>(
       id_, coord->id(), absl::StrCat("Commit ", txid_), timeout, true,
-      [coord, txid = txid_, deadline](auto reply) {
-        coord->Commit(txid, deadline, std::move(reply));
+      [coord, txid = txid_, named = named_, deadline](auto reply) {
+        coord->Commit(txid, named, deadline, std::move(reply));
       },
       [this, attempt, short_deadline](absl::StatusOr<coordinator::CommitResult> r) {
         if (r.ok()) {

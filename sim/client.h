@@ -12,6 +12,7 @@
 
 #include "absl/time/time.h"
 #include "common/sql_value.h"
+#include "coordinator/actions.h"
 #include "sim/history.h"
 #include "sim/network.h"
 #include "sim/participant_node.h"
@@ -25,6 +26,9 @@ struct WorkloadOptions {
   double three_branches = 0.35;  // otherwise two
   double early_prepare = 0.25;   // per branch: its last Execute prepares
   double client_abort = 0.05;    // the client aborts instead of committing
+  // Per transaction: its Executes ask agents to answer before their
+  // enlistment is acknowledged, and its Commit names the branches.
+  double named_branches = 0.5;
   // Each branch's writes go in two Executes instead of one: first every
   // branch's balance updates, then every branch's ledger rows.
   bool split_execute = false;
@@ -84,6 +88,7 @@ class Client final {
     uint64_t abandoned = 0;          // not committed: an Execute or Begin failed, Abort unanswered
     uint64_t one_phase = 0;
     uint64_t early_prepared = 0;  // branches
+    uint64_t named = 0;           // transactions whose Commit named their branches
   };
   const Stats& stats() const { return stats_; }
 
@@ -95,6 +100,9 @@ class Client final {
   };
   void Next();
   void Begin(int attempt);
+  // A successful Execute's branch, named in the Commit if this transaction
+  // names its branches (the first token each participant reported).
+  void Remember(const std::string& participant, uint64_t token);
   void Plan();
   void Execute(size_t step, int attempt);
   void Abort(const std::string& why);
@@ -119,6 +127,8 @@ class Client final {
 
   std::string txid_;
   std::vector<Step> steps_;
+  bool name_branches_ = false;
+  std::vector<txcoord::coordinator::BranchRef> named_;  // participant and token
 };
 
 }  // namespace txcoord::sim

@@ -321,10 +321,10 @@ absl::Status CoordinatorNode::Enlist(const std::string& txid, const BranchRef& b
   return status;
 }
 
-void CoordinatorNode::Commit(const std::string& txid, absl::Time deadline,
-                             coordinator::Runtime::CommitCallback reply) {
+void CoordinatorNode::Commit(const std::string& txid, std::vector<coordinator::BranchRef> named,
+                             absl::Time deadline, coordinator::Runtime::CommitCallback reply) {
   if (!serving()) return reply(NotServing());
-  process_->runtime->CommitAsync(txid, deadline, std::move(reply));
+  process_->runtime->CommitAsync(txid, std::move(named), deadline, std::move(reply));
 }
 
 absl::Status CoordinatorNode::Abort(const std::string& txid) {

@@ -118,8 +118,8 @@ class CoordinatorNode final {
   // --- Client and participant requests (CoordinatorService) -------------
   absl::StatusOr<coordinator::BeginResult> Begin(absl::Duration timeout);
   absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch, bool prepared);
-  void Commit(const std::string& txid, absl::Time deadline,
-              coordinator::Runtime::CommitCallback reply);
+  void Commit(const std::string& txid, std::vector<coordinator::BranchRef> named,
+              absl::Time deadline, coordinator::Runtime::CommitCallback reply);
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<coordinator::Outcome> QueryOutcome(const std::string& txid,
                                                     const std::string& participant);

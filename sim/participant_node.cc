@@ -59,6 +59,23 @@ class ParticipantNode::Enlister final : public participant::Enlister {
     return status;
   }
 
+  // An RPC on the simulated network, answered on the event loop later (or
+  // never: the network's timeout then answers DEADLINE_EXCEEDED).
+  void EnlistAsync(const std::string& txid, uint64_t token, bool prepared,
+                   std::function<void(absl::Status)> done) override {
+    ParticipantNode& n = *node_;
+    CoordinatorNode* coord = n.coordinator_();
+    const coordinator::BranchRef branch{n.name(), n.endpoint(), token};
+    n.net_->Call<absl::Status>(
+        n.id_, coord->id(),
+        absl::StrCat("Enlist ", txid, " ", n.name(), prepared ? " (prepared)" : "", " (async)"),
+        n.options_.query_timeout, /*idempotent=*/true,
+        [coord, txid, branch, prepared](std::function<void(absl::Status)> reply) {
+          reply(coord->Enlist(txid, branch, prepared));
+        },
+        std::move(done));
+  }
+
  private:
   ParticipantNode* const node_;
 };
@@ -143,10 +160,15 @@ size_t ParticipantNode::branch_count() { return participant_->BranchCount(); }
 size_t ParticipantNode::lock_count() { return participant_->LockCount(); }
 
 absl::StatusOr<participant::ExecuteResult> ParticipantNode::Execute(
-    const std::string& txid, const std::vector<SqlStatement>& statements, bool prepare) {
+    const std::string& txid, const std::vector<SqlStatement>& statements, bool prepare,
+    bool named_in_commit) {
+  participant::ExecuteOptions options;
+  options.prepare = prepare;
+  options.named_in_commit = named_in_commit;
   absl::StatusOr<participant::ExecuteResult> result =
-      participant_->Execute(txid, statements, prepare, absl::ZeroDuration());
-  loop_->Trace(absl::StrCat(name(), " Execute ", txid, prepare ? " +prepare" : "", ": ",
+      participant_->Execute(txid, statements, std::move(options));
+  loop_->Trace(absl::StrCat(name(), " Execute ", txid, prepare ? " +prepare" : "",
+                            named_in_commit ? " +named" : "", ": ",
                             result.ok() ? "OK" : result.status().ToString()));
   return result;
 }

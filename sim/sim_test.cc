@@ -342,7 +342,7 @@ TEST(CheckerTest, FindsAnOwnerThatLostTheSpaceWritingDecisionsWithoutTheFence) {
   std::string telling;
   for (const std::string& v : buggy.failure->violations) {
     for (const char* what : {"told COMMITTED", "tells COMMITTED", "tells ABORTED but it is applied",
-                             "both ways", "not atomic"}) {
+                             "told ABORTED", "both ways", "not atomic"}) {
       if (telling.empty() && absl::StrContains(v, what)) telling = v;
     }
   }

@@ -523,6 +523,7 @@ SimResult World::Run() {
     result_.clients.abandoned += s.abandoned;
     result_.clients.one_phase += s.one_phase;
     result_.clients.early_prepared += s.early_prepared;
+    result_.clients.named += s.named;
   }
   result_.violations = history_.violations();
   result_.ok = result_.violations.empty();
@@ -552,13 +553,15 @@ std::string ReplayFlags(const SimOptions& o) {
   std::string flags = absl::StrFormat(
       "--seed=%d --transactions=%d --participants=%d --clients=%d --loss=%g --duplicate=%g "
       "--slow=%g --coordinator_mtbf_ms=%d --participant_mtbf_ms=%d --partition_mtbf_ms=%d "
-      "--log_sync_failure=%g --early_prepare=%g --single_branch=%g --client_abort=%g "
+      "--log_sync_failure=%g --early_prepare=%g --named_branches=%g --single_branch=%g "
+      "--client_abort=%g "
       "--accounts=%d --max_step_gap_ms=%d --tx_timeout_ms=%d --idle_timeout_ms=%d",
       o.seed, o.transactions, o.participants, o.clients, f.loss, f.duplicate, f.slow,
       absl::ToInt64Milliseconds(f.coordinator_mtbf), absl::ToInt64Milliseconds(f.participant_mtbf),
       absl::ToInt64Milliseconds(f.partition_mtbf), f.log_sync_failure, w.early_prepare,
-      w.single_branch, w.client_abort, w.accounts, absl::ToInt64Milliseconds(w.max_step_gap),
-      absl::ToInt64Milliseconds(w.tx_timeout), absl::ToInt64Milliseconds(o.agent_idle_timeout));
+      w.named_branches, w.single_branch, w.client_abort, w.accounts,
+      absl::ToInt64Milliseconds(w.max_step_gap), absl::ToInt64Milliseconds(w.tx_timeout),
+      absl::ToInt64Milliseconds(o.agent_idle_timeout));
   absl::StrAppend(
       &flags,
       absl::StrFormat(" --operator_mtbf_ms=%d --short_commit_deadline=%g --settle_by_asking=%g",
@@ -592,18 +595,19 @@ std::string ReplayFlags(const SimOptions& o) {
 std::string FormatReport(const SimResult& r, const SimOptions& options) {
   std::string out = absl::StrFormat(
       "seed %d: %s. %d begun: %d committed, %d aborted, %d unknown to the client, %d abandoned "
-      "(%d one-phase, %d early-prepared branches; %d commits past their deadline, %d settled by "
+      "(%d one-phase, %d early-prepared branches, %d with named branches; %d commits past their "
+      "deadline, %d settled by "
       "asking); crashes: coordinator %d (epoch %d), participants %d; %d partitions; %d log "
       "failures, %d rotations; operator: %d retries, %d aborts, %d branches repaired; messages "
       "%d sent, %d lost, %d duplicated, %d delayed; %.1fs simulated faults, at rest %.1fs later; "
       "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
       r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
-      r.clients.deadline_exceeded, r.clients.settled, r.coordinator_crashes, r.coordinator_epochs,
-      r.participant_crashes, r.partitions, r.log_failures, r.log_rotations, r.operator_retries,
-      r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost, r.network.duplicated,
-      r.network.slow, absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest),
-      r.events);
+      r.clients.named, r.clients.deadline_exceeded, r.clients.settled, r.coordinator_crashes,
+      r.coordinator_epochs, r.participant_crashes, r.partitions, r.log_failures, r.log_rotations,
+      r.operator_retries, r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost,
+      r.network.duplicated, r.network.slow, absl::ToDoubleSeconds(r.fault_phase),
+      absl::ToDoubleSeconds(r.time_to_rest), r.events);
   if (options.etcd_log) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "

@@ -36,6 +36,9 @@ ABSL_FLAG(double, settle_by_asking, 0.5,
           "chance a client settles a Commit past its deadline by asking GetTransaction, not "
           "calling Commit again (a short deadline always asks)");
 ABSL_FLAG(double, early_prepare, 0.25, "chance a branch is prepared early (Execute prepare=true)");
+ABSL_FLAG(double, named_branches, 0.5,
+          "chance a transaction's Executes answer before their enlistment is acknowledged and "
+          "its Commit names the branches");
 ABSL_FLAG(double, single_branch, 0.15, "chance a transaction has one branch (one-phase commit)");
 ABSL_FLAG(double, client_abort, 0.05, "chance a client aborts instead of committing");
 ABSL_FLAG(bool, split_execute, false, "write each branch in two Executes instead of one");
@@ -109,6 +112,7 @@ int main(int argc, char** argv) {
   options.workload.short_commit_deadline = absl::GetFlag(FLAGS_short_commit_deadline);
   options.workload.settle_by_asking = absl::GetFlag(FLAGS_settle_by_asking);
   options.workload.early_prepare = absl::GetFlag(FLAGS_early_prepare);
+  options.workload.named_branches = absl::GetFlag(FLAGS_named_branches);
   options.workload.single_branch = absl::GetFlag(FLAGS_single_branch);
   options.workload.client_abort = absl::GetFlag(FLAGS_client_abort);
   options.workload.split_execute = absl::GetFlag(FLAGS_split_execute);

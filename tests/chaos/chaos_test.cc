@@ -102,6 +102,7 @@ class ChaosTest : public ::testing::Test {
     bank.hot_share = 0.1;
     bank.tx_timeout = absl::Seconds(10);
     bank.lock_timeout = absl::Milliseconds(500);
+    bank.name_branches = 0.5;  // half the transfers name their branches in Commit
     bank_ = std::make_unique<Bank>(client_.get(), agents, bank);
   }
 

@@ -105,6 +105,7 @@ class CrashTest : public ::testing::TestWithParam<CrashCase> {
     bank.tx_timeout = absl::Seconds(10);
     bank.lock_timeout = absl::Milliseconds(500);
     bank.early_prepare = GetParam().early_prepare;
+    bank.name_branches = 0.5;  // half the transfers name their branches in Commit
     std::vector<AgentClient*> agents;
     for (auto& a : agents_) agents.push_back(a.get());
     bank_ = std::make_unique<Bank>(client_.get(), agents, bank);

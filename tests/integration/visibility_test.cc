@@ -248,5 +248,68 @@ TEST_F(VisibilityTest, ExecuteAllRefusesAnAgentNamedTwice) {
   EXPECT_EQ(FileState(), "0/1 0/1 0/1");
 }
 
+TEST_F(VisibilityTest, ATransactionNamesItsBranchesInCommit) {
+  absl::StatusOr<Transaction> tx = coordinator_->BeginTransaction(absl::Seconds(30));
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  std::vector<std::string> participants;
+  for (AgentClient* agent : agents_) {
+    absl::StatusOr<ExecuteResult> wrote =
+        tx->Execute(*agent, {{"UPDATE items SET v = 5 WHERE id = 1", {}}});
+    ASSERT_TRUE(wrote.ok()) << wrote.status();
+    EXPECT_NE(wrote->branch_token, 0u);
+    participants.push_back(wrote->participant);
+  }
+  EXPECT_THAT(participants, ::testing::Each(::testing::Not(::testing::IsEmpty())));
+  absl::StatusOr<CommitResult> commit = tx->Commit();
+  ASSERT_TRUE(commit.ok() && commit->committed) << commit.status() << " " << commit->reason;
+  absl::StatusOr<v1::Transaction> seen = coordinator_->GetTransaction(tx->txid());
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  EXPECT_EQ(seen->branches_size(), 3);
+  AwaitPhase2(/*rows=*/1);
+  EXPECT_EQ(FileState(), "5/1 5/1 5/1");
+}
+
+// The coordinator commits exactly the branches the client names: a branch
+// that enlisted but is left out, or named under another token, aborts. (An
+// enlistment that arrives after such a Commit is refused instead: its
+// agent rolls the branch back.)
+TEST_F(VisibilityTest, ACommitThatDoesNotNameEveryBranchAsItWasWrittenAborts) {
+  ExecuteOptions named;
+  named.named_in_commit = true;
+  for (const bool wrong_token : {false, true}) {
+    absl::StatusOr<BeginResult> begun = coordinator_->BeginWith(absl::Seconds(30));
+    ASSERT_TRUE(begun.ok()) << begun.status();
+    ASSERT_TRUE(begun->checks_named_branches);
+    std::vector<NamedBranch> branches;
+    for (AgentClient* agent : {agents_[0], agents_[1]}) {
+      absl::StatusOr<ExecuteResult> wrote =
+          agent->Execute(begun->txid, {{"UPDATE items SET v = 9 WHERE id = 1", {}}}, named);
+      ASSERT_TRUE(wrote.ok()) << wrote.status();
+      ASSERT_NE(wrote->branch_token, 0u);
+      branches.push_back({wrote->participant, wrote->branch_token});
+    }
+    // Both enlistments are in before the Commit.
+    ASSERT_TRUE(Eventually(
+        [&] {
+          absl::StatusOr<v1::Transaction> seen = coordinator_->GetTransaction(begun->txid);
+          return seen.ok() && seen->branches_size() == 2;
+        },
+        absl::Seconds(20)));
+    if (wrong_token) {
+      branches[1].branch_token += 1;
+    } else {
+      branches.pop_back();
+    }
+    absl::StatusOr<CommitResult> commit = coordinator_->Commit(begun->txid, branches);
+    ASSERT_TRUE(commit.ok()) << commit.status();
+    EXPECT_FALSE(commit->committed);
+    EXPECT_THAT(commit->reason,
+                ::testing::HasSubstr(wrong_token ? "the agent lost the branch" : "did not name"));
+    // Both branches are rolled back (the second one too, though left out).
+    AwaitPhase2(/*rows=*/1);
+    EXPECT_EQ(FileState(), "0/1 0/1 0/1");
+  }
+}
+
 }  // namespace
 }  // namespace txcoord::testing

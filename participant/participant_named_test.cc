@@ -1,0 +1,92 @@
+// Execute for a client that names its branches in Commit (named_in_commit):
+// the agent answers once the enlistment (or vote) is sent, and a refusal
+// that arrives later rolls an unprepared branch back.
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "participant/participant.h"
+#include "participant/participant_test_util.h"
+
+namespace txcoord::participant::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using Call = FakeEnlister::Call;
+
+constexpr char kTx1[] = "c1.1.1";
+constexpr char kTx2[] = "c1.1.2";
+
+absl::StatusOr<ExecuteResult> ExecNamed(Participant& p, const std::string& txid,
+                                        std::vector<SqlStatement> statements,
+                                        bool prepare = false) {
+  ExecuteOptions options;
+  options.prepare = prepare;
+  options.named_in_commit = true;
+  return p.Execute(txid, statements, std::move(options));
+}
+
+TEST_F(ParticipantTest, NamedExecuteAnswersBeforeTheEnlistmentIsAnswered) {
+  enlister_.HoldAsync();
+  absl::StatusOr<ExecuteResult> result =
+      ExecNamed(*participant_, kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_NE(result->branch_token, 0u);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}));
+  EXPECT_EQ(enlister_.calls()[0].token, result->branch_token);
+  // A second write in the branch enlists nothing more, same token.
+  absl::StatusOr<ExecuteResult> again =
+      ExecNamed(*participant_, kTx1, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->branch_token, result->branch_token);
+  EXPECT_EQ(enlister_.calls().size(), 1u);
+  EXPECT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  EXPECT_EQ(participant_->Prepare(kTx1, result->branch_token).value(), Vote::kYes);
+}
+
+TEST_F(ParticipantTest, NamedExecuteThatWroteNothingReportsNoBranch) {
+  enlister_.HoldAsync();
+  absl::StatusOr<ExecuteResult> result =
+      ExecNamed(*participant_, kTx1, {Sql("SELECT count(*) FROM accounts")});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->branch_token, 0u);
+  EXPECT_TRUE(enlister_.calls().empty());
+}
+
+TEST_F(ParticipantTest, ARefusedNamedEnlistmentRollsTheBranchBackAndFreesItsLocks) {
+  enlister_.HoldAsync();
+  ASSERT_TRUE(
+      ExecNamed(*participant_, kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  EXPECT_EQ(participant_->LockCount(), 1u);
+  EXPECT_EQ(enlister_.AnswerHeld(absl::FailedPreconditionError("transaction is ABORTED")), 1u);
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+  EXPECT_TRUE(
+      Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")}, absl::Milliseconds(50))
+          .ok());
+}
+
+TEST_F(ParticipantTest, ANamedEarlyPrepareIsDurableBeforeTheVoteLeavesAndStaysOnARefusal) {
+  enlister_.HoldAsync();
+  absl::StatusOr<ExecuteResult> result = ExecNamed(
+      *participant_, kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}, /*prepare=*/true);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kYes);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);  // stored before the vote was sent
+  // Only the coordinator's outcome may end a prepared branch.
+  EXPECT_EQ(enlister_.AnswerHeld(absl::UnavailableError("coordinator down")), 1u);
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  ASSERT_TRUE(participant_->Abort(kTx1).ok());
+  EXPECT_TRUE(participant_->ListPrepared().empty());
+}
+
+TEST_F(ParticipantTest, AnEnlistmentAnsweredAfterTheParticipantClosedIsIgnored) {
+  enlister_.HoldAsync();
+  ASSERT_TRUE(
+      ExecNamed(*participant_, kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  participant_.reset();
+  EXPECT_EQ(enlister_.AnswerHeld(absl::FailedPreconditionError("too late")), 1u);
+}
+
+}  // namespace
+}  // namespace txcoord::participant::testing
