@@ -40,17 +40,23 @@ def series(points, key, fixed):
 def plot_against_peer(run, out):
     """txcoord and the peer, side by side, at the client counts both ran."""
     rows = sorted(run["comparison"], key=lambda r: r["clients"])
-    clients = [r["clients"] for r in rows]
+    modes = sorted({r.get("mode", "2pc") for r in rows})
+    clients = sorted({r["clients"] for r in rows})
     fig, (ax_lat, ax_tput, ax_cpu) = plt.subplots(1, 3, figsize=(17, 5.2))
-    series = (("txcoord", "txcoord (2PC, durable decision log)", "tab:blue"),
-              ("peer", "PostgreSQL native 2PC by hand", "tab:purple"))
-    for key, label, color in series:
-        ax_lat.plot(clients, [r[key]["txn_p50_ms"] for r in rows], "o-", color=color,
+    # One line per txcoord mode; the peer's figures are the same in each
+    # mode's rows, so its line comes from the first mode's.
+    series = [("txcoord", mode, f"txcoord, {MODE_LABEL[mode]}", MODE_COLOR[mode])
+              for mode in modes]
+    series.append(("peer", modes[0], "PostgreSQL native 2PC by hand", "tab:purple"))
+    for key, mode, label, color in series:
+        line = [r for r in rows if r.get("mode", "2pc") == mode]
+        xs = [r["clients"] for r in line]
+        ax_lat.plot(xs, [r[key]["txn_p50_ms"] for r in line], "o-", color=color,
                     label=f"{label} p50")
-        ax_lat.plot(clients, [r[key]["txn_p99_ms"] for r in rows], "s--", color=color,
+        ax_lat.plot(xs, [r[key]["txn_p99_ms"] for r in line], "s--", color=color,
                     alpha=0.7, label=f"{label} p99")
-        ax_tput.plot(clients, [r[key]["tx_per_s"] for r in rows], "o-", color=color, label=label)
-        ax_cpu.plot(clients, [r[key]["cpu_ms_per_tx"] for r in rows], "o-", color=color,
+        ax_tput.plot(xs, [r[key]["tx_per_s"] for r in line], "o-", color=color, label=label)
+        ax_cpu.plot(xs, [r[key]["cpu_ms_per_tx"] for r in line], "o-", color=color,
                     label=label)
     for ax, ylabel, title in (
             (ax_lat, "whole transaction latency, ms", "Whole 3-service transfer, latency"),

@@ -59,6 +59,10 @@ ABSL_FLAG(std::string, dir, "",
 ABSL_FLAG(bool, branches_at_once, false,
           "Send a transaction's Executes to its agents at once (Transaction::ExecuteAll), as a "
           "client that runs its branches concurrently does, instead of one after another.");
+ABSL_FLAG(bool, name_branches, true,
+          "Commit names the transaction's branches, so agents answer Execute without waiting for "
+          "the coordinator to acknowledge each branch (what Transaction does); false: every "
+          "Execute waits for its enlistment, as a client that names nothing.");
 ABSL_FLAG(bool, keep, false, "Keep the data directory (daemon logs, databases, WAL).");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(std::string, commit, "",
@@ -194,6 +198,7 @@ int Run(int argc, char** argv) {
   report.commit = absl::GetFlag(FLAGS_commit).empty() ? "unknown" : absl::GetFlag(FLAGS_commit);
   report.flags = CommandLine(argc, argv);
   report.branches_at_once = absl::GetFlag(FLAGS_branches_at_once);
+  report.name_branches = absl::GetFlag(FLAGS_name_branches);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   report.host = host;
@@ -242,6 +247,7 @@ int Run(int argc, char** argv) {
   targets.coordinator_pid = (*cluster)->coordinator()->pid();
   targets.rows_per_client = rows_per_client;
   targets.branches_at_once = absl::GetFlag(FLAGS_branches_at_once);
+  targets.name_branches = absl::GetFlag(FLAGS_name_branches);
   targets.floor_dir = (*cluster)->dir();
   targets.fsync_record_bytes = report.fsync_record_bytes;
   for (int i = 0; i < agents; ++i) {

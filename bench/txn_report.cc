@@ -134,9 +134,10 @@ void PrintReport(const RunReport& report, std::FILE* out) {
   std::fprintf(out, "txn_bench %s: commit %s, %s, %d CPUs, kernel %s, dir %s\n",
                report.started_utc.c_str(), report.commit.c_str(), report.host.c_str(), report.cpus,
                report.kernel.c_str(), report.dir.c_str());
-  std::fprintf(out, "points: %.1f s warm-up + %.1f s measured each%s%s; load average %s -> %s\n",
+  std::fprintf(out, "points: %.1f s warm-up + %.1f s measured each%s%s%s; load average %s -> %s\n",
                report.warmup_seconds, report.point_seconds, report.smoke ? " (smoke)" : "",
                report.branches_at_once ? ", branches executed at once" : "",
+               report.name_branches ? ", branches named in Commit" : ", branches not named",
                report.load_before.c_str(), report.load_after.c_str());
   double fsync_low = 0, fsync_high = 0;
   for (const PointResult& p : report.points) {
@@ -196,14 +197,14 @@ absl::Status WriteJson(const RunReport& report, const std::string& path) {
       absl::StrFormat(
           "  \"conditions\": {\"started_utc\": %s, \"commit\": %s, \"flags\": %s, \"host\": %s, "
           "\"kernel\": %s, \"cpus\": %d, \"dir\": %s, \"smoke\": %s, \"branches_at_once\": %s, "
-          "\"warmup_seconds\": %.3f, "
+          "\"name_branches\": %s, \"warmup_seconds\": %.3f, "
           "\"point_seconds\": %.3f, \"load_before\": %s, \"load_after\": %s, "
           "\"wall_seconds\": %.1f},\n",
           JsonQuote(report.started_utc), JsonQuote(report.commit), JsonQuote(report.flags),
           JsonQuote(report.host), JsonQuote(report.kernel), report.cpus, JsonQuote(report.dir),
           report.smoke ? "true" : "false", report.branches_at_once ? "true" : "false",
-          report.warmup_seconds, report.point_seconds, JsonQuote(report.load_before),
-          JsonQuote(report.load_after), report.wall_seconds));
+          report.name_branches ? "true" : "false", report.warmup_seconds, report.point_seconds,
+          JsonQuote(report.load_before), JsonQuote(report.load_after), report.wall_seconds));
   absl::StrAppend(&out, "  \"floor\": {\"fsync_record_bytes\": ", report.fsync_record_bytes,
                   ",\n    \"fsync_ms\": ", JsonLatency(report.fsync),
                   ",\n    \"rtt_ms\": ", JsonLatency(report.rtt),

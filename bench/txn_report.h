@@ -28,6 +28,7 @@ struct RunReport {
   std::string dir;  // where the daemons' data and the fsync floor file lived
   bool smoke = false;
   bool branches_at_once = false;  // --branches_at_once
+  bool name_branches = true;      // --name_branches
   double warmup_seconds = 0;
   double point_seconds = 0;
   std::string load_before;  // /proc/loadavg

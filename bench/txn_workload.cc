@@ -49,24 +49,27 @@ int64_t Delta(const Point& point, int64_t i, int b) {
   return point.branches == 1 ? (i % 2 == 0 ? 1 : -1) : (b == 0 ? 1 - point.branches : 1);
 }
 
-// What is wrong with branch `b`'s answer to the transfer's UPDATE, or "".
-std::string BranchFailure(int b, const absl::StatusOr<ExecuteResult>& result) {
+// What is wrong with branch `b`'s answer to the transfer's UPDATE, or "";
+// adds the branch to `named` (what a Commit naming its branches sends).
+std::string BranchFailure(int b, const absl::StatusOr<ExecuteResult>& result,
+                          std::vector<NamedBranch>* named) {
   if (!result.ok()) return absl::StrCat("Execute at agent #", b, ": ", StatusText(result.status()));
   const int64_t changes = result->results[0].changes;
   if (changes != 1) return absl::StrCat("Execute at agent #", b, " changed ", changes, " rows");
+  named->push_back({result->participant, result->branch_token});
   return "";
 }
 
 // The transfer's Executes one after another, each timed; what failed, or "".
 std::string ExecuteInTurn(const Targets& targets, const Point& point, int64_t i, int64_t row,
                           const std::string& txid, const ExecuteOptions& options,
-                          std::vector<Clock::duration>* executes) {
+                          std::vector<Clock::duration>* executes, std::vector<NamedBranch>* named) {
   for (int b = 0; b < point.branches; ++b) {
     const Clock::time_point start = Clock::now();
     const absl::StatusOr<ExecuteResult> result =
         targets.agents[b]->Execute(txid, {{kUpdate, {Delta(point, i, b), row}}}, options);
     (*executes)[b] = Clock::now() - start;
-    if (std::string failure = BranchFailure(b, result); !failure.empty()) return failure;
+    if (std::string failure = BranchFailure(b, result, named); !failure.empty()) return failure;
   }
   return "";
 }
@@ -74,18 +77,20 @@ std::string ExecuteInTurn(const Targets& targets, const Point& point, int64_t i,
 // The transfer's Executes sent at once; what failed, or "".
 std::string ExecuteAtOnce(const Targets& targets, const Point& point, int64_t i, int64_t row,
                           const std::string& txid, const ExecuteOptions& options,
-                          std::vector<Clock::duration>* executes) {
+                          std::vector<Clock::duration>* executes, std::vector<NamedBranch>* named) {
   std::vector<Transaction::Branch> branches;
   for (int b = 0; b < point.branches; ++b) {
     branches.push_back({targets.agents[b], {{kUpdate, {Delta(point, i, b), row}}}, options});
   }
-  Transaction tx(*targets.coordinator, txid);
+  Transaction tx(*targets.coordinator, txid, options.named_in_commit);
   const Clock::time_point start = Clock::now();
   std::vector<absl::StatusOr<ExecuteResult>> results = tx.ExecuteAll(branches);
   const Clock::duration took = Clock::now() - start;
   for (int b = 0; b < point.branches; ++b) {
     (*executes)[b] = took;
-    if (std::string failure = BranchFailure(b, results[b]); !failure.empty()) return failure;
+    if (std::string failure = BranchFailure(b, results[b], named); !failure.empty()) {
+      return failure;
+    }
   }
   return "";
 }
@@ -108,18 +113,22 @@ void ClientLoop(const Targets& targets, const Point& point, int client,
     std::string failure;
     std::string txid;
     Clock::time_point commit_start{};
-    absl::StatusOr<std::string> begun = targets.coordinator->Begin(kTxTimeout);
+    absl::StatusOr<BeginResult> begun = targets.coordinator->BeginWith(kTxTimeout);
     const Clock::time_point begun_at = Clock::now();
     if (!begun.ok()) {
       failure = absl::StrCat("Begin: ", StatusText(begun.status()));
     } else {
-      txid = *std::move(begun);
-      failure = targets.branches_at_once
-                    ? ExecuteAtOnce(targets, point, i, row, txid, execute_options, &executes)
-                    : ExecuteInTurn(targets, point, i, row, txid, execute_options, &executes);
+      txid = std::move(begun->txid);
+      execute_options.named_in_commit = targets.name_branches && begun->checks_named_branches;
+      std::vector<NamedBranch> named;
+      failure =
+          targets.branches_at_once
+              ? ExecuteAtOnce(targets, point, i, row, txid, execute_options, &executes, &named)
+              : ExecuteInTurn(targets, point, i, row, txid, execute_options, &executes, &named);
+      if (!execute_options.named_in_commit) named.clear();
       if (failure.empty()) {
         commit_start = Clock::now();
-        absl::StatusOr<CommitResult> commit = targets.coordinator->Commit(txid);
+        absl::StatusOr<CommitResult> commit = targets.coordinator->Commit(txid, named);
         if (!commit.ok()) {
           failure = absl::StrCat("Commit: ", StatusText(commit.status()));
         } else if (!commit->committed) {

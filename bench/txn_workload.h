@@ -57,6 +57,9 @@ struct Targets {
   // than one after another; each branch's Execute latency is then the
   // whole round's.
   bool branches_at_once = false;
+  // Executes ask agents to answer before the coordinator acknowledged the
+  // branch, and Commit names the branches (as Transaction does).
+  bool name_branches = true;
   // Where the floor's fsync samples are taken while a point runs (the
   // daemons' data directory: the same disk), and how big each append is.
   std::string floor_dir;
