@@ -132,9 +132,11 @@ absl::Status ExecuteFromJson(const nlohmann::json& json, v1::ExecuteRequest* out
   JsonFields body(json);
   std::string txid;
   bool prepare = false;
+  bool named_in_commit = false;
   uint32_t lock_timeout_ms = 0;
   if (absl::Status s = body.Text("txid", &txid); !s.ok()) return s;
   if (absl::Status s = body.Bool("prepare", &prepare); !s.ok()) return s;
+  if (absl::Status s = body.Bool("named_in_commit", &named_in_commit); !s.ok()) return s;
   if (absl::Status s = body.Uint32("lock_timeout_ms", &lock_timeout_ms); !s.ok()) return s;
   const nlohmann::json* statements = body.Get("statements");
   const nlohmann::json* messages = body.Get("messages");
@@ -144,11 +146,14 @@ absl::Status ExecuteFromJson(const nlohmann::json& json, v1::ExecuteRequest* out
     return absl::InvalidArgumentError(
         "statements is required: [{\"sql\": \"...\", \"params\": [...]}, ...]");
   }
-  if (statements == nullptr) return absl::OkStatus();
-  if (!statements->is_array()) return absl::InvalidArgumentError("statements must be an array");
+  // Set before a call with messages only returns: it is still the
+  // transaction's (not a local one).
   out->set_txid(txid);
   out->set_prepare(prepare);
+  out->set_named_in_commit(named_in_commit);
   out->set_lock_timeout_ms(lock_timeout_ms);
+  if (statements == nullptr) return absl::OkStatus();
+  if (!statements->is_array()) return absl::InvalidArgumentError("statements must be an array");
   for (size_t i = 0; i < statements->size(); ++i) {
     absl::Status s = StatementFromJson((*statements)[i], absl::StrCat("statements[", i, "]"),
                                        out->add_statements());
@@ -175,11 +180,18 @@ nlohmann::json ExecuteToJson(const v1::ExecuteResponse& response) {
   }
   nlohmann::json ids = nlohmann::json::array();
   for (const std::string& id : response.message_ids()) ids.push_back(id);
+  // The token as a decimal string: a 64-bit number is not exact in every
+  // JSON reader.
   return {{"results", std::move(results)},
           {"message_ids", std::move(ids)},
           {"vote", response.vote() == v1::VOTE_UNSPECIFIED
                        ? nlohmann::json(nullptr)
-                       : nlohmann::json(EnumName(v1::Vote_Name(response.vote()), "VOTE_"))}};
+                       : nlohmann::json(EnumName(v1::Vote_Name(response.vote()), "VOTE_"))},
+          {"participant", response.branch_token() == 0 ? nlohmann::json(nullptr)
+                                                       : nlohmann::json(response.participant())},
+          {"branch_token", response.branch_token() == 0
+                               ? nlohmann::json(nullptr)
+                               : nlohmann::json(absl::StrCat(response.branch_token()))}};
 }
 
 // OUTCOME_UNSPECIFIED (not known yet) is null.

@@ -22,6 +22,37 @@ nlohmann::json ActionToJson(const v1::AdminActionResponse& r) {
   return {{"transaction", TransactionToJson(r.transaction())}, {"message", r.message()}};
 }
 
+// A Commit body: none, {}, or {"branches": [{"participant": "orders",
+// "branch_token": "1234"}, ...]} with each token a decimal string, as
+// /v1/execute reports it (the coordinator checks the rest).
+absl::Status NamedBranchesFromJson(const nlohmann::json& json, v1::CommitRequest* out) {
+  JsonFields body(json);
+  const nlohmann::json* branches = body.Get("branches");
+  if (absl::Status s = body.Finish(); !s.ok()) return s;
+  if (branches == nullptr) return absl::OkStatus();
+  if (!branches->is_array()) return absl::InvalidArgumentError("branches must be an array");
+  for (size_t i = 0; i < branches->size(); ++i) {
+    const std::string where = absl::StrCat("branches[", i, "]");
+    if (!(*branches)[i].is_object()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, " must be an object"));
+    }
+    JsonFields branch((*branches)[i]);
+    std::string participant, token;
+    if (absl::Status s = branch.Text("participant", &participant); !s.ok()) return s;
+    if (absl::Status s = branch.Text("branch_token", &token); !s.ok()) return s;
+    if (absl::Status s = branch.Finish(); !s.ok()) return s;
+    uint64_t value = 0;
+    if (!absl::SimpleAtoi(token, &value) || value == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ".branch_token must be a nonzero decimal string, as /v1/execute reports it"));
+    }
+    v1::NamedBranch* named = out->add_branches();
+    named->set_participant(participant);
+    named->set_branch_token(value);
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> channel,
@@ -33,28 +64,30 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
   using Admin = v1::CoordinatorAdmin::Stub;
   std::vector<HttpRoute> routes;
 
-  routes.push_back({"POST", "/v1/transactions", HttpAccess::kData,
-                    [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
-                      JsonFields body(req.body);
-                      uint32_t timeout_ms = 0;
-                      if (absl::Status s = body.Uint32("timeout_ms", &timeout_ms); !s.ok())
-                        return s;
-                      if (absl::Status s = body.Finish(); !s.ok()) return s;
-                      v1::BeginRequest request;
-                      request.set_timeout_ms(timeout_ms);
-                      v1::BeginResponse response;
-                      absl::Status s =
-                          CallGrpc(client.get(), &Stub::Begin, request, &response, kCallTimeout);
-                      if (!s.ok()) return s;
-                      return nlohmann::json{{"txid", response.txid()},
-                                            {"deadline_unix_ms", response.deadline_unix_ms()}};
-                    },
-                    "/txcoord.v1.Coordinator/Begin"});
+  routes.push_back(
+      {"POST", "/v1/transactions", HttpAccess::kData,
+       [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         JsonFields body(req.body);
+         uint32_t timeout_ms = 0;
+         if (absl::Status s = body.Uint32("timeout_ms", &timeout_ms); !s.ok()) return s;
+         if (absl::Status s = body.Finish(); !s.ok()) return s;
+         v1::BeginRequest request;
+         request.set_timeout_ms(timeout_ms);
+         v1::BeginResponse response;
+         absl::Status s = CallGrpc(client.get(), &Stub::Begin, request, &response, kCallTimeout);
+         if (!s.ok()) return s;
+         return nlohmann::json{{"txid", response.txid()},
+                               {"deadline_unix_ms", response.deadline_unix_ms()},
+                               {"checks_named_branches", response.checks_named_branches()}};
+       },
+       "/txcoord.v1.Coordinator/Begin"});
 
   routes.push_back({"POST", "/v1/transactions/{txid}/commit", HttpAccess::kData,
                     [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
-                      if (absl::Status s = JsonFields(req.body).Finish(); !s.ok()) return s;
                       v1::CommitRequest request;
+                      if (absl::Status s = NamedBranchesFromJson(req.body, &request); !s.ok()) {
+                        return s;
+                      }
                       request.set_txid(req.params.at("txid"));
                       v1::CommitResponse response;
                       absl::Status s =

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
@@ -257,6 +258,52 @@ TEST_F(HttpTest, ReleaseRollsBackAnUnpreparedBranch) {
   HttpReply commit = HttpPost(coordinator_http(), "/v1/transactions/" + txid + "/commit");
   ASSERT_EQ(commit.status, 200) << commit;
   EXPECT_EQ(commit.body["outcome"], "ABORTED") << commit;
+}
+
+// Naming the branches in Commit (docs/protocol.md) over HTTP: Begin says
+// the coordinator checks names, each Execute reports its branch, and a
+// Commit naming them commits; a malformed name is a 400.
+TEST_F(HttpTest, ACommitNamesTheBranchesItsExecutesReported) {
+  HttpReply begun = HttpPost(coordinator_http(), "/v1/transactions", {{"timeout_ms", 30000}});
+  ASSERT_EQ(begun.status, 200) << begun;
+  EXPECT_EQ(begun.body["checks_named_branches"], true) << begun;
+  const std::string txid = begun.body["txid"].get<std::string>();
+  nlohmann::json branches = nlohmann::json::array();
+  for (int agent : {0, 1}) {
+    nlohmann::json body = ExecuteBody(txid, Statement(kCredit, {2, 3}));
+    body["named_in_commit"] = true;
+    HttpReply wrote = HttpPost(agent_http(agent), "/v1/execute", body);
+    ASSERT_EQ(wrote.status, 200) << wrote;
+    ASSERT_TRUE(wrote.body["participant"].is_string()) << wrote;
+    ASSERT_TRUE(wrote.body["branch_token"].is_string()) << wrote;
+    branches.push_back(
+        {{"participant", wrote.body["participant"]}, {"branch_token", wrote.body["branch_token"]}});
+  }
+  HttpReply bad = HttpPost(coordinator_http(), "/v1/transactions/" + txid + "/commit",
+                           {{"branches", {{{"participant", "x"}, {"branch_token", "twelve"}}}}});
+  EXPECT_EQ(bad.status, 400) << bad;
+  HttpReply commit = HttpPost(coordinator_http(), "/v1/transactions/" + txid + "/commit",
+                              {{"branches", branches}});
+  ASSERT_EQ(commit.status, 200) << commit;
+  EXPECT_EQ(commit.body["outcome"], "COMMITTED") << commit;
+}
+
+// A message-only Execute inside a transaction stays the transaction's: its
+// id names the txid (a local one's would start "local/").
+TEST_F(HttpTest, AMessageOnlyExecuteJoinsTheTransaction) {
+  const std::string txid = BeginOverHttp();
+  ASSERT_FALSE(txid.empty());
+  nlohmann::json body = {
+      {"txid", txid}, {"messages", {{{"topic", "bank.events"}, {"key", "k"}, {"payload", "p"}}}}};
+  HttpReply wrote = HttpPost(agent_http(0), "/v1/execute", body);
+  ASSERT_EQ(wrote.status, 200) << wrote;
+  ASSERT_EQ(wrote.body["message_ids"].size(), 1u) << wrote;
+  EXPECT_TRUE(absl::StartsWith(wrote.body["message_ids"][0].get<std::string>(), txid + "/"))
+      << wrote;
+  HttpReply aborted = HttpPost(coordinator_http(), "/v1/transactions/" + txid + "/abort");
+  EXPECT_EQ(aborted.status, 200) << aborted;
+  HttpReply released = HttpPost(agent_http(0), "/v1/release", {{"txid", txid}});
+  EXPECT_EQ(released.status, 200) << released;
 }
 
 TEST_F(HttpTest, CoordinatorAdminSettlesAStuckCommitOverHttp) {
