@@ -16,6 +16,25 @@ CoordinatorLink::CoordinatorLink(std::shared_ptr<grpc::Channel> channel,
       rpc_timeout_(rpc_timeout),
       clock_(clock) {}
 
+namespace {
+
+// What each of an EnlistBatch's `n` entries ended with: its answer, or the
+// call's error for all (also when the count of answers is wrong).
+std::vector<absl::Status> AnswersOf(grpc::Status status, const v1::EnlistBatchResponse& response,
+                                    size_t n) {
+  if (status.ok() && response.answers_size() != static_cast<int>(n)) {
+    status = grpc::Status(
+        grpc::StatusCode::INTERNAL,
+        absl::StrCat("coordinator answered ", response.answers_size(), " of ", n, " enlistments"));
+  }
+  std::vector<absl::Status> results(n, FromGrpcStatus(status));
+  if (!status.ok()) return results;
+  for (size_t i = 0; i < n; ++i) results[i] = StatusOfAnswer(response.answers(static_cast<int>(i)));
+  return results;
+}
+
+}  // namespace
+
 CoordinatorLink::~CoordinatorLink() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
@@ -59,17 +78,10 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
   auto finish = [this, call](const grpc::Status& status) {
     std::unique_ptr<Call> owned(call);
     const size_t n = owned->batch.size();
-    for (size_t i = 0; i < n; ++i) {
-      absl::Status result = FromGrpcStatus(status);
-      if (status.ok() && n > 1) {
-        result = static_cast<int>(n) == owned->many_response.answers_size()
-                     ? StatusOfAnswer(owned->many_response.answers(static_cast<int>(i)))
-                     : absl::InternalError(absl::StrCat("coordinator answered ",
-                                                        owned->many_response.answers_size(), " of ",
-                                                        n, " enlistments"));
-      }
-      owned->batch[i].done(std::move(result));
-    }
+    const std::vector<absl::Status> results =
+        n == 1 ? std::vector<absl::Status>{FromGrpcStatus(status)}
+               : AnswersOf(status, owned->many_response, n);
+    for (size_t i = 0; i < n; ++i) owned->batch[i].done(results[i]);
     std::vector<Queued> next;
     {
       absl::MutexLock lock(&mu_);
@@ -155,22 +167,10 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
   v1::EnlistBatchResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, rpc_timeout_);
-  grpc::Status status = stub_->EnlistBatch(&context, request, &response);
+  const grpc::Status status = stub_->EnlistBatch(&context, request, &response);
   // A coordinator from before EnlistBatch: everyone sends alone.
   const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
-  if (status.ok() && response.answers_size() != static_cast<int>(group.size())) {
-    status = grpc::Status(grpc::StatusCode::INTERNAL,
-                          absl::StrCat("coordinator answered ", response.answers_size(), " of ",
-                                       group.size(), " enlistments"));
-  }
-  std::vector<absl::Status> results(group.size());
-  for (size_t i = 0; i < group.size() && !unimplemented; ++i) {
-    if (!status.ok()) {
-      results[i] = FromGrpcStatus(status);
-      continue;
-    }
-    results[i] = StatusOfAnswer(response.answers(static_cast<int>(i)));
-  }
+  const std::vector<absl::Status> results = AnswersOf(status, response, group.size());
   {
     absl::MutexLock lock(&mu_);
     ++batches_sent_;

@@ -56,7 +56,7 @@ std::string BranchFailure(int b, const absl::StatusOr<ExecuteResult>& result,
   if (!result.ok()) return absl::StrCat("Execute at agent #", b, ": ", StatusText(result.status()));
   const int64_t changes = result->results[0].changes;
   if (changes != 1) return absl::StrCat("Execute at agent #", b, " changed ", changes, " rows");
-  named->push_back({result->participant, result->branch_token});
+  NameBranch(*result, named);
   return "";
 }
 

@@ -9,6 +9,14 @@
 
 namespace txcoord {
 
+void NameBranch(const ExecuteResult& result, std::vector<NamedBranch>* named) {
+  if (result.branch_token == 0) return;
+  const bool known = std::any_of(named->begin(), named->end(), [&result](const NamedBranch& n) {
+    return n.participant == result.participant;
+  });
+  if (!known) named->push_back({result.participant, result.branch_token});
+}
+
 Transaction::Transaction(Client& client, std::string txid, bool name_branches)
     : client_(&client), txid_(std::move(txid)), name_branches_(name_branches) {}
 
@@ -40,12 +48,7 @@ void Transaction::Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>
     use.unknown = true;
     return;
   }
-  if (result->branch_token != 0) {
-    const bool known = std::any_of(named_.begin(), named_.end(), [&result](const NamedBranch& n) {
-      return n.participant == result->participant;
-    });
-    if (!known) named_.push_back({result->participant, result->branch_token});
-  }
+  NameBranch(*result, &named_);
   for (const SqlResult& one : result->results) use.changes += one.changes;
   // A message is a write: the branch must not be released after Commit.
   use.changes += static_cast<int64_t>(result->message_ids.size());

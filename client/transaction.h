@@ -25,6 +25,12 @@
 
 namespace txcoord {
 
+// Adds the branch `result` reports to `named`, what a Commit names: each
+// participant once, with the first token it reported (a later, different
+// one means the agent lost that branch, and naming the first makes the
+// Commit abort). A result that reports no branch adds nothing.
+void NameBranch(const ExecuteResult& result, std::vector<NamedBranch>* named);
+
 // Not thread-safe: one thread drives a transaction (calls on other
 // Transactions, Clients and AgentClients may run concurrently). Movable,
 // not copyable. The Client and every AgentClient it is given must outlive
@@ -108,9 +114,7 @@ class Transaction final {
   std::string txid_;
   std::vector<AgentUse> agents_;  // in order of first use
   bool name_branches_ = false;
-  // The first token each participant reported: a later one means the
-  // agent lost that branch, and naming the first makes the Commit abort.
-  std::vector<NamedBranch> named_;
+  std::vector<NamedBranch> named_;  // NameBranch of every successful Execute
 };
 
 }  // namespace txcoord

@@ -7,6 +7,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/transaction.h"
 #include "harness/lock_barrier.h"
 #include "harness/sqlite_inspect.h"
 
@@ -125,7 +126,7 @@ absl::StatusOr<SqlResult> Bank::Write(AgentClient& agent, const std::string& txi
   if (options_.ledger) statements.push_back({kLedger, {txid, delta}});
   absl::StatusOr<ExecuteResult> result = agent.Execute(txid, statements, execute);
   if (!result.ok()) return result.status();
-  if (result->branch_token != 0) named->push_back({result->participant, result->branch_token});
+  NameBranch(*result, named);
   return std::move(result->results.front());
 }
 
