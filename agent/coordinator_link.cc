@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
 #include "rpc/grpc_util.h"
@@ -93,7 +94,12 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
         --async_in_flight_;  // the last use of `this` on this path
         return;
       }
-      next.swap(queued_);
+      // At most a batch's worth: the coordinator refuses a larger one
+      // whole, and everything queued behind a stall would then fail.
+      const size_t take = std::min(queued_.size(), static_cast<size_t>(kMaxEnlistBatch));
+      next.assign(std::make_move_iterator(queued_.begin()),
+                  std::make_move_iterator(queued_.begin() + static_cast<std::ptrdiff_t>(take)));
+      queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(take));
     }
     SendAsync(std::move(next));
   };

@@ -49,8 +49,8 @@ class CoordinatorLink final : public Enlister {
   absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) override;
   // Sent on gRPC's callback API, batched the same way: while
   // kMaxEnlistsInFlight such RPCs are out, later ones queue, and each RPC's
-  // end sends everything queued as one EnlistBatch. `done` runs on a gRPC
-  // thread. The destructor waits for every answer.
+  // end sends what queued (up to kMaxEnlistBatch) as one EnlistBatch.
+  // `done` runs on a gRPC thread. The destructor waits for every answer.
   void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
                    std::function<void(absl::Status)> done) override;
   // Blocks for the RPC (at most rpc_timeout): run it where waiting delays

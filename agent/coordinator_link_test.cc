@@ -10,10 +10,12 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 #include "harness/call_gate.h"
@@ -148,6 +150,44 @@ TEST_F(CoordinatorLinkTest, CoordinatorWithoutEnlistBatchGetsSingleEnlists) {
   // For a while every later Enlist goes alone, without trying a batch.
   EXPECT_TRUE(link_->Enlist("c.1.9", 1, false).ok());
   EXPECT_EQ(link_->batches_sent(), 1);
+}
+
+TEST_F(CoordinatorLinkTest, AsyncEnlistsQueuedBehindAStallGoInBatchesNoLargerThanTheCap) {
+  BatchingCoordinator coordinator;
+  Start(&coordinator);
+  coordinator.Hold();
+  const size_t queued = CoordinatorLink::kMaxEnlistBatch + 3;
+  const size_t total = queued + CoordinatorLink::kMaxEnlistsInFlight;
+  absl::BlockingCounter answered(static_cast<int>(total));
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, absl::Status>> results;
+  auto enlist = [&](const std::string& txid) {
+    link_->EnlistAsync(txid, 1, false, [&, txid](absl::Status status) {
+      {
+        absl::MutexLock lock(&mu);
+        results.emplace_back(txid, std::move(status));
+      }
+      answered.DecrementCount();
+    });
+  };
+  for (int i = 0; i < CoordinatorLink::kMaxEnlistsInFlight; ++i) {
+    enlist(absl::StrCat("c.1.", 1000 + i));
+  }
+  coordinator.WaitForCalls(CoordinatorLink::kMaxEnlistsInFlight);
+  // Queued as they return: both slots are held.
+  for (size_t i = 0; i < queued; ++i) enlist(absl::StrCat("c.1.", i, i % 7 == 0 ? "x" : ""));
+  coordinator.Release();
+  answered.Wait();
+  ASSERT_EQ(results.size(), total);
+  for (const auto& [txid, status] : results) {
+    EXPECT_EQ(status.ok(), !absl::EndsWith(txid, "x")) << txid << ": " << status;
+  }
+  const std::vector<std::string> calls = coordinator.calls();
+  EXPECT_EQ(std::count(calls.begin(), calls.end(),
+                       absl::StrCat("EnlistBatch ", CoordinatorLink::kMaxEnlistBatch)),
+            1);
+  EXPECT_EQ(std::count(calls.begin(), calls.end(), "EnlistBatch 3"), 1);
+  EXPECT_EQ(link_->batched_enlistments(), static_cast<int64_t>(queued));
 }
 
 }  // namespace

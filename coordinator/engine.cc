@@ -191,7 +191,7 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   absl::StatusOr<Txn*> found = Find(txid);
   if (!found.ok()) return found.status();
   Txn& txn = **found;
-  if (txn.state == TxState::kPreparing && !txn.logging && !txn.one_phase &&
+  if (txn.state == TxState::kPreparing && txn.named && !txn.logging && !txn.one_phase &&
       FindBranch(txn, branch.participant) != nullptr) {
     return EnlistNamed(txid, txn, branch, prepared, now, out);
   }
@@ -325,6 +325,7 @@ absl::Status Engine::Commit(const std::string& txid, const std::vector<BranchRef
           DoAbort(txid, txn, mismatch, out);
           return absl::OkStatus();
         }
+        txn.named = true;
       }
       StartPrepare(txid, txn, now, out);
       return absl::OkStatus();

@@ -168,6 +168,24 @@ TEST_F(NamedCommitTest, AnUnnamedParticipantCannotJoinOnceCommitStarted) {
   EXPECT_EQ(Only<LogCommit>(out).size(), 1u);
 }
 
+// Without names the Commit takes what enlisted before it, as ever: a
+// branch's Enlist after it started is refused, even with a vote.
+TEST_F(NamedCommitTest, ACommitWithoutNamesStillRefusesEnlistsOnceStarted) {
+  const std::string txid = Begin();
+  Actions out;
+  ASSERT_TRUE(Enlist(txid, "a", 11, false, &out).ok());
+  ASSERT_TRUE(Enlist(txid, "b", 12, false, &out).ok());
+  out = Commit(txid, {});
+  ASSERT_EQ(Only<SendPrepare>(out).size(), 2u);
+  out.clear();
+  EXPECT_EQ(Enlist(txid, "a", 11, /*prepared=*/true, &out).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(out, IsEmpty());
+  absl::StatusOr<TransactionView> view = engine_.Describe(txid);
+  ASSERT_TRUE(view.ok());
+  EXPECT_EQ(view->branches[0].vote, Vote::kUnknown);
+}
+
 TEST_F(NamedCommitTest, ASingleAwaitedBranchIsPreparedNotCommittedInOnePhase) {
   const std::string txid = Begin();
   Actions out = Commit(txid, {{"a", "", 11}});

@@ -174,6 +174,14 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
                              liveness->impl->OnEnlistAnswered(branch, with_vote, status);
                            }
                          });
+  // An answer that came at once (no route to the txid's coordinator, say)
+  // has rolled the branch back already: say so now rather than let the
+  // Commit wait out its prepare timeout for an enlistment that never went.
+  absl::MutexLock lock(&mu_);
+  if (branch->dropped && !branch->enlist_failure.ok()) {
+    return absl::AbortedError(absl::StrCat("enlisting the branch failed; branch rolled back: ",
+                                           branch->enlist_failure.ToString()));
+  }
   return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
 }
 
@@ -183,14 +191,16 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
   absl::MutexLock lock(&mu_);
   if (branch->dropped) return;  // ended meanwhile (the coordinator's Abort, a Release)
   if (branch->prepared) {
-    // Only the coordinator's outcome may end it: the Commit that names it
-    // cannot commit without this vote, so QueryOutcome ends it ABORTED.
+    // Only the coordinator's outcome may end it: an earlier Enlist of the
+    // branch may have been taken and the coordinator's own Prepare may
+    // have counted its YES, so QueryOutcome says which.
     TXLOG(WARNING) << "txid=" << branch->txid << " the vote of the prepared branch "
                    << (IsRefusal(status) ? "was refused: " : "did not reach the coordinator: ")
                    << status << "; the branch stays in doubt until the coordinator's outcome";
     return;
   }
   // The Commit that names this branch aborts without it; free its locks now.
+  branch->enlist_failure = status;
   TXLOG(WARNING) << "txid=" << branch->txid << " enlisting the branch "
                  << (with_vote ? "with its vote " : "") << "failed (" << status << "): rolled back";
   if (absl::Status rolled_back = AbortLocked(branch); !rolled_back.ok()) {

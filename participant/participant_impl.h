@@ -92,6 +92,7 @@ class Participant::Impl final {
     absl::Time last_used;
     absl::Time prepared_at;
     std::vector<OutboxMessage> messages;  // published once the branch commits
+    absl::Status enlist_failure;          // why an asynchronous Enlist rolled it back
 
     // A branch that wrote nothing votes READ_ONLY and is forgotten.
     bool HasWrites() const { return !changeset.empty() || !messages.empty(); }

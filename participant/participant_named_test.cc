@@ -65,6 +65,16 @@ TEST_F(ParticipantTest, ARefusedNamedEnlistmentRollsTheBranchBackAndFreesItsLock
           .ok());
 }
 
+TEST_F(ParticipantTest, ANamedExecuteWhoseEnlistmentFailsAtOnceFailsToo) {
+  enlister_.FailNext(absl::UnavailableError("no coordinator registered for c1"));
+  absl::StatusOr<ExecuteResult> result =
+      ExecNamed(*participant_, kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kAborted) << result.status();
+  EXPECT_THAT(result.status().message(), ::testing::HasSubstr("no coordinator registered"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+}
+
 TEST_F(ParticipantTest, ANamedEarlyPrepareIsDurableBeforeTheVoteLeavesAndStaysOnARefusal) {
   enlister_.HoldAsync();
   absl::StatusOr<ExecuteResult> result = ExecNamed(
