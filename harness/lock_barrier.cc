@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace txcoord::testing {
 namespace {
@@ -11,12 +13,10 @@ namespace {
 // ExecuteRequest.lock_timeout_ms's documented maximum.
 constexpr absl::Duration kMaxLockTimeout = absl::Seconds(60);
 
-}  // namespace
-
-absl::Status AwaitPhase2(Client& coordinator, const std::vector<AgentClient*>& agents,
+// One barrier transaction: `write` at every agent in turn, then Abort.
+absl::Status BarrierOnce(Client& coordinator, const std::vector<AgentClient*>& agents,
                          const SqlStatement& write, int64_t expected_changes,
-                         absl::Duration timeout) {
-  const absl::Time deadline = absl::Now() + timeout;
+                         absl::Duration timeout, absl::Time deadline) {
   // The transaction must outlive every lock wait below.
   absl::StatusOr<std::string> txid = coordinator.Begin(timeout + absl::Seconds(10));
   if (!txid.ok()) return txid.status();
@@ -42,6 +42,28 @@ absl::Status AwaitPhase2(Client& coordinator, const std::vector<AgentClient*>& a
   if (status.ok() && !aborted.ok()) {
     status = absl::Status(aborted.code(), absl::StrCat("aborting the barrier transaction ", *txid,
                                                        ": ", aborted.message()));
+  }
+  return status;
+}
+
+}  // namespace
+
+absl::Status AwaitPhase2(Client& coordinator, const std::vector<AgentClient*>& agents,
+                         const SqlStatement& write, int64_t expected_changes,
+                         absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  // The barrier is a transaction too: within a reconnect backoff (up to
+  // 2 s) of a coordinator's restart an agent's Enlist to it can still fail
+  // with UNAVAILABLE, a clear error a client retries. So does this.
+  // The pause outlasts the channel's reconnect backoff in a few tries.
+  constexpr int kAttempts = 5;
+  absl::Duration pause = absl::Milliseconds(200);
+  absl::Status status;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    status = BarrierOnce(coordinator, agents, write, expected_changes, timeout, deadline);
+    if (!absl::IsUnavailable(status) || absl::Now() + pause >= deadline) break;
+    absl::SleepFor(pause);
+    pause *= 2;
   }
   return status;
 }

@@ -30,6 +30,9 @@ namespace txcoord::testing {
 // no change, so it takes no lock and waits for nothing. Each agent's write
 // must change exactly `expected_changes` rows (-1: not checked).
 // DEADLINE_EXCEEDED or ABORTED if a lock is still held after `timeout`.
+// A barrier that fails with UNAVAILABLE (an agent's Enlist within the
+// reconnect backoff of a coordinator's restart) is run again, up to 5
+// times with growing pauses, within `timeout`.
 // Nothing else may write the rows meanwhile. Pointers are not owned.
 absl::Status AwaitPhase2(Client& coordinator, const std::vector<AgentClient*>& agents,
                          const SqlStatement& write, int64_t expected_changes,

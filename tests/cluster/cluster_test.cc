@@ -157,18 +157,8 @@ class ClusterModeTest : public ::testing::Test {
     return created.ok() ? std::move(bank) : nullptr;
   }
 
-  // Bank::AwaitPhase2, again while it fails with UNAVAILABLE: its barrier
-  // is a transaction too, and within a reconnect backoff (up to 2 s) of a
-  // coordinator's restart an agent's Enlist to it can still fail so, a
-  // clear error a client retries.
-  static absl::Status AwaitPhase2(Bank& bank) {
-    absl::Status finished;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      finished = bank.AwaitPhase2(absl::Seconds(60));
-      if (!absl::IsUnavailable(finished)) break;
-    }
-    return finished;
-  }
+  // Bank::AwaitPhase2 (whose barrier runs again after UNAVAILABLE).
+  static absl::Status AwaitPhase2(Bank& bank) { return bank.AwaitPhase2(absl::Seconds(60)); }
 
   std::optional<TempDir> dir_;
   std::vector<std::unique_ptr<AgentClient>> agents_;
