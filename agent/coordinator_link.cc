@@ -82,14 +82,17 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
     const std::vector<absl::Status> results =
         n == 1 ? std::vector<absl::Status>{FromGrpcStatus(status)}
                : AnswersOf(status, owned->many_response, n);
+    if (n > 1) {
+      // Counted before anyone hears an answer: the counts then already
+      // hold what a caller saw.
+      absl::MutexLock lock(&mu_);
+      ++batches_sent_;
+      batched_enlistments_ += static_cast<int64_t>(n);
+    }
     for (size_t i = 0; i < n; ++i) owned->batch[i].done(results[i]);
     std::vector<Queued> next;
     {
       absl::MutexLock lock(&mu_);
-      if (n > 1) {
-        ++batches_sent_;
-        batched_enlistments_ += static_cast<int64_t>(n);
-      }
       if (queued_.empty()) {
         --async_in_flight_;  // the last use of `this` on this path
         return;
