@@ -23,7 +23,13 @@ constexpr char kDebit[] =
 constexpr char kCredit[] = "UPDATE accounts SET balance = balance + ?1 WHERE id = ?2";
 constexpr char kCreateLedger[] =
     "CREATE TABLE ledger (txid TEXT PRIMARY KEY, delta INTEGER NOT NULL)";
-constexpr char kLedger[] = "INSERT INTO ledger (txid, delta) VALUES (?1, ?2)";
+// Only after a statement that changed its account row: a debit that failed
+// the balance check leaves no ledger row, so its branch writes nothing and
+// holds no lock. A branch that wrote the ledger alone would hold no lock on
+// an accounts row, and AwaitPhase2's barrier (which writes every accounts
+// row) would not wait for it: an early-prepared one cut off from its Abort
+// by a coordinator crash would still be in doubt when the barrier returned.
+constexpr char kLedger[] = "INSERT INTO ledger (txid, delta) SELECT ?1, ?2 WHERE changes() > 0";
 // Rows per INSERT: keeps each statement far below the 64 KiB limit.
 constexpr int kRowsPerInsert = 1000;
 

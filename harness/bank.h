@@ -47,8 +47,8 @@ struct BankOptions {
   // branches in Commit"), as Transaction does; the others name nothing.
   double name_branches = 0;
   // Also keep `ledger(txid TEXT PRIMARY KEY, delta INTEGER)` at every agent:
-  // each branch inserts its txid there, so the files tell which transfers
-  // committed where (see LedgerTxids).
+  // each branch that changed its account row inserts its txid there, so
+  // the files tell which transfers committed where (see LedgerTxids).
   bool ledger = false;
   // Non-empty: each debit also publishes a transactional message to this
   // topic (key "<agent>:<account>", payload the amount), committed or

@@ -13,6 +13,7 @@
 #include "harness/bank.h"
 #include "harness/sqlite_inspect.h"
 #include "tests/integration/cluster_fixture.h"
+#include "tests/ops/scrape.h"
 
 namespace txcoord::testing {
 namespace {
@@ -91,6 +92,48 @@ INSTANTIATE_TEST_SUITE_P(Prepare, TransfersTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "EarlyPrepare" : "CoordinatorPrepare";
                          });
+
+// The bank's audits rely on every branch of a transfer holding a lock on an
+// accounts row (the barrier of AwaitPhase2 waits for those). A debit that
+// fails its balance check changes no row, so its branch must write nothing
+// else either: with early prepare it would otherwise be prepared with only
+// its ledger row, and stay in doubt past the barrier whenever its Abort is
+// lost (a coordinator crash).
+class BalanceCheckTest : public ClusterFixture {
+ protected:
+  ClusterOptions Options() override {
+    ClusterOptions options = ClusterFixture::Options();
+    options.agent_flags = {"--metrics_listen=127.0.0.1:0"};
+    return options;
+  }
+};
+
+TEST_F(BalanceCheckTest, ADebitThatFailsItsBalanceCheckPreparesNothing) {
+  BankOptions options;
+  options.accounts = 10;
+  options.initial_balance = 1;  // every amount is at least 2: every debit fails
+  options.ledger = true;
+  options.early_prepare = true;
+  Bank bank(coordinator_.get(), agents_, options);
+  ASSERT_TRUE(bank.CreateAccounts().ok());
+  absl::BitGen rng;
+  for (int i = 0; i < 6; ++i) {
+    TransferResult result = bank.Transfer(rng);
+    ASSERT_EQ(result.outcome, TransferOutcome::kBalanceCheck) << result.detail;
+  }
+  double read_only = 0;
+  for (int i = 0; i < cluster_->agent_count(); ++i) {
+    absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->agent_log(i));
+    ASSERT_TRUE(address.ok()) << address.status();
+    absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
+    ASSERT_TRUE(scrape.ok()) << scrape.status();
+    EXPECT_EQ(scrape->Value("txagent_prepares_total{vote=\"yes\"}").value_or(-1), 0)
+        << cluster_->agent_name(i) << " prepared a branch that changed no account";
+    read_only += scrape->Value("txagent_prepares_total{vote=\"read_only\"}").value_or(0);
+  }
+  // Each failed debit was still prepared early, and voted read-only.
+  EXPECT_EQ(read_only, 6);
+}
 
 }  // namespace
 }  // namespace txcoord::testing
