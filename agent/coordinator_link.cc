@@ -49,6 +49,7 @@ void CoordinatorLink::EnlistAsync(const std::string& txid, uint64_t branch_token
   q.request.set_participant(name_);
   q.request.set_prepared(prepared);
   q.request.set_branch_token(branch_token);
+  q.request.set_named_in_commit(true);  // only named Executes enlist without waiting
   std::vector<Queued> batch;
   {
     absl::MutexLock lock(&mu_);

@@ -106,7 +106,7 @@ grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,
 absl::Status CoordinatorService::EnlistOne(const v1::EnlistRequest& request) {
   return runtime_->Enlist(
       request.txid(), BranchRef{request.participant(), request.endpoint(), request.branch_token()},
-      request.prepared());
+      request.prepared(), request.named_in_commit());
 }
 
 grpc::Status CoordinatorService::ServeEnlistBatch(const v1::EnlistBatchRequest* request,

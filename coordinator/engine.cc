@@ -178,7 +178,7 @@ absl::StatusOr<BeginResult> Engine::Begin(absl::Duration timeout, absl::Time now
 }
 
 absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
-                            absl::Time now, Actions* out) {
+                            absl::Time now, Actions* out, bool named_in_commit) {
   if (!IsValidName(branch.participant)) {
     return absl::InvalidArgumentError(
         "participant name must be 1 to 128 characters of [A-Za-z0-9_.:-]");
@@ -225,6 +225,7 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   } else {
     existing->ref.endpoint = branch.endpoint;
   }
+  existing->named_in_commit = existing->named_in_commit || named_in_commit;
   if (prepared && existing->vote != Vote::kYes) {
     existing->vote = Vote::kYes;
     ++stats_.votes_yes;  // an early prepare's vote
@@ -263,6 +264,11 @@ std::string Engine::MatchNamed(Txn& txn, const std::vector<BranchRef>& named) {
     auto it = std::find_if(named.begin(), named.end(),
                            [&b](const BranchRef& n) { return n.participant == b.ref.participant; });
     if (it == named.end()) {
+      // Enlisted before its Execute answered, by an agent that does not
+      // report its branch to the client (one that predates named
+      // branches, during an upgrade): the client could not name it, and
+      // it commits with the rest as under an unnamed Commit.
+      if (!b.named_in_commit) continue;
       return absl::StrCat("participant ", b.ref.participant,
                           " enlisted a branch that the client's Commit did not name");
     }

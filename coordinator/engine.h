@@ -150,8 +150,12 @@ class Engine final {
   // bounds.
   absl::Status SetPolicy(const EnginePolicy& policy);
   // Adds (or re-confirms) a branch; `prepared` records a YES vote.
+  // `named_in_commit`: sent for an Execute the client will name in its
+  // Commit (EnlistRequest.named_in_commit); a Commit that names branches
+  // but not this one then aborts. Without it, such a Commit keeps the
+  // branch as if it were named.
   absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
-                      absl::Time now, Actions* out);
+                      absl::Time now, Actions* out, bool named_in_commit = false);
   // Starts commit. OK means a Decided action for `txid` is (or will be)
   // emitted; the caller registers its waiter before calling.
   absl::Status Commit(const std::string& txid, absl::Time now, Actions* out) {
@@ -159,8 +163,10 @@ class Engine final {
   }
   // Commit of the branches the client names (participant and token; see
   // CommitRequest.branches), checked against the enlisted ones: one
-  // enlisted but not named, or named under another token, aborts; one not
-  // yet enlisted joins as awaited, and its Enlist (accepted while
+  // enlisted for a named Execute but not named, or named under another
+  // token, aborts; one enlisted without that flag (an agent that predates
+  // named branches) is kept as if named; one not yet enlisted joins as
+  // awaited, and its Enlist (accepted while
   // PREPARING for a named branch) brings its endpoint and vote, or the
   // prepare timeout aborts. Empty: every enlisted branch, unchecked.
   // INVALID_ARGUMENT for a bad name, a zero token, a participant named
@@ -280,6 +286,8 @@ class Engine final {
     bool prepare_sent = false;  // a SendPrepare went out: only then may a vote come back
     // Named by the client's Commit, not enlisted yet: no endpoint to call.
     bool awaited = false;
+    // An Enlist said the client names it in Commit (so must, or abort).
+    bool named_in_commit = false;
   };
   // Invariants, checked where they are relied on (common/check.h): an open
   // transaction is ACTIVE, PREPARING or COMMITTING (Finish removes it as it

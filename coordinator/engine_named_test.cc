@@ -30,9 +30,13 @@ class NamedCommitTest : public ::testing::Test {
     return begun.ok() ? begun->txid : "";
   }
 
+  // As an agent enlists for an Execute sent with named_in_commit, or
+  // (`named_in_commit` false) for one sent without, or as an agent that
+  // predates named branches does.
   absl::Status Enlist(const std::string& txid, const std::string& p, uint64_t token, bool prepared,
-                      Actions* out) {
-    return engine_.Enlist(txid, {p, "host-" + p + ":1", token}, prepared, kT0, out);
+                      Actions* out, bool named_in_commit = true) {
+    return engine_.Enlist(txid, {p, "host-" + p + ":1", token}, prepared, kT0, out,
+                          named_in_commit);
   }
 
   Actions Commit(const std::string& txid, const std::vector<BranchRef>& named) {
@@ -133,6 +137,26 @@ TEST_F(NamedCommitTest, ABranchEnlistedButNotNamedAborts) {
   EXPECT_FALSE(decided[0].committed);
   EXPECT_THAT(decided[0].reason, HasSubstr("b enlisted a branch that the client's Commit did not"));
   EXPECT_THAT(Only<LogCommit>(out), IsEmpty());
+}
+
+// An agent that predates named branches enlists before answering and
+// reports no token, so the client cannot name it: during an upgrade its
+// branch commits with the named ones, as under an unnamed Commit.
+TEST_F(NamedCommitTest, ABranchEnlistedWithoutTheNamedMarkCommitsUnnamed) {
+  const std::string txid = Begin();
+  Actions out;
+  ASSERT_TRUE(Enlist(txid, "a", 11, true, &out).ok());
+  ASSERT_TRUE(Enlist(txid, "old", 12, false, &out, /*named_in_commit=*/false).ok());
+  out = Commit(txid, {{"a", "", 11}});
+  EXPECT_THAT(Decisions(out), IsEmpty());
+  // The unnamed branch is asked for its vote like any other.
+  const std::vector<SendPrepare> prepares = Only<SendPrepare>(out);
+  ASSERT_EQ(prepares.size(), 1u);
+  EXPECT_EQ(prepares[0].branch.participant, "old");
+  out.clear();
+  engine_.OnPrepareResult(txid, "old", Vote::kYes, kT0, &out);
+  ASSERT_EQ(Only<LogCommit>(out).size(), 1u);
+  EXPECT_EQ(Only<LogCommit>(out)[0].branches.size(), 2u);
 }
 
 TEST_F(NamedCommitTest, ABranchNamedUnderAnotherTokenAborts) {

@@ -252,9 +252,10 @@ absl::StatusOr<BeginResult> Runtime::Begin(absl::Duration timeout) {
                         });
 }
 
-absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, bool prepared) {
+absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
+                             bool named_in_commit) {
   return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return e.Enlist(txid, branch, prepared, Now(), out);
+    return e.Enlist(txid, branch, prepared, Now(), out, named_in_commit);
   });
 }
 

@@ -78,7 +78,9 @@ class Runtime final {
   absl::Status Recover(const RecoveryState& state);
 
   absl::StatusOr<BeginResult> Begin(absl::Duration timeout);
-  absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared);
+  // See Engine::Enlist.
+  absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
+                      bool named_in_commit = false);
   // Calls `done` once, when the outcome is decided (and, for COMMITTED,
   // durable) or `deadline` passes (DEADLINE_EXCEEDED: the commit goes on),
   // or at once with an error. `done` runs on whichever thread decided (a

@@ -47,9 +47,11 @@ class Enlister {
   // accept the branch; UNAVAILABLE or DEADLINE_EXCEEDED mean the outcome of
   // the call is unknown.
   virtual absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) = 0;
-  // Enlist without waiting: `done` gets what Enlist would return, on any
-  // thread, possibly before this returns (the default runs Enlist here).
-  // Call with no lock held that `done` takes.
+  // Enlist without waiting, for an Execute the client names in its Commit
+  // (sent with EnlistRequest.named_in_commit, so the coordinator aborts a
+  // Commit that leaves the branch out): `done` gets what Enlist would
+  // return, on any thread, possibly before this returns (the default runs
+  // Enlist here). Call with no lock held that `done` takes.
   virtual void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
                            std::function<void(absl::Status)> done) {
     done(Enlist(txid, branch_token, prepared));

@@ -312,9 +312,9 @@ absl::StatusOr<coordinator::BeginResult> CoordinatorNode::Begin(absl::Duration t
 }
 
 absl::Status CoordinatorNode::Enlist(const std::string& txid, const BranchRef& branch,
-                                     bool prepared) {
+                                     bool prepared, bool named_in_commit) {
   if (!serving()) return NotServing();
-  absl::Status status = process_->runtime->Enlist(txid, branch, prepared);
+  absl::Status status = process_->runtime->Enlist(txid, branch, prepared, named_in_commit);
   loop_->Trace(absl::StrCat(name_, " Enlist ", txid, " ", branch.participant,
                             prepared ? " (prepared)" : "", ": ",
                             status.ok() ? "OK" : absl::StatusCodeToString(status.code())));

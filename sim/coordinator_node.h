@@ -117,7 +117,8 @@ class CoordinatorNode final {
 
   // --- Client and participant requests (CoordinatorService) -------------
   absl::StatusOr<coordinator::BeginResult> Begin(absl::Duration timeout);
-  absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch, bool prepared);
+  absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch, bool prepared,
+                      bool named_in_commit = false);
   void Commit(const std::string& txid, std::vector<coordinator::BranchRef> named,
               absl::Time deadline, coordinator::Runtime::CommitCallback reply);
   absl::Status Abort(const std::string& txid);

@@ -71,7 +71,7 @@ class ParticipantNode::Enlister final : public participant::Enlister {
         absl::StrCat("Enlist ", txid, " ", n.name(), prepared ? " (prepared)" : "", " (async)"),
         n.options_.query_timeout, /*idempotent=*/true,
         [coord, txid, branch, prepared](std::function<void(absl::Status)> reply) {
-          reply(coord->Enlist(txid, branch, prepared));
+          reply(coord->Enlist(txid, branch, prepared, /*named_in_commit=*/true));
         },
         std::move(done));
   }

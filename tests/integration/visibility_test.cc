@@ -311,5 +311,35 @@ TEST_F(VisibilityTest, ACommitThatDoesNotNameEveryBranchAsItWasWrittenAborts) {
   }
 }
 
+// During an upgrade some agents predate named branches: they ignore
+// named_in_commit, enlist before they answer, and report no branch, so the
+// client's Commit names only the new agents' branches. On the wire such an
+// agent's Enlist is a plain one, as for an Execute sent without
+// named_in_commit, which is what agent #2 is sent here: its branch commits
+// with the named ones.
+TEST_F(VisibilityTest, ABranchFromAnAgentThatCannotNameItCommitsWithTheNamedOnes) {
+  absl::StatusOr<BeginResult> begun = coordinator_->BeginWith(absl::Seconds(30));
+  ASSERT_TRUE(begun.ok()) << begun.status();
+  ASSERT_TRUE(begun->checks_named_branches);
+  ExecuteOptions named;
+  named.named_in_commit = true;
+  std::vector<NamedBranch> branches;
+  for (AgentClient* agent : {agents_[0], agents_[1]}) {
+    absl::StatusOr<ExecuteResult> wrote =
+        agent->Execute(begun->txid, {{"UPDATE items SET v = 7 WHERE id = 1", {}}}, named);
+    ASSERT_TRUE(wrote.ok()) << wrote.status();
+    NameBranch(*wrote, &branches);
+  }
+  absl::StatusOr<ExecuteResult> old_style =
+      agents_[2]->Execute(begun->txid, {{"UPDATE items SET v = 7 WHERE id = 1", {}}});
+  ASSERT_TRUE(old_style.ok()) << old_style.status();
+  ASSERT_EQ(branches.size(), 2u);
+  absl::StatusOr<CommitResult> commit = coordinator_->Commit(begun->txid, branches);
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_TRUE(commit->committed) << commit->reason;
+  AwaitPhase2(/*rows=*/1);
+  EXPECT_EQ(FileState(), "7/1 7/1 7/1");
+}
+
 }  // namespace
 }  // namespace txcoord::testing
