@@ -49,6 +49,7 @@ void WriteTransaction(JsonWriter& json, const v1::Transaction& tx, absl::Time no
     json.Key("acknowledged").Bool(b.acknowledged());
     json.Key("heuristic").Bool(b.heuristic());
     json.Key("heuristic_mixed").Bool(b.heuristic_mixed());
+    json.Key("awaited").Bool(b.awaited());
     json.Key("phase2_attempts").Uint(b.phase2_attempts());
     json.Key("last_attempt_unix_ms").Int(b.last_attempt_unix_ms());
     json.Key("last_error").String(b.last_error());
@@ -78,6 +79,9 @@ std::string Problem(const v1::Transaction& tx) {
       return absl::StrCat(b.participant(), ": ", b.last_error());
     }
   }
+  for (const v1::Branch& b : tx.branches()) {
+    if (b.awaited()) return absl::StrCat("awaiting ", b.participant(), "'s Enlist");
+  }
   return tx.reason();
 }
 
@@ -103,6 +107,7 @@ std::string Describe(const v1::Transaction& tx, absl::Time now) {
   for (const v1::Branch& b : tx.branches()) {
     std::string note = b.heuristic_mixed() ? "HEURISTIC_MIXED"
                        : b.heuristic()     ? "heuristic (marked done by an operator)"
+                       : b.awaited()       ? "awaited: named in the Commit, not enlisted yet"
                                            : "";
     table.AddRow({b.participant(), OrDash(b.endpoint()), VoteName(b.vote()),
                   b.acknowledged() ? "yes" : "no", absl::StrCat(b.phase2_attempts()),
@@ -133,6 +138,17 @@ std::string Describe(const v1::Transaction& tx, absl::Time now) {
                     "`txctl retry ",
                     tx.txid(), "` retries now (after fixing the agent or network).\n");
   } else if (tx.state() == v1::TX_STATE_ACTIVE || tx.state() == v1::TX_STATE_PREPARING) {
+    std::vector<std::string> awaited;
+    for (const v1::Branch& b : tx.branches()) {
+      if (b.awaited()) awaited.push_back(b.participant());
+    }
+    if (!awaited.empty()) {
+      absl::StrAppend(&out, "\nawaiting the Enlist of ", absl::StrJoin(awaited, ", "),
+                      ": the client's Commit named these branches before their agents enlisted\n"
+                      "them. Without it by the prepare timeout the transaction aborts; check\n"
+                      "that each agent reaches this coordinator: its log warns of each failed\n"
+                      "enlistment (\"enlisting the branch ... failed\").\n");
+    }
     absl::StrAppend(&out,
                     "\nundecided: it commits or aborts by itself, at the latest at its deadline.\n"
                     "`txctl abort ",

@@ -78,6 +78,7 @@ void ToProto(const TransactionView& view, v1::Transaction* out) {
     branch->set_heuristic(b.heuristic);
     branch->set_heuristic_mixed(b.heuristic_mixed);
     branch->set_last_attempt_unix_ms(UnixMillis(b.last_attempt));
+    branch->set_awaited(b.awaited);
   }
 }
 

@@ -71,6 +71,7 @@ struct BranchView {
   absl::Time last_attempt = absl::InfinitePast();  // last phase-2 call sent
   bool heuristic = false;                          // acknowledged by an operator (MarkBranchDone)
   bool heuristic_mixed = false;                    // answered HEURISTIC_MIXED: retries stopped
+  bool awaited = false;  // named in the Commit, not enlisted yet (no endpoint)
 };
 
 struct TransactionView {

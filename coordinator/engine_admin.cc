@@ -51,7 +51,7 @@ TransactionView Engine::View(const std::string& txid, const Txn& txn) const {
     view.reason = "one-phase commit in progress";
   for (const Branch& b : txn.branches) {
     view.branches.push_back(BranchView{b.ref, b.vote, b.acknowledged, b.attempts, b.last_error,
-                                       b.last_attempt, b.heuristic, b.heuristic_mixed});
+                                       b.last_attempt, b.heuristic, b.heuristic_mixed, b.awaited});
   }
   return view;
 }

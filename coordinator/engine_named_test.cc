@@ -159,6 +159,25 @@ TEST_F(NamedCommitTest, ABranchEnlistedWithoutTheNamedMarkCommitsUnnamed) {
   EXPECT_EQ(Only<LogCommit>(out)[0].branches.size(), 2u);
 }
 
+TEST_F(NamedCommitTest, DescribeShowsAnAwaitedBranchUntilItEnlists) {
+  const std::string txid = Begin();
+  Actions out;
+  ASSERT_TRUE(Enlist(txid, "a", 11, true, &out).ok());
+  Commit(txid, {{"a", "", 11}, {"b", "", 12}});
+  absl::StatusOr<TransactionView> view = engine_.Describe(txid);
+  ASSERT_TRUE(view.ok()) << view.status();
+  ASSERT_EQ(view->branches.size(), 2u);
+  EXPECT_FALSE(view->branches[0].awaited);
+  EXPECT_TRUE(view->branches[1].awaited);
+  EXPECT_EQ(view->branches[1].ref.endpoint, "");
+  out.clear();
+  ASSERT_TRUE(Enlist(txid, "b", 12, false, &out).ok());
+  view = engine_.Describe(txid);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_FALSE(view->branches[1].awaited);
+  EXPECT_EQ(view->branches[1].ref.endpoint, "host-b:1");
+}
+
 TEST_F(NamedCommitTest, ABranchNamedUnderAnotherTokenAborts) {
   const std::string txid = Begin();
   Actions out;

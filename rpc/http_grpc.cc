@@ -115,6 +115,7 @@ nlohmann::json TransactionToJson(const v1::Transaction& tx) {
                         {"last_error", b.last_error()},
                         {"heuristic", b.heuristic()},
                         {"heuristic_mixed", b.heuristic_mixed()},
+                        {"awaited", b.awaited()},
                         {"last_attempt_unix_ms", b.last_attempt_unix_ms()}});
   }
   return {{"txid", tx.txid()},

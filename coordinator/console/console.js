@@ -76,7 +76,8 @@ function branchSummary(b) {
   const vote = b.vote || 'no vote';
   const ack = b.acknowledged ? 'acknowledged' : 'not acknowledged';
   return el('li', {className: b.acknowledged ? 'ok' : 'pending'}, el('strong', {}, b.participant),
-            ` ${vote}, ${ack}`, b.heuristic_mixed ? el('span', {className: 'bad'}, ' HEURISTIC_MIXED') : null);
+            ` ${vote}, ${ack}`, b.heuristic_mixed ? el('span', {className: 'bad'}, ' HEURISTIC_MIXED') : null,
+            b.awaited ? el('span', {className: 'pending'}, ' awaited (named in the Commit, not enlisted yet)') : null);
 }
 
 // --- Metrics -----------------------------------------------------------------------
@@ -289,7 +290,8 @@ async function refreshDetail() {
       el('td', {}, b.participant), el('td', {}, b.endpoint), el('td', {}, b.vote || '–'),
       el('td', {}, b.acknowledged ? 'yes' : 'no'), el('td', {className: 'number'}, String(b.phase2_attempts)),
       el('td', {}, b.last_attempt_unix_ms ? `${ageOf(b.last_attempt_unix_ms)} ago` : '–'),
-      el('td', {className: 'error'}, [b.heuristic_mixed ? 'HEURISTIC_MIXED' : '', b.last_error].filter(Boolean).join(': ')),
+      el('td', {className: 'error'}, [b.heuristic_mixed ? 'HEURISTIC_MIXED' : '',
+        b.awaited ? 'awaited: named in the Commit, not enlisted yet' : '', b.last_error].filter(Boolean).join(': ')),
       el('td', {}, action));
   }));
   $('#retry').hidden = !(committing || tx.state === 'PREPARING');

@@ -270,5 +270,45 @@ TEST_F(OperatorsTest, MarkDoneSurvivesACoordinatorCrash) {
   EXPECT_EQ(ValueAt(1), 5);
 }
 
+// A Commit that names a branch whose Enlist never comes waits in PREPARING
+// until the prepare timeout: txctl shows the branch as awaited and says
+// what to check, and the transaction then aborts by itself.
+TEST_F(OperatorsTest, ABranchNamedInTheCommitButNeverEnlistedShowsAwaitedThenAborts) {
+  absl::StatusOr<BeginResult> begun = client_->BeginWith(absl::Seconds(60));
+  ASSERT_TRUE(begun.ok()) << begun.status();
+  ASSERT_TRUE(begun->checks_named_branches);
+  ExecuteOptions named;
+  named.named_in_commit = true;
+  absl::StatusOr<ExecuteResult> wrote =
+      agents_[0]->Execute(begun->txid, {{"UPDATE kv SET v = 5 WHERE k = 1", {}}}, named);
+  ASSERT_TRUE(wrote.ok()) << wrote.status();
+  // agent1 is named, but nothing was ever written there: no Enlist comes.
+  std::vector<NamedBranch> branches = {{wrote->participant, wrote->branch_token},
+                                       {"agent1", 12345}};
+  // Its answer comes at the prepare timeout (5 s), after this client has
+  // stopped waiting (3 s): the outcome is read below.
+  std::thread commit([&] { client_->Commit(begun->txid, branches).IgnoreError(); });
+
+  ASSERT_TRUE(Eventually([&] {
+    JsonValue tx = Json(Txctl({"show", begun->txid, "--json"}));
+    const JsonValue* b = BranchOf(tx, "agent1");
+    return b != nullptr && b->Get("awaited")->boolean;
+  }));
+  JsonValue tx = Json(Txctl({"show", begun->txid, "--json"}));
+  EXPECT_EQ(tx.Get("state")->str, "PREPARING");
+  EXPECT_FALSE(BranchOf(tx, "agent0")->Get("awaited")->boolean);
+  TxctlResult show = Txctl({"show", begun->txid});
+  EXPECT_THAT(show.out, HasSubstr("awaited: named in the Commit, not enlisted yet"));
+  EXPECT_THAT(show.out, HasSubstr("awaiting the Enlist of agent1"));
+  EXPECT_THAT(Txctl({"list"}).out, HasSubstr("awaiting agent1's Enlist"));
+
+  commit.join();
+  ASSERT_TRUE(Eventually([&] {
+    return Json(Txctl({"show", begun->txid, "--json"})).Get("state")->str == "ABORTED";
+  }));
+  EXPECT_THAT(Json(Txctl({"show", begun->txid, "--json"})).Get("reason")->str,
+              HasSubstr("never enlisted"));
+}
+
 }  // namespace
 }  // namespace txcoord::testing
