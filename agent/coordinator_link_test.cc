@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
 #include "harness/call_gate.h"
 #include "rpc/grpc_util.h"
@@ -31,10 +33,18 @@ class FakeCoordinator : public v1::Coordinator::Service, public txcoord::testing
   grpc::Status Enlist(grpc::ServerContext*, const v1::EnlistRequest* request,
                       v1::EnlistResponse*) override {
     Arrive("Enlist " + request->txid());
+    Count(*request);
     return StatusFor(*request);
   }
 
+  // Enlistments received with and without EnlistRequest.named_in_commit.
+  std::atomic<int> marked{0};
+  std::atomic<int> unmarked{0};
+
  protected:
+  void Count(const v1::EnlistRequest& request) {
+    ++(request.named_in_commit() ? marked : unmarked);
+  }
   static grpc::Status StatusFor(const v1::EnlistRequest& request) {
     if (absl::EndsWith(request.txid(), "x")) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -53,6 +63,7 @@ class BatchingCoordinator final : public FakeCoordinator {
                            v1::EnlistBatchResponse* response) override {
     Arrive(absl::StrCat("EnlistBatch ", request->enlistments_size()));
     for (const v1::EnlistRequest& enlistment : request->enlistments()) {
+      Count(enlistment);
       SetAnswerStatus(FromGrpcStatus(StatusFor(enlistment)), response->add_answers());
     }
     return grpc::Status::OK;
@@ -188,6 +199,27 @@ TEST_F(CoordinatorLinkTest, AsyncEnlistsQueuedBehindAStallGoInBatchesNoLargerTha
             1);
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "EnlistBatch 3"), 1);
   EXPECT_EQ(link_->batched_enlistments(), static_cast<int64_t>(queued));
+}
+
+// Only a named Execute enlists without waiting, and the coordinator must
+// know it: a Commit that leaves such a branch out aborts, where it keeps an
+// unmarked one (docs/protocol.md, "Naming the branches in Commit").
+TEST_F(CoordinatorLinkTest, TheAsyncEnlistAloneIsMarkedNamedInCommit) {
+  BatchingCoordinator coordinator;
+  Start(&coordinator);
+  ASSERT_TRUE(link_->Enlist("c.1.1", 1, false).ok());
+  EXPECT_EQ(coordinator.unmarked.load(), 1);
+  EXPECT_EQ(coordinator.marked.load(), 0);
+  absl::Notification answered;
+  absl::Status status;
+  link_->EnlistAsync("c.1.2", 1, true, [&](absl::Status s) {
+    status = std::move(s);
+    answered.Notify();
+  });
+  answered.WaitForNotification();
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_EQ(coordinator.marked.load(), 1);
+  EXPECT_EQ(coordinator.unmarked.load(), 1);
 }
 
 }  // namespace

@@ -147,7 +147,8 @@ std::string Describe(const v1::Transaction& tx, absl::Time now) {
                       ": the client's Commit named these branches before their agents enlisted\n"
                       "them. Without it by the prepare timeout the transaction aborts; check\n"
                       "that each agent reaches this coordinator: its log warns of each failed\n"
-                      "enlistment (\"enlisting the branch ... failed\").\n");
+                      "enlistment (\"enlisting the branch ... failed\", or \"the vote of the\n"
+                      "prepared branch ...\" for an early prepare).\n");
     }
     absl::StrAppend(&out,
                     "\nundecided: it commits or aborts by itself, at the latest at its deadline.\n"

@@ -68,7 +68,9 @@ std::vector<CommandSpec>* MakeCommands() {
        "acknowledged phase 2, how many phase-2 calls failed, when the last one was\n"
        "sent and the last error. Use it on anything `list` shows as stuck. A branch\n"
        "marked HEURISTIC_MIXED was forced the other way by an operator at its agent\n"
-       "(docs/operations.md); one marked heuristic was settled with mark-done.\n",
+       "(docs/operations.md); one marked heuristic was settled with mark-done. One\n"
+       "marked awaited was named in the client's Commit but its agent has not\n"
+       "enlisted it yet: the transaction aborts at the prepare timeout without it.\n",
        {},
        1,
        1,

@@ -148,11 +148,13 @@ class Client final {
   // returned as they are: e.g. OUT_OF_RANGE (the outcome expired: check
   // the databases), NOT_FOUND, FAILED_PRECONDITION.
   [[nodiscard]] absl::StatusOr<CommitResult> Commit(const std::string& txid);
-  // Commit of exactly the branches named (each participant once, as its
-  // Executes with named_in_commit reported it; docs/protocol.md): a branch
-  // enlisted but not named, or under another token, aborts the
-  // transaction; one named but not yet enlisted is waited for. Empty:
-  // Commit(txid).
+  // Commit of the branches named (each participant once, as its Executes
+  // with named_in_commit reported it; docs/protocol.md): a branch enlisted
+  // for such an Execute but not named, or any named under another token,
+  // aborts the transaction; one named but not yet enlisted is waited for;
+  // one enlisted before its Execute answered (sent without
+  // named_in_commit, or by an agent that predates it) is kept unnamed.
+  // Empty: Commit(txid).
   [[nodiscard]] absl::StatusOr<CommitResult> Commit(const std::string& txid,
                                                     const std::vector<NamedBranch>& branches);
 

@@ -191,8 +191,9 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   absl::StatusOr<Txn*> found = Find(txid);
   if (!found.ok()) return found.status();
   Txn& txn = **found;
-  if (txn.state == TxState::kPreparing && txn.named && !txn.logging && !txn.one_phase &&
-      FindBranch(txn, branch.participant) != nullptr) {
+  if (const Branch* b = FindBranch(txn, branch.participant);
+      txn.state == TxState::kPreparing && txn.named && !txn.logging && !txn.one_phase &&
+      b != nullptr && b->named) {
     return EnlistNamed(txid, txn, branch, prepared, now, out);
   }
   if (txn.state != TxState::kActive) {
@@ -260,7 +261,7 @@ absl::Status Engine::EnlistNamed(const std::string& txid, Txn& txn, const Branch
 }
 
 std::string Engine::MatchNamed(Txn& txn, const std::vector<BranchRef>& named) {
-  for (const Branch& b : txn.branches) {
+  for (Branch& b : txn.branches) {
     auto it = std::find_if(named.begin(), named.end(),
                            [&b](const BranchRef& n) { return n.participant == b.ref.participant; });
     if (it == named.end()) {
@@ -277,11 +278,13 @@ std::string Engine::MatchNamed(Txn& txn, const std::vector<BranchRef>& named) {
                           " but the client's Commit named ", it->token,
                           " (the agent lost the branch the client wrote in)");
     }
+    b.named = true;
   }
   for (const BranchRef& n : named) {
     if (FindBranch(txn, n.participant) != nullptr) continue;
     Branch awaited{BranchRef{n.participant, "", n.token}};
     awaited.awaited = true;
+    awaited.named = true;
     txn.branches.push_back(std::move(awaited));
   }
   return "";

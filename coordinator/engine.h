@@ -289,6 +289,8 @@ class Engine final {
     bool awaited = false;
     // An Enlist said the client names it in Commit (so must, or abort).
     bool named_in_commit = false;
+    // The client's Commit named it: its Enlist is taken while PREPARING.
+    bool named = false;
   };
   // Invariants, checked where they are relied on (common/check.h): an open
   // transaction is ACTIVE, PREPARING or COMMITTING (Finish removes it as it

@@ -159,6 +159,20 @@ TEST_F(NamedCommitTest, ABranchEnlistedWithoutTheNamedMarkCommitsUnnamed) {
   EXPECT_EQ(Only<LogCommit>(out)[0].branches.size(), 2u);
 }
 
+// A branch kept unnamed is not the Commit's to wait for: its Enlist after
+// the Commit is refused, as any unnamed branch's is.
+TEST_F(NamedCommitTest, AKeptUnnamedBranchCannotEnlistAgainOnceCommitStarted) {
+  const std::string txid = Begin();
+  Actions out;
+  ASSERT_TRUE(Enlist(txid, "a", 11, true, &out).ok());
+  ASSERT_TRUE(Enlist(txid, "old", 12, false, &out, /*named_in_commit=*/false).ok());
+  Commit(txid, {{"a", "", 11}});
+  out.clear();
+  absl::Status again = Enlist(txid, "old", 12, true, &out, /*named_in_commit=*/false);
+  EXPECT_TRUE(absl::IsFailedPrecondition(again)) << again;
+  EXPECT_THAT(Only<LogCommit>(out), IsEmpty());
+}
+
 TEST_F(NamedCommitTest, DescribeShowsAnAwaitedBranchUntilItEnlists) {
   const std::string txid = Begin();
   Actions out;

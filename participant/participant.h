@@ -47,11 +47,13 @@ class Enlister {
   // accept the branch; UNAVAILABLE or DEADLINE_EXCEEDED mean the outcome of
   // the call is unknown.
   virtual absl::Status Enlist(const std::string& txid, uint64_t branch_token, bool prepared) = 0;
-  // Enlist without waiting, for an Execute the client names in its Commit
-  // (sent with EnlistRequest.named_in_commit, so the coordinator aborts a
-  // Commit that leaves the branch out): `done` gets what Enlist would
-  // return, on any thread, possibly before this returns (the default runs
-  // Enlist here). Call with no lock held that `done` takes.
+  // Enlist without waiting, for an Execute the client names in its Commit:
+  // an implementation that talks to a coordinator sends it with
+  // EnlistRequest.named_in_commit, so that a Commit leaving the branch out
+  // aborts. `done` gets what Enlist would return, on any thread, possibly
+  // before this returns. The default runs Enlist here, unmarked (for
+  // enlisters in tests; a coordinator would keep such a branch unnamed).
+  // Call with no lock held that `done` takes.
   virtual void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
                            std::function<void(absl::Status)> done) {
     done(Enlist(txid, branch_token, prepared));

@@ -269,10 +269,10 @@ TEST_F(VisibilityTest, ATransactionNamesItsBranchesInCommit) {
   EXPECT_EQ(FileState(), "5/1 5/1 5/1");
 }
 
-// The coordinator commits exactly the branches the client names: a branch
-// that enlisted but is left out, or named under another token, aborts. (An
-// enlistment that arrives after such a Commit is refused instead: its
-// agent rolls the branch back.)
+// The coordinator commits only the branches the client names: a branch
+// enlisted for a named Execute but left out, or named under another token,
+// aborts. (An enlistment that arrives after such a Commit is refused
+// instead: its agent rolls the branch back.)
 TEST_F(VisibilityTest, ACommitThatDoesNotNameEveryBranchAsItWasWrittenAborts) {
   ExecuteOptions named;
   named.named_in_commit = true;
