@@ -294,7 +294,10 @@ async function refreshDetail() {
         b.awaited ? 'awaited: named in the Commit, not enlisted yet' : '', b.last_error].filter(Boolean).join(': ')),
       el('td', {}, action));
   }));
-  $('#retry').hidden = !(committing || tx.state === 'PREPARING');
+  // Retry resends phase 2: a COMMITTING transaction's, or a one-phase
+  // commit's (the coordinator refuses it for votes still being collected).
+  const onePhase = tx.state === 'PREPARING' && tx.reason === 'one-phase commit in progress';
+  $('#retry').hidden = !(committing || onePhase);
   $('#abort').hidden = !(tx.state === 'ACTIVE' || tx.state === 'PREPARING');
 }
 
