@@ -191,9 +191,9 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   absl::StatusOr<Txn*> found = Find(txid);
   if (!found.ok()) return found.status();
   Txn& txn = **found;
-  if (const Branch* b = FindBranch(txn, branch.participant);
-      txn.state == TxState::kPreparing && txn.named && !txn.logging && !txn.one_phase &&
-      b != nullptr && b->named) {
+  if (const Branch* b = FindBranch(txn, branch.participant); txn.state == TxState::kPreparing &&
+                                                             !txn.logging && !txn.one_phase &&
+                                                             b != nullptr && b->named) {
     return EnlistNamed(txid, txn, branch, prepared, now, out);
   }
   if (txn.state != TxState::kActive) {
@@ -334,7 +334,6 @@ absl::Status Engine::Commit(const std::string& txid, const std::vector<BranchRef
           DoAbort(txid, txn, mismatch, out);
           return absl::OkStatus();
         }
-        txn.named = true;
       }
       StartPrepare(txid, txn, now, out);
       return absl::OkStatus();

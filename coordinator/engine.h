@@ -305,7 +305,6 @@ class Engine final {
     absl::Time decided = absl::InfinitePast();
     bool logging = false;    // COMMIT (or ONE_PHASE) append issued, not yet durable
     bool one_phase = false;  // decision delegated to the only branch
-    bool named = false;      // its Commit named the branches (EnlistNamed applies)
   };
 
   // Ownership and syntax check; NOT_FOUND-free.
