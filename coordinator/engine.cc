@@ -191,17 +191,16 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   absl::StatusOr<Txn*> found = Find(txid);
   if (!found.ok()) return found.status();
   Txn& txn = **found;
-  if (const Branch* b = FindBranch(txn, branch.participant); txn.state == TxState::kPreparing &&
-                                                             !txn.logging && !txn.one_phase &&
-                                                             b != nullptr && b->named) {
-    return EnlistNamed(txid, txn, branch, prepared, now, out);
+  Branch* existing = FindBranch(txn, branch.participant);
+  if (txn.state == TxState::kPreparing && !txn.logging && !txn.one_phase && existing != nullptr &&
+      existing->named) {
+    return EnlistNamed(txid, txn, *existing, branch, prepared, now, out);
   }
   if (txn.state != TxState::kActive) {
     return absl::FailedPreconditionError(
         absl::StrCat("transaction ", txid, " is ", TxStateName(txn.state),
                      ": branches can join only while it is ACTIVE"));
   }
-  Branch* existing = FindBranch(txn, branch.participant);
   // One incarnation of a branch never changes its token, so any change,
   // to or from 0 (an agent from before tokens, upgraded by a restart)
   // included, means a new branch.
@@ -234,9 +233,9 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
   return absl::OkStatus();
 }
 
-absl::Status Engine::EnlistNamed(const std::string& txid, Txn& txn, const BranchRef& branch,
-                                 bool prepared, absl::Time now, Actions* out) {
-  Branch& b = *FindBranch(txn, branch.participant);
+absl::Status Engine::EnlistNamed(const std::string& txid, Txn& txn, Branch& b,
+                                 const BranchRef& branch, bool prepared, absl::Time now,
+                                 Actions* out) {
   if (branch.token != b.ref.token) {
     const std::string reason =
         absl::StrCat("participant ", branch.participant, " enlisted branch token ", branch.token,

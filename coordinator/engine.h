@@ -324,8 +324,9 @@ class Engine final {
   // Commit's check of the named branches against the enlisted ones; the
   // reason to abort, or "" (awaited branches added).
   std::string MatchNamed(Txn& txn, const std::vector<BranchRef>& named);
-  // An Enlist while PREPARING: only a branch the Commit named, same token.
-  absl::Status EnlistNamed(const std::string& txid, Txn& txn, const BranchRef& branch,
+  // An Enlist of `branch` while PREPARING, into `b`, a branch the Commit
+  // named (its token must match).
+  absl::Status EnlistNamed(const std::string& txid, Txn& txn, Branch& b, const BranchRef& branch,
                            bool prepared, absl::Time now, Actions* out);
   void MaybeDecide(const std::string& txid, Txn& txn, absl::Time now, Actions* out);
   void DoAbort(const std::string& txid, Txn& txn, const std::string& reason, Actions* out);
