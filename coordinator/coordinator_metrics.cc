@@ -65,6 +65,19 @@ void CoordinatorMetrics::Watch(Runtime* runtime) {
           "Chunks of retained outcomes dropped (past --outcome_retention, or over "
           "--outcome_retention_max_bytes): the txids they covered now answer OUT_OF_RANGE.",
           &EngineStats::retained_chunks_dropped);
+  counter("txcoord_txids_reserved_total",
+          "Txids reserved by clients (ReserveTxids) to begin without a Begin call.",
+          &EngineStats::txids_reserved);
+  counter("txcoord_reserved_txids_begun_total",
+          "Reserved txids that began at their first Enlist or Commit.",
+          &EngineStats::reserved_begun);
+  counter("txcoord_reserved_txids_unused_total",
+          "Reserved txids that never began: their reservation expired or was dropped at "
+          "shutdown, or an Abort or QueryOutcome came first.",
+          &EngineStats::reserved_unused);
+  registry_->AddGauge("txcoord_reserved_txids_outstanding",
+                      "Reserved txids not yet used whose reservation still lives.",
+                      [this] { return static_cast<double>(stats_.reserved_outstanding); });
   registry_->AddGauge("txcoord_retained_committed_txids",
                       "Committed txids whose outcome is retained after they ended (Commit and "
                       "GetTransaction answer them COMMITTED).",

@@ -1,5 +1,6 @@
 #include "coordinator/coordinator_service.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -100,6 +101,25 @@ grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,
   if (!begun.ok()) return ToGrpcStatus(begun.status());
   response->set_txid(begun->txid);
   response->set_deadline_unix_ms(absl::ToUnixMillis(begun->deadline));
+  response->set_checks_named_branches(true);
+  return grpc::Status::OK;
+}
+
+grpc::Status CoordinatorService::ServeReserveTxids(const v1::ReserveTxidsRequest* request,
+                                                   v1::ReserveTxidsResponse* response) {
+  if (request->timeout_ms() > kMaxTimeoutMs) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "timeout_ms is over the limit of 3600000 (one hour)");
+  }
+  absl::StatusOr<ReserveResult> reserved =
+      runtime_->Reserve(request->count(), absl::Milliseconds(request->timeout_ms()));
+  if (!reserved.ok()) return ToGrpcStatus(reserved.status());
+  response->set_cluster(reserved->cluster);
+  response->set_epoch(reserved->epoch);
+  response->set_first_sequence(reserved->first_sequence);
+  response->set_count(reserved->count);
+  response->set_valid_for_ms(static_cast<uint32_t>(
+      std::min<int64_t>(absl::ToInt64Milliseconds(reserved->valid_for), UINT32_MAX)));
   response->set_checks_named_branches(true);
   return grpc::Status::OK;
 }

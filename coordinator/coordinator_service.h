@@ -30,6 +30,11 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
                                   v1::BeginResponse* response) override {
     return Answer(context, ServeBegin(request, response));
   }
+  grpc::ServerUnaryReactor* ReserveTxids(grpc::CallbackServerContext* context,
+                                         const v1::ReserveTxidsRequest* request,
+                                         v1::ReserveTxidsResponse* response) override {
+    return Answer(context, ServeReserveTxids(request, response));
+  }
   grpc::ServerUnaryReactor* Enlist(grpc::CallbackServerContext* context,
                                    const v1::EnlistRequest* request,
                                    v1::EnlistResponse* response) override {
@@ -82,6 +87,8 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::Status AdmitName(const grpc::ServerContextBase& context, absl::string_view method,
                          absl::string_view participant) const;
   grpc::Status ServeBegin(const v1::BeginRequest* request, v1::BeginResponse* response);
+  grpc::Status ServeReserveTxids(const v1::ReserveTxidsRequest* request,
+                                 v1::ReserveTxidsResponse* response);
   absl::Status EnlistOne(const v1::EnlistRequest& request);
   grpc::Status ServeEnlistBatch(const v1::EnlistBatchRequest* request,
                                 v1::EnlistBatchResponse* response);

@@ -53,10 +53,13 @@ void Engine::PruneRetained(absl::Time now) {
   // limit scans every open transaction, at most once a second: while an
   // old chunk is held back by an open txid, a scan per Begin would cost
   // O(open) on the hot path for nothing.
+  DropExpiredReservations(now);
   const bool window = now >= next_window_check_;
   if (window) next_window_check_ = now + absl::Seconds(1);
   stats_.retained_chunks_dropped += retained_.Prune(window ? now : absl::InfinitePast(), [this] {
     ExpiredMark limit{options_.epoch, next_sequence_ - 1};
+    // Reserved txids not used yet may still begin.
+    if (!reservations_.empty()) limit = {options_.epoch, reservations_.begin()->first - 1};
     for (const auto& [txid, txn] : txns_) {
       absl::StatusOr<Txid> parsed = ParseTxid(txid);
       if (!parsed.ok()) continue;
@@ -121,10 +124,97 @@ absl::StatusOr<Engine::Txn*> Engine::Find(const std::string& txid) {
       return absl::FailedPreconditionError(
           absl::StrCat("transaction ", txid, " is already ", TxStateName(done->second.state)));
     }
-    return absl::NotFoundError(
-        absl::StrCat("transaction ", txid, " is unknown (never begun, or aborted and forgotten)"));
+    return absl::NotFoundError(absl::StrCat(
+        "transaction ", txid,
+        " is unknown (never begun, reserved and not used in time, or aborted and forgotten)"));
   }
   return &it->second;
+}
+
+absl::StatusOr<Engine::Txn*> Engine::FindOrBegin(const std::string& txid, absl::Time now,
+                                                 Actions* out) {
+  absl::StatusOr<Txn*> found = Find(txid);
+  if (found.ok() || !absl::IsNotFound(found.status())) return found;
+  absl::StatusOr<Txn*> begun = BeginReserved(txid, now, out);
+  if (!begun.ok()) return begun.status();
+  if (*begun == nullptr) return found;
+  return *begun;
+}
+
+absl::StatusOr<Engine::Txn*> Engine::BeginReserved(const std::string& txid, absl::Time now,
+                                                   Actions* out) {
+  if (reservations_.empty()) return nullptr;
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (!parsed.ok() || parsed->epoch != options_.epoch) return nullptr;
+  if (txns_.size() >= options_.max_open_transactions) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many open transactions (", txns_.size(), "); retry later"));
+  }
+  std::optional<ReservedUse> use = TakeReserved(parsed->sequence);
+  if (!use.has_value()) return nullptr;
+  if (now >= use->expires) {  // expired, not yet dropped
+    ++stats_.reserved_unused;
+    return nullptr;
+  }
+  ++stats_.reserved_begun;
+  return &StartTxn(
+      txid, use->timeout == absl::ZeroDuration() ? options_.default_tx_timeout : use->timeout, now,
+      out);
+}
+
+void Engine::UseUpReserved(const std::string& txid) {
+  if (reservations_.empty()) return;
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (parsed.ok() && parsed->epoch == options_.epoch && TakeReserved(parsed->sequence)) {
+    ++stats_.reserved_unused;
+  }
+}
+
+bool Engine::ReservedUnused(const std::string& txid) const {
+  if (reservations_.empty()) return false;
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (!parsed.ok() || parsed->epoch != options_.epoch) return false;
+  auto it = reservations_.upper_bound(parsed->sequence);
+  if (it == reservations_.begin()) return false;
+  --it;
+  const uint64_t index = parsed->sequence - it->first;
+  return index < it->second.used.size() && !it->second.used[index];
+}
+
+std::optional<Engine::ReservedUse> Engine::TakeReserved(uint64_t sequence) {
+  auto it = reservations_.upper_bound(sequence);
+  if (it == reservations_.begin()) return std::nullopt;
+  --it;
+  Reservation& r = it->second;
+  const uint64_t index = sequence - it->first;
+  if (index >= r.used.size() || r.used[index]) return std::nullopt;
+  r.used[index] = true;
+  --stats_.reserved_outstanding;
+  const ReservedUse use{r.expires, r.timeout};
+  if (--r.unused == 0) reservations_.erase(it);
+  return use;
+}
+
+void Engine::DropExpiredReservations(absl::Time now) {
+  // Every reservation lives reservation_ttl, so they expire in the order
+  // they were made: the order of their sequences.
+  while (!reservations_.empty() && now >= reservations_.begin()->second.expires) {
+    const Reservation& r = reservations_.begin()->second;
+    stats_.reserved_unused += r.unused;
+    stats_.reserved_outstanding -= r.unused;
+    reservations_.erase(reservations_.begin());
+  }
+}
+
+void Engine::DropReservations() { DropExpiredReservations(absl::InfiniteFuture()); }
+
+Engine::Txn& Engine::StartTxn(const std::string& txid, absl::Duration timeout, absl::Time now,
+                              Actions* out) {
+  Txn& txn = txns_[txid];
+  txn.begin = now;
+  txn.deadline = now + timeout;
+  out->push_back(ArmTimer{TimerId{txid, TimerKind::kDeadline, ""}, txn.deadline});
+  return txn;
 }
 
 Engine::Branch* Engine::FindBranch(Txn& txn, const std::string& participant) {
@@ -170,11 +260,38 @@ absl::StatusOr<BeginResult> Engine::Begin(absl::Duration timeout, absl::Time now
   }
   PruneRetained(now);
   std::string txid = Txid{options_.cluster_id, options_.epoch, next_sequence_++}.ToString();
-  Txn& txn = txns_[txid];
-  txn.begin = now;
-  txn.deadline = now + timeout;
-  out->push_back(ArmTimer{TimerId{txid, TimerKind::kDeadline, ""}, txn.deadline});
+  const Txn& txn = StartTxn(txid, timeout, now, out);
   return BeginResult{txid, txn.deadline};
+}
+
+absl::StatusOr<ReserveResult> Engine::Reserve(uint32_t count, absl::Duration timeout,
+                                              absl::Time now) {
+  if (count == 0 || count > kMaxReservedTxids) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("count ", count, " is outside [1, ", kMaxReservedTxids, "]"));
+  }
+  if (timeout < absl::ZeroDuration()) return absl::InvalidArgumentError("timeout is negative");
+  if (timeout > options_.max_tx_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat("timeout ", absl::FormatDuration(timeout),
+                                                   " is over the limit of ",
+                                                   absl::FormatDuration(options_.max_tx_timeout)));
+  }
+  DropExpiredReservations(now);
+  if (stats_.reserved_outstanding + count > options_.max_reserved_txids) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many reserved txids not yet used (", stats_.reserved_outstanding, "); retry later"));
+  }
+  PruneRetained(now);
+  const uint64_t first = next_sequence_;
+  next_sequence_ += count;
+  Reservation& r = reservations_[first];
+  r.expires = now + options_.reservation_ttl;
+  r.timeout = timeout;
+  r.used.assign(count, false);
+  r.unused = count;
+  stats_.txids_reserved += count;
+  stats_.reserved_outstanding += count;
+  return ReserveResult{options_.cluster_id, options_.epoch, first, count, options_.reservation_ttl};
 }
 
 absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
@@ -188,7 +305,7 @@ absl::Status Engine::Enlist(const std::string& txid, const BranchRef& branch, bo
         "endpoint must be host:port (at most 256 bytes; host of [A-Za-z0-9_.-] or a bracketed "
         "IPv6 address; port 1 to 65535)");
   }
-  absl::StatusOr<Txn*> found = Find(txid);
+  absl::StatusOr<Txn*> found = FindOrBegin(txid, now, out);
   if (!found.ok()) return found.status();
   Txn& txn = **found;
   Branch* existing = FindBranch(txn, branch.participant);
@@ -309,19 +426,24 @@ absl::Status Engine::Commit(const std::string& txid, const std::vector<BranchRef
       }
     }
   }
-  auto it = txns_.find(txid);
-  if (it == txns_.end()) {
-    auto done = finished_.find(txid);
-    if (done == finished_.end()) {
+  Txn* found = nullptr;
+  if (auto it = txns_.find(txid); it != txns_.end()) {
+    found = &it->second;
+  } else if (auto done = finished_.find(txid); done != finished_.end()) {
+    out->push_back(Decided{txid, done->second.state == TxState::kCommitted, done->second.reason});
+    return absl::OkStatus();
+  } else {
+    absl::StatusOr<Txn*> begun = BeginReserved(txid, now, out);
+    if (!begun.ok()) return begun.status();
+    if (*begun == nullptr) {
       absl::StatusOr<bool> committed = ForgottenOutcome(txid);
       if (!committed.ok()) return committed.status();
       out->push_back(Decided{txid, *committed, *committed ? "" : kPresumedAbort});
       return absl::OkStatus();
     }
-    out->push_back(Decided{txid, done->second.state == TxState::kCommitted, done->second.reason});
-    return absl::OkStatus();
+    found = *begun;
   }
-  Txn& txn = it->second;
+  Txn& txn = *found;
   switch (txn.state) {
     case TxState::kActive:
       if (now >= txn.deadline) {
@@ -441,6 +563,7 @@ absl::Status Engine::Abort(const std::string& txid, const std::string& reason, a
     auto done = finished_.find(txid);
     bool committed = done != finished_.end() && done->second.state == TxState::kCommitted;
     if (done == finished_.end()) {
+      UseUpReserved(txid);
       // Only a txid known not to have committed is "aborted already": past
       // the retention window OK could tell a client settling a lost Commit
       // reply that a committed transaction aborted.
@@ -479,6 +602,8 @@ absl::StatusOr<Outcome> Engine::QueryOutcome(const std::string& txid,
       // prepared (or heuristically decided) at its agent. Which branches
       // committed is no longer known: ABORTED could undo a committed
       // branch, so the branch stays in doubt for an operator.
+      // A reserved txid asked for before its first use never begins.
+      UseUpReserved(txid);
       absl::StatusOr<bool> committed = ForgottenOutcome(txid);
       if (committed.ok() && *committed) {
         return absl::FailedPreconditionError(

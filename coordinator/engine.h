@@ -16,11 +16,13 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <random>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -47,6 +49,10 @@ struct EngineOptions {
   size_t max_branches = 64;
   size_t max_open_transactions = 1000000;
   size_t finished_cache = 10000;  // details kept after a transaction ends
+  // Txid reservations (Reserve): how long one lives, and how many reserved
+  // txids not yet used may be outstanding in all (a bit each).
+  absl::Duration reservation_ttl = absl::Seconds(60);
+  size_t max_reserved_txids = 1 << 20;
   // Which committed txids are kept, and how long, after they end: what
   // Commit, Abort and GetTransaction answer for a forgotten txid.
   RetentionOptions retention;
@@ -116,7 +122,14 @@ struct EngineStats {
   uint64_t retained_committed = 0;
   size_t retained_bytes = 0;
   uint64_t retained_chunks_dropped = 0;
-  size_t open = 0;  // transactions not finished
+  // Txid reservations: txids reserved, reserved txids begun by their first
+  // Enlist or Commit, and those never begun (expired unused, used up by an
+  // Abort or QueryOutcome first, or dropped at shutdown).
+  uint64_t txids_reserved = 0;
+  uint64_t reserved_begun = 0;
+  uint64_t reserved_unused = 0;
+  size_t reserved_outstanding = 0;  // reserved, not yet used, reservation not dropped
+  size_t open = 0;                  // transactions not finished
   // Since Begin (or recovery) of the oldest open transaction; zero if none.
   absl::Duration oldest_open_age;
   // Branches of open transactions that answered HEURISTIC_MIXED (an
@@ -128,6 +141,19 @@ struct BeginResult {
   std::string txid;
   absl::Time deadline;
 };
+
+// Txids "<cluster>.<epoch>.<s>" for s in [first_sequence, first_sequence
+// + count), usable until `valid_for` after the reservation.
+struct ReserveResult {
+  std::string cluster;
+  uint64_t epoch = 0;
+  uint64_t first_sequence = 0;
+  uint32_t count = 0;
+  absl::Duration valid_for;
+};
+
+// Most txids one reservation may hold.
+inline constexpr uint32_t kMaxReservedTxids = 1024;
 
 // Not thread-safe: the owner serialises every call (the runtime holds one
 // mutex around it). Every method appends the actions it decides to `out`.
@@ -141,6 +167,19 @@ class Engine final {
   // `timeout` zero means the default. RESOURCE_EXHAUSTED past
   // max_open_transactions; INVALID_ARGUMENT past max_tx_timeout.
   absl::StatusOr<BeginResult> Begin(absl::Duration timeout, absl::Time now, Actions* out);
+  // Reserves `count` txids (1 to kMaxReservedTxids) for a client to hand
+  // out without Begin. Nothing exists for them yet: each begins at its
+  // first Enlist or Commit while the reservation lives (reservation_ttl),
+  // with `timeout` (zero: the default then) counted from that moment. An
+  // Abort or QueryOutcome that comes first uses it up instead: it can then
+  // never begin (presumed abort). A txid first used after the reservation
+  // expired is unknown, as one never begun. Used txids are remembered
+  // while their reservation lives, so none begins twice. Errors as Begin;
+  // RESOURCE_EXHAUSTED past max_reserved_txids.
+  absl::StatusOr<ReserveResult> Reserve(uint32_t count, absl::Duration timeout, absl::Time now);
+  // Forgets every reservation: their unused txids can no longer begin
+  // (shutdown: the coordinator takes no new transactions).
+  void DropReservations();
 
   // The policy in force.
   EnginePolicy policy() const;
@@ -313,6 +352,25 @@ class Engine final {
   // (or never) held.
   static absl::Status UnknownToOperators(const std::string& txid);
   absl::StatusOr<Txn*> Find(const std::string& txid);
+  // Find, beginning a reserved txid at its first use (Reserve).
+  absl::StatusOr<Txn*> FindOrBegin(const std::string& txid, absl::Time now, Actions* out);
+  // Begins `txid` if it is reserved, unused and its reservation lives:
+  // the new transaction, nullptr if it is none of these, or
+  // RESOURCE_EXHAUSTED (left unused) past max_open_transactions.
+  absl::StatusOr<Txn*> BeginReserved(const std::string& txid, absl::Time now, Actions* out);
+  // Uses up `txid` if it is reserved and unused, so that it never begins.
+  void UseUpReserved(const std::string& txid);
+  // True if `txid` is reserved and not used yet (expired or not).
+  bool ReservedUnused(const std::string& txid) const;
+  // Marks `sequence` of this epoch used if it is reserved and not yet
+  // used: when its reservation expires and the timeout it gives, or none.
+  struct ReservedUse {
+    absl::Time expires;
+    absl::Duration timeout;
+  };
+  std::optional<ReservedUse> TakeReserved(uint64_t sequence);
+  void DropExpiredReservations(absl::Time now);
+  Txn& StartTxn(const std::string& txid, absl::Duration timeout, absl::Time now, Actions* out);
   // The outcome of an owned txid this engine no longer holds (nor caches):
   // true if it committed, false if not (presumed abort); OUT_OF_RANGE once
   // past the retention window, NOT_FOUND if this epoch never issued it.
@@ -366,6 +424,15 @@ class Engine final {
   };
   absl::flat_hash_map<std::string, Finished> finished_;
   std::deque<std::string> finished_order_;
+  struct Reservation {
+    absl::Time expires;
+    absl::Duration timeout;  // zero: the default when a txid begins
+    std::vector<bool> used;
+    uint32_t unused = 0;
+  };
+  // By first sequence; a reservation goes once expired (dropped lazily)
+  // or once every txid in it is used.
+  absl::btree_map<uint64_t, Reservation> reservations_;
 };
 
 }  // namespace txcoord::coordinator

@@ -66,6 +66,11 @@ absl::StatusOr<TransactionView> Engine::Describe(const std::string& txid) const 
   auto it = txns_.find(txid);
   if (it != txns_.end()) return View(txid, it->second);
   if (finished_.contains(txid)) return FinishedView(txid);
+  if (ReservedUnused(txid)) {
+    return absl::NotFoundError(absl::StrCat("transaction ", txid,
+                                            " is reserved and has not begun: no Enlist or "
+                                            "Commit has used it yet"));
+  }
   absl::StatusOr<bool> committed = ForgottenOutcome(txid);
   if (!committed.ok()) return committed.status();
   // Only the outcome is retained: no branches, no times.

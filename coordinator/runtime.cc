@@ -252,6 +252,12 @@ absl::StatusOr<BeginResult> Runtime::Begin(absl::Duration timeout) {
                         });
 }
 
+absl::StatusOr<ReserveResult> Runtime::Reserve(uint32_t count, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = CheckAccepting(); !s.ok()) return s;
+  return engine_.Reserve(count, timeout, Now());
+}
+
 absl::Status Runtime::Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
                              bool named_in_commit) {
   return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -450,11 +456,13 @@ void Runtime::Halt() {
   absl::MutexLock lock(&mu_);
   accepting_ = false;
   halted_ = true;
+  engine_.DropReservations();
 }
 
 void Runtime::StopAccepting() {
   absl::MutexLock lock(&mu_);
   accepting_ = false;
+  engine_.DropReservations();
 }
 
 EnginePolicy Runtime::policy() {

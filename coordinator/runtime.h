@@ -78,6 +78,8 @@ class Runtime final {
   absl::Status Recover(const RecoveryState& state);
 
   absl::StatusOr<BeginResult> Begin(absl::Duration timeout);
+  // See Engine::Reserve; refused as Begin is.
+  absl::StatusOr<ReserveResult> Reserve(uint32_t count, absl::Duration timeout);
   // See Engine::Enlist.
   absl::Status Enlist(const std::string& txid, const BranchRef& branch, bool prepared,
                       bool named_in_commit = false);
@@ -125,7 +127,8 @@ class Runtime final {
   EnginePolicy policy();
   absl::Status SetPolicy(const EnginePolicy& policy);
 
-  // Refuses new transactions and commits from now on (shutdown).
+  // Refuses new transactions and commits from now on (shutdown); reserved
+  // txids not yet used can no longer begin.
   void StopAccepting();
   // Also stops carrying out actions: no more sends, appends or timers. After
   // it, the log, the timer queue and then the runtime may be destroyed in
