@@ -19,6 +19,7 @@
 #include "client/channel_cache.h"
 #include "client/transaction.h"
 #include "cluster/coordinator_directory.h"
+#include "common/txid.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -112,15 +113,39 @@ void Prepare(grpc::ClientContext* context, absl::Duration timeout, bool wait_for
 
 }  // namespace
 
+// The block of reserved txids Begin hands out (ClientOptions::reserve_txids).
+struct Client::Reserved {
+  absl::Mutex mu;
+  std::string cluster ABSL_GUARDED_BY(mu);
+  uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
+  uint64_t next ABSL_GUARDED_BY(mu) = 0;  // [next, end) not handed out yet
+  uint64_t end ABSL_GUARDED_BY(mu) = 0;
+  uint32_t timeout_ms ABSL_GUARDED_BY(mu) = 0;
+  absl::Time hand_out_until ABSL_GUARDED_BY(mu);
+  bool checks_named_branches ABSL_GUARDED_BY(mu) = false;
+  // The coordinator answered UNIMPLEMENTED: Begin from now on.
+  bool unsupported ABSL_GUARDED_BY(mu) = false;
+
+  std::optional<BeginResult> Take(uint32_t timeout, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (next >= end || now >= hand_out_until || timeout != timeout_ms) return std::nullopt;
+    return BeginResult{Txid{cluster, epoch, next++}.ToString(), checks_named_branches};
+  }
+};
+
 Client::Client(const std::string& target, ClientOptions options)
     : Client(options.credentials ? MakeChannel(target, options.credentials) : SharedChannel(target),
              options) {}
 
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
-    : options_(options), stub_(std::make_unique<Stub>(std::move(channel))) {}
+    : options_(options),
+      stub_(std::make_unique<Stub>(std::move(channel))),
+      reserved_(std::make_unique<Reserved>()) {}
 
 Client::Client(std::shared_ptr<cluster::CoordinatorDirectory> directory, ClientOptions options)
-    : options_(options), stub_(std::make_unique<Stub>(std::move(directory), options.credentials)) {}
+    : options_(options),
+      stub_(std::make_unique<Stub>(std::move(directory), options.credentials)),
+      reserved_(std::make_unique<Reserved>()) {}
 
 Client::~Client() = default;
 
@@ -141,6 +166,11 @@ absl::StatusOr<BeginResult> Client::BeginWith(absl::Duration timeout) {
   // would mean "the coordinator's default".
   request.set_timeout_ms(
       static_cast<uint32_t>(absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1)))));
+  if (options_.reserve_txids > 0) {
+    absl::StatusOr<std::optional<BeginResult>> reserved = TakeReserved(request.timeout_ms());
+    if (!reserved.ok()) return reserved.status();
+    if (reserved->has_value()) return **reserved;
+  }
   std::vector<std::string> tried;
   absl::Status status;
   for (int attempt = 1; attempt <= kBeginAttempts; ++attempt) {
@@ -166,6 +196,57 @@ absl::StatusOr<BeginResult> Client::BeginWith(absl::Duration timeout) {
   return absl::UnavailableError(absl::StrCat("Begin failed at coordinator(s) ",
                                              absl::StrJoin(tried, ", "),
                                              "; last error: ", status.ToString()));
+}
+
+absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout_ms) {
+  {
+    absl::MutexLock lock(&reserved_->mu);
+    if (reserved_->unsupported) return std::nullopt;
+    if (std::optional<BeginResult> txid = reserved_->Take(timeout_ms, absl::Now())) return txid;
+  }
+  // Reserve a block where Begin would go. A failure falls back to Begin,
+  // which has its own retries (with a directory, other coordinators);
+  // but a single coordinator waited for in vain would only be waited for
+  // again.
+  absl::StatusOr<Stub::Target> target = stub_->ForBegin({});
+  if (!target.ok()) return std::nullopt;
+  v1::ReserveTxidsRequest request;
+  request.set_count(std::min<uint32_t>(options_.reserve_txids, 1024));
+  request.set_timeout_ms(timeout_ms);
+  v1::ReserveTxidsResponse response;
+  grpc::ClientContext context;
+  Prepare(&context, options_.call_timeout, stub_->routed() ? false : options_.wait_for_ready);
+  const absl::Time sent = absl::Now();
+  grpc::Status status = target->stub->ReserveTxids(&context, request, &response);
+  absl::MutexLock lock(&reserved_->mu);
+  if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    reserved_->unsupported = true;
+    return std::nullopt;
+  }
+  if (!status.ok() && !stub_->routed() && options_.wait_for_ready &&
+      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+    return FromGrpcStatus(status);
+  }
+  if (!status.ok() || response.count() == 0) return std::nullopt;
+  // Counted from before the call, on this clock: the coordinator's
+  // reservation began later. Half its life is left for the first use.
+  Reserved& r = *reserved_;
+  const bool usable = r.next < r.end && sent < r.hand_out_until && r.timeout_ms == timeout_ms;
+  if (usable) {
+    // Another thread installed a block meanwhile: hand out this one's
+    // first txid and let the rest expire unused.
+    return BeginResult{
+        Txid{response.cluster(), response.epoch(), response.first_sequence()}.ToString(),
+        response.checks_named_branches()};
+  }
+  r.cluster = response.cluster();
+  r.epoch = response.epoch();
+  r.next = response.first_sequence();
+  r.end = response.first_sequence() + response.count();
+  r.timeout_ms = timeout_ms;
+  r.hand_out_until = sent + absl::Milliseconds(response.valid_for_ms()) / 2;
+  r.checks_named_branches = response.checks_named_branches();
+  return r.Take(timeout_ms, sent);
 }
 
 absl::StatusOr<Transaction> Client::BeginTransaction(absl::Duration timeout) {

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,6 +61,16 @@ struct ClientOptions {
   // known, or this long after it was called (kUnknown). Zero: one call,
   // its error returned as is.
   absl::Duration settle_timeout = absl::Seconds(60);
+  // Txids to reserve at a time (ReserveTxids, at most 1024). Begin then
+  // hands out txids from a block reserved at the coordinator, so that most
+  // transactions make no Begin call (docs/protocol.md, "Reserved txids").
+  // Such a transaction begins at the coordinator on its first Enlist or
+  // Commit, and its timeout counts from then; a txid is handed out only
+  // in the first half of its reservation's life (60 s by default), and
+  // its first Execute or Commit must come before the reservation ends, or
+  // it fails as a txid never begun (NOT_FOUND). 0: every Begin calls the
+  // coordinator. A coordinator without ReserveTxids gets Begin calls.
+  uint32_t reserve_txids = 0;
   // TLS credentials (e.g. txcoord::ChannelCredentials from rpc/tls.h):
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
@@ -95,8 +106,8 @@ struct BeginResult {
 // later; never assume either outcome.
 bool IsOutcomeUnknown(const absl::Status& status);
 
-// Thread-safe: all methods may be called concurrently. Immutable after
-// construction; cheap to keep one per coordinator for the process lifetime.
+// Thread-safe: all methods may be called concurrently. Cheap to keep one
+// per coordinator for the process lifetime.
 // Errors are the coordinator's statuses (see txcoord.proto): e.g. NOT_FOUND
 // for a txid it never issued, INVALID_ARGUMENT for a malformed one,
 // OUT_OF_RANGE for one that ended longer ago than the coordinator keeps
@@ -176,9 +187,17 @@ class Client final {
                                           const std::vector<NamedBranch>& branches,
                                           absl::Duration timeout, bool* lost);
 
+  // A txid from the block of reserved ones, reserving one if needed;
+  // nullopt if there is none to hand out (the caller then calls Begin), or
+  // the error of a reservation that Begin would meet as well (a single
+  // coordinator that stayed unreachable within call_timeout).
+  absl::StatusOr<std::optional<BeginResult>> TakeReserved(uint32_t timeout_ms);
+
   class Stub;
+  struct Reserved;
   const ClientOptions options_;
   const std::unique_ptr<Stub> stub_;
+  const std::unique_ptr<Reserved> reserved_;
 };
 
 }  // namespace txcoord

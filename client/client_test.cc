@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/agent_client.h"
 #include "client/channel_cache.h"
@@ -39,7 +40,23 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     absl::MutexLock lock(&mu_);
     last_timeout_ms_ = request->timeout_ms();
     last_time_left_ = TimeLeft(context);
+    ++begin_calls_;
     response->set_txid("fake.1.1");
+    return grpc::Status::OK;
+  }
+  grpc::Status ReserveTxids(grpc::ServerContext*, const v1::ReserveTxidsRequest* request,
+                            v1::ReserveTxidsResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    ++reserve_calls_;
+    last_timeout_ms_ = request->timeout_ms();
+    if (reserve_unimplemented_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no");
+    response->set_cluster("fake");
+    response->set_epoch(2);
+    response->set_first_sequence(next_reserved_);
+    response->set_count(request->count());
+    response->set_valid_for_ms(reserve_valid_for_ms_);
+    response->set_checks_named_branches(true);
+    next_reserved_ += request->count();
     return grpc::Status::OK;
   }
   grpc::Status Commit(grpc::ServerContext* context, const v1::CommitRequest* request,
@@ -90,6 +107,23 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     absl::MutexLock lock(&mu_);
     return commit_calls_;
   }
+  int begin_calls() {
+    absl::MutexLock lock(&mu_);
+    return begin_calls_;
+  }
+  int reserve_calls() {
+    absl::MutexLock lock(&mu_);
+    return reserve_calls_;
+  }
+  // ReserveTxids answers UNIMPLEMENTED, as a coordinator that predates it.
+  void set_reserve_unimplemented() {
+    absl::MutexLock lock(&mu_);
+    reserve_unimplemented_ = true;
+  }
+  void set_reserve_valid_for_ms(uint32_t ms) {
+    absl::MutexLock lock(&mu_);
+    reserve_valid_for_ms_ = ms;
+  }
   int abort_calls() {
     absl::MutexLock lock(&mu_);
     return abort_calls_;
@@ -108,6 +142,11 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   v1::Outcome outcome_ ABSL_GUARDED_BY(mu_) = v1::OUTCOME_COMMITTED;
   int failing_commits_ ABSL_GUARDED_BY(mu_) = 0;
   int commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int begin_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  int reserve_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reserve_unimplemented_ ABSL_GUARDED_BY(mu_) = false;
+  uint32_t reserve_valid_for_ms_ ABSL_GUARDED_BY(mu_) = 60000;
+  uint64_t next_reserved_ ABSL_GUARDED_BY(mu_) = 1;
   int abort_calls_ ABSL_GUARDED_BY(mu_) = 0;
   uint32_t last_timeout_ms_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration last_time_left_ ABSL_GUARDED_BY(mu_);
@@ -200,6 +239,49 @@ TEST_F(ClientTest, BeginSendsTheTimeoutRoundedUpToMilliseconds) {
       << "a tiny timeout must not become the default";
   ASSERT_TRUE(client.Begin().ok());
   EXPECT_EQ(coordinator_service_.last_timeout_ms(), 0u);
+}
+
+TEST_F(ClientTest, BeginHandsOutReservedTxidsWithOneCallPerBlock) {
+  ClientOptions options;
+  options.reserve_txids = 3;
+  Client client(target_, options);
+  for (int i = 1; i <= 7; ++i) {
+    absl::StatusOr<BeginResult> begun = client.BeginWith(absl::Seconds(5));
+    ASSERT_TRUE(begun.ok()) << begun.status();
+    EXPECT_EQ(begun->txid, absl::StrCat("fake.2.", i));
+    EXPECT_TRUE(begun->checks_named_branches);
+  }
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 3);
+  EXPECT_EQ(coordinator_service_.begin_calls(), 0);
+  EXPECT_EQ(coordinator_service_.last_timeout_ms(), 5000u);
+  // Another timeout needs a block of its own.
+  ASSERT_EQ(client.Begin(absl::Seconds(6)).value(), "fake.2.10");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 4);
+  EXPECT_EQ(coordinator_service_.last_timeout_ms(), 6000u);
+}
+
+TEST_F(ClientTest, ReservedTxidsAreNotHandedOutPastHalfTheirLife) {
+  // A reservation already half over when it arrives: no txid of it is
+  // handed out, and Begin is called instead.
+  coordinator_service_.set_reserve_valid_for_ms(0);
+  ClientOptions options;
+  options.reserve_txids = 8;
+  Client client(target_, options);
+  ASSERT_EQ(client.Begin().value(), "fake.1.1");
+  ASSERT_EQ(client.Begin().value(), "fake.1.1");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 2);
+  EXPECT_EQ(coordinator_service_.begin_calls(), 2);
+}
+
+TEST_F(ClientTest, BeginIsCalledWhenTheCoordinatorCannotReserve) {
+  coordinator_service_.set_reserve_unimplemented();
+  ClientOptions options;
+  options.reserve_txids = 8;
+  Client client(target_, options);
+  ASSERT_EQ(client.Begin().value(), "fake.1.1");
+  ASSERT_EQ(client.Begin().value(), "fake.1.1");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 1) << "asked again after UNIMPLEMENTED";
+  EXPECT_EQ(coordinator_service_.begin_calls(), 2);
 }
 
 TEST_F(ClientTest, BeginRefusesTimeoutsOutsideTheContract) {
