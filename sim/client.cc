@@ -63,7 +63,37 @@ void Client::Next() {
   txid_.clear();
   steps_.clear();
   named_.clear();
-  Begin(0);
+  if (options_.reserved_txids > 0 && loop_->Chance(options_.reserved_txids)) {
+    TakeReserved();
+  } else {
+    Begin(0);
+  }
+}
+
+void Client::TakeReserved() {
+  if (reserved_next_ < reserved_end_ && loop_->Now() < reserved_until_) {
+    ++stats_.reserved;
+    Started(absl::StrCat(reserved_prefix_, reserved_next_++));
+    return;
+  }
+  CoordinatorNode* coord = coordinator_();
+  const absl::Duration timeout = options_.tx_timeout;
+  const uint32_t count = options_.reserve_block;
+  const absl::Time sent = loop_->Now();
+  net_->Call<absl::StatusOr<coordinator::ReserveResult>>(
+      id_, coord->id(), "ReserveTxids", options_.rpc_timeout, false,
+      [coord, count, timeout](auto reply) { reply(coord->Reserve(count, timeout)); },
+      [this, sent](absl::StatusOr<coordinator::ReserveResult> reserved) {
+        if (!reserved.ok()) {
+          Begin(0);
+          return;
+        }
+        reserved_prefix_ = absl::StrCat(reserved->cluster, ".", reserved->epoch, ".");
+        reserved_next_ = reserved->first_sequence;
+        reserved_end_ = reserved->first_sequence + reserved->count;
+        reserved_until_ = sent + reserved->valid_for / 2;
+        TakeReserved();
+      });
 }
 
 void Client::Finish() {
@@ -88,13 +118,17 @@ void Client::Begin(int attempt) {
           }
           return;
         }
-        txid_ = begun->txid;
-        ++stats_.begun;
-        name_branches_ = loop_->Chance(options_.named_branches);
-        if (name_branches_) ++stats_.named;
-        Plan();
-        Execute(0, 0);
+        Started(begun->txid);
       });
+}
+
+void Client::Started(std::string txid) {
+  txid_ = std::move(txid);
+  ++stats_.begun;
+  name_branches_ = loop_->Chance(options_.named_branches);
+  if (name_branches_) ++stats_.named;
+  Plan();
+  Execute(0, 0);
 }
 
 void Client::Plan() {

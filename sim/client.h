@@ -29,6 +29,11 @@ struct WorkloadOptions {
   // Per transaction: its Executes ask agents to answer before their
   // enlistment is acknowledged, and its Commit names the branches.
   double named_branches = 0.5;
+  // Per transaction: its txid comes from a block the client reserved
+  // (ReserveTxids) instead of a Begin call, so it begins at its first
+  // Enlist or Commit. 0 draws nothing (the runs of earlier seeds stay).
+  double reserved_txids = 0;
+  uint32_t reserve_block = 8;
   // Each branch's writes go in two Executes instead of one: first every
   // branch's balance updates, then every branch's ledger rows.
   bool split_execute = false;
@@ -89,6 +94,7 @@ class Client final {
     uint64_t one_phase = 0;
     uint64_t early_prepared = 0;  // branches
     uint64_t named = 0;           // transactions whose Commit named their branches
+    uint64_t reserved = 0;        // transactions on a reserved txid
   };
   const Stats& stats() const { return stats_; }
 
@@ -100,6 +106,10 @@ class Client final {
   };
   void Next();
   void Begin(int attempt);
+  // A txid from the reserved block, reserving one when it is used up or
+  // half its life is gone; Begin if the coordinator cannot reserve.
+  void TakeReserved();
+  void Started(std::string txid);
   // A successful Execute's branch, named in the Commit if this transaction
   // names its branches (the first token each participant reported).
   void Remember(const std::string& participant, uint64_t token);
@@ -124,6 +134,13 @@ class Client final {
   const std::function<bool()> take_ticket_;
   bool done_ = false;
   Stats stats_;
+
+  // The reserved block: "<prefix><s>" for s in [next, end), handed out
+  // until `until`.
+  std::string reserved_prefix_;
+  uint64_t reserved_next_ = 0;
+  uint64_t reserved_end_ = 0;
+  absl::Time reserved_until_ = absl::InfinitePast();
 
   std::string txid_;
   std::vector<Step> steps_;

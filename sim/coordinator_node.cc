@@ -311,6 +311,12 @@ absl::StatusOr<coordinator::BeginResult> CoordinatorNode::Begin(absl::Duration t
   return process_->runtime->Begin(timeout);
 }
 
+absl::StatusOr<coordinator::ReserveResult> CoordinatorNode::Reserve(uint32_t count,
+                                                                    absl::Duration timeout) {
+  if (!serving()) return NotServing();
+  return process_->runtime->Reserve(count, timeout);
+}
+
 absl::Status CoordinatorNode::Enlist(const std::string& txid, const BranchRef& branch,
                                      bool prepared, bool named_in_commit) {
   if (!serving()) return NotServing();

@@ -117,6 +117,7 @@ class CoordinatorNode final {
 
   // --- Client and participant requests (CoordinatorService) -------------
   absl::StatusOr<coordinator::BeginResult> Begin(absl::Duration timeout);
+  absl::StatusOr<coordinator::ReserveResult> Reserve(uint32_t count, absl::Duration timeout);
   absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch, bool prepared,
                       bool named_in_commit = false);
   void Commit(const std::string& txid, std::vector<coordinator::BranchRef> named,

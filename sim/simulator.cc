@@ -104,6 +104,7 @@ bool World::Setup() {
   co.engine.prepare_timeout = absl::Seconds(1);
   co.engine.phase2_backoff_initial = absl::Milliseconds(50);
   co.engine.phase2_backoff_max = absl::Seconds(2);
+  co.engine.finished_cache = options_.finished_cache;
   co.log.sync_failure = options_.faults.log_sync_failure;
   co.log.rotate_records = options_.log_rotate_records;
   co.log.bug_ack_before_sync = options_.bug_reply_before_durable;
@@ -524,6 +525,7 @@ SimResult World::Run() {
     result_.clients.one_phase += s.one_phase;
     result_.clients.early_prepared += s.early_prepared;
     result_.clients.named += s.named;
+    result_.clients.reserved += s.reserved;
   }
   result_.violations = history_.violations();
   result_.ok = result_.violations.empty();
@@ -567,6 +569,10 @@ std::string ReplayFlags(const SimOptions& o) {
       absl::StrFormat(" --operator_mtbf_ms=%d --short_commit_deadline=%g --settle_by_asking=%g",
                       absl::ToInt64Milliseconds(f.operator_mtbf), w.short_commit_deadline,
                       w.settle_by_asking));
+  if (w.reserved_txids > 0) absl::StrAppend(&flags, " --reserved_txids=", w.reserved_txids);
+  if (o.finished_cache != SimOptions().finished_cache) {
+    absl::StrAppend(&flags, " --finished_cache=", o.finished_cache);
+  }
   if (o.etcd_log) {
     absl::StrAppend(
         &flags,
@@ -595,7 +601,8 @@ std::string ReplayFlags(const SimOptions& o) {
 std::string FormatReport(const SimResult& r, const SimOptions& options) {
   std::string out = absl::StrFormat(
       "seed %d: %s. %d begun: %d committed, %d aborted, %d unknown to the client, %d abandoned "
-      "(%d one-phase, %d early-prepared branches, %d with named branches; %d commits past their "
+      "(%d one-phase, %d early-prepared branches, %d with named branches, %d on reserved "
+      "txids; %d commits past their "
       "deadline, %d settled by "
       "asking); crashes: coordinator %d (epoch %d), participants %d; %d partitions; %d log "
       "failures, %d rotations; operator: %d retries, %d aborts, %d branches repaired; messages "
@@ -603,11 +610,11 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
       r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
-      r.clients.named, r.clients.deadline_exceeded, r.clients.settled, r.coordinator_crashes,
-      r.coordinator_epochs, r.participant_crashes, r.partitions, r.log_failures, r.log_rotations,
-      r.operator_retries, r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost,
-      r.network.duplicated, r.network.slow, absl::ToDoubleSeconds(r.fault_phase),
-      absl::ToDoubleSeconds(r.time_to_rest), r.events);
+      r.clients.named, r.clients.reserved, r.clients.deadline_exceeded, r.clients.settled,
+      r.coordinator_crashes, r.coordinator_epochs, r.participant_crashes, r.partitions,
+      r.log_failures, r.log_rotations, r.operator_retries, r.operator_aborts, r.operator_repairs,
+      r.network.sent, r.network.lost, r.network.duplicated, r.network.slow,
+      absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest), r.events);
   if (options.etcd_log) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "

@@ -83,6 +83,10 @@ struct SimOptions {
   absl::Duration lease_ttl = absl::Seconds(1);
   // An agent rolls back an unprepared branch idle this long (the reaper).
   absl::Duration agent_idle_timeout = absl::Seconds(10);
+  // Transactions whose details the coordinator keeps after they end
+  // (EngineOptions::finished_cache); small, a txid is soon answered from
+  // the retained outcomes alone.
+  size_t finished_cache = 10000;
   // The fault phase ends when the last transaction has started; with this,
   // every node then crashes at once (transactions still in flight).
   bool crash_all_at_end = true;

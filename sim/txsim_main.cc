@@ -39,6 +39,12 @@ ABSL_FLAG(double, early_prepare, 0.25, "chance a branch is prepared early (Execu
 ABSL_FLAG(double, named_branches, 0.5,
           "chance a transaction's Executes answer before their enlistment is acknowledged and "
           "its Commit names the branches");
+ABSL_FLAG(double, reserved_txids, 0,
+          "chance a transaction's txid comes from a block the client reserved (ReserveTxids), "
+          "beginning at its first Enlist or Commit, instead of a Begin call");
+ABSL_FLAG(uint64_t, finished_cache, 10000,
+          "transactions whose details the coordinator keeps after they end; small: ended txids "
+          "are soon answered from the retained outcomes alone");
 ABSL_FLAG(double, single_branch, 0.15, "chance a transaction has one branch (one-phase commit)");
 ABSL_FLAG(double, client_abort, 0.05, "chance a client aborts instead of committing");
 ABSL_FLAG(bool, split_execute, false, "write each branch in two Executes instead of one");
@@ -113,6 +119,8 @@ int main(int argc, char** argv) {
   options.workload.settle_by_asking = absl::GetFlag(FLAGS_settle_by_asking);
   options.workload.early_prepare = absl::GetFlag(FLAGS_early_prepare);
   options.workload.named_branches = absl::GetFlag(FLAGS_named_branches);
+  options.workload.reserved_txids = absl::GetFlag(FLAGS_reserved_txids);
+  options.finished_cache = absl::GetFlag(FLAGS_finished_cache);
   options.workload.single_branch = absl::GetFlag(FLAGS_single_branch);
   options.workload.client_abort = absl::GetFlag(FLAGS_client_abort);
   options.workload.split_execute = absl::GetFlag(FLAGS_split_execute);

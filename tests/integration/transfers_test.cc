@@ -93,6 +93,86 @@ INSTANTIATE_TEST_SUITE_P(Prepare, TransfersTest, ::testing::Bool(),
                            return info.param ? "EarlyPrepare" : "CoordinatorPrepare";
                          });
 
+// With ClientOptions::reserve_txids the client hands out txids from blocks
+// it reserved and makes no Begin call: each transaction begins at the
+// coordinator on its first Enlist or Commit, or is used up by an Abort that
+// comes first (a transfer that failed before writing).
+class ReservedTxidsTest : public ClusterFixture {
+ protected:
+  ClusterOptions Options() override {
+    ClusterOptions options = ClusterFixture::Options();
+    options.coordinator_flags = {"--metrics_listen=127.0.0.1:0"};
+    return options;
+  }
+};
+
+TEST_F(ReservedTxidsTest, TransfersCommitOnReservedTxidsWithoutBeginCalls) {
+  constexpr int kClients = 4;
+  constexpr int kEach = 25;
+  ClientOptions client_options;
+  client_options.reserve_txids = 16;
+  Client client(cluster_->coordinator_address(), client_options);
+  BankOptions options;
+  options.accounts = 40;
+  options.max_amount = 1200;  // some debits fail their balance check before writing
+  options.lock_timeout = absl::Milliseconds(500);
+  options.early_prepare = true;
+  options.name_branches = 0.5;  // some Commits arrive before their branches' Enlists
+  Bank bank(&client, agents_, options);
+  ASSERT_TRUE(bank.CreateAccounts().ok());
+
+  absl::Mutex mu;
+  int committed = 0;
+  std::vector<std::string> unexpected;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&] {
+      absl::BitGen rng;
+      for (int i = 0; i < kEach; ++i) {
+        TransferResult result = bank.Transfer(rng);
+        absl::MutexLock lock(&mu);
+        if (result.outcome == TransferOutcome::kCommitted) ++committed;
+        if (result.outcome == TransferOutcome::kAborted ||
+            result.outcome == TransferOutcome::kUnknown) {
+          unexpected.push_back(absl::StrCat(TransferOutcomeName(result.outcome), " ", result.txid,
+                                            ": ", result.detail));
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_GT(committed, 0);
+  EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected outcomes, e.g. "
+                                  << unexpected.front();
+  // Read before AwaitPhase2, whose barrier is a transaction of its own.
+  absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->coordinator_log());
+  ASSERT_TRUE(address.ok()) << address.status();
+  absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  const double reserved = scrape->Value("txcoord_txids_reserved_total").value_or(-1);
+  const double begun = scrape->Value("txcoord_reserved_txids_begun_total").value_or(-1);
+  const double unused = scrape->Value("txcoord_reserved_txids_unused_total").value_or(-1);
+  const double decided = scrape->Value("txcoord_commits_total").value_or(-1) +
+                         scrape->Value("txcoord_aborts_total").value_or(-1);
+  SCOPED_TRACE(absl::StrCat("reserved ", reserved, ", begun ", begun, ", used up unbegun ", unused,
+                            ", decided ", decided, ", committed ", committed));
+  // Every transfer took one reserved txid, and every one reached the
+  // coordinator: begun, or used up by its Abort.
+  EXPECT_GE(reserved, kClients * kEach);
+  EXPECT_EQ(begun + unused, kClients * kEach);
+  // Nothing else began: no Begin call was made.
+  EXPECT_EQ(decided, begun);
+  EXPECT_EQ(scrape->Value("txcoord_commits_total").value_or(-1), committed);
+  absl::Status phase2 = bank.AwaitPhase2(absl::Seconds(30));
+  ASSERT_TRUE(phase2.ok()) << phase2;
+  absl::StatusOr<int64_t> after = Bank::SumBalances(cluster_->agent_dbs());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, bank.TotalMoney());
+  absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster_->agent_dbs());
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(*prepared, 0);
+}
+
 // The bank's audits rely on every branch of a transfer holding a lock on an
 // accounts row (the barrier of AwaitPhase2 waits for those). A debit that
 // fails its balance check changes no row, so its branch must write nothing
