@@ -63,6 +63,10 @@ ABSL_FLAG(bool, name_branches, true,
           "Commit names the transaction's branches, so agents answer Execute without waiting for "
           "the coordinator to acknowledge each branch (what Transaction does); false: every "
           "Execute waits for its enlistment, as a client that names nothing.");
+ABSL_FLAG(uint32_t, reserve_txids, 0,
+          "Txids the client reserves at a time (ClientOptions::reserve_txids): transactions then "
+          "make no Begin call and begin at their first Enlist or Commit. 0: every transaction "
+          "calls Begin.");
 ABSL_FLAG(bool, keep, false, "Keep the data directory (daemon logs, databases, WAL).");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(std::string, commit, "",
@@ -199,6 +203,7 @@ int Run(int argc, char** argv) {
   report.flags = CommandLine(argc, argv);
   report.branches_at_once = absl::GetFlag(FLAGS_branches_at_once);
   report.name_branches = absl::GetFlag(FLAGS_name_branches);
+  report.reserve_txids = absl::GetFlag(FLAGS_reserve_txids);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   report.host = host;
@@ -240,7 +245,9 @@ int Run(int argc, char** argv) {
     }
   }
 
-  Client coordinator((*cluster)->coordinator_address());
+  ClientOptions client_options;
+  client_options.reserve_txids = absl::GetFlag(FLAGS_reserve_txids);
+  Client coordinator((*cluster)->coordinator_address(), client_options);
   std::vector<std::unique_ptr<AgentClient>> agent_clients;
   Targets targets;
   targets.coordinator = &coordinator;

@@ -26,7 +26,7 @@ double Busy(const RunReport& report, const PointResult& p) {
 
 std::string JsonPoint(const RunReport& report, const PointResult& p) {
   const double commit_floor = CommitFloorMs(p);
-  const double txn_floor = TxnFloorMs(p);
+  const double txn_floor = TxnFloorMs(report, p);
   std::string out = absl::StrFormat(
       "    {\"mode\": \"%s\", \"branches\": %d, \"clients\": %d, \"seconds\": %.3f, "
       "\"committed\": %d, \"failed\": %d, \"tx_per_s\": %.1f,\n",
@@ -40,7 +40,7 @@ std::string JsonPoint(const RunReport& report, const PointResult& p) {
   absl::StrAppend(&out, "     \"floor_rtt_ms\": ", JsonLatency(p.rtt), ",\n");
   absl::StrAppend(
       &out, absl::StrFormat("     \"rpc_calls_per_tx\": %d, \"rpc_cpu_ceiling_tx_per_s\": %.1f,\n",
-                            RpcsPerTransaction(p.point), RpcCpuCeiling(report, p.point)));
+                            RpcsPerTransaction(report, p.point), RpcCpuCeiling(report, p.point)));
   absl::StrAppend(&out, "     \"commit_ms\": ", JsonLatency(p.commit), ",\n");
   absl::StrAppend(&out, "     \"txn_ms\": ", JsonLatency(p.txn), ",\n");
   absl::StrAppend(&out, "     \"begin_ms\": ", JsonLatency(p.begin), ",\n");
@@ -83,19 +83,21 @@ double CommitFloorMs(const PointResult& p) {
   return CommitFloorMs(p.point.mode, p.rtt.p50_ms, p.fsync.p50_ms);
 }
 
-int RpcsPerTransaction(const Point& point) {
-  return 2 + point.branches * (point.mode == Mode::kTwoPhase ? 4 : 3);
+int RpcsPerTransaction(const RunReport& report, const Point& point) {
+  const int begin = report.reserve_txids > 0 ? 0 : 1;
+  return begin + 1 + point.branches * (point.mode == Mode::kTwoPhase ? 4 : 3);
 }
 
 double RpcCpuCeiling(const RunReport& report, const Point& point) {
   if (report.rpc_cpu_ms <= 0) return 0;
-  return 1e3 * report.cpus / (RpcsPerTransaction(point) * report.rpc_cpu_ms);
+  return 1e3 * report.cpus / (RpcsPerTransaction(report, point) * report.rpc_cpu_ms);
 }
 
-double TxnFloorMs(const PointResult& p) {
+double TxnFloorMs(const RunReport& report, const PointResult& p) {
   const double per_branch =
       2 * p.rtt.p50_ms + (p.point.mode == Mode::kEarlyPrepare ? p.fsync.p50_ms : 0);
-  return p.rtt.p50_ms + p.point.branches * per_branch + CommitFloorMs(p);
+  const double begin = report.reserve_txids > 0 ? 0 : p.rtt.p50_ms;
+  return begin + p.point.branches * per_branch + CommitFloorMs(p);
 }
 
 void PrintHeader(std::FILE* out) {
@@ -112,7 +114,7 @@ void PrintHeader(std::FILE* out) {
 
 void PrintRow(const RunReport& report, const PointResult& p, std::FILE* out) {
   const double commit_floor = CommitFloorMs(p);
-  const double txn_floor = TxnFloorMs(p);
+  const double txn_floor = TxnFloorMs(report, p);
   std::fprintf(
       out,
       "%-5s %2d %4d %7.0f | %6.3f %6.3f %6.3f | %6.2f %6.2f %6.2f %6.2f %6.1f %5.1f %5.1f | "
@@ -134,11 +136,16 @@ void PrintReport(const RunReport& report, std::FILE* out) {
   std::fprintf(out, "txn_bench %s: commit %s, %s, %d CPUs, kernel %s, dir %s\n",
                report.started_utc.c_str(), report.commit.c_str(), report.host.c_str(), report.cpus,
                report.kernel.c_str(), report.dir.c_str());
-  std::fprintf(out, "points: %.1f s warm-up + %.1f s measured each%s%s%s; load average %s -> %s\n",
+  const std::string reserved =
+      report.reserve_txids > 0
+          ? absl::StrCat(", txids reserved ", report.reserve_txids, " at a time (no Begin call)")
+          : "";
+  std::fprintf(out,
+               "points: %.1f s warm-up + %.1f s measured each%s%s%s%s; load average %s -> %s\n",
                report.warmup_seconds, report.point_seconds, report.smoke ? " (smoke)" : "",
                report.branches_at_once ? ", branches executed at once" : "",
                report.name_branches ? ", branches named in Commit" : ", branches not named",
-               report.load_before.c_str(), report.load_after.c_str());
+               reserved.c_str(), report.load_before.c_str(), report.load_after.c_str());
   double fsync_low = 0, fsync_high = 0;
   for (const PointResult& p : report.points) {
     if (fsync_low == 0 || p.fsync.p50_ms < fsync_low) fsync_low = p.fsync.p50_ms;
@@ -159,7 +166,7 @@ void PrintReport(const RunReport& report, std::FILE* out) {
       if (std::find(seen.begin(), seen.end(), name) != seen.end()) continue;
       seen.push_back(name);
       absl::StrAppend(&ceilings, ceilings.empty() ? "" : ", ", name, " (",
-                      RpcsPerTransaction(p.point), " calls) ",
+                      RpcsPerTransaction(report, p.point), " calls) ",
                       absl::StrFormat("%.0f", RpcCpuCeiling(report, p.point)));
     }
     std::fprintf(out,
@@ -170,8 +177,8 @@ void PrintReport(const RunReport& report, std::FILE* out) {
   }
   std::fprintf(out,
                "commit floor: 2 RTT + 2 fsync for 2pc, RTT + fsync for early and 1pc, with the "
-               "point's own fsync and RTT; txn floor: RTT + B x (2 RTT [+ fsync if early]) + "
-               "commit floor\n\n");
+               "point's own fsync and RTT; txn floor: RTT (Begin; none with reserved txids) + B "
+               "x (2 RTT [+ fsync if early]) + commit floor\n\n");
   PrintHeader(out);
   for (const PointResult& p : report.points) PrintRow(report, p, out);
   std::fprintf(out,
@@ -197,14 +204,15 @@ absl::Status WriteJson(const RunReport& report, const std::string& path) {
       absl::StrFormat(
           "  \"conditions\": {\"started_utc\": %s, \"commit\": %s, \"flags\": %s, \"host\": %s, "
           "\"kernel\": %s, \"cpus\": %d, \"dir\": %s, \"smoke\": %s, \"branches_at_once\": %s, "
-          "\"name_branches\": %s, \"warmup_seconds\": %.3f, "
+          "\"name_branches\": %s, \"reserve_txids\": %u, \"warmup_seconds\": %.3f, "
           "\"point_seconds\": %.3f, \"load_before\": %s, \"load_after\": %s, "
           "\"wall_seconds\": %.1f},\n",
           JsonQuote(report.started_utc), JsonQuote(report.commit), JsonQuote(report.flags),
           JsonQuote(report.host), JsonQuote(report.kernel), report.cpus, JsonQuote(report.dir),
           report.smoke ? "true" : "false", report.branches_at_once ? "true" : "false",
-          report.name_branches ? "true" : "false", report.warmup_seconds, report.point_seconds,
-          JsonQuote(report.load_before), JsonQuote(report.load_after), report.wall_seconds));
+          report.name_branches ? "true" : "false", report.reserve_txids, report.warmup_seconds,
+          report.point_seconds, JsonQuote(report.load_before), JsonQuote(report.load_after),
+          report.wall_seconds));
   absl::StrAppend(&out, "  \"floor\": {\"fsync_record_bytes\": ", report.fsync_record_bytes,
                   ",\n    \"fsync_ms\": ", JsonLatency(report.fsync),
                   ",\n    \"rtt_ms\": ", JsonLatency(report.rtt),

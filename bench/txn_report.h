@@ -29,6 +29,7 @@ struct RunReport {
   bool smoke = false;
   bool branches_at_once = false;  // --branches_at_once
   bool name_branches = true;      // --name_branches
+  uint32_t reserve_txids = 0;     // --reserve_txids
   double warmup_seconds = 0;
   double point_seconds = 0;
   std::string load_before;  // /proc/loadavg
@@ -57,18 +58,19 @@ double CommitFloorMs(Mode mode, double rtt_ms, double fsync_ms);
 // The same with the medians of the floor measured around `point`.
 double CommitFloorMs(const PointResult& point);
 
-// gRPC calls one transaction of `point` makes: Begin and Commit, and per
-// branch an Execute, the Enlist it makes, the coordinator's Prepare (2pc
-// only) and its phase-2 Commit (or CommitOnePhase).
-int RpcsPerTransaction(const Point& point);
+// gRPC calls one transaction of `point` makes: Begin (none when txids are
+// reserved) and Commit, and per branch an Execute, the Enlist it makes,
+// the coordinator's Prepare (2pc only) and its phase-2 Commit (or
+// CommitOnePhase).
+int RpcsPerTransaction(const RunReport& report, const Point& point);
 // Transactions/s that the run's CPUs could carry if they did nothing but
 // those calls, each at the RTT floor's CPU cost; 0 if not measured.
 double RpcCpuCeiling(const RunReport& report, const Point& point);
 
-// The whole transaction's sequential floor: RTT for Begin, per branch
-// 2 RTT (Execute and the Enlist it makes) plus an fsync with early prepare,
-// and the commit floor.
-double TxnFloorMs(const PointResult& point);
+// The whole transaction's sequential floor: RTT for Begin (unless txids are
+// reserved), per branch 2 RTT (Execute and the Enlist it makes) plus an
+// fsync with early prepare, and the commit floor.
+double TxnFloorMs(const RunReport& report, const PointResult& point);
 
 // The conditions, the floors and one row per point; then the memory figure.
 void PrintReport(const RunReport& report, std::FILE* out);
