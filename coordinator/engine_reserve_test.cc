@@ -12,9 +12,9 @@
 namespace txcoord::coordinator {
 namespace {
 
+using ::testing::HasSubstr;
 using testing::kT0;
 using testing::Only;
-using ::testing::HasSubstr;
 
 class EngineReserveTest : public ::testing::Test {
  protected:

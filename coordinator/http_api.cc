@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/txid.h"
 #include "rpc/http_grpc.h"
 #include "txcoord/v1/admin.grpc.pb.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
@@ -81,6 +82,33 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                                {"checks_named_branches", response.checks_named_branches()}};
        },
        "/txcoord.v1.Coordinator/Begin"});
+
+  routes.push_back(
+      {"POST", "/v1/txid-reservations", HttpAccess::kData,
+       [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         JsonFields body(req.body);
+         uint32_t count = 0;
+         uint32_t timeout_ms = 0;
+         if (absl::Status s = body.Uint32("count", &count); !s.ok()) return s;
+         if (absl::Status s = body.Uint32("timeout_ms", &timeout_ms); !s.ok()) return s;
+         if (absl::Status s = body.Finish(); !s.ok()) return s;
+         v1::ReserveTxidsRequest request;
+         request.set_count(count);
+         request.set_timeout_ms(timeout_ms);
+         v1::ReserveTxidsResponse response;
+         absl::Status s =
+             CallGrpc(client.get(), &Stub::ReserveTxids, request, &response, kCallTimeout);
+         if (!s.ok()) return s;
+         nlohmann::json txids = nlohmann::json::array();
+         for (uint32_t i = 0; i < response.count(); ++i) {
+           txids.push_back(Txid{response.cluster(), response.epoch(), response.first_sequence() + i}
+                               .ToString());
+         }
+         return nlohmann::json{{"txids", std::move(txids)},
+                               {"valid_for_ms", response.valid_for_ms()},
+                               {"checks_named_branches", response.checks_named_branches()}};
+       },
+       "/txcoord.v1.Coordinator/ReserveTxids"});
 
   routes.push_back({"POST", "/v1/transactions/{txid}/commit", HttpAccess::kData,
                     [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {

@@ -288,6 +288,45 @@ TEST_F(HttpTest, ACommitNamesTheBranchesItsExecutesReported) {
   EXPECT_EQ(commit.body["outcome"], "COMMITTED") << commit;
 }
 
+// Reserved txids over HTTP (docs/protocol.md, "Reserved txids"): nothing
+// exists at the coordinator until a txid's first use; an Execute's Enlist
+// begins one, and an Abort first uses another up for good.
+TEST_F(HttpTest, ReservedTxidsBeginAtTheirFirstUse) {
+  HttpReply reserved =
+      HttpPost(coordinator_http(), "/v1/txid-reservations", {{"count", 2}, {"timeout_ms", 30000}});
+  ASSERT_EQ(reserved.status, 200) << reserved;
+  ASSERT_EQ(reserved.body["txids"].size(), 2u) << reserved;
+  EXPECT_GT(reserved.body["valid_for_ms"].get<int64_t>(), 0) << reserved;
+  const std::string used = reserved.body["txids"][0].get<std::string>();
+  const std::string dropped = reserved.body["txids"][1].get<std::string>();
+
+  HttpReply before = HttpGet(coordinator_http(), "/v1/transactions/" + used);
+  EXPECT_EQ(before.status, 404) << before;
+  EXPECT_NE(before.body.dump().find("reserved and has not begun"), std::string::npos) << before;
+  for (int agent : {0, 1}) {
+    HttpReply wrote =
+        HttpPost(agent_http(agent), "/v1/execute", ExecuteBody(used, Statement(kCredit, {2, 3})));
+    ASSERT_EQ(wrote.status, 200) << wrote;
+  }
+  HttpReply begun = HttpGet(coordinator_http(), "/v1/transactions/" + used);
+  ASSERT_EQ(begun.status, 200) << begun;
+  EXPECT_EQ(begun.body["state"], "ACTIVE") << begun;
+  EXPECT_EQ(begun.body["branches"].size(), 2u) << begun;
+  HttpReply commit = HttpPost(coordinator_http(), "/v1/transactions/" + used + "/commit");
+  ASSERT_EQ(commit.status, 200) << commit;
+  EXPECT_EQ(commit.body["outcome"], "COMMITTED") << commit;
+
+  HttpReply abort = HttpPost(coordinator_http(), "/v1/transactions/" + dropped + "/abort");
+  ASSERT_EQ(abort.status, 200) << abort;
+  HttpReply late =
+      HttpPost(agent_http(0), "/v1/execute", ExecuteBody(dropped, Statement(kCredit, {2, 3})));
+  // The agent's Enlist finds it unknown, never to begin: the branch rolls back.
+  EXPECT_EQ(late.status, 409) << late;
+  EXPECT_NE(late.body.dump().find("is unknown"), std::string::npos) << late;
+  HttpReply none = HttpPost(coordinator_http(), "/v1/txid-reservations", {{"count", 0}});
+  EXPECT_EQ(none.status, 400) << none;
+}
+
 // A message-only Execute inside a transaction stays the transaction's: its
 // id names the txid (a local one's would start "local/").
 TEST_F(HttpTest, AMessageOnlyExecuteJoinsTheTransaction) {
