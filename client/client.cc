@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <utility>
@@ -114,24 +115,53 @@ void Prepare(grpc::ClientContext* context, absl::Duration timeout, bool wait_for
 }  // namespace
 
 // The block of reserved txids Begin hands out (ClientOptions::reserve_txids).
+// Times are on the steady clock: a step of the wall clock must not stretch
+// the hand-out window.
 struct Client::Reserved {
+  using Clock = std::chrono::steady_clock;
+
   absl::Mutex mu;
   std::string cluster ABSL_GUARDED_BY(mu);
   uint64_t epoch ABSL_GUARDED_BY(mu) = 0;
   uint64_t next ABSL_GUARDED_BY(mu) = 0;  // [next, end) not handed out yet
   uint64_t end ABSL_GUARDED_BY(mu) = 0;
   uint32_t timeout_ms ABSL_GUARDED_BY(mu) = 0;
-  absl::Time hand_out_until ABSL_GUARDED_BY(mu);
+  Clock::time_point hand_out_until ABSL_GUARDED_BY(mu);
   bool checks_named_branches ABSL_GUARDED_BY(mu) = false;
-  // The coordinator answered UNIMPLEMENTED: Begin from now on.
-  bool unsupported ABSL_GUARDED_BY(mu) = false;
+  bool refilling ABSL_GUARDED_BY(mu) = false;  // one thread reserves; the others Begin
+  // After a failed reservation, Begin until then (a minute after
+  // UNIMPLEMENTED: a coordinator that predates ReserveTxids).
+  Clock::time_point retry_after ABSL_GUARDED_BY(mu);
 
-  std::optional<BeginResult> Take(uint32_t timeout, absl::Time now)
+  bool Live(Clock::time_point now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return next < end && now < hand_out_until;
+  }
+  std::optional<BeginResult> Take(uint32_t timeout, Clock::time_point now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (next >= end || now >= hand_out_until || timeout != timeout_ms) return std::nullopt;
+    if (!Live(now) || timeout != timeout_ms) return std::nullopt;
     return BeginResult{Txid{cluster, epoch, next++}.ToString(), checks_named_branches};
   }
+  // Drops the block if `txid` is of its coordinator and epoch: that
+  // coordinator restarted, was replaced, or drains, and knows none of it.
+  void DropIfOf(const std::string& txid) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::StatusOr<Txid> parsed = ParseTxid(txid);
+    if (!parsed.ok()) return;
+    absl::MutexLock lock(&mu);
+    if (parsed->cluster == cluster && parsed->epoch == epoch) next = end;
+  }
 };
+
+namespace {
+
+// What the coordinator says of a txid it does not hold, in Commit's
+// ABORTED reason (presumed abort) and in an Enlist refusal an agent passes
+// on: for a txid of the reserved block, a sign that the block is dead.
+bool SaysTxidUnknown(absl::string_view text) {
+  return absl::StrContains(text, "the coordinator holds no commit for it") ||
+         absl::StrContains(text, " is unknown (never begun");
+}
+
+}  // namespace
 
 Client::Client(const std::string& target, ClientOptions options)
     : Client(options.credentials ? MakeChannel(target, options.credentials) : SharedChannel(target),
@@ -199,54 +229,68 @@ absl::StatusOr<BeginResult> Client::BeginWith(absl::Duration timeout) {
 }
 
 absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout_ms) {
+  using Clock = Reserved::Clock;
+  Reserved& r = *reserved_;
   {
-    absl::MutexLock lock(&reserved_->mu);
-    if (reserved_->unsupported) return std::nullopt;
-    if (std::optional<BeginResult> txid = reserved_->Take(timeout_ms, absl::Now())) return txid;
+    absl::MutexLock lock(&r.mu);
+    const Clock::time_point now = Clock::now();
+    if (std::optional<BeginResult> txid = r.Take(timeout_ms, now)) return txid;
+    // Another timeout than the live block's, another thread reserving, or
+    // a recent failure: Begin this time.
+    if (r.Live(now) || r.refilling || now < r.retry_after) return std::nullopt;
+    r.refilling = true;
   }
   // Reserve a block where Begin would go. A failure falls back to Begin,
   // which has its own retries (with a directory, other coordinators);
   // but a single coordinator waited for in vain would only be waited for
   // again.
-  absl::StatusOr<Stub::Target> target = stub_->ForBegin({});
-  if (!target.ok()) return std::nullopt;
-  v1::ReserveTxidsRequest request;
-  request.set_count(std::min<uint32_t>(options_.reserve_txids, 1024));
-  request.set_timeout_ms(timeout_ms);
   v1::ReserveTxidsResponse response;
-  grpc::ClientContext context;
-  Prepare(&context, options_.call_timeout, stub_->routed() ? false : options_.wait_for_ready);
-  const absl::Time sent = absl::Now();
-  grpc::Status status = target->stub->ReserveTxids(&context, request, &response);
-  absl::MutexLock lock(&reserved_->mu);
+  grpc::Status status;
+  const Clock::time_point sent = Clock::now();
+  absl::StatusOr<Stub::Target> target = stub_->ForBegin({});
+  if (target.ok()) {
+    v1::ReserveTxidsRequest request;
+    request.set_count(std::min<uint32_t>(options_.reserve_txids, ClientOptions::kMaxReservedTxids));
+    request.set_timeout_ms(timeout_ms);
+    grpc::ClientContext context;
+    Prepare(&context, options_.call_timeout, stub_->routed() ? false : options_.wait_for_ready);
+    status = target->stub->ReserveTxids(&context, request, &response);
+  } else {
+    status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "no coordinator to reserve at");
+  }
+  absl::MutexLock lock(&r.mu);
+  r.refilling = false;
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    reserved_->unsupported = true;
+    r.retry_after = Clock::now() + std::chrono::minutes(1);
     return std::nullopt;
   }
-  if (!status.ok() && !stub_->routed() && options_.wait_for_ready &&
-      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    return FromGrpcStatus(status);
+  if (!status.ok() || response.count() == 0) {
+    r.retry_after = Clock::now() + std::chrono::seconds(1);
+    if (!stub_->routed() && options_.wait_for_ready &&
+        status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+      return FromGrpcStatus(status);
+    }
+    return std::nullopt;
   }
-  if (!status.ok() || response.count() == 0) return std::nullopt;
-  // Counted from before the call, on this clock: the coordinator's
-  // reservation began later. Half its life is left for the first use.
-  Reserved& r = *reserved_;
-  const bool usable = r.next < r.end && sent < r.hand_out_until && r.timeout_ms == timeout_ms;
-  if (usable) {
-    // Another thread installed a block meanwhile: hand out this one's
-    // first txid and let the rest expire unused.
-    return BeginResult{
-        Txid{response.cluster(), response.epoch(), response.first_sequence()}.ToString(),
-        response.checks_named_branches()};
-  }
+  // Counted from before the call: the coordinator's reservation began
+  // later. Half its life is left for the first use.
   r.cluster = response.cluster();
   r.epoch = response.epoch();
   r.next = response.first_sequence();
   r.end = response.first_sequence() + response.count();
   r.timeout_ms = timeout_ms;
-  r.hand_out_until = sent + absl::Milliseconds(response.valid_for_ms()) / 2;
+  r.hand_out_until = sent + std::chrono::milliseconds(response.valid_for_ms() / 2);
   r.checks_named_branches = response.checks_named_branches();
-  return r.Take(timeout_ms, sent);
+  return r.Take(timeout_ms, Clock::now());
+}
+
+void Client::NoteRefused(const std::string& txid, const absl::Status& status,
+                         bool from_coordinator) {
+  if (options_.reserve_txids == 0) return;
+  if ((from_coordinator && status.code() == absl::StatusCode::kUnavailable) ||
+      SaysTxidUnknown(status.message())) {
+    reserved_->DropIfOf(txid);
+  }
 }
 
 absl::StatusOr<Transaction> Client::BeginTransaction(absl::Duration timeout) {
@@ -276,6 +320,11 @@ absl::StatusOr<CommitResult> Client::Commit(const std::string& txid,
                                                          ? std::min(options_.commit_timeout, left)
                                                          : options_.commit_timeout,
                                                      &lost);
+    if (!result.ok()) {
+      NoteRefused(txid, result.status(), true);
+    } else if (!result->committed) {
+      NoteRefused(txid, absl::AbortedError(result->reason), true);
+    }
     if (!lost || options_.settle_timeout <= absl::ZeroDuration()) return result;
     // Half to all of the backoff: clients that lost the coordinator together
     // do not come back together.
@@ -336,7 +385,9 @@ absl::Status Client::Abort(const std::string& txid) {
   v1::AbortResponse response;
   grpc::ClientContext context;
   Prepare(&context, options_.call_timeout, options_.wait_for_ready);
-  return FromGrpcStatus((*stub)->Abort(&context, request, &response));
+  absl::Status status = FromGrpcStatus((*stub)->Abort(&context, request, &response));
+  NoteRefused(txid, status, true);
+  return status;
 }
 
 absl::StatusOr<v1::Transaction> Client::GetTransaction(const std::string& txid) {

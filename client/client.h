@@ -64,13 +64,19 @@ struct ClientOptions {
   // Txids to reserve at a time (ReserveTxids, at most 1024). Begin then
   // hands out txids from a block reserved at the coordinator, so that most
   // transactions make no Begin call (docs/protocol.md, "Reserved txids").
-  // Such a transaction begins at the coordinator on its first Enlist or
-  // Commit, and its timeout counts from then; a txid is handed out only
-  // in the first half of its reservation's life (60 s by default), and
-  // its first Execute or Commit must come before the reservation ends, or
-  // it fails as a txid never begun (NOT_FOUND). 0: every Begin calls the
-  // coordinator. A coordinator without ReserveTxids gets Begin calls.
+  // Such a transaction begins at the coordinator on its first Enlist (the
+  // first Execute that writes) or Commit, and its timeout counts from
+  // then; a txid is handed out only in the first half of its
+  // reservation's life (60 s by default), and its first write or Commit
+  // must come before the reservation ends, or the transaction fails as one
+  // the coordinator does not know. One block at a time: a Begin with
+  // another timeout while it lasts calls Begin; the block is dropped when
+  // the coordinator turns out not to know it (restart, takeover, drain).
+  // 0: every Begin calls the coordinator. A coordinator without
+  // ReserveTxids gets Begin calls.
   uint32_t reserve_txids = 0;
+  // Most txids one ReserveTxids call may reserve.
+  static constexpr uint32_t kMaxReservedTxids = 1024;
   // TLS credentials (e.g. txcoord::ChannelCredentials from rpc/tls.h):
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
@@ -192,6 +198,13 @@ class Client final {
   // the error of a reservation that Begin would meet as well (a single
   // coordinator that stayed unreachable within call_timeout).
   absl::StatusOr<std::optional<BeginResult>> TakeReserved(uint32_t timeout_ms);
+
+  // A call on `txid` failed with `status` (or Commit answered ABORTED with
+  // it as the reason): if it says the coordinator does not know the txid,
+  // or (`from_coordinator`) the coordinator cannot be reached, the
+  // reserved block `txid` came from is dropped.
+  void NoteRefused(const std::string& txid, const absl::Status& status, bool from_coordinator);
+  friend class Transaction;  // notes its agents' refusals too
 
   class Stub;
   struct Reserved;

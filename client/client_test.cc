@@ -49,7 +49,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     absl::MutexLock lock(&mu_);
     ++reserve_calls_;
     last_timeout_ms_ = request->timeout_ms();
-    if (reserve_unimplemented_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "no");
+    if (reserve_error_ != grpc::StatusCode::OK) return grpc::Status(reserve_error_, "refused");
     response->set_cluster("fake");
     response->set_epoch(2);
     response->set_first_sequence(next_reserved_);
@@ -73,7 +73,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "log sync failed");
     }
     response->set_outcome(outcome_);
-    response->set_reason(outcome_ == v1::OUTCOME_ABORTED ? "bank-b voted NO" : "");
+    response->set_reason(outcome_ == v1::OUTCOME_ABORTED ? abort_reason_ : "");
     return grpc::Status::OK;
   }
   grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* request,
@@ -115,10 +115,16 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     absl::MutexLock lock(&mu_);
     return reserve_calls_;
   }
-  // ReserveTxids answers UNIMPLEMENTED, as a coordinator that predates it.
-  void set_reserve_unimplemented() {
+  // ReserveTxids fails with `code` (UNIMPLEMENTED: as a coordinator that
+  // predates it).
+  void set_reserve_error(grpc::StatusCode code) {
     absl::MutexLock lock(&mu_);
-    reserve_unimplemented_ = true;
+    reserve_error_ = code;
+  }
+  // Commit answers ABORTED with this reason.
+  void set_abort_reason(const std::string& reason) {
+    absl::MutexLock lock(&mu_);
+    abort_reason_ = reason;
   }
   void set_reserve_valid_for_ms(uint32_t ms) {
     absl::MutexLock lock(&mu_);
@@ -144,7 +150,8 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   int commit_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int begin_calls_ ABSL_GUARDED_BY(mu_) = 0;
   int reserve_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  bool reserve_unimplemented_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::StatusCode reserve_error_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
+  std::string abort_reason_ ABSL_GUARDED_BY(mu_) = "bank-b voted NO";
   uint32_t reserve_valid_for_ms_ ABSL_GUARDED_BY(mu_) = 60000;
   uint64_t next_reserved_ ABSL_GUARDED_BY(mu_) = 1;
   int abort_calls_ ABSL_GUARDED_BY(mu_) = 0;
@@ -254,10 +261,54 @@ TEST_F(ClientTest, BeginHandsOutReservedTxidsWithOneCallPerBlock) {
   EXPECT_EQ(coordinator_service_.reserve_calls(), 3);
   EXPECT_EQ(coordinator_service_.begin_calls(), 0);
   EXPECT_EQ(coordinator_service_.last_timeout_ms(), 5000u);
-  // Another timeout needs a block of its own.
-  ASSERT_EQ(client.Begin(absl::Seconds(6)).value(), "fake.2.10");
-  EXPECT_EQ(coordinator_service_.reserve_calls(), 4);
-  EXPECT_EQ(coordinator_service_.last_timeout_ms(), 6000u);
+  // Another timeout while the block lives: a Begin call.
+  ASSERT_EQ(client.Begin(absl::Seconds(6)).value(), "fake.1.1");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 3);
+  EXPECT_EQ(coordinator_service_.begin_calls(), 1);
+  ASSERT_EQ(client.Begin(absl::Seconds(5)).value(), "fake.2.8");
+}
+
+TEST_F(ClientTest, ReservedTxidsAreHandedOutOnlyInTheFirstHalfOfTheirLife) {
+  coordinator_service_.set_reserve_valid_for_ms(2000);
+  ClientOptions options;
+  options.reserve_txids = 8;
+  Client client(target_, options);
+  ASSERT_EQ(client.Begin().value(), "fake.2.1");
+  absl::SleepFor(absl::Milliseconds(1100));  // past half the reservation's life
+  ASSERT_EQ(client.Begin().value(), "fake.2.9");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 2);
+}
+
+TEST_F(ClientTest, ABlockTheCoordinatorNoLongerKnowsIsDropped) {
+  ClientOptions options;
+  options.reserve_txids = 8;
+  Client client(target_, options);
+  ASSERT_EQ(client.Begin().value(), "fake.2.1");
+  ASSERT_EQ(client.Begin().value(), "fake.2.2");
+  // A Commit answered by presumed abort (the coordinator restarted, or the
+  // reservation expired): the rest of the block would fail alike.
+  coordinator_service_.set_outcome(v1::OUTCOME_ABORTED);
+  coordinator_service_.set_abort_reason(
+      "not committed: the coordinator holds no commit for it (aborted, or undecided when the "
+      "coordinator restarted: presumed abort)");
+  ASSERT_FALSE(client.Commit("fake.2.1").value().committed);
+  ASSERT_EQ(client.Begin().value(), "fake.2.9");
+  // An ordinary abort keeps it.
+  coordinator_service_.set_abort_reason("bank-b voted NO");
+  ASSERT_FALSE(client.Commit("fake.2.9").value().committed);
+  ASSERT_EQ(client.Begin().value(), "fake.2.10");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 2);
+}
+
+TEST_F(ClientTest, AFailedReservationIsNotRetriedAtOnce) {
+  coordinator_service_.set_reserve_error(grpc::StatusCode::RESOURCE_EXHAUSTED);
+  ClientOptions options;
+  options.reserve_txids = 8;
+  Client client(target_, options);
+  ASSERT_EQ(client.Begin().value(), "fake.1.1");
+  ASSERT_EQ(client.Begin().value(), "fake.1.1");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 1);
+  EXPECT_EQ(coordinator_service_.begin_calls(), 2);
 }
 
 TEST_F(ClientTest, ReservedTxidsAreNotHandedOutPastHalfTheirLife) {
@@ -274,13 +325,13 @@ TEST_F(ClientTest, ReservedTxidsAreNotHandedOutPastHalfTheirLife) {
 }
 
 TEST_F(ClientTest, BeginIsCalledWhenTheCoordinatorCannotReserve) {
-  coordinator_service_.set_reserve_unimplemented();
+  coordinator_service_.set_reserve_error(grpc::StatusCode::UNIMPLEMENTED);
   ClientOptions options;
   options.reserve_txids = 8;
   Client client(target_, options);
   ASSERT_EQ(client.Begin().value(), "fake.1.1");
   ASSERT_EQ(client.Begin().value(), "fake.1.1");
-  EXPECT_EQ(coordinator_service_.reserve_calls(), 1) << "asked again after UNIMPLEMENTED";
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 1) << "asked again at once after UNIMPLEMENTED";
   EXPECT_EQ(coordinator_service_.begin_calls(), 2);
 }
 

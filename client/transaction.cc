@@ -46,6 +46,7 @@ void Transaction::Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>
   AgentUse& use = Use(agent);
   if (!result.ok()) {
     use.unknown = true;
+    client_->NoteRefused(txid_, result.status(), /*from_coordinator=*/false);
     return;
   }
   NameBranch(*result, &named_);

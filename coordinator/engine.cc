@@ -143,9 +143,10 @@ absl::StatusOr<Engine::Txn*> Engine::FindOrBegin(const std::string& txid, absl::
 
 absl::StatusOr<Engine::Txn*> Engine::BeginReserved(const std::string& txid, absl::Time now,
                                                    Actions* out) {
-  if (reservations_.empty()) return nullptr;
+  DropExpiredReservations(now);
+  if (!ReservedUnused(txid, now)) return nullptr;
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
-  if (!parsed.ok() || parsed->epoch != options_.epoch) return nullptr;
+  if (!parsed.ok()) return nullptr;
   if (txns_.size() >= options_.max_open_transactions) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many open transactions (", txns_.size(), "); retry later"));
@@ -170,7 +171,7 @@ void Engine::UseUpReserved(const std::string& txid) {
   }
 }
 
-bool Engine::ReservedUnused(const std::string& txid) const {
+bool Engine::ReservedUnused(const std::string& txid, absl::Time now) const {
   if (reservations_.empty()) return false;
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok() || parsed->epoch != options_.epoch) return false;
@@ -178,7 +179,7 @@ bool Engine::ReservedUnused(const std::string& txid) const {
   if (it == reservations_.begin()) return false;
   --it;
   const uint64_t index = parsed->sequence - it->first;
-  return index < it->second.used.size() && !it->second.used[index];
+  return index < it->second.used.size() && !it->second.used[index] && now < it->second.expires;
 }
 
 std::optional<Engine::ReservedUse> Engine::TakeReserved(uint64_t sequence) {

@@ -174,8 +174,9 @@ class Engine final {
   // Abort or QueryOutcome that comes first uses it up instead: it can then
   // never begin (presumed abort). A txid first used after the reservation
   // expired is unknown, as one never begun. Used txids are remembered
-  // while their reservation lives, so none begins twice. Errors as Begin;
-  // RESOURCE_EXHAUSTED past max_reserved_txids.
+  // while their reservation lives, so none begins twice (nor after: its
+  // sequence is never issued again). INVALID_ARGUMENT for a count or
+  // timeout out of bounds; RESOURCE_EXHAUSTED past max_reserved_txids.
   absl::StatusOr<ReserveResult> Reserve(uint32_t count, absl::Duration timeout, absl::Time now);
   // Forgets every reservation: their unused txids can no longer begin
   // (shutdown: the coordinator takes no new transactions).
@@ -304,7 +305,10 @@ class Engine final {
   std::vector<LogMarkDone> LiveMarks() const;
 
   // --- Inspection -----------------------------------------------------------
-  absl::StatusOr<TransactionView> Describe(const std::string& txid) const;
+  // A reserved txid not used yet whose reservation lives at `now` is
+  // ACTIVE (undecided: it may still begin) with no branches.
+  absl::StatusOr<TransactionView> Describe(const std::string& txid,
+                                           absl::Time now = absl::InfinitePast()) const;
   size_t open_transactions() const { return txns_.size(); }
   // Counters and open transactions (engine_stats.cc). Scans the open
   // transactions for the oldest: O(open).
@@ -360,8 +364,9 @@ class Engine final {
   absl::StatusOr<Txn*> BeginReserved(const std::string& txid, absl::Time now, Actions* out);
   // Uses up `txid` if it is reserved and unused, so that it never begins.
   void UseUpReserved(const std::string& txid);
-  // True if `txid` is reserved and not used yet (expired or not).
-  bool ReservedUnused(const std::string& txid) const;
+  // True if `txid` is reserved, not used yet, and its reservation lives
+  // at `now` (so it may still begin).
+  bool ReservedUnused(const std::string& txid, absl::Time now) const;
   // Marks `sequence` of this epoch used if it is reserved and not yet
   // used: when its reservation expires and the timeout it gives, or none.
   struct ReservedUse {

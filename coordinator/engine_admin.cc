@@ -61,15 +61,17 @@ absl::Status Engine::UnknownToOperators(const std::string& txid) {
       "transaction ", txid, " is unknown (never begun, aborted and forgotten, or long finished)"));
 }
 
-absl::StatusOr<TransactionView> Engine::Describe(const std::string& txid) const {
+absl::StatusOr<TransactionView> Engine::Describe(const std::string& txid, absl::Time now) const {
   if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
   auto it = txns_.find(txid);
   if (it != txns_.end()) return View(txid, it->second);
   if (finished_.contains(txid)) return FinishedView(txid);
-  if (ReservedUnused(txid)) {
-    return absl::NotFoundError(absl::StrCat("transaction ", txid,
-                                            " is reserved and has not begun: no Enlist or "
-                                            "Commit has used it yet"));
+  if (ReservedUnused(txid, now)) {
+    TransactionView view;
+    view.txid = txid;
+    view.state = TxState::kActive;
+    view.reason = "reserved, not begun yet: it begins at its first Enlist or Commit";
+    return view;
   }
   absl::StatusOr<bool> committed = ForgottenOutcome(txid);
   if (!committed.ok()) return committed.status();
@@ -180,6 +182,10 @@ absl::Status Engine::ForceAbort(const std::string& txid, const std::string& reas
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
     if (done == finished_.end()) {
+      if (ReservedUnused(txid, now)) {
+        UseUpReserved(txid);  // never to begin: as good as aborted
+        return absl::OkStatus();
+      }
       return UnknownToOperators(txid);
     }
     if (done->second.state == TxState::kCommitted) {

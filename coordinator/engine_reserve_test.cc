@@ -55,9 +55,12 @@ TEST_F(EngineReserveTest, ReservedTxidBeginsAtItsFirstEnlistWithTheReservationsT
   Actions out;
   EXPECT_EQ(engine_.Begin(absl::ZeroDuration(), kT0, &out)->txid, "c1.7.5");
 
-  absl::StatusOr<TransactionView> unused = engine_.Describe("c1.7.2");
-  EXPECT_EQ(unused.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(std::string(unused.status().message()), HasSubstr("reserved and has not begun"));
+  // Not begun, but undecided: it may still begin.
+  absl::StatusOr<TransactionView> unused = engine_.Describe("c1.7.2", kT0);
+  ASSERT_TRUE(unused.ok()) << unused.status();
+  EXPECT_EQ(unused->state, TxState::kActive);
+  EXPECT_TRUE(unused->branches.empty());
+  EXPECT_THAT(unused->reason, HasSubstr("reserved, not begun yet"));
   EXPECT_EQ(engine_.open_transactions(), 1u);
   out.clear();
   ASSERT_TRUE(Enlist("c1.7.2", kT0 + absl::Seconds(3), &out).ok());
@@ -154,6 +157,11 @@ TEST_F(EngineReserveTest, AbortOrQueryOutcomeFirstUsesTheTxidUp) {
 TEST_F(EngineReserveTest, TxidFirstUsedAfterItsReservationExpiredIsUnknown) {
   ASSERT_TRUE(engine_.Reserve(2, absl::ZeroDuration(), kT0).ok());
   ASSERT_TRUE(Enlist("c1.7.1", kT0 + absl::Seconds(9)).ok());
+  // Expired: presumed aborted, as it can no longer begin.
+  absl::StatusOr<TransactionView> expired = engine_.Describe("c1.7.2", kT0 + absl::Seconds(10));
+  ASSERT_TRUE(expired.ok()) << expired.status();
+  EXPECT_EQ(expired->state, TxState::kAborted);
+  EXPECT_EQ(expired->reason, kPresumedAbort);
   absl::Status late = Enlist("c1.7.2", kT0 + absl::Seconds(10));
   EXPECT_EQ(late.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(late.message()), HasSubstr("reserved and not used in time"));
@@ -170,6 +178,59 @@ TEST_F(EngineReserveTest, DroppedReservationsNoLongerBegin) {
   EngineStats stats = engine_.Stats(kT0);
   EXPECT_EQ(stats.reserved_unused, 2u);
   EXPECT_EQ(stats.reserved_outstanding, 0u);
+}
+
+TEST_F(EngineReserveTest, AnOperatorsAbortUsesAReservedTxidUp) {
+  ASSERT_TRUE(engine_.Reserve(2, absl::ZeroDuration(), kT0).ok());
+  Actions out;
+  EXPECT_TRUE(engine_.ForceAbort("c1.7.1", "operator", kT0, &out).ok());
+  EXPECT_EQ(Enlist("c1.7.1", kT0).code(), absl::StatusCode::kNotFound);
+  // A txid never reserved nor begun is still the operator's typo.
+  EXPECT_EQ(engine_.ForceAbort("c1.7.9", "operator", kT0, &out).code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(EngineReserveTest, AFullTableRefusesOnlyTxidsThatWouldBegin) {
+  EngineOptions options = Options();
+  options.max_open_transactions = 1;
+  Engine engine(options);
+  ASSERT_TRUE(engine.Reserve(2, absl::ZeroDuration(), kT0).ok());
+  Actions out;
+  ASSERT_TRUE(engine.Enlist("c1.7.1", {"p", "host-p:1", 11}, true, kT0, &out).ok());
+  EXPECT_EQ(engine.Enlist("c1.7.2", {"p", "host-p:1", 11}, true, kT0, &out).code(),
+            absl::StatusCode::kResourceExhausted);
+  // Left unused: it begins once there is room.
+  ASSERT_TRUE(engine.Abort("c1.7.1", "done", kT0, &out).ok());
+  EXPECT_TRUE(engine.Enlist("c1.7.2", {"p", "host-p:1", 11}, true, kT0, &out).ok());
+  // A txid that would not begin gets its own answer, not the full table's.
+  EXPECT_EQ(engine.Enlist("c1.7.9", {"p", "host-p:1", 11}, true, kT0, &out).code(),
+            absl::StatusCode::kNotFound);
+  out.clear();
+  ASSERT_TRUE(engine.Commit("c1.7.1", kT0, &out).ok());
+  ASSERT_EQ(Only<Decided>(out).size(), 1u);
+  EXPECT_FALSE(Only<Decided>(out)[0].committed);
+}
+
+TEST_F(EngineReserveTest, ALiveReservationHoldsBackTheRetentionWindow) {
+  EngineOptions options = Options();
+  options.retention.retention = absl::Seconds(1);
+  options.max_reserved_txids = 1 << 20;
+  Engine engine(options);
+  // Past the first chunk of retained outcomes (16,384 sequences).
+  for (int i = 0; i < 17; ++i) ASSERT_TRUE(engine.Reserve(1024, absl::ZeroDuration(), kT0).ok());
+  Actions out;
+  ASSERT_TRUE(engine.Commit("c1.7.1", kT0, &out).ok());  // commits (no branches) and ends
+  // Past the window, and no transaction open in the first chunk; but its
+  // reserved txids may still begin, so it stays.
+  ASSERT_TRUE(engine.Begin(absl::ZeroDuration(), kT0 + absl::Seconds(5), &out).ok());
+  EXPECT_EQ(engine.Stats(kT0).retained_chunks_dropped, 0u);
+  out.clear();
+  ASSERT_TRUE(engine.Commit("c1.7.1", kT0 + absl::Seconds(5), &out).ok());
+  ASSERT_EQ(Only<Decided>(out).size(), 1u);
+  EXPECT_TRUE(Only<Decided>(out)[0].committed);
+  // Once the reservations expired, the window applies.
+  ASSERT_TRUE(engine.Begin(absl::ZeroDuration(), kT0 + absl::Seconds(20), &out).ok());
+  EXPECT_EQ(engine.Stats(kT0).retained_chunks_dropped, 1u);
 }
 
 TEST_F(EngineReserveTest, ReservationsAreBounded) {

@@ -34,6 +34,11 @@ EngineStats Engine::Stats(absl::Time now) const {
   stats.open = txns_.size();
   stats.retained_committed = retained_.committed_count();
   stats.retained_bytes = retained_.bytes();
+  // Expired reservations go lazily (on Begin and Reserve): not counted.
+  stats.reserved_outstanding = 0;
+  for (const auto& [first, r] : reservations_) {
+    if (now < r.expires) stats.reserved_outstanding += r.unused;
+  }
   absl::Time oldest = absl::InfiniteFuture();
   for (const auto& [txid, txn] : txns_) {
     // A recovered transaction has no begin time: it counts from recovery.

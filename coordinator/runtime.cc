@@ -330,7 +330,7 @@ absl::StatusOr<Outcome> Runtime::QueryOutcome(const std::string& txid,
 
 absl::StatusOr<TransactionView> Runtime::Describe(const std::string& txid) {
   absl::MutexLock lock(&mu_);
-  return engine_.Describe(txid);
+  return engine_.Describe(txid, Now());
 }
 
 absl::StatusOr<ListPage> Runtime::List(const ListFilter& filter) {
@@ -345,7 +345,7 @@ absl::StatusOr<AdminResult> Runtime::RetryPhase2(const std::string& txid) {
     if (!resent.ok()) return resent.status();
     TXLOG(INFO) << "txid=" << txid << " operator retry: phase 2 resent to " << *resent
                 << " branch(es)";
-    absl::StatusOr<TransactionView> view = e.Describe(txid);
+    absl::StatusOr<TransactionView> view = e.Describe(txid, Now());
     if (!view.ok()) return view.status();
     return AdminResult{*std::move(view),
                        absl::StrCat("phase 2 resent to ", *resent, " branch(es), backoff reset")};
@@ -360,7 +360,7 @@ absl::StatusOr<AdminResult> Runtime::ForceAbort(const std::string& txid,
         absl::StrCat("aborted by an operator", reason.empty() ? "" : ": ", reason);
     if (absl::Status s = e.ForceAbort(txid, why, Now(), out); !s.ok()) return s;
     TXLOG(WARNING) << "txid=" << txid << " " << why;
-    absl::StatusOr<TransactionView> view = e.Describe(txid);
+    absl::StatusOr<TransactionView> view = e.Describe(txid, Now());
     if (!view.ok()) return view.status();
     return AdminResult{*std::move(view), "aborted; Abort sent to its branches"};
   });
@@ -418,7 +418,7 @@ absl::StatusOr<AdminResult> Runtime::MarkDoneResult(const std::string& txid,
                    << (note.empty() ? "" : ": ") << note;
   }
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<TransactionView> view = engine_.Describe(txid);
+  absl::StatusOr<TransactionView> view = engine_.Describe(txid, Now());
   if (!view.ok()) return view.status();
   std::string message =
       logging ? absl::StrCat("branch ", participant, " marked done (heuristic)")

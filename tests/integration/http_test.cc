@@ -301,8 +301,9 @@ TEST_F(HttpTest, ReservedTxidsBeginAtTheirFirstUse) {
   const std::string dropped = reserved.body["txids"][1].get<std::string>();
 
   HttpReply before = HttpGet(coordinator_http(), "/v1/transactions/" + used);
-  EXPECT_EQ(before.status, 404) << before;
-  EXPECT_NE(before.body.dump().find("reserved and has not begun"), std::string::npos) << before;
+  EXPECT_EQ(before.status, 200) << before;
+  EXPECT_EQ(before.body["state"], "ACTIVE") << before;
+  EXPECT_NE(before.body.dump().find("reserved, not begun yet"), std::string::npos) << before;
   for (int agent : {0, 1}) {
     HttpReply wrote =
         HttpPost(agent_http(agent), "/v1/execute", ExecuteBody(used, Statement(kCredit, {2, 3})));
