@@ -21,6 +21,19 @@ namespace {
 constexpr int kThreads = 8;
 constexpr int kTransfersPerThread = 50;
 
+// Once phase 2 has settled, the agents' files hold all the bank's money and
+// no prepared branch.
+void ExpectSettledAndConserved(Bank& bank, Cluster& cluster) {
+  absl::Status phase2 = bank.AwaitPhase2(absl::Seconds(30));
+  ASSERT_TRUE(phase2.ok()) << phase2;
+  absl::StatusOr<int64_t> after = Bank::SumBalances(cluster.agent_dbs());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, bank.TotalMoney());
+  absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster.agent_dbs());
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(*prepared, 0);
+}
+
 // Parameter: early prepare (each branch prepared by its Execute) or not.
 class TransfersTest : public ClusterFixture, public ::testing::WithParamInterface<bool> {};
 
@@ -72,14 +85,7 @@ TEST_P(TransfersTest, ConcurrentTransfersConserveMoneyAndLeaveNothingPrepared) {
   EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected outcomes, e.g. "
                                   << unexpected.front();
 
-  absl::Status phase2 = bank.AwaitPhase2(absl::Seconds(30));
-  ASSERT_TRUE(phase2.ok()) << phase2;
-  absl::StatusOr<int64_t> after = Bank::SumBalances(cluster_->agent_dbs());
-  ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(*after, bank.TotalMoney());
-  absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster_->agent_dbs());
-  ASSERT_TRUE(prepared.ok()) << prepared.status();
-  EXPECT_EQ(*prepared, 0);
+  ExpectSettledAndConserved(bank, *cluster_);
   // Money moved at all (a bank where nothing commits conserves money too).
   absl::StatusOr<int64_t> untouched = SumQueryInt64(
       cluster_->agent_dbs(),
@@ -165,14 +171,7 @@ TEST_F(ReservedTxidsTest, TransfersCommitOnReservedTxidsWithFewBeginCalls) {
   // Most took a reserved txid: Begin calls only during refills.
   EXPECT_GT(begun + unused, kClients * kEach / 2);
   EXPECT_EQ(scrape->Value("txcoord_commits_total").value_or(-1), committed);
-  absl::Status phase2 = bank.AwaitPhase2(absl::Seconds(30));
-  ASSERT_TRUE(phase2.ok()) << phase2;
-  absl::StatusOr<int64_t> after = Bank::SumBalances(cluster_->agent_dbs());
-  ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(*after, bank.TotalMoney());
-  absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster_->agent_dbs());
-  ASSERT_TRUE(prepared.ok()) << prepared.status();
-  EXPECT_EQ(*prepared, 0);
+  ExpectSettledAndConserved(bank, *cluster_);
 }
 
 // The bank's audits rely on every branch of a transfer holding a lock on an
