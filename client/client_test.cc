@@ -311,7 +311,7 @@ TEST_F(ClientTest, AFailedReservationIsNotRetriedAtOnce) {
   EXPECT_EQ(coordinator_service_.begin_calls(), 2);
 }
 
-TEST_F(ClientTest, ReservedTxidsAreNotHandedOutPastHalfTheirLife) {
+TEST_F(ClientTest, AReservationAlreadyOverWhenItArrivesFallsBackToBegin) {
   // A reservation already half over when it arrives: no txid of it is
   // handed out, and Begin is called instead.
   coordinator_service_.set_reserve_valid_for_ms(0);

@@ -12,6 +12,13 @@ namespace txcoord::coordinator {
 namespace {
 
 constexpr uint32_t kMaxTimeoutMs = 3600 * 1000;
+
+// BeginRequest.timeout_ms and ReserveTxidsRequest.timeout_ms.
+grpc::Status CheckTimeoutMs(uint32_t timeout_ms) {
+  if (timeout_ms <= kMaxTimeoutMs) return grpc::Status::OK;
+  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                      "timeout_ms is over the limit of 3600000 (one hour)");
+}
 // A Commit with no deadline from the client still returns eventually.
 constexpr absl::Duration kDefaultCommitWait = absl::Seconds(60);
 
@@ -93,10 +100,7 @@ grpc::Status CoordinatorService::AdmitName(const grpc::ServerContextBase& contex
 
 grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,
                                             v1::BeginResponse* response) {
-  if (request->timeout_ms() > kMaxTimeoutMs) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "timeout_ms is over the limit of 3600000 (one hour)");
-  }
+  if (grpc::Status s = CheckTimeoutMs(request->timeout_ms()); !s.ok()) return s;
   absl::StatusOr<BeginResult> begun = runtime_->Begin(absl::Milliseconds(request->timeout_ms()));
   if (!begun.ok()) return ToGrpcStatus(begun.status());
   response->set_txid(begun->txid);
@@ -107,10 +111,7 @@ grpc::Status CoordinatorService::ServeBegin(const v1::BeginRequest* request,
 
 grpc::Status CoordinatorService::ServeReserveTxids(const v1::ReserveTxidsRequest* request,
                                                    v1::ReserveTxidsResponse* response) {
-  if (request->timeout_ms() > kMaxTimeoutMs) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "timeout_ms is over the limit of 3600000 (one hour)");
-  }
+  if (grpc::Status s = CheckTimeoutMs(request->timeout_ms()); !s.ok()) return s;
   absl::StatusOr<ReserveResult> reserved =
       runtime_->Reserve(request->count(), absl::Milliseconds(request->timeout_ms()));
   if (!reserved.ok()) return ToGrpcStatus(reserved.status());

@@ -143,57 +143,52 @@ absl::StatusOr<Engine::Txn*> Engine::FindOrBegin(const std::string& txid, absl::
 
 absl::StatusOr<Engine::Txn*> Engine::BeginReserved(const std::string& txid, absl::Time now,
                                                    Actions* out) {
-  DropExpiredReservations(now);
-  if (!ReservedUnused(txid, now)) return nullptr;
-  absl::StatusOr<Txid> parsed = ParseTxid(txid);
-  if (!parsed.ok()) return nullptr;
+  DropExpiredReservations(now);  // what is left lives
+  std::optional<ReservedSlot> slot = UnusedSlot(txid);
+  if (!slot.has_value()) return nullptr;
   if (txns_.size() >= options_.max_open_transactions) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many open transactions (", txns_.size(), "); retry later"));
   }
-  std::optional<ReservedUse> use = TakeReserved(parsed->sequence);
-  if (!use.has_value()) return nullptr;
-  if (now >= use->expires) {  // expired, not yet dropped
-    ++stats_.reserved_unused;
-    return nullptr;
-  }
+  const absl::Duration timeout = Use(*slot);
   ++stats_.reserved_begun;
-  return &StartTxn(
-      txid, use->timeout == absl::ZeroDuration() ? options_.default_tx_timeout : use->timeout, now,
-      out);
+  return &StartTxn(txid, timeout == absl::ZeroDuration() ? options_.default_tx_timeout : timeout,
+                   now, out);
 }
 
-void Engine::UseUpReserved(const std::string& txid) {
-  if (reservations_.empty()) return;
+std::optional<Engine::ReservedSlot> Engine::UnusedSlot(const std::string& txid) const {
+  if (reservations_.empty()) return std::nullopt;
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
-  if (parsed.ok() && parsed->epoch == options_.epoch && TakeReserved(parsed->sequence)) {
-    ++stats_.reserved_unused;
-  }
+  if (!parsed.ok() || parsed->epoch != options_.epoch) return std::nullopt;
+  auto it = reservations_.upper_bound(parsed->sequence);
+  if (it == reservations_.begin()) return std::nullopt;
+  --it;
+  const uint64_t index = parsed->sequence - it->first;
+  if (index >= it->second.used.size() || it->second.used[index]) return std::nullopt;
+  return ReservedSlot{it->first, index};
+}
+
+absl::Duration Engine::Use(const ReservedSlot& slot) {
+  auto it = reservations_.find(slot.first);
+  Reservation& r = it->second;
+  r.used[slot.index] = true;
+  --reserved_unused_;
+  const absl::Duration timeout = r.timeout;
+  if (--r.unused == 0) reservations_.erase(it);
+  return timeout;
+}
+
+bool Engine::UseUpReserved(const std::string& txid) {
+  std::optional<ReservedSlot> slot = UnusedSlot(txid);
+  if (!slot.has_value()) return false;
+  Use(*slot);
+  ++stats_.reserved_unused;
+  return true;
 }
 
 bool Engine::ReservedUnused(const std::string& txid, absl::Time now) const {
-  if (reservations_.empty()) return false;
-  absl::StatusOr<Txid> parsed = ParseTxid(txid);
-  if (!parsed.ok() || parsed->epoch != options_.epoch) return false;
-  auto it = reservations_.upper_bound(parsed->sequence);
-  if (it == reservations_.begin()) return false;
-  --it;
-  const uint64_t index = parsed->sequence - it->first;
-  return index < it->second.used.size() && !it->second.used[index] && now < it->second.expires;
-}
-
-std::optional<Engine::ReservedUse> Engine::TakeReserved(uint64_t sequence) {
-  auto it = reservations_.upper_bound(sequence);
-  if (it == reservations_.begin()) return std::nullopt;
-  --it;
-  Reservation& r = it->second;
-  const uint64_t index = sequence - it->first;
-  if (index >= r.used.size() || r.used[index]) return std::nullopt;
-  r.used[index] = true;
-  --stats_.reserved_outstanding;
-  const ReservedUse use{r.expires, r.timeout};
-  if (--r.unused == 0) reservations_.erase(it);
-  return use;
+  std::optional<ReservedSlot> slot = UnusedSlot(txid);
+  return slot.has_value() && now < reservations_.at(slot->first).expires;
 }
 
 void Engine::DropExpiredReservations(absl::Time now) {
@@ -202,7 +197,7 @@ void Engine::DropExpiredReservations(absl::Time now) {
   while (!reservations_.empty() && now >= reservations_.begin()->second.expires) {
     const Reservation& r = reservations_.begin()->second;
     stats_.reserved_unused += r.unused;
-    stats_.reserved_outstanding -= r.unused;
+    reserved_unused_ -= r.unused;
     reservations_.erase(reservations_.begin());
   }
 }
@@ -277,12 +272,11 @@ absl::StatusOr<ReserveResult> Engine::Reserve(uint32_t count, absl::Duration tim
                                                    " is over the limit of ",
                                                    absl::FormatDuration(options_.max_tx_timeout)));
   }
-  DropExpiredReservations(now);
-  if (stats_.reserved_outstanding + count > options_.max_reserved_txids) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "too many reserved txids not yet used (", stats_.reserved_outstanding, "); retry later"));
+  PruneRetained(now);  // drops expired reservations too
+  if (reserved_unused_ + count > options_.max_reserved_txids) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many reserved txids not yet used (", reserved_unused_, "); retry later"));
   }
-  PruneRetained(now);
   const uint64_t first = next_sequence_;
   next_sequence_ += count;
   Reservation& r = reservations_[first];
@@ -291,7 +285,7 @@ absl::StatusOr<ReserveResult> Engine::Reserve(uint32_t count, absl::Duration tim
   r.used.assign(count, false);
   r.unused = count;
   stats_.txids_reserved += count;
-  stats_.reserved_outstanding += count;
+  reserved_unused_ += count;
   return ReserveResult{options_.cluster_id, options_.epoch, first, count, options_.reservation_ttl};
 }
 

@@ -128,7 +128,7 @@ struct EngineStats {
   uint64_t txids_reserved = 0;
   uint64_t reserved_begun = 0;
   uint64_t reserved_unused = 0;
-  size_t reserved_outstanding = 0;  // reserved, not yet used, reservation not dropped
+  size_t reserved_outstanding = 0;  // reserved, not yet used, reservation live
   size_t open = 0;                  // transactions not finished
   // Since Begin (or recovery) of the oldest open transaction; zero if none.
   absl::Duration oldest_open_age;
@@ -362,18 +362,22 @@ class Engine final {
   // the new transaction, nullptr if it is none of these, or
   // RESOURCE_EXHAUSTED (left unused) past max_open_transactions.
   absl::StatusOr<Txn*> BeginReserved(const std::string& txid, absl::Time now, Actions* out);
-  // Uses up `txid` if it is reserved and unused, so that it never begins.
-  void UseUpReserved(const std::string& txid);
+  // Where a reserved txid not used yet sits: its reservation's first
+  // sequence and its index there.
+  struct ReservedSlot {
+    uint64_t first;
+    uint64_t index;
+  };
+  std::optional<ReservedSlot> UnusedSlot(const std::string& txid) const;
+  // Marks the slot used (its reservation goes once every slot is); the
+  // timeout the reservation gives.
+  absl::Duration Use(const ReservedSlot& slot);
+  // Uses up `txid` if it is reserved and not used yet, so that it never
+  // begins; true if it did.
+  bool UseUpReserved(const std::string& txid);
   // True if `txid` is reserved, not used yet, and its reservation lives
   // at `now` (so it may still begin).
   bool ReservedUnused(const std::string& txid, absl::Time now) const;
-  // Marks `sequence` of this epoch used if it is reserved and not yet
-  // used: when its reservation expires and the timeout it gives, or none.
-  struct ReservedUse {
-    absl::Time expires;
-    absl::Duration timeout;
-  };
-  std::optional<ReservedUse> TakeReserved(uint64_t sequence);
   void DropExpiredReservations(absl::Time now);
   Txn& StartTxn(const std::string& txid, absl::Duration timeout, absl::Time now, Actions* out);
   // The outcome of an owned txid this engine no longer holds (nor caches):
@@ -438,6 +442,9 @@ class Engine final {
   // By first sequence; a reservation goes once expired (dropped lazily)
   // or once every txid in it is used.
   absl::btree_map<uint64_t, Reservation> reservations_;
+  // Their unused txids, expired ones not yet dropped included: what
+  // max_reserved_txids bounds.
+  size_t reserved_unused_ = 0;
 };
 
 }  // namespace txcoord::coordinator

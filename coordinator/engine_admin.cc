@@ -182,10 +182,8 @@ absl::Status Engine::ForceAbort(const std::string& txid, const std::string& reas
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
     if (done == finished_.end()) {
-      if (ReservedUnused(txid, now)) {
-        UseUpReserved(txid);  // never to begin: as good as aborted
-        return absl::OkStatus();
-      }
+      DropExpiredReservations(now);
+      if (UseUpReserved(txid)) return absl::OkStatus();  // never to begin: as good as aborted
       return UnknownToOperators(txid);
     }
     if (done->second.state == TxState::kCommitted) {

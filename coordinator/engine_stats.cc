@@ -35,7 +35,6 @@ EngineStats Engine::Stats(absl::Time now) const {
   stats.retained_committed = retained_.committed_count();
   stats.retained_bytes = retained_.bytes();
   // Expired reservations go lazily (on Begin and Reserve): not counted.
-  stats.reserved_outstanding = 0;
   for (const auto& [first, r] : reservations_) {
     if (now < r.expires) stats.reserved_outstanding += r.unused;
   }
