@@ -36,25 +36,29 @@ bool FailsOver(absl::StatusCode code) {
   return code == absl::StatusCode::kUnavailable || code == absl::StatusCode::kDeadlineExceeded;
 }
 
-// What etcd answered, in etcd.h's terms. etcd's own codes mostly match
-// (a compacted or future revision: OUT_OF_RANGE; an unknown lease:
-// NOT_FOUND; a refused request: INVALID_ARGUMENT; no leader, timeouts:
-// UNAVAILABLE). Two do not: OUT_OF_RANGE for a lease TTL above etcd's
-// limit, an invalid argument here rather than a lost revision; and UNKNOWN
-// "raft proposal dropped" from a member without a leader, which applied
-// nothing and is worth trying elsewhere.
+}  // namespace
+
 absl::Status FromEtcdStatus(const grpc::Status& status) {
   absl::Status result = FromGrpcStatus(status);
   if (result.code() == absl::StatusCode::kOutOfRange &&
       absl::StrContains(result.message(), "lease TTL")) {
     return absl::InvalidArgumentError(result.message());
   }
-  if (result.code() == absl::StatusCode::kUnknown &&
-      absl::StrContains(result.message(), "proposal dropped")) {
-    return absl::UnavailableError(result.message());
+  if (result.code() == absl::StatusCode::kUnknown) {
+    if (absl::StrContains(result.message(), "proposal dropped")) {
+      return absl::UnavailableError(result.message());
+    }
+    // etcd 3.4 hands a call's own expired context back as a bare Go error,
+    // which its gRPC server sends as UNKNOWN: the same as a deadline the
+    // client saw pass, whichever of the two clocks noticed first.
+    if (result.message() == "context deadline exceeded") {
+      return absl::DeadlineExceededError(result.message());
+    }
   }
   return result;
 }
+
+namespace {
 
 // etcd's range_end for "every key that starts with `prefix`": the prefix
 // with its last byte below 0xff incremented and what follows dropped; "\0"

@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "cluster/etcd.h"
@@ -105,6 +106,17 @@ class EtcdClient final : public Etcd {
   absl::Mutex mu_;
   size_t current_ ABSL_GUARDED_BY(mu_) = 0;  // index into endpoints_
 };
+
+// What etcd answered, in etcd.h's terms. etcd's own codes mostly match
+// (a compacted or future revision: OUT_OF_RANGE; an unknown lease:
+// NOT_FOUND; a refused request: INVALID_ARGUMENT; no leader, timeouts:
+// UNAVAILABLE). Three do not: OUT_OF_RANGE for a lease TTL above etcd's
+// limit, an invalid argument here rather than a lost revision; UNKNOWN
+// "raft proposal dropped" from a member without a leader, which applied
+// nothing and is worth trying elsewhere (UNAVAILABLE); and UNKNOWN "context
+// deadline exceeded", the call's own deadline passing inside etcd
+// (DEADLINE_EXCEEDED, as when the client sees it pass).
+absl::Status FromEtcdStatus(const grpc::Status& status);
 
 }  // namespace txcoord::cluster
 

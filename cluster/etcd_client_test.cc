@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "cluster/etcd_txn_test_util.h"
 #include "gmock/gmock.h"
+#include "grpcpp/support/status.h"
 #include "gtest/gtest.h"
 #include "harness/etcd_server.h"
 #include "harness/free_port.h"
@@ -141,6 +142,25 @@ class EtcdClientTest : public ::testing::Test {
 
 EtcdServer* EtcdClientTest::server_ = nullptr;
 absl::Status* EtcdClientTest::start_error_ = nullptr;
+
+// etcd 3.4 answers a few conditions with codes that say something else.
+TEST(FromEtcdStatusTest, MapsEtcdsMisleadingCodesToWhatTheyMean) {
+  EXPECT_EQ(
+      FromEtcdStatus(grpc::Status(grpc::StatusCode::UNKNOWN, "context deadline exceeded")).code(),
+      absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(FromEtcdStatus(grpc::Status(grpc::StatusCode::UNKNOWN, "raft proposal dropped")).code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_EQ(FromEtcdStatus(
+                grpc::Status(grpc::StatusCode::OUT_OF_RANGE, "etcdserver: too large lease TTL"))
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(FromEtcdStatus(grpc::Status(grpc::StatusCode::OUT_OF_RANGE,
+                                        "etcdserver: mvcc: required revision has been compacted"))
+                .code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(FromEtcdStatus(grpc::Status(grpc::StatusCode::UNKNOWN, "something else")).code(),
+            absl::StatusCode::kUnknown);
+}
 
 TEST_F(EtcdClientTest, PutThenGetReturnsTheValueWithItsRevisions) {
   const absl::StatusOr<int64_t> first = client_->Put(Key("a"), "1");
