@@ -1,5 +1,6 @@
 #include "common/txid.h"
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/strings/escaping.h"
@@ -46,6 +47,19 @@ bool IsValidEndpoint(absl::string_view endpoint) {
   return true;
 }
 
+namespace {
+
+// Digits only, no sign, no leading zero: the one spelling ToString writes,
+// so that one txid has one text (the coordinator and the agents key their
+// state by it, and by its numbers).
+bool ParseCanonicalNumber(absl::string_view text, uint64_t* value) {
+  if (text.empty() || text.find_first_not_of("0123456789") != absl::string_view::npos) return false;
+  if (text.size() > 1 && text.front() == '0') return false;
+  return absl::SimpleAtoi(text, value);
+}
+
+}  // namespace
+
 absl::StatusOr<Txid> ParseTxid(absl::string_view text) {
   if (text.empty()) return absl::InvalidArgumentError("txid is empty");
   if (text.size() > kMaxTxidBytes) {
@@ -55,7 +69,8 @@ absl::StatusOr<Txid> ParseTxid(absl::string_view text) {
   std::vector<absl::string_view> parts = absl::StrSplit(text, '.');
   Txid txid;
   if (parts.size() != 3 || !IsValidName(parts[0], /*allow_dot=*/false) ||
-      !absl::SimpleAtoi(parts[1], &txid.epoch) || !absl::SimpleAtoi(parts[2], &txid.sequence)) {
+      !ParseCanonicalNumber(parts[1], &txid.epoch) ||
+      !ParseCanonicalNumber(parts[2], &txid.sequence)) {
     // Never echo arbitrary bytes back at length.
     return absl::InvalidArgumentError(absl::StrCat("malformed txid \"",
                                                    absl::CHexEscape(text.substr(0, 64)),

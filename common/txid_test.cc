@@ -24,6 +24,20 @@ TEST(TxidTest, MalformedIdsAreRejectedWithAMessage) {
   EXPECT_EQ(ParseTxid(std::string(200, 'a')).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// One txid, one text: another spelling of the same numbers would name the
+// same transaction under a different key.
+TEST(TxidTest, OnlyTheCanonicalSpellingOfTheNumbersIsAccepted) {
+  for (const char* other : {"c1.7.01", "c1.07.1", "c1.+7.1", "c1.7.+1", "c1. 7.1", "c1.7.1 ",
+                            "c1.7.18446744073709551616", "c1.0x7.1"}) {
+    EXPECT_EQ(ParseTxid(other).status().code(), absl::StatusCode::kInvalidArgument) << other;
+  }
+  for (const char* canonical : {"c1.0.0", "c1.7.1", "c1.18446744073709551615.10"}) {
+    absl::StatusOr<Txid> parsed = ParseTxid(canonical);
+    ASSERT_TRUE(parsed.ok()) << canonical << ": " << parsed.status();
+    EXPECT_EQ(parsed->ToString(), canonical);
+  }
+}
+
 TEST(TxidTest, NamesAllowOnlySafeCharacters) {
   EXPECT_TRUE(IsValidName("agent-1.svc:50051"));
   EXPECT_FALSE(IsValidName("agent-1.svc", /*allow_dot=*/false));
