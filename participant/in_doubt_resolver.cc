@@ -24,9 +24,13 @@ void InDoubtResolver::Scan() {
   absl::flat_hash_set<std::string> seen;
   for (const PreparedBranch& branch : participant_->ListPrepared()) {
     seen.insert(branch.txid);
-    // Recovered branches (prepared before the resolver started) are asked
-    // at once; fresh ones get time for the coordinator's own phase 2.
-    if (branch.prepared_at >= started_ && now - branch.prepared_at < options_.min_age) continue;
+    // Recovered branches (prepared before the resolver started) and those
+    // whose vote the coordinator refused are asked at once; fresh ones get
+    // time for the coordinator's own phase 2.
+    if (!branch.vote_refused && branch.prepared_at >= started_ &&
+        now - branch.prepared_at < options_.min_age) {
+      continue;
+    }
     MaybeAsk(branch.txid, /*heuristic=*/false, now);
   }
   absl::StatusOr<std::vector<HeuristicDecision>> unsettled = participant_->ListHeuristics(true);

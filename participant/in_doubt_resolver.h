@@ -30,8 +30,8 @@ enum class RemoteOutcome { kCommitted, kAborted, kPending };
 
 struct ResolverOptions {
   // A branch prepared less than this long ago is left to the coordinator's
-  // own phase 2 (asking would only hear PENDING). Branches found at start
-  // are asked at once.
+  // own phase 2 (asking would only hear PENDING). Branches found at start,
+  // and those whose vote the coordinator refused, are asked at once.
   absl::Duration min_age = absl::Seconds(2);
   absl::Duration poll_interval = absl::Milliseconds(500);
   // Per txid: the wait before asking again after an answer that settles

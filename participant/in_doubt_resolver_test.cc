@@ -102,6 +102,24 @@ TEST_F(InDoubtResolverTest, FreshBranchIsLeftToTheCoordinatorForMinAge) {
   EXPECT_EQ(asked_[0].at, prepared_at + resolver_options_.min_age);
 }
 
+// After a coordinator restart its new run refuses the vote of an early
+// prepare on a txid it never issued: the branch's rows are locked until its
+// outcome is known, so the resolver asks at once, not after min_age.
+TEST_F(InDoubtResolverTest, BranchWhoseVoteTheCoordinatorRefusedIsAskedAtOnce) {
+  StartResolver();
+  const absl::Time refused_at = scheduler_.Now();
+  enlister_.FailNext(absl::NotFoundError("transaction c1.1.1 is unknown"));
+  absl::StatusOr<ExecuteResult> refused =
+      Exec(kTx1, {Sql("UPDATE accounts SET balance = balance + 1 WHERE id = 1")},
+           absl::ZeroDuration(), /*prepare=*/true);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kAborted) << refused.status();
+  ASSERT_TRUE(Prepared(kTx1));
+  scheduler_.Advance(resolver_options_.poll_interval);
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].txid, kTx1);
+  EXPECT_LT(asked_[0].at - refused_at, resolver_options_.min_age);
+}
+
 TEST_F(InDoubtResolverTest, CommittedAnswerCommitsTheBranch) {
   PrepareBranch(kTx1, 1);
   StartResolver();

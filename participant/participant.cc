@@ -344,7 +344,9 @@ std::vector<PreparedBranch> Participant::Impl::ListPrepared() {
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [txid, branch] : branches_) {
-      if (branch->prepared) prepared.push_back({txid, branch->coordinator, branch->prepared_at});
+      if (branch->prepared) {
+        prepared.push_back({txid, branch->coordinator, branch->prepared_at, branch->vote_refused});
+      }
     }
   }
   std::sort(prepared.begin(), prepared.end(), [](const PreparedBranch& a, const PreparedBranch& b) {

@@ -135,6 +135,11 @@ struct PreparedBranch {
   std::string txid;
   std::string coordinator;  // cluster id that owns the txid
   absl::Time prepared_at;
+  // The coordinator refused the branch's vote (early prepare), e.g. for a
+  // txid it does not know after a restart. The branch stays prepared until
+  // the coordinator's outcome says how it ends, and the in-doubt resolver
+  // asks for that at once rather than leave its rows locked.
+  bool vote_refused = false;
 };
 
 // An operator's forced outcome of an in-doubt branch (txctl resolve), kept

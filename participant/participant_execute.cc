@@ -194,6 +194,7 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
     // Only the coordinator's outcome may end it: an earlier Enlist of the
     // branch may have been taken and the coordinator's own Prepare may
     // have counted its YES, so QueryOutcome says which.
+    if (IsRefusal(status)) branch->vote_refused = true;
     TXLOG(WARNING) << "txid=" << branch->txid << " the vote of the prepared branch "
                    << (IsRefusal(status) ? "was refused: " : "did not reach the coordinator: ")
                    << status << "; the branch stays in doubt until the coordinator's outcome";
@@ -252,6 +253,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
     // coordinator may not know this branch: that Commit could commit the
     // other branches without it.
     if (IsRefusal(enlisted)) {
+      if (!branch->dropped) branch->vote_refused = true;
       return absl::AbortedError(absl::StrCat(
           "the coordinator refused the vote of prepared branch ", branch->txid,
           " (the transaction is over): ", enlisted.message(),

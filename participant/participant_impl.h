@@ -93,6 +93,10 @@ class Participant::Impl final {
     absl::Time prepared_at;
     std::vector<OutboxMessage> messages;  // published once the branch commits
     absl::Status enlist_failure;          // why an asynchronous Enlist rolled it back
+    // Prepared, and the coordinator refused its vote: it holds no such
+    // transaction (or no longer takes branches), so its outcome is worth
+    // asking at once (PreparedBranch::vote_refused).
+    bool vote_refused = false;
 
     // A branch that wrote nothing votes READ_ONLY and is forgotten.
     bool HasWrites() const { return !changeset.empty() || !messages.empty(); }
