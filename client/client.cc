@@ -149,13 +149,26 @@ struct Client::Reserved {
     absl::MutexLock lock(&mu);
     if (parsed->cluster == cluster && parsed->epoch == epoch) next = end;
   }
+  // Drops the block if the coordinator of `txid`'s cluster answered from a
+  // later epoch than the block's: it restarted or was replaced since the
+  // reservation. (An earlier epoch is a stale owner that has not yet seen
+  // its replacement; the block is the replacement's and lives.)
+  void DropIfOlderThan(const std::string& txid, uint64_t answered_epoch) ABSL_LOCKS_EXCLUDED(mu) {
+    absl::StatusOr<Txid> parsed = ParseTxid(txid);
+    if (!parsed.ok()) return;
+    absl::MutexLock lock(&mu);
+    if (parsed->cluster == cluster && answered_epoch > epoch) next = end;
+  }
 };
 
 namespace {
 
 // What the coordinator says of a txid it does not hold, in Commit's
 // ABORTED reason (presumed abort) and in an Enlist refusal an agent passes
-// on: for a txid of the reserved block, a sign that the block is dead.
+// on: for a txid of the reserved block, a sign that the block is dead. A
+// restart or a takeover also shows in the answer's coordinator_epoch
+// (NoteEpoch); this covers a coordinator that drains, which dropped its
+// reservations in the same epoch.
 bool SaysTxidUnknown(absl::string_view text) {
   return absl::StrContains(text, "the coordinator holds no commit for it") ||
          absl::StrContains(text, " is unknown (never begun");
@@ -293,6 +306,11 @@ void Client::NoteRefused(const std::string& txid, const absl::Status& status,
   }
 }
 
+void Client::NoteEpoch(const std::string& txid, uint64_t coordinator_epoch) {
+  if (options_.reserve_txids == 0 || coordinator_epoch == 0) return;
+  reserved_->DropIfOlderThan(txid, coordinator_epoch);
+}
+
 absl::StatusOr<Transaction> Client::BeginTransaction(absl::Duration timeout) {
   absl::StatusOr<BeginResult> begun = BeginWith(timeout);
   if (!begun.ok()) return begun.status();
@@ -363,6 +381,7 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
   absl::Status status = FromGrpcStatus((*stub)->Commit(&context, request, &response));
   *lost = AnswerLost(status);
   if (!status.ok()) return status;
+  NoteEpoch(txid, response.coordinator_epoch());
   switch (response.outcome()) {
     case v1::OUTCOME_COMMITTED:
       return CommitResult{true, ""};
@@ -387,6 +406,7 @@ absl::Status Client::Abort(const std::string& txid) {
   Prepare(&context, options_.call_timeout, options_.wait_for_ready);
   absl::Status status = FromGrpcStatus((*stub)->Abort(&context, request, &response));
   NoteRefused(txid, status, true);
+  if (status.ok()) NoteEpoch(txid, response.coordinator_epoch());
   return status;
 }
 

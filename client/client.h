@@ -204,6 +204,9 @@ class Client final {
   // or (`from_coordinator`) the coordinator cannot be reached, the
   // reserved block `txid` came from is dropped.
   void NoteRefused(const std::string& txid, const absl::Status& status, bool from_coordinator);
+  // The coordinator answered a call on `txid` from `coordinator_epoch`: a
+  // reserved block of that cluster from an earlier epoch is dropped.
+  void NoteEpoch(const std::string& txid, uint64_t coordinator_epoch);
   friend class Transaction;  // notes its agents' refusals too
 
   class Stub;

@@ -51,7 +51,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     last_timeout_ms_ = request->timeout_ms();
     if (reserve_error_ != grpc::StatusCode::OK) return grpc::Status(reserve_error_, "refused");
     response->set_cluster("fake");
-    response->set_epoch(2);
+    response->set_epoch(epoch_);
     response->set_first_sequence(next_reserved_);
     response->set_count(request->count());
     response->set_valid_for_ms(reserve_valid_for_ms_);
@@ -74,16 +74,16 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     }
     response->set_outcome(outcome_);
     response->set_reason(outcome_ == v1::OUTCOME_ABORTED ? abort_reason_ : "");
+    response->set_coordinator_epoch(epoch_);
     return grpc::Status::OK;
   }
   grpc::Status Abort(grpc::ServerContext*, const v1::AbortRequest* request,
-                     v1::AbortResponse*) override {
-    {
-      absl::MutexLock lock(&mu_);
-      ++abort_calls_;
-    }
+                     v1::AbortResponse* response) override {
+    absl::MutexLock lock(&mu_);
+    ++abort_calls_;
     if (request->txid().empty())
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "txid is empty");
+    response->set_coordinator_epoch(epoch_);
     return grpc::Status::OK;
   }
   grpc::Status GetTransaction(grpc::ServerContext*, const v1::GetTransactionRequest* request,
@@ -94,6 +94,11 @@ class FakeCoordinator final : public v1::Coordinator::Service {
     return grpc::Status::OK;
   }
 
+  // The epoch the fake answers from (a restart: a higher one).
+  void set_epoch(uint64_t epoch) {
+    absl::MutexLock lock(&mu_);
+    epoch_ = epoch;
+  }
   void set_outcome(v1::Outcome outcome) {
     absl::MutexLock lock(&mu_);
     outcome_ = outcome;
@@ -155,6 +160,7 @@ class FakeCoordinator final : public v1::Coordinator::Service {
   uint32_t reserve_valid_for_ms_ ABSL_GUARDED_BY(mu_) = 60000;
   uint64_t next_reserved_ ABSL_GUARDED_BY(mu_) = 1;
   int abort_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 2;
   uint32_t last_timeout_ms_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration last_time_left_ ABSL_GUARDED_BY(mu_);
 };
@@ -298,6 +304,31 @@ TEST_F(ClientTest, ABlockTheCoordinatorNoLongerKnowsIsDropped) {
   ASSERT_FALSE(client.Commit("fake.2.9").value().committed);
   ASSERT_EQ(client.Begin().value(), "fake.2.10");
   EXPECT_EQ(coordinator_service_.reserve_calls(), 2);
+}
+
+TEST_F(ClientTest, AnAnswerFromALaterEpochDropsTheBlock) {
+  ClientOptions options;
+  options.reserve_txids = 8;
+  Client client(target_, options);
+  ASSERT_EQ(client.Begin().value(), "fake.2.1");
+  ASSERT_EQ(client.Begin().value(), "fake.2.2");
+  // Answers from the block's own epoch keep it, whatever they say.
+  ASSERT_TRUE(client.Abort("fake.2.1").ok());
+  ASSERT_EQ(client.Begin().value(), "fake.2.3");
+  // The coordinator restarted: its Abort of a txid of the old block (OK:
+  // it never began there) comes from epoch 3, and the block goes.
+  coordinator_service_.set_epoch(3);
+  ASSERT_TRUE(client.Abort("fake.2.2").ok());
+  ASSERT_EQ(client.Begin().value(), "fake.3.9");
+  // So does a Commit's answer from a later epoch.
+  coordinator_service_.set_epoch(4);
+  ASSERT_TRUE(client.Commit("fake.3.9").value().committed);
+  ASSERT_EQ(client.Begin().value(), "fake.4.17");
+  // An answer about another coordinator's txid says nothing of this block.
+  coordinator_service_.set_epoch(9);
+  ASSERT_TRUE(client.Abort("other.4.1").ok());
+  ASSERT_EQ(client.Begin().value(), "fake.4.18");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 3);
 }
 
 TEST_F(ClientTest, AFailedReservationIsNotRetriedAtOnce) {

@@ -155,20 +155,26 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
   // exactly once, also when the deadline passes first.
   runtime_->CommitAsync(
       request->txid(), std::move(named), DeadlineOf(context),
-      [reactor, response](absl::StatusOr<CommitResult> result) {
+      [reactor, response, epoch = runtime_->epoch()](absl::StatusOr<CommitResult> result) {
         if (!result.ok()) {
           reactor->Finish(ToGrpcStatus(result.status()));
           return;
         }
         response->set_outcome(result->committed ? v1::OUTCOME_COMMITTED : v1::OUTCOME_ABORTED);
         response->set_reason(result->reason);
+        response->set_coordinator_epoch(epoch);
         reactor->Finish(grpc::Status::OK);
       });
   return reactor;
 }
 
-grpc::Status CoordinatorService::ServeAbort(const v1::AbortRequest* request) {
-  return ToGrpcStatus(runtime_->Abort(request->txid()));
+grpc::Status CoordinatorService::ServeAbort(const v1::AbortRequest* request,
+                                            v1::AbortResponse* response) {
+  if (absl::Status aborted = runtime_->Abort(request->txid()); !aborted.ok()) {
+    return ToGrpcStatus(aborted);
+  }
+  response->set_coordinator_epoch(runtime_->epoch());
+  return grpc::Status::OK;
 }
 
 grpc::Status CoordinatorService::ServeGetTransaction(const v1::GetTransactionRequest* request,

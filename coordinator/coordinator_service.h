@@ -60,7 +60,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* context,
                                   const v1::AbortRequest* request,
                                   v1::AbortResponse* response) override {
-    return Answer(context, ServeAbort(request));
+    return Answer(context, ServeAbort(request, response));
   }
   grpc::ServerUnaryReactor* GetTransaction(grpc::CallbackServerContext* context,
                                            const v1::GetTransactionRequest* request,
@@ -92,7 +92,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   absl::Status EnlistOne(const v1::EnlistRequest& request);
   grpc::Status ServeEnlistBatch(const v1::EnlistBatchRequest* request,
                                 v1::EnlistBatchResponse* response);
-  grpc::Status ServeAbort(const v1::AbortRequest* request);
+  grpc::Status ServeAbort(const v1::AbortRequest* request, v1::AbortResponse* response);
   grpc::Status ServeGetTransaction(const v1::GetTransactionRequest* request,
                                    v1::Transaction* response);
   grpc::Status ServeQueryOutcome(const v1::QueryOutcomeRequest* request,

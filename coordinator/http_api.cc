@@ -123,7 +123,8 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                       if (!s.ok()) return s;
                       return nlohmann::json{
                           {"outcome", EnumName(v1::Outcome_Name(response.outcome()), "OUTCOME_")},
-                          {"reason", response.reason()}};
+                          {"reason", response.reason()},
+                          {"coordinator_epoch", response.coordinator_epoch()}};
                     },
                     "/txcoord.v1.Coordinator/Commit"});
 
@@ -136,7 +137,8 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
                       absl::Status s =
                           CallGrpc(client.get(), &Stub::Abort, request, &response, kCallTimeout);
                       if (!s.ok()) return s;
-                      return nlohmann::json{{"aborted", true}};
+                      return nlohmann::json{{"aborted", true},
+                                            {"coordinator_epoch", response.coordinator_epoch()}};
                     },
                     "/txcoord.v1.Coordinator/Abort"});
 

@@ -98,6 +98,8 @@ class Runtime final {
   // CommitAsync, blocking.
   absl::StatusOr<CommitResult> Commit(const std::string& txid, absl::Time deadline);
   absl::Status Abort(const std::string& txid);
+  // This run's epoch: every txid it issues or reserves carries it.
+  uint64_t epoch() const { return options_.engine.epoch; }
   absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
   absl::StatusOr<TransactionView> Describe(const std::string& txid);
 

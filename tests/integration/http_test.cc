@@ -316,9 +316,14 @@ TEST_F(HttpTest, ReservedTxidsBeginAtTheirFirstUse) {
   HttpReply commit = HttpPost(coordinator_http(), "/v1/transactions/" + used + "/commit");
   ASSERT_EQ(commit.status, 200) << commit;
   EXPECT_EQ(commit.body["outcome"], "COMMITTED") << commit;
+  // The epoch the txids carry (their middle number) is the answering
+  // coordinator's: the reservation is alive.
+  const std::string epoch = used.substr(used.find('.') + 1, used.rfind('.') - used.find('.') - 1);
+  EXPECT_EQ(commit.body["coordinator_epoch"].dump(), epoch) << commit;
 
   HttpReply abort = HttpPost(coordinator_http(), "/v1/transactions/" + dropped + "/abort");
   ASSERT_EQ(abort.status, 200) << abort;
+  EXPECT_EQ(abort.body["coordinator_epoch"].dump(), epoch) << abort;
   HttpReply late =
       HttpPost(agent_http(0), "/v1/execute", ExecuteBody(dropped, Statement(kCredit, {2, 3})));
   // The agent's Enlist finds it unknown, never to begin: the branch rolls back.

@@ -216,5 +216,61 @@ TEST_F(BalanceCheckTest, ADebitThatFailsItsBalanceCheckPreparesNothing) {
   EXPECT_EQ(read_only, 6);
 }
 
+// A coordinator that restarts forgets the txids it reserved (its new
+// epoch never issued them). The client's block from before is dead: the
+// first transfer on it fails, and the client drops the rest of the block
+// rather than fail every transfer until the block's half-life. Parameter:
+// the branches are named in Commit (the coordinator's presumed abort says
+// so) or not (the agent passes on the coordinator's refusal of the Enlist).
+class ReservedTxidsRestartTest : public ClusterFixture,
+                                 public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ReservedTxidsRestartTest, ABlockFromBeforeACoordinatorCrashIsDroppedAfterOneFailure) {
+  ClientOptions client_options;
+  client_options.reserve_txids = 64;
+  Client client(cluster_->coordinator_address(), client_options);
+  BankOptions options;
+  options.accounts = 20;
+  options.max_amount = 10;  // no balance check fails
+  // A branch whose vote the restarted coordinator refused keeps its rows
+  // locked until the agent learns the outcome (it asks at once); a later
+  // transfer may wait for that.
+  options.lock_timeout = absl::Seconds(5);
+  options.early_prepare = true;
+  options.name_branches = GetParam() ? 1.0 : 0.0;
+  Bank bank(&client, agents_, options);
+  ASSERT_TRUE(bank.CreateAccounts().ok());
+  absl::BitGen rng;
+  TransferResult before = bank.Transfer(rng);
+  ASSERT_EQ(before.outcome, TransferOutcome::kCommitted) << before.detail;
+  ASSERT_TRUE(bank.AwaitPhase2(absl::Seconds(30)).ok());
+
+  ASSERT_TRUE(cluster_->KillCoordinator().ok());
+  ASSERT_TRUE(cluster_->StartCoordinator().ok());
+
+  constexpr int kAfter = 10;
+  std::vector<TransferResult> after;
+  for (int i = 0; i < kAfter; ++i) after.push_back(bank.Transfer(rng));
+  // The block's next txid (its second) meets the new epoch and fails...
+  EXPECT_EQ(after[0].outcome, TransferOutcome::kAborted) << after[0].detail;
+  EXPECT_EQ(after[0].txid.substr(0, after[0].txid.rfind('.')),
+            before.txid.substr(0, before.txid.rfind('.')))
+      << "the first transfer after the crash ran on a txid of the old epoch";
+  // ...and every later transfer runs on a txid of the new epoch and commits.
+  for (int i = 1; i < kAfter; ++i) {
+    EXPECT_EQ(after[i].outcome, TransferOutcome::kCommitted)
+        << "transfer " << i << " after the crash, " << after[i].txid << ": " << after[i].detail;
+    EXPECT_NE(after[i].txid.substr(0, after[i].txid.rfind('.')),
+              before.txid.substr(0, before.txid.rfind('.')))
+        << "transfer " << i << " after the crash ran on the old epoch";
+  }
+  ExpectSettledAndConserved(bank, *cluster_);
+}
+
+INSTANTIATE_TEST_SUITE_P(Branches, ReservedTxidsRestartTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "NamedInCommit" : "EnlistedByTheAgents";
+                         });
+
 }  // namespace
 }  // namespace txcoord::testing
