@@ -132,6 +132,11 @@ struct Client::Reserved {
   // After a failed reservation, Begin until then (a minute after
   // UNIMPLEMENTED: a coordinator that predates ReserveTxids).
   Clock::time_point retry_after ABSL_GUARDED_BY(mu);
+  // The latest epoch an answer showed for `newest_cluster`: a reservation
+  // of that cluster from an earlier epoch, arriving after it (sent before
+  // the restart, or by a stale owner), is dead on arrival.
+  std::string newest_cluster ABSL_GUARDED_BY(mu);
+  uint64_t newest_epoch ABSL_GUARDED_BY(mu) = 0;
 
   bool Live(Clock::time_point now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     return next < end && now < hand_out_until;
@@ -157,6 +162,10 @@ struct Client::Reserved {
     absl::StatusOr<Txid> parsed = ParseTxid(txid);
     if (!parsed.ok()) return;
     absl::MutexLock lock(&mu);
+    if (parsed->cluster != newest_cluster || answered_epoch > newest_epoch) {
+      newest_cluster = parsed->cluster;
+      newest_epoch = answered_epoch;
+    }
     if (parsed->cluster == cluster && answered_epoch > epoch) next = end;
   }
 };
@@ -283,6 +292,11 @@ absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       return FromGrpcStatus(status);
     }
+    return std::nullopt;
+  }
+  if (response.cluster() == r.newest_cluster && response.epoch() < r.newest_epoch) {
+    // Reserved before a restart the client has heard of since.
+    r.retry_after = Clock::now() + std::chrono::seconds(1);
     return std::nullopt;
   }
   // Counted from before the call: the coordinator's reservation began

@@ -328,7 +328,28 @@ TEST_F(ClientTest, AnAnswerFromALaterEpochDropsTheBlock) {
   coordinator_service_.set_epoch(9);
   ASSERT_TRUE(client.Abort("other.4.1").ok());
   ASSERT_EQ(client.Begin().value(), "fake.4.18");
+  // Nor does one from an earlier epoch: a stale owner that has not yet
+  // learnt it was replaced; the block is its successor's.
+  coordinator_service_.set_epoch(3);
+  ASSERT_TRUE(client.Abort("fake.4.17").ok());
+  ASSERT_EQ(client.Begin().value(), "fake.4.19");
   EXPECT_EQ(coordinator_service_.reserve_calls(), 3);
+}
+
+TEST_F(ClientTest, AReservationFromBeforeARestartTheClientHeardOfIsNotUsed) {
+  ClientOptions options;
+  options.reserve_txids = 2;
+  Client client(target_, options);
+  ASSERT_EQ(client.Begin().value(), "fake.2.1");
+  // An answer from epoch 5 arrives; the next reservation still comes from
+  // epoch 2 (sent before the restart, or answered by a stale owner), and
+  // none of its txids is handed out: Begin instead.
+  coordinator_service_.set_epoch(5);
+  ASSERT_TRUE(client.Abort("fake.2.1").ok());
+  coordinator_service_.set_epoch(2);
+  ASSERT_EQ(client.Begin().value(), "fake.1.1");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 2);
+  EXPECT_EQ(coordinator_service_.begin_calls(), 1);
 }
 
 TEST_F(ClientTest, AFailedReservationIsNotRetriedAtOnce) {

@@ -120,6 +120,26 @@ TEST_F(InDoubtResolverTest, BranchWhoseVoteTheCoordinatorRefusedIsAskedAtOnce) {
   EXPECT_LT(asked_[0].at - refused_at, resolver_options_.min_age);
 }
 
+// The same when the branch was named in Commit: its vote went out
+// asynchronously and the refusal comes after the Execute answered.
+TEST_F(InDoubtResolverTest, NamedBranchWhoseVoteTheCoordinatorRefusedIsAskedAtOnce) {
+  StartResolver();
+  const absl::Time refused_at = scheduler_.Now();
+  enlister_.HoldAsync();
+  ExecuteOptions named;
+  named.prepare = true;
+  named.named_in_commit = true;
+  absl::StatusOr<ExecuteResult> voted = participant_->Execute(
+      kTx1, {Sql("UPDATE accounts SET balance = balance + 1 WHERE id = 1")}, std::move(named));
+  ASSERT_TRUE(voted.ok()) << voted.status();
+  ASSERT_EQ(enlister_.AnswerHeld(absl::NotFoundError("transaction c1.1.1 is unknown")), 1u);
+  ASSERT_TRUE(Prepared(kTx1));
+  scheduler_.Advance(resolver_options_.poll_interval);
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].txid, kTx1);
+  EXPECT_LT(asked_[0].at - refused_at, resolver_options_.min_age);
+}
+
 TEST_F(InDoubtResolverTest, CommittedAnswerCommitsTheBranch) {
   PrepareBranch(kTx1, 1);
   StartResolver();
