@@ -71,6 +71,16 @@ class InDoubtResolverTest : public testing::ParticipantTest {
     return false;
   }
 
+  // `txid` is still prepared, and the next scan asks about it, well before
+  // min_age from `since`.
+  void ExpectAskedBeforeMinAge(const std::string& txid, absl::Time since) {
+    ASSERT_TRUE(Prepared(txid));
+    scheduler_.Advance(resolver_options_.poll_interval);
+    ASSERT_EQ(asked_.size(), 1u);
+    EXPECT_EQ(asked_[0].txid, txid);
+    EXPECT_LT(asked_[0].at - since, resolver_options_.min_age);
+  }
+
   struct Ask {
     std::string txid;
     absl::Time at;
@@ -113,11 +123,7 @@ TEST_F(InDoubtResolverTest, BranchWhoseVoteTheCoordinatorRefusedIsAskedAtOnce) {
       Exec(kTx1, {Sql("UPDATE accounts SET balance = balance + 1 WHERE id = 1")},
            absl::ZeroDuration(), /*prepare=*/true);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kAborted) << refused.status();
-  ASSERT_TRUE(Prepared(kTx1));
-  scheduler_.Advance(resolver_options_.poll_interval);
-  ASSERT_EQ(asked_.size(), 1u);
-  EXPECT_EQ(asked_[0].txid, kTx1);
-  EXPECT_LT(asked_[0].at - refused_at, resolver_options_.min_age);
+  ExpectAskedBeforeMinAge(kTx1, refused_at);
 }
 
 // The same when the branch was named in Commit: its vote went out
@@ -133,11 +139,7 @@ TEST_F(InDoubtResolverTest, NamedBranchWhoseVoteTheCoordinatorRefusedIsAskedAtOn
       kTx1, {Sql("UPDATE accounts SET balance = balance + 1 WHERE id = 1")}, std::move(named));
   ASSERT_TRUE(voted.ok()) << voted.status();
   ASSERT_EQ(enlister_.AnswerHeld(absl::NotFoundError("transaction c1.1.1 is unknown")), 1u);
-  ASSERT_TRUE(Prepared(kTx1));
-  scheduler_.Advance(resolver_options_.poll_interval);
-  ASSERT_EQ(asked_.size(), 1u);
-  EXPECT_EQ(asked_[0].txid, kTx1);
-  EXPECT_LT(asked_[0].at - refused_at, resolver_options_.min_age);
+  ExpectAskedBeforeMinAge(kTx1, refused_at);
 }
 
 TEST_F(InDoubtResolverTest, CommittedAnswerCommitsTheBranch) {

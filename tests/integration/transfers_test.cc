@@ -9,6 +9,7 @@
 
 #include "absl/random/random.h"
 #include "absl/synchronization/mutex.h"
+#include "common/txid.h"
 #include "gtest/gtest.h"
 #include "harness/bank.h"
 #include "harness/sqlite_inspect.h"
@@ -216,6 +217,13 @@ TEST_F(BalanceCheckTest, ADebitThatFailsItsBalanceCheckPreparesNothing) {
   EXPECT_EQ(read_only, 6);
 }
 
+// The epoch a txid was issued in; 0 (and a failure) if it is malformed.
+uint64_t EpochOf(const std::string& txid) {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  return parsed.ok() ? parsed->epoch : 0;
+}
+
 // A coordinator that restarts forgets the txids it reserved (its new
 // epoch never issued them). The client's block from before is dead: the
 // first transfer on it fails, and the client drops the rest of the block
@@ -255,15 +263,13 @@ TEST_P(ReservedTxidsRestartTest, ABlockFromBeforeACoordinatorCrashIsDroppedAfter
   for (int i = 0; i < kAfter; ++i) after.push_back(bank.Transfer(rng));
   // The block's next txid (its second) meets the new epoch and fails...
   EXPECT_EQ(after[0].outcome, TransferOutcome::kAborted) << after[0].detail;
-  EXPECT_EQ(after[0].txid.substr(0, after[0].txid.rfind('.')),
-            before.txid.substr(0, before.txid.rfind('.')))
+  EXPECT_EQ(EpochOf(after[0].txid), EpochOf(before.txid))
       << "the first transfer after the crash ran on a txid of the old epoch";
   // ...and every later transfer runs on a txid of the new epoch and commits.
   for (int i = 1; i < kAfter; ++i) {
     EXPECT_EQ(after[i].outcome, TransferOutcome::kCommitted)
         << "transfer " << i << " after the crash, " << after[i].txid << ": " << after[i].detail;
-    EXPECT_NE(after[i].txid.substr(0, after[i].txid.rfind('.')),
-              before.txid.substr(0, before.txid.rfind('.')))
+    EXPECT_NE(EpochOf(after[i].txid), EpochOf(before.txid))
         << "transfer " << i << " after the crash ran on the old epoch";
   }
   ExpectSettledAndConserved(bank, *cluster_);
