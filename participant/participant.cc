@@ -382,23 +382,31 @@ ResultLimits Participant::Impl::Limits() const {
 
 size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
   const absl::Duration idle_timeout = policy().branch_idle_timeout;
-  if (idle_timeout <= absl::ZeroDuration()) return 0;
+  absl::flat_hash_map<std::string, uint64_t> serving;
+  {
+    absl::MutexLock lock(&epochs_mu_);
+    serving = serving_epochs_;
+  }
   absl::MutexLock lock(&mu_);
-  std::vector<BranchPtr> idle;
+  std::vector<std::pair<BranchPtr, std::string>> reaped;
   for (const auto& [txid, branch] : branches_) {
-    if (!branch->prepared && !branch->busy && now - branch->last_used > idle_timeout) {
-      idle.push_back(branch);
+    if (branch->prepared || branch->busy) continue;
+    if (idle_timeout > absl::ZeroDuration() && now - branch->last_used > idle_timeout) {
+      reaped.emplace_back(branch,
+                          absl::StrCat("idle for over ", absl::FormatDuration(idle_timeout)));
+      continue;
+    }
+    const auto it = serving.find(branch->coordinator);
+    if (it != serving.end() && branch->epoch < it->second) {
+      reaped.emplace_back(branch, EpochLeftBehind(*branch, it->second));
     }
   }
   // In txid order rather than the map's, which differs from run to run: the
   // simulator replays a seed exactly.
-  std::sort(idle.begin(), idle.end(),
-            [](const BranchPtr& a, const BranchPtr& b) { return a->txid < b->txid; });
-  for (const BranchPtr& branch : idle) {
-    RollBackUnpreparedLocked(branch,
-                             absl::StrCat("idle for over ", absl::FormatDuration(idle_timeout)));
-  }
-  return idle.size();
+  std::sort(reaped.begin(), reaped.end(),
+            [](const auto& a, const auto& b) { return a.first->txid < b.first->txid; });
+  for (const auto& [branch, why] : reaped) RollBackUnpreparedLocked(branch, why);
+  return reaped.size();
 }
 
 void Participant::Impl::RollBackUnpreparedLocked(const BranchPtr& branch, absl::string_view why) {

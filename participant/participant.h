@@ -342,7 +342,9 @@ class Participant final {
   size_t LockCount();
 
   // Rolls back every unprepared branch idle since before
-  // `now - branch_idle_timeout` and returns how many. The maintenance on
+  // `now - branch_idle_timeout`, and every one (not running an Execute) of
+  // an epoch its coordinator has left behind, and returns how many. The
+  // maintenance on
   // options.scheduler calls it with the clock's time; tests may call it
   // with a time of their choosing.
   size_t ReapIdleBranches(absl::Time now);

@@ -172,6 +172,78 @@ TEST_F(ParticipantTest, BranchStartedAfterAnIdleRollbackIsNotTakenForTheLostOne)
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
 }
 
+// A coordinator that took an Enlist of epoch 2 has restarted (or was
+// replaced) since epoch 1: epoch 1's open transactions are aborted there.
+TEST_F(ParticipantTest, EnlistOfALaterEpochRollsBackUnpreparedBranchesOfEarlierOnes) {
+  ASSERT_TRUE(Exec("c1.1.1", {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec("c1.1.2", {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")},
+                   absl::ZeroDuration(), /*prepare=*/true)
+                  .ok());
+  ASSERT_TRUE(Exec("c2.1.1", {Sql("INSERT INTO accounts VALUES (3, 'carol', 3)")}).ok());
+  ASSERT_EQ(participant_->BranchCount(), 3u);
+
+  ASSERT_TRUE(Exec("c1.2.1", {Sql("INSERT INTO accounts VALUES (4, 'dave', 4)")}).ok());
+  // Gone: c1.1.1 and its lock. Kept: the prepared branch (the coordinator's
+  // outcome ends it), the other coordinator's, and the new one.
+  EXPECT_EQ(participant_->BranchCount(), 3u);
+  EXPECT_TRUE(
+      Exec("c1.2.2", {Sql("UPDATE accounts SET balance = 5 WHERE id = 1")}, absl::Milliseconds(50))
+          .ok());
+  EXPECT_EQ(participant_->Prepare("c1.1.1").value(), Vote::kNo);
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  EXPECT_EQ(participant_->ListPrepared()[0].txid, "c1.1.2");
+  EXPECT_TRUE(
+      Exec("c2.1.1", {Sql("UPDATE accounts SET balance = 6 WHERE id = 3")}, absl::Milliseconds(50))
+          .ok());
+}
+
+TEST_F(ParticipantTest, ExecuteOfAnEpochLeftBehindIsRefusedWithoutAnEnlist) {
+  ASSERT_TRUE(Exec("c1.1.1", {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec("c1.2.1", {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")}).ok());
+  for (const char* txid : {"c1.1.1", "c1.1.9"}) {
+    absl::StatusOr<ExecuteResult> late =
+        Exec(txid, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")});
+    EXPECT_EQ(late.status().code(), absl::StatusCode::kAborted) << txid;
+    EXPECT_THAT(late.status().message(), HasSubstr("coordinator c1 now serves epoch 2")) << txid;
+  }
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{"c1.1.1", false}, Call{"c1.2.1", false}));
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+}
+
+TEST_F(ParticipantTest, NamedEnlistOfALaterEpochRollsBackUnpreparedBranchesOfEarlierOnes) {
+  ASSERT_TRUE(Exec("c1.1.1", {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  enlister_.HoldAsync();
+  ExecuteOptions named;
+  named.named_in_commit = true;
+  ASSERT_TRUE(participant_
+                  ->Execute("c1.2.1", {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")},
+                            std::move(named))
+                  .ok());
+  // Not before the coordinator answered: the epoch is not known yet.
+  EXPECT_EQ(participant_->BranchCount(), 2u);
+  ASSERT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+  EXPECT_EQ(participant_->LockCount(), 1u);
+}
+
+TEST_F(ParticipantTest, BranchBusyWhenItsEpochWasLeftBehindIsRolledBackByMaintenance) {
+  // c1.2.1 enlists while c1.1.1's own Enlist is in flight (its Execute
+  // still running), so the epoch's rollback passes it by.
+  absl::StatusOr<ExecuteResult> newer;
+  enlister_.SetHook([&] {
+    enlister_.SetHook(nullptr);
+    newer = Exec("c1.2.1", {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")});
+  });
+  ASSERT_TRUE(Exec("c1.1.1", {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(newer.ok()) << newer.status();
+  ASSERT_EQ(participant_->BranchCount(), 2u);
+  // Not idle (the idle timeout is off here): rolled back for its epoch.
+  EXPECT_EQ(participant_->ReapIdleBranches(absl::Now()), 1u);
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+  EXPECT_EQ(participant_->Prepare("c1.1.1").value(), Vote::kNo);
+}
+
 TEST_F(ParticipantTest, OnePhaseCommitOfAReplacedBranchAborts) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
   const uint64_t enlisted = enlister_.calls().at(0).token;

@@ -58,7 +58,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
   }
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok()) return parsed.status();
-  absl::StatusOr<BranchPtr> claimed = ClaimBranch(txid, parsed->cluster, deadline);
+  absl::StatusOr<BranchPtr> claimed = ClaimBranch(txid, *parsed, deadline);
   if (!claimed.ok()) return claimed.status();
   const BranchPtr branch = *std::move(claimed);
   auto release = absl::MakeCleanup([this, &branch] { ReleaseBranch(branch); });
@@ -187,7 +187,10 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
 
 void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote,
                                          const absl::Status& status) {
-  if (status.ok()) return;
+  if (status.ok()) {
+    NoteServingEpoch(*branch);
+    return;
+  }
   absl::MutexLock lock(&mu_);
   if (branch->dropped) return;  // ended meanwhile (the coordinator's Abort, a Release)
   if (branch->prepared) {
@@ -208,6 +211,39 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
     TXLOG(ERROR) << "txid=" << branch->txid
                  << " rolling back an unenlisted branch: " << rolled_back;
   }
+}
+
+uint64_t Participant::Impl::ServingEpoch(const std::string& coordinator) const {
+  absl::MutexLock lock(&epochs_mu_);
+  const auto it = serving_epochs_.find(coordinator);
+  return it == serving_epochs_.end() ? 0 : it->second;
+}
+
+std::string Participant::Impl::EpochLeftBehind(const Branch& branch, uint64_t serving) {
+  return absl::StrCat("of epoch ", branch.epoch, " (coordinator ", branch.coordinator,
+                      " now serves epoch ", serving, ", so its transaction is aborted)");
+}
+
+void Participant::Impl::NoteServingEpoch(const Branch& branch) {
+  if (branch.epoch == 0) return;
+  {
+    absl::MutexLock lock(&epochs_mu_);
+    uint64_t& serving = serving_epochs_[branch.coordinator];
+    if (branch.epoch <= serving) return;
+    serving = branch.epoch;
+  }
+  absl::MutexLock lock(&mu_);
+  std::vector<BranchPtr> behind;
+  for (const auto& [txid, b] : branches_) {
+    if (b->coordinator == branch.coordinator && b->epoch < branch.epoch && !b->prepared &&
+        !b->busy) {
+      behind.push_back(b);
+    }
+  }
+  // In txid order, as ReapIdleBranches: the simulator replays a seed exactly.
+  std::sort(behind.begin(), behind.end(),
+            [](const BranchPtr& a, const BranchPtr& b) { return a->txid < b->txid; });
+  for (const BranchPtr& b : behind) RollBackUnpreparedLocked(b, EpochLeftBehind(*b, branch.epoch));
 }
 
 absl::Status Participant::Impl::ResendVote(const Branch& branch, absl::Status status,
@@ -239,6 +275,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
   }
   absl::Status enlisted = enlister_->Enlist(branch->txid, branch->token, with_vote);
   if (with_vote) enlisted = ResendVote(*branch, std::move(enlisted), call_deadline);
+  if (enlisted.ok()) NoteServingEpoch(*branch);
   absl::MutexLock lock(&mu_);
   if (enlisted.ok()) {
     branch->enlisted = true;
@@ -285,16 +322,27 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
                                                     enlisted.message()));
 }
 
-absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(
-    const std::string& txid, const std::string& coordinator, absl::Time deadline) {
+absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(const std::string& txid,
+                                                                            const Txid& id,
+                                                                            absl::Time deadline) {
+  const uint64_t serving = ServingEpoch(id.cluster);
   absl::MutexLock lock(&mu_);
   bool timed_out = false;
   while (true) {
     BranchPtr branch = FindLocked(txid);
+    if (id.epoch < serving && (branch == nullptr || (!branch->prepared && !branch->busy))) {
+      // Its Enlist would be refused, and its Commit: free what it holds now.
+      if (branch != nullptr) RollBackUnpreparedLocked(branch, EpochLeftBehind(*branch, serving));
+      return absl::AbortedError(absl::StrCat(
+          "txid ", txid, " is of epoch ", id.epoch, " and coordinator ", id.cluster,
+          " now serves epoch ", serving,
+          ": the transaction was aborted when its coordinator restarted or was replaced"));
+    }
     if (branch == nullptr) {
       branch = std::make_shared<Branch>();
       branch->txid = txid;
-      branch->coordinator = coordinator;
+      branch->coordinator = id.cluster;
+      branch->epoch = id.epoch;
       branch->token = next_token_++;
       if (branch->token == 0) branch->token = next_token_++;
       branch->busy = true;

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/scheduled_scope.h"
 #include "common/sqlite_db.h"
+#include "common/txid.h"
 #include "participant/authorizer.h"
 #include "participant/group_commit.h"
 #include "participant/internal_tables.h"
@@ -59,7 +60,10 @@ class Participant::Impl final {
   }
   absl::Status SetPolicy(const ParticipantPolicy& policy) ABSL_LOCKS_EXCLUDED(policy_mu_);
   size_t LockCount() { return locks_.KeyCount(); }
-  size_t ReapIdleBranches(absl::Time now);
+  // Rolls back every unprepared branch that no Execute is using and that
+  // is idle since before `now - branch_idle_timeout`, or whose epoch its
+  // coordinator has left behind (NoteServingEpoch); returns how many.
+  size_t ReapIdleBranches(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_, epochs_mu_);
   ReleaseResult Release(const std::string& txid);
   ParticipantObserver* observer() const { return options_.observer; }
   // The participant's clock (ParticipantOptions::clock).
@@ -82,9 +86,10 @@ class Participant::Impl final {
  private:
   struct Branch {
     std::string txid;
-    std::string coordinator;
-    std::string changeset;  // everything the branch wrote so far
-    uint64_t token = 0;     // this incarnation's name (Enlister); kept when prepared
+    std::string coordinator;  // the txid's cluster
+    uint64_t epoch = 0;       // the txid's epoch (0 for a branch restored prepared)
+    std::string changeset;    // everything the branch wrote so far
+    uint64_t token = 0;       // this incarnation's name (Enlister); kept when prepared
     bool prepared = false;
     bool enlisted = false;
     bool busy = false;     // an Execute is running on it: others wait
@@ -123,7 +128,9 @@ class Participant::Impl final {
   // transaction.
   absl::Status InsertBranchMessagesLocked(const Branch& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyOutboxLocked(size_t added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<BranchPtr> ClaimBranch(const std::string& txid, const std::string& coordinator,
+  // The branch of `txid` (parsed: `id`) for this Execute alone, created if
+  // new; ABORTED for a txid of an epoch its coordinator has left behind.
+  absl::StatusOr<BranchPtr> ClaimBranch(const std::string& txid, const Txid& id,
                                         absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseBranch(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Attempt> RunBranchAttempt(const Branch& branch,
@@ -141,6 +148,18 @@ class Participant::Impl final {
       ABSL_LOCKS_EXCLUDED(mu_);
   void OnEnlistAnswered(const BranchPtr& branch, bool with_vote, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // The coordinator took an Enlist of `branch`, so it serves the branch's
+  // epoch, and every transaction of its earlier epochs without a decision
+  // is aborted (presumed abort). The first time an epoch is seen above the
+  // last one known for that coordinator, rolls back the unprepared branches
+  // of the earlier epochs: they can never commit, and their row locks would
+  // otherwise stay until the idle timeout.
+  void NoteServingEpoch(const Branch& branch) ABSL_LOCKS_EXCLUDED(mu_, epochs_mu_);
+  // Why an unprepared `branch` is rolled back once its coordinator serves
+  // the later epoch `serving`.
+  static std::string EpochLeftBehind(const Branch& branch, uint64_t serving);
+  // The epoch an Enlist showed `coordinator` to serve; 0 if none yet.
+  uint64_t ServingEpoch(const std::string& coordinator) const ABSL_LOCKS_EXCLUDED(epochs_mu_);
   // Before a prepared branch's YES vote leaves: every commit so far durable
   // (the failpoint "after-prepare-durable" follows).
   absl::Status DurableBeforeVote(const Branch& branch) ABSL_LOCKS_EXCLUDED(mu_);
@@ -230,6 +249,11 @@ class Participant::Impl final {
     Impl* impl ABSL_GUARDED_BY(mu);
   };
   std::shared_ptr<Liveness> liveness_;
+
+  // The newest epoch each coordinator (txid cluster) was seen to serve; one
+  // entry per coordinator that took an Enlist. Never held with another lock.
+  mutable absl::Mutex epochs_mu_;
+  absl::flat_hash_map<std::string, uint64_t> serving_epochs_ ABSL_GUARDED_BY(epochs_mu_);
 };
 
 }  // namespace txcoord::participant

@@ -88,8 +88,8 @@ TEST_F(StatementTimeTest, AnotherBranchIsServedAndCommitsOnceTheRunawayIsInterru
   bool seen = false;
   int commits = 0;
   for (int attempt = 0; attempt < 20 && !seen; ++attempt) {
-    const std::string runaway_txid = absl::StrCat("c1.2.", attempt);
-    const std::string other_txid = absl::StrCat("c1.3.", attempt);
+    const std::string runaway_txid = absl::StrCat("c1.1.", 100 + attempt);
+    const std::string other_txid = absl::StrCat("c1.1.", 200 + attempt);
     absl::StatusOr<ExecuteResult> runaway;
     std::atomic<bool> runaway_calling{false};
     std::atomic<bool> runaway_done{false};

@@ -98,5 +98,57 @@ TEST_F(RestartTest, AgentKilledBetweenTwoWritesOfABranchAbortsTheTransaction) {
   EXPECT_EQ(other->rows.at(0).at(0), SqlValue(int64_t{0}));
 }
 
+// A transaction open when its coordinator was killed can never commit: the
+// restarted coordinator (a new epoch) presumes it aborted. Its unprepared
+// branch must not keep its rows locked until the agent's idle timeout
+// (60 s): the agent rolls it back once an Enlist shows the new epoch.
+TEST_F(RestartTest, BranchOpenWhenItsCoordinatorWasKilledFreesItsRowsOnTheNewEpoch) {
+  ASSERT_TRUE(
+      agents_[0]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)").ok());
+  ASSERT_TRUE(agents_[0]->ExecuteOne("", "INSERT INTO t (id, v) VALUES (1, 0), (2, 0)").ok());
+  absl::StatusOr<std::string> old = coordinator_->Begin();
+  ASSERT_TRUE(old.ok()) << old.status();
+  ASSERT_TRUE(agents_[0]->ExecuteOne(*old, "UPDATE t SET v = 1 WHERE id = 1").ok());
+  ASSERT_TRUE(cluster_->KillCoordinator().ok());
+  ASSERT_TRUE(cluster_->StartCoordinator().ok());
+
+  ClientOptions client_options;
+  client_options.wait_for_ready = true;
+  Client client(cluster_->coordinator_address(), client_options);
+  // A transaction of the new epoch writes another row at the same agent.
+  // A first call on a dead connection may fail with UNAVAILABLE (the
+  // client's Begin, or the agent's Enlist, which rolls the branch back):
+  // then a new transaction tries again.
+  absl::StatusOr<std::string> next;
+  absl::StatusOr<SqlResult> wrote = absl::UnavailableError("not tried");
+  for (int attempt = 0; attempt < 4 && absl::IsUnavailable(wrote.status()); ++attempt) {
+    next = client.Begin();
+    if (absl::IsUnavailable(next.status())) continue;
+    ASSERT_TRUE(next.ok()) << next.status();
+    wrote = agents_[0]->ExecuteOne(*next, "UPDATE t SET v = 2 WHERE id = 2");
+    if (absl::IsUnavailable(wrote.status())) {
+      ASSERT_TRUE(client.Abort(*next).ok());
+    }
+  }
+  ASSERT_TRUE(wrote.ok()) << wrote.status();
+  // The old branch's row is free well within the idle timeout.
+  ExecuteOptions prompt;
+  prompt.lock_timeout = absl::Seconds(5);
+  absl::StatusOr<SqlResult> freed =
+      agents_[0]->ExecuteOne(*next, "UPDATE t SET v = 2 WHERE id = 1", {}, prompt);
+  ASSERT_TRUE(freed.ok()) << freed.status();
+  absl::StatusOr<CommitResult> commit = client.Commit(*next);
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_TRUE(commit->committed) << commit->reason;
+
+  // The old transaction's calls are refused at the agent, saying why.
+  absl::StatusOr<SqlResult> late = agents_[0]->ExecuteOne(*old, "UPDATE t SET v = 3 WHERE id = 1");
+  EXPECT_EQ(late.status().code(), absl::StatusCode::kAborted) << late.status();
+  EXPECT_THAT(std::string(late.status().message()), ::testing::HasSubstr("now serves epoch"));
+  absl::StatusOr<SqlResult> rows = agents_[0]->ExecuteOne("", "SELECT SUM(v) FROM t");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->rows.at(0).at(0), SqlValue(int64_t{4}));
+}
+
 }  // namespace
 }  // namespace txcoord::testing

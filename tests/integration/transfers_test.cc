@@ -253,8 +253,9 @@ TEST_P(ReservedTxidsRestartTest, ABlockFromBeforeACoordinatorCrashIsDroppedAfter
   ASSERT_EQ(before.outcome, TransferOutcome::kCommitted) << before.detail;
   // No AwaitPhase2 here: its barrier is a transaction that locks every
   // row and is aborted, and a crash right after that Abort leaves the
-  // barrier's unprepared branches holding the rows until the agents' idle
-  // timeout. The restarted coordinator finishes the transfer's phase 2.
+  // barrier's unprepared branches holding the rows until an agent's
+  // Enlist shows it the new epoch, which a transfer waiting for those rows
+  // cannot send. The restarted coordinator finishes the transfer's phase 2.
   ASSERT_TRUE(cluster_->KillCoordinator().ok());
   ASSERT_TRUE(cluster_->StartCoordinator().ok());
 
