@@ -344,9 +344,8 @@ class Participant final {
   // Rolls back every unprepared branch idle since before
   // `now - branch_idle_timeout`, and every one (not running an Execute) of
   // an epoch its coordinator has left behind, and returns how many. The
-  // maintenance on
-  // options.scheduler calls it with the clock's time; tests may call it
-  // with a time of their choosing.
+  // maintenance on options.scheduler calls it with the clock's time; tests
+  // may call it with a time of their choosing.
   size_t ReapIdleBranches(absl::Time now);
 
  private:

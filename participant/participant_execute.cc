@@ -229,8 +229,15 @@ void Participant::Impl::NoteServingEpoch(const Branch& branch) {
   {
     absl::MutexLock lock(&epochs_mu_);
     uint64_t& serving = serving_epochs_[branch.coordinator];
-    if (branch.epoch <= serving) return;
+    if (branch.epoch == serving) return;
+    // The latest answer's epoch, also a lower one: a coordinator restored
+    // from a backup serves an epoch below what it served before, and its
+    // live transactions must not look left behind. (A paused former owner
+    // answering late lowers it too, until the next answer of the owner;
+    // that only delays a rollback.)
+    const bool later = branch.epoch > serving;
     serving = branch.epoch;
+    if (!later) return;
   }
   absl::MutexLock lock(&mu_);
   std::vector<BranchPtr> behind;
@@ -325,18 +332,23 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
 absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(const std::string& txid,
                                                                             const Txid& id,
                                                                             absl::Time deadline) {
-  const uint64_t serving = ServingEpoch(id.cluster);
   absl::MutexLock lock(&mu_);
   bool timed_out = false;
   while (true) {
     BranchPtr branch = FindLocked(txid);
-    if (id.epoch < serving && (branch == nullptr || (!branch->prepared && !branch->busy))) {
-      // Its Enlist would be refused, and its Commit: free what it holds now.
-      if (branch != nullptr) RollBackUnpreparedLocked(branch, EpochLeftBehind(*branch, serving));
-      return absl::AbortedError(absl::StrCat(
-          "txid ", txid, " is of epoch ", id.epoch, " and coordinator ", id.cluster,
-          " now serves epoch ", serving,
-          ": the transaction was aborted when its coordinator restarted or was replaced"));
+    // Only a branch of an epoch left behind is refused here. A new txid
+    // goes on to its Enlist, which the coordinator refuses if it is dead
+    // (NOT_FOUND, in the words a client recognises), and whose OK teaches
+    // this agent a lower epoch after a coordinator was restored from a
+    // backup (NoteServingEpoch).
+    if (branch != nullptr && !branch->prepared && !branch->busy) {
+      if (const uint64_t serving = ServingEpoch(id.cluster); id.epoch < serving) {
+        RollBackUnpreparedLocked(branch, EpochLeftBehind(*branch, serving));
+        return absl::AbortedError(absl::StrCat(
+            "txid ", txid, " is of epoch ", id.epoch, " and coordinator ", id.cluster,
+            " now serves epoch ", serving,
+            ": the transaction was aborted when its coordinator restarted or was replaced"));
+      }
     }
     if (branch == nullptr) {
       branch = std::make_shared<Branch>();

@@ -129,7 +129,8 @@ class Participant::Impl final {
   absl::Status InsertBranchMessagesLocked(const Branch& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void NotifyOutboxLocked(size_t added) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The branch of `txid` (parsed: `id`) for this Execute alone, created if
-  // new; ABORTED for a txid of an epoch its coordinator has left behind.
+  // new; ABORTED, rolling it back, for an unprepared branch of an epoch its
+  // coordinator has left behind.
   absl::StatusOr<BranchPtr> ClaimBranch(const std::string& txid, const Txid& id,
                                         absl::Time deadline) ABSL_LOCKS_EXCLUDED(mu_);
   void ReleaseBranch(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
@@ -150,10 +151,10 @@ class Participant::Impl final {
       ABSL_LOCKS_EXCLUDED(mu_);
   // The coordinator took an Enlist of `branch`, so it serves the branch's
   // epoch, and every transaction of its earlier epochs without a decision
-  // is aborted (presumed abort). The first time an epoch is seen above the
-  // last one known for that coordinator, rolls back the unprepared branches
-  // of the earlier epochs: they can never commit, and their row locks would
-  // otherwise stay until the idle timeout.
+  // is aborted (presumed abort). Records that epoch for the coordinator;
+  // when it is above the one recorded before, rolls back the unprepared
+  // branches of the earlier epochs: they can never commit, and their row
+  // locks would otherwise stay until the idle timeout.
   void NoteServingEpoch(const Branch& branch) ABSL_LOCKS_EXCLUDED(mu_, epochs_mu_);
   // Why an unprepared `branch` is rolled back once its coordinator serves
   // the later epoch `serving`.
@@ -250,9 +251,10 @@ class Participant::Impl final {
   };
   std::shared_ptr<Liveness> liveness_;
 
-  // The newest epoch each coordinator (txid cluster) was seen to serve; one
-  // entry per coordinator that took an Enlist. Never held with another lock.
-  mutable absl::Mutex epochs_mu_;
+  // The epoch each coordinator (txid cluster) served at its latest OK
+  // Enlist; one entry per coordinator that took one. Taken inside mu_ or
+  // liveness_->mu, never around another lock.
+  mutable absl::Mutex epochs_mu_ ABSL_ACQUIRED_AFTER(mu_);
   absl::flat_hash_map<std::string, uint64_t> serving_epochs_ ABSL_GUARDED_BY(epochs_mu_);
 };
 
