@@ -235,9 +235,16 @@ void Participant::Impl::NoteServingEpoch(const Branch& branch) {
     // live transactions must not look left behind. (A paused former owner
     // answering late lowers it too, until the next answer of the owner;
     // that only delays a rollback.)
-    const bool later = branch.epoch > serving;
+    const uint64_t before = serving;
     serving = branch.epoch;
-    if (!later) return;
+    if (branch.epoch < before) {
+      TXLOG(WARNING) << "txid=" << branch.txid << " coordinator " << branch.coordinator
+                     << " took an Enlist of epoch " << branch.epoch << ", below epoch " << before
+                     << " it served before: a former owner answering late, or a coordinator "
+                        "started on an old copy of its data directory (which issues txids "
+                        "again; see docs/operations.md, \"The WAL is corrupt\")";
+      return;
+    }
   }
   absl::MutexLock lock(&mu_);
   std::vector<BranchPtr> behind;
