@@ -25,11 +25,17 @@ AgentMetrics::AgentMetrics(MetricsRegistry* registry)
       prepares_read_only_(registry->AddCounter(kPrepares, kPreparesHelp, {{"vote", "read_only"}})),
       commits_(registry->AddCounter(
           "txagent_commits_total",
-          "Branches whose changes were applied (phase 2, one-phase, or heuristic commit).")),
-      aborts_(registry->AddCounter(
-          "txagent_aborts_total",
-          "Branches rolled back (abort, refused enlistment, failed one-phase commit, heuristic "
-          "abort, idle timeout, client's Release); NO votes are in txagent_prepares_total.")) {}
+          "Branches whose changes were applied (phase 2, one-phase, or heuristic commit).")) {
+  for (int i = 0; i < kRollbackReasons; ++i) {
+    aborts_[i] = registry->AddCounter(
+        "txagent_aborts_total",
+        "Branches rolled back, by reason (the coordinator's abort, a refused enlistment, a "
+        "replaced branch, a failed one-phase commit, a heuristic abort, the idle timeout, the "
+        "client's Release, a coordinator epoch left behind); NO votes are in "
+        "txagent_prepares_total.",
+        {{"reason", RollbackReasonLabel(static_cast<RollbackReason>(i))}});
+  }
+}
 
 void AgentMetrics::Watch(Participant* participant) {
   registry_->AddRenderHook([this, participant] {
@@ -76,7 +82,9 @@ void AgentMetrics::OnPrepare(Vote vote) {
 }
 
 void AgentMetrics::OnCommit() { commits_->Increment(); }
-void AgentMetrics::OnAbort() { aborts_->Increment(); }
+void AgentMetrics::OnAbort(RollbackReason reason) {
+  aborts_[static_cast<int>(reason)]->Increment();
+}
 
 void AgentMetrics::WatchLink(CoordinatorRouter* link) {
   registry_->AddCounterFunction(

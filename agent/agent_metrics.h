@@ -10,6 +10,7 @@
 #ifndef TXCOORD_AGENT_AGENT_METRICS_H_
 #define TXCOORD_AGENT_AGENT_METRICS_H_
 
+#include <array>
 #include <cstddef>
 
 #include "agent/coordinator_router.h"
@@ -34,7 +35,7 @@ class AgentMetrics final : public ParticipantObserver {
   void OnLockTimeout() override;
   void OnPrepare(Vote vote) override;
   void OnCommit() override;
-  void OnAbort() override;
+  void OnAbort(RollbackReason reason) override;
 
  private:
   struct Snapshot {
@@ -51,7 +52,7 @@ class AgentMetrics final : public ParticipantObserver {
   Counter* const prepares_no_;
   Counter* const prepares_read_only_;
   Counter* const commits_;
-  Counter* const aborts_;
+  std::array<Counter*, kRollbackReasons> aborts_;  // by RollbackReason
   Snapshot snapshot_;  // the scrape's; only used under the registry's lock
 };
 

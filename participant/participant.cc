@@ -205,7 +205,7 @@ bool Participant::Impl::RollBackIfNotTheEnlistedBranchLocked(const BranchPtr& br
   TXLOG(WARNING) << "txid=" << branch->txid << " the coordinator asks about branch token " << token
                  << " but this branch is " << branch->token
                  << " (the earlier branch was lost): rolling back";
-  if (absl::Status status = AbortLocked(branch); !status.ok()) {
+  if (absl::Status status = AbortLocked(branch, RollbackReason::kReplaced); !status.ok()) {
     TXLOG(ERROR) << "txid=" << branch->txid << " rolling back a replaced branch: " << status;
   }
   return true;
@@ -277,13 +277,13 @@ absl::Status Participant::Impl::Commit(const std::string& txid) {
   return CommitPreparedLocked(branch, /*record_outcome=*/false);
 }
 
-absl::Status Participant::Impl::AbortLocked(const BranchPtr& branch) {
+absl::Status Participant::Impl::AbortLocked(const BranchPtr& branch, RollbackReason reason) {
   if (branch->prepared) {
     absl::Status status = DeletePreparedBranch(db(), branch->txid);
     if (!status.ok()) return status;
   }
   DropLocked(branch);
-  if (options_.observer != nullptr) options_.observer->OnAbort();
+  if (options_.observer != nullptr) options_.observer->OnAbort(reason);
   return absl::OkStatus();
 }
 
@@ -291,7 +291,7 @@ absl::Status Participant::Impl::Abort(const std::string& txid) {
   absl::MutexLock lock(&mu_);
   BranchPtr branch = FindLocked(txid);
   if (branch == nullptr) return CheckHeuristicLocked(txid, Outcome::kAborted);
-  return AbortLocked(branch);
+  return AbortLocked(branch, RollbackReason::kAborted);
 }
 
 absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txid,
@@ -325,7 +325,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     TXLOG(WARNING) << "txid=" << txid << " one-phase commit aborted: " << applied;
     tx.Rollback();
     DropLocked(branch);
-    if (options_.observer != nullptr) options_.observer->OnAbort();
+    if (options_.observer != nullptr) options_.observer->OnAbort(RollbackReason::kOnePhaseFailed);
     return Outcome::kAborted;
   }
   // Stored in the same transaction, so that a retry learns the same answer.
@@ -388,34 +388,63 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
     serving = serving_epochs_;
   }
   absl::MutexLock lock(&mu_);
-  std::vector<std::pair<BranchPtr, std::string>> reaped;
+  struct Reaped {
+    BranchPtr branch;
+    RollbackReason reason;
+    std::string why;
+  };
+  std::vector<Reaped> reaped;
   for (const auto& [txid, branch] : branches_) {
     if (branch->prepared || branch->busy) continue;
     if (idle_timeout > absl::ZeroDuration() && now - branch->last_used > idle_timeout) {
-      reaped.emplace_back(branch,
-                          absl::StrCat("idle for over ", absl::FormatDuration(idle_timeout)));
+      reaped.push_back({branch, RollbackReason::kIdle,
+                        absl::StrCat("idle for over ", absl::FormatDuration(idle_timeout))});
       continue;
     }
     const auto it = serving.find(branch->coordinator);
     if (it != serving.end() && branch->epoch < it->second) {
-      reaped.emplace_back(branch, EpochLeftBehind(*branch, it->second));
+      reaped.push_back(
+          {branch, RollbackReason::kEpochLeftBehind, EpochLeftBehind(*branch, it->second)});
     }
   }
   // In txid order rather than the map's, which differs from run to run: the
   // simulator replays a seed exactly.
   std::sort(reaped.begin(), reaped.end(),
-            [](const auto& a, const auto& b) { return a.first->txid < b.first->txid; });
-  for (const auto& [branch, why] : reaped) RollBackUnpreparedLocked(branch, why);
+            [](const Reaped& a, const Reaped& b) { return a.branch->txid < b.branch->txid; });
+  for (const Reaped& r : reaped) RollBackUnpreparedLocked(r.branch, r.reason, r.why);
   return reaped.size();
 }
 
-void Participant::Impl::RollBackUnpreparedLocked(const BranchPtr& branch, absl::string_view why) {
+const char* RollbackReasonLabel(RollbackReason reason) {
+  switch (reason) {
+    case RollbackReason::kAborted:
+      return "aborted";
+    case RollbackReason::kEnlistRefused:
+      return "enlist_refused";
+    case RollbackReason::kReplaced:
+      return "replaced";
+    case RollbackReason::kOnePhaseFailed:
+      return "one_phase_failed";
+    case RollbackReason::kHeuristic:
+      return "heuristic";
+    case RollbackReason::kIdle:
+      return "idle";
+    case RollbackReason::kReleased:
+      return "released";
+    case RollbackReason::kEpochLeftBehind:
+      return "epoch";
+  }
+  return "unknown";
+}
+
+void Participant::Impl::RollBackUnpreparedLocked(const BranchPtr& branch, RollbackReason reason,
+                                                 absl::string_view why) {
   // A prepared branch promised its YES: only the coordinator's outcome
   // (or an operator's) ends it.
   TXCOORD_CHECK(!branch->prepared) << "txid=" << branch->txid << " prepared branch rolled back";
   TXLOG(INFO) << "txid=" << branch->txid << " unprepared branch " << why << ": rolled back";
   DropLocked(branch);
-  if (options_.observer != nullptr) options_.observer->OnAbort();
+  if (options_.observer != nullptr) options_.observer->OnAbort(reason);
 }
 
 ReleaseResult Participant::Impl::Release(const std::string& txid) {
@@ -430,7 +459,7 @@ ReleaseResult Participant::Impl::Release(const std::string& txid) {
             absl::StrCat("branch ", txid, " is prepared: only the coordinator's outcome ends it")};
   }
   // A busy branch too: its Execute sees `dropped` and fails with ABORTED.
-  RollBackUnpreparedLocked(branch, "released by the client");
+  RollBackUnpreparedLocked(branch, RollbackReason::kReleased, "released by the client");
   return {true, absl::StrCat("unprepared branch ", txid, " rolled back")};
 }
 

@@ -207,7 +207,8 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
   branch->enlist_failure = status;
   TXLOG(WARNING) << "txid=" << branch->txid << " enlisting the branch "
                  << (with_vote ? "with its vote " : "") << "failed (" << status << "): rolled back";
-  if (absl::Status rolled_back = AbortLocked(branch); !rolled_back.ok()) {
+  if (absl::Status rolled_back = AbortLocked(branch, RollbackReason::kEnlistRefused);
+      !rolled_back.ok()) {
     TXLOG(ERROR) << "txid=" << branch->txid
                  << " rolling back an unenlisted branch: " << rolled_back;
   }
@@ -257,7 +258,10 @@ void Participant::Impl::NoteServingEpoch(const Branch& branch) {
   // In txid order, as ReapIdleBranches: the simulator replays a seed exactly.
   std::sort(behind.begin(), behind.end(),
             [](const BranchPtr& a, const BranchPtr& b) { return a->txid < b->txid; });
-  for (const BranchPtr& b : behind) RollBackUnpreparedLocked(b, EpochLeftBehind(*b, branch.epoch));
+  for (const BranchPtr& b : behind) {
+    RollBackUnpreparedLocked(b, RollbackReason::kEpochLeftBehind,
+                             EpochLeftBehind(*b, branch.epoch));
+  }
 }
 
 absl::Status Participant::Impl::ResendVote(const Branch& branch, absl::Status status,
@@ -322,7 +326,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
   // back (a Prepare for it then votes NO). A branch that the coordinator's
   // own Prepare reached meanwhile is its to decide.
   if (!branch->dropped && !branch->prepared) {
-    if (absl::Status status = AbortLocked(branch); !status.ok()) {
+    if (absl::Status status = AbortLocked(branch, RollbackReason::kEnlistRefused); !status.ok()) {
       TXLOG(ERROR) << "txid=" << branch->txid << " rolling back refused branch: " << status;
     }
   }
@@ -350,7 +354,8 @@ absl::StatusOr<Participant::Impl::BranchPtr> Participant::Impl::ClaimBranch(cons
     // backup (NoteServingEpoch).
     if (branch != nullptr && !branch->prepared && !branch->busy) {
       if (const uint64_t serving = ServingEpoch(id.cluster); id.epoch < serving) {
-        RollBackUnpreparedLocked(branch, EpochLeftBehind(*branch, serving));
+        RollBackUnpreparedLocked(branch, RollbackReason::kEpochLeftBehind,
+                                 EpochLeftBehind(*branch, serving));
         return absl::AbortedError(absl::StrCat(
             "txid ", txid, " is of epoch ", id.epoch, " and coordinator ", id.cluster,
             " now serves epoch ", serving,

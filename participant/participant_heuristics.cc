@@ -79,7 +79,7 @@ absl::StatusOr<HeuristicDecision> Participant::Impl::ResolveHeuristically(
     if (status.ok()) status = tx.Commit();
     if (!status.ok()) return status;
     DropLocked(branch);
-    if (options_.observer != nullptr) options_.observer->OnAbort();
+    if (options_.observer != nullptr) options_.observer->OnAbort(RollbackReason::kHeuristic);
   }
   TXLOG(WARNING) << "txid=" << txid << " in-doubt branch heuristically " << Verb(decision)
                  << " by an operator (HEURISTIC): " << (reason.empty() ? "no reason given" : reason)

@@ -23,6 +23,7 @@
 #include "participant/internal_tables.h"
 #include "participant/lock_table.h"
 #include "participant/participant.h"
+#include "participant/participant_observer.h"
 #include "participant/schema.h"
 #include "participant/statement_runner.h"
 
@@ -182,13 +183,14 @@ class Participant::Impl final {
                                     const StoredHeuristic* heuristic = nullptr)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deletes the prepared row if any, then forgets the branch.
-  absl::Status AbortLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status AbortLocked(const BranchPtr& branch, RollbackReason reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Forgets the branch and frees its locks.
   void DropLocked(const BranchPtr& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Rolls back an unprepared branch (nothing of it is durable: dropping it
   // is the rollback), logging `why` and counting an abort.
-  void RollBackUnpreparedLocked(const BranchPtr& branch, absl::string_view why)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RollBackUnpreparedLocked(const BranchPtr& branch, RollbackReason reason,
+                                absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BranchPtr FindLocked(const std::string& txid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // participant_heuristics.cc

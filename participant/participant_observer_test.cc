@@ -1,5 +1,6 @@
 #include "participant/participant_observer.h"
 
+#include <array>
 #include <atomic>
 
 #include "gtest/gtest.h"
@@ -20,10 +21,15 @@ class CountingObserver final : public ParticipantObserver {
     ++(vote == Vote::kYes ? yes : vote == Vote::kNo ? no : read_only);
   }
   void OnCommit() override { ++commits; }
-  void OnAbort() override { ++aborts; }
+  void OnAbort(RollbackReason reason) override {
+    ++aborts;
+    ++by_reason[static_cast<int>(reason)];
+  }
+  int Aborts(RollbackReason reason) const { return by_reason[static_cast<int>(reason)]; }
 
   std::atomic<int> executes{0}, failed_executes{0}, lock_timeouts{0}, yes{0}, no{0}, read_only{0},
       commits{0}, aborts{0};
+  std::array<std::atomic<int>, kRollbackReasons> by_reason{};
 };
 
 class ParticipantObserverTest : public ParticipantTest {
@@ -68,6 +74,7 @@ TEST_F(ParticipantObserverTest, AbortsAndOnePhaseCommitsAreReported) {
   ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")}).ok());
   ASSERT_EQ(*participant_->CommitOnePhase(kTx2), Outcome::kCommitted);
   EXPECT_EQ(observer_.aborts, 1);
+  EXPECT_EQ(observer_.Aborts(RollbackReason::kAborted), 1);
   EXPECT_EQ(observer_.commits, 1);
 }
 
@@ -77,6 +84,27 @@ TEST_F(ParticipantObserverTest, IdleRollbackIsAnAbort) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
   EXPECT_EQ(participant_->ReapIdleBranches(absl::Now() + absl::Hours(1)), 1u);
   EXPECT_EQ(observer_.aborts, 1);
+  EXPECT_EQ(observer_.Aborts(RollbackReason::kIdle), 1);
+}
+
+TEST_F(ParticipantObserverTest, EachRollbackIsReportedWithItsReason) {
+  // Release.
+  ASSERT_TRUE(Exec("c1.1.1", {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  ASSERT_TRUE(participant_->Release("c1.1.1").released);
+  // A refused enlistment.
+  enlister_.FailNext(absl::FailedPreconditionError("transaction c1.1.2 is ABORTED"));
+  ASSERT_FALSE(Exec("c1.1.2", {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")}).ok());
+  // A coordinator epoch left behind.
+  ASSERT_TRUE(Exec("c1.1.3", {Sql("UPDATE accounts SET balance = 3 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec("c1.2.1", {Sql("UPDATE accounts SET balance = 4 WHERE id = 2")}).ok());
+  // A branch that replaced a lost one: the coordinator asks under another token.
+  const uint64_t lost = enlister_.calls().back().token + 100;
+  ASSERT_EQ(participant_->Prepare("c1.2.1", lost).value(), Vote::kNo);
+  EXPECT_EQ(observer_.Aborts(RollbackReason::kReleased), 1);
+  EXPECT_EQ(observer_.Aborts(RollbackReason::kEnlistRefused), 1);
+  EXPECT_EQ(observer_.Aborts(RollbackReason::kEpochLeftBehind), 1);
+  EXPECT_EQ(observer_.Aborts(RollbackReason::kReplaced), 1);
+  EXPECT_EQ(observer_.aborts, 4);
 }
 
 TEST_F(ParticipantObserverTest, LockTimeoutIsReported) {
