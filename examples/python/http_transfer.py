@@ -141,6 +141,17 @@ def setup(agents):
         call(agent, "POST", "/v1/execute", {"statements": statements})
 
 
+def settle(agents, seconds=30):
+    """Waits until no branch is prepared at any agent: phase 2 runs after
+    Commit answers, so a read right after it may not see the last commit
+    yet. (The in-doubt list is an admin endpoint: loopback only.)"""
+    give_up = time.monotonic() + seconds
+    while any(call(agent, "GET", "/v1/admin/in-doubt")["branches"] for agent in agents):
+        if time.monotonic() > give_up:
+            raise RuntimeError(f"branches still prepared after {seconds} s")
+        time.sleep(0.05)
+
+
 def total(agents):
     result = 0
     for agent in agents:
@@ -233,6 +244,7 @@ def main():
         for _ in range(args.transfers):
             outcome = transfer(coordinator, agents, rng)
             counts[outcome] = counts.get(outcome, 0) + 1
+        settle(agents)
         after = total(agents)
         print(", ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
         print(f"total balance {before} before, {after} after: "
