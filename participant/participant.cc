@@ -388,6 +388,12 @@ size_t Participant::Impl::ReapIdleBranches(absl::Time now) {
     serving = serving_epochs_;
   }
   absl::MutexLock lock(&mu_);
+  return RollBackStaleLocked(now, idle_timeout, serving);
+}
+
+size_t Participant::Impl::RollBackStaleLocked(
+    absl::Time now, absl::Duration idle_timeout,
+    const absl::flat_hash_map<std::string, uint64_t>& serving) {
   struct Reaped {
     BranchPtr branch;
     RollbackReason reason;

@@ -248,20 +248,8 @@ void Participant::Impl::NoteServingEpoch(const Branch& branch) {
     }
   }
   absl::MutexLock lock(&mu_);
-  std::vector<BranchPtr> behind;
-  for (const auto& [txid, b] : branches_) {
-    if (b->coordinator == branch.coordinator && b->epoch < branch.epoch && !b->prepared &&
-        !b->busy) {
-      behind.push_back(b);
-    }
-  }
-  // In txid order, as ReapIdleBranches: the simulator replays a seed exactly.
-  std::sort(behind.begin(), behind.end(),
-            [](const BranchPtr& a, const BranchPtr& b) { return a->txid < b->txid; });
-  for (const BranchPtr& b : behind) {
-    RollBackUnpreparedLocked(b, RollbackReason::kEpochLeftBehind,
-                             EpochLeftBehind(*b, branch.epoch));
-  }
+  RollBackStaleLocked(Now(), /*idle_timeout=*/absl::ZeroDuration(),
+                      {{branch.coordinator, branch.epoch}});
 }
 
 absl::Status Participant::Impl::ResendVote(const Branch& branch, absl::Status status,

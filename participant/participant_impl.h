@@ -191,6 +191,13 @@ class Participant::Impl final {
   // is the rollback), logging `why` and counting an abort.
   void RollBackUnpreparedLocked(const BranchPtr& branch, RollbackReason reason,
                                 absl::string_view why) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Rolls back, in txid order, every unprepared branch no Execute is using
+  // that is idle since before `now - idle_timeout` (zero: none is), or
+  // whose epoch is below the one `serving` gives for its coordinator;
+  // returns how many. ReapIdleBranches and NoteServingEpoch.
+  size_t RollBackStaleLocked(absl::Time now, absl::Duration idle_timeout,
+                             const absl::flat_hash_map<std::string, uint64_t>& serving)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   BranchPtr FindLocked(const std::string& txid) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // participant_heuristics.cc
