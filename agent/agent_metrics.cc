@@ -25,7 +25,11 @@ AgentMetrics::AgentMetrics(MetricsRegistry* registry)
       prepares_read_only_(registry->AddCounter(kPrepares, kPreparesHelp, {{"vote", "read_only"}})),
       commits_(registry->AddCounter(
           "txagent_commits_total",
-          "Branches whose changes were applied (phase 2, one-phase, or heuristic commit).")) {
+          "Branches whose changes were applied (phase 2, one-phase, or heuristic commit).")),
+      votes_signed_(registry->AddCounter(
+          "txagent_votes_signed_total",
+          "YES votes signed into an Execute's answer for the client's Commit to carry, instead "
+          "of sent by Enlist (also counted in txagent_prepares_total).")) {
   for (int i = 0; i < kRollbackReasons; ++i) {
     aborts_[i] = registry->AddCounter(
         "txagent_aborts_total",
@@ -85,6 +89,8 @@ void AgentMetrics::OnCommit() { commits_->Increment(); }
 void AgentMetrics::OnAbort(RollbackReason reason) {
   aborts_[static_cast<int>(reason)]->Increment();
 }
+
+void AgentMetrics::OnVoteSigned() { votes_signed_->Increment(); }
 
 void AgentMetrics::WatchLink(CoordinatorRouter* link) {
   registry_->AddCounterFunction(

@@ -36,6 +36,7 @@ class AgentMetrics final : public ParticipantObserver {
   void OnPrepare(Vote vote) override;
   void OnCommit() override;
   void OnAbort(RollbackReason reason) override;
+  void OnVoteSigned() override;
 
  private:
   struct Snapshot {
@@ -52,6 +53,7 @@ class AgentMetrics final : public ParticipantObserver {
   Counter* const prepares_no_;
   Counter* const prepares_read_only_;
   Counter* const commits_;
+  Counter* const votes_signed_;
   std::array<Counter*, kRollbackReasons> aborts_;  // by RollbackReason
   Snapshot snapshot_;  // the scrape's; only used under the registry's lock
 };

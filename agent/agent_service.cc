@@ -253,12 +253,17 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::Execu
   options.call_deadline = DeadlineOf(context);
   options.messages = MessagesFromProto(request->messages());
   options.named_in_commit = request->named_in_commit();
+  options.carries_vote_proof = request->named_in_commit() && request->carries_vote_proof();
   absl::StatusOr<ExecuteResult> result =
       participant_->Execute(request->txid(), statements, std::move(options));
   if (!result.ok()) return ToGrpcStatus(result.status());
   if (result->branch_token != 0) {
     response->set_participant(participant_->name());
     response->set_branch_token(result->branch_token);
+  }
+  if (!result->vote_proof.empty()) {
+    response->set_vote_proof(result->vote_proof);
+    response->set_endpoint(result->endpoint);
   }
   for (const std::string& id : result->message_ids) response->add_message_ids(id);
   for (const SqlResult& r : result->results) {

@@ -83,6 +83,15 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
     const std::vector<absl::Status> results =
         n == 1 ? std::vector<absl::Status>{FromGrpcStatus(status)}
                : AnswersOf(status, owned->many_response, n);
+    if (n == 1 && status.ok()) {
+      vote_key_.Note(owned->one.txid(), owned->one_response.vote_key());
+    }
+    for (size_t i = 0; n > 1 && i < n; ++i) {
+      if (results[i].ok()) {
+        vote_key_.Note(owned->many.enlistments(static_cast<int>(i)).txid(),
+                       owned->many_response.answers(static_cast<int>(i)).vote_key());
+      }
+    }
     if (n > 1) {
       // Counted before anyone hears an answer: the counts then already
       // hold what a caller saw.
@@ -167,7 +176,9 @@ absl::Status CoordinatorLink::SendOne(const v1::EnlistRequest& request) {
   v1::EnlistResponse response;
   grpc::ClientContext context;
   SetDeadline(&context, rpc_timeout_);
-  return FromGrpcStatus(stub_->Enlist(&context, request, &response));
+  const grpc::Status status = stub_->Enlist(&context, request, &response);
+  if (status.ok()) vote_key_.Note(request.txid(), response.vote_key());
+  return FromGrpcStatus(status);
 }
 
 absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
@@ -181,6 +192,12 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
   // A coordinator from before EnlistBatch: everyone sends alone.
   const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
   const std::vector<absl::Status> results = AnswersOf(status, response, group.size());
+  for (size_t i = 0; i < group.size(); ++i) {
+    if (results[i].ok()) {
+      vote_key_.Note(request.enlistments(static_cast<int>(i)).txid(),
+                     response.answers(static_cast<int>(i)).vote_key());
+    }
+  }
   {
     absl::MutexLock lock(&mu_);
     ++batches_sent_;
@@ -215,6 +232,15 @@ size_t CoordinatorLink::waiting() {
 int64_t CoordinatorLink::batched_enlistments() {
   absl::MutexLock lock(&mu_);
   return batched_enlistments_;
+}
+
+std::optional<Enlister::VoteSigning> CoordinatorLink::VoteSigningFor(const std::string& txid) {
+  std::string endpoint;
+  {
+    absl::MutexLock lock(&mu_);
+    endpoint = endpoint_;
+  }
+  return vote_key_.For(txid, endpoint);
 }
 
 absl::StatusOr<RemoteOutcome> CoordinatorLink::QueryOutcome(const std::string& txid) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "common/scheduler.h"
 #include "participant/in_doubt_resolver.h"
 #include "participant/participant.h"
+#include "participant/vote_key_holder.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord::participant {
@@ -56,6 +58,9 @@ class CoordinatorLink final : public Enlister {
   // Blocks for the RPC (at most rpc_timeout): run it where waiting delays
   // nothing else (txagent: a thread of its own for the resolver's queries).
   absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);
+  // The key of the latest OK Enlist answer that carried one, for txids of
+  // the cluster and epoch of the txid that answer was for.
+  std::optional<VoteSigning> VoteSigningFor(const std::string& txid) override;
 
   // EnlistBatch calls sent so far and the enlistments they carried, and
   // callers waiting for their turn now (for tests and metrics).
@@ -102,6 +107,7 @@ class CoordinatorLink final : public Enlister {
   int64_t batched_enlistments_ ABSL_GUARDED_BY(mu_) = 0;
   int async_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Queued> queued_ ABSL_GUARDED_BY(mu_);
+  VoteKeyHolder vote_key_;
 };
 
 }  // namespace txcoord::participant

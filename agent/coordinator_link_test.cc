@@ -19,6 +19,7 @@
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/txid.h"
 #include "gtest/gtest.h"
 #include "harness/call_gate.h"
 #include "rpc/grpc_util.h"
@@ -67,6 +68,32 @@ class BatchingCoordinator final : public FakeCoordinator {
       SetAnswerStatus(FromGrpcStatus(StatusFor(enlistment)), response->add_answers());
     }
     return grpc::Status::OK;
+  }
+};
+
+// Answers every OK enlistment with the key "key-<epoch of its txid>", as a
+// coordinator of that epoch would give its own.
+class KeyingCoordinator final : public FakeCoordinator {
+ public:
+  grpc::Status Enlist(grpc::ServerContext* context, const v1::EnlistRequest* request,
+                      v1::EnlistResponse* response) override {
+    grpc::Status status = FakeCoordinator::Enlist(context, request, response);
+    if (status.ok()) response->set_vote_key(KeyFor(request->txid()));
+    return status;
+  }
+  grpc::Status EnlistBatch(grpc::ServerContext*, const v1::EnlistBatchRequest* request,
+                           v1::EnlistBatchResponse* response) override {
+    Arrive(absl::StrCat("EnlistBatch ", request->enlistments_size()));
+    for (const v1::EnlistRequest& enlistment : request->enlistments()) {
+      v1::EnlistBatchResponse::Answer* answer = response->add_answers();
+      const grpc::Status status = StatusFor(enlistment);
+      SetAnswerStatus(FromGrpcStatus(status), answer);
+      if (status.ok()) answer->set_vote_key(KeyFor(enlistment.txid()));
+    }
+    return grpc::Status::OK;
+  }
+  static std::string KeyFor(const std::string& txid) {
+    return "key-" + std::to_string(ParseTxid(txid)->epoch);
   }
 };
 
@@ -220,6 +247,32 @@ TEST_F(CoordinatorLinkTest, TheAsyncEnlistAloneIsMarkedNamedInCommit) {
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(coordinator.marked.load(), 1);
   EXPECT_EQ(coordinator.unmarked.load(), 1);
+}
+
+// The key of an OK answer signs for txids of that txid's cluster and epoch
+// only (docs/protocol.md, "Signed votes"), whichever way the answer came.
+TEST_F(CoordinatorLinkTest, AVoteKeyFromAnAnswerSignsForItsTxidsClusterAndEpochOnly) {
+  KeyingCoordinator coordinator;
+  Start(&coordinator);
+  EXPECT_FALSE(link_->VoteSigningFor("c.1.5").has_value());
+  ASSERT_TRUE(link_->Enlist("c.1.1", 1, true).ok());
+  std::optional<Enlister::VoteSigning> signing = link_->VoteSigningFor("c.1.5");
+  ASSERT_TRUE(signing.has_value());
+  EXPECT_EQ(signing->key, "key-1");
+  EXPECT_EQ(signing->endpoint, "svc.local:7171");
+  EXPECT_FALSE(link_->VoteSigningFor("c.2.5").has_value());  // another epoch
+  EXPECT_FALSE(link_->VoteSigningFor("d.1.5").has_value());  // another cluster
+  EXPECT_FALSE(link_->VoteSigningFor("not a txid").has_value());
+  // A refusal brings no key and keeps the one held.
+  EXPECT_FALSE(link_->Enlist("c.2.1x", 1, true).ok());
+  EXPECT_FALSE(link_->VoteSigningFor("c.2.5").has_value());
+  EXPECT_EQ(link_->VoteSigningFor("c.1.6")->key, "key-1");
+  // The asynchronous path: a later epoch's key replaces the earlier one.
+  absl::Notification answered;
+  link_->EnlistAsync("c.2.3", 1, true, [&](absl::Status) { answered.Notify(); });
+  answered.WaitForNotification();
+  EXPECT_EQ(link_->VoteSigningFor("c.2.5")->key, "key-2");
+  EXPECT_FALSE(link_->VoteSigningFor("c.1.6").has_value());
 }
 
 }  // namespace

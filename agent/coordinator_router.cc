@@ -55,6 +55,12 @@ void CoordinatorRouter::EnlistAsync(const std::string& txid, uint64_t branch_tok
   (*link)->EnlistAsync(txid, branch_token, prepared, std::move(done));
 }
 
+std::optional<Enlister::VoteSigning> CoordinatorRouter::VoteSigningFor(const std::string& txid) {
+  absl::StatusOr<CoordinatorLink*> link = LinkFor(txid);
+  if (!link.ok()) return std::nullopt;
+  return (*link)->VoteSigningFor(txid);
+}
+
 absl::StatusOr<RemoteOutcome> CoordinatorRouter::QueryOutcome(const std::string& txid) {
   absl::StatusOr<CoordinatorLink*> link = LinkFor(txid);
   if (!link.ok()) return link.status();

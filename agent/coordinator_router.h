@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -42,6 +43,8 @@ class CoordinatorRouter final : public Enlister {
                    std::function<void(absl::Status)> done) override;
   // Blocks for the RPC (at most rpc_timeout).
   absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);
+  // The signing key of the link to the txid's owner (CoordinatorLink).
+  std::optional<VoteSigning> VoteSigningFor(const std::string& txid) override;
 
   // Over every link (metrics).
   int64_t batches_sent();

@@ -133,10 +133,12 @@ absl::Status ExecuteFromJson(const nlohmann::json& json, v1::ExecuteRequest* out
   std::string txid;
   bool prepare = false;
   bool named_in_commit = false;
+  bool carries_vote_proof = false;
   uint32_t lock_timeout_ms = 0;
   if (absl::Status s = body.Text("txid", &txid); !s.ok()) return s;
   if (absl::Status s = body.Bool("prepare", &prepare); !s.ok()) return s;
   if (absl::Status s = body.Bool("named_in_commit", &named_in_commit); !s.ok()) return s;
+  if (absl::Status s = body.Bool("carries_vote_proof", &carries_vote_proof); !s.ok()) return s;
   if (absl::Status s = body.Uint32("lock_timeout_ms", &lock_timeout_ms); !s.ok()) return s;
   const nlohmann::json* statements = body.Get("statements");
   const nlohmann::json* messages = body.Get("messages");
@@ -151,6 +153,7 @@ absl::Status ExecuteFromJson(const nlohmann::json& json, v1::ExecuteRequest* out
   out->set_txid(txid);
   out->set_prepare(prepare);
   out->set_named_in_commit(named_in_commit);
+  out->set_carries_vote_proof(carries_vote_proof);
   out->set_lock_timeout_ms(lock_timeout_ms);
   if (statements == nullptr) return absl::OkStatus();
   if (!statements->is_array()) return absl::InvalidArgumentError("statements must be an array");
@@ -191,7 +194,13 @@ nlohmann::json ExecuteToJson(const v1::ExecuteResponse& response) {
                                                        : nlohmann::json(response.participant())},
           {"branch_token", response.branch_token() == 0
                                ? nlohmann::json(nullptr)
-                               : nlohmann::json(absl::StrCat(response.branch_token()))}};
+                               : nlohmann::json(absl::StrCat(response.branch_token()))},
+          // Base64, to be passed on to /v1/commit as it is.
+          {"vote_proof", response.vote_proof().empty()
+                             ? nlohmann::json(nullptr)
+                             : nlohmann::json(absl::Base64Escape(response.vote_proof()))},
+          {"endpoint", response.vote_proof().empty() ? nlohmann::json(nullptr)
+                                                     : nlohmann::json(response.endpoint())}};
 }
 
 // OUTCOME_UNSPECIFIED (not known yet) is null.

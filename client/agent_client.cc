@@ -86,6 +86,7 @@ absl::StatusOr<v1::ExecuteRequest> ExecuteRequestOf(const std::string& txid,
   request.set_txid(txid);
   request.set_prepare(options.prepare);
   request.set_named_in_commit(options.named_in_commit);
+  request.set_carries_vote_proof(options.carries_vote_proof);
   // Rounded up: a positive timeout below 1ms must not turn into 0, which
   // would mean "the agent's default".
   request.set_lock_timeout_ms(static_cast<uint32_t>(
@@ -113,6 +114,8 @@ absl::StatusOr<ExecuteResult> ExecuteResultOf(const v1::ExecuteResponse& respons
   result.message_ids.assign(response.message_ids().begin(), response.message_ids().end());
   result.participant = response.participant();
   result.branch_token = response.branch_token();
+  result.vote_proof = response.vote_proof();
+  result.endpoint = response.endpoint();
   return result;
 }
 

@@ -78,6 +78,11 @@ struct ExecuteOptions {
   // branch's enlistment or vote. Only with a coordinator whose Begin said
   // checks_named_branches. Transaction sets it itself.
   bool named_in_commit = false;
+  // With named_in_commit and prepare: the caller carries the branch's
+  // signed vote (ExecuteResult::vote_proof) in its Commit, so the agent may
+  // sign it instead of sending an Enlist (docs/protocol.md, "Signed
+  // votes"). Transaction sets it with named_in_commit.
+  bool carries_vote_proof = false;
 };
 
 struct ExecuteResult {
@@ -88,6 +93,11 @@ struct ExecuteResult {
   // The branch written in, once it has written: what a Commit names.
   std::string participant;
   uint64_t branch_token = 0;  // 0: nothing written there yet
+  // With carries_vote_proof: the signed YES vote and the endpoint it was
+  // signed with, to name in Commit (NamedBranch). Empty: the vote went to
+  // the coordinator by Enlist.
+  std::string vote_proof;
+  std::string endpoint;
 };
 
 // What Release did at the agent.

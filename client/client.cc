@@ -388,6 +388,10 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
     v1::NamedBranch* named = request.add_branches();
     named->set_participant(branch.participant);
     named->set_branch_token(branch.branch_token);
+    if (!branch.vote_proof.empty()) {
+      named->set_endpoint(branch.endpoint);
+      named->set_vote_proof(branch.vote_proof);
+    }
   }
   v1::CommitResponse response;
   grpc::ClientContext context;
@@ -410,11 +414,21 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
   }
 }
 
-absl::Status Client::Abort(const std::string& txid) {
+absl::Status Client::Abort(const std::string& txid) { return Abort(txid, {}); }
+
+absl::Status Client::Abort(const std::string& txid, const std::vector<NamedBranch>& branches) {
   absl::StatusOr<v1::Coordinator::Stub*> stub = stub_->ForTxid(txid);
   if (!stub.ok()) return stub.status();
   v1::AbortRequest request;
   request.set_txid(txid);
+  for (const NamedBranch& branch : branches) {
+    if (branch.vote_proof.empty()) continue;  // its Enlist told the coordinator
+    v1::NamedBranch* named = request.add_branches();
+    named->set_participant(branch.participant);
+    named->set_branch_token(branch.branch_token);
+    named->set_endpoint(branch.endpoint);
+    named->set_vote_proof(branch.vote_proof);
+  }
   v1::AbortResponse response;
   grpc::ClientContext context;
   Prepare(&context, options_.call_timeout, options_.wait_for_ready);

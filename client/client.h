@@ -96,6 +96,11 @@ struct CommitResult {
 struct NamedBranch {
   std::string participant;
   uint64_t branch_token = 0;
+  // The branch's signed YES vote and the endpoint it was signed with
+  // (ExecuteResult::vote_proof, ::endpoint); empty when its vote went by
+  // Enlist.
+  std::string endpoint;
+  std::string vote_proof;
 };
 
 // What Begin started.
@@ -181,6 +186,10 @@ class Client final {
   // branches the coordinator knows; Transaction::Abort also releases the
   // others.
   [[nodiscard]] absl::Status Abort(const std::string& txid);
+  // The same, naming the branches written through: those with a signed
+  // vote (whose agents sent no Enlist) then hear the Abort too.
+  [[nodiscard]] absl::Status Abort(const std::string& txid,
+                                   const std::vector<NamedBranch>& branches);
 
   // The coordinator's view of a transaction: state, branches, votes and
   // phase-2 progress. Read only: repeat freely.

@@ -14,7 +14,9 @@ void NameBranch(const ExecuteResult& result, std::vector<NamedBranch>* named) {
   const bool known = std::any_of(named->begin(), named->end(), [&result](const NamedBranch& n) {
     return n.participant == result.participant;
   });
-  if (!known) named->push_back({result.participant, result.branch_token});
+  if (!known) {
+    named->push_back({result.participant, result.branch_token, result.endpoint, result.vote_proof});
+  }
 }
 
 Transaction::Transaction(Client& client, std::string txid, bool name_branches)
@@ -23,6 +25,7 @@ Transaction::Transaction(Client& client, std::string txid, bool name_branches)
 ExecuteOptions Transaction::Sent(const ExecuteOptions& options) const {
   ExecuteOptions sent = options;
   sent.named_in_commit = name_branches_;
+  sent.carries_vote_proof = name_branches_;  // Commit names the branch with its proof
   return sent;
 }
 
@@ -125,7 +128,7 @@ absl::StatusOr<CommitResult> Transaction::Commit() {
 }
 
 absl::Status Transaction::Abort() {
-  absl::Status status = client_->Abort(txid_);
+  absl::Status status = client_->Abort(txid_, named_);
   for (const AgentUse& use : agents_) {
     absl::StatusOr<ReleaseResult> released = use.agent->Release(txid_);
     if (status.ok() && !released.ok()) {

@@ -64,6 +64,18 @@ absl::Time DeadlineOf(const grpc::ServerContextBase* context) {
   return absl::FromChrono(deadline);
 }
 
+std::vector<NamedBranch> NamedOf(
+    const google::protobuf::RepeatedPtrField<v1::NamedBranch>& branches) {
+  std::vector<NamedBranch> named;
+  named.reserve(branches.size());
+  for (const v1::NamedBranch& branch : branches) {
+    named.push_back(
+        NamedBranch{BranchRef{branch.participant(), branch.endpoint(), branch.branch_token()},
+                    branch.vote_proof()});
+  }
+  return named;
+}
+
 }  // namespace
 
 void ToProto(const TransactionView& view, v1::Transaction* out) {
@@ -131,13 +143,31 @@ absl::Status CoordinatorService::EnlistOne(const v1::EnlistRequest& request) {
       request.prepared(), request.named_in_commit());
 }
 
+grpc::Status CoordinatorService::ServeEnlist(const v1::EnlistRequest* request,
+                                             v1::EnlistResponse* response) {
+  if (absl::Status s = EnlistOne(*request); !s.ok()) return ToGrpcStatus(s);
+  // Only to the caller that enlisted under this name (AdmitName).
+  response->set_vote_key(runtime_->VoteKey(request->participant()));
+  return grpc::Status::OK;
+}
+
 grpc::Status CoordinatorService::ServeEnlistBatch(const v1::EnlistBatchRequest* request,
                                                   v1::EnlistBatchResponse* response) {
   if (grpc::Status s = CheckBatchSize(request->enlistments_size(), "enlistments"); !s.ok()) {
     return s;
   }
+  std::string key_of;  // the participant `key` is for
+  std::string key;
   for (const v1::EnlistRequest& enlistment : request->enlistments()) {
-    SetAnswerStatus(EnlistOne(enlistment), response->add_answers());
+    const absl::Status s = EnlistOne(enlistment);
+    v1::EnlistBatchResponse::Answer* answer = response->add_answers();
+    SetAnswerStatus(s, answer);
+    if (!s.ok()) continue;
+    if (key.empty() || key_of != enlistment.participant()) {
+      key_of = enlistment.participant();
+      key = runtime_->VoteKey(key_of);
+    }
+    answer->set_vote_key(key);
   }
   return grpc::Status::OK;
 }
@@ -146,11 +176,7 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
                                                      const v1::CommitRequest* request,
                                                      v1::CommitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::vector<BranchRef> named;
-  named.reserve(request->branches_size());
-  for (const v1::NamedBranch& branch : request->branches()) {
-    named.push_back(BranchRef{branch.participant(), "", branch.branch_token()});
-  }
+  std::vector<NamedBranch> named = NamedOf(request->branches());
   // The reactor and `response` live until Finish; the runtime calls back
   // exactly once, also when the deadline passes first.
   runtime_->CommitAsync(
@@ -170,7 +196,8 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
 
 grpc::Status CoordinatorService::ServeAbort(const v1::AbortRequest* request,
                                             v1::AbortResponse* response) {
-  if (absl::Status aborted = runtime_->Abort(request->txid()); !aborted.ok()) {
+  if (absl::Status aborted = runtime_->Abort(request->txid(), NamedOf(request->branches()));
+      !aborted.ok()) {
     return ToGrpcStatus(aborted);
   }
   response->set_coordinator_epoch(runtime_->epoch());

@@ -41,7 +41,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
     if (grpc::Status s = AdmitName(*context, "Enlist", request->participant()); !s.ok()) {
       return Answer(context, s);
     }
-    return Answer(context, ToGrpcStatus(EnlistOne(*request)));
+    return Answer(context, ServeEnlist(request, response));
   }
   grpc::ServerUnaryReactor* EnlistBatch(grpc::CallbackServerContext* context,
                                         const v1::EnlistBatchRequest* request,
@@ -90,6 +90,8 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::Status ServeReserveTxids(const v1::ReserveTxidsRequest* request,
                                  v1::ReserveTxidsResponse* response);
   absl::Status EnlistOne(const v1::EnlistRequest& request);
+  // An OK answer carries the participant's vote key (Runtime::VoteKey).
+  grpc::Status ServeEnlist(const v1::EnlistRequest* request, v1::EnlistResponse* response);
   grpc::Status ServeEnlistBatch(const v1::EnlistBatchRequest* request,
                                 v1::EnlistBatchResponse* response);
   grpc::Status ServeAbort(const v1::AbortRequest* request, v1::AbortResponse* response);

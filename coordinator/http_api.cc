@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -23,10 +24,13 @@ nlohmann::json ActionToJson(const v1::AdminActionResponse& r) {
   return {{"transaction", TransactionToJson(r.transaction())}, {"message", r.message()}};
 }
 
-// A Commit body: none, {}, or {"branches": [{"participant": "orders",
+// A Commit or Abort body: none, {}, or {"branches": [{"participant": "orders",
 // "branch_token": "1234"}, ...]} with each token a decimal string, as
-// /v1/execute reports it (the coordinator checks the rest).
-absl::Status NamedBranchesFromJson(const nlohmann::json& json, v1::CommitRequest* out) {
+// /v1/execute reports it, and with a signed vote also its "endpoint" and
+// "vote_proof" (base64), as /v1/execute reports them (the coordinator
+// checks the rest).
+absl::Status NamedBranchesFromJson(const nlohmann::json& json,
+                                   google::protobuf::RepeatedPtrField<v1::NamedBranch>* out) {
   JsonFields body(json);
   const nlohmann::json* branches = body.Get("branches");
   if (absl::Status s = body.Finish(); !s.ok()) return s;
@@ -38,18 +42,31 @@ absl::Status NamedBranchesFromJson(const nlohmann::json& json, v1::CommitRequest
       return absl::InvalidArgumentError(absl::StrCat(where, " must be an object"));
     }
     JsonFields branch((*branches)[i]);
-    std::string participant, token;
+    std::string participant, token, endpoint, proof;
     if (absl::Status s = branch.Text("participant", &participant); !s.ok()) return s;
     if (absl::Status s = branch.Text("branch_token", &token); !s.ok()) return s;
+    // null, as /v1/execute reports a vote sent by Enlist, is as absent.
+    if (const nlohmann::json* e = branch.Get("endpoint"); e != nullptr && !e->is_null()) {
+      if (!e->is_string()) return absl::InvalidArgumentError(where + ".endpoint must be a string");
+      endpoint = e->get<std::string>();
+    }
+    if (const nlohmann::json* p = branch.Get("vote_proof"); p != nullptr && !p->is_null()) {
+      if (!p->is_string() || !absl::Base64Unescape(p->get<std::string>(), &proof)) {
+        return absl::InvalidArgumentError(where +
+                                          ".vote_proof must be base64, as /v1/execute reports it");
+      }
+    }
     if (absl::Status s = branch.Finish(); !s.ok()) return s;
     uint64_t value = 0;
     if (!absl::SimpleAtoi(token, &value) || value == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, ".branch_token must be a nonzero decimal string, as /v1/execute reports it"));
     }
-    v1::NamedBranch* named = out->add_branches();
+    v1::NamedBranch* named = out->Add();
     named->set_participant(participant);
     named->set_branch_token(value);
+    named->set_endpoint(endpoint);
+    named->set_vote_proof(proof);
   }
   return absl::OkStatus();
 }
@@ -110,37 +127,41 @@ std::vector<HttpRoute> CoordinatorHttpRoutes(std::shared_ptr<grpc::Channel> chan
        },
        "/txcoord.v1.Coordinator/ReserveTxids"});
 
-  routes.push_back({"POST", "/v1/transactions/{txid}/commit", HttpAccess::kData,
-                    [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
-                      v1::CommitRequest request;
-                      if (absl::Status s = NamedBranchesFromJson(req.body, &request); !s.ok()) {
-                        return s;
-                      }
-                      request.set_txid(req.params.at("txid"));
-                      v1::CommitResponse response;
-                      absl::Status s =
-                          CallGrpc(client.get(), &Stub::Commit, request, &response, kCommitTimeout);
-                      if (!s.ok()) return s;
-                      return nlohmann::json{
-                          {"outcome", EnumName(v1::Outcome_Name(response.outcome()), "OUTCOME_")},
-                          {"reason", response.reason()},
-                          {"coordinator_epoch", response.coordinator_epoch()}};
-                    },
-                    "/txcoord.v1.Coordinator/Commit"});
+  routes.push_back(
+      {"POST", "/v1/transactions/{txid}/commit", HttpAccess::kData,
+       [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         v1::CommitRequest request;
+         if (absl::Status s = NamedBranchesFromJson(req.body, request.mutable_branches());
+             !s.ok()) {
+           return s;
+         }
+         request.set_txid(req.params.at("txid"));
+         v1::CommitResponse response;
+         absl::Status s = CallGrpc(client.get(), &Stub::Commit, request, &response, kCommitTimeout);
+         if (!s.ok()) return s;
+         return nlohmann::json{
+             {"outcome", EnumName(v1::Outcome_Name(response.outcome()), "OUTCOME_")},
+             {"reason", response.reason()},
+             {"coordinator_epoch", response.coordinator_epoch()}};
+       },
+       "/txcoord.v1.Coordinator/Commit"});
 
-  routes.push_back({"POST", "/v1/transactions/{txid}/abort", HttpAccess::kData,
-                    [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
-                      if (absl::Status s = JsonFields(req.body).Finish(); !s.ok()) return s;
-                      v1::AbortRequest request;
-                      request.set_txid(req.params.at("txid"));
-                      v1::AbortResponse response;
-                      absl::Status s =
-                          CallGrpc(client.get(), &Stub::Abort, request, &response, kCallTimeout);
-                      if (!s.ok()) return s;
-                      return nlohmann::json{{"aborted", true},
-                                            {"coordinator_epoch", response.coordinator_epoch()}};
-                    },
-                    "/txcoord.v1.Coordinator/Abort"});
+  routes.push_back(
+      {"POST", "/v1/transactions/{txid}/abort", HttpAccess::kData,
+       [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {
+         v1::AbortRequest request;
+         if (absl::Status s = NamedBranchesFromJson(req.body, request.mutable_branches());
+             !s.ok()) {
+           return s;
+         }
+         request.set_txid(req.params.at("txid"));
+         v1::AbortResponse response;
+         absl::Status s = CallGrpc(client.get(), &Stub::Abort, request, &response, kCallTimeout);
+         if (!s.ok()) return s;
+         return nlohmann::json{{"aborted", true},
+                               {"coordinator_epoch", response.coordinator_epoch()}};
+       },
+       "/txcoord.v1.Coordinator/Abort"});
 
   routes.push_back({"GET", "/v1/transactions/{txid}", HttpAccess::kData,
                     [client](const HttpRequest& req) -> absl::StatusOr<nlohmann::json> {

@@ -8,6 +8,8 @@
 #include "common/failpoint.h"
 #include "common/heuristic.h"
 #include "common/logging.h"
+#include "common/txid.h"
+#include "common/vote_proof.h"
 #include "coordinator/records.h"
 
 namespace txcoord::coordinator {
@@ -276,8 +278,56 @@ absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time
   return result;
 }
 
-void Runtime::CommitAsync(const std::string& txid, std::vector<BranchRef> named,
+std::string Runtime::VoteKey(const std::string& participant) const {
+  if (options_.vote_secret.empty()) return "";
+  return DeriveVoteKey(options_.vote_secret, participant);
+}
+
+absl::Status Runtime::CheckVoteProofs(const std::string& txid,
+                                      const std::vector<NamedBranch>& named) const {
+  for (const NamedBranch& n : named) {
+    if (n.vote_proof.empty()) continue;
+    const VoteClaim claim{txid, n.ref.participant, n.ref.token, n.ref.endpoint};
+    if (!VerifyVote(VoteKey(n.ref.participant), claim, n.vote_proof)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the vote proof of participant ", n.ref.participant, " for ", txid,
+          " does not verify: it was not signed by that participant's agent under this "
+          "coordinator's key for this branch and endpoint (altered, or signed for another "
+          "coordinator); nothing was decided: abort the transaction"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool Runtime::ProofsCount(const std::string& txid) const {
+  // Another epoch's txid is not this process's to commit (its keys were
+  // another process's), and the call answers for it as usual.
+  absl::StatusOr<Txid> id = ParseTxid(txid);
+  return id.ok() && id->cluster == options_.engine.cluster_id && id->epoch == epoch();
+}
+
+void Runtime::EnlistSigned(Engine& e, const std::string& txid,
+                           const std::vector<NamedBranch>& named, bool checked, Actions* out) {
+  for (const NamedBranch& n : named) {
+    if (n.vote_proof.empty()) continue;
+    const VoteClaim claim{txid, n.ref.participant, n.ref.token, n.ref.endpoint};
+    if (!checked && !VerifyVote(VoteKey(n.ref.participant), claim, n.vote_proof)) continue;
+    e.Enlist(txid, n.ref, /*prepared=*/true, Now(), out, /*named_in_commit=*/true).IgnoreError();
+  }
+}
+
+void Runtime::CommitAsync(const std::string& txid, std::vector<NamedBranch> named,
                           absl::Time deadline, CommitCallback done) {
+  const bool proofs_count = ProofsCount(txid);
+  if (proofs_count) {
+    if (absl::Status checked = CheckVoteProofs(txid, named); !checked.ok()) {
+      done(checked);
+      return;
+    }
+  }
+  std::vector<BranchRef> refs;
+  refs.reserve(named.size());
+  for (const NamedBranch& n : named) refs.push_back(BranchRef{n.ref.participant, "", n.ref.token});
   auto waiter = std::make_shared<Waiter>();
   waiter->done = [this, start = Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
@@ -290,7 +340,10 @@ void Runtime::CommitAsync(const std::string& txid, std::vector<BranchRef> named,
       WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         if (absl::Status s = CheckAccepting(); !s.ok()) return s;
         waiters_[txid].push_back(waiter);
-        absl::Status s = e.Commit(txid, named, Now(), out);
+        // Checked above; a refusal (the transaction is over, a lost
+        // branch) leaves the Commit below to answer what became of it.
+        if (proofs_count) EnlistSigned(e, txid, named, /*checked=*/true, out);
+        absl::Status s = e.Commit(txid, refs, Now(), out);
         if (!s.ok()) RemoveWaiter(txid, waiter);
         return s;
       });
@@ -316,8 +369,10 @@ void Runtime::CommitAsync(const std::string& txid, std::vector<BranchRef> named,
   if (waiter->fired.load()) scheduler_->Cancel(timer);
 }
 
-absl::Status Runtime::Abort(const std::string& txid) {
+absl::Status Runtime::Abort(const std::string& txid, const std::vector<NamedBranch>& named) {
+  const bool proofs_count = !named.empty() && ProofsCount(txid);
   return WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (proofs_count) EnlistSigned(e, txid, named, /*checked=*/false, out);
     return e.Abort(txid, "aborted by the client", Now(), out);
   });
 }

@@ -42,6 +42,19 @@ struct RuntimeOptions {
   // be quick and must not call the runtime. For the simulator's checker.
   // May be empty.
   std::function<void(const std::string& txid, bool committed)> on_decided;
+  // This process's secret for signed votes (NewVoteSecret; never logged):
+  // participants' keys derive from it (VoteKey), and a Commit's vote
+  // proofs are checked against them. Empty: no keys are given out, and a
+  // Commit that carries a proof is refused (docs/protocol.md, "Signed
+  // votes").
+  std::string vote_secret;
+};
+
+// A branch the client's Commit names (CommitRequest.branches). With a vote
+// proof, `ref.endpoint` is the endpoint the agent signed with.
+struct NamedBranch {
+  BranchRef ref;
+  std::string vote_proof;  // empty: the vote comes by Enlist
 };
 
 struct CommitResult {
@@ -92,14 +105,24 @@ class Runtime final {
   void CommitAsync(const std::string& txid, absl::Time deadline, CommitCallback done) {
     CommitAsync(txid, {}, deadline, std::move(done));
   }
-  // With the branches the client names (Engine::Commit).
-  void CommitAsync(const std::string& txid, std::vector<BranchRef> named, absl::Time deadline,
+  // With the branches the client names (Engine::Commit). Each branch that
+  // carries a vote proof is checked first (INVALID_ARGUMENT, and nothing
+  // changes, if one does not verify under the participant's key) and then
+  // enlisted with its YES vote, as its agent's Enlist would have, before the
+  // Commit; proofs for a txid of another epoch are ignored (such a txid is
+  // not this process's to commit).
+  void CommitAsync(const std::string& txid, std::vector<NamedBranch> named, absl::Time deadline,
                    CommitCallback done);
   // CommitAsync, blocking.
   absl::StatusOr<CommitResult> Commit(const std::string& txid, absl::Time deadline);
-  absl::Status Abort(const std::string& txid);
+  // With the branches the client names: those with a vote proof that
+  // verifies join first, so that the Abort reaches them too.
+  absl::Status Abort(const std::string& txid, const std::vector<NamedBranch>& named = {});
   // This run's epoch: every txid it issues or reserves carries it.
   uint64_t epoch() const { return options_.engine.epoch; }
+  // The key `participant` signs its votes with (for txids of this epoch),
+  // handed out in OK Enlist answers; empty without a vote secret.
+  std::string VoteKey(const std::string& participant) const;
   absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
   absl::StatusOr<TransactionView> Describe(const std::string& txid);
 
@@ -172,6 +195,18 @@ class Runtime final {
                                              const std::string& note, bool logging,
                                              const absl::Status& logged) ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status CheckAccepting() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // INVALID_ARGUMENT naming the first branch whose vote proof does not
+  // verify; OK when all do (or none is given).
+  absl::Status CheckVoteProofs(const std::string& txid,
+                               const std::vector<NamedBranch>& named) const;
+  // Whether proofs for `txid` count here: a txid of this cluster and epoch.
+  bool ProofsCount(const std::string& txid) const;
+  // Enlists every branch of `named` whose proof verifies (all that carry
+  // one, if `checked` by CheckVoteProofs), with its YES vote, as its
+  // agent's Enlist would have; refusals are left to the call that follows
+  // to answer.
+  void EnlistSigned(Engine& e, const std::string& txid, const std::vector<NamedBranch>& named,
+                    bool checked, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Time Now() { return scheduler_->Now(); }
 
   const RuntimeOptions options_;

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/timer_queue.h"
+#include "common/vote_proof.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/records.h"
 #include "coordinator/wal/fake_file_system.h"
@@ -39,6 +40,7 @@ class FakeParticipants final : public ParticipantClient {
   }
   void Commit(const BranchRef& branch, const std::string& txid, absl::Duration,
               std::function<void(absl::Status)> done) override {
+    Record("commit " + branch.participant + " at " + branch.endpoint);
     Record("commit " + branch.participant);
     bool fail = commit_fails.load();
     {
@@ -152,6 +154,8 @@ class RuntimeTest : public ::testing::Test {
     runtime_options.engine.epoch = ++epoch_;
     runtime_options.engine.phase2_backoff_initial = absl::Milliseconds(1);
     runtime_options.engine.phase2_backoff_max = absl::Milliseconds(5);
+    // Each start its own secret, as the daemon draws one.
+    if (!vote_secret_.empty()) runtime_options.vote_secret = absl::StrCat(vote_secret_, epoch_);
     runtime_ =
         std::make_unique<Runtime>(runtime_options, log_.get(), &participants_, timers_.get());
     ASSERT_TRUE(runtime_->Recover(recovery_).ok());
@@ -169,6 +173,29 @@ class RuntimeTest : public ::testing::Test {
 
   absl::StatusOr<CommitResult> Commit(const std::string& txid) {
     return runtime_->Commit(txid, absl::Now() + absl::Seconds(10));
+  }
+
+  // Commit naming `named`, blocking.
+  absl::StatusOr<CommitResult> CommitNamed(const std::string& txid,
+                                           std::vector<NamedBranch> named) {
+    absl::Notification done;
+    absl::StatusOr<CommitResult> result;
+    runtime_->CommitAsync(txid, std::move(named), absl::Now() + absl::Seconds(10),
+                          [&](absl::StatusOr<CommitResult> r) {
+                            result = std::move(r);
+                            done.Notify();
+                          });
+    done.WaitForNotification();
+    return result;
+  }
+
+  // Branch `participant` of `txid` named with a YES vote its agent signed
+  // under `key` (by default the key the runtime gives that participant).
+  NamedBranch Signed(const std::string& txid, const std::string& participant, uint64_t token,
+                     const std::string& endpoint, std::string key = "") {
+    if (key.empty()) key = runtime_->VoteKey(participant);
+    return NamedBranch{BranchRef{participant, endpoint, token},
+                       SignVote(key, VoteClaim{txid, participant, token, endpoint})};
   }
 
   // Simulates power loss of the coordinator: unsynced log bytes vanish.
@@ -195,6 +222,7 @@ class RuntimeTest : public ::testing::Test {
   FakeParticipants participants_;
   std::unique_ptr<TimerQueue> timers_;
   uint64_t epoch_ = 0;
+  std::string vote_secret_ = "runtime-test-secret-";
   RecoveryState recovery_;
   std::unique_ptr<wal::Log> log_;
   std::unique_ptr<Runtime> runtime_;
@@ -216,6 +244,99 @@ TEST_F(RuntimeTest, CommittedTransactionSurvivesPowerLossOnceTheClientHeardCommi
   ASSERT_TRUE(view.ok());
   EXPECT_EQ(view->state, TxState::kCommitted);
   EXPECT_EQ(runtime_->QueryOutcome(txid, "b").value(), Outcome::kCommitted);
+}
+
+TEST_F(RuntimeTest, SignedVotesInTheCommitStandForTheAgentsEnlists) {
+  Start();
+  const std::string txid = runtime_->Begin(absl::Seconds(30))->txid;
+  absl::StatusOr<CommitResult> result =
+      CommitNamed(txid, {Signed(txid, "a", 11, "a:1"), Signed(txid, "b", 12, "b:1")});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->committed) << result->reason;
+  // The proofs were the votes: no Prepare; phase 2 goes to the endpoints
+  // the agents signed.
+  EXPECT_EQ(participants_.count("prepare a") + participants_.count("prepare b"), 0);
+  EXPECT_TRUE(participants_.AwaitCount("commit a at a:1", 1));
+  EXPECT_TRUE(participants_.AwaitCount("commit b at b:1", 1));
+  // A proof beside a branch that enlisted the usual way: both count.
+  const std::string mixed = runtime_->Begin(absl::Seconds(30))->txid;
+  ASSERT_TRUE(runtime_->Enlist(mixed, {"c", "c:1", 13}, /*prepared=*/true, true).ok());
+  result = CommitNamed(mixed, {Signed(mixed, "a", 21, "a:1"), {{"c", "", 13}, ""}});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->committed) << result->reason;
+}
+
+TEST_F(RuntimeTest, AVoteProofThatDoesNotVerifyFailsTheCommitAndDecidesNothing) {
+  Start();
+  const std::string txid = runtime_->Begin(absl::Seconds(30))->txid;
+  const NamedBranch good = Signed(txid, "b", 12, "b:1");
+  std::vector<NamedBranch> forgeries;
+  // Another endpoint than the one signed (phase 2 sent elsewhere).
+  forgeries.push_back(Signed(txid, "a", 11, "a:1"));
+  forgeries.back().ref.endpoint = "elsewhere:1";
+  // Another token (a branch the agent lost).
+  forgeries.push_back(Signed(txid, "a", 11, "a:1"));
+  forgeries.back().ref.token = 99;
+  // Signed with participant b's key for a's name.
+  forgeries.push_back(Signed(txid, "a", 11, "a:1", runtime_->VoteKey("b")));
+  // Signed for another txid.
+  forgeries.push_back(Signed(txid, "a", 11, "a:1"));
+  forgeries.back().vote_proof = Signed("c1.1.999", "a", 11, "a:1").vote_proof;
+  // Made up.
+  forgeries.push_back(NamedBranch{{"a", "a:1", 11}, std::string(kVoteProofBytes, 'x')});
+  for (size_t i = 0; i < forgeries.size(); ++i) {
+    SCOPED_TRACE(i);
+    absl::StatusOr<CommitResult> result = CommitNamed(txid, {good, forgeries[i]});
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+    EXPECT_THAT(result.status().message(), ::testing::HasSubstr("participant a"));
+  }
+  // Nothing changed: no branch joined, nothing was decided, and the
+  // client may still abort (or commit with the right proofs).
+  absl::StatusOr<TransactionView> view = runtime_->Describe(txid);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->state, TxState::kActive);
+  EXPECT_TRUE(view->branches.empty());
+  absl::StatusOr<CommitResult> result = CommitNamed(txid, {good, Signed(txid, "a", 11, "a:1")});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->committed) << result->reason;
+}
+
+TEST_F(RuntimeTest, AnAbortNamingSignedBranchesReachesThemToo) {
+  Start();
+  const std::string txid = runtime_->Begin(absl::Seconds(30))->txid;
+  NamedBranch forged = Signed(txid, "b", 12, "b:1");
+  forged.ref.endpoint = "elsewhere:1";
+  ASSERT_TRUE(runtime_->Abort(txid, {Signed(txid, "a", 11, "a:1"), forged}).ok());
+  EXPECT_TRUE(participants_.AwaitCount("abort a", 1));
+  // Only proven branches are called: the forged one's endpoint is not.
+  EXPECT_EQ(participants_.count("abort b"), 0);
+  absl::StatusOr<TransactionView> view = runtime_->Describe(txid);
+  ASSERT_TRUE(view.ok()) << view.status();
+  EXPECT_EQ(view->state, TxState::kAborted);
+}
+
+TEST_F(RuntimeTest, VoteProofsForATxidOfAnEarlierEpochAreIgnored) {
+  Start();
+  const std::string txid = runtime_->Begin(absl::Seconds(30))->txid;
+  const NamedBranch a = Signed(txid, "a", 11, "a:1");
+  const NamedBranch b = Signed(txid, "b", 12, "b:1");
+  CrashAndRestart();  // a new epoch and a new secret
+  // The transaction died with the old epoch: the Commit says so, as for
+  // any Commit of it, instead of calling the old proofs forged.
+  absl::StatusOr<CommitResult> result = CommitNamed(txid, {a, b});
+  EXPECT_NE(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+  EXPECT_FALSE(result.ok() && result->committed);
+  EXPECT_EQ(participants_.count("commit a"), 0);
+}
+
+TEST_F(RuntimeTest, WithoutAVoteSecretNoKeyIsGivenAndNoProofIsTaken) {
+  vote_secret_.clear();
+  Start();
+  EXPECT_EQ(runtime_->VoteKey("a"), "");
+  const std::string txid = runtime_->Begin(absl::Seconds(30))->txid;
+  const NamedBranch made_up{{"a", "a:1", 11}, SignVote("", VoteClaim{txid, "a", 11, "a:1"})};
+  absl::StatusOr<CommitResult> result = CommitNamed(txid, {made_up});
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
 }
 
 TEST_F(RuntimeTest, ConfigCentreSettingsChangeTheEngineWhileItRuns) {

@@ -58,6 +58,18 @@ class Enlister {
                            std::function<void(absl::Status)> done) {
     done(Enlist(txid, branch_token, prepared));
   }
+  // What this agent may sign a YES vote for `txid` with instead of sending
+  // it (docs/protocol.md, "Signed votes"): the key that the txid's
+  // coordinator gave in an Enlist answer for a txid of the same cluster
+  // and epoch, and the endpoint this agent enlists with. nullopt: no such
+  // key yet (the vote goes by Enlist, whose answer may bring one).
+  struct VoteSigning {
+    std::string key;
+    std::string endpoint;
+  };
+  virtual std::optional<VoteSigning> VoteSigningFor(const std::string& txid) {
+    return std::nullopt;
+  }
 };
 
 struct ParticipantOptions {
@@ -184,6 +196,10 @@ struct ExecuteResult {
   // The branch's token once it has written (its enlistment is sent or
   // acknowledged); 0 while it has written nothing.
   uint64_t branch_token = 0;
+  // A YES vote signed instead of sent (ExecuteOptions::carries_vote_proof),
+  // and the endpoint it was signed with; empty otherwise.
+  std::string vote_proof;
+  std::string endpoint;
 };
 
 // How Execute runs a call (beyond its txid and statements).
@@ -196,6 +212,11 @@ struct ExecuteOptions {
   // coordinator refuses or never gets it, an unprepared branch is rolled
   // back and a prepared one waits for the coordinator's outcome (ABORTED).
   bool named_in_commit = false;
+  // With named_in_commit and prepare: the client carries a signed vote to
+  // its Commit, so with a key of the txid's coordinator the YES vote is
+  // signed into the result (ExecuteResult::vote_proof) and no Enlist is
+  // sent.
+  bool carries_vote_proof = false;
   // Transactional messages added to the branch after the statements (or,
   // with no txid, committed with them): rows of the outbox once the branch
   // commits, never if it aborts.

@@ -13,6 +13,7 @@
 #include "common/failpoint.h"
 #include "common/logging.h"
 #include "common/txid.h"
+#include "common/vote_proof.h"
 #include "participant/changeset.h"
 #include "participant/lock_keys.h"
 #include "participant/outbox_store.h"
@@ -133,7 +134,8 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
   }
   absl::StatusOr<ExecuteResult> reported =
       call.named_in_commit
-          ? SendToCoordinator(branch, std::move(results), /*with_vote=*/prepare)
+          ? SendToCoordinator(branch, std::move(results), /*with_vote=*/prepare,
+                              /*signed_vote=*/prepare && call.carries_vote_proof)
           : ReportToCoordinator(branch, std::move(results), /*with_vote=*/prepare, call_deadline);
   if (reported.ok()) {
     reported->message_ids = std::move(message_ids);
@@ -156,9 +158,27 @@ absl::Status Participant::Impl::DurableBeforeVote(const Branch& branch) {
 
 absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchPtr& branch,
                                                                    std::vector<SqlResult> results,
-                                                                   bool with_vote) {
+                                                                   bool with_vote,
+                                                                   bool signed_vote) {
   if (with_vote) {
     if (absl::Status durable = DurableBeforeVote(*branch); !durable.ok()) return durable;
+  }
+  std::optional<Enlister::VoteSigning> signing;
+  if (signed_vote) signing = enlister_->VoteSigningFor(branch->txid);
+  if (signing.has_value()) {
+    // The proof stands for the Enlist: the coordinator takes the vote from
+    // the client's Commit. Prepared and durable, so only the coordinator's
+    // outcome ends the branch (QueryOutcome, should no Commit come).
+    {
+      absl::MutexLock lock(&mu_);
+      branch->enlisted = true;
+    }
+    ExecuteResult result{std::move(results), Vote::kYes};
+    result.endpoint = std::move(signing->endpoint);
+    result.vote_proof = SignVote(
+        signing->key, VoteClaim{branch->txid, options_.name, branch->token, result.endpoint});
+    if (options_.observer != nullptr) options_.observer->OnVoteSigned();
+    return result;
   }
   {
     // Set before the answer can arrive: a refusal then finds it enlisted.

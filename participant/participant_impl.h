@@ -145,9 +145,11 @@ class Participant::Impl final {
       ABSL_LOCKS_EXCLUDED(mu_);
   // ReportToCoordinator for a branch the client names in its Commit: the
   // enlistment is sent, and the answer handled by OnEnlistAnswered.
+  // With `signed_vote` (ExecuteOptions::carries_vote_proof) and a key of
+  // the txid's coordinator, a YES vote is signed into the result instead.
   absl::StatusOr<ExecuteResult> SendToCoordinator(const BranchPtr& branch,
-                                                  std::vector<SqlResult> results, bool with_vote)
-      ABSL_LOCKS_EXCLUDED(mu_);
+                                                  std::vector<SqlResult> results, bool with_vote,
+                                                  bool signed_vote) ABSL_LOCKS_EXCLUDED(mu_);
   void OnEnlistAnswered(const BranchPtr& branch, bool with_vote, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
   // The coordinator took an Enlist of `branch`, so it serves the branch's

@@ -1,6 +1,7 @@
 // Execute for a client that names its branches in Commit (named_in_commit):
 // the agent answers once the enlistment (or vote) is sent, and a refusal
 // that arrives later rolls an unprepared branch back.
+#include "common/vote_proof.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "participant/participant.h"
@@ -16,12 +17,63 @@ constexpr char kTx1[] = "c1.1.1";
 constexpr char kTx2[] = "c1.1.2";
 
 absl::StatusOr<ExecuteResult> ExecNamed(Participant& p, const std::string& txid,
-                                        std::vector<SqlStatement> statements,
-                                        bool prepare = false) {
+                                        std::vector<SqlStatement> statements, bool prepare = false,
+                                        bool carries_vote_proof = false) {
   ExecuteOptions options;
   options.prepare = prepare;
   options.named_in_commit = true;
+  options.carries_vote_proof = carries_vote_proof;
   return p.Execute(txid, statements, std::move(options));
+}
+
+TEST_F(ParticipantTest, AnEarlyPrepareWithAKeySignsItsDurableVoteAndSendsNoEnlist) {
+  enlister_.HoldAsync();
+  enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
+  absl::StatusOr<ExecuteResult> result =
+      ExecNamed(*participant_, kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")},
+                /*prepare=*/true, /*carries_vote_proof=*/true);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kYes);
+  EXPECT_TRUE(enlister_.calls().empty());
+  EXPECT_EQ(result->endpoint, "svc.example:7001");
+  EXPECT_TRUE(VerifyVote("key-of-svc",
+                         VoteClaim{kTx1, "svc", result->branch_token, "svc.example:7001"},
+                         result->vote_proof));
+  // What the proof promises: the branch is prepared and durable (it
+  // survives a restart), for the coordinator's phase 2 to commit.
+  Reopen();
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(Committed("SELECT balance FROM accounts WHERE id = 1"),
+            (std::vector<std::vector<std::string>>{{"7"}}));
+}
+
+TEST_F(ParticipantTest, WithoutTheClientsWordOrAKeyTheVoteGoesByEnlist) {
+  enlister_.HoldAsync();
+  // A key, but the client does not carry proofs.
+  enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
+  absl::StatusOr<ExecuteResult> result = ExecNamed(
+      *participant_, kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}, true, false);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->vote_proof.empty());
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
+  // The client carries proofs, but the write does not prepare: its
+  // enlistment goes, and a later vote too.
+  result = ExecNamed(*participant_, kTx2, {Sql("UPDATE accounts SET balance = 8 WHERE id = 2")},
+                     false, true);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->vote_proof.empty());
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}, Call{kTx2, false}));
+}
+
+TEST_F(ParticipantTest, WithoutAKeyASignedVoteIsSentByEnlist) {
+  enlister_.HoldAsync();
+  absl::StatusOr<ExecuteResult> result = ExecNamed(
+      *participant_, kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}, true, true);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->vote_proof.empty());
+  EXPECT_TRUE(result->endpoint.empty());
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
 }
 
 TEST_F(ParticipantTest, NamedExecuteAnswersBeforeTheEnlistmentIsAnswered) {

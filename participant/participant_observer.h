@@ -46,6 +46,9 @@ class ParticipantObserver {
   // A branch was rolled back, for `reason`. (A NO vote drops the branch
   // too; that is counted by OnPrepare.)
   virtual void OnAbort(RollbackReason reason) = 0;
+  // A YES vote was signed into an Execute's answer instead of sent by
+  // Enlist (docs/protocol.md, "Signed votes").
+  virtual void OnVoteSigned() {}
 };
 
 }  // namespace txcoord::participant

@@ -111,6 +111,15 @@ class FakeEnlister final : public Enlister {
     absl::MutexLock lock(&mu_);
     return calls_;
   }
+  // From now on VoteSigningFor offers this key and endpoint for every txid.
+  void GiveVoteKey(std::string key, std::string endpoint) {
+    absl::MutexLock lock(&mu_);
+    signing_ = VoteSigning{std::move(key), std::move(endpoint)};
+  }
+  std::optional<VoteSigning> VoteSigningFor(const std::string& txid) override {
+    absl::MutexLock lock(&mu_);
+    return signing_;
+  }
 
  private:
   absl::Mutex mu_;
@@ -120,6 +129,7 @@ class FakeEnlister final : public Enlister {
   std::function<void()> hook_ ABSL_GUARDED_BY(mu_);
   bool hold_async_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::function<void(absl::Status)>> held_ ABSL_GUARDED_BY(mu_);
+  std::optional<VoteSigning> signing_ ABSL_GUARDED_BY(mu_);
 };
 
 using ::txcoord::FakeScheduler;

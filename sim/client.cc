@@ -127,6 +127,8 @@ void Client::Started(std::string txid) {
   ++stats_.begun;
   name_branches_ = loop_->Chance(options_.named_branches);
   if (name_branches_) ++stats_.named;
+  carry_votes_ =
+      name_branches_ && options_.signed_votes > 0 && loop_->Chance(options_.signed_votes);
   Plan();
   Execute(0, 0);
 }
@@ -199,13 +201,15 @@ void Client::Execute(size_t step, int attempt) {
   ParticipantNode* p = s.participant;
   net_->Call<absl::StatusOr<participant::ExecuteResult>>(
       id_, p->id(), absl::StrCat("Execute ", txid_), options_.rpc_timeout, false,
-      [p, txid = txid_, statements = s.statements, prepare = s.prepare,
-       named = name_branches_](auto reply) { reply(p->Execute(txid, statements, prepare, named)); },
+      [p, txid = txid_, statements = s.statements, prepare = s.prepare, named = name_branches_,
+       carry = carry_votes_](auto reply) {
+        reply(p->Execute(txid, statements, prepare, named, carry));
+      },
       [this, step, attempt, prepare = s.prepare,
        name = p->name()](absl::StatusOr<participant::ExecuteResult> r) {
         if (r.ok()) {
           if (prepare) ++stats_.early_prepared;
-          Remember(name, r->branch_token);
+          Remember(name, *r);
           loop_->After(loop_->UniformDuration(absl::ZeroDuration(), options_.max_step_gap),
                        [this, step] { Execute(step + 1, 0); });
           return;
@@ -222,12 +226,15 @@ void Client::Execute(size_t step, int attempt) {
       });
 }
 
-void Client::Remember(const std::string& participant, uint64_t token) {
-  if (!name_branches_ || token == 0) return;
-  for (const txcoord::coordinator::BranchRef& b : named_) {
-    if (b.participant == participant) return;
+void Client::Remember(const std::string& participant, const participant::ExecuteResult& result) {
+  if (!name_branches_ || result.branch_token == 0) return;
+  if (!result.vote_proof.empty()) ++stats_.signed_votes;
+  for (const txcoord::coordinator::NamedBranch& b : named_) {
+    if (b.ref.participant == participant) return;
   }
-  named_.push_back(txcoord::coordinator::BranchRef{participant, "", token});
+  named_.push_back(txcoord::coordinator::NamedBranch{
+      txcoord::coordinator::BranchRef{participant, result.endpoint, result.branch_token},
+      result.vote_proof});
 }
 
 void Client::Abort(const std::string& why) {
@@ -235,7 +242,7 @@ void Client::Abort(const std::string& why) {
   loop_->Trace(absl::StrCat("client", index_, " ABORT ", txid_, ": ", why));
   net_->Call<absl::Status>(
       id_, coord->id(), absl::StrCat("Abort ", txid_), options_.rpc_timeout, true,
-      [coord, txid = txid_](auto reply) { reply(coord->Abort(txid)); },
+      [coord, txid = txid_, named = named_](auto reply) { reply(coord->Abort(txid, named)); },
       [this, why](absl::Status s) {
         if (s.ok()) {
           ++stats_.aborted;

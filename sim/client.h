@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "common/sql_value.h"
 #include "coordinator/actions.h"
+#include "coordinator/runtime.h"
 #include "sim/history.h"
 #include "sim/network.h"
 #include "sim/participant_node.h"
@@ -34,6 +35,11 @@ struct WorkloadOptions {
   // Enlist or Commit. 0 draws nothing (the runs of earlier seeds stay).
   double reserved_txids = 0;
   uint32_t reserve_block = 8;
+  // Per transaction that names its branches: its early prepares ask for
+  // signed votes (ExecuteOptions::carries_vote_proof) and its Commit
+  // carries them, so agents that hold a key send no Enlist for them. 0
+  // draws nothing (the runs of earlier seeds stay).
+  double signed_votes = 0;
   // Each branch's writes go in two Executes instead of one: first every
   // branch's balance updates, then every branch's ledger rows.
   bool split_execute = false;
@@ -95,6 +101,7 @@ class Client final {
     uint64_t early_prepared = 0;  // branches
     uint64_t named = 0;           // transactions whose Commit named their branches
     uint64_t reserved = 0;        // transactions on a reserved txid
+    uint64_t signed_votes = 0;    // YES votes an Execute signed, carried by Commit
   };
   const Stats& stats() const { return stats_; }
 
@@ -112,7 +119,7 @@ class Client final {
   void Started(std::string txid);
   // A successful Execute's branch, named in the Commit if this transaction
   // names its branches (the first token each participant reported).
-  void Remember(const std::string& participant, uint64_t token);
+  void Remember(const std::string& participant, const participant::ExecuteResult& result);
   void Plan();
   void Execute(size_t step, int attempt);
   void Abort(const std::string& why);
@@ -145,7 +152,9 @@ class Client final {
   std::string txid_;
   std::vector<Step> steps_;
   bool name_branches_ = false;
-  std::vector<txcoord::coordinator::BranchRef> named_;  // participant and token
+  bool carry_votes_ = false;  // signed votes asked for and carried
+  // Participant and token, and a signed vote's endpoint and proof.
+  std::vector<txcoord::coordinator::NamedBranch> named_;
 };
 
 }  // namespace txcoord::sim

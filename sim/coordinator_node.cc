@@ -96,6 +96,10 @@ coordinator::RuntimeOptions CoordinatorNode::MakeRuntimeOptions() {
   runtime_options.engine = options_.engine;
   runtime_options.engine.epoch = epoch_;
   runtime_options.engine.random_seed = loop_->rng()();
+  // Each start's own secret, drawn from nothing new (earlier seeds' runs
+  // stay); a real coordinator draws 32 random bytes.
+  runtime_options.vote_secret =
+      absl::StrCat(name_, "/", epoch_, "/", incarnation_, "/", runtime_options.engine.random_seed);
   runtime_options.phase2_rpc_timeout = options_.phase2_rpc_timeout;
   runtime_options.abort_rpc_timeout = options_.abort_rpc_timeout;
   runtime_options.on_decided = [this](const std::string& txid, bool committed) {
@@ -327,15 +331,21 @@ absl::Status CoordinatorNode::Enlist(const std::string& txid, const BranchRef& b
   return status;
 }
 
-void CoordinatorNode::Commit(const std::string& txid, std::vector<coordinator::BranchRef> named,
+std::string CoordinatorNode::VoteKey(const std::string& participant) {
+  if (!serving()) return "";
+  return process_->runtime->VoteKey(participant);
+}
+
+void CoordinatorNode::Commit(const std::string& txid, std::vector<coordinator::NamedBranch> named,
                              absl::Time deadline, coordinator::Runtime::CommitCallback reply) {
   if (!serving()) return reply(NotServing());
   process_->runtime->CommitAsync(txid, std::move(named), deadline, std::move(reply));
 }
 
-absl::Status CoordinatorNode::Abort(const std::string& txid) {
+absl::Status CoordinatorNode::Abort(const std::string& txid,
+                                    const std::vector<coordinator::NamedBranch>& named) {
   if (!serving()) return NotServing();
-  return process_->runtime->Abort(txid);
+  return process_->runtime->Abort(txid, named);
 }
 
 absl::StatusOr<coordinator::Outcome> CoordinatorNode::QueryOutcome(const std::string& txid,

@@ -120,9 +120,12 @@ class CoordinatorNode final {
   absl::StatusOr<coordinator::ReserveResult> Reserve(uint32_t count, absl::Duration timeout);
   absl::Status Enlist(const std::string& txid, const coordinator::BranchRef& branch, bool prepared,
                       bool named_in_commit = false);
-  void Commit(const std::string& txid, std::vector<coordinator::BranchRef> named,
+  // The participant's vote key, as an OK Enlist answer carries it.
+  std::string VoteKey(const std::string& participant);
+  void Commit(const std::string& txid, std::vector<coordinator::NamedBranch> named,
               absl::Time deadline, coordinator::Runtime::CommitCallback reply);
-  absl::Status Abort(const std::string& txid);
+  absl::Status Abort(const std::string& txid,
+                     const std::vector<coordinator::NamedBranch>& named = {});
   absl::StatusOr<coordinator::Outcome> QueryOutcome(const std::string& txid,
                                                     const std::string& participant);
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "participant/vote_key_holder.h"
 #include "sim/coordinator_node.h"
 #include "sim/sim_vfs.h"
 
@@ -49,6 +50,8 @@ class ParticipantNode::Enlister final : public participant::Enlister {
       return absl::DeadlineExceededError("Enlist: deadline exceeded (request still in flight)");
     }
     absl::Status status = coord->Enlist(txid, branch, prepared);
+    // The answer's key, as the coordinator's reply carries it.
+    const std::string key = status.ok() ? coord->VoteKey(n.name()) : "";
     if (n.loop_->Chance(faults.duplicate)) {
       deliver_later(n.loop_->UniformDuration(absl::Milliseconds(1), faults.slow_max));
     }
@@ -56,6 +59,7 @@ class ParticipantNode::Enlister final : public participant::Enlister {
       n.loop_->Trace(absl::StrCat(to, " -> ", n.name(), " LOST reply to ", what));
       return absl::DeadlineExceededError("Enlist: deadline exceeded");
     }
+    keys_.Note(txid, key);
     return status;
   }
 
@@ -66,18 +70,29 @@ class ParticipantNode::Enlister final : public participant::Enlister {
     ParticipantNode& n = *node_;
     CoordinatorNode* coord = n.coordinator_();
     const coordinator::BranchRef branch{n.name(), n.endpoint(), token};
-    n.net_->Call<absl::Status>(
+    // The reply carries the participant's vote key when OK.
+    n.net_->Call<absl::StatusOr<std::string>>(
         n.id_, coord->id(),
         absl::StrCat("Enlist ", txid, " ", n.name(), prepared ? " (prepared)" : "", " (async)"),
         n.options_.query_timeout, /*idempotent=*/true,
-        [coord, txid, branch, prepared](std::function<void(absl::Status)> reply) {
-          reply(coord->Enlist(txid, branch, prepared, /*named_in_commit=*/true));
+        [coord, txid, branch, prepared](std::function<void(absl::StatusOr<std::string>)> reply) {
+          absl::Status status = coord->Enlist(txid, branch, prepared, /*named_in_commit=*/true);
+          if (!status.ok()) return reply(status);
+          reply(coord->VoteKey(branch.participant));
         },
-        std::move(done));
+        [this, txid, done = std::move(done)](absl::StatusOr<std::string> key) {
+          if (key.ok()) keys_.Note(txid, *key);
+          done(key.status());
+        });
+  }
+
+  std::optional<VoteSigning> VoteSigningFor(const std::string& txid) override {
+    return keys_.For(txid, node_->endpoint());
   }
 
  private:
   ParticipantNode* const node_;
+  participant::VoteKeyHolder keys_;
 };
 
 ParticipantNode::ParticipantNode(EventLoop* loop, Network* net, NodeId id,
@@ -161,14 +176,16 @@ size_t ParticipantNode::lock_count() { return participant_->LockCount(); }
 
 absl::StatusOr<participant::ExecuteResult> ParticipantNode::Execute(
     const std::string& txid, const std::vector<SqlStatement>& statements, bool prepare,
-    bool named_in_commit) {
+    bool named_in_commit, bool carries_vote_proof) {
   participant::ExecuteOptions options;
   options.prepare = prepare;
   options.named_in_commit = named_in_commit;
+  options.carries_vote_proof = carries_vote_proof;
   absl::StatusOr<participant::ExecuteResult> result =
       participant_->Execute(txid, statements, std::move(options));
   loop_->Trace(absl::StrCat(name(), " Execute ", txid, prepare ? " +prepare" : "",
-                            named_in_commit ? " +named" : "", ": ",
+                            named_in_commit ? " +named" : "",
+                            result.ok() && !result->vote_proof.empty() ? " +signed" : "", ": ",
                             result.ok() ? "OK" : result.status().ToString()));
   return result;
 }

@@ -76,7 +76,8 @@ class ParticipantNode final {
   // --- Requests, served at delivery time -------------------------------
   absl::StatusOr<participant::ExecuteResult> Execute(const std::string& txid,
                                                      const std::vector<SqlStatement>& statements,
-                                                     bool prepare, bool named_in_commit = false);
+                                                     bool prepare, bool named_in_commit = false,
+                                                     bool carries_vote_proof = false);
   absl::StatusOr<participant::Vote> Prepare(const std::string& txid, uint64_t branch_token);
   absl::Status Commit(const std::string& txid);
   absl::Status Abort(const std::string& txid);

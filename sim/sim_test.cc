@@ -43,6 +43,8 @@ Sweep RunSeeds(SimOptions options, uint64_t first, uint64_t runs) {
     sweep.totals.deadline_exceeded += r.clients.deadline_exceeded;
     sweep.totals.settled += r.clients.settled;
     sweep.totals.reserved += r.clients.reserved;
+    sweep.totals.signed_votes += r.clients.signed_votes;
+    sweep.totals.early_prepared += r.clients.early_prepared;
     sweep.operator_retries += r.operator_retries;
     sweep.operator_aborts += r.operator_aborts;
     sweep.operator_repairs += r.operator_repairs;
@@ -117,6 +119,27 @@ TEST(SimulatorTest, TransactionsOnReservedTxidsUnderFaultsStayAtomicAndComeToRes
   Sweep sweep = RunSeeds(options, /*first=*/1, /*runs=*/12);
   ASSERT_FALSE(sweep.failure.has_value()) << FormatReport(*sweep.failure, sweep.failing_options);
   EXPECT_GT(sweep.totals.reserved, sweep.totals.begun / 2);
+  EXPECT_GT(sweep.totals.committed, sweep.totals.begun / 4);
+  EXPECT_GT(sweep.totals.aborted, 0u);
+}
+
+// Votes signed by agents and carried by the client's Commit stand for the
+// agents' Enlists. Crashes, lost and late messages, restarts with a new
+// epoch (and a new secret) and reserved txids must not let a transaction
+// commit a branch that did not prepare, nor decide one both ways. (With
+// the runtime taking proofs without checking the txid's epoch or the
+// proof, the checker's atomicity rule would be all that stands.)
+TEST(SimulatorTest, TransactionsWithSignedVotesUnderFaultsStayAtomicAndComeToRest) {
+  SimOptions options;
+  options.transactions = 250;
+  options.workload.named_branches = 0.8;
+  options.workload.early_prepare = 0.7;
+  options.workload.signed_votes = 0.8;
+  options.workload.reserved_txids = 0.5;
+  Sweep sweep = RunSeeds(options, /*first=*/1, /*runs=*/12);
+  ASSERT_FALSE(sweep.failure.has_value()) << FormatReport(*sweep.failure, sweep.failing_options);
+  // Most early prepares of such transactions were signed, not enlisted.
+  EXPECT_GT(sweep.totals.signed_votes, sweep.totals.early_prepared / 4);
   EXPECT_GT(sweep.totals.committed, sweep.totals.begun / 4);
   EXPECT_GT(sweep.totals.aborted, 0u);
 }

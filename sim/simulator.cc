@@ -526,6 +526,7 @@ SimResult World::Run() {
     result_.clients.early_prepared += s.early_prepared;
     result_.clients.named += s.named;
     result_.clients.reserved += s.reserved;
+    result_.clients.signed_votes += s.signed_votes;
   }
   result_.violations = history_.violations();
   result_.ok = result_.violations.empty();
@@ -570,6 +571,7 @@ std::string ReplayFlags(const SimOptions& o) {
                       absl::ToInt64Milliseconds(f.operator_mtbf), w.short_commit_deadline,
                       w.settle_by_asking));
   if (w.reserved_txids > 0) absl::StrAppend(&flags, " --reserved_txids=", w.reserved_txids);
+  if (w.signed_votes > 0) absl::StrAppend(&flags, " --signed_votes=", w.signed_votes);
   if (o.finished_cache != SimOptions().finished_cache) {
     absl::StrAppend(&flags, " --finished_cache=", o.finished_cache);
   }
@@ -602,7 +604,7 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
   std::string out = absl::StrFormat(
       "seed %d: %s. %d begun: %d committed, %d aborted, %d unknown to the client, %d abandoned "
       "(%d one-phase, %d early-prepared branches, %d with named branches, %d on reserved "
-      "txids; %d commits past their "
+      "txids, %d signed votes; %d commits past their "
       "deadline, %d settled by "
       "asking); crashes: coordinator %d (epoch %d), participants %d; %d partitions; %d log "
       "failures, %d rotations; operator: %d retries, %d aborts, %d branches repaired; messages "
@@ -610,10 +612,10 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
       r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
-      r.clients.named, r.clients.reserved, r.clients.deadline_exceeded, r.clients.settled,
-      r.coordinator_crashes, r.coordinator_epochs, r.participant_crashes, r.partitions,
-      r.log_failures, r.log_rotations, r.operator_retries, r.operator_aborts, r.operator_repairs,
-      r.network.sent, r.network.lost, r.network.duplicated, r.network.slow,
+      r.clients.named, r.clients.reserved, r.clients.signed_votes, r.clients.deadline_exceeded,
+      r.clients.settled, r.coordinator_crashes, r.coordinator_epochs, r.participant_crashes,
+      r.partitions, r.log_failures, r.log_rotations, r.operator_retries, r.operator_aborts,
+      r.operator_repairs, r.network.sent, r.network.lost, r.network.duplicated, r.network.slow,
       absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest), r.events);
   if (options.etcd_log) {
     absl::StrAppend(&out,

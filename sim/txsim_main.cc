@@ -42,6 +42,9 @@ ABSL_FLAG(double, named_branches, 0.5,
 ABSL_FLAG(double, reserved_txids, 0,
           "chance a transaction's txid comes from a block the client reserved (ReserveTxids), "
           "beginning at its first Enlist or Commit, instead of a Begin call");
+ABSL_FLAG(double, signed_votes, 0,
+          "chance a transaction that names its branches asks for signed votes with its early "
+          "prepares and carries them in its Commit (agents with a key then send no Enlist)");
 ABSL_FLAG(uint64_t, finished_cache, 10000,
           "transactions whose details the coordinator keeps after they end; small: ended txids "
           "are soon answered from the retained outcomes alone");
@@ -120,6 +123,7 @@ int main(int argc, char** argv) {
   options.workload.early_prepare = absl::GetFlag(FLAGS_early_prepare);
   options.workload.named_branches = absl::GetFlag(FLAGS_named_branches);
   options.workload.reserved_txids = absl::GetFlag(FLAGS_reserved_txids);
+  options.workload.signed_votes = absl::GetFlag(FLAGS_signed_votes);
   options.finished_cache = absl::GetFlag(FLAGS_finished_cache);
   options.workload.single_branch = absl::GetFlag(FLAGS_single_branch);
   options.workload.client_abort = absl::GetFlag(FLAGS_client_abort);

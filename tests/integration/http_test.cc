@@ -289,6 +289,77 @@ TEST_F(HttpTest, ACommitNamesTheBranchesItsExecutesReported) {
   EXPECT_EQ(commit.body["outcome"], "COMMITTED") << commit;
 }
 
+// Signed votes over HTTP (docs/protocol.md, "Signed votes"): an early
+// prepare that says the client carries proofs reports its signed vote
+// (base64) and endpoint once the agent holds a key, and a Commit naming
+// the branch with both commits; an altered proof is a 400, and an Abort
+// naming the signed branches frees their rows at once.
+TEST_F(HttpTest, SignedVotesTravelFromExecuteToCommit) {
+  auto begin = [this] {
+    HttpReply begun = HttpPost(coordinator_http(), "/v1/transactions", {{"timeout_ms", 30000}});
+    EXPECT_EQ(begun.status, 200) << begun;
+    return begun.body["txid"].get<std::string>();
+  };
+  // Unnamed, so each agent's vote goes by a synchronous Enlist, whose
+  // answer brings the agent its key.
+  const std::string first = begin();
+  for (int agent : {0, 1}) {
+    nlohmann::json body = ExecuteBody(first, Statement(kCredit, {1, 1}));
+    body["prepare"] = true;
+    HttpReply wrote = HttpPost(agent_http(agent), "/v1/execute", body);
+    ASSERT_EQ(wrote.status, 200) << wrote;
+    EXPECT_TRUE(wrote.body["vote_proof"].is_null()) << wrote;
+  }
+  HttpReply committed = HttpPost(coordinator_http(), "/v1/transactions/" + first + "/commit");
+  ASSERT_EQ(committed.status, 200) << committed;
+  EXPECT_EQ(committed.body["outcome"], "COMMITTED") << committed;
+
+  for (bool alter : {true, false}) {
+    SCOPED_TRACE(alter);
+    const std::string txid = begin();
+    nlohmann::json branches = nlohmann::json::array();
+    for (int agent : {0, 1}) {
+      nlohmann::json body = ExecuteBody(txid, Statement(kCredit, {2, 3}));
+      body["prepare"] = true;
+      body["named_in_commit"] = true;
+      body["carries_vote_proof"] = true;
+      // Rows 2 and 3 again: held by the aborted transaction's prepared
+      // branches until its Abort reaches them, long before their agents
+      // would ask for the outcome (2 s).
+      body["lock_timeout_ms"] = 1000;
+      HttpReply wrote = HttpPost(agent_http(agent), "/v1/execute", body);
+      ASSERT_EQ(wrote.status, 200) << wrote;
+      ASSERT_TRUE(wrote.body["vote_proof"].is_string()) << wrote;
+      ASSERT_TRUE(wrote.body["endpoint"].is_string()) << wrote;
+      branches.push_back({{"participant", wrote.body["participant"]},
+                          {"branch_token", wrote.body["branch_token"]},
+                          {"endpoint", wrote.body["endpoint"]},
+                          {"vote_proof", wrote.body["vote_proof"]}});
+    }
+    HttpReply not_base64 = HttpPost(coordinator_http(), "/v1/transactions/" + txid + "/commit",
+                                    {{"branches",
+                                      {{{"participant", "x"},
+                                        {"branch_token", "12"},
+                                        {"endpoint", "h:1"},
+                                        {"vote_proof", "%%%"}}}}});
+    EXPECT_EQ(not_base64.status, 400) << not_base64;
+    nlohmann::json sent = branches;
+    if (alter) sent[1]["endpoint"] = "elsewhere.example:1";
+    HttpReply commit =
+        HttpPost(coordinator_http(), "/v1/transactions/" + txid + "/commit", {{"branches", sent}});
+    if (alter) {
+      EXPECT_EQ(commit.status, 400) << commit;
+      EXPECT_NE(commit.body.dump().find("vote proof"), std::string::npos) << commit;
+      HttpReply aborted = HttpPost(coordinator_http(), "/v1/transactions/" + txid + "/abort",
+                                   {{"branches", branches}});
+      EXPECT_EQ(aborted.status, 200) << aborted;
+    } else {
+      ASSERT_EQ(commit.status, 200) << commit;
+      EXPECT_EQ(commit.body["outcome"], "COMMITTED") << commit;
+    }
+  }
+}
+
 // Reserved txids over HTTP (docs/protocol.md, "Reserved txids"): nothing
 // exists at the coordinator until a txid's first use; an Execute's Enlist
 // begins one, and an Abort first uses another up for good.

@@ -7,6 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "client/agent_client.h"
 #include "client/client.h"
+#include "client/transaction.h"
+#include "common/vote_proof.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/cluster.h"
@@ -151,6 +153,80 @@ TEST_F(MetricsClusterTest, CountersFollowTransactions) {
   const Scrape agent1 = ScrapeOf(cluster_->agent_log(1));
   EXPECT_THAT(agent1.Value("txagent_commits_total"), Optional(3.0)) << agent1.text;
   EXPECT_THAT(agent1.Value("txagent_lock_timeouts_total"), Optional(0.0));
+}
+
+// Early prepares of transactions that name their branches: once an
+// agent's Enlist has brought it the coordinator's key, its YES votes are
+// signed into the Execute answers and ride in the Commit, and the agent
+// sends no Enlist. The coordinator counts them as votes, and refuses a
+// proof the client altered (docs/protocol.md, "Signed votes").
+TEST_F(MetricsClusterTest, SignedVotesRideInTheCommitInsteadOfEnlists) {
+  ExecuteOptions early;
+  early.prepare = true;
+  // Unnamed: each vote goes by a synchronous Enlist, whose answer leaves
+  // the agent holding a key before the Execute returns.
+  CommitInsert(1, {0, 1});
+  {
+    absl::StatusOr<std::string> txid = coordinator_->Begin();
+    ASSERT_TRUE(txid.ok()) << txid.status();
+    Transaction tx(*coordinator_, *txid);
+    for (int a : {0, 1}) {
+      absl::StatusOr<ExecuteResult> r =
+          tx.Execute(*agents_[a], {{"INSERT INTO t VALUES(2, 0)", {}}}, early);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_TRUE(r->vote_proof.empty());
+    }
+    absl::StatusOr<CommitResult> result = tx.Commit();
+    ASSERT_TRUE(result.ok() && result->committed);
+  }
+  for (int id = 3; id <= 5; ++id) {
+    absl::StatusOr<std::string> txid = coordinator_->Begin();
+    ASSERT_TRUE(txid.ok()) << txid.status();
+    Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
+    for (int a : {0, 1}) {
+      absl::StatusOr<ExecuteResult> r =
+          tx.Execute(*agents_[a], {{"INSERT INTO t VALUES(?1, 0)", {int64_t{id}}}}, early);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->vote, v1::VOTE_YES);
+      EXPECT_EQ(r->vote_proof.size(), kVoteProofBytes);
+      EXPECT_EQ(r->endpoint, cluster_->agent_address(a));
+    }
+    absl::StatusOr<CommitResult> result = tx.Commit();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->committed) << result->reason;
+  }
+  {
+    // The client changes a proof: the Commit is refused and decides nothing.
+    absl::StatusOr<std::string> txid = coordinator_->Begin();
+    ASSERT_TRUE(txid.ok()) << txid.status();
+    ExecuteOptions signed_early = early;
+    signed_early.named_in_commit = true;
+    signed_early.carries_vote_proof = true;
+    std::vector<NamedBranch> named;
+    for (int a : {0, 1}) {
+      absl::StatusOr<ExecuteResult> r =
+          agents_[a]->Execute(*txid, {{"INSERT INTO t VALUES(9, 0)", {}}}, signed_early);
+      ASSERT_TRUE(r.ok()) << r.status();
+      NameBranch(*r, &named);
+    }
+    ASSERT_EQ(named.size(), 2u);
+    named[1].vote_proof[0] = static_cast<char>(named[1].vote_proof[0] ^ 1);
+    absl::StatusOr<CommitResult> result = coordinator_->Commit(*txid, named);
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
+    EXPECT_THAT(result.status().message(), HasSubstr("vote proof"));
+    ASSERT_TRUE(coordinator_->Abort(*txid).ok());
+  }
+  const Scrape agent0 = ScrapeOf(cluster_->agent_log(0));
+  EXPECT_THAT(agent0.Value("txagent_votes_signed_total"), Optional(4.0)) << agent0.text;
+  EXPECT_THAT(agent0.Value("txagent_prepares_total{vote=\"yes\"}"), Optional(6.0));
+  const Scrape agent1 = ScrapeOf(cluster_->agent_log(1));
+  EXPECT_THAT(agent1.Value("txagent_votes_signed_total"), Optional(4.0)) << agent1.text;
+  const Scrape coordinator = ScrapeOf(cluster_->coordinator_log());
+  // Every YES: two sent by Enlist (transaction 2), six signed and taken
+  // from Commits (3 to 5) (the two-phase insert's come from its Prepares).
+  EXPECT_THAT(coordinator.Value("txcoord_votes_total{vote=\"yes\"}"), Optional(10.0))
+      << coordinator.text;
+  EXPECT_THAT(coordinator.Value("txcoord_commits_total"), Optional(5.0));
 }
 
 TEST_F(MetricsClusterTest, EndpointServesOnlyMetrics) {

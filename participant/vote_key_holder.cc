@@ -1,0 +1,29 @@
+#include "participant/vote_key_holder.h"
+
+#include <utility>
+
+#include "common/txid.h"
+
+namespace txcoord::participant {
+
+void VoteKeyHolder::Note(const std::string& txid, const std::string& key) {
+  if (key.empty()) return;
+  absl::StatusOr<Txid> id = ParseTxid(txid);
+  if (!id.ok()) return;
+  absl::MutexLock lock(&mu_);
+  key_ = key;
+  cluster_ = std::move(id->cluster);
+  epoch_ = id->epoch;
+}
+
+std::optional<Enlister::VoteSigning> VoteKeyHolder::For(const std::string& txid,
+                                                        const std::string& endpoint) const {
+  if (endpoint.empty()) return std::nullopt;
+  absl::StatusOr<Txid> id = ParseTxid(txid);
+  if (!id.ok()) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  if (key_.empty() || id->cluster != cluster_ || id->epoch != epoch_) return std::nullopt;
+  return Enlister::VoteSigning{key_, endpoint};
+}
+
+}  // namespace txcoord::participant

@@ -1,0 +1,38 @@
+// The key an agent signs its votes with for one coordinator (docs/protocol.md,
+// "Signed votes"): the one in the latest OK Enlist answer that carried a
+// key. The coordinator took that Enlist's txid, so it serves the txid's
+// cluster and epoch, and the key signs for txids of exactly those.
+#ifndef TXCOORD_PARTICIPANT_VOTE_KEY_HOLDER_H_
+#define TXCOORD_PARTICIPANT_VOTE_KEY_HOLDER_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "participant/participant.h"
+
+namespace txcoord::participant {
+
+// Thread-safe.
+class VoteKeyHolder final {
+ public:
+  // Keeps `key` from an OK answer to an Enlist of `txid` (an empty key, from
+  // a coordinator that takes no signed votes, changes nothing).
+  void Note(const std::string& txid, const std::string& key);
+  // The key for `txid`, signing with `endpoint`; nullopt when the key held
+  // is for another cluster or epoch, or none is held, or `endpoint` is empty.
+  std::optional<Enlister::VoteSigning> For(const std::string& txid,
+                                           const std::string& endpoint) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::string key_ ABSL_GUARDED_BY(mu_);
+  std::string cluster_ ABSL_GUARDED_BY(mu_);
+  uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace txcoord::participant
+
+#endif  // TXCOORD_PARTICIPANT_VOTE_KEY_HOLDER_H_
