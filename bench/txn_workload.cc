@@ -120,6 +120,8 @@ void ClientLoop(const Targets& targets, const Point& point, int client,
     } else {
       txid = std::move(begun->txid);
       execute_options.named_in_commit = targets.name_branches && begun->checks_named_branches;
+      // Named branches carry their signed votes (as Transaction does).
+      execute_options.carries_vote_proof = execute_options.named_in_commit;
       std::vector<NamedBranch> named;
       failure =
           targets.branches_at_once
