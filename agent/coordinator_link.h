@@ -107,7 +107,7 @@ class CoordinatorLink final : public Enlister {
   int64_t batched_enlistments_ ABSL_GUARDED_BY(mu_) = 0;
   int async_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Queued> queued_ ABSL_GUARDED_BY(mu_);
-  VoteKeyHolder vote_key_;
+  VoteKeyHolder vote_key_{clock_};
 };
 
 }  // namespace txcoord::participant

@@ -14,6 +14,7 @@ void VoteKeyHolder::Note(const std::string& txid, const std::string& key) {
   key_ = key;
   cluster_ = std::move(id->cluster);
   epoch_ = id->epoch;
+  noted_ = clock_->Now();
 }
 
 std::optional<Enlister::VoteSigning> VoteKeyHolder::For(const std::string& txid,
@@ -22,7 +23,10 @@ std::optional<Enlister::VoteSigning> VoteKeyHolder::For(const std::string& txid,
   absl::StatusOr<Txid> id = ParseTxid(txid);
   if (!id.ok()) return std::nullopt;
   absl::MutexLock lock(&mu_);
-  if (key_.empty() || id->cluster != cluster_ || id->epoch != epoch_) return std::nullopt;
+  if (key_.empty() || id->cluster != cluster_ || id->epoch != epoch_ ||
+      clock_->Now() - noted_ >= kMaxAge) {
+    return std::nullopt;
+  }
   return Enlister::VoteSigning{key_, endpoint};
 }
 

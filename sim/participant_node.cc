@@ -13,7 +13,7 @@ namespace txcoord::sim {
 // network's faults applied to its request and its reply.
 class ParticipantNode::Enlister final : public participant::Enlister {
  public:
-  explicit Enlister(ParticipantNode* node) : node_(node) {}
+  explicit Enlister(ParticipantNode* node) : node_(node), keys_(node->loop_) {}
 
   absl::Status Enlist(const std::string& txid, uint64_t token, bool prepared) override {
     ParticipantNode& n = *node_;
