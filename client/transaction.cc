@@ -11,11 +11,15 @@ namespace txcoord {
 
 void NameBranch(const ExecuteResult& result, std::vector<NamedBranch>* named) {
   if (result.branch_token == 0) return;
-  const bool known = std::any_of(named->begin(), named->end(), [&result](const NamedBranch& n) {
+  auto known = std::find_if(named->begin(), named->end(), [&result](const NamedBranch& n) {
     return n.participant == result.participant;
   });
-  if (!known) {
+  if (known == named->end()) {
     named->push_back({result.participant, result.branch_token, result.endpoint, result.vote_proof});
+  } else if (known->branch_token == result.branch_token && !result.vote_proof.empty()) {
+    // The branch's prepare, after earlier writes in it: its signed vote.
+    known->endpoint = result.endpoint;
+    known->vote_proof = result.vote_proof;
   }
 }
 
@@ -41,14 +45,16 @@ absl::StatusOr<ExecuteResult> Transaction::Execute(AgentClient& agent,
                                                    const ExecuteOptions& options) {
   Use(agent);
   absl::StatusOr<ExecuteResult> result = agent.Execute(txid_, statements, Sent(options));
-  Record(agent, result);
+  Record(agent, result, options.prepare);
   return result;
 }
 
-void Transaction::Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>& result) {
+void Transaction::Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>& result,
+                         bool prepare) {
   AgentUse& use = Use(agent);
   if (!result.ok()) {
     use.unknown = true;
+    if (prepare && use.failed_prepare.empty()) use.failed_prepare = result.status().ToString();
     client_->NoteRefused(txid_, result.status(), /*from_coordinator=*/false);
     return;
   }
@@ -84,7 +90,9 @@ std::vector<absl::StatusOr<ExecuteResult>> Transaction::ExecuteAll(
                                     });
   }
   answered.Wait();
-  for (size_t i = 0; i < branches.size(); ++i) Record(*branches[i].agent, results[i]);
+  for (size_t i = 0; i < branches.size(); ++i) {
+    Record(*branches[i].agent, results[i], branches[i].options.prepare);
+  }
   return results;
 }
 
@@ -118,6 +126,14 @@ absl::StatusOr<SqlResult> Transaction::ExecuteOne(AgentClient& agent, const std:
 }
 
 absl::StatusOr<CommitResult> Transaction::Commit() {
+  for (const AgentUse& use : agents_) {
+    if (use.failed_prepare.empty()) continue;
+    return absl::FailedPreconditionError(absl::StrCat(
+        "transaction ", txid_, " must not commit: an Execute with prepare failed (",
+        use.failed_prepare,
+        "), so that branch may be prepared without the coordinator knowing it; Abort the "
+        "transaction and retry it whole"));
+  }
   absl::StatusOr<CommitResult> result =
       name_branches_ ? client_->Commit(txid_, named_) : client_->Commit(txid_);
   if (!result.ok()) return result;

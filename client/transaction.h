@@ -28,7 +28,9 @@ namespace txcoord {
 // Adds the branch `result` reports to `named`, what a Commit names: each
 // participant once, with the first token it reported (a later, different
 // one means the agent lost that branch, and naming the first makes the
-// Commit abort). A result that reports no branch adds nothing.
+// Commit abort). A result that reports no branch adds nothing. A signed
+// vote (ExecuteResult::vote_proof) reported later for the same token joins
+// the branch's entry.
 void NameBranch(const ExecuteResult& result, std::vector<NamedBranch>* named);
 
 // Not thread-safe: one thread drives a transaction (calls on other
@@ -87,7 +89,10 @@ class Transaction final {
   // outcome is known, Release at every agent where the transaction changed
   // no row (best effort: the agent's idle timeout ends what a failed
   // Release leaves). Release never touches a prepared branch, so this is
-  // safe whatever the outcome. Errors are Client::Commit's.
+  // safe whatever the outcome. Errors are Client::Commit's, and
+  // FAILED_PRECONDITION, with nothing sent, when an Execute with prepare
+  // failed (its branch may be prepared unknown to the coordinator, and
+  // committing would commit the others without it): Abort instead.
   [[nodiscard]] absl::StatusOr<CommitResult> Commit();
 
   // Client::Abort, then Release at every agent used. All are sent even if
@@ -102,13 +107,17 @@ class Transaction final {
     // failed, so that what it changed is unknown.
     int64_t changes = 0;
     bool unknown = false;
+    // An Execute with prepare failed here: the transaction must not
+    // commit (its vote may be prepared yet unknown to the coordinator, as
+    // a signed vote whose answer was lost is), so Commit refuses.
+    std::string failed_prepare;
   };
   AgentUse& Use(AgentClient& agent);
   // `options` as sent: with named_in_commit when this transaction names its
   // branches.
   ExecuteOptions Sent(const ExecuteOptions& options) const;
   // What a finished Execute at `agent` changed (or that it is unknown).
-  void Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>& result);
+  void Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>& result, bool prepare);
 
   Client* client_;
   std::string txid_;

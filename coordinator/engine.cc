@@ -401,12 +401,10 @@ std::string Engine::MatchNamed(Txn& txn, const std::vector<BranchRef>& named) {
   return "";
 }
 
-absl::Status Engine::Commit(const std::string& txid, const std::vector<BranchRef>& named,
-                            absl::Time now, Actions* out) {
-  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
-  if (named.size() > options_.max_branches) {
-    return absl::InvalidArgumentError(absl::StrCat("the Commit names ", named.size(),
-                                                   " branches; at most ", options_.max_branches));
+absl::Status Engine::CheckNamed(const std::vector<BranchRef>& named, size_t max_branches) {
+  if (named.size() > max_branches) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the Commit names ", named.size(), " branches; at most ", max_branches));
   }
   for (size_t i = 0; i < named.size(); ++i) {
     if (!IsValidName(named[i].participant) || named[i].token == 0) {
@@ -420,6 +418,15 @@ absl::Status Engine::Commit(const std::string& txid, const std::vector<BranchRef
             absl::StrCat("the Commit names participant ", named[i].participant, " twice"));
       }
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Engine::Commit(const std::string& txid, const std::vector<BranchRef>& named,
+                            absl::Time now, Actions* out) {
+  if (absl::Status owned = CheckOwned(txid); !owned.ok()) return owned;
+  if (absl::Status checked = CheckNamed(named, options_.max_branches); !checked.ok()) {
+    return checked;
   }
   Txn* found = nullptr;
   if (auto it = txns_.find(txid); it != txns_.end()) {

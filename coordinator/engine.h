@@ -182,6 +182,11 @@ class Engine final {
   // (shutdown: the coordinator takes no new transactions).
   void DropReservations();
 
+  // The check Commit makes of the branches it is given (INVALID_ARGUMENT:
+  // more than `max_branches`, a bad name, a zero token, a participant
+  // named twice), for a caller that must know before it changes anything.
+  static absl::Status CheckNamed(const std::vector<BranchRef>& named, size_t max_branches);
+  size_t max_branches() const { return options_.max_branches; }
   // The policy in force.
   EnginePolicy policy() const;
   // Changes it for what comes next: a Begin without a timeout gets the new

@@ -318,16 +318,6 @@ void Runtime::EnlistSigned(Engine& e, const std::string& txid,
 
 void Runtime::CommitAsync(const std::string& txid, std::vector<NamedBranch> named,
                           absl::Time deadline, CommitCallback done) {
-  const bool proofs_count = ProofsCount(txid);
-  if (proofs_count) {
-    if (absl::Status checked = CheckVoteProofs(txid, named); !checked.ok()) {
-      done(checked);
-      return;
-    }
-  }
-  std::vector<BranchRef> refs;
-  refs.reserve(named.size());
-  for (const NamedBranch& n : named) refs.push_back(BranchRef{n.ref.participant, "", n.ref.token});
   auto waiter = std::make_shared<Waiter>();
   waiter->done = [this, start = Now(),
                   done = std::move(done)](absl::StatusOr<CommitResult> result) {
@@ -336,9 +326,21 @@ void Runtime::CommitAsync(const std::string& txid, std::vector<NamedBranch> name
     }
     done(std::move(result));
   };
+  const bool proofs_count = ProofsCount(txid);
+  if (proofs_count) {
+    if (absl::Status checked = CheckVoteProofs(txid, named); !checked.ok()) {
+      Fire(*waiter, checked);
+      return;
+    }
+  }
+  std::vector<BranchRef> refs;
+  refs.reserve(named.size());
+  for (const NamedBranch& n : named) refs.push_back(BranchRef{n.ref.participant, "", n.ref.token});
   absl::Status started =
       WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         if (absl::Status s = CheckAccepting(); !s.ok()) return s;
+        // A bad list of names changes nothing, proven branches included.
+        if (absl::Status s = Engine::CheckNamed(refs, e.max_branches()); !s.ok()) return s;
         waiters_[txid].push_back(waiter);
         // Checked above; a refusal (the transaction is over, a lost
         // branch) leaves the Commit below to answer what became of it.

@@ -155,7 +155,9 @@ class RuntimeTest : public ::testing::Test {
     runtime_options.engine.phase2_backoff_initial = absl::Milliseconds(1);
     runtime_options.engine.phase2_backoff_max = absl::Milliseconds(5);
     // Each start its own secret, as the daemon draws one.
-    if (!vote_secret_.empty()) runtime_options.vote_secret = absl::StrCat(vote_secret_, epoch_);
+    if (!vote_secret_.empty()) {
+      runtime_options.vote_secret = absl::StrCat(vote_secret_, ++starts_);
+    }
     runtime_ =
         std::make_unique<Runtime>(runtime_options, log_.get(), &participants_, timers_.get());
     ASSERT_TRUE(runtime_->Recover(recovery_).ok());
@@ -223,6 +225,7 @@ class RuntimeTest : public ::testing::Test {
   std::unique_ptr<TimerQueue> timers_;
   uint64_t epoch_ = 0;
   std::string vote_secret_ = "runtime-test-secret-";
+  int starts_ = 0;
   RecoveryState recovery_;
   std::unique_ptr<wal::Log> log_;
   std::unique_ptr<Runtime> runtime_;

@@ -31,6 +31,10 @@ void InDoubtResolver::Scan() {
         now - branch.prepared_at < options_.min_age) {
       continue;
     }
+    // A signed vote whose Commit has not come yet: first send the vote, so
+    // that the coordinator holds the transaction (and its vote) open for
+    // that Commit rather than presume it aborted; ask from the next scan.
+    if (branch.vote_unsent && participant_->SendSignedVote(branch.txid)) continue;
     MaybeAsk(branch.txid, /*heuristic=*/false, now);
   }
   absl::StatusOr<std::vector<HeuristicDecision>> unsettled = participant_->ListHeuristics(true);

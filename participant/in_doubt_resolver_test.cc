@@ -142,6 +142,39 @@ TEST_F(InDoubtResolverTest, NamedBranchWhoseVoteTheCoordinatorRefusedIsAskedAtOn
   ExpectAskedBeforeMinAge(kTx1, refused_at);
 }
 
+// A signed vote (docs/protocol.md, "Signed votes") reached no coordinator:
+// with no outcome after min_age, the vote is sent by Enlist first, so that
+// a slow Commit still finds the transaction open, and asked about after.
+TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistBeforeItIsAsked) {
+  StartResolver();
+  enlister_.HoldAsync();
+  enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
+  ExecuteOptions signed_prepare;
+  signed_prepare.prepare = true;
+  signed_prepare.named_in_commit = true;
+  signed_prepare.carries_vote_proof = true;
+  absl::StatusOr<ExecuteResult> result = participant_->Execute(
+      kTx1, {Sql("UPDATE accounts SET balance = 3 WHERE id = 1")}, signed_prepare);
+  ASSERT_TRUE(result.ok()) << result.status();
+  ASSERT_FALSE(result->vote_proof.empty());
+  EXPECT_TRUE(enlister_.calls().empty());
+  scheduler_.Advance(resolver_options_.min_age - absl::Milliseconds(20));
+  EXPECT_TRUE(enlister_.calls().empty());
+  EXPECT_TRUE(asked_.empty());
+  scheduler_.Advance(absl::Milliseconds(20));
+  ASSERT_EQ(enlister_.calls().size(), 1u);
+  EXPECT_EQ(enlister_.calls()[0].txid, kTx1);
+  EXPECT_TRUE(enlister_.calls()[0].prepared);
+  EXPECT_EQ(enlister_.calls()[0].token, result->branch_token);
+  EXPECT_TRUE(asked_.empty());
+  scheduler_.Advance(resolver_options_.poll_interval);
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].txid, kTx1);
+  scheduler_.Advance(resolver_options_.poll_interval * 5);
+  EXPECT_EQ(enlister_.calls().size(), 1u);  // sent once
+  EXPECT_TRUE(Prepared(kTx1));
+}
+
 TEST_F(InDoubtResolverTest, CommittedAnswerCommitsTheBranch) {
   PrepareBranch(kTx1, 1);
   StartResolver();

@@ -345,7 +345,8 @@ std::vector<PreparedBranch> Participant::Impl::ListPrepared() {
     absl::MutexLock lock(&mu_);
     for (const auto& [txid, branch] : branches_) {
       if (branch->prepared) {
-        prepared.push_back({txid, branch->coordinator, branch->prepared_at, branch->vote_refused});
+        prepared.push_back({txid, branch->coordinator, branch->prepared_at, branch->vote_refused,
+                            branch->vote_unsent});
       }
     }
   }
@@ -589,6 +590,7 @@ std::vector<BatchAnswer> Participant::RunBatch(const std::vector<BatchEntry>& en
   return answers;
 }
 std::vector<PreparedBranch> Participant::ListPrepared() { return impl_->ListPrepared(); }
+bool Participant::SendSignedVote(const std::string& txid) { return impl_->SendSignedVote(txid); }
 absl::StatusOr<HeuristicDecision> Participant::ResolveHeuristically(const std::string& txid,
                                                                     Outcome decision,
                                                                     const std::string& reason) {

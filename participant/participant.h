@@ -152,6 +152,11 @@ struct PreparedBranch {
   // the coordinator's outcome says how it ends, and the in-doubt resolver
   // asks for that at once rather than leave its rows locked.
   bool vote_refused = false;
+  // Its YES vote was signed for the client's Commit to carry and has not
+  // been sent by Enlist (docs/protocol.md, "Signed votes"): the resolver
+  // sends it (SendSignedVote) before it asks, so that a Commit slower than
+  // its first look still finds the transaction waiting.
+  bool vote_unsent = false;
 };
 
 // An operator's forced outcome of an in-doubt branch (txctl resolve), kept
@@ -307,6 +312,11 @@ class Participant final {
 
   // Prepared (in-doubt) branches, oldest first.
   std::vector<PreparedBranch> ListPrepared();
+  // Sends the YES vote of `txid`'s branch by Enlist after all, if it was
+  // signed and not sent (PreparedBranch::vote_unsent) and the branch is
+  // still prepared; the answer is handled as an early prepare's. Returns
+  // whether it sent.
+  bool SendSignedVote(const std::string& txid);
 
   // --- Heuristic decisions (participant_heuristics.cc) -------------------
   // An operator forces the outcome of the prepared branch of `txid`: the

@@ -172,6 +172,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
     {
       absl::MutexLock lock(&mu_);
       branch->enlisted = true;
+      branch->vote_unsent = true;
     }
     ExecuteResult result{std::move(results), Vote::kYes};
     result.endpoint = std::move(signing->endpoint);
@@ -203,6 +204,28 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
                                            branch->enlist_failure.ToString()));
   }
   return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
+}
+
+bool Participant::Impl::SendSignedVote(const std::string& txid) {
+  BranchPtr branch;
+  {
+    absl::MutexLock lock(&mu_);
+    branch = FindLocked(txid);
+    if (branch == nullptr || !branch->prepared || branch->dropped || !branch->vote_unsent) {
+      return false;
+    }
+    branch->vote_unsent = false;
+  }
+  TXLOG(INFO) << "txid=" << txid
+              << " no outcome yet for the signed vote of the prepared branch: sending it by Enlist";
+  enlister_->EnlistAsync(branch->txid, branch->token, /*prepared=*/true,
+                         [liveness = liveness_, branch](absl::Status status) {
+                           absl::MutexLock lock(&liveness->mu);
+                           if (liveness->impl != nullptr) {
+                             liveness->impl->OnEnlistAnswered(branch, /*with_vote=*/true, status);
+                           }
+                         });
+  return true;
 }
 
 void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote,

@@ -48,6 +48,7 @@ class Participant::Impl final {
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid, uint64_t branch_token);
   std::vector<PreparedBranch> ListPrepared();
+  bool SendSignedVote(const std::string& txid) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid, Outcome decision,
                                                          const std::string& reason);
   absl::StatusOr<std::vector<HeuristicDecision>> ListHeuristics(bool unsettled_only);
@@ -103,6 +104,9 @@ class Participant::Impl final {
     // transaction (or no longer takes branches), so its outcome is worth
     // asking at once (PreparedBranch::vote_refused).
     bool vote_refused = false;
+    // Its YES vote was signed into the Execute's answer and not sent by
+    // Enlist (PreparedBranch::vote_unsent).
+    bool vote_unsent = false;
 
     // A branch that wrote nothing votes READ_ONLY and is forgotten.
     bool HasWrites() const { return !changeset.empty() || !messages.empty(); }

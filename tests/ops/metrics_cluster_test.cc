@@ -229,6 +229,38 @@ TEST_F(MetricsClusterTest, SignedVotesRideInTheCommitInsteadOfEnlists) {
   EXPECT_THAT(coordinator.Value("txcoord_commits_total"), Optional(5.0));
 }
 
+// With signed votes the coordinator learns of a branch only from the
+// Commit, so a Transaction whose early prepare failed (its answer may be
+// lost while the branch prepared) must not commit: Commit refuses, sending
+// nothing, and Abort reaches the branches that did prepare.
+TEST_F(MetricsClusterTest, ATransactionWhoseEarlyPrepareFailedRefusesToCommit) {
+  CommitInsert(1, {0, 1});  // unnamed: the agents now hold keys
+  ExecuteOptions early;
+  early.prepare = true;
+  absl::StatusOr<std::string> txid = coordinator_->Begin();
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
+  absl::StatusOr<ExecuteResult> good =
+      tx.Execute(*agents_[0], {{"INSERT INTO t VALUES(2, 0)", {}}}, early);
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_FALSE(good->vote_proof.empty());
+  absl::StatusOr<ExecuteResult> bad =
+      tx.Execute(*agents_[1], {{"INSERT INTO nowhere VALUES(2)", {}}}, early);
+  ASSERT_FALSE(bad.ok());
+  absl::StatusOr<CommitResult> commit = tx.Commit();
+  EXPECT_EQ(commit.status().code(), absl::StatusCode::kFailedPrecondition) << commit.status();
+  EXPECT_THAT(commit.status().message(), HasSubstr("must not commit"));
+  ASSERT_TRUE(tx.Abort().ok());
+  // The Abort named agent0's signed branch, so it hears the Abort and
+  // frees its row: a new transaction takes the row within a short wait.
+  absl::StatusOr<std::string> next = coordinator_->Begin();
+  ASSERT_TRUE(next.ok()) << next.status();
+  ExecuteOptions quick;
+  quick.lock_timeout = absl::Milliseconds(1000);
+  EXPECT_TRUE(agents_[0]->ExecuteOne(*next, "INSERT INTO t VALUES(2, 1)", {}, quick).ok());
+  ASSERT_TRUE(coordinator_->Abort(*next).ok());
+}
+
 TEST_F(MetricsClusterTest, EndpointServesOnlyMetrics) {
   absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->agent_log(0));
   ASSERT_TRUE(address.ok()) << address.status();
