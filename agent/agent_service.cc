@@ -253,7 +253,7 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::Execu
   options.call_deadline = DeadlineOf(context);
   options.messages = MessagesFromProto(request->messages());
   options.named_in_commit = request->named_in_commit();
-  options.carries_vote_proof = request->named_in_commit() && request->carries_vote_proof();
+  options.carries_vote_proof = request->carries_vote_proof();
   absl::StatusOr<ExecuteResult> result =
       participant_->Execute(request->txid(), statements, std::move(options));
   if (!result.ok()) return ToGrpcStatus(result.status());

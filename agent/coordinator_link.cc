@@ -83,14 +83,10 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
     const std::vector<absl::Status> results =
         n == 1 ? std::vector<absl::Status>{FromGrpcStatus(status)}
                : AnswersOf(status, owned->many_response, n);
-    if (n == 1 && status.ok()) {
-      vote_key_.Note(owned->one.txid(), owned->one_response.vote_key());
-    }
-    for (size_t i = 0; n > 1 && i < n; ++i) {
-      if (results[i].ok()) {
-        vote_key_.Note(owned->many.enlistments(static_cast<int>(i)).txid(),
-                       owned->many_response.answers(static_cast<int>(i)).vote_key());
-      }
+    if (n == 1) {
+      if (status.ok()) vote_key_.Note(owned->one.txid(), owned->one_response.vote_key());
+    } else {
+      NoteVoteKeys(owned->many, owned->many_response, results);
     }
     if (n > 1) {
       // Counted before anyone hears an answer: the counts then already
@@ -192,12 +188,7 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
   // A coordinator from before EnlistBatch: everyone sends alone.
   const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
   const std::vector<absl::Status> results = AnswersOf(status, response, group.size());
-  for (size_t i = 0; i < group.size(); ++i) {
-    if (results[i].ok()) {
-      vote_key_.Note(request.enlistments(static_cast<int>(i)).txid(),
-                     response.answers(static_cast<int>(i)).vote_key());
-    }
-  }
+  NoteVoteKeys(request, response, results);
   {
     absl::MutexLock lock(&mu_);
     ++batches_sent_;
@@ -232,6 +223,16 @@ size_t CoordinatorLink::waiting() {
 int64_t CoordinatorLink::batched_enlistments() {
   absl::MutexLock lock(&mu_);
   return batched_enlistments_;
+}
+
+void CoordinatorLink::NoteVoteKeys(const v1::EnlistBatchRequest& request,
+                                   const v1::EnlistBatchResponse& response,
+                                   const std::vector<absl::Status>& results) {
+  for (size_t i = 0; i < results.size(); ++i) {
+    if (!results[i].ok()) continue;  // then the answer exists (AnswersOf)
+    vote_key_.Note(request.enlistments(static_cast<int>(i)).txid(),
+                   response.answers(static_cast<int>(i)).vote_key());
+  }
 }
 
 std::optional<Enlister::VoteSigning> CoordinatorLink::VoteSigningFor(const std::string& txid) {

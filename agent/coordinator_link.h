@@ -93,6 +93,10 @@ class CoordinatorLink final : public Enlister {
   absl::Status SendGroup(std::vector<Waiter*> group);
   // An Enlist RPC of this caller ended: its slot goes to the waiters.
   void HandOff();
+  // Keeps the vote key of each OK answer of an EnlistBatch (`results`, as
+  // AnswersOf gives them).
+  void NoteVoteKeys(const v1::EnlistBatchRequest& request, const v1::EnlistBatchResponse& response,
+                    const std::vector<absl::Status>& results);
 
   std::unique_ptr<v1::Coordinator::Stub> stub_;
   const std::string name_;

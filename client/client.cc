@@ -80,6 +80,15 @@ class Client::Stub final {
 
 namespace {
 
+// A branch the Commit or Abort names, with its signed vote when it has one.
+void ToProto(const NamedBranch& branch, v1::NamedBranch* out) {
+  out->set_participant(branch.participant);
+  out->set_branch_token(branch.branch_token);
+  if (branch.vote_proof.empty()) return;
+  out->set_endpoint(branch.endpoint);
+  out->set_vote_proof(branch.vote_proof);
+}
+
 // BeginRequest.timeout_ms's documented maximum.
 constexpr absl::Duration kMaxTxTimeout = absl::Hours(1);
 
@@ -384,15 +393,7 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
   }
   v1::CommitRequest request;
   request.set_txid(txid);
-  for (const NamedBranch& branch : branches) {
-    v1::NamedBranch* named = request.add_branches();
-    named->set_participant(branch.participant);
-    named->set_branch_token(branch.branch_token);
-    if (!branch.vote_proof.empty()) {
-      named->set_endpoint(branch.endpoint);
-      named->set_vote_proof(branch.vote_proof);
-    }
-  }
+  for (const NamedBranch& branch : branches) ToProto(branch, request.add_branches());
   v1::CommitResponse response;
   grpc::ClientContext context;
   Prepare(&context, timeout, options_.wait_for_ready);
@@ -423,11 +424,7 @@ absl::Status Client::Abort(const std::string& txid, const std::vector<NamedBranc
   request.set_txid(txid);
   for (const NamedBranch& branch : branches) {
     if (branch.vote_proof.empty()) continue;  // its Enlist told the coordinator
-    v1::NamedBranch* named = request.add_branches();
-    named->set_participant(branch.participant);
-    named->set_branch_token(branch.branch_token);
-    named->set_endpoint(branch.endpoint);
-    named->set_vote_proof(branch.vote_proof);
+    ToProto(branch, request.add_branches());
   }
   v1::AbortResponse response;
   grpc::ClientContext context;

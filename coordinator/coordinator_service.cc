@@ -156,18 +156,11 @@ grpc::Status CoordinatorService::ServeEnlistBatch(const v1::EnlistBatchRequest* 
   if (grpc::Status s = CheckBatchSize(request->enlistments_size(), "enlistments"); !s.ok()) {
     return s;
   }
-  std::string key_of;  // the participant `key` is for
-  std::string key;
   for (const v1::EnlistRequest& enlistment : request->enlistments()) {
     const absl::Status s = EnlistOne(enlistment);
     v1::EnlistBatchResponse::Answer* answer = response->add_answers();
     SetAnswerStatus(s, answer);
-    if (!s.ok()) continue;
-    if (key.empty() || key_of != enlistment.participant()) {
-      key_of = enlistment.participant();
-      key = runtime_->VoteKey(key_of);
-    }
-    answer->set_vote_key(key);
+    if (s.ok()) answer->set_vote_key(runtime_->VoteKey(enlistment.participant()));
   }
   return grpc::Status::OK;
 }

@@ -280,7 +280,14 @@ absl::StatusOr<CommitResult> Runtime::Commit(const std::string& txid, absl::Time
 
 std::string Runtime::VoteKey(const std::string& participant) const {
   if (options_.vote_secret.empty()) return "";
-  return DeriveVoteKey(options_.vote_secret, participant);
+  {
+    absl::MutexLock lock(&vote_keys_mu_);
+    if (auto it = vote_keys_.find(participant); it != vote_keys_.end()) return it->second;
+  }
+  std::string key = DeriveVoteKey(options_.vote_secret, participant);
+  absl::MutexLock lock(&vote_keys_mu_);
+  if (vote_keys_.size() < kMaxCachedVoteKeys) vote_keys_.emplace(participant, key);
+  return key;
 }
 
 absl::Status Runtime::CheckVoteProofs(const std::string& txid,

@@ -215,6 +215,11 @@ class Runtime final {
   Scheduler* const scheduler_;
 
   absl::Mutex mu_;
+  // VoteKey's keys, derived once per participant (at most
+  // kMaxCachedVoteKeys: names come from requests).
+  static constexpr size_t kMaxCachedVoteKeys = 4096;
+  mutable absl::Mutex vote_keys_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  mutable absl::flat_hash_map<std::string, std::string> vote_keys_ ABSL_GUARDED_BY(vote_keys_mu_);
   Engine engine_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, std::vector<std::shared_ptr<Waiter>>> waiters_
       ABSL_GUARDED_BY(mu_);

@@ -188,13 +188,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
   }
   // The client's Commit names this branch, so the coordinator waits for
   // this enlistment (or aborts without it): nothing to wait for here.
-  enlister_->EnlistAsync(branch->txid, branch->token, with_vote,
-                         [liveness = liveness_, branch, with_vote](absl::Status status) {
-                           absl::MutexLock lock(&liveness->mu);
-                           if (liveness->impl != nullptr) {
-                             liveness->impl->OnEnlistAnswered(branch, with_vote, status);
-                           }
-                         });
+  EnlistInBackground(branch, with_vote);
   // An answer that came at once (no route to the txid's coordinator, say)
   // has rolled the branch back already: say so now rather than let the
   // Commit wait out its prepare timeout for an enlistment that never went.
@@ -218,14 +212,18 @@ bool Participant::Impl::SendSignedVote(const std::string& txid) {
   }
   TXLOG(INFO) << "txid=" << txid
               << " no outcome yet for the signed vote of the prepared branch: sending it by Enlist";
-  enlister_->EnlistAsync(branch->txid, branch->token, /*prepared=*/true,
-                         [liveness = liveness_, branch](absl::Status status) {
+  EnlistInBackground(branch, /*with_vote=*/true);
+  return true;
+}
+
+void Participant::Impl::EnlistInBackground(const BranchPtr& branch, bool with_vote) {
+  enlister_->EnlistAsync(branch->txid, branch->token, with_vote,
+                         [liveness = liveness_, branch, with_vote](absl::Status status) {
                            absl::MutexLock lock(&liveness->mu);
                            if (liveness->impl != nullptr) {
-                             liveness->impl->OnEnlistAnswered(branch, /*with_vote=*/true, status);
+                             liveness->impl->OnEnlistAnswered(branch, with_vote, status);
                            }
                          });
-  return true;
 }
 
 void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote,

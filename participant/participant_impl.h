@@ -156,6 +156,10 @@ class Participant::Impl final {
                                                   bool signed_vote) ABSL_LOCKS_EXCLUDED(mu_);
   void OnEnlistAnswered(const BranchPtr& branch, bool with_vote, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the branch's enlistment (with its vote) marked named_in_commit,
+  // without waiting; OnEnlistAnswered takes the answer, unless the
+  // participant has closed by then.
+  void EnlistInBackground(const BranchPtr& branch, bool with_vote) ABSL_LOCKS_EXCLUDED(mu_);
   // The coordinator took an Enlist of `branch`, so it serves the branch's
   // epoch, and every transaction of its earlier epochs without a decision
   // is aborted (presumed abort). Records that epoch for the coordinator;

@@ -229,8 +229,15 @@ void Client::Execute(size_t step, int attempt) {
 void Client::Remember(const std::string& participant, const participant::ExecuteResult& result) {
   if (!name_branches_ || result.branch_token == 0) return;
   if (!result.vote_proof.empty()) ++stats_.signed_votes;
-  for (const txcoord::coordinator::NamedBranch& b : named_) {
-    if (b.ref.participant == participant) return;
+  // As txcoord::NameBranch: the first token; a signed vote reported later
+  // for the same token joins it.
+  for (txcoord::coordinator::NamedBranch& b : named_) {
+    if (b.ref.participant != participant) continue;
+    if (b.ref.token == result.branch_token && !result.vote_proof.empty()) {
+      b.ref.endpoint = result.endpoint;
+      b.vote_proof = result.vote_proof;
+    }
+    return;
   }
   named_.push_back(txcoord::coordinator::NamedBranch{
       txcoord::coordinator::BranchRef{participant, result.endpoint, result.branch_token},
