@@ -75,6 +75,10 @@ void CoordinatorMetrics::Watch(Runtime* runtime) {
           "Reserved txids that never began: their reservation expired or was dropped at "
           "shutdown, or an Abort or QueryOutcome came first.",
           &EngineStats::reserved_unused);
+  counter("txcoord_txids_skipped_total",
+          "Txids never to be issued: an agent asked their outcome before this coordinator "
+          "issued them (a client made them up), so they were presumed aborted.",
+          &EngineStats::txids_skipped);
   registry_->AddGauge("txcoord_reserved_txids_outstanding",
                       "Reserved txids not yet used whose reservation still lives.",
                       [this] { return static_cast<double>(stats_.reserved_outstanding); });

@@ -109,6 +109,23 @@ absl::StatusOr<bool> Engine::ForgottenOutcome(const std::string& txid) const {
       "databases"));
 }
 
+absl::Status Engine::NeverIssue(const std::string& txid) {
+  absl::StatusOr<Txid> parsed = ParseTxid(txid);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->epoch != options_.epoch || parsed->sequence < next_sequence_) {
+    return absl::OkStatus();
+  }
+  if (parsed->sequence - next_sequence_ >= kMaxSequencesSkipped) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("transaction ", txid, " was never issued: this coordinator's next txid is ",
+                     Txid{options_.cluster_id, options_.epoch, next_sequence_}.ToString(),
+                     ", too far below it to skip; its branch stays in doubt (docs/operations.md)"));
+  }
+  stats_.txids_skipped += parsed->sequence + 1 - next_sequence_;
+  next_sequence_ = parsed->sequence + 1;
+  return absl::OkStatus();
+}
+
 void Engine::Retain(const std::string& txid, absl::Time now) {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
   if (!parsed.ok()) return;
@@ -606,6 +623,7 @@ absl::StatusOr<Outcome> Engine::QueryOutcome(const std::string& txid,
       // branch, so the branch stays in doubt for an operator.
       // A reserved txid asked for before its first use never begins.
       UseUpReserved(txid);
+      if (absl::Status skipped = NeverIssue(txid); !skipped.ok()) return skipped;
       absl::StatusOr<bool> committed = ForgottenOutcome(txid);
       if (committed.ok() && *committed) {
         return absl::FailedPreconditionError(

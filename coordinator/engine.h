@@ -129,7 +129,10 @@ struct EngineStats {
   uint64_t reserved_begun = 0;
   uint64_t reserved_unused = 0;
   size_t reserved_outstanding = 0;  // reserved, not yet used, reservation live
-  size_t open = 0;                  // transactions not finished
+  // Sequences never to be issued: QueryOutcome was asked about a txid of
+  // this epoch before it was issued (Engine::NeverIssue).
+  uint64_t txids_skipped = 0;
+  size_t open = 0;  // transactions not finished
   // Since Begin (or recovery) of the oldest open transaction; zero if none.
   absl::Duration oldest_open_age;
   // Branches of open transactions that answered HEURISTIC_MIXED (an
@@ -228,6 +231,10 @@ class Engine final {
   // The outcome for `participant`'s branch. A txid owned by another
   // coordinator: FAILED_PRECONDITION (never presumed aborted).
   absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
+  // How far ahead of the next txid QueryOutcome may be asked about a txid
+  // of this epoch not issued yet; it then answers FAILED_PRECONDITION
+  // rather than presume it aborted (NeverIssue).
+  static constexpr uint64_t kMaxSequencesSkipped = uint64_t{1} << 20;
 
   // --- Results of earlier actions -----------------------------------------
   void OnPrepareResult(const std::string& txid, const std::string& participant,
@@ -389,6 +396,12 @@ class Engine final {
   // true if it committed, false if not (presumed abort); OUT_OF_RANGE once
   // past the retention window, NOT_FOUND if this epoch never issued it.
   absl::StatusOr<bool> ForgottenOutcome(const std::string& txid) const;
+  // A txid of this epoch that QueryOutcome is asked about before it was
+  // issued (a client made it up, and an agent prepared a branch of it) is
+  // presumed aborted, so it must never be issued: the sequence moves past
+  // it. Refused (FAILED_PRECONDITION) at kMaxSequencesSkipped or more ahead
+  // of the next txid, which bounds how far one question moves it.
+  absl::Status NeverIssue(const std::string& txid);
   // Keeps `txid`'s commit among the retained outcomes.
   void Retain(const std::string& txid, absl::Time now);
   Branch* FindBranch(Txn& txn, const std::string& participant);

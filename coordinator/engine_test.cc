@@ -383,6 +383,32 @@ TEST_F(EngineTest, UnknownTxidOfThisCoordinatorIsPresumedAborted) {
   EXPECT_EQ(engine_.QueryOutcome("c1.3.99", "a").value(), Outcome::kAborted);
 }
 
+// An agent may hold a signed vote for a txid a client made up; once its
+// question is answered ABORTED, no Begin may hand that txid out.
+TEST_F(EngineTest, ATxidAskedAboutBeforeItWasIssuedIsPresumedAbortedAndNeverIssued) {
+  Actions out;
+  ASSERT_EQ(engine_.Begin(absl::ZeroDuration(), kT0, &out)->txid, "c1.7.1");
+  EXPECT_EQ(engine_.QueryOutcome("c1.7.5", "a").value(), Outcome::kAborted);
+  EXPECT_EQ(engine_.Stats(kT0).txids_skipped, 4u);  // 2 to 5
+  EXPECT_EQ(engine_.Begin(absl::ZeroDuration(), kT0, &out)->txid, "c1.7.6");
+  Actions committed;
+  ASSERT_TRUE(engine_.Commit("c1.7.5", {{"a", "a:1", 11}}, kT0, &committed).ok());
+  auto decided = Only<Decided>(committed);
+  ASSERT_EQ(decided.size(), 1u);
+  EXPECT_FALSE(decided[0].committed) << decided[0].reason;
+  EXPECT_THAT(Only<SendPrepare>(committed), IsEmpty());
+  EXPECT_THAT(Only<SendCommit>(committed), IsEmpty());
+  EXPECT_EQ(engine_.QueryOutcome("c1.7.5", "a").value(), Outcome::kAborted);
+
+  // Too far ahead to skip: refused, and the next txid stays where it was.
+  const std::string far = absl::StrCat("c1.7.", 7 + Engine::kMaxSequencesSkipped);
+  absl::StatusOr<Outcome> refused = engine_.QueryOutcome(far, "a");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("never issued"));
+  EXPECT_EQ(engine_.Begin(absl::ZeroDuration(), kT0, &out)->txid, "c1.7.7");
+  EXPECT_EQ(engine_.Stats(kT0).txids_skipped, 4u);
+}
+
 TEST_F(EngineTest, ForeignTxidIsRefusedNeverPresumedAborted) {
   auto outcome = engine_.QueryOutcome("c2.1.5", "a");
   EXPECT_EQ(outcome.status().code(), absl::StatusCode::kFailedPrecondition);

@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/timer_queue.h"
+#include "common/txid.h"
 #include "common/vote_proof.h"
 #include "coordinator/coordinator_config.h"
 #include "coordinator/records.h"
@@ -329,6 +330,23 @@ TEST_F(RuntimeTest, VoteProofsForATxidOfAnEarlierEpochAreIgnored) {
   absl::StatusOr<CommitResult> result = CommitNamed(txid, {a, b});
   EXPECT_NE(result.status().code(), absl::StatusCode::kInvalidArgument) << result.status();
   EXPECT_FALSE(result.ok() && result->committed);
+  EXPECT_EQ(participants_.count("commit a"), 0);
+}
+
+// A client made a txid up and an agent signed for it; the agent's
+// question about it was answered ABORTED and it rolled back. That txid is
+// never issued, so the old proof can never join a later transaction.
+TEST_F(RuntimeTest, AProofForATxidAskedAboutBeforeItWasIssuedNeverCommits) {
+  Start();
+  absl::StatusOr<Txid> issued = ParseTxid(runtime_->Begin(absl::Seconds(30))->txid);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  const std::string made_up = Txid{issued->cluster, issued->epoch, issued->sequence + 2}.ToString();
+  const NamedBranch a = Signed(made_up, "a", 11, "a:1");
+  EXPECT_EQ(runtime_->QueryOutcome(made_up, "a").value(), Outcome::kAborted);
+  for (int i = 0; i < 3; ++i) EXPECT_NE(runtime_->Begin(absl::Seconds(30))->txid, made_up);
+  absl::StatusOr<CommitResult> result = CommitNamed(made_up, {a});
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->committed);  // presumed abort, as the agent was told
   EXPECT_EQ(participants_.count("commit a"), 0);
 }
 
