@@ -262,13 +262,14 @@ absl::StatusOr<BeginResult> Client::BeginWith(absl::Duration timeout) {
 absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout_ms) {
   using Clock = Reserved::Clock;
   Reserved& r = *reserved_;
+  const auto now = [this] { return options_.steady_now ? options_.steady_now() : Clock::now(); };
   {
     absl::MutexLock lock(&r.mu);
-    const Clock::time_point now = Clock::now();
-    if (std::optional<BeginResult> txid = r.Take(timeout_ms, now)) return txid;
+    const Clock::time_point at = now();
+    if (std::optional<BeginResult> txid = r.Take(timeout_ms, at)) return txid;
     // Another timeout than the live block's, another thread reserving, or
     // a recent failure: Begin this time.
-    if (r.Live(now) || r.refilling || now < r.retry_after) return std::nullopt;
+    if (r.Live(at) || r.refilling || at < r.retry_after) return std::nullopt;
     r.refilling = true;
   }
   // Reserve a block where Begin would go. A failure falls back to Begin,
@@ -277,7 +278,7 @@ absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout
   // again.
   v1::ReserveTxidsResponse response;
   grpc::Status status;
-  const Clock::time_point sent = Clock::now();
+  const Clock::time_point sent = now();
   absl::StatusOr<Stub::Target> target = stub_->ForBegin({});
   if (target.ok()) {
     v1::ReserveTxidsRequest request;
@@ -292,11 +293,11 @@ absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout
   absl::MutexLock lock(&r.mu);
   r.refilling = false;
   if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-    r.retry_after = Clock::now() + std::chrono::minutes(1);
+    r.retry_after = now() + std::chrono::minutes(1);
     return std::nullopt;
   }
   if (!status.ok() || response.count() == 0) {
-    r.retry_after = Clock::now() + std::chrono::seconds(1);
+    r.retry_after = now() + std::chrono::seconds(1);
     if (!stub_->routed() && options_.wait_for_ready &&
         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       return FromGrpcStatus(status);
@@ -305,7 +306,7 @@ absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout
   }
   if (response.cluster() == r.newest_cluster && response.epoch() < r.newest_epoch) {
     // Reserved before a restart the client has heard of since.
-    r.retry_after = Clock::now() + std::chrono::seconds(1);
+    r.retry_after = now() + std::chrono::seconds(1);
     return std::nullopt;
   }
   // Counted from before the call: the coordinator's reservation began
@@ -317,7 +318,7 @@ absl::StatusOr<std::optional<BeginResult>> Client::TakeReserved(uint32_t timeout
   r.timeout_ms = timeout_ms;
   r.hand_out_until = sent + std::chrono::milliseconds(response.valid_for_ms() / 2);
   r.checks_named_branches = response.checks_named_branches();
-  return r.Take(timeout_ms, Clock::now());
+  return r.Take(timeout_ms, now());
 }
 
 void Client::NoteRefused(const std::string& txid, const absl::Status& status,

@@ -20,7 +20,9 @@
 #ifndef TXCOORD_CLIENT_CLIENT_H_
 #define TXCOORD_CLIENT_CLIENT_H_
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,6 +79,9 @@ struct ClientOptions {
   uint32_t reserve_txids = 0;
   // Most txids one ReserveTxids call may reserve.
   static constexpr uint32_t kMaxReservedTxids = 1024;
+  // What times a reserved block's hand-out window: a clock that never
+  // steps. Empty: std::chrono::steady_clock::now (tests set their own).
+  std::function<std::chrono::steady_clock::time_point()> steady_now;
   // TLS credentials (e.g. txcoord::ChannelCredentials from rpc/tls.h):
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.

@@ -6,6 +6,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -276,11 +277,19 @@ TEST_F(ClientTest, BeginHandsOutReservedTxidsWithOneCallPerBlock) {
 
 TEST_F(ClientTest, ReservedTxidsAreHandedOutOnlyInTheFirstHalfOfTheirLife) {
   coordinator_service_.set_reserve_valid_for_ms(2000);
+  // The client's steady clock, moved by hand.
+  auto now = std::make_shared<std::atomic<int64_t>>(0);  // ms
   ClientOptions options;
   options.reserve_txids = 8;
+  options.steady_now = [now] {
+    return std::chrono::steady_clock::time_point(std::chrono::milliseconds(now->load()));
+  };
   Client client(target_, options);
   ASSERT_EQ(client.Begin().value(), "fake.2.1");
-  absl::SleepFor(absl::Milliseconds(1100));  // past half the reservation's life
+  now->store(999);  // still within half the reservation's life
+  ASSERT_EQ(client.Begin().value(), "fake.2.2");
+  EXPECT_EQ(coordinator_service_.reserve_calls(), 1);
+  now->store(1000);  // half of it gone: a new block
   ASSERT_EQ(client.Begin().value(), "fake.2.9");
   EXPECT_EQ(coordinator_service_.reserve_calls(), 2);
 }
