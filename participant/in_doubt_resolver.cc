@@ -35,16 +35,22 @@ void InDoubtResolver::Scan() {
     // that the coordinator holds the transaction (and its vote) open for
     // that Commit rather than presume it aborted; ask from the next scan.
     if (branch.vote_unsent && participant_->SendSignedVote(branch.txid)) continue;
-    MaybeAsk(branch.txid, /*heuristic=*/false, now);
+    MaybeAsk(branch.txid, Kind::kPrepared, now);
   }
   absl::StatusOr<std::vector<HeuristicDecision>> unsettled = participant_->ListHeuristics(true);
   if (unsettled.ok()) {
     for (const HeuristicDecision& decision : *unsettled) {
       seen.insert(decision.txid);
-      MaybeAsk(decision.txid, /*heuristic=*/true, now);
+      MaybeAsk(decision.txid, Kind::kHeuristic, now);
     }
   } else {
     TXLOG(WARNING) << "listing heuristic decisions: " << unsettled.status();
+  }
+  if (options_.idle_ask_after != absl::InfiniteDuration()) {
+    for (const std::string& txid : participant_->ListIdleEnlisted(now - options_.idle_ask_after)) {
+      seen.insert(txid);
+      MaybeAsk(txid, Kind::kIdle, now);
+    }
   }
   // Settled by the coordinator's own phase 2 (or an operator) meanwhile.
   for (auto it = entries_.begin(); it != entries_.end();) {
@@ -57,12 +63,12 @@ void InDoubtResolver::Scan() {
   scope_.After(options_.poll_interval, [this] { Scan(); });
 }
 
-void InDoubtResolver::MaybeAsk(const std::string& txid, bool heuristic, absl::Time now) {
+void InDoubtResolver::MaybeAsk(const std::string& txid, Kind kind, absl::Time now) {
   auto [it, inserted] = entries_.try_emplace(txid, Entry{now, options_.backoff_initial});
   Entry& entry = it->second;
   if (entry.asking || entry.next > now) return;
   entry.asking = true;
-  entry.heuristic = heuristic;
+  entry.kind = kind;
   // `done` may run inside the call: it only schedules OnAnswer.
   query_(txid,
          scope_.Bind<absl::StatusOr<RemoteOutcome>>(
@@ -78,8 +84,18 @@ void InDoubtResolver::OnAnswer(const std::string& txid,
   Entry& entry = it->second;
   entry.asking = false;
   const absl::Time now = scope_.Now();
-  const bool settled = entry.heuristic ? ApplyToHeuristic(txid, outcome, entry, now)
-                                       : ApplyToBranch(txid, outcome, entry, now);
+  bool settled = false;
+  switch (entry.kind) {
+    case Kind::kPrepared:
+      settled = ApplyToBranch(txid, outcome, entry, now);
+      break;
+    case Kind::kHeuristic:
+      settled = ApplyToHeuristic(txid, outcome, entry, now);
+      break;
+    case Kind::kIdle:
+      settled = ApplyToIdle(txid, outcome, entry, now);
+      break;
+  }
   if (settled) entries_.erase(it);
 }
 
@@ -134,6 +150,30 @@ bool InDoubtResolver::ApplyToHeuristic(const std::string& txid,
   }
   BackOff(entry, now);
   return false;
+}
+
+bool InDoubtResolver::ApplyToIdle(const std::string& txid,
+                                  const absl::StatusOr<RemoteOutcome>& outcome, Entry& entry,
+                                  absl::Time now) {
+  // PENDING (still open: the client is slow), an error, or COMMITTED
+  // (which an unprepared branch cannot be part of): ask again later; the
+  // idle timeout still bounds how long the branch lives.
+  if (!outcome.ok() || *outcome != RemoteOutcome::kAborted) {
+    BackOff(entry, now);
+    return false;
+  }
+  // The transaction is over: whatever became of the branch since it was
+  // listed (even prepared since), it can only abort.
+  if (absl::Status aborted = participant_->Abort(txid); !aborted.ok()) {
+    TXLOG(WARNING) << "txid=" << txid
+                   << " rolling back an idle branch whose transaction ABORTED: " << aborted;
+    BackOff(entry, now);
+    return false;
+  }
+  TXLOG(INFO) << "txid=" << txid
+              << " idle branch rolled back: its transaction ABORTED (asked the coordinator; its "
+                 "Abort did not arrive)";
+  return true;
 }
 
 void InDoubtResolver::BackOff(Entry& entry, absl::Time now) {

@@ -4,9 +4,12 @@
 // accordingly. This is what finishes transactions after an agent restart or
 // a lost phase-2 message. It also asks about branches an operator decided
 // heuristically, until the coordinator's outcome confirms or contradicts
-// (HEURISTIC_MIXED) them. No gRPC and no thread of its own: txagent runs it
-// on a TimerQueue and asks over gRPC, the simulator runs it on its
-// EventLoop and asks over the simulated network.
+// (HEURISTIC_MIXED) them. And it asks about unprepared branches the
+// coordinator knows that have sat idle a while: their transaction may have
+// aborted without its Abort reaching this agent, and an ABORTED answer
+// frees their rows long before the idle timeout would. No gRPC and no thread of its own: txagent
+// runs it on a TimerQueue and asks over gRPC, the simulator runs it on its EventLoop and asks over
+// the simulated network.
 //
 //   InDoubtResolver resolver(participant, &timers, query, ResolverOptions{});
 //   resolver.Start();
@@ -38,6 +41,10 @@ struct ResolverOptions {
   // nothing (PENDING, an error), doubled each time up to backoff_max.
   absl::Duration backoff_initial = absl::Milliseconds(200);
   absl::Duration backoff_max = absl::Seconds(10);
+  // An unprepared branch whose Enlist the coordinator took, unused this
+  // long, is asked about (Participant::ListIdleEnlisted); ABORTED rolls it
+  // back. Infinite: never.
+  absl::Duration idle_ask_after = absl::Seconds(5);
 };
 
 // Asks the coordinator the outcome of `txid` and calls `done` exactly once
@@ -72,17 +79,23 @@ class InDoubtResolver final {
   size_t tracked() const { return entries_.size(); }
 
  private:
+  // Why a txid is asked about.
+  enum class Kind {
+    kPrepared,   // an in-doubt branch
+    kHeuristic,  // to confirm an operator's decision
+    kIdle,       // an idle unprepared branch: has its transaction aborted?
+  };
   struct Entry {
-    absl::Time next;         // not asked again before
-    absl::Duration delay;    // the wait after the next unsettled answer
-    bool asking = false;     // a query is in flight
-    bool heuristic = false;  // asked to confirm an operator's decision
-    bool told = false;       // "not confirmed yet" was logged
+    absl::Time next;       // not asked again before
+    absl::Duration delay;  // the wait after the next unsettled answer
+    bool asking = false;   // a query is in flight
+    Kind kind = Kind::kPrepared;
+    bool told = false;  // "not confirmed yet" was logged
   };
 
   void Scan();
   // Asks about `txid` if its entry is due; the entry is created if new.
-  void MaybeAsk(const std::string& txid, bool heuristic, absl::Time now);
+  void MaybeAsk(const std::string& txid, Kind kind, absl::Time now);
   void OnAnswer(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome);
   // Applies the coordinator's outcome to a prepared branch, or records it
   // next to an operator's decision: true once nothing is left to ask.
@@ -90,6 +103,9 @@ class InDoubtResolver final {
                      Entry& entry, absl::Time now);
   bool ApplyToHeuristic(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome,
                         Entry& entry, absl::Time now);
+  // Rolls an idle unprepared branch back on ABORTED: true once settled.
+  bool ApplyToIdle(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome,
+                   Entry& entry, absl::Time now);
   // Not asked again before `now` + the entry's delay, which then doubles.
   void BackOff(Entry& entry, absl::Time now);
 

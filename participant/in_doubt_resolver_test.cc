@@ -293,5 +293,73 @@ TEST_F(InDoubtResolverTest, AnswerArrivingAfterTheResolverIsGoneIsDropped) {
   EXPECT_TRUE(Prepared(kTx1));
 }
 
+// An Abort the coordinator could not deliver (the agent was briefly out of
+// reach) leaves an unprepared branch holding its rows. Once idle for
+// idle_ask_after, the resolver asks; ABORTED rolls it back and frees them.
+TEST_F(InDoubtResolverTest, AnIdleEnlistedBranchWhoseTransactionAbortedIsRolledBack) {
+  resolver_options_.idle_ask_after = absl::Seconds(5);
+  StartResolver();
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}).ok());
+  ASSERT_EQ(enlister_.calls().size(), 1u);  // the coordinator took its Enlist
+  const absl::Time used = scheduler_.Now();
+  scheduler_.Advance(absl::Milliseconds(4990));
+  EXPECT_TRUE(asked_.empty());
+  scheduler_.Advance(absl::Milliseconds(20));
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].txid, kTx1);
+  EXPECT_GE(asked_[0].at - used, absl::Seconds(5));
+  EXPECT_EQ(participant_->LockCount(), 1u);
+  Answer(RemoteOutcome::kAborted);
+  scheduler_.Advance(absl::ZeroDuration());
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  // Its row is free: another transaction writes it at once.
+  EXPECT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 8 WHERE id = 1")}).ok());
+  EXPECT_EQ(resolver_->tracked(), 0u);
+}
+
+// A transaction still open (a slow client) answers PENDING: the branch
+// stays, asked again after a backoff, and lives on once it is used again.
+TEST_F(InDoubtResolverTest, AnIdleBranchOfAnOpenTransactionStays) {
+  resolver_options_.idle_ask_after = absl::Seconds(5);
+  StartResolver();
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}).ok());
+  scheduler_.Advance(absl::Milliseconds(5010));
+  ASSERT_EQ(asked_.size(), 1u);
+  Answer(RemoteOutcome::kPending);
+  scheduler_.Advance(resolver_options_.backoff_initial - absl::Milliseconds(20));
+  EXPECT_EQ(asked_.size(), 1u);
+  scheduler_.Advance(absl::Milliseconds(40));
+  ASSERT_EQ(asked_.size(), 2u);
+  Answer(RemoteOutcome::kPending);
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+  // Used again: no longer idle, and no longer asked about.
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 9 WHERE id = 1")}).ok());
+  scheduler_.Advance(absl::Seconds(4));
+  EXPECT_EQ(asked_.size(), 2u);
+  EXPECT_EQ(resolver_->tracked(), 0u);
+  EXPECT_EQ(participant_->BranchCount(), 1u);
+}
+
+// A branch whose Enlist the coordinator has not taken (a named branch's
+// Enlist still on its way) is never asked about: for a reserved txid, the
+// question would use the txid up before the transaction begins.
+TEST_F(InDoubtResolverTest, AnIdleBranchWhoseEnlistWasNotTakenIsNotAskedAbout) {
+  resolver_options_.idle_ask_after = absl::Seconds(5);
+  StartResolver();
+  enlister_.HoldAsync();
+  ExecuteOptions named;
+  named.named_in_commit = true;
+  ASSERT_TRUE(
+      participant_->Execute(kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}, named)
+          .ok());
+  scheduler_.Advance(absl::Seconds(6));
+  EXPECT_TRUE(asked_.empty());
+  ASSERT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  scheduler_.Advance(absl::Milliseconds(20));
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].txid, kTx1);
+}
+
 }  // namespace
 }  // namespace txcoord::participant

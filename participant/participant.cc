@@ -356,6 +356,21 @@ std::vector<PreparedBranch> Participant::Impl::ListPrepared() {
   return prepared;
 }
 
+std::vector<std::string> Participant::Impl::ListIdleEnlisted(absl::Time idle_since) {
+  std::vector<std::string> idle;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [txid, branch] : branches_) {
+      if (!branch->prepared && branch->enlist_taken && !branch->busy && !branch->dropped &&
+          branch->last_used <= idle_since) {
+        idle.push_back(txid);
+      }
+    }
+  }
+  std::sort(idle.begin(), idle.end());
+  return idle;
+}
+
 size_t Participant::Impl::BranchCount() {
   absl::MutexLock lock(&mu_);
   return branches_.size();
@@ -590,6 +605,9 @@ std::vector<BatchAnswer> Participant::RunBatch(const std::vector<BatchEntry>& en
   return answers;
 }
 std::vector<PreparedBranch> Participant::ListPrepared() { return impl_->ListPrepared(); }
+std::vector<std::string> Participant::ListIdleEnlisted(absl::Time idle_since) {
+  return impl_->ListIdleEnlisted(idle_since);
+}
 bool Participant::SendSignedVote(const std::string& txid) { return impl_->SendSignedVote(txid); }
 absl::StatusOr<HeuristicDecision> Participant::ResolveHeuristically(const std::string& txid,
                                                                     Outcome decision,

@@ -312,6 +312,11 @@ class Participant final {
 
   // Prepared (in-doubt) branches, oldest first.
   std::vector<PreparedBranch> ListPrepared();
+  // Txids of the unprepared branches that no Execute is using, unused since
+  // `idle_since` or longer, and whose coordinator took their Enlist: the
+  // ones whose transaction may have aborted without its Abort reaching
+  // this agent (the in-doubt resolver asks about them). In txid order.
+  std::vector<std::string> ListIdleEnlisted(absl::Time idle_since);
   // Sends the YES vote of `txid`'s branch by Enlist after all, if it was
   // signed and not sent (PreparedBranch::vote_unsent) and the branch is
   // still prepared; the answer is handled as an early prepare's. Returns

@@ -230,6 +230,8 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
                                          const absl::Status& status) {
   if (status.ok()) {
     NoteServingEpoch(*branch);
+    absl::MutexLock lock(&mu_);
+    branch->enlist_taken = true;
     return;
   }
   absl::MutexLock lock(&mu_);
@@ -326,6 +328,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ReportToCoordinator(const Branc
   absl::MutexLock lock(&mu_);
   if (enlisted.ok()) {
     branch->enlisted = true;
+    branch->enlist_taken = true;
     return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
   }
   if (with_vote) {

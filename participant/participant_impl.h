@@ -48,6 +48,7 @@ class Participant::Impl final {
   absl::Status Abort(const std::string& txid);
   absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid, uint64_t branch_token);
   std::vector<PreparedBranch> ListPrepared();
+  std::vector<std::string> ListIdleEnlisted(absl::Time idle_since) ABSL_LOCKS_EXCLUDED(mu_);
   bool SendSignedVote(const std::string& txid) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<HeuristicDecision> ResolveHeuristically(const std::string& txid, Outcome decision,
                                                          const std::string& reason);
@@ -94,6 +95,10 @@ class Participant::Impl final {
     uint64_t token = 0;       // this incarnation's name (Enlister); kept when prepared
     bool prepared = false;
     bool enlisted = false;
+    // An Enlist of it was answered OK: its coordinator holds the
+    // transaction (begun, a reserved txid included), so asking its outcome
+    // cannot end a transaction that is still to begin.
+    bool enlist_taken = false;
     bool busy = false;     // an Execute is running on it: others wait
     bool dropped = false;  // ended while an Execute ran: that Execute fails
     absl::Time last_used;

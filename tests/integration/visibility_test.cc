@@ -11,6 +11,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/eventually.h"
+#include "harness/free_port.h"
 #include "harness/lock_barrier.h"
 #include "harness/sqlite_inspect.h"
 #include "tests/integration/cluster_fixture.h"
@@ -339,6 +340,42 @@ TEST_F(VisibilityTest, ABranchFromAnAgentThatCannotNameItCommitsWithTheNamedOnes
   EXPECT_TRUE(commit->committed) << commit->reason;
   AwaitPhase2(/*rows=*/1);
   EXPECT_EQ(FileState(), "7/1 7/1 7/1");
+}
+
+// An agent the coordinator cannot call (it advertises an address where
+// nothing listens: a partition between the two) never hears its
+// transaction's Abort, and its unprepared branch holds its row. The
+// agent's resolver asks about the idle branch, hears ABORTED and frees the
+// row long before --branch_idle_timeout (here longer than the test).
+class UndeliveredAbortTest : public VisibilityTest {
+ protected:
+  ClusterOptions Options() override {
+    ClusterOptions options = VisibilityTest::Options();
+    options.agents = 1;
+    absl::StatusOr<int> nobody = PickFreeLoopbackPort();
+    EXPECT_TRUE(nobody.ok()) << nobody.status();
+    options.agent_flags = {"--branch_idle_timeout=10m"};
+    options.per_agent_flags = {{absl::StrCat("--advertise=127.0.0.1:", nobody.value_or(1))}};
+    return options;
+  }
+};
+
+TEST_F(UndeliveredAbortTest, TheAgentAsksAboutAnIdleBranchAndFreesItsRowOnceAborted) {
+  absl::StatusOr<std::string> first = coordinator_->Begin(absl::Seconds(60));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(agents_[0]->Execute(*first, {{"UPDATE items SET v = 1 WHERE id = 1", {}}}).ok());
+  // Aborted at the coordinator; its Abort to the agent fails.
+  ASSERT_TRUE(coordinator_->Abort(*first).ok());
+
+  absl::StatusOr<std::string> second = coordinator_->Begin(absl::Seconds(60));
+  ASSERT_TRUE(second.ok()) << second.status();
+  ExecuteOptions wait_long;
+  wait_long.lock_timeout = absl::Seconds(45);
+  absl::StatusOr<ExecuteResult> wrote =
+      agents_[0]->Execute(*second, {{"UPDATE items SET v = 2 WHERE id = 1", {}}}, wait_long);
+  ASSERT_TRUE(wrote.ok()) << wrote.status();
+  ASSERT_TRUE(agents_[0]->Release(*second).ok());
+  EXPECT_EQ(QueryInt64(cluster_->agent_db(0), kValueOfRow1).value_or(-1), 0);
 }
 
 }  // namespace
