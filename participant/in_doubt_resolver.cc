@@ -164,7 +164,8 @@ bool InDoubtResolver::ApplyToIdle(const std::string& txid,
   }
   // The transaction is over: whatever became of the branch since it was
   // listed (even prepared since), it can only abort.
-  if (absl::Status aborted = participant_->Abort(txid); !aborted.ok()) {
+  if (absl::Status aborted = participant_->Abort(txid, RollbackReason::kAskedAborted);
+      !aborted.ok()) {
     TXLOG(WARNING) << "txid=" << txid
                    << " rolling back an idle branch whose transaction ABORTED: " << aborted;
     BackOff(entry, now);

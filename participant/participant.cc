@@ -287,11 +287,11 @@ absl::Status Participant::Impl::AbortLocked(const BranchPtr& branch, RollbackRea
   return absl::OkStatus();
 }
 
-absl::Status Participant::Impl::Abort(const std::string& txid) {
+absl::Status Participant::Impl::Abort(const std::string& txid, RollbackReason why) {
   absl::MutexLock lock(&mu_);
   BranchPtr branch = FindLocked(txid);
   if (branch == nullptr) return CheckHeuristicLocked(txid, Outcome::kAborted);
-  return AbortLocked(branch, RollbackReason::kAborted);
+  return AbortLocked(branch, why);
 }
 
 absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txid,
@@ -455,6 +455,8 @@ const char* RollbackReasonLabel(RollbackReason reason) {
       return "released";
     case RollbackReason::kEpochLeftBehind:
       return "epoch";
+    case RollbackReason::kAskedAborted:
+      return "asked";
   }
   return "unknown";
 }
@@ -554,7 +556,9 @@ absl::StatusOr<Vote> Participant::Prepare(const std::string& txid, uint64_t bran
 absl::Status Participant::Commit(const std::string& txid) {
   return RunBatch({{BranchOp::kCommit, txid}}).front().status;
 }
-absl::Status Participant::Abort(const std::string& txid) { return impl_->Abort(txid); }
+absl::Status Participant::Abort(const std::string& txid, RollbackReason why) {
+  return impl_->Abort(txid, why);
+}
 absl::StatusOr<Outcome> Participant::CommitOnePhase(const std::string& txid,
                                                     uint64_t branch_token) {
   absl::StatusOr<Outcome> outcome = impl_->CommitOnePhase(txid, branch_token);
@@ -583,7 +587,7 @@ std::vector<BatchAnswer> Participant::RunBatch(const std::vector<BatchEntry>& en
         if (answer.status.ok()) promises.push_back(i);
         break;
       case BranchOp::kAbort:
-        answer.status = impl_->Abort(entry.txid);
+        answer.status = impl_->Abort(entry.txid, RollbackReason::kAborted);
         break;
     }
   }

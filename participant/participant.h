@@ -32,6 +32,25 @@ enum class Outcome { kCommitted, kAborted };
 
 class ParticipantObserver;  // participant/participant_observer.h
 
+// Why a branch was rolled back.
+enum class RollbackReason {
+  kAborted,          // the coordinator's Abort (phase 2, or the transaction gave up)
+  kEnlistRefused,    // its enlistment was refused or went unanswered
+  kReplaced,         // the coordinator holds an earlier, lost branch under another token
+  kOnePhaseFailed,   // a one-phase commit whose changes no longer applied
+  kHeuristic,        // an operator's heuristic abort of an in-doubt branch
+  kIdle,             // unprepared and idle past the idle timeout
+  kReleased,         // the client's Release
+  kEpochLeftBehind,  // its coordinator serves a later epoch (protocol.md, step 7)
+  kAskedAborted,     // idle, and its coordinator answered ABORTED when asked (its Abort was lost)
+};
+inline constexpr int kRollbackReasons = 9;
+static_assert(static_cast<int>(RollbackReason::kAskedAborted) + 1 == kRollbackReasons);
+
+// The reason as a metric label: "aborted", "enlist_refused", "replaced",
+// "one_phase_failed", "heuristic", "idle", "released", "epoch", "asked".
+const char* RollbackReasonLabel(RollbackReason reason);
+
 // How the participant tells the coordinator about a branch. Implemented over
 // gRPC by txagent, by fakes in tests. Called without any participant lock
 // held; may block (it is an RPC with a deadline).
@@ -286,7 +305,8 @@ class Participant final {
 
   // Drops the branch (prepared or not) and frees its locks. Idempotent.
   // A txid an operator heuristically committed: HEURISTIC_MIXED as above.
-  absl::Status Abort(const std::string& txid);
+  // `why` is what the observer counts (the coordinator's Abort by default).
+  absl::Status Abort(const std::string& txid, RollbackReason why = RollbackReason::kAborted);
 
   // Rolls back the unprepared branch of `txid` at once (its changes and
   // row locks), as the idle timeout would later: for a client that ends a

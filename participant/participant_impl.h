@@ -45,7 +45,7 @@ class Participant::Impl final {
                                         ExecuteOptions call);
   absl::StatusOr<Vote> Prepare(const std::string& txid, uint64_t branch_token);
   absl::Status Commit(const std::string& txid);
-  absl::Status Abort(const std::string& txid);
+  absl::Status Abort(const std::string& txid, RollbackReason why);
   absl::StatusOr<Outcome> CommitOnePhase(const std::string& txid, uint64_t branch_token);
   std::vector<PreparedBranch> ListPrepared();
   std::vector<std::string> ListIdleEnlisted(absl::Time idle_since) ABSL_LOCKS_EXCLUDED(mu_);

@@ -9,24 +9,6 @@
 
 namespace txcoord::participant {
 
-// Why a branch was rolled back.
-enum class RollbackReason {
-  kAborted,          // the coordinator's Abort (phase 2, or the transaction gave up)
-  kEnlistRefused,    // its enlistment was refused or went unanswered
-  kReplaced,         // the coordinator holds an earlier, lost branch under another token
-  kOnePhaseFailed,   // a one-phase commit whose changes no longer applied
-  kHeuristic,        // an operator's heuristic abort of an in-doubt branch
-  kIdle,             // unprepared and idle past the idle timeout
-  kReleased,         // the client's Release
-  kEpochLeftBehind,  // its coordinator serves a later epoch (protocol.md, step 7)
-};
-inline constexpr int kRollbackReasons = 8;
-static_assert(static_cast<int>(RollbackReason::kEpochLeftBehind) + 1 == kRollbackReasons);
-
-// The reason as a metric label: "aborted", "enlist_refused", "replaced",
-// "one_phase_failed", "heuristic", "idle", "released", "epoch".
-const char* RollbackReasonLabel(RollbackReason reason);
-
 // Called from the participant's threads, some with its connection lock
 // held: implementations must be quick, thread-safe, and must not call the
 // participant.

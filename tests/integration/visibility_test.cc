@@ -15,6 +15,7 @@
 #include "harness/lock_barrier.h"
 #include "harness/sqlite_inspect.h"
 #include "tests/integration/cluster_fixture.h"
+#include "tests/ops/scrape.h"
 
 namespace txcoord::testing {
 namespace {
@@ -354,7 +355,7 @@ class UndeliveredAbortTest : public VisibilityTest {
     options.agents = 1;
     absl::StatusOr<int> nobody = PickFreeLoopbackPort();
     EXPECT_TRUE(nobody.ok()) << nobody.status();
-    options.agent_flags = {"--branch_idle_timeout=10m"};
+    options.agent_flags = {"--branch_idle_timeout=10m", "--metrics_listen=127.0.0.1:0"};
     options.per_agent_flags = {{absl::StrCat("--advertise=127.0.0.1:", nobody.value_or(1))}};
     return options;
   }
@@ -376,6 +377,13 @@ TEST_F(UndeliveredAbortTest, TheAgentAsksAboutAnIdleBranchAndFreesItsRowOnceAbor
   ASSERT_TRUE(wrote.ok()) << wrote.status();
   ASSERT_TRUE(agents_[0]->Release(*second).ok());
   EXPECT_EQ(QueryInt64(cluster_->agent_db(0), kValueOfRow1).value_or(-1), 0);
+  // Counted apart from Aborts that arrived: a sign of calls to this agent failing.
+  absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->agent_log(0));
+  ASSERT_TRUE(address.ok()) << address.status();
+  absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
+  ASSERT_TRUE(scrape.ok()) << scrape.status();
+  EXPECT_EQ(scrape->Value("txagent_aborts_total{reason=\"asked\"}").value_or(-1), 1);
+  EXPECT_EQ(scrape->Value("txagent_aborts_total{reason=\"aborted\"}").value_or(-1), 0);
 }
 
 }  // namespace
