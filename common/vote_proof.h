@@ -38,6 +38,12 @@ std::string DeriveVoteKey(absl::string_view secret, absl::string_view participan
 // The proof of `claim` under `key` (HMAC-SHA256 over the claim's fields,
 // each length-prefixed, truncated to kVoteProofBytes).
 inline constexpr size_t kVoteProofBytes = 16;
+// An agent signs for a txid at most this many sequence numbers beyond the
+// txid whose Enlist answer brought its key (a client may send any txid; one
+// far ahead is made up). So the coordinator knows no proof exists for a
+// txid this far beyond the next one it would issue, and may presume it
+// aborted without moving past it (docs/protocol.md, "Signed votes").
+inline constexpr uint64_t kMaxSignedSequencesAhead = uint64_t{1} << 32;
 std::string SignVote(absl::string_view key, const VoteClaim& claim);
 
 // Whether `proof` is SignVote(key, claim), compared in constant time. An

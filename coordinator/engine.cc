@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/txid.h"
+#include "common/vote_proof.h"
 
 namespace txcoord::coordinator {
 
@@ -109,21 +110,14 @@ absl::StatusOr<bool> Engine::ForgottenOutcome(const std::string& txid) const {
       "databases"));
 }
 
-absl::Status Engine::NeverIssue(const std::string& txid) {
+void Engine::NeverIssue(const std::string& txid) {
   absl::StatusOr<Txid> parsed = ParseTxid(txid);
-  if (!parsed.ok()) return parsed.status();
-  if (parsed->epoch != options_.epoch || parsed->sequence < next_sequence_) {
-    return absl::OkStatus();
-  }
-  if (parsed->sequence - next_sequence_ >= kMaxSequencesSkipped) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("transaction ", txid, " was never issued: this coordinator's next txid is ",
-                     Txid{options_.cluster_id, options_.epoch, next_sequence_}.ToString(),
-                     ", too far below it to skip; its branch stays in doubt (docs/operations.md)"));
-  }
+  if (!parsed.ok() || parsed->epoch != options_.epoch || parsed->sequence < next_sequence_) return;
+  // No agent signs this far beyond a txid it was answered for (each below
+  // next_sequence_), so no proof for it exists: nothing to move past.
+  if (parsed->sequence - next_sequence_ >= kMaxSignedSequencesAhead) return;
   stats_.txids_skipped += parsed->sequence + 1 - next_sequence_;
   next_sequence_ = parsed->sequence + 1;
-  return absl::OkStatus();
 }
 
 void Engine::Retain(const std::string& txid, absl::Time now) {
@@ -615,15 +609,17 @@ absl::StatusOr<Outcome> Engine::QueryOutcome(const std::string& txid,
   if (it == txns_.end()) {
     auto done = finished_.find(txid);
     if (done == finished_.end()) {
-      // Ended and forgotten. A committed transaction ends only once every
-      // branch acknowledged phase 2 or an operator marked it done, so no
-      // branch of it is left to ask, except one marked done while still
-      // prepared (or heuristically decided) at its agent. Which branches
-      // committed is no longer known: ABORTED could undo a committed
-      // branch, so the branch stays in doubt for an operator.
-      // A reserved txid asked for before its first use never begins.
+      // Not held: ended and forgotten, never begun, or not issued yet.
+      // A committed transaction ends only once every branch acknowledged
+      // phase 2 or an operator marked it done, so no branch of it is left
+      // to ask, except one marked done while still prepared (or
+      // heuristically decided) at its agent. Which branches committed is
+      // no longer known: ABORTED could undo a committed branch, so the
+      // branch stays in doubt for an operator. A txid not begun yet is
+      // presumed aborted, so it must never begin: a reserved one is used
+      // up, one not issued is skipped.
       UseUpReserved(txid);
-      if (absl::Status skipped = NeverIssue(txid); !skipped.ok()) return skipped;
+      NeverIssue(txid);
       absl::StatusOr<bool> committed = ForgottenOutcome(txid);
       if (committed.ok() && *committed) {
         return absl::FailedPreconditionError(

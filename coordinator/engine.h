@@ -231,10 +231,6 @@ class Engine final {
   // The outcome for `participant`'s branch. A txid owned by another
   // coordinator: FAILED_PRECONDITION (never presumed aborted).
   absl::StatusOr<Outcome> QueryOutcome(const std::string& txid, const std::string& participant);
-  // How far ahead of the next txid QueryOutcome may be asked about a txid
-  // of this epoch not issued yet; it then answers FAILED_PRECONDITION
-  // rather than presume it aborted (NeverIssue).
-  static constexpr uint64_t kMaxSequencesSkipped = uint64_t{1} << 20;
 
   // --- Results of earlier actions -----------------------------------------
   void OnPrepareResult(const std::string& txid, const std::string& participant,
@@ -397,11 +393,12 @@ class Engine final {
   // past the retention window, NOT_FOUND if this epoch never issued it.
   absl::StatusOr<bool> ForgottenOutcome(const std::string& txid) const;
   // A txid of this epoch that QueryOutcome is asked about before it was
-  // issued (a client made it up, and an agent prepared a branch of it) is
-  // presumed aborted, so it must never be issued: the sequence moves past
-  // it. Refused (FAILED_PRECONDITION) at kMaxSequencesSkipped or more ahead
-  // of the next txid, which bounds how far one question moves it.
-  absl::Status NeverIssue(const std::string& txid);
+  // issued (a client made it up, and an agent prepared a branch of it,
+  // maybe signing its vote) is presumed aborted, so it must never be
+  // issued: the sequence moves past it. Not for one kMaxSignedSequencesAhead
+  // or more beyond the next txid: no agent signs for it, and one question
+  // moves the sequence by less than that.
+  void NeverIssue(const std::string& txid);
   // Keeps `txid`'s commit among the retained outcomes.
   void Retain(const std::string& txid, absl::Time now);
   Branch* FindBranch(Txn& txn, const std::string& participant);

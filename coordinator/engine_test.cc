@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "common/vote_proof.h"
 #include "coordinator/engine_test_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -400,13 +401,19 @@ TEST_F(EngineTest, ATxidAskedAboutBeforeItWasIssuedIsPresumedAbortedAndNeverIssu
   EXPECT_THAT(Only<SendCommit>(committed), IsEmpty());
   EXPECT_EQ(engine_.QueryOutcome("c1.7.5", "a").value(), Outcome::kAborted);
 
-  // Too far ahead to skip: refused, and the next txid stays where it was.
-  const std::string far = absl::StrCat("c1.7.", 7 + Engine::kMaxSequencesSkipped);
-  absl::StatusOr<Outcome> refused = engine_.QueryOutcome(far, "a");
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(refused.status().message()), ::testing::HasSubstr("never issued"));
+  // Farther ahead than any agent signs for (common/vote_proof.h): presumed
+  // aborted, and the next txid stays where it was.
+  const std::string last = absl::StrCat("c1.7.", 7 + kMaxSignedSequencesAhead - 1);
+  const std::string far = absl::StrCat("c1.7.", 7 + kMaxSignedSequencesAhead);
+  EXPECT_EQ(engine_.QueryOutcome(far, "a").value(), Outcome::kAborted);
+  EXPECT_EQ(engine_.QueryOutcome("c1.7.18446744073709551615", "a").value(), Outcome::kAborted);
   EXPECT_EQ(engine_.Begin(absl::ZeroDuration(), kT0, &out)->txid, "c1.7.7");
   EXPECT_EQ(engine_.Stats(kT0).txids_skipped, 4u);
+  // The last one an agent may sign for is skipped.
+  EXPECT_EQ(engine_.QueryOutcome(last, "a").value(), Outcome::kAborted);
+  EXPECT_EQ(engine_.Begin(absl::ZeroDuration(), kT0, &out)->txid,
+            absl::StrCat("c1.7.", 7 + kMaxSignedSequencesAhead));
+  EXPECT_EQ(engine_.Stats(kT0).txids_skipped, 4 + kMaxSignedSequencesAhead - 1);
 }
 
 TEST_F(EngineTest, ForeignTxidIsRefusedNeverPresumedAborted) {

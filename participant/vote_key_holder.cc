@@ -1,8 +1,10 @@
 #include "participant/vote_key_holder.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "common/txid.h"
+#include "common/vote_proof.h"
 
 namespace txcoord::participant {
 
@@ -11,6 +13,11 @@ void VoteKeyHolder::Note(const std::string& txid, const std::string& key) {
   absl::StatusOr<Txid> id = ParseTxid(txid);
   if (!id.ok()) return;
   absl::MutexLock lock(&mu_);
+  if (id->cluster != cluster_ || id->epoch != epoch_) {
+    sequence_ = id->sequence;
+  } else {
+    sequence_ = std::max(sequence_, id->sequence);
+  }
   key_ = key;
   cluster_ = std::move(id->cluster);
   epoch_ = id->epoch;
@@ -24,7 +31,8 @@ std::optional<Enlister::VoteSigning> VoteKeyHolder::For(const std::string& txid,
   if (!id.ok()) return std::nullopt;
   absl::MutexLock lock(&mu_);
   if (key_.empty() || id->cluster != cluster_ || id->epoch != epoch_ ||
-      clock_->Now() - noted_ >= kMaxAge) {
+      clock_->Now() - noted_ >= kMaxAge ||
+      (id->sequence > sequence_ && id->sequence - sequence_ > kMaxSignedSequencesAhead)) {
     return std::nullopt;
   }
   return Enlister::VoteSigning{key_, endpoint};

@@ -34,7 +34,8 @@ class VoteKeyHolder final {
   void Note(const std::string& txid, const std::string& key);
   // The key for `txid`, signing with `endpoint`; nullopt when the key held
   // is for another cluster or epoch or older than kMaxAge, or none is held,
-  // or `endpoint` is empty.
+  // or `endpoint` is empty, or `txid` is more than kMaxSignedSequencesAhead
+  // beyond every txid noted (made up: its vote goes by Enlist, refused).
   std::optional<Enlister::VoteSigning> For(const std::string& txid,
                                            const std::string& endpoint) const;
 
@@ -45,6 +46,7 @@ class VoteKeyHolder final {
   absl::Time noted_ ABSL_GUARDED_BY(mu_);
   std::string cluster_ ABSL_GUARDED_BY(mu_);
   uint64_t epoch_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t sequence_ ABSL_GUARDED_BY(mu_) = 0;  // the highest noted in that cluster and epoch
 };
 
 }  // namespace txcoord::participant

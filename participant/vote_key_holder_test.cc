@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/fake_scheduler.h"
+#include "common/vote_proof.h"
 
 namespace txcoord::participant {
 namespace {
@@ -41,6 +43,20 @@ TEST(VoteKeyHolderTest, AKeyIsUsedForAtMostItsMaxAgeFromTheAnswerThatBroughtIt) 
   EXPECT_FALSE(holder.For("c1.4.2", "a:1").has_value());
   holder.Note("c1.4.3", "key-4b");
   EXPECT_EQ(holder.For("c1.4.4", "a:1")->key, "key-4b");
+}
+
+// A txid far beyond any the coordinator answered for was made up by a
+// client: no vote is signed for it, so the coordinator may presume it
+// aborted without moving its next txid past it.
+TEST(VoteKeyHolderTest, NoKeyForATxidFarBeyondTheOnesTheCoordinatorAnsweredFor) {
+  FakeScheduler clock;
+  VoteKeyHolder holder(&clock);
+  holder.Note("c1.4.10", "key-4");
+  holder.Note("c1.4.7", "key-4");  // an answer for an earlier txid keeps the highest
+  EXPECT_TRUE(holder.For(absl::StrCat("c1.4.", 10 + kMaxSignedSequencesAhead), "a:1").has_value());
+  EXPECT_FALSE(holder.For(absl::StrCat("c1.4.", 11 + kMaxSignedSequencesAhead), "a:1").has_value());
+  EXPECT_FALSE(holder.For("c1.4.18446744073709551615", "a:1").has_value());
+  EXPECT_TRUE(holder.For("c1.4.1", "a:1").has_value());  // earlier ones, reserved say
 }
 
 }  // namespace
