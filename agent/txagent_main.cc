@@ -62,6 +62,10 @@ ABSL_FLAG(absl::Duration, max_statement_time, absl::Seconds(10),
           "every other call. 0: no limit.");
 ABSL_FLAG(absl::Duration, branch_idle_timeout, absl::Seconds(60),
           "An unprepared branch idle this long is rolled back and its locks freed.");
+ABSL_FLAG(absl::Duration, ask_idle_branches_after, absl::Seconds(5),
+          "An unprepared branch the coordinator knows, idle this long, is asked about "
+          "(QueryOutcome) and rolled back if its transaction ABORTED: its Abort did not arrive. "
+          "0: never ask (the branch then waits for --branch_idle_timeout).");
 ABSL_FLAG(absl::Duration, rpc_timeout, absl::Seconds(5), "Deadline of calls to the coordinator.");
 ABSL_FLAG(std::string, failpoints, "",
           "For crash tests only: failpoints to arm, e.g. \"after-commit-logged=crash\" (see "
@@ -202,6 +206,10 @@ int Run() {
                     "--outbox_max_attempts >= 1";
     return 2;
   }
+  if (absl::GetFlag(FLAGS_ask_idle_branches_after) < absl::ZeroDuration()) {
+    TXLOG(ERROR) << "cannot start: --ask_idle_branches_after must be >= 0 (0: never ask)";
+    return 2;
+  }
   options.outbox.max_payload = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_payload));
   options.outbox.max_messages = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_messages));
   // The relay starts after the participant it reads; commits made before
@@ -313,13 +321,19 @@ int Run() {
   // run one at a time on a thread of their own, so that a slow coordinator
   // delays neither the scans nor the maintenance.
   auto outcome_queries = std::make_unique<TimerQueue>();
+  ResolverOptions resolver_options;
+  if (absl::GetFlag(FLAGS_ask_idle_branches_after) > absl::ZeroDuration()) {
+    resolver_options.idle_ask_after = absl::GetFlag(FLAGS_ask_idle_branches_after);
+  } else {
+    resolver_options.idle_ask_after = absl::InfiniteDuration();
+  }
   auto resolver = std::make_unique<InDoubtResolver>(
       participant->get(), timers.get(),
       [link, queries = outcome_queries.get()](const std::string& txid, OutcomeCallback done) {
         queries->After(absl::ZeroDuration(),
                        [link, txid, done = std::move(done)] { done(link->QueryOutcome(txid)); });
       },
-      ResolverOptions{});
+      resolver_options);
   resolver->Start();
   TXLOG(INFO) << "txagent " << name << " serving on " << server->address
               << ": db=" << options.db_path << " coordinator="

@@ -33,8 +33,17 @@ void InDoubtResolver::Scan() {
     }
     // A signed vote whose Commit has not come yet: first send the vote, so
     // that the coordinator holds the transaction (and its vote) open for
-    // that Commit rather than presume it aborted; ask from the next scan.
-    if (branch.vote_unsent && participant_->SendSignedVote(branch.txid)) continue;
+    // that Commit rather than presume it aborted (for a reserved txid not
+    // begun yet, the question would use it up); ask once it was taken or
+    // refused. Sent again after a backoff if it did not get through.
+    if (branch.vote_unsent) {
+      Entry& entry = EntryFor(branch.txid, Kind::kPrepared, now);
+      if (entry.asking || entry.next > now) continue;
+      if (participant_->SendSignedVote(branch.txid)) {
+        BackOff(entry, now);
+        continue;
+      }
+    }
     MaybeAsk(branch.txid, Kind::kPrepared, now);
   }
   absl::StatusOr<std::vector<HeuristicDecision>> unsettled = participant_->ListHeuristics(true);
@@ -49,7 +58,7 @@ void InDoubtResolver::Scan() {
   if (options_.idle_ask_after != absl::InfiniteDuration()) {
     for (const std::string& txid : participant_->ListIdleEnlisted(now - options_.idle_ask_after)) {
       seen.insert(txid);
-      MaybeAsk(txid, Kind::kIdle, now);
+      if (idle_asking_ < options_.max_idle_asking) MaybeAsk(txid, Kind::kIdle, now);
     }
   }
   // Settled by the coordinator's own phase 2 (or an operator) meanwhile.
@@ -63,12 +72,21 @@ void InDoubtResolver::Scan() {
   scope_.After(options_.poll_interval, [this] { Scan(); });
 }
 
-void InDoubtResolver::MaybeAsk(const std::string& txid, Kind kind, absl::Time now) {
-  auto [it, inserted] = entries_.try_emplace(txid, Entry{now, options_.backoff_initial});
+InDoubtResolver::Entry& InDoubtResolver::EntryFor(const std::string& txid, Kind kind,
+                                                  absl::Time now) {
+  const Entry fresh{now, kind == Kind::kIdle ? options_.idle_ask_after : options_.backoff_initial,
+                    /*asking=*/false, kind};
+  auto [it, inserted] = entries_.try_emplace(txid, fresh);
   Entry& entry = it->second;
+  if (!inserted && !entry.asking && entry.kind != kind) entry = fresh;
+  return entry;
+}
+
+void InDoubtResolver::MaybeAsk(const std::string& txid, Kind kind, absl::Time now) {
+  Entry& entry = EntryFor(txid, kind, now);
   if (entry.asking || entry.next > now) return;
   entry.asking = true;
-  entry.kind = kind;
+  if (kind == Kind::kIdle) ++idle_asking_;
   // `done` may run inside the call: it only schedules OnAnswer.
   query_(txid,
          scope_.Bind<absl::StatusOr<RemoteOutcome>>(
@@ -83,6 +101,7 @@ void InDoubtResolver::OnAnswer(const std::string& txid,
   if (it == entries_.end()) return;
   Entry& entry = it->second;
   entry.asking = false;
+  if (entry.kind == Kind::kIdle) --idle_asking_;
   const absl::Time now = scope_.Now();
   bool settled = false;
   switch (entry.kind) {
@@ -179,7 +198,8 @@ bool InDoubtResolver::ApplyToIdle(const std::string& txid,
 
 void InDoubtResolver::BackOff(Entry& entry, absl::Time now) {
   entry.next = now + entry.delay;
-  entry.delay = std::min(entry.delay * 2, options_.backoff_max);
+  entry.delay = std::min(entry.delay * 2, entry.kind == Kind::kIdle ? options_.idle_backoff_max
+                                                                    : options_.backoff_max);
 }
 
 }  // namespace txcoord::participant

@@ -43,8 +43,12 @@ struct ResolverOptions {
   absl::Duration backoff_max = absl::Seconds(10);
   // An unprepared branch whose Enlist the coordinator took, unused this
   // long, is asked about (Participant::ListIdleEnlisted); ABORTED rolls it
-  // back. Infinite: never.
+  // back. Infinite: never. Such questions wait behind those about prepared
+  // branches: at most max_idle_asking in flight, and after PENDING asked
+  // again after idle_ask_after, doubled each time up to idle_backoff_max.
   absl::Duration idle_ask_after = absl::Seconds(5);
+  int max_idle_asking = 4;
+  absl::Duration idle_backoff_max = absl::Seconds(30);
 };
 
 // Asks the coordinator the outcome of `txid` and calls `done` exactly once
@@ -94,7 +98,10 @@ class InDoubtResolver final {
   };
 
   void Scan();
-  // Asks about `txid` if its entry is due; the entry is created if new.
+  // The entry of `txid` for questions of `kind`: created if new, started
+  // afresh if it was kept for another kind (an idle branch prepared since).
+  Entry& EntryFor(const std::string& txid, Kind kind, absl::Time now);
+  // Asks about `txid` if its entry is due.
   void MaybeAsk(const std::string& txid, Kind kind, absl::Time now);
   void OnAnswer(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome);
   // Applies the coordinator's outcome to a prepared branch, or records it
@@ -106,7 +113,8 @@ class InDoubtResolver final {
   // Rolls an idle unprepared branch back on ABORTED: true once settled.
   bool ApplyToIdle(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome,
                    Entry& entry, absl::Time now);
-  // Not asked again before `now` + the entry's delay, which then doubles.
+  // Not asked again before `now` + the entry's delay, which then doubles
+  // (up to backoff_max, or idle_backoff_max for an idle branch).
   void BackOff(Entry& entry, absl::Time now);
 
   Participant* const participant_;
@@ -116,6 +124,7 @@ class InDoubtResolver final {
   // before the first one.
   absl::Time started_ = absl::InfinitePast();
   absl::flat_hash_map<std::string, Entry> entries_;
+  int idle_asking_ = 0;  // questions about idle branches in flight
   // Declared last: destroyed (closed) first, before what its callbacks use.
   ScheduledScope scope_;
 };

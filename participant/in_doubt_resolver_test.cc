@@ -167,12 +167,41 @@ TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistBeforeItIsAske
   EXPECT_TRUE(enlister_.calls()[0].prepared);
   EXPECT_EQ(enlister_.calls()[0].token, result->branch_token);
   EXPECT_TRUE(asked_.empty());
-  scheduler_.Advance(resolver_options_.poll_interval);
+  // Its answer is awaited for a backoff, then the branch is asked about.
+  scheduler_.Advance(resolver_options_.backoff_initial);
   ASSERT_EQ(asked_.size(), 1u);
   EXPECT_EQ(asked_[0].txid, kTx1);
   scheduler_.Advance(resolver_options_.poll_interval * 5);
   EXPECT_EQ(enlister_.calls().size(), 1u);  // sent once
   EXPECT_TRUE(Prepared(kTx1));
+}
+
+// The late Enlist of a signed vote failed on the way (the coordinator was
+// out of reach): it is sent again after a backoff rather than the branch
+// asked about, since for a reserved txid not begun yet the question would
+// use the txid up while its Commit may still come.
+TEST_F(InDoubtResolverTest, ASignedVoteWhoseLateEnlistDidNotGetThroughIsSentAgain) {
+  StartResolver();
+  enlister_.HoldAsync();
+  enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
+  ExecuteOptions signed_prepare;
+  signed_prepare.prepare = true;
+  signed_prepare.named_in_commit = true;
+  signed_prepare.carries_vote_proof = true;
+  ASSERT_TRUE(
+      participant_
+          ->Execute(kTx1, {Sql("UPDATE accounts SET balance = 3 WHERE id = 1")}, signed_prepare)
+          .ok());
+  scheduler_.Advance(resolver_options_.min_age);
+  ASSERT_EQ(enlister_.calls().size(), 1u);
+  ASSERT_EQ(enlister_.AnswerHeld(absl::UnavailableError("connection refused")), 1u);
+  scheduler_.Advance(resolver_options_.backoff_initial);
+  ASSERT_EQ(enlister_.calls().size(), 2u);  // sent again
+  EXPECT_TRUE(asked_.empty());
+  ASSERT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  scheduler_.Advance(2 * resolver_options_.backoff_initial);
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(enlister_.calls().size(), 2u);
 }
 
 TEST_F(InDoubtResolverTest, CommittedAnswerCommitsTheBranch) {
@@ -327,9 +356,10 @@ TEST_F(InDoubtResolverTest, AnIdleBranchOfAnOpenTransactionStays) {
   scheduler_.Advance(absl::Milliseconds(5010));
   ASSERT_EQ(asked_.size(), 1u);
   Answer(RemoteOutcome::kPending);
-  scheduler_.Advance(resolver_options_.backoff_initial - absl::Milliseconds(20));
+  // Asked again after idle_ask_after, not the prepared branches' backoff.
+  scheduler_.Advance(absl::Milliseconds(4990));
   EXPECT_EQ(asked_.size(), 1u);
-  scheduler_.Advance(absl::Milliseconds(40));
+  scheduler_.Advance(absl::Milliseconds(20));
   ASSERT_EQ(asked_.size(), 2u);
   Answer(RemoteOutcome::kPending);
   EXPECT_EQ(participant_->BranchCount(), 1u);
@@ -359,6 +389,27 @@ TEST_F(InDoubtResolverTest, AnIdleBranchWhoseEnlistWasNotTakenIsNotAskedAbout) {
   scheduler_.Advance(absl::Milliseconds(20));
   ASSERT_EQ(asked_.size(), 1u);
   EXPECT_EQ(asked_[0].txid, kTx1);
+}
+
+// Questions about idle branches are many where questions about prepared
+// ones are few: at most max_idle_asking are in flight, and the rest wait.
+TEST_F(InDoubtResolverTest, AtMostMaxIdleAskingIdleBranchesAreAskedAboutAtOnce) {
+  resolver_options_.idle_ask_after = absl::Seconds(5);
+  resolver_options_.max_idle_asking = 2;
+  StartResolver();
+  ASSERT_TRUE(Exec("c1.1.1", {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}).ok());
+  ASSERT_TRUE(Exec("c1.1.2", {Sql("UPDATE accounts SET balance = 7 WHERE id = 2")}).ok());
+  ASSERT_TRUE(Exec("c1.1.3", {Sql("INSERT INTO accounts VALUES (3, 'carol', 10)")}).ok());
+  scheduler_.Advance(absl::Seconds(6));
+  ASSERT_EQ(asked_.size(), 2u);
+  Answer(RemoteOutcome::kAborted);
+  scheduler_.Advance(resolver_options_.poll_interval);
+  ASSERT_EQ(asked_.size(), 3u);
+  EXPECT_EQ(asked_[2].txid, "c1.1.3");
+  Answer(RemoteOutcome::kAborted);
+  Answer(RemoteOutcome::kAborted);
+  scheduler_.Advance(resolver_options_.poll_interval);
+  EXPECT_EQ(participant_->BranchCount(), 0u);
 }
 
 }  // namespace

@@ -174,7 +174,8 @@ struct PreparedBranch {
   // Its YES vote was signed for the client's Commit to carry and has not
   // been sent by Enlist (docs/protocol.md, "Signed votes"): the resolver
   // sends it (SendSignedVote) before it asks, so that a Commit slower than
-  // its first look still finds the transaction waiting.
+  // its first look still finds the transaction waiting. Set again when
+  // that Enlist fails UNAVAILABLE or DEADLINE_EXCEEDED.
   bool vote_unsent = false;
 };
 

@@ -173,6 +173,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
       absl::MutexLock lock(&mu_);
       branch->enlisted = true;
       branch->vote_unsent = true;
+      branch->vote_signed = true;
     }
     ExecuteResult result{std::move(results), Vote::kYes};
     result.endpoint = std::move(signing->endpoint);
@@ -241,6 +242,13 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
     // branch may have been taken and the coordinator's own Prepare may
     // have counted its YES, so QueryOutcome says which.
     if (IsRefusal(status)) branch->vote_refused = true;
+    // A signed vote sent late that did not get through is sent again (after
+    // the resolver's backoff) rather than asked about: for a reserved txid
+    // not begun yet, asking would use the txid up under a live transaction.
+    if (branch->vote_signed && (status.code() == absl::StatusCode::kUnavailable ||
+                                status.code() == absl::StatusCode::kDeadlineExceeded)) {
+      branch->vote_unsent = true;
+    }
     TXLOG(WARNING) << "txid=" << branch->txid << " the vote of the prepared branch "
                    << (IsRefusal(status) ? "was refused: " : "did not reach the coordinator: ")
                    << status << "; the branch stays in doubt until the coordinator's outcome";

@@ -112,6 +112,9 @@ class Participant::Impl final {
     // Its YES vote was signed into the Execute's answer and not sent by
     // Enlist (PreparedBranch::vote_unsent).
     bool vote_unsent = false;
+    // Its YES vote was signed: its only Enlist is the resolver's late send
+    // (SendSignedVote), which is due again if it did not get through.
+    bool vote_signed = false;
 
     // A branch that wrote nothing votes READ_ONLY and is forgotten.
     bool HasWrites() const { return !changeset.empty() || !messages.empty(); }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "participant/participant_observer.h"
 #include "participant/vote_key_holder.h"
 #include "sim/coordinator_node.h"
 #include "sim/sim_vfs.h"
@@ -95,6 +96,19 @@ class ParticipantNode::Enlister final : public participant::Enlister {
   participant::VoteKeyHolder keys_;
 };
 
+// Counts what the run's report shows of the participant's own work.
+class ParticipantNode::Observer final : public participant::ParticipantObserver {
+ public:
+  void OnExecute(absl::Duration, const absl::Status&) override {}
+  void OnLockTimeout() override {}
+  void OnPrepare(participant::Vote) override {}
+  void OnCommit() override {}
+  void OnAbort(participant::RollbackReason reason) override {
+    if (reason == participant::RollbackReason::kAskedAborted) ++asked_rollbacks;
+  }
+  uint64_t asked_rollbacks = 0;  // the simulator has one thread
+};
+
 ParticipantNode::ParticipantNode(EventLoop* loop, Network* net, NodeId id,
                                  CoordinatorRoute coordinator,
                                  const ParticipantNodeOptions& options)
@@ -103,9 +117,12 @@ ParticipantNode::ParticipantNode(EventLoop* loop, Network* net, NodeId id,
       id_(id),
       coordinator_(std::move(coordinator)),
       options_(options),
-      enlister_(std::make_unique<Enlister>(this)) {}
+      enlister_(std::make_unique<Enlister>(this)),
+      observer_(std::make_unique<Observer>()) {}
 
 ParticipantNode::~ParticipantNode() = default;
+
+uint64_t ParticipantNode::asked_rollbacks() const { return observer_->asked_rollbacks; }
 
 absl::Status ParticipantNode::Start() {
   ++process_;
@@ -117,6 +134,7 @@ absl::Status ParticipantNode::Start() {
   po.clock = loop_;
   po.scheduler = loop_;
   po.branch_idle_timeout = options_.idle_timeout;
+  po.observer = observer_.get();
   // Nothing may block the simulator's thread: a lock conflict fails at once.
   po.default_lock_timeout = absl::ZeroDuration();
   // Resending an unanswered vote would sleep on wall-clock time; the

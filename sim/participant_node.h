@@ -101,9 +101,13 @@ class ParticipantNode final {
   std::vector<std::string> PreparedTxids();
   size_t branch_count();
   size_t lock_count();
+  // Idle branches rolled back because the coordinator answered ABORTED
+  // when asked (their Abort was lost), over every process of this node.
+  uint64_t asked_rollbacks() const;
 
  private:
   class Enlister;
+  class Observer;
   // The resolver's OutcomeQuery: QueryOutcome at the coordinator, over the
   // network.
   void QueryOutcome(const std::string& txid, participant::OutcomeCallback done);
@@ -114,6 +118,7 @@ class ParticipantNode final {
   const CoordinatorRoute coordinator_;
   const ParticipantNodeOptions options_;
   std::unique_ptr<Enlister> enlister_;
+  std::unique_ptr<Observer> observer_;
 
   // The process; reset by Crash. The resolver goes first: it uses the
   // participant.

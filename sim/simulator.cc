@@ -528,6 +528,7 @@ SimResult World::Run() {
     result_.clients.reserved += s.reserved;
     result_.clients.signed_votes += s.signed_votes;
   }
+  for (const auto& p : participants_) result_.asked_rollbacks += p->asked_rollbacks();
   result_.violations = history_.violations();
   result_.ok = result_.violations.empty();
   // The lines leading to the first violation say the most about it.
@@ -606,17 +607,19 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       "(%d one-phase, %d early-prepared branches, %d with named branches, %d on reserved "
       "txids, %d signed votes; %d commits past their "
       "deadline, %d settled by "
-      "asking); crashes: coordinator %d (epoch %d), participants %d; %d partitions; %d log "
+      "asking; %d idle branches rolled back by asking); crashes: coordinator %d (epoch %d), "
+      "participants %d; %d partitions; %d log "
       "failures, %d rotations; operator: %d retries, %d aborts, %d branches repaired; messages "
       "%d sent, %d lost, %d duplicated, %d delayed; %.1fs simulated faults, at rest %.1fs later; "
       "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
       r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
       r.clients.named, r.clients.reserved, r.clients.signed_votes, r.clients.deadline_exceeded,
-      r.clients.settled, r.coordinator_crashes, r.coordinator_epochs, r.participant_crashes,
-      r.partitions, r.log_failures, r.log_rotations, r.operator_retries, r.operator_aborts,
-      r.operator_repairs, r.network.sent, r.network.lost, r.network.duplicated, r.network.slow,
-      absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest), r.events);
+      r.clients.settled, r.asked_rollbacks, r.coordinator_crashes, r.coordinator_epochs,
+      r.participant_crashes, r.partitions, r.log_failures, r.log_rotations, r.operator_retries,
+      r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost, r.network.duplicated,
+      r.network.slow, absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest),
+      r.events);
   if (options.etcd_log) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "

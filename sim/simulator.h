@@ -128,6 +128,9 @@ struct SimResult {
   uint64_t operator_retries = 0;
   uint64_t operator_aborts = 0;
   uint64_t operator_repairs = 0;  // branches marked done
+  // Idle branches an agent rolled back on hearing ABORTED when it asked
+  // (their Abort was lost).
+  uint64_t asked_rollbacks = 0;
   // With etcd_log.
   uint64_t takeovers = 0;  // the space taken, after the first time
   uint64_t pauses = 0;     // of the owner

@@ -177,6 +177,7 @@ int main(int argc, char** argv) {
     total.clients.unknown += r.clients.unknown;
     total.clients.settled += r.clients.settled;
     total.operator_repairs += r.operator_repairs;
+    total.asked_rollbacks += r.asked_rollbacks;
     total.coordinator_crashes += r.coordinator_crashes;
     total.takeovers += r.takeovers;
     total.participant_crashes += r.participant_crashes;
@@ -190,8 +191,8 @@ int main(int argc, char** argv) {
   std::printf(
       "txsim: %d run(s) from seed %llu, %d failed; %llu transactions (%llu committed, %llu "
       "aborted, %llu unknown to the client, %llu settled by asking); %llu coordinator and %llu "
-      "participant crashes; %llu takeovers; %llu branches repaired by the operator; %.1fs wall "
-      "time\n",
+      "participant crashes; %llu takeovers; %llu branches repaired by the operator; %llu idle "
+      "branches rolled back by asking; %.1fs wall time\n",
       runs, static_cast<unsigned long long>(first), failed,
       static_cast<unsigned long long>(total.clients.begun),
       static_cast<unsigned long long>(total.clients.committed),
@@ -202,6 +203,7 @@ int main(int argc, char** argv) {
       static_cast<unsigned long long>(total.participant_crashes),
       static_cast<unsigned long long>(total.takeovers),
       static_cast<unsigned long long>(total.operator_repairs),
+      static_cast<unsigned long long>(total.asked_rollbacks),
       absl::ToDoubleSeconds(absl::Now() - start));
   return failed == 0 ? 0 : 1;
 }
