@@ -64,6 +64,18 @@ class InDoubtResolverTest : public testing::ParticipantTest {
                     .ok());
     ASSERT_EQ(participant_->Prepare(txid).value(), Vote::kYes);
   }
+  // An early prepare whose vote is signed into the answer (docs/protocol.md,
+  // "Signed votes"); Enlists are held from now on.
+  absl::StatusOr<ExecuteResult> SignedPrepare(const std::string& txid) {
+    enlister_.HoldAsync();
+    enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
+    ExecuteOptions signed_prepare;
+    signed_prepare.prepare = true;
+    signed_prepare.named_in_commit = true;
+    signed_prepare.carries_vote_proof = true;
+    return participant_->Execute(txid, {Sql("UPDATE accounts SET balance = 3 WHERE id = 1")},
+                                 signed_prepare);
+  }
   bool Prepared(const std::string& txid) {
     for (const PreparedBranch& branch : participant_->ListPrepared()) {
       if (branch.txid == txid) return true;
@@ -147,14 +159,7 @@ TEST_F(InDoubtResolverTest, NamedBranchWhoseVoteTheCoordinatorRefusedIsAskedAtOn
 // a slow Commit still finds the transaction open, and asked about after.
 TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistBeforeItIsAsked) {
   StartResolver();
-  enlister_.HoldAsync();
-  enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
-  ExecuteOptions signed_prepare;
-  signed_prepare.prepare = true;
-  signed_prepare.named_in_commit = true;
-  signed_prepare.carries_vote_proof = true;
-  absl::StatusOr<ExecuteResult> result = participant_->Execute(
-      kTx1, {Sql("UPDATE accounts SET balance = 3 WHERE id = 1")}, signed_prepare);
+  absl::StatusOr<ExecuteResult> result = SignedPrepare(kTx1);
   ASSERT_TRUE(result.ok()) << result.status();
   ASSERT_FALSE(result->vote_proof.empty());
   EXPECT_TRUE(enlister_.calls().empty());
@@ -182,16 +187,7 @@ TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistBeforeItIsAske
 // use the txid up while its Commit may still come.
 TEST_F(InDoubtResolverTest, ASignedVoteWhoseLateEnlistDidNotGetThroughIsSentAgain) {
   StartResolver();
-  enlister_.HoldAsync();
-  enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
-  ExecuteOptions signed_prepare;
-  signed_prepare.prepare = true;
-  signed_prepare.named_in_commit = true;
-  signed_prepare.carries_vote_proof = true;
-  ASSERT_TRUE(
-      participant_
-          ->Execute(kTx1, {Sql("UPDATE accounts SET balance = 3 WHERE id = 1")}, signed_prepare)
-          .ok());
+  ASSERT_TRUE(SignedPrepare(kTx1).ok());
   scheduler_.Advance(resolver_options_.min_age);
   ASSERT_EQ(enlister_.calls().size(), 1u);
   ASSERT_EQ(enlister_.AnswerHeld(absl::UnavailableError("connection refused")), 1u);
