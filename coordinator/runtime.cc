@@ -333,8 +333,11 @@ void Runtime::CommitAsync(const std::string& txid, std::vector<NamedBranch> name
     }
     done(std::move(result));
   };
-  const bool proofs_count = ProofsCount(txid);
-  if (proofs_count) {
+  // Branches that join by their proofs, just before the Commit runs.
+  const bool enlists_proven =
+      ProofsCount(txid) && std::any_of(named.begin(), named.end(),
+                                       [](const NamedBranch& n) { return !n.vote_proof.empty(); });
+  if (enlists_proven) {
     if (absl::Status checked = CheckVoteProofs(txid, named); !checked.ok()) {
       Fire(*waiter, checked);
       return;
@@ -346,12 +349,15 @@ void Runtime::CommitAsync(const std::string& txid, std::vector<NamedBranch> name
   absl::Status started =
       WithEngine([&](Engine& e, Actions* out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         if (absl::Status s = CheckAccepting(); !s.ok()) return s;
-        // A bad list of names changes nothing, proven branches included.
-        if (absl::Status s = Engine::CheckNamed(refs, e.max_branches()); !s.ok()) return s;
+        if (enlists_proven) {
+          // A bad list of names changes nothing, proven branches included
+          // (without them, Engine::Commit's own check is first).
+          if (absl::Status s = Engine::CheckNamed(refs, e.max_branches()); !s.ok()) return s;
+        }
         waiters_[txid].push_back(waiter);
         // Checked above; a refusal (the transaction is over, a lost
         // branch) leaves the Commit below to answer what became of it.
-        if (proofs_count) EnlistSigned(e, txid, named, /*checked=*/true, out);
+        if (enlists_proven) EnlistSigned(e, txid, named, /*checked=*/true, out);
         absl::Status s = e.Commit(txid, refs, Now(), out);
         if (!s.ok()) RemoveWaiter(txid, waiter);
         return s;

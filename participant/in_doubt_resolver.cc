@@ -38,7 +38,7 @@ void InDoubtResolver::Scan() {
     // refused. Sent again after a backoff if it did not get through.
     if (branch.vote_unsent) {
       Entry& entry = EntryFor(branch.txid, Kind::kPrepared, now);
-      if (entry.asking || entry.next > now) continue;
+      if (!Due(entry, now)) continue;
       if (participant_->SendSignedVote(branch.txid)) {
         BackOff(entry, now);
         continue;
@@ -84,7 +84,7 @@ InDoubtResolver::Entry& InDoubtResolver::EntryFor(const std::string& txid, Kind 
 
 void InDoubtResolver::MaybeAsk(const std::string& txid, Kind kind, absl::Time now) {
   Entry& entry = EntryFor(txid, kind, now);
-  if (entry.asking || entry.next > now) return;
+  if (!Due(entry, now)) return;
   entry.asking = true;
   if (kind == Kind::kIdle) ++idle_asking_;
   // `done` may run inside the call: it only schedules OnAnswer.

@@ -101,6 +101,8 @@ class InDoubtResolver final {
   // The entry of `txid` for questions of `kind`: created if new, started
   // afresh if it was kept for another kind (an idle branch prepared since).
   Entry& EntryFor(const std::string& txid, Kind kind, absl::Time now);
+  // Nothing in flight for it, and its backoff is over.
+  static bool Due(const Entry& entry, absl::Time now) { return !entry.asking && entry.next <= now; }
   // Asks about `txid` if its entry is due.
   void MaybeAsk(const std::string& txid, Kind kind, absl::Time now);
   void OnAnswer(const std::string& txid, const absl::StatusOr<RemoteOutcome>& outcome);
