@@ -118,11 +118,14 @@ absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::str
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
   // A handler that blocks (a Commit waiting for votes, an Execute waiting
   // for a row lock) makes the sync server start another poller thread, and
-  // pollers beyond MAX_POLLERS exit once idle. With the default of 2 the
-  // daemons started and ended about one thread per transaction under load;
-  // idle pollers cost only a little memory.
+  // pollers beyond MAX_POLLERS exit once idle. So the daemons keep about as
+  // many threads as they have had calls at once, up to MAX_POLLERS, and
+  // start and end a thread per call only beyond it (with the default of 2,
+  // about one per transaction under load; with 16, 0.3 per transaction at
+  // each agent at 64 clients, which cost 12-35 % of the throughput there:
+  // docs/benchmarks.md). An idle poller costs its stack's touched pages.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
-  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 16);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 128);
   for (grpc::Service* service : services) builder.RegisterService(service);
   if (options.inflight != nullptr) {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> creators;
