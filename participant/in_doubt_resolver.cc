@@ -35,7 +35,9 @@ void InDoubtResolver::Scan() {
     // that the coordinator holds the transaction (and its vote) open for
     // that Commit rather than presume it aborted (for a reserved txid not
     // begun yet, the question would use it up); ask once it was taken or
-    // refused. Sent again after a backoff if it did not get through.
+    // refused. Sent again after a backoff if it did not get through; never
+    // asked about while that Enlist is on its way.
+    if (branch.vote_sending) continue;
     if (branch.vote_unsent) {
       Entry& entry = EntryFor(branch.txid, Kind::kPrepared, now);
       if (!Due(entry, now)) continue;

@@ -157,7 +157,7 @@ TEST_F(InDoubtResolverTest, NamedBranchWhoseVoteTheCoordinatorRefusedIsAskedAtOn
 // A signed vote (docs/protocol.md, "Signed votes") reached no coordinator:
 // with no outcome after min_age, the vote is sent by Enlist first, so that
 // a slow Commit still finds the transaction open, and asked about after.
-TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistBeforeItIsAsked) {
+TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistAndAskedAboutOnceAnswered) {
   StartResolver();
   absl::StatusOr<ExecuteResult> result = SignedPrepare(kTx1);
   ASSERT_TRUE(result.ok()) << result.status();
@@ -172,8 +172,14 @@ TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistBeforeItIsAske
   EXPECT_TRUE(enlister_.calls()[0].prepared);
   EXPECT_EQ(enlister_.calls()[0].token, result->branch_token);
   EXPECT_TRUE(asked_.empty());
-  // Its answer is awaited for a backoff, then the branch is asked about.
-  scheduler_.Advance(resolver_options_.backoff_initial);
+  // While the Enlist is on its way, the branch is neither asked about (the
+  // question could overtake it) nor sent again, however long it takes.
+  scheduler_.Advance(resolver_options_.backoff_max * 2);
+  EXPECT_TRUE(asked_.empty());
+  EXPECT_EQ(enlister_.calls().size(), 1u);
+  // Once the coordinator took it, the branch is asked about.
+  ASSERT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  scheduler_.Advance(resolver_options_.poll_interval);
   ASSERT_EQ(asked_.size(), 1u);
   EXPECT_EQ(asked_[0].txid, kTx1);
   scheduler_.Advance(resolver_options_.poll_interval * 5);

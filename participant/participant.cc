@@ -346,7 +346,7 @@ std::vector<PreparedBranch> Participant::Impl::ListPrepared() {
     for (const auto& [txid, branch] : branches_) {
       if (branch->prepared) {
         prepared.push_back({txid, branch->coordinator, branch->prepared_at, branch->vote_refused,
-                            branch->vote_unsent});
+                            branch->vote_unsent, branch->vote_sending});
       }
     }
   }

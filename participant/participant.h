@@ -177,6 +177,10 @@ struct PreparedBranch {
   // its first look still finds the transaction waiting. Set again when
   // that Enlist fails UNAVAILABLE or DEADLINE_EXCEEDED.
   bool vote_unsent = false;
+  // That late Enlist is on its way and not answered yet: the resolver
+  // neither sends it again nor asks, since a question that overtook it
+  // would, for a reserved txid not begun yet, use the txid up.
+  bool vote_sending = false;
 };
 
 // An operator's forced outcome of an in-doubt branch (txctl resolve), kept

@@ -210,6 +210,7 @@ bool Participant::Impl::SendSignedVote(const std::string& txid) {
       return false;
     }
     branch->vote_unsent = false;
+    branch->vote_sending = true;
   }
   TXLOG(INFO) << "txid=" << txid
               << " no outcome yet for the signed vote of the prepared branch: sending it by Enlist";
@@ -233,9 +234,11 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
     NoteServingEpoch(*branch);
     absl::MutexLock lock(&mu_);
     branch->enlist_taken = true;
+    branch->vote_sending = false;
     return;
   }
   absl::MutexLock lock(&mu_);
+  branch->vote_sending = false;
   if (branch->dropped) return;  // ended meanwhile (the coordinator's Abort, a Release)
   if (branch->prepared) {
     // Only the coordinator's outcome may end it: an earlier Enlist of the

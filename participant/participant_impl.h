@@ -115,6 +115,8 @@ class Participant::Impl final {
     // Its YES vote was signed: its only Enlist is the resolver's late send
     // (SendSignedVote), which is due again if it did not get through.
     bool vote_signed = false;
+    // That late Enlist is unanswered (PreparedBranch::vote_sending).
+    bool vote_sending = false;
 
     // A branch that wrote nothing votes READ_ONLY and is forgotten.
     bool HasWrites() const { return !changeset.empty() || !messages.empty(); }
