@@ -200,10 +200,61 @@ TEST_F(InDoubtResolverTest, ASignedVoteWhoseLateEnlistDidNotGetThroughIsSentAgai
   scheduler_.Advance(resolver_options_.backoff_initial);
   ASSERT_EQ(enlister_.calls().size(), 2u);  // sent again
   EXPECT_TRUE(asked_.empty());
-  ASSERT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  // An overloaded coordinator did not process it either.
+  ASSERT_EQ(enlister_.AnswerHeld(absl::ResourceExhaustedError("too many calls")), 1u);
   scheduler_.Advance(2 * resolver_options_.backoff_initial);
+  ASSERT_EQ(enlister_.calls().size(), 3u);
+  EXPECT_TRUE(asked_.empty());
+  ASSERT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  scheduler_.Advance(4 * resolver_options_.backoff_initial);
   ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(enlister_.calls().size(), 3u);
+}
+
+// A late signed vote that the coordinator refused (the transaction is over)
+// is not sent again: the branch is asked about, once the backoff that
+// began with the send is over.
+TEST_F(InDoubtResolverTest, ASignedVoteWhoseLateEnlistWasRefusedIsAskedAbout) {
+  StartResolver();
+  ASSERT_TRUE(SignedPrepare(kTx1).ok());
+  scheduler_.Advance(resolver_options_.min_age);
+  ASSERT_EQ(enlister_.calls().size(), 1u);
+  ASSERT_EQ(enlister_.AnswerHeld(absl::FailedPreconditionError("transaction c1.1.1 is over")), 1u);
+  scheduler_.Advance(resolver_options_.backoff_initial);
+  ASSERT_EQ(asked_.size(), 1u);
+  EXPECT_EQ(asked_[0].txid, kTx1);
+  EXPECT_EQ(enlister_.calls().size(), 1u);
+}
+
+// The branch's own Enlist from its first write, answered while the late
+// send of its signed vote is still on its way, does not stand for that
+// send: the resolver still waits for the send's answer before it asks.
+TEST_F(InDoubtResolverTest, AnEarlierEnlistAnsweredLateDoesNotReleaseTheLateSignedVote) {
+  StartResolver();
+  enlister_.HoldAsync();
+  enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
+  ExecuteOptions first_write;
+  first_write.named_in_commit = true;
+  first_write.carries_vote_proof = true;
+  ASSERT_TRUE(
+      participant_
+          ->Execute(kTx1, {Sql("UPDATE accounts SET balance = 2 WHERE id = 1")}, first_write)
+          .ok());
+  ASSERT_EQ(enlister_.calls().size(), 1u);  // the branch alone
+  EXPECT_FALSE(enlister_.calls()[0].prepared);
+  absl::StatusOr<ExecuteResult> voted = SignedPrepare(kTx1);
+  ASSERT_TRUE(voted.ok()) << voted.status();
+  ASSERT_FALSE(voted->vote_proof.empty());
+  scheduler_.Advance(resolver_options_.min_age);
+  ASSERT_EQ(enlister_.calls().size(), 2u);  // the late send
+  EXPECT_TRUE(enlister_.calls()[1].prepared);
+  ASSERT_TRUE(enlister_.AnswerOldestHeld(absl::DeadlineExceededError("first write's Enlist")));
+  scheduler_.Advance(resolver_options_.backoff_max * 2);
+  EXPECT_TRUE(asked_.empty());
   EXPECT_EQ(enlister_.calls().size(), 2u);
+  ASSERT_TRUE(enlister_.AnswerOldestHeld(absl::OkStatus()));
+  scheduler_.Advance(resolver_options_.poll_interval);
+  ASSERT_EQ(asked_.size(), 1u);
 }
 
 TEST_F(InDoubtResolverTest, CommittedAnswerCommitsTheBranch) {

@@ -175,7 +175,7 @@ struct PreparedBranch {
   // been sent by Enlist (docs/protocol.md, "Signed votes"): the resolver
   // sends it (SendSignedVote) before it asks, so that a Commit slower than
   // its first look still finds the transaction waiting. Set again when
-  // that Enlist fails UNAVAILABLE or DEADLINE_EXCEEDED.
+  // that Enlist fails UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED.
   bool vote_unsent = false;
   // That late Enlist is on its way and not answered yet: the resolver
   // neither sends it again nor asks, since a question that overtook it

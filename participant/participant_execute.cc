@@ -173,7 +173,6 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
       absl::MutexLock lock(&mu_);
       branch->enlisted = true;
       branch->vote_unsent = true;
-      branch->vote_signed = true;
     }
     ExecuteResult result{std::move(results), Vote::kYes};
     result.endpoint = std::move(signing->endpoint);
@@ -189,7 +188,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
   }
   // The client's Commit names this branch, so the coordinator waits for
   // this enlistment (or aborts without it): nothing to wait for here.
-  EnlistInBackground(branch, with_vote);
+  EnlistInBackground(branch, with_vote ? BackgroundEnlist::kVote : BackgroundEnlist::kBranch);
   // An answer that came at once (no route to the txid's coordinator, say)
   // has rolled the branch back already: say so now rather than let the
   // Commit wait out its prepare timeout for an enlistment that never went.
@@ -214,42 +213,48 @@ bool Participant::Impl::SendSignedVote(const std::string& txid) {
   }
   TXLOG(INFO) << "txid=" << txid
               << " no outcome yet for the signed vote of the prepared branch: sending it by Enlist";
-  EnlistInBackground(branch, /*with_vote=*/true);
+  EnlistInBackground(branch, BackgroundEnlist::kLateSignedVote);
   return true;
 }
 
-void Participant::Impl::EnlistInBackground(const BranchPtr& branch, bool with_vote) {
-  enlister_->EnlistAsync(branch->txid, branch->token, with_vote,
-                         [liveness = liveness_, branch, with_vote](absl::Status status) {
+void Participant::Impl::EnlistInBackground(const BranchPtr& branch, BackgroundEnlist what) {
+  enlister_->EnlistAsync(branch->txid, branch->token,
+                         /*prepared=*/what != BackgroundEnlist::kBranch,
+                         [liveness = liveness_, branch, what](absl::Status status) {
                            absl::MutexLock lock(&liveness->mu);
                            if (liveness->impl != nullptr) {
-                             liveness->impl->OnEnlistAnswered(branch, with_vote, status);
+                             liveness->impl->OnEnlistAnswered(branch, what, status);
                            }
                          });
 }
 
-void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote,
+void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, BackgroundEnlist what,
                                          const absl::Status& status) {
+  const bool late = what == BackgroundEnlist::kLateSignedVote;
   if (status.ok()) {
     NoteServingEpoch(*branch);
     absl::MutexLock lock(&mu_);
     branch->enlist_taken = true;
-    branch->vote_sending = false;
+    if (late) branch->vote_sending = false;
     return;
   }
   absl::MutexLock lock(&mu_);
-  branch->vote_sending = false;
+  if (late) branch->vote_sending = false;
   if (branch->dropped) return;  // ended meanwhile (the coordinator's Abort, a Release)
   if (branch->prepared) {
     // Only the coordinator's outcome may end it: an earlier Enlist of the
     // branch may have been taken and the coordinator's own Prepare may
     // have counted its YES, so QueryOutcome says which.
     if (IsRefusal(status)) branch->vote_refused = true;
-    // A signed vote sent late that did not get through is sent again (after
-    // the resolver's backoff) rather than asked about: for a reserved txid
-    // not begun yet, asking would use the txid up under a live transaction.
-    if (branch->vote_signed && (status.code() == absl::StatusCode::kUnavailable ||
-                                status.code() == absl::StatusCode::kDeadlineExceeded)) {
+    // A signed vote sent late that did not get through (not processed:
+    // the coordinator out of reach, the deadline, an overload) is sent
+    // again by the resolver rather than asked about: for a reserved txid
+    // not begun yet, asking would use the txid up under a live
+    // transaction. Any other answer is asked about, so that no error
+    // repeated forever keeps the branch in doubt.
+    if (late && (status.code() == absl::StatusCode::kUnavailable ||
+                 status.code() == absl::StatusCode::kDeadlineExceeded ||
+                 status.code() == absl::StatusCode::kResourceExhausted)) {
       branch->vote_unsent = true;
     }
     TXLOG(WARNING) << "txid=" << branch->txid << " the vote of the prepared branch "
@@ -260,7 +265,8 @@ void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, bool with_vote
   // The Commit that names this branch aborts without it; free its locks now.
   branch->enlist_failure = status;
   TXLOG(WARNING) << "txid=" << branch->txid << " enlisting the branch "
-                 << (with_vote ? "with its vote " : "") << "failed (" << status << "): rolled back";
+                 << (what != BackgroundEnlist::kBranch ? "with its vote " : "") << "failed ("
+                 << status << "): rolled back";
   if (absl::Status rolled_back = AbortLocked(branch, RollbackReason::kEnlistRefused);
       !rolled_back.ok()) {
     TXLOG(ERROR) << "txid=" << branch->txid

@@ -110,12 +110,10 @@ class Participant::Impl final {
     // asking at once (PreparedBranch::vote_refused).
     bool vote_refused = false;
     // Its YES vote was signed into the Execute's answer and not sent by
-    // Enlist (PreparedBranch::vote_unsent).
+    // Enlist (PreparedBranch::vote_unsent); set again when the resolver's
+    // late send (SendSignedVote) did not get through.
     bool vote_unsent = false;
-    // Its YES vote was signed: its only Enlist is the resolver's late send
-    // (SendSignedVote), which is due again if it did not get through.
-    bool vote_signed = false;
-    // That late Enlist is unanswered (PreparedBranch::vote_sending).
+    // That late send is unanswered (PreparedBranch::vote_sending).
     bool vote_sending = false;
 
     // A branch that wrote nothing votes READ_ONLY and is forgotten.
@@ -164,12 +162,18 @@ class Participant::Impl final {
   absl::StatusOr<ExecuteResult> SendToCoordinator(const BranchPtr& branch,
                                                   std::vector<SqlResult> results, bool with_vote,
                                                   bool signed_vote) ABSL_LOCKS_EXCLUDED(mu_);
-  void OnEnlistAnswered(const BranchPtr& branch, bool with_vote, const absl::Status& status)
+  // What an enlistment sent in the background carries.
+  enum class BackgroundEnlist {
+    kBranch,          // the branch alone (its first write)
+    kVote,            // the branch with its YES vote (early prepare)
+    kLateSignedVote,  // a signed vote sent after all (SendSignedVote)
+  };
+  void OnEnlistAnswered(const BranchPtr& branch, BackgroundEnlist what, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
-  // Sends the branch's enlistment (with its vote) marked named_in_commit,
-  // without waiting; OnEnlistAnswered takes the answer, unless the
-  // participant has closed by then.
-  void EnlistInBackground(const BranchPtr& branch, bool with_vote) ABSL_LOCKS_EXCLUDED(mu_);
+  // Sends the branch's enlistment marked named_in_commit, without waiting;
+  // OnEnlistAnswered takes the answer, unless the participant has closed
+  // by then.
+  void EnlistInBackground(const BranchPtr& branch, BackgroundEnlist what) ABSL_LOCKS_EXCLUDED(mu_);
   // The coordinator took an Enlist of `branch`, so it serves the branch's
   // epoch, and every transaction of its earlier epochs without a decision
   // is aborted (presumed abort). Records that epoch for the coordinator;

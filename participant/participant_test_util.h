@@ -86,6 +86,18 @@ class FakeEnlister final : public Enlister {
     for (auto& done : held) done(status);
     return held.size();
   }
+  // Answers the oldest held call with `status`; false if none is held.
+  bool AnswerOldestHeld(const absl::Status& status) {
+    std::function<void(absl::Status)> done;
+    {
+      absl::MutexLock lock(&mu_);
+      if (held_.empty()) return false;
+      done = std::move(held_.front());
+      held_.erase(held_.begin());
+    }
+    done(status);
+    return true;
+  }
 
   // The next calls answer these, in order; later ones answer OK.
   void FailNext(absl::Status status) {

@@ -116,14 +116,17 @@ absl::StatusOr<ServerHandle> StartServer(const std::string& name, const std::str
                            &port);
   builder.SetMaxReceiveMessageSize(kMaxMessageBytes);
   builder.SetMaxSendMessageSize(kMaxMessageBytes);
-  // A handler that blocks (a Commit waiting for votes, an Execute waiting
-  // for a row lock) makes the sync server start another poller thread, and
-  // pollers beyond MAX_POLLERS exit once idle. So the daemons keep about as
-  // many threads as they have had calls at once, up to MAX_POLLERS, and
-  // start and end a thread per call only beyond it (with the default of 2,
-  // about one per transaction under load; with 16, 0.3 per transaction at
-  // each agent at 64 clients, which cost 12-35 % of the throughput there:
-  // docs/benchmarks.md). An idle poller costs its stack's touched pages.
+  // A handler that blocks (an Execute waiting for a row lock, a Prepare for
+  // its sync) makes the sync server start another poller thread, and a
+  // thread that finishes a call exits if MAX_POLLERS pollers are idle
+  // already. So a daemon keeps up to MAX_POLLERS idle threads from its
+  // busiest moment, and starts and ends a thread per call only beyond that
+  // (with the default of 2, about one per transaction under load; with 16,
+  // 0.3 per transaction at each agent at 64 clients, which cost 12-35 % of
+  // the throughput there: docs/benchmarks.md). Threads busy at once are not
+  // capped here. An idle one costs the pages its stack touched and its
+  // malloc cache. The coordinator's own service uses the callback API: its
+  // sync pool serves only the admin and reflection services.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 2);
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS, 128);
   for (grpc::Service* service : services) builder.RegisterService(service);

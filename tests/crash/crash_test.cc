@@ -179,24 +179,20 @@ TEST_P(CrashTest, EveryTransactionIsAllOrNothingAfterCrashAndRestart) {
   const CrashCase& c = GetParam();
   ASSERT_TRUE(RestartTarget({absl::StrCat("--failpoints=", c.failpoint, "=crash@", c.hit)}).ok());
 
-  // Transfers from several clients until the failpoint fires (or a cap).
-  // Only transfers that got a txid count towards the cap: a Begin that
-  // failed fast (the channel between two connection attempts) is tried
-  // again after a pause, as a client would, instead of using up the
-  // workload before a single transaction ran.
+  // Transfers from several clients until the failpoint fires (or the wait
+  // below gives up). No cap on attempts: transfers that fail fast (a
+  // channel between two connection attempts) must not use up the workload
+  // before the target reaches its failpoint. A failed Begin is tried again
+  // after a pause, as a client would.
   Outcomes outcomes;
   std::atomic<bool> stop{false};
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t) {
     clients.emplace_back([&] {
       absl::BitGen rng;
-      for (int begun = 0; begun < 150 && !stop.load();) {
+      while (!stop.load()) {
         TransferResult result = bank_->Transfer(rng);
-        if (result.txid.empty()) {
-          absl::SleepFor(absl::Milliseconds(20));
-        } else {
-          ++begun;
-        }
+        if (result.txid.empty()) absl::SleepFor(absl::Milliseconds(20));
         outcomes.Add(result);
       }
     });
