@@ -42,6 +42,10 @@ grpc::Status AgentAdminService::ListInDoubt(grpc::ServerContext* context,
     out->set_coordinator(branch.coordinator);
     out->set_prepared_unix_ms(absl::ToUnixMillis(branch.prepared_at));
     out->set_age_ms(absl::ToInt64Milliseconds(now - branch.prepared_at));
+    out->set_vote(branch.vote_sending   ? v1::IN_DOUBT_VOTE_SENDING
+                  : branch.vote_unsent  ? v1::IN_DOUBT_VOTE_SIGNED
+                  : branch.vote_refused ? v1::IN_DOUBT_VOTE_REFUSED
+                                        : v1::IN_DOUBT_VOTE_SENT);
   }
   response->set_participant(name_);
   response->set_coordinator_address(coordinator_address_);

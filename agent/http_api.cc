@@ -326,10 +326,12 @@ std::vector<HttpRoute> AgentHttpRoutes(std::shared_ptr<grpc::Channel> channel,
                       if (!s.ok()) return s;
                       nlohmann::json branches = nlohmann::json::array();
                       for (const v1::InDoubtBranch& b : response.branches()) {
-                        branches.push_back({{"txid", b.txid()},
-                                            {"coordinator", b.coordinator()},
-                                            {"prepared_unix_ms", b.prepared_unix_ms()},
-                                            {"age_ms", b.age_ms()}});
+                        branches.push_back(
+                            {{"txid", b.txid()},
+                             {"coordinator", b.coordinator()},
+                             {"prepared_unix_ms", b.prepared_unix_ms()},
+                             {"age_ms", b.age_ms()},
+                             {"vote", EnumName(v1::InDoubtVote_Name(b.vote()), "IN_DOUBT_VOTE_")}});
                       }
                       return nlohmann::json{
                           {"branches", std::move(branches)},

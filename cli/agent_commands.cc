@@ -62,6 +62,7 @@ int RunInDoubt(const Invocation& invocation) {
       json.Key("coordinator").String(b.coordinator());
       json.Key("prepared_unix_ms").Int(b.prepared_unix_ms());
       json.Key("age_ms").Int(b.age_ms());
+      json.Key("vote").String(InDoubtVoteName(b.vote()));
       json.EndObject();
     }
     json.EndArray().EndObject();
@@ -70,10 +71,10 @@ int RunInDoubt(const Invocation& invocation) {
   }
   std::cout << "agent " << response.participant() << " at " << invocation.agent
             << " (asks coordinator " << response.coordinator_address() << ")\n";
-  Table table({"TXID", "COORDINATOR", "PREPARED", "AGE"});
+  Table table({"TXID", "COORDINATOR", "PREPARED", "AGE", "VOTE"});
   for (const v1::InDoubtBranch& b : response.branches()) {
     table.AddRow({b.txid(), b.coordinator(), Timestamp(b.prepared_unix_ms()),
-                  FormatAge(absl::Milliseconds(b.age_ms()))});
+                  FormatAge(absl::Milliseconds(b.age_ms())), InDoubtVoteName(b.vote())});
   }
   std::cout << table.Render() << response.branches_size() << " in-doubt branch(es)\n";
   return kExitOk;

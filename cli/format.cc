@@ -81,6 +81,11 @@ std::string VoteName(v1::Vote vote) {
   return WithoutPrefix(v1::Vote_Name(vote), "VOTE_");
 }
 
+std::string InDoubtVoteName(v1::InDoubtVote vote) {
+  if (vote == v1::IN_DOUBT_VOTE_UNSPECIFIED) return "-";
+  return WithoutPrefix(v1::InDoubtVote_Name(vote), "IN_DOUBT_VOTE_");
+}
+
 std::string OutcomeName(v1::Outcome outcome) {
   if (outcome == v1::OUTCOME_UNSPECIFIED) return "-";
   return WithoutPrefix(v1::Outcome_Name(outcome), "OUTCOME_");

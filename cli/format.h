@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "txcoord/v1/admin.pb.h"
 #include "txcoord/v1/txcoord.pb.h"
 
 namespace txcoord::cli {
@@ -37,9 +38,10 @@ std::string Truncate(const std::string& text, size_t max);
 // "-" for an empty string.
 std::string OrDash(const std::string& text);
 
-// "COMMITTING", "YES", "COMMITTED" (prefixes dropped).
+// "COMMITTING", "YES", "SIGNED", "COMMITTED" (prefixes dropped).
 std::string StateName(v1::TxState state);
 std::string VoteName(v1::Vote vote);
+std::string InDoubtVoteName(v1::InDoubtVote vote);
 std::string OutcomeName(v1::Outcome outcome);
 
 }  // namespace txcoord::cli

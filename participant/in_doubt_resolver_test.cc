@@ -76,6 +76,13 @@ class InDoubtResolverTest : public testing::ParticipantTest {
     return participant_->Execute(txid, {Sql("UPDATE accounts SET balance = 3 WHERE id = 1")},
                                  signed_prepare);
   }
+  // The branch as ListPrepared shows it (what `txctl in-doubt` lists).
+  std::optional<PreparedBranch> Listed(const std::string& txid) {
+    for (PreparedBranch& branch : participant_->ListPrepared()) {
+      if (branch.txid == txid) return std::move(branch);
+    }
+    return std::nullopt;
+  }
   bool Prepared(const std::string& txid) {
     for (const PreparedBranch& branch : participant_->ListPrepared()) {
       if (branch.txid == txid) return true;
@@ -166,12 +173,18 @@ TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistAndAskedAboutO
   scheduler_.Advance(resolver_options_.min_age - absl::Milliseconds(20));
   EXPECT_TRUE(enlister_.calls().empty());
   EXPECT_TRUE(asked_.empty());
+  ASSERT_TRUE(Listed(kTx1).has_value());
+  EXPECT_TRUE(Listed(kTx1)->vote_unsent);
+  EXPECT_FALSE(Listed(kTx1)->vote_sending);
   scheduler_.Advance(absl::Milliseconds(20));
   ASSERT_EQ(enlister_.calls().size(), 1u);
   EXPECT_EQ(enlister_.calls()[0].txid, kTx1);
   EXPECT_TRUE(enlister_.calls()[0].prepared);
   EXPECT_EQ(enlister_.calls()[0].token, result->branch_token);
   EXPECT_TRUE(asked_.empty());
+  ASSERT_TRUE(Listed(kTx1).has_value());
+  EXPECT_FALSE(Listed(kTx1)->vote_unsent);
+  EXPECT_TRUE(Listed(kTx1)->vote_sending);
   // While the Enlist is on its way, the branch is neither asked about (the
   // question could overtake it) nor sent again, however long it takes.
   scheduler_.Advance(resolver_options_.backoff_max * 2);
@@ -179,6 +192,7 @@ TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistAndAskedAboutO
   EXPECT_EQ(enlister_.calls().size(), 1u);
   // Once the coordinator took it, the branch is asked about.
   ASSERT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  EXPECT_FALSE(Listed(kTx1)->vote_sending);
   scheduler_.Advance(resolver_options_.poll_interval);
   ASSERT_EQ(asked_.size(), 1u);
   EXPECT_EQ(asked_[0].txid, kTx1);

@@ -55,6 +55,7 @@ async function refresh() {
       cell(tr, b.coordinator);
       cell(tr, new Date(b.prepared_unix_ms).toISOString());
       cell(tr, `${Math.round(b.age_ms / 1000)} s`);
+      cell(tr, b.vote);
       const actions = tr.insertCell();
       for (const decision of ['COMMITTED', 'ABORTED']) {
         const button = document.createElement('button');

@@ -517,6 +517,7 @@ TEST_F(HttpTest, AgentAdminResolvesAnInDoubtBranchOverHttp) {
   ASSERT_EQ(in_doubt.body["branches"].size(), 1u) << in_doubt;
   EXPECT_EQ(in_doubt.body["branches"][0]["txid"], txid) << in_doubt;
   EXPECT_EQ(in_doubt.body["branches"][0]["coordinator"], "it") << in_doubt;
+  EXPECT_EQ(in_doubt.body["branches"][0]["vote"], "SENT") << in_doubt;
   EXPECT_EQ(in_doubt.body["participant"], "agent0") << in_doubt;
   EXPECT_EQ(in_doubt.body["coordinator_address"], cluster_->coordinator_address()) << in_doubt;
 

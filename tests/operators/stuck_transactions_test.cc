@@ -101,6 +101,9 @@ TEST_F(OperatorsTest, CoordinatorDataLostOperatorResolvesTheInDoubtBranches) {
   ASSERT_EQ(listed.Get("branches")->size(), 1u);
   EXPECT_EQ(listed.Get("branches")->at(0).Get("txid")->str, txid);
   EXPECT_EQ(listed.Get("branches")->at(0).Get("coordinator")->str, old_cluster);
+  // Its vote went with the coordinator's Prepare: the agent waits on it.
+  EXPECT_EQ(listed.Get("branches")->at(0).Get("vote")->str, "SENT");
+  EXPECT_THAT(in_doubt.out, HasSubstr("VOTE"));
   EXPECT_EQ(listed.Get("participant")->str, "agent0");
   // The new coordinator refuses to answer for a txid it does not own.
   EXPECT_EQ(Txctl({"show", txid}).exit_code, 3);
