@@ -83,11 +83,14 @@ class InDoubtResolverTest : public testing::ParticipantTest {
     }
     return std::nullopt;
   }
-  bool Prepared(const std::string& txid) {
-    for (const PreparedBranch& branch : participant_->ListPrepared()) {
-      if (branch.txid == txid) return true;
-    }
-    return false;
+  bool Prepared(const std::string& txid) { return Listed(txid).has_value(); }
+  // A signed early prepare of kTx1 left without an outcome until the
+  // resolver sends its vote late; that Enlist is held.
+  void SignedVoteSentLate() {
+    StartResolver();
+    ASSERT_TRUE(SignedPrepare(kTx1).ok());
+    scheduler_.Advance(resolver_options_.min_age);
+    ASSERT_EQ(enlister_.calls().size(), 1u);
   }
 
   // `txid` is still prepared, and the next scan asks about it, well before
@@ -206,10 +209,7 @@ TEST_F(InDoubtResolverTest, ASignedVoteWithNoOutcomeIsSentByEnlistAndAskedAboutO
 // asked about, since for a reserved txid not begun yet the question would
 // use the txid up while its Commit may still come.
 TEST_F(InDoubtResolverTest, ASignedVoteWhoseLateEnlistDidNotGetThroughIsSentAgain) {
-  StartResolver();
-  ASSERT_TRUE(SignedPrepare(kTx1).ok());
-  scheduler_.Advance(resolver_options_.min_age);
-  ASSERT_EQ(enlister_.calls().size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(SignedVoteSentLate());
   ASSERT_EQ(enlister_.AnswerHeld(absl::UnavailableError("connection refused")), 1u);
   scheduler_.Advance(resolver_options_.backoff_initial);
   ASSERT_EQ(enlister_.calls().size(), 2u);  // sent again
@@ -229,10 +229,7 @@ TEST_F(InDoubtResolverTest, ASignedVoteWhoseLateEnlistDidNotGetThroughIsSentAgai
 // is not sent again: the branch is asked about, once the backoff that
 // began with the send is over.
 TEST_F(InDoubtResolverTest, ASignedVoteWhoseLateEnlistWasRefusedIsAskedAbout) {
-  StartResolver();
-  ASSERT_TRUE(SignedPrepare(kTx1).ok());
-  scheduler_.Advance(resolver_options_.min_age);
-  ASSERT_EQ(enlister_.calls().size(), 1u);
+  ASSERT_NO_FATAL_FAILURE(SignedVoteSentLate());
   ASSERT_EQ(enlister_.AnswerHeld(absl::FailedPreconditionError("transaction c1.1.1 is over")), 1u);
   scheduler_.Advance(resolver_options_.backoff_initial);
   ASSERT_EQ(asked_.size(), 1u);
