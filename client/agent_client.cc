@@ -3,12 +3,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "client/channel_cache.h"
+#include "common/check.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -143,36 +143,84 @@ absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
   return ExecuteResultOf(response, request->statements_size());
 }
 
-void AgentClient::ExecuteAsync(const std::string& txid, const std::vector<SqlStatement>& statements,
-                               const ExecuteOptions& options,
-                               std::function<void(absl::StatusOr<ExecuteResult>)> done) {
-  absl::StatusOr<v1::ExecuteRequest> request = ExecuteRequestOf(txid, statements, options);
-  if (!request.ok()) {
-    done(request.status());
-    return;
-  }
-  // Lives until gRPC has called back.
+class ExecuteRound::Impl {
+ public:
   struct Call {
     grpc::ClientContext context;
     v1::ExecuteRequest request;
     v1::ExecuteResponse response;
-    std::function<void(absl::StatusOr<ExecuteResult>)> done;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<v1::ExecuteResponse>> reader;
+    absl::StatusOr<ExecuteResult> result = absl::UnknownError("no answer");
   };
-  auto* call = new Call;
-  call->request = *std::move(request);
-  call->done = std::move(done);
-  PrepareContext(&call->context, options);
-  stub_->get()->async()->Execute(
-      &call->context, &call->request, &call->response, [call](grpc::Status grpc_status) {
-        std::unique_ptr<Call> owned(call);
-        absl::Status status = FromGrpcStatus(grpc_status);
-        if (!status.ok()) {
-          owned->done(status);
-          return;
-        }
-        owned->done(ExecuteResultOf(owned->response, owned->request.statements_size()));
-      });
+
+  ~Impl() {
+    if (in_flight_ > 0) {
+      for (const std::unique_ptr<Call>& call : calls_) call->context.TryCancel();
+      Drain();
+    }
+    // Every tag is taken: nothing is left for Next but the shutdown.
+    queue_.Shutdown();
+    void* tag = nullptr;
+    bool ok = false;
+    while (queue_.Next(&tag, &ok)) {
+    }
+  }
+
+  void Start(AgentClient& agent, const std::string& txid,
+             const std::vector<SqlStatement>& statements, const ExecuteOptions& options) {
+    Call& call = *calls_.emplace_back(std::make_unique<Call>());
+    absl::StatusOr<v1::ExecuteRequest> request = ExecuteRequestOf(txid, statements, options);
+    if (!request.ok()) {
+      call.result = request.status();
+      return;
+    }
+    call.request = *std::move(request);
+    agent.PrepareContext(&call.context, options);
+    call.reader = agent.stub_->get()->AsyncExecute(&call.context, call.request, &queue_);
+    call.reader->Finish(&call.response, &call.status, &call);
+    ++in_flight_;
+  }
+
+  std::vector<absl::StatusOr<ExecuteResult>> Wait() {
+    Drain();
+    std::vector<absl::StatusOr<ExecuteResult>> results;
+    results.reserve(calls_.size());
+    for (const std::unique_ptr<Call>& call : calls_) results.push_back(std::move(call->result));
+    return results;
+  }
+
+ private:
+  // Runs on the calling thread until every call sent has its answer: Next
+  // polls the calls' connections itself.
+  void Drain() {
+    while (in_flight_ > 0) {
+      void* tag = nullptr;
+      bool ok = false;
+      TXCOORD_CHECK(queue_.Next(&tag, &ok)) << "an Execute round's queue shut down early";
+      --in_flight_;
+      Call& call = *static_cast<Call*>(tag);
+      absl::Status status = FromGrpcStatus(call.status);
+      call.result = status.ok() ? ExecuteResultOf(call.response, call.request.statements_size())
+                                : absl::StatusOr<ExecuteResult>(status);
+    }
+  }
+
+  grpc::CompletionQueue queue_;
+  std::vector<std::unique_ptr<Call>> calls_;
+  int in_flight_ = 0;
+};
+
+ExecuteRound::ExecuteRound() : impl_(std::make_unique<Impl>()) {}
+ExecuteRound::~ExecuteRound() = default;
+
+void ExecuteRound::Start(AgentClient& agent, const std::string& txid,
+                         const std::vector<SqlStatement>& statements,
+                         const ExecuteOptions& options) {
+  impl_->Start(agent, txid, statements, options);
 }
+
+std::vector<absl::StatusOr<ExecuteResult>> ExecuteRound::Wait() { return impl_->Wait(); }
 
 absl::StatusOr<std::vector<std::string>> AgentClient::Publish(
     const std::string& txid, const std::vector<Message>& messages) {

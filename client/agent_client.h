@@ -16,7 +16,6 @@
 #ifndef TXCOORD_CLIENT_AGENT_CLIENT_H_
 #define TXCOORD_CLIENT_AGENT_CLIENT_H_
 
-#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -137,15 +136,6 @@ class AgentClient final {
                                                       const std::vector<SqlStatement>& statements,
                                                       const ExecuteOptions& options = {});
 
-  // Execute without waiting for the answer: `done` runs once, with what
-  // Execute would have returned, on a gRPC thread (or at once, on this
-  // one, for a request refused before it is sent). It must not block.
-  // Lets one thread run a transaction's branches at several agents at once
-  // (Transaction::ExecuteAll). The AgentClient must outlive the call.
-  void ExecuteAsync(const std::string& txid, const std::vector<SqlStatement>& statements,
-                    const ExecuteOptions& options,
-                    std::function<void(absl::StatusOr<ExecuteResult>)> done);
-
   // One statement with positional parameters (?1, ?2, ...).
   [[nodiscard]] absl::StatusOr<SqlResult> ExecuteOne(const std::string& txid,
                                                      const std::string& sql,
@@ -167,12 +157,47 @@ class AgentClient final {
       const std::string& txid, const std::vector<Message>& messages);
 
  private:
+  friend class ExecuteRound;
   class Stub;
   // Execute's deadline (its lock timeout included) and wait-for-ready.
   void PrepareContext(grpc::ClientContext* context, const ExecuteOptions& options) const;
 
   const AgentClientOptions options_;
   const std::unique_ptr<Stub> stub_;
+};
+
+// Executes at several agents at once, waited for on the calling thread:
+// Wait reads the answers from the round's own completion queue on that
+// thread, so no gRPC thread has to be woken to hand them over (each such
+// hand-off costs a thread switch on the client's path). Lets one thread
+// run a transaction's branches at several agents at once
+// (Transaction::ExecuteAll). Not thread-safe: one thread starts and waits.
+//
+//   ExecuteRound round;
+//   round.Start(payments, txid, debit, options);
+//   round.Start(orders, txid, insert, options);
+//   std::vector<absl::StatusOr<ExecuteResult>> results = round.Wait();  // in Start order
+class ExecuteRound final {
+ public:
+  ExecuteRound();
+  // Cancels calls still in flight and waits for them to end.
+  ~ExecuteRound();
+  ExecuteRound(const ExecuteRound&) = delete;
+  ExecuteRound& operator=(const ExecuteRound&) = delete;
+
+  // Sends what agent.Execute would send. A request refused before it is
+  // sent (too many statements, say) is answered by Wait with that error.
+  // `agent` must outlive the round's calls (until Wait returns).
+  void Start(AgentClient& agent, const std::string& txid,
+             const std::vector<SqlStatement>& statements, const ExecuteOptions& options);
+
+  // Waits for every call started, then returns each one's result, what
+  // Execute would have returned, in the order of Start. Call once.
+  [[nodiscard]] std::vector<absl::StatusOr<ExecuteResult>> Wait();
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace txcoord

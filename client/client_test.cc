@@ -180,7 +180,18 @@ class FakeAgent final : public v1::Agent::Service {
     if (request->statements_size() == 0) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no statements");
     }
+    {
+      absl::MutexLock lock(&mu_);
+      ++executes_;
+    }
     for (const v1::Statement& statement : request->statements()) {
+      if (statement.sql() == "STALL") {
+        // Until the client gives up on the call.
+        while (!context->IsCancelled()) absl::SleepFor(absl::Milliseconds(1));
+        absl::MutexLock lock(&mu_);
+        ++cancelled_;
+        return grpc::Status(grpc::StatusCode::CANCELLED, "stalled");
+      }
       if (statement.sql() == "LOCKED") {
         return grpc::Status(grpc::StatusCode::ABORTED, "lock timeout after 1s");
       }
@@ -214,9 +225,25 @@ class FakeAgent final : public v1::Agent::Service {
     absl::MutexLock lock(&mu_);
     return last_time_left_;
   }
+  int executes() {
+    absl::MutexLock lock(&mu_);
+    return executes_;
+  }
+  // Whether `n` Executes arrived / `n` stalled ones saw their call
+  // cancelled within `limit`.
+  bool AwaitExecutes(int n, absl::Duration limit) { return AwaitCount(&executes_, n, limit); }
+  bool AwaitCancelled(int n, absl::Duration limit) { return AwaitCount(&cancelled_, n, limit); }
 
  private:
+  bool AwaitCount(const int* count, int n, absl::Duration limit) {
+    absl::MutexLock lock(&mu_);
+    const auto enough = [count, n] { return *count >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), limit);
+  }
+
   absl::Mutex mu_;
+  int executes_ ABSL_GUARDED_BY(mu_) = 0;
+  int cancelled_ ABSL_GUARDED_BY(mu_) = 0;
   v1::ExecuteRequest last_request_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> released_ ABSL_GUARDED_BY(mu_);
   absl::Duration last_time_left_ ABSL_GUARDED_BY(mu_);
@@ -588,6 +615,63 @@ TEST_F(ClientTest, ExecuteSendsEveryFieldAndValueType) {
   EXPECT_EQ(first.rows[0], params);
   EXPECT_EQ(first.changes, 5);
   EXPECT_EQ(first.last_insert_rowid, 7);
+}
+
+// One round's answers come back in the order the calls were started,
+// whatever each one's fate: answered, refused by the agent, or refused
+// before it was sent.
+TEST_F(ClientTest, AnExecuteRoundAnswersEachCallInTheOrderStarted) {
+  AgentClient first(target_);
+  AgentClient second(target_);
+  AgentClient third(target_);
+  ExecuteOptions too_long;
+  too_long.lock_timeout = absl::Minutes(2);
+  ExecuteRound round;
+  round.Start(first, "fake.1.1", {{"SELECT ?1", {int64_t{1}}}}, {});
+  round.Start(second, "fake.1.1", {{"LOCKED", {}}}, {});
+  round.Start(third, "fake.1.1", {{"SELECT 3", {}}}, too_long);
+  std::vector<absl::StatusOr<ExecuteResult>> results = round.Wait();
+  ASSERT_EQ(results.size(), 3u);
+  ASSERT_TRUE(results[0].ok()) << results[0].status();
+  ASSERT_EQ(results[0]->results.size(), 1u);
+  EXPECT_EQ(results[0]->results[0].columns, std::vector<std::string>{"SELECT ?1"});
+  EXPECT_TRUE(absl::IsAborted(results[1].status())) << results[1].status();
+  EXPECT_THAT(results[1].status().message(), ::testing::HasSubstr("lock timeout"));
+  EXPECT_TRUE(absl::IsInvalidArgument(results[2].status())) << results[2].status();
+  EXPECT_THAT(results[2].status().message(), ::testing::HasSubstr("lock timeout 2m"));
+  EXPECT_EQ(agent_service_.executes(), 2);
+}
+
+TEST_F(ClientTest, AnUnreachableAgentInARoundHoldsUpNoneOfTheOthers) {
+  AgentClient reachable(target_);
+  AgentClientOptions fail_fast;
+  fail_fast.wait_for_ready = false;
+  AgentClient unreachable("127.0.0.1:1", fail_fast);
+  ExecuteRound round;
+  round.Start(unreachable, "fake.1.1", {{"SELECT 1", {}}}, {});
+  round.Start(reachable, "fake.1.1", {{"SELECT 2", {}}}, {});
+  std::vector<absl::StatusOr<ExecuteResult>> results = round.Wait();
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_TRUE(absl::IsUnavailable(results[0].status())) << results[0].status();
+  EXPECT_TRUE(results[1].ok()) << results[1].status();
+}
+
+// A round dropped without Wait cancels what it sent rather than leaving
+// the agent to run it out to its deadline.
+TEST_F(ClientTest, AnExecuteRoundDroppedUnwaitedCancelsItsCalls) {
+  AgentClientOptions patient;
+  patient.call_timeout = absl::Seconds(30);
+  AgentClient agent(target_, patient);
+  absl::Time dropped;
+  {
+    ExecuteRound round;
+    round.Start(agent, "fake.1.1", {{"STALL", {}}}, {});
+    // The call has reached the agent before the round goes.
+    ASSERT_TRUE(agent_service_.AwaitExecutes(1, absl::Seconds(10)));
+    dropped = absl::Now();
+  }
+  EXPECT_LT(absl::Now() - dropped, absl::Seconds(10)) << "the round waited out its call's deadline";
+  EXPECT_TRUE(agent_service_.AwaitCancelled(1, absl::Seconds(10)));
 }
 
 TEST_F(ClientTest, ExecuteDeadlineCoversTheLockWait) {

@@ -5,7 +5,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/blocking_counter.h"
 
 namespace txcoord {
 
@@ -77,19 +76,12 @@ std::vector<absl::StatusOr<ExecuteResult>> Transaction::ExecuteAll(
       return results;
     }
   }
-  results.assign(branches.size(), absl::UnknownError("no answer"));
-  // Each answer goes to its own slot, then counts down; on return from
-  // Wait every callback is done with the counter.
-  absl::BlockingCounter answered(static_cast<int>(branches.size()));
-  for (size_t i = 0; i < branches.size(); ++i) {
-    Use(*branches[i].agent);
-    branches[i].agent->ExecuteAsync(txid_, branches[i].statements, Sent(branches[i].options),
-                                    [&results, &answered, i](absl::StatusOr<ExecuteResult> result) {
-                                      results[i] = std::move(result);
-                                      answered.DecrementCount();
-                                    });
+  ExecuteRound round;
+  for (const Branch& branch : branches) {
+    Use(*branch.agent);
+    round.Start(*branch.agent, txid_, branch.statements, Sent(branch.options));
   }
-  answered.Wait();
+  results = round.Wait();
   for (size_t i = 0; i < branches.size(); ++i) {
     Record(*branches[i].agent, results[i], branches[i].options.prepare);
   }
