@@ -169,6 +169,7 @@ class ExecuteRound::Impl {
 
   void Start(AgentClient& agent, const std::string& txid,
              const std::vector<SqlStatement>& statements, const ExecuteOptions& options) {
+    TXCOORD_CHECK(!waited_) << "ExecuteRound::Start after Wait";
     Call& call = *calls_.emplace_back(std::make_unique<Call>());
     absl::StatusOr<v1::ExecuteRequest> request = ExecuteRequestOf(txid, statements, options);
     if (!request.ok()) {
@@ -183,6 +184,8 @@ class ExecuteRound::Impl {
   }
 
   std::vector<absl::StatusOr<ExecuteResult>> Wait() {
+    TXCOORD_CHECK(!waited_) << "ExecuteRound::Wait called twice";
+    waited_ = true;
     Drain();
     std::vector<absl::StatusOr<ExecuteResult>> results;
     results.reserve(calls_.size());
@@ -198,6 +201,8 @@ class ExecuteRound::Impl {
       void* tag = nullptr;
       bool ok = false;
       TXCOORD_CHECK(queue_.Next(&tag, &ok)) << "an Execute round's queue shut down early";
+      // A client's Finish tag always comes back ok: its status says how
+      // the call ended.
       --in_flight_;
       Call& call = *static_cast<Call*>(tag);
       absl::Status status = FromGrpcStatus(call.status);
@@ -209,6 +214,7 @@ class ExecuteRound::Impl {
   grpc::CompletionQueue queue_;
   std::vector<std::unique_ptr<Call>> calls_;
   int in_flight_ = 0;
+  bool waited_ = false;
 };
 
 ExecuteRound::ExecuteRound() : impl_(std::make_unique<Impl>()) {}

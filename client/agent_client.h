@@ -167,11 +167,14 @@ class AgentClient final {
 };
 
 // Executes at several agents at once, waited for on the calling thread:
-// Wait reads the answers from the round's own completion queue on that
-// thread, so no gRPC thread has to be woken to hand them over (each such
-// hand-off costs a thread switch on the client's path). Lets one thread
-// run a transaction's branches at several agents at once
-// (Transaction::ExecuteAll). Not thread-safe: one thread starts and waits.
+// Wait polls the round's own completion queue, so when that thread is the
+// one polling (as with one client thread), it reads the answers itself
+// and no gRPC thread is woken to hand them over; with other threads
+// polling too, one of them may read an answer and wake it. Lets one
+// thread run a transaction's branches at several agents at once
+// (Transaction::ExecuteAll). Not thread-safe: one thread starts and
+// waits. Call Wait soon after the Starts: calls make progress only while
+// some thread polls.
 //
 //   ExecuteRound round;
 //   round.Start(payments, txid, debit, options);
@@ -186,8 +189,8 @@ class ExecuteRound final {
   ExecuteRound& operator=(const ExecuteRound&) = delete;
 
   // Sends what agent.Execute would send. A request refused before it is
-  // sent (too many statements, say) is answered by Wait with that error.
-  // `agent` must outlive the round's calls (until Wait returns).
+  // sent (a lock timeout outside [0, 60s], say) is answered by Wait with
+  // that error. Not after Wait.
   void Start(AgentClient& agent, const std::string& txid,
              const std::vector<SqlStatement>& statements, const ExecuteOptions& options);
 
