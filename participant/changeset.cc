@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/check.h"
 #include "common/sqlite_db.h"
 
 namespace txcoord::participant {
@@ -184,13 +185,20 @@ absl::StatusOr<std::string> ChangeRecorder::Changeset() {
 
 absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string& changeset) {
   if (changeset.empty()) return absl::OkStatus();
+  // In autocommit each change would commit by itself, and a failed apply
+  // would leave part of the changeset committed.
+  TXCOORD_CHECK(sqlite3_get_autocommit(db) == 0) << "a changeset applied outside a transaction";
   absl::Status status = CheckAllShapes(schema, changeset);
   if (!status.ok()) return status;
   ApplyContext context{&schema, {}};
   TriggersOff triggers_off(db);
-  const int rc =
-      sqlite3changeset_apply(db, static_cast<int>(changeset.size()),
-                             const_cast<char*>(changeset.data()), nullptr, OnConflict, &context);
+  // No savepoint of its own (two statements compiled and run per apply):
+  // every caller rolls back the transaction or savepoint it runs in when
+  // the apply fails.
+  const int rc = sqlite3changeset_apply_v2(db, static_cast<int>(changeset.size()),
+                                           const_cast<char*>(changeset.data()), nullptr, OnConflict,
+                                           &context, /*ppRebase=*/nullptr, /*pnRebase=*/nullptr,
+                                           SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
   if (rc == SQLITE_OK) return absl::OkStatus();
   if (!context.error.empty()) {
     return absl::AbortedError(absl::StrCat("applying changeset: ", context.error));

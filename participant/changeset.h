@@ -39,9 +39,11 @@ class ChangeRecorder final {
   sqlite3_session* session_;
 };
 
-// Applies `changeset` inside the caller's transaction: all of it, or none
-// and an error naming the first conflict. Triggers are off meanwhile, since
-// the changeset already holds what they did. The only conflicts tolerated are
+// Applies `changeset` inside the caller's transaction (CHECKed): all of
+// it, or an error naming the first conflict, after which the transaction
+// holds part of it, with its foreign-key counts reset, and the caller must
+// roll it (or its savepoint) back. Triggers are off meanwhile, since the
+// changeset already holds what they did. The only conflicts tolerated are
 // those this apply's own foreign-key actions (CASCADE, SET NULL, SET
 // DEFAULT) cause on the child table, where the changeset's target state wins.
 // Checks first that every table matches its recorded shape, because SQLite

@@ -171,10 +171,10 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   // under the same lock hold before coming here: a branch is prepared once.
   TXCOORD_CHECK(!branch.prepared && !branch.dropped)
       << "txid=" << branch.txid << " prepared twice, or after it ended";
-  absl::Status status = schema_.Refresh(db());
-  if (!status.ok()) return status;
   WriteTransaction tx(db());
-  status = tx.Begin();
+  absl::Status status = tx.Begin();
+  if (!status.ok()) return status;
+  status = schema_.Refresh(db());
   if (!status.ok()) return status;
   // The trial apply proves the promise holds now; the locks keep it true.
   status = ExecSql(db(), "SAVEPOINT txcoord_trial");
@@ -238,10 +238,10 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
   TXCOORD_CHECK(branch->prepared && !branch->dropped)
       << "txid=" << branch->txid << " committed as prepared while "
       << (branch->dropped ? "ended" : "not prepared");
-  absl::Status status = schema_.Refresh(db());
-  if (!status.ok()) return status;
   WriteTransaction tx(db());
-  status = tx.Begin();
+  absl::Status status = tx.Begin();
+  if (!status.ok()) return status;
+  status = schema_.Refresh(db());
   if (!status.ok()) return status;
   if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
     // The locks should have made this impossible: keep the branch for the
@@ -316,10 +316,10 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     if (!status.ok()) return status;
     return Outcome::kCommitted;
   }
-  absl::Status status = schema_.Refresh(db());
-  if (!status.ok()) return status;
   WriteTransaction tx(db());
-  status = tx.Begin();
+  absl::Status status = tx.Begin();
+  if (!status.ok()) return status;
+  status = schema_.Refresh(db());
   if (!status.ok()) return status;
   if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
     TXLOG(WARNING) << "txid=" << txid << " one-phase commit aborted: " << applied;

@@ -457,10 +457,10 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
   // changeset is what it voted YES on, and never grows.
   TXCOORD_CHECK(!branch.prepared && !branch.dropped)
       << "txid=" << branch.txid << " re-executed after it was prepared or ended";
-  absl::Status status = schema_.Refresh(db());
-  if (!status.ok()) return status;
   WriteTransaction tx(db());
-  status = tx.Begin();
+  absl::Status status = tx.Begin();
+  if (!status.ok()) return status;
+  status = schema_.Refresh(db());
   if (!status.ok()) return status;
   Attempt attempt;
   {
@@ -504,10 +504,10 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
     std::optional<LockConflict> blocker;
     {
       absl::MutexLock lock(&mu_);
-      absl::Status status = schema_.Refresh(db());
-      if (!status.ok()) return status;
       WriteTransaction tx(db());
-      status = tx.Begin();
+      absl::Status status = tx.Begin();
+      if (!status.ok()) return status;
+      status = schema_.Refresh(db());
       if (!status.ok()) return status;
       absl::StatusOr<std::unique_ptr<ChangeRecorder>> recorder =
           ChangeRecorder::Start(db(), &schema_);

@@ -191,6 +191,69 @@ TEST_F(ParticipantTest, PrepareVotesNoWhenChangesNoLongerApply) {
   EXPECT_EQ(participant_->LockCount(), 0u);
 }
 
+// A changeset that stops applying part-way leaves none of itself behind:
+// the apply runs without a savepoint of its own, in the caller's
+// transaction or savepoint, which is rolled back. The sessions extension
+// holds a changeset's tables in the order they were first changed, so the
+// branch's accounts rows apply before its notes row, which conflicts.
+class PartWayTest : public ParticipantTest {
+ protected:
+  void SetUp() override {
+    ParticipantTest::SetUp();
+    ASSERT_TRUE(Local({Sql("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT NOT NULL)"),
+                       Sql("INSERT INTO notes VALUES (1, 'n')")})
+                    .ok());
+  }
+  absl::StatusOr<ExecuteResult> WriteBoth(const std::string& txid) {
+    return Exec(txid, {Sql("UPDATE accounts SET balance = 0"),
+                       Sql("UPDATE notes SET body = 'x' WHERE id = 1")});
+  }
+  // Committed state as the first write left it, and no transaction left
+  // open on the agent's connection (a local write goes through).
+  void ExpectNothingLeftBehind() {
+    EXPECT_EQ(CommittedValue(
+                  "SELECT group_concat(balance) FROM (SELECT balance FROM accounts ORDER BY id)"),
+              "100,50");
+    EXPECT_EQ(CommittedValue("SELECT body FROM notes WHERE id = 1"), "changed");
+    absl::StatusOr<ExecuteResult> local = Local({Sql("INSERT INTO notes VALUES (2, 'free')")});
+    EXPECT_TRUE(local.ok()) << local.status();
+  }
+};
+
+TEST_F(PartWayTest, AtPrepareTheBranchVotesNoAndLeavesNothing) {
+  ASSERT_TRUE(WriteBoth(kTx1).ok());
+  WriteBehindAgentsBack("UPDATE notes SET body = 'changed' WHERE id = 1");
+  EXPECT_EQ(participant_->Prepare(kTx1).value(), Vote::kNo);
+  ExpectNothingLeftBehind();
+}
+
+TEST_F(PartWayTest, AtAOnePhaseCommitTheBranchAbortsAndLeavesNothing) {
+  ASSERT_TRUE(WriteBoth(kTx1).ok());
+  WriteBehindAgentsBack("UPDATE notes SET body = 'changed' WHERE id = 1");
+  EXPECT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kAborted);
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  ExpectNothingLeftBehind();
+}
+
+TEST_F(PartWayTest, AtPhaseTwoTheBranchStaysPreparedAndLeavesNothing) {
+  ASSERT_TRUE(WriteBoth(kTx1).ok());
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  WriteBehindAgentsBack("UPDATE notes SET body = 'changed' WHERE id = 1");
+  absl::Status committed = participant_->Commit(kTx1);
+  EXPECT_TRUE(absl::IsInternal(committed)) << committed;
+  EXPECT_EQ(participant_->ListPrepared().size(), 1u);
+  ExpectNothingLeftBehind();
+}
+
+TEST_F(PartWayTest, AtALaterExecuteTheCallFailsAndLeavesNothing) {
+  ASSERT_TRUE(WriteBoth(kTx1).ok());
+  WriteBehindAgentsBack("UPDATE notes SET body = 'changed' WHERE id = 1");
+  absl::StatusOr<ExecuteResult> again =
+      Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 2")});
+  EXPECT_TRUE(absl::IsInternal(again.status())) << again.status();
+  ExpectNothingLeftBehind();
+}
+
 TEST_F(ParticipantTest, PreparedBranchSurvivesReopenWithItsLocks) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}).ok());
   ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
