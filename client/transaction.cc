@@ -65,15 +65,12 @@ void Transaction::Record(AgentClient& agent, const absl::StatusOr<ExecuteResult>
 
 std::vector<absl::StatusOr<ExecuteResult>> Transaction::ExecuteAll(
     const std::vector<Branch>& branches) {
-  std::vector<absl::StatusOr<ExecuteResult>> results;
-  results.reserve(branches.size());
   absl::flat_hash_set<AgentClient*> agents;
   for (const Branch& branch : branches) {
     if (branch.agent == nullptr || !agents.insert(branch.agent).second) {
       const absl::Status refused = absl::InvalidArgumentError(
           "ExecuteAll: every branch needs an agent of its own (a missing or repeated agent)");
-      results.assign(branches.size(), refused);
-      return results;
+      return std::vector<absl::StatusOr<ExecuteResult>>(branches.size(), refused);
     }
   }
   ExecuteRound round;
@@ -81,7 +78,7 @@ std::vector<absl::StatusOr<ExecuteResult>> Transaction::ExecuteAll(
     Use(*branch.agent);
     round.Start(*branch.agent, txid_, branch.statements, Sent(branch.options));
   }
-  results = round.Wait();
+  std::vector<absl::StatusOr<ExecuteResult>> results = round.Wait();
   for (size_t i = 0; i < branches.size(); ++i) {
     Record(*branches[i].agent, results[i], branches[i].options.prepare);
   }

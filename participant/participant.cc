@@ -166,15 +166,19 @@ void Participant::Impl::DropLocked(const BranchPtr& branch) {
   branch_released_.SignalAll();
 }
 
+absl::Status Participant::Impl::BeginWithSchemaLocked(WriteTransaction& tx) {
+  absl::Status status = tx.Begin();
+  if (!status.ok()) return status;
+  return schema_.Refresh(db());
+}
+
 absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
   // Both callers answer a prepared branch (YES, or "prepared meanwhile")
   // under the same lock hold before coming here: a branch is prepared once.
   TXCOORD_CHECK(!branch.prepared && !branch.dropped)
       << "txid=" << branch.txid << " prepared twice, or after it ended";
   WriteTransaction tx(db());
-  absl::Status status = tx.Begin();
-  if (!status.ok()) return status;
-  status = schema_.Refresh(db());
+  absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
   // The trial apply proves the promise holds now; the locks keep it true.
   status = ExecSql(db(), "SAVEPOINT txcoord_trial");
@@ -239,9 +243,7 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
       << "txid=" << branch->txid << " committed as prepared while "
       << (branch->dropped ? "ended" : "not prepared");
   WriteTransaction tx(db());
-  absl::Status status = tx.Begin();
-  if (!status.ok()) return status;
-  status = schema_.Refresh(db());
+  absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
   if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
     // The locks should have made this impossible: keep the branch for the
@@ -317,9 +319,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     return Outcome::kCommitted;
   }
   WriteTransaction tx(db());
-  absl::Status status = tx.Begin();
-  if (!status.ok()) return status;
-  status = schema_.Refresh(db());
+  absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
   if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
     TXLOG(WARNING) << "txid=" << txid << " one-phase commit aborted: " << applied;

@@ -458,9 +458,7 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
   TXCOORD_CHECK(!branch.prepared && !branch.dropped)
       << "txid=" << branch.txid << " re-executed after it was prepared or ended";
   WriteTransaction tx(db());
-  absl::Status status = tx.Begin();
-  if (!status.ok()) return status;
-  status = schema_.Refresh(db());
+  absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
   Attempt attempt;
   {
@@ -505,9 +503,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
     {
       absl::MutexLock lock(&mu_);
       WriteTransaction tx(db());
-      absl::Status status = tx.Begin();
-      if (!status.ok()) return status;
-      status = schema_.Refresh(db());
+      absl::Status status = BeginWithSchemaLocked(tx);
       if (!status.ok()) return status;
       absl::StatusOr<std::unique_ptr<ChangeRecorder>> recorder =
           ChangeRecorder::Start(db(), &schema_);

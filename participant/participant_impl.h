@@ -198,6 +198,9 @@ class Participant::Impl final {
 
   // participant.cc
   absl::Status RestorePreparedBranches() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Begins `tx` and brings schema_ up to date inside it, where the
+  // transaction's lock serves the schema check too.
+  absl::Status BeginWithSchemaLocked(WriteTransaction& tx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Stores the branch durably after checking that its changeset applies.
   absl::Status PrepareLocked(Branch& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies a prepared branch and deletes its row in one transaction, which
