@@ -29,7 +29,11 @@ AgentMetrics::AgentMetrics(MetricsRegistry* registry)
       votes_signed_(registry->AddCounter(
           "txagent_votes_signed_total",
           "YES votes signed into an Execute's answer for the client's Commit to carry, instead "
-          "of sent by Enlist (also counted in txagent_prepares_total).")) {
+          "of sent by Enlist (also counted in txagent_prepares_total).")),
+      votes_deferred_(registry->AddCounter(
+          "txagent_votes_deferred_total",
+          "YES votes that went by Enlist after their Execute answered, once a sync made the "
+          "prepare durable (--vote_deferral; also counted in txagent_prepares_total).")) {
   for (int i = 0; i < kRollbackReasons; ++i) {
     aborts_[i] = registry->AddCounter(
         "txagent_aborts_total",
@@ -91,6 +95,7 @@ void AgentMetrics::OnAbort(RollbackReason reason) {
 }
 
 void AgentMetrics::OnVoteSigned() { votes_signed_->Increment(); }
+void AgentMetrics::OnVoteDeferred() { votes_deferred_->Increment(); }
 
 void AgentMetrics::WatchLink(CoordinatorRouter* link) {
   registry_->AddCounterFunction(

@@ -37,6 +37,7 @@ class AgentMetrics final : public ParticipantObserver {
   void OnCommit() override;
   void OnAbort(RollbackReason reason) override;
   void OnVoteSigned() override;
+  void OnVoteDeferred() override;
 
  private:
   struct Snapshot {
@@ -54,6 +55,7 @@ class AgentMetrics final : public ParticipantObserver {
   Counter* const prepares_read_only_;
   Counter* const commits_;
   Counter* const votes_signed_;
+  Counter* const votes_deferred_;
   std::array<Counter*, kRollbackReasons> aborts_;  // by RollbackReason
   Snapshot snapshot_;  // the scrape's; only used under the registry's lock
 };

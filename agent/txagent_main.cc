@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -104,11 +105,24 @@ ABSL_FLAG(bool, insecure_remote_participant, false,
           "INSECURE: without TLS, serve the participant service (prepare, commit, abort) to any "
           "host, not only loopback. Anyone who reaches the port can then settle prepared "
           "branches. Needed for a coordinator on another host without mutual TLS.");
+ABSL_FLAG(std::string, vote_deferral, "contended",
+          "When an early-prepared Execute the client names in its Commit answers before its "
+          "prepare is durable, its YES vote then going to the coordinator by Enlist after the "
+          "next sync (docs/protocol.md, \"Deferred votes\"): contended (while a sync runs and "
+          "others already wait for the next: under load), always, or never (every such Execute "
+          "waits for its sync and signs or sends its vote itself).");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log level printed: debug, info, warning, error.");
 
 namespace txcoord::participant {
 namespace {
+
+std::optional<VoteDeferral> ParseVoteDeferral(const std::string& text) {
+  if (text == "contended") return VoteDeferral::kWhenContended;
+  if (text == "always") return VoteDeferral::kAlways;
+  if (text == "never") return VoteDeferral::kNever;
+  return std::nullopt;
+}
 
 int Run() {
   LogLevel level;
@@ -132,6 +146,11 @@ int Run() {
   }
   if (!IsValidName(name)) {
     TXLOG(ERROR) << "cannot start: --name is required: 1 to 128 characters of [A-Za-z0-9_.:-]";
+    return 2;
+  }
+  std::optional<VoteDeferral> vote_deferral = ParseVoteDeferral(absl::GetFlag(FLAGS_vote_deferral));
+  if (!vote_deferral.has_value()) {
+    TXLOG(ERROR) << "cannot start: --vote_deferral must be contended, always or never";
     return 2;
   }
   if (absl::GetFlag(FLAGS_max_statement_time) < absl::ZeroDuration()) {
@@ -198,6 +217,7 @@ int Run() {
   options.db_path = absl::GetFlag(FLAGS_db);
   options.name = name;
   options.default_lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
+  options.vote_deferral = *vote_deferral;
   options.branch_idle_timeout = absl::GetFlag(FLAGS_branch_idle_timeout);
   options.max_statement_time = absl::GetFlag(FLAGS_max_statement_time);
   if (absl::GetFlag(FLAGS_outbox_max_payload) < 0 || absl::GetFlag(FLAGS_outbox_max_messages) < 1 ||

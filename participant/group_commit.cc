@@ -70,7 +70,9 @@ absl::Status GroupCommit::WaitDurable() {
     if (!failed_.ok()) return failed_;
     if (durable_ >= wanted) return absl::OkStatus();
     if (!syncing_) break;
+    ++waiting_;
     synced_.Wait(&mu_);
+    --waiting_;
   }
   // Leader: one sync for everything committed up to now.
   syncing_ = true;

@@ -49,6 +49,14 @@ class GroupCommit final {
   // fail (the page cache can no longer be trusted; restart the agent).
   absl::Status WaitDurable();
 
+  // Whether a sync is running and another caller already waits for the
+  // next: a commit made now would wait for the rest of this sync and then
+  // a whole one more, with others.
+  bool Contended() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return syncing_ && waiting_ > 0;
+  }
+
   // Commits counted so far, and of those made durable (tests, metrics).
   uint64_t committed() const { return committed_.load(std::memory_order_acquire); }
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
@@ -66,6 +74,7 @@ class GroupCommit final {
   absl::CondVar synced_;
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
+  int waiting_ ABSL_GUARDED_BY(mu_) = 0;  // callers asleep until a sync ends
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -539,7 +539,9 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   ParticipantObserver* const observer = impl_->observer();
   const absl::Time start = observer == nullptr ? absl::InfinitePast() : impl_->Now();
   absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, std::move(options));
-  if (result.ok()) {
+  // A deferred vote's answer may come first: the branch commits only after
+  // its vote, which leaves once a sync covers everything the call saw.
+  if (result.ok() && !result->vote_deferred) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }
   if (observer == nullptr) return result;

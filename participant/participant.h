@@ -91,6 +91,10 @@ class Enlister {
   }
 };
 
+// When a YES vote of an Execute with prepare goes after the answer
+// (ParticipantOptions::vote_deferral).
+enum class VoteDeferral { kNever, kWhenContended, kAlways };
+
 struct ParticipantOptions {
   std::string db_path;  // SQLite file, created if missing
   std::string name;     // participant name (unique per transaction)
@@ -128,6 +132,14 @@ struct ParticipantOptions {
   // prepared. Zero: no resend (the simulator, whose thread must not block).
   absl::Duration vote_retry_time = absl::Seconds(2);
   absl::Duration vote_retry_backoff = absl::Milliseconds(50);
+  // Deferred votes (docs/protocol.md): when an Execute with prepare and
+  // named_in_commit may answer before its prepare is durable, its YES vote
+  // then going by Enlist once a sync on `scheduler` covers it.
+  // kWhenContended defers while a sync is in flight and other callers
+  // already wait for the next (GroupCommit::Contended: the Execute would
+  // wait for the rest of one sync and a whole one more); kAlways (tests,
+  // the simulator) whenever it can. Needs a scheduler: without one, never.
+  VoteDeferral vote_deferral = VoteDeferral::kWhenContended;
   // How long a statement waits for SQLite's write lock held by another
   // process before failing with UNAVAILABLE.
   absl::Duration busy_timeout = absl::Seconds(5);
@@ -175,9 +187,11 @@ struct PreparedBranch {
   // been sent by Enlist (docs/protocol.md, "Signed votes"): the resolver
   // sends it (SendSignedVote) before it asks, so that a Commit slower than
   // its first look still finds the transaction waiting. Set again when
-  // that Enlist fails UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED.
+  // that Enlist, or a deferred vote's ("Deferred votes"), fails
+  // UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED.
   bool vote_unsent = false;
-  // That late Enlist is on its way and not answered yet: the resolver
+  // That late Enlist is on its way and not answered yet, or a deferred
+  // vote waits for the sync that makes the branch durable: the resolver
   // neither sends it again nor asks, since a question that overtook it
   // would, for a reserved txid not begun yet, use the txid up.
   bool vote_sending = false;
@@ -229,6 +243,10 @@ struct ExecuteResult {
   // and the endpoint it was signed with; empty otherwise.
   std::string vote_proof;
   std::string endpoint;
+  // The YES vote waits for a sync and then goes by Enlist
+  // (ParticipantOptions::vote_deferral): the answer came before the
+  // branch's prepare was durable, and carries no proof.
+  bool vote_deferred = false;
 };
 
 // How Execute runs a call (beyond its txid and statements).

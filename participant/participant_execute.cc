@@ -160,6 +160,16 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
                                                                    std::vector<SqlResult> results,
                                                                    bool with_vote,
                                                                    bool signed_vote) {
+  if (with_vote && ShouldDeferVote()) {
+    // The client's Commit names this branch, so the coordinator waits for
+    // its vote: that can leave after the answer, once a sync covers the
+    // prepare, rather than hold this call through one.
+    DeferVote(branch);
+    if (options_.observer != nullptr) options_.observer->OnVoteDeferred();
+    ExecuteResult result{std::move(results), Vote::kYes};
+    result.vote_deferred = true;
+    return result;
+  }
   if (with_vote) {
     if (absl::Status durable = DurableBeforeVote(*branch); !durable.ok()) return durable;
   }
@@ -200,6 +210,63 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
   return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
 }
 
+bool Participant::Impl::ShouldDeferVote() {
+  if (maintenance_ == nullptr) return false;  // no scheduler to send it on
+  switch (options_.vote_deferral) {
+    case VoteDeferral::kNever:
+      return false;
+    case VoteDeferral::kWhenContended:
+      return wal_sync_.Contended();
+    case VoteDeferral::kAlways:
+      return true;
+  }
+  return false;
+}
+
+void Participant::Impl::DeferVote(const BranchPtr& branch) {
+  {
+    absl::MutexLock lock(&mu_);
+    // Enlisted, so that a refusal finds it so; its vote counts as on its
+    // way, so that the resolver neither asks about it nor sends it first.
+    branch->enlisted = true;
+    branch->vote_sending = true;
+    deferred_votes_.push_back(branch);
+    if (deferred_votes_due_) return;
+    deferred_votes_due_ = true;
+  }
+  maintenance_->After(absl::ZeroDuration(), [this] { SendDeferredVotes(); });
+}
+
+void Participant::Impl::SendDeferredVotes() {
+  std::vector<BranchPtr> votes;
+  {
+    absl::MutexLock lock(&mu_);
+    votes.swap(deferred_votes_);
+    deferred_votes_due_ = false;
+  }
+  TXCOORD_FAILPOINT("before-deferred-votes-durable");
+  // Each branch was prepared (its commit counted) before it was queued, so
+  // one wait covers them all, and usually shares a sync already running.
+  const absl::Status durable = MakeDurable();
+  if (durable.ok()) TXCOORD_FAILPOINT("after-prepare-durable");
+  for (const BranchPtr& branch : votes) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (branch->dropped || !durable.ok()) {
+        // Never sent: the Commit that names it aborts without it, and the
+        // resolver asks the coordinator how a branch still prepared ends.
+        branch->vote_sending = false;
+        if (!branch->dropped) {
+          TXLOG(ERROR) << "txid=" << branch->txid << " the prepared branch is not known durable ("
+                       << durable << "): its deferred vote is not sent";
+        }
+        continue;
+      }
+    }
+    EnlistInBackground(branch, BackgroundEnlist::kDeferredVote);
+  }
+}
+
 bool Participant::Impl::SendSignedVote(const std::string& txid) {
   BranchPtr branch;
   {
@@ -212,7 +279,8 @@ bool Participant::Impl::SendSignedVote(const std::string& txid) {
     branch->vote_sending = true;
   }
   TXLOG(INFO) << "txid=" << txid
-              << " no outcome yet for the signed vote of the prepared branch: sending it by Enlist";
+              << " no outcome yet for the prepared branch, whose vote the coordinator may not have:"
+                 " sending it by Enlist";
   EnlistInBackground(branch, BackgroundEnlist::kLateSignedVote);
   return true;
 }
@@ -230,7 +298,9 @@ void Participant::Impl::EnlistInBackground(const BranchPtr& branch, BackgroundEn
 
 void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, BackgroundEnlist what,
                                          const absl::Status& status) {
-  const bool late = what == BackgroundEnlist::kLateSignedVote;
+  // Sent after the Execute answered: the flags of a vote on its way apply.
+  const bool late =
+      what == BackgroundEnlist::kLateSignedVote || what == BackgroundEnlist::kDeferredVote;
   if (status.ok()) {
     NoteServingEpoch(*branch);
     absl::MutexLock lock(&mu_);

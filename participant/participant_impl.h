@@ -167,6 +167,7 @@ class Participant::Impl final {
     kBranch,          // the branch alone (its first write)
     kVote,            // the branch with its YES vote (early prepare)
     kLateSignedVote,  // a signed vote sent after all (SendSignedVote)
+    kDeferredVote,    // a YES vote sent once a sync covered its prepare
   };
   void OnEnlistAnswered(const BranchPtr& branch, BackgroundEnlist what, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -189,6 +190,15 @@ class Participant::Impl final {
   // Before a prepared branch's YES vote leaves: every commit so far durable
   // (the failpoint "after-prepare-durable" follows).
   absl::Status DurableBeforeVote(const Branch& branch) ABSL_LOCKS_EXCLUDED(mu_);
+  // Whether the YES vote of a branch just prepared goes after the answer
+  // (ParticipantOptions::vote_deferral).
+  bool ShouldDeferVote() ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues the prepared `branch`'s vote for SendDeferredVotes, scheduling
+  // it unless it is already due.
+  void DeferVote(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
+  // On the maintenance scope: waits until every queued branch's prepare is
+  // durable, then sends their votes by Enlist (kDeferredVote).
+  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_);
   // Resends the YES vote of a prepared `branch` whose Enlist ended with the
   // unanswered `status`, with backoff, until one is answered or the retry
   // time (options_.vote_retry_time, and `call_deadline`) runs out. Returns
@@ -273,6 +283,11 @@ class Participant::Impl final {
   // the prefix random per Open so that ids never repeat across restarts.
   std::string local_id_prefix_;
   uint64_t next_local_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // Prepared branches whose votes wait for SendDeferredVotes, and whether
+  // it is scheduled.
+  std::vector<BranchPtr> deferred_votes_ ABSL_GUARDED_BY(mu_);
+  bool deferred_votes_due_ ABSL_GUARDED_BY(mu_) = false;
 
   // Only Maintain, which runs one round at a time, uses this.
   absl::Time last_prune_;

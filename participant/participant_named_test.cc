@@ -150,5 +150,121 @@ TEST_F(ParticipantTest, AnEnlistmentAnsweredAfterTheParticipantClosedIsIgnored) 
   EXPECT_EQ(enlister_.AnswerHeld(absl::FailedPreconditionError("too late")), 1u);
 }
 
+// Deferred votes (ParticipantOptions::vote_deferral): the Execute answers
+// before its prepare is durable, and the vote goes by Enlist from the
+// maintenance scope once a sync covers it.
+class DeferredVoteTest : public ParticipantTest {
+ protected:
+  void SetUp() override {
+    options_.scheduler = &scheduler_;
+    options_.clock = &scheduler_;
+    options_.vote_deferral = VoteDeferral::kAlways;
+    ParticipantTest::SetUp();
+    enlister_.HoldAsync();
+    // A key, and a client that carries proofs: deferral still wins.
+    enlister_.GiveVoteKey("key-of-svc", "svc.example:7001");
+  }
+  absl::StatusOr<ExecuteResult> PrepareEarly(const std::string& txid, const std::string& sql) {
+    return ExecNamed(*participant_, txid, {Sql(sql)}, /*prepare=*/true,
+                     /*carries_vote_proof=*/true);
+  }
+  // Runs what is due on the maintenance scope now (the deferred votes).
+  void RunDue() { scheduler_.Advance(absl::ZeroDuration()); }
+
+  FakeScheduler scheduler_;
+};
+
+TEST_F(DeferredVoteTest, TheAnswerComesFirstAndTheVoteGoesByEnlistOnceDurable) {
+  absl::StatusOr<ExecuteResult> result =
+      PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kYes);
+  EXPECT_TRUE(result->vote_deferred);
+  EXPECT_TRUE(result->vote_proof.empty());
+  EXPECT_TRUE(result->endpoint.empty());
+  EXPECT_TRUE(enlister_.calls().empty());
+  // Its vote counts as on its way: the resolver neither asks nor sends it.
+  std::vector<PreparedBranch> prepared = participant_->ListPrepared();
+  ASSERT_EQ(prepared.size(), 1u);
+  EXPECT_TRUE(prepared[0].vote_sending);
+  EXPECT_FALSE(prepared[0].vote_unsent);
+
+  RunDue();
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
+  EXPECT_EQ(enlister_.calls()[0].token, result->branch_token);
+  EXPECT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  prepared = participant_->ListPrepared();
+  ASSERT_EQ(prepared.size(), 1u);
+  EXPECT_FALSE(prepared[0].vote_sending);
+  // What the vote promised: the branch survives a restart, prepared.
+  Reopen();
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "7");
+}
+
+TEST_F(DeferredVoteTest, VotesQueuedTogetherLeaveAfterOneWait) {
+  ASSERT_TRUE(PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1").ok());
+  ASSERT_TRUE(PrepareEarly(kTx2, "UPDATE accounts SET balance = 8 WHERE id = 2").ok());
+  EXPECT_EQ(scheduler_.pending(), 2u);  // the maintenance round, and one send for both
+  RunDue();
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}, Call{kTx2, true}));
+}
+
+TEST_F(DeferredVoteTest, ABranchEndedBeforeItsVoteLeftSendsNone) {
+  ASSERT_TRUE(PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1").ok());
+  ASSERT_TRUE(participant_->Abort(kTx1).ok());
+  RunDue();
+  EXPECT_TRUE(enlister_.calls().empty());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "100");
+}
+
+TEST_F(DeferredVoteTest, AnUnansweredDeferredVoteIsLeftForTheResolverToSendAgain) {
+  ASSERT_TRUE(PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1").ok());
+  RunDue();
+  EXPECT_EQ(enlister_.AnswerHeld(absl::UnavailableError("coordinator down")), 1u);
+  std::vector<PreparedBranch> prepared = participant_->ListPrepared();
+  ASSERT_EQ(prepared.size(), 1u);
+  EXPECT_TRUE(prepared[0].vote_unsent);
+  EXPECT_FALSE(prepared[0].vote_sending);
+  ASSERT_TRUE(participant_->SendSignedVote(kTx1));
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}, Call{kTx1, true}));
+}
+
+TEST_F(DeferredVoteTest, OnlyAnEarlyPrepareTheClientNamesIsDeferred) {
+  // Not named: the vote is reported before the answer, as always.
+  absl::StatusOr<ExecuteResult> unnamed =
+      Exec(kTx1, {Sql("UPDATE accounts SET balance = 7 WHERE id = 1")}, absl::ZeroDuration(),
+           /*prepare=*/true);
+  ASSERT_TRUE(unnamed.ok()) << unnamed.status();
+  EXPECT_FALSE(unnamed->vote_deferred);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
+  // Named, without prepare: its enlistment goes at once.
+  absl::StatusOr<ExecuteResult> write =
+      ExecNamed(*participant_, kTx2, {Sql("UPDATE accounts SET balance = 8 WHERE id = 2")});
+  ASSERT_TRUE(write.ok()) << write.status();
+  EXPECT_FALSE(write->vote_deferred);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}, Call{kTx2, false}));
+}
+
+class UncontendedVoteTest : public DeferredVoteTest {
+ protected:
+  void SetUp() override {
+    DeferredVoteTest::SetUp();
+    options_.vote_deferral = VoteDeferral::kWhenContended;
+    Reopen();
+  }
+};
+
+TEST_F(UncontendedVoteTest, WithNoSyncRunningTheVoteIsSignedAsBefore) {
+  absl::StatusOr<ExecuteResult> result =
+      PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->vote_deferred);
+  EXPECT_FALSE(result->vote_proof.empty());
+  RunDue();
+  EXPECT_TRUE(enlister_.calls().empty());
+}
+
 }  // namespace
 }  // namespace txcoord::participant::testing

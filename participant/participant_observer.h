@@ -31,6 +31,9 @@ class ParticipantObserver {
   // A YES vote was signed into an Execute's answer instead of sent by
   // Enlist (docs/protocol.md, "Signed votes").
   virtual void OnVoteSigned() {}
+  // A YES vote was deferred: the Execute answered before a sync, and the
+  // vote goes by Enlist after one (ParticipantOptions::vote_deferral).
+  virtual void OnVoteDeferred() {}
 };
 
 }  // namespace txcoord::participant

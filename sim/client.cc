@@ -229,6 +229,7 @@ void Client::Execute(size_t step, int attempt) {
 void Client::Remember(const std::string& participant, const participant::ExecuteResult& result) {
   if (!name_branches_ || result.branch_token == 0) return;
   if (!result.vote_proof.empty()) ++stats_.signed_votes;
+  if (result.vote_deferred) ++stats_.deferred_votes;
   // As txcoord::NameBranch: the first token; a signed vote reported later
   // for the same token joins it.
   for (txcoord::coordinator::NamedBranch& b : named_) {

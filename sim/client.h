@@ -102,6 +102,7 @@ class Client final {
     uint64_t named = 0;           // transactions whose Commit named their branches
     uint64_t reserved = 0;        // transactions on a reserved txid
     uint64_t signed_votes = 0;    // YES votes an Execute signed, carried by Commit
+    uint64_t deferred_votes = 0;  // YES votes sent by Enlist after the Execute answered
   };
   const Stats& stats() const { return stats_; }
 

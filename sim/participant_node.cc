@@ -134,6 +134,9 @@ absl::Status ParticipantNode::Start() {
   po.clock = loop_;
   po.scheduler = loop_;
   po.branch_idle_timeout = options_.idle_timeout;
+  po.vote_deferral = options_.deferred_votes > 0 && loop_->Chance(options_.deferred_votes)
+                         ? participant::VoteDeferral::kAlways
+                         : participant::VoteDeferral::kNever;
   po.observer = observer_.get();
   // Nothing may block the simulator's thread: a lock conflict fails at once.
   po.default_lock_timeout = absl::ZeroDuration();

@@ -43,6 +43,10 @@ struct ParticipantNodeOptions {
   absl::Duration query_timeout = absl::Seconds(1);  // the resolver's QueryOutcome
   participant::ResolverOptions resolver;            // on simulated time
   absl::Duration idle_timeout = absl::Seconds(10);  // ParticipantOptions::branch_idle_timeout
+  // Chance that a start of the agent defers every vote it can
+  // (VoteDeferral::kAlways); otherwise it never does (on one thread no sync
+  // is ever contended).
+  double deferred_votes = 0;
   // Deliberate bug for the liveness checker's own test: no in-doubt
   // resolver, so a prepared branch that missed its phase 2 stays in doubt.
   bool bug_no_resolver = false;

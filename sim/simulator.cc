@@ -128,6 +128,7 @@ bool World::Setup() {
     po.name = absl::StrCat("p", i);
     po.dir = absl::StrCat(dir_, "/", po.name);
     po.idle_timeout = options_.agent_idle_timeout;
+    po.deferred_votes = options_.deferred_votes;
     po.bug_no_resolver = options_.bug_no_resolver;
     auto node = std::make_unique<ParticipantNode>(&loop_, &net_, net_.AddNode(po.name), route, po);
     if (absl::Status s = node->Start(); !s.ok()) {
@@ -527,6 +528,7 @@ SimResult World::Run() {
     result_.clients.named += s.named;
     result_.clients.reserved += s.reserved;
     result_.clients.signed_votes += s.signed_votes;
+    result_.clients.deferred_votes += s.deferred_votes;
   }
   for (const auto& p : participants_) result_.asked_rollbacks += p->asked_rollbacks();
   result_.violations = history_.violations();
@@ -573,6 +575,7 @@ std::string ReplayFlags(const SimOptions& o) {
                       w.settle_by_asking));
   if (w.reserved_txids > 0) absl::StrAppend(&flags, " --reserved_txids=", w.reserved_txids);
   if (w.signed_votes > 0) absl::StrAppend(&flags, " --signed_votes=", w.signed_votes);
+  if (o.deferred_votes > 0) absl::StrAppend(&flags, " --deferred_votes=", o.deferred_votes);
   if (o.finished_cache != SimOptions().finished_cache) {
     absl::StrAppend(&flags, " --finished_cache=", o.finished_cache);
   }
@@ -605,7 +608,7 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
   std::string out = absl::StrFormat(
       "seed %d: %s. %d begun: %d committed, %d aborted, %d unknown to the client, %d abandoned "
       "(%d one-phase, %d early-prepared branches, %d with named branches, %d on reserved "
-      "txids, %d signed votes; %d commits past their "
+      "txids, %d signed votes, %d deferred votes; %d commits past their "
       "deadline, %d settled by "
       "asking; %d idle branches rolled back by asking); crashes: coordinator %d (epoch %d), "
       "participants %d; %d partitions; %d log "
@@ -614,12 +617,12 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
       r.clients.unknown, r.clients.abandoned, r.clients.one_phase, r.clients.early_prepared,
-      r.clients.named, r.clients.reserved, r.clients.signed_votes, r.clients.deadline_exceeded,
-      r.clients.settled, r.asked_rollbacks, r.coordinator_crashes, r.coordinator_epochs,
-      r.participant_crashes, r.partitions, r.log_failures, r.log_rotations, r.operator_retries,
-      r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost, r.network.duplicated,
-      r.network.slow, absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest),
-      r.events);
+      r.clients.named, r.clients.reserved, r.clients.signed_votes, r.clients.deferred_votes,
+      r.clients.deadline_exceeded, r.clients.settled, r.asked_rollbacks, r.coordinator_crashes,
+      r.coordinator_epochs, r.participant_crashes, r.partitions, r.log_failures, r.log_rotations,
+      r.operator_retries, r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost,
+      r.network.duplicated, r.network.slow, absl::ToDoubleSeconds(r.fault_phase),
+      absl::ToDoubleSeconds(r.time_to_rest), r.events);
   if (options.etcd_log) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "

@@ -81,6 +81,9 @@ struct SimOptions {
   bool etcd_log = false;
   int coordinator_processes = 2;
   absl::Duration lease_ttl = absl::Seconds(1);
+  // Chance that a start of an agent defers the votes of early prepares
+  // (ParticipantNodeOptions::deferred_votes).
+  double deferred_votes = 0;
   // An agent rolls back an unprepared branch idle this long (the reaper).
   absl::Duration agent_idle_timeout = absl::Seconds(10);
   // Transactions whose details the coordinator keeps after they end

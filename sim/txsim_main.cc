@@ -45,6 +45,9 @@ ABSL_FLAG(double, reserved_txids, 0,
 ABSL_FLAG(double, signed_votes, 0,
           "chance a transaction that names its branches asks for signed votes with its early "
           "prepares and carries them in its Commit (agents with a key then send no Enlist)");
+ABSL_FLAG(double, deferred_votes, 0,
+          "chance each start of an agent defers the votes of early prepares named in Commit "
+          "(answers first, sends the vote by Enlist once synced); otherwise it never does");
 ABSL_FLAG(uint64_t, finished_cache, 10000,
           "transactions whose details the coordinator keeps after they end; small: ended txids "
           "are soon answered from the retained outcomes alone");
@@ -125,6 +128,7 @@ int main(int argc, char** argv) {
   options.workload.reserved_txids = absl::GetFlag(FLAGS_reserved_txids);
   options.workload.signed_votes = absl::GetFlag(FLAGS_signed_votes);
   options.finished_cache = absl::GetFlag(FLAGS_finished_cache);
+  options.deferred_votes = absl::GetFlag(FLAGS_deferred_votes);
   options.workload.single_branch = absl::GetFlag(FLAGS_single_branch);
   options.workload.client_abort = absl::GetFlag(FLAGS_client_abort);
   options.workload.split_execute = absl::GetFlag(FLAGS_split_execute);

@@ -37,6 +37,7 @@ struct CrashCase {
   int target;             // kCoordinator or an agent index
   int hit;                // crash on this hit, so that some transfers finish first
   bool early_prepare;
+  const char* agent_flag = nullptr;  // for every agent, beside the defaults
 };
 
 void PrintTo(const CrashCase& c, std::ostream* os) { *os << c.name; }
@@ -87,6 +88,7 @@ class CrashTest : public ::testing::TestWithParam<CrashCase> {
     // Quick retries and reaping keep recovery within the test's budget.
     options.coordinator_flags = {"--phase2_retry_max=200ms", "--prepare_timeout=2s"};
     options.agent_flags = {"--lock_timeout=500ms", "--branch_idle_timeout=2s"};
+    if (GetParam().agent_flag != nullptr) options.agent_flags.push_back(GetParam().agent_flag);
     absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -232,6 +234,13 @@ INSTANTIATE_TEST_SUITE_P(
                   8, true},
         CrashCase{"AgentAfterPrepareDurable", "after-prepare-durable", 1, 8, false},
         CrashCase{"AgentAfterPrepareDurableEarlyPrepare", "after-prepare-durable", 1, 8, true},
+        // Every vote of a named early prepare deferred: the agent dies
+        // after answering such Executes, before or after the sync that
+        // lets their votes leave.
+        CrashCase{"AgentBeforeDeferredVotesDurable", "before-deferred-votes-durable", 1, 8, true,
+                  "--vote_deferral=always"},
+        CrashCase{"AgentAfterDeferredVotesDurable", "after-prepare-durable", 1, 8, true,
+                  "--vote_deferral=always"},
         CrashCase{"AgentBeforePrepareReply", "before-prepare-reply", 1, 8, false},
         CrashCase{"AgentAfterCommitApplied", "after-commit-applied", 1, 8, false}),
     [](const ::testing::TestParamInfo<CrashCase>& info) { return std::string(info.param.name); });

@@ -122,6 +122,18 @@ TEST_F(DaemonConfigTest, BrokenFileStopsEachDaemonNamingFileAndLine) {
   EXPECT_THAT(agent.status().message(), HasSubstr(bad_value + ":2: bad value for 'lock_timeout'"));
 }
 
+TEST_F(DaemonConfigTest, AnUnknownVoteDeferralStopsTheAgent) {
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> agent =
+      Start(agent_binary_,
+            {"--name=n", "--db=" + dir_->Path("n.db"), "--listen=127.0.0.1:0",
+             "--vote_deferral=sometimes"},
+            "deferral.log");
+  ASSERT_FALSE(agent.ok());
+  EXPECT_THAT(agent.status().message(), HasSubstr("exit 2"));
+  EXPECT_THAT(agent.status().message(),
+              HasSubstr("--vote_deferral must be contended, always or never"));
+}
+
 TEST_F(DaemonConfigTest, UnreadableFileStopsTheDaemon) {
   const std::string missing = dir_->Path("missing.conf");
   absl::StatusOr<std::unique_ptr<DaemonProcess>> coordinator =

@@ -30,6 +30,8 @@ class MetricsClusterTest : public ::testing::Test {
     options.cluster_id = "metrics";
     options.coordinator_flags = {"--metrics_listen=127.0.0.1:0"};
     options.agent_flags = {"--metrics_listen=127.0.0.1:0"};
+    options.agent_flags.insert(options.agent_flags.end(), extra_agent_flags_.begin(),
+                               extra_agent_flags_.end());
     absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -74,6 +76,7 @@ class MetricsClusterTest : public ::testing::Test {
     ASSERT_TRUE(result->committed) << result->reason;
   }
 
+  std::vector<std::string> extra_agent_flags_;  // set before SetUp
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<Client> coordinator_;
   std::vector<std::unique_ptr<AgentClient>> agents_;
@@ -227,6 +230,50 @@ TEST_F(MetricsClusterTest, SignedVotesRideInTheCommitInsteadOfEnlists) {
   EXPECT_THAT(coordinator.Value("txcoord_votes_total{vote=\"yes\"}"), Optional(10.0))
       << coordinator.text;
   EXPECT_THAT(coordinator.Value("txcoord_commits_total"), Optional(5.0));
+}
+
+// Agents that defer every vote (--vote_deferral=always): an early prepare
+// the client names answers before its sync, with no proof, and its vote
+// reaches the coordinator by Enlist, which the Commit waits for.
+class DeferredVotesClusterTest : public MetricsClusterTest {
+ protected:
+  void SetUp() override {
+    extra_agent_flags_ = {"--vote_deferral=always"};
+    MetricsClusterTest::SetUp();
+  }
+};
+
+TEST_F(DeferredVotesClusterTest, DeferredVotesReachTheCoordinatorByEnlistAndCommit) {
+  ExecuteOptions early;
+  early.prepare = true;
+  for (int id = 1; id <= 3; ++id) {
+    absl::StatusOr<std::string> txid = coordinator_->Begin();
+    ASSERT_TRUE(txid.ok()) << txid.status();
+    Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
+    for (int a : {0, 1}) {
+      absl::StatusOr<ExecuteResult> r =
+          tx.Execute(*agents_[a], {{"INSERT INTO t VALUES(?1, 0)", {int64_t{id}}}}, early);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->vote, v1::VOTE_YES);
+      EXPECT_TRUE(r->vote_proof.empty());
+    }
+    absl::StatusOr<CommitResult> result = tx.Commit();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->committed) << result->reason;
+  }
+  for (int a : {0, 1}) {
+    absl::StatusOr<SqlResult> count = agents_[a]->ExecuteOne("", "SELECT count(*) FROM t");
+    ASSERT_TRUE(count.ok()) << count.status();
+    ASSERT_EQ(count->rows.size(), 1u);
+    EXPECT_EQ(count->rows[0][0], SqlValue(int64_t{3}));
+    const Scrape agent = ScrapeOf(cluster_->agent_log(a));
+    EXPECT_THAT(agent.Value("txagent_votes_deferred_total"), Optional(3.0)) << agent.text;
+    EXPECT_THAT(agent.Value("txagent_votes_signed_total"), Optional(0.0)) << agent.text;
+  }
+  const Scrape coordinator = ScrapeOf(cluster_->coordinator_log());
+  EXPECT_THAT(coordinator.Value("txcoord_votes_total{vote=\"yes\"}"), Optional(6.0))
+      << coordinator.text;
+  EXPECT_THAT(coordinator.Value("txcoord_commits_total"), Optional(3.0));
 }
 
 // With signed votes the coordinator learns of a branch only from the
