@@ -211,8 +211,12 @@ int Run() {
   // The participant's maintenance (idle branches, old one-phase outcomes)
   // and the in-doubt resolver's scans: short work, on one timer thread.
   auto timers = std::make_unique<TimerQueue>();
+  // Deferred votes wait for a sync on their own thread, so that a slow
+  // disk holds up neither that work nor it the votes.
+  auto vote_timers = std::make_unique<TimerQueue>();
   ParticipantOptions options;
   options.scheduler = timers.get();
+  options.vote_scheduler = vote_timers.get();
   options.observer = &metrics;
   options.db_path = absl::GetFlag(FLAGS_db);
   options.name = name;
@@ -383,6 +387,7 @@ int Run() {
   // Unprepared branches are lost by design (their Prepare will vote NO);
   // prepared ones are in the database and resume on restart.
   participant->reset();
+  vote_timers.reset();
   timers.reset();
   registry.reset();
   TXLOG(INFO) << "txagent " << name << " stopped";

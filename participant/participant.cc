@@ -57,7 +57,19 @@ Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, S
 }
 
 Participant::Impl::~Impl() {
+  if (vote_scope_ != nullptr) vote_scope_->Close();
   if (maintenance_ != nullptr) maintenance_->Close();
+  {
+    absl::MutexLock lock(&deferred_mu_);
+    if (!deferred_votes_.empty()) {
+      // Their Executes answered; their Commits abort after the
+      // coordinator's prepare timeout, or find the branches in doubt after
+      // a restart (docs/protocol.md, "Deferred votes").
+      TXLOG(WARNING) << "closing with " << deferred_votes_.size()
+                     << " deferred vote(s) not sent, the first for txid="
+                     << deferred_votes_.front()->txid;
+    }
+  }
   absl::MutexLock lock(&liveness_->mu);
   liveness_->impl = nullptr;
 }
@@ -101,6 +113,8 @@ absl::Status Participant::Impl::Init() {
     if (!status.ok()) return status;
   }
   if (options_.scheduler != nullptr) {
+    vote_scope_ = std::make_unique<ScheduledScope>(
+        options_.vote_scheduler != nullptr ? options_.vote_scheduler : options_.scheduler);
     maintenance_ = std::make_unique<ScheduledScope>(options_.scheduler);
     maintenance_->After(MaintenanceInterval(policy().branch_idle_timeout), [this] { Maintain(); });
   }
@@ -521,7 +535,8 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Open(const Participant
 // Every answer waits until what it saw is durable: a local batch may have
 // written, and any batch may have read rows of a commit (a one-phase
 // commit, another local batch) whose sync is still in flight. Otherwise a
-// power loss could take back data a client already acted on.
+// power loss could take back data a client already acted on. One with a
+// deferred vote does not (below).
 absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    const std::vector<SqlStatement>& statements,
                                                    bool prepare, absl::Duration lock_timeout,
@@ -539,8 +554,9 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   ParticipantObserver* const observer = impl_->observer();
   const absl::Time start = observer == nullptr ? absl::InfinitePast() : impl_->Now();
   absl::StatusOr<ExecuteResult> result = impl_->Execute(txid, statements, std::move(options));
-  // A deferred vote's answer may come first: the branch commits only after
-  // its vote, which leaves once a sync covers everything the call saw.
+  // A deferred vote's answer may come first: nothing commits the branch
+  // before a sync covers everything the call saw (its vote leaves after
+  // one; a Prepare, a one-phase or a heuristic commit each wait for one).
   if (result.ok() && !result->vote_deferred) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }
@@ -634,6 +650,7 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
   return recorded;
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
+uint64_t Participant::SyncCount() { return impl_->SyncCount(); }
 const std::string& Participant::name() const { return impl_->name(); }
 ParticipantPolicy Participant::policy() { return impl_->policy(); }
 absl::Status Participant::SetPolicy(const ParticipantPolicy& policy) {

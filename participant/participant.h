@@ -124,6 +124,10 @@ struct ParticipantOptions {
   // must be on the same time as `clock`. Null: no maintenance in the
   // background (call ReapIdleBranches). Must outlive the participant.
   Scheduler* scheduler = nullptr;
+  // Where deferred votes wait for their sync (vote_deferral), apart from
+  // the maintenance so that a slow disk does not hold that up, nor it the
+  // votes. Null: on `scheduler`. Must outlive the participant.
+  Scheduler* vote_scheduler = nullptr;
   // Early prepare: how long an Execute(prepare) keeps resending a YES vote
   // whose Enlist went unanswered (UNAVAILABLE, DEADLINE_EXCEEDED, ...),
   // bounded also by the call's own deadline; the first resend waits
@@ -134,11 +138,13 @@ struct ParticipantOptions {
   absl::Duration vote_retry_backoff = absl::Milliseconds(50);
   // Deferred votes (docs/protocol.md): when an Execute with prepare and
   // named_in_commit may answer before its prepare is durable, its YES vote
-  // then going by Enlist once a sync on `scheduler` covers it.
+  // then going by Enlist once a sync on `vote_scheduler` covers it.
   // kWhenContended defers while a sync is in flight and other callers
   // already wait for the next (GroupCommit::Contended: the Execute would
   // wait for the rest of one sync and a whole one more); kAlways (tests,
-  // the simulator) whenever it can. Needs a scheduler: without one, never.
+  // the simulator) whenever it can. Only a branch the coordinator does not
+  // know yet (no earlier Enlist): for one it knows, the coordinator would
+  // ask with Prepare anyway. Needs a scheduler: without one, never.
   VoteDeferral vote_deferral = VoteDeferral::kWhenContended;
   // How long a statement waits for SQLite's write lock held by another
   // process before failing with UNAVAILABLE.
@@ -414,6 +420,9 @@ class Participant final {
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.
   size_t BranchCount();
+  // Syncs of the database's log so far (group commit), for tests and
+  // metrics.
+  uint64_t SyncCount();
   // The participant name it enlists under (ParticipantOptions::name).
   const std::string& name() const;
 

@@ -160,11 +160,10 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
                                                                    std::vector<SqlResult> results,
                                                                    bool with_vote,
                                                                    bool signed_vote) {
-  if (with_vote && ShouldDeferVote()) {
-    // The client's Commit names this branch, so the coordinator waits for
-    // its vote: that can leave after the answer, once a sync covers the
-    // prepare, rather than hold this call through one.
-    DeferVote(branch);
+  // The client's Commit names this branch, so the coordinator waits for
+  // its vote: that can leave after the answer, once a sync covers the
+  // prepare, rather than hold this call through one.
+  if (with_vote && MaybeDeferVote(branch)) {
     if (options_.observer != nullptr) options_.observer->OnVoteDeferred();
     ExecuteResult result{std::move(results), Vote::kYes};
     result.vote_deferred = true;
@@ -210,37 +209,39 @@ absl::StatusOr<ExecuteResult> Participant::Impl::SendToCoordinator(const BranchP
   return ExecuteResult{std::move(results), with_vote ? Vote::kYes : Vote::kNo};
 }
 
-bool Participant::Impl::ShouldDeferVote() {
-  if (maintenance_ == nullptr) return false;  // no scheduler to send it on
+bool Participant::Impl::MaybeDeferVote(const BranchPtr& branch) {
+  if (vote_scope_ == nullptr) return false;  // no scheduler to send it on
   switch (options_.vote_deferral) {
     case VoteDeferral::kNever:
       return false;
     case VoteDeferral::kWhenContended:
-      return wal_sync_.Contended();
+      if (!wal_sync_.Contended()) return false;
+      break;
     case VoteDeferral::kAlways:
-      return true;
+      break;
   }
-  return false;
-}
-
-void Participant::Impl::DeferVote(const BranchPtr& branch) {
   {
     absl::MutexLock lock(&mu_);
+    // Enlisted by an earlier Execute: the coordinator asks it with Prepare
+    // at Commit rather than wait for its vote, so deferring gains nothing.
+    if (branch->enlisted) return false;
     // Enlisted, so that a refusal finds it so; its vote counts as on its
     // way, so that the resolver neither asks about it nor sends it first.
     branch->enlisted = true;
     branch->vote_sending = true;
+    absl::MutexLock queue(&deferred_mu_);
     deferred_votes_.push_back(branch);
-    if (deferred_votes_due_) return;
+    if (deferred_votes_due_) return true;
     deferred_votes_due_ = true;
   }
-  maintenance_->After(absl::ZeroDuration(), [this] { SendDeferredVotes(); });
+  vote_scope_->After(absl::ZeroDuration(), [this] { SendDeferredVotes(); });
+  return true;
 }
 
 void Participant::Impl::SendDeferredVotes() {
   std::vector<BranchPtr> votes;
   {
-    absl::MutexLock lock(&mu_);
+    absl::MutexLock queue(&deferred_mu_);
     votes.swap(deferred_votes_);
     deferred_votes_due_ = false;
   }
@@ -248,21 +249,25 @@ void Participant::Impl::SendDeferredVotes() {
   // Each branch was prepared (its commit counted) before it was queued, so
   // one wait covers them all, and usually shares a sync already running.
   const absl::Status durable = MakeDurable();
-  if (durable.ok()) TXCOORD_FAILPOINT("after-prepare-durable");
-  for (const BranchPtr& branch : votes) {
-    {
-      absl::MutexLock lock(&mu_);
-      if (branch->dropped || !durable.ok()) {
-        // Never sent: the Commit that names it aborts without it, and the
-        // resolver asks the coordinator how a branch still prepared ends.
-        branch->vote_sending = false;
-        if (!branch->dropped) {
-          TXLOG(ERROR) << "txid=" << branch->txid << " the prepared branch is not known durable ("
-                       << durable << "): its deferred vote is not sent";
-        }
+  if (durable.ok()) TXCOORD_FAILPOINT("after-deferred-votes-durable");
+  std::vector<BranchPtr> sending;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const BranchPtr& branch : votes) {
+      if (!branch->dropped && durable.ok()) {
+        sending.push_back(branch);
         continue;
       }
+      // Never sent: a Commit that waits for it aborts without it, and the
+      // resolver asks the coordinator how a branch still prepared ends.
+      branch->vote_sending = false;
+      if (!branch->dropped) {
+        TXLOG(ERROR) << "txid=" << branch->txid << " the prepared branch is not known durable ("
+                     << durable << "): its deferred vote is not sent";
+      }
     }
+  }
+  for (const BranchPtr& branch : sending) {
     EnlistInBackground(branch, BackgroundEnlist::kDeferredVote);
   }
 }

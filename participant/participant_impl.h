@@ -74,6 +74,7 @@ class Participant::Impl final {
   // Returns once every commit made so far is durable (see GroupCommit). Call
   // with no lock held, before answering anything that promises a commit.
   absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
+  uint64_t SyncCount() const { return wal_sync_.syncs(); }
   // Runs `fn` on the connection under its lock (the outbox's short
   // internal statements), returning what it returns.
   template <typename Fn>
@@ -190,15 +191,13 @@ class Participant::Impl final {
   // Before a prepared branch's YES vote leaves: every commit so far durable
   // (the failpoint "after-prepare-durable" follows).
   absl::Status DurableBeforeVote(const Branch& branch) ABSL_LOCKS_EXCLUDED(mu_);
-  // Whether the YES vote of a branch just prepared goes after the answer
-  // (ParticipantOptions::vote_deferral).
-  bool ShouldDeferVote() ABSL_LOCKS_EXCLUDED(mu_);
-  // Queues the prepared `branch`'s vote for SendDeferredVotes, scheduling
-  // it unless it is already due.
-  void DeferVote(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
-  // On the maintenance scope: waits until every queued branch's prepare is
-  // durable, then sends their votes by Enlist (kDeferredVote).
-  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues the YES vote of `branch`, just prepared, for SendDeferredVotes
+  // (scheduling it unless it is already due) and returns true, when
+  // ParticipantOptions::vote_deferral says so; else false.
+  bool MaybeDeferVote(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_, deferred_mu_);
+  // On vote_scope_: waits until every queued branch's prepare is durable,
+  // then sends their votes by Enlist (kDeferredVote).
+  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_, deferred_mu_);
   // Resends the YES vote of a prepared `branch` whose Enlist ended with the
   // unanswered `status`, with backoff, until one is answered or the retry
   // time (options_.vote_retry_time, and `call_deadline`) runs out. Returns
@@ -284,10 +283,14 @@ class Participant::Impl final {
   std::string local_id_prefix_;
   uint64_t next_local_ ABSL_GUARDED_BY(mu_) = 0;
 
+  // Where SendDeferredVotes runs (ParticipantOptions::vote_scheduler);
+  // null without a scheduler. Closed by the destructor with maintenance_.
+  std::unique_ptr<ScheduledScope> vote_scope_;
   // Prepared branches whose votes wait for SendDeferredVotes, and whether
-  // it is scheduled.
-  std::vector<BranchPtr> deferred_votes_ ABSL_GUARDED_BY(mu_);
-  bool deferred_votes_due_ ABSL_GUARDED_BY(mu_) = false;
+  // it is scheduled. Taken inside mu_ or alone.
+  absl::Mutex deferred_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  std::vector<BranchPtr> deferred_votes_ ABSL_GUARDED_BY(deferred_mu_);
+  bool deferred_votes_due_ ABSL_GUARDED_BY(deferred_mu_) = false;
 
   // Only Maintain, which runs one round at a time, uses this.
   absl::Time last_prune_;

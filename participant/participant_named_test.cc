@@ -175,8 +175,12 @@ class DeferredVoteTest : public ParticipantTest {
 };
 
 TEST_F(DeferredVoteTest, TheAnswerComesFirstAndTheVoteGoesByEnlistOnceDurable) {
+  // The log's syncs when each Enlist leaves.
+  std::vector<uint64_t> syncs_at_enlist;
+  enlister_.SetAsyncHook([&] { syncs_at_enlist.push_back(participant_->SyncCount()); });
   absl::StatusOr<ExecuteResult> result =
       PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1");
+  const uint64_t syncs_at_answer = participant_->SyncCount();
   ASSERT_TRUE(result.ok()) << result.status();
   EXPECT_EQ(result->vote, Vote::kYes);
   EXPECT_TRUE(result->vote_deferred);
@@ -192,6 +196,9 @@ TEST_F(DeferredVoteTest, TheAnswerComesFirstAndTheVoteGoesByEnlistOnceDurable) {
   RunDue();
   EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
   EXPECT_EQ(enlister_.calls()[0].token, result->branch_token);
+  // A sync came between the answer and the vote.
+  ASSERT_EQ(syncs_at_enlist.size(), 1u);
+  EXPECT_GT(syncs_at_enlist[0], syncs_at_answer);
   EXPECT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
   prepared = participant_->ListPrepared();
   ASSERT_EQ(prepared.size(), 1u);
@@ -203,12 +210,30 @@ TEST_F(DeferredVoteTest, TheAnswerComesFirstAndTheVoteGoesByEnlistOnceDurable) {
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "7");
 }
 
-TEST_F(DeferredVoteTest, VotesQueuedTogetherLeaveAfterOneWait) {
+TEST_F(DeferredVoteTest, VotesQueuedTogetherLeaveAfterOneSync) {
   ASSERT_TRUE(PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1").ok());
   ASSERT_TRUE(PrepareEarly(kTx2, "UPDATE accounts SET balance = 8 WHERE id = 2").ok());
   EXPECT_EQ(scheduler_.pending(), 2u);  // the maintenance round, and one send for both
+  const uint64_t syncs = participant_->SyncCount();
   RunDue();
+  EXPECT_EQ(participant_->SyncCount(), syncs + 1);
   EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}, Call{kTx2, true}));
+}
+
+TEST_F(DeferredVoteTest, ABranchTheCoordinatorKnowsAlreadyIsNotDeferred) {
+  // An earlier write enlisted it: the coordinator would ask it with
+  // Prepare at Commit, so its vote is signed into the answer as before.
+  ASSERT_TRUE(
+      ExecNamed(*participant_, kTx1, {Sql("UPDATE accounts SET balance = 6 WHERE id = 1")}).ok());
+  EXPECT_EQ(enlister_.AnswerHeld(absl::OkStatus()), 1u);
+  absl::StatusOr<ExecuteResult> result =
+      PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1");
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_FALSE(result->vote_deferred);
+  EXPECT_FALSE(result->vote_proof.empty());
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}));
+  RunDue();
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}));
 }
 
 TEST_F(DeferredVoteTest, ABranchEndedBeforeItsVoteLeftSendsNone) {

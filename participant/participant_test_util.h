@@ -62,6 +62,12 @@ class FakeEnlister final : public Enlister {
   // AnswerHeld instead of answering.
   void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
                    std::function<void(absl::Status)> done) override {
+    std::function<void()> async_hook;
+    {
+      absl::MutexLock lock(&mu_);
+      async_hook = async_hook_;
+    }
+    if (async_hook) async_hook();
     {
       absl::MutexLock lock(&mu_);
       if (hold_async_) {
@@ -119,6 +125,11 @@ class FakeEnlister final : public Enlister {
     absl::MutexLock lock(&mu_);
     hook_ = std::move(hook);
   }
+  // Runs at the start of every later EnlistAsync call.
+  void SetAsyncHook(std::function<void()> hook) {
+    absl::MutexLock lock(&mu_);
+    async_hook_ = std::move(hook);
+  }
   std::vector<Call> calls() {
     absl::MutexLock lock(&mu_);
     return calls_;
@@ -139,6 +150,7 @@ class FakeEnlister final : public Enlister {
   std::deque<absl::Status> results_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Status> down_ ABSL_GUARDED_BY(mu_);
   std::function<void()> hook_ ABSL_GUARDED_BY(mu_);
+  std::function<void()> async_hook_ ABSL_GUARDED_BY(mu_);
   bool hold_async_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::function<void(absl::Status)>> held_ ABSL_GUARDED_BY(mu_);
   std::optional<VoteSigning> signing_ ABSL_GUARDED_BY(mu_);

@@ -239,7 +239,7 @@ INSTANTIATE_TEST_SUITE_P(
         // lets their votes leave.
         CrashCase{"AgentBeforeDeferredVotesDurable", "before-deferred-votes-durable", 1, 8, true,
                   "--vote_deferral=always"},
-        CrashCase{"AgentAfterDeferredVotesDurable", "after-prepare-durable", 1, 8, true,
+        CrashCase{"AgentAfterDeferredVotesDurable", "after-deferred-votes-durable", 1, 8, true,
                   "--vote_deferral=always"},
         CrashCase{"AgentBeforePrepareReply", "before-prepare-reply", 1, 8, false},
         CrashCase{"AgentAfterCommitApplied", "after-commit-applied", 1, 8, false}),

@@ -76,7 +76,8 @@ class MetricsClusterTest : public ::testing::Test {
     ASSERT_TRUE(result->committed) << result->reason;
   }
 
-  std::vector<std::string> extra_agent_flags_;  // set before SetUp
+  // Set before SetUp. Counts of signed votes must not hang on load.
+  std::vector<std::string> extra_agent_flags_ = {"--vote_deferral=never"};
   std::unique_ptr<Cluster> cluster_;
   std::unique_ptr<Client> coordinator_;
   std::vector<std::unique_ptr<AgentClient>> agents_;
