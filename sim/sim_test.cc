@@ -134,19 +134,28 @@ TEST(SimulatorTest, TransactionsOnReservedTxidsUnderFaultsStayAtomicAndComeToRes
 // commit a branch that did not prepare, nor decide one both ways. (With
 // the runtime taking proofs without checking the txid's epoch or the
 // proof, the checker's atomicity rule would be all that stands.)
-TEST(SimulatorTest, TransactionsWithSignedVotesUnderFaultsStayAtomicAndComeToRest) {
+// Twelve runs of transactions that mostly name their branches and prepare
+// early, with `signed_votes` and `deferred_votes`; none may fail, and
+// some must commit and some abort.
+Sweep RunVoteSweep(double signed_votes, double deferred_votes) {
   SimOptions options;
   options.transactions = 250;
   options.workload.named_branches = 0.8;
   options.workload.early_prepare = 0.7;
-  options.workload.signed_votes = 0.8;
+  options.workload.signed_votes = signed_votes;
   options.workload.reserved_txids = 0.5;
+  options.deferred_votes = deferred_votes;
   Sweep sweep = RunSeeds(options, /*first=*/1, /*runs=*/12);
-  ASSERT_FALSE(sweep.failure.has_value()) << FormatReport(*sweep.failure, sweep.failing_options);
-  // Most early prepares of such transactions were signed, not enlisted.
-  EXPECT_GT(sweep.totals.signed_votes, sweep.totals.early_prepared / 4);
+  EXPECT_FALSE(sweep.failure.has_value()) << FormatReport(*sweep.failure, sweep.failing_options);
   EXPECT_GT(sweep.totals.committed, sweep.totals.begun / 4);
   EXPECT_GT(sweep.totals.aborted, 0u);
+  return sweep;
+}
+
+TEST(SimulatorTest, TransactionsWithSignedVotesUnderFaultsStayAtomicAndComeToRest) {
+  const Sweep sweep = RunVoteSweep(/*signed_votes=*/0.8, /*deferred_votes=*/0);
+  // Most early prepares of such transactions were signed, not enlisted.
+  EXPECT_GT(sweep.totals.signed_votes, sweep.totals.early_prepared / 4);
 }
 
 // Votes deferred past the Execute's answer (sent by Enlist once a sync
@@ -154,18 +163,8 @@ TEST(SimulatorTest, TransactionsWithSignedVotesUnderFaultsStayAtomicAndComeToRes
 // the sync, lost Enlists and restarts must not let a transaction commit a
 // branch whose prepare was lost.
 TEST(SimulatorTest, TransactionsWithDeferredVotesUnderFaultsStayAtomicAndComeToRest) {
-  SimOptions options;
-  options.transactions = 250;
-  options.workload.named_branches = 0.8;
-  options.workload.early_prepare = 0.7;
-  options.workload.signed_votes = 0.5;
-  options.workload.reserved_txids = 0.5;
-  options.deferred_votes = 0.7;
-  Sweep sweep = RunSeeds(options, /*first=*/1, /*runs=*/12);
-  ASSERT_FALSE(sweep.failure.has_value()) << FormatReport(*sweep.failure, sweep.failing_options);
+  const Sweep sweep = RunVoteSweep(/*signed_votes=*/0.5, /*deferred_votes=*/0.7);
   EXPECT_GT(sweep.totals.deferred_votes, sweep.totals.early_prepared / 4);
-  EXPECT_GT(sweep.totals.committed, sweep.totals.begun / 4);
-  EXPECT_GT(sweep.totals.aborted, 0u);
 }
 
 TEST(SimulatorTest, WithoutFaultsNoOutcomeIsUnknown) {

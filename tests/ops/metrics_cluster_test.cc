@@ -1,5 +1,6 @@
 // The Prometheus endpoints of real txcoord and txagent processes: after a
 // known mix of transactions, each counter says exactly what happened.
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +75,28 @@ class MetricsClusterTest : public ::testing::Test {
     absl::StatusOr<CommitResult> result = coordinator_->Commit(*txid);
     ASSERT_TRUE(result.ok()) << result.status();
     ASSERT_TRUE(result->committed) << result->reason;
+  }
+
+  // Begins a transaction that names its branches, inserts row `id` at
+  // both agents with early prepare (each YES answer shown to `check`),
+  // and commits it; expects COMMITTED.
+  void CommitNamedEarlyInsert(int id,
+                              const std::function<void(int agent, const ExecuteResult&)>& check) {
+    ExecuteOptions early;
+    early.prepare = true;
+    absl::StatusOr<std::string> txid = coordinator_->Begin();
+    ASSERT_TRUE(txid.ok()) << txid.status();
+    Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
+    for (int a : {0, 1}) {
+      absl::StatusOr<ExecuteResult> r =
+          tx.Execute(*agents_[a], {{"INSERT INTO t VALUES(?1, 0)", {int64_t{id}}}}, early);
+      ASSERT_TRUE(r.ok()) << r.status();
+      EXPECT_EQ(r->vote, v1::VOTE_YES);
+      check(a, *r);
+    }
+    absl::StatusOr<CommitResult> result = tx.Commit();
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_TRUE(result->committed) << result->reason;
   }
 
   // Set before SetUp. Counts of signed votes must not hang on load.
@@ -184,20 +207,10 @@ TEST_F(MetricsClusterTest, SignedVotesRideInTheCommitInsteadOfEnlists) {
     ASSERT_TRUE(result.ok() && result->committed);
   }
   for (int id = 3; id <= 5; ++id) {
-    absl::StatusOr<std::string> txid = coordinator_->Begin();
-    ASSERT_TRUE(txid.ok()) << txid.status();
-    Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
-    for (int a : {0, 1}) {
-      absl::StatusOr<ExecuteResult> r =
-          tx.Execute(*agents_[a], {{"INSERT INTO t VALUES(?1, 0)", {int64_t{id}}}}, early);
-      ASSERT_TRUE(r.ok()) << r.status();
-      EXPECT_EQ(r->vote, v1::VOTE_YES);
-      EXPECT_EQ(r->vote_proof.size(), kVoteProofBytes);
-      EXPECT_EQ(r->endpoint, cluster_->agent_address(a));
-    }
-    absl::StatusOr<CommitResult> result = tx.Commit();
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_TRUE(result->committed) << result->reason;
+    CommitNamedEarlyInsert(id, [&](int a, const ExecuteResult& r) {
+      EXPECT_EQ(r.vote_proof.size(), kVoteProofBytes);
+      EXPECT_EQ(r.endpoint, cluster_->agent_address(a));
+    });
   }
   {
     // The client changes a proof: the Commit is refused and decides nothing.
@@ -245,22 +258,9 @@ class DeferredVotesClusterTest : public MetricsClusterTest {
 };
 
 TEST_F(DeferredVotesClusterTest, DeferredVotesReachTheCoordinatorByEnlistAndCommit) {
-  ExecuteOptions early;
-  early.prepare = true;
   for (int id = 1; id <= 3; ++id) {
-    absl::StatusOr<std::string> txid = coordinator_->Begin();
-    ASSERT_TRUE(txid.ok()) << txid.status();
-    Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
-    for (int a : {0, 1}) {
-      absl::StatusOr<ExecuteResult> r =
-          tx.Execute(*agents_[a], {{"INSERT INTO t VALUES(?1, 0)", {int64_t{id}}}}, early);
-      ASSERT_TRUE(r.ok()) << r.status();
-      EXPECT_EQ(r->vote, v1::VOTE_YES);
-      EXPECT_TRUE(r->vote_proof.empty());
-    }
-    absl::StatusOr<CommitResult> result = tx.Commit();
-    ASSERT_TRUE(result.ok()) << result.status();
-    EXPECT_TRUE(result->committed) << result->reason;
+    CommitNamedEarlyInsert(id,
+                           [](int, const ExecuteResult& r) { EXPECT_TRUE(r.vote_proof.empty()); });
   }
   for (int a : {0, 1}) {
     absl::StatusOr<SqlResult> count = agents_[a]->ExecuteOne("", "SELECT count(*) FROM t");
