@@ -32,8 +32,9 @@ AgentMetrics::AgentMetrics(MetricsRegistry* registry)
           "of sent by Enlist (also counted in txagent_prepares_total).")),
       votes_deferred_(registry->AddCounter(
           "txagent_votes_deferred_total",
-          "YES votes that went by Enlist after their Execute answered, once a sync made the "
-          "prepare durable (--vote_deferral; also counted in txagent_prepares_total).")) {
+          "YES votes deferred: their Execute answered before its sync, the vote to follow by "
+          "Enlist once a sync covers the prepare (--vote_deferral; also counted in "
+          "txagent_prepares_total).")) {
   for (int i = 0; i < kRollbackReasons; ++i) {
     aborts_[i] = registry->AddCounter(
         "txagent_aborts_total",

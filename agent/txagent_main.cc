@@ -109,8 +109,8 @@ ABSL_FLAG(std::string, vote_deferral, "contended",
           "When an early-prepared Execute the client names in its Commit answers before its "
           "prepare is durable, its YES vote then going to the coordinator by Enlist after the "
           "next sync (docs/protocol.md, \"Deferred votes\"): contended (while a sync runs and "
-          "others already wait for the next: under load), always, or never (every such Execute "
-          "waits for its sync and signs or sends its vote itself).");
+          "a caller it does not cover already waits for a later one: under load), always, or "
+          "never (every such Execute waits for its sync and signs or sends its vote itself).");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log level printed: debug, info, warning, error.");
 
@@ -377,6 +377,9 @@ int Run() {
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
+  // Executes answered YES whose votes wait for a sync: send them now, so
+  // that their Commits need not wait out the coordinator's prepare timeout.
+  (*participant)->SendDeferredVotesNow();
   if (registry != nullptr) registry->Deregister();
   metrics_server->reset();  // its scrapes read the participant
   config->reset();          // no setting applied past here

@@ -63,6 +63,12 @@ int GroupCommit::OnWalCommit(void* self, sqlite3* db, const char* schema, int fr
   return SQLITE_OK;
 }
 
+bool GroupCommit::AwaitSleepers(int n, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  const auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return sleeping_ == n; };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 absl::Status GroupCommit::WaitDurable() {
   const uint64_t wanted = committed();
   absl::MutexLock lock(&mu_);
@@ -70,13 +76,18 @@ absl::Status GroupCommit::WaitDurable() {
     if (!failed_.ok()) return failed_;
     if (durable_ >= wanted) return absl::OkStatus();
     if (!syncing_) break;
-    ++waiting_;
+    // Every sleeper wakes when the running sync ends, and counts again.
+    const bool for_a_later_sync = wanted > syncing_target_;
+    if (for_a_later_sync) ++waiting_for_later_;
+    ++sleeping_;
     synced_.Wait(&mu_);
-    --waiting_;
+    --sleeping_;
+    if (for_a_later_sync) --waiting_for_later_;
   }
   // Leader: one sync for everything committed up to now.
   syncing_ = true;
   const uint64_t target = committed();
+  syncing_target_ = target;
   mu_.Unlock();
   const int rc =
       file_ == nullptr ? SQLITE_MISUSE : file_->pMethods->xSync(file_, SQLITE_SYNC_NORMAL);

@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 
 namespace txcoord::participant {
 
@@ -49,13 +50,17 @@ class GroupCommit final {
   // fail (the page cache can no longer be trusted; restart the agent).
   absl::Status WaitDurable();
 
-  // Whether a sync is running and another caller already waits for the
-  // next: a commit made now would wait for the rest of this sync and then
-  // a whole one more, with others.
+  // Whether a sync is running and a caller it does not cover already
+  // sleeps waiting for a later one (under load): a commit made now would
+  // wait for the rest of this sync and then a whole one more, with others.
   bool Contended() ABSL_LOCKS_EXCLUDED(mu_) {
     absl::MutexLock lock(&mu_);
-    return syncing_ && waiting_ > 0;
+    return syncing_ && waiting_for_later_ > 0;
   }
+
+  // For tests: waits until exactly `n` callers sleep in WaitDurable;
+  // false after `timeout`.
+  bool AwaitSleepers(int n, absl::Duration timeout) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Commits counted so far, and of those made durable (tests, metrics).
   uint64_t committed() const { return committed_.load(std::memory_order_acquire); }
@@ -74,7 +79,9 @@ class GroupCommit final {
   absl::CondVar synced_;
   uint64_t durable_ ABSL_GUARDED_BY(mu_) = 0;
   bool syncing_ ABSL_GUARDED_BY(mu_) = false;
-  int waiting_ ABSL_GUARDED_BY(mu_) = 0;  // callers asleep until a sync ends
+  uint64_t syncing_target_ ABSL_GUARDED_BY(mu_) = 0;  // what the running sync covers
+  int waiting_for_later_ ABSL_GUARDED_BY(mu_) = 0;    // asleep, not covered by it
+  int sleeping_ ABSL_GUARDED_BY(mu_) = 0;             // asleep in all
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -60,7 +60,7 @@ Participant::Impl::~Impl() {
   if (vote_scope_ != nullptr) vote_scope_->Close();
   if (maintenance_ != nullptr) maintenance_->Close();
   {
-    absl::MutexLock lock(&deferred_mu_);
+    absl::MutexLock lock(&mu_);
     if (!deferred_votes_.empty()) {
       // Their Executes answered; their Commits abort after the
       // coordinator's prepare timeout, or find the branches in doubt after
@@ -651,6 +651,7 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
 uint64_t Participant::SyncCount() { return impl_->SyncCount(); }
+void Participant::SendDeferredVotesNow() { impl_->SendDeferredVotesNow(); }
 const std::string& Participant::name() const { return impl_->name(); }
 ParticipantPolicy Participant::policy() { return impl_->policy(); }
 absl::Status Participant::SetPolicy(const ParticipantPolicy& policy) {

@@ -126,7 +126,8 @@ struct ParticipantOptions {
   Scheduler* scheduler = nullptr;
   // Where deferred votes wait for their sync (vote_deferral), apart from
   // the maintenance so that a slow disk does not hold that up, nor it the
-  // votes. Null: on `scheduler`. Must outlive the participant.
+  // votes. Null: on `scheduler` (sharing its thread). Used only with a
+  // `scheduler`. Must outlive the participant.
   Scheduler* vote_scheduler = nullptr;
   // Early prepare: how long an Execute(prepare) keeps resending a YES vote
   // whose Enlist went unanswered (UNAVAILABLE, DEADLINE_EXCEEDED, ...),
@@ -138,10 +139,12 @@ struct ParticipantOptions {
   absl::Duration vote_retry_backoff = absl::Milliseconds(50);
   // Deferred votes (docs/protocol.md): when an Execute with prepare and
   // named_in_commit may answer before its prepare is durable, its YES vote
-  // then going by Enlist once a sync on `vote_scheduler` covers it.
-  // kWhenContended defers while a sync is in flight and other callers
-  // already wait for the next (GroupCommit::Contended: the Execute would
-  // wait for the rest of one sync and a whole one more); kAlways (tests,
+  // then going by Enlist once a sync covers it (waited for on
+  // `vote_scheduler`).
+  // kWhenContended defers while a sync is running and a caller it does not
+  // cover (the deferred votes' own wait included) already sleeps waiting
+  // for a later one (GroupCommit::Contended: the Execute would wait for the
+  // rest of one sync and a whole one more); kAlways (tests,
   // the simulator) whenever it can. Only a branch the coordinator does not
   // know yet (no earlier Enlist): for one it knows, the coordinator would
   // ask with Prepare anyway. Needs a scheduler: without one, never.
@@ -420,9 +423,13 @@ class Participant final {
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.
   size_t BranchCount();
-  // Syncs of the database's log so far (group commit), for tests and
-  // metrics.
+  // Syncs of the database's log so far (group commit), for tests.
   uint64_t SyncCount();
+  // For a clean stop, once no Execute runs: sends the deferred votes still
+  // queued (ParticipantOptions::vote_deferral) on this thread, after the
+  // sync that covers them, instead of leaving them to the scheduler the
+  // destructor closes. Their Enlists are answered in the background.
+  void SendDeferredVotesNow();
   // The participant name it enlists under (ParticipantOptions::name).
   const std::string& name() const;
 

@@ -229,10 +229,8 @@ bool Participant::Impl::MaybeDeferVote(const BranchPtr& branch) {
     // way, so that the resolver neither asks about it nor sends it first.
     branch->enlisted = true;
     branch->vote_sending = true;
-    absl::MutexLock queue(&deferred_mu_);
     deferred_votes_.push_back(branch);
-    if (deferred_votes_due_) return true;
-    deferred_votes_due_ = true;
+    if (deferred_votes_.size() > 1) return true;  // a run is already due
   }
   vote_scope_->After(absl::ZeroDuration(), [this] { SendDeferredVotes(); });
   return true;
@@ -241,10 +239,10 @@ bool Participant::Impl::MaybeDeferVote(const BranchPtr& branch) {
 void Participant::Impl::SendDeferredVotes() {
   std::vector<BranchPtr> votes;
   {
-    absl::MutexLock queue(&deferred_mu_);
+    absl::MutexLock lock(&mu_);
     votes.swap(deferred_votes_);
-    deferred_votes_due_ = false;
   }
+  if (votes.empty()) return;  // a run before this one took them
   TXCOORD_FAILPOINT("before-deferred-votes-durable");
   // Each branch was prepared (its commit counted) before it was queued, so
   // one wait covers them all, and usually shares a sync already running.

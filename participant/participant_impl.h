@@ -75,6 +75,7 @@ class Participant::Impl final {
   // with no lock held, before answering anything that promises a commit.
   absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
   uint64_t SyncCount() const { return wal_sync_.syncs(); }
+  void SendDeferredVotesNow() ABSL_LOCKS_EXCLUDED(mu_) { SendDeferredVotes(); }
   // Runs `fn` on the connection under its lock (the outbox's short
   // internal statements), returning what it returns.
   template <typename Fn>
@@ -194,10 +195,11 @@ class Participant::Impl final {
   // Queues the YES vote of `branch`, just prepared, for SendDeferredVotes
   // (scheduling it unless it is already due) and returns true, when
   // ParticipantOptions::vote_deferral says so; else false.
-  bool MaybeDeferVote(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_, deferred_mu_);
-  // On vote_scope_: waits until every queued branch's prepare is durable,
-  // then sends their votes by Enlist (kDeferredVote).
-  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_, deferred_mu_);
+  bool MaybeDeferVote(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
+  // On vote_scope_ (or a clean stop's thread): waits until every queued
+  // branch's prepare is durable, then sends their votes by Enlist
+  // (kDeferredVote).
+  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_);
   // Resends the YES vote of a prepared `branch` whose Enlist ended with the
   // unanswered `status`, with backoff, until one is answered or the retry
   // time (options_.vote_retry_time, and `call_deadline`) runs out. Returns
@@ -286,16 +288,14 @@ class Participant::Impl final {
   // Where SendDeferredVotes runs (ParticipantOptions::vote_scheduler);
   // null without a scheduler. Closed by the destructor with maintenance_.
   std::unique_ptr<ScheduledScope> vote_scope_;
-  // Prepared branches whose votes wait for SendDeferredVotes, and whether
-  // it is scheduled. Taken inside mu_ or alone.
-  absl::Mutex deferred_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  std::vector<BranchPtr> deferred_votes_ ABSL_GUARDED_BY(deferred_mu_);
-  bool deferred_votes_due_ ABSL_GUARDED_BY(deferred_mu_) = false;
+  // Prepared branches whose votes wait for SendDeferredVotes; a run is
+  // scheduled whenever it is not empty.
+  std::vector<BranchPtr> deferred_votes_ ABSL_GUARDED_BY(mu_);
 
   // Only Maintain, which runs one round at a time, uses this.
   absl::Time last_prune_;
-  // Null without a scheduler. Closed first by the destructor, so that no
-  // round runs on a half-destroyed participant.
+  // Null without a scheduler. Closed first by the destructor (after
+  // vote_scope_), so that no round runs on a half-destroyed participant.
   std::unique_ptr<ScheduledScope> maintenance_;
   // What an asynchronous Enlist's answer reaches: null once the destructor
   // started, which waits for an answer being handled.

@@ -151,14 +151,15 @@ TEST_F(ParticipantTest, AnEnlistmentAnsweredAfterTheParticipantClosedIsIgnored) 
 }
 
 // Deferred votes (ParticipantOptions::vote_deferral): the Execute answers
-// before its prepare is durable, and the vote goes by Enlist from the
-// maintenance scope once a sync covers it.
+// before its prepare is durable, and the vote goes by Enlist from the vote
+// scheduler once a sync covers it.
 class DeferredVoteTest : public ParticipantTest {
  protected:
   void SetUp() override {
     options_.scheduler = &scheduler_;
     options_.clock = &scheduler_;
-    options_.vote_deferral = VoteDeferral::kAlways;
+    options_.vote_scheduler = &vote_scheduler_;
+    options_.vote_deferral = vote_deferral_;
     ParticipantTest::SetUp();
     enlister_.HoldAsync();
     // A key, and a client that carries proofs: deferral still wins.
@@ -168,10 +169,12 @@ class DeferredVoteTest : public ParticipantTest {
     return ExecNamed(*participant_, txid, {Sql(sql)}, /*prepare=*/true,
                      /*carries_vote_proof=*/true);
   }
-  // Runs what is due on the maintenance scope now (the deferred votes).
-  void RunDue() { scheduler_.Advance(absl::ZeroDuration()); }
+  // Runs what is due on the vote scheduler now (the deferred votes).
+  void RunDue() { vote_scheduler_.Advance(absl::ZeroDuration()); }
 
-  FakeScheduler scheduler_;
+  VoteDeferral vote_deferral_ = VoteDeferral::kAlways;  // set before SetUp
+  FakeScheduler scheduler_;                             // maintenance
+  FakeScheduler vote_scheduler_;                        // deferred votes
 };
 
 TEST_F(DeferredVoteTest, TheAnswerComesFirstAndTheVoteGoesByEnlistOnceDurable) {
@@ -203,7 +206,8 @@ TEST_F(DeferredVoteTest, TheAnswerComesFirstAndTheVoteGoesByEnlistOnceDurable) {
   prepared = participant_->ListPrepared();
   ASSERT_EQ(prepared.size(), 1u);
   EXPECT_FALSE(prepared[0].vote_sending);
-  // What the vote promised: the branch survives a restart, prepared.
+  // Prepared it stays, across a restart too, for the coordinator's phase
+  // 2 (a clean close syncs anyway: the counts above check the order).
   Reopen();
   ASSERT_EQ(participant_->ListPrepared().size(), 1u);
   ASSERT_TRUE(participant_->Commit(kTx1).ok());
@@ -213,7 +217,9 @@ TEST_F(DeferredVoteTest, TheAnswerComesFirstAndTheVoteGoesByEnlistOnceDurable) {
 TEST_F(DeferredVoteTest, VotesQueuedTogetherLeaveAfterOneSync) {
   ASSERT_TRUE(PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1").ok());
   ASSERT_TRUE(PrepareEarly(kTx2, "UPDATE accounts SET balance = 8 WHERE id = 2").ok());
-  EXPECT_EQ(scheduler_.pending(), 2u);  // the maintenance round, and one send for both
+  // One run for both, on the vote scheduler; none on the maintenance one.
+  EXPECT_EQ(vote_scheduler_.pending(), 1u);
+  EXPECT_EQ(scheduler_.pending(), 1u);  // its own round
   const uint64_t syncs = participant_->SyncCount();
   RunDue();
   EXPECT_EQ(participant_->SyncCount(), syncs + 1);
@@ -234,6 +240,16 @@ TEST_F(DeferredVoteTest, ABranchTheCoordinatorKnowsAlreadyIsNotDeferred) {
   EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}));
   RunDue();
   EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, false}));
+}
+
+TEST_F(DeferredVoteTest, ACleanStopSendsTheQueuedVotesAfterTheirSync) {
+  ASSERT_TRUE(PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1").ok());
+  const uint64_t syncs = participant_->SyncCount();
+  participant_->SendDeferredVotesNow();
+  EXPECT_EQ(participant_->SyncCount(), syncs + 1);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
+  RunDue();  // the scheduled run finds nothing left
+  EXPECT_EQ(enlister_.calls().size(), 1u);
 }
 
 TEST_F(DeferredVoteTest, ABranchEndedBeforeItsVoteLeftSendsNone) {
@@ -275,9 +291,8 @@ TEST_F(DeferredVoteTest, OnlyAnEarlyPrepareTheClientNamesIsDeferred) {
 class UncontendedVoteTest : public DeferredVoteTest {
  protected:
   void SetUp() override {
+    vote_deferral_ = VoteDeferral::kWhenContended;
     DeferredVoteTest::SetUp();
-    options_.vote_deferral = VoteDeferral::kWhenContended;
-    Reopen();
   }
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "absl/strings/match.h"
 
@@ -101,6 +102,12 @@ int Truncate(sqlite3_file* f, sqlite3_int64 size) {
 
 int Sync(sqlite3_file* f, int flags) {
   Impl* impl = ImplOf(f);
+  std::function<void(const std::string&)> hook;
+  {
+    absl::MutexLock lock(&impl->vfs->mu);
+    hook = impl->vfs->sync_hook;
+  }
+  if (hook) hook(impl->path);
   absl::MutexLock lock(&impl->vfs->mu);
   if (!Alive(impl)) return SQLITE_IOERR_FSYNC;
   SimVfs::File& file = *impl->file;
@@ -320,6 +327,11 @@ void SimVfs::Crash(const std::string& dir, std::mt19937_64& rng) {
 void SimVfs::Thaw(const std::string& dir) {
   absl::MutexLock lock(&mu);
   dirs[dir].frozen = false;
+}
+
+void SimVfs::SetSyncHook(std::function<void(const std::string& path)> hook) {
+  absl::MutexLock lock(&mu);
+  sync_hook = std::move(hook);
 }
 
 void SimVfs::SetLaggingSync(const std::string& dir, bool lagging) {

@@ -12,6 +12,7 @@
 #define TXCOORD_SIM_SIM_VFS_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -53,6 +54,10 @@ class SimVfs final {
   // previous fsync, so a commit (a YES vote's prepare) is acknowledged
   // before it is durable.
   void SetLaggingSync(const std::string& dir, bool lagging);
+  // For tests of what runs while a sync is in flight: `hook` runs at the
+  // start of every sync, with the file's path, on the syncing thread and
+  // outside the VFS's lock (it may block). Empty: none.
+  void SetSyncHook(std::function<void(const std::string& path)> hook);
   // Forgets every file under `dir` (end of a simulation run).
   void RemoveAll(const std::string& dir);
 
@@ -78,6 +83,7 @@ class SimVfs final {
     bool lagging_sync = false;
   };
   absl::Mutex mu;
+  std::function<void(const std::string&)> sync_hook ABSL_GUARDED_BY(mu);
   std::map<std::string, std::shared_ptr<File>> files ABSL_GUARDED_BY(mu);
   std::map<std::string, DirState> dirs ABSL_GUARDED_BY(mu);
 

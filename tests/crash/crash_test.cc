@@ -236,7 +236,8 @@ INSTANTIATE_TEST_SUITE_P(
         CrashCase{"AgentAfterPrepareDurableEarlyPrepare", "after-prepare-durable", 1, 8, true},
         // Every vote of a named early prepare deferred: the agent dies
         // after answering such Executes, before or after the sync that
-        // lets their votes leave.
+        // lets their votes leave. (A process crash keeps unsynced writes;
+        // the simulator's power losses are what test the sync itself.)
         CrashCase{"AgentBeforeDeferredVotesDurable", "before-deferred-votes-durable", 1, 8, true,
                   "--vote_deferral=always"},
         CrashCase{"AgentAfterDeferredVotesDurable", "after-deferred-votes-durable", 1, 8, true,
