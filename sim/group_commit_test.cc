@@ -22,8 +22,10 @@ TEST(GroupCommitTest, ContendedOnlyWhileACallerTheRunningSyncMissesSleeps) {
   const std::string dir = "/group-commit-contended";
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir + "/db").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                             " CREATE TABLE t(x)", nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db,
+                         "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                         " CREATE TABLE t(x)",
+                         nullptr, nullptr, nullptr),
             SQLITE_OK);
   participant::GroupCommit sync;
   ASSERT_TRUE(sync.Attach(db).ok());
