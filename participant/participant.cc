@@ -651,7 +651,7 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
 uint64_t Participant::SyncCount() { return impl_->SyncCount(); }
-void Participant::SendDeferredVotesNow() { impl_->SendDeferredVotesNow(); }
+void Participant::SendDeferredVotesNow() { impl_->SendDeferredVotes(); }
 const std::string& Participant::name() const { return impl_->name(); }
 ParticipantPolicy Participant::policy() { return impl_->policy(); }
 absl::Status Participant::SetPolicy(const ParticipantPolicy& policy) {

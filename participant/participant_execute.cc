@@ -266,7 +266,7 @@ void Participant::Impl::SendDeferredVotes() {
     }
   }
   for (const BranchPtr& branch : sending) {
-    EnlistInBackground(branch, BackgroundEnlist::kDeferredVote);
+    EnlistInBackground(branch, BackgroundEnlist::kLateVote);
   }
 }
 
@@ -284,7 +284,7 @@ bool Participant::Impl::SendSignedVote(const std::string& txid) {
   TXLOG(INFO) << "txid=" << txid
               << " no outcome yet for the prepared branch, whose vote the coordinator may not have:"
                  " sending it by Enlist";
-  EnlistInBackground(branch, BackgroundEnlist::kLateSignedVote);
+  EnlistInBackground(branch, BackgroundEnlist::kLateVote);
   return true;
 }
 
@@ -301,9 +301,7 @@ void Participant::Impl::EnlistInBackground(const BranchPtr& branch, BackgroundEn
 
 void Participant::Impl::OnEnlistAnswered(const BranchPtr& branch, BackgroundEnlist what,
                                          const absl::Status& status) {
-  // Sent after the Execute answered: the flags of a vote on its way apply.
-  const bool late =
-      what == BackgroundEnlist::kLateSignedVote || what == BackgroundEnlist::kDeferredVote;
+  const bool late = what == BackgroundEnlist::kLateVote;
   if (status.ok()) {
     NoteServingEpoch(*branch);
     absl::MutexLock lock(&mu_);

@@ -75,7 +75,10 @@ class Participant::Impl final {
   // with no lock held, before answering anything that promises a commit.
   absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
   uint64_t SyncCount() const { return wal_sync_.syncs(); }
-  void SendDeferredVotesNow() ABSL_LOCKS_EXCLUDED(mu_) { SendDeferredVotes(); }
+  // On vote_scope_ (or a clean stop's thread): waits until every queued
+  // branch's prepare is durable, then sends their votes by Enlist
+  // (kLateVote).
+  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_);
   // Runs `fn` on the connection under its lock (the outbox's short
   // internal statements), returning what it returns.
   template <typename Fn>
@@ -166,10 +169,12 @@ class Participant::Impl final {
                                                   bool signed_vote) ABSL_LOCKS_EXCLUDED(mu_);
   // What an enlistment sent in the background carries.
   enum class BackgroundEnlist {
-    kBranch,          // the branch alone (its first write)
-    kVote,            // the branch with its YES vote (early prepare)
-    kLateSignedVote,  // a signed vote sent after all (SendSignedVote)
-    kDeferredVote,    // a YES vote sent once a sync covered its prepare
+    kBranch,  // the branch alone (its first write)
+    kVote,    // the branch with its YES vote (early prepare)
+    // A YES vote sent after the Execute answered: a signed one sent after
+    // all (SendSignedVote), or a deferred one once a sync covered its
+    // prepare (SendDeferredVotes). The flags of a vote on its way apply.
+    kLateVote,
   };
   void OnEnlistAnswered(const BranchPtr& branch, BackgroundEnlist what, const absl::Status& status)
       ABSL_LOCKS_EXCLUDED(mu_);
@@ -196,10 +201,6 @@ class Participant::Impl final {
   // (scheduling it unless it is already due) and returns true, when
   // ParticipantOptions::vote_deferral says so; else false.
   bool MaybeDeferVote(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
-  // On vote_scope_ (or a clean stop's thread): waits until every queued
-  // branch's prepare is durable, then sends their votes by Enlist
-  // (kDeferredVote).
-  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_);
   // Resends the YES vote of a prepared `branch` whose Enlist ended with the
   // unanswered `status`, with backoff, until one is answered or the retry
   // time (options_.vote_retry_time, and `call_deadline`) runs out. Returns
