@@ -183,6 +183,21 @@ absl::StatusOr<std::string> ChangeRecorder::Changeset() {
   return changeset;
 }
 
+bool AppliesAsRecorded(const Schema& schema, const std::string& changeset) {
+  if (schema.HasForeignKeys()) return false;
+  absl::StatusOr<IterPtr> iter = StartIter(changeset);
+  if (!iter.ok()) return false;
+  int rc;
+  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
+    const char* name = nullptr;
+    int column_count = 0, op = 0, indirect = 0;
+    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
+    const TableInfo* table = schema.Find(name);
+    if (table == nullptr || !table->unique_indexes.empty()) return false;
+  }
+  return rc == SQLITE_DONE;
+}
+
 absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string& changeset) {
   if (changeset.empty()) return absl::OkStatus();
   // In autocommit each change would commit by itself, and a failed apply

@@ -51,6 +51,17 @@ class ChangeRecorder final {
 // bypassed.
 absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string& changeset);
 
+// Whether `changeset`, recorded inside the open transaction from the state
+// it was rolled back to, is sure to apply to that state, so that no trial
+// apply is needed: true when the schema declares no FOREIGN KEY and every
+// table the changeset changes has no UNIQUE constraint but its primary key.
+// Each change then touches its own row alone, found by its primary key,
+// with old values read from this very state, so no order of application can
+// make one fail. Otherwise an apply can fail where the statements ran: two
+// rows that swap a UNIQUE value conflict in one order, and a deferred
+// foreign key is checked only at the end of an apply.
+bool AppliesAsRecorded(const Schema& schema, const std::string& changeset);
+
 // INVALID_ARGUMENT if one of `tables` (as the open transaction sees them)
 // has a row whose PRIMARY KEY is NULL: the session extension skips such rows,
 // so a branch's change to them would be lost. Runs SQL: the authorizer must

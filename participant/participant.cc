@@ -186,26 +186,36 @@ absl::Status Participant::Impl::BeginWithSchemaLocked(WriteTransaction& tx) {
   return schema_.Refresh(db());
 }
 
-absl::Status Participant::Impl::PrepareLocked(Branch& branch) {
-  // Both callers answer a prepared branch (YES, or "prepared meanwhile")
+absl::Status Participant::Impl::PrepareLocked(Branch& branch,
+                                              std::unique_ptr<WriteTransaction> open) {
+  // Every caller answers a prepared branch (YES, or "prepared meanwhile")
   // under the same lock hold before coming here: a branch is prepared once.
   TXCOORD_CHECK(!branch.prepared && !branch.dropped)
       << "txid=" << branch.txid << " prepared twice, or after it ended";
-  WriteTransaction tx(db());
-  absl::Status status = BeginWithSchemaLocked(tx);
-  if (!status.ok()) return status;
-  // The trial apply proves the promise holds now; the locks keep it true.
-  status = ExecSql(db(), "SAVEPOINT txcoord_trial");
-  if (!status.ok()) return status;
-  absl::Status applied = ApplyChangeset(db(), schema_, branch.changeset);
-  status = ExecSql(db(), "ROLLBACK TO txcoord_trial; RELEASE txcoord_trial");
-  if (!applied.ok()) return applied;
-  if (!status.ok()) return status;
+  std::unique_ptr<WriteTransaction> tx = std::move(open);
+  bool trial = true;
+  absl::Status status;
+  if (tx == nullptr) {
+    tx = std::make_unique<WriteTransaction>(db());
+    status = BeginWithSchemaLocked(*tx);
+    if (!status.ok()) return status;
+  } else {
+    trial = !AppliesAsRecorded(schema_, branch.changeset);
+  }
+  if (trial) {
+    // The trial apply proves the promise holds now; the locks keep it true.
+    status = ExecSql(db(), "SAVEPOINT txcoord_trial");
+    if (!status.ok()) return status;
+    absl::Status applied = ApplyChangeset(db(), schema_, branch.changeset);
+    status = ExecSql(db(), "ROLLBACK TO txcoord_trial; RELEASE txcoord_trial");
+    if (!applied.ok()) return applied;
+    if (!status.ok()) return status;
+  }
   const absl::Time now = Now();
   status = InsertPreparedBranch(db(), {branch.txid, branch.coordinator, branch.changeset, now,
                                        branch.token, EncodeMessages(branch.messages)});
   if (!status.ok()) return status;
-  status = tx.Commit();
+  status = tx->Commit();
   if (!status.ok()) return status;
   branch.prepared = true;
   branch.prepared_at = now;

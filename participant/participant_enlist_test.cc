@@ -81,6 +81,97 @@ TEST_F(ParticipantTest, PrepareInExecuteReportsTheVoteOnce) {
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "1");
 }
 
+// An Execute that prepares stores the branch in the transaction its
+// statements ran in, with a trial apply first unless the schema makes the
+// apply sure (AppliesAsRecorded): the fixture's foreign key asks for one,
+// and the param drops it.
+class PrepareInExecuteTest : public ParticipantTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  void SetUp() override {
+    ParticipantTest::SetUp();
+    if (!GetParam()) {
+      ASSERT_TRUE(Local({Sql("DROP TABLE children")}).ok());
+    }
+  }
+  std::string Balances() {
+    return CommittedValue(
+        "SELECT group_concat(balance) FROM (SELECT balance FROM accounts ORDER BY id)");
+  }
+};
+
+TEST_P(PrepareInExecuteTest, EarlierAndNewChangesAreStoredAndAppliedOnlyAtCommit) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  auto result = Exec(kTx1, {Sql("UPDATE accounts SET balance = 2 WHERE id = 2")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->vote, Vote::kYes);
+  ASSERT_EQ(participant_->ListPrepared().size(), 1u);
+  EXPECT_EQ(Balances(), "100,50");
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(Balances(), "1,2");
+}
+
+TEST_P(PrepareInExecuteTest, AFailedStatementLeavesTheBranchAsItWas) {
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
+  auto result = Exec(kTx1,
+                     {Sql("UPDATE accounts SET balance = 2 WHERE id = 2"),
+                      Sql("INSERT INTO accounts VALUES (1, 'again', 0)")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("UNIQUE"));
+  EXPECT_TRUE(participant_->ListPrepared().empty());
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+  EXPECT_EQ(Balances(), "100,50");
+  // The branch keeps its earlier change alone.
+  ASSERT_EQ(participant_->Prepare(kTx1).value(), Vote::kYes);
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  EXPECT_EQ(Balances(), "1,50");
+}
+
+INSTANTIATE_TEST_SUITE_P(ForeignKeys, PrepareInExecuteTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "WithATrialApply" : "StoredAsRecorded";
+                         });
+
+TEST_F(ParticipantTest, PrepareInExecuteOfAUniqueSwapThatCannotApplyRollsTheBranchBack) {
+  // Without foreign keys, the UNIQUE email alone asks for the trial apply:
+  // the changeset's two updates conflict in either order, though the
+  // statements ran.
+  ASSERT_TRUE(
+      Local({Sql("DROP TABLE children"), Sql("INSERT INTO users VALUES (1, 'a@x'), (2, 'b@x')")})
+          .ok());
+  auto result = Exec(kTx1,
+                     {Sql("UPDATE users SET email = 'tmp' WHERE id = 1"),
+                      Sql("UPDATE users SET email = 'a@x' WHERE id = 2"),
+                      Sql("UPDATE users SET email = 'b@x' WHERE id = 1")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("cannot prepare, branch rolled back"));
+  EXPECT_THAT(result.status().message(), HasSubstr("a constraint fails"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(participant_->LockCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+  EXPECT_EQ(CommittedValue("SELECT email FROM users WHERE id = 1"), "a@x");
+}
+
+TEST_F(ParticipantTest, PrepareInExecuteThatBreaksADeferredForeignKeyRollsTheBranchBack) {
+  // The statements run, since a deferred key is checked only at COMMIT,
+  // which the run never reaches; the trial apply checks it. This key is the
+  // schema's only one.
+  ASSERT_TRUE(Local({Sql("DROP TABLE children"),
+                     Sql("CREATE TABLE orders(id INTEGER PRIMARY KEY, parent_id INTEGER"
+                         " REFERENCES parents(id) DEFERRABLE INITIALLY DEFERRED)")})
+                  .ok());
+  auto result = Exec(kTx1, {Sql("INSERT INTO orders VALUES (1, 99)")}, absl::ZeroDuration(),
+                     /*prepare=*/true);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("cannot prepare, branch rolled back"));
+  EXPECT_THAT(result.status().message(), HasSubstr("FOREIGN KEY"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM orders"), "0");
+}
+
 TEST_F(ParticipantTest, PrepareInExecuteOfEnlistedBranchReportsTheVote) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
   auto result = participant_->Execute(kTx1, {}, /*prepare=*/true, absl::ZeroDuration());

@@ -3,6 +3,7 @@
 // back, lock its rows; wait and re-run when another branch holds one) or as
 // one local transaction; then enlisting and, if asked, preparing.
 #include <algorithm>
+#include <memory>
 #include <optional>
 #include <utility>
 
@@ -88,7 +89,9 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
       }
       // Messages alone change no row: no SQL to run again, no locks.
       absl::StatusOr<Attempt> attempt =
-          statements.empty() ? Attempt{} : RunBranchAttempt(*branch, statements, call_deadline);
+          statements.empty()
+              ? Attempt{}
+              : RunBranchAttempt(*branch, statements, call_deadline, /*keep_open=*/prepare);
       if (!attempt.ok()) return attempt.status();
       // Taken while still holding the connection, so that no branch commits
       // between this run and the locks that make its results hold.
@@ -110,7 +113,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
           if (!branch->enlisted) DropLocked(branch);
           return ExecuteResult{std::move(results), Vote::kReadOnly};
         }
-        if (absl::Status status = PrepareLocked(*branch); !status.ok()) {
+        if (absl::Status status = PrepareLocked(*branch, std::move(attempt->open)); !status.ok()) {
           DropLocked(branch);
           return absl::Status(status.code(), absl::StrCat("cannot prepare, branch rolled back: ",
                                                           status.message()));
@@ -523,14 +526,19 @@ void Participant::Impl::ReleaseBranch(const BranchPtr& branch) {
 }
 
 absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
-    const Branch& branch, const std::vector<SqlStatement>& statements, absl::Time call_deadline) {
+    const Branch& branch, const std::vector<SqlStatement>& statements, absl::Time call_deadline,
+    bool keep_open) {
   // Execute checks both under this lock hold: a prepared branch's
   // changeset is what it voted YES on, and never grows.
   TXCOORD_CHECK(!branch.prepared && !branch.dropped)
       << "txid=" << branch.txid << " re-executed after it was prepared or ended";
-  WriteTransaction tx(db());
-  absl::Status status = BeginWithSchemaLocked(tx);
+  auto tx = std::make_unique<WriteTransaction>(db());
+  absl::Status status = BeginWithSchemaLocked(*tx);
   if (!status.ok()) return status;
+  if (keep_open) {
+    status = ExecSql(db(), "SAVEPOINT txcoord_attempt");
+    if (!status.ok()) return status;
+  }
   Attempt attempt;
   {
     // Recording starts before the re-apply, so that the new changeset holds
@@ -556,7 +564,13 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
     if (!changeset.ok()) return changeset.status();
     attempt.changeset = *std::move(changeset);
   }
-  tx.Rollback();
+  if (keep_open) {
+    status = ExecSql(db(), "ROLLBACK TO txcoord_attempt; RELEASE txcoord_attempt");
+    if (!status.ok()) return status;
+    attempt.open = std::move(tx);
+  } else {
+    tx->Rollback();
+  }
   // After the rollback, rows are read as committed: see LockKeysForChangeset.
   absl::StatusOr<std::vector<LockKey>> keys =
       LockKeysForChangeset(db(), schema_, attempt.changeset, branch.txid);

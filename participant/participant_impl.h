@@ -131,6 +131,12 @@ class Participant::Impl final {
     std::vector<SqlResult> results;
     std::string changeset;
     std::vector<LockKey> keys;
+    // Kept for a prepare: the write transaction the batch ran in, open, with
+    // the batch's changes rolled back. The changeset was recorded from this
+    // very state under this lock hold, so the prepare stores the branch in
+    // it, with no trial apply where AppliesAsRecorded. Rolled back when the
+    // attempt is dropped.
+    std::unique_ptr<WriteTransaction> open;
   };
 
   // participant_execute.cc
@@ -154,7 +160,7 @@ class Participant::Impl final {
   void ReleaseBranch(const BranchPtr& branch) ABSL_LOCKS_EXCLUDED(mu_);
   absl::StatusOr<Attempt> RunBranchAttempt(const Branch& branch,
                                            const std::vector<SqlStatement>& statements,
-                                           absl::Time call_deadline)
+                                           absl::Time call_deadline, bool keep_open)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<ExecuteResult> ReportToCoordinator(const BranchPtr& branch,
                                                     std::vector<SqlResult> results, bool with_vote,
@@ -213,8 +219,12 @@ class Participant::Impl final {
   // Begins `tx` and brings schema_ up to date inside it, where the
   // transaction's lock serves the schema check too.
   absl::Status BeginWithSchemaLocked(WriteTransaction& tx) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Stores the branch durably after checking that its changeset applies.
-  absl::Status PrepareLocked(Branch& branch) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stores the branch durably after checking that its changeset applies:
+  // in `open` if given (Attempt::open, where the changeset was recorded; the
+  // check is skipped where AppliesAsRecorded), else in a transaction of its
+  // own.
+  absl::Status PrepareLocked(Branch& branch, std::unique_ptr<WriteTransaction> open = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Applies a prepared branch and deletes its row in one transaction, which
   // also stores the outcome with `record_outcome` (one-phase commit) and
   // the operator's decision with `heuristic` (may be null).

@@ -49,6 +49,33 @@ TEST_F(ParticipantLockingTest, WaiterRunsAgainAfterHolderCommitsAndSeesItsValue)
   EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "115");
 }
 
+TEST_F(ParticipantLockingTest, AnEarlyPrepareThatWaitedRunsAgainAndPreparesOnTheHoldersValue) {
+  // An early prepare runs its batch in the transaction it would store the
+  // branch in: it must let go of that transaction while it waits, or the
+  // holder could not commit.
+  ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = balance + 10 WHERE id = 1")},
+                   absl::ZeroDuration(), /*prepare=*/true)
+                  .ok());
+  absl::StatusOr<ExecuteResult> second;
+  std::thread waiter([&] {
+    second = Exec(kTx2,
+                  {Sql("UPDATE accounts SET balance = balance + 5 WHERE id = 1"),
+                   Sql("SELECT balance FROM accounts WHERE id = 1")},
+                  absl::ZeroDuration(), /*prepare=*/true);
+  });
+  waiting_.WaitForNotification();
+  ASSERT_TRUE(participant_->Commit(kTx1).ok());
+  waiter.join();
+
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->vote, Vote::kYes);
+  EXPECT_EQ(OnlyValue(second, 1), SqlValue(int64_t{115}));
+  // Prepared, not applied: the row is as the holder committed it.
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "110");
+  ASSERT_TRUE(participant_->Commit(kTx2).ok());
+  EXPECT_EQ(CommittedValue("SELECT balance FROM accounts WHERE id = 1"), "115");
+}
+
 TEST_F(ParticipantLockingTest, WaiterProceedsWhenHolderAborts) {
   ASSERT_TRUE(Exec(kTx1, {Sql("DELETE FROM accounts WHERE id = 2")}).ok());
   absl::StatusOr<ExecuteResult> second;

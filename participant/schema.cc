@@ -190,6 +190,7 @@ absl::Status Schema::Refresh(sqlite3* db) {
 
 absl::Status Schema::Load(sqlite3* db) {
   tables_.clear();
+  has_foreign_keys_ = false;
   absl::StatusOr<Statement> stmt = Statement::Prepare(
       db,
       "SELECT name, type, sql FROM main.sqlite_schema "
@@ -216,6 +217,7 @@ absl::Status Schema::Load(sqlite3* db) {
                                                         ": ", status.message()));
       }
     }
+    has_foreign_keys_ = has_foreign_keys_ || !table.foreign_keys.empty();
     std::string key = absl::AsciiStrToLower(table.name);
     tables_.emplace(std::move(key), std::move(table));
   }

@@ -92,11 +92,15 @@ class Schema final {
   // virtual table, unknown), or empty if it may.
   std::string BranchWriteRefusal(absl::string_view table) const;
 
+  // Whether some table declares a FOREIGN KEY.
+  bool HasForeignKeys() const { return has_foreign_keys_; }
+
  private:
   absl::Status Load(sqlite3* db);
 
   int64_t version_ = -1;
   absl::flat_hash_map<std::string, TableInfo> tables_;  // by lower-case name
+  bool has_foreign_keys_ = false;
 };
 
 }  // namespace txcoord::participant
