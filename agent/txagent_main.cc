@@ -28,6 +28,7 @@
 #include "common/failpoint.h"
 #include "common/flag_usage.h"
 #include "common/logging.h"
+#include "common/sqlite_db.h"
 #include "common/systemd_notify.h"
 #include "common/timer_queue.h"
 #include "common/txid.h"
@@ -404,6 +405,9 @@ int Run() {
 int main(int argc, char** argv) {
   txcoord::BlockShutdownSignals();
   txcoord::DisableMutexDeadlockDetection();
+  if (absl::Status off = txcoord::TurnOffSqliteMemoryStatistics(); !off.ok()) {
+    std::fprintf(stderr, "txagent: %s\n", std::string(off.message()).c_str());
+  }
   txcoord::NormalizeFlagNames(argc, argv);
   txcoord::SetFlagUsage(
       "txagent: the txcoord participant agent around one SQLite database.\n"

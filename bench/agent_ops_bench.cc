@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "common/sqlite_db.h"
 #include "participant/participant.h"
 
 namespace txcoord::participant {
@@ -181,6 +182,8 @@ BENCHMARK(BM_LocalUpdate)->Unit(benchmark::kMicrosecond);
 }  // namespace txcoord::participant
 
 int main(int argc, char** argv) {
+  // As txagent does.
+  if (!txcoord::TurnOffSqliteMemoryStatistics().ok()) return 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg.rfind("--dir=", 0) == 0) {

@@ -45,6 +45,14 @@ absl::Status SqliteStatus(sqlite3* db, int rc, absl::string_view context) {
   return absl::Status(SqliteCodeToStatusCode(rc), absl::StrCat(context, ": ", message));
 }
 
+absl::Status TurnOffSqliteMemoryStatistics() {
+  if (sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK) {
+    return absl::FailedPreconditionError(
+        "SQLite's memory statistics can only be turned off before SQLite is first used");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ExecSql(sqlite3* db, const char* sql) {
   char* error = nullptr;
   const int rc = sqlite3_exec(db, sql, nullptr, nullptr, &error);

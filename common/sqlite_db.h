@@ -31,6 +31,12 @@ absl::Status SqliteStatus(sqlite3* db, int rc, absl::string_view context);
 // errors are INVALID_ARGUMENT, busy is UNAVAILABLE, corruption DATA_LOSS...).
 absl::StatusCode SqliteCodeToStatusCode(int rc);
 
+// For a program's main, before its first SQLite call: turns off SQLite's
+// memory statistics, which take a process-wide mutex on every allocation
+// SQLite makes (nothing in txcoord reads them). FAILED_PRECONDITION once
+// SQLite is in use (initialized).
+absl::Status TurnOffSqliteMemoryStatistics();
+
 // Runs SQL without results (may hold several statements). For internal use
 // only: no parameters, so never pass it service input.
 absl::Status ExecSql(sqlite3* db, const char* sql);

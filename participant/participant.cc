@@ -533,8 +533,12 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Open(const Participant
   if (options.db_path.empty()) return absl::InvalidArgumentError("db_path is empty");
   if (enlister == nullptr) return absl::InvalidArgumentError("enlister is null");
   sqlite3* raw = nullptr;
-  const int rc = sqlite3_open_v2(options.db_path.c_str(), &raw,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  // Without SQLite's own mutex around every call on the connection: every
+  // use holds Impl::mu_ (db() requires it), and GroupCommit syncs through a
+  // file handle of its own.
+  const int rc =
+      sqlite3_open_v2(options.db_path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   SqliteDb db(raw);
   if (rc != SQLITE_OK) return SqliteStatus(raw, rc, absl::StrCat("opening ", options.db_path));
   auto impl = std::make_unique<Impl>(options, enlister, std::move(db));
