@@ -183,6 +183,174 @@ absl::StatusOr<std::string> ChangeRecorder::Changeset() {
   return changeset;
 }
 
+namespace {
+
+// Kept statements are dropped past this many (a wide table updated in many
+// shapes), so that memory stays bounded.
+constexpr size_t kMaxKeptStatements = 256;
+
+const char* Verb(int op) {
+  return op == SQLITE_INSERT ? "INSERT" : op == SQLITE_UPDATE ? "UPDATE" : "DELETE";
+}
+
+// `column` = ?N, or IS ?N where NULLs must match.
+std::string Compare(const TableInfo& table, int column, bool is_key, int parameter) {
+  return absl::StrCat(QuoteIdentifier(table.columns[column].name), is_key ? " = ?" : " IS ?",
+                      parameter);
+}
+
+}  // namespace
+
+absl::Status ChangesetApplier::Apply(const Schema& schema, const std::string& changeset) {
+  if (changeset.empty()) return absl::OkStatus();
+  if (!FitsOwnApply(schema, changeset)) return ApplyChangeset(db_, schema, changeset);
+  TXCOORD_CHECK(sqlite3_get_autocommit(db_) == 0) << "a changeset applied outside a transaction";
+  if (schema.version() != schema_version_ || statements_.size() > kMaxKeptStatements) {
+    statements_.clear();
+    schema_version_ = schema.version();
+  }
+  absl::StatusOr<IterPtr> iter = StartIter(changeset);
+  if (!iter.ok()) return iter.status();
+  int rc;
+  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
+    const char* name = nullptr;
+    int column_count = 0, op = 0, indirect = 0;
+    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
+    absl::Status status = ApplyChange(*schema.Find(name), iter->get(), op);
+    if (!status.ok()) return status;
+  }
+  if (rc != SQLITE_DONE) return SqliteStatus(nullptr, rc, "reading changeset");
+  return absl::OkStatus();
+}
+
+bool ChangesetApplier::FitsOwnApply(const Schema& schema, const std::string& changeset) {
+  if (schema.HasForeignKeys()) return false;
+  absl::StatusOr<IterPtr> iter = StartIter(changeset);
+  if (!iter.ok()) return false;
+  int rc;
+  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
+    const char* name = nullptr;
+    int column_count = 0, op = 0, indirect = 0;
+    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
+    const TableInfo* table = schema.Find(name);
+    // A mismatch is left to ApplyChangeset to report.
+    if (table == nullptr || table->has_triggers ||
+        !CheckChangeShape(table, name, iter->get(), column_count).ok()) {
+      return false;
+    }
+  }
+  return rc == SQLITE_DONE;
+}
+
+absl::StatusOr<Statement*> ChangesetApplier::Kept(const std::string& sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    absl::StatusOr<Statement> stmt = Statement::Prepare(db_, sql);
+    if (!stmt.ok()) return stmt.status();
+    it = statements_.emplace(sql, *std::move(stmt)).first;
+  }
+  it->second.Reset();
+  return &it->second;
+}
+
+absl::Status ChangesetApplier::ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter,
+                                           int op) {
+  const int n = static_cast<int>(table.columns.size());
+  unsigned char* pk_flags = nullptr;
+  int pk_count = 0;
+  sqlite3changeset_pk(iter, &pk_flags, &pk_count);
+  // Old value of column i: parameter i + 1; new value: n + i + 1.
+  std::vector<sqlite3_value*> old_values(n, nullptr), new_values(n, nullptr);
+  for (int i = 0; i < n; ++i) {
+    if (op != SQLITE_INSERT) sqlite3changeset_old(iter, i, &old_values[i]);
+    if (op != SQLITE_DELETE) sqlite3changeset_new(iter, i, &new_values[i]);
+  }
+  const std::string name = absl::StrCat("main.", QuoteIdentifier(table.name));
+  std::string sql;
+  if (op == SQLITE_INSERT) {
+    std::vector<std::string> columns, values;
+    for (int i = 0; i < n; ++i) {
+      columns.push_back(QuoteIdentifier(table.columns[i].name));
+      values.push_back(absl::StrCat("?", n + i + 1));
+    }
+    sql = absl::StrCat("INSERT INTO ", name, "(", absl::StrJoin(columns, ", "), ") VALUES (",
+                       absl::StrJoin(values, ", "), ")");
+  } else {
+    std::vector<std::string> where, sets;
+    for (int i = 0; i < n; ++i) {
+      if (old_values[i] != nullptr) where.push_back(Compare(table, i, pk_flags[i] != 0, i + 1));
+      if (op == SQLITE_UPDATE && new_values[i] != nullptr) {
+        sets.push_back(absl::StrCat(QuoteIdentifier(table.columns[i].name), " = ?", n + i + 1));
+      }
+    }
+    const std::string condition = absl::StrJoin(where, " AND ");
+    if (op == SQLITE_DELETE) {
+      sql = absl::StrCat("DELETE FROM ", name, " WHERE ", condition);
+    } else {
+      // An update that changes nothing still must find its row.
+      if (sets.empty()) sets.push_back(Compare(table, table.primary_key.columns[0], true, 1));
+      sql = absl::StrCat("UPDATE ", name, " SET ", absl::StrJoin(sets, ", "), " WHERE ", condition);
+    }
+  }
+  absl::StatusOr<Statement*> stmt = Kept(sql);
+  if (!stmt.ok()) return stmt.status();
+  sqlite3_stmt* raw = (*stmt)->get();
+  for (int i = 0; i < n; ++i) {
+    int rc = SQLITE_OK;
+    if (old_values[i] != nullptr) rc = sqlite3_bind_value(raw, i + 1, old_values[i]);
+    if (rc == SQLITE_OK && new_values[i] != nullptr) {
+      rc = sqlite3_bind_value(raw, n + i + 1, new_values[i]);
+    }
+    if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "applying changeset");
+  }
+  const int rc = sqlite3_step(raw);
+  sqlite3_reset(raw);
+  if (rc == SQLITE_DONE) {
+    if (op == SQLITE_INSERT || sqlite3_changes(db_) > 0) return absl::OkStatus();
+    return Refused(table, iter, op, /*by_new=*/false, /*constraint_failed=*/false);
+  }
+  if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+    return Refused(table, iter, op, /*by_new=*/op == SQLITE_INSERT, /*constraint_failed=*/true);
+  }
+  return SqliteStatus(db_, rc, "applying changeset");
+}
+
+absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op,
+                                       bool by_new, bool constraint_failed) {
+  // Whether a row with the change's primary key is there.
+  std::vector<std::string> where;
+  for (size_t k = 0; k < table.primary_key.columns.size(); ++k) {
+    where.push_back(Compare(table, table.primary_key.columns[k], true, static_cast<int>(k) + 1));
+  }
+  absl::StatusOr<Statement*> stmt =
+      Kept(absl::StrCat("SELECT 1 FROM main.", QuoteIdentifier(table.name), " WHERE ",
+                        absl::StrJoin(where, " AND ")));
+  if (!stmt.ok()) return stmt.status();
+  for (size_t k = 0; k < table.primary_key.columns.size(); ++k) {
+    sqlite3_value* value = nullptr;
+    const int column = table.primary_key.columns[k];
+    if (by_new) {
+      sqlite3changeset_new(iter, column, &value);
+    } else {
+      sqlite3changeset_old(iter, column, &value);
+    }
+    sqlite3_bind_value((*stmt)->get(), static_cast<int>(k) + 1, value);
+  }
+  absl::StatusOr<int> found = (*stmt)->Step();
+  (*stmt)->Reset();
+  if (!found.ok()) return found.status();
+  const bool exists = *found == SQLITE_ROW;
+  // The same words as ApplyChangeset's.
+  const char* what = "a constraint fails";
+  if (op == SQLITE_INSERT) {
+    if (exists) what = "a row with the same primary key exists";
+  } else if (!constraint_failed) {
+    what = exists ? "row changed since the branch read it" : "row no longer exists";
+  }
+  return absl::AbortedError(
+      absl::StrCat("applying changeset: ", Verb(op), " on table ", table.name, ": ", what));
+}
+
 bool AppliesAsRecorded(const Schema& schema, const std::string& changeset) {
   if (schema.HasForeignKeys()) return false;
   absl::StatusOr<IterPtr> iter = StartIter(changeset);

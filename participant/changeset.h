@@ -1,6 +1,7 @@
-// Recording and applying a branch's changes with SQLite's session extension:
-// a recorder that captures a branch's writes as a changeset, and an apply
-// that either installs a whole changeset or fails without a trace.
+// Recording and applying a branch's changes: a recorder that captures a
+// branch's writes as a changeset with SQLite's session extension, and an
+// apply that installs a whole changeset or fails (the session extension's,
+// and ChangesetApplier, which keeps its statements across applies).
 #ifndef TXCOORD_PARTICIPANT_CHANGESET_H_
 #define TXCOORD_PARTICIPANT_CHANGESET_H_
 
@@ -9,9 +10,11 @@
 #include <memory>
 #include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/sqlite_db.h"
 #include "participant/schema.h"
 
 namespace txcoord::participant {
@@ -50,6 +53,41 @@ class ChangeRecorder final {
 // skips changes to missing tables silently. Runs SQL: the authorizer must be
 // bypassed.
 absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string& changeset);
+
+// ApplyChangeset with statements kept across applies. Where the schema
+// declares no FOREIGN KEY and no table the changeset changes has a trigger,
+// each change runs as one statement compiled once per table and shape of
+// change (the session extension's apply compiles its statements, and its
+// pragmas and the trigger switch expire every statement of the connection,
+// on each apply); elsewhere it is ApplyChangeset, which checks foreign keys at
+// its end, settles their actions' conflicts and turns triggers off. Both
+// find a change's row by primary key and its old values (IS, so NULLs
+// match), and refuse the same conflicts with the same messages. Not
+// thread-safe: use it under the lock that guards `db`.
+class ChangesetApplier final {
+ public:
+  explicit ChangesetApplier(sqlite3* db) : db_(db) {}
+  ChangesetApplier(const ChangesetApplier&) = delete;
+  ChangesetApplier& operator=(const ChangesetApplier&) = delete;
+
+  // ApplyChangeset's contract.
+  absl::Status Apply(const Schema& schema, const std::string& changeset);
+
+  // Statements kept (for tests).
+  size_t kept() const { return statements_.size(); }
+
+ private:
+  bool FitsOwnApply(const Schema& schema, const std::string& changeset);
+  absl::Status ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter, int op);
+  absl::StatusOr<Statement*> Kept(const std::string& sql);
+  // After a change found no row, or failed a constraint: which conflict.
+  absl::Status Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op, bool by_new,
+                       bool constraint_failed);
+
+  sqlite3* const db_;
+  int64_t schema_version_ = -1;
+  absl::flat_hash_map<std::string, Statement> statements_;  // by SQL text
+};
 
 // Whether `changeset`, recorded inside the open transaction from the state
 // it was rolled back to, is sure to apply to that state, so that no trial

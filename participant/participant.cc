@@ -47,6 +47,7 @@ Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, S
               options.branch_idle_timeout},
       enlister_(enlister),
       db_(std::move(db)),
+      applier_(db_.get()),
       authorizer_(&schema_),
       next_token_(options.branch_token_seed != 0 ? options.branch_token_seed : RandomToken()),
       local_id_prefix_(
@@ -206,7 +207,7 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch,
     // The trial apply proves the promise holds now; the locks keep it true.
     status = ExecSql(db(), "SAVEPOINT txcoord_trial");
     if (!status.ok()) return status;
-    absl::Status applied = ApplyChangeset(db(), schema_, branch.changeset);
+    absl::Status applied = applier_.Apply(schema_, branch.changeset);
     status = ExecSql(db(), "ROLLBACK TO txcoord_trial; RELEASE txcoord_trial");
     if (!applied.ok()) return applied;
     if (!status.ok()) return status;
@@ -269,7 +270,7 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
   WriteTransaction tx(db());
   absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
-  if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
+  if (absl::Status applied = applier_.Apply(schema_, branch->changeset); !applied.ok()) {
     // The locks should have made this impossible: keep the branch for the
     // operator rather than commit half of it.
     TXLOG(ERROR) << "txid=" << branch->txid
@@ -345,7 +346,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
   WriteTransaction tx(db());
   absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
-  if (absl::Status applied = ApplyChangeset(db(), schema_, branch->changeset); !applied.ok()) {
+  if (absl::Status applied = applier_.Apply(schema_, branch->changeset); !applied.ok()) {
     TXLOG(WARNING) << "txid=" << txid << " one-phase commit aborted: " << applied;
     tx.Rollback();
     DropLocked(branch);

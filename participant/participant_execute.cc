@@ -546,7 +546,7 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
     absl::StatusOr<std::unique_ptr<ChangeRecorder>> recorder =
         ChangeRecorder::Start(db(), &schema_);
     if (!recorder.ok()) return recorder.status();
-    if (absl::Status applied = ApplyChangeset(db(), schema_, branch.changeset); !applied.ok()) {
+    if (absl::Status applied = applier_.Apply(schema_, branch.changeset); !applied.ok()) {
       TXLOG(ERROR) << "txid=" << branch.txid << " re-applying the branch's changes: " << applied;
       return absl::InternalError(
           absl::StrCat("re-applying the branch's earlier changes failed "

@@ -19,6 +19,7 @@
 #include "common/sqlite_db.h"
 #include "common/txid.h"
 #include "participant/authorizer.h"
+#include "participant/changeset.h"
 #include "participant/group_commit.h"
 #include "participant/internal_tables.h"
 #include "participant/lock_table.h"
@@ -288,6 +289,8 @@ class Participant::Impl final {
   GroupCommit wal_sync_;  // declared before db_: the WAL hook points at it until db_ closes
   SqliteDb db_ ABSL_GUARDED_BY(mu_);
   Schema schema_ ABSL_GUARDED_BY(mu_);
+  // Declared after db_: its statements are finalized before db_ closes.
+  ChangesetApplier applier_ ABSL_GUARDED_BY(mu_);
   Authorizer authorizer_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, BranchPtr> branches_ ABSL_GUARDED_BY(mu_);
   uint64_t next_token_ ABSL_GUARDED_BY(mu_);

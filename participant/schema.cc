@@ -199,7 +199,7 @@ absl::Status Schema::Load(sqlite3* db) {
   while (true) {
     absl::StatusOr<int> rc = stmt->Step();
     if (!rc.ok()) return rc.status();
-    if (*rc == SQLITE_DONE) return absl::OkStatus();
+    if (*rc == SQLITE_DONE) return LoadTriggers(db);
     TableInfo table;
     table.name = stmt->ColumnText(0);
     if (stmt->ColumnText(1) == "view") {
@@ -220,6 +220,19 @@ absl::Status Schema::Load(sqlite3* db) {
     has_foreign_keys_ = has_foreign_keys_ || !table.foreign_keys.empty();
     std::string key = absl::AsciiStrToLower(table.name);
     tables_.emplace(std::move(key), std::move(table));
+  }
+}
+
+absl::Status Schema::LoadTriggers(sqlite3* db) {
+  absl::StatusOr<Statement> stmt = Statement::Prepare(
+      db, "SELECT DISTINCT tbl_name FROM main.sqlite_schema WHERE type = 'trigger'");
+  if (!stmt.ok()) return stmt.status();
+  while (true) {
+    absl::StatusOr<int> rc = stmt->Step();
+    if (!rc.ok()) return rc.status();
+    if (*rc == SQLITE_DONE) return absl::OkStatus();
+    auto it = tables_.find(absl::AsciiStrToLower(stmt->ColumnText(0)));
+    if (it != tables_.end()) it->second.has_triggers = true;
   }
 }
 

@@ -67,6 +67,7 @@ struct TableInfo {
   bool primary_key_nullable = false;
   std::vector<UniqueIndex> unique_indexes;
   std::vector<ForeignKey> foreign_keys;
+  bool has_triggers = false;  // a trigger fires on its writes
 
   int ColumnIndex(absl::string_view column) const;  // -1 if none
 };
@@ -94,9 +95,12 @@ class Schema final {
 
   // Whether some table declares a FOREIGN KEY.
   bool HasForeignKeys() const { return has_foreign_keys_; }
+  // PRAGMA schema_version when last loaded.
+  int64_t version() const { return version_; }
 
  private:
   absl::Status Load(sqlite3* db);
+  absl::Status LoadTriggers(sqlite3* db);
 
   int64_t version_ = -1;
   absl::flat_hash_map<std::string, TableInfo> tables_;  // by lower-case name

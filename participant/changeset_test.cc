@@ -1,0 +1,211 @@
+// ChangesetApplier against the session extension's apply (ApplyChangeset):
+// each case records a changeset, changes the database the way the case
+// says, and applies the changeset with both inside a transaction rolled
+// back afterwards. They must agree on the outcome, the message, and the
+// rows left; and the applier must have used statements of its own where
+// it says it does.
+#include "participant/changeset.h"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/sqlite_db.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace txcoord::participant {
+namespace {
+
+using ::testing::HasSubstr;
+
+class ChangesetApplierTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(":memory:", &raw), SQLITE_OK);
+    db_.reset(raw);
+    Run("CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT, balance REAL,"
+        "  CHECK (balance >= 0));"
+        "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
+        "CREATE TABLE pairs(a TEXT, b INTEGER, v BLOB, PRIMARY KEY(a, b)) WITHOUT ROWID;"
+        "CREATE TABLE audited(id INTEGER PRIMARY KEY, v INTEGER);"
+        "CREATE TABLE audit(n INTEGER);"
+        "CREATE TRIGGER audited_insert AFTER INSERT ON audited BEGIN"
+        "  INSERT INTO audit VALUES (new.v); END;"
+        "INSERT INTO accounts VALUES (1, 'ann', 10.5), (2, NULL, 20), (3, 'cy', 30);"
+        "INSERT INTO users VALUES (1, 'a@x'), (2, 'b@x');"
+        "INSERT INTO pairs VALUES ('k', 1, x'00ff'), ('k', 2, NULL);");
+    Refresh();
+    applier_.emplace(db_.get());
+  }
+
+  void Run(const std::string& sql) { ASSERT_TRUE(ExecSql(db_.get(), sql.c_str()).ok()) << sql; }
+  void Refresh() { ASSERT_TRUE(schema_.Refresh(db_.get()).ok()); }
+
+  // The changeset of `sql`, rolled back as a branch's is.
+  std::string ChangesetOf(const std::string& sql) {
+    EXPECT_TRUE(ExecSql(db_.get(), "BEGIN").ok());
+    std::string changeset;
+    {
+      auto recorder = ChangeRecorder::Start(db_.get(), &schema_);
+      EXPECT_TRUE(recorder.ok());
+      EXPECT_TRUE(ExecSql(db_.get(), sql.c_str()).ok()) << sql;
+      changeset = (*recorder)->Changeset().value();
+    }
+    EXPECT_TRUE(ExecSql(db_.get(), "ROLLBACK").ok());
+    return changeset;
+  }
+
+  // Every row of every table, as text.
+  std::string Contents() {
+    std::string out;
+    for (const char* table : {"accounts", "users", "pairs", "audited", "audit"}) {
+      absl::StatusOr<Statement> stmt =
+          Statement::Prepare(db_.get(), std::string("SELECT * FROM ") + table + " ORDER BY 1" +
+                                            (std::string(table) == "pairs" ? ", 2" : ""));
+      EXPECT_TRUE(stmt.ok());
+      out += std::string(table) + ":";
+      while (stmt->Step().value_or(SQLITE_DONE) == SQLITE_ROW) {
+        for (int i = 0; i < sqlite3_column_count(stmt->get()); ++i) {
+          const unsigned char* text = sqlite3_column_text(stmt->get(), i);
+          out += " " + std::string(text == nullptr ? "NULL" : reinterpret_cast<const char*>(text)) +
+                 "/" + std::to_string(sqlite3_column_type(stmt->get(), i));
+        }
+        out += ";";
+      }
+      out += "\n";
+    }
+    return out;
+  }
+
+  struct Outcome {
+    std::string status;
+    std::string contents;
+  };
+
+  // Applies in a transaction rolled back afterwards.
+  template <typename ApplyFn>
+  Outcome ApplyRolledBack(ApplyFn apply) {
+    EXPECT_TRUE(ExecSql(db_.get(), "BEGIN").ok());
+    const absl::Status status = apply();
+    Outcome outcome{status.ToString(), Contents()};
+    EXPECT_TRUE(ExecSql(db_.get(), "ROLLBACK").ok());
+    return outcome;
+  }
+
+  // Records `change`, runs `meanwhile` (committed), then applies with both;
+  // returns the applier's status after checking that both agree.
+  absl::Status Compare(const std::string& change, const std::string& meanwhile = "") {
+    const std::string changeset = ChangesetOf(change);
+    EXPECT_FALSE(changeset.empty()) << change;
+    if (!meanwhile.empty()) Run(meanwhile);
+    Refresh();
+    const Outcome session =
+        ApplyRolledBack([&] { return ApplyChangeset(db_.get(), schema_, changeset); });
+    absl::Status own_status;
+    const Outcome own = ApplyRolledBack([&] {
+      own_status = applier_->Apply(schema_, changeset);
+      return own_status;
+    });
+    EXPECT_EQ(own.status, session.status) << change << " after " << meanwhile;
+    EXPECT_EQ(own.contents, session.contents) << change << " after " << meanwhile;
+    return own_status;
+  }
+
+  SqliteDb db_;
+  Schema schema_;
+  std::optional<ChangesetApplier> applier_;
+};
+
+TEST_F(ChangesetApplierTest, CleanChangesApplyAsTheSessionExtensionApplies) {
+  EXPECT_TRUE(Compare("UPDATE accounts SET balance = balance + 1 WHERE id = 1;"
+                      "UPDATE accounts SET owner = 'bo' WHERE id = 2;"
+                      "DELETE FROM accounts WHERE id = 3;"
+                      "INSERT INTO accounts VALUES (4, NULL, 0.25);"
+                      "INSERT INTO users VALUES (3, NULL);"
+                      "UPDATE pairs SET v = x'01' WHERE a = 'k' AND b = 2;"
+                      "DELETE FROM pairs WHERE a = 'k' AND b = 1;"
+                      "INSERT INTO pairs VALUES ('j', 7, zeroblob(3))")
+                  .ok());
+  EXPECT_GT(applier_->kept(), 0u);
+}
+
+TEST_F(ChangesetApplierTest, AnUpdateOfARowChangedMeanwhileIsRefused) {
+  absl::Status status = Compare("UPDATE accounts SET balance = 11 WHERE id = 1",
+                                "UPDATE accounts SET balance = 12 WHERE id = 1");
+  EXPECT_THAT(status.message(),
+              HasSubstr("UPDATE on table accounts: row changed since the branch read it"));
+}
+
+TEST_F(ChangesetApplierTest, AnUpdateFromNullOfARowSetMeanwhileIsRefused) {
+  absl::Status status = Compare("UPDATE accounts SET owner = 'bo' WHERE id = 2",
+                                "UPDATE accounts SET owner = 'al' WHERE id = 2");
+  EXPECT_THAT(status.message(), HasSubstr("row changed since the branch read it"));
+}
+
+TEST_F(ChangesetApplierTest, AChangeOfARowDeletedMeanwhileIsRefused) {
+  EXPECT_THAT(
+      Compare("UPDATE accounts SET balance = 1 WHERE id = 1", "DELETE FROM accounts WHERE id = 1")
+          .message(),
+      HasSubstr("UPDATE on table accounts: row no longer exists"));
+  EXPECT_THAT(
+      Compare("DELETE FROM accounts WHERE id = 3", "DELETE FROM accounts WHERE id = 3").message(),
+      HasSubstr("DELETE on table accounts: row no longer exists"));
+}
+
+TEST_F(ChangesetApplierTest, ADeleteOfARowChangedMeanwhileIsRefused) {
+  EXPECT_THAT(
+      Compare("DELETE FROM accounts WHERE id = 3", "UPDATE accounts SET owner = NULL WHERE id = 3")
+          .message(),
+      HasSubstr("DELETE on table accounts: row changed since the branch read it"));
+}
+
+TEST_F(ChangesetApplierTest, AnInsertOfAKeyTakenMeanwhileIsRefused) {
+  EXPECT_THAT(
+      Compare("INSERT INTO accounts VALUES (9, 'x', 1)", "INSERT INTO accounts VALUES (9, 'y', 2)")
+          .message(),
+      HasSubstr("INSERT on table accounts: a row with the same primary key exists"));
+}
+
+TEST_F(ChangesetApplierTest, AUniqueValueTakenMeanwhileFailsAConstraint) {
+  EXPECT_THAT(Compare("INSERT INTO users VALUES (5, 'c@x')", "INSERT INTO users VALUES (6, 'c@x')")
+                  .message(),
+              HasSubstr("INSERT on table users: a constraint fails"));
+  EXPECT_THAT(
+      Compare("UPDATE users SET email = 'd@x' WHERE id = 1", "INSERT INTO users VALUES (7, 'd@x')")
+          .message(),
+      HasSubstr("UPDATE on table users: a constraint fails"));
+}
+
+TEST_F(ChangesetApplierTest, ATableWithATriggerGoesToTheSessionExtensionWithTriggersOff) {
+  EXPECT_TRUE(Compare("INSERT INTO audited VALUES (1, 5)").ok());
+  EXPECT_EQ(applier_->kept(), 0u);
+}
+
+TEST_F(ChangesetApplierTest, StatementsAreKeptAcrossAppliesAndDroppedWhenTheSchemaChanges) {
+  const std::string changeset = ChangesetOf("UPDATE accounts SET balance = 1 WHERE id = 1");
+  for (int i = 0; i < 3; ++i) {
+    Run("BEGIN");
+    ASSERT_TRUE(applier_->Apply(schema_, changeset).ok());
+    Run("ROLLBACK");
+  }
+  EXPECT_EQ(applier_->kept(), 1u);
+  Run("CREATE TABLE later(id INTEGER PRIMARY KEY)");
+  Refresh();
+  const std::string insert = ChangesetOf("INSERT INTO later VALUES (1)");
+  Run("BEGIN");
+  ASSERT_TRUE(applier_->Apply(schema_, insert).ok());
+  Run("ROLLBACK");
+  EXPECT_EQ(applier_->kept(), 1u);  // the INSERT alone
+}
+
+TEST_F(ChangesetApplierTest, AForeignKeyInTheSchemaLeavesEveryApplyToTheSessionExtension) {
+  Run("CREATE TABLE children(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES accounts(id))");
+  Refresh();
+  EXPECT_TRUE(Compare("UPDATE accounts SET balance = 2 WHERE id = 1").ok());
+  EXPECT_EQ(applier_->kept(), 0u);
+}
+
+}  // namespace
+}  // namespace txcoord::participant
