@@ -199,13 +199,64 @@ std::string Compare(const TableInfo& table, int column, bool is_key, int paramet
                       parameter);
 }
 
+// Whether two different stored values of the table's primary key can never
+// compare equal: BINARY collation and a declared type on every key column.
+// (With NOCASE or RTRIM, or untyped, 'abc' and 'ABC', or 1 and 1.0, are two
+// changes of a changeset but one row of the table.)
+bool KeyComparesAsStored(const TableInfo& table) {
+  const KeyColumns& key = table.primary_key;
+  for (size_t k = 0; k < key.columns.size(); ++k) {
+    if (table.columns[key.columns[k]].affinity == Affinity::kBlob) return false;
+    if (k < key.collations.size() && key.collations[k] != Collation::kBinary) return false;
+  }
+  return true;
+}
+
+// Whether every change of `changeset` touches its own row alone, and
+// whether it applies depends on that row alone: the schema declares no
+// FOREIGN KEY (checked at the end of an apply, and acting on other rows),
+// and every changed table matches its shape, has no UNIQUE constraint but
+// its primary key (a value one change frees and another takes makes the
+// order matter), and a primary key that compares as stored, which no
+// UPDATE changes. With `without_triggers`, no changed table has a trigger
+// either.
+bool ChangesStandAlone(const Schema& schema, const std::string& changeset, bool without_triggers) {
+  if (schema.HasForeignKeys()) return false;
+  absl::StatusOr<IterPtr> iter = StartIter(changeset);
+  if (!iter.ok()) return false;
+  int rc;
+  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
+    const char* name = nullptr;
+    int column_count = 0, op = 0, indirect = 0;
+    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
+    const TableInfo* table = schema.Find(name);
+    if (table == nullptr || !CheckChangeShape(table, name, iter->get(), column_count).ok() ||
+        !table->unique_indexes.empty() || !KeyComparesAsStored(*table) ||
+        (without_triggers && table->has_triggers)) {
+      return false;
+    }
+    if (op == SQLITE_UPDATE) {
+      for (int column : table->primary_key.columns) {
+        sqlite3_value* value = nullptr;
+        if (sqlite3changeset_new(iter->get(), column, &value) == SQLITE_OK && value != nullptr) {
+          return false;
+        }
+      }
+    }
+  }
+  return rc == SQLITE_DONE;
+}
+
 }  // namespace
 
 absl::Status ChangesetApplier::Apply(const Schema& schema, const std::string& changeset) {
   if (changeset.empty()) return absl::OkStatus();
-  if (!FitsOwnApply(schema, changeset)) return ApplyChangeset(db_, schema, changeset);
+  // A shape mismatch is left to ApplyChangeset to report.
+  if (!ChangesStandAlone(schema, changeset, /*without_triggers=*/true)) {
+    return ApplyChangeset(db_, schema, changeset);
+  }
   TXCOORD_CHECK(sqlite3_get_autocommit(db_) == 0) << "a changeset applied outside a transaction";
-  if (schema.version() != schema_version_ || statements_.size() > kMaxKeptStatements) {
+  if (schema.version() != schema_version_) {
     statements_.clear();
     schema_version_ = schema.version();
   }
@@ -223,28 +274,11 @@ absl::Status ChangesetApplier::Apply(const Schema& schema, const std::string& ch
   return absl::OkStatus();
 }
 
-bool ChangesetApplier::FitsOwnApply(const Schema& schema, const std::string& changeset) {
-  if (schema.HasForeignKeys()) return false;
-  absl::StatusOr<IterPtr> iter = StartIter(changeset);
-  if (!iter.ok()) return false;
-  int rc;
-  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
-    const char* name = nullptr;
-    int column_count = 0, op = 0, indirect = 0;
-    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
-    const TableInfo* table = schema.Find(name);
-    // A mismatch is left to ApplyChangeset to report.
-    if (table == nullptr || table->has_triggers ||
-        !CheckChangeShape(table, name, iter->get(), column_count).ok()) {
-      return false;
-    }
-  }
-  return rc == SQLITE_DONE;
-}
-
 absl::StatusOr<Statement*> ChangesetApplier::Kept(const std::string& sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
+    // No statement handed out earlier is in use any more.
+    if (statements_.size() >= kMaxKeptStatements) statements_.clear();
     absl::StatusOr<Statement> stmt = Statement::Prepare(db_, sql);
     if (!stmt.ok()) return stmt.status();
     it = statements_.emplace(sql, *std::move(stmt)).first;
@@ -288,7 +322,10 @@ absl::Status ChangesetApplier::ApplyChange(const TableInfo& table, sqlite3_chang
       sql = absl::StrCat("DELETE FROM ", name, " WHERE ", condition);
     } else {
       // An update that changes nothing still must find its row.
-      if (sets.empty()) sets.push_back(Compare(table, table.primary_key.columns[0], true, 1));
+      if (sets.empty()) {
+        const int key = table.primary_key.columns[0];
+        sets.push_back(Compare(table, key, true, key + 1));
+      }
       sql = absl::StrCat("UPDATE ", name, " SET ", absl::StrJoin(sets, ", "), " WHERE ", condition);
     }
   }
@@ -352,18 +389,7 @@ absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset
 }
 
 bool AppliesAsRecorded(const Schema& schema, const std::string& changeset) {
-  if (schema.HasForeignKeys()) return false;
-  absl::StatusOr<IterPtr> iter = StartIter(changeset);
-  if (!iter.ok()) return false;
-  int rc;
-  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
-    const char* name = nullptr;
-    int column_count = 0, op = 0, indirect = 0;
-    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
-    const TableInfo* table = schema.Find(name);
-    if (table == nullptr || !table->unique_indexes.empty()) return false;
-  }
-  return rc == SQLITE_DONE;
+  return ChangesStandAlone(schema, changeset, /*without_triggers=*/false);
 }
 
 absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string& changeset) {

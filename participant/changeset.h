@@ -54,16 +54,19 @@ class ChangeRecorder final {
 // bypassed.
 absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string& changeset);
 
-// ApplyChangeset with statements kept across applies. Where the schema
-// declares no FOREIGN KEY and no table the changeset changes has a trigger,
-// each change runs as one statement compiled once per table and shape of
-// change (the session extension's apply compiles its statements, and its
-// pragmas and the trigger switch expire every statement of the connection,
-// on each apply); elsewhere it is ApplyChangeset, which checks foreign keys at
-// its end, settles their actions' conflicts and turns triggers off. Both
-// find a change's row by primary key and its old values (IS, so NULLs
-// match), and refuse the same conflicts with the same messages. Not
-// thread-safe: use it under the lock that guards `db`.
+// ApplyChangeset with statements kept across applies. Where
+// AppliesAsRecorded's conditions hold and no changed table has a trigger
+// (so that no change's outcome depends on another's, and there is nothing
+// to switch off), each change runs as one statement compiled once per
+// table and shape of change: the session extension's apply compiles its
+// statements, and its pragmas and the trigger switch expire every
+// statement of the connection, on each apply. Elsewhere it is
+// ApplyChangeset, which checks foreign keys at its end, retries a change
+// that failed a constraint after the table's others, settles foreign-key
+// actions' conflicts and turns triggers off. Both find a change's row by
+// primary key and its old values (IS, so NULLs match), and refuse the
+// same conflicts with the same messages. Not thread-safe: use it under the
+// lock that guards `db`.
 class ChangesetApplier final {
  public:
   explicit ChangesetApplier(sqlite3* db) : db_(db) {}
@@ -77,7 +80,6 @@ class ChangesetApplier final {
   size_t kept() const { return statements_.size(); }
 
  private:
-  bool FitsOwnApply(const Schema& schema, const std::string& changeset);
   absl::Status ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter, int op);
   absl::StatusOr<Statement*> Kept(const std::string& sql);
   // After a change found no row, or failed a constraint: which conflict.
@@ -92,12 +94,14 @@ class ChangesetApplier final {
 // Whether `changeset`, recorded inside the open transaction from the state
 // it was rolled back to, is sure to apply to that state, so that no trial
 // apply is needed: true when the schema declares no FOREIGN KEY and every
-// table the changeset changes has no UNIQUE constraint but its primary key.
-// Each change then touches its own row alone, found by its primary key,
-// with old values read from this very state, so no order of application can
+// table the changeset changes has no UNIQUE constraint but its primary key,
+// whose values compare as stored (BINARY collation, a declared type). Each
+// change then touches its own row alone, found by its primary key, with
+// old values read from this very state, so no order of application can
 // make one fail. Otherwise an apply can fail where the statements ran: two
-// rows that swap a UNIQUE value conflict in one order, and a deferred
-// foreign key is checked only at the end of an apply.
+// rows that swap a UNIQUE value conflict in one order, a deferred foreign
+// key is checked only at the end of an apply, and renaming a NOCASE key to
+// another case is recorded as two changes of one row.
 bool AppliesAsRecorded(const Schema& schema, const std::string& changeset);
 
 // INVALID_ARGUMENT if one of `tables` (as the open transaction sees them)

@@ -31,11 +31,17 @@ class ChangesetApplierTest : public ::testing::Test {
         "CREATE TABLE pairs(a TEXT, b INTEGER, v BLOB, PRIMARY KEY(a, b)) WITHOUT ROWID;"
         "CREATE TABLE audited(id INTEGER PRIMARY KEY, v INTEGER);"
         "CREATE TABLE audit(n INTEGER);"
+        "CREATE TABLE late_key(v TEXT, k TEXT PRIMARY KEY);"
+        "CREATE TABLE nocase(name TEXT PRIMARY KEY COLLATE NOCASE, v INTEGER);"
+        "CREATE TABLE untyped(k PRIMARY KEY, v);"
         "CREATE TRIGGER audited_insert AFTER INSERT ON audited BEGIN"
         "  INSERT INTO audit VALUES (new.v); END;"
         "INSERT INTO accounts VALUES (1, 'ann', 10.5), (2, NULL, 20), (3, 'cy', 30);"
         "INSERT INTO users VALUES (1, 'a@x'), (2, 'b@x');"
-        "INSERT INTO pairs VALUES ('k', 1, x'00ff'), ('k', 2, NULL);");
+        "INSERT INTO pairs VALUES ('k', 1, x'00ff'), ('k', 2, NULL);"
+        "INSERT INTO late_key VALUES ('one', 'a'), ('two', 'b');"
+        "INSERT INTO nocase VALUES ('abc', 1);"
+        "INSERT INTO untyped VALUES (1, 'x');");
     Refresh();
     applier_.emplace(db_.get());
   }
@@ -60,7 +66,8 @@ class ChangesetApplierTest : public ::testing::Test {
   // Every row of every table, as text.
   std::string Contents() {
     std::string out;
-    for (const char* table : {"accounts", "users", "pairs", "audited", "audit"}) {
+    for (const char* table :
+         {"accounts", "users", "pairs", "audited", "audit", "late_key", "nocase", "untyped"}) {
       absl::StatusOr<Statement> stmt =
           Statement::Prepare(db_.get(), std::string("SELECT * FROM ") + table + " ORDER BY 1" +
                                             (std::string(table) == "pairs" ? ", 2" : ""));
@@ -123,12 +130,23 @@ TEST_F(ChangesetApplierTest, CleanChangesApplyAsTheSessionExtensionApplies) {
                       "UPDATE accounts SET owner = 'bo' WHERE id = 2;"
                       "DELETE FROM accounts WHERE id = 3;"
                       "INSERT INTO accounts VALUES (4, NULL, 0.25);"
-                      "INSERT INTO users VALUES (3, NULL);"
                       "UPDATE pairs SET v = x'01' WHERE a = 'k' AND b = 2;"
                       "DELETE FROM pairs WHERE a = 'k' AND b = 1;"
                       "INSERT INTO pairs VALUES ('j', 7, zeroblob(3))")
                   .ok());
   EXPECT_GT(applier_->kept(), 0u);
+}
+
+TEST_F(ChangesetApplierTest, AKeyAfterOtherColumnsIsBoundAsItsOwn) {
+  EXPECT_TRUE(Compare("UPDATE late_key SET v = 'uno' WHERE k = 'a';"
+                      "DELETE FROM late_key WHERE k = 'b';"
+                      "INSERT INTO late_key VALUES ('three', 'c')")
+                  .ok());
+  EXPECT_GT(applier_->kept(), 0u);
+  EXPECT_THAT(Compare("UPDATE late_key SET v = 'eins' WHERE k = 'a'",
+                      "UPDATE late_key SET v = 'one!' WHERE k = 'a'")
+                  .message(),
+              HasSubstr("UPDATE on table late_key: row changed since the branch read it"));
 }
 
 TEST_F(ChangesetApplierTest, AnUpdateOfARowChangedMeanwhileIsRefused) {
@@ -176,6 +194,36 @@ TEST_F(ChangesetApplierTest, AUniqueValueTakenMeanwhileFailsAConstraint) {
       Compare("UPDATE users SET email = 'd@x' WHERE id = 1", "INSERT INTO users VALUES (7, 'd@x')")
           .message(),
       HasSubstr("UPDATE on table users: a constraint fails"));
+}
+
+TEST_F(ChangesetApplierTest, AUniqueValueMovedBetweenRowsGoesToTheSessionExtension) {
+  // Row 1 takes the value row 2 gives up: in the changeset's order (row 1
+  // first) only a retry after the other changes, which the session
+  // extension makes, gets it through.
+  EXPECT_TRUE(Compare("UPDATE users SET email = 'c@x' WHERE id = 2;"
+                      "UPDATE users SET email = 'b@x' WHERE id = 1")
+                  .ok());
+  EXPECT_EQ(applier_->kept(), 0u);
+}
+
+TEST_F(ChangesetApplierTest, KeysThatCompareEqualWhenStoredApartGoToTheSessionExtension) {
+  // A NOCASE key renamed to another case is two changes of one row.
+  EXPECT_FALSE(Compare("UPDATE nocase SET name = 'ABC' WHERE name = 'abc'").ok());
+  EXPECT_TRUE(Compare("UPDATE nocase SET v = 2 WHERE name = 'abc'").ok());
+  EXPECT_TRUE(Compare("UPDATE untyped SET v = 'y' WHERE k = 1").ok());
+  EXPECT_EQ(applier_->kept(), 0u);
+}
+
+TEST_F(ChangesetApplierTest, AppliesAsRecordedOnlyWhereNoChangeCanDependOnAnother) {
+  EXPECT_TRUE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE accounts SET balance = 1;"
+                                                     "INSERT INTO pairs VALUES ('z', 1, NULL)")));
+  EXPECT_TRUE(AppliesAsRecorded(schema_, ChangesetOf("INSERT INTO audited VALUES (2, 2)")));
+  EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("INSERT INTO users VALUES (3, 'z@x')")));
+  EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE nocase SET v = 3")));
+  EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE untyped SET v = 3")));
+  Run("CREATE TABLE children(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES accounts(id))");
+  Refresh();
+  EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE accounts SET balance = 1")));
 }
 
 TEST_F(ChangesetApplierTest, ATableWithATriggerGoesToTheSessionExtensionWithTriggersOff) {

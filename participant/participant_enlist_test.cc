@@ -154,6 +154,23 @@ TEST_F(ParticipantTest, PrepareInExecuteOfAUniqueSwapThatCannotApplyRollsTheBran
   EXPECT_EQ(CommittedValue("SELECT email FROM users WHERE id = 1"), "a@x");
 }
 
+TEST_F(ParticipantTest, PrepareInExecuteOfANocaseKeyRenamedToAnotherCaseRollsTheBranchBack) {
+  // The session records the rename as an update of 'abc' and an insert of
+  // 'ABC', one row to the table: they conflict when applied, though the
+  // statement ran. The key's collation asks for the trial apply.
+  ASSERT_TRUE(Local({Sql("DROP TABLE children"),
+                     Sql("CREATE TABLE tags(name TEXT PRIMARY KEY COLLATE NOCASE, n INTEGER)"),
+                     Sql("INSERT INTO tags VALUES ('abc', 1)")})
+                  .ok());
+  auto result = Exec(kTx1, {Sql("UPDATE tags SET name = 'ABC' WHERE name = 'abc'")},
+                     absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("cannot prepare, branch rolled back"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+  EXPECT_EQ(CommittedValue("SELECT name FROM tags"), "abc");
+}
+
 TEST_F(ParticipantTest, PrepareInExecuteThatBreaksADeferredForeignKeyRollsTheBranchBack) {
   // The statements run, since a deferred key is checked only at COMMIT,
   // which the run never reaches; the trial apply checks it. This key is the

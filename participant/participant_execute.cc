@@ -121,6 +121,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::Execute(
         break;
       }
       wanted = std::move(attempt->keys);
+      attempt->open.reset();  // rolled back before the lock wait
     }
     // The run's results are discarded: the holder may change what it saw.
     if (options_.on_lock_wait) options_.on_lock_wait(txid, blocker->holder);
