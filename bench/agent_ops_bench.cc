@@ -84,16 +84,20 @@ class Agent {
   int64_t sequence_ = 0;
 };
 
-void BM_BranchExecute(benchmark::State& state) {
+// One Execute of a branch timed; the branch then ended untimed (aborted,
+// or committed once prepared).
+void TimeExecute(benchmark::State& state, bool prepare) {
   Agent agent;
   for (auto _ : state) {
     const std::string txid = agent.NextTxid();
-    Agent::Check(agent.p().Execute(txid, agent.Update(), false, absl::ZeroDuration()).status());
+    Agent::Check(agent.p().Execute(txid, agent.Update(), prepare, absl::ZeroDuration()).status());
     state.PauseTiming();
-    Agent::Check(agent.p().Abort(txid));
+    Agent::Check(prepare ? agent.p().Commit(txid) : agent.p().Abort(txid));
     state.ResumeTiming();
   }
 }
+
+void BM_BranchExecute(benchmark::State& state) { TimeExecute(state, /*prepare=*/false); }
 BENCHMARK(BM_BranchExecute)->Unit(benchmark::kMicrosecond);
 
 void BM_Prepare(benchmark::State& state) {
@@ -137,16 +141,7 @@ BENCHMARK(BM_WholeBranch)->Unit(benchmark::kMicrosecond);
 
 // Early prepare: the Execute prepares the branch and sends its vote (here
 // to an enlister that answers at once).
-void BM_EarlyPrepareExecute(benchmark::State& state) {
-  Agent agent;
-  for (auto _ : state) {
-    const std::string txid = agent.NextTxid();
-    Agent::Check(agent.p().Execute(txid, agent.Update(), true, absl::ZeroDuration()).status());
-    state.PauseTiming();
-    Agent::Check(agent.p().Commit(txid));
-    state.ResumeTiming();
-  }
-}
+void BM_EarlyPrepareExecute(benchmark::State& state) { TimeExecute(state, /*prepare=*/true); }
 BENCHMARK(BM_EarlyPrepareExecute)->Unit(benchmark::kMicrosecond);
 
 void BM_EarlyPreparedBranch(benchmark::State& state) {

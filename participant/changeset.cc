@@ -23,7 +23,10 @@ absl::StatusOr<IterPtr> StartIter(const std::string& changeset) {
   return iter;
 }
 
-absl::Status CheckAllShapes(const Schema& schema, const std::string& changeset) {
+// Calls visit(table name, iterator, column count, op) for each change, in
+// order, until one returns an error, which it returns.
+template <typename Visit>
+absl::Status ForEachChange(const std::string& changeset, Visit visit) {
   absl::StatusOr<IterPtr> iter = StartIter(changeset);
   if (!iter.ok()) return iter.status();
   int rc;
@@ -31,11 +34,18 @@ absl::Status CheckAllShapes(const Schema& schema, const std::string& changeset) 
     const char* name = nullptr;
     int column_count = 0, op = 0, indirect = 0;
     sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
-    absl::Status status = CheckChangeShape(schema.Find(name), name, iter->get(), column_count);
+    absl::Status status = visit(name, iter->get(), column_count, op);
     if (!status.ok()) return status;
   }
   if (rc != SQLITE_DONE) return SqliteStatus(nullptr, rc, "reading changeset");
   return absl::OkStatus();
+}
+
+absl::Status CheckAllShapes(const Schema& schema, const std::string& changeset) {
+  return ForEachChange(
+      changeset, [&](const char* name, sqlite3_changeset_iter* iter, int column_count, int /*op*/) {
+        return CheckChangeShape(schema.Find(name), name, iter, column_count);
+      });
 }
 
 // Turns triggers off for the apply and back on afterwards.
@@ -222,29 +232,26 @@ bool KeyComparesAsStored(const TableInfo& table) {
 // either.
 bool ChangesStandAlone(const Schema& schema, const std::string& changeset, bool without_triggers) {
   if (schema.HasForeignKeys()) return false;
-  absl::StatusOr<IterPtr> iter = StartIter(changeset);
-  if (!iter.ok()) return false;
-  int rc;
-  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
-    const char* name = nullptr;
-    int column_count = 0, op = 0, indirect = 0;
-    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
-    const TableInfo* table = schema.Find(name);
-    if (table == nullptr || !CheckChangeShape(table, name, iter->get(), column_count).ok() ||
-        !table->unique_indexes.empty() || !KeyComparesAsStored(*table) ||
-        (without_triggers && table->has_triggers)) {
-      return false;
-    }
-    if (op == SQLITE_UPDATE) {
-      for (int column : table->primary_key.columns) {
-        sqlite3_value* value = nullptr;
-        if (sqlite3changeset_new(iter->get(), column, &value) == SQLITE_OK && value != nullptr) {
-          return false;
+  const absl::Status stands_alone = ForEachChange(
+      changeset, [&](const char* name, sqlite3_changeset_iter* iter, int column_count, int op) {
+        const absl::Status no = absl::FailedPreconditionError("depends on other rows");
+        const TableInfo* table = schema.Find(name);
+        if (table == nullptr || !CheckChangeShape(table, name, iter, column_count).ok() ||
+            !table->unique_indexes.empty() || !KeyComparesAsStored(*table) ||
+            (without_triggers && table->has_triggers)) {
+          return no;
         }
-      }
-    }
-  }
-  return rc == SQLITE_DONE;
+        if (op == SQLITE_UPDATE) {
+          for (int column : table->primary_key.columns) {
+            sqlite3_value* value = nullptr;
+            if (sqlite3changeset_new(iter, column, &value) == SQLITE_OK && value != nullptr) {
+              return no;
+            }
+          }
+        }
+        return absl::OkStatus();
+      });
+  return stands_alone.ok();
 }
 
 }  // namespace
@@ -260,18 +267,10 @@ absl::Status ChangesetApplier::Apply(const Schema& schema, const std::string& ch
     statements_.clear();
     schema_version_ = schema.version();
   }
-  absl::StatusOr<IterPtr> iter = StartIter(changeset);
-  if (!iter.ok()) return iter.status();
-  int rc;
-  while ((rc = sqlite3changeset_next(iter->get())) == SQLITE_ROW) {
-    const char* name = nullptr;
-    int column_count = 0, op = 0, indirect = 0;
-    sqlite3changeset_op(iter->get(), &name, &column_count, &op, &indirect);
-    absl::Status status = ApplyChange(*schema.Find(name), iter->get(), op);
-    if (!status.ok()) return status;
-  }
-  if (rc != SQLITE_DONE) return SqliteStatus(nullptr, rc, "reading changeset");
-  return absl::OkStatus();
+  return ForEachChange(
+      changeset, [&](const char* name, sqlite3_changeset_iter* iter, int /*column_count*/, int op) {
+        return ApplyChange(*schema.Find(name), iter, op);
+      });
 }
 
 absl::StatusOr<Statement*> ChangesetApplier::Kept(const std::string& sql) {

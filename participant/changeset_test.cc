@@ -13,6 +13,7 @@
 #include "common/sqlite_db.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "participant/changeset_test_util.h"
 
 namespace txcoord::participant {
 namespace {
@@ -22,9 +23,7 @@ using ::testing::HasSubstr;
 class ChangesetApplierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(":memory:", &raw), SQLITE_OK);
-    db_.reset(raw);
+    db_ = testing::OpenInMemoryDb();
     Run("CREATE TABLE accounts(id INTEGER PRIMARY KEY, owner TEXT, balance REAL,"
         "  CHECK (balance >= 0));"
         "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT UNIQUE);"
@@ -51,16 +50,7 @@ class ChangesetApplierTest : public ::testing::Test {
 
   // The changeset of `sql`, rolled back as a branch's is.
   std::string ChangesetOf(const std::string& sql) {
-    EXPECT_TRUE(ExecSql(db_.get(), "BEGIN").ok());
-    std::string changeset;
-    {
-      auto recorder = ChangeRecorder::Start(db_.get(), &schema_);
-      EXPECT_TRUE(recorder.ok());
-      EXPECT_TRUE(ExecSql(db_.get(), sql.c_str()).ok()) << sql;
-      changeset = (*recorder)->Changeset().value();
-    }
-    EXPECT_TRUE(ExecSql(db_.get(), "ROLLBACK").ok());
-    return changeset;
+    return testing::ChangesetOf(db_.get(), &schema_, sql);
   }
 
   // Every row of every table, as text.

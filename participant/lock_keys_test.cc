@@ -6,6 +6,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "participant/changeset.h"
+#include "participant/changeset_test_util.h"
 
 namespace txcoord::participant {
 namespace {
@@ -16,9 +17,7 @@ using ::testing::UnorderedElementsAre;
 class ParticipantLockKeysTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    sqlite3* raw = nullptr;
-    ASSERT_EQ(sqlite3_open(":memory:", &raw), SQLITE_OK);
-    db_.reset(raw);
+    db_ = testing::OpenInMemoryDb();
     Run("PRAGMA foreign_keys = ON;"
         "CREATE TABLE users(id INTEGER PRIMARY KEY, email TEXT COLLATE NOCASE UNIQUE, name TEXT,"
         "  code TEXT, region TEXT, UNIQUE(code, region));"
@@ -36,16 +35,7 @@ class ParticipantLockKeysTest : public ::testing::Test {
 
   // The changeset of `sql`, left uncommitted like a branch's.
   std::string ChangesetOf(const std::string& sql) {
-    EXPECT_TRUE(ExecSql(db_.get(), "BEGIN").ok());
-    std::string changeset;
-    {
-      auto recorder = ChangeRecorder::Start(db_.get(), &schema_);
-      EXPECT_TRUE(recorder.ok());
-      EXPECT_TRUE(ExecSql(db_.get(), sql.c_str()).ok()) << sql;
-      changeset = (*recorder)->Changeset().value();
-    }
-    EXPECT_TRUE(ExecSql(db_.get(), "ROLLBACK").ok());
-    return changeset;
+    return testing::ChangesetOf(db_.get(), &schema_, sql);
   }
 
   // "description X" (exclusive) or "description S" (shared), for matching.
