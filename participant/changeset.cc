@@ -210,13 +210,21 @@ std::string Compare(const TableInfo& table, int column, bool is_key, int paramet
 }
 
 // Whether two different stored values of the table's primary key can never
-// compare equal: BINARY collation and a declared type on every key column.
-// (With NOCASE or RTRIM, or untyped, 'abc' and 'ABC', or 1 and 1.0, are two
-// changes of a changeset but one row of the table.)
+// compare equal, and the session extension reads a key back as it stored
+// it: BINARY collation, in the key's index and on the column (which `=`
+// uses when an apply looks a row up), and INTEGER, TEXT or NUMERIC
+// affinity. With NOCASE or RTRIM, or untyped, 'abc' and 'ABC', or 1 and
+// 1.0, are two changes of a changeset but one row of the table; and a
+// REAL key inserted as 1 reads back as 1.0 when the same branch updates
+// it, two changes of one row again.
 bool KeyComparesAsStored(const TableInfo& table) {
   const KeyColumns& key = table.primary_key;
   for (size_t k = 0; k < key.columns.size(); ++k) {
-    if (table.columns[key.columns[k]].affinity == Affinity::kBlob) return false;
+    const ColumnInfo& column = table.columns[key.columns[k]];
+    if (column.affinity == Affinity::kBlob || column.affinity == Affinity::kReal ||
+        !column.binary_collation) {
+      return false;
+    }
     if (k < key.collations.size() && key.collations[k] != Collation::kBinary) return false;
   }
   return true;
@@ -267,10 +275,26 @@ absl::Status ChangesetApplier::Apply(const Schema& schema, const std::string& ch
     statements_.clear();
     schema_version_ = schema.version();
   }
-  return ForEachChange(
+  // The session extension sets a change that failed a constraint aside and
+  // retries it after the table's other changes. Where changes stand alone
+  // the retry fails again and is reported then, unless another of the
+  // table's changes is refused first; the same happens here.
+  std::string table_name;
+  absl::Status set_aside_refusal;
+  absl::Status status = ForEachChange(
       changeset, [&](const char* name, sqlite3_changeset_iter* iter, int /*column_count*/, int op) {
-        return ApplyChange(*schema.Find(name), iter, op);
+        if (!set_aside_refusal.ok() && !absl::EqualsIgnoreCase(name, table_name)) {
+          return set_aside_refusal;
+        }
+        table_name = name;
+        bool set_aside = false;
+        absl::Status applied = ApplyChange(*schema.Find(name), iter, op, &set_aside);
+        if (applied.ok() || !set_aside) return applied;
+        if (set_aside_refusal.ok()) set_aside_refusal = applied;
+        return absl::OkStatus();
       });
+  if (!status.ok()) return status;
+  return set_aside_refusal;
 }
 
 absl::StatusOr<Statement*> ChangesetApplier::Kept(const std::string& sql) {
@@ -287,7 +311,7 @@ absl::StatusOr<Statement*> ChangesetApplier::Kept(const std::string& sql) {
 }
 
 absl::Status ChangesetApplier::ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter,
-                                           int op) {
+                                           int op, bool* set_aside) {
   const int n = static_cast<int>(table.columns.size());
   unsigned char* pk_flags = nullptr;
   int pk_count = 0;
@@ -343,16 +367,17 @@ absl::Status ChangesetApplier::ApplyChange(const TableInfo& table, sqlite3_chang
   sqlite3_reset(raw);
   if (rc == SQLITE_DONE) {
     if (op == SQLITE_INSERT || sqlite3_changes(db_) > 0) return absl::OkStatus();
-    return Refused(table, iter, op, /*by_new=*/false, /*constraint_failed=*/false);
+    return Refused(table, iter, op, /*by_new=*/false, /*constraint_failed=*/false, set_aside);
   }
   if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-    return Refused(table, iter, op, /*by_new=*/op == SQLITE_INSERT, /*constraint_failed=*/true);
+    return Refused(table, iter, op, /*by_new=*/op == SQLITE_INSERT, /*constraint_failed=*/true,
+                   set_aside);
   }
   return SqliteStatus(db_, rc, "applying changeset");
 }
 
 absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op,
-                                       bool by_new, bool constraint_failed) {
+                                       bool by_new, bool constraint_failed, bool* set_aside) {
   // Whether a row with the change's primary key is there.
   std::vector<std::string> where;
   for (size_t k = 0; k < table.primary_key.columns.size(); ++k) {
@@ -376,6 +401,9 @@ absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset
   (*stmt)->Reset();
   if (!found.ok()) return found.status();
   const bool exists = *found == SQLITE_ROW;
+  // As the session extension does: an update, or an insert of a key not
+  // taken, that failed a constraint.
+  *set_aside = constraint_failed && (op == SQLITE_UPDATE || (op == SQLITE_INSERT && !exists));
   // The same words as ApplyChangeset's.
   const char* what = "a constraint fails";
   if (op == SQLITE_INSERT) {

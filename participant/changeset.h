@@ -61,11 +61,12 @@ absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string
 // table and shape of change: the session extension's apply compiles its
 // statements, and its pragmas and the trigger switch expire every
 // statement of the connection, on each apply. Elsewhere it is
-// ApplyChangeset, which checks foreign keys at its end, retries a change
-// that failed a constraint after the table's others, settles foreign-key
-// actions' conflicts and turns triggers off. Both find a change's row by
-// primary key and its old values (IS, so NULLs match), and refuse the
-// same conflicts with the same messages. Not thread-safe: use it under the
+// ApplyChangeset, which checks foreign keys at its end, settles
+// foreign-key actions' conflicts and turns triggers off. Both find a
+// change's row by primary key and its old values (IS, so NULLs match),
+// refuse the same conflicts with the same messages, and report a change
+// that failed a constraint only after the table's other changes (the
+// session extension retries it there). Not thread-safe: use it under the
 // lock that guards `db`.
 class ChangesetApplier final {
  public:
@@ -80,11 +81,14 @@ class ChangesetApplier final {
   size_t kept() const { return statements_.size(); }
 
  private:
-  absl::Status ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter, int op);
+  // `*set_aside`: refused by a constraint the session extension would retry
+  // after the table's other changes.
+  absl::Status ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter, int op,
+                           bool* set_aside);
   absl::StatusOr<Statement*> Kept(const std::string& sql);
   // After a change found no row, or failed a constraint: which conflict.
   absl::Status Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op, bool by_new,
-                       bool constraint_failed);
+                       bool constraint_failed, bool* set_aside);
 
   sqlite3* const db_;
   int64_t schema_version_ = -1;
@@ -95,13 +99,15 @@ class ChangesetApplier final {
 // it was rolled back to, is sure to apply to that state, so that no trial
 // apply is needed: true when the schema declares no FOREIGN KEY and every
 // table the changeset changes has no UNIQUE constraint but its primary key,
-// whose values compare as stored (BINARY collation, a declared type). Each
+// whose values compare and read back as stored (BINARY collation on the
+// column and in the key's index; INTEGER, TEXT or NUMERIC affinity). Each
 // change then touches its own row alone, found by its primary key, with
 // old values read from this very state, so no order of application can
 // make one fail. Otherwise an apply can fail where the statements ran: two
 // rows that swap a UNIQUE value conflict in one order, a deferred foreign
 // key is checked only at the end of an apply, and renaming a NOCASE key to
-// another case is recorded as two changes of one row.
+// another case, or inserting then updating a REAL key, is recorded as two
+// changes of one row.
 bool AppliesAsRecorded(const Schema& schema, const std::string& changeset);
 
 // INVALID_ARGUMENT if one of `tables` (as the open transaction sees them)

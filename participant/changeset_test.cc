@@ -8,6 +8,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/sqlite_db.h"
@@ -33,6 +34,9 @@ class ChangesetApplierTest : public ::testing::Test {
         "CREATE TABLE late_key(v TEXT, k TEXT PRIMARY KEY);"
         "CREATE TABLE nocase(name TEXT PRIMARY KEY COLLATE NOCASE, v INTEGER);"
         "CREATE TABLE untyped(k PRIMARY KEY, v);"
+        "CREATE TABLE reals(k REAL PRIMARY KEY, v TEXT);"
+        "CREATE TABLE colcase(k TEXT COLLATE NOCASE, v INTEGER, PRIMARY KEY(k COLLATE BINARY));"
+        "CREATE TABLE checked(id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, CHECK (a < b));"
         "CREATE TRIGGER audited_insert AFTER INSERT ON audited BEGIN"
         "  INSERT INTO audit VALUES (new.v); END;"
         "INSERT INTO accounts VALUES (1, 'ann', 10.5), (2, NULL, 20), (3, 'cy', 30);"
@@ -40,7 +44,9 @@ class ChangesetApplierTest : public ::testing::Test {
         "INSERT INTO pairs VALUES ('k', 1, x'00ff'), ('k', 2, NULL);"
         "INSERT INTO late_key VALUES ('one', 'a'), ('two', 'b');"
         "INSERT INTO nocase VALUES ('abc', 1);"
-        "INSERT INTO untyped VALUES (1, 'x');");
+        "INSERT INTO untyped VALUES (1, 'x');"
+        "INSERT INTO colcase VALUES ('abc', 1), ('ABC', 1);"
+        "INSERT INTO checked VALUES (1, 0, 10), (2, 0, 10);");
     Refresh();
     applier_.emplace(db_.get());
   }
@@ -56,8 +62,8 @@ class ChangesetApplierTest : public ::testing::Test {
   // Every row of every table, as text.
   std::string Contents() {
     std::string out;
-    for (const char* table :
-         {"accounts", "users", "pairs", "audited", "audit", "late_key", "nocase", "untyped"}) {
+    for (const char* table : {"accounts", "users", "pairs", "audited", "audit", "late_key",
+                              "nocase", "untyped", "reals", "colcase", "checked"}) {
       absl::StatusOr<Statement> stmt =
           Statement::Prepare(db_.get(), std::string("SELECT * FROM ") + table + " ORDER BY 1" +
                                             (std::string(table) == "pairs" ? ", 2" : ""));
@@ -201,7 +207,33 @@ TEST_F(ChangesetApplierTest, KeysThatCompareEqualWhenStoredApartGoToTheSessionEx
   EXPECT_FALSE(Compare("UPDATE nocase SET name = 'ABC' WHERE name = 'abc'").ok());
   EXPECT_TRUE(Compare("UPDATE nocase SET v = 2 WHERE name = 'abc'").ok());
   EXPECT_TRUE(Compare("UPDATE untyped SET v = 'y' WHERE k = 1").ok());
+  // A REAL key inserted as 1 reads back as 1.0 when updated: two changes.
+  EXPECT_FALSE(
+      Compare("INSERT INTO reals VALUES (1, 'a'); UPDATE reals SET v = 'b' WHERE k = 1").ok());
+  // The key's index is BINARY, its column NOCASE, which a lookup by `=`
+  // uses: 'abc' finds 'ABC' too.
+  EXPECT_FALSE(Compare("UPDATE colcase SET v = 2 WHERE k = 'abc' COLLATE BINARY;"
+                       "DELETE FROM colcase WHERE k = 'ABC' COLLATE BINARY")
+                   .ok());
   EXPECT_EQ(applier_->kept(), 0u);
+}
+
+TEST_F(ChangesetApplierTest, AChangeThatFailsACheckIsReportedAfterTheTablesOtherChanges) {
+  // Both rows' updates fail once the other columns moved meanwhile: one by
+  // its CHECK, one as changed. Whichever the changeset lists first, both
+  // report the one the session extension reports (it retries a change that
+  // failed a constraint after the table's others).
+  for (const auto& [check_fails, changed] : {std::pair{1, 2}, std::pair{2, 1}}) {
+    SCOPED_TRACE(check_fails);
+    const std::string meanwhile =
+        "UPDATE checked SET b = 3 WHERE id = " + std::to_string(check_fails) +
+        "; UPDATE checked SET a = 1 WHERE id = " + std::to_string(changed);
+    EXPECT_FALSE(Compare("UPDATE checked SET a = 5", meanwhile).ok());
+    Run("UPDATE checked SET a = 0, b = 10");
+  }
+  EXPECT_THAT(Compare("UPDATE checked SET a = 5", "UPDATE checked SET b = 3").message(),
+              HasSubstr("UPDATE on table checked: a constraint fails"));
+  EXPECT_GT(applier_->kept(), 0u);
 }
 
 TEST_F(ChangesetApplierTest, AppliesAsRecordedOnlyWhereNoChangeCanDependOnAnother) {
@@ -211,6 +243,9 @@ TEST_F(ChangesetApplierTest, AppliesAsRecordedOnlyWhereNoChangeCanDependOnAnothe
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("INSERT INTO users VALUES (3, 'z@x')")));
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE nocase SET v = 3")));
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE untyped SET v = 3")));
+  EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("INSERT INTO reals VALUES (2, 'c')")));
+  EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE colcase SET v = 3")));
+  EXPECT_TRUE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE checked SET a = 1")));
   Run("CREATE TABLE children(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES accounts(id))");
   Refresh();
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE accounts SET balance = 1")));

@@ -171,6 +171,22 @@ TEST_F(ParticipantTest, PrepareInExecuteOfANocaseKeyRenamedToAnotherCaseRollsThe
   EXPECT_EQ(CommittedValue("SELECT name FROM tags"), "abc");
 }
 
+TEST_F(ParticipantTest, PrepareInExecuteOfARealKeyInsertedThenUpdatedRollsTheBranchBack) {
+  // The session reads the key back as 1.0 at the update, though the insert
+  // gave 1: two changes of one row, which collide when applied.
+  ASSERT_TRUE(
+      Local({Sql("DROP TABLE children"), Sql("CREATE TABLE readings(k REAL PRIMARY KEY, v TEXT)")})
+          .ok());
+  auto result = Exec(
+      kTx1,
+      {Sql("INSERT INTO readings VALUES (1, 'a')"), Sql("UPDATE readings SET v = 'b' WHERE k = 1")},
+      absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("cannot prepare, branch rolled back"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+}
+
 TEST_F(ParticipantTest, PrepareInExecuteThatBreaksADeferredForeignKeyRollsTheBranchBack) {
   // The statements run, since a deferred key is checked only at COMMIT,
   // which the run never reaches; the trial apply checks it. This key is the

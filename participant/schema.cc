@@ -33,7 +33,16 @@ absl::Status LoadColumns(sqlite3* db, TableInfo& table, std::vector<int>& by_cid
     }
     const int index = static_cast<int>(table.columns.size());
     by_cid.push_back(index);
-    table.columns.push_back({stmt->ColumnText(0), AffinityOfDeclaredType(stmt->ColumnText(1))});
+    const std::string name = stmt->ColumnText(0);
+    const char* collation = nullptr;
+    if (const int rc =
+            sqlite3_table_column_metadata(db, "main", table.name.c_str(), name.c_str(), nullptr,
+                                          &collation, nullptr, nullptr, nullptr);
+        rc != SQLITE_OK) {
+      return SqliteStatus(db, rc, absl::StrCat("reading column ", name));
+    }
+    table.columns.push_back({name, AffinityOfDeclaredType(stmt->ColumnText(1)),
+                             collation == nullptr || absl::EqualsIgnoreCase(collation, "BINARY")});
     if (const int64_t pk = stmt->ColumnInt(2); pk > 0) {
       pk_positions.emplace_back(static_cast<int>(pk), index);
       pk_integer = absl::EqualsIgnoreCase(stmt->ColumnText(1), "INTEGER");

@@ -30,6 +30,9 @@ Collation ParseCollation(absl::string_view name);
 struct ColumnInfo {
   std::string name;
   Affinity affinity = Affinity::kBlob;
+  // Declared with (or defaulting to) BINARY: `=` on it compares values as
+  // stored. Any other collation, known or not, clears it.
+  bool binary_collation = true;
 };
 
 // Columns of a key as indexes into TableInfo::columns, in key order.
