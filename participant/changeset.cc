@@ -249,13 +249,21 @@ bool ChangesStandAlone(const Schema& schema, const std::string& changeset, bool 
             (without_triggers && table->has_triggers)) {
           return no;
         }
-        if (op == SQLITE_UPDATE) {
-          for (int column : table->primary_key.columns) {
-            sqlite3_value* value = nullptr;
-            if (sqlite3changeset_new(iter, column, &value) == SQLITE_OK && value != nullptr) {
-              return no;
-            }
+        for (int column : table->primary_key.columns) {
+          sqlite3_value* value = nullptr;
+          if (op == SQLITE_UPDATE && sqlite3changeset_new(iter, column, &value) == SQLITE_OK &&
+              value != nullptr) {
+            return no;  // a key changed within an update: two keys of one row
           }
+          // A real in an INTEGER or NUMERIC key: SQLite keeps -2^63 as a real
+          // there, though it equals the integer -2^63.
+          value = nullptr;
+          if (op == SQLITE_INSERT) {
+            sqlite3changeset_new(iter, column, &value);
+          } else {
+            sqlite3changeset_old(iter, column, &value);
+          }
+          if (value != nullptr && sqlite3_value_type(value) == SQLITE_FLOAT) return no;
         }
         return absl::OkStatus();
       });

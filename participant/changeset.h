@@ -100,7 +100,8 @@ class ChangesetApplier final {
 // apply is needed: true when the schema declares no FOREIGN KEY and every
 // table the changeset changes has no UNIQUE constraint but its primary key,
 // whose values compare and read back as stored (BINARY collation on the
-// column and in the key's index; INTEGER, TEXT or NUMERIC affinity). Each
+// column and in the key's index; INTEGER, TEXT or NUMERIC affinity, which a
+// STRICT table's ANY column has not). Each
 // change then touches its own row alone, found by its primary key, with
 // old values read from this very state, so no order of application can
 // make one fail. Otherwise an apply can fail where the statements ran: two

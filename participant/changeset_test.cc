@@ -35,6 +35,8 @@ class ChangesetApplierTest : public ::testing::Test {
         "CREATE TABLE nocase(name TEXT PRIMARY KEY COLLATE NOCASE, v INTEGER);"
         "CREATE TABLE untyped(k PRIMARY KEY, v);"
         "CREATE TABLE reals(k REAL PRIMARY KEY, v TEXT);"
+        "CREATE TABLE anys(k ANY PRIMARY KEY, v TEXT) STRICT;"
+        "CREATE TABLE ints(k INT PRIMARY KEY, v TEXT);"
         "CREATE TABLE colcase(k TEXT COLLATE NOCASE, v INTEGER, PRIMARY KEY(k COLLATE BINARY));"
         "CREATE TABLE checked(id INTEGER PRIMARY KEY, a INTEGER, b INTEGER, CHECK (a < b));"
         "CREATE TRIGGER audited_insert AFTER INSERT ON audited BEGIN"
@@ -46,6 +48,7 @@ class ChangesetApplierTest : public ::testing::Test {
         "INSERT INTO nocase VALUES ('abc', 1);"
         "INSERT INTO untyped VALUES (1, 'x');"
         "INSERT INTO colcase VALUES ('abc', 1), ('ABC', 1);"
+        "INSERT INTO anys VALUES (2, 'a');"
         "INSERT INTO checked VALUES (1, 0, 10), (2, 0, 10);");
     Refresh();
     applier_.emplace(db_.get());
@@ -63,7 +66,7 @@ class ChangesetApplierTest : public ::testing::Test {
   std::string Contents() {
     std::string out;
     for (const char* table : {"accounts", "users", "pairs", "audited", "audit", "late_key",
-                              "nocase", "untyped", "reals", "colcase", "checked"}) {
+                              "nocase", "untyped", "reals", "anys", "ints", "colcase", "checked"}) {
       absl::StatusOr<Statement> stmt =
           Statement::Prepare(db_.get(), std::string("SELECT * FROM ") + table + " ORDER BY 1" +
                                             (std::string(table) == "pairs" ? ", 2" : ""));
@@ -207,6 +210,8 @@ TEST_F(ChangesetApplierTest, KeysThatCompareEqualWhenStoredApartGoToTheSessionEx
   EXPECT_FALSE(Compare("UPDATE nocase SET name = 'ABC' WHERE name = 'abc'").ok());
   EXPECT_TRUE(Compare("UPDATE nocase SET v = 2 WHERE name = 'abc'").ok());
   EXPECT_TRUE(Compare("UPDATE untyped SET v = 'y' WHERE k = 1").ok());
+  // STRICT keeps 2 and 2.0 apart in an ANY column, as an untyped one does.
+  EXPECT_TRUE(Compare("UPDATE anys SET v = 'b' WHERE k = 2").ok());
   // A REAL key inserted as 1 reads back as 1.0 when updated: two changes.
   EXPECT_FALSE(
       Compare("INSERT INTO reals VALUES (1, 'a'); UPDATE reals SET v = 'b' WHERE k = 1").ok());
@@ -244,6 +249,11 @@ TEST_F(ChangesetApplierTest, AppliesAsRecordedOnlyWhereNoChangeCanDependOnAnothe
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE nocase SET v = 3")));
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE untyped SET v = 3")));
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("INSERT INTO reals VALUES (2, 'c')")));
+  EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("INSERT INTO anys VALUES (3, 'c')")));
+  // INT (not INTEGER) PRIMARY KEY is no rowid; it keeps -2^63 as a real.
+  EXPECT_TRUE(AppliesAsRecorded(schema_, ChangesetOf("INSERT INTO ints VALUES (7, 'c')")));
+  EXPECT_FALSE(AppliesAsRecorded(
+      schema_, ChangesetOf("INSERT INTO ints VALUES (-9223372036854775808.0, 'c')")));
   EXPECT_FALSE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE colcase SET v = 3")));
   EXPECT_TRUE(AppliesAsRecorded(schema_, ChangesetOf("UPDATE checked SET a = 1")));
   Run("CREATE TABLE children(id INTEGER PRIMARY KEY, parent INTEGER REFERENCES accounts(id))");

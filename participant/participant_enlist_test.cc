@@ -187,6 +187,22 @@ TEST_F(ParticipantTest, PrepareInExecuteOfARealKeyInsertedThenUpdatedRollsTheBra
   EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
 }
 
+TEST_F(ParticipantTest, PrepareInExecuteOfAStrictAnyKeyReinsertedAsARealRollsTheBranchBack) {
+  // STRICT keeps 2 and 2.0 apart in an ANY column: the session records two
+  // inserts of what the table holds as one row.
+  ASSERT_TRUE(Local({Sql("DROP TABLE children"),
+                     Sql("CREATE TABLE slots(k ANY PRIMARY KEY, v TEXT) STRICT")})
+                  .ok());
+  auto result =
+      Exec(kTx1,
+           {Sql("INSERT INTO slots VALUES (2, 'a')"), Sql("DELETE FROM slots WHERE k = 2"),
+            Sql("INSERT INTO slots VALUES (2.0, 'b')")},
+           absl::ZeroDuration(), /*prepare=*/true);
+  ASSERT_FALSE(result.ok());
+  EXPECT_THAT(result.status().message(), HasSubstr("cannot prepare, branch rolled back"));
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM _txcoord_prepared"), "0");
+}
+
 TEST_F(ParticipantTest, PrepareInExecuteThatBreaksADeferredForeignKeyRollsTheBranchBack) {
   // The statements run, since a deferred key is checked only at COMMIT,
   // which the run never reaches; the trial apply checks it. This key is the

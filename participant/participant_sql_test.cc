@@ -107,6 +107,17 @@ TEST_F(ParticipantTest, BranchWriteOfNullPrimaryKeyIsRefused) {
   EXPECT_EQ(CommittedValue("SELECT label FROM codes WHERE code = 'a'"), "kept");
 }
 
+TEST_F(ParticipantTest, BranchWriteToANullKeyOfAnIntegerPrimaryKeyDescIsRefused) {
+  // INTEGER PRIMARY KEY DESC is not the rowid (an old SQLite quirk): its
+  // key may be NULL, and the session would drop the row's change.
+  ASSERT_TRUE(Local({Sql("CREATE TABLE queue(k INTEGER PRIMARY KEY DESC, v TEXT)"),
+                     Sql("INSERT INTO queue VALUES (NULL, 'x')")})
+                  .ok());
+  auto write = Exec(kTx1, {Sql("UPDATE queue SET v = 'y' WHERE k IS NULL")});
+  ASSERT_EQ(write.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(write.status().message(), HasSubstr("PRIMARY KEY is NULL"));
+}
+
 TEST_F(ParticipantTest, BranchWriteToTableWithGeneratedColumnsIsRefused) {
   ASSERT_TRUE(Local({Sql("CREATE TABLE gen(id INTEGER PRIMARY KEY, x, y AS (x * 2))")}).ok());
   auto write = Exec(kTx1, {Sql("INSERT INTO gen(id, x) VALUES (1, 2)")});

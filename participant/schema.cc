@@ -11,7 +11,29 @@
 namespace txcoord::participant {
 namespace {
 
+// The one row of `sql` about `table` (bound to ?1), as integers.
+absl::StatusOr<std::vector<int64_t>> RowAbout(sqlite3* db, const char* sql,
+                                              const std::string& table, int columns) {
+  absl::StatusOr<Statement> stmt = Statement::Prepare(db, sql);
+  if (!stmt.ok()) return stmt.status();
+  absl::Status status = stmt->Bind(1, table);
+  if (!status.ok()) return status;
+  absl::StatusOr<int> rc = stmt->Step();
+  if (!rc.ok()) return rc.status();
+  std::vector<int64_t> row(columns, 0);
+  if (*rc == SQLITE_ROW) {
+    for (int i = 0; i < columns; ++i) row[i] = stmt->ColumnInt(i);
+  }
+  return row;
+}
+
 absl::Status LoadColumns(sqlite3* db, TableInfo& table, std::vector<int>& by_cid) {
+  // wr: WITHOUT ROWID, which refuses NULL keys itself; strict: STRICT, where
+  // a column declared ANY keeps every value as given (BLOB affinity).
+  absl::StatusOr<std::vector<int64_t>> kind = RowAbout(
+      db, "SELECT wr, strict FROM pragma_table_list(?1) WHERE schema = 'main'", table.name, 2);
+  if (!kind.ok()) return kind.status();
+  const bool without_rowid = (*kind)[0] != 0, strict = (*kind)[1] != 0;
   absl::StatusOr<Statement> stmt = Statement::Prepare(
       db, "SELECT name, type, pk, hidden, \"notnull\" FROM pragma_table_xinfo(?1)");
   if (!stmt.ok()) return stmt.status();
@@ -41,7 +63,11 @@ absl::Status LoadColumns(sqlite3* db, TableInfo& table, std::vector<int>& by_cid
         rc != SQLITE_OK) {
       return SqliteStatus(db, rc, absl::StrCat("reading column ", name));
     }
-    table.columns.push_back({name, AffinityOfDeclaredType(stmt->ColumnText(1)),
+    const std::string type = stmt->ColumnText(1);
+    table.columns.push_back({name,
+                             strict && absl::EqualsIgnoreCase(type, "ANY")
+                                 ? Affinity::kBlob
+                                 : AffinityOfDeclaredType(type),
                              collation == nullptr || absl::EqualsIgnoreCase(collation, "BINARY")});
     if (const int64_t pk = stmt->ColumnInt(2); pk > 0) {
       pk_positions.emplace_back(static_cast<int>(pk), index);
@@ -50,16 +76,17 @@ absl::Status LoadColumns(sqlite3* db, TableInfo& table, std::vector<int>& by_cid
     }
   }
   std::sort(pk_positions.begin(), pk_positions.end());
-  if (pk_nullable && !(pk_positions.size() == 1 && pk_integer)) {
-    // WITHOUT ROWID tables refuse NULL keys themselves.
-    absl::StatusOr<Statement> list =
-        Statement::Prepare(db, "SELECT wr FROM pragma_table_list(?1) WHERE schema = 'main'");
-    if (!list.ok()) return list.status();
-    absl::Status status = list->Bind(1, table.name);
-    if (!status.ok()) return status;
-    absl::StatusOr<int> rc = list->Step();
-    if (!rc.ok()) return rc.status();
-    table.primary_key_nullable = *rc == SQLITE_ROW && list->ColumnInt(0) == 0;
+  if (pk_nullable && !without_rowid) {
+    // A lone INTEGER PRIMARY KEY is the rowid, never NULL, unless it has an
+    // index of its own (INTEGER PRIMARY KEY DESC, an old SQLite quirk).
+    bool rowid_alias = false;
+    if (pk_positions.size() == 1 && pk_integer) {
+      absl::StatusOr<std::vector<int64_t>> key_indexes = RowAbout(
+          db, "SELECT count(*) FROM pragma_index_list(?1) WHERE origin = 'pk'", table.name, 1);
+      if (!key_indexes.ok()) return key_indexes.status();
+      rowid_alias = (*key_indexes)[0] == 0;
+    }
+    table.primary_key_nullable = !rowid_alias;
   }
   for (const auto& [position, column] : pk_positions) {
     table.primary_key.columns.push_back(column);
