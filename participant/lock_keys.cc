@@ -202,8 +202,9 @@ class RowReader final {
 std::string EncodeKeyValue(const SqlValue& value, Collation collation) {
   if (const auto* i = std::get_if<int64_t>(&value)) return absl::StrCat("i", *i, ";");
   if (const auto* d = std::get_if<double>(&value)) {
-    // SQLite compares 1.0 and 1 as equal.
-    if (std::isfinite(*d) && *d == std::trunc(*d) && std::fabs(*d) < 9.2e18) {
+    // SQLite compares 1.0 and 1 as equal: a whole real within int64's range
+    // [-2^63, 2^63) is the integer it equals.
+    if (std::isfinite(*d) && *d == std::trunc(*d) && *d >= -0x1p63 && *d < 0x1p63) {
       return absl::StrCat("i", static_cast<int64_t>(*d), ";");
     }
     return absl::StrCat("r", absl::StrFormat("%.17g", *d), ";");

@@ -1,6 +1,8 @@
 #include "participant/lock_keys.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 
 #include "common/sqlite_db.h"
 #include "gmock/gmock.h"
@@ -130,6 +132,18 @@ TEST_F(ParticipantLockKeysTest, ExpressionIndexIsLockedAsAWhole) {
   EXPECT_THAT(KeysOf("INSERT INTO lower_names VALUES (1, 'Ann')"),
               UnorderedElementsAre("lower_names row (1) X",
                                    "lower_names unique index lower_names_n (any value) X"));
+}
+
+TEST_F(ParticipantLockKeysTest, WholeRealsAcrossInt64sRangeHaveTheEqualIntegersKey) {
+  for (const int64_t i : {std::numeric_limits<int64_t>::min(), int64_t{9210000000000000000},
+                          int64_t{-9210000000000000000}, int64_t{1} << 62}) {
+    EXPECT_EQ(EncodeKeyValue(SqlValue(static_cast<double>(i)), Collation::kBinary),
+              EncodeKeyValue(SqlValue(i), Collation::kBinary))
+        << i;
+  }
+  // 2^63 equals no int64.
+  EXPECT_NE(EncodeKeyValue(SqlValue(0x1p63), Collation::kBinary),
+            EncodeKeyValue(SqlValue(std::numeric_limits<int64_t>::max()), Collation::kBinary));
 }
 
 TEST_F(ParticipantLockKeysTest, ValuesCompareAsSqliteDoes) {

@@ -88,6 +88,15 @@ TEST_F(ParticipantLockingTest, WaiterProceedsWhenHolderAborts) {
   EXPECT_EQ(second->results[0].changes, 1);
 }
 
+TEST_F(ParticipantLockingTest, AnIntegerKeyAndTheRealEqualToItShareOneLock) {
+  // A STRICT ANY key keeps 9.21e18 a real, equal to the integer as a key.
+  ASSERT_TRUE(Local({Sql("CREATE TABLE big(k ANY PRIMARY KEY, v TEXT) STRICT")}).ok());
+  ASSERT_TRUE(Exec(kTx1, {Sql("INSERT INTO big VALUES (9210000000000000000, 'a')")}).ok());
+  auto second = Exec(kTx2, {Sql("INSERT INTO big VALUES (9.21e18, 'b')")}, absl::Milliseconds(50));
+  ASSERT_EQ(second.status().code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(second.status().message(), HasSubstr("held by txid c1.1.1"));
+}
+
 TEST_F(ParticipantLockingTest, WaitTimesOutWhenHolderDoesNotFinish) {
   ASSERT_TRUE(Exec(kTx1, {Sql("UPDATE accounts SET balance = 0 WHERE id = 1")}).ok());
   auto second =
