@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/string_view.h"
 #include "common/check.h"
 #include "common/sqlite_db.h"
 
@@ -73,6 +74,40 @@ bool ReceivesForeignKeyActions(const TableInfo* table) {
                      [](const ForeignKey& fk) { return fk.has_action; });
 }
 
+// "UPDATE on table t: row changed since the branch read it": a refused
+// change of `op` as the session extension's conflict `type` names it.
+std::string ConflictMessage(int op, absl::string_view table, int type) {
+  const char* what = "conflict";
+  switch (type) {
+    case SQLITE_CHANGESET_DATA:
+      what = "row changed since the branch read it";
+      break;
+    case SQLITE_CHANGESET_NOTFOUND:
+      what = "row no longer exists";
+      break;
+    case SQLITE_CHANGESET_CONFLICT:
+      what = "a row with the same primary key exists";
+      break;
+    case SQLITE_CHANGESET_CONSTRAINT:
+      what = "a constraint fails";
+      break;
+  }
+  const char* verb = op == SQLITE_INSERT ? "INSERT" : op == SQLITE_UPDATE ? "UPDATE" : "DELETE";
+  return absl::StrCat(verb, " on table ", table, ": ", what);
+}
+
+// The value of key `column` that finds a change's row: the new one for an
+// insert, the old one otherwise.
+sqlite3_value* KeyValue(sqlite3_changeset_iter* iter, int op, int column) {
+  sqlite3_value* value = nullptr;
+  if (op == SQLITE_INSERT) {
+    sqlite3changeset_new(iter, column, &value);
+  } else {
+    sqlite3changeset_old(iter, column, &value);
+  }
+  return value;
+}
+
 int OnConflict(void* context, int type, sqlite3_changeset_iter* iter) {
   auto* ctx = static_cast<ApplyContext*>(context);
   if (type == SQLITE_CHANGESET_FOREIGN_KEY) {
@@ -88,25 +123,7 @@ int OnConflict(void* context, int type, sqlite3_changeset_iter* iter) {
     if (type == SQLITE_CHANGESET_NOTFOUND && op == SQLITE_DELETE) return SQLITE_CHANGESET_OMIT;
     if (type == SQLITE_CHANGESET_DATA) return SQLITE_CHANGESET_REPLACE;
   }
-  if (ctx->error.empty()) {
-    const char* what = "conflict";
-    switch (type) {
-      case SQLITE_CHANGESET_DATA:
-        what = "row changed since the branch read it";
-        break;
-      case SQLITE_CHANGESET_NOTFOUND:
-        what = "row no longer exists";
-        break;
-      case SQLITE_CHANGESET_CONFLICT:
-        what = "a row with the same primary key exists";
-        break;
-      case SQLITE_CHANGESET_CONSTRAINT:
-        what = "a constraint fails";
-        break;
-    }
-    const char* verb = op == SQLITE_INSERT ? "INSERT" : op == SQLITE_UPDATE ? "UPDATE" : "DELETE";
-    ctx->error = absl::StrCat(verb, " on table ", table, ": ", what);
-  }
+  if (ctx->error.empty()) ctx->error = ConflictMessage(op, table, type);
   return SQLITE_CHANGESET_ABORT;
 }
 
@@ -199,10 +216,6 @@ namespace {
 // shapes), so that memory stays bounded.
 constexpr size_t kMaxKeptStatements = 256;
 
-const char* Verb(int op) {
-  return op == SQLITE_INSERT ? "INSERT" : op == SQLITE_UPDATE ? "UPDATE" : "DELETE";
-}
-
 // `column` = ?N, or IS ?N where NULLs must match.
 std::string Compare(const TableInfo& table, int column, bool is_key, int parameter) {
   return absl::StrCat(QuoteIdentifier(table.columns[column].name), is_key ? " = ?" : " IS ?",
@@ -257,12 +270,7 @@ bool ChangesStandAlone(const Schema& schema, const std::string& changeset, bool 
           }
           // A real in an INTEGER or NUMERIC key: SQLite keeps -2^63 as a real
           // there, though it equals the integer -2^63.
-          value = nullptr;
-          if (op == SQLITE_INSERT) {
-            sqlite3changeset_new(iter, column, &value);
-          } else {
-            sqlite3changeset_old(iter, column, &value);
-          }
+          value = KeyValue(iter, op, column);
           if (value != nullptr && sqlite3_value_type(value) == SQLITE_FLOAT) return no;
         }
         return absl::OkStatus();
@@ -375,17 +383,16 @@ absl::Status ChangesetApplier::ApplyChange(const TableInfo& table, sqlite3_chang
   sqlite3_reset(raw);
   if (rc == SQLITE_DONE) {
     if (op == SQLITE_INSERT || sqlite3_changes(db_) > 0) return absl::OkStatus();
-    return Refused(table, iter, op, /*by_new=*/false, /*constraint_failed=*/false, set_aside);
+    return Refused(table, iter, op, /*constraint_failed=*/false, set_aside);
   }
   if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-    return Refused(table, iter, op, /*by_new=*/op == SQLITE_INSERT, /*constraint_failed=*/true,
-                   set_aside);
+    return Refused(table, iter, op, /*constraint_failed=*/true, set_aside);
   }
   return SqliteStatus(db_, rc, "applying changeset");
 }
 
 absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op,
-                                       bool by_new, bool constraint_failed, bool* set_aside) {
+                                       bool constraint_failed, bool* set_aside) {
   // Whether a row with the change's primary key is there.
   std::vector<std::string> where;
   for (size_t k = 0; k < table.primary_key.columns.size(); ++k) {
@@ -396,14 +403,8 @@ absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset
                         absl::StrJoin(where, " AND ")));
   if (!stmt.ok()) return stmt.status();
   for (size_t k = 0; k < table.primary_key.columns.size(); ++k) {
-    sqlite3_value* value = nullptr;
-    const int column = table.primary_key.columns[k];
-    if (by_new) {
-      sqlite3changeset_new(iter, column, &value);
-    } else {
-      sqlite3changeset_old(iter, column, &value);
-    }
-    sqlite3_bind_value((*stmt)->get(), static_cast<int>(k) + 1, value);
+    sqlite3_bind_value((*stmt)->get(), static_cast<int>(k) + 1,
+                       KeyValue(iter, op, table.primary_key.columns[k]));
   }
   absl::StatusOr<int> found = (*stmt)->Step();
   (*stmt)->Reset();
@@ -412,15 +413,15 @@ absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset
   // As the session extension does: an update, or an insert of a key not
   // taken, that failed a constraint.
   *set_aside = constraint_failed && (op == SQLITE_UPDATE || (op == SQLITE_INSERT && !exists));
-  // The same words as ApplyChangeset's.
-  const char* what = "a constraint fails";
+  int type = SQLITE_CHANGESET_CONSTRAINT;
   if (op == SQLITE_INSERT) {
-    if (exists) what = "a row with the same primary key exists";
+    if (exists) type = SQLITE_CHANGESET_CONFLICT;
   } else if (!constraint_failed) {
-    what = exists ? "row changed since the branch read it" : "row no longer exists";
+    type = exists ? SQLITE_CHANGESET_DATA : SQLITE_CHANGESET_NOTFOUND;
   }
+  // ApplyChangeset's words.
   return absl::AbortedError(
-      absl::StrCat("applying changeset: ", Verb(op), " on table ", table.name, ": ", what));
+      absl::StrCat("applying changeset: ", ConflictMessage(op, table.name, type)));
 }
 
 bool AppliesAsRecorded(const Schema& schema, const std::string& changeset) {

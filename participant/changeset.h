@@ -87,7 +87,7 @@ class ChangesetApplier final {
                            bool* set_aside);
   absl::StatusOr<Statement*> Kept(const std::string& sql);
   // After a change found no row, or failed a constraint: which conflict.
-  absl::Status Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op, bool by_new,
+  absl::Status Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op,
                        bool constraint_failed, bool* set_aside);
 
   sqlite3* const db_;
