@@ -42,6 +42,16 @@ CoordinatorLink::~CoordinatorLink() {
       +[](int* in_flight) { return *in_flight == 0; }, &async_in_flight_));
 }
 
+bool CoordinatorLink::AwaitAsyncEnlists(absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  // A queued enlistment is sent by the end of one in flight before that
+  // one leaves the count, so none in flight means none queued either.
+  return mu_.AwaitWithDeadline(
+      absl::Condition(
+          +[](int* in_flight) { return *in_flight == 0; }, &async_in_flight_),
+      deadline);
+}
+
 void CoordinatorLink::EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
                                   std::function<void(absl::Status)> done) {
   Queued q{v1::EnlistRequest(), std::move(done)};

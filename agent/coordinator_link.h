@@ -55,6 +55,10 @@ class CoordinatorLink final : public Enlister {
   // `done` runs on a gRPC thread. The destructor waits for every answer.
   void EnlistAsync(const std::string& txid, uint64_t branch_token, bool prepared,
                    std::function<void(absl::Status)> done) override;
+  // Waits until every EnlistAsync made so far (and what queued behind it)
+  // is answered, or until `deadline`; true if none is left. For a clean
+  // stop, so that the votes sent last reach the coordinator.
+  bool AwaitAsyncEnlists(absl::Time deadline);
   // Blocks for the RPC (at most rpc_timeout): run it where waiting delays
   // nothing else (txagent: a thread of its own for the resolver's queries).
   absl::StatusOr<RemoteOutcome> QueryOutcome(const std::string& txid);

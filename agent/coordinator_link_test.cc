@@ -19,6 +19,8 @@
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/txid.h"
 #include "gtest/gtest.h"
 #include "harness/call_gate.h"
@@ -226,6 +228,31 @@ TEST_F(CoordinatorLinkTest, AsyncEnlistsQueuedBehindAStallGoInBatchesNoLargerTha
             1);
   EXPECT_EQ(std::count(calls.begin(), calls.end(), "EnlistBatch 3"), 1);
   EXPECT_EQ(link_->batched_enlistments(), static_cast<int64_t>(queued));
+}
+
+// A clean stop waits for the last votes' answers: AwaitAsyncEnlists holds
+// until every asynchronous enlistment, the queued ones too, is answered.
+TEST_F(CoordinatorLinkTest, AwaitAsyncEnlistsReturnsOnceEveryAsyncEnlistIsAnswered) {
+  BatchingCoordinator coordinator;
+  Start(&coordinator);
+  EXPECT_TRUE(link_->AwaitAsyncEnlists(absl::Now())) << "nothing sent yet";
+  coordinator.Hold();
+  std::atomic<int> answered{0};
+  const int total = CoordinatorLink::kMaxEnlistsInFlight + 3;
+  for (int i = 0; i < total; ++i) {
+    link_->EnlistAsync(absl::StrCat("c.1.", 200 + i), 1, true,
+                       [&answered](const absl::Status& status) {
+                         EXPECT_TRUE(status.ok()) << status;
+                         ++answered;
+                       });
+  }
+  coordinator.WaitForCalls(CoordinatorLink::kMaxEnlistsInFlight);
+  EXPECT_FALSE(link_->AwaitAsyncEnlists(absl::Now() + absl::Milliseconds(50)))
+      << "answered while the coordinator holds every call";
+  EXPECT_EQ(answered.load(), 0);
+  coordinator.Release();
+  EXPECT_TRUE(link_->AwaitAsyncEnlists(absl::InfiniteFuture()));
+  EXPECT_EQ(answered.load(), total);
 }
 
 // Only a named Execute enlists without waiting, and the coordinator must

@@ -1,6 +1,7 @@
 #include "agent/coordinator_router.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "rpc/grpc_util.h"
@@ -65,6 +66,17 @@ absl::StatusOr<RemoteOutcome> CoordinatorRouter::QueryOutcome(const std::string&
   absl::StatusOr<CoordinatorLink*> link = LinkFor(txid);
   if (!link.ok()) return link.status();
   return (*link)->QueryOutcome(txid);
+}
+
+bool CoordinatorRouter::AwaitAsyncEnlists(absl::Time deadline) {
+  std::vector<CoordinatorLink*> links;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [target, link] : links_) links.push_back(link.get());
+  }
+  bool all = true;
+  for (CoordinatorLink* link : links) all = link->AwaitAsyncEnlists(deadline) && all;
+  return all;
 }
 
 int64_t CoordinatorRouter::batches_sent() {

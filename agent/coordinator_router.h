@@ -46,6 +46,9 @@ class CoordinatorRouter final : public Enlister {
   // The signing key of the link to the txid's owner (CoordinatorLink).
   std::optional<VoteSigning> VoteSigningFor(const std::string& txid) override;
 
+  // CoordinatorLink::AwaitAsyncEnlists over every link, all by `deadline`.
+  bool AwaitAsyncEnlists(absl::Time deadline);
+
   // Over every link (metrics).
   int64_t batches_sent();
   int64_t batched_enlistments();

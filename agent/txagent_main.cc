@@ -379,8 +379,14 @@ int Run() {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }
   // Executes answered YES whose votes wait for a sync: send them now, so
-  // that their Commits need not wait out the coordinator's prepare timeout.
+  // that their Commits need not wait out the coordinator's prepare timeout,
+  // and let them (and every other enlistment on its way) arrive before the
+  // process ends.
   (*participant)->SendDeferredVotesNow();
+  if (!link->AwaitAsyncEnlists(absl::Now() + absl::Seconds(5))) {
+    TXLOG(WARNING) << "enlistments still unanswered after 5s; stopping anyway (their branches "
+                      "are resolved with the coordinator after the restart)";
+  }
   if (registry != nullptr) registry->Deregister();
   metrics_server->reset();  // its scrapes read the participant
   config->reset();          // no setting applied past here

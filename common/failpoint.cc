@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <map>
+#include <string>
 #include <vector>
 
 #include "absl/base/const_init.h"
@@ -11,8 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/logging.h"
 
 namespace txcoord {
@@ -22,11 +27,26 @@ std::atomic<bool> g_failpoints_enabled{false};
 
 namespace {
 
+enum class Action { kCrash, kStall, kDelay };
+
 struct Failpoint {
-  bool crash = true;  // else stall
+  Action action = Action::kCrash;
+  absl::Duration delay;  // kDelay's
   int fire_on_hit = 1;
   int hits = 0;
 };
+
+std::string Describe(const Failpoint& fp) {
+  switch (fp.action) {
+    case Action::kCrash:
+      return "crash";
+    case Action::kStall:
+      return "stall";
+    case Action::kDelay:
+      return absl::StrCat("delay:", absl::ToInt64Milliseconds(fp.delay));
+  }
+  return "?";
+}
 
 ABSL_CONST_INIT absl::Mutex g_mu(absl::kConstInit);
 std::map<std::string, Failpoint>* g_armed ABSL_PT_GUARDED_BY(g_mu) =
@@ -40,17 +60,22 @@ absl::Status ArmFailpoints(const std::string& spec) {
     std::vector<absl::string_view> kv = absl::StrSplit(item, '=');
     if (kv.size() != 2 || kv[0].empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("failpoint \"", item, "\": expected name=crash|stall[@N]"));
+          absl::StrCat("failpoint \"", item, "\": expected name=crash|stall|delay:MS[@N]"));
     }
     Failpoint fp;
     std::vector<absl::string_view> action = absl::StrSplit(kv[1], '@');
+    int64_t delay_ms = 0;
     if (action[0] == "crash") {
-      fp.crash = true;
+      fp.action = Action::kCrash;
     } else if (action[0] == "stall") {
-      fp.crash = false;
+      fp.action = Action::kStall;
+    } else if (absl::ConsumePrefix(&action[0], "delay:") &&
+               absl::SimpleAtoi(action[0], &delay_ms) && delay_ms >= 0 && delay_ms <= 600'000) {
+      fp.action = Action::kDelay;
+      fp.delay = absl::Milliseconds(delay_ms);
     } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("failpoint \"", item, "\": action must be crash or stall"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "failpoint \"", item, "\": action must be crash, stall or delay:MS (0 to 600000)"));
     }
     if (action.size() == 2 &&
         (!absl::SimpleAtoi(action[1], &fp.fire_on_hit) || fp.fire_on_hit < 1)) {
@@ -62,8 +87,7 @@ absl::Status ArmFailpoints(const std::string& spec) {
   *g_armed = std::move(armed);
   internal::g_failpoints_enabled = !g_armed->empty();
   for (const auto& [name, fp] : *g_armed) {
-    TXLOG(WARNING) << "failpoint armed: " << name << "=" << (fp.crash ? "crash" : "stall") << "@"
-                   << fp.fire_on_hit;
+    TXLOG(WARNING) << "failpoint armed: " << name << "=" << Describe(fp) << "@" << fp.fire_on_hit;
   }
   return absl::OkStatus();
 }
@@ -76,15 +100,23 @@ absl::Status ArmFailpointsFromEnvironment() {
 
 namespace internal {
 void HitFailpoint(const char* name) {
-  bool crash = false;
+  Failpoint fp;
   {
     absl::MutexLock lock(&g_mu);
     auto it = g_armed->find(name);
     if (it == g_armed->end() || ++it->second.hits != it->second.fire_on_hit) return;
-    crash = it->second.crash;
+    fp = it->second;
   }
-  TXLOG(WARNING) << "failpoint " << name << " hit: " << (crash ? "crashing" : "stalling");
-  if (crash) ::_exit(kFailpointExitCode);
+  TXLOG(WARNING) << "failpoint " << name << " hit: " << Describe(fp);
+  switch (fp.action) {
+    case Action::kCrash:
+      ::_exit(kFailpointExitCode);
+    case Action::kDelay:
+      absl::SleepFor(fp.delay);
+      return;
+    case Action::kStall:
+      break;
+  }
   absl::Notification never;
   never.WaitForNotification();
 }

@@ -5,9 +5,12 @@
 //   TXCOORD_FAILPOINTS="after-commit-logged=crash"       crash on first hit
 //   TXCOORD_FAILPOINTS="mid-phase-two=crash@3"            crash on third hit
 //   TXCOORD_FAILPOINTS="before-prepare-reply=stall,x=crash"
+//   TXCOORD_FAILPOINTS="before-deferred-votes-durable=delay:1500"
 //
 // `crash` ends the process at once with _exit(kFailpointExitCode), like a
-// kill -9 (no destructors, no flushing); `stall` blocks the thread forever.
+// kill -9 (no destructors, no flushing); `stall` blocks the thread forever;
+// `delay:MS` holds the thread that many milliseconds and lets it go on (a
+// window widened, for a test to act in).
 // For tests only: never set in production.
 #ifndef TXCOORD_COMMON_FAILPOINT_H_
 #define TXCOORD_COMMON_FAILPOINT_H_

@@ -428,7 +428,9 @@ class Participant final {
   // For a clean stop, once no Execute runs: sends the deferred votes still
   // queued (ParticipantOptions::vote_deferral) on this thread, after the
   // sync that covers them, instead of leaving them to the scheduler the
-  // destructor closes. Their Enlists are answered in the background.
+  // destructor closes; first waits for a run of the scheduler's that took
+  // votes already. Returns once every vote is handed to the Enlister;
+  // their Enlists are answered in the background.
   void SendDeferredVotesNow();
   // The participant name it enlists under (ParticipantOptions::name).
   const std::string& name() const;

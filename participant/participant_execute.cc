@@ -241,6 +241,7 @@ bool Participant::Impl::MaybeDeferVote(const BranchPtr& branch) {
 }
 
 void Participant::Impl::SendDeferredVotes() {
+  absl::MutexLock run(&vote_run_mu_);
   std::vector<BranchPtr> votes;
   {
     absl::MutexLock lock(&mu_);

@@ -79,7 +79,7 @@ class Participant::Impl final {
   // On vote_scope_ (or a clean stop's thread): waits until every queued
   // branch's prepare is durable, then sends their votes by Enlist
   // (kLateVote).
-  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_);
+  void SendDeferredVotes() ABSL_LOCKS_EXCLUDED(mu_, vote_run_mu_);
   // Runs `fn` on the connection under its lock (the outbox's short
   // internal statements), returning what it returns.
   template <typename Fn>
@@ -305,6 +305,10 @@ class Participant::Impl final {
   // Prepared branches whose votes wait for SendDeferredVotes; a run is
   // scheduled whenever it is not empty.
   std::vector<BranchPtr> deferred_votes_ ABSL_GUARDED_BY(mu_);
+  // Held through a whole SendDeferredVotes, so that a run on this thread
+  // (SendDeferredVotesNow) ends only after one that took the votes first
+  // on the scheduler's has handed them to the enlister.
+  absl::Mutex vote_run_mu_ ABSL_ACQUIRED_BEFORE(mu_);
 
   // Only Maintain, which runs one round at a time, uses this.
   absl::Time last_prune_;

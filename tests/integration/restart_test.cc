@@ -4,8 +4,10 @@
 #include <cstdint>
 #include <string>
 
+#include "client/transaction.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/eventually.h"
 #include "tests/integration/cluster_fixture.h"
 
 namespace txcoord::testing {
@@ -61,6 +63,48 @@ TEST_F(RestartTest, StoppedCoordinatorComesBackOnItsPortAndServes) {
   absl::StatusOr<CommitResult> commit = client.Commit(*after);
   ASSERT_TRUE(commit.ok()) << commit.status();
   EXPECT_TRUE(commit->committed) << commit->reason;
+}
+
+// An agent stopped (SIGTERM) while the deferred vote of an early prepare
+// still waits for its sync (held there 1.5 s by a failpoint) sends that
+// vote before it exits: the Commit that names the branch commits, where a
+// vote dropped at exit would leave it to time out and abort.
+TEST_F(RestartTest, AgentStoppedWhileADeferredVoteWaitsSendsItBeforeExiting) {
+  ASSERT_TRUE(agents_[0]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  cluster_->SetAgentExtraFlags(
+      0, {"--vote_deferral=always", "--failpoints=before-deferred-votes-durable=delay:1500"});
+  ASSERT_TRUE(cluster_->RestartAgent(0).ok());
+  AgentClientOptions options;
+  options.wait_for_ready = true;
+  AgentClient agent(cluster_->agent_address(0), options);
+
+  absl::StatusOr<std::string> txid = coordinator_->Begin();
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
+  ExecuteOptions early;
+  early.prepare = true;
+  absl::StatusOr<ExecuteResult> insert =
+      tx.Execute(agent, {{"INSERT INTO t (id) VALUES (1)", {}}}, early);
+  ASSERT_TRUE(insert.ok()) << insert.status();
+  EXPECT_EQ(insert->vote, v1::VOTE_YES);
+  EXPECT_TRUE(insert->vote_proof.empty()) << "the vote was to be deferred, not signed";
+  const absl::Status stopped = cluster_->StopAgent(0);
+  ASSERT_TRUE(stopped.ok()) << stopped;
+
+  absl::StatusOr<CommitResult> commit = tx.Commit();
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_TRUE(commit->committed) << commit->reason;
+
+  // Restarted, the agent holds the branch prepared until phase 2 reaches it.
+  cluster_->SetAgentExtraFlags(0, {});
+  ASSERT_TRUE(cluster_->StartAgent(0).ok());
+  AgentClient restarted(cluster_->agent_address(0), options);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<SqlResult> count = restarted.ExecuteOne("", "SELECT COUNT(*) FROM t");
+        return count.ok() && count->rows.at(0).at(0) == SqlValue(int64_t{1});
+      },
+      absl::Seconds(30)));
 }
 
 // A branch written in two Execute calls, with its agent killed (kill -9) in
