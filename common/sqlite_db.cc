@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 
@@ -176,14 +177,50 @@ void Statement::Reset() {
   sqlite3_clear_bindings(stmt_);
 }
 
+absl::StatusOr<Statement*> StatementCache::Get(absl::string_view sql) {
+  auto it = statements_.find(sql);
+  if (it == statements_.end()) {
+    if (statements_.size() >= capacity_) statements_.clear();
+    size_t tail = 0;
+    absl::StatusOr<Statement> stmt = Statement::Prepare(db_, sql, &tail);
+    if (!stmt.ok()) return stmt.status();
+    if (stmt->get() == nullptr || !absl::StripAsciiWhitespace(sql.substr(tail)).empty()) {
+      return absl::InternalError(absl::StrCat("not one statement: ", sql));
+    }
+    it = statements_.emplace(std::string(sql), *std::move(stmt)).first;
+  }
+  it->second.Reset();
+  return &it->second;
+}
+
+absl::Status StatementCache::Run(absl::string_view sql, const std::vector<SqlValue>& params) {
+  absl::StatusOr<Statement*> stmt = Get(sql);
+  if (!stmt.ok()) return stmt.status();
+  absl::Status status = (*stmt)->BindAll(params);
+  while (status.ok()) {
+    const int rc = sqlite3_step((*stmt)->get());
+    if (rc == SQLITE_DONE) break;
+    if (rc != SQLITE_ROW) {
+      status =
+          absl::Status(SqliteCodeToStatusCode(rc), absl::StrCat(sql, ": ", sqlite3_errmsg(db_)));
+    }
+  }
+  (*stmt)->Reset();
+  return status;
+}
+
+absl::Status WriteTransaction::Control(const char* sql) {
+  return statements_ != nullptr ? statements_->Run(sql) : ExecSql(db_, sql);
+}
+
 absl::Status WriteTransaction::Begin() {
-  absl::Status status = ExecSql(db_, "BEGIN IMMEDIATE");
+  absl::Status status = Control("BEGIN IMMEDIATE");
   active_ = status.ok();
   return status;
 }
 
 absl::Status WriteTransaction::Commit() {
-  absl::Status status = ExecSql(db_, "COMMIT");
+  absl::Status status = Control("COMMIT");
   if (status.ok()) {
     active_ = false;
   } else {
@@ -194,8 +231,7 @@ absl::Status WriteTransaction::Commit() {
 
 void WriteTransaction::Rollback() {
   // SQLite itself ends the transaction on some errors (I/O, out of memory).
-  if (active_ && sqlite3_get_autocommit(db_) == 0)
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  if (active_ && sqlite3_get_autocommit(db_) == 0) (void)Control("ROLLBACK");
   active_ = false;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -87,12 +88,45 @@ absl::StatusOr<Statement> PrepareWith(sqlite3* db, const char* sql,
                                       const std::vector<SqlValue>& params);
 absl::Status RunWith(sqlite3* db, const char* sql, const std::vector<SqlValue>& params);
 
+// Statements of one connection kept compiled across uses, by SQL text, so
+// that SQL run again and again (transaction control, txcoord's own tables)
+// is parsed once, not at every use. Compiled statements follow schema
+// changes by themselves (SQLite prepares them again when the schema moved).
+// Not thread-safe: use it under the lock that guards its connection, and
+// destroy it before the connection closes.
+class StatementCache final {
+ public:
+  // At most `capacity` statements are kept: a new one past it drops them all.
+  explicit StatementCache(sqlite3* db, size_t capacity = 256) : db_(db), capacity_(capacity) {}
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  // The statement for `sql` (exactly one statement), reset, its parameters
+  // unbound. The pointer stays valid until Clear or a Get of a statement
+  // not kept yet; it must not be in use when Get is called for the same
+  // SQL again.
+  absl::StatusOr<Statement*> Get(absl::string_view sql);
+  // Runs `sql` with `params` to its end and resets it, releasing what it
+  // read. Errors read as ExecSql's and RunWith's do.
+  absl::Status Run(absl::string_view sql, const std::vector<SqlValue>& params = {});
+  void Clear() { statements_.clear(); }
+  size_t size() const { return statements_.size(); }
+
+ private:
+  sqlite3* const db_;
+  const size_t capacity_;
+  absl::node_hash_map<std::string, Statement> statements_;
+};
+
 // A write transaction: BEGIN IMMEDIATE takes SQLite's write lock at once, so
 // that a later write cannot fail with SQLITE_BUSY halfway through. Rolled
 // back on destruction unless committed. Not thread-safe.
 class WriteTransaction final {
  public:
-  explicit WriteTransaction(sqlite3* db) : db_(db) {}
+  // `statements` (optional, of `db`) keeps BEGIN, COMMIT and ROLLBACK
+  // compiled.
+  explicit WriteTransaction(sqlite3* db, StatementCache* statements = nullptr)
+      : db_(db), statements_(statements) {}
   ~WriteTransaction() { Rollback(); }
   WriteTransaction(const WriteTransaction&) = delete;
   WriteTransaction& operator=(const WriteTransaction&) = delete;
@@ -103,7 +137,11 @@ class WriteTransaction final {
   void Rollback();
 
  private:
+  // Runs one statement of transaction control.
+  absl::Status Control(const char* sql);
+
   sqlite3* db_;
+  StatementCache* statements_;
   bool active_ = false;
 };
 

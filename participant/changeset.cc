@@ -212,10 +212,6 @@ absl::StatusOr<std::string> ChangeRecorder::Changeset() {
 
 namespace {
 
-// Kept statements are dropped past this many (a wide table updated in many
-// shapes), so that memory stays bounded.
-constexpr size_t kMaxKeptStatements = 256;
-
 // `column` = ?N, or IS ?N where NULLs must match.
 std::string Compare(const TableInfo& table, int column, bool is_key, int parameter) {
   return absl::StrCat(QuoteIdentifier(table.columns[column].name), is_key ? " = ?" : " IS ?",
@@ -288,7 +284,7 @@ absl::Status ChangesetApplier::Apply(const Schema& schema, const std::string& ch
   }
   TXCOORD_CHECK(sqlite3_get_autocommit(db_) == 0) << "a changeset applied outside a transaction";
   if (schema.version() != schema_version_) {
-    statements_.clear();
+    statements_.Clear();
     schema_version_ = schema.version();
   }
   // The session extension sets a change that failed a constraint aside and
@@ -311,19 +307,6 @@ absl::Status ChangesetApplier::Apply(const Schema& schema, const std::string& ch
       });
   if (!status.ok()) return status;
   return set_aside_refusal;
-}
-
-absl::StatusOr<Statement*> ChangesetApplier::Kept(const std::string& sql) {
-  auto it = statements_.find(sql);
-  if (it == statements_.end()) {
-    // No statement handed out earlier is in use any more.
-    if (statements_.size() >= kMaxKeptStatements) statements_.clear();
-    absl::StatusOr<Statement> stmt = Statement::Prepare(db_, sql);
-    if (!stmt.ok()) return stmt.status();
-    it = statements_.emplace(sql, *std::move(stmt)).first;
-  }
-  it->second.Reset();
-  return &it->second;
 }
 
 absl::Status ChangesetApplier::ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter,
@@ -368,7 +351,7 @@ absl::Status ChangesetApplier::ApplyChange(const TableInfo& table, sqlite3_chang
       sql = absl::StrCat("UPDATE ", name, " SET ", absl::StrJoin(sets, ", "), " WHERE ", condition);
     }
   }
-  absl::StatusOr<Statement*> stmt = Kept(sql);
+  absl::StatusOr<Statement*> stmt = statements_.Get(sql);
   if (!stmt.ok()) return stmt.status();
   sqlite3_stmt* raw = (*stmt)->get();
   for (int i = 0; i < n; ++i) {
@@ -399,8 +382,8 @@ absl::Status ChangesetApplier::Refused(const TableInfo& table, sqlite3_changeset
     where.push_back(Compare(table, table.primary_key.columns[k], true, static_cast<int>(k) + 1));
   }
   absl::StatusOr<Statement*> stmt =
-      Kept(absl::StrCat("SELECT 1 FROM main.", QuoteIdentifier(table.name), " WHERE ",
-                        absl::StrJoin(where, " AND ")));
+      statements_.Get(absl::StrCat("SELECT 1 FROM main.", QuoteIdentifier(table.name), " WHERE ",
+                                   absl::StrJoin(where, " AND ")));
   if (!stmt.ok()) return stmt.status();
   for (size_t k = 0; k < table.primary_key.columns.size(); ++k) {
     sqlite3_bind_value((*stmt)->get(), static_cast<int>(k) + 1,

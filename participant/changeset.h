@@ -10,7 +10,6 @@
 #include <memory>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -70,7 +69,7 @@ absl::Status ApplyChangeset(sqlite3* db, const Schema& schema, const std::string
 // lock that guards `db`.
 class ChangesetApplier final {
  public:
-  explicit ChangesetApplier(sqlite3* db) : db_(db) {}
+  explicit ChangesetApplier(sqlite3* db) : db_(db), statements_(db, kMaxKeptStatements) {}
   ChangesetApplier(const ChangesetApplier&) = delete;
   ChangesetApplier& operator=(const ChangesetApplier&) = delete;
 
@@ -79,20 +78,22 @@ class ChangesetApplier final {
 
   // Statements kept (for tests).
   size_t kept() const { return statements_.size(); }
+  // Kept statements are dropped past this many (a wide table updated in
+  // many shapes), so that memory stays bounded.
+  static constexpr size_t kMaxKeptStatements = 256;
 
  private:
   // `*set_aside`: refused by a constraint the session extension would retry
   // after the table's other changes.
   absl::Status ApplyChange(const TableInfo& table, sqlite3_changeset_iter* iter, int op,
                            bool* set_aside);
-  absl::StatusOr<Statement*> Kept(const std::string& sql);
   // After a change found no row, or failed a constraint: which conflict.
   absl::Status Refused(const TableInfo& table, sqlite3_changeset_iter* iter, int op,
                        bool constraint_failed, bool* set_aside);
 
   sqlite3* const db_;
   int64_t schema_version_ = -1;
-  absl::flat_hash_map<std::string, Statement> statements_;  // by SQL text
+  StatementCache statements_;
 };
 
 // Whether `changeset`, recorded inside the open transaction from the state

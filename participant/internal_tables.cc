@@ -102,25 +102,26 @@ absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db) {
   }
 }
 
-absl::Status InsertPreparedBranch(sqlite3* db, const StoredBranch& branch) {
-  return RunWith(db,
-                 "INSERT INTO _txcoord_prepared(txid, coordinator, changeset, prepared_at_ms, "
-                 "branch_token, messages) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                 {branch.txid, branch.coordinator, Blob{branch.changeset},
-                  absl::ToUnixMillis(branch.prepared_at), static_cast<int64_t>(branch.branch_token),
-                  branch.messages.empty() ? SqlValue() : SqlValue(Blob{branch.messages})});
+absl::Status InsertPreparedBranch(StatementCache& statements, const StoredBranch& branch) {
+  return statements.Run(
+      "INSERT INTO _txcoord_prepared(txid, coordinator, changeset, prepared_at_ms, "
+      "branch_token, messages) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+      {branch.txid, branch.coordinator, Blob{branch.changeset},
+       absl::ToUnixMillis(branch.prepared_at), static_cast<int64_t>(branch.branch_token),
+       branch.messages.empty() ? SqlValue() : SqlValue(Blob{branch.messages})});
 }
 
-absl::Status DeletePreparedBranch(sqlite3* db, const std::string& txid) {
-  return RunWith(db, "DELETE FROM _txcoord_prepared WHERE txid = ?1", {txid});
+absl::Status DeletePreparedBranch(StatementCache& statements, const std::string& txid) {
+  return statements.Run("DELETE FROM _txcoord_prepared WHERE txid = ?1", {txid});
 }
 
-absl::Status InsertOutcome(sqlite3* db, const std::string& txid, Outcome outcome, absl::Time now) {
-  return RunWith(db,
-                 "INSERT OR REPLACE INTO _txcoord_outcomes(txid, outcome, decided_at_ms) "
-                 "VALUES(?1, ?2, ?3)",
-                 {txid, std::string(outcome == Outcome::kCommitted ? kCommitted : kAborted),
-                  absl::ToUnixMillis(now)});
+absl::Status InsertOutcome(StatementCache& statements, const std::string& txid, Outcome outcome,
+                           absl::Time now) {
+  return statements.Run(
+      "INSERT OR REPLACE INTO _txcoord_outcomes(txid, outcome, decided_at_ms) "
+      "VALUES(?1, ?2, ?3)",
+      {txid, std::string(outcome == Outcome::kCommitted ? kCommitted : kAborted),
+       absl::ToUnixMillis(now)});
 }
 
 absl::StatusOr<std::optional<Outcome>> LookupOutcome(sqlite3* db, const std::string& txid) {

@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/sqlite_db.h"
 #include "participant/participant.h"
 
 namespace txcoord::participant {
@@ -44,10 +45,11 @@ absl::Status CreateInternalTables(sqlite3* db);
 
 // Oldest first.
 absl::StatusOr<std::vector<StoredBranch>> LoadPreparedBranches(sqlite3* db);
-absl::Status InsertPreparedBranch(sqlite3* db, const StoredBranch& branch);
-absl::Status DeletePreparedBranch(sqlite3* db, const std::string& txid);
+absl::Status InsertPreparedBranch(StatementCache& statements, const StoredBranch& branch);
+absl::Status DeletePreparedBranch(StatementCache& statements, const std::string& txid);
 
-absl::Status InsertOutcome(sqlite3* db, const std::string& txid, Outcome outcome, absl::Time now);
+absl::Status InsertOutcome(StatementCache& statements, const std::string& txid, Outcome outcome,
+                           absl::Time now);
 absl::StatusOr<std::optional<Outcome>> LookupOutcome(sqlite3* db, const std::string& txid);
 // Forgets outcomes decided before `cutoff`; returns how many.
 absl::StatusOr<int64_t> PruneOutcomes(sqlite3* db, absl::Time cutoff);

@@ -7,7 +7,6 @@
 #include <optional>
 #include <utility>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -152,49 +151,49 @@ void AddParentKey(KeyCollector& keys, const Schema& schema, const ForeignKey& fk
          /*nulls_distinct=*/true, /*exclusive=*/false);
 }
 
-// Reads stored rows by primary key, one prepared statement per table.
+// Reads stored rows by primary key, one kept statement per table.
 class RowReader final {
  public:
-  explicit RowReader(sqlite3* db) : db_(db) {}
+  // `statements` null: kept for this reader's life only.
+  RowReader(sqlite3* db, StatementCache* statements)
+      : own_(db), statements_(statements != nullptr ? statements : &own_) {}
 
   // nullopt if no row has that key.
   absl::StatusOr<std::optional<std::vector<SqlValue>>> Read(const TableInfo& table,
                                                             const Row& key_row) {
-    auto [it, inserted] = statements_.try_emplace(table.name);
-    if (inserted) {
-      std::vector<std::string> columns;
-      for (const ColumnInfo& column : table.columns)
-        columns.push_back(QuoteIdentifier(column.name));
-      std::vector<std::string> where;
-      for (size_t i = 0; i < table.primary_key.columns.size(); ++i) {
-        where.push_back(absl::StrCat(
-            QuoteIdentifier(table.columns[table.primary_key.columns[i]].name), " = ?", i + 1));
-      }
-      absl::StatusOr<Statement> stmt = Statement::Prepare(
-          db_, absl::StrCat("SELECT ", absl::StrJoin(columns, ", "), " FROM main.",
-                            QuoteIdentifier(table.name), " WHERE ", absl::StrJoin(where, " AND ")));
-      if (!stmt.ok()) return stmt.status();
-      it->second = *std::move(stmt);
+    std::vector<std::string> columns;
+    for (const ColumnInfo& column : table.columns) columns.push_back(QuoteIdentifier(column.name));
+    std::vector<std::string> where;
+    for (size_t i = 0; i < table.primary_key.columns.size(); ++i) {
+      where.push_back(absl::StrCat(
+          QuoteIdentifier(table.columns[table.primary_key.columns[i]].name), " = ?", i + 1));
     }
-    Statement& stmt = it->second;
-    stmt.Reset();
+    absl::StatusOr<Statement*> stmt = statements_->Get(
+        absl::StrCat("SELECT ", absl::StrJoin(columns, ", "), " FROM main.",
+                     QuoteIdentifier(table.name), " WHERE ", absl::StrJoin(where, " AND ")));
+    if (!stmt.ok()) return stmt.status();
+    Statement& read = **stmt;
     for (size_t i = 0; i < table.primary_key.columns.size(); ++i) {
       const std::optional<SqlValue>& value = key_row[table.primary_key.columns[i]];
-      absl::Status status = stmt.Bind(static_cast<int>(i + 1), value.value_or(std::monostate{}));
+      absl::Status status = read.Bind(static_cast<int>(i + 1), value.value_or(std::monostate{}));
       if (!status.ok()) return status;
     }
-    absl::StatusOr<int> rc = stmt.Step();
+    absl::StatusOr<int> rc = read.Step();
     if (!rc.ok()) return rc.status();
-    if (*rc != SQLITE_ROW) return std::nullopt;
-    std::vector<SqlValue> row;
-    for (size_t i = 0; i < table.columns.size(); ++i)
-      row.push_back(stmt.Column(static_cast<int>(i)));
+    std::optional<std::vector<SqlValue>> row;
+    if (*rc == SQLITE_ROW) {
+      row.emplace();
+      for (size_t i = 0; i < table.columns.size(); ++i) {
+        row->push_back(read.Column(static_cast<int>(i)));
+      }
+    }
+    read.Reset();
     return row;
   }
 
  private:
-  sqlite3* db_;
-  absl::flat_hash_map<std::string, Statement> statements_;
+  StatementCache own_;
+  StatementCache* const statements_;
 };
 
 }  // namespace
@@ -252,7 +251,8 @@ SqlValue ApplyAffinity(const SqlValue& value, Affinity affinity) {
 
 absl::StatusOr<std::vector<LockKey>> LockKeysForChangeset(sqlite3* db, const Schema& schema,
                                                           const std::string& changeset,
-                                                          const std::string& txid) {
+                                                          const std::string& txid,
+                                                          StatementCache* statements) {
   KeyCollector keys;
   if (changeset.empty()) return keys.Take();
   sqlite3_changeset_iter* raw = nullptr;
@@ -261,7 +261,7 @@ absl::StatusOr<std::vector<LockKey>> LockKeysForChangeset(sqlite3* db, const Sch
   if (rc != SQLITE_OK) return SqliteStatus(nullptr, rc, "reading changeset");
   std::unique_ptr<sqlite3_changeset_iter, int (*)(sqlite3_changeset_iter*)> iter(
       raw, sqlite3changeset_finalize);
-  RowReader reader(db);
+  RowReader reader(db, statements);
   while ((rc = sqlite3changeset_next(iter.get())) == SQLITE_ROW) {
     const char* name = nullptr;
     int column_count = 0, op = 0, indirect = 0;

@@ -34,9 +34,11 @@ namespace txcoord::participant {
 // Must run under the connection's lock with the authorizer bypassed.
 // INTERNAL if the changeset does not match the schema (changed meanwhile).
 // `txid` (empty for a local batch) only names the branch in log lines.
+// `statements` (optional, of `db`) keeps the row reads compiled.
 absl::StatusOr<std::vector<LockKey>> LockKeysForChangeset(sqlite3* db, const Schema& schema,
                                                           const std::string& changeset,
-                                                          const std::string& txid = "");
+                                                          const std::string& txid = "",
+                                                          StatementCache* statements = nullptr);
 
 // The canonical encoding of one key value under `collation`; exposed for
 // tests.

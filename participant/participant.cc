@@ -48,6 +48,7 @@ Participant::Impl::Impl(const ParticipantOptions& options, Enlister* enlister, S
       enlister_(enlister),
       db_(std::move(db)),
       applier_(db_.get()),
+      statements_(db_.get()),
       authorizer_(&schema_),
       next_token_(options.branch_token_seed != 0 ? options.branch_token_seed : RandomToken()),
       local_id_prefix_(
@@ -123,7 +124,7 @@ absl::Status Participant::Impl::Init() {
 }
 
 absl::Status Participant::Impl::RestorePreparedBranches() {
-  absl::Status status = schema_.Refresh(db());
+  absl::Status status = schema_.Refresh(db(), &statements_);
   if (!status.ok()) return status;
   absl::StatusOr<std::vector<StoredBranch>> stored = LoadPreparedBranches(db());
   if (!stored.ok()) return stored.status();
@@ -146,7 +147,7 @@ absl::Status Participant::Impl::RestorePreparedBranches() {
     // A branch that cannot get its locks back is still kept: dropping it
     // would break its YES vote outright. Commit then reports the problem.
     absl::StatusOr<std::vector<LockKey>> keys =
-        LockKeysForChangeset(db(), schema_, branch->changeset, branch->txid);
+        LockKeysForChangeset(db(), schema_, branch->changeset, branch->txid, &statements_);
     if (!keys.ok()) {
       TXLOG(ERROR) << "txid=" << branch->txid
                    << " prepared branch's rows cannot be locked again: " << keys.status();
@@ -184,7 +185,7 @@ void Participant::Impl::DropLocked(const BranchPtr& branch) {
 absl::Status Participant::Impl::BeginWithSchemaLocked(WriteTransaction& tx) {
   absl::Status status = tx.Begin();
   if (!status.ok()) return status;
-  return schema_.Refresh(db());
+  return schema_.Refresh(db(), &statements_);
 }
 
 absl::Status Participant::Impl::PrepareLocked(Branch& branch,
@@ -197,7 +198,7 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch,
   bool trial = true;
   absl::Status status;
   if (tx == nullptr) {
-    tx = std::make_unique<WriteTransaction>(db());
+    tx = std::make_unique<WriteTransaction>(db(), &statements_);
     status = BeginWithSchemaLocked(*tx);
     if (!status.ok()) return status;
   } else {
@@ -205,16 +206,17 @@ absl::Status Participant::Impl::PrepareLocked(Branch& branch,
   }
   if (trial) {
     // The trial apply proves the promise holds now; the locks keep it true.
-    status = ExecSql(db(), "SAVEPOINT txcoord_trial");
+    status = statements_.Run("SAVEPOINT txcoord_trial");
     if (!status.ok()) return status;
     absl::Status applied = applier_.Apply(schema_, branch.changeset);
-    status = ExecSql(db(), "ROLLBACK TO txcoord_trial; RELEASE txcoord_trial");
+    status = statements_.Run("ROLLBACK TO txcoord_trial");
+    if (status.ok()) status = statements_.Run("RELEASE txcoord_trial");
     if (!applied.ok()) return applied;
     if (!status.ok()) return status;
   }
   const absl::Time now = Now();
-  status = InsertPreparedBranch(db(), {branch.txid, branch.coordinator, branch.changeset, now,
-                                       branch.token, EncodeMessages(branch.messages)});
+  status = InsertPreparedBranch(statements_, {branch.txid, branch.coordinator, branch.changeset,
+                                              now, branch.token, EncodeMessages(branch.messages)});
   if (!status.ok()) return status;
   status = tx->Commit();
   if (!status.ok()) return status;
@@ -267,7 +269,7 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
   TXCOORD_CHECK(branch->prepared && !branch->dropped)
       << "txid=" << branch->txid << " committed as prepared while "
       << (branch->dropped ? "ended" : "not prepared");
-  WriteTransaction tx(db());
+  WriteTransaction tx(db(), &statements_);
   absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
   if (absl::Status applied = applier_.Apply(schema_, branch->changeset); !applied.ok()) {
@@ -278,10 +280,10 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
     return absl::InternalError(
         absl::StrCat("prepared branch ", branch->txid, " failed to apply: ", applied.message()));
   }
-  status = DeletePreparedBranch(db(), branch->txid);
+  status = DeletePreparedBranch(statements_, branch->txid);
   if (status.ok()) status = InsertBranchMessagesLocked(*branch);
   if (status.ok() && record_outcome) {
-    status = InsertOutcome(db(), branch->txid, Outcome::kCommitted, Now());
+    status = InsertOutcome(statements_, branch->txid, Outcome::kCommitted, Now());
   }
   if (status.ok() && heuristic != nullptr) status = InsertHeuristic(db(), *heuristic);
   if (status.ok()) status = tx.Commit();
@@ -306,7 +308,7 @@ absl::Status Participant::Impl::Commit(const std::string& txid) {
 
 absl::Status Participant::Impl::AbortLocked(const BranchPtr& branch, RollbackReason reason) {
   if (branch->prepared) {
-    absl::Status status = DeletePreparedBranch(db(), branch->txid);
+    absl::Status status = DeletePreparedBranch(statements_, branch->txid);
     if (!status.ok()) return status;
   }
   DropLocked(branch);
@@ -343,7 +345,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     if (!status.ok()) return status;
     return Outcome::kCommitted;
   }
-  WriteTransaction tx(db());
+  WriteTransaction tx(db(), &statements_);
   absl::Status status = BeginWithSchemaLocked(tx);
   if (!status.ok()) return status;
   if (absl::Status applied = applier_.Apply(schema_, branch->changeset); !applied.ok()) {
@@ -354,7 +356,7 @@ absl::StatusOr<Outcome> Participant::Impl::CommitOnePhase(const std::string& txi
     return Outcome::kAborted;
   }
   // Stored in the same transaction, so that a retry learns the same answer.
-  status = InsertOutcome(db(), txid, Outcome::kCommitted, Now());
+  status = InsertOutcome(statements_, txid, Outcome::kCommitted, Now());
   if (status.ok()) status = InsertBranchMessagesLocked(*branch);
   if (status.ok()) status = tx.Commit();
   if (!status.ok()) return status;

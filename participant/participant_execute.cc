@@ -534,11 +534,11 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
   // changeset is what it voted YES on, and never grows.
   TXCOORD_CHECK(!branch.prepared && !branch.dropped)
       << "txid=" << branch.txid << " re-executed after it was prepared or ended";
-  auto tx = std::make_unique<WriteTransaction>(db());
+  auto tx = std::make_unique<WriteTransaction>(db(), &statements_);
   absl::Status status = BeginWithSchemaLocked(*tx);
   if (!status.ok()) return status;
   if (keep_open) {
-    status = ExecSql(db(), "SAVEPOINT txcoord_attempt");
+    status = statements_.Run("SAVEPOINT txcoord_attempt");
     if (!status.ok()) return status;
   }
   Attempt attempt;
@@ -567,7 +567,8 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
     attempt.changeset = *std::move(changeset);
   }
   if (keep_open) {
-    status = ExecSql(db(), "ROLLBACK TO txcoord_attempt; RELEASE txcoord_attempt");
+    status = statements_.Run("ROLLBACK TO txcoord_attempt");
+    if (status.ok()) status = statements_.Run("RELEASE txcoord_attempt");
     if (!status.ok()) return status;
     attempt.open = std::move(tx);
   } else {
@@ -575,7 +576,7 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
   }
   // After the rollback, rows are read as committed: see LockKeysForChangeset.
   absl::StatusOr<std::vector<LockKey>> keys =
-      LockKeysForChangeset(db(), schema_, attempt.changeset, branch.txid);
+      LockKeysForChangeset(db(), schema_, attempt.changeset, branch.txid, &statements_);
   if (!keys.ok()) return keys.status();
   attempt.keys = *std::move(keys);
   return attempt;
@@ -589,7 +590,7 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
     std::optional<LockConflict> blocker;
     {
       absl::MutexLock lock(&mu_);
-      WriteTransaction tx(db());
+      WriteTransaction tx(db(), &statements_);
       absl::Status status = BeginWithSchemaLocked(tx);
       if (!status.ok()) return status;
       absl::StatusOr<std::unique_ptr<ChangeRecorder>> recorder =
@@ -605,7 +606,8 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
       if (!authorizer_.batch_had_ddl()) {
         absl::StatusOr<std::string> changeset = (*recorder)->Changeset();
         if (!changeset.ok()) return changeset.status();
-        absl::StatusOr<std::vector<LockKey>> keys = LockKeysForChangeset(db(), schema_, *changeset);
+        absl::StatusOr<std::vector<LockKey>> keys =
+            LockKeysForChangeset(db(), schema_, *changeset, "", &statements_);
         if (!keys.ok()) return keys.status();
         blocker = locks_.FindConflict("", *keys);
         if (blocker.has_value()) wanted = *std::move(keys);

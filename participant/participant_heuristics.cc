@@ -72,9 +72,9 @@ absl::StatusOr<HeuristicDecision> Participant::Impl::ResolveHeuristically(
     absl::Status status = CommitPreparedLocked(branch, /*record_outcome=*/false, &stored);
     if (!status.ok()) return status;
   } else {
-    WriteTransaction tx(db());
+    WriteTransaction tx(db(), &statements_);
     absl::Status status = tx.Begin();
-    if (status.ok()) status = DeletePreparedBranch(db(), txid);
+    if (status.ok()) status = DeletePreparedBranch(statements_, txid);
     if (status.ok()) status = InsertHeuristic(db(), stored);
     if (status.ok()) status = tx.Commit();
     if (!status.ok()) return status;

@@ -289,8 +289,12 @@ class Participant::Impl final {
   GroupCommit wal_sync_;  // declared before db_: the WAL hook points at it until db_ closes
   SqliteDb db_ ABSL_GUARDED_BY(mu_);
   Schema schema_ ABSL_GUARDED_BY(mu_);
-  // Declared after db_: its statements are finalized before db_ closes.
+  // Declared after db_: their statements are finalized before db_ closes.
   ChangesetApplier applier_ ABSL_GUARDED_BY(mu_);
+  // txcoord's own statements (transaction control, its tables, the lock
+  // keys' row reads), kept compiled; never the service's SQL, which the
+  // authorizer judges at every compile.
+  StatementCache statements_ ABSL_GUARDED_BY(mu_);
   Authorizer authorizer_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, BranchPtr> branches_ ABSL_GUARDED_BY(mu_);
   uint64_t next_token_ ABSL_GUARDED_BY(mu_);

@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 
@@ -87,7 +88,8 @@ class Schema final {
   // being prepared (it runs SQL on `db`). Call it inside the transaction
   // that relies on it: outside one, reading the version takes and drops a
   // read lock of its own (about a tenth of a branch's CPU in-process).
-  absl::Status Refresh(sqlite3* db);
+  // `statements` (optional, of `db`) keeps the version's query compiled.
+  absl::Status Refresh(sqlite3* db, StatementCache* statements = nullptr);
 
   // Case-insensitive, like SQLite names; nullptr if unknown.
   const TableInfo* Find(absl::string_view table) const;
