@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "agent/agent_admin_service.h"
 #include "agent/agent_config.h"
@@ -21,6 +22,7 @@
 #include "agent/coordinator_router.h"
 #include "agent/http_api.h"
 #include "agent/outbox_relay.h"
+#include "agent/serving_lock.h"
 #include "cluster/config_centre.h"
 #include "cluster/registry_connection.h"
 #include "cluster/settings.h"
@@ -39,7 +41,9 @@
 #include "rpc/grpc_util.h"
 
 ABSL_FLAG(std::string, db, "",
-          "The service's SQLite database file (required; created if missing).");
+          "The service's SQLite database file (required; created if missing). One txagent "
+          "serves it, holding <db>-agent.lock; a second one started on it waits as a standby "
+          "and takes over once the first has stopped.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7171",
           "Address to serve gRPC on (host:port; port 0 picks a free port).");
 ABSL_FLAG(
@@ -183,6 +187,30 @@ int Run() {
   if (!IsValidName(node_id)) {
     TXLOG(ERROR) << "cannot start: --node_id must be 1 to 128 characters of [A-Za-z0-9_.:-]";
     return 2;
+  }
+  // One txagent serves a database (agent/serving_lock.h): a second one on
+  // the same file waits here, before it registers, opens the database or
+  // listens, and takes over once the first has stopped or died.
+  const std::string lock_path = ServingLockPath(absl::GetFlag(FLAGS_db));
+  absl::StatusOr<bool> serving = TryTakeServingLock(lock_path);
+  if (serving.ok() && !*serving) {
+    TXLOG(WARNING) << "standby: another txagent serves " << absl::GetFlag(FLAGS_db) << " ("
+                   << lock_path << " is locked); waiting to take over";
+    while (serving.ok() && !*serving) {
+      if (ShutdownSignalPending()) {
+        TXLOG(INFO) << "txagent " << name << " stopped (a standby; served nothing)";
+        return 0;
+      }
+      absl::SleepFor(absl::Milliseconds(100));  // polling a lock held by another process
+      serving = TryTakeServingLock(lock_path);
+    }
+    if (serving.ok()) {
+      TXLOG(INFO) << "took over " << absl::GetFlag(FLAGS_db) << ": its txagent stopped";
+    }
+  }
+  if (!serving.ok()) {
+    TXLOG(ERROR) << "cannot start: " << serving.status();
+    return 1;
   }
   std::unique_ptr<cluster::RegistryConnection> registry;
   std::shared_ptr<cluster::CoordinatorDirectory> coordinators;

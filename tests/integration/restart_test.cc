@@ -4,10 +4,14 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "client/transaction.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "harness/binaries.h"
+#include "harness/daemon_process.h"
 #include "harness/eventually.h"
+#include "harness/free_port.h"
 #include "tests/integration/cluster_fixture.h"
 
 namespace txcoord::testing {
@@ -105,6 +109,68 @@ TEST_F(RestartTest, AgentStoppedWhileADeferredVoteWaitsSendsItBeforeExiting) {
         return count.ok() && count->rows.at(0).at(0) == SqlValue(int64_t{1});
       },
       absl::Seconds(30)));
+}
+
+// One txagent serves a database. A second one started on the same file
+// waits as a standby without opening it or listening (two would each keep
+// their own row locks, and one could change rows the other's prepared
+// branch promised to commit); once the first is killed with a committed
+// branch it had not applied (its phase 2 held by a failpoint), the standby
+// takes the database over and settles that branch with the coordinator.
+TEST_F(RestartTest, ASecondAgentOnTheSameDatabaseWaitsThenTakesOverItsInDoubtBranch) {
+  cluster_->SetAgentExtraFlags(0, {"--failpoints=before-commit-apply=stall"});
+  ASSERT_TRUE(cluster_->RestartAgent(0).ok());
+  AgentClientOptions options;
+  options.wait_for_ready = true;
+  AgentClient agent(cluster_->agent_address(0), options);
+  ASSERT_TRUE(agent.ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)").ok());
+  ASSERT_TRUE(agent.ExecuteOne("", "INSERT INTO t (id, v) VALUES (1, 0)").ok());
+  absl::StatusOr<int> port = PickFreeLoopbackPort();
+  ASSERT_TRUE(port.ok()) << port.status();
+  absl::StatusOr<std::string> binary = AgentBinary();
+  ASSERT_TRUE(binary.ok()) << binary.status();
+  DaemonOptions standby_options;
+  standby_options.binary = *binary;
+  standby_options.args = {
+      "--db=" + cluster_->agent_db(0), absl::StrCat("--listen=127.0.0.1:", *port),
+      "--coordinator=" + cluster_->coordinator_address(), "--name=" + cluster_->agent_name(0)};
+  standby_options.log_path = cluster_->dir() + "/standby.log";
+  standby_options.ready_log_text = "standby: another txagent serves";
+  standby_options.start_timeout = absl::Seconds(10);
+  absl::StatusOr<std::unique_ptr<DaemonProcess>> standby = DaemonProcess::Start(standby_options);
+  ASSERT_TRUE(standby.ok()) << standby.status();
+  options.wait_for_ready = false;
+  options.call_timeout = absl::Milliseconds(500);
+  AgentClient not_yet(absl::StrCat("127.0.0.1:", *port), options);
+  EXPECT_EQ(not_yet.ExecuteOne("", "SELECT 1").status().code(), absl::StatusCode::kUnavailable)
+      << "the standby serves";
+
+  absl::StatusOr<std::string> txid = coordinator_->Begin();
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
+  ExecuteOptions early;
+  early.prepare = true;
+  absl::StatusOr<ExecuteResult> update =
+      tx.Execute(agent, {{"UPDATE t SET v = 5 WHERE id = 1", {}}}, early);
+  ASSERT_TRUE(update.ok()) << update.status();
+  absl::StatusOr<CommitResult> commit = tx.Commit();
+  ASSERT_TRUE(commit.ok()) << commit.status();
+  EXPECT_TRUE(commit->committed) << commit->reason;
+  ASSERT_TRUE(cluster_->KillAgent(0).ok());
+
+  options.wait_for_ready = true;
+  options.call_timeout = absl::Seconds(5);
+  AgentClient taken_over(absl::StrCat("127.0.0.1:", *port), options);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<SqlResult> v = taken_over.ExecuteOne("", "SELECT v FROM t WHERE id = 1");
+        return v.ok() && v->rows.at(0).at(0) == SqlValue(int64_t{5});
+      },
+      absl::Seconds(30)))
+      << (*standby)->LogTail();
+  absl::StatusOr<ExitStatus> stopped = (*standby)->Terminate();
+  ASSERT_TRUE(stopped.ok()) << stopped.status();
+  EXPECT_TRUE(stopped->Clean()) << stopped->ToString();
 }
 
 // A branch written in two Execute calls, with its agent killed (kill -9) in
