@@ -144,6 +144,18 @@ TEST_F(RestartTest, ASecondAgentOnTheSameDatabaseWaitsThenTakesOverItsInDoubtBra
   AgentClient not_yet(absl::StrCat("127.0.0.1:", *port), options);
   EXPECT_EQ(not_yet.ExecuteOne("", "SELECT 1").status().code(), absl::StatusCode::kUnavailable)
       << "the standby serves";
+  {
+    // SIGTERM ends a standby at once, cleanly.
+    DaemonOptions second = standby_options;
+    second.log_path = cluster_->dir() + "/standby2.log";
+    absl::StatusOr<std::unique_ptr<DaemonProcess>> standby2 = DaemonProcess::Start(second);
+    ASSERT_TRUE(standby2.ok()) << standby2.status();
+    absl::StatusOr<ExitStatus> stopped = (*standby2)->Terminate(absl::Seconds(5));
+    ASSERT_TRUE(stopped.ok()) << stopped.status();
+    EXPECT_TRUE(stopped->Clean()) << stopped->ToString();
+    EXPECT_THAT((*standby2)->LogTail(),
+                ::testing::HasSubstr("stopped (a standby; served nothing)"));
+  }
 
   absl::StatusOr<std::string> txid = coordinator_->Begin();
   ASSERT_TRUE(txid.ok()) << txid.status();
