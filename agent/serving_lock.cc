@@ -1,6 +1,7 @@
 #include "agent/serving_lock.h"
 
 #include <fcntl.h>
+#include <sqlite3.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -9,13 +10,31 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/sqlite_db.h"
 
 namespace txcoord::participant {
 
-std::string ServingLockPath(const std::string& db_path) { return db_path + "-agent.lock"; }
+absl::StatusOr<std::string> DatabaseFileName(const std::string& db) {
+  sqlite3* raw = nullptr;
+  // The flags Participant::Open uses, so that the name is the one it opens.
+  const int rc =
+      sqlite3_open_v2(db.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
+  SqliteDb handle(raw);
+  if (rc != SQLITE_OK) return SqliteStatus(raw, rc, absl::StrCat("opening ", db));
+  const char* name = sqlite3_db_filename(raw, "main");
+  if (name == nullptr || *name == '\0') {
+    return absl::InvalidArgumentError(
+        absl::StrCat(db, " is not a database file (an in-memory or temporary database)"));
+  }
+  return std::string(name);
+}
+
+std::string ServingLockPath(const std::string& db_file) { return db_file + "-agent.lock"; }
 
 absl::StatusOr<bool> TryTakeServingLock(const std::string& lock_path) {
-  const int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Read-only is enough for flock, and works on a lock file another user
+  // left behind.
+  const int fd = open(lock_path.c_str(), O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open ", lock_path, ": ", std::strerror(errno)));

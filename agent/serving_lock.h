@@ -4,6 +4,8 @@
 // apply), and each would resolve the other's in-doubt branches after a
 // restart. The agent that serves holds an exclusive flock on
 // "<db>-agent.lock"; a second one on the same file waits as a standby.
+// flock is only trusted on a local file system, where SQLite's WAL must be
+// too (it shares memory through "<db>-shm").
 #ifndef TXCOORD_AGENT_SERVING_LOCK_H_
 #define TXCOORD_AGENT_SERVING_LOCK_H_
 
@@ -13,8 +15,14 @@
 
 namespace txcoord::participant {
 
-// The lock file of the database at `db_path`.
-std::string ServingLockPath(const std::string& db_path);
+// The file SQLite opens for `db` (a path or a file: URI, as txagent's
+// --db): absolute, symbolic links resolved, so that every spelling of one
+// database names one lock. Creates the database if missing, as the agent
+// then would; takes no lock in it.
+absl::StatusOr<std::string> DatabaseFileName(const std::string& db);
+
+// The lock file of the database file `db_file` (DatabaseFileName's).
+std::string ServingLockPath(const std::string& db_file);
 
 // Takes the exclusive flock on `lock_path` (created if missing) without
 // waiting: true if taken, false if another open file holds it. Once taken

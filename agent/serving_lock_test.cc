@@ -1,5 +1,10 @@
 #include "agent/serving_lock.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "harness/temp_dir.h"
@@ -24,6 +29,27 @@ TEST(ServingLockTest, TheFirstTakerHoldsItAndEveryLaterOneIsRefused) {
     ASSERT_TRUE(again.ok()) << again.status();
     EXPECT_FALSE(*again);
   }
+}
+
+TEST(ServingLockTest, EverySpellingOfOneDatabaseNamesOneFile) {
+  absl::StatusOr<testing::TempDir> dir = testing::TempDir::Create("serving_lock");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  const std::string real = dir->path() + "/svc.db";
+  absl::StatusOr<std::string> name = DatabaseFileName(real);
+  ASSERT_TRUE(name.ok()) << name.status();
+  EXPECT_EQ(*name, real);
+  ASSERT_EQ(symlink(real.c_str(), (dir->path() + "/link.db").c_str()), 0);
+  for (const std::string& spelling :
+       {dir->path() + "/link.db", dir->path() + "/./sub/../svc.db", "file:" + real + "?mode=rwc"}) {
+    if (spelling.find("/sub/") != std::string::npos) {
+      ASSERT_EQ(mkdir((dir->path() + "/sub").c_str(), 0700), 0);
+    }
+    absl::StatusOr<std::string> same = DatabaseFileName(spelling);
+    ASSERT_TRUE(same.ok()) << spelling << ": " << same.status();
+    EXPECT_EQ(*same, real) << spelling;
+  }
+  EXPECT_THAT(DatabaseFileName(":memory:").status().message(), HasSubstr("is not a database file"));
+  EXPECT_THAT(DatabaseFileName("").status().message(), HasSubstr("is not a database file"));
 }
 
 TEST(ServingLockTest, AFileThatCannotBeOpenedIsAnErrorNamingIt) {

@@ -188,14 +188,38 @@ int Run() {
     TXLOG(ERROR) << "cannot start: --node_id must be 1 to 128 characters of [A-Za-z0-9_.:-]";
     return 2;
   }
+  if (absl::GetFlag(FLAGS_outbox_max_payload) < 0 || absl::GetFlag(FLAGS_outbox_max_messages) < 1 ||
+      absl::GetFlag(FLAGS_outbox_max_attempts) < 1) {
+    TXLOG(ERROR) << "cannot start: --outbox_max_payload must be >= 0, --outbox_max_messages and "
+                    "--outbox_max_attempts >= 1";
+    return 2;
+  }
+  if (absl::GetFlag(FLAGS_ask_idle_branches_after) < absl::ZeroDuration()) {
+    TXLOG(ERROR) << "cannot start: --ask_idle_branches_after must be >= 0 (0: never ask)";
+    return 2;
+  }
+  if (!absl::GetFlag(FLAGS_outbox_stream).empty() && absl::GetFlag(FLAGS_outbox_subjects).empty()) {
+    TXLOG(ERROR) << "cannot start: --outbox_stream " << absl::GetFlag(FLAGS_outbox_stream)
+                 << " needs subjects to capture (--outbox_subjects)";
+    return 2;
+  }
+
   // One txagent serves a database (agent/serving_lock.h): a second one on
   // the same file waits here, before it registers, opens the database or
-  // listens, and takes over once the first has stopped or died.
-  const std::string lock_path = ServingLockPath(absl::GetFlag(FLAGS_db));
+  // listens, and takes over once the first has stopped or died. Every flag
+  // is checked before: a standby that waits may be needed much later.
+  absl::StatusOr<std::string> db_file = DatabaseFileName(absl::GetFlag(FLAGS_db));
+  if (!db_file.ok()) {
+    TXLOG(ERROR) << "cannot start: " << db_file.status();
+    return 1;
+  }
+  const std::string lock_path = ServingLockPath(*db_file);
   absl::StatusOr<bool> serving = TryTakeServingLock(lock_path);
   if (serving.ok() && !*serving) {
-    TXLOG(WARNING) << "standby: another txagent serves " << absl::GetFlag(FLAGS_db) << " ("
-                   << lock_path << " is locked); waiting to take over";
+    const std::string standby = absl::StrCat("standby: another txagent serves ", *db_file, " (",
+                                             lock_path, " is locked); waiting to take over");
+    TXLOG(WARNING) << standby;
+    (void)NotifySystemd("STATUS=" + standby);
     while (serving.ok() && !*serving) {
       if (ShutdownSignalPending()) {
         TXLOG(INFO) << "txagent " << name << " stopped (a standby; served nothing)";
@@ -205,7 +229,7 @@ int Run() {
       serving = TryTakeServingLock(lock_path);
     }
     if (serving.ok()) {
-      TXLOG(INFO) << "took over " << absl::GetFlag(FLAGS_db) << ": its txagent stopped";
+      TXLOG(INFO) << "took over " << *db_file << ": its txagent stopped";
     }
   }
   if (!serving.ok()) {
@@ -253,16 +277,6 @@ int Run() {
   options.vote_deferral = *vote_deferral;
   options.branch_idle_timeout = absl::GetFlag(FLAGS_branch_idle_timeout);
   options.max_statement_time = absl::GetFlag(FLAGS_max_statement_time);
-  if (absl::GetFlag(FLAGS_outbox_max_payload) < 0 || absl::GetFlag(FLAGS_outbox_max_messages) < 1 ||
-      absl::GetFlag(FLAGS_outbox_max_attempts) < 1) {
-    TXLOG(ERROR) << "cannot start: --outbox_max_payload must be >= 0, --outbox_max_messages and "
-                    "--outbox_max_attempts >= 1";
-    return 2;
-  }
-  if (absl::GetFlag(FLAGS_ask_idle_branches_after) < absl::ZeroDuration()) {
-    TXLOG(ERROR) << "cannot start: --ask_idle_branches_after must be >= 0 (0: never ask)";
-    return 2;
-  }
   options.outbox.max_payload = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_payload));
   options.outbox.max_messages = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_messages));
   // The relay starts after the participant it reads; commits made before
@@ -280,7 +294,7 @@ int Run() {
   relay_options.nats_url = absl::GetFlag(FLAGS_nats_url);
   relay_options.stream = absl::GetFlag(FLAGS_outbox_stream);
   relay_options.stream_subjects = absl::GetFlag(FLAGS_outbox_subjects);
-  relay_options.lock_path = options.db_path + "-relay.lock";
+  relay_options.lock_path = *db_file + "-relay.lock";
   relay_options.policy.max_attempts = absl::GetFlag(FLAGS_outbox_max_attempts);
   relay_options.policy.max_backoff = absl::GetFlag(FLAGS_outbox_max_backoff);
   relay_options.publish_timeout = absl::GetFlag(FLAGS_outbox_publish_timeout);

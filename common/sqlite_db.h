@@ -107,7 +107,8 @@ class StatementCache final {
   // SQL again.
   absl::StatusOr<Statement*> Get(absl::string_view sql);
   // Runs `sql` with `params` to its end and resets it, releasing what it
-  // read. Errors read as ExecSql's and RunWith's do.
+  // read. An error that running it met reads "<sql>: <SQLite's message>",
+  // as ExecSql's do.
   absl::Status Run(absl::string_view sql, const std::vector<SqlValue>& params = {});
   void Clear() { statements_.clear(); }
   size_t size() const { return statements_.size(); }

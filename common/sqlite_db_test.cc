@@ -55,9 +55,14 @@ TEST_F(StatementCacheTest, RunBindsStepsToTheEndAndReleasesWhatItRead) {
     ASSERT_TRUE(statements.Run("INSERT INTO t (id, v) VALUES (?1, ?2)", {id, "x"}).ok());
   }
   EXPECT_EQ(Rows(), 3);
-  // A read run to the end is reset, so it holds no read transaction open.
+  // A read is run to its end, so it holds no read transaction open: no
+  // statement of the connection is busy.
   ASSERT_TRUE(statements.Run("SELECT * FROM t").ok());
-  EXPECT_EQ(sqlite3_stmt_busy((*statements.Get("SELECT * FROM t"))->get()), 0);
+  for (sqlite3_stmt* stmt = sqlite3_next_stmt(db(), nullptr); stmt != nullptr;
+       stmt = sqlite3_next_stmt(db(), stmt)) {
+    EXPECT_EQ(sqlite3_stmt_busy(stmt), 0) << sqlite3_sql(stmt);
+  }
+  EXPECT_EQ(statements.size(), 2u);
 }
 
 TEST_F(StatementCacheTest, ErrorsNameTheStatementAndCodeAsSqliteSays) {

@@ -72,7 +72,10 @@ TEST_F(RestartTest, StoppedCoordinatorComesBackOnItsPortAndServes) {
 // An agent stopped (SIGTERM) while the deferred vote of an early prepare
 // still waits for its sync (held there 1.5 s by a failpoint) sends that
 // vote before it exits: the Commit that names the branch commits, where a
-// vote dropped at exit would leave it to time out and abort.
+// vote dropped at exit would leave it to time out and abort. (The stop
+// waits for the run that holds the vote, and then for the Enlist's
+// answer; without that last wait the vote is lost only when its bytes are
+// still unsent at exit, which this test cannot force.)
 TEST_F(RestartTest, AgentStoppedWhileADeferredVoteWaitsSendsItBeforeExiting) {
   ASSERT_TRUE(agents_[0]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
   cluster_->SetAgentExtraFlags(

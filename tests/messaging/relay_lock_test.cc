@@ -1,7 +1,7 @@
-// One relay per database: two agents' relays on the same SQLite file (two
-// Participants, as two txagents would open it) never both publish; the
-// second waits as a standby and takes over when the first stops. Against a
-// real nats-server.
+// One relay per database: two relays on the same SQLite file (two
+// Participants in one program; two txagents never both open it, see
+// agent/serving_lock.h) never both publish; the second waits as a standby
+// and takes over when the first stops. Against a real nats-server.
 #include <memory>
 #include <string>
 
