@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/const_init.h"
@@ -51,6 +53,12 @@ std::string Describe(const Failpoint& fp) {
 ABSL_CONST_INIT absl::Mutex g_mu(absl::kConstInit);
 std::map<std::string, Failpoint>* g_armed ABSL_PT_GUARDED_BY(g_mu) =
     new std::map<std::string, Failpoint>;
+std::map<std::string, std::function<void()>>* g_hooks ABSL_PT_GUARDED_BY(g_mu) =
+    new std::map<std::string, std::function<void()>>;
+
+void UpdateEnabledLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_mu) {
+  internal::g_failpoints_enabled = !g_armed->empty() || !g_hooks->empty();
+}
 
 }  // namespace
 
@@ -85,11 +93,21 @@ absl::Status ArmFailpoints(const std::string& spec) {
   }
   absl::MutexLock lock(&g_mu);
   *g_armed = std::move(armed);
-  internal::g_failpoints_enabled = !g_armed->empty();
+  UpdateEnabledLocked();
   for (const auto& [name, fp] : *g_armed) {
     TXLOG(WARNING) << "failpoint armed: " << name << "=" << Describe(fp) << "@" << fp.fire_on_hit;
   }
   return absl::OkStatus();
+}
+
+void SetFailpointHook(const std::string& name, std::function<void()> hook) {
+  absl::MutexLock lock(&g_mu);
+  if (hook == nullptr) {
+    g_hooks->erase(name);
+  } else {
+    (*g_hooks)[name] = std::move(hook);
+  }
+  UpdateEnabledLocked();
 }
 
 absl::Status ArmFailpointsFromEnvironment() {
@@ -101,11 +119,20 @@ absl::Status ArmFailpointsFromEnvironment() {
 namespace internal {
 void HitFailpoint(const char* name) {
   Failpoint fp;
+  std::function<void()> hook;
   {
     absl::MutexLock lock(&g_mu);
-    auto it = g_armed->find(name);
-    if (it == g_armed->end() || ++it->second.hits != it->second.fire_on_hit) return;
-    fp = it->second;
+    if (auto found = g_hooks->find(name); found != g_hooks->end()) {
+      hook = found->second;
+    } else {
+      auto it = g_armed->find(name);
+      if (it == g_armed->end() || ++it->second.hits != it->second.fire_on_hit) return;
+      fp = it->second;
+    }
+  }
+  if (hook != nullptr) {
+    hook();  // outside the lock: it may block, or arm failpoints itself
+    return;
   }
   TXLOG(WARNING) << "failpoint " << name << " hit: " << Describe(fp);
   switch (fp.action) {

@@ -16,6 +16,7 @@
 #define TXCOORD_COMMON_FAILPOINT_H_
 
 #include <atomic>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -34,6 +35,11 @@ void HitFailpoint(const char* name);
 absl::Status ArmFailpoints(const std::string& spec);
 // Arms what TXCOORD_FAILPOINTS says, if set.
 absl::Status ArmFailpointsFromEnvironment();
+
+// For in-process tests: every hit of `name` runs `hook` on the thread that
+// hits it (which may block there, holding that thread at that point),
+// instead of an armed action. nullptr removes it. Thread-safe.
+void SetFailpointHook(const std::string& name, std::function<void()> hook);
 
 }  // namespace txcoord
 

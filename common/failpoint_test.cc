@@ -42,6 +42,19 @@ TEST_F(FailpointTest, UnarmedNamesDoNothing) {
   TXCOORD_FAILPOINT("not-armed");
 }
 
+TEST_F(FailpointTest, AHookRunsOnEveryHitInsteadOfTheArmedActionUntilRemoved) {
+  ASSERT_TRUE(ArmFailpoints("point=crash").ok());
+  int hits = 0;
+  SetFailpointHook("point", [&hits] { ++hits; });
+  TXCOORD_FAILPOINT("point");
+  TXCOORD_FAILPOINT("point");
+  EXPECT_EQ(hits, 2);
+  SetFailpointHook("point", nullptr);
+  ASSERT_TRUE(ArmFailpoints("").ok());
+  TXCOORD_FAILPOINT("point");  // neither hook nor action any more
+  EXPECT_EQ(hits, 2);
+}
+
 TEST(FailpointDeathTest, CrashEndsTheProcessWithItsExitCode) {
   EXPECT_EXIT(
       {

@@ -1,6 +1,12 @@
 // Execute for a client that names its branches in Commit (named_in_commit):
 // the agent answers once the enlistment (or vote) is sent, and a refusal
 // that arrives later rolls an unprepared branch back.
+#include <cstddef>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "common/failpoint.h"
 #include "common/vote_proof.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -250,6 +256,38 @@ TEST_F(DeferredVoteTest, ACleanStopSendsTheQueuedVotesAfterTheirSync) {
   EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
   RunDue();  // the scheduled run finds nothing left
   EXPECT_EQ(enlister_.calls().size(), 1u);
+}
+
+// A clean stop that finds the votes taken already by a run of the vote
+// scheduler (held between taking them and their sync) returns only once
+// that run has handed them to the enlister: the process may end right
+// after it returns.
+TEST_F(DeferredVoteTest, ACleanStopWaitsForARunThatTookTheVotesFirst) {
+  ASSERT_TRUE(PrepareEarly(kTx1, "UPDATE accounts SET balance = 7 WHERE id = 1").ok());
+  absl::Notification reached, release;
+  SetFailpointHook("before-deferred-votes-durable", [&] {
+    reached.Notify();
+    release.WaitForNotification();
+  });
+  std::thread run([this] { RunDue(); });
+  reached.WaitForNotification();
+  absl::Notification stopped;
+  size_t calls_at_return = 0;
+  std::thread stop([&] {
+    participant_->SendDeferredVotesNow();
+    calls_at_return = enlister_.calls().size();
+    stopped.Notify();
+  });
+  // The stop must wait for the held run; 300 ms is only how long this test
+  // watches for it returning too early.
+  EXPECT_FALSE(stopped.WaitForNotificationWithTimeout(absl::Milliseconds(300)))
+      << "the stop returned while the run still held the vote";
+  release.Notify();
+  run.join();
+  stop.join();
+  SetFailpointHook("before-deferred-votes-durable", nullptr);
+  EXPECT_EQ(calls_at_return, 1u);
+  EXPECT_THAT(enlister_.calls(), ElementsAre(Call{kTx1, true}));
 }
 
 TEST_F(DeferredVoteTest, ABranchEndedBeforeItsVoteLeftSendsNone) {
