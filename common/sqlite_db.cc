@@ -178,6 +178,12 @@ void Statement::Reset() {
 }
 
 absl::StatusOr<Statement*> StatementCache::Get(absl::string_view sql) {
+  absl::StatusOr<Statement*> stmt = Find(sql);
+  if (stmt.ok()) (*stmt)->Reset();
+  return stmt;
+}
+
+absl::StatusOr<Statement*> StatementCache::Find(absl::string_view sql) {
   auto it = statements_.find(sql);
   if (it == statements_.end()) {
     if (statements_.size() >= capacity_) statements_.clear();
@@ -189,12 +195,12 @@ absl::StatusOr<Statement*> StatementCache::Get(absl::string_view sql) {
     }
     it = statements_.emplace(std::string(sql), *std::move(stmt)).first;
   }
-  it->second.Reset();
   return &it->second;
 }
 
 absl::Status StatementCache::Run(absl::string_view sql, const std::vector<SqlValue>& params) {
-  absl::StatusOr<Statement*> stmt = Get(sql);
+  // Reset once, after the run: every statement Run leaves is reset already.
+  absl::StatusOr<Statement*> stmt = Find(sql);
   if (!stmt.ok()) return stmt.status();
   absl::Status status = (*stmt)->BindAll(params);
   while (status.ok()) {

@@ -104,7 +104,8 @@ class StatementCache final {
   // The statement for `sql` (exactly one statement), reset, its parameters
   // unbound. The pointer stays valid until Clear or a Get of a statement
   // not kept yet; it must not be in use when Get is called for the same
-  // SQL again.
+  // SQL again, and is to be reset when done (Run, which resets only after
+  // its run, relies on that).
   absl::StatusOr<Statement*> Get(absl::string_view sql);
   // Runs `sql` with `params` to its end and resets it, releasing what it
   // read. An error that running it met reads "<sql>: <SQLite's message>",
@@ -114,6 +115,9 @@ class StatementCache final {
   size_t size() const { return statements_.size(); }
 
  private:
+  // The kept statement for `sql` (compiled if new), as it was left.
+  absl::StatusOr<Statement*> Find(absl::string_view sql);
+
   sqlite3* const db_;
   const size_t capacity_;
   absl::node_hash_map<std::string, Statement> statements_;

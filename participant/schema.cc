@@ -208,26 +208,14 @@ int TableInfo::ColumnIndex(absl::string_view column) const {
 }
 
 absl::Status Schema::Refresh(sqlite3* db, StatementCache* statements) {
-  int64_t version = 0;
-  {
-    constexpr absl::string_view kVersion = "PRAGMA schema_version";
-    Statement own;
-    absl::StatusOr<Statement*> stmt = nullptr;
-    if (statements != nullptr) {
-      stmt = statements->Get(kVersion);
-    } else if (absl::StatusOr<Statement> prepared = Statement::Prepare(db, kVersion);
-               prepared.ok()) {
-      own = *std::move(prepared);
-      stmt = &own;
-    } else {
-      stmt = prepared.status();
-    }
-    if (!stmt.ok()) return stmt.status();
-    absl::StatusOr<int> rc = (*stmt)->Step();
-    if (!rc.ok()) return rc.status();
-    version = (*stmt)->ColumnInt(0);
-    (*stmt)->Reset();
-  }
+  StatementCache own(db);
+  absl::StatusOr<Statement*> stmt =
+      (statements != nullptr ? statements : &own)->Get("PRAGMA schema_version");
+  if (!stmt.ok()) return stmt.status();
+  absl::StatusOr<int> rc = (*stmt)->Step();
+  if (!rc.ok()) return rc.status();
+  const int64_t version = (*stmt)->ColumnInt(0);
+  (*stmt)->Reset();
   if (version == version_) return absl::OkStatus();
   absl::Status status = Load(db);
   if (!status.ok()) {

@@ -2,7 +2,10 @@
 // build on: a daemon killed or stopped comes back on the same port with the
 // same data, and clients holding the old address reach it again.
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/transaction.h"
@@ -17,7 +20,40 @@
 namespace txcoord::testing {
 namespace {
 
-using RestartTest = ClusterFixture;
+class RestartTest : public ClusterFixture {
+ protected:
+  // Restarts agent `i` with `flags` added to its own; a client that waits
+  // for it to serve again.
+  std::unique_ptr<AgentClient> RestartAgentWith(int i, std::vector<std::string> flags) {
+    cluster_->SetAgentExtraFlags(i, std::move(flags));
+    const absl::Status restarted = cluster_->RestartAgent(i);
+    EXPECT_TRUE(restarted.ok()) << restarted;
+    return WaitingClient(cluster_->agent_address(i));
+  }
+  static std::unique_ptr<AgentClient> WaitingClient(const std::string& address) {
+    AgentClientOptions options;
+    options.wait_for_ready = true;
+    options.call_timeout = absl::Seconds(5);
+    return std::make_unique<AgentClient>(address, options);
+  }
+  // `sql` in `tx` (which names its branches) at `agent`, prepared at the
+  // end of the Execute.
+  static absl::StatusOr<ExecuteResult> ExecuteEarly(Transaction& tx, AgentClient& agent,
+                                                    const std::string& sql) {
+    ExecuteOptions early;
+    early.prepare = true;
+    return tx.Execute(agent, {{sql, {}}}, early);
+  }
+  // Whether the one value `sql` reads at `agent` becomes `want` within 30 s.
+  static bool EventuallyReads(AgentClient& agent, const std::string& sql, int64_t want) {
+    return Eventually(
+        [&] {
+          absl::StatusOr<SqlResult> read = agent.ExecuteOne("", sql);
+          return read.ok() && read->rows.at(0).at(0) == SqlValue(want);
+        },
+        absl::Seconds(30));
+  }
+};
 
 TEST_F(RestartTest, KilledAgentComesBackOnItsPortWithItsData) {
   ASSERT_TRUE(agents_[1]
@@ -78,20 +114,13 @@ TEST_F(RestartTest, StoppedCoordinatorComesBackOnItsPortAndServes) {
 // still unsent at exit, which this test cannot force.)
 TEST_F(RestartTest, AgentStoppedWhileADeferredVoteWaitsSendsItBeforeExiting) {
   ASSERT_TRUE(agents_[0]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
-  cluster_->SetAgentExtraFlags(
+  std::unique_ptr<AgentClient> agent = RestartAgentWith(
       0, {"--vote_deferral=always", "--failpoints=before-deferred-votes-durable=delay:1500"});
-  ASSERT_TRUE(cluster_->RestartAgent(0).ok());
-  AgentClientOptions options;
-  options.wait_for_ready = true;
-  AgentClient agent(cluster_->agent_address(0), options);
 
   absl::StatusOr<std::string> txid = coordinator_->Begin();
   ASSERT_TRUE(txid.ok()) << txid.status();
   Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
-  ExecuteOptions early;
-  early.prepare = true;
-  absl::StatusOr<ExecuteResult> insert =
-      tx.Execute(agent, {{"INSERT INTO t (id) VALUES (1)", {}}}, early);
+  absl::StatusOr<ExecuteResult> insert = ExecuteEarly(tx, *agent, "INSERT INTO t (id) VALUES (1)");
   ASSERT_TRUE(insert.ok()) << insert.status();
   EXPECT_EQ(insert->vote, v1::VOTE_YES);
   EXPECT_TRUE(insert->vote_proof.empty()) << "the vote was to be deferred, not signed";
@@ -105,13 +134,8 @@ TEST_F(RestartTest, AgentStoppedWhileADeferredVoteWaitsSendsItBeforeExiting) {
   // Restarted, the agent holds the branch prepared until phase 2 reaches it.
   cluster_->SetAgentExtraFlags(0, {});
   ASSERT_TRUE(cluster_->StartAgent(0).ok());
-  AgentClient restarted(cluster_->agent_address(0), options);
-  EXPECT_TRUE(Eventually(
-      [&] {
-        absl::StatusOr<SqlResult> count = restarted.ExecuteOne("", "SELECT COUNT(*) FROM t");
-        return count.ok() && count->rows.at(0).at(0) == SqlValue(int64_t{1});
-      },
-      absl::Seconds(30)));
+  EXPECT_TRUE(
+      EventuallyReads(*WaitingClient(cluster_->agent_address(0)), "SELECT COUNT(*) FROM t", 1));
 }
 
 // One txagent serves a database. A second one started on the same file
@@ -121,13 +145,10 @@ TEST_F(RestartTest, AgentStoppedWhileADeferredVoteWaitsSendsItBeforeExiting) {
 // branch it had not applied (its phase 2 held by a failpoint), the standby
 // takes the database over and settles that branch with the coordinator.
 TEST_F(RestartTest, ASecondAgentOnTheSameDatabaseWaitsThenTakesOverItsInDoubtBranch) {
-  cluster_->SetAgentExtraFlags(0, {"--failpoints=before-commit-apply=stall"});
-  ASSERT_TRUE(cluster_->RestartAgent(0).ok());
-  AgentClientOptions options;
-  options.wait_for_ready = true;
-  AgentClient agent(cluster_->agent_address(0), options);
-  ASSERT_TRUE(agent.ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)").ok());
-  ASSERT_TRUE(agent.ExecuteOne("", "INSERT INTO t (id, v) VALUES (1, 0)").ok());
+  std::unique_ptr<AgentClient> agent =
+      RestartAgentWith(0, {"--failpoints=before-commit-apply=stall"});
+  ASSERT_TRUE(agent->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)").ok());
+  ASSERT_TRUE(agent->ExecuteOne("", "INSERT INTO t (id, v) VALUES (1, 0)").ok());
   absl::StatusOr<int> port = PickFreeLoopbackPort();
   ASSERT_TRUE(port.ok()) << port.status();
   absl::StatusOr<std::string> binary = AgentBinary();
@@ -142,6 +163,7 @@ TEST_F(RestartTest, ASecondAgentOnTheSameDatabaseWaitsThenTakesOverItsInDoubtBra
   standby_options.start_timeout = absl::Seconds(10);
   absl::StatusOr<std::unique_ptr<DaemonProcess>> standby = DaemonProcess::Start(standby_options);
   ASSERT_TRUE(standby.ok()) << standby.status();
+  AgentClientOptions options;
   options.wait_for_ready = false;
   options.call_timeout = absl::Milliseconds(500);
   AgentClient not_yet(absl::StrCat("127.0.0.1:", *port), options);
@@ -163,25 +185,16 @@ TEST_F(RestartTest, ASecondAgentOnTheSameDatabaseWaitsThenTakesOverItsInDoubtBra
   absl::StatusOr<std::string> txid = coordinator_->Begin();
   ASSERT_TRUE(txid.ok()) << txid.status();
   Transaction tx(*coordinator_, *txid, /*name_branches=*/true);
-  ExecuteOptions early;
-  early.prepare = true;
   absl::StatusOr<ExecuteResult> update =
-      tx.Execute(agent, {{"UPDATE t SET v = 5 WHERE id = 1", {}}}, early);
+      ExecuteEarly(tx, *agent, "UPDATE t SET v = 5 WHERE id = 1");
   ASSERT_TRUE(update.ok()) << update.status();
   absl::StatusOr<CommitResult> commit = tx.Commit();
   ASSERT_TRUE(commit.ok()) << commit.status();
   EXPECT_TRUE(commit->committed) << commit->reason;
   ASSERT_TRUE(cluster_->KillAgent(0).ok());
 
-  options.wait_for_ready = true;
-  options.call_timeout = absl::Seconds(5);
-  AgentClient taken_over(absl::StrCat("127.0.0.1:", *port), options);
-  EXPECT_TRUE(Eventually(
-      [&] {
-        absl::StatusOr<SqlResult> v = taken_over.ExecuteOne("", "SELECT v FROM t WHERE id = 1");
-        return v.ok() && v->rows.at(0).at(0) == SqlValue(int64_t{5});
-      },
-      absl::Seconds(30)))
+  EXPECT_TRUE(EventuallyReads(*WaitingClient(absl::StrCat("127.0.0.1:", *port)),
+                              "SELECT v FROM t WHERE id = 1", 5))
       << (*standby)->LogTail();
   absl::StatusOr<ExitStatus> stopped = (*standby)->Terminate();
   ASSERT_TRUE(stopped.ok()) << stopped.status();
