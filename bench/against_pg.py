@@ -1,10 +1,16 @@
 #!/usr/bin/python3
 """Puts txn_bench's 2pc and early points beside pg2pc_bench's (PostgreSQL's
-native 2PC driven by hand) at the same client counts: one JSON with both
-runs and their ratios, and a markdown table with a verdict per target, a
-row per client count and txcoord mode.
+native 2PC driven by hand) at the same client counts: one JSON with every
+run and the ratios, and a markdown table with a verdict per target, a row
+per client count and txcoord mode.
 
-  bench/against_pg.py TXN_BENCH.json PG2PC_BENCH.json OUT.json OUT.md [--splice DOC.md]
+  bench/against_pg.py OUT.json OUT.md --pair TXN_BENCH.json PG2PC_BENCH.json
+                      [--pair ...] [--splice DOC.md]
+
+Each --pair is a txn_bench run and a pg2pc_bench run made back to back;
+a client count measured in several pairs (rounds) gets each round's ratio,
+and the table shows the figures' medians, the median of the rounds' ratios
+(on which the verdicts stand) and their range.
 
 --splice also replaces the table in DOC.md between the lines
 "<!-- against-pg: begin -->" and "<!-- against-pg: end -->".
@@ -72,7 +78,19 @@ def verdict(clients, r):
 MODES = ("2pc", "early")
 
 
-def compare(txcoord, peer):
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+RATIOS = ("tx_per_s", "txn_p50", "txn_p99", "cpu_ms_per_tx")
+
+
+def compare_pair(txcoord, peer):
+    """One round: the rows of a txn_bench run and the peer's run beside it."""
     branches = peer["points"][0]["branches"] if peer["points"] else 3
     ours = {(p["clients"], p["mode"]): p for p in txcoord["points"]
             if p["mode"] in MODES and p["branches"] == branches}
@@ -87,22 +105,66 @@ def compare(txcoord, peer):
             "txn_p99": ratio(t["txn_p99_ms"], q["txn_p99_ms"]),
             "cpu_ms_per_tx": ratio(t["cpu_ms_per_tx"], q["cpu_ms_per_tx"]),
         }
-        target, result = verdict(p["clients"], r)
         rows.append({"clients": p["clients"], "mode": mode, "branches": branches,
-                     "txcoord": t, "peer": q,
-                     "ratio_txcoord_to_peer": r, "target": target, "verdict": result})
+                     "txcoord": t, "peer": q, "ratio_txcoord_to_peer": r})
     return rows
 
 
-def markdown(txcoord, peer, rows):
-    tc, pc = txcoord["conditions"], peer["conditions"]
+def combine(rounds):
+    """One row from the same client count and mode in every round: each
+    figure's median, the median of the rounds' ratios, their range."""
+    first = rounds[0]
+
+    def medians(side):
+        return {k: median(r[side][k] for r in rounds) for k in first[side]}
+
+    r = {k: median(row["ratio_txcoord_to_peer"][k] for row in rounds) for k in RATIOS}
+    spread = {}
+    for k in RATIOS:
+        values = [row["ratio_txcoord_to_peer"][k] for row in rounds
+                  if row["ratio_txcoord_to_peer"][k] is not None]
+        spread[k] = [min(values), max(values)] if values else None
+    target, result = verdict(first["clients"], r)
+    return {"clients": first["clients"], "mode": first["mode"], "branches": first["branches"],
+            "rounds": len(rounds), "txcoord": medians("txcoord"), "peer": medians("peer"),
+            "ratio_txcoord_to_peer": r, "ratio_range": spread, "target": target,
+            "verdict": result, "each_round": rounds}
+
+
+def compare(pairs):
+    by_point = {}
+    for txcoord, peer in pairs:
+        for row in compare_pair(txcoord, peer):
+            by_point.setdefault((row["clients"], MODES.index(row["mode"])), []).append(row)
+    return [combine(by_point[key]) for key in sorted(by_point)]
+
+
+def conditions(runs):
+    """The conditions of a side's runs: the first run's, its load average
+    after the last one, and when the first and the last began."""
+    first = dict(runs[0]["conditions"])
+    first["load_after"] = runs[-1]["conditions"]["load_after"]
+    first["last_started_utc"] = runs[-1]["conditions"]["started_utc"]
+    return first
+
+
+def markdown(pairs, rows):
+    tc = conditions([t for t, _ in pairs])
+    pc = conditions([q for _, q in pairs])
+    rounds = max((row["rounds"] for row in rows), default=1)
     smoke = " **(smoke run: the numbers mean nothing)**" if tc["smoke"] or pc["smoke"] else ""
+    started = min(tc["started_utc"], pc["started_utc"])
+    last = max(tc["last_started_utc"], pc["last_started_utc"])
+    how = ("back to back" if rounds == 1 else
+           f"in {rounds} rounds, each taking every client count in turn with the peer and "
+           f"txcoord back to back (the peer first in odd rounds, txcoord in even ones); the "
+           f"figures are the rounds' medians, and each ratio the median of the rounds' "
+           f"ratios, their range in brackets")
     lines = [
         f"txcoord `txn_bench` with {rows[0]['branches'] if rows else 3} branches against "
         f"PostgreSQL's "
-        f"native 2PC (`pg2pc_bench`, {pc['servers']} servers), back to back on {tc['host']} "
-        f"({tc['cpus']} CPUs): the peer from {pc['started_utc']}, txcoord from "
-        f"{tc['started_utc']}, commit {tc['commit']}"
+        f"native 2PC (`pg2pc_bench`, {pc['servers']} servers) on {tc['host']} "
+        f"({tc['cpus']} CPUs), {how}: runs from {started} to {last}, commit {tc['commit']}"
         f"{', its branches executed at once' if tc.get('branches_at_once') else ''}"
         f"{' and named in Commit' if tc.get('name_branches') else ''}"
         f"{', txids reserved ' + str(tc['reserve_txids']) + ' at a time' if tc.get('reserve_txids') else ''}, "
@@ -122,16 +184,24 @@ def markdown(txcoord, peer, rows):
     def fmt(x, digits):
         return "—" if x is None else f"{x:,.{digits}f}"
 
+    def times(row, key):
+        value = fmt(row["ratio_txcoord_to_peer"][key], 2) + "×"
+        spread = row["ratio_range"][key]
+        if row["rounds"] > 1 and spread is not None:
+            value += f" ({spread[0]:.2f}–{spread[1]:.2f})"
+        return value
+
     for row in rows:
-        t, q, r = row["txcoord"], row["peer"], row["ratio_txcoord_to_peer"]
+        t, q = row["txcoord"], row["peer"]
         lines.append(
             f"| {row['clients']} | {row.get('mode', '2pc')} | "
             f"{t['tx_per_s']:,.0f} / {q['tx_per_s']:,.0f} | "
-            f"{fmt(r['tx_per_s'], 2)}× | {t['txn_p50_ms']:.2f} / {q['txn_p50_ms']:.2f} | "
-            f"{fmt(r['txn_p50'], 2)}× | {t['txn_p99_ms']:.2f} / {q['txn_p99_ms']:.2f} | "
-            f"{fmt(r['txn_p99'], 2)}× | {t['cpu_ms_per_tx']:.2f} / {q['cpu_ms_per_tx']:.2f} | "
+            f"{times(row, 'tx_per_s')} | {t['txn_p50_ms']:.2f} / {q['txn_p50_ms']:.2f} | "
+            f"{times(row, 'txn_p50')} | {t['txn_p99_ms']:.2f} / {q['txn_p99_ms']:.2f} | "
+            f"{times(row, 'txn_p99')} | {t['cpu_ms_per_tx']:.2f} / {q['cpu_ms_per_tx']:.2f} | "
             f"{busy(t)}; {busy(q)} | {row['target']} | {row['verdict']} |")
-    failed = sum(row["txcoord"]["failed"] + row["peer"]["failed"] for row in rows)
+    failed = sum(r["txcoord"]["failed"] + r["peer"]["failed"]
+                 for row in rows for r in row["each_round"])
     lines += [
         "",
         "Modes: 2pc, the coordinator's Commit sends Prepare to each branch; early, each "
@@ -144,7 +214,8 @@ def markdown(txcoord, peer, rows):
         "and agents; the peer's client and servers. CPU busy: the share of all CPUs the "
         "benchmark and its processes used / everything on the machine used (the gap is other "
         "work competing). "
-        f"Peer's check: {peer.get('check', '?')}."
+        "Peer's check: "
+        + "; ".join(sorted({q.get("check", "?") for _, q in pairs})) + "."
         + (f" **{failed} transfers failed.**" if failed else ""),
     ]
     return "\n".join(lines) + "\n"
@@ -156,36 +227,46 @@ def markdown(txcoord, peer, rows):
 FLOOR_TARGET = {"2pc": ("2 RTT + 2 fsync", 1.3), "early": ("RTT + fsync", 1.3)}
 
 
-def floor_rows(txcoord):
+def floor_rows(runs):
     """The targets hold for a lone transaction (1 client): under load the
-    Commit call also waits its turn behind the others."""
+    Commit call also waits its turn behind the others. Over several
+    rounds, each figure's median."""
+    by_mode = {}
+    for run in runs:
+        for p in run["points"]:
+            if p["mode"] in FLOOR_TARGET and p["clients"] == 1:
+                by_mode.setdefault(p["mode"], []).append(p)
     rows = []
-    for p in sorted(txcoord["points"], key=lambda p: (MODES.index(p["mode"])
-                                                      if p["mode"] in MODES else 9,
-                                                      p["clients"])):
-        if p["mode"] not in FLOOR_TARGET or p["clients"] != 1:
-            continue
-        floor, most = FLOOR_TARGET[p["mode"]]
-        x = p["commit_x_floor"]["p50"]
-        rows.append({"mode": p["mode"], "clients": p["clients"], "floor": floor,
-                     "floor_ms": p["commit_floor_ms"], "commit_p50_ms": p["commit_ms"]["p50"],
-                     "x_floor": x, "target": f"≤ {most:g} × ({floor})",
+    for mode in sorted(by_mode, key=MODES.index):
+        points = by_mode[mode]
+        floor, most = FLOOR_TARGET[mode]
+        x = median(p["commit_x_floor"]["p50"] for p in points)
+        rows.append({"mode": mode, "clients": 1, "floor": floor, "rounds": len(points),
+                     "floor_ms": median(p["commit_floor_ms"] for p in points),
+                     "commit_p50_ms": median(p["commit_ms"]["p50"] for p in points),
+                     "x_floor": x, "x_floor_each_round": [p["commit_x_floor"]["p50"] for p in points],
+                     "target": f"≤ {most:g} × ({floor})",
                      "verdict": "**met**" if x <= most else f"**missed**: {x:.1f}×"})
     return rows
 
 
 def floor_markdown(rows):
+    rounds = max((r["rounds"] for r in rows), default=1)
     lines = [
         "",
         "txcoord's Commit call at 1 client against its floor in the same points (fsync "
-        "sampled while each point ran, RTT between points):",
+        "sampled while each point ran, RTT between points"
+        + ("; the rounds' medians, × floor the median of the rounds' multiples, their range "
+           "in brackets" if rounds > 1 else "") + "):",
         "",
         "| txcoord mode | clients | Commit p50 ms | floor ms | × floor | target | verdict |",
         "| --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in rows:
+        each = r["x_floor_each_round"]
+        spread = f" ({min(each):.2f}–{max(each):.2f})" if len(each) > 1 else ""
         lines.append(f"| {r['mode']} | {r['clients']} | {r['commit_p50_ms']:.2f} | "
-                     f"{r['floor_ms']:.2f} | {r['x_floor']:.2f}× | {r['target']} | "
+                     f"{r['floor_ms']:.2f} | {r['x_floor']:.2f}×{spread} | {r['target']} | "
                      f"{r['verdict']} |")
     return "\n".join(lines) + "\n"
 
@@ -204,31 +285,41 @@ def splice(path, table):
 def main(argv):
     args = argv[1:]
     doc = None
-    if "--splice" in args:
-        i = args.index("--splice")
-        if i + 1 >= len(args):
-            print(__doc__, file=sys.stderr)
-            return 2
-        doc = args[i + 1]
-        del args[i:i + 2]
-    if len(args) != 4:
+    pairs = []
+    rest = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--splice" and i + 1 < len(args):
+            doc = args[i + 1]
+            i += 2
+        elif args[i] == "--pair" and i + 2 < len(args):
+            runs = []
+            for path in args[i + 1:i + 3]:
+                with open(path) as f:
+                    runs.append(json.load(f))
+            pairs.append(tuple(runs))
+            i += 3
+        else:
+            rest.append(args[i])
+            i += 1
+    if len(rest) != 2 or not pairs:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(args[0]) as f:
-        txcoord = json.load(f)
-    with open(args[1]) as f:
-        peer = json.load(f)
-    rows = compare(txcoord, peer)
+    rows = compare(pairs)
     if not rows:
         print("against_pg: no client count measured by both benchmarks", file=sys.stderr)
         return 1
-    floors = floor_rows(txcoord)
-    with open(args[2], "w") as f:
-        json.dump({"benchmark": "against_pg", "format": 1, "comparison": rows,
-                   "commit_floor": floors, "txcoord": txcoord, "peer": peer}, f, indent=1)
+    floors = floor_rows([t for t, _ in pairs])
+    ours, peers = [t for t, _ in pairs], [q for _, q in pairs]
+    with open(rest[0], "w") as f:
+        json.dump({"benchmark": "against_pg", "format": 2,
+                   "rounds": max(row["rounds"] for row in rows), "comparison": rows,
+                   "commit_floor": floors,
+                   "txcoord": {"conditions": conditions(ours), "runs": ours},
+                   "peer": {"conditions": conditions(peers), "runs": peers}}, f, indent=1)
         f.write("\n")
-    table = markdown(txcoord, peer, rows) + floor_markdown(floors)
-    with open(args[3], "w") as f:
+    table = markdown(pairs, rows) + floor_markdown(floors)
+    with open(rest[1], "w") as f:
         f.write(table)
     if doc:
         splice(doc, table)
