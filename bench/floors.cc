@@ -1,7 +1,12 @@
 #include "bench/floors.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -43,6 +48,41 @@ absl::StatusOr<std::vector<Clock::duration>> AppendAndSync(const std::string& di
   if (!status.ok()) return status;
   return samples;
 }
+
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
+double ThreadCpuSeconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_THREAD, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// Sends all of `bytes` (the answer or the request) or reads exactly that
+// many; false when the peer is gone.
+bool SendAll(int fd, const std::string& bytes) {
+  size_t sent = 0;
+  while (sent < bytes.size()) {
+    const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    sent += static_cast<size_t>(n);
+  }
+  return true;
+}
+bool ReceiveAll(int fd, std::string& buffer) {
+  return ::recv(fd, buffer.data(), buffer.size(), MSG_WAITALL) ==
+         static_cast<ssize_t>(buffer.size());
+}
+
+// Closes the descriptor it holds on every path out.
+struct Fd {
+  int fd = -1;
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+};
 
 }  // namespace
 
@@ -107,6 +147,67 @@ absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::str
   if (!cpu_after.ok()) return cpu_after.status();
   if (cpu != nullptr) {
     cpu->seconds += *cpu_after - *cpu_before;
+    cpu->calls += static_cast<int64_t>(samples.size());
+  }
+  return samples;
+}
+
+absl::StatusOr<std::vector<Clock::duration>> MeasureTcpRoundTrip(Clock::duration duration,
+                                                                 RoundTripCpu* cpu,
+                                                                 int request_bytes,
+                                                                 int response_bytes) {
+  Fd listener{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (listener.fd < 0) return Errno("socket");
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (::bind(listener.fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      ::listen(listener.fd, 1) != 0 ||
+      ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    return Errno("listening on loopback");
+  }
+  Fd client{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
+  if (client.fd < 0) return Errno("socket");
+  if (::connect(client.fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    return Errno("connecting on loopback");
+  }
+  Fd server{::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC)};
+  if (server.fd < 0) return Errno("accept");
+  const int one = 1;
+  ::setsockopt(client.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(server.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+
+  // The server answers every request until the client shuts its side down.
+  double server_cpu = 0;
+  int64_t answered = 0;
+  std::thread serving([&] {
+    std::string request(static_cast<size_t>(request_bytes), 'q');
+    const std::string response(static_cast<size_t>(response_bytes), 'a');
+    const double start = ThreadCpuSeconds();
+    while (ReceiveAll(server.fd, request) && SendAll(server.fd, response)) ++answered;
+    server_cpu = ThreadCpuSeconds() - start;
+  });
+  const std::string request(static_cast<size_t>(request_bytes), 'q');
+  std::string response(static_cast<size_t>(response_bytes), 'a');
+  std::vector<Clock::duration> samples;
+  absl::Status status;
+  const double start_cpu = ThreadCpuSeconds();
+  const Clock::time_point end = Clock::now() + duration;
+  while (Clock::now() < end || samples.size() < 100) {
+    const Clock::time_point start = Clock::now();
+    if (!SendAll(client.fd, request) || !ReceiveAll(client.fd, response)) {
+      status = Errno("loopback round trip");
+      break;
+    }
+    samples.push_back(Clock::now() - start);
+  }
+  const double client_cpu = ThreadCpuSeconds() - start_cpu;
+  ::shutdown(client.fd, SHUT_WR);
+  serving.join();
+  if (!status.ok()) return status;
+  if (cpu != nullptr) {
+    cpu->seconds += client_cpu + server_cpu;
     cpu->calls += static_cast<int64_t>(samples.size());
   }
   return samples;

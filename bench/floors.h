@@ -1,6 +1,8 @@
 // The machine's floors for one transaction's critical path, measured in the
 // benchmark's own run: the latency of a small durable append on the disk
-// that holds the data, and of a trivial gRPC unary round trip on loopback.
+// that holds the data, and of a trivial gRPC unary round trip on loopback;
+// and, as a yardstick for what the RPC layer costs, the CPU of a bare TCP
+// round trip on loopback.
 // A commit can be no faster than the RTTs and fsyncs it must wait for in
 // sequence; txn_bench reports its latencies as multiples of these.
 #ifndef TXCOORD_BENCH_FLOORS_H_
@@ -52,6 +54,17 @@ absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::str
                                                                   Clock::duration duration,
                                                                   pid_t server_pid = 0,
                                                                   RoundTripCpu* cpu = nullptr);
+
+// A request of `request_bytes` and an answer of `response_bytes` over one
+// loopback TCP connection, blocking sockets with TCP_NODELAY and a thread at
+// each end (the model of a server that runs each call on the thread that
+// read it), one at a time for `duration` (and at least 100 times); adds the
+// two threads' CPU to `cpu`. What no RPC layer on this machine can cost
+// less than.
+absl::StatusOr<std::vector<Clock::duration>> MeasureTcpRoundTrip(Clock::duration duration,
+                                                                 RoundTripCpu* cpu,
+                                                                 int request_bytes = 150,
+                                                                 int response_bytes = 60);
 
 }  // namespace txcoord::bench
 

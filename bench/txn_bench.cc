@@ -282,6 +282,13 @@ int Run(int argc, char** argv) {
   };
   absl::StatusOr<FloorSamples> floor_before = measure_floor();
   if (!floor_before.ok()) return Fail(floor_before.status(), "measuring the floor");
+  RoundTripCpu tcp_cpu;
+  if (absl::StatusOr<std::vector<Clock::duration>> tcp =
+          MeasureTcpRoundTrip(Seconds(floor_seconds / 3), &tcp_cpu);
+      !tcp.ok()) {
+    return Fail(tcp.status(), "measuring the TCP round trip");
+  }
+  report.tcp_cpu_ms = tcp_cpu.ms_per_call();
   bool failures = false;
   for (const Point& point : points) {
     const std::string name =

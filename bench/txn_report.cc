@@ -174,6 +174,12 @@ void PrintReport(const RunReport& report, std::FILE* out) {
                  "server together; at that price a transaction's calls, each sent alone, would "
                  "fill the %d CPUs at, in tx/s: %s\n",
                  report.rpc_cpu_ms, report.cpus, ceilings.c_str());
+    if (report.tcp_cpu_ms > 0) {
+      std::fprintf(out,
+                   "TCP CPU floor: a bare loopback TCP round trip (blocking sockets, a thread at "
+                   "each end) costs %.3f ms of CPU, both ends together: %.1f%% of the RPC's\n",
+                   report.tcp_cpu_ms, 100 * report.tcp_cpu_ms / report.rpc_cpu_ms);
+    }
   }
   std::fprintf(out,
                "commit floor: 2 RTT + 2 fsync for 2pc, RTT + fsync for early and 1pc, with the "
@@ -216,7 +222,8 @@ absl::Status WriteJson(const RunReport& report, const std::string& path) {
   absl::StrAppend(&out, "  \"floor\": {\"fsync_record_bytes\": ", report.fsync_record_bytes,
                   ",\n    \"fsync_ms\": ", JsonLatency(report.fsync),
                   ",\n    \"rtt_ms\": ", JsonLatency(report.rtt),
-                  absl::StrFormat(",\n    \"rpc_cpu_ms\": %.4f", report.rpc_cpu_ms), "},\n");
+                  absl::StrFormat(",\n    \"rpc_cpu_ms\": %.4f", report.rpc_cpu_ms),
+                  absl::StrFormat(",\n    \"tcp_cpu_ms\": %.4f", report.tcp_cpu_ms), "},\n");
   absl::StrAppend(&out, "  \"points\": [\n");
   for (size_t i = 0; i < report.points.size(); ++i) {
     absl::StrAppend(&out, JsonPoint(report, report.points[i]),

@@ -44,6 +44,9 @@ struct RunReport {
   // CPU of one RTT-floor call, client and server together (ms): what any
   // gRPC call costs the machine at the least.
   double rpc_cpu_ms = 0;
+  // CPU of a bare loopback TCP round trip, both ends (MeasureTcpRoundTrip):
+  // how much of rpc_cpu_ms is the machine's and how much gRPC's.
+  double tcp_cpu_ms = 0;
 
   std::vector<PointResult> points;
   std::optional<OpenTxnMemory> memory;
