@@ -76,8 +76,9 @@ def plot_against_peer(run, out):
     tc, pc = run["txcoord"]["conditions"], run["peer"]["conditions"]
     smoke = " (SMOKE: numbers mean nothing)" if tc["smoke"] or pc["smoke"] else ""
     fig.suptitle(
-        f"txcoord {tc['commit']} against PostgreSQL native 2PC ({pc['servers']} servers), back "
-        f"to back, {tc['cpus']} CPUs, {pc['point_seconds']:g} s per point, "
+        f"txcoord {tc['commit']} against PostgreSQL native 2PC ({pc['servers']} servers), "
+        f"{'back to back' if run.get('rounds', 1) == 1 else 'medians of %d interleaved rounds' % run['rounds']}, "
+        f"{tc['cpus']} CPUs, {pc['point_seconds']:g} s per point, "
         f"{pc['started_utc']}{smoke}", fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
