@@ -153,8 +153,10 @@ def markdown(pairs, rows):
     pc = conditions([q for _, q in pairs])
     rounds = max((row["rounds"] for row in rows), default=1)
     smoke = " **(smoke run: the numbers mean nothing)**" if tc["smoke"] or pc["smoke"] else ""
-    started = min(tc["started_utc"], pc["started_utc"])
-    last = max(tc["last_started_utc"], pc["last_started_utc"])
+    runs = sorted((run for pair in pairs for run in pair),
+                  key=lambda run: run["conditions"]["started_utc"])
+    started = runs[0]["conditions"]["started_utc"]
+    last = runs[-1]["conditions"]["started_utc"]
     how = ("back to back" if rounds == 1 else
            f"in {rounds} rounds, each taking every client count in turn with the peer and "
            f"txcoord back to back (the peer first in odd rounds, txcoord in even ones); the "
@@ -164,13 +166,13 @@ def markdown(pairs, rows):
         f"txcoord `txn_bench` with {rows[0]['branches'] if rows else 3} branches against "
         f"PostgreSQL's "
         f"native 2PC (`pg2pc_bench`, {pc['servers']} servers) on {tc['host']} "
-        f"({tc['cpus']} CPUs), {how}: runs from {started} to {last}, commit {tc['commit']}"
+        f"({tc['cpus']} CPUs), {how}: runs started from {started} to {last}, commit {tc['commit']}"
         f"{', its branches executed at once' if tc.get('branches_at_once') else ''}"
         f"{' and named in Commit' if tc.get('name_branches') else ''}"
         f"{', txids reserved ' + str(tc['reserve_txids']) + ' at a time' if tc.get('reserve_txids') else ''}, "
         f"{pc['warmup_seconds']:g} s warm-up + "
-        f"{pc['point_seconds']:g} s measured per point; load average {pc['load_before']} → "
-        f"{tc['load_after']}.{smoke}",
+        f"{pc['point_seconds']:g} s measured per point; load average "
+        f"{runs[0]['conditions']['load_before']} → {runs[-1]['conditions']['load_after']}.{smoke}",
         "",
         "| clients | txcoord mode | tx/s: txcoord / peer | ratio | whole txn p50 ms: txcoord / peer | ratio "
         "| whole txn p99 ms: txcoord / peer | ratio | CPU ms/transfer: txcoord / peer "
@@ -200,8 +202,9 @@ def markdown(pairs, rows):
             f"{times(row, 'txn_p50')} | {t['txn_p99_ms']:.2f} / {q['txn_p99_ms']:.2f} | "
             f"{times(row, 'txn_p99')} | {t['cpu_ms_per_tx']:.2f} / {q['cpu_ms_per_tx']:.2f} | "
             f"{busy(t)}; {busy(q)} | {row['target']} | {row['verdict']} |")
-    failed = sum(r["txcoord"]["failed"] + r["peer"]["failed"]
-                 for row in rows for r in row["each_round"])
+    # Each peer point stands beside both txcoord modes: count it once.
+    failed = (sum(r["txcoord"]["failed"] for row in rows for r in row["each_round"])
+              + sum(p["failed"] for _, q in pairs for p in q["points"]))
     lines += [
         "",
         "Modes: 2pc, the coordinator's Commit sends Prepare to each branch; early, each "
@@ -215,7 +218,7 @@ def markdown(pairs, rows):
         "benchmark and its processes used / everything on the machine used (the gap is other "
         "work competing). "
         "Peer's check: "
-        + "; ".join(sorted({q.get("check", "?") for _, q in pairs})) + "."
+        + " | ".join(sorted({q.get("check", "?") for _, q in pairs})) + "."
         + (f" **{failed} transfers failed.**" if failed else ""),
     ]
     return "\n".join(lines) + "\n"

@@ -60,20 +60,31 @@ double ThreadCpuSeconds() {
          static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
-// Sends all of `bytes` (the answer or the request) or reads exactly that
-// many; false when the peer is gone.
-bool SendAll(int fd, const std::string& bytes) {
+// Sends all of `bytes`, or reads exactly `buffer.size()` bytes into
+// `buffer`: OK, or why not (the peer gone, a timeout).
+absl::Status SendAll(int fd, const std::string& bytes) {
   size_t sent = 0;
   while (sent < bytes.size()) {
     const ssize_t n = ::send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n <= 0) return false;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Errno("send on loopback");
     sent += static_cast<size_t>(n);
   }
-  return true;
+  return absl::OkStatus();
 }
-bool ReceiveAll(int fd, std::string& buffer) {
-  return ::recv(fd, buffer.data(), buffer.size(), MSG_WAITALL) ==
-         static_cast<ssize_t>(buffer.size());
+absl::Status ReceiveAll(int fd, std::string& buffer) {
+  size_t got = 0;
+  while (got < buffer.size()) {
+    const ssize_t n = ::recv(fd, buffer.data() + got, buffer.size() - got, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Errno("recv on loopback");
+    if (n == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("loopback peer closed after ", got, " of ", buffer.size(), " bytes"));
+    }
+    got += static_cast<size_t>(n);
+  }
+  return absl::OkStatus();
 }
 
 // Closes the descriptor it holds on every path out.
@@ -156,6 +167,12 @@ absl::StatusOr<std::vector<Clock::duration>> MeasureTcpRoundTrip(Clock::duration
                                                                  RoundTripCpu* cpu,
                                                                  int request_bytes,
                                                                  int response_bytes) {
+  if (request_bytes <= 0 || response_bytes <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a round trip needs a request and an answer of "
+                     "at least a byte, got ",
+                     request_bytes, " and ", response_bytes));
+  }
   Fd listener{::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)};
   if (listener.fd < 0) return Errno("socket");
   sockaddr_in address{};
@@ -174,19 +191,27 @@ absl::StatusOr<std::vector<Clock::duration>> MeasureTcpRoundTrip(Clock::duration
   }
   Fd server{::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC)};
   if (server.fd < 0) return Errno("accept");
+  // Neither end waits for ever on the other: a measurement that cannot go
+  // on fails instead of hanging the benchmark.
   const int one = 1;
-  ::setsockopt(client.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  ::setsockopt(server.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  const timeval limit{5, 0};
+  for (const int fd : {client.fd, server.fd}) {
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  }
 
-  // The server answers every request until the client shuts its side down.
+  // The server answers every request until the client shuts its side down,
+  // then shuts its own, so that a client still waiting sees the end.
   double server_cpu = 0;
   int64_t answered = 0;
   std::thread serving([&] {
     std::string request(static_cast<size_t>(request_bytes), 'q');
     const std::string response(static_cast<size_t>(response_bytes), 'a');
     const double start = ThreadCpuSeconds();
-    while (ReceiveAll(server.fd, request) && SendAll(server.fd, response)) ++answered;
+    while (ReceiveAll(server.fd, request).ok() && SendAll(server.fd, response).ok()) ++answered;
     server_cpu = ThreadCpuSeconds() - start;
+    ::shutdown(server.fd, SHUT_RDWR);
   });
   const std::string request(static_cast<size_t>(request_bytes), 'q');
   std::string response(static_cast<size_t>(response_bytes), 'a');
@@ -196,16 +221,19 @@ absl::StatusOr<std::vector<Clock::duration>> MeasureTcpRoundTrip(Clock::duration
   const Clock::time_point end = Clock::now() + duration;
   while (Clock::now() < end || samples.size() < 100) {
     const Clock::time_point start = Clock::now();
-    if (!SendAll(client.fd, request) || !ReceiveAll(client.fd, response)) {
-      status = Errno("loopback round trip");
-      break;
-    }
+    status = SendAll(client.fd, request);
+    if (status.ok()) status = ReceiveAll(client.fd, response);
+    if (!status.ok()) break;
     samples.push_back(Clock::now() - start);
   }
   const double client_cpu = ThreadCpuSeconds() - start_cpu;
   ::shutdown(client.fd, SHUT_WR);
   serving.join();
   if (!status.ok()) return status;
+  if (answered != static_cast<int64_t>(samples.size())) {
+    return absl::InternalError(absl::StrCat("loopback round trips: ", samples.size(),
+                                            " answers read, ", answered, " sent"));
+  }
   if (cpu != nullptr) {
     cpu->seconds += client_cpu + server_cpu;
     cpu->calls += static_cast<int64_t>(samples.size());

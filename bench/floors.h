@@ -59,8 +59,10 @@ absl::StatusOr<std::vector<Clock::duration>> MeasureGrpcRoundTrip(const std::str
 // loopback TCP connection, blocking sockets with TCP_NODELAY and a thread at
 // each end (the model of a server that runs each call on the thread that
 // read it), one at a time for `duration` (and at least 100 times); adds the
-// two threads' CPU to `cpu`. What no RPC layer on this machine can cost
-// less than.
+// two threads' CPU to `cpu`. A yardstick for an RPC's CPU: what one simple
+// transport costs on this machine (not a bound: others, such as Unix
+// sockets or an event loop at each end, may cost less). Both sizes must
+// be at least 1; an end silent for 5 s fails the measurement.
 absl::StatusOr<std::vector<Clock::duration>> MeasureTcpRoundTrip(Clock::duration duration,
                                                                  RoundTripCpu* cpu,
                                                                  int request_bytes = 150,
