@@ -2,7 +2,9 @@
 """Turns a `scripts/bench --profile` directory into figures per transaction
 for each daemon: where its CPU time went (perf cpu-clock samples, by
 library and, for kernel time, by what the kernel was doing), its busiest
-functions, and its syscalls, context switches and thread starts.
+functions, and its syscalls, context switches and thread starts; at 1
+client also how long each agent took to answer a call on the thread that
+read it, and how much of that it spent in fdatasync.
 
   bench/profile_summary.py PROFILE_DIR
 
@@ -158,21 +160,36 @@ def main():
     counts = collections.defaultdict(collections.Counter)
     fdatasync_ms = collections.defaultdict(list)  # daemon -> durations
     entered = {}  # tid -> time of sys_enter_fdatasync
+    # A call an agent's sync server answers on the thread that read it: from
+    # its recvmsg to that thread's next sendmsg on the same connection, and
+    # the time in fdatasync between them.
+    reading = {}  # tid -> [fd, start, ms in fdatasync]
+    answered = collections.defaultdict(list)  # (daemon, fd) -> [(ms, ms in fdatasync)]
     out = subprocess.run(
         ["perf", "script", "-i", os.path.join(profile_dir, "sys.perf.data"), "-F",
-         "pid,tid,time,event"], capture_output=True, text=True, check=True).stdout
+         "pid,tid,time,event,trace"], capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
-        m = re.match(r"\s*(\d+)/(\d+)\s+([\d.]+):\s+(\S+):", line)
+        m = re.match(r"\s*(\d+)/(\d+)\s+([\d.]+):\s+(\S+):(.*)", line)
         if not m or int(m.group(1)) not in names:
             continue
         name, tid, when = names[int(m.group(1))], int(m.group(2)), float(m.group(3))
         event = m.group(4).split(":")[-1]
+        fd = re.search(r"\bfd: (0x[0-9a-f]+)", m.group(5))
         if event == "sys_exit_fdatasync":
             if tid in entered:
-                fdatasync_ms[name].append(1000 * (when - entered.pop(tid)))
+                synced = 1000 * (when - entered.pop(tid))
+                fdatasync_ms[name].append(synced)
+                if tid in reading:
+                    reading[tid][2] += synced
             continue
         if event == "sys_enter_fdatasync":
             entered[tid] = when
+        elif event == "sys_enter_recvmsg" and fd and name != "coordinator":
+            reading[tid] = [int(fd.group(1), 16), when, 0.0]
+        elif event == "sys_enter_sendmsg" and fd and tid in reading:
+            read_fd, start, synced = reading.pop(tid)
+            if read_fd == int(fd.group(1), 16):
+                answered[(name, read_fd)].append((1000 * (when - start), synced))
         counts[name][event.replace("sys_enter_", "")] += 1
     transactions = sys_transactions
     columns = SYSCALLS + ["sched_switch", "sched_process_fork"]
@@ -186,6 +203,22 @@ def main():
         if d:
             print(f"  {name:<12} p50 {d[len(d) // 2]:.3f}  p99 {d[min(len(d) - 1, int(len(d) * 0.99))]:.3f}"
                   f"  max {d[-1]:.3f}  ({len(d)} calls, {sum(d) / transactions:.3f} ms per transaction)")
+    if point["clients"] != 1:
+        # Under load a connection carries many calls at once, and one
+        # thread's read and its next write no longer belong to one call.
+        return 0
+    print("\ncalls an agent answered on the thread that read them (recvmsg to the answer's sendmsg "
+          "on one connection, fd: a connection, one per peer that calls; in fdatasync: the thread's "
+          "own syncs in that time, a mean):")
+    for (name, fd), spans in sorted(answered.items()):
+        if len(spans) < transactions / 10:
+            continue  # a connection barely used (health checks, the resolver)
+        d = sorted(ms for ms, _ in spans)
+        synced = [s for _, s in spans]
+        print(f"  {name:<12} fd {fd:<4} {len(spans) / transactions:5.2f} per transaction  "
+              f"p50 {d[len(d) // 2]:.3f} ms  mean {sum(d) / len(d):.3f}  in fdatasync "
+              f"{sum(synced) / len(synced):.3f}  ({sum(1 for s in synced if s > 0)} of {len(spans)} "
+              f"synced themselves)")
     return 0
 
 
