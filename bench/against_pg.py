@@ -89,6 +89,17 @@ def median(values):
 RATIOS = ("tx_per_s", "txn_p50", "txn_p99", "cpu_ms_per_tx")
 
 
+def spread(values):
+    """[lowest, highest] of the rounds' values, or None without any."""
+    values = [v for v in values if v is not None]
+    return [min(values), max(values)] if values else None
+
+
+def bracketed(range_, rounds):
+    """ (lowest–highest), shown only over several rounds."""
+    return f" ({range_[0]:.2f}–{range_[1]:.2f})" if rounds > 1 and range_ is not None else ""
+
+
 def compare_pair(txcoord, peer):
     """One round: the rows of a txn_bench run and the peer's run beside it."""
     branches = peer["points"][0]["branches"] if peer["points"] else 3
@@ -118,16 +129,13 @@ def combine(rounds):
     def medians(side):
         return {k: median(r[side][k] for r in rounds) for k in first[side]}
 
-    r = {k: median(row["ratio_txcoord_to_peer"][k] for row in rounds) for k in RATIOS}
-    spread = {}
-    for k in RATIOS:
-        values = [row["ratio_txcoord_to_peer"][k] for row in rounds
-                  if row["ratio_txcoord_to_peer"][k] is not None]
-        spread[k] = [min(values), max(values)] if values else None
+    each = {k: [row["ratio_txcoord_to_peer"][k] for row in rounds] for k in RATIOS}
+    r = {k: median(values) for k, values in each.items()}
     target, result = verdict(first["clients"], r)
     return {"clients": first["clients"], "mode": first["mode"], "branches": first["branches"],
             "rounds": len(rounds), "txcoord": medians("txcoord"), "peer": medians("peer"),
-            "ratio_txcoord_to_peer": r, "ratio_range": spread, "target": target,
+            "ratio_txcoord_to_peer": r,
+            "ratio_range": {k: spread(values) for k, values in each.items()}, "target": target,
             "verdict": result, "each_round": rounds}
 
 
@@ -140,11 +148,10 @@ def compare(pairs):
 
 
 def conditions(runs):
-    """The conditions of a side's runs: the first run's, its load average
-    after the last one, and when the first and the last began."""
+    """The conditions of a side's runs: the first run's, with its load
+    average after the last one."""
     first = dict(runs[0]["conditions"])
     first["load_after"] = runs[-1]["conditions"]["load_after"]
-    first["last_started_utc"] = runs[-1]["conditions"]["started_utc"]
     return first
 
 
@@ -187,11 +194,8 @@ def markdown(pairs, rows):
         return "—" if x is None else f"{x:,.{digits}f}"
 
     def times(row, key):
-        value = fmt(row["ratio_txcoord_to_peer"][key], 2) + "×"
-        spread = row["ratio_range"][key]
-        if row["rounds"] > 1 and spread is not None:
-            value += f" ({spread[0]:.2f}–{spread[1]:.2f})"
-        return value
+        return (fmt(row["ratio_txcoord_to_peer"][key], 2) + "×"
+                + bracketed(row["ratio_range"][key], row["rounds"]))
 
     for row in rows:
         t, q = row["txcoord"], row["peer"]
@@ -266,10 +270,9 @@ def floor_markdown(rows):
         "| --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for r in rows:
-        each = r["x_floor_each_round"]
-        spread = f" ({min(each):.2f}–{max(each):.2f})" if len(each) > 1 else ""
         lines.append(f"| {r['mode']} | {r['clients']} | {r['commit_p50_ms']:.2f} | "
-                     f"{r['floor_ms']:.2f} | {r['x_floor']:.2f}×{spread} | {r['target']} | "
+                     f"{r['floor_ms']:.2f} | {r['x_floor']:.2f}×"
+                     f"{bracketed(spread(r['x_floor_each_round']), r['rounds'])} | {r['target']} | "
                      f"{r['verdict']} |")
     return "\n".join(lines) + "\n"
 
@@ -312,8 +315,8 @@ def main(argv):
     if not rows:
         print("against_pg: no client count measured by both benchmarks", file=sys.stderr)
         return 1
-    floors = floor_rows([t for t, _ in pairs])
     ours, peers = [t for t, _ in pairs], [q for _, q in pairs]
+    floors = floor_rows(ours)
     with open(rest[0], "w") as f:
         json.dump({"benchmark": "against_pg", "format": 2,
                    "rounds": max(row["rounds"] for row in rows), "comparison": rows,

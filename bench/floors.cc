@@ -5,7 +5,6 @@
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +21,10 @@ namespace txcoord::bench {
 
 namespace {
 
+absl::Status Errno(const std::string& what) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
+}
+
 // write + fdatasync of `record_bytes` at the times `next` hands out (nullopt:
 // stop), on a fresh file in `dir` that is removed afterwards.
 template <typename Next>
@@ -29,7 +32,7 @@ absl::StatusOr<std::vector<Clock::duration>> AppendAndSync(const std::string& di
                                                            Next next) {
   const std::string path = absl::StrCat(dir, "/fsync_floor.", ::gettid(), ".dat");
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return absl::InternalError(absl::StrCat("open ", path, ": ", std::strerror(errno)));
+  if (fd < 0) return Errno(absl::StrCat("open ", path));
   const std::string buffer(static_cast<size_t>(record_bytes), 'f');
   std::vector<Clock::duration> samples;
   absl::Status status;
@@ -37,8 +40,7 @@ absl::StatusOr<std::vector<Clock::duration>> AppendAndSync(const std::string& di
     const Clock::time_point start = Clock::now();
     if (::write(fd, buffer.data(), buffer.size()) != static_cast<ssize_t>(buffer.size()) ||
         ::fdatasync(fd) != 0) {
-      status =
-          absl::InternalError(absl::StrCat("write/fdatasync ", path, ": ", std::strerror(errno)));
+      status = Errno(absl::StrCat("write/fdatasync ", path));
       break;
     }
     samples.push_back(Clock::now() - start);
@@ -47,17 +49,6 @@ absl::StatusOr<std::vector<Clock::duration>> AppendAndSync(const std::string& di
   ::unlink(path.c_str());
   if (!status.ok()) return status;
   return samples;
-}
-
-absl::Status Errno(const std::string& what) {
-  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
-}
-
-double ThreadCpuSeconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_THREAD, &usage);
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 // Sends all of `bytes`, or reads exactly `buffer.size()` bytes into

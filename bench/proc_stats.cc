@@ -121,14 +121,20 @@ absl::StatusOr<double> ProcessTreeCpuSeconds(pid_t pid) {
   return total;
 }
 
-double SelfCpuSeconds() {
+namespace {
+// User and system CPU of RUSAGE_SELF or RUSAGE_THREAD.
+double UsageCpuSeconds(int who) {
   rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
+  getrusage(who, &usage);
   auto seconds = [](const timeval& tv) {
     return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6;
   };
   return seconds(usage.ru_utime) + seconds(usage.ru_stime);
 }
+}  // namespace
+
+double SelfCpuSeconds() { return UsageCpuSeconds(RUSAGE_SELF); }
+double ThreadCpuSeconds() { return UsageCpuSeconds(RUSAGE_THREAD); }
 
 absl::StatusOr<int64_t> ResidentBytes(pid_t pid) {
   absl::StatusOr<std::string> status = ReadFile(absl::StrCat("/proc/", pid, "/status"));

@@ -28,6 +28,8 @@ absl::StatusOr<double> ProcessTreeCpuSeconds(pid_t pid);
 
 // CPU time of the calling process (getrusage), microsecond resolution.
 double SelfCpuSeconds();
+// CPU time of the calling thread, the same way.
+double ThreadCpuSeconds();
 
 // VmRSS of `pid` (/proc/PID/status), in bytes.
 absl::StatusOr<int64_t> ResidentBytes(pid_t pid);

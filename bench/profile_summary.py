@@ -113,6 +113,11 @@ def commits_between(timeline, start, end):
     return total
 
 
+def socket_fd(trace):
+    """The fd a recvmsg or sendmsg tracepoint's fields name."""
+    return int(re.search(r"\bfd: (0x[0-9a-f]+)", trace).group(1), 16)
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -174,7 +179,6 @@ def main():
             continue
         name, tid, when = names[int(m.group(1))], int(m.group(2)), float(m.group(3))
         event = m.group(4).split(":")[-1]
-        fd = re.search(r"\bfd: (0x[0-9a-f]+)", m.group(5))
         if event == "sys_exit_fdatasync":
             if tid in entered:
                 synced = 1000 * (when - entered.pop(tid))
@@ -184,11 +188,11 @@ def main():
             continue
         if event == "sys_enter_fdatasync":
             entered[tid] = when
-        elif event == "sys_enter_recvmsg" and fd and name != "coordinator":
-            reading[tid] = [int(fd.group(1), 16), when, 0.0]
-        elif event == "sys_enter_sendmsg" and fd and tid in reading:
+        elif event == "sys_enter_recvmsg" and name != "coordinator":
+            reading[tid] = [socket_fd(m.group(5)), when, 0.0]
+        elif event == "sys_enter_sendmsg" and tid in reading:
             read_fd, start, synced = reading.pop(tid)
-            if read_fd == int(fd.group(1), 16):
+            if read_fd == socket_fd(m.group(5)):
                 answered[(name, read_fd)].append((1000 * (when - start), synced))
         counts[name][event.replace("sys_enter_", "")] += 1
     transactions = sys_transactions

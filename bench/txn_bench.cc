@@ -288,7 +288,6 @@ int Run(int argc, char** argv) {
   };
   absl::StatusOr<FloorSamples> floor_before = measure_floor();
   if (!floor_before.ok()) return Fail(floor_before.status(), "measuring the floor");
-
   bool failures = false;
   for (const Point& point : points) {
     const std::string name =

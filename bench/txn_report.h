@@ -45,7 +45,7 @@ struct RunReport {
   // gRPC call costs the machine at the least.
   double rpc_cpu_ms = 0;
   // CPU of a bare loopback TCP round trip, both ends (MeasureTcpRoundTrip):
-  // how much of rpc_cpu_ms is the machine's and how much gRPC's.
+  // a yardstick for how much of rpc_cpu_ms gRPC's own machinery adds.
   double tcp_cpu_ms = 0;
 
   std::vector<PointResult> points;

@@ -1,6 +1,7 @@
 #include "participant/schema.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -208,9 +209,9 @@ int TableInfo::ColumnIndex(absl::string_view column) const {
 }
 
 absl::Status Schema::Refresh(sqlite3* db, StatementCache* statements) {
-  StatementCache own(db);
-  absl::StatusOr<Statement*> stmt =
-      (statements != nullptr ? statements : &own)->Get("PRAGMA schema_version");
+  std::optional<StatementCache> own;  // only for a caller without a cache
+  if (statements == nullptr) statements = &own.emplace(db);
+  absl::StatusOr<Statement*> stmt = statements->Get("PRAGMA schema_version");
   if (!stmt.ok()) return stmt.status();
   absl::StatusOr<int> rc = (*stmt)->Step();
   if (!rc.ok()) return rc.status();
