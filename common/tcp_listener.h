@@ -1,0 +1,37 @@
+// Binds a TCP listening socket from a "host:port" flag value, for the
+// daemons' own small servers (the metrics endpoint, the agent's data path);
+// gRPC and the HTTP port bind their own.
+//
+//   absl::StatusOr<TcpListener> listener =
+//       ListenTcp("127.0.0.1:0", "--metrics_listen", {.nonblocking = true});
+//   listener->address;  // "127.0.0.1:40123"
+#ifndef TXCOORD_COMMON_TCP_LISTENER_H_
+#define TXCOORD_COMMON_TCP_LISTENER_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace txcoord {
+
+struct TcpListenOptions {
+  bool nonblocking = false;  // accept() on it returns EAGAIN instead of waiting
+  int backlog = 64;
+};
+
+struct TcpListener {
+  int fd = -1;          // the caller's to close
+  std::string address;  // "host:port" or "[v6]:port" actually bound
+};
+
+// Binds `listen` ("host:port", "[v6]:port"; port 0 picks a free one) with
+// SO_REUSEADDR and close-on-exec, and listens. INVALID_ARGUMENT naming
+// `flag` for a malformed address or a host that does not resolve,
+// UNAVAILABLE if no address of it can be bound.
+absl::StatusOr<TcpListener> ListenTcp(const std::string& listen, absl::string_view flag,
+                                      const TcpListenOptions& options = {});
+
+}  // namespace txcoord
+
+#endif  // TXCOORD_COMMON_TCP_LISTENER_H_
