@@ -1,0 +1,176 @@
+#include "rpc/frame.h"
+
+#include <google/protobuf/message_lite.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "rpc/grpc_util.h"
+
+namespace txcoord {
+namespace {
+
+static_assert(kMaxFrameBodyBytes == kMaxMessageBytes + kRequestHeaderBytes,
+              "a frame carries what a gRPC message may");
+
+// The highest google.rpc.Code (UNAUTHENTICATED).
+constexpr int kMaxStatusCode = 16;
+
+void PutLength(uint32_t value, char* out) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+uint32_t GetLength(const char* in) {
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) value |= uint32_t{static_cast<unsigned char>(in[i])} << (8 * i);
+  return value;
+}
+
+absl::Status ErrnoStatus(absl::string_view what, int error) {
+  return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(error)));
+}
+
+// Waits until `fd` is ready for `events`, or `deadline` passes.
+absl::Status WaitReady(int fd, short events, absl::Time deadline) {
+  for (;;) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("the call's deadline passed on its framed connection");
+    }
+    const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)));
+    pollfd ready{fd, events, 0};
+    const int n = poll(&ready, 1, static_cast<int>(std::min<int64_t>(ms, INT_MAX)));
+    if (n > 0) return absl::OkStatus();
+    if (n < 0 && errno != EINTR) return ErrnoStatus("poll", errno);
+  }
+}
+
+// Reads exactly `size` bytes. Tries the socket first and waits only when
+// it has nothing yet; with an infinite deadline it just blocks.
+absl::Status ReadExactly(int fd, char* out, size_t size, absl::Time deadline,
+                         absl::string_view what) {
+  const bool bounded = deadline != absl::InfiniteFuture();
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = recv(fd, out + done, size - done, bounded ? MSG_DONTWAIT : 0);
+    if (n > 0) {
+      done += static_cast<size_t>(n);
+    } else if (n == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("connection closed by the peer ", done == 0 ? "before " : "inside ", what));
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      if (absl::Status ready = WaitReady(fd, POLLIN, deadline); !ready.ok()) return ready;
+    } else if (errno != EINTR) {
+      return ErrnoStatus(absl::StrCat("reading ", what), errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::string Framed(size_t header_bytes, const google::protobuf::MessageLite* message,
+                   absl::string_view text) {
+  std::string frame(kFrameLengthBytes + header_bytes, '\0');
+  if (message != nullptr) {
+    message->AppendToString(&frame);
+  } else {
+    frame.append(text.data(), text.size());
+  }
+  PutLength(static_cast<uint32_t>(frame.size() - kFrameLengthBytes), frame.data());
+  return frame;
+}
+
+}  // namespace
+
+std::string EncodeRequest(FrameMethod method, absl::Duration timeout,
+                          const google::protobuf::MessageLite& request) {
+  std::string frame = Framed(kRequestHeaderBytes, &request, {});
+  char* header = frame.data() + kFrameLengthBytes;
+  header[0] = static_cast<char>(kFrameVersion);
+  header[1] = static_cast<char>(method);
+  int64_t ms = 0;
+  if (timeout != absl::InfiniteDuration()) {
+    ms =
+        std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))));
+    if (ms > int64_t{UINT32_MAX}) ms = 0;
+  }
+  PutLength(static_cast<uint32_t>(ms), header + 2);
+  return frame;
+}
+
+absl::StatusOr<FrameRequest> DecodeRequest(absl::string_view body) {
+  if (body.size() < kRequestHeaderBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a framed request of ", body.size(), " bytes: its header alone is ", kRequestHeaderBytes));
+  }
+  const auto version = static_cast<uint8_t>(body[0]);
+  if (version != kFrameVersion) {
+    return absl::InvalidArgumentError(absl::StrCat("framed frame version ", version,
+                                                   ": this agent speaks version ", kFrameVersion));
+  }
+  FrameRequest request;
+  request.method = static_cast<uint8_t>(body[1]);
+  const uint32_t ms = GetLength(body.data() + 2);
+  if (ms != 0) request.timeout = absl::Milliseconds(ms);
+  request.payload = body.substr(kRequestHeaderBytes);
+  return request;
+}
+
+std::string EncodeAnswer(const absl::Status& status, const google::protobuf::MessageLite* answer) {
+  std::string frame = status.ok() ? Framed(1, answer, {}) : Framed(1, nullptr, status.message());
+  frame[kFrameLengthBytes] = static_cast<char>(static_cast<int>(status.code()));
+  return frame;
+}
+
+absl::Status DecodeAnswer(absl::string_view body, google::protobuf::MessageLite* answer) {
+  if (body.empty()) return absl::InternalError("an empty framed answer");
+  const int code = static_cast<unsigned char>(body[0]);
+  if (code > kMaxStatusCode) {
+    return absl::InternalError(absl::StrCat("a framed answer with status code ", code));
+  }
+  body.remove_prefix(1);
+  if (code != 0) return absl::Status(static_cast<absl::StatusCode>(code), body);
+  if (!answer->ParseFromArray(body.data(), static_cast<int>(body.size()))) {
+    return absl::InternalError("a framed answer that does not parse");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadFrame(int fd, size_t max_body_bytes, absl::Time deadline) {
+  char prefix[kFrameLengthBytes];
+  if (absl::Status s = ReadExactly(fd, prefix, sizeof prefix, deadline, "a frame"); !s.ok()) {
+    return s;
+  }
+  const uint32_t length = GetLength(prefix);
+  if (length > max_body_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("a framed frame of ", length, " bytes: at most ", max_body_bytes));
+  }
+  std::string body(length, '\0');
+  if (absl::Status s = ReadExactly(fd, body.data(), length, deadline, "a frame's body"); !s.ok()) {
+    return s;
+  }
+  return body;
+}
+
+absl::Status WriteFrame(int fd, absl::string_view bytes, absl::Time deadline) {
+  const bool bounded = deadline != absl::InfiniteFuture();
+  while (!bytes.empty()) {
+    const ssize_t n =
+        send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | (bounded ? MSG_DONTWAIT : 0));
+    if (n > 0) {
+      bytes.remove_prefix(static_cast<size_t>(n));
+    } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (absl::Status ready = WaitReady(fd, POLLOUT, deadline); !ready.ok()) return ready;
+    } else if (n < 0 && errno != EINTR) {
+      return ErrnoStatus("writing a frame", errno);
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace txcoord

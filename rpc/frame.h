@@ -1,0 +1,85 @@
+// Frames of the agent's framed port (docs/protocol.md, "The framed port"): an
+// Agent.Execute sent as one frame over a plain TCP connection and answered
+// on the same connection, without gRPC. FrameServer (rpc/frame_server.h)
+// serves them; AgentClient sends them when given a data address.
+//
+// A frame is a 4-byte little-endian length, then that many bytes of body:
+//   request: version (1 byte, kFrameVersion), method (1 byte, FrameMethod),
+//            timeout in milliseconds (4 bytes LE; 0: none), request proto
+//   answer:  status code (1 byte, a google.rpc.Code), then the answer proto
+//            when the code is 0, else the status message (UTF-8)
+// One call at a time per connection: a client sends its next request only
+// once it has read the answer to the last.
+#ifndef TXCOORD_RPC_FRAME_H_
+#define TXCOORD_RPC_FRAME_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace google::protobuf {
+class MessageLite;
+}  // namespace google::protobuf
+
+namespace txcoord {
+
+inline constexpr uint8_t kFrameVersion = 1;
+
+// The calls a frame may carry.
+enum class FrameMethod : uint8_t {
+  kAgentExecute = 1,  // v1.ExecuteRequest -> v1.ExecuteResponse
+};
+
+// The length prefix, and the request header after it.
+inline constexpr size_t kFrameLengthBytes = 4;
+inline constexpr size_t kRequestHeaderBytes = 6;
+// Largest body either side accepts: gRPC's message limit (rpc/grpc_util.h,
+// kMaxMessageBytes) plus the request header.
+inline constexpr size_t kMaxFrameBodyBytes = (size_t{16} << 20) + kRequestHeaderBytes;
+
+// A request as the server reads it.
+struct FrameRequest {
+  uint8_t method = 0;
+  // InfiniteDuration when the client sent 0 (no deadline).
+  absl::Duration timeout = absl::InfiniteDuration();
+  absl::string_view payload;  // the request proto; points into the body read
+};
+
+// The whole frame (length prefix included) of a request. `timeout` is
+// rounded up to whole milliseconds; InfiniteDuration (or one past
+// UINT32_MAX ms) sends 0, no deadline.
+std::string EncodeRequest(FrameMethod method, absl::Duration timeout,
+                          const google::protobuf::MessageLite& request);
+// INVALID_ARGUMENT for a body shorter than the header or of another
+// version. An unknown method is the caller's to refuse.
+absl::StatusOr<FrameRequest> DecodeRequest(absl::string_view body);
+
+// The whole frame of an answer: `answer` serialized when `status` is OK
+// (it must then be non-null), else the status's code and message.
+std::string EncodeAnswer(const absl::Status& status, const google::protobuf::MessageLite* answer);
+// The status the server sent; when it is OK, `answer` is parsed from the
+// body (INTERNAL if it does not parse). An empty body or a code outside
+// google.rpc.Code is INTERNAL.
+absl::Status DecodeAnswer(absl::string_view body, google::protobuf::MessageLite* answer);
+
+// Blocking I/O on a connected stream socket. `deadline` InfiniteFuture
+// waits as long as it takes.
+//
+// Reads one frame and returns its body. UNAVAILABLE when the peer closed
+// or reset the connection (before or inside the frame), DEADLINE_EXCEEDED
+// when `deadline` passes, RESOURCE_EXHAUSTED for a length over
+// `max_body_bytes` (nothing after the prefix is read: the connection is
+// then out of step and must be closed).
+absl::StatusOr<std::string> ReadFrame(int fd, size_t max_body_bytes, absl::Time deadline);
+// Writes all of `bytes` (without SIGPIPE). UNAVAILABLE when the
+// connection is gone, DEADLINE_EXCEEDED when `deadline` passes first.
+absl::Status WriteFrame(int fd, absl::string_view bytes, absl::Time deadline);
+
+}  // namespace txcoord
+
+#endif  // TXCOORD_RPC_FRAME_H_
