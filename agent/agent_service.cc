@@ -191,27 +191,32 @@ grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
 
 grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                                    v1::ExecuteResponse* response) {
-  if (request->statements_size() == 0 && request->messages_size() == 0) {
+  return Execute(*request, DeadlineOf(context), response);
+}
+
+grpc::Status AgentService::Execute(const v1::ExecuteRequest& request, absl::Time deadline,
+                                   v1::ExecuteResponse* response) {
+  if (request.statements_size() == 0 && request.messages_size() == 0) {
     return Invalid("no statements and no messages: give 1 to 256 statements, or messages");
   }
-  if (request->statements_size() > kMaxStatements) {
+  if (request.statements_size() > kMaxStatements) {
     return grpc::Status(
         grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat(request->statements_size(), " statements: at most ", kMaxStatements));
+        absl::StrCat(request.statements_size(), " statements: at most ", kMaxStatements));
   }
-  if (!request->txid().empty()) {
-    if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
-  } else if (request->prepare()) {
+  if (!request.txid().empty()) {
+    if (grpc::Status s = CheckTxid(request.txid()); !s.ok()) return s;
+  } else if (request.prepare()) {
     return Invalid("prepare needs a txid: a local batch has nothing to prepare");
   }
-  if (request->lock_timeout_ms() > kMaxLockTimeoutMs) {
-    return Invalid(absl::StrCat("lock_timeout_ms ", request->lock_timeout_ms(),
+  if (request.lock_timeout_ms() > kMaxLockTimeoutMs) {
+    return Invalid(absl::StrCat("lock_timeout_ms ", request.lock_timeout_ms(),
                                 " is over the limit of ", kMaxLockTimeoutMs));
   }
   std::vector<SqlStatement> statements;
-  statements.reserve(request->statements_size());
-  for (int i = 0; i < request->statements_size(); ++i) {
-    const v1::Statement& in = request->statements(i);
+  statements.reserve(request.statements_size());
+  for (int i = 0; i < request.statements_size(); ++i) {
+    const v1::Statement& in = request.statements(i);
     if (in.sql().empty()) return Invalid(absl::StrCat("statement ", i, " is empty"));
     if (in.sql().size() > kMaxSqlBytes) {
       return grpc::Status(
@@ -248,14 +253,14 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::Execu
     statements.push_back(std::move(out));
   }
   ExecuteOptions options;
-  options.prepare = request->prepare();
-  options.lock_timeout = absl::Milliseconds(request->lock_timeout_ms());
-  options.call_deadline = DeadlineOf(context);
-  options.messages = MessagesFromProto(request->messages());
-  options.named_in_commit = request->named_in_commit();
-  options.carries_vote_proof = request->carries_vote_proof();
+  options.prepare = request.prepare();
+  options.lock_timeout = absl::Milliseconds(request.lock_timeout_ms());
+  options.call_deadline = deadline;
+  options.messages = MessagesFromProto(request.messages());
+  options.named_in_commit = request.named_in_commit();
+  options.carries_vote_proof = request.carries_vote_proof();
   absl::StatusOr<ExecuteResult> result =
-      participant_->Execute(request->txid(), statements, std::move(options));
+      participant_->Execute(request.txid(), statements, std::move(options));
   if (!result.ok()) return ToGrpcStatus(result.status());
   if (result->branch_token != 0) {
     response->set_participant(participant_->name());
@@ -276,7 +281,7 @@ grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::Execu
     out->set_changes(r.changes);
     out->set_last_insert_rowid(r.last_insert_rowid);
   }
-  if (request->prepare()) response->set_vote(ToProto(result->vote));
+  if (request.prepare()) response->set_vote(ToProto(result->vote));
   return grpc::Status::OK;
 }
 

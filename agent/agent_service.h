@@ -48,6 +48,10 @@ class AgentService final : public v1::Agent::Service {
 
   grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                        v1::ExecuteResponse* response) override;
+  // The same call with its deadline given, for the framed port
+  // (agent/framed_port.h), which has no gRPC context.
+  grpc::Status Execute(const v1::ExecuteRequest& request, absl::Time deadline,
+                       v1::ExecuteResponse* response);
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
                        v1::ReleaseResponse* response) override;
   grpc::Status Publish(grpc::ServerContext* context, const v1::PublishRequest* request,

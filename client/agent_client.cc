@@ -8,7 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/channel_cache.h"
+#include "client/framed_channel.h"
 #include "common/check.h"
+#include "rpc/frame.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -68,7 +70,11 @@ AgentClient::AgentClient(const std::string& target, AgentClientOptions options)
           options) {}
 
 AgentClient::AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOptions options)
-    : options_(options), stub_(std::make_unique<Stub>(std::move(channel))) {}
+    : options_(options),
+      stub_(std::make_unique<Stub>(std::move(channel))),
+      framed_(options.framed_address.empty()
+                  ? nullptr
+                  : std::make_unique<FramedChannel>(options.framed_address)) {}
 
 AgentClient::~AgentClient() = default;
 
@@ -126,8 +132,39 @@ void AgentClient::PrepareContext(grpc::ClientContext* context,
   // A call may legitimately spend its whole lock timeout waiting; the
   // deadline must not cut that wait short and turn ABORTED (retry the
   // transaction) into DEADLINE_EXCEEDED (outcome unknown).
-  SetDeadline(context, options_.call_timeout + options.lock_timeout);
+  SetDeadline(context, CallTimeout(options));
   context->set_wait_for_ready(options_.wait_for_ready);
+}
+
+absl::StatusOr<int> AgentClient::StartFramedCall(const v1::ExecuteRequest& request,
+                                                 absl::Duration timeout, absl::Time deadline) {
+  if (options_.credentials != nullptr) {
+    return absl::FailedPreconditionError(
+        "the framed port is plain TCP and this client has TLS credentials: leave framed_address "
+        "empty to run Execute over TLS");
+  }
+  absl::StatusOr<int> fd = framed_->Take(deadline, options_.wait_for_ready);
+  if (!fd.ok()) return fd.status();
+  if (absl::Status sent =
+          WriteFrame(*fd, EncodeRequest(FrameMethod::kAgentExecute, timeout, request), deadline);
+      !sent.ok()) {
+    FramedChannel::Discard(*fd);
+    return sent;
+  }
+  return fd;
+}
+
+absl::StatusOr<ExecuteResult> AgentClient::FinishFramedCall(int fd, absl::Time deadline,
+                                                            int statements) {
+  absl::StatusOr<std::string> body = ReadFrame(fd, kMaxFrameBodyBytes, deadline);
+  if (!body.ok()) {
+    FramedChannel::Discard(fd);
+    return body.status();
+  }
+  framed_->Give(fd);
+  v1::ExecuteResponse response;
+  if (absl::Status status = DecodeAnswer(*body, &response); !status.ok()) return status;
+  return ExecuteResultOf(response, statements);
 }
 
 absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
@@ -135,6 +172,13 @@ absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
                                                    const ExecuteOptions& options) {
   absl::StatusOr<v1::ExecuteRequest> request = ExecuteRequestOf(txid, statements, options);
   if (!request.ok()) return request.status();
+  if (framed_ != nullptr) {
+    const absl::Duration timeout = CallTimeout(options);
+    const absl::Time deadline = absl::Now() + timeout;
+    absl::StatusOr<int> fd = StartFramedCall(*request, timeout, deadline);
+    if (!fd.ok()) return fd.status();
+    return FinishFramedCall(*fd, deadline, request->statements_size());
+  }
   v1::ExecuteResponse response;
   grpc::ClientContext context;
   PrepareContext(&context, options);
@@ -152,9 +196,18 @@ class ExecuteRound::Impl {
     grpc::Status status;
     std::unique_ptr<grpc::ClientAsyncResponseReader<v1::ExecuteResponse>> reader;
     absl::StatusOr<ExecuteResult> result = absl::UnknownError("no answer");
+    // On the framed port: the agent, and the connection its answer comes on.
+    AgentClient* framed_agent = nullptr;
+    int framed_fd = -1;
+    absl::Time deadline;
   };
 
   ~Impl() {
+    // Not waited for: the answers are never read, so the connections are
+    // out of step.
+    for (const std::unique_ptr<Call>& call : calls_) {
+      if (call->framed_fd >= 0) FramedChannel::Discard(call->framed_fd);
+    }
     if (in_flight_ > 0) {
       for (const std::unique_ptr<Call>& call : calls_) call->context.TryCancel();
       Drain();
@@ -177,6 +230,18 @@ class ExecuteRound::Impl {
       return;
     }
     call.request = *std::move(request);
+    if (agent.framed_ != nullptr) {
+      const absl::Duration timeout = agent.CallTimeout(options);
+      call.deadline = absl::Now() + timeout;
+      absl::StatusOr<int> fd = agent.StartFramedCall(call.request, timeout, call.deadline);
+      if (!fd.ok()) {
+        call.result = fd.status();
+        return;
+      }
+      call.framed_agent = &agent;
+      call.framed_fd = *fd;
+      return;
+    }
     agent.PrepareContext(&call.context, options);
     call.reader = agent.stub_->get()->AsyncExecute(&call.context, call.request, &queue_);
     call.reader->Finish(&call.response, &call.status, &call);
@@ -187,6 +252,9 @@ class ExecuteRound::Impl {
     TXCOORD_CHECK(!waited_) << "ExecuteRound::Wait called twice";
     waited_ = true;
     Drain();
+    // Every request went out in Start: the answers are read in turn, the
+    // round waiting as long as its slowest call.
+    for (const std::unique_ptr<Call>& call : calls_) FinishFramedCall(*call);
     std::vector<absl::StatusOr<ExecuteResult>> results;
     results.reserve(calls_.size());
     for (const std::unique_ptr<Call>& call : calls_) results.push_back(std::move(call->result));
@@ -209,6 +277,13 @@ class ExecuteRound::Impl {
       call.result = status.ok() ? ExecuteResultOf(call.response, call.request.statements_size())
                                 : absl::StatusOr<ExecuteResult>(status);
     }
+  }
+
+  static void FinishFramedCall(Call& call) {
+    if (call.framed_fd < 0) return;
+    call.result = call.framed_agent->FinishFramedCall(call.framed_fd, call.deadline,
+                                                      call.request.statements_size());
+    call.framed_fd = -1;
   }
 
   grpc::CompletionQueue queue_;

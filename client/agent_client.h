@@ -47,6 +47,13 @@ struct AgentClientOptions {
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // The agent's framed address (its --framed_listen): Execute then goes
+  // over plain framed TCP instead of gRPC, each call costing the agent and
+  // this process less CPU (docs/protocol.md, "The framed port"); the same
+  // statuses come back. Release and Publish stay on gRPC. Plaintext only:
+  // with `credentials` set, Execute fails with FAILED_PRECONDITION. Empty
+  // (the default): every call over gRPC.
+  std::string framed_address;
 };
 
 // A transactional message (docs/messaging.md): published to the broker
@@ -118,6 +125,8 @@ struct ReleaseResult {
 // twice); abort and retry the whole transaction. A first call after the
 // agent restarted may fail with UNAVAILABLE on the dead connection.
 // Release is idempotent: repeat it freely.
+class FramedChannel;
+
 class AgentClient final {
  public:
   // Talks to the agent at `target` ("host:port") over the process's shared
@@ -161,9 +170,18 @@ class AgentClient final {
   class Stub;
   // Execute's deadline (its lock timeout included) and wait-for-ready.
   void PrepareContext(grpc::ClientContext* context, const ExecuteOptions& options) const;
+  absl::Duration CallTimeout(const ExecuteOptions& options) const {
+    return options_.call_timeout + options.lock_timeout;
+  }
+  // The framed port: sends `request` on a connection of its own and returns
+  // it, for FinishFramedCall to read the answer on.
+  absl::StatusOr<int> StartFramedCall(const v1::ExecuteRequest& request, absl::Duration timeout,
+                                      absl::Time deadline);
+  absl::StatusOr<ExecuteResult> FinishFramedCall(int fd, absl::Time deadline, int statements);
 
   const AgentClientOptions options_;
   const std::unique_ptr<Stub> stub_;
+  const std::unique_ptr<FramedChannel> framed_;  // nullptr: no framed address
 };
 
 // Executes at several agents at once, waited for on the calling thread:

@@ -174,6 +174,11 @@ absl::Status Cluster::StartAgent(int i) {
                  absl::StrCat("--coordinator=", coordinator_address(0)),
                  absl::StrCat("--name=", agent.name)};
   AddHttpFlag(options_.http, options_.http_host, agent.http_address, &daemon);
+  if (options_.agent_framed_port) {
+    daemon.framed = true;
+    daemon.args.push_back(absl::StrCat(
+        "--framed_listen=", agent.framed_address.empty() ? "127.0.0.1:0" : agent.framed_address));
+  }
   daemon.args.insert(daemon.args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
   if (static_cast<size_t>(i) < options_.per_agent_flags.size()) {
     const std::vector<std::string>& own = options_.per_agent_flags[i];
@@ -188,6 +193,7 @@ absl::Status Cluster::StartAgent(int i) {
   agent.process = *std::move(process);
   agent.address = agent.process->address();
   agent.http_address = agent.process->http_address();
+  agent.framed_address = agent.process->framed_address();
   return absl::OkStatus();
 }
 

@@ -58,6 +58,9 @@ struct ClusterOptions {
   // The address the HTTP ports bind (0.0.0.0 to be reached from a network
   // namespace as well as from loopback).
   std::string http_host = "127.0.0.1";
+  // Agents also serve their framed port (--framed_listen) on a free loopback
+  // port each; restarts reuse it.
+  bool agent_framed_port = false;
 };
 
 // Files under dir(): coordinator/ (its --data-dir), coordinator.log,
@@ -92,6 +95,8 @@ class Cluster final {
   const std::string& agent_name(int i) const { return agents_.at(i).name; }
   const std::string& agent_address(int i) const { return agents_.at(i).address; }
   const std::string& agent_http_address(int i) const { return agents_.at(i).http_address; }
+  // "127.0.0.1:PORT" of its framed port; empty unless options.agent_framed_port.
+  const std::string& agent_framed_address(int i) const { return agents_.at(i).framed_address; }
   std::string agent_db(int i) const;
   std::string agent_log(int i) const;
   std::vector<std::string> agent_addresses() const;
@@ -146,8 +151,9 @@ class Cluster final {
   };
   struct Agent {
     std::string name;
-    std::string address;       // "127.0.0.1:PORT" once first started
-    std::string http_address;  // likewise, with options.http
+    std::string address;         // "127.0.0.1:PORT" once first started
+    std::string http_address;    // likewise, with options.http
+    std::string framed_address;  // likewise, with options.agent_framed_port
     std::unique_ptr<DaemonProcess> process;
     std::vector<std::string> extra_flags;
   };

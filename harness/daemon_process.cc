@@ -27,6 +27,7 @@ namespace {
 
 constexpr absl::string_view kListeningOn = "listening on ";
 constexpr absl::string_view kHttpListeningOn = "http listening on ";
+constexpr absl::string_view kFramedListeningOn = "framed listening on ";
 // How long Kill9 waits for a SIGKILLed child to be gone; only a child stuck
 // in the kernel (e.g. on a dead disk) takes longer.
 constexpr absl::Duration kKillWait = absl::Seconds(30);
@@ -170,11 +171,14 @@ absl::Status DaemonProcess::ReadListeningLine() {
     for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
       std::string line = pending.substr(0, newline);
       pending.erase(0, newline + 1);
-      int http_port = 0;
+      int other_port = 0;
       if (absl::StrContains(line, kHttpListeningOn)
-              ? ParseListeningLine(line, &http_address_, &http_port)
+              ? ParseListeningLine(line, &http_address_, &other_port)
+          : absl::StrContains(line, kFramedListeningOn)
+              ? ParseListeningLine(line, &framed_address_, &other_port)
               : ParseListeningLine(line, &address_, &port_)) {
-        if (port_ != 0 && (!options_.http || !http_address_.empty())) {
+        if (port_ != 0 && (!options_.http || !http_address_.empty()) &&
+            (!options_.framed || !framed_address_.empty())) {
           return absl::OkStatus();
         }
         continue;
@@ -183,7 +187,10 @@ absl::Status DaemonProcess::ReadListeningLine() {
     }
     if (absl::Now() >= deadline) {
       return absl::DeadlineExceededError(absl::StrCat(
-          Describe(), " did not print \"", port_ == 0 ? kListeningOn : kHttpListeningOn,
+          Describe(), " did not print \"",
+          port_ == 0
+              ? kListeningOn
+              : (options_.http && http_address_.empty() ? kHttpListeningOn : kFramedListeningOn),
           "HOST:PORT\" within ", absl::FormatDuration(options_.start_timeout),
           "; stdout so far: \"", other_output, pending, "\""));
     }

@@ -33,6 +33,9 @@ struct DaemonOptions {
   // The child also serves HTTP (--http_listen): Start waits for its
   // "<name> http listening on HOST:PORT" line too.
   bool http = false;
+  // The child also serves the agent's framed port (--framed_listen): Start
+  // waits for its "txagent framed listening on HOST:PORT" line too.
+  bool framed = false;
   // For programs other than txcoord's own, which announce readiness in
   // their log (nats-server: "Server is ready"): if set, the child's stdout
   // goes to the log as well, and Start returns once what the child wrote
@@ -73,6 +76,8 @@ class DaemonProcess final {
   int port() const { return port_; }
   // "HOST:PORT" from the HTTP listening line; empty unless options.http.
   const std::string& http_address() const { return http_address_; }
+  // "HOST:PORT" from the framed listening line; empty unless options.framed.
+  const std::string& framed_address() const { return framed_address_; }
   const std::string& log_path() const { return options_.log_path; }
   const DaemonOptions& options() const { return options_; }
 
@@ -118,6 +123,7 @@ class DaemonProcess final {
   std::string address_;
   int port_ = 0;
   std::string http_address_;
+  std::string framed_address_;
 
   absl::Mutex mu_;
   bool reaped_ ABSL_GUARDED_BY(mu_) = false;

@@ -54,6 +54,9 @@ class ChaosTest : public ::testing::Test {
     options.cluster_id = "chaos";
     options.coordinator_flags = {"--phase2_retry_max=200ms", "--prepare_timeout=2s"};
     options.agent_flags = {"--lock_timeout=500ms", "--branch_idle_timeout=2s"};
+    // Agents 0 and 2 are called on their framed ports, agent 1 over gRPC:
+    // kills cut both kinds of connection mid-call.
+    options.agent_framed_port = true;
     absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -91,6 +94,7 @@ class ChaosTest : public ::testing::Test {
     agent_options.call_timeout = absl::Seconds(3);
     std::vector<AgentClient*> agents;
     for (int i = 0; i < cluster_->agent_count(); ++i) {
+      agent_options.framed_address = i == 1 ? "" : cluster_->agent_framed_address(i);
       agents_.push_back(std::make_unique<AgentClient>(cluster_->agent_address(i), agent_options));
       agents.push_back(agents_.back().get());
     }

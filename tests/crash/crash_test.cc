@@ -38,6 +38,9 @@ struct CrashCase {
   int hit;                // crash on this hit, so that some transfers finish first
   bool early_prepare;
   const char* agent_flag = nullptr;  // for every agent, beside the defaults
+  // Services send Execute on the agents' framed ports (txagent
+  // --framed_listen), not over gRPC.
+  bool framed = false;
 };
 
 void PrintTo(const CrashCase& c, std::ostream* os) { *os << c.name; }
@@ -89,6 +92,7 @@ class CrashTest : public ::testing::TestWithParam<CrashCase> {
     options.coordinator_flags = {"--phase2_retry_max=200ms", "--prepare_timeout=2s"};
     options.agent_flags = {"--lock_timeout=500ms", "--branch_idle_timeout=2s"};
     if (GetParam().agent_flag != nullptr) options.agent_flags.push_back(GetParam().agent_flag);
+    options.agent_framed_port = GetParam().framed;
     absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -113,6 +117,7 @@ class CrashTest : public ::testing::TestWithParam<CrashCase> {
     AgentClientOptions agent_options;
     agent_options.wait_for_ready = wait_for_ready;
     for (int i = 0; i < cluster_->agent_count(); ++i) {
+      agent_options.framed_address = cluster_->agent_framed_address(i);
       agents_.push_back(std::make_unique<AgentClient>(cluster_->agent_address(i), agent_options));
     }
     BankOptions bank;
@@ -243,6 +248,11 @@ INSTANTIATE_TEST_SUITE_P(
         CrashCase{"AgentAfterDeferredVotesDurable", "after-deferred-votes-durable", 1, 8, true,
                   "--vote_deferral=always"},
         CrashCase{"AgentBeforePrepareReply", "before-prepare-reply", 1, 8, false},
+        // The agent dies between its durable prepare and the answer of an
+        // Execute sent on its framed port: the client's connection breaks
+        // mid-call, and the restarted agent is reached on the same port.
+        CrashCase{"AgentAfterPrepareDurableEarlyPrepareFramed", "after-prepare-durable", 1, 8, true,
+                  nullptr, /*framed=*/true},
         CrashCase{"AgentAfterCommitApplied", "after-commit-applied", 1, 8, false}),
     [](const ::testing::TestParamInfo<CrashCase>& info) { return std::string(info.param.name); });
 

@@ -13,6 +13,7 @@
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
+#include "harness/bank.h"
 #include "harness/cluster.h"
 
 namespace txcoord::testing {
@@ -24,6 +25,19 @@ inline std::shared_ptr<grpc::Channel> LargeMessageChannel(const std::string& tar
   args.SetMaxSendMessageSize(64 << 20);
   args.SetMaxReceiveMessageSize(64 << 20);
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+}
+
+// Once phase 2 has settled, the agents' files hold all the bank's money and
+// no prepared branch.
+inline void ExpectSettledAndConserved(Bank& bank, Cluster& cluster) {
+  absl::Status phase2 = bank.AwaitPhase2(absl::Seconds(30));
+  ASSERT_TRUE(phase2.ok()) << phase2;
+  absl::StatusOr<int64_t> after = Bank::SumBalances(cluster.agent_dbs());
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(*after, bank.TotalMoney());
+  absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster.agent_dbs());
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  EXPECT_EQ(*prepared, 0);
 }
 
 class ClusterFixture : public ::testing::Test {

@@ -22,19 +22,6 @@ namespace {
 constexpr int kThreads = 8;
 constexpr int kTransfersPerThread = 50;
 
-// Once phase 2 has settled, the agents' files hold all the bank's money and
-// no prepared branch.
-void ExpectSettledAndConserved(Bank& bank, Cluster& cluster) {
-  absl::Status phase2 = bank.AwaitPhase2(absl::Seconds(30));
-  ASSERT_TRUE(phase2.ok()) << phase2;
-  absl::StatusOr<int64_t> after = Bank::SumBalances(cluster.agent_dbs());
-  ASSERT_TRUE(after.ok()) << after.status();
-  EXPECT_EQ(*after, bank.TotalMoney());
-  absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster.agent_dbs());
-  ASSERT_TRUE(prepared.ok()) << prepared.status();
-  EXPECT_EQ(*prepared, 0);
-}
-
 // Parameter: early prepare (each branch prepared by its Execute) or not.
 class TransfersTest : public ClusterFixture, public ::testing::WithParamInterface<bool> {};
 

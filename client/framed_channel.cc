@@ -1,0 +1,159 @@
+#include "client/framed_channel.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
+
+namespace txcoord {
+namespace {
+
+// "host:port" or "[v6]:port" into its parts; false if malformed.
+bool SplitAddress(const std::string& address, std::string* host, std::string* port) {
+  const size_t colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
+  absl::string_view h(address.data(), colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  *host = std::string(h);
+  *port = address.substr(colon + 1);
+  return true;
+}
+
+int PollMs(absl::Time deadline) {
+  const int64_t ms = absl::ToInt64Milliseconds(
+      absl::Ceil(std::max(deadline - absl::Now(), absl::ZeroDuration()), absl::Milliseconds(1)));
+  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
+}
+
+// Connects one socket to `a` within `deadline`; -1 with `error` set.
+int ConnectOne(const addrinfo* a, absl::Time deadline, std::string* error) {
+  const int fd =
+      socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
+  int failed = 0;
+  if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+    failed = errno;
+    if (failed == EINPROGRESS) {
+      pollfd ready{fd, POLLOUT, 0};
+      int n = 0;
+      do {
+        n = poll(&ready, 1, PollMs(deadline));
+      } while (n < 0 && errno == EINTR);
+      socklen_t length = sizeof(failed);
+      if (n <= 0) {
+        failed = n == 0 ? ETIMEDOUT : errno;
+      } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &failed, &length) != 0) {
+        failed = errno;
+      }
+    }
+  }
+  if (failed != 0) {
+    *error = std::strerror(failed);
+    close(fd);
+    return -1;
+  }
+  // Calls block on their own deadlines (rpc/frame.h): the socket itself
+  // blocks, and answers go out at once.
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  return fd;
+}
+
+// True if the peer has closed `fd` (or sent what no call asked for).
+bool ClosedByPeer(int fd) {
+  pollfd ready{fd, POLLIN, 0};
+  return poll(&ready, 1, 0) != 0;
+}
+
+}  // namespace
+
+FramedChannel::FramedChannel(std::string address, size_t max_idle)
+    : address_(std::move(address)), max_idle_(max_idle) {}
+
+FramedChannel::~FramedChannel() {
+  absl::MutexLock lock(&mu_);
+  for (int fd : idle_) close(fd);
+}
+
+absl::StatusOr<int> FramedChannel::Connect(absl::Time deadline) const {
+  std::string host, port;
+  if (!SplitAddress(address_, &host, &port)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("framed address \"", address_, "\" is not host:port"));
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  addrinfo* addresses = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &addresses); rc != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("agent framed port at ", address_, ": ", gai_strerror(rc)));
+  }
+  std::string error = "no address";
+  int fd = -1;
+  for (const addrinfo* a = addresses; a != nullptr && fd < 0; a = a->ai_next) {
+    fd = ConnectOne(a, deadline, &error);
+  }
+  freeaddrinfo(addresses);
+  if (fd < 0) {
+    return absl::UnavailableError(absl::StrCat("agent framed port at ", address_, ": ", error));
+  }
+  return fd;
+}
+
+absl::StatusOr<int> FramedChannel::Take(absl::Time deadline, bool wait_for_ready) {
+  for (;;) {
+    int fd = -1;
+    {
+      absl::MutexLock lock(&mu_);
+      if (idle_.empty()) break;
+      fd = idle_.back();
+      idle_.pop_back();
+    }
+    if (!ClosedByPeer(fd)) return fd;
+    close(fd);
+  }
+  absl::Duration pause = absl::Milliseconds(10);
+  for (;;) {
+    absl::StatusOr<int> fd = Connect(deadline);
+    if (fd.ok() || !wait_for_ready || absl::IsInvalidArgument(fd.status())) return fd;
+    if (absl::Now() + pause >= deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("deadline passed connecting: ", fd.status().message()));
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Milliseconds(200));
+  }
+}
+
+void FramedChannel::Give(int fd) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (idle_.size() < max_idle_) {
+      idle_.push_back(fd);
+      return;
+    }
+  }
+  close(fd);
+}
+
+void FramedChannel::Discard(int fd) { close(fd); }
+
+}  // namespace txcoord

@@ -1,0 +1,60 @@
+// A service's side of an agent's framed port (docs/protocol.md, "The data
+// path"): connections to the agent's --framed_listen address, each carrying
+// one framed call (rpc/frame.h) at a time, kept for the next call once
+// answered. AgentClient uses it when given a data address.
+//
+//   FramedChannel channel("127.0.0.1:7172");
+//   absl::StatusOr<int> fd = channel.Take(deadline, /*wait_for_ready=*/true);
+//   ... WriteFrame(*fd, ...), ReadFrame(*fd, ...) ...
+//   ok ? channel.Give(*fd) : FramedChannel::Discard(*fd);
+#ifndef TXCOORD_CLIENT_FRAMED_CHANNEL_H_
+#define TXCOORD_CLIENT_FRAMED_CHANNEL_H_
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace txcoord {
+
+// Thread-safe.
+class FramedChannel final {
+ public:
+  // `address` is "host:port"; nothing is connected before the first Take.
+  // At most `max_idle` answered connections are kept.
+  explicit FramedChannel(std::string address, size_t max_idle = 64);
+  // Closes the idle connections (taken ones are their holders' to end).
+  ~FramedChannel();
+  FramedChannel(const FramedChannel&) = delete;
+  FramedChannel& operator=(const FramedChannel&) = delete;
+
+  const std::string& address() const { return address_; }
+
+  // A connection for one call: an idle one the agent has not closed
+  // meanwhile (a restarted agent's old connections are dropped here), or
+  // a new one. With `wait_for_ready`, a refused or failed connect is
+  // tried again, after 10 ms doubling to 200 ms, until `deadline`.
+  // UNAVAILABLE (naming the address) or DEADLINE_EXCEEDED.
+  absl::StatusOr<int> Take(absl::Time deadline, bool wait_for_ready);
+  // After a call fully answered: the connection carries the next one.
+  void Give(int fd);
+  // After a call that failed on its connection (unanswered, timed out):
+  // the stream is out of step, so it is closed.
+  static void Discard(int fd);
+
+ private:
+  absl::StatusOr<int> Connect(absl::Time deadline) const;
+
+  const std::string address_;
+  const size_t max_idle_;
+  absl::Mutex mu_;
+  std::vector<int> idle_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace txcoord
+
+#endif  // TXCOORD_CLIENT_FRAMED_CHANNEL_H_

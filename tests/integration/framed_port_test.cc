@@ -1,0 +1,241 @@
+// Services that run their SQL over the agents' framed ports (txagent
+// --framed_listen, AgentClientOptions::framed_address) get what they get
+// over gRPC: the same results, the same errors, transfers that conserve
+// money, an agent found again after its restart, and agents that stop
+// cleanly with framed connections open.
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/transaction.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "harness/bank.h"
+#include "harness/eventually.h"
+#include "harness/sqlite_inspect.h"
+#include "tests/integration/cluster_fixture.h"
+#include "tests/ops/scrape.h"
+
+namespace txcoord::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class FramedPortTest : public ClusterFixture {
+ protected:
+  ClusterOptions Options() override {
+    ClusterOptions options = ClusterFixture::Options();
+    options.agent_framed_port = true;
+    options.agent_flags = {"--metrics_listen=127.0.0.1:0"};
+    return options;
+  }
+
+  void SetUp() override {
+    ClusterFixture::SetUp();
+    if (HasFatalFailure()) return;
+    // agents_ send Execute on the framed ports; grpc_agents_ on gRPC.
+    agents_.clear();
+    owned_agents_.clear();
+    for (int i = 0; i < cluster_->agent_count(); ++i) {
+      ASSERT_THAT(cluster_->agent_framed_address(i), Not(""));
+      AgentClientOptions options;
+      options.framed_address = cluster_->agent_framed_address(i);
+      owned_agents_.push_back(std::make_unique<AgentClient>(cluster_->agent_address(i), options));
+      agents_.push_back(owned_agents_.back().get());
+      grpc_agents_.push_back(std::make_unique<AgentClient>(cluster_->agent_address(i)));
+    }
+  }
+
+  void TearDown() override {
+    grpc_agents_.clear();
+    ClusterFixture::TearDown();
+  }
+
+  // txagent_framed_calls_total of agent `i`.
+  double FramedCalls(int i) {
+    absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->agent_log(i));
+    EXPECT_TRUE(address.ok()) << address.status();
+    if (!address.ok()) return -1;
+    absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
+    EXPECT_TRUE(scrape.ok()) << scrape.status();
+    if (!scrape.ok()) return -1;
+    return scrape->Value("txagent_framed_calls_total").value_or(-1);
+  }
+
+  std::vector<std::unique_ptr<AgentClient>> grpc_agents_;
+};
+
+TEST_F(FramedPortTest, BranchesRunAtOnceCommitEverywhere) {
+  ASSERT_TRUE(agents_[0]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").ok());
+  ASSERT_TRUE(agents_[1]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").ok());
+  ASSERT_TRUE(agents_[2]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").ok());
+  absl::StatusOr<Transaction> tx = coordinator_->BeginTransaction(absl::Seconds(30));
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  ExecuteOptions prepare;
+  prepare.prepare = true;
+  std::vector<Transaction::Branch> branches;
+  for (int i = 0; i < 3; ++i) {
+    branches.push_back(
+        {agents_[i], {{"INSERT INTO t (id, v) VALUES (?1, ?2)", {int64_t{i}, "framed"}}}, prepare});
+  }
+  std::vector<absl::StatusOr<ExecuteResult>> results = tx->ExecuteAll(branches);
+  ASSERT_EQ(results.size(), 3u);
+  for (const absl::StatusOr<ExecuteResult>& result : results) {
+    ASSERT_TRUE(result.ok()) << result.status();
+    EXPECT_EQ(result->vote, v1::VOTE_YES);
+    EXPECT_EQ(result->results.at(0).changes, 1);
+  }
+  absl::StatusOr<CommitResult> committed = tx->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  // Phase 2 reaches the agents after the decision: read their files.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<int64_t> rows =
+            SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t WHERE v = 'framed'");
+        return rows.ok() && *rows == 3;
+      },
+      absl::Seconds(10)));
+  // The create and the branch came on the framed port.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(FramedCalls(i), 2) << "agent " << i;
+}
+
+TEST_F(FramedPortTest, TransfersConserveMoneyAndLeaveNothingPrepared) {
+  BankOptions options;
+  options.accounts = 60;
+  options.hot_accounts = 5;  // lock conflicts end in ABORTED over the framed port
+  options.hot_share = 0.3;
+  options.lock_timeout = absl::Milliseconds(300);
+  options.early_prepare = true;
+  options.name_branches = 0.5;
+  Bank bank(coordinator_.get(), agents_, options);
+  ASSERT_TRUE(bank.CreateAccounts().ok());
+  absl::Mutex mu;
+  int committed = 0;
+  std::vector<std::string> unexpected;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 6; ++t) {
+    threads.emplace_back([&] {
+      absl::BitGen rng;
+      for (int i = 0; i < 40; ++i) {
+        TransferResult result = bank.Transfer(rng);
+        absl::MutexLock lock(&mu);
+        committed += result.outcome == TransferOutcome::kCommitted;
+        if (result.outcome == TransferOutcome::kAborted ||
+            result.outcome == TransferOutcome::kUnknown) {
+          unexpected.push_back(absl::StrCat(TransferOutcomeName(result.outcome), " ", result.txid,
+                                            ": ", result.detail));
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_GT(committed, 0);
+  EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected outcomes, e.g. "
+                                  << unexpected.front();
+  for (int i = 0; i < 3; ++i) EXPECT_GE(FramedCalls(i), committed) << "agent " << i;
+  ExpectSettledAndConserved(bank, *cluster_);
+}
+
+TEST_F(FramedPortTest, ErrorsComeBackAsTheyDoOverGrpc) {
+  ExecuteOptions prepare;
+  prepare.prepare = true;
+  struct Case {
+    std::string txid;
+    std::vector<SqlStatement> statements;
+    ExecuteOptions options;
+  };
+  const std::vector<Case> cases = {
+      {"", {{"SELECT * FROM no_such_table", {}}}, {}},
+      {"", {}, {}},
+      {"not a txid", {{"SELECT 1", {}}}, {}},
+      {"", {{"SELECT 1", {}}}, prepare},
+      {"", {{std::string("SELECT 1\0 DROP TABLE x", 22), {}}}, {}},
+      {"", {{"ATTACH DATABASE '/tmp/x.db' AS x", {}}}, {}},
+  };
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Case& c = cases[i];
+    absl::StatusOr<ExecuteResult> framed = agents_[0]->Execute(c.txid, c.statements, c.options);
+    absl::StatusOr<ExecuteResult> grpc = grpc_agents_[0]->Execute(c.txid, c.statements, c.options);
+    ASSERT_FALSE(grpc.ok()) << "case " << i;
+    EXPECT_EQ(framed.status(), grpc.status()) << "case " << i;
+  }
+}
+
+TEST_F(FramedPortTest, ARestartedAgentIsFoundAgainWithoutAFailedCall) {
+  const std::string framed_address = cluster_->agent_framed_address(0);
+  ASSERT_TRUE(agents_[0]->ExecuteOne("", "SELECT 1").ok());
+  ASSERT_TRUE(cluster_->RestartAgent(0).ok());
+  ASSERT_EQ(cluster_->agent_framed_address(0), framed_address);
+  // The connection from before the restart is closed; the call takes a new one.
+  absl::StatusOr<SqlResult> after = agents_[0]->ExecuteOne("", "SELECT 2");
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(std::get<int64_t>(after->rows.at(0).at(0)), 2);
+}
+
+// SIGTERM: the agent takes no new framed calls, answers the one it runs
+// (here one waiting for a row lock), ends idle connections without waiting
+// out its grace period, and exits 0.
+TEST_F(FramedPortTest, AStopAnswersTheRunningCallAndTakesNoNewOnes) {
+  ASSERT_TRUE(
+      agents_[1]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)").ok());
+  ASSERT_TRUE(agents_[1]->ExecuteOne("", "INSERT INTO t VALUES (1, 0)").ok());
+  absl::StatusOr<std::string> holder = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(holder.ok()) << holder.status();
+  ASSERT_TRUE(grpc_agents_[1]->ExecuteOne(*holder, "UPDATE t SET v = 1 WHERE id = 1").ok());
+  absl::StatusOr<std::string> waiter = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(waiter.ok()) << waiter.status();
+
+  // An idle connection in the pool of another client.
+  AgentClientOptions options;
+  options.framed_address = cluster_->agent_framed_address(1);
+  AgentClient idle(cluster_->agent_address(1), options);
+  ASSERT_TRUE(idle.ExecuteOne("", "SELECT 1").ok());
+
+  const double calls_before = FramedCalls(1);
+  absl::StatusOr<SqlResult> waited;
+  std::atomic<bool> answered{false};
+  std::thread blocked([&] {
+    ExecuteOptions wait;
+    wait.lock_timeout = absl::Seconds(3);
+    waited = agents_[1]->ExecuteOne(*waiter, "UPDATE t SET v = 2 WHERE id = 1", {}, wait);
+    answered = true;
+  });
+  // The agent has read the call: it waits for the lock now.
+  EXPECT_TRUE(Eventually([&] { return FramedCalls(1) > calls_before; }, absl::Seconds(10)));
+  ASSERT_TRUE(cluster_->agent(1)->Signal(SIGTERM).ok());
+
+  // New calls are refused once the stop has begun, while the waiting one runs.
+  options.wait_for_ready = false;
+  options.call_timeout = absl::Milliseconds(500);
+  EXPECT_TRUE(Eventually(
+      [&] {
+        AgentClient late(cluster_->agent_address(1), options);
+        return absl::IsUnavailable(late.ExecuteOne("", "SELECT 1").status());
+      },
+      absl::Seconds(10)));
+  EXPECT_FALSE(answered.load()) << "new calls were served until the running one ended";
+  blocked.join();
+  EXPECT_EQ(waited.status().code(), absl::StatusCode::kAborted) << waited.status();
+  absl::StatusOr<ExitStatus> exit = cluster_->agent(1)->Wait(absl::Seconds(15));
+  ASSERT_TRUE(exit.ok()) << exit.status();
+  EXPECT_TRUE(exit->Clean()) << exit->ToString();
+
+  std::ifstream file(cluster_->agent_log(1));
+  const std::string log((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(log, HasSubstr("framed port on 127.0.0.1:"));
+  EXPECT_THAT(log, Not(HasSubstr("still running after")));
+  ASSERT_TRUE(cluster_->StartAgent(1).ok());
+  EXPECT_TRUE(coordinator_->Abort(*holder).ok());
+}
+
+}  // namespace
+}  // namespace txcoord::testing
