@@ -67,6 +67,9 @@ ABSL_FLAG(uint32_t, reserve_txids, 0,
           "Txids the client reserves at a time (ClientOptions::reserve_txids): transactions then "
           "make no Begin call and begin at their first Enlist or Commit. 0: every transaction "
           "calls Begin.");
+ABSL_FLAG(bool, framed_execute, false,
+          "Start the agents with a framed port (txagent --framed_listen) and send every Execute on "
+          "it (AgentClientOptions::framed_address) instead of over gRPC.");
 ABSL_FLAG(bool, keep, false, "Keep the data directory (daemon logs, databases, WAL).");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(std::string, commit, "",
@@ -210,6 +213,7 @@ int Run(int argc, char** argv) {
   report.branches_at_once = absl::GetFlag(FLAGS_branches_at_once);
   report.name_branches = absl::GetFlag(FLAGS_name_branches);
   report.reserve_txids = absl::GetFlag(FLAGS_reserve_txids);
+  report.framed_execute = absl::GetFlag(FLAGS_framed_execute);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   report.host = host;
@@ -231,6 +235,7 @@ int Run(int argc, char** argv) {
   options.agents = agents;
   options.coordinator_flags = {"--log_level=" + absl::GetFlag(FLAGS_daemon_log_level)};
   options.agent_flags = {"--log_level=" + absl::GetFlag(FLAGS_daemon_log_level)};
+  options.agent_framed_port = report.framed_execute;
   std::string own_dir;
   if (!absl::GetFlag(FLAGS_dir).empty()) {
     std::string templ = absl::StrCat(absl::GetFlag(FLAGS_dir), "/txn_bench.XXXXXX");
@@ -264,7 +269,10 @@ int Run(int argc, char** argv) {
   targets.floor_dir = (*cluster)->dir();
   targets.fsync_record_bytes = report.fsync_record_bytes;
   for (int i = 0; i < agents; ++i) {
-    agent_clients.push_back(std::make_unique<AgentClient>((*cluster)->agent_address(i)));
+    AgentClientOptions agent_options;
+    agent_options.framed_address = (*cluster)->agent_framed_address(i);
+    agent_clients.push_back(
+        std::make_unique<AgentClient>((*cluster)->agent_address(i), agent_options));
     targets.agents.push_back(agent_clients.back().get());
     targets.agent_pids.push_back((*cluster)->agent(i)->pid());
   }
