@@ -131,12 +131,12 @@ bool FrameServer::ServeOne(int fd, const Caller& caller) {
 void FrameServer::Serve(int fd, Caller caller) {
   while (ServeOne(fd, caller)) {
   }
-  {
-    // Out of the set before the number can be reused by another accept.
-    absl::MutexLock lock(&mu_);
-    open_.erase(fd);
-  }
+  // Closed and out of the set together: Stop returns only once its
+  // connections are closed, and a number accept reuses is never erased
+  // (its insert waits for this lock).
+  absl::MutexLock lock(&mu_);
   close(fd);
+  open_.erase(fd);
 }
 
 bool FrameServer::Stop(absl::Time deadline) {
