@@ -47,15 +47,6 @@ ABSL_FLAG(std::string, db, "",
           "and takes over once the first has stopped.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:7171",
           "Address to serve gRPC on (host:port; port 0 picks a free port).");
-ABSL_FLAG(std::string, framed_listen, "",
-          "Also serve Execute on this address (host:port; port 0 picks one) without gRPC: plain "
-          "framed TCP, each call run on the thread that read it, cheaper than a gRPC call "
-          "(docs/protocol.md, \"The framed port\"). Services use it by giving AgentClient its "
-          "address. Empty (the default): off. Refused with TLS; the gRPC port serves every call "
-          "either way.");
-ABSL_FLAG(int32_t, framed_max_connections, 256,
-          "Framed-port connections served at once, one thread each; one more is refused with "
-          "UNAVAILABLE.");
 ABSL_FLAG(
     std::string, advertise, "",
     "Address the coordinator should call this agent on. Default: the bound --listen address.");
@@ -365,21 +356,12 @@ int Run() {
   server_options.inflight = &inflight;
   // Before the gRPC port: a refused --framed_listen stops the start before
   // anything serves.
-  std::unique_ptr<FrameServer> framed_port;
-  if (!absl::GetFlag(FLAGS_framed_listen).empty()) {
-    FramedPortOptions framed_options;
-    framed_options.listen = absl::GetFlag(FLAGS_framed_listen);
-    framed_options.max_connections = absl::GetFlag(FLAGS_framed_max_connections);
-    framed_options.tls = security->server.credentials != nullptr;
-    framed_options.policy = policy;
-    framed_options.inflight = &inflight;
-    absl::StatusOr<std::unique_ptr<FrameServer>> started =
-        StartFramedPort(framed_options, &agent_service, &metrics_registry);
-    if (!started.ok()) {
-      TXLOG(ERROR) << "cannot start: " << started.status();
-      return 1;
-    }
-    framed_port = *std::move(started);
+  absl::StatusOr<std::unique_ptr<FrameServer>> framed_port = StartFramedFromFlags(
+      "txagent", *security, ExecuteFrameHandler(&agent_service, policy, &inflight),
+      &metrics_registry);
+  if (!framed_port.ok()) {
+    TXLOG(ERROR) << "cannot start: " << framed_port.status();
+    return 1;
   }
   absl::StatusOr<ServerHandle> server =
       StartServer("txagent", absl::GetFlag(FLAGS_listen),
@@ -431,7 +413,7 @@ int Run() {
       resolver_options);
   resolver->Start();
   TXLOG(INFO) << "txagent " << name << " serving on " << server->address
-              << (framed_port != nullptr ? ", framed port on " + framed_port->address() : "")
+              << (*framed_port != nullptr ? ", framed port on " + (*framed_port)->address() : "")
               << ": db=" << options.db_path << " coordinator="
               << (registry != nullptr ? "from " + registry_options->url
                                       : absl::GetFlag(FLAGS_coordinator))
@@ -446,7 +428,7 @@ int Run() {
   TXLOG(INFO) << "signal " << sig << ": finishing in-flight calls";
   if (registry != nullptr) registry->Drain();
   if (*http != nullptr) (*http)->Stop();
-  if (framed_port != nullptr && !framed_port->Stop(absl::Now() + absl::Seconds(5))) {
+  if (*framed_port != nullptr && !(*framed_port)->Stop(absl::Now() + absl::Seconds(5))) {
     TXLOG(WARNING) << "framed-port calls still running after 5s; stopping anyway";
   }
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {

@@ -177,7 +177,7 @@ def markdown(pairs, rows):
         f"{', its branches executed at once' if tc.get('branches_at_once') else ''}"
         f"{' and named in Commit' if tc.get('name_branches') else ''}"
         f"{', txids reserved ' + str(tc['reserve_txids']) + ' at a time' if tc.get('reserve_txids') else ''}"
-        f"{', Executes on the framed ports of the agents' if tc.get('framed_execute') else ''}, "
+        f"{', Executes and Commits on the framed ports of the daemons' if tc.get('framed_ports') else ''}, "
         f"{pc['warmup_seconds']:g} s warm-up + "
         f"{pc['point_seconds']:g} s measured per point; load average "
         f"{runs[0]['conditions']['load_before']} → {runs[-1]['conditions']['load_after']}.{smoke}",

@@ -67,9 +67,10 @@ ABSL_FLAG(uint32_t, reserve_txids, 0,
           "Txids the client reserves at a time (ClientOptions::reserve_txids): transactions then "
           "make no Begin call and begin at their first Enlist or Commit. 0: every transaction "
           "calls Begin.");
-ABSL_FLAG(bool, framed_execute, false,
-          "Start the agents with a framed port (txagent --framed_listen) and send every Execute on "
-          "it (AgentClientOptions::framed_address) instead of over gRPC.");
+ABSL_FLAG(bool, framed_ports, false,
+          "Start the daemons with framed ports (--framed_listen) and send every Execute and "
+          "Commit on them (AgentClientOptions and ClientOptions::framed_address) instead of over "
+          "gRPC.");
 ABSL_FLAG(bool, keep, false, "Keep the data directory (daemon logs, databases, WAL).");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(std::string, commit, "",
@@ -213,7 +214,7 @@ int Run(int argc, char** argv) {
   report.branches_at_once = absl::GetFlag(FLAGS_branches_at_once);
   report.name_branches = absl::GetFlag(FLAGS_name_branches);
   report.reserve_txids = absl::GetFlag(FLAGS_reserve_txids);
-  report.framed_execute = absl::GetFlag(FLAGS_framed_execute);
+  report.framed_ports = absl::GetFlag(FLAGS_framed_ports);
   char host[256] = {};
   gethostname(host, sizeof(host) - 1);
   report.host = host;
@@ -235,7 +236,8 @@ int Run(int argc, char** argv) {
   options.agents = agents;
   options.coordinator_flags = {"--log_level=" + absl::GetFlag(FLAGS_daemon_log_level)};
   options.agent_flags = {"--log_level=" + absl::GetFlag(FLAGS_daemon_log_level)};
-  options.agent_framed_port = report.framed_execute;
+  options.agent_framed_port = report.framed_ports;
+  options.coordinator_framed_port = report.framed_ports;
   std::string own_dir;
   if (!absl::GetFlag(FLAGS_dir).empty()) {
     std::string templ = absl::StrCat(absl::GetFlag(FLAGS_dir), "/txn_bench.XXXXXX");
@@ -258,6 +260,7 @@ int Run(int argc, char** argv) {
 
   ClientOptions client_options;
   client_options.reserve_txids = absl::GetFlag(FLAGS_reserve_txids);
+  client_options.framed_address = (*cluster)->coordinator_framed_address();
   Client coordinator((*cluster)->coordinator_address(), client_options);
   std::vector<std::unique_ptr<AgentClient>> agent_clients;
   Targets targets;

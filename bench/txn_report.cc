@@ -140,13 +140,14 @@ void PrintReport(const RunReport& report, std::FILE* out) {
       report.reserve_txids > 0
           ? absl::StrCat(", txids reserved ", report.reserve_txids, " at a time (no Begin call)")
           : "";
-  std::fprintf(
-      out, "points: %.1f s warm-up + %.1f s measured each%s%s%s%s%s; load average %s -> %s\n",
-      report.warmup_seconds, report.point_seconds, report.smoke ? " (smoke)" : "",
-      report.branches_at_once ? ", branches executed at once" : "",
-      report.name_branches ? ", branches named in Commit" : ", branches not named",
-      reserved.c_str(), report.framed_execute ? ", Executes on the agents' framed ports" : "",
-      report.load_before.c_str(), report.load_after.c_str());
+  std::fprintf(out,
+               "points: %.1f s warm-up + %.1f s measured each%s%s%s%s%s; load average %s -> %s\n",
+               report.warmup_seconds, report.point_seconds, report.smoke ? " (smoke)" : "",
+               report.branches_at_once ? ", branches executed at once" : "",
+               report.name_branches ? ", branches named in Commit" : ", branches not named",
+               reserved.c_str(),
+               report.framed_ports ? ", Executes and Commits on the daemons' framed ports" : "",
+               report.load_before.c_str(), report.load_after.c_str());
   double fsync_low = 0, fsync_high = 0;
   for (const PointResult& p : report.points) {
     if (fsync_low == 0 || p.fsync.p50_ms < fsync_low) fsync_low = p.fsync.p50_ms;
@@ -211,7 +212,7 @@ absl::Status WriteJson(const RunReport& report, const std::string& path) {
       absl::StrFormat(
           "  \"conditions\": {\"started_utc\": %s, \"commit\": %s, \"flags\": %s, \"host\": %s, "
           "\"kernel\": %s, \"cpus\": %d, \"dir\": %s, \"smoke\": %s, \"branches_at_once\": %s, "
-          "\"name_branches\": %s, \"reserve_txids\": %u, \"framed_execute\": %s, "
+          "\"name_branches\": %s, \"reserve_txids\": %u, \"framed_ports\": %s, "
           "\"warmup_seconds\": %.3f, "
           "\"point_seconds\": %.3f, \"load_before\": %s, \"load_after\": %s, "
           "\"wall_seconds\": %.1f},\n",
@@ -219,7 +220,7 @@ absl::Status WriteJson(const RunReport& report, const std::string& path) {
           JsonQuote(report.host), JsonQuote(report.kernel), report.cpus, JsonQuote(report.dir),
           report.smoke ? "true" : "false", report.branches_at_once ? "true" : "false",
           report.name_branches ? "true" : "false", report.reserve_txids,
-          report.framed_execute ? "true" : "false", report.warmup_seconds, report.point_seconds,
+          report.framed_ports ? "true" : "false", report.warmup_seconds, report.point_seconds,
           JsonQuote(report.load_before), JsonQuote(report.load_after), report.wall_seconds));
   absl::StrAppend(&out, "  \"floor\": {\"fsync_record_bytes\": ", report.fsync_record_bytes,
                   ",\n    \"fsync_ms\": ", JsonLatency(report.fsync),

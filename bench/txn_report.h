@@ -30,7 +30,7 @@ struct RunReport {
   bool branches_at_once = false;  // --branches_at_once
   bool name_branches = true;      // --name_branches
   uint32_t reserve_txids = 0;     // --reserve_txids
-  bool framed_execute = false;    // --framed_execute
+  bool framed_ports = false;      // --framed_ports
   double warmup_seconds = 0;
   double point_seconds = 0;
   std::string load_before;  // /proc/loadavg

@@ -143,27 +143,16 @@ absl::StatusOr<int> AgentClient::StartFramedCall(const v1::ExecuteRequest& reque
         "the framed port is plain TCP and this client has TLS credentials: leave framed_address "
         "empty to run Execute over TLS");
   }
-  absl::StatusOr<int> fd = framed_->Take(deadline, options_.wait_for_ready);
-  if (!fd.ok()) return fd.status();
-  if (absl::Status sent =
-          WriteFrame(*fd, EncodeRequest(FrameMethod::kAgentExecute, timeout, request), deadline);
-      !sent.ok()) {
-    FramedChannel::Discard(*fd);
-    return sent;
-  }
-  return fd;
+  return framed_->Send(FrameMethod::kAgentExecute, request, timeout, deadline,
+                       options_.wait_for_ready);
 }
 
 absl::StatusOr<ExecuteResult> AgentClient::FinishFramedCall(int fd, absl::Time deadline,
                                                             int statements) {
-  absl::StatusOr<std::string> body = ReadFrame(fd, kMaxFrameBodyBytes, deadline);
-  if (!body.ok()) {
-    FramedChannel::Discard(fd);
-    return body.status();
-  }
-  framed_->Give(fd);
   v1::ExecuteResponse response;
-  if (absl::Status status = DecodeAnswer(*body, &response); !status.ok()) return status;
+  if (absl::Status status = framed_->Receive(fd, deadline, &response); !status.ok()) {
+    return status;
+  }
   return ExecuteResultOf(response, statements);
 }
 

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/channel_cache.h"
+#include "client/framed_channel.h"
 #include "client/transaction.h"
 #include "cluster/coordinator_directory.h"
 #include "common/txid.h"
@@ -201,12 +202,18 @@ Client::Client(const std::string& target, ClientOptions options)
 Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : options_(options),
       stub_(std::make_unique<Stub>(std::move(channel))),
-      reserved_(std::make_unique<Reserved>()) {}
+      reserved_(std::make_unique<Reserved>()),
+      framed_(options.framed_address.empty()
+                  ? nullptr
+                  : std::make_unique<FramedChannel>(options.framed_address)) {}
 
 Client::Client(std::shared_ptr<cluster::CoordinatorDirectory> directory, ClientOptions options)
     : options_(options),
       stub_(std::make_unique<Stub>(std::move(directory), options.credentials)),
-      reserved_(std::make_unique<Reserved>()) {}
+      reserved_(std::make_unique<Reserved>()),
+      framed_(options.framed_address.empty()
+                  ? nullptr
+                  : std::make_unique<FramedChannel>(options.framed_address)) {}
 
 Client::~Client() = default;
 
@@ -396,9 +403,14 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
   request.set_txid(txid);
   for (const NamedBranch& branch : branches) ToProto(branch, request.add_branches());
   v1::CommitResponse response;
-  grpc::ClientContext context;
-  Prepare(&context, timeout, options_.wait_for_ready);
-  absl::Status status = FromGrpcStatus((*stub)->Commit(&context, request, &response));
+  absl::Status status;
+  if (framed_ != nullptr) {
+    status = FramedCommit(request, timeout, &response);
+  } else {
+    grpc::ClientContext context;
+    Prepare(&context, timeout, options_.wait_for_ready);
+    status = FromGrpcStatus((*stub)->Commit(&context, request, &response));
+  }
   *lost = AnswerLost(status);
   if (!status.ok()) return status;
   NoteEpoch(txid, response.coordinator_epoch());
@@ -414,6 +426,17 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
                                               " with outcome ",
                                               v1::Outcome_Name(response.outcome())));
   }
+}
+
+absl::Status Client::FramedCommit(const v1::CommitRequest& request, absl::Duration timeout,
+                                  v1::CommitResponse* response) {
+  if (options_.credentials != nullptr || stub_->routed()) {
+    return absl::FailedPreconditionError(
+        "ClientOptions::framed_address needs a Client of one coordinator target without TLS: "
+        "the framed port is plain TCP to one address");
+  }
+  return framed_->Call(FrameMethod::kCoordinatorCommit, request, timeout, options_.wait_for_ready,
+                       response);
 }
 
 absl::Status Client::Abort(const std::string& txid) { return Abort(txid, {}); }

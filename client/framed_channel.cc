@@ -156,4 +156,38 @@ void FramedChannel::Give(int fd) {
 
 void FramedChannel::Discard(int fd) { close(fd); }
 
+absl::Status FramedChannel::Call(FrameMethod method, const google::protobuf::MessageLite& request,
+                                 absl::Duration timeout, bool wait_for_ready,
+                                 google::protobuf::MessageLite* response) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::StatusOr<int> fd = Send(method, request, timeout, deadline, wait_for_ready);
+  if (!fd.ok()) return fd.status();
+  return Receive(*fd, deadline, response);
+}
+
+absl::StatusOr<int> FramedChannel::Send(FrameMethod method,
+                                        const google::protobuf::MessageLite& request,
+                                        absl::Duration timeout, absl::Time deadline,
+                                        bool wait_for_ready) {
+  absl::StatusOr<int> fd = Take(deadline, wait_for_ready);
+  if (!fd.ok()) return fd.status();
+  if (absl::Status sent = WriteFrame(*fd, EncodeRequest(method, timeout, request), deadline);
+      !sent.ok()) {
+    Discard(*fd);
+    return sent;
+  }
+  return fd;
+}
+
+absl::Status FramedChannel::Receive(int fd, absl::Time deadline,
+                                    google::protobuf::MessageLite* response) {
+  absl::StatusOr<std::string> body = ReadFrame(fd, kMaxFrameBodyBytes, deadline);
+  if (!body.ok()) {
+    Discard(fd);
+    return body.status();
+  }
+  Give(fd);
+  return DecodeAnswer(*body, response);
+}
+
 }  // namespace txcoord

@@ -1,7 +1,7 @@
 // A service's side of an agent's framed port (docs/protocol.md, "The data
 // path"): connections to the agent's --framed_listen address, each carrying
 // one framed call (rpc/frame.h) at a time, kept for the next call once
-// answered. AgentClient uses it when given a data address.
+// answered. AgentClient and Client use it when given a framed address.
 //
 //   FramedChannel channel("127.0.0.1:7172");
 //   absl::StatusOr<int> fd = channel.Take(deadline, /*wait_for_ready=*/true);
@@ -18,6 +18,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "rpc/frame.h"
 
 namespace txcoord {
 
@@ -45,6 +46,20 @@ class FramedChannel final {
   // After a call that failed on its connection (unanswered, timed out):
   // the stream is out of step, so it is closed.
   static void Discard(int fd);
+
+  // A whole call: Send, then Receive.
+  absl::Status Call(FrameMethod method, const google::protobuf::MessageLite& request,
+                    absl::Duration timeout, bool wait_for_ready,
+                    google::protobuf::MessageLite* response);
+  // Sends `request` on a connection taken for it, with `timeout` as its
+  // deadline, and returns the connection for Receive. Errors: Take's, or
+  // the write's (the connection is then closed).
+  absl::StatusOr<int> Send(FrameMethod method, const google::protobuf::MessageLite& request,
+                           absl::Duration timeout, absl::Time deadline, bool wait_for_ready);
+  // Reads the answer on `fd` (from Send) by `deadline`, gives the
+  // connection back (or closes it when the read failed), and returns the
+  // server's status, `response` parsed when OK.
+  absl::Status Receive(int fd, absl::Time deadline, google::protobuf::MessageLite* response);
 
  private:
   absl::StatusOr<int> Connect(absl::Time deadline) const;

@@ -169,22 +169,31 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
                                                      const v1::CommitRequest* request,
                                                      v1::CommitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  std::vector<NamedBranch> named = NamedOf(request->branches());
-  // The reactor and `response` live until Finish; the runtime calls back
-  // exactly once, also when the deadline passes first.
+  // The reactor and `response` live until Finish.
+  Commit(*request, DeadlineOf(context), response,
+         [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  return reactor;
+}
+
+void CoordinatorService::Commit(const v1::CommitRequest& request, absl::Time deadline,
+                                v1::CommitResponse* response,
+                                std::function<void(absl::Status)> done) {
+  std::vector<NamedBranch> named = NamedOf(request.branches());
+  // The runtime calls back exactly once, also when the deadline passes
+  // first.
   runtime_->CommitAsync(
-      request->txid(), std::move(named), DeadlineOf(context),
-      [reactor, response, epoch = runtime_->epoch()](absl::StatusOr<CommitResult> result) {
+      request.txid(), std::move(named), deadline,
+      [response, done = std::move(done),
+       epoch = runtime_->epoch()](absl::StatusOr<CommitResult> result) {
         if (!result.ok()) {
-          reactor->Finish(ToGrpcStatus(result.status()));
+          done(result.status());
           return;
         }
         response->set_outcome(result->committed ? v1::OUTCOME_COMMITTED : v1::OUTCOME_ABORTED);
         response->set_reason(result->reason);
         response->set_coordinator_epoch(epoch);
-        reactor->Finish(grpc::Status::OK);
+        done(absl::OkStatus());
       });
-  return reactor;
 }
 
 grpc::Status CoordinatorService::ServeAbort(const v1::AbortRequest* request,

@@ -31,6 +31,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
+#include "coordinator/framed_port.h"
 #include "coordinator/grpc_participant_transport.h"
 #include "coordinator/ha/owned_space.h"
 #include "coordinator/http_api.h"
@@ -270,6 +271,16 @@ int Run() {
   InflightTracker inflight;
   ServerOptions server_options = security->server;
   server_options.inflight = &inflight;
+  // Before the gRPC port: a refused --framed_listen stops the start before
+  // anything serves.
+  absl::StatusOr<std::unique_ptr<FrameServer>> framed_port = StartFramedFromFlags(
+      "txcoord", *security,
+      CommitFrameHandler(&service, security->server.access_policy.get(), &inflight),
+      &metrics_registry);
+  if (!framed_port.ok()) {
+    TXLOG(ERROR) << "cannot start: " << framed_port.status();
+    return 1;
+  }
   absl::StatusOr<ServerHandle> server = StartServer("txcoord", absl::GetFlag(FLAGS_listen),
                                                     {&service, &admin_service}, server_options);
   if (!server.ok()) {
@@ -360,6 +371,9 @@ int Run() {
   if (registry != nullptr) registry->Drain();
   if (*http != nullptr) (*http)->Stop();
   runtime->StopAccepting();
+  if (*framed_port != nullptr && !(*framed_port)->Stop(absl::Now() + absl::Seconds(5))) {
+    TXLOG(WARNING) << "framed-port calls still running after 5s; stopping anyway";
+  }
   if (!DrainServer(*server, inflight, absl::Seconds(5))) {
     TXLOG(WARNING) << "calls still in flight after 5s; stopping anyway";
   }

@@ -27,6 +27,9 @@ int FuzzCoordinatorRequests(const uint8_t* data, size_t size);
 // txcoord.v1 Participant and Agent requests (proto bytes) through the
 // agent's real service classes and a real participant on SQLite.
 int FuzzAgentRequests(const uint8_t* data, size_t size);
+// Frames of the framed ports (rpc/frame.h): a byte stream read as the
+// server reads requests, and bytes decoded as a client decodes an answer.
+int FuzzFrames(const uint8_t* data, size_t size);
 
 struct Target {
   const char* name;  // also the corpus directory: fuzz/corpus/<name>/

@@ -110,3 +110,10 @@ seq=ex(execute([stmt(b'INSERT INTO moves(id, account) VALUES (?1, ?2)',7,2)]),[1
 w('agent_requests','insert-fk-one-phase',seq)
 seq=ex(execute([stmt(b'SELECT * FROM sqlite_master')]),[0,0])
 w('agent_requests','raw-sql',seq)
+# frames: a stream of request frames (length, version, method, timeout ms, proto), or an answer
+def frame(body): return struct.pack('<I',len(body))+body
+def request(method,ms,msg): return frame(bytes([1,method])+struct.pack('<I',ms)+msg)
+w('frames','two-executes',request(1,2500,execute([upd]))+request(1,0,execute([upd],True)))
+w('frames','commit-then-torn',request(2,30000,field(1,2,b'c.1.7'))+request(2,10,b'')[:7])
+w('frames','over-the-limit',struct.pack('<I',1<<20)+b'x'*16)
+w('frames','error-answer',bytes([10])+b'lock wait timed out')

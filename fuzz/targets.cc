@@ -13,6 +13,7 @@ const std::vector<Target>& AllTargets() {
       {"records", FuzzRecords},
       {"coordinator_requests", FuzzCoordinatorRequests},
       {"agent_requests", FuzzAgentRequests},
+      {"frames", FuzzFrames},
   };
   return targets;
 }

@@ -20,6 +20,14 @@ std::string ListenFlag(const std::string& address) {
   return absl::StrCat("--listen=", address.empty() ? "127.0.0.1:0" : address);
 }
 
+// The same for the framed port, when the daemon serves one.
+void AddFramedFlag(bool framed, const std::string& address, DaemonOptions* daemon) {
+  if (!framed) return;
+  daemon->framed = true;
+  daemon->args.push_back(
+      absl::StrCat("--framed_listen=", address.empty() ? "127.0.0.1:0" : address));
+}
+
 // The same for the HTTP port, when the cluster serves one.
 void AddHttpFlag(bool http, const std::string& host, const std::string& address,
                  DaemonOptions* daemon) {
@@ -144,6 +152,7 @@ absl::Status Cluster::StartCoordinator(int i) {
                  absl::StrCat("--data-dir=", coordinator_data_dir(i))};
   if (!coordinator.id.empty()) daemon.args.push_back(absl::StrCat("--cluster-id=", coordinator.id));
   AddHttpFlag(options_.http, options_.http_host, coordinator.http_address, &daemon);
+  AddFramedFlag(options_.coordinator_framed_port, coordinator.framed_address, &daemon);
   daemon.args.insert(daemon.args.end(), options_.coordinator_flags.begin(),
                      options_.coordinator_flags.end());
   if (static_cast<size_t>(i) < options_.per_coordinator_flags.size()) {
@@ -160,6 +169,7 @@ absl::Status Cluster::StartCoordinator(int i) {
   coordinator.process = *std::move(process);
   coordinator.address = coordinator.process->address();
   coordinator.http_address = coordinator.process->http_address();
+  coordinator.framed_address = coordinator.process->framed_address();
   return absl::OkStatus();
 }
 
@@ -174,11 +184,7 @@ absl::Status Cluster::StartAgent(int i) {
                  absl::StrCat("--coordinator=", coordinator_address(0)),
                  absl::StrCat("--name=", agent.name)};
   AddHttpFlag(options_.http, options_.http_host, agent.http_address, &daemon);
-  if (options_.agent_framed_port) {
-    daemon.framed = true;
-    daemon.args.push_back(absl::StrCat(
-        "--framed_listen=", agent.framed_address.empty() ? "127.0.0.1:0" : agent.framed_address));
-  }
+  AddFramedFlag(options_.agent_framed_port, agent.framed_address, &daemon);
   daemon.args.insert(daemon.args.end(), options_.agent_flags.begin(), options_.agent_flags.end());
   if (static_cast<size_t>(i) < options_.per_agent_flags.size()) {
     const std::vector<std::string>& own = options_.per_agent_flags[i];

@@ -61,6 +61,8 @@ struct ClusterOptions {
   // Agents also serve their framed port (--framed_listen) on a free loopback
   // port each; restarts reuse it.
   bool agent_framed_port = false;
+  // The same for the coordinators.
+  bool coordinator_framed_port = false;
 };
 
 // Files under dir(): coordinator/ (its --data-dir), coordinator.log,
@@ -85,6 +87,11 @@ class Cluster final {
   // "127.0.0.1:PORT" of the HTTP port; empty unless options.http.
   const std::string& coordinator_http_address(int i = 0) const {
     return coordinators_.at(i).http_address;
+  }
+  // "127.0.0.1:PORT" of its framed port; empty unless
+  // options.coordinator_framed_port.
+  const std::string& coordinator_framed_address(int i = 0) const {
+    return coordinators_.at(i).framed_address;
   }
   std::string coordinator_data_dir(int i = 0) const;
   std::string coordinator_log(int i = 0) const;
@@ -144,8 +151,9 @@ class Cluster final {
  private:
   struct Coordinator {
     std::string id;
-    std::string address;       // "127.0.0.1:PORT" once first started
-    std::string http_address;  // likewise, with options.http
+    std::string address;         // "127.0.0.1:PORT" once first started
+    std::string http_address;    // likewise, with options.http
+    std::string framed_address;  // likewise, with options.coordinator_framed_port
     std::unique_ptr<DaemonProcess> process;
     std::vector<std::string> extra_flags;
   };

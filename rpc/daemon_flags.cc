@@ -28,6 +28,15 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "Address (host:port; port 0 picks one) of the Prometheus metrics endpoint, served "
           "over plain HTTP at /metrics. Empty: no endpoint. Bind it to a trusted interface.");
 
+ABSL_FLAG(std::string, framed_listen, "",
+          "Also serve the hot call of services (txagent: Execute; txcoord: Commit) on this "
+          "address (host:port; port 0 picks one) without gRPC: plain framed TCP, each call run on "
+          "the thread that read it, cheaper than a gRPC call (docs/protocol.md, \"The framed "
+          "port\"). Clients use it when given its address. Empty (the default): off. Refused with "
+          "TLS; the gRPC port serves every call either way.");
+ABSL_FLAG(int32_t, framed_max_connections, 256,
+          "Framed-port connections served at once, one thread each; one more is refused with "
+          "UNAVAILABLE.");
 ABSL_FLAG(std::string, http_listen, "",
           "Address (host:port; port 0 picks one) of the HTTP/JSON API and the web console "
           "(/ui); HTTPS with the --tls_* flags. Empty: no HTTP port. See docs/http.md.");
@@ -230,6 +239,45 @@ absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name,
   LogRoles(name, rules, roles);
   security.server.access_policy = std::make_shared<const AccessPolicy>(std::move(rules));
   return security;
+}
+
+absl::StatusOr<std::unique_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
+                                                                  const DaemonSecurity& security,
+                                                                  FrameServer::Handler handler,
+                                                                  MetricsRegistry* registry) {
+  const std::string listen = absl::GetFlag(FLAGS_framed_listen);
+  if (listen.empty()) return nullptr;
+  if (security.server.credentials != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--framed_listen serves plain TCP, and this ", name,
+        "'s gRPC port has TLS: leave --framed_listen empty (services then make every call over "
+        "TLS on --listen)"));
+  }
+  const int max_connections = absl::GetFlag(FLAGS_framed_max_connections);
+  if (max_connections < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--framed_max_connections must be at least 1, got ", max_connections));
+  }
+  FrameServerOptions options;
+  options.name = name + " framed";
+  options.listen = listen;
+  options.max_connections = max_connections;
+  absl::StatusOr<std::unique_ptr<FrameServer>> server =
+      FrameServer::Start(std::move(options), std::move(handler));
+  if (!server.ok()) return server.status();
+  const FrameServer* serving = server->get();
+  registry->AddCounterFunction(name + "_framed_calls_total",
+                               "Calls served on the framed port (--framed_listen).",
+                               [serving] { return static_cast<double>(serving->calls()); });
+  registry->AddGauge(name + "_framed_connections", "Framed-port connections open.",
+                     [serving] { return static_cast<double>(serving->open_connections()); });
+  registry->AddCounterFunction(
+      name + "_framed_refused_connections_total",
+      "Framed-port connections refused for --framed_max_connections.",
+      [serving] { return static_cast<double>(serving->refused_connections()); });
+  TXLOG(WARNING) << name << ": framed port without TLS: its calls are open to any host that "
+                 << "reaches " << (*server)->address();
+  return server;
 }
 
 absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(

@@ -15,6 +15,7 @@
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "rpc/daemon.h"
+#include "rpc/frame_server.h"
 #include "rpc/http_server.h"
 
 namespace txcoord {
@@ -62,6 +63,19 @@ absl::StatusOr<std::map<std::string, IdentityList>> ParseAgentIdentities(absl::s
 absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
     const std::string& name, std::vector<HttpRoute> routes, const DaemonSecurity& security,
     std::map<std::string, HttpAsset> assets = {});
+
+// Starts the framed port on --framed_listen (nullptr when the flag is
+// empty, the default) with `handler`: FAILED_PRECONDITION when the gRPC
+// port has TLS (the framed port has none), INVALID_ARGUMENT for a bad
+// --framed_max_connections. Prints "<name> framed listening on
+// HOST:PORT", logs a WARNING that it is open to whoever reaches it, and
+// adds <name>_framed_calls_total, _connections and
+// _refused_connections_total to `registry` (the server must outlive its
+// renders).
+absl::StatusOr<std::unique_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
+                                                                  const DaemonSecurity& security,
+                                                                  FrameServer::Handler handler,
+                                                                  MetricsRegistry* registry);
 
 // Adds txcoord_calls_refused_total{role=...} to `registry`, read from
 // `policy` (which must outlive the registry's renders).

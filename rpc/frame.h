@@ -1,7 +1,8 @@
-// Frames of the agent's framed port (docs/protocol.md, "The framed port"): an
-// Agent.Execute sent as one frame over a plain TCP connection and answered
-// on the same connection, without gRPC. FrameServer (rpc/frame_server.h)
-// serves them; AgentClient sends them when given a data address.
+// Frames of the daemons' framed ports (docs/protocol.md, "The framed
+// port"): a service's hot call (an agent's Execute, the coordinator's
+// Commit) sent as one frame over a plain TCP connection and answered on the
+// same connection, without gRPC. FrameServer (rpc/frame_server.h) serves
+// them; AgentClient and Client send them when given a framed address.
 //
 // A frame is a 4-byte little-endian length, then that many bytes of body:
 //   request: version (1 byte, kFrameVersion), method (1 byte, FrameMethod),
@@ -32,7 +33,8 @@ inline constexpr uint8_t kFrameVersion = 1;
 
 // The calls a frame may carry.
 enum class FrameMethod : uint8_t {
-  kAgentExecute = 1,  // v1.ExecuteRequest -> v1.ExecuteResponse
+  kAgentExecute = 1,       // at txagent: v1.ExecuteRequest -> v1.ExecuteResponse
+  kCoordinatorCommit = 2,  // at txcoord: v1.CommitRequest -> v1.CommitResponse
 };
 
 // The length prefix, and the request header after it.

@@ -54,9 +54,11 @@ class ChaosTest : public ::testing::Test {
     options.cluster_id = "chaos";
     options.coordinator_flags = {"--phase2_retry_max=200ms", "--prepare_timeout=2s"};
     options.agent_flags = {"--lock_timeout=500ms", "--branch_idle_timeout=2s"};
-    // Agents 0 and 2 are called on their framed ports, agent 1 over gRPC:
-    // kills cut both kinds of connection mid-call.
+    // Agents 0 and 2 are called on their framed ports, agent 1 over gRPC,
+    // and Commit goes to the coordinator's framed port: kills cut both
+    // kinds of connection mid-call.
     options.agent_framed_port = true;
+    options.coordinator_framed_port = true;
     absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -88,6 +90,7 @@ class ChaosTest : public ::testing::Test {
     client_options.commit_timeout = absl::Seconds(5);
     // The suite counts unknown outcomes itself: one Commit call each.
     client_options.settle_timeout = absl::ZeroDuration();
+    client_options.framed_address = cluster_->coordinator_framed_address();
     client_ = std::make_unique<Client>(cluster_->coordinator_address(), client_options);
     AgentClientOptions agent_options;
     agent_options.wait_for_ready = true;

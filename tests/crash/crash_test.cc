@@ -38,8 +38,8 @@ struct CrashCase {
   int hit;                // crash on this hit, so that some transfers finish first
   bool early_prepare;
   const char* agent_flag = nullptr;  // for every agent, beside the defaults
-  // Services send Execute on the agents' framed ports (txagent
-  // --framed_listen), not over gRPC.
+  // Services send Execute and Commit on the daemons' framed ports
+  // (--framed_listen), not over gRPC.
   bool framed = false;
 };
 
@@ -93,6 +93,7 @@ class CrashTest : public ::testing::TestWithParam<CrashCase> {
     options.agent_flags = {"--lock_timeout=500ms", "--branch_idle_timeout=2s"};
     if (GetParam().agent_flag != nullptr) options.agent_flags.push_back(GetParam().agent_flag);
     options.agent_framed_port = GetParam().framed;
+    options.coordinator_framed_port = GetParam().framed;
     absl::StatusOr<std::unique_ptr<Cluster>> cluster = Cluster::Start(options);
     ASSERT_TRUE(cluster.ok()) << cluster.status();
     cluster_ = *std::move(cluster);
@@ -113,6 +114,7 @@ class CrashTest : public ::testing::TestWithParam<CrashCase> {
     // began at their first Enlist or Commit, and leaves reserved ones
     // unused (the chaos test keeps Begin).
     client_options.reserve_txids = 16;
+    client_options.framed_address = cluster_->coordinator_framed_address();
     client_ = std::make_unique<Client>(cluster_->coordinator_address(), client_options);
     AgentClientOptions agent_options;
     agent_options.wait_for_ready = wait_for_ready;
@@ -237,6 +239,10 @@ INSTANTIATE_TEST_SUITE_P(
         CrashCase{"CoordinatorMidPhaseTwo", "mid-phase-two", kCoordinator, 20, false},
         CrashCase{"CoordinatorAfterCommitLoggedEarlyPrepare", "after-commit-logged", kCoordinator,
                   8, true},
+        // The same with Executes and Commits on the framed ports: the
+        // client's Commit connection breaks with the decision logged.
+        CrashCase{"CoordinatorAfterCommitLoggedEarlyPrepareFramed", "after-commit-logged",
+                  kCoordinator, 8, true, nullptr, /*framed=*/true},
         CrashCase{"AgentAfterPrepareDurable", "after-prepare-durable", 1, 8, false},
         CrashCase{"AgentAfterPrepareDurableEarlyPrepare", "after-prepare-durable", 1, 8, true},
         // Every vote of a named early prepare deferred: the agent dies

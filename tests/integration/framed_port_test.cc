@@ -1,8 +1,8 @@
-// Services that run their SQL over the agents' framed ports (txagent
-// --framed_listen, AgentClientOptions::framed_address) get what they get
-// over gRPC: the same results, the same errors, transfers that conserve
-// money, an agent found again after its restart, and agents that stop
-// cleanly with framed connections open.
+// Services that send Execute and Commit to the daemons' framed ports
+// (--framed_listen; AgentClientOptions and ClientOptions::framed_address)
+// get what they get over gRPC: the same results, the same errors,
+// transfers that conserve money, an agent found again after its restart,
+// and daemons that stop cleanly with framed connections open.
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -34,14 +34,22 @@ class FramedPortTest : public ClusterFixture {
   ClusterOptions Options() override {
     ClusterOptions options = ClusterFixture::Options();
     options.agent_framed_port = true;
+    options.coordinator_framed_port = true;
     options.agent_flags = {"--metrics_listen=127.0.0.1:0"};
+    options.coordinator_flags = {"--metrics_listen=127.0.0.1:0"};
     return options;
   }
 
   void SetUp() override {
     ClusterFixture::SetUp();
     if (HasFatalFailure()) return;
-    // agents_ send Execute on the framed ports; grpc_agents_ on gRPC.
+    // agents_ and coordinator_ send Execute and Commit on the framed
+    // ports; grpc_agents_ and grpc_coordinator_ on gRPC.
+    ASSERT_THAT(cluster_->coordinator_framed_address(), Not(""));
+    ClientOptions client_options;
+    client_options.framed_address = cluster_->coordinator_framed_address();
+    coordinator_ = std::make_unique<Client>(cluster_->coordinator_address(), client_options);
+    grpc_coordinator_ = std::make_unique<Client>(cluster_->coordinator_address());
     agents_.clear();
     owned_agents_.clear();
     for (int i = 0; i < cluster_->agent_count(); ++i) {
@@ -56,21 +64,31 @@ class FramedPortTest : public ClusterFixture {
 
   void TearDown() override {
     grpc_agents_.clear();
+    grpc_coordinator_.reset();
     ClusterFixture::TearDown();
   }
 
   // txagent_framed_calls_total of agent `i`.
   double FramedCalls(int i) {
-    absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->agent_log(i));
+    return FramedCallsIn(cluster_->agent_log(i), "txagent_framed_calls_total");
+  }
+  // txcoord_framed_calls_total.
+  double FramedCommits() {
+    return FramedCallsIn(cluster_->coordinator_log(), "txcoord_framed_calls_total");
+  }
+
+  double FramedCallsIn(const std::string& log, const std::string& metric) {
+    absl::StatusOr<std::string> address = MetricsAddressFromLog(log);
     EXPECT_TRUE(address.ok()) << address.status();
     if (!address.ok()) return -1;
     absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
     EXPECT_TRUE(scrape.ok()) << scrape.status();
     if (!scrape.ok()) return -1;
-    return scrape->Value("txagent_framed_calls_total").value_or(-1);
+    return scrape->Value(metric).value_or(-1);
   }
 
   std::vector<std::unique_ptr<AgentClient>> grpc_agents_;
+  std::unique_ptr<Client> grpc_coordinator_;
 };
 
 TEST_F(FramedPortTest, BranchesRunAtOnceCommitEverywhere) {
@@ -104,8 +122,9 @@ TEST_F(FramedPortTest, BranchesRunAtOnceCommitEverywhere) {
         return rows.ok() && *rows == 3;
       },
       absl::Seconds(10)));
-  // The create and the branch came on the framed port.
+  // The create and the branch came on the framed port, and so did the Commit.
   for (int i = 0; i < 3; ++i) EXPECT_EQ(FramedCalls(i), 2) << "agent " << i;
+  EXPECT_EQ(FramedCommits(), 1);
 }
 
 TEST_F(FramedPortTest, TransfersConserveMoneyAndLeaveNothingPrepared) {
@@ -142,6 +161,7 @@ TEST_F(FramedPortTest, TransfersConserveMoneyAndLeaveNothingPrepared) {
   EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected outcomes, e.g. "
                                   << unexpected.front();
   for (int i = 0; i < 3; ++i) EXPECT_GE(FramedCalls(i), committed) << "agent " << i;
+  EXPECT_GE(FramedCommits(), committed);
   ExpectSettledAndConserved(bank, *cluster_);
 }
 
@@ -168,6 +188,47 @@ TEST_F(FramedPortTest, ErrorsComeBackAsTheyDoOverGrpc) {
     ASSERT_FALSE(grpc.ok()) << "case " << i;
     EXPECT_EQ(framed.status(), grpc.status()) << "case " << i;
   }
+}
+
+TEST_F(FramedPortTest, CommitErrorsComeBackAsTheyDoOverGrpc) {
+  ClientOptions once;
+  once.settle_timeout = absl::ZeroDuration();
+  once.framed_address = cluster_->coordinator_framed_address();
+  Client framed(cluster_->coordinator_address(), once);
+  once.framed_address = "";
+  Client grpc(cluster_->coordinator_address(), once);
+  absl::StatusOr<std::string> begun = grpc.Begin(absl::Seconds(30));
+  ASSERT_TRUE(begun.ok()) << begun.status();
+  ASSERT_TRUE(grpc.Abort(*begun).ok());
+  const std::vector<std::string> txids = {
+      "not a txid",
+      "other.1.1",    // another coordinator's
+      "it.1.999999",  // never issued here
+  };
+  for (const std::string& txid : txids) {
+    absl::StatusOr<CommitResult> over_framed = framed.Commit(txid);
+    absl::StatusOr<CommitResult> over_grpc = grpc.Commit(txid);
+    ASSERT_FALSE(over_grpc.ok()) << txid;
+    EXPECT_EQ(over_framed.status(), over_grpc.status()) << txid;
+  }
+  // An aborted transaction's Commit answers ABORTED with its reason alike.
+  absl::StatusOr<CommitResult> over_framed = framed.Commit(*begun);
+  absl::StatusOr<CommitResult> over_grpc = grpc.Commit(*begun);
+  ASSERT_TRUE(over_framed.ok()) << over_framed.status();
+  ASSERT_TRUE(over_grpc.ok()) << over_grpc.status();
+  EXPECT_FALSE(over_framed->committed);
+  EXPECT_EQ(over_framed->reason, over_grpc->reason);
+}
+
+TEST_F(FramedPortTest, AFramedCommitNeedsPlainTcpToOneCoordinator) {
+  ClientOptions options;
+  options.framed_address = cluster_->coordinator_framed_address();
+  options.credentials = grpc::InsecureChannelCredentials();
+  options.settle_timeout = absl::ZeroDuration();
+  Client with_tls_credentials(cluster_->coordinator_address(), options);
+  absl::StatusOr<CommitResult> result = with_tls_credentials.Commit("it.1.1");
+  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(result.status().message(), HasSubstr("without TLS"));
 }
 
 TEST_F(FramedPortTest, ARestartedAgentIsFoundAgainWithoutAFailedCall) {

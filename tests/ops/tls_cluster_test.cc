@@ -247,15 +247,19 @@ TEST_F(TlsClusterTest, BadCertificateFileRefusesToStartNamingIt) {
       HasSubstr("--tls_cert " + missing + ": cannot read"));
 }
 
-// The framed port is plain TCP: an agent whose gRPC port has TLS must not
+// The framed port is plain TCP: a daemon whose gRPC port has TLS must not
 // open a way around it.
-TEST_F(TlsClusterTest, AnAgentWithTlsRefusesAFramedPort) {
+TEST_F(TlsClusterTest, ADaemonWithTlsRefusesAFramedPort) {
   cluster_->SetAgentExtraFlags(1, {"--framed_listen=127.0.0.1:0"});
   absl::Status restarted = cluster_->RestartAgent(1);
   EXPECT_FALSE(restarted.ok());
   EXPECT_THAT(restarted.message(), HasSubstr("--framed_listen serves plain TCP"));
   cluster_->SetAgentExtraFlags(1, {});
   ASSERT_TRUE(cluster_->StartAgent(1).ok());
+  std::vector<std::string> coordinator_flags = certs_.DaemonFlags("operator");
+  coordinator_flags.push_back("--framed_listen=127.0.0.1:0");
+  EXPECT_THAT(FailedStartLog(dir_->path(), coordinator_flags),
+              HasSubstr("--framed_listen serves plain TCP"));
 }
 
 }  // namespace
