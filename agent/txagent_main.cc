@@ -354,13 +354,9 @@ int Run() {
   InflightTracker inflight;
   ServerOptions server_options = security->server;
   server_options.inflight = &inflight;
-  // Before the gRPC port: a refused --framed_listen stops the start before
-  // anything serves.
-  absl::StatusOr<std::unique_ptr<FrameServer>> framed_port = StartFramedFromFlags(
-      "txagent", *security, ExecuteFrameHandler(&agent_service, policy, &inflight),
-      &metrics_registry);
-  if (!framed_port.ok()) {
-    TXLOG(ERROR) << "cannot start: " << framed_port.status();
+  // A refused --framed_listen stops the start before anything serves.
+  if (absl::Status framed = CheckFramedFlags("txagent", *security); !framed.ok()) {
+    TXLOG(ERROR) << "cannot start: " << framed;
     return 1;
   }
   absl::StatusOr<ServerHandle> server =
@@ -382,6 +378,14 @@ int Run() {
   const std::string advertise = absl::GetFlag(FLAGS_advertise);
   const std::string endpoint = advertise.empty() ? server->address : advertise;
   link->set_endpoint(endpoint);
+  // After the endpoint is known: an Execute's enlistment names it.
+  absl::StatusOr<std::shared_ptr<FrameServer>> framed_port = StartFramedFromFlags(
+      "txagent", *security, ExecuteFrameHandler(&agent_service, policy, &inflight),
+      &metrics_registry);
+  if (!framed_port.ok()) {
+    TXLOG(ERROR) << "cannot start: " << framed_port.status();
+    return 1;
+  }
   if (registry != nullptr) {
     absl::StatusOr<cluster::NodeRecord> record = cluster::SelfRecord(
         cluster::kAgentRole, name, node_id, endpoint, *http != nullptr ? (*http)->address() : "");

@@ -72,7 +72,7 @@ AgentClient::AgentClient(const std::string& target, AgentClientOptions options)
 AgentClient::AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOptions options)
     : options_(options),
       stub_(std::make_unique<Stub>(std::move(channel))),
-      framed_(options.framed_address.empty()
+      framed_(options.framed_address.empty() || options.credentials != nullptr
                   ? nullptr
                   : std::make_unique<FramedChannel>(options.framed_address)) {}
 
@@ -138,11 +138,6 @@ void AgentClient::PrepareContext(grpc::ClientContext* context,
 
 absl::StatusOr<int> AgentClient::StartFramedCall(const v1::ExecuteRequest& request,
                                                  absl::Duration timeout, absl::Time deadline) {
-  if (options_.credentials != nullptr) {
-    return absl::FailedPreconditionError(
-        "the framed port is plain TCP and this client has TLS credentials: leave framed_address "
-        "empty to run Execute over TLS");
-  }
   return framed_->Send(FrameMethod::kAgentExecute, request, timeout, deadline,
                        options_.wait_for_ready);
 }

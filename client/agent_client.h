@@ -47,12 +47,12 @@ struct AgentClientOptions {
   // the constructor that takes a target then opens a channel of its own
   // with them. nullptr: the shared insecure channel.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
-  // The agent's framed address (its --framed_listen): Execute then goes
-  // over plain framed TCP instead of gRPC, each call costing the agent and
-  // this process less CPU (docs/protocol.md, "The framed port"); the same
-  // statuses come back. Release and Publish stay on gRPC. Plaintext only:
-  // with `credentials` set, Execute fails with FAILED_PRECONDITION. Empty
-  // (the default): every call over gRPC.
+  // The agent's framed port (its --framed_listen): Execute then goes over
+  // plain framed TCP instead of gRPC, each call costing the agent and this
+  // process less CPU (docs/protocol.md, "The framed port"); the same
+  // statuses come back. Release and Publish stay on gRPC. Ignored (every
+  // call over gRPC) with `credentials`, which the framed port cannot
+  // honour. Empty (the default): every call over gRPC.
   std::string framed_address;
 };
 

@@ -203,17 +203,14 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : options_(options),
       stub_(std::make_unique<Stub>(std::move(channel))),
       reserved_(std::make_unique<Reserved>()),
-      framed_(options.framed_address.empty()
+      framed_(options.framed_address.empty() || options.credentials != nullptr
                   ? nullptr
                   : std::make_unique<FramedChannel>(options.framed_address)) {}
 
 Client::Client(std::shared_ptr<cluster::CoordinatorDirectory> directory, ClientOptions options)
     : options_(options),
       stub_(std::make_unique<Stub>(std::move(directory), options.credentials)),
-      reserved_(std::make_unique<Reserved>()),
-      framed_(options.framed_address.empty()
-                  ? nullptr
-                  : std::make_unique<FramedChannel>(options.framed_address)) {}
+      reserved_(std::make_unique<Reserved>()) {}
 
 Client::~Client() = default;
 
@@ -405,7 +402,8 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
   v1::CommitResponse response;
   absl::Status status;
   if (framed_ != nullptr) {
-    status = FramedCommit(request, timeout, &response);
+    status = framed_->Call(FrameMethod::kCoordinatorCommit, request, timeout,
+                           options_.wait_for_ready, &response);
   } else {
     grpc::ClientContext context;
     Prepare(&context, timeout, options_.wait_for_ready);
@@ -426,17 +424,6 @@ absl::StatusOr<CommitResult> Client::CommitOnce(const std::string& txid,
                                               " with outcome ",
                                               v1::Outcome_Name(response.outcome())));
   }
-}
-
-absl::Status Client::FramedCommit(const v1::CommitRequest& request, absl::Duration timeout,
-                                  v1::CommitResponse* response) {
-  if (options_.credentials != nullptr || stub_->routed()) {
-    return absl::FailedPreconditionError(
-        "ClientOptions::framed_address needs a Client of one coordinator target without TLS: "
-        "the framed port is plain TCP to one address");
-  }
-  return framed_->Call(FrameMethod::kCoordinatorCommit, request, timeout, options_.wait_for_ready,
-                       response);
 }
 
 absl::Status Client::Abort(const std::string& txid) { return Abort(txid, {}); }

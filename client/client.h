@@ -90,8 +90,9 @@ struct ClientOptions {
   // The coordinator's framed port (its --framed_listen): Commit then goes
   // over plain framed TCP instead of gRPC, costing both ends less CPU
   // (docs/protocol.md, "The framed port"), with the same answers; every
-  // other call stays on gRPC. Only for a Client of one coordinator target,
-  // without TLS: otherwise Commit fails with FAILED_PRECONDITION. Empty
+  // other call stays on gRPC. Ignored (Commit over gRPC) with
+  // `credentials`, which the framed port cannot honour, and by a Client of
+  // a coordinator directory, whose Commit goes to each txid's owner. Empty
   // (the default): Commit over gRPC.
   std::string framed_address;
 };
@@ -230,10 +231,6 @@ class Client final {
   // reserved block of that cluster from an earlier epoch is dropped.
   void NoteEpoch(const std::string& txid, uint64_t coordinator_epoch);
   friend class Transaction;  // notes its agents' refusals too
-
-  // CommitOnce's call on the framed port.
-  absl::Status FramedCommit(const v1::CommitRequest& request, absl::Duration timeout,
-                            v1::CommitResponse* response);
 
   class Stub;
   struct Reserved;

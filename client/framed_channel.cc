@@ -10,32 +10,15 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/tcp_listener.h"
 
 namespace txcoord {
 namespace {
-
-// "host:port" or "[v6]:port" into its parts; false if malformed.
-bool SplitAddress(const std::string& address, std::string* host, std::string* port) {
-  const size_t colon = address.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return false;
-  absl::string_view h(address.data(), colon);
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  *host = std::string(h);
-  *port = address.substr(colon + 1);
-  return true;
-}
-
-int PollMs(absl::Time deadline) {
-  const int64_t ms = absl::ToInt64Milliseconds(
-      absl::Ceil(std::max(deadline - absl::Now(), absl::ZeroDuration()), absl::Milliseconds(1)));
-  return static_cast<int>(std::min<int64_t>(ms, INT_MAX));
-}
 
 // Connects one socket to `a` within `deadline`; -1 with `error` set.
 int ConnectOne(const addrinfo* a, absl::Time deadline, std::string* error) {
@@ -49,14 +32,9 @@ int ConnectOne(const addrinfo* a, absl::Time deadline, std::string* error) {
   if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
     failed = errno;
     if (failed == EINPROGRESS) {
-      pollfd ready{fd, POLLOUT, 0};
-      int n = 0;
-      do {
-        n = poll(&ready, 1, PollMs(deadline));
-      } while (n < 0 && errno == EINTR);
       socklen_t length = sizeof(failed);
-      if (n <= 0) {
-        failed = n == 0 ? ETIMEDOUT : errno;
+      if (absl::Status ready = WaitForSocket(fd, POLLOUT, deadline); !ready.ok()) {
+        failed = ETIMEDOUT;
       } else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &failed, &length) != 0) {
         failed = errno;
       }
@@ -93,10 +71,7 @@ FramedChannel::~FramedChannel() {
 
 absl::StatusOr<int> FramedChannel::Connect(absl::Time deadline) const {
   std::string host, port;
-  if (!SplitAddress(address_, &host, &port)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("framed address \"", address_, "\" is not host:port"));
-  }
+  if (absl::Status s = SplitHostPort(address_, "framed_address", &host, &port); !s.ok()) return s;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -104,7 +79,7 @@ absl::StatusOr<int> FramedChannel::Connect(absl::Time deadline) const {
   addrinfo* addresses = nullptr;
   if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &addresses); rc != 0) {
     return absl::UnavailableError(
-        absl::StrCat("agent framed port at ", address_, ": ", gai_strerror(rc)));
+        absl::StrCat("framed port at ", address_, ": ", gai_strerror(rc)));
   }
   std::string error = "no address";
   int fd = -1;
@@ -113,7 +88,7 @@ absl::StatusOr<int> FramedChannel::Connect(absl::Time deadline) const {
   }
   freeaddrinfo(addresses);
   if (fd < 0) {
-    return absl::UnavailableError(absl::StrCat("agent framed port at ", address_, ": ", error));
+    return absl::UnavailableError(absl::StrCat("framed port at ", address_, ": ", error));
   }
   return fd;
 }
@@ -171,7 +146,11 @@ absl::StatusOr<int> FramedChannel::Send(FrameMethod method,
                                         bool wait_for_ready) {
   absl::StatusOr<int> fd = Take(deadline, wait_for_ready);
   if (!fd.ok()) return fd.status();
-  if (absl::Status sent = WriteFrame(*fd, EncodeRequest(method, timeout, request), deadline);
+  // What is left of it after connecting is the deadline the server gets.
+  const absl::Duration left = timeout == absl::InfiniteDuration()
+                                  ? timeout
+                                  : std::max(deadline - absl::Now(), absl::Milliseconds(1));
+  if (absl::Status sent = WriteFrame(*fd, EncodeRequest(method, left, request), deadline);
       !sent.ok()) {
     Discard(*fd);
     return sent;

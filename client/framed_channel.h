@@ -1,5 +1,5 @@
-// A service's side of an agent's framed port (docs/protocol.md, "The data
-// path"): connections to the agent's --framed_listen address, each carrying
+// A client's side of a daemon's framed port (docs/protocol.md, "The
+// framed port"): connections to the agent's --framed_listen address, each carrying
 // one framed call (rpc/frame.h) at a time, kept for the next call once
 // answered. AgentClient and Client use it when given a framed address.
 //

@@ -13,9 +13,6 @@
 #include "absl/strings/str_cat.h"
 
 namespace txcoord {
-namespace {
-
-// "host:port" or "[v6]:port" into its parts.
 absl::Status SplitHostPort(const std::string& listen, absl::string_view flag, std::string* host,
                            std::string* port) {
   const absl::Status bad = absl::InvalidArgumentError(
@@ -38,8 +35,6 @@ absl::Status SplitHostPort(const std::string& listen, absl::string_view flag, st
   }
   return absl::OkStatus();
 }
-
-}  // namespace
 
 absl::StatusOr<TcpListener> ListenTcp(const std::string& listen, absl::string_view flag,
                                       const TcpListenOptions& options) {

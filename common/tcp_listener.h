@@ -25,6 +25,12 @@ struct TcpListener {
   std::string address;  // "host:port" or "[v6]:port" actually bound
 };
 
+// "host:port" or "[v6]:port" into its parts (the brackets dropped).
+// INVALID_ARGUMENT naming `flag` unless the port is 0 to 65535 and the
+// host is not empty.
+absl::Status SplitHostPort(const std::string& listen, absl::string_view flag, std::string* host,
+                           std::string* port);
+
 // Binds `listen` ("host:port", "[v6]:port"; port 0 picks a free one) with
 // SO_REUSEADDR and close-on-exec, and listens. INVALID_ARGUMENT naming
 // `flag` for a malformed address or a host that does not resolve,

@@ -271,20 +271,23 @@ int Run() {
   InflightTracker inflight;
   ServerOptions server_options = security->server;
   server_options.inflight = &inflight;
-  // Before the gRPC port: a refused --framed_listen stops the start before
-  // anything serves.
-  absl::StatusOr<std::unique_ptr<FrameServer>> framed_port = StartFramedFromFlags(
-      "txcoord", *security,
-      CommitFrameHandler(&service, security->server.access_policy.get(), &inflight),
-      &metrics_registry);
-  if (!framed_port.ok()) {
-    TXLOG(ERROR) << "cannot start: " << framed_port.status();
+  // A refused --framed_listen stops the start before anything serves.
+  if (absl::Status framed = CheckFramedFlags("txcoord", *security); !framed.ok()) {
+    TXLOG(ERROR) << "cannot start: " << framed;
     return 1;
   }
   absl::StatusOr<ServerHandle> server = StartServer("txcoord", absl::GetFlag(FLAGS_listen),
                                                     {&service, &admin_service}, server_options);
   if (!server.ok()) {
     TXLOG(ERROR) << "cannot start: " << server.status();
+    return 1;
+  }
+  absl::StatusOr<std::shared_ptr<FrameServer>> framed_port = StartFramedFromFlags(
+      "txcoord", *security,
+      CommitFrameHandler(&service, security->server.access_policy.get(), &inflight),
+      &metrics_registry);
+  if (!framed_port.ok()) {
+    TXLOG(ERROR) << "cannot start: " << framed_port.status();
     return 1;
   }
   // Cluster mode: HTTP calls on another coordinator's txid are redirected

@@ -33,8 +33,8 @@ struct DaemonOptions {
   // The child also serves HTTP (--http_listen): Start waits for its
   // "<name> http listening on HOST:PORT" line too.
   bool http = false;
-  // The child also serves the agent's framed port (--framed_listen): Start
-  // waits for its "txagent framed listening on HOST:PORT" line too.
+  // The child also serves a framed port (--framed_listen): Start waits for
+  // its "<name> framed listening on HOST:PORT" line too.
   bool framed = false;
   // For programs other than txcoord's own, which announce readiness in
   // their log (nats-server: "Server is ready"): if set, the child's stdout

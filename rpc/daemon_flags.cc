@@ -241,42 +241,49 @@ absl::StatusOr<DaemonSecurity> DaemonSecurityFromFlags(const std::string& name,
   return security;
 }
 
-absl::StatusOr<std::unique_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
-                                                                  const DaemonSecurity& security,
-                                                                  FrameServer::Handler handler,
-                                                                  MetricsRegistry* registry) {
-  const std::string listen = absl::GetFlag(FLAGS_framed_listen);
-  if (listen.empty()) return nullptr;
+absl::Status CheckFramedFlags(const std::string& name, const DaemonSecurity& security) {
+  if (absl::GetFlag(FLAGS_framed_listen).empty()) return absl::OkStatus();
   if (security.server.credentials != nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--framed_listen serves plain TCP, and this ", name,
         "'s gRPC port has TLS: leave --framed_listen empty (services then make every call over "
         "TLS on --listen)"));
   }
-  const int max_connections = absl::GetFlag(FLAGS_framed_max_connections);
-  if (max_connections < 1) {
+  if (const int max = absl::GetFlag(FLAGS_framed_max_connections); max < 1) {
     return absl::InvalidArgumentError(
-        absl::StrCat("--framed_max_connections must be at least 1, got ", max_connections));
+        absl::StrCat("--framed_max_connections must be at least 1, got ", max));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
+                                                                  const DaemonSecurity& security,
+                                                                  FrameServer::Handler handler,
+                                                                  MetricsRegistry* registry) {
+  const std::string listen = absl::GetFlag(FLAGS_framed_listen);
+  if (listen.empty()) return nullptr;
+  if (absl::Status checked = CheckFramedFlags(name, security); !checked.ok()) return checked;
   FrameServerOptions options;
   options.name = name + " framed";
   options.listen = listen;
-  options.max_connections = max_connections;
-  absl::StatusOr<std::unique_ptr<FrameServer>> server =
+  options.max_connections = absl::GetFlag(FLAGS_framed_max_connections);
+  absl::StatusOr<std::unique_ptr<FrameServer>> started =
       FrameServer::Start(std::move(options), std::move(handler));
-  if (!server.ok()) return server.status();
-  const FrameServer* serving = server->get();
+  if (!started.ok()) return started.status();
+  // Shared with the metrics, whose renders may outlive the daemon's own
+  // handle on a failed start.
+  std::shared_ptr<FrameServer> server = *std::move(started);
   registry->AddCounterFunction(name + "_framed_calls_total",
                                "Calls served on the framed port (--framed_listen).",
-                               [serving] { return static_cast<double>(serving->calls()); });
+                               [server] { return static_cast<double>(server->calls()); });
   registry->AddGauge(name + "_framed_connections", "Framed-port connections open.",
-                     [serving] { return static_cast<double>(serving->open_connections()); });
+                     [server] { return static_cast<double>(server->open_connections()); });
   registry->AddCounterFunction(
       name + "_framed_refused_connections_total",
-      "Framed-port connections refused for --framed_max_connections.",
-      [serving] { return static_cast<double>(serving->refused_connections()); });
+      "Framed-port connections refused: over --framed_max_connections, or no thread for them.",
+      [server] { return static_cast<double>(server->refused_connections()); });
   TXLOG(WARNING) << name << ": framed port without TLS: its calls are open to any host that "
-                 << "reaches " << (*server)->address();
+                 << "reaches " << server->address();
   return server;
 }
 

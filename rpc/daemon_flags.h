@@ -64,6 +64,9 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
     const std::string& name, std::vector<HttpRoute> routes, const DaemonSecurity& security,
     std::map<std::string, HttpAsset> assets = {});
 
+// What StartFramedFromFlags would refuse, checked before anything serves.
+absl::Status CheckFramedFlags(const std::string& name, const DaemonSecurity& security);
+
 // Starts the framed port on --framed_listen (nullptr when the flag is
 // empty, the default) with `handler`: FAILED_PRECONDITION when the gRPC
 // port has TLS (the framed port has none), INVALID_ARGUMENT for a bad
@@ -72,7 +75,7 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
 // adds <name>_framed_calls_total, _connections and
 // _refused_connections_total to `registry` (the server must outlive its
 // renders).
-absl::StatusOr<std::unique_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
+absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
                                                                   const DaemonSecurity& security,
                                                                   FrameServer::Handler handler,
                                                                   MetricsRegistry* registry);

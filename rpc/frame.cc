@@ -21,11 +21,11 @@ static_assert(kMaxFrameBodyBytes == kMaxMessageBytes + kRequestHeaderBytes,
 // The highest google.rpc.Code (UNAUTHENTICATED).
 constexpr int kMaxStatusCode = 16;
 
-void PutLength(uint32_t value, char* out) {
+void PutUint32Le(uint32_t value, char* out) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>((value >> (8 * i)) & 0xff);
 }
 
-uint32_t GetLength(const char* in) {
+uint32_t GetUint32Le(const char* in) {
   uint32_t value = 0;
   for (int i = 0; i < 4; ++i) value |= uint32_t{static_cast<unsigned char>(in[i])} << (8 * i);
   return value;
@@ -35,25 +35,11 @@ absl::Status ErrnoStatus(absl::string_view what, int error) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(error)));
 }
 
-// Waits until `fd` is ready for `events`, or `deadline` passes.
-absl::Status WaitReady(int fd, short events, absl::Time deadline) {
-  for (;;) {
-    const absl::Duration left = deadline - absl::Now();
-    if (left <= absl::ZeroDuration()) {
-      return absl::DeadlineExceededError("the call's deadline passed on its framed connection");
-    }
-    const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)));
-    pollfd ready{fd, events, 0};
-    const int n = poll(&ready, 1, static_cast<int>(std::min<int64_t>(ms, INT_MAX)));
-    if (n > 0) return absl::OkStatus();
-    if (n < 0 && errno != EINTR) return ErrnoStatus("poll", errno);
-  }
-}
-
-// Reads exactly `size` bytes. Tries the socket first and waits only when
-// it has nothing yet; with an infinite deadline it just blocks.
+// Reads exactly `size` bytes of `what`, of which `before` were read
+// already. Tries the socket first and waits only when it has nothing yet;
+// with an infinite deadline it just blocks.
 absl::Status ReadExactly(int fd, char* out, size_t size, absl::Time deadline,
-                         absl::string_view what) {
+                         absl::string_view what, size_t before = 0) {
   const bool bounded = deadline != absl::InfiniteFuture();
   size_t done = 0;
   while (done < size) {
@@ -61,10 +47,10 @@ absl::Status ReadExactly(int fd, char* out, size_t size, absl::Time deadline,
     if (n > 0) {
       done += static_cast<size_t>(n);
     } else if (n == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("connection closed by the peer ", done == 0 ? "before " : "inside ", what));
+      return absl::UnavailableError(absl::StrCat("connection closed by the peer ",
+                                                 before + done == 0 ? "before " : "inside ", what));
     } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (absl::Status ready = WaitReady(fd, POLLIN, deadline); !ready.ok()) return ready;
+      if (absl::Status ready = WaitForSocket(fd, POLLIN, deadline); !ready.ok()) return ready;
     } else if (errno != EINTR) {
       return ErrnoStatus(absl::StrCat("reading ", what), errno);
     }
@@ -80,11 +66,25 @@ std::string Framed(size_t header_bytes, const google::protobuf::MessageLite* mes
   } else {
     frame.append(text.data(), text.size());
   }
-  PutLength(static_cast<uint32_t>(frame.size() - kFrameLengthBytes), frame.data());
+  PutUint32Le(static_cast<uint32_t>(frame.size() - kFrameLengthBytes), frame.data());
   return frame;
 }
 
 }  // namespace
+
+absl::Status WaitForSocket(int fd, short events, absl::Time deadline) {
+  for (;;) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::DeadlineExceededError("the call's deadline passed on its framed connection");
+    }
+    const int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)));
+    pollfd ready{fd, events, 0};
+    const int n = poll(&ready, 1, static_cast<int>(std::min<int64_t>(ms, INT_MAX)));
+    if (n > 0) return absl::OkStatus();
+    if (n < 0 && errno != EINTR) return ErrnoStatus("poll", errno);
+  }
+}
 
 std::string EncodeRequest(FrameMethod method, absl::Duration timeout,
                           const google::protobuf::MessageLite& request) {
@@ -98,7 +98,7 @@ std::string EncodeRequest(FrameMethod method, absl::Duration timeout,
         std::max<int64_t>(1, absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))));
     if (ms > int64_t{UINT32_MAX}) ms = 0;
   }
-  PutLength(static_cast<uint32_t>(ms), header + 2);
+  PutUint32Le(static_cast<uint32_t>(ms), header + 2);
   return frame;
 }
 
@@ -109,12 +109,12 @@ absl::StatusOr<FrameRequest> DecodeRequest(absl::string_view body) {
   }
   const auto version = static_cast<uint8_t>(body[0]);
   if (version != kFrameVersion) {
-    return absl::InvalidArgumentError(absl::StrCat("framed frame version ", version,
-                                                   ": this agent speaks version ", kFrameVersion));
+    return absl::InvalidArgumentError(
+        absl::StrCat("frame version ", version, ": this port speaks version ", kFrameVersion));
   }
   FrameRequest request;
   request.method = static_cast<uint8_t>(body[1]);
-  const uint32_t ms = GetLength(body.data() + 2);
+  const uint32_t ms = GetUint32Le(body.data() + 2);
   if (ms != 0) request.timeout = absl::Milliseconds(ms);
   request.payload = body.substr(kRequestHeaderBytes);
   return request;
@@ -145,14 +145,23 @@ absl::StatusOr<std::string> ReadFrame(int fd, size_t max_body_bytes, absl::Time 
   if (absl::Status s = ReadExactly(fd, prefix, sizeof prefix, deadline, "a frame"); !s.ok()) {
     return s;
   }
-  const uint32_t length = GetLength(prefix);
+  const uint32_t length = GetUint32Le(prefix);
   if (length > max_body_bytes) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("a framed frame of ", length, " bytes: at most ", max_body_bytes));
+        absl::StrCat("a frame of ", length, " bytes: at most ", max_body_bytes));
   }
-  std::string body(length, '\0');
-  if (absl::Status s = ReadExactly(fd, body.data(), length, deadline, "a frame's body"); !s.ok()) {
-    return s;
+  // Grown as the bytes come, not at once: a peer that only sends lengths
+  // must not make the server hold their sum in memory.
+  constexpr size_t kStep = size_t{64} << 10;
+  std::string body;
+  while (body.size() < length) {
+    const size_t done = body.size();
+    body.resize(std::min<size_t>(length, done + kStep));
+    if (absl::Status s = ReadExactly(fd, body.data() + done, body.size() - done, deadline,
+                                     "a frame's body", done);
+        !s.ok()) {
+      return s;
+    }
   }
   return body;
 }
@@ -165,7 +174,7 @@ absl::Status WriteFrame(int fd, absl::string_view bytes, absl::Time deadline) {
     if (n > 0) {
       bytes.remove_prefix(static_cast<size_t>(n));
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (absl::Status ready = WaitReady(fd, POLLOUT, deadline); !ready.ok()) return ready;
+      if (absl::Status ready = WaitForSocket(fd, POLLOUT, deadline); !ready.ok()) return ready;
     } else if (n < 0 && errno != EINTR) {
       return ErrnoStatus("writing a frame", errno);
     }

@@ -78,6 +78,9 @@ absl::Status DecodeAnswer(absl::string_view body, google::protobuf::MessageLite*
 // `max_body_bytes` (nothing after the prefix is read: the connection is
 // then out of step and must be closed).
 absl::StatusOr<std::string> ReadFrame(int fd, size_t max_body_bytes, absl::Time deadline);
+// Waits until `fd` is ready for `events` (poll's POLLIN, POLLOUT), or
+// DEADLINE_EXCEEDED once `deadline` passes.
+absl::Status WaitForSocket(int fd, short events, absl::Time deadline);
 // Writes all of `bytes` (without SIGPIPE). UNAVAILABLE when the
 // connection is gone, DEADLINE_EXCEEDED when `deadline` passes first.
 absl::Status WriteFrame(int fd, absl::string_view bytes, absl::Time deadline);

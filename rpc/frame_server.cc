@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -83,8 +85,7 @@ void FrameServer::AcceptLoop() {
       if (errno != EINTR && errno != ECONNABORTED) absl::SleepFor(absl::Milliseconds(10));
       continue;
     }
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    SetSocketOptions(fd);
     bool refuse = false;
     {
       absl::MutexLock lock(&mu_);
@@ -96,18 +97,42 @@ void FrameServer::AcceptLoop() {
       if (!refuse) open_.insert(fd);
     }
     if (refuse) {
-      refused_.fetch_add(1, std::memory_order_relaxed);
-      const std::string answer =
-          EncodeAnswer(absl::UnavailableError(absl::StrCat(
-                           options_.name, ": ", options_.max_connections,
-                           " connections open, the most it serves; try again, or raise its limit")),
-                       nullptr);
-      (void)WriteFrame(fd, answer, absl::Now() + absl::Milliseconds(100));
-      close(fd);
+      Refuse(fd, absl::StrCat(options_.max_connections,
+                              " connections open, the most it serves; try again, or raise its "
+                              "limit"));
       continue;
     }
-    std::thread([this, fd] { Serve(fd, CallerOfSocket(fd)); }).detach();
+    try {
+      std::thread([this, fd] { Serve(fd, CallerOfSocket(fd)); }).detach();
+    } catch (const std::system_error& e) {
+      {
+        absl::MutexLock lock(&mu_);
+        open_.erase(fd);
+      }
+      Refuse(fd, absl::StrCat("no thread for the connection: ", e.what()));
+    }
   }
+}
+
+void FrameServer::SetSocketOptions(int fd) const {
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  const int idle =
+      static_cast<int>(std::max<int64_t>(1, absl::ToInt64Seconds(options_.keepalive_idle)));
+  const int interval = 10;
+  const int probes = 3;
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof(probes));
+}
+
+void FrameServer::Refuse(int fd, absl::string_view why) {
+  refused_.fetch_add(1, std::memory_order_relaxed);
+  const std::string answer =
+      EncodeAnswer(absl::UnavailableError(absl::StrCat(options_.name, ": ", why)), nullptr);
+  (void)WriteFrame(fd, answer, absl::Now() + absl::Milliseconds(100));
+  close(fd);
 }
 
 bool FrameServer::ServeOne(int fd, const Caller& caller) {

@@ -1,8 +1,8 @@
 // Serves frames (rpc/frame.h) on a TCP port: a thread per connection reads
 // a request, runs the handler on that same thread and writes the answer,
 // so a call costs no hand-off between threads (gRPC's server hands each
-// call from the thread that read it to another). For the agent's data
-// path (docs/protocol.md, "The framed port").
+// call from the thread that read it to another). For the daemons' framed
+// ports (docs/protocol.md, "The framed port").
 //
 //   auto server = FrameServer::Start({"txagent framed", "127.0.0.1:0", 256},
 //       [&](const FrameRequest& request, const Caller& caller) {
@@ -23,6 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "rpc/access_policy.h"
@@ -39,6 +40,10 @@ struct FrameServerOptions {
   // How long an answer may wait for a client that does not read it before
   // the connection is dropped.
   absl::Duration write_timeout = absl::Seconds(30);
+  // A connection silent this long is probed by TCP keepalive, and dropped
+  // when its host no longer answers (gone without closing it): it would
+  // otherwise hold its thread and its place under max_connections.
+  absl::Duration keepalive_idle = absl::Seconds(60);
 };
 
 // Thread-safe. Start prints its listening line on stdout.
@@ -69,12 +74,17 @@ class FrameServer final {
   bool Stop(absl::Time deadline);
 
   uint64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+  // Connections refused: over max_connections, or no thread to serve them.
   uint64_t refused_connections() const { return refused_.load(std::memory_order_relaxed); }
   int open_connections() const;
 
  private:
   FrameServer(FrameServerOptions options, Handler handler, int listen_fd, std::string address);
   void AcceptLoop();
+  void SetSocketOptions(int fd) const;
+  // Tells the peer of `fd` why with an UNAVAILABLE answer, closes it and
+  // counts it.
+  void Refuse(int fd, absl::string_view why);
   void Serve(int fd, Caller caller);
   // One request read from `fd`, answered; false when the connection ends.
   bool ServeOne(int fd, const Caller& caller);
@@ -83,7 +93,6 @@ class FrameServer final {
   const Handler handler_;
   const int listen_fd_;
   const std::string address_;
-  std::thread acceptor_;
   std::atomic<uint64_t> calls_{0};
   std::atomic<uint64_t> refused_{0};
 
@@ -91,6 +100,9 @@ class FrameServer final {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool acceptor_joined_ ABSL_GUARDED_BY(mu_) = false;
   std::set<int> open_ ABSL_GUARDED_BY(mu_);  // connections with a thread serving them
+
+  // Last: its thread uses every member above from its first accept.
+  std::thread acceptor_;
 };
 
 }  // namespace txcoord

@@ -220,15 +220,56 @@ TEST_F(FramedPortTest, CommitErrorsComeBackAsTheyDoOverGrpc) {
   EXPECT_EQ(over_framed->reason, over_grpc->reason);
 }
 
-TEST_F(FramedPortTest, AFramedCommitNeedsPlainTcpToOneCoordinator) {
+// With TLS credentials a client never falls back to plain TCP: the framed
+// addresses are ignored, and the calls go over gRPC with the credentials.
+TEST_F(FramedPortTest, FramedAddressesAreIgnoredWithCredentials) {
   ClientOptions options;
   options.framed_address = cluster_->coordinator_framed_address();
-  options.credentials = grpc::InsecureChannelCredentials();
-  options.settle_timeout = absl::ZeroDuration();
-  Client with_tls_credentials(cluster_->coordinator_address(), options);
-  absl::StatusOr<CommitResult> result = with_tls_credentials.Commit("it.1.1");
-  EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(result.status().message(), HasSubstr("without TLS"));
+  options.credentials = grpc::InsecureChannelCredentials();  // stands in for TLS ones
+  Client coordinator(cluster_->coordinator_address(), options);
+  AgentClientOptions agent_options;
+  agent_options.framed_address = cluster_->agent_framed_address(0);
+  agent_options.credentials = grpc::InsecureChannelCredentials();
+  AgentClient agent(cluster_->agent_address(0), agent_options);
+  ASSERT_TRUE(agent.ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  absl::StatusOr<std::string> txid = coordinator.Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  ASSERT_TRUE(agent.ExecuteOne(*txid, "INSERT INTO t VALUES (1)").ok());
+  absl::StatusOr<CommitResult> committed = coordinator.Commit(*txid);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  EXPECT_EQ(FramedCalls(0), 0);
+  EXPECT_EQ(FramedCommits(), 0);
+}
+
+// One round may mix agents called on their framed ports with one called
+// over gRPC, and failures in either; a round dropped unread leaves the
+// connections it used closed, not out of step.
+TEST_F(FramedPortTest, ARoundMixesFramedAndGrpcCallsAndTheirErrors) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  }
+  {
+    ExecuteRound round;
+    round.Start(*agents_[0], "", {{"INSERT INTO t VALUES (1)", {}}}, {});
+    round.Start(*grpc_agents_[1], "", {{"INSERT INTO t VALUES (1)", {}}}, {});
+    round.Start(*agents_[2], "", {{"INSERT INTO no_such_table VALUES (1)", {}}}, {});
+    std::vector<absl::StatusOr<ExecuteResult>> results = round.Wait();
+    ASSERT_EQ(results.size(), 3u);
+    EXPECT_TRUE(results[0].ok()) << results[0].status();
+    EXPECT_TRUE(results[1].ok()) << results[1].status();
+    EXPECT_EQ(results[2].status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(results[2].status().message(), HasSubstr("no_such_table"));
+  }
+  {
+    ExecuteRound dropped;
+    dropped.Start(*agents_[0], "", {{"SELECT 1", {}}}, {});
+    dropped.Start(*grpc_agents_[1], "", {{"SELECT 1", {}}}, {});
+  }
+  // The next call on agent 0 gets its own answer, not the dropped one's.
+  absl::StatusOr<SqlResult> next = agents_[0]->ExecuteOne("", "SELECT 2");
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(std::get<int64_t>(next->rows.at(0).at(0)), 2);
 }
 
 TEST_F(FramedPortTest, ARestartedAgentIsFoundAgainWithoutAFailedCall) {
