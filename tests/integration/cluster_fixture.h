@@ -6,10 +6,15 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "client/agent_client.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
@@ -38,6 +43,38 @@ inline void ExpectSettledAndConserved(Bank& bank, Cluster& cluster) {
   absl::StatusOr<int64_t> prepared = Bank::CountPrepared(cluster.agent_dbs());
   ASSERT_TRUE(prepared.ok()) << prepared.status();
   EXPECT_EQ(*prepared, 0);
+}
+
+// What `threads` clients running `each` bank transfers apiece were told.
+struct TransferTally {
+  int committed = 0;
+  std::map<TransferOutcome, int> counts;  // every outcome
+  // Transfers aborted or of unknown outcome, which a healthy cluster never
+  // gives (only money and locks end a transfer there), described.
+  std::vector<std::string> unexpected;
+};
+inline TransferTally RunTransfers(Bank& bank, int threads, int each) {
+  absl::Mutex mu;
+  TransferTally tally;
+  std::vector<std::thread> clients;
+  for (int t = 0; t < threads; ++t) {
+    clients.emplace_back([&] {
+      absl::BitGen rng;
+      for (int i = 0; i < each; ++i) {
+        TransferResult result = bank.Transfer(rng);
+        absl::MutexLock lock(&mu);
+        ++tally.counts[result.outcome];
+        if (result.outcome == TransferOutcome::kCommitted) ++tally.committed;
+        if (result.outcome == TransferOutcome::kAborted ||
+            result.outcome == TransferOutcome::kUnknown) {
+          tally.unexpected.push_back(absl::StrCat(TransferOutcomeName(result.outcome), " ",
+                                                  result.txid, ": ", result.detail));
+        }
+      }
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  return tally;
 }
 
 class ClusterFixture : public ::testing::Test {

@@ -137,29 +137,11 @@ TEST_F(FramedPortTest, TransfersConserveMoneyAndLeaveNothingPrepared) {
   options.name_branches = 0.5;
   Bank bank(coordinator_.get(), agents_, options);
   ASSERT_TRUE(bank.CreateAccounts().ok());
-  absl::Mutex mu;
-  int committed = 0;
-  std::vector<std::string> unexpected;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 6; ++t) {
-    threads.emplace_back([&] {
-      absl::BitGen rng;
-      for (int i = 0; i < 40; ++i) {
-        TransferResult result = bank.Transfer(rng);
-        absl::MutexLock lock(&mu);
-        committed += result.outcome == TransferOutcome::kCommitted;
-        if (result.outcome == TransferOutcome::kAborted ||
-            result.outcome == TransferOutcome::kUnknown) {
-          unexpected.push_back(absl::StrCat(TransferOutcomeName(result.outcome), " ", result.txid,
-                                            ": ", result.detail));
-        }
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
+  const TransferTally tally = RunTransfers(bank, /*threads=*/6, /*each=*/40);
+  const int committed = tally.committed;
   EXPECT_GT(committed, 0);
-  EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected outcomes, e.g. "
-                                  << unexpected.front();
+  EXPECT_TRUE(tally.unexpected.empty())
+      << tally.unexpected.size() << " unexpected outcomes, e.g. " << tally.unexpected.front();
   for (int i = 0; i < 3; ++i) EXPECT_GE(FramedCalls(i), committed) << "agent " << i;
   EXPECT_GE(FramedCommits(), committed);
   ExpectSettledAndConserved(bank, *cluster_);

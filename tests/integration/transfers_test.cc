@@ -40,38 +40,17 @@ TEST_P(TransfersTest, ConcurrentTransfersConserveMoneyAndLeaveNothingPrepared) {
   ASSERT_TRUE(before.ok()) << before.status();
   ASSERT_EQ(*before, bank.TotalMoney());
 
-  absl::Mutex mu;
-  int counts[5] = {};
-  std::vector<std::string> unexpected;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&] {
-      absl::BitGen rng;
-      for (int i = 0; i < kTransfersPerThread; ++i) {
-        TransferResult result = bank.Transfer(rng);
-        absl::MutexLock lock(&mu);
-        ++counts[static_cast<int>(result.outcome)];
-        if (result.outcome == TransferOutcome::kAborted ||
-            result.outcome == TransferOutcome::kUnknown) {
-          unexpected.push_back(absl::StrCat(TransferOutcomeName(result.outcome), " ", result.txid,
-                                            ": ", result.detail));
-        }
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
-
-  const int committed = counts[static_cast<int>(TransferOutcome::kCommitted)];
+  TransferTally tally = RunTransfers(bank, kThreads, kTransfersPerThread);
   const std::string summary =
-      absl::StrCat("committed ", committed, ", balance check ",
-                   counts[static_cast<int>(TransferOutcome::kBalanceCheck)], ", lock conflict ",
-                   counts[static_cast<int>(TransferOutcome::kLockConflict)]);
+      absl::StrCat("committed ", tally.committed, ", balance check ",
+                   tally.counts[TransferOutcome::kBalanceCheck], ", lock conflict ",
+                   tally.counts[TransferOutcome::kLockConflict]);
   std::cout << "transfers: " << summary << "\n";
   SCOPED_TRACE(summary);
-  EXPECT_GT(committed, 0);
+  EXPECT_GT(tally.committed, 0);
   // In a healthy cluster a transfer aborts only for money or locks.
-  EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected outcomes, e.g. "
-                                  << unexpected.front();
+  EXPECT_TRUE(tally.unexpected.empty())
+      << tally.unexpected.size() << " unexpected outcomes, e.g. " << tally.unexpected.front();
 
   ExpectSettledAndConserved(bank, *cluster_);
   // Money moved at all (a bank where nothing commits conserves money too).
@@ -116,29 +95,11 @@ TEST_F(ReservedTxidsTest, TransfersCommitOnReservedTxidsWithFewBeginCalls) {
   Bank bank(&client, agents_, options);
   ASSERT_TRUE(bank.CreateAccounts().ok());
 
-  absl::Mutex mu;
-  int committed = 0;
-  std::vector<std::string> unexpected;
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kClients; ++t) {
-    threads.emplace_back([&] {
-      absl::BitGen rng;
-      for (int i = 0; i < kEach; ++i) {
-        TransferResult result = bank.Transfer(rng);
-        absl::MutexLock lock(&mu);
-        if (result.outcome == TransferOutcome::kCommitted) ++committed;
-        if (result.outcome == TransferOutcome::kAborted ||
-            result.outcome == TransferOutcome::kUnknown) {
-          unexpected.push_back(absl::StrCat(TransferOutcomeName(result.outcome), " ", result.txid,
-                                            ": ", result.detail));
-        }
-      }
-    });
-  }
-  for (std::thread& thread : threads) thread.join();
+  const TransferTally tally = RunTransfers(bank, kClients, kEach);
+  const int committed = tally.committed;
   EXPECT_GT(committed, 0);
-  EXPECT_TRUE(unexpected.empty()) << unexpected.size() << " unexpected outcomes, e.g. "
-                                  << unexpected.front();
+  EXPECT_TRUE(tally.unexpected.empty())
+      << tally.unexpected.size() << " unexpected outcomes, e.g. " << tally.unexpected.front();
   // Read before AwaitPhase2, whose barrier is a transaction of its own.
   absl::StatusOr<std::string> address = MetricsAddressFromLog(cluster_->coordinator_log());
   ASSERT_TRUE(address.ok()) << address.status();
