@@ -170,14 +170,14 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
                                                      v1::CommitResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   // The reactor and `response` live until Finish.
-  Commit(*request, DeadlineOf(context), response,
-         [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  ServeCommit(*request, DeadlineOf(context), response,
+              [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }
 
-void CoordinatorService::Commit(const v1::CommitRequest& request, absl::Time deadline,
-                                v1::CommitResponse* response,
-                                std::function<void(absl::Status)> done) {
+void CoordinatorService::ServeCommit(const v1::CommitRequest& request, absl::Time deadline,
+                                     v1::CommitResponse* response,
+                                     std::function<void(absl::Status)> done) {
   std::vector<NamedBranch> named = NamedOf(request.branches());
   // A call without a deadline still gets its answer in the end.
   if (deadline == absl::InfiniteFuture()) deadline = absl::Now() + kDefaultCommitWait;

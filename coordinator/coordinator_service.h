@@ -61,8 +61,8 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   // (coordinator/framed_port.h): `done` runs exactly once, on the thread
   // that decides (or at once for a refused request), once `response` is
   // filled or with the error. `response` must live until then.
-  void Commit(const v1::CommitRequest& request, absl::Time deadline, v1::CommitResponse* response,
-              std::function<void(absl::Status)> done);
+  void ServeCommit(const v1::CommitRequest& request, absl::Time deadline,
+                   v1::CommitResponse* response, std::function<void(absl::Status)> done);
   grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* context,
                                   const v1::AbortRequest* request,
                                   v1::AbortResponse* response) override {

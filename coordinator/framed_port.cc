@@ -14,7 +14,7 @@ FrameServer::Handler CommitFrameHandler(CoordinatorService* service, const Acces
                 v1::CommitResponse* response) {
         absl::Notification decided;
         absl::Status status;
-        service->Commit(request, deadline, response, [&](absl::Status answer) {
+        service->ServeCommit(request, deadline, response, [&](absl::Status answer) {
           status = std::move(answer);
           decided.Notify();
         });
