@@ -8,6 +8,8 @@
 #include "common/txid.h"
 #include "common/utf8.h"
 #include "rpc/access_policy.h"
+#include "rpc/frame.h"
+#include "rpc/frame_handler.h"
 #include "rpc/grpc_util.h"
 
 namespace txcoord::participant {
@@ -191,11 +193,21 @@ grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
 
 grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                                    v1::ExecuteResponse* response) {
-  return Execute(*request, DeadlineOf(context), response);
+  return ServeExecute(*request, DeadlineOf(context), response);
 }
 
-grpc::Status AgentService::Execute(const v1::ExecuteRequest& request, absl::Time deadline,
-                                   v1::ExecuteResponse* response) {
+FrameServer::Handler AgentService::FramedExecute(const AccessPolicy* policy,
+                                                 InflightTracker* inflight) {
+  return UnaryFrameHandler<v1::ExecuteRequest, v1::ExecuteResponse>(
+      FrameMethod::kAgentExecute, "/txcoord.v1.Agent/Execute", policy, inflight,
+      [this](const v1::ExecuteRequest& request, absl::Time deadline,
+             v1::ExecuteResponse* response) {
+        return FromGrpcStatus(ServeExecute(request, deadline, response));
+      });
+}
+
+grpc::Status AgentService::ServeExecute(const v1::ExecuteRequest& request, absl::Time deadline,
+                                        v1::ExecuteResponse* response) {
   if (request.statements_size() == 0 && request.messages_size() == 0) {
     return Invalid("no statements and no messages: give 1 to 256 statements, or messages");
   }

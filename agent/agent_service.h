@@ -7,8 +7,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/inflight.h"
 #include "participant/participant.h"
 #include "rpc/access_policy.h"
+#include "rpc/frame_server.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord::participant {
@@ -48,16 +50,23 @@ class AgentService final : public v1::Agent::Service {
 
   grpc::Status Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,
                        v1::ExecuteResponse* response) override;
-  // The same call with its deadline given, for the framed port
-  // (agent/framed_port.h), which has no gRPC context.
-  grpc::Status Execute(const v1::ExecuteRequest& request, absl::Time deadline,
-                       v1::ExecuteResponse* response);
   grpc::Status Release(grpc::ServerContext* context, const v1::ReleaseRequest* request,
                        v1::ReleaseResponse* response) override;
   grpc::Status Publish(grpc::ServerContext* context, const v1::PublishRequest* request,
                        v1::PublishResponse* response) override;
 
+  // Execute on the framed port (docs/protocol.md, "The framed port";
+  // started by StartFramedFromFlags): checked against `policy` (nullptr:
+  // no checks) and counted in `inflight` (nullptr: not counted). The
+  // service must outlive the server.
+  FrameServer::Handler FramedExecute(const AccessPolicy* policy, InflightTracker* inflight);
+
  private:
+  // Execute with its deadline given: the gRPC method's and the framed
+  // port's.
+  grpc::Status ServeExecute(const v1::ExecuteRequest& request, absl::Time deadline,
+                            v1::ExecuteResponse* response);
+
   Participant* const participant_;
 };
 

@@ -20,7 +20,6 @@
 #include "agent/agent_service.h"
 #include "agent/console_assets.h"
 #include "agent/coordinator_router.h"
-#include "agent/framed_port.h"
 #include "agent/http_api.h"
 #include "agent/outbox_relay.h"
 #include "agent/serving_lock.h"
@@ -380,8 +379,7 @@ int Run() {
   link->set_endpoint(endpoint);
   // After the endpoint is known: an Execute's enlistment names it.
   absl::StatusOr<std::shared_ptr<FrameServer>> framed_port = StartFramedFromFlags(
-      "txagent", *security, ExecuteFrameHandler(&agent_service, policy, &inflight),
-      &metrics_registry);
+      "txagent", *security, agent_service.FramedExecute(policy, &inflight), &metrics_registry);
   if (!framed_port.ok()) {
     TXLOG(ERROR) << "cannot start: " << framed_port.status();
     return 1;

@@ -72,9 +72,7 @@ AgentClient::AgentClient(const std::string& target, AgentClientOptions options)
 AgentClient::AgentClient(std::shared_ptr<grpc::Channel> channel, AgentClientOptions options)
     : options_(options),
       stub_(std::make_unique<Stub>(std::move(channel))),
-      framed_(options.framed_address.empty() || options.credentials != nullptr
-                  ? nullptr
-                  : std::make_unique<FramedChannel>(options.framed_address)) {}
+      framed_(FramedChannelUnlessTls(options.framed_address, options.credentials != nullptr)) {}
 
 AgentClient::~AgentClient() = default;
 
@@ -136,34 +134,18 @@ void AgentClient::PrepareContext(grpc::ClientContext* context,
   context->set_wait_for_ready(options_.wait_for_ready);
 }
 
-absl::StatusOr<int> AgentClient::StartFramedCall(const v1::ExecuteRequest& request,
-                                                 absl::Duration timeout, absl::Time deadline) {
-  return framed_->Send(FrameMethod::kAgentExecute, request, timeout, deadline,
-                       options_.wait_for_ready);
-}
-
-absl::StatusOr<ExecuteResult> AgentClient::FinishFramedCall(int fd, absl::Time deadline,
-                                                            int statements) {
-  v1::ExecuteResponse response;
-  if (absl::Status status = framed_->Receive(fd, deadline, &response); !status.ok()) {
-    return status;
-  }
-  return ExecuteResultOf(response, statements);
-}
-
 absl::StatusOr<ExecuteResult> AgentClient::Execute(const std::string& txid,
                                                    const std::vector<SqlStatement>& statements,
                                                    const ExecuteOptions& options) {
   absl::StatusOr<v1::ExecuteRequest> request = ExecuteRequestOf(txid, statements, options);
   if (!request.ok()) return request.status();
-  if (framed_ != nullptr) {
-    const absl::Duration timeout = CallTimeout(options);
-    const absl::Time deadline = absl::Now() + timeout;
-    absl::StatusOr<int> fd = StartFramedCall(*request, timeout, deadline);
-    if (!fd.ok()) return fd.status();
-    return FinishFramedCall(*fd, deadline, request->statements_size());
-  }
   v1::ExecuteResponse response;
+  if (framed_ != nullptr) {
+    absl::Status status = framed_->Call(FrameMethod::kAgentExecute, *request, CallTimeout(options),
+                                        options_.wait_for_ready, &response);
+    if (!status.ok()) return status;
+    return ExecuteResultOf(response, request->statements_size());
+  }
   grpc::ClientContext context;
   PrepareContext(&context, options);
   absl::Status status = FromGrpcStatus(stub_->get()->Execute(&context, *request, &response));
@@ -180,8 +162,9 @@ class ExecuteRound::Impl {
     grpc::Status status;
     std::unique_ptr<grpc::ClientAsyncResponseReader<v1::ExecuteResponse>> reader;
     absl::StatusOr<ExecuteResult> result = absl::UnknownError("no answer");
-    // On the framed port: the agent, and the connection its answer comes on.
-    AgentClient* framed_agent = nullptr;
+    // On the framed port: the agent's channel, and the connection the
+    // answer comes on.
+    FramedChannel* framed = nullptr;
     int framed_fd = -1;
     absl::Time deadline;
   };
@@ -217,12 +200,14 @@ class ExecuteRound::Impl {
     if (agent.framed_ != nullptr) {
       const absl::Duration timeout = agent.CallTimeout(options);
       call.deadline = absl::Now() + timeout;
-      absl::StatusOr<int> fd = agent.StartFramedCall(call.request, timeout, call.deadline);
+      absl::StatusOr<int> fd =
+          agent.framed_->Send(FrameMethod::kAgentExecute, call.request, timeout, call.deadline,
+                              agent.options_.wait_for_ready);
       if (!fd.ok()) {
         call.result = fd.status();
         return;
       }
-      call.framed_agent = &agent;
+      call.framed = agent.framed_.get();
       call.framed_fd = *fd;
       return;
     }
@@ -257,17 +242,21 @@ class ExecuteRound::Impl {
       // the call ended.
       --in_flight_;
       Call& call = *static_cast<Call*>(tag);
-      absl::Status status = FromGrpcStatus(call.status);
-      call.result = status.ok() ? ExecuteResultOf(call.response, call.request.statements_size())
-                                : absl::StatusOr<ExecuteResult>(status);
+      Conclude(call, FromGrpcStatus(call.status));
     }
   }
 
   static void FinishFramedCall(Call& call) {
     if (call.framed_fd < 0) return;
-    call.result = call.framed_agent->FinishFramedCall(call.framed_fd, call.deadline,
-                                                      call.request.statements_size());
+    const absl::Status status = call.framed->Receive(call.framed_fd, call.deadline, &call.response);
     call.framed_fd = -1;
+    Conclude(call, status);
+  }
+
+  // The call's result, from how it ended and (when OK) its response.
+  static void Conclude(Call& call, const absl::Status& status) {
+    call.result = status.ok() ? ExecuteResultOf(call.response, call.request.statements_size())
+                              : absl::StatusOr<ExecuteResult>(status);
   }
 
   grpc::CompletionQueue queue_;

@@ -173,11 +173,6 @@ class AgentClient final {
   absl::Duration CallTimeout(const ExecuteOptions& options) const {
     return options_.call_timeout + options.lock_timeout;
   }
-  // The framed port: sends `request` on a connection of its own and returns
-  // it, for FinishFramedCall to read the answer on.
-  absl::StatusOr<int> StartFramedCall(const v1::ExecuteRequest& request, absl::Duration timeout,
-                                      absl::Time deadline);
-  absl::StatusOr<ExecuteResult> FinishFramedCall(int fd, absl::Time deadline, int statements);
 
   const AgentClientOptions options_;
   const std::unique_ptr<Stub> stub_;

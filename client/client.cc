@@ -203,9 +203,7 @@ Client::Client(std::shared_ptr<grpc::Channel> channel, ClientOptions options)
     : options_(options),
       stub_(std::make_unique<Stub>(std::move(channel))),
       reserved_(std::make_unique<Reserved>()),
-      framed_(options.framed_address.empty() || options.credentials != nullptr
-                  ? nullptr
-                  : std::make_unique<FramedChannel>(options.framed_address)) {}
+      framed_(FramedChannelUnlessTls(options.framed_address, options.credentials != nullptr)) {}
 
 Client::Client(std::shared_ptr<cluster::CoordinatorDirectory> directory, ClientOptions options)
     : options_(options),

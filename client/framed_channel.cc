@@ -61,6 +61,11 @@ bool ClosedByPeer(int fd) {
 
 }  // namespace
 
+std::unique_ptr<FramedChannel> FramedChannelUnlessTls(const std::string& address, bool tls) {
+  if (address.empty() || tls) return nullptr;
+  return std::make_unique<FramedChannel>(address);
+}
+
 FramedChannel::FramedChannel(std::string address, size_t max_idle)
     : address_(std::move(address)), max_idle_(max_idle) {}
 

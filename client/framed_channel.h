@@ -11,6 +11,7 @@
 #define TXCOORD_CLIENT_FRAMED_CHANNEL_H_
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,14 @@
 #include "rpc/frame.h"
 
 namespace txcoord {
+
+class FramedChannel;
+
+// The channel of a client given `address` (its options' framed_address):
+// nullptr when it is empty, or when the client has TLS credentials
+// (`tls`), which the framed port cannot honour: such a client never falls
+// back to plain TCP.
+std::unique_ptr<FramedChannel> FramedChannelUnlessTls(const std::string& address, bool tls);
 
 // Thread-safe.
 class FramedChannel final {

@@ -4,8 +4,11 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/txid.h"
+#include "rpc/frame.h"
+#include "rpc/frame_handler.h"
 #include "rpc/grpc_util.h"
 
 namespace txcoord::coordinator {
@@ -173,6 +176,21 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
   ServeCommit(*request, DeadlineOf(context), response,
               [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
+}
+
+FrameServer::Handler CoordinatorService::FramedCommit(InflightTracker* inflight) {
+  return UnaryFrameHandler<v1::CommitRequest, v1::CommitResponse>(
+      FrameMethod::kCoordinatorCommit, "/txcoord.v1.Coordinator/Commit", policy_, inflight,
+      [this](const v1::CommitRequest& request, absl::Time deadline, v1::CommitResponse* response) {
+        absl::Notification decided;
+        absl::Status status;
+        ServeCommit(request, deadline, response, [&](absl::Status answer) {
+          status = std::move(answer);
+          decided.Notify();
+        });
+        decided.WaitForNotification();
+        return status;
+      });
 }
 
 void CoordinatorService::ServeCommit(const v1::CommitRequest& request, absl::Time deadline,

@@ -5,8 +5,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/inflight.h"
 #include "coordinator/runtime.h"
 #include "rpc/access_policy.h"
+#include "rpc/frame_server.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -57,12 +59,6 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   grpc::ServerUnaryReactor* Commit(grpc::CallbackServerContext* context,
                                    const v1::CommitRequest* request,
                                    v1::CommitResponse* response) override;
-  // Commit as the gRPC method runs it, for the framed port
-  // (coordinator/framed_port.h): `done` runs exactly once, on the thread
-  // that decides (or at once for a refused request), once `response` is
-  // filled or with the error. `response` must live until then.
-  void ServeCommit(const v1::CommitRequest& request, absl::Time deadline,
-                   v1::CommitResponse* response, std::function<void(absl::Status)> done);
   grpc::ServerUnaryReactor* Abort(grpc::CallbackServerContext* context,
                                   const v1::AbortRequest* request,
                                   v1::AbortResponse* response) override {
@@ -82,7 +78,20 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
     return Answer(context, ServeQueryOutcome(request, response));
   }
 
+  // Commit on the framed port (docs/protocol.md, "The framed port";
+  // started by StartFramedFromFlags): checked against the service's policy
+  // and counted in `inflight` (nullptr: not counted). The connection's
+  // thread waits for the decision. The service must outlive the server.
+  FrameServer::Handler FramedCommit(InflightTracker* inflight);
+
  private:
+  // Commit with its deadline given (none: a default wait), the gRPC
+  // method's and the framed port's: `done` runs exactly once, on the
+  // thread that decides (or at once for a refused request), once
+  // `response` is filled or with the error. `response` must live until
+  // then.
+  void ServeCommit(const v1::CommitRequest& request, absl::Time deadline,
+                   v1::CommitResponse* response, std::function<void(absl::Status)> done);
   static grpc::ServerUnaryReactor* Answer(grpc::CallbackServerContext* context,
                                           const grpc::Status& status) {
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();

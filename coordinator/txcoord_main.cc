@@ -31,7 +31,6 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
-#include "coordinator/framed_port.h"
 #include "coordinator/grpc_participant_transport.h"
 #include "coordinator/ha/owned_space.h"
 #include "coordinator/http_api.h"
@@ -283,9 +282,7 @@ int Run() {
     return 1;
   }
   absl::StatusOr<std::shared_ptr<FrameServer>> framed_port = StartFramedFromFlags(
-      "txcoord", *security,
-      CommitFrameHandler(&service, security->server.access_policy.get(), &inflight),
-      &metrics_registry);
+      "txcoord", *security, service.FramedCommit(&inflight), &metrics_registry);
   if (!framed_port.ok()) {
     TXLOG(ERROR) << "cannot start: " << framed_port.status();
     return 1;

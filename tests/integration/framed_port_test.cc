@@ -170,6 +170,8 @@ TEST_F(FramedPortTest, ErrorsComeBackAsTheyDoOverGrpc) {
     ASSERT_FALSE(grpc.ok()) << "case " << i;
     EXPECT_EQ(framed.status(), grpc.status()) << "case " << i;
   }
+  // Each framed answer came from the framed port, not from gRPC.
+  EXPECT_EQ(FramedCalls(0), static_cast<double>(cases.size()));
 }
 
 TEST_F(FramedPortTest, CommitErrorsComeBackAsTheyDoOverGrpc) {
@@ -193,6 +195,7 @@ TEST_F(FramedPortTest, CommitErrorsComeBackAsTheyDoOverGrpc) {
     ASSERT_FALSE(over_grpc.ok()) << txid;
     EXPECT_EQ(over_framed.status(), over_grpc.status()) << txid;
   }
+  EXPECT_EQ(FramedCommits(), static_cast<double>(txids.size()));
   // An aborted transaction's Commit answers ABORTED with its reason alike.
   absl::StatusOr<CommitResult> over_framed = framed.Commit(*begun);
   absl::StatusOr<CommitResult> over_grpc = grpc.Commit(*begun);
@@ -200,6 +203,7 @@ TEST_F(FramedPortTest, CommitErrorsComeBackAsTheyDoOverGrpc) {
   ASSERT_TRUE(over_grpc.ok()) << over_grpc.status();
   EXPECT_FALSE(over_framed->committed);
   EXPECT_EQ(over_framed->reason, over_grpc->reason);
+  EXPECT_EQ(FramedCommits(), static_cast<double>(txids.size() + 1));
 }
 
 // With TLS credentials a client never falls back to plain TCP: the framed
@@ -243,6 +247,9 @@ TEST_F(FramedPortTest, ARoundMixesFramedAndGrpcCallsAndTheirErrors) {
     EXPECT_EQ(results[2].status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(results[2].status().message(), HasSubstr("no_such_table"));
   }
+  // Agent 1's insert went over gRPC; agent 2's failing one was framed.
+  EXPECT_EQ(FramedCalls(1), 1);
+  EXPECT_EQ(FramedCalls(2), 2);
   {
     ExecuteRound dropped;
     dropped.Start(*agents_[0], "", {{"SELECT 1", {}}}, {});
@@ -263,6 +270,7 @@ TEST_F(FramedPortTest, ARestartedAgentIsFoundAgainWithoutAFailedCall) {
   absl::StatusOr<SqlResult> after = agents_[0]->ExecuteOne("", "SELECT 2");
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(std::get<int64_t>(after->rows.at(0).at(0)), 2);
+  EXPECT_EQ(FramedCalls(0), 1) << "the call after the restart did not go to the framed port";
 }
 
 // SIGTERM: the agent takes no new framed calls, answers the one it runs
