@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/channel_cache.h"
-#include "client/framed_channel.h"
 #include "common/check.h"
 #include "rpc/frame.h"
+#include "rpc/framed_channel.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 

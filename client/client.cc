@@ -18,10 +18,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "client/channel_cache.h"
-#include "client/framed_channel.h"
 #include "client/transaction.h"
 #include "cluster/coordinator_directory.h"
 #include "common/txid.h"
+#include "rpc/framed_channel.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 

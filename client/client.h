@@ -41,7 +41,7 @@ class ChannelCredentials;
 namespace txcoord {
 
 class Transaction;    // client/transaction.h
-class FramedChannel;  // client/framed_channel.h
+class FramedChannel;  // rpc/framed_channel.h
 
 namespace cluster {
 class CoordinatorDirectory;  // cluster/coordinator_directory.h

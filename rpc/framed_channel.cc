@@ -1,4 +1,4 @@
-#include "client/framed_channel.h"
+#include "rpc/framed_channel.h"
 
 #include <fcntl.h>
 #include <netdb.h>
@@ -66,8 +66,8 @@ std::unique_ptr<FramedChannel> FramedChannelUnlessTls(const std::string& address
   return std::make_unique<FramedChannel>(address);
 }
 
-FramedChannel::FramedChannel(std::string address, size_t max_idle)
-    : address_(std::move(address)), max_idle_(max_idle) {}
+FramedChannel::FramedChannel(std::string address, size_t max_idle, absl::Duration connect_timeout)
+    : address_(std::move(address)), max_idle_(max_idle), connect_timeout_(connect_timeout) {}
 
 FramedChannel::~FramedChannel() {
   absl::MutexLock lock(&mu_);
@@ -88,6 +88,7 @@ absl::StatusOr<int> FramedChannel::Connect(absl::Time deadline) const {
   }
   std::string error = "no address";
   int fd = -1;
+  deadline = std::min(deadline, absl::Now() + connect_timeout_);
   for (const addrinfo* a = addresses; a != nullptr && fd < 0; a = a->ai_next) {
     fd = ConnectOne(a, deadline, &error);
   }

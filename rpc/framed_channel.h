@@ -1,14 +1,15 @@
-// A client's side of a daemon's framed port (docs/protocol.md, "The
-// framed port"): connections to the agent's --framed_listen address, each carrying
+// A caller's side of a daemon's framed port (docs/protocol.md, "The
+// framed port"): connections to its --framed_listen address, each carrying
 // one framed call (rpc/frame.h) at a time, kept for the next call once
-// answered. AgentClient and Client use it when given a framed address.
+// answered. AgentClient and Client use it when given a framed address, the
+// coordinator for the agents whose enlistments name one.
 //
 //   FramedChannel channel("127.0.0.1:7172");
 //   absl::StatusOr<int> fd = channel.Take(deadline, /*wait_for_ready=*/true);
 //   ... WriteFrame(*fd, ...), ReadFrame(*fd, ...) ...
 //   ok ? channel.Give(*fd) : FramedChannel::Discard(*fd);
-#ifndef TXCOORD_CLIENT_FRAMED_CHANNEL_H_
-#define TXCOORD_CLIENT_FRAMED_CHANNEL_H_
+#ifndef TXCOORD_RPC_FRAMED_CHANNEL_H_
+#define TXCOORD_RPC_FRAMED_CHANNEL_H_
 
 #include <cstddef>
 #include <memory>
@@ -35,8 +36,11 @@ std::unique_ptr<FramedChannel> FramedChannelUnlessTls(const std::string& address
 class FramedChannel final {
  public:
   // `address` is "host:port"; nothing is connected before the first Take.
-  // At most `max_idle` answered connections are kept.
-  explicit FramedChannel(std::string address, size_t max_idle = 64);
+  // At most `max_idle` answered connections are kept. A connect that takes
+  // longer than `connect_timeout` fails UNAVAILABLE, even with time left
+  // before the call's deadline.
+  explicit FramedChannel(std::string address, size_t max_idle = 64,
+                         absl::Duration connect_timeout = absl::InfiniteDuration());
   // Closes the idle connections (taken ones are their holders' to end).
   ~FramedChannel();
   FramedChannel(const FramedChannel&) = delete;
@@ -75,10 +79,11 @@ class FramedChannel final {
 
   const std::string address_;
   const size_t max_idle_;
+  const absl::Duration connect_timeout_;
   absl::Mutex mu_;
   std::vector<int> idle_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace txcoord
 
-#endif  // TXCOORD_CLIENT_FRAMED_CHANNEL_H_
+#endif  // TXCOORD_RPC_FRAMED_CHANNEL_H_

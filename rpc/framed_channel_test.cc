@@ -1,4 +1,4 @@
-#include "client/framed_channel.h"
+#include "rpc/framed_channel.h"
 
 #include <memory>
 #include <string>
