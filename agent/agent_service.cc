@@ -71,8 +71,13 @@ grpc::Status ParticipantService::Prepare(grpc::ServerContext* context,
       !admitted.ok()) {
     return admitted;
   }
-  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
-  absl::StatusOr<Vote> vote = participant_->Prepare(request->txid(), request->branch_token());
+  return ServePrepare(*request, response);
+}
+
+grpc::Status ParticipantService::ServePrepare(const v1::PrepareRequest& request,
+                                              v1::PrepareResponse* response) {
+  if (grpc::Status s = CheckTxid(request.txid()); !s.ok()) return s;
+  absl::StatusOr<Vote> vote = participant_->Prepare(request.txid(), request.branch_token());
   if (!vote.ok()) return ToGrpcStatus(vote.status());
   if (*vote == Vote::kYes) TXCOORD_FAILPOINT("before-prepare-reply");
   response->set_vote(ToProto(*vote));
@@ -87,12 +92,17 @@ grpc::Status ParticipantService::Commit(grpc::ServerContext* context,
       !admitted.ok()) {
     return admitted;
   }
-  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  return ServeCommit(*request, response);
+}
+
+grpc::Status ParticipantService::ServeCommit(const v1::BranchRequest& request,
+                                             v1::BranchResponse* response) {
+  if (grpc::Status s = CheckTxid(request.txid()); !s.ok()) return s;
   // Crash tests: the coordinator has decided COMMIT and this branch has not
   // applied it yet (operators' tests use it to leave a COMMITTING
   // transaction with a dead branch).
   TXCOORD_FAILPOINT("before-commit-apply");
-  absl::Status committed = participant_->Commit(request->txid());
+  absl::Status committed = participant_->Commit(request.txid());
   if (committed.ok()) TXCOORD_FAILPOINT("after-commit-applied");
   return ToGrpcStatus(committed);
 }
@@ -104,8 +114,13 @@ grpc::Status ParticipantService::Abort(grpc::ServerContext* context,
       !admitted.ok()) {
     return admitted;
   }
-  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
-  return ToGrpcStatus(participant_->Abort(request->txid()));
+  return ServeAbort(*request, response);
+}
+
+grpc::Status ParticipantService::ServeAbort(const v1::BranchRequest& request,
+                                            v1::BranchResponse* response) {
+  if (grpc::Status s = CheckTxid(request.txid()); !s.ok()) return s;
+  return ToGrpcStatus(participant_->Abort(request.txid()));
 }
 
 grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
@@ -115,14 +130,19 @@ grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
       !admitted.ok()) {
     return admitted;
   }
-  if (grpc::Status s = CheckBatchSize(request->entries_size(), "entries"); !s.ok()) return s;
+  return ServeBatch(*request, response);
+}
+
+grpc::Status ParticipantService::ServeBatch(const v1::BatchRequest& request,
+                                            v1::BatchResponse* response) {
+  if (grpc::Status s = CheckBatchSize(request.entries_size(), "entries"); !s.ok()) return s;
   // A malformed entry is answered as its own call would be; the others run.
-  std::vector<grpc::Status> refused(request->entries_size());
+  std::vector<grpc::Status> refused(request.entries_size());
   std::vector<BatchEntry> entries;
-  entries.reserve(request->entries_size());
+  entries.reserve(request.entries_size());
   bool commits = false;
-  for (int i = 0; i < request->entries_size(); ++i) {
-    const v1::BatchRequest::Entry& in = request->entries(i);
+  for (int i = 0; i < request.entries_size(); ++i) {
+    const v1::BatchRequest::Entry& in = request.entries(i);
     BatchEntry entry{BranchOp::kPrepare, in.txid(), in.branch_token()};
     switch (in.kind()) {
       case v1::BatchRequest::KIND_PREPARE:
@@ -151,7 +171,7 @@ grpc::Status ParticipantService::Batch(grpc::ServerContext* context,
   const std::vector<BatchAnswer> answers = participant_->RunBatch(entries);
   bool committed = false, voted_yes = false;
   size_t ran = 0;  // entries and answers are the request's entries that were not refused
-  for (int i = 0; i < request->entries_size(); ++i) {
+  for (int i = 0; i < request.entries_size(); ++i) {
     v1::BatchResponse::Answer* out = response->add_answers();
     if (!refused[i].ok()) {
       SetAnswerStatus(FromGrpcStatus(refused[i]), out);
@@ -182,13 +202,51 @@ grpc::Status ParticipantService::CommitOnePhase(grpc::ServerContext* context,
       !admitted.ok()) {
     return admitted;
   }
-  if (grpc::Status s = CheckTxid(request->txid()); !s.ok()) return s;
+  return ServeCommitOnePhase(*request, response);
+}
+
+grpc::Status ParticipantService::ServeCommitOnePhase(const v1::BranchRequest& request,
+                                                     v1::CommitOnePhaseResponse* response) {
+  if (grpc::Status s = CheckTxid(request.txid()); !s.ok()) return s;
   absl::StatusOr<Outcome> outcome =
-      participant_->CommitOnePhase(request->txid(), request->branch_token());
+      participant_->CommitOnePhase(request.txid(), request.branch_token());
   if (!outcome.ok()) return ToGrpcStatus(outcome.status());
   response->set_outcome(*outcome == Outcome::kCommitted ? v1::OUTCOME_COMMITTED
                                                         : v1::OUTCOME_ABORTED);
   return grpc::Status::OK;
+}
+
+namespace {
+
+// One of ParticipantService's Serve methods on the framed port.
+template <typename Request, typename Response>
+std::pair<FrameMethod, FrameServer::Handler> FramedCall(
+    FrameMethod method, const char* grpc_method, const AccessPolicy* policy,
+    InflightTracker* inflight, ParticipantService* service,
+    grpc::Status (ParticipantService::*serve)(const Request&, Response*)) {
+  return {method, UnaryFrameHandler<Request, Response>(
+                      method, grpc_method, policy, inflight,
+                      [service, serve](const Request& request, absl::Time, Response* response) {
+                        return FromGrpcStatus((service->*serve)(request, response));
+                      })};
+}
+
+}  // namespace
+
+std::vector<std::pair<FrameMethod, FrameServer::Handler>> ParticipantService::FramedCalls(
+    const AccessPolicy* policy, InflightTracker* inflight) {
+  return {
+      FramedCall(FrameMethod::kParticipantPrepare, "/txcoord.v1.Participant/Prepare", policy,
+                 inflight, this, &ParticipantService::ServePrepare),
+      FramedCall(FrameMethod::kParticipantCommit, "/txcoord.v1.Participant/Commit", policy,
+                 inflight, this, &ParticipantService::ServeCommit),
+      FramedCall(FrameMethod::kParticipantAbort, "/txcoord.v1.Participant/Abort", policy, inflight,
+                 this, &ParticipantService::ServeAbort),
+      FramedCall(FrameMethod::kParticipantCommitOnePhase, "/txcoord.v1.Participant/CommitOnePhase",
+                 policy, inflight, this, &ParticipantService::ServeCommitOnePhase),
+      FramedCall(FrameMethod::kParticipantBatch, "/txcoord.v1.Participant/Batch", policy, inflight,
+                 this, &ParticipantService::ServeBatch),
+  };
 }
 
 grpc::Status AgentService::Execute(grpc::ServerContext* context, const v1::ExecuteRequest* request,

@@ -7,9 +7,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <utility>
+#include <vector>
+
 #include "common/inflight.h"
 #include "participant/participant.h"
 #include "rpc/access_policy.h"
+#include "rpc/frame.h"
 #include "rpc/frame_server.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
@@ -39,7 +43,23 @@ class ParticipantService final : public v1::Participant::Service {
   grpc::Status Batch(grpc::ServerContext* context, const v1::BatchRequest* request,
                      v1::BatchResponse* response) override;
 
+  // The five calls above on the framed port (docs/protocol.md, "The framed
+  // port"), one (method, handler) pair each for FrameMethods: checked
+  // against `policy` (nullptr: no checks) and counted in `inflight`
+  // (nullptr: not counted). The service must outlive the server.
+  std::vector<std::pair<FrameMethod, FrameServer::Handler>> FramedCalls(const AccessPolicy* policy,
+                                                                        InflightTracker* inflight);
+
  private:
+  // Each call once its caller is admitted: the gRPC method's and the
+  // framed port's.
+  grpc::Status ServePrepare(const v1::PrepareRequest& request, v1::PrepareResponse* response);
+  grpc::Status ServeCommit(const v1::BranchRequest& request, v1::BranchResponse* response);
+  grpc::Status ServeAbort(const v1::BranchRequest& request, v1::BranchResponse* response);
+  grpc::Status ServeCommitOnePhase(const v1::BranchRequest& request,
+                                   v1::CommitOnePhaseResponse* response);
+  grpc::Status ServeBatch(const v1::BatchRequest& request, v1::BatchResponse* response);
+
   Participant* const participant_;
   const AccessPolicy* const policy_;
 };

@@ -64,6 +64,7 @@ void CoordinatorLink::EnlistAsync(const std::string& txid, uint64_t branch_token
   {
     absl::MutexLock lock(&mu_);
     q.request.set_endpoint(endpoint_);
+    q.request.set_framed_endpoint(framed_endpoint_);
     if (async_in_flight_ >= kMaxEnlistsInFlight) {
       queued_.push_back(std::move(q));
       return;
@@ -131,9 +132,11 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
   stub_->async()->EnlistBatch(&call->context, &call->many, &call->many_response, std::move(finish));
 }
 
-void CoordinatorLink::set_endpoint(const std::string& endpoint) {
+void CoordinatorLink::set_endpoint(const std::string& endpoint,
+                                   const std::string& framed_endpoint) {
   absl::MutexLock lock(&mu_);
   endpoint_ = endpoint;
+  framed_endpoint_ = framed_endpoint;
 }
 
 absl::Status CoordinatorLink::Enlist(const std::string& txid, uint64_t branch_token,
@@ -146,6 +149,7 @@ absl::Status CoordinatorLink::Enlist(const std::string& txid, uint64_t branch_to
   {
     absl::MutexLock lock(&mu_);
     me.request.set_endpoint(endpoint_);
+    me.request.set_framed_endpoint(framed_endpoint_);
     if (clock_->Now() < singles_until_) {
       me.send_alone = true;
     } else if (in_flight_ < kMaxEnlistsInFlight) {

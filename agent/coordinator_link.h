@@ -43,8 +43,9 @@ class CoordinatorLink final : public Enlister {
   CoordinatorLink(const CoordinatorLink&) = delete;
   CoordinatorLink& operator=(const CoordinatorLink&) = delete;
 
-  // Where the coordinator reaches this agent; set once the server listens.
-  void set_endpoint(const std::string& endpoint);
+  // Where the coordinator reaches this agent, and its framed port when it
+  // has one (each enlistment names both); set once the servers listen.
+  void set_endpoint(const std::string& endpoint, const std::string& framed_endpoint = "");
 
   ~CoordinatorLink() override;
 
@@ -108,6 +109,7 @@ class CoordinatorLink final : public Enlister {
   Clock* const clock_;
   absl::Mutex mu_;
   std::string endpoint_ ABSL_GUARDED_BY(mu_);
+  std::string framed_endpoint_ ABSL_GUARDED_BY(mu_);
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Waiter*> waiting_ ABSL_GUARDED_BY(mu_);
   absl::Time singles_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

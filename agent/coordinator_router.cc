@@ -16,10 +16,12 @@ CoordinatorRouter::CoordinatorRouter(std::shared_ptr<cluster::CoordinatorDirecto
       name_(std::move(participant_name)),
       rpc_timeout_(rpc_timeout) {}
 
-void CoordinatorRouter::set_endpoint(const std::string& endpoint) {
+void CoordinatorRouter::set_endpoint(const std::string& endpoint,
+                                     const std::string& framed_endpoint) {
   absl::MutexLock lock(&mu_);
   endpoint_ = endpoint;
-  for (auto& [target, link] : links_) link->set_endpoint(endpoint);
+  framed_endpoint_ = framed_endpoint;
+  for (auto& [target, link] : links_) link->set_endpoint(endpoint, framed_endpoint);
 }
 
 absl::StatusOr<CoordinatorLink*> CoordinatorRouter::LinkFor(const std::string& txid) {
@@ -34,7 +36,7 @@ absl::StatusOr<CoordinatorLink*> CoordinatorRouter::LinkFor(const std::string& t
   if (link == nullptr) {
     link = std::make_unique<CoordinatorLink>(MakeChannel(owner->endpoint, credentials_), name_,
                                              rpc_timeout_);
-    if (!endpoint_.empty()) link->set_endpoint(endpoint_);
+    if (!endpoint_.empty()) link->set_endpoint(endpoint_, framed_endpoint_);
   }
   return link.get();
 }

@@ -33,8 +33,9 @@ class CoordinatorRouter final : public Enlister {
   CoordinatorRouter(const CoordinatorRouter&) = delete;
   CoordinatorRouter& operator=(const CoordinatorRouter&) = delete;
 
-  // Where coordinators reach this agent; set once the server listens.
-  void set_endpoint(const std::string& endpoint);
+  // Where coordinators reach this agent, and its framed port when it has
+  // one (CoordinatorLink::set_endpoint); set once the servers listen.
+  void set_endpoint(const std::string& endpoint, const std::string& framed_endpoint = "");
 
   // To the txid's owner. An owner that is not registered (its lease
   // expired) is UNAVAILABLE naming it: the outcome is unknown, not refused.
@@ -63,6 +64,7 @@ class CoordinatorRouter final : public Enlister {
   const absl::Duration rpc_timeout_;
   absl::Mutex mu_;
   std::string endpoint_ ABSL_GUARDED_BY(mu_);
+  std::string framed_endpoint_ ABSL_GUARDED_BY(mu_);
   // One per coordinator endpoint ever used (a handful); links live as long
   // as the router, so callers may hold a link without the lock.
   absl::flat_hash_map<std::string, std::unique_ptr<CoordinatorLink>> links_ ABSL_GUARDED_BY(mu_);

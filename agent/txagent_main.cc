@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -32,12 +33,15 @@
 #include "common/logging.h"
 #include "common/sqlite_db.h"
 #include "common/systemd_notify.h"
+#include "common/tcp_listener.h"
 #include "common/timer_queue.h"
 #include "common/txid.h"
 #include "participant/in_doubt_resolver.h"
 #include "participant/participant.h"
 #include "rpc/daemon.h"
 #include "rpc/daemon_flags.h"
+#include "rpc/frame.h"
+#include "rpc/frame_handler.h"
 #include "rpc/grpc_util.h"
 
 ABSL_FLAG(std::string, db, "",
@@ -378,11 +382,21 @@ int Run() {
   const std::string endpoint = advertise.empty() ? server->address : advertise;
   link->set_endpoint(endpoint);
   // After the endpoint is known: an Execute's enlistment names it.
+  std::vector<std::pair<FrameMethod, FrameServer::Handler>> framed_calls =
+      participant_service.FramedCalls(policy, &inflight);
+  framed_calls.emplace_back(FrameMethod::kAgentExecute,
+                            agent_service.FramedExecute(policy, &inflight));
   absl::StatusOr<std::shared_ptr<FrameServer>> framed_port = StartFramedFromFlags(
-      "txagent", *security, agent_service.FramedExecute(policy, &inflight), &metrics_registry);
+      "txagent", *security, FrameMethods(std::move(framed_calls)), &metrics_registry);
   if (!framed_port.ok()) {
     TXLOG(ERROR) << "cannot start: " << framed_port.status();
     return 1;
+  }
+  // From now on enlistments also name the framed port, for the
+  // coordinator's Participant calls (not one bound to loopback while the
+  // coordinator reaches this agent elsewhere: it would dial its own host).
+  if (*framed_port != nullptr) {
+    link->set_endpoint(endpoint, ReachableAt((*framed_port)->address(), endpoint));
   }
   if (registry != nullptr) {
     absl::StatusOr<cluster::NodeRecord> record = cluster::SelfRecord(

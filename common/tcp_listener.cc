@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
@@ -82,6 +83,21 @@ absl::StatusOr<TcpListener> ListenTcp(const std::string& listen, absl::string_vi
   listener.address = host.find(':') != std::string::npos ? absl::StrCat("[", host, "]:", bound_port)
                                                          : absl::StrCat(host, ":", bound_port);
   return listener;
+}
+
+std::string ReachableAt(const std::string& bound, const std::string& endpoint) {
+  std::string host, port, endpoint_host, endpoint_port;
+  if (!SplitHostPort(bound, "bound", &host, &port).ok() ||
+      !SplitHostPort(endpoint, "endpoint", &endpoint_host, &endpoint_port).ok()) {
+    return bound;
+  }
+  auto loopback = [](const std::string& h) {
+    return h == "localhost" || h == "::1" || absl::StartsWith(h, "127.");
+  };
+  if (loopback(host) && !loopback(endpoint_host)) return "";
+  if (host != "0.0.0.0" && host != "::") return bound;
+  const bool v6 = endpoint_host.find(':') != std::string::npos;
+  return v6 ? absl::StrCat("[", endpoint_host, "]:", port) : absl::StrCat(endpoint_host, ":", port);
 }
 
 }  // namespace txcoord

@@ -38,6 +38,14 @@ absl::Status SplitHostPort(const std::string& listen, absl::string_view flag, st
 absl::StatusOr<TcpListener> ListenTcp(const std::string& listen, absl::string_view flag,
                                       const TcpListenOptions& options = {});
 
+// Where the peers that reach the daemon at `endpoint` reach a server of it
+// bound at `bound` ("host:port" as ListenTcp gives it): bound to a
+// wildcard host (0.0.0.0, ::), `endpoint`'s host with `bound`'s port;
+// bound to a loopback host while `endpoint` is not one, nowhere (empty:
+// those peers would reach their own host's port); bound to another host,
+// `bound` itself, as it is when either does not parse.
+std::string ReachableAt(const std::string& bound, const std::string& endpoint);
+
 }  // namespace txcoord
 
 #endif  // TXCOORD_COMMON_TCP_LISTENER_H_

@@ -118,4 +118,21 @@ void CoordinatorMetrics::WatchParticipants(BatchingParticipantClient* participan
       [participants] { return static_cast<double>(participants->batched_entries()); });
 }
 
+void CoordinatorMetrics::WatchFramedParticipants(FramedParticipantTransport* transport) {
+  registry_->AddCounterFunction(
+      "txcoord_framed_participant_calls_total",
+      "Prepare, Commit, Abort, one-phase and Batch calls answered on agents' framed ports.",
+      [transport] { return static_cast<double>(transport->framed_calls()); });
+  registry_->AddCounterFunction(
+      "txcoord_framed_participant_fallbacks_total",
+      "Participant calls sent again over gRPC after their framed port failed (refused, "
+      "unreachable, connection lost); the agent's framed port is then not used until it "
+      "enlists again.",
+      [transport] { return static_cast<double>(transport->fallbacks()); });
+  registry_->AddGauge("txcoord_framed_participant_threads",
+                      "Threads sending calls to agents' framed ports (at most 4 per agent; each "
+                      "ends after 30 s idle).",
+                      [transport] { return static_cast<double>(transport->threads()); });
+}
+
 }  // namespace txcoord::coordinator

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "common/metrics.h"
 #include "coordinator/batching_participant_client.h"
+#include "coordinator/framed_participant_transport.h"
 #include "coordinator/runtime.h"
 
 namespace txcoord::coordinator {
@@ -41,6 +42,9 @@ class CoordinatorMetrics final {
   // Registers the batching counters of the participants' client. Call once;
   // `participants` must outlive the registry's renders.
   void WatchParticipants(BatchingParticipantClient* participants);
+  // Registers the framed transport's counters. Call once; `transport` must
+  // outlive the registry's renders.
+  void WatchFramedParticipants(FramedParticipantTransport* transport);
 
  private:
   MetricsRegistry* const registry_;

@@ -141,9 +141,18 @@ grpc::Status CoordinatorService::ServeReserveTxids(const v1::ReserveTxidsRequest
 }
 
 absl::Status CoordinatorService::EnlistOne(const v1::EnlistRequest& request) {
-  return runtime_->Enlist(
+  if (!request.framed_endpoint().empty() && !IsValidEndpoint(request.framed_endpoint())) {
+    return absl::InvalidArgumentError(
+        "framed_endpoint must be empty or host:port (at most 256 bytes; host of [A-Za-z0-9_.-] "
+        "or a bracketed IPv6 address; port 1 to 65535)");
+  }
+  absl::Status enlisted = runtime_->Enlist(
       request.txid(), BranchRef{request.participant(), request.endpoint(), request.branch_token()},
       request.prepared(), request.named_in_commit());
+  if (enlisted.ok() && on_framed_endpoint_) {
+    on_framed_endpoint_(request.endpoint(), request.framed_endpoint());
+  }
+  return enlisted;
 }
 
 grpc::Status CoordinatorService::ServeEnlist(const v1::EnlistRequest* request,

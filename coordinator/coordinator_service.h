@@ -5,6 +5,10 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
+#include <string>
+#include <utility>
+
 #include "common/inflight.h"
 #include "coordinator/runtime.h"
 #include "rpc/access_policy.h"
@@ -84,6 +88,15 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   // thread waits for the decision. The service must outlive the server.
   FrameServer::Handler FramedCommit(InflightTracker* inflight);
 
+  // Called with the endpoint and framed_endpoint (empty when it names
+  // none) of each enlistment accepted, so that the participants' calls can
+  // go to the framed port (FramedParticipantTransport::NoteFramedEndpoint).
+  // Set before serving.
+  void OnFramedEndpoint(
+      std::function<void(const std::string& endpoint, const std::string& framed)> note) {
+    on_framed_endpoint_ = std::move(note);
+  }
+
  private:
   // Commit with its deadline given (none: a default wait), the gRPC
   // method's and the framed port's: `done` runs exactly once, on the
@@ -117,6 +130,7 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
 
   Runtime* const runtime_;
   const AccessPolicy* const policy_;
+  std::function<void(const std::string&, const std::string&)> on_framed_endpoint_;
 };
 
 // Engine view -> proto, shared with the admin service.

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "coordinator/participant_protos.h"
 #include "rpc/grpc_util.h"
 
 namespace txcoord::coordinator {
@@ -23,44 +24,6 @@ struct Call {
 // infinite timeout.
 void SetCallDeadline(grpc::ClientContext* context, absl::Duration timeout) {
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-}
-
-absl::StatusOr<Vote> VoteOf(v1::Vote vote, const std::string& reason) {
-  switch (vote) {
-    case v1::VOTE_YES:
-      return Vote::kYes;
-    case v1::VOTE_READ_ONLY:
-      return Vote::kReadOnly;
-    case v1::VOTE_NO:
-      return absl::AbortedError(reason.empty() ? "voted NO" : "voted NO: " + reason);
-    default:
-      return absl::InternalError("participant sent no vote");
-  }
-}
-
-v1::BatchRequest::Kind KindOf(BranchOp op) {
-  switch (op) {
-    case BranchOp::kPrepare:
-      return v1::BatchRequest::KIND_PREPARE;
-    case BranchOp::kCommit:
-      return v1::BatchRequest::KIND_COMMIT;
-    case BranchOp::kAbort:
-      return v1::BatchRequest::KIND_ABORT;
-  }
-  return v1::BatchRequest::KIND_UNSPECIFIED;
-}
-
-// One batch answer as the entry's own call would have returned it.
-BatchAnswer AnswerOf(BranchOp op, const v1::BatchResponse::Answer& answer) {
-  BatchAnswer out{StatusOfAnswer(answer)};
-  if (!out.status.ok() || op != BranchOp::kPrepare) return out;
-  absl::StatusOr<Vote> vote = VoteOf(answer.vote(), answer.reason());
-  if (vote.ok()) {
-    out.vote = *vote;
-  } else {
-    out.status = vote.status();
-  }
-  return out;
 }
 
 }  // namespace
@@ -88,12 +51,12 @@ void GrpcParticipantTransport::Prepare(const std::string& endpoint, const std::s
   call->request.set_branch_token(branch_token);
   SetCallDeadline(&call->context, timeout);
   call->done = std::move(done);
-  StubFor(endpoint)->async()->Prepare(
-      &call->context, &call->request, &call->response, [call](grpc::Status status) {
-        std::unique_ptr<PrepareCall> owned(call);
-        if (!status.ok()) return call->done(FromGrpcStatus(status));
-        call->done(VoteOf(call->response.vote(), call->response.reason()));
-      });
+  StubFor(endpoint)->async()->Prepare(&call->context, &call->request, &call->response,
+                                      [call](grpc::Status status) {
+                                        std::unique_ptr<PrepareCall> owned(call);
+                                        if (!status.ok()) return call->done(FromGrpcStatus(status));
+                                        call->done(VoteOfProto(call->response));
+                                      });
 }
 
 void GrpcParticipantTransport::Commit(const std::string& endpoint, const std::string& txid,
@@ -138,19 +101,13 @@ void GrpcParticipantTransport::CommitOnePhase(const std::string& endpoint, const
   call->request.set_branch_token(branch_token);
   SetCallDeadline(&call->context, timeout);
   call->done = std::move(done);
-  StubFor(endpoint)->async()->CommitOnePhase(
-      &call->context, &call->request, &call->response, [call](grpc::Status status) {
-        std::unique_ptr<OnePhase> owned(call);
-        if (!status.ok()) return call->done(FromGrpcStatus(status));
-        switch (call->response.outcome()) {
-          case v1::OUTCOME_COMMITTED:
-            return call->done(true);
-          case v1::OUTCOME_ABORTED:
-            return call->done(false);
-          default:
-            return call->done(absl::InternalError("participant sent no one-phase outcome"));
-        }
-      });
+  StubFor(endpoint)->async()->CommitOnePhase(&call->context, &call->request, &call->response,
+                                             [call](grpc::Status status) {
+                                               std::unique_ptr<OnePhase> owned(call);
+                                               if (!status.ok())
+                                                 return call->done(FromGrpcStatus(status));
+                                               call->done(OnePhaseOutcomeOf(call->response));
+                                             });
 }
 
 void GrpcParticipantTransport::Batch(
@@ -162,33 +119,16 @@ void GrpcParticipantTransport::Batch(
   };
   using BatchCall = Call<v1::BatchRequest, v1::BatchResponse, Pending>;
   auto* call = new BatchCall;
-  call->done.ops.reserve(entries.size());
-  for (BatchEntry& entry : entries) {
-    v1::BatchRequest::Entry* out = call->request.add_entries();
-    out->set_kind(KindOf(entry.op));
-    out->set_txid(std::move(entry.txid));
-    out->set_branch_token(entry.branch_token);
-    call->done.ops.push_back(entry.op);
-  }
+  call->request = BatchRequestOf(std::move(entries), &call->done.ops);
   SetCallDeadline(&call->context, timeout);
   call->done.done = std::move(done);
-  StubFor(endpoint)->async()->Batch(
-      &call->context, &call->request, &call->response, [call](grpc::Status status) {
-        std::unique_ptr<BatchCall> owned(call);
-        Pending& pending = call->done;
-        if (!status.ok()) return pending.done(FromGrpcStatus(status));
-        const int count = call->response.answers_size();
-        if (count != static_cast<int>(pending.ops.size())) {
-          return pending.done(absl::InternalError(absl::StrCat(
-              "participant answered ", count, " of ", pending.ops.size(), " batch entries")));
-        }
-        std::vector<BatchAnswer> answers;
-        answers.reserve(count);
-        for (int i = 0; i < count; ++i) {
-          answers.push_back(AnswerOf(pending.ops[i], call->response.answers(i)));
-        }
-        pending.done(std::move(answers));
-      });
+  StubFor(endpoint)->async()->Batch(&call->context, &call->request, &call->response,
+                                    [call](grpc::Status status) {
+                                      std::unique_ptr<BatchCall> owned(call);
+                                      Pending& pending = call->done;
+                                      if (!status.ok()) return pending.done(FromGrpcStatus(status));
+                                      pending.done(BatchAnswersOf(pending.ops, call->response));
+                                    });
 }
 
 }  // namespace txcoord::coordinator

@@ -31,6 +31,7 @@
 #include "coordinator/coordinator_metrics.h"
 #include "coordinator/coordinator_service.h"
 #include "coordinator/data_dir.h"
+#include "coordinator/framed_participant_transport.h"
 #include "coordinator/grpc_participant_transport.h"
 #include "coordinator/ha/owned_space.h"
 #include "coordinator/http_api.h"
@@ -58,6 +59,11 @@ ABSL_FLAG(bool, signed_votes, true,
           "that the client's Commit carries them and the agent sends no Enlist (one call less "
           "per branch; docs/protocol.md, \"Signed votes\"). The keys derive from a secret "
           "drawn at each start and never written down. false: votes come by Enlist only.");
+ABSL_FLAG(bool, framed_participants, true,
+          "Send Prepare, Commit, Abort and their batches to the framed port an agent's "
+          "enlistment names (txagent --framed_listen; docs/protocol.md, \"The framed port\"), "
+          "falling back to its gRPC endpoint when that fails. Never with TLS to the agents "
+          "(--tls_ca): the framed port is plain TCP. false: gRPC only.");
 ABSL_FLAG(absl::Duration, phase2_retry_max, absl::Seconds(5),
           "Longest wait between retries of a phase-2 Commit to an unreachable participant "
           "(retries never stop).");
@@ -230,7 +236,14 @@ int Run() {
   // Deliberately never destroyed: gRPC callbacks and timers may still refer
   // to these while the process exits (see the end of Run).
   auto* timers = new TimerQueue();
-  auto* transport = new GrpcParticipantTransport(security->channel_credentials);
+  auto* grpc_transport = new GrpcParticipantTransport(security->channel_credentials);
+  ParticipantTransport* transport = grpc_transport;
+  FramedParticipantTransport* framed_transport = nullptr;
+  // Plain TCP only where gRPC to the agents is plain too.
+  if (absl::GetFlag(FLAGS_framed_participants) && security->channel_credentials == nullptr) {
+    framed_transport = new FramedParticipantTransport(grpc_transport);
+    transport = framed_transport;
+  }
   auto* participants = new BatchingParticipantClient(transport, RealClock());
   auto* runtime = new Runtime(options, decision_log, participants, timers);
   runtime_for_checkpoint = runtime;
@@ -240,6 +253,7 @@ int Run() {
   }
   metrics.Watch(runtime);
   metrics.WatchParticipants(participants);
+  if (framed_transport != nullptr) metrics.WatchFramedParticipants(framed_transport);
   CountRefusals(security->server.access_policy.get(), &metrics_registry);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
       StartMetricsFromFlags("txcoord", &metrics_registry);
@@ -266,6 +280,12 @@ int Run() {
   }
 
   CoordinatorService service(runtime, security->server.access_policy.get());
+  if (framed_transport != nullptr) {
+    service.OnFramedEndpoint(
+        [framed_transport](const std::string& endpoint, const std::string& framed) {
+          framed_transport->NoteFramedEndpoint(endpoint, framed);
+        });
+  }
   AdminService admin_service(runtime, security->server.access_policy.get());
   InflightTracker inflight;
   ServerOptions server_options = security->server;

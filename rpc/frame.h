@@ -1,8 +1,10 @@
 // Frames of the daemons' framed ports (docs/protocol.md, "The framed
-// port"): a service's hot call (an agent's Execute, the coordinator's
-// Commit) sent as one frame over a plain TCP connection and answered on the
-// same connection, without gRPC. FrameServer (rpc/frame_server.h) serves
-// them; AgentClient and Client send them when given a framed address.
+// port"): the calls on a transaction's path (an agent's Execute and its
+// Participant calls, the coordinator's Commit) sent as one frame over a
+// plain TCP connection and answered on the same connection, without gRPC.
+// FrameServer (rpc/frame_server.h) serves them; AgentClient and Client
+// send them when given a framed address, the coordinator when an agent's
+// enlistment names one (coordinator/framed_participant_transport.h).
 //
 // A frame is a 4-byte little-endian length, then that many bytes of body:
 //   request: version (1 byte, kFrameVersion), method (1 byte, FrameMethod),
@@ -35,6 +37,12 @@ inline constexpr uint8_t kFrameVersion = 1;
 enum class FrameMethod : uint8_t {
   kAgentExecute = 1,       // at txagent: v1.ExecuteRequest -> v1.ExecuteResponse
   kCoordinatorCommit = 2,  // at txcoord: v1.CommitRequest -> v1.CommitResponse
+  // At txagent, the coordinator's calls (v1.Participant):
+  kParticipantPrepare = 3,         // v1.PrepareRequest -> v1.PrepareResponse
+  kParticipantCommit = 4,          // v1.BranchRequest -> v1.BranchResponse
+  kParticipantAbort = 5,           // v1.BranchRequest -> v1.BranchResponse
+  kParticipantCommitOnePhase = 6,  // v1.BranchRequest -> v1.CommitOnePhaseResponse
+  kParticipantBatch = 7,           // v1.BatchRequest -> v1.BatchResponse
 };
 
 // The length prefix, and the request header after it.

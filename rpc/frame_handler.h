@@ -1,8 +1,9 @@
-// The handler of a framed port that serves one method (rpc/frame_server.h):
-// checks the method number and the caller's role as the gRPC port would,
-// parses the request, runs the call and encodes its answer. Each daemon
-// gives it the call its gRPC service makes (txagent: Agent.Execute,
-// txcoord: Coordinator.Commit).
+// The handlers of a framed port (rpc/frame_server.h). UnaryFrameHandler
+// serves one method: checks the method number and the caller's role as the
+// gRPC port would, parses the request, runs the call and encodes its
+// answer. Each daemon gives it the call its gRPC service makes (txagent:
+// Agent.Execute and the Participant calls, txcoord: Coordinator.Commit);
+// FrameMethods serves several on one port.
 //
 //   FrameServer::Handler handler = UnaryFrameHandler<v1::ExecuteRequest, v1::ExecuteResponse>(
 //       FrameMethod::kAgentExecute, "/txcoord.v1.Agent/Execute", policy, &inflight,
@@ -15,6 +16,8 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -63,6 +66,24 @@ FrameServer::Handler UnaryFrameHandler(
     Response response;
     const absl::Status status = call(request, deadline, &response);
     return EncodeAnswer(status, status.ok() ? &response : nullptr);
+  };
+}
+
+// One port serving each method of `handlers` with its handler; any other
+// method is answered UNIMPLEMENTED, naming those it serves.
+inline FrameServer::Handler FrameMethods(
+    std::vector<std::pair<FrameMethod, FrameServer::Handler>> handlers) {
+  std::string served;
+  for (const auto& [method, handler] : handlers) {
+    absl::StrAppend(&served, served.empty() ? "" : ", ", static_cast<int>(method));
+  }
+  return [handlers = std::move(handlers), served](const FrameRequest& frame, const Caller& caller) {
+    for (const auto& [method, handler] : handlers) {
+      if (frame.method == static_cast<uint8_t>(method)) return handler(frame, caller);
+    }
+    return EncodeAnswer(absl::UnimplementedError(absl::StrCat("framed method ", frame.method,
+                                                              ": this port serves ", served)),
+                        nullptr);
   };
 }
 

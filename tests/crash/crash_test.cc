@@ -259,7 +259,15 @@ INSTANTIATE_TEST_SUITE_P(
         // mid-call, and the restarted agent is reached on the same port.
         CrashCase{"AgentAfterPrepareDurableEarlyPrepareFramed", "after-prepare-durable", 1, 8, true,
                   nullptr, /*framed=*/true},
-        CrashCase{"AgentAfterCommitApplied", "after-commit-applied", 1, 8, false}),
+        CrashCase{"AgentAfterCommitApplied", "after-commit-applied", 1, 8, false},
+        // The same two with the coordinator's Prepare and phase 2 on the
+        // agents' framed ports: its framed call's connection breaks before
+        // the answer, and the call goes again by gRPC to a dead agent,
+        // then to the restarted one.
+        CrashCase{"AgentBeforePrepareReplyFramed", "before-prepare-reply", 1, 8, false, nullptr,
+                  /*framed=*/true},
+        CrashCase{"AgentAfterCommitAppliedFramed", "after-commit-applied", 1, 8, false, nullptr,
+                  /*framed=*/true}),
     [](const ::testing::TestParamInfo<CrashCase>& info) { return std::string(info.param.name); });
 
 // A one-phase commit cut by a coordinator crash: the client's Commit call

@@ -2,7 +2,9 @@
 // (--framed_listen; AgentClientOptions and ClientOptions::framed_address)
 // get what they get over gRPC: the same results, the same errors,
 // transfers that conserve money, an agent found again after its restart,
-// and daemons that stop cleanly with framed connections open.
+// and daemons that stop cleanly with framed connections open. The
+// coordinator sends its Participant calls to the framed ports the agents'
+// enlistments name, and over gRPC when told not to or when a port is gone.
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -73,8 +75,9 @@ class FramedPortTest : public ClusterFixture {
     return FramedCallsIn(cluster_->agent_log(i), "txagent_framed_calls_total");
   }
   // txcoord_framed_calls_total.
-  double FramedCommits() {
-    return FramedCallsIn(cluster_->coordinator_log(), "txcoord_framed_calls_total");
+  double FramedCommits() { return CoordinatorCounter("txcoord_framed_calls_total"); }
+  double CoordinatorCounter(const std::string& metric) {
+    return FramedCallsIn(cluster_->coordinator_log(), metric);
   }
 
   double FramedCallsIn(const std::string& log, const std::string& metric) {
@@ -122,9 +125,14 @@ TEST_F(FramedPortTest, BranchesRunAtOnceCommitEverywhere) {
         return rows.ok() && *rows == 3;
       },
       absl::Seconds(10)));
-  // The create and the branch came on the framed port, and so did the Commit.
-  for (int i = 0; i < 3; ++i) EXPECT_EQ(FramedCalls(i), 2) << "agent " << i;
+  // The create and the branch came on the framed port, and so did the
+  // Commit, and the coordinator's phase 2 after it.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(Eventually([&] { return FramedCalls(i) == 3; }, absl::Seconds(10)))
+        << "agent " << i << ": " << FramedCalls(i);
+  }
   EXPECT_EQ(FramedCommits(), 1);
+  EXPECT_EQ(CoordinatorCounter("txcoord_framed_participant_calls_total"), 3);
 }
 
 TEST_F(FramedPortTest, TransfersConserveMoneyAndLeaveNothingPrepared) {
@@ -224,8 +232,123 @@ TEST_F(FramedPortTest, FramedAddressesAreIgnoredWithCredentials) {
   absl::StatusOr<CommitResult> committed = coordinator.Commit(*txid);
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_TRUE(committed->committed) << committed->reason;
-  EXPECT_EQ(FramedCalls(0), 0);
   EXPECT_EQ(FramedCommits(), 0);
+  // The agent's one framed call is the coordinator's one-phase commit.
+  EXPECT_EQ(CoordinatorCounter("txcoord_framed_participant_calls_total"), 1);
+  EXPECT_TRUE(Eventually([&] { return FramedCalls(0) == 1; }, absl::Seconds(10))) << FramedCalls(0);
+}
+
+// The coordinator sends Prepare, Commit and one-phase commits to the
+// framed ports the agents' enlistments name, whatever port the service
+// used: here every client call goes over gRPC.
+TEST_F(FramedPortTest, PrepareAndPhaseTwoGoToTheAgentsFramedPorts) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(grpc_agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  }
+  absl::StatusOr<std::string> txid = grpc_coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(grpc_agents_[i]->ExecuteOne(*txid, "INSERT INTO t VALUES (1)").ok());
+  }
+  absl::StatusOr<CommitResult> committed = grpc_coordinator_->Commit(*txid);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  absl::StatusOr<std::string> one_branch = grpc_coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(one_branch.ok()) << one_branch.status();
+  ASSERT_TRUE(grpc_agents_[0]->ExecuteOne(*one_branch, "INSERT INTO t VALUES (2)").ok());
+  committed = grpc_coordinator_->Commit(*one_branch);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  // Three Prepares, three Commits (after the decision) and one one-phase
+  // commit, each on an agent's framed port; none fell back to gRPC.
+  EXPECT_TRUE(
+      Eventually([&] { return CoordinatorCounter("txcoord_framed_participant_calls_total") == 7; },
+                 absl::Seconds(10)));
+  EXPECT_TRUE(Eventually([&] { return FramedCalls(0) == 3; }, absl::Seconds(10)));
+  EXPECT_EQ(FramedCalls(1), 2);
+  EXPECT_EQ(FramedCalls(2), 2);
+  EXPECT_EQ(CoordinatorCounter("txcoord_framed_participant_fallbacks_total"), 0);
+  absl::StatusOr<int64_t> rows = SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, 4);
+}
+
+// txcoord --framed_participants=false keeps every Participant call on gRPC.
+TEST_F(FramedPortTest, ACoordinatorToldNotToUsesGrpcOnly) {
+  cluster_->SetCoordinatorExtraFlags({"--framed_participants=false"});
+  ASSERT_TRUE(cluster_->RestartCoordinator().ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(grpc_agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  }
+  absl::StatusOr<std::string> txid = grpc_coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  ASSERT_TRUE(grpc_agents_[0]->ExecuteOne(*txid, "INSERT INTO t VALUES (1)").ok());
+  ASSERT_TRUE(grpc_agents_[1]->ExecuteOne(*txid, "INSERT INTO t VALUES (1)").ok());
+  absl::StatusOr<CommitResult> committed = grpc_coordinator_->Commit(*txid);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<int64_t> rows =
+            SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t");
+        return rows.ok() && *rows == 2;
+      },
+      absl::Seconds(10)));
+  EXPECT_EQ(FramedCalls(0), 0);
+  EXPECT_EQ(FramedCalls(1), 0);
+  EXPECT_EQ(CoordinatorCounter("txcoord_framed_participant_calls_total"), -1)
+      << "the framed transport's metrics exist only when it is used";
+}
+
+// An agent restarted on another framed port: the coordinator's phase 2
+// finds the old one gone, sends the Commit over gRPC instead, and the
+// agent's next enlistment names its new port.
+TEST_F(FramedPortTest, AnAgentsOldFramedPortFallsBackToGrpcUntilItEnlistsAgain) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  }
+  absl::StatusOr<std::string> prepared = coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(prepared.ok()) << prepared.status();
+  // Not named in the Commit: each Execute is answered once its enlistment,
+  // with its vote and framed port, has reached the coordinator.
+  ExecuteOptions prepare;
+  prepare.prepare = true;
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(agents_[i]->ExecuteOne(*prepared, "INSERT INTO t VALUES (1)", {}, prepare).ok());
+  }
+  const std::string old_port = cluster_->agent_framed_address(1);
+  ASSERT_TRUE(cluster_->KillAgent(1).ok());
+  cluster_->SetAgentExtraFlags(1, {"--framed_listen=127.0.0.1:0"});
+  ASSERT_TRUE(cluster_->StartAgent(1).ok());
+  ASSERT_NE(cluster_->agent_framed_address(1), old_port);
+  absl::StatusOr<CommitResult> committed = coordinator_->Commit(*prepared);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  // The prepared branch survived the kill and is committed over gRPC.
+  EXPECT_TRUE(Eventually(
+      [&] {
+        absl::StatusOr<int64_t> rows =
+            SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t");
+        return rows.ok() && *rows == 2;
+      },
+      absl::Seconds(10)));
+  EXPECT_GE(CoordinatorCounter("txcoord_framed_participant_fallbacks_total"), 1);
+  EXPECT_EQ(FramedCalls(1), 0);
+  std::ifstream file(cluster_->coordinator_log());
+  const std::string log((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(log, HasSubstr("framed port " + old_port + " of the participant at " +
+                             cluster_->agent_address(1) + " failed"));
+
+  // The next transaction's enlistment names the new port.
+  absl::StatusOr<std::string> txid = grpc_coordinator_->Begin(absl::Seconds(30));
+  ASSERT_TRUE(txid.ok()) << txid.status();
+  ASSERT_TRUE(grpc_agents_[0]->ExecuteOne(*txid, "INSERT INTO t VALUES (2)").ok());
+  ASSERT_TRUE(grpc_agents_[1]->ExecuteOne(*txid, "INSERT INTO t VALUES (2)").ok());
+  committed = grpc_coordinator_->Commit(*txid);
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  EXPECT_TRUE(Eventually([&] { return FramedCalls(1) == 2; }, absl::Seconds(10)))
+      << "Prepare and Commit did not reach agent 1's new framed port: " << FramedCalls(1);
 }
 
 // One round may mix agents called on their framed ports with one called
