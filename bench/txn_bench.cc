@@ -70,7 +70,11 @@ ABSL_FLAG(uint32_t, reserve_txids, 0,
 ABSL_FLAG(bool, framed_ports, false,
           "Start the daemons with framed ports (--framed_listen) and send every Execute and "
           "Commit on them (AgentClientOptions and ClientOptions::framed_address) instead of over "
-          "gRPC.");
+          "gRPC; the coordinator then sends its Participant calls to the agents' framed ports "
+          "too.");
+ABSL_FLAG(std::vector<std::string>, coordinator_flags, {},
+          "More flags for txcoord, comma-separated (e.g. --framed_participants=false, to "
+          "measure a change against its absence in one run).");
 ABSL_FLAG(bool, keep, false, "Keep the data directory (daemon logs, databases, WAL).");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(std::string, commit, "",
@@ -235,6 +239,9 @@ int Run(int argc, char** argv) {
   testing::ClusterOptions options;
   options.agents = agents;
   options.coordinator_flags = {"--log_level=" + absl::GetFlag(FLAGS_daemon_log_level)};
+  for (const std::string& flag : absl::GetFlag(FLAGS_coordinator_flags)) {
+    options.coordinator_flags.push_back(flag);
+  }
   options.agent_flags = {"--log_level=" + absl::GetFlag(FLAGS_daemon_log_level)};
   options.agent_framed_port = report.framed_ports;
   options.coordinator_framed_port = report.framed_ports;
