@@ -107,6 +107,16 @@ void AgentMetrics::WatchLink(CoordinatorRouter* link) {
   registry_->AddCounterFunction(
       "txagent_enlist_batched_total", "Enlists carried in EnlistBatch calls.",
       [link] { return static_cast<double>(link->batched_enlistments()); });
+  registry_->AddCounterFunction(
+      "txagent_framed_enlist_calls_total",
+      "Enlist and EnlistBatch calls answered on the coordinator's framed port (named in its "
+      "Enlist answers; not with TLS to it).",
+      [link] { return static_cast<double>(link->framed_calls()); });
+  registry_->AddCounterFunction(
+      "txagent_framed_enlist_fallbacks_total",
+      "Enlist and EnlistBatch calls sent again over gRPC after the coordinator's framed port "
+      "failed (refused, unreachable for 1 s, connection lost).",
+      [link] { return static_cast<double>(link->framed_fallbacks()); });
 }
 
 }  // namespace txcoord::participant

@@ -5,30 +5,32 @@
 #include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "rpc/frame.h"
 #include "rpc/grpc_util.h"
 
 namespace txcoord::participant {
 
 CoordinatorLink::CoordinatorLink(std::shared_ptr<grpc::Channel> channel,
                                  std::string participant_name, absl::Duration rpc_timeout,
-                                 Clock* clock)
+                                 Clock* clock, bool framed_allowed)
     : stub_(v1::Coordinator::NewStub(std::move(channel))),
       name_(std::move(participant_name)),
       rpc_timeout_(rpc_timeout),
-      clock_(clock) {}
+      clock_(clock),
+      framed_allowed_(framed_allowed) {}
 
 namespace {
 
 // What each of an EnlistBatch's `n` entries ended with: its answer, or the
 // call's error for all (also when the count of answers is wrong).
-std::vector<absl::Status> AnswersOf(grpc::Status status, const v1::EnlistBatchResponse& response,
+std::vector<absl::Status> AnswersOf(absl::Status status, const v1::EnlistBatchResponse& response,
                                     size_t n) {
   if (status.ok() && response.answers_size() != static_cast<int>(n)) {
-    status = grpc::Status(
-        grpc::StatusCode::INTERNAL,
+    status = absl::InternalError(
         absl::StrCat("coordinator answered ", response.answers_size(), " of ", n, " enlistments"));
   }
-  std::vector<absl::Status> results(n, FromGrpcStatus(status));
+  std::vector<absl::Status> results(n, status);
   if (!status.ok()) return results;
   for (size_t i = 0; i < n; ++i) results[i] = StatusOfAnswer(response.answers(static_cast<int>(i)));
   return results;
@@ -37,9 +39,86 @@ std::vector<absl::Status> AnswersOf(grpc::Status status, const v1::EnlistBatchRe
 }  // namespace
 
 CoordinatorLink::~CoordinatorLink() {
+  std::vector<std::thread> threads;
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](int* in_flight) { return *in_flight == 0; }, &async_in_flight_));
+    stopping_ = true;
+    threads.swap(framed_threads_);
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+std::shared_ptr<FramedChannel> CoordinatorLink::Framed() {
   absl::MutexLock lock(&mu_);
-  mu_.Await(absl::Condition(
-      +[](int* in_flight) { return *in_flight == 0; }, &async_in_flight_));
+  return framed_;
+}
+
+std::string CoordinatorLink::framed_endpoint() {
+  absl::MutexLock lock(&mu_);
+  return framed_ == nullptr ? "" : framed_->address();
+}
+
+void CoordinatorLink::NoteFramed(const std::string& framed_endpoint) {
+  if (!framed_allowed_) return;
+  absl::MutexLock lock(&mu_);
+  if (framed_endpoint.empty()) {
+    framed_.reset();
+  } else if (framed_ == nullptr || framed_->address() != framed_endpoint) {
+    framed_ = std::make_shared<FramedChannel>(framed_endpoint, /*max_idle=*/kMaxEnlistsInFlight + 2,
+                                              /*connect_timeout=*/absl::Seconds(1));
+  }
+}
+
+bool CoordinatorLink::FramedFailed(const FramedChannel& channel, const absl::Status& status) {
+  if (!absl::IsUnavailable(status) && !absl::IsUnimplemented(status)) {
+    framed_calls_.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  framed_fallbacks_.fetch_add(1, std::memory_order_relaxed);
+  bool forgotten = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (framed_.get() == &channel) {
+      framed_.reset();
+      forgotten = true;
+    }
+  }
+  if (forgotten) {
+    TXLOG(WARNING) << "the coordinator's framed port " << channel.address() << " failed (" << status
+                   << "); enlisting over gRPC until an answer names it again";
+  }
+  return true;
+}
+
+void CoordinatorLink::RunFramed(std::function<void()> job) {
+  absl::MutexLock lock(&mu_);
+  framed_jobs_.push_back(std::move(job));
+  if (framed_jobs_.size() > static_cast<size_t>(framed_idle_) &&
+      framed_threads_.size() < static_cast<size_t>(kMaxEnlistsInFlight)) {
+    framed_threads_.emplace_back(&CoordinatorLink::FramedWorker, this);
+  }
+}
+
+void CoordinatorLink::FramedWorker() {
+  for (;;) {
+    std::function<void()> job;
+    {
+      absl::MutexLock lock(&mu_);
+      ++framed_idle_;
+      mu_.Await(absl::Condition(
+          +[](CoordinatorLink* link) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return link->stopping_ || !link->framed_jobs_.empty();
+          },
+          this));
+      --framed_idle_;
+      if (framed_jobs_.empty()) return;  // stopping
+      job = std::move(framed_jobs_.front());
+      framed_jobs_.pop_front();
+    }
+    job();
+  }
 }
 
 bool CoordinatorLink::AwaitAsyncEnlists(absl::Time deadline) {
@@ -75,61 +154,90 @@ void CoordinatorLink::EnlistAsync(const std::string& txid, uint64_t branch_token
   SendAsync(std::move(batch));
 }
 
+// Lives until the call's end, which takes it over.
+struct CoordinatorLink::AsyncCall {
+  grpc::ClientContext context;
+  v1::EnlistRequest one;
+  v1::EnlistResponse one_response;
+  v1::EnlistBatchRequest many;
+  v1::EnlistBatchResponse many_response;
+  std::vector<Queued> batch;
+};
+
 void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
-  // Lives until the RPC's end, which takes it over.
-  struct Call {
-    grpc::ClientContext context;
-    v1::EnlistRequest one;
-    v1::EnlistResponse one_response;
-    v1::EnlistBatchRequest many;
-    v1::EnlistBatchResponse many_response;
-    std::vector<Queued> batch;
-  };
-  auto* call = new Call;
-  SetDeadline(&call->context, rpc_timeout_);
+  auto* call = new AsyncCall;
   call->batch = std::move(batch);
-  auto finish = [this, call](const grpc::Status& status) {
-    std::unique_ptr<Call> owned(call);
-    const size_t n = owned->batch.size();
-    const std::vector<absl::Status> results =
-        n == 1 ? std::vector<absl::Status>{FromGrpcStatus(status)}
-               : AnswersOf(status, owned->many_response, n);
-    if (n == 1) {
-      if (status.ok()) vote_key_.Note(owned->one.txid(), owned->one_response.vote_key());
-    } else {
-      NoteVoteKeys(owned->many, owned->many_response, results);
-    }
-    if (n > 1) {
-      // Counted before anyone hears an answer: the counts then already
-      // hold what a caller saw.
-      absl::MutexLock lock(&mu_);
-      ++batches_sent_;
-      batched_enlistments_ += static_cast<int64_t>(n);
-    }
-    for (size_t i = 0; i < n; ++i) owned->batch[i].done(results[i]);
-    std::vector<Queued> next;
-    {
-      absl::MutexLock lock(&mu_);
-      if (queued_.empty()) {
-        --async_in_flight_;  // the last use of `this` on this path
-        return;
-      }
-      // At most a batch's worth: the coordinator refuses a larger one
-      // whole, and everything queued behind a stall would then fail.
-      const size_t take = std::min(queued_.size(), static_cast<size_t>(kMaxEnlistBatch));
-      next.assign(std::make_move_iterator(queued_.begin()),
-                  std::make_move_iterator(queued_.begin() + static_cast<std::ptrdiff_t>(take)));
-      queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(take));
-    }
-    SendAsync(std::move(next));
-  };
   if (call->batch.size() == 1) {
     call->one = std::move(call->batch.front().request);
-    stub_->async()->Enlist(&call->context, &call->one, &call->one_response, std::move(finish));
-    return;
+  } else {
+    for (Queued& q : call->batch) *call->many.add_enlistments() = std::move(q.request);
   }
-  for (Queued& q : call->batch) *call->many.add_enlistments() = std::move(q.request);
-  stub_->async()->EnlistBatch(&call->context, &call->many, &call->many_response, std::move(finish));
+  std::shared_ptr<FramedChannel> framed = Framed();
+  if (framed == nullptr) return SendAsyncGrpc(call);
+  RunFramed([this, call, framed] {
+    const absl::Status status =
+        call->batch.size() == 1
+            ? framed->Call(FrameMethod::kCoordinatorEnlist, call->one, rpc_timeout_,
+                           /*wait_for_ready=*/false, &call->one_response)
+            : framed->Call(FrameMethod::kCoordinatorEnlistBatch, call->many, rpc_timeout_,
+                           /*wait_for_ready=*/false, &call->many_response);
+    if (FramedFailed(*framed, status)) return SendAsyncGrpc(call);
+    FinishAsync(call, status);
+  });
+}
+
+void CoordinatorLink::SendAsyncGrpc(AsyncCall* call) {
+  call->one_response.Clear();
+  call->many_response.Clear();
+  SetDeadline(&call->context, rpc_timeout_);
+  auto finish = [this, call](const grpc::Status& status) {
+    FinishAsync(call, FromGrpcStatus(status));
+  };
+  if (call->batch.size() == 1) {
+    stub_->async()->Enlist(&call->context, &call->one, &call->one_response, std::move(finish));
+  } else {
+    stub_->async()->EnlistBatch(&call->context, &call->many, &call->many_response,
+                                std::move(finish));
+  }
+}
+
+void CoordinatorLink::FinishAsync(AsyncCall* call, absl::Status status) {
+  std::unique_ptr<AsyncCall> owned(call);
+  const size_t n = owned->batch.size();
+  const std::vector<absl::Status> results =
+      n == 1 ? std::vector<absl::Status>{status} : AnswersOf(status, owned->many_response, n);
+  if (n == 1) {
+    if (status.ok()) {
+      vote_key_.Note(owned->one.txid(), owned->one_response.vote_key());
+      NoteFramed(owned->one_response.framed_endpoint());
+    }
+  } else {
+    NoteVoteKeys(owned->many, owned->many_response, results);
+    if (status.ok()) NoteFramed(owned->many_response.framed_endpoint());
+  }
+  if (n > 1) {
+    // Counted before anyone hears an answer: the counts then already
+    // hold what a caller saw.
+    absl::MutexLock lock(&mu_);
+    ++batches_sent_;
+    batched_enlistments_ += static_cast<int64_t>(n);
+  }
+  for (size_t i = 0; i < n; ++i) owned->batch[i].done(results[i]);
+  std::vector<Queued> next;
+  {
+    absl::MutexLock lock(&mu_);
+    if (queued_.empty()) {
+      --async_in_flight_;  // the last use of `this` on this path
+      return;
+    }
+    // At most a batch's worth: the coordinator refuses a larger one
+    // whole, and everything queued behind a stall would then fail.
+    const size_t take = std::min(queued_.size(), static_cast<size_t>(kMaxEnlistBatch));
+    next.assign(std::make_move_iterator(queued_.begin()),
+                std::make_move_iterator(queued_.begin() + static_cast<std::ptrdiff_t>(take)));
+    queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(take));
+  }
+  SendAsync(std::move(next));
 }
 
 void CoordinatorLink::set_endpoint(const std::string& endpoint,
@@ -182,13 +290,32 @@ void CoordinatorLink::HandOff() {
   leader->lead = std::move(group);
 }
 
-absl::Status CoordinatorLink::SendOne(const v1::EnlistRequest& request) {
-  v1::EnlistResponse response;
+template <typename Request, typename Response, typename GrpcCall>
+absl::Status CoordinatorLink::CallBlocking(FrameMethod method, const Request& request,
+                                           Response* response, GrpcCall grpc_call) {
+  absl::Status status;
+  std::shared_ptr<FramedChannel> framed = Framed();
+  if (framed != nullptr) {
+    status = framed->Call(method, request, rpc_timeout_, /*wait_for_ready=*/false, response);
+    if (!FramedFailed(*framed, status)) return status;
+    response->Clear();
+  }
   grpc::ClientContext context;
   SetDeadline(&context, rpc_timeout_);
-  const grpc::Status status = stub_->Enlist(&context, request, &response);
-  if (status.ok()) vote_key_.Note(request.txid(), response.vote_key());
-  return FromGrpcStatus(status);
+  return FromGrpcStatus(grpc_call(&context, request, response));
+}
+
+absl::Status CoordinatorLink::SendOne(const v1::EnlistRequest& request) {
+  v1::EnlistResponse response;
+  const absl::Status status =
+      CallBlocking(FrameMethod::kCoordinatorEnlist, request, &response,
+                   [this](grpc::ClientContext* context, const v1::EnlistRequest& r,
+                          v1::EnlistResponse* out) { return stub_->Enlist(context, r, out); });
+  if (status.ok()) {
+    vote_key_.Note(request.txid(), response.vote_key());
+    NoteFramed(response.framed_endpoint());
+  }
+  return status;
 }
 
 absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
@@ -196,13 +323,15 @@ absl::Status CoordinatorLink::SendGroup(std::vector<Waiter*> group) {
   v1::EnlistBatchRequest request;
   for (Waiter* w : group) *request.add_enlistments() = std::move(w->request);
   v1::EnlistBatchResponse response;
-  grpc::ClientContext context;
-  SetDeadline(&context, rpc_timeout_);
-  const grpc::Status status = stub_->EnlistBatch(&context, request, &response);
+  const absl::Status status = CallBlocking(
+      FrameMethod::kCoordinatorEnlistBatch, request, &response,
+      [this](grpc::ClientContext* context, const v1::EnlistBatchRequest& r,
+             v1::EnlistBatchResponse* out) { return stub_->EnlistBatch(context, r, out); });
   // A coordinator from before EnlistBatch: everyone sends alone.
-  const bool unimplemented = status.error_code() == grpc::StatusCode::UNIMPLEMENTED;
+  const bool unimplemented = absl::IsUnimplemented(status);
   const std::vector<absl::Status> results = AnswersOf(status, response, group.size());
   NoteVoteKeys(request, response, results);
+  if (status.ok()) NoteFramed(response.framed_endpoint());
   {
     absl::MutexLock lock(&mu_);
     ++batches_sent_;

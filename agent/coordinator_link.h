@@ -5,11 +5,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -19,6 +22,7 @@
 #include "participant/in_doubt_resolver.h"
 #include "participant/participant.h"
 #include "participant/vote_key_holder.h"
+#include "rpc/framed_channel.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
 
 namespace txcoord::participant {
@@ -32,14 +36,26 @@ namespace txcoord::participant {
 // sent at once. A coordinator without EnlistBatch (UNIMPLEMENTED) gets
 // single Enlists, from every caller itself, for a minute before a batch is
 // tried again.
+//
+// A link allowed plain TCP (no TLS to the coordinator) sends Enlist and
+// EnlistBatch to the coordinator's framed port once an answer names one
+// (EnlistResponse.framed_endpoint; docs/protocol.md, "The framed port"),
+// batched the same way; the asynchronous ones on up to
+// kMaxEnlistsInFlight threads of the link's own. A framed call that
+// cannot connect (1 s), loses its connection or is UNIMPLEMENTED goes
+// again over gRPC (an Enlist repeated with its token is a no-op), and the
+// port is not used until an answer names it again.
 class CoordinatorLink final : public Enlister {
  public:
   static constexpr int kMaxEnlistsInFlight = 2;
   static constexpr int kMaxEnlistBatch = 256;
 
   // `clock` (which must outlive the link) times the UNIMPLEMENTED fallback.
+  // `framed_allowed`: the coordinator's framed port may be used (never
+  // with TLS to it: the framed port is plain TCP).
   CoordinatorLink(std::shared_ptr<grpc::Channel> channel, std::string participant_name,
-                  absl::Duration rpc_timeout, Clock* clock = RealClock());
+                  absl::Duration rpc_timeout, Clock* clock = RealClock(),
+                  bool framed_allowed = false);
   CoordinatorLink(const CoordinatorLink&) = delete;
   CoordinatorLink& operator=(const CoordinatorLink&) = delete;
 
@@ -72,6 +88,11 @@ class CoordinatorLink final : public Enlister {
   int64_t batches_sent();
   int64_t batched_enlistments();
   size_t waiting();
+  // Where Enlists go framed now (empty: gRPC), and Enlist and EnlistBatch
+  // calls answered there and sent again over gRPC after a framed failure.
+  std::string framed_endpoint();
+  int64_t framed_calls() { return framed_calls_.load(std::memory_order_relaxed); }
+  int64_t framed_fallbacks() { return framed_fallbacks_.load(std::memory_order_relaxed); }
 
  private:
   // One caller's Enlist while it waits its turn.
@@ -88,9 +109,32 @@ class CoordinatorLink final : public Enlister {
     v1::EnlistRequest request;
     std::function<void(absl::Status)> done;
   };
+  // One asynchronous Enlist or EnlistBatch call, until its end.
+  struct AsyncCall;
   // Sends `batch` (an Enlist for one, else an EnlistBatch); its end
   // answers each and sends what queued meanwhile.
   void SendAsync(std::vector<Queued> batch);
+  // `call` over gRPC's callback API.
+  void SendAsyncGrpc(AsyncCall* call);
+  // Ends `call`: answers each enlistment and sends what queued meanwhile.
+  void FinishAsync(AsyncCall* call, absl::Status status);
+
+  // The coordinator's framed port, if an answer named one.
+  std::shared_ptr<FramedChannel> Framed() ABSL_LOCKS_EXCLUDED(mu_);
+  // An OK answer named `framed_endpoint` (empty: none).
+  void NoteFramed(const std::string& framed_endpoint) ABSL_LOCKS_EXCLUDED(mu_);
+  // `status` of a framed call on `channel`: true when the call should go
+  // again over gRPC (the channel is then forgotten), else it is counted.
+  bool FramedFailed(const FramedChannel& channel, const absl::Status& status)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // `request` on the framed port when an answer named one, else (or when
+  // that fails) by `grpc_call(context, request, response)`, blocking.
+  template <typename Request, typename Response, typename GrpcCall>
+  absl::Status CallBlocking(FrameMethod method, const Request& request, Response* response,
+                            GrpcCall grpc_call);
+  // Runs `job` on one of the link's framed threads.
+  void RunFramed(std::function<void()> job) ABSL_LOCKS_EXCLUDED(mu_);
+  void FramedWorker() ABSL_LOCKS_EXCLUDED(mu_);
 
   absl::Status SendOne(const v1::EnlistRequest& request);
   // Sends `group` (its first member is the caller) as one EnlistBatch and
@@ -118,6 +162,15 @@ class CoordinatorLink final : public Enlister {
   int async_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<Queued> queued_ ABSL_GUARDED_BY(mu_);
   VoteKeyHolder vote_key_{clock_};
+
+  const bool framed_allowed_;
+  std::shared_ptr<FramedChannel> framed_ ABSL_GUARDED_BY(mu_);
+  std::deque<std::function<void()>> framed_jobs_ ABSL_GUARDED_BY(mu_);
+  int framed_idle_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> framed_threads_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> framed_calls_{0};
+  std::atomic<int64_t> framed_fallbacks_{0};
 };
 
 }  // namespace txcoord::participant

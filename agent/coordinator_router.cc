@@ -34,8 +34,10 @@ absl::StatusOr<CoordinatorLink*> CoordinatorRouter::LinkFor(const std::string& t
   absl::MutexLock lock(&mu_);
   std::unique_ptr<CoordinatorLink>& link = links_[owner->endpoint];
   if (link == nullptr) {
+    // Plain TCP to the coordinator's framed port only without TLS to it.
     link = std::make_unique<CoordinatorLink>(MakeChannel(owner->endpoint, credentials_), name_,
-                                             rpc_timeout_);
+                                             rpc_timeout_, RealClock(),
+                                             /*framed_allowed=*/credentials_ == nullptr);
     if (!endpoint_.empty()) link->set_endpoint(endpoint_, framed_endpoint_);
   }
   return link.get();
@@ -92,6 +94,20 @@ int64_t CoordinatorRouter::batched_enlistments() {
   absl::MutexLock lock(&mu_);
   int64_t total = 0;
   for (auto& [target, link] : links_) total += link->batched_enlistments();
+  return total;
+}
+
+int64_t CoordinatorRouter::framed_calls() {
+  absl::MutexLock lock(&mu_);
+  int64_t total = 0;
+  for (auto& [target, link] : links_) total += link->framed_calls();
+  return total;
+}
+
+int64_t CoordinatorRouter::framed_fallbacks() {
+  absl::MutexLock lock(&mu_);
+  int64_t total = 0;
+  for (auto& [target, link] : links_) total += link->framed_fallbacks();
   return total;
 }
 

@@ -53,6 +53,8 @@ class CoordinatorRouter final : public Enlister {
   // Over every link (metrics).
   int64_t batches_sent();
   int64_t batched_enlistments();
+  int64_t framed_calls();
+  int64_t framed_fallbacks();
 
  private:
   // The link to `txid`'s owner, made on first use.

@@ -386,8 +386,8 @@ int Run() {
       participant_service.FramedCalls(policy, &inflight);
   framed_calls.emplace_back(FrameMethod::kAgentExecute,
                             agent_service.FramedExecute(policy, &inflight));
-  absl::StatusOr<std::shared_ptr<FrameServer>> framed_port = StartFramedFromFlags(
-      "txagent", *security, FrameMethods(std::move(framed_calls)), &metrics_registry);
+  absl::StatusOr<std::shared_ptr<FrameServer>> framed_port =
+      StartFramedFromFlags("txagent", *security, std::move(framed_calls), &metrics_registry);
   if (!framed_port.ok()) {
     TXLOG(ERROR) << "cannot start: " << framed_port.status();
     return 1;

@@ -160,6 +160,8 @@ grpc::Status CoordinatorService::ServeEnlist(const v1::EnlistRequest* request,
   if (absl::Status s = EnlistOne(*request); !s.ok()) return ToGrpcStatus(s);
   // Only to the caller that enlisted under this name (AdmitName).
   response->set_vote_key(runtime_->VoteKey(request->participant()));
+  absl::MutexLock lock(&mu_);
+  response->set_framed_endpoint(framed_endpoint_);
   return grpc::Status::OK;
 }
 
@@ -174,6 +176,8 @@ grpc::Status CoordinatorService::ServeEnlistBatch(const v1::EnlistBatchRequest* 
     SetAnswerStatus(s, answer);
     if (s.ok()) answer->set_vote_key(runtime_->VoteKey(enlistment.participant()));
   }
+  absl::MutexLock lock(&mu_);
+  response->set_framed_endpoint(framed_endpoint_);
   return grpc::Status::OK;
 }
 
@@ -187,19 +191,40 @@ grpc::ServerUnaryReactor* CoordinatorService::Commit(grpc::CallbackServerContext
   return reactor;
 }
 
-FrameServer::Handler CoordinatorService::FramedCommit(InflightTracker* inflight) {
-  return UnaryFrameHandler<v1::CommitRequest, v1::CommitResponse>(
-      FrameMethod::kCoordinatorCommit, "/txcoord.v1.Coordinator/Commit", policy_, inflight,
-      [this](const v1::CommitRequest& request, absl::Time deadline, v1::CommitResponse* response) {
-        absl::Notification decided;
-        absl::Status status;
-        ServeCommit(request, deadline, response, [&](absl::Status answer) {
-          status = std::move(answer);
-          decided.Notify();
-        });
-        decided.WaitForNotification();
-        return status;
-      });
+std::vector<std::pair<FrameMethod, FrameServer::Handler>> CoordinatorService::FramedCalls(
+    InflightTracker* inflight) {
+  // No participant-name check on Enlist here (AdmitName): names are bound
+  // to identities only under mutual TLS, which a framed port never has.
+  return {
+      {FrameMethod::kCoordinatorCommit,
+       UnaryFrameHandler<v1::CommitRequest, v1::CommitResponse>(
+           FrameMethod::kCoordinatorCommit, "/txcoord.v1.Coordinator/Commit", policy_, inflight,
+           [this](const v1::CommitRequest& request, absl::Time deadline,
+                  v1::CommitResponse* response) {
+             absl::Notification decided;
+             absl::Status status;
+             ServeCommit(request, deadline, response, [&](absl::Status answer) {
+               status = std::move(answer);
+               decided.Notify();
+             });
+             decided.WaitForNotification();
+             return status;
+           })},
+      {FrameMethod::kCoordinatorEnlist,
+       UnaryFrameHandler<v1::EnlistRequest, v1::EnlistResponse>(
+           FrameMethod::kCoordinatorEnlist, "/txcoord.v1.Coordinator/Enlist", policy_, inflight,
+           [this](const v1::EnlistRequest& request, absl::Time, v1::EnlistResponse* response) {
+             return FromGrpcStatus(ServeEnlist(&request, response));
+           })},
+      {FrameMethod::kCoordinatorEnlistBatch,
+       UnaryFrameHandler<v1::EnlistBatchRequest, v1::EnlistBatchResponse>(
+           FrameMethod::kCoordinatorEnlistBatch, "/txcoord.v1.Coordinator/EnlistBatch", policy_,
+           inflight,
+           [this](const v1::EnlistBatchRequest& request, absl::Time,
+                  v1::EnlistBatchResponse* response) {
+             return FromGrpcStatus(ServeEnlistBatch(&request, response));
+           })},
+  };
 }
 
 void CoordinatorService::ServeCommit(const v1::CommitRequest& request, absl::Time deadline,

@@ -8,10 +8,14 @@
 #include <functional>
 #include <string>
 #include <utility>
+#include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "common/inflight.h"
 #include "coordinator/runtime.h"
 #include "rpc/access_policy.h"
+#include "rpc/frame.h"
 #include "rpc/frame_server.h"
 #include "rpc/grpc_util.h"
 #include "txcoord/v1/txcoord.grpc.pb.h"
@@ -86,7 +90,16 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   // started by StartFramedFromFlags): checked against the service's policy
   // and counted in `inflight` (nullptr: not counted). The connection's
   // thread waits for the decision. The service must outlive the server.
-  FrameServer::Handler FramedCommit(InflightTracker* inflight);
+  // Commit, Enlist and EnlistBatch on the framed port (StartFramedFromFlags),
+  // counted in `inflight` (nullptr: not counted). The service must outlive
+  // the server.
+  std::vector<std::pair<FrameMethod, FrameServer::Handler>> FramedCalls(InflightTracker* inflight);
+  // The framed port agents may send Enlist and EnlistBatch to, named in
+  // every Enlist answer from now on; empty (the default): none.
+  void set_framed_endpoint(std::string endpoint) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    framed_endpoint_ = std::move(endpoint);
+  }
 
   // Called with the endpoint and framed_endpoint (empty when it names
   // none) of each enlistment accepted, so that the participants' calls can
@@ -131,6 +144,8 @@ class CoordinatorService final : public v1::Coordinator::CallbackService {
   Runtime* const runtime_;
   const AccessPolicy* const policy_;
   std::function<void(const std::string&, const std::string&)> on_framed_endpoint_;
+  mutable absl::Mutex mu_;
+  std::string framed_endpoint_ ABSL_GUARDED_BY(mu_);
 };
 
 // Engine view -> proto, shared with the admin service.

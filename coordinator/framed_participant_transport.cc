@@ -188,26 +188,30 @@ void FramedParticipantTransport::Prepare(const std::string& endpoint, const std:
 void FramedParticipantTransport::Commit(const std::string& endpoint, const std::string& txid,
                                         absl::Duration timeout,
                                         std::function<void(absl::Status)> done) {
-  auto request = std::make_shared<v1::BranchRequest>();
-  request->set_txid(txid);
-  Send<v1::BranchResponse>(
-      endpoint, FrameMethod::kParticipantCommit, std::move(request), timeout,
-      [done](absl::StatusOr<v1::BranchResponse> response) { done(response.status()); },
-      [this, endpoint, txid, done](absl::Duration left) {
-        fallback_->Commit(endpoint, txid, left, done);
-      });
+  Phase2(/*commit=*/true, endpoint, txid, timeout, std::move(done));
 }
 
 void FramedParticipantTransport::Abort(const std::string& endpoint, const std::string& txid,
                                        absl::Duration timeout,
                                        std::function<void(absl::Status)> done) {
+  Phase2(/*commit=*/false, endpoint, txid, timeout, std::move(done));
+}
+
+void FramedParticipantTransport::Phase2(bool commit, const std::string& endpoint,
+                                        const std::string& txid, absl::Duration timeout,
+                                        std::function<void(absl::Status)> done) {
   auto request = std::make_shared<v1::BranchRequest>();
   request->set_txid(txid);
   Send<v1::BranchResponse>(
-      endpoint, FrameMethod::kParticipantAbort, std::move(request), timeout,
+      endpoint, commit ? FrameMethod::kParticipantCommit : FrameMethod::kParticipantAbort,
+      std::move(request), timeout,
       [done](absl::StatusOr<v1::BranchResponse> response) { done(response.status()); },
-      [this, endpoint, txid, done](absl::Duration left) {
-        fallback_->Abort(endpoint, txid, left, done);
+      [this, commit, endpoint, txid, done](absl::Duration left) {
+        if (commit) {
+          fallback_->Commit(endpoint, txid, left, done);
+        } else {
+          fallback_->Abort(endpoint, txid, left, done);
+        }
       });
 }
 

@@ -119,6 +119,9 @@ class FramedParticipantTransport final : public ParticipantTransport {
             std::shared_ptr<const google::protobuf::MessageLite> request, absl::Duration timeout,
             std::function<void(absl::StatusOr<Response>)> answer,
             std::function<void(absl::Duration)> fallback);
+  // Commit or Abort, which share their request and response.
+  void Phase2(bool commit, const std::string& endpoint, const std::string& txid,
+              absl::Duration timeout, std::function<void(absl::Status)> done);
   // Queues `job` for the threads of `endpoint`'s framed endpoint; false
   // when it has none.
   bool Enqueue(const std::string& endpoint, Job job) ABSL_LOCKS_EXCLUDED(mu_);

@@ -21,6 +21,7 @@
 #include "common/flag_usage.h"
 #include "common/logging.h"
 #include "common/systemd_notify.h"
+#include "common/tcp_listener.h"
 #include "common/timer_queue.h"
 #include "common/txid.h"
 #include "common/vote_proof.h"
@@ -64,6 +65,10 @@ ABSL_FLAG(bool, framed_participants, true,
           "enlistment names (txagent --framed_listen; docs/protocol.md, \"The framed port\"), "
           "falling back to its gRPC endpoint when that fails. Never with TLS to the agents "
           "(--tls_ca): the framed port is plain TCP. false: gRPC only.");
+ABSL_FLAG(bool, framed_enlists, true,
+          "With --framed_listen, name the framed port in Enlist answers, so that agents without "
+          "TLS to this coordinator send their next Enlists there (docs/protocol.md, \"The framed "
+          "port\"). false: agents enlist over gRPC only.");
 ABSL_FLAG(absl::Duration, phase2_retry_max, absl::Seconds(5),
           "Longest wait between retries of a phase-2 Commit to an unreachable participant "
           "(retries never stop).");
@@ -301,11 +306,19 @@ int Run() {
     TXLOG(ERROR) << "cannot start: " << server.status();
     return 1;
   }
-  absl::StatusOr<std::shared_ptr<FrameServer>> framed_port = StartFramedFromFlags(
-      "txcoord", *security, service.FramedCommit(&inflight), &metrics_registry);
+  absl::StatusOr<std::shared_ptr<FrameServer>> framed_port =
+      StartFramedFromFlags("txcoord", *security, service.FramedCalls(&inflight), &metrics_registry);
   if (!framed_port.ok()) {
     TXLOG(ERROR) << "cannot start: " << framed_port.status();
     return 1;
+  }
+  // Enlist answers name the framed port from now on, for the agents' next
+  // Enlists (not one bound to loopback while agents reach txcoord
+  // elsewhere: they would dial their own host).
+  if (*framed_port != nullptr && absl::GetFlag(FLAGS_framed_enlists)) {
+    const std::string advertised = absl::GetFlag(FLAGS_advertise);
+    service.set_framed_endpoint(
+        ReachableAt((*framed_port)->address(), advertised.empty() ? server->address : advertised));
   }
   // Cluster mode: HTTP calls on another coordinator's txid are redirected
   // to its HTTP port, found in the registry (set once discovery runs).

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "rpc/frame_handler.h"
 #include "rpc/tls.h"
 #include "rpc/tls_flags.h"
 
@@ -256,10 +257,9 @@ absl::Status CheckFramedFlags(const std::string& name, const DaemonSecurity& sec
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
-                                                                  const DaemonSecurity& security,
-                                                                  FrameServer::Handler handler,
-                                                                  MetricsRegistry* registry) {
+absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(
+    const std::string& name, const DaemonSecurity& security,
+    std::vector<std::pair<FrameMethod, FrameServer::Handler>> calls, MetricsRegistry* registry) {
   const std::string listen = absl::GetFlag(FLAGS_framed_listen);
   if (listen.empty()) return nullptr;
   if (absl::Status checked = CheckFramedFlags(name, security); !checked.ok()) return checked;
@@ -267,15 +267,22 @@ absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(const std::str
   options.name = name + " framed";
   options.listen = listen;
   options.max_connections = absl::GetFlag(FLAGS_framed_max_connections);
+  std::vector<FrameMethod> methods;
+  for (const auto& [method, handler] : calls) methods.push_back(method);
   absl::StatusOr<std::unique_ptr<FrameServer>> started =
-      FrameServer::Start(std::move(options), std::move(handler));
+      FrameServer::Start(std::move(options), FrameMethods(std::move(calls)));
   if (!started.ok()) return started.status();
   // Shared with the metrics, whose renders may outlive the daemon's own
   // handle on a failed start.
   std::shared_ptr<FrameServer> server = *std::move(started);
-  registry->AddCounterFunction(name + "_framed_calls_total",
-                               "Calls served on the framed port (--framed_listen).",
-                               [server] { return static_cast<double>(server->calls()); });
+  for (FrameMethod method : methods) {
+    registry->AddCounterFunction(
+        name + "_framed_calls_total", "Calls served on the framed port (--framed_listen).",
+        [server, method] {
+          return static_cast<double>(server->calls(static_cast<uint8_t>(method)));
+        },
+        {{"method", FrameMethodName(method)}});
+  }
   registry->AddGauge(name + "_framed_connections", "Framed-port connections open.",
                      [server] { return static_cast<double>(server->open_connections()); });
   registry->AddCounterFunction(

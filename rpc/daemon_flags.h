@@ -10,11 +10,14 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/metrics.h"
 #include "common/metrics_server.h"
 #include "rpc/daemon.h"
+#include "rpc/frame.h"
 #include "rpc/frame_server.h"
 #include "rpc/http_server.h"
 
@@ -68,17 +71,16 @@ absl::StatusOr<std::unique_ptr<HttpServer>> StartHttpFromFlags(
 absl::Status CheckFramedFlags(const std::string& name, const DaemonSecurity& security);
 
 // Starts the framed port on --framed_listen (nullptr when the flag is
-// empty, the default) with `handler`: FAILED_PRECONDITION when the gRPC
-// port has TLS (the framed port has none), INVALID_ARGUMENT for a bad
-// --framed_max_connections. Prints "<name> framed listening on
+// empty, the default) serving `calls` (FrameMethods): FAILED_PRECONDITION
+// when the gRPC port has TLS (the framed port has none), INVALID_ARGUMENT
+// for a bad --framed_max_connections. Prints "<name> framed listening on
 // HOST:PORT", logs a WARNING that it is open to whoever reaches it, and
-// adds <name>_framed_calls_total, _connections and
-// _refused_connections_total to `registry` (the server must outlive its
-// renders).
-absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(const std::string& name,
-                                                                  const DaemonSecurity& security,
-                                                                  FrameServer::Handler handler,
-                                                                  MetricsRegistry* registry);
+// adds <name>_framed_calls_total{method="Agent.Execute"} (one series per
+// method served), _connections and _refused_connections_total to
+// `registry` (the server must outlive its renders).
+absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(
+    const std::string& name, const DaemonSecurity& security,
+    std::vector<std::pair<FrameMethod, FrameServer::Handler>> calls, MetricsRegistry* registry);
 
 // Adds txcoord_calls_refused_total{role=...} to `registry`, read from
 // `policy` (which must outlive the registry's renders).

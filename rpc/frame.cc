@@ -13,6 +13,30 @@
 #include "rpc/grpc_util.h"
 
 namespace txcoord {
+
+const char* FrameMethodName(FrameMethod method) {
+  switch (method) {
+    case FrameMethod::kAgentExecute:
+      return "Agent.Execute";
+    case FrameMethod::kCoordinatorCommit:
+      return "Coordinator.Commit";
+    case FrameMethod::kParticipantPrepare:
+      return "Participant.Prepare";
+    case FrameMethod::kParticipantCommit:
+      return "Participant.Commit";
+    case FrameMethod::kParticipantAbort:
+      return "Participant.Abort";
+    case FrameMethod::kParticipantCommitOnePhase:
+      return "Participant.CommitOnePhase";
+    case FrameMethod::kParticipantBatch:
+      return "Participant.Batch";
+    case FrameMethod::kCoordinatorEnlist:
+      return "Coordinator.Enlist";
+    case FrameMethod::kCoordinatorEnlistBatch:
+      return "Coordinator.EnlistBatch";
+  }
+  return "?";
+}
 namespace {
 
 static_assert(kMaxFrameBodyBytes == kMaxMessageBytes + kRequestHeaderBytes,

@@ -43,7 +43,13 @@ enum class FrameMethod : uint8_t {
   kParticipantAbort = 5,           // v1.BranchRequest -> v1.BranchResponse
   kParticipantCommitOnePhase = 6,  // v1.BranchRequest -> v1.CommitOnePhaseResponse
   kParticipantBatch = 7,           // v1.BatchRequest -> v1.BatchResponse
+  // At txcoord, the agents' calls:
+  kCoordinatorEnlist = 8,       // v1.EnlistRequest -> v1.EnlistResponse
+  kCoordinatorEnlistBatch = 9,  // v1.EnlistBatchRequest -> v1.EnlistBatchResponse
 };
+// "Agent.Execute", "Participant.Prepare", ...: the gRPC service and method
+// it stands for; "?" for a number that is none of the above.
+const char* FrameMethodName(FrameMethod method);
 
 // The length prefix, and the request header after it.
 inline constexpr size_t kFrameLengthBytes = 4;

@@ -149,6 +149,7 @@ bool FrameServer::ServeOne(int fd, const Caller& caller) {
     return false;
   }
   calls_.fetch_add(1, std::memory_order_relaxed);
+  calls_by_method_[request->method].fetch_add(1, std::memory_order_relaxed);
   const std::string answer = handler_(*request, caller);
   return WriteFrame(fd, answer, absl::Now() + options_.write_timeout).ok();
 }

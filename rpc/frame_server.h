@@ -13,6 +13,7 @@
 #ifndef TXCOORD_RPC_FRAME_SERVER_H_
 #define TXCOORD_RPC_FRAME_SERVER_H_
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -74,6 +75,10 @@ class FrameServer final {
   bool Stop(absl::Time deadline);
 
   uint64_t calls() const { return calls_.load(std::memory_order_relaxed); }
+  // Those that named `method` (served or refused by the handler).
+  uint64_t calls(uint8_t method) const {
+    return calls_by_method_[method].load(std::memory_order_relaxed);
+  }
   // Connections refused: over max_connections, or no thread to serve them.
   uint64_t refused_connections() const { return refused_.load(std::memory_order_relaxed); }
   int open_connections() const;
@@ -94,6 +99,7 @@ class FrameServer final {
   const int listen_fd_;
   const std::string address_;
   std::atomic<uint64_t> calls_{0};
+  std::array<std::atomic<uint64_t>, 256> calls_by_method_{};
   std::atomic<uint64_t> refused_{0};
 
   mutable absl::Mutex mu_;

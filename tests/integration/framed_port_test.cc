@@ -5,6 +5,7 @@
 // and daemons that stop cleanly with framed connections open. The
 // coordinator sends its Participant calls to the framed ports the agents'
 // enlistments name, and over gRPC when told not to or when a port is gone.
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/transaction.h"
@@ -70,24 +72,68 @@ class FramedPortTest : public ClusterFixture {
     ClusterFixture::TearDown();
   }
 
-  // txagent_framed_calls_total of agent `i`.
-  double FramedCalls(int i) {
-    return FramedCallsIn(cluster_->agent_log(i), "txagent_framed_calls_total");
+  // Waits until the agents' tables `t` hold `rows` rows in all.
+  bool RowsBecome(int64_t rows) {
+    return Eventually(
+        [&] {
+          absl::StatusOr<int64_t> counted =
+              SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t");
+          return counted.ok() && *counted == rows;
+        },
+        absl::Seconds(10));
   }
-  // txcoord_framed_calls_total.
-  double FramedCommits() { return CoordinatorCounter("txcoord_framed_calls_total"); }
-  double CoordinatorCounter(const std::string& metric) {
-    return FramedCallsIn(cluster_->coordinator_log(), metric);
+  // Begin on `client`, tried again while its channel reconnects (right
+  // after the coordinator restarted).
+  absl::StatusOr<Transaction> BeginWhenReachable(Client& client) {
+    absl::StatusOr<Transaction> tx;
+    Eventually(
+        [&] {
+          tx = client.BeginTransaction(absl::Seconds(30));
+          return tx.ok();
+        },
+        absl::Seconds(10));
+    return tx;
+  }
+  static std::string Contents(const std::string& path) {
+    std::ifstream file(path);
+    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   }
 
-  double FramedCallsIn(const std::string& log, const std::string& metric) {
+  // txagent_framed_calls_total of agent `i`, over every method.
+  double FramedCalls(int i) { return AgentCounter(i, "txagent_framed_calls_total"); }
+  // txcoord_framed_calls_total{method="Coordinator.Commit"}.
+  double FramedCommits() {
+    return CoordinatorCounter("txcoord_framed_calls_total{method=\"Coordinator.Commit\"}");
+  }
+  // txcoord_framed_calls_total{method="Coordinator.Enlist"} and EnlistBatch's.
+  double FramedEnlists() {
+    return std::max(0.0, CoordinatorCounter(
+                             "txcoord_framed_calls_total{method=\"Coordinator.Enlist\"}")) +
+           std::max(0.0, CoordinatorCounter(
+                             "txcoord_framed_calls_total{method=\"Coordinator.EnlistBatch\"}"));
+  }
+  double CoordinatorCounter(const std::string& metric) {
+    return CounterIn(cluster_->coordinator_log(), metric);
+  }
+  double AgentCounter(int i, const std::string& metric) {
+    return CounterIn(cluster_->agent_log(i), metric);
+  }
+
+  // `metric` ("name" for the sum of its series, or "name{labels}" for
+  // one) on the daemon logging to `log`; -1 when the page lacks it.
+  double CounterIn(const std::string& log, const std::string& metric) {
     absl::StatusOr<std::string> address = MetricsAddressFromLog(log);
     EXPECT_TRUE(address.ok()) << address.status();
     if (!address.ok()) return -1;
     absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
     EXPECT_TRUE(scrape.ok()) << scrape.status();
     if (!scrape.ok()) return -1;
-    return scrape->Value(metric).value_or(-1);
+    if (std::optional<double> value = scrape->Value(metric)) return *value;
+    double sum = -1;
+    for (const auto& [series, value] : scrape->series) {
+      if (absl::StartsWith(series, metric + "{")) sum = std::max(sum, 0.0) + value;
+    }
+    return sum;
   }
 
   std::vector<std::unique_ptr<AgentClient>> grpc_agents_;
@@ -273,6 +319,94 @@ TEST_F(FramedPortTest, PrepareAndPhaseTwoGoToTheAgentsFramedPorts) {
   EXPECT_EQ(*rows, 4);
 }
 
+// Each agent learns the coordinator's framed port from its first Enlist
+// answer and sends its later Enlists there, waited for or not.
+TEST_F(FramedPortTest, AgentsEnlistOnTheCoordinatorsFramedPortOnceAnAnswerNamesIt) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(grpc_agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  }
+  // Two transactions whose Executes wait for their Enlists: the first
+  // three go over gRPC, and their answers name the framed port.
+  for (int n = 1; n <= 2; ++n) {
+    absl::StatusOr<std::string> txid = grpc_coordinator_->Begin(absl::Seconds(30));
+    ASSERT_TRUE(txid.ok()) << txid.status();
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(
+          grpc_agents_[i]->ExecuteOne(*txid, absl::StrCat("INSERT INTO t VALUES (", n, ")")).ok());
+    }
+    absl::StatusOr<CommitResult> committed = grpc_coordinator_->Commit(*txid);
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    EXPECT_TRUE(committed->committed) << committed->reason;
+  }
+  EXPECT_EQ(FramedEnlists(), 3);
+  // One whose branches the Commit names: each agent enlists without
+  // making its Execute wait, on a thread of its link.
+  absl::StatusOr<Transaction> tx = grpc_coordinator_->BeginTransaction(absl::Seconds(30));
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(tx->Execute(*grpc_agents_[i], {{"INSERT INTO t VALUES (3)", {}}}).ok());
+  }
+  absl::StatusOr<CommitResult> committed = tx->Commit();
+  ASSERT_TRUE(committed.ok()) << committed.status();
+  EXPECT_TRUE(committed->committed) << committed->reason;
+  EXPECT_TRUE(Eventually([&] { return FramedEnlists() == 6; }, absl::Seconds(10)))
+      << FramedEnlists();
+  double answered = 0;
+  for (int i = 0; i < 3; ++i) {
+    answered += AgentCounter(i, "txagent_framed_enlist_calls_total");
+    EXPECT_EQ(AgentCounter(i, "txagent_framed_enlist_fallbacks_total"), 0);
+  }
+  EXPECT_EQ(answered, 6);
+}
+
+// A coordinator restarted on another framed port: each agent's next
+// Enlist finds the old one gone, goes over gRPC, and its answer names the
+// new one, which the Enlists after it use; whether the Execute waits for
+// its Enlist (sent on its thread) or not (sent on a thread of the link).
+TEST_F(FramedPortTest, AnAgentEnlistsOverGrpcWhenTheCoordinatorsFramedPortMoved) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(grpc_agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  }
+  auto transfer = [&](int n, bool named) {
+    absl::StatusOr<Transaction> tx = BeginWhenReachable(*grpc_coordinator_);
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    for (int i = 0; i < 3; ++i) {
+      const std::string insert = absl::StrCat("INSERT INTO t VALUES (", n, ")");
+      ASSERT_TRUE(named ? tx->Execute(*grpc_agents_[i], {{insert, {}}}).ok()
+                        : grpc_agents_[i]->ExecuteOne(tx->txid(), insert).ok());
+    }
+    absl::StatusOr<CommitResult> committed =
+        named ? tx->Commit() : grpc_coordinator_->Commit(tx->txid());
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    EXPECT_TRUE(committed->committed) << committed->reason;
+  };
+  auto fallbacks = [&] {
+    double sum = 0;
+    for (int i = 0; i < 3; ++i) sum += AgentCounter(i, "txagent_framed_enlist_fallbacks_total");
+    return sum;
+  };
+  transfer(1, /*named=*/false);  // the agents learn the framed port
+  int n = 1;
+  for (bool named : {true, false}) {
+    const std::string old_port = cluster_->coordinator_framed_address();
+    cluster_->SetCoordinatorExtraFlags({"--framed_listen=127.0.0.1:0"});
+    ASSERT_TRUE(cluster_->RestartCoordinator().ok());
+    ASSERT_NE(cluster_->coordinator_framed_address(), old_port);
+    const double before = fallbacks();
+    transfer(++n, named);
+    EXPECT_TRUE(Eventually([&] { return fallbacks() == before + 3; }, absl::Seconds(10)))
+        << (named ? "named: " : "waited for: ") << fallbacks() - before;
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_THAT(Contents(cluster_->agent_log(i)),
+                  HasSubstr("the coordinator's framed port " + old_port + " failed"));
+    }
+    EXPECT_EQ(FramedEnlists(), 0);
+    transfer(++n, named);
+    EXPECT_TRUE(Eventually([&] { return FramedEnlists() == 3; }, absl::Seconds(10)))
+        << FramedEnlists();
+  }
+}
+
 // txcoord --framed_participants=false keeps every Participant call on gRPC.
 TEST_F(FramedPortTest, ACoordinatorToldNotToUsesGrpcOnly) {
   cluster_->SetCoordinatorExtraFlags({"--framed_participants=false"});
@@ -280,20 +414,15 @@ TEST_F(FramedPortTest, ACoordinatorToldNotToUsesGrpcOnly) {
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(grpc_agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
   }
-  absl::StatusOr<std::string> txid = grpc_coordinator_->Begin(absl::Seconds(30));
-  ASSERT_TRUE(txid.ok()) << txid.status();
-  ASSERT_TRUE(grpc_agents_[0]->ExecuteOne(*txid, "INSERT INTO t VALUES (1)").ok());
-  ASSERT_TRUE(grpc_agents_[1]->ExecuteOne(*txid, "INSERT INTO t VALUES (1)").ok());
-  absl::StatusOr<CommitResult> committed = grpc_coordinator_->Commit(*txid);
+  absl::StatusOr<Transaction> tx = BeginWhenReachable(*grpc_coordinator_);
+  ASSERT_TRUE(tx.ok()) << tx.status();
+  const std::string txid = tx->txid();
+  ASSERT_TRUE(grpc_agents_[0]->ExecuteOne(txid, "INSERT INTO t VALUES (1)").ok());
+  ASSERT_TRUE(grpc_agents_[1]->ExecuteOne(txid, "INSERT INTO t VALUES (1)").ok());
+  absl::StatusOr<CommitResult> committed = grpc_coordinator_->Commit(txid);
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_TRUE(committed->committed) << committed->reason;
-  EXPECT_TRUE(Eventually(
-      [&] {
-        absl::StatusOr<int64_t> rows =
-            SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t");
-        return rows.ok() && *rows == 2;
-      },
-      absl::Seconds(10)));
+  EXPECT_TRUE(RowsBecome(2));
   EXPECT_EQ(FramedCalls(0), 0);
   EXPECT_EQ(FramedCalls(1), 0);
   EXPECT_EQ(CoordinatorCounter("txcoord_framed_participant_calls_total"), -1)
@@ -325,19 +454,12 @@ TEST_F(FramedPortTest, AnAgentsOldFramedPortFallsBackToGrpcUntilItEnlistsAgain) 
   ASSERT_TRUE(committed.ok()) << committed.status();
   EXPECT_TRUE(committed->committed) << committed->reason;
   // The prepared branch survived the kill and is committed over gRPC.
-  EXPECT_TRUE(Eventually(
-      [&] {
-        absl::StatusOr<int64_t> rows =
-            SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t");
-        return rows.ok() && *rows == 2;
-      },
-      absl::Seconds(10)));
+  EXPECT_TRUE(RowsBecome(2));
   EXPECT_GE(CoordinatorCounter("txcoord_framed_participant_fallbacks_total"), 1);
   EXPECT_EQ(FramedCalls(1), 0);
-  std::ifstream file(cluster_->coordinator_log());
-  const std::string log((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
-  EXPECT_THAT(log, HasSubstr("framed port " + old_port + " of the participant at " +
-                             cluster_->agent_address(1) + " failed"));
+  EXPECT_THAT(Contents(cluster_->coordinator_log()),
+              HasSubstr("framed port " + old_port + " of the participant at " +
+                        cluster_->agent_address(1) + " failed"));
 
   // The next transaction's enlistment names the new port.
   absl::StatusOr<std::string> txid = grpc_coordinator_->Begin(absl::Seconds(30));
@@ -444,8 +566,7 @@ TEST_F(FramedPortTest, AStopAnswersTheRunningCallAndTakesNoNewOnes) {
   ASSERT_TRUE(exit.ok()) << exit.status();
   EXPECT_TRUE(exit->Clean()) << exit->ToString();
 
-  std::ifstream file(cluster_->agent_log(1));
-  const std::string log((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  const std::string log = Contents(cluster_->agent_log(1));
   EXPECT_THAT(log, HasSubstr("framed port on 127.0.0.1:"));
   EXPECT_THAT(log, Not(HasSubstr("still running after")));
   ASSERT_TRUE(cluster_->StartAgent(1).ok());
