@@ -23,6 +23,10 @@ BEGIN = "<!-- against-pg: begin -->"
 END = "<!-- against-pg: end -->"
 
 
+# What txn_bench --framed_ports sends on the daemons' framed ports.
+FRAMED_PORTS = (", every call on the framed ports of the daemons (Execute, Commit, "
+                "the coordinator's Participant calls, the agents' Enlists)")
+
 def figures(p, cpu_parts):
     """The figures compared, from one point of either JSON; cpu_parts: the
     processes whose CPU per transfer adds up to the whole."""
@@ -177,7 +181,7 @@ def markdown(pairs, rows):
         f"{', its branches executed at once' if tc.get('branches_at_once') else ''}"
         f"{' and named in Commit' if tc.get('name_branches') else ''}"
         f"{', txids reserved ' + str(tc['reserve_txids']) + ' at a time' if tc.get('reserve_txids') else ''}"
-        f"{', Executes and Commits on the framed ports of the daemons' if tc.get('framed_ports') else ''}, "
+        f"{FRAMED_PORTS if tc.get('framed_ports') else ''}, "
         f"{pc['warmup_seconds']:g} s warm-up + "
         f"{pc['point_seconds']:g} s measured per point; load average "
         f"{runs[0]['conditions']['load_before']} → {runs[-1]['conditions']['load_after']}.{smoke}",

@@ -70,8 +70,8 @@ ABSL_FLAG(uint32_t, reserve_txids, 0,
 ABSL_FLAG(bool, framed_ports, false,
           "Start the daemons with framed ports (--framed_listen) and send every Execute and "
           "Commit on them (AgentClientOptions and ClientOptions::framed_address) instead of over "
-          "gRPC; the coordinator then sends its Participant calls to the agents' framed ports "
-          "too.");
+          "gRPC; the coordinator then sends its Participant calls to the agents' framed ports, "
+          "and the agents their Enlists to the coordinator's, too.");
 ABSL_FLAG(std::vector<std::string>, coordinator_flags, {},
           "More flags for txcoord, comma-separated (e.g. --framed_participants=false, to "
           "measure a change against its absence in one run).");
