@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <iterator>
+#include <system_error>
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
@@ -52,12 +53,13 @@ CoordinatorLink::~CoordinatorLink() {
 
 std::shared_ptr<FramedChannel> CoordinatorLink::Framed() {
   absl::MutexLock lock(&mu_);
+  if (clock_->Now() < framed_held_until_) return nullptr;
   return framed_;
 }
 
 std::string CoordinatorLink::framed_endpoint() {
-  absl::MutexLock lock(&mu_);
-  return framed_ == nullptr ? "" : framed_->address();
+  std::shared_ptr<FramedChannel> framed = Framed();
+  return framed == nullptr ? "" : framed->address();
 }
 
 void CoordinatorLink::NoteFramed(const std::string& framed_endpoint) {
@@ -66,39 +68,63 @@ void CoordinatorLink::NoteFramed(const std::string& framed_endpoint) {
   if (framed_endpoint.empty()) {
     framed_.reset();
   } else if (framed_ == nullptr || framed_->address() != framed_endpoint) {
+    // Another port: no hold-down of the last one applies to it.
     framed_ = std::make_shared<FramedChannel>(framed_endpoint, /*max_idle=*/kMaxEnlistsInFlight + 2,
                                               /*connect_timeout=*/absl::Seconds(1));
+    framed_held_until_ = absl::InfinitePast();
+    framed_next_hold_ = absl::Seconds(30);
   }
 }
 
-bool CoordinatorLink::FramedFailed(const FramedChannel& channel, const absl::Status& status) {
-  if (!absl::IsUnavailable(status) && !absl::IsUnimplemented(status)) {
-    framed_calls_.fetch_add(1, std::memory_order_relaxed);
+bool CoordinatorLink::FramedFailed(const FramedChannel& channel, const absl::Status& status,
+                                   FramedChannel::Progress progress) {
+  const bool elsewhere =
+      progress == FramedChannel::Progress::kNotSent ||
+      (progress == FramedChannel::Progress::kAnswered && absl::IsUnimplemented(status));
+  if (!elsewhere) {
+    if (progress == FramedChannel::Progress::kAnswered) {
+      framed_calls_.fetch_add(1, std::memory_order_relaxed);
+      absl::MutexLock lock(&mu_);
+      if (framed_.get() == &channel) framed_next_hold_ = absl::Seconds(30);
+    }
     return false;
   }
   framed_fallbacks_.fetch_add(1, std::memory_order_relaxed);
-  bool forgotten = false;
+  absl::Duration hold;
   {
     absl::MutexLock lock(&mu_);
-    if (framed_.get() == &channel) {
-      framed_.reset();
-      forgotten = true;
-    }
+    const absl::Time now = clock_->Now();
+    // Replaced meanwhile, or held already by a call that failed alongside.
+    if (framed_.get() != &channel || now < framed_held_until_) return true;
+    hold = framed_next_hold_;
+    framed_held_until_ = now + hold;
+    framed_next_hold_ = std::min(hold * 2, absl::Minutes(5));
   }
-  if (forgotten) {
-    TXLOG(WARNING) << "the coordinator's framed port " << channel.address() << " failed (" << status
-                   << "); enlisting over gRPC until an answer names it again";
-  }
+  TXLOG(WARNING) << "the coordinator's framed port " << channel.address() << " failed (" << status
+                 << "); enlisting over gRPC for " << absl::FormatDuration(hold)
+                 << ", or until an answer names another port";
   return true;
 }
 
 void CoordinatorLink::RunFramed(std::function<void()> job) {
-  absl::MutexLock lock(&mu_);
-  framed_jobs_.push_back(std::move(job));
-  if (framed_jobs_.size() > static_cast<size_t>(framed_idle_) &&
-      framed_threads_.size() < static_cast<size_t>(kMaxEnlistsInFlight)) {
-    framed_threads_.emplace_back(&CoordinatorLink::FramedWorker, this);
+  {
+    absl::MutexLock lock(&mu_);
+    framed_jobs_.push_back(std::move(job));
+    if (framed_jobs_.size() <= static_cast<size_t>(framed_idle_) ||
+        framed_threads_.size() >= static_cast<size_t>(kMaxEnlistsInFlight)) {
+      return;
+    }
+    try {
+      framed_threads_.emplace_back(&CoordinatorLink::FramedWorker, this);
+      return;
+    } catch (const std::system_error& e) {
+      TXLOG(WARNING) << "no thread for framed Enlists: " << e.what();
+      if (!framed_threads_.empty()) return;  // those run it
+      job = std::move(framed_jobs_.back());
+      framed_jobs_.pop_back();
+    }
   }
+  job();  // nobody else would: on the caller's thread
 }
 
 void CoordinatorLink::FramedWorker() {
@@ -156,6 +182,7 @@ void CoordinatorLink::EnlistAsync(const std::string& txid, uint64_t branch_token
 
 // Lives until the call's end, which takes it over.
 struct CoordinatorLink::AsyncCall {
+  absl::Time deadline;
   grpc::ClientContext context;
   v1::EnlistRequest one;
   v1::EnlistResponse one_response;
@@ -166,6 +193,7 @@ struct CoordinatorLink::AsyncCall {
 
 void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
   auto* call = new AsyncCall;
+  call->deadline = absl::Now() + rpc_timeout_;
   call->batch = std::move(batch);
   if (call->batch.size() == 1) {
     call->one = std::move(call->batch.front().request);
@@ -175,13 +203,15 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
   std::shared_ptr<FramedChannel> framed = Framed();
   if (framed == nullptr) return SendAsyncGrpc(call);
   RunFramed([this, call, framed] {
+    const absl::Duration left = call->deadline - absl::Now();
+    FramedChannel::Progress progress;
     const absl::Status status =
         call->batch.size() == 1
-            ? framed->Call(FrameMethod::kCoordinatorEnlist, call->one, rpc_timeout_,
-                           /*wait_for_ready=*/false, &call->one_response)
-            : framed->Call(FrameMethod::kCoordinatorEnlistBatch, call->many, rpc_timeout_,
-                           /*wait_for_ready=*/false, &call->many_response);
-    if (FramedFailed(*framed, status)) return SendAsyncGrpc(call);
+            ? framed->Call(FrameMethod::kCoordinatorEnlist, call->one, left,
+                           /*wait_for_ready=*/false, &call->one_response, &progress)
+            : framed->Call(FrameMethod::kCoordinatorEnlistBatch, call->many, left,
+                           /*wait_for_ready=*/false, &call->many_response, &progress);
+    if (FramedFailed(*framed, status, progress)) return SendAsyncGrpc(call);
     FinishAsync(call, status);
   });
 }
@@ -189,7 +219,7 @@ void CoordinatorLink::SendAsync(std::vector<Queued> batch) {
 void CoordinatorLink::SendAsyncGrpc(AsyncCall* call) {
   call->one_response.Clear();
   call->many_response.Clear();
-  SetDeadline(&call->context, rpc_timeout_);
+  call->context.set_deadline(absl::ToChronoTime(call->deadline));
   auto finish = [this, call](const grpc::Status& status) {
     FinishAsync(call, FromGrpcStatus(status));
   };
@@ -293,15 +323,17 @@ void CoordinatorLink::HandOff() {
 template <typename Request, typename Response, typename GrpcCall>
 absl::Status CoordinatorLink::CallBlocking(FrameMethod method, const Request& request,
                                            Response* response, GrpcCall grpc_call) {
-  absl::Status status;
+  const absl::Time deadline = absl::Now() + rpc_timeout_;
   std::shared_ptr<FramedChannel> framed = Framed();
   if (framed != nullptr) {
-    status = framed->Call(method, request, rpc_timeout_, /*wait_for_ready=*/false, response);
-    if (!FramedFailed(*framed, status)) return status;
+    FramedChannel::Progress progress;
+    const absl::Status status = framed->Call(method, request, rpc_timeout_,
+                                             /*wait_for_ready=*/false, response, &progress);
+    if (!FramedFailed(*framed, status, progress)) return status;
     response->Clear();
   }
   grpc::ClientContext context;
-  SetDeadline(&context, rpc_timeout_);
+  context.set_deadline(absl::ToChronoTime(deadline));
   return FromGrpcStatus(grpc_call(&context, request, response));
 }
 

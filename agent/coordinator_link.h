@@ -41,10 +41,13 @@ namespace txcoord::participant {
 // EnlistBatch to the coordinator's framed port once an answer names one
 // (EnlistResponse.framed_endpoint; docs/protocol.md, "The framed port"),
 // batched the same way; the asynchronous ones on up to
-// kMaxEnlistsInFlight threads of the link's own. A framed call that
-// cannot connect (1 s), loses its connection or is UNIMPLEMENTED goes
-// again over gRPC (an Enlist repeated with its token is a no-op), and the
-// port is not used until an answer names it again.
+// kMaxEnlistsInFlight threads of the link's own. A framed call the port
+// never saw (no connection in 1 s, the request not written) or does not
+// serve (UNIMPLEMENTED) goes over gRPC with the time left, and so do the
+// link's Enlists for a hold-down (30 s, doubling to 5 min while the port
+// keeps failing; an answer naming another port ends it). One that may
+// have reached the coordinator is not sent again: its error is the
+// answer, as over gRPC.
 class CoordinatorLink final : public Enlister {
  public:
   static constexpr int kMaxEnlistsInFlight = 2;
@@ -123,12 +126,13 @@ class CoordinatorLink final : public Enlister {
   std::shared_ptr<FramedChannel> Framed() ABSL_LOCKS_EXCLUDED(mu_);
   // An OK answer named `framed_endpoint` (empty: none).
   void NoteFramed(const std::string& framed_endpoint) ABSL_LOCKS_EXCLUDED(mu_);
-  // `status` of a framed call on `channel`: true when the call should go
-  // again over gRPC (the channel is then forgotten), else it is counted.
-  bool FramedFailed(const FramedChannel& channel, const absl::Status& status)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  // How a framed call on `channel` ended: true when it should go over
+  // gRPC (the port is then held down), else it is counted.
+  bool FramedFailed(const FramedChannel& channel, const absl::Status& status,
+                    FramedChannel::Progress progress) ABSL_LOCKS_EXCLUDED(mu_);
   // `request` on the framed port when an answer named one, else (or when
-  // that fails) by `grpc_call(context, request, response)`, blocking.
+  // the port never saw it) by `grpc_call(context, request, response)`,
+  // blocking, all within rpc_timeout.
   template <typename Request, typename Response, typename GrpcCall>
   absl::Status CallBlocking(FrameMethod method, const Request& request, Response* response,
                             GrpcCall grpc_call);
@@ -165,6 +169,8 @@ class CoordinatorLink final : public Enlister {
 
   const bool framed_allowed_;
   std::shared_ptr<FramedChannel> framed_ ABSL_GUARDED_BY(mu_);
+  absl::Time framed_held_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration framed_next_hold_ ABSL_GUARDED_BY(mu_) = absl::Seconds(30);
   std::deque<std::function<void()>> framed_jobs_ ABSL_GUARDED_BY(mu_);
   int framed_idle_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -1,5 +1,7 @@
 #include "coordinator/framed_participant_transport.h"
 
+#include <algorithm>
+#include <system_error>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,14 +45,16 @@ void FramedParticipantTransport::NoteFramedEndpoint(const std::string& endpoint,
     framed_.erase(endpoint);
     return;
   }
-  auto [it, added] = framed_.try_emplace(endpoint, framed);
-  if (!added && it->second != framed) it->second = framed;
+  // The same port named again keeps its hold-down; another one starts afresh.
+  Framed& known = framed_[endpoint];
+  if (known.address != framed) known = Framed{framed};
 }
 
 std::string FramedParticipantTransport::FramedEndpointOf(const std::string& endpoint) {
   absl::MutexLock lock(&mu_);
   auto it = framed_.find(endpoint);
-  return it == framed_.end() ? "" : it->second;
+  if (it == framed_.end() || absl::Now() < it->second.held_until) return "";
+  return it->second.address;
 }
 
 int FramedParticipantTransport::threads() {
@@ -60,16 +64,28 @@ int FramedParticipantTransport::threads() {
 
 int FramedParticipantTransport::max_batch_entries() const { return fallback_->max_batch_entries(); }
 
-void FramedParticipantTransport::Forget(const std::string& endpoint, const std::string& framed,
-                                        const absl::Status& why) {
+void FramedParticipantTransport::HoldDown(const std::string& endpoint, const std::string& framed,
+                                          const absl::Status& why) {
+  absl::Duration hold;
   {
     absl::MutexLock lock(&mu_);
     auto it = framed_.find(endpoint);
-    if (it == framed_.end() || it->second != framed) return;  // already forgotten or replaced
-    framed_.erase(it);
+    const absl::Time now = absl::Now();
+    // Replaced meanwhile, or already held by a call that failed alongside.
+    if (it == framed_.end() || it->second.address != framed || now < it->second.held_until) return;
+    hold = it->second.next_hold;
+    it->second.held_until = now + hold;
+    it->second.next_hold = std::min(hold * 2, kLongestHold);
   }
   TXLOG(WARNING) << "framed port " << framed << " of the participant at " << endpoint << " failed ("
-                 << why << "); its calls go to " << endpoint << " until it enlists again";
+                 << why << "); its calls go to " << endpoint << " for "
+                 << absl::FormatDuration(hold) << ", or until it enlists with another port";
+}
+
+void FramedParticipantTransport::Answered(const std::string& endpoint, const std::string& framed) {
+  absl::MutexLock lock(&mu_);
+  auto it = framed_.find(endpoint);
+  if (it != framed_.end() && it->second.address == framed) it->second.next_hold = kFirstHold;
 }
 
 bool FramedParticipantTransport::Enqueue(const std::string& endpoint, Job job) {
@@ -77,9 +93,10 @@ bool FramedParticipantTransport::Enqueue(const std::string& endpoint, Job job) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return false;
   auto framed = framed_.find(endpoint);
-  if (framed == framed_.end()) return false;
-  std::unique_ptr<Peer>& peer = peers_[framed->second];
-  if (peer == nullptr) peer = std::make_unique<Peer>(framed->second, options_.connect_timeout);
+  if (framed == framed_.end() || absl::Now() < framed->second.held_until) return false;
+  const std::string& address = framed->second.address;
+  std::unique_ptr<Peer>& peer = peers_[address];
+  if (peer == nullptr) peer = std::make_unique<Peer>(address, options_.connect_timeout);
   peer->queue.push_back(std::move(job));
   if (peer->idle > 0) peer->work.Signal();
   // Each idle thread takes one queued call; a call beyond them needs a new
@@ -87,11 +104,21 @@ bool FramedParticipantTransport::Enqueue(const std::string& endpoint, Job job) {
   if (peer->queue.size() > static_cast<size_t>(peer->idle) &&
       peer->threads < options_.threads_per_endpoint) {
     ++peer->threads;
-    // The new thread takes mu_ before anything else: it finds itself in
-    // running_ when it ends.
-    std::thread thread(&FramedParticipantTransport::Work, this, peer.get());
-    const std::thread::id id = thread.get_id();
-    running_.emplace(id, std::move(thread));
+    try {
+      // The new thread takes mu_ before anything else: it finds itself in
+      // running_ when it ends.
+      std::thread thread(&FramedParticipantTransport::Work, this, peer.get());
+      const std::thread::id id = thread.get_id();
+      running_.emplace(id, std::move(thread));
+    } catch (const std::system_error& e) {
+      --peer->threads;
+      TXLOG(WARNING) << "no thread for the framed port " << address << ": " << e.what();
+      if (peer->threads == 0) {  // nobody would run it: the caller sends it elsewhere
+        peer->queue.pop_back();
+        if (peer->queue.empty()) peers_.erase(address);
+        return false;
+      }
+    }
   }
   return true;
 }
@@ -115,16 +142,10 @@ void FramedParticipantTransport::Work(Peer* peer) {
     job = nullptr;  // what it holds goes before the lock is taken again
     mu_.Lock();
   }
-  --peer->threads;
-  // A framed endpoint no participant names any more (its agent moved, or
-  // its port failed) is dropped with its connections once its last thread
-  // ends: restarts on new ports do not pile them up.
-  if (peer->threads == 0 && peer->queue.empty()) {
-    bool named = false;
-    for (const auto& [endpoint, framed] : framed_)
-      named = named || framed == peer->channel.address();
-    if (!named) peers_.erase(peer->channel.address());
-  }
+  // The peer goes with its last thread, and its idle connections close:
+  // ports no agent uses any more (agents moved, restarted elsewhere) do
+  // not pile up. The next call opens a new connection.
+  if (--peer->threads == 0) peers_.erase(peer->channel.address());
   auto self = running_.find(std::this_thread::get_id());
   exited_.push_back(std::move(self->second));
   running_.erase(self);
@@ -154,14 +175,20 @@ void FramedParticipantTransport::Send(const std::string& endpoint, FrameMethod m
           absl::StrCat("deadline passed before the call was sent to ", channel.address())));
     }
     Response response;
+    FramedChannel::Progress progress;
     const absl::Status status =
-        channel.Call(method, *request, left, /*wait_for_ready=*/false, &response);
-    if (absl::IsUnavailable(status) || absl::IsUnimplemented(status)) {
-      Forget(endpoint, channel.address(), status);
+        channel.Call(method, *request, left, /*wait_for_ready=*/false, &response, &progress);
+    // Never seen by the agent, or not served on this port: elsewhere.
+    if (progress == FramedChannel::Progress::kNotSent ||
+        (progress == FramedChannel::Progress::kAnswered && absl::IsUnimplemented(status))) {
+      HoldDown(endpoint, channel.address(), status);
       fallbacks_.fetch_add(1, std::memory_order_relaxed);
       return fallback(deadline - absl::Now());
     }
-    framed_calls_.fetch_add(1, std::memory_order_relaxed);
+    if (progress == FramedChannel::Progress::kAnswered) {
+      framed_calls_.fetch_add(1, std::memory_order_relaxed);
+      Answered(endpoint, channel.address());
+    }
     if (!status.ok()) return answer(status);
     answer(std::move(response));
   };

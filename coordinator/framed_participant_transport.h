@@ -2,12 +2,14 @@
 // "The framed port"), beside another transport (the daemon's gRPC one).
 // A participant whose enlistment named a framed endpoint
 // (NoteFramedEndpoint) gets its calls there; every other participant goes
-// to the other transport. So does a call whose framed attempt fails to
-// connect or loses its connection (UNAVAILABLE), or that the agent's port
-// does not serve (UNIMPLEMENTED): it is sent again there with the time
-// left, and the framed endpoint is forgotten until the participant enlists
-// again. Every Participant call is idempotent, so sending again what may
-// have reached the agent is safe.
+// to the other transport. So does a call the framed port never saw (no
+// connection, the request not written) or does not serve
+// (UNIMPLEMENTED): it goes to the other transport with the time left, and
+// so do that participant's calls for a hold-down (30 s, doubling to 5 min
+// while the port keeps failing; a new framed endpoint from an enlistment
+// ends it). A call that may have reached the agent is not sent again: a
+// lost connection or a deadline is its answer, as over gRPC, and the
+// agent's own errors are.
 //
 // Framed calls block their thread, so each framed endpoint has threads of
 // its own: one is started when a call finds none idle, up to
@@ -72,7 +74,8 @@ class FramedParticipantTransport final : public ParticipantTransport {
   // The participant reached at `endpoint` also serves frames at `framed`
   // (an EnlistRequest's framed_endpoint); an empty `framed` forgets it.
   void NoteFramedEndpoint(const std::string& endpoint, const std::string& framed);
-  // Where `endpoint`'s calls go framed; empty if they go to the fallback.
+  // Where `endpoint`'s calls go framed; empty if they go to the fallback
+  // (none known, or held down after a failure).
   std::string FramedEndpointOf(const std::string& endpoint);
 
   void Prepare(const std::string& endpoint, const std::string& txid, uint64_t branch_token,
@@ -123,11 +126,14 @@ class FramedParticipantTransport final : public ParticipantTransport {
   void Phase2(bool commit, const std::string& endpoint, const std::string& txid,
               absl::Duration timeout, std::function<void(absl::Status)> done);
   // Queues `job` for the threads of `endpoint`'s framed endpoint; false
-  // when it has none.
+  // when it has none, or it is held down.
   bool Enqueue(const std::string& endpoint, Job job) ABSL_LOCKS_EXCLUDED(mu_);
-  // Forgets `endpoint`'s framed endpoint if it is still `framed`.
-  void Forget(const std::string& endpoint, const std::string& framed, const absl::Status& why)
+  // Holds down `endpoint`'s framed endpoint if it is still `framed`.
+  void HoldDown(const std::string& endpoint, const std::string& framed, const absl::Status& why)
       ABSL_LOCKS_EXCLUDED(mu_);
+  // A call on `framed` was answered: the next failure holds it down for
+  // the shortest time again.
+  void Answered(const std::string& endpoint, const std::string& framed) ABSL_LOCKS_EXCLUDED(mu_);
   void Work(Peer* peer) ABSL_LOCKS_EXCLUDED(mu_);
   // Joins the threads that ended.
   void JoinExited() ABSL_LOCKS_EXCLUDED(mu_);
@@ -139,10 +145,18 @@ class FramedParticipantTransport final : public ParticipantTransport {
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // A participant's framed endpoint, and its hold-down.
+  struct Framed {
+    std::string address;
+    absl::Time held_until = absl::InfinitePast();
+    absl::Duration next_hold = kFirstHold;
+  };
+  static constexpr absl::Duration kFirstHold = absl::Seconds(30);
+  static constexpr absl::Duration kLongestHold = absl::Minutes(5);
   // Participant endpoint -> its framed endpoint.
-  absl::flat_hash_map<std::string, std::string> framed_ ABSL_GUARDED_BY(mu_);
-  // Framed endpoint -> its peer, while a participant names it or a thread
-  // serves it; an idle one holds its idle connections and no thread.
+  absl::flat_hash_map<std::string, Framed> framed_ ABSL_GUARDED_BY(mu_);
+  // Framed endpoint -> its peer, while a thread serves it: its connections
+  // close with its last thread.
   absl::flat_hash_map<std::string, std::unique_ptr<Peer>> peers_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::thread::id, std::thread> running_ ABSL_GUARDED_BY(mu_);
   std::vector<std::thread> exited_ ABSL_GUARDED_BY(mu_);

@@ -1,22 +1,30 @@
 // FramedParticipantTransport against a real FrameServer with a fake
 // participant behind it: calls go framed once an endpoint is noted, their
 // answers read as the gRPC transport reads them; a framed port that is
-// gone sends the call to the fallback with the time left and is
-// forgotten; an agent's own error is its answer; a participant that does
-// not answer holds only its own calls; idle threads end. The daemons'
-// use of it is tested in tests/integration/framed_port_test.cc.
+// gone sends the call to the fallback with the time left and is held
+// down; a call that may have reached the agent is not sent again; an
+// agent's own error, UNAVAILABLE included, is its answer; a participant
+// that does not answer holds only its own calls; idle threads end with
+// their connections. The daemons' use of it is tested in
+// tests/integration/framed_port_test.cc.
 #include "coordinator/framed_participant_transport.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/tcp_listener.h"
 #include "gtest/gtest.h"
 #include "harness/call_gate.h"
 #include "harness/eventually.h"
+#include "rpc/frame.h"
 #include "rpc/frame_handler.h"
 #include "rpc/frame_server.h"
 #include "txcoord/v1/txcoord.pb.h"
@@ -31,7 +39,8 @@ constexpr absl::Duration kTimeout = absl::Seconds(10);
 constexpr char kEndpoint[] = "127.0.0.1:7001";  // the participant's gRPC endpoint (never dialled)
 
 // Votes YES for txids ending in "y", READ_ONLY for "r", NO otherwise;
-// commits of txids ending in "f" fail FAILED_PRECONDITION; one-phase
+// commits of txids ending in "f" fail FAILED_PRECONDITION, of txids ending
+// in "u" UNAVAILABLE (as a busy SQLite file makes them); one-phase
 // commits abort txids ending in "a". Each call passes its gate first.
 class FakeFramedParticipant {
  public:
@@ -62,6 +71,7 @@ class FakeFramedParticipant {
         if (absl::EndsWith(request.txid(), "f")) {
           return absl::FailedPreconditionError("not prepared here");
         }
+        if (absl::EndsWith(request.txid(), "u")) return absl::UnavailableError("database is busy");
         return absl::OkStatus();
       };
     };
@@ -256,7 +266,7 @@ TEST(FramedParticipantTransportTest, EveryCallGoesFramedAndReadsAsOverGrpc) {
   EXPECT_TRUE(fallback.calls().empty());
 }
 
-TEST(FramedParticipantTransportTest, AGoneFramedPortFallsBackWithTheTimeLeftAndIsForgotten) {
+TEST(FramedParticipantTransportTest, AGoneFramedPortFallsBackWithTheTimeLeftAndIsHeldDown) {
   auto agent = std::make_unique<FakeFramedParticipant>();
   const std::string gone = agent->address();
   agent.reset();  // nothing listens there now
@@ -271,13 +281,15 @@ TEST(FramedParticipantTransportTest, AGoneFramedPortFallsBackWithTheTimeLeftAndI
   EXPECT_LE(fallback.last_timeout(), kTimeout);
   EXPECT_EQ(transport.fallbacks(), 1u);
   EXPECT_EQ(transport.FramedEndpointOf(kEndpoint), "");
-  // Forgotten: the next call goes straight to the fallback.
+  // Held down, even when an enlistment names the same port again: the
+  // next call goes straight to the fallback.
+  transport.NoteFramedEndpoint(kEndpoint, gone);
   Answer<absl::StatusOr<Vote>> vote;
   transport.Prepare(kEndpoint, "t2", 1, kTimeout, vote.Callback());
   EXPECT_EQ(vote.Get().value(), Vote::kYes);
   EXPECT_EQ(fallback.calls().size(), 2u);
   EXPECT_EQ(transport.fallbacks(), 1u);
-  // Until the participant enlists again with a framed port.
+  // Until the participant enlists with another framed port.
   FakeFramedParticipant back;
   transport.NoteFramedEndpoint(kEndpoint, back.address());
   Answer<absl::Status> again;
@@ -285,6 +297,44 @@ TEST(FramedParticipantTransportTest, AGoneFramedPortFallsBackWithTheTimeLeftAndI
   EXPECT_TRUE(again.Get().ok());
   EXPECT_EQ(back.calls(), 1u);
   EXPECT_EQ(fallback.calls().size(), 2u);
+}
+
+TEST(FramedParticipantTransportTest, TheAgentsOwnUnavailableIsItsAnswer) {
+  FakeFramedParticipant agent;
+  RecordingTransport fallback;
+  FramedParticipantTransport transport(&fallback);
+  transport.NoteFramedEndpoint(kEndpoint, agent.address());
+  Answer<absl::Status> busy;
+  transport.Commit(kEndpoint, "t1u", kTimeout, busy.Callback());
+  EXPECT_EQ(busy.Get().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(busy.Get().message(), "database is busy");
+  EXPECT_TRUE(fallback.calls().empty());
+  EXPECT_EQ(transport.fallbacks(), 0u);
+  EXPECT_EQ(transport.FramedEndpointOf(kEndpoint), agent.address());
+}
+
+// A port that reads the request and closes without answering: the agent
+// may have run it, so it is not sent again; the connection's loss is the
+// answer, as it would be over gRPC.
+TEST(FramedParticipantTransportTest, ACallThatMayHaveRunIsNotSentAgain) {
+  absl::StatusOr<TcpListener> listener = ListenTcp("127.0.0.1:0", "test");
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  std::thread closer([fd = listener->fd] {
+    const int connection = accept(fd, nullptr, nullptr);
+    (void)ReadFrame(connection, kMaxFrameBodyBytes, absl::Now() + absl::Seconds(10));
+    close(connection);
+  });
+  RecordingTransport fallback;
+  FramedParticipantTransport transport(&fallback);
+  transport.NoteFramedEndpoint(kEndpoint, listener->address);
+  Answer<absl::Status> committed;
+  transport.Commit(kEndpoint, "t1", kTimeout, committed.Callback());
+  EXPECT_EQ(committed.Get().code(), absl::StatusCode::kUnavailable) << committed.Get();
+  closer.join();
+  close(listener->fd);
+  EXPECT_TRUE(fallback.calls().empty());
+  EXPECT_EQ(transport.fallbacks(), 0u);
+  EXPECT_EQ(transport.FramedEndpointOf(kEndpoint), listener->address);
 }
 
 TEST(FramedParticipantTransportTest, AnEnlistmentWithoutAFramedPortForgetsIt) {
@@ -376,8 +426,8 @@ TEST(FramedParticipantTransportTest, IdleThreadsEnd) {
   transport.Commit(kEndpoint, "t1", kTimeout, committed.Callback());
   EXPECT_TRUE(committed.Get().ok());
   EXPECT_TRUE(Eventually([&] { return transport.threads() == 0; }, absl::Seconds(10)));
-  // Its connection is kept for the next call, which starts a thread again.
-  EXPECT_EQ(agent.open_connections(), 1);
+  // Its connection closes with it; the next call starts a thread again.
+  EXPECT_TRUE(Eventually([&] { return agent.open_connections() == 0; }, absl::Seconds(10)));
   Answer<absl::Status> again;
   transport.Commit(kEndpoint, "t2", kTimeout, again.Callback());
   EXPECT_TRUE(again.Get().ok());

@@ -139,11 +139,22 @@ void FramedChannel::Discard(int fd) { close(fd); }
 
 absl::Status FramedChannel::Call(FrameMethod method, const google::protobuf::MessageLite& request,
                                  absl::Duration timeout, bool wait_for_ready,
-                                 google::protobuf::MessageLite* response) {
+                                 google::protobuf::MessageLite* response, Progress* progress) {
+  Progress ignored;
+  if (progress == nullptr) progress = &ignored;
+  *progress = Progress::kNotSent;
   const absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<int> fd = Send(method, request, timeout, deadline, wait_for_ready);
   if (!fd.ok()) return fd.status();
-  return Receive(*fd, deadline, response);
+  *progress = Progress::kUnanswered;
+  absl::StatusOr<std::string> body = ReadFrame(*fd, kMaxFrameBodyBytes, deadline);
+  if (!body.ok()) {
+    Discard(*fd);
+    return body.status();
+  }
+  Give(*fd);
+  *progress = Progress::kAnswered;
+  return DecodeAnswer(*body, response);
 }
 
 absl::StatusOr<int> FramedChannel::Send(FrameMethod method,

@@ -60,10 +60,17 @@ class FramedChannel final {
   // the stream is out of step, so it is closed.
   static void Discard(int fd);
 
-  // A whole call: Send, then Receive.
+  // How far a call got: a caller that may try elsewhere can tell a call
+  // the daemon never saw (kNotSent: no connection, or the request not
+  // fully written) from one it may have run (kUnanswered) and from the
+  // daemon's own answer, an error included (kAnswered).
+  enum class Progress { kNotSent, kUnanswered, kAnswered };
+
+  // A whole call: Send, then Receive. `progress` (if not null) says how
+  // far it got.
   absl::Status Call(FrameMethod method, const google::protobuf::MessageLite& request,
                     absl::Duration timeout, bool wait_for_ready,
-                    google::protobuf::MessageLite* response);
+                    google::protobuf::MessageLite* response, Progress* progress = nullptr);
   // Sends `request` on a connection taken for it, with `timeout` as its
   // deadline, and returns the connection for Receive. Errors: Take's, or
   // the write's (the connection is then closed).
