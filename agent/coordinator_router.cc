@@ -83,32 +83,20 @@ bool CoordinatorRouter::AwaitAsyncEnlists(absl::Time deadline) {
   return all;
 }
 
-int64_t CoordinatorRouter::batches_sent() {
+int64_t CoordinatorRouter::SumOverLinks(int64_t (CoordinatorLink::*count)()) {
   absl::MutexLock lock(&mu_);
   int64_t total = 0;
-  for (auto& [target, link] : links_) total += link->batches_sent();
+  for (auto& [target, link] : links_) total += ((*link).*count)();
   return total;
 }
 
+int64_t CoordinatorRouter::batches_sent() { return SumOverLinks(&CoordinatorLink::batches_sent); }
 int64_t CoordinatorRouter::batched_enlistments() {
-  absl::MutexLock lock(&mu_);
-  int64_t total = 0;
-  for (auto& [target, link] : links_) total += link->batched_enlistments();
-  return total;
+  return SumOverLinks(&CoordinatorLink::batched_enlistments);
 }
-
-int64_t CoordinatorRouter::framed_calls() {
-  absl::MutexLock lock(&mu_);
-  int64_t total = 0;
-  for (auto& [target, link] : links_) total += link->framed_calls();
-  return total;
-}
-
+int64_t CoordinatorRouter::framed_calls() { return SumOverLinks(&CoordinatorLink::framed_calls); }
 int64_t CoordinatorRouter::framed_fallbacks() {
-  absl::MutexLock lock(&mu_);
-  int64_t total = 0;
-  for (auto& [target, link] : links_) total += link->framed_fallbacks();
-  return total;
+  return SumOverLinks(&CoordinatorLink::framed_fallbacks);
 }
 
 }  // namespace txcoord::participant

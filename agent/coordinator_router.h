@@ -57,6 +57,8 @@ class CoordinatorRouter final : public Enlister {
   int64_t framed_fallbacks();
 
  private:
+  // `count` of every link, added up.
+  int64_t SumOverLinks(int64_t (CoordinatorLink::*count)()) ABSL_LOCKS_EXCLUDED(mu_);
   // The link to `txid`'s owner, made on first use.
   absl::StatusOr<CoordinatorLink*> LinkFor(const std::string& txid);
 

@@ -85,15 +85,18 @@ absl::StatusOr<TcpListener> ListenTcp(const std::string& listen, absl::string_vi
   return listener;
 }
 
+bool IsLoopbackAddress(absl::string_view address) {
+  return absl::StartsWith(address, "127.") || address == "::1" ||
+         absl::StartsWith(address, "::ffff:127.");
+}
+
 std::string ReachableAt(const std::string& bound, const std::string& endpoint) {
   std::string host, port, endpoint_host, endpoint_port;
   if (!SplitHostPort(bound, "bound", &host, &port).ok() ||
       !SplitHostPort(endpoint, "endpoint", &endpoint_host, &endpoint_port).ok()) {
     return bound;
   }
-  auto loopback = [](const std::string& h) {
-    return h == "localhost" || h == "::1" || absl::StartsWith(h, "127.");
-  };
+  auto loopback = [](const std::string& h) { return h == "localhost" || IsLoopbackAddress(h); };
   if (loopback(host) && !loopback(endpoint_host)) return "";
   if (host != "0.0.0.0" && host != "::") return bound;
   const bool v6 = endpoint_host.find(':') != std::string::npos;

@@ -38,6 +38,9 @@ absl::Status SplitHostPort(const std::string& listen, absl::string_view flag, st
 absl::StatusOr<TcpListener> ListenTcp(const std::string& listen, absl::string_view flag,
                                       const TcpListenOptions& options = {});
 
+// "127.0.0.1", "::1", "::ffff:127.0.0.1" (an address without port).
+bool IsLoopbackAddress(absl::string_view address);
+
 // Where the peers that reach the daemon at `endpoint` reach a server of it
 // bound at `bound` ("host:port" as ListenTcp gives it): bound to a
 // wildcard host (0.0.0.0, ::), `endpoint`'s host with `bound`'s port;

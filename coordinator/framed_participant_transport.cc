@@ -89,8 +89,18 @@ void FramedParticipantTransport::Answered(const std::string& endpoint, const std
 }
 
 bool FramedParticipantTransport::Enqueue(const std::string& endpoint, Job job) {
-  JoinExited();
+  // Threads that ended are joined outside the lock, taken in the same
+  // critical section as the call's queueing: no second lock per call.
+  std::vector<std::thread> exited;
+  const bool queued = EnqueueLocked(endpoint, std::move(job), &exited);
+  for (std::thread& thread : exited) thread.join();
+  return queued;
+}
+
+bool FramedParticipantTransport::EnqueueLocked(const std::string& endpoint, Job job,
+                                               std::vector<std::thread>* exited) {
   absl::MutexLock lock(&mu_);
+  exited->swap(exited_);
   if (stopping_) return false;
   auto framed = framed_.find(endpoint);
   if (framed == framed_.end() || absl::Now() < framed->second.held_until) return false;

@@ -128,6 +128,9 @@ class FramedParticipantTransport final : public ParticipantTransport {
   // Queues `job` for the threads of `endpoint`'s framed endpoint; false
   // when it has none, or it is held down.
   bool Enqueue(const std::string& endpoint, Job job) ABSL_LOCKS_EXCLUDED(mu_);
+  // Enqueue's work under the lock; hands over the threads that ended.
+  bool EnqueueLocked(const std::string& endpoint, Job job, std::vector<std::thread>* exited)
+      ABSL_LOCKS_EXCLUDED(mu_);
   // Holds down `endpoint`'s framed endpoint if it is still `framed`.
   void HoldDown(const std::string& endpoint, const std::string& framed, const absl::Status& why)
       ABSL_LOCKS_EXCLUDED(mu_);

@@ -223,11 +223,6 @@ absl::Status AccessPolicy::AdmitParticipant(absl::string_view method, absl::stri
   return allowed;
 }
 
-bool IsLoopbackAddress(absl::string_view address) {
-  return absl::StartsWith(address, "127.") || address == "::1" ||
-         absl::StartsWith(address, "::ffff:127.");
-}
-
 Locality LocalityOfPeer(absl::string_view peer) {
   if (absl::ConsumePrefix(&peer, "ipv4:")) {
     return absl::StartsWith(peer, "127.") ? Locality::kLoopback : Locality::kRemote;

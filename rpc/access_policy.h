@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/tcp_listener.h"
 #include "rpc/admin_auth.h"
 
 namespace txcoord {
@@ -149,8 +150,7 @@ class AccessPolicy final {
 // "ipv4:127.0.0.1:5000" and "ipv6:[::1]:5000" are loopback, other
 // addresses remote.
 Locality LocalityOfPeer(absl::string_view grpc_peer);
-// "127.0.0.1", "::1", "::ffff:127.0.0.1" (an address without port).
-bool IsLoopbackAddress(absl::string_view address);
+// IsLoopbackAddress is common/tcp_listener.h's.
 
 // True for a call over the server's in-process channel (the daemon's own
 // HTTP port, which checked its caller with the same policy).

@@ -146,15 +146,10 @@ absl::Status FramedChannel::Call(FrameMethod method, const google::protobuf::Mes
   const absl::Time deadline = absl::Now() + timeout;
   absl::StatusOr<int> fd = Send(method, request, timeout, deadline, wait_for_ready);
   if (!fd.ok()) return fd.status();
-  *progress = Progress::kUnanswered;
-  absl::StatusOr<std::string> body = ReadFrame(*fd, kMaxFrameBodyBytes, deadline);
-  if (!body.ok()) {
-    Discard(*fd);
-    return body.status();
-  }
-  Give(*fd);
-  *progress = Progress::kAnswered;
-  return DecodeAnswer(*body, response);
+  bool answered = false;
+  const absl::Status status = Receive(*fd, deadline, response, &answered);
+  *progress = answered ? Progress::kAnswered : Progress::kUnanswered;
+  return status;
 }
 
 absl::StatusOr<int> FramedChannel::Send(FrameMethod method,
@@ -176,13 +171,14 @@ absl::StatusOr<int> FramedChannel::Send(FrameMethod method,
 }
 
 absl::Status FramedChannel::Receive(int fd, absl::Time deadline,
-                                    google::protobuf::MessageLite* response) {
+                                    google::protobuf::MessageLite* response, bool* answered) {
   absl::StatusOr<std::string> body = ReadFrame(fd, kMaxFrameBodyBytes, deadline);
   if (!body.ok()) {
     Discard(fd);
     return body.status();
   }
   Give(fd);
+  if (answered != nullptr) *answered = true;
   return DecodeAnswer(*body, response);
 }
 

@@ -78,8 +78,10 @@ class FramedChannel final {
                            absl::Duration timeout, absl::Time deadline, bool wait_for_ready);
   // Reads the answer on `fd` (from Send) by `deadline`, gives the
   // connection back (or closes it when the read failed), and returns the
-  // server's status, `response` parsed when OK.
-  absl::Status Receive(int fd, absl::Time deadline, google::protobuf::MessageLite* response);
+  // server's status, `response` parsed when OK. `answered` (if not null)
+  // says whether an answer was read.
+  absl::Status Receive(int fd, absl::Time deadline, google::protobuf::MessageLite* response,
+                       bool* answered = nullptr);
 
  private:
   absl::StatusOr<int> Connect(absl::Time deadline) const;
