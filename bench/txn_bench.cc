@@ -75,6 +75,8 @@ ABSL_FLAG(bool, framed_ports, false,
 ABSL_FLAG(std::vector<std::string>, coordinator_flags, {},
           "More flags for txcoord, comma-separated (e.g. --framed_participants=false, to "
           "measure a change against its absence in one run).");
+ABSL_FLAG(std::vector<std::string>, agent_flags, {},
+          "More flags for every txagent, comma-separated (e.g. --phase2_sync_delay=0).");
 ABSL_FLAG(bool, keep, false, "Keep the data directory (daemon logs, databases, WAL).");
 ABSL_FLAG(std::string, json_out, "", "Also write the results as JSON to this file.");
 ABSL_FLAG(std::string, commit, "",
@@ -243,6 +245,9 @@ int Run(int argc, char** argv) {
     options.coordinator_flags.push_back(flag);
   }
   options.agent_flags = {"--log_level=" + absl::GetFlag(FLAGS_daemon_log_level)};
+  for (const std::string& flag : absl::GetFlag(FLAGS_agent_flags)) {
+    options.agent_flags.push_back(flag);
+  }
   options.agent_framed_port = report.framed_ports;
   options.coordinator_framed_port = report.framed_ports;
   std::string own_dir;
