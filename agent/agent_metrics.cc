@@ -57,6 +57,23 @@ void AgentMetrics::Watch(Participant* participant) {
       for (const HeuristicDecision& d : *decisions) snapshot_.heuristic_mixed += d.mixed ? 1 : 0;
     }
   });
+  registry_->AddCounterFunction(
+      "txagent_wal_syncs_total",
+      "fdatasyncs of the database's -wal file (group commit: one covers every commit made "
+      "before it began).",
+      [participant] { return static_cast<double>(participant->SyncCount()); });
+  constexpr char kPhase2Syncs[] = "txagent_phase2_sync_waits_total";
+  constexpr char kPhase2SyncsHelp[] =
+      "Phase-2 answers that waited up to --phase2_sync_delay for a sync: covered by another "
+      "call's sync (shared) or syncing themselves once the delay passed (own).";
+  registry_->AddCounterFunction(
+      kPhase2Syncs, kPhase2SyncsHelp,
+      [participant] { return static_cast<double>(participant->Phase2SyncCounts().shared); },
+      {{"how", "shared"}});
+  registry_->AddCounterFunction(
+      kPhase2Syncs, kPhase2SyncsHelp,
+      [participant] { return static_cast<double>(participant->Phase2SyncCounts().own); },
+      {{"how", "own"}});
   registry_->AddGauge("txagent_in_doubt_branches",
                       "Prepared branches waiting for the coordinator's outcome.",
                       [this] { return static_cast<double>(snapshot_.in_doubt); });

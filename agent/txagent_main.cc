@@ -120,6 +120,11 @@ ABSL_FLAG(std::string, vote_deferral, "contended",
           "next sync (docs/protocol.md, \"Deferred votes\"): contended (while a sync runs and "
           "a caller it does not cover already waits for a later one: under load), always, or "
           "never (every such Execute waits for its sync and signs or sends its vote itself).");
+ABSL_FLAG(absl::Duration, phase2_sync_delay, absl::Milliseconds(2),
+          "How long a phase-2 Commit's answer may wait for a sync another call starts (the "
+          "next prepare's, usually) before it syncs the database's log itself: fewer syncs, "
+          "the answer still sent only once the commit is durable; the transaction's client "
+          "does not wait for it. 0: sync at once. At most 1s.");
 ABSL_FLAG(std::string, log_level, "info",
           "Least severe log level printed: debug, info, warning, error.");
 
@@ -160,6 +165,12 @@ int Run() {
   std::optional<VoteDeferral> vote_deferral = ParseVoteDeferral(absl::GetFlag(FLAGS_vote_deferral));
   if (!vote_deferral.has_value()) {
     TXLOG(ERROR) << "cannot start: --vote_deferral must be contended, always or never";
+    return 2;
+  }
+  if (const absl::Duration delay = absl::GetFlag(FLAGS_phase2_sync_delay);
+      delay < absl::ZeroDuration() || delay > absl::Seconds(1)) {
+    TXLOG(ERROR) << "cannot start: --phase2_sync_delay must be between 0 and 1s, not "
+                 << absl::FormatDuration(delay);
     return 2;
   }
   if (absl::GetFlag(FLAGS_max_statement_time) < absl::ZeroDuration()) {
@@ -279,6 +290,7 @@ int Run() {
   options.name = name;
   options.default_lock_timeout = absl::GetFlag(FLAGS_lock_timeout);
   options.vote_deferral = *vote_deferral;
+  options.phase2_sync_delay = absl::GetFlag(FLAGS_phase2_sync_delay);
   options.branch_idle_timeout = absl::GetFlag(FLAGS_branch_idle_timeout);
   options.max_statement_time = absl::GetFlag(FLAGS_max_statement_time);
   options.outbox.max_payload = static_cast<size_t>(absl::GetFlag(FLAGS_outbox_max_payload));

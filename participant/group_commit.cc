@@ -69,13 +69,26 @@ bool GroupCommit::AwaitSleepers(int n, absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
 }
 
-absl::Status GroupCommit::WaitDurable() {
+absl::Status GroupCommit::WaitDurable(absl::Duration delay) {
   const uint64_t wanted = committed();
+  const bool delayed = delay > absl::ZeroDuration();
+  const absl::Time lead_at = delayed ? absl::Now() + delay : absl::InfinitePast();
   absl::MutexLock lock(&mu_);
   while (true) {
     if (!failed_.ok()) return failed_;
-    if (durable_ >= wanted) return absl::OkStatus();
-    if (!syncing_) break;
+    if (durable_ >= wanted) {
+      if (delayed) delayed_shared_.fetch_add(1, std::memory_order_relaxed);
+      return absl::OkStatus();
+    }
+    if (!syncing_ && absl::Now() >= lead_at) break;
+    if (!syncing_) {
+      // Nobody syncs yet: sleep until a sync another caller starts ends
+      // (its SignalAll), or the delay passes.
+      ++sleeping_;
+      synced_.WaitWithDeadline(&mu_, lead_at);
+      --sleeping_;
+      continue;
+    }
     // Every sleeper wakes when the running sync ends, and counts again.
     const bool for_a_later_sync = wanted > syncing_target_;
     if (for_a_later_sync) ++waiting_for_later_;
@@ -85,6 +98,7 @@ absl::Status GroupCommit::WaitDurable() {
     if (for_a_later_sync) --waiting_for_later_;
   }
   // Leader: one sync for everything committed up to now.
+  if (delayed) delayed_own_.fetch_add(1, std::memory_order_relaxed);
   syncing_ = true;
   const uint64_t target = committed();
   syncing_target_ = target;

@@ -48,7 +48,14 @@ class GroupCommit final {
   // caller with nothing in flight syncs; callers arriving during a sync
   // wait for the next one. A failed sync is fatal: it and every later call
   // fail (the page cache can no longer be trusted; restart the agent).
-  absl::Status WaitDurable();
+  absl::Status WaitDurable() { return WaitDurable(absl::ZeroDuration()); }
+
+  // The same, for an answer nobody's next step waits for (a phase-2
+  // Commit's acknowledgement): with no sync running that covers it, it
+  // first sleeps up to `delay` (real time) for another caller's sync, such
+  // as the next Prepare's, and syncs itself only then. What it returns
+  // promises the same; it only shares syncs more often. Zero: as above.
+  absl::Status WaitDurable(absl::Duration delay);
 
   // Whether a sync is running and a caller it does not cover already
   // sleeps waiting for a later one (under load): a commit made now would
@@ -65,6 +72,10 @@ class GroupCommit final {
   // Commits counted so far, and of those made durable (tests, metrics).
   uint64_t committed() const { return committed_.load(std::memory_order_acquire); }
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+  // Delayed waits (WaitDurable(delay)) another caller's sync released, and
+  // those that synced themselves once their delay had passed.
+  uint64_t delayed_shared() const { return delayed_shared_.load(std::memory_order_relaxed); }
+  uint64_t delayed_own() const { return delayed_own_.load(std::memory_order_relaxed); }
 
  private:
   static int OnWalCommit(void* self, sqlite3* db, const char* schema, int frames);
@@ -74,6 +85,8 @@ class GroupCommit final {
   int autocheckpoint_pages_ = 1000;
   std::atomic<uint64_t> committed_{0};
   std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> delayed_shared_{0};
+  std::atomic<uint64_t> delayed_own_{0};
 
   absl::Mutex mu_;
   absl::CondVar synced_;

@@ -626,11 +626,15 @@ std::vector<BatchAnswer> Participant::RunBatch(const std::vector<BatchEntry>& en
         break;
     }
   }
+  // A YES vote is on its transaction's path to a decision; a commit's
+  // acknowledgement is not, and may wait for a sync to share.
+  const bool votes = std::any_of(promises.begin(), promises.end(),
+                                 [&](size_t i) { return entries[i].op == BranchOp::kPrepare; });
   if (!promises.empty()) {
-    if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) {
+    const absl::Status durable = votes ? impl_->MakeDurable() : impl_->MakePhase2Durable();
+    if (!durable.ok()) {
       for (size_t i : promises) answers[i].status = durable;
-    } else if (std::any_of(promises.begin(), promises.end(),
-                           [&](size_t i) { return entries[i].op == BranchOp::kPrepare; })) {
+    } else if (votes) {
       TXCOORD_FAILPOINT("after-prepare-durable");
     }
   }
@@ -668,6 +672,9 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
 uint64_t Participant::SyncCount() { return impl_->SyncCount(); }
+Participant::Phase2Syncs Participant::Phase2SyncCounts() {
+  return {impl_->group_commit().delayed_shared(), impl_->group_commit().delayed_own()};
+}
 void Participant::SendDeferredVotesNow() { impl_->SendDeferredVotes(); }
 const std::string& Participant::name() const { return impl_->name(); }
 ParticipantPolicy Participant::policy() { return impl_->policy(); }

@@ -149,6 +149,15 @@ struct ParticipantOptions {
   // know yet (no earlier Enlist): for one it knows, the coordinator would
   // ask with Prepare anyway. Needs a scheduler: without one, never.
   VoteDeferral vote_deferral = VoteDeferral::kWhenContended;
+  // How long a phase-2 answer (Commit, or a Batch with no Prepare in it)
+  // may wait, with nothing syncing, for a sync another call starts (the
+  // next transaction's prepare, usually) before it syncs itself: at one
+  // client that halves the agent's syncs, since a branch's commit and the
+  // next branch's prepare then share one. The answer still leaves only
+  // once its commit is durable; the coordinator's client does not wait for
+  // it. A blocking wait on real time; zero (the default, and the
+  // simulator's): sync at once.
+  absl::Duration phase2_sync_delay = absl::ZeroDuration();
   // How long a statement waits for SQLite's write lock held by another
   // process before failing with UNAVAILABLE.
   absl::Duration busy_timeout = absl::Seconds(5);
@@ -423,8 +432,16 @@ class Participant final {
   // Number of branches known in memory (prepared or active), for tests and
   // metrics.
   size_t BranchCount();
-  // Syncs of the database's log so far (group commit), for tests.
+  // Syncs of the database's log so far (group commit), for tests and
+  // metrics.
   uint64_t SyncCount();
+  // Phase-2 answers that waited for a sync (phase2_sync_delay): those
+  // another call's sync covered, and those that synced themselves.
+  struct Phase2Syncs {
+    uint64_t shared = 0;
+    uint64_t own = 0;
+  };
+  Phase2Syncs Phase2SyncCounts();
   // For a clean stop, once no Execute runs: sends the deferred votes still
   // queued (ParticipantOptions::vote_deferral) on this thread, after the
   // sync that covers them, instead of leaving them to the scheduler the

@@ -75,7 +75,11 @@ class Participant::Impl final {
   // Returns once every commit made so far is durable (see GroupCommit). Call
   // with no lock held, before answering anything that promises a commit.
   absl::Status MakeDurable() { return wal_sync_.WaitDurable(); }
+  // The same for phase-2 answers, which may wait options_.phase2_sync_delay
+  // for another caller's sync (GroupCommit::WaitDurable(delay)).
+  absl::Status MakePhase2Durable() { return wal_sync_.WaitDurable(options_.phase2_sync_delay); }
   uint64_t SyncCount() const { return wal_sync_.syncs(); }
+  const GroupCommit& group_commit() const { return wal_sync_; }
   // On vote_scope_ (or a clean stop's thread): waits until every queued
   // branch's prepare is durable, then sends their votes by Enlist
   // (kLateVote).

@@ -1,6 +1,9 @@
-// GroupCommit::Contended (participant/group_commit.h) on the simulator's
-// disk, with a sync held open by the VFS's sync hook: a sync running is not
-// enough, nor a caller it covers; a caller waiting for a later sync is.
+// GroupCommit (participant/group_commit.h) on the simulator's disk.
+// Contended, with a sync held open by the VFS's sync hook: a sync running
+// is not enough, nor a caller it covers; a caller waiting for a later sync
+// is. A delayed wait (a phase-2 answer's) is released by another caller's
+// sync, syncs itself once its delay passes, and shares a failed sync's
+// error.
 #include "participant/group_commit.h"
 
 #include <sqlite3.h>
@@ -73,6 +76,72 @@ TEST(GroupCommitTest, ContendedOnlyWhileACallerTheRunningSyncMissesSleeps) {
   vfs.SetSyncHook(nullptr);
   EXPECT_EQ(sqlite3_close(db), SQLITE_OK);
   vfs.RemoveAll(dir);
+}
+
+// A database in WAL mode on the simulator's disk, and GroupCommit on it.
+class DelayedWaitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SimVfs::Install();
+    ASSERT_EQ(sqlite3_open((dir_ + "/db").c_str(), &db_), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db_,
+                           "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                           " CREATE TABLE t(x)",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    ASSERT_TRUE(sync_.Attach(db_).ok());
+  }
+  void TearDown() override {
+    EXPECT_EQ(sqlite3_close(db_), SQLITE_OK);
+    SimVfs::Install().RemoveAll(dir_);
+  }
+  int Commit() { return sqlite3_exec(db_, "INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr); }
+
+  const std::string dir_ = "/group-commit-delayed";
+  sqlite3* db_ = nullptr;
+  participant::GroupCommit sync_;
+};
+
+TEST_F(DelayedWaitTest, ADelayedWaitIsReleasedByTheNextCallersSync) {
+  const uint64_t syncs = sync_.syncs();  // Attach's
+  ASSERT_EQ(Commit(), SQLITE_OK);
+  std::thread phase2([&] { EXPECT_TRUE(sync_.WaitDurable(absl::Hours(1)).ok()); });
+  ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10))) << "the delayed wait synced at once";
+  EXPECT_EQ(sync_.syncs(), syncs);
+  ASSERT_EQ(Commit(), SQLITE_OK);
+  EXPECT_TRUE(sync_.WaitDurable().ok());  // a prepare's: syncs at once, for both commits
+  phase2.join();
+  EXPECT_EQ(sync_.syncs(), syncs + 1);
+  EXPECT_EQ(sync_.delayed_shared(), 1u);
+  EXPECT_EQ(sync_.delayed_own(), 0u);
+}
+
+TEST_F(DelayedWaitTest, ADelayedWaitNobodyCoversSyncsOnceItsDelayPasses) {
+  const uint64_t syncs = sync_.syncs();
+  ASSERT_EQ(Commit(), SQLITE_OK);
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(sync_.WaitDurable(absl::Milliseconds(20)).ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(20));
+  EXPECT_EQ(sync_.syncs(), syncs + 1);
+  EXPECT_EQ(sync_.delayed_own(), 1u);
+  EXPECT_EQ(sync_.delayed_shared(), 0u);
+  // Nothing new to cover: the next delayed wait returns at once.
+  EXPECT_TRUE(sync_.WaitDurable(absl::Hours(1)).ok());
+  EXPECT_EQ(sync_.syncs(), syncs + 1);
+}
+
+TEST_F(DelayedWaitTest, ADelayedWaitSharesAFailedSyncsError) {
+  ASSERT_EQ(Commit(), SQLITE_OK);
+  std::thread phase2([&] {
+    const absl::Status status = sync_.WaitDurable(absl::Hours(1));
+    EXPECT_TRUE(absl::IsUnavailable(status)) << status;
+  });
+  ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10)));
+  SimVfs::Install().Freeze(dir_);  // the next sync fails
+  EXPECT_TRUE(absl::IsUnavailable(sync_.WaitDurable()));
+  phase2.join();
+  EXPECT_EQ(sync_.delayed_own(), 0u);
+  SimVfs::Install().Thaw(dir_);
 }
 
 }  // namespace

@@ -122,18 +122,9 @@ class FramedPortTest : public ClusterFixture {
   // `metric` ("name" for the sum of its series, or "name{labels}" for
   // one) on the daemon logging to `log`; -1 when the page lacks it.
   double CounterIn(const std::string& log, const std::string& metric) {
-    absl::StatusOr<std::string> address = MetricsAddressFromLog(log);
-    EXPECT_TRUE(address.ok()) << address.status();
-    if (!address.ok()) return -1;
-    absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
-    EXPECT_TRUE(scrape.ok()) << scrape.status();
-    if (!scrape.ok()) return -1;
-    if (std::optional<double> value = scrape->Value(metric)) return *value;
-    double sum = -1;
-    for (const auto& [series, value] : scrape->series) {
-      if (absl::StartsWith(series, metric + "{")) sum = std::max(sum, 0.0) + value;
-    }
-    return sum;
+    absl::StatusOr<double> value = MetricInLog(log, metric);
+    EXPECT_TRUE(value.ok() || absl::IsNotFound(value.status())) << value.status();
+    return value.ok() ? *value : -1;
   }
 
   std::vector<std::unique_ptr<AgentClient>> grpc_agents_;

@@ -8,10 +8,13 @@
 #include <vector>
 
 #include "absl/random/random.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/transaction.h"
 #include "common/txid.h"
 #include "gtest/gtest.h"
 #include "harness/bank.h"
+#include "harness/eventually.h"
 #include "harness/sqlite_inspect.h"
 #include "tests/integration/cluster_fixture.h"
 #include "tests/ops/scrape.h"
@@ -228,6 +231,69 @@ INSTANTIATE_TEST_SUITE_P(Branches, ReservedTxidsRestartTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
                            return info.param ? "NamedInCommit" : "EnlistedByTheAgents";
                          });
+
+// txagent --phase2_sync_delay: a branch's phase-2 Commit answer waits for
+// the next transaction's prepare to sync the agent's log rather than
+// syncing it itself, and is still answered, so every transaction ends.
+class Phase2SyncDelayTest : public ClusterFixture {
+ protected:
+  ClusterOptions Options() override {
+    ClusterOptions options = ClusterFixture::Options();
+    // Long enough that only the last transaction's Commits end by waiting.
+    options.agent_flags = {"--metrics_listen=127.0.0.1:0", "--phase2_sync_delay=1s"};
+    return options;
+  }
+  double AgentMetric(int i, const std::string& metric) {
+    absl::StatusOr<double> value = MetricInLog(cluster_->agent_log(i), metric);
+    EXPECT_TRUE(value.ok()) << value.status();
+    return value.ok() ? *value : -1;
+  }
+};
+
+TEST_F(Phase2SyncDelayTest, PhaseTwoCommitsShareTheNextTransactionsPrepareSync) {
+  constexpr int kTransactions = 10;
+  for (AgentClient* agent : agents_) {
+    ASSERT_TRUE(agent->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY)").ok());
+  }
+  std::vector<double> syncs_before;
+  for (int i = 0; i < cluster_->agent_count(); ++i) {
+    syncs_before.push_back(AgentMetric(i, "txagent_wal_syncs_total"));
+  }
+  ExecuteOptions prepare;
+  prepare.prepare = true;
+  for (int k = 0; k < kTransactions; ++k) {
+    absl::StatusOr<Transaction> tx = coordinator_->BeginTransaction(absl::Seconds(30));
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    std::vector<Transaction::Branch> branches;
+    for (AgentClient* agent : agents_) {
+      branches.push_back({agent, {{"INSERT INTO t (id) VALUES (?1)", {int64_t{k}}}}, prepare});
+    }
+    for (const absl::StatusOr<ExecuteResult>& result : tx->ExecuteAll(branches)) {
+      ASSERT_TRUE(result.ok()) << result.status();
+    }
+    absl::StatusOr<CommitResult> committed = tx->Commit();
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    ASSERT_TRUE(committed->committed) << committed->reason;
+  }
+  for (int i = 0; i < cluster_->agent_count(); ++i) {
+    SCOPED_TRACE(absl::StrCat("agent ", i));
+    const std::string waits = "txagent_phase2_sync_waits_total";
+    // Every Commit is answered: the last one once its delay has passed.
+    ASSERT_TRUE(
+        Eventually([&] { return AgentMetric(i, waits) == kTransactions; }, absl::Seconds(20)))
+        << AgentMetric(i, waits);
+    const double shared = AgentMetric(i, waits + "{how=\"shared\"}");
+    const double syncs = AgentMetric(i, "txagent_wal_syncs_total") - syncs_before[i];
+    SCOPED_TRACE(absl::StrCat(shared, " Commits shared a sync, ", syncs, " syncs"));
+    // Each prepare syncs; a Commit syncs only when no prepare came in time
+    // (the last one). Without the delay each would sync: 2 per transaction.
+    EXPECT_GE(shared, kTransactions / 2);
+    EXPECT_LT(syncs, 2 * kTransactions - kTransactions / 4);
+  }
+  absl::StatusOr<int64_t> rows = SumQueryInt64(cluster_->agent_dbs(), "SELECT COUNT(*) FROM t");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(*rows, 3 * kTransactions);
+}
 
 }  // namespace
 }  // namespace txcoord::testing

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -82,6 +83,25 @@ std::optional<double> Scrape::Value(const std::string& name) const {
   auto it = series.find(name);
   if (it == series.end()) return std::nullopt;
   return it->second;
+}
+
+std::optional<double> Scrape::Sum(const std::string& metric) const {
+  if (std::optional<double> value = Value(metric)) return value;
+  std::optional<double> sum;
+  for (const auto& [name, value] : series) {
+    if (absl::StartsWith(name, metric + "{")) sum = sum.value_or(0) + value;
+  }
+  return sum;
+}
+
+absl::StatusOr<double> MetricInLog(const std::string& log_path, const std::string& metric) {
+  absl::StatusOr<std::string> address = MetricsAddressFromLog(log_path);
+  if (!address.ok()) return address.status();
+  absl::StatusOr<Scrape> scrape = ScrapeMetrics(*address);
+  if (!scrape.ok()) return scrape.status();
+  std::optional<double> value = scrape->Sum(metric);
+  if (!value.has_value()) return absl::NotFoundError(absl::StrCat("no series of ", metric));
+  return *value;
 }
 
 absl::StatusOr<Scrape> ScrapeMetrics(const std::string& address) {

@@ -30,10 +30,17 @@ struct Scrape {
 
   // The value of `series`, if the page has it.
   std::optional<double> Value(const std::string& series) const;
+  // `metric` as one series ("name{labels}", or a name printed without
+  // labels), or else the sum of every series of that name.
+  std::optional<double> Sum(const std::string& metric) const;
 };
 
 // GET /metrics, checked for a 200 and parsed.
 absl::StatusOr<Scrape> ScrapeMetrics(const std::string& address);
+
+// Scrape::Sum of `metric` on the daemon that logs to `log_path`; NOT_FOUND
+// when its page has no such series.
+absl::StatusOr<double> MetricInLog(const std::string& log_path, const std::string& metric);
 
 }  // namespace txcoord::testing
 
