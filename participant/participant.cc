@@ -574,7 +574,11 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   // A deferred vote's answer may come first: nothing commits the branch
   // before a sync covers everything the call saw (its vote leaves after
   // one; a Prepare, a one-phase or a heuristic commit each wait for one).
-  if (result.ok() && !result->vote_deferred) {
+  // A YES vote sent or signed here left after such a sync
+  // (DurableBeforeVote): a commit made since, a phase-2 Commit's say, is
+  // another call's to wait for.
+  const bool synced_for_vote = result.ok() && prepare && result->vote == Vote::kYes;
+  if (result.ok() && !result->vote_deferred && !synced_for_vote) {
     if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
   }
   if (observer == nullptr) return result;
