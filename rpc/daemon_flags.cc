@@ -1,10 +1,15 @@
 #include "rpc/daemon_flags.h"
 
+#include <memory>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "rpc/frame_handler.h"
@@ -257,6 +262,29 @@ absl::Status CheckFramedFlags(const std::string& name, const DaemonSecurity& sec
   return absl::OkStatus();
 }
 
+namespace {
+
+// The framed port's server, for metrics registered before it exists.
+class FramedServerSlot {
+ public:
+  void Set(std::shared_ptr<FrameServer> server) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    server_ = std::move(server);
+  }
+  // fn(server), or 0 while there is none.
+  template <typename Fn>
+  double Read(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return server_ == nullptr ? 0 : static_cast<double>(fn(*server_));
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::shared_ptr<FrameServer> server_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(
     const std::string& name, const DaemonSecurity& security,
     std::vector<std::pair<FrameMethod, FrameServer::Handler>> calls, MetricsRegistry* registry) {
@@ -267,28 +295,33 @@ absl::StatusOr<std::shared_ptr<FrameServer>> StartFramedFromFlags(
   options.name = name + " framed";
   options.listen = listen;
   options.max_connections = absl::GetFlag(FLAGS_framed_max_connections);
-  std::vector<FrameMethod> methods;
-  for (const auto& [method, handler] : calls) methods.push_back(method);
-  absl::StatusOr<std::unique_ptr<FrameServer>> started =
-      FrameServer::Start(std::move(options), FrameMethods(std::move(calls)));
-  if (!started.ok()) return started.status();
-  // Shared with the metrics, whose renders may outlive the daemon's own
-  // handle on a failed start.
-  std::shared_ptr<FrameServer> server = *std::move(started);
-  for (FrameMethod method : methods) {
+  // The metrics are registered before the port serves, so that no scrape
+  // misses a call already answered; they read 0 until the server is set.
+  // Shared with them, as their renders may outlive the daemon's own handle
+  // on a failed start.
+  auto slot = std::make_shared<FramedServerSlot>();
+  for (const auto& [method, handler] : calls) {
     registry->AddCounterFunction(
         name + "_framed_calls_total", "Calls served on the framed port (--framed_listen).",
-        [server, method] {
-          return static_cast<double>(server->calls(static_cast<uint8_t>(method)));
+        [slot, code = static_cast<uint8_t>(method)] {
+          return slot->Read([code](FrameServer& server) { return server.calls(code); });
         },
         {{"method", FrameMethodName(method)}});
   }
-  registry->AddGauge(name + "_framed_connections", "Framed-port connections open.",
-                     [server] { return static_cast<double>(server->open_connections()); });
+  registry->AddGauge(name + "_framed_connections", "Framed-port connections open.", [slot] {
+    return slot->Read([](FrameServer& server) { return server.open_connections(); });
+  });
   registry->AddCounterFunction(
       name + "_framed_refused_connections_total",
       "Framed-port connections refused: over --framed_max_connections, or no thread for them.",
-      [server] { return static_cast<double>(server->refused_connections()); });
+      [slot] {
+        return slot->Read([](FrameServer& server) { return server.refused_connections(); });
+      });
+  absl::StatusOr<std::unique_ptr<FrameServer>> started =
+      FrameServer::Start(std::move(options), FrameMethods(std::move(calls)));
+  if (!started.ok()) return started.status();
+  std::shared_ptr<FrameServer> server = *std::move(started);
+  slot->Set(server);
   TXLOG(WARNING) << name << ": framed port without TLS: its calls are open to any host that "
                  << "reaches " << server->address();
   return server;
