@@ -55,7 +55,8 @@ int GroupCommit::OnWalCommit(void* self, sqlite3* db, const char* schema, int fr
   auto* sync = static_cast<GroupCommit*>(self);
   // Called after the commit's frames are written (not synced): whoever
   // reads this count before syncing covers this commit.
-  sync->committed_.fetch_add(1, std::memory_order_release);
+  const uint64_t number = sync->committed_.fetch_add(1, std::memory_order_acq_rel) + 1;
+  if (!sync->read_safe_) sync->read_barrier_.store(number, std::memory_order_release);
   if (sync->autocheckpoint_pages_ > 0 && frames >= sync->autocheckpoint_pages_) {
     // What SQLite's own hook does. A checkpoint syncs the WAL first.
     sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
@@ -70,7 +71,14 @@ bool GroupCommit::AwaitSleepers(int n, absl::Duration timeout) {
 }
 
 absl::Status GroupCommit::WaitDurable(absl::Duration delay) {
-  const uint64_t wanted = committed();
+  return WaitDurableThrough(committed(), delay);
+}
+
+absl::Status GroupCommit::WaitReadable() {
+  return WaitDurableThrough(read_barrier_.load(std::memory_order_acquire), absl::ZeroDuration());
+}
+
+absl::Status GroupCommit::WaitDurableThrough(uint64_t wanted, absl::Duration delay) {
   const bool delayed = delay > absl::ZeroDuration();
   const absl::Time lead_at = delayed ? absl::Now() + delay : absl::InfinitePast();
   absl::MutexLock lock(&mu_);

@@ -57,6 +57,20 @@ class GroupCommit final {
   // promises the same; it only shares syncs more often. Zero: as above.
   absl::Status WaitDurable(absl::Duration delay);
 
+  // Returns once every commit a read may not see before it is durable is
+  // durable: all of them, except those made with SetReadSafe(true). For an
+  // answer that only read (an Execute that committed nothing itself).
+  absl::Status WaitReadable();
+
+  // Whether the commits made from now on may be read before they are
+  // durable: those a power loss cannot take back for good (a prepared
+  // branch applied at phase 2, whose decision the coordinator holds until
+  // the agent acknowledges it, after a sync; the branch's prepared row is
+  // durable, and at restart the agent asks and applies it again). Set, and
+  // reset after the commit, under the connection's mutex, which the WAL
+  // hook that reads it also runs under.
+  void SetReadSafe(bool read_safe) { read_safe_ = read_safe; }
+
   // Whether a sync is running and a caller it does not cover already
   // sleeps waiting for a later one (under load): a commit made now would
   // wait for the rest of this sync and then a whole one more, with others.
@@ -79,12 +93,17 @@ class GroupCommit final {
 
  private:
   static int OnWalCommit(void* self, sqlite3* db, const char* schema, int frames);
+  // Until a sync covers commit number `wanted` (see WaitDurable(delay)).
+  absl::Status WaitDurableThrough(uint64_t wanted, absl::Duration delay);
 
   std::string wal_path_;  // xOpen needs the name for as long as the file is open
   sqlite3_file* file_ = nullptr;
   int autocheckpoint_pages_ = 1000;
   std::atomic<uint64_t> committed_{0};
   std::atomic<uint64_t> syncs_{0};
+  // The last commit made without SetReadSafe(true).
+  std::atomic<uint64_t> read_barrier_{0};
+  bool read_safe_ = false;  // under the connection's mutex
   std::atomic<uint64_t> delayed_shared_{0};
   std::atomic<uint64_t> delayed_own_{0};
 

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/failpoint.h"
@@ -303,6 +304,12 @@ absl::Status Participant::Impl::Commit(const std::string& txid) {
     return absl::FailedPreconditionError(
         absl::StrCat("branch ", txid, " is not prepared: Prepare it first, or use CommitOnePhase"));
   }
+  // A read may see this apply before it is durable (GroupCommit::
+  // SetReadSafe): should a power loss take it back, the branch is still
+  // prepared, and the coordinator, which holds the decision until this
+  // agent's acknowledgement (sent after a sync), has it applied again.
+  wal_sync_.SetReadSafe(true);
+  absl::Cleanup reset = [this] { wal_sync_.SetReadSafe(false); };
   return CommitPreparedLocked(branch, /*record_outcome=*/false);
 }
 
@@ -552,8 +559,10 @@ absl::StatusOr<std::unique_ptr<Participant>> Participant::Open(const Participant
 // Every answer waits until what it saw is durable: a local batch may have
 // written, and any batch may have read rows of a commit (a one-phase
 // commit, another local batch) whose sync is still in flight. Otherwise a
-// power loss could take back data a client already acted on. One with a
-// deferred vote does not (below).
+// power loss could take back data a client already acted on. A phase-2
+// apply is not waited for: a power loss takes it back only until the agent
+// applies it again after its restart (GroupCommit::SetReadSafe). One with
+// a deferred vote does not wait (below).
 absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
                                                    const std::vector<SqlStatement>& statements,
                                                    bool prepare, absl::Duration lock_timeout,
@@ -577,9 +586,11 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   // A YES vote sent or signed here left after such a sync
   // (DurableBeforeVote): a commit made since, a phase-2 Commit's say, is
   // another call's to wait for.
+  // Otherwise the call committed nothing, or (a local batch) its commit is
+  // one a read must not see before it is durable: WaitReadable covers it.
   const bool synced_for_vote = result.ok() && prepare && result->vote == Vote::kYes;
   if (result.ok() && !result->vote_deferred && !synced_for_vote) {
-    if (absl::Status durable = impl_->MakeDurable(); !durable.ok()) result = durable;
+    if (absl::Status durable = impl_->MakeReadable(); !durable.ok()) result = durable;
   }
   if (observer == nullptr) return result;
   observer->OnExecute(impl_->Now() - start, result.status());

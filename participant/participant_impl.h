@@ -78,6 +78,9 @@ class Participant::Impl final {
   // The same for phase-2 answers, which may wait options_.phase2_sync_delay
   // for another caller's sync (GroupCommit::WaitDurable(delay)).
   absl::Status MakePhase2Durable() { return wal_sync_.WaitDurable(options_.phase2_sync_delay); }
+  // The same for an answer that committed nothing of its own, or a commit
+  // a read must not see undurable: what a read may not see undurable.
+  absl::Status MakeReadable() { return wal_sync_.WaitReadable(); }
   uint64_t SyncCount() const { return wal_sync_.syncs(); }
   const GroupCommit& group_commit() const { return wal_sync_; }
   // On vote_scope_ (or a clean stop's thread): waits until every queued

@@ -3,8 +3,13 @@
 // reaping, a client's Release.
 #include "participant/participant.h"
 
+#include <atomic>
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "participant/participant_observer.h"
 #include "participant/participant_test_util.h"
 
 namespace txcoord::participant::testing {
@@ -427,6 +432,51 @@ TEST_F(ParticipantTest, ReleaseOfATxidWithNoBranchHereReleasesNothing) {
   ASSERT_TRUE(Exec(kTx2, {Sql("UPDATE accounts SET balance = 1 WHERE id = 1")}).ok());
   ASSERT_TRUE(participant_->Release(kTx2).released);
   EXPECT_FALSE(participant_->Release(kTx2).released);
+}
+
+// Counts commits, and tells a waiting test about the first.
+class CommitObserver final : public ParticipantObserver {
+ public:
+  void OnExecute(absl::Duration, const absl::Status&) override {}
+  void OnLockTimeout() override {}
+  void OnPrepare(Vote) override {}
+  void OnCommit() override {
+    if (!applied.HasBeenNotified()) applied.Notify();
+  }
+  void OnAbort(RollbackReason) override {}
+  absl::Notification applied;
+};
+
+// A phase-2 Commit's answer waits (phase2_sync_delay) for a sync another
+// call starts; a read of what it applied does not sync for it, and a
+// local write's sync covers it and releases the answer.
+TEST_F(ParticipantTest, APhaseTwoCommitWaitsForAnotherCallsSyncAndReadsDoNotSyncForIt) {
+  CommitObserver observer;
+  options_.observer = &observer;
+  options_.phase2_sync_delay = absl::Hours(1);
+  Reopen();
+  ASSERT_TRUE(Exec("c1.1.1", {Sql("UPDATE accounts SET balance = 0 WHERE id = 1")}).ok());
+  ASSERT_EQ(participant_->Prepare("c1.1.1").value(), Vote::kYes);
+  const uint64_t syncs = participant_->SyncCount();
+  std::atomic<bool> answered{false};
+  std::thread phase2([&] {
+    EXPECT_TRUE(participant_->Commit("c1.1.1").ok());
+    answered = true;
+  });
+  observer.applied.WaitForNotification();
+  absl::StatusOr<ExecuteResult> read = Local({Sql("SELECT balance FROM accounts WHERE id = 1")});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(std::get<int64_t>(OnlyValue(read)), 0);
+  EXPECT_EQ(participant_->SyncCount(), syncs) << "the read synced for the phase-2 apply";
+  EXPECT_FALSE(answered) << "the Commit answered before a sync covered it";
+  // A local write is durable before its answer: that sync covers the
+  // apply too.
+  ASSERT_TRUE(Local({Sql("INSERT INTO parents VALUES (2, 'p2')")}).ok());
+  phase2.join();
+  EXPECT_TRUE(answered);
+  EXPECT_EQ(participant_->SyncCount(), syncs + 1);
+  EXPECT_EQ(participant_->Phase2SyncCounts().shared, 1u);
+  EXPECT_EQ(participant_->Phase2SyncCounts().own, 0u);
 }
 
 }  // namespace

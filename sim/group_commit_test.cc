@@ -3,7 +3,7 @@
 // is not enough, nor a caller it covers; a caller waiting for a later sync
 // is. A delayed wait (a phase-2 answer's) is released by another caller's
 // sync, syncs itself once its delay passes, and shares a failed sync's
-// error.
+// error. A read does not wait for read-safe commits (phase-2 applies).
 #include "participant/group_commit.h"
 
 #include <sqlite3.h>
@@ -79,7 +79,7 @@ TEST(GroupCommitTest, ContendedOnlyWhileACallerTheRunningSyncMissesSleeps) {
 }
 
 // A database in WAL mode on the simulator's disk, and GroupCommit on it.
-class DelayedWaitTest : public ::testing::Test {
+class GroupCommitWaitTest : public ::testing::Test {
  protected:
   void SetUp() override {
     SimVfs::Install();
@@ -102,7 +102,7 @@ class DelayedWaitTest : public ::testing::Test {
   participant::GroupCommit sync_;
 };
 
-TEST_F(DelayedWaitTest, ADelayedWaitIsReleasedByTheNextCallersSync) {
+TEST_F(GroupCommitWaitTest, ADelayedWaitIsReleasedByTheNextCallersSync) {
   const uint64_t syncs = sync_.syncs();  // Attach's
   ASSERT_EQ(Commit(), SQLITE_OK);
   std::thread phase2([&] { EXPECT_TRUE(sync_.WaitDurable(absl::Hours(1)).ok()); });
@@ -116,7 +116,7 @@ TEST_F(DelayedWaitTest, ADelayedWaitIsReleasedByTheNextCallersSync) {
   EXPECT_EQ(sync_.delayed_own(), 0u);
 }
 
-TEST_F(DelayedWaitTest, ADelayedWaitNobodyCoversSyncsOnceItsDelayPasses) {
+TEST_F(GroupCommitWaitTest, ADelayedWaitNobodyCoversSyncsOnceItsDelayPasses) {
   const uint64_t syncs = sync_.syncs();
   ASSERT_EQ(Commit(), SQLITE_OK);
   const absl::Time start = absl::Now();
@@ -130,7 +130,7 @@ TEST_F(DelayedWaitTest, ADelayedWaitNobodyCoversSyncsOnceItsDelayPasses) {
   EXPECT_EQ(sync_.syncs(), syncs + 1);
 }
 
-TEST_F(DelayedWaitTest, ADelayedWaitSharesAFailedSyncsError) {
+TEST_F(GroupCommitWaitTest, ADelayedWaitSharesAFailedSyncsError) {
   ASSERT_EQ(Commit(), SQLITE_OK);
   std::thread phase2([&] {
     const absl::Status status = sync_.WaitDurable(absl::Hours(1));
@@ -142,6 +142,20 @@ TEST_F(DelayedWaitTest, ADelayedWaitSharesAFailedSyncsError) {
   phase2.join();
   EXPECT_EQ(sync_.delayed_own(), 0u);
   SimVfs::Install().Thaw(dir_);
+}
+
+TEST_F(GroupCommitWaitTest, AReadWaitsOnlyForCommitsItMayNotSeeUndurable) {
+  const uint64_t syncs = sync_.syncs();
+  sync_.SetReadSafe(true);  // a phase-2 apply
+  ASSERT_EQ(Commit(), SQLITE_OK);
+  sync_.SetReadSafe(false);
+  EXPECT_TRUE(sync_.WaitReadable().ok());
+  EXPECT_EQ(sync_.syncs(), syncs) << "a read waited for a read-safe commit";
+  ASSERT_EQ(Commit(), SQLITE_OK);  // a local write
+  EXPECT_TRUE(sync_.WaitReadable().ok());
+  EXPECT_EQ(sync_.syncs(), syncs + 1);
+  EXPECT_TRUE(sync_.WaitDurable().ok());  // that sync covered both
+  EXPECT_EQ(sync_.syncs(), syncs + 1);
 }
 
 }  // namespace
