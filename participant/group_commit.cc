@@ -88,12 +88,17 @@ absl::Status GroupCommit::WaitDurableThrough(uint64_t wanted, absl::Duration del
       if (delayed) delayed_shared_.fetch_add(1, std::memory_order_relaxed);
       return absl::OkStatus();
     }
-    if (!syncing_ && absl::Now() >= lead_at) break;
     if (!syncing_) {
       // Nobody syncs yet: sleep until a sync another caller starts ends
-      // (its SignalAll), or the delay passes.
+      // (its SignalAll), or the delay passes. One answer at a time: with
+      // two, both of a coordinator's calls in flight to this agent could
+      // be waiting here, and the Prepare whose sync would end their wait
+      // queued behind them; the second syncs for both.
+      if (absl::Now() >= lead_at || lingering_ > 0) break;
       ++sleeping_;
+      ++lingering_;
       synced_.WaitWithDeadline(&mu_, lead_at);
+      --lingering_;
       --sleeping_;
       continue;
     }

@@ -53,8 +53,10 @@ class GroupCommit final {
   // The same, for an answer nobody's next step waits for (a phase-2
   // Commit's acknowledgement): with no sync running that covers it, it
   // first sleeps up to `delay` (real time) for another caller's sync, such
-  // as the next Prepare's, and syncs itself only then. What it returns
-  // promises the same; it only shares syncs more often. Zero: as above.
+  // as the next Prepare's, and syncs itself only then. One such answer
+  // sleeps at a time; another that comes meanwhile syncs for both. What
+  // it returns promises the same; it only shares syncs more often. Zero:
+  // as above.
   absl::Status WaitDurable(absl::Duration delay);
 
   // Returns once every commit a read may not see before it is durable is
@@ -114,6 +116,7 @@ class GroupCommit final {
   uint64_t syncing_target_ ABSL_GUARDED_BY(mu_) = 0;  // what the running sync covers
   int waiting_for_later_ ABSL_GUARDED_BY(mu_) = 0;    // asleep, not covered by it
   int sleeping_ ABSL_GUARDED_BY(mu_) = 0;             // asleep in all
+  int lingering_ ABSL_GUARDED_BY(mu_) = 0;            // delayed waits asleep, at most 1
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -9,7 +9,6 @@
 #include <tuple>
 #include <utility>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "common/check.h"
 #include "common/failpoint.h"
@@ -287,7 +286,17 @@ absl::Status Participant::Impl::CommitPreparedLocked(const BranchPtr& branch, bo
     status = InsertOutcome(statements_, branch->txid, Outcome::kCommitted, Now());
   }
   if (status.ok() && heuristic != nullptr) status = InsertHeuristic(db(), *heuristic);
-  if (status.ok()) status = tx.Commit();
+  if (status.ok()) {
+    // A read may see a phase-2 apply before it is durable (GroupCommit::
+    // SetReadSafe): should a power loss take it back, the branch is still
+    // prepared, and the coordinator, which holds the outcome until this
+    // agent's acknowledgement (sent after a sync), has it applied again.
+    // Not a one-phase or an operator's commit: nothing else holds those.
+    const bool read_safe = !record_outcome && heuristic == nullptr;
+    wal_sync_.SetReadSafe(read_safe);
+    status = tx.Commit();
+    wal_sync_.SetReadSafe(false);
+  }
   if (!status.ok()) return status;
   NotifyOutboxLocked(branch->messages.size());
   DropLocked(branch);
@@ -304,12 +313,6 @@ absl::Status Participant::Impl::Commit(const std::string& txid) {
     return absl::FailedPreconditionError(
         absl::StrCat("branch ", txid, " is not prepared: Prepare it first, or use CommitOnePhase"));
   }
-  // A read may see this apply before it is durable (GroupCommit::
-  // SetReadSafe): should a power loss take it back, the branch is still
-  // prepared, and the coordinator, which holds the decision until this
-  // agent's acknowledgement (sent after a sync), has it applied again.
-  wal_sync_.SetReadSafe(true);
-  absl::Cleanup reset = [this] { wal_sync_.SetReadSafe(false); };
   return CommitPreparedLocked(branch, /*record_outcome=*/false);
 }
 
@@ -641,10 +644,11 @@ std::vector<BatchAnswer> Participant::RunBatch(const std::vector<BatchEntry>& en
         break;
     }
   }
-  // A YES vote is on its transaction's path to a decision; a commit's
-  // acknowledgement is not, and may wait for a sync to share.
-  const bool votes = std::any_of(promises.begin(), promises.end(),
-                                 [&](size_t i) { return entries[i].op == BranchOp::kPrepare; });
+  // A vote (any: NO and READ_ONLY too) is on its transaction's path to a
+  // decision; a commit's acknowledgement is not, and may wait for a sync
+  // to share.
+  const bool votes = std::any_of(entries.begin(), entries.end(),
+                                 [](const BatchEntry& e) { return e.op == BranchOp::kPrepare; });
   if (!promises.empty()) {
     const absl::Status durable = votes ? impl_->MakeDurable() : impl_->MakePhase2Durable();
     if (!durable.ok()) {

@@ -3,7 +3,8 @@
 // is not enough, nor a caller it covers; a caller waiting for a later sync
 // is. A delayed wait (a phase-2 answer's) is released by another caller's
 // sync, syncs itself once its delay passes, and shares a failed sync's
-// error. A read does not wait for read-safe commits (phase-2 applies).
+// error; a second one meanwhile syncs for both. A read does not wait for
+// read-safe commits (phase-2 applies).
 #include "participant/group_commit.h"
 
 #include <sqlite3.h>
@@ -102,10 +103,14 @@ class GroupCommitWaitTest : public ::testing::Test {
   participant::GroupCommit sync_;
 };
 
+// Long enough never to pass in a test: a wait that should end sooner
+// fails it rather than hangs it.
+constexpr absl::Duration kLong = absl::Seconds(60);
+
 TEST_F(GroupCommitWaitTest, ADelayedWaitIsReleasedByTheNextCallersSync) {
-  const uint64_t syncs = sync_.syncs();  // Attach's
+  const uint64_t syncs = sync_.syncs();
   ASSERT_EQ(Commit(), SQLITE_OK);
-  std::thread phase2([&] { EXPECT_TRUE(sync_.WaitDurable(absl::Hours(1)).ok()); });
+  std::thread phase2([&] { EXPECT_TRUE(sync_.WaitDurable(kLong).ok()); });
   ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10))) << "the delayed wait synced at once";
   EXPECT_EQ(sync_.syncs(), syncs);
   ASSERT_EQ(Commit(), SQLITE_OK);
@@ -126,14 +131,14 @@ TEST_F(GroupCommitWaitTest, ADelayedWaitNobodyCoversSyncsOnceItsDelayPasses) {
   EXPECT_EQ(sync_.delayed_own(), 1u);
   EXPECT_EQ(sync_.delayed_shared(), 0u);
   // Nothing new to cover: the next delayed wait returns at once.
-  EXPECT_TRUE(sync_.WaitDurable(absl::Hours(1)).ok());
+  EXPECT_TRUE(sync_.WaitDurable(kLong).ok());
   EXPECT_EQ(sync_.syncs(), syncs + 1);
 }
 
 TEST_F(GroupCommitWaitTest, ADelayedWaitSharesAFailedSyncsError) {
   ASSERT_EQ(Commit(), SQLITE_OK);
   std::thread phase2([&] {
-    const absl::Status status = sync_.WaitDurable(absl::Hours(1));
+    const absl::Status status = sync_.WaitDurable(kLong);
     EXPECT_TRUE(absl::IsUnavailable(status)) << status;
   });
   ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10)));
@@ -142,6 +147,21 @@ TEST_F(GroupCommitWaitTest, ADelayedWaitSharesAFailedSyncsError) {
   phase2.join();
   EXPECT_EQ(sync_.delayed_own(), 0u);
   SimVfs::Install().Thaw(dir_);
+}
+
+TEST_F(GroupCommitWaitTest, ASecondDelayedWaitSyncsForBoth) {
+  const uint64_t syncs = sync_.syncs();
+  ASSERT_EQ(Commit(), SQLITE_OK);
+  std::thread first([&] { EXPECT_TRUE(sync_.WaitDurable(kLong).ok()); });
+  ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10)));
+  ASSERT_EQ(Commit(), SQLITE_OK);
+  const absl::Time start = absl::Now();
+  EXPECT_TRUE(sync_.WaitDurable(kLong).ok());
+  EXPECT_LT(absl::Now() - start, kLong / 2) << "the second delayed wait slept too";
+  first.join();
+  EXPECT_EQ(sync_.syncs(), syncs + 1);
+  EXPECT_EQ(sync_.delayed_own(), 1u);
+  EXPECT_EQ(sync_.delayed_shared(), 1u);
 }
 
 TEST_F(GroupCommitWaitTest, AReadWaitsOnlyForCommitsItMayNotSeeUndurable) {
