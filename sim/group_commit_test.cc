@@ -79,6 +79,10 @@ TEST(GroupCommitTest, ContendedOnlyWhileACallerTheRunningSyncMissesSleeps) {
   vfs.RemoveAll(dir);
 }
 
+// Long enough never to pass in a test: a wait that should end sooner
+// fails it rather than hangs it.
+constexpr absl::Duration kLong = absl::Seconds(60);
+
 // A database in WAL mode on the simulator's disk, and GroupCommit on it.
 class GroupCommitWaitTest : public ::testing::Test {
  protected:
@@ -97,21 +101,23 @@ class GroupCommitWaitTest : public ::testing::Test {
     SimVfs::Install().RemoveAll(dir_);
   }
   int Commit() { return sqlite3_exec(db_, "INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr); }
+  // A phase-2 answer's delayed wait on another thread, asleep once this
+  // returns.
+  std::thread SleepingDelayedWait() {
+    std::thread waiter([this] { EXPECT_TRUE(sync_.WaitDurable(kLong).ok()); });
+    EXPECT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10))) << "the delayed wait synced at once";
+    return waiter;
+  }
 
   const std::string dir_ = "/group-commit-delayed";
   sqlite3* db_ = nullptr;
   participant::GroupCommit sync_;
 };
 
-// Long enough never to pass in a test: a wait that should end sooner
-// fails it rather than hangs it.
-constexpr absl::Duration kLong = absl::Seconds(60);
-
 TEST_F(GroupCommitWaitTest, ADelayedWaitIsReleasedByTheNextCallersSync) {
   const uint64_t syncs = sync_.syncs();
   ASSERT_EQ(Commit(), SQLITE_OK);
-  std::thread phase2([&] { EXPECT_TRUE(sync_.WaitDurable(kLong).ok()); });
-  ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10))) << "the delayed wait synced at once";
+  std::thread phase2 = SleepingDelayedWait();
   EXPECT_EQ(sync_.syncs(), syncs);
   ASSERT_EQ(Commit(), SQLITE_OK);
   EXPECT_TRUE(sync_.WaitDurable().ok());  // a prepare's: syncs at once, for both commits
@@ -152,8 +158,7 @@ TEST_F(GroupCommitWaitTest, ADelayedWaitSharesAFailedSyncsError) {
 TEST_F(GroupCommitWaitTest, ASecondDelayedWaitSyncsForBoth) {
   const uint64_t syncs = sync_.syncs();
   ASSERT_EQ(Commit(), SQLITE_OK);
-  std::thread first([&] { EXPECT_TRUE(sync_.WaitDurable(kLong).ok()); });
-  ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10)));
+  std::thread first = SleepingDelayedWait();
   ASSERT_EQ(Commit(), SQLITE_OK);
   const absl::Time start = absl::Now();
   EXPECT_TRUE(sync_.WaitDurable(kLong).ok());
