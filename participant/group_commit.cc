@@ -94,11 +94,11 @@ absl::Status GroupCommit::WaitDurableThrough(uint64_t wanted, absl::Duration del
       // two, both of a coordinator's calls in flight to this agent could
       // be waiting here, and the Prepare whose sync would end their wait
       // queued behind them; the second syncs for both.
-      if (absl::Now() >= lead_at || lingering_ > 0) break;
+      if (absl::Now() >= lead_at || lingering_) break;
       ++sleeping_;
-      ++lingering_;
+      lingering_ = true;
       synced_.WaitWithDeadline(&mu_, lead_at);
-      --lingering_;
+      lingering_ = false;
       --sleeping_;
       continue;
     }

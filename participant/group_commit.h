@@ -116,7 +116,7 @@ class GroupCommit final {
   uint64_t syncing_target_ ABSL_GUARDED_BY(mu_) = 0;  // what the running sync covers
   int waiting_for_later_ ABSL_GUARDED_BY(mu_) = 0;    // asleep, not covered by it
   int sleeping_ ABSL_GUARDED_BY(mu_) = 0;             // asleep in all
-  int lingering_ ABSL_GUARDED_BY(mu_) = 0;            // delayed waits asleep, at most 1
+  bool lingering_ ABSL_GUARDED_BY(mu_) = false;       // a delayed wait sleeps
   absl::Status failed_ ABSL_GUARDED_BY(mu_);
 };
 

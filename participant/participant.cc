@@ -587,12 +587,11 @@ absl::StatusOr<ExecuteResult> Participant::Execute(const std::string& txid,
   // before a sync covers everything the call saw (its vote leaves after
   // one; a Prepare, a one-phase or a heuristic commit each wait for one).
   // A YES vote sent or signed here left after such a sync
-  // (DurableBeforeVote): a commit made since, a phase-2 Commit's say, is
-  // another call's to wait for.
-  // Otherwise the call committed nothing, or (a local batch) its commit is
-  // one a read must not see before it is durable: WaitReadable covers it.
-  const bool synced_for_vote = result.ok() && prepare && result->vote == Vote::kYes;
-  if (result.ok() && !result->vote_deferred && !synced_for_vote) {
+  // (DurableBeforeVote); a commit made since is another call's to wait
+  // for. Any other call committed nothing, or (a local batch) a commit
+  // WaitReadable covers.
+  const bool waited_for_vote = prepare && result.ok() && result->vote == Vote::kYes;
+  if (result.ok() && !result->vote_deferred && !waited_for_vote) {
     if (absl::Status durable = impl_->MakeReadable(); !durable.ok()) result = durable;
   }
   if (observer == nullptr) return result;
@@ -690,9 +689,10 @@ absl::StatusOr<HeuristicDecision> Participant::RecordCoordinatorOutcome(const st
   return recorded;
 }
 size_t Participant::BranchCount() { return impl_->BranchCount(); }
-uint64_t Participant::SyncCount() { return impl_->SyncCount(); }
+uint64_t Participant::SyncCount() { return impl_->group_commit().syncs(); }
 Participant::Phase2Syncs Participant::Phase2SyncCounts() {
-  return {impl_->group_commit().delayed_shared(), impl_->group_commit().delayed_own()};
+  const GroupCommit& sync = impl_->group_commit();
+  return {sync.delayed_shared(), sync.delayed_own()};
 }
 void Participant::SendDeferredVotesNow() { impl_->SendDeferredVotes(); }
 const std::string& Participant::name() const { return impl_->name(); }

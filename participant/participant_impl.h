@@ -81,7 +81,7 @@ class Participant::Impl final {
   // The same for an answer that committed nothing of its own, or a commit
   // a read must not see undurable: what a read may not see undurable.
   absl::Status MakeReadable() { return wal_sync_.WaitReadable(); }
-  uint64_t SyncCount() const { return wal_sync_.syncs(); }
+  // Its counters (syncs, delayed waits), for tests and metrics.
   const GroupCommit& group_commit() const { return wal_sync_; }
   // On vote_scope_ (or a clean stop's thread): waits until every queued
   // branch's prepare is durable, then sends their votes by Enlist
