@@ -32,6 +32,9 @@ struct VoteClaim {
 inline constexpr size_t kVoteSecretBytes = 32;
 std::string NewVoteSecret();
 
+// HMAC-SHA256 (RFC 2104) of `message` under `key`: 32 bytes. Thread-safe.
+std::string HmacSha256(absl::string_view key, absl::string_view message);
+
 // The key of `participant` under `secret` (HMAC-SHA256; 32 bytes).
 std::string DeriveVoteKey(absl::string_view secret, absl::string_view participant);
 
