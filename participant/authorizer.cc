@@ -1,5 +1,6 @@
 #include "participant/authorizer.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -76,6 +77,7 @@ void Authorizer::BeginStatement(Mode mode) {
   denial_ = absl::OkStatus();
   sqlite_table_written_.clear();
   statement_is_ddl_ = false;
+  statement_tables_written_.clear();
 }
 
 void Authorizer::EndStatement() { mode_ = Mode::kInternal; }
@@ -170,6 +172,10 @@ int Authorizer::Decide(int action, const char* arg1, const char* arg2, const cha
         if (!refusal.empty()) return Deny(absl::StatusCode::kInvalidArgument, std::move(refusal));
       }
       tables_written_.insert(table);
+      if (std::find(statement_tables_written_.begin(), statement_tables_written_.end(), table) ==
+          statement_tables_written_.end()) {
+        statement_tables_written_.push_back(table);
+      }
       return SQLITE_OK;
     }
     default:

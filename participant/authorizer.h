@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
@@ -53,6 +54,17 @@ class Authorizer final {
   bool batch_had_ddl() const { return batch_had_ddl_; }
   const absl::flat_hash_set<std::string>& tables_written() const { return tables_written_; }
 
+  // What the statement judged since the last BeginStatement writes, and
+  // whether it is DDL: what a kept statement, which SQLite does not judge
+  // again, brings to its batch (NoteWritten) each time it runs.
+  const std::vector<std::string>& statement_tables_written() const {
+    return statement_tables_written_;
+  }
+  bool statement_is_ddl() const { return statement_is_ddl_; }
+  void NoteWritten(const std::vector<std::string>& tables) {
+    tables_written_.insert(tables.begin(), tables.end());
+  }
+
  private:
   static int Callback(void* self, int action, const char* arg1, const char* arg2,
                       const char* database, const char* trigger);
@@ -66,6 +78,7 @@ class Authorizer final {
   bool statement_is_ddl_ = false;
   bool batch_had_ddl_ = false;
   absl::flat_hash_set<std::string> tables_written_;
+  std::vector<std::string> statement_tables_written_;
 };
 
 }  // namespace txcoord::participant

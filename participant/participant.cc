@@ -185,7 +185,10 @@ void Participant::Impl::DropLocked(const BranchPtr& branch) {
 absl::Status Participant::Impl::BeginWithSchemaLocked(WriteTransaction& tx) {
   absl::Status status = tx.Begin();
   if (!status.ok()) return status;
-  return schema_.Refresh(db(), &statements_);
+  status = schema_.Refresh(db(), &statements_);
+  if (!status.ok()) return status;
+  kept_statements_.FollowSchema(schema_.version());
+  return absl::OkStatus();
 }
 
 absl::Status Participant::Impl::PrepareLocked(Branch& branch,

@@ -556,8 +556,9 @@ absl::StatusOr<Participant::Impl::Attempt> Participant::Impl::RunBranchAttempt(
                        applied.message()));
     }
     authorizer_.ResetBatch();
-    absl::StatusOr<std::vector<SqlResult>> results = RunStatements(
-        db(), authorizer_, Authorizer::Mode::kBranch, statements, Limits(), call_deadline);
+    absl::StatusOr<std::vector<SqlResult>> results =
+        RunStatements(db(), authorizer_, Authorizer::Mode::kBranch, statements, Limits(),
+                      call_deadline, &kept_statements_);
     if (!results.ok()) return results.status();
     absl::Status recordable = CheckNoNullKeys(db(), schema_, authorizer_.tables_written());
     if (!recordable.ok()) return recordable;
@@ -597,8 +598,9 @@ absl::StatusOr<ExecuteResult> Participant::Impl::ExecuteLocal(
           ChangeRecorder::Start(db(), &schema_);
       if (!recorder.ok()) return recorder.status();
       authorizer_.ResetBatch();
-      absl::StatusOr<std::vector<SqlResult>> results = RunStatements(
-          db(), authorizer_, Authorizer::Mode::kLocal, statements, Limits(), call_deadline);
+      absl::StatusOr<std::vector<SqlResult>> results =
+          RunStatements(db(), authorizer_, Authorizer::Mode::kLocal, statements, Limits(),
+                        call_deadline, &kept_statements_);
       if (!results.ok()) return results.status();
       // A local write must not pass a branch's row lock either, or a YES
       // vote could break. Schema changes cannot be checked that way (the

@@ -302,6 +302,9 @@ class Participant::Impl final {
   // keys' row reads), kept compiled; never the service's SQL, which the
   // authorizer judges at every compile.
   StatementCache statements_ ABSL_GUARDED_BY(mu_);
+  // The service's statements, kept compiled with the authorizer's findings
+  // (statement_runner.h); emptied when the schema's version moves.
+  KeptStatements kept_statements_ ABSL_GUARDED_BY(mu_);
   Authorizer authorizer_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<std::string, BranchPtr> branches_ ABSL_GUARDED_BY(mu_);
   uint64_t next_token_ ABSL_GUARDED_BY(mu_);

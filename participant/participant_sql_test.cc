@@ -176,5 +176,65 @@ TEST_F(ParticipantTest, MalformedTxidIsRefused) {
   EXPECT_EQ(participant_->BranchCount(), 0u);
 }
 
+// The service's statements are kept compiled between calls
+// (KeptStatements); SQLite does not ask the authorizer again for a kept
+// one. These run one text twice, the second time on the kept statement,
+// and check that it is judged as if compiled anew.
+
+TEST_F(ParticipantTest, AKeptStatementStillBringsItsTableToTheNullKeyCheck) {
+  ASSERT_TRUE(Local({Sql("CREATE TABLE queue(k INTEGER PRIMARY KEY DESC, v TEXT)"),
+                     Sql("INSERT INTO queue VALUES (5, 'x')")})
+                  .ok());
+  const std::string update = "UPDATE queue SET v = ?1 WHERE k = 5";
+  ASSERT_TRUE(Exec(kTx1, {Sql(update, {std::string("y")})}).ok());
+  // Aborted, not committed: a commit through the session extension's apply
+  // would expire every compiled statement, and SQLite would compile this
+  // one anew (and ask the authorizer) rather than run the kept one.
+  ASSERT_TRUE(participant_->Abort(kTx1).ok());
+  // A row with a NULL key now: the same statement's writes to the table
+  // cannot be recorded any more.
+  ASSERT_TRUE(Local({Sql("INSERT INTO queue VALUES (NULL, 'n')")}).ok());
+  auto write = Exec("c1.1.2", {Sql(update, {std::string("z")})});
+  ASSERT_EQ(write.status().code(), absl::StatusCode::kInvalidArgument) << write.status();
+  EXPECT_THAT(write.status().message(), HasSubstr("PRIMARY KEY is NULL"));
+  EXPECT_EQ(CommittedValue("SELECT v FROM queue WHERE k = 5"), "x");
+}
+
+TEST_F(ParticipantTest, AKeptStatementIsJudgedAgainOnceTheSchemaMoves) {
+  ASSERT_TRUE(Local({Sql("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)")}).ok());
+  const std::string insert = "INSERT INTO notes VALUES (?1, ?2)";
+  ASSERT_TRUE(Exec(kTx1, {Sql(insert, {int64_t{1}, std::string("a")})}).ok());
+  ASSERT_EQ(participant_->CommitOnePhase(kTx1).value(), Outcome::kCommitted);
+  ASSERT_TRUE(
+      Local({Sql("DROP TABLE notes"), Sql("CREATE TABLE notes(id INTEGER, body TEXT)")}).ok());
+  auto write = Exec("c1.1.2", {Sql(insert, {int64_t{2}, std::string("b")})});
+  ASSERT_EQ(write.status().code(), absl::StatusCode::kInvalidArgument) << write.status();
+  EXPECT_THAT(write.status().message(), HasSubstr("table notes has no PRIMARY KEY"));
+  EXPECT_EQ(participant_->BranchCount(), 0u);
+}
+
+TEST_F(ParticipantTest, AStatementKeptOutsideABranchIsJudgedAgainInsideOne) {
+  const std::string insert = "INSERT INTO nopk VALUES (?1, ?2)";
+  ASSERT_TRUE(Local({Sql(insert, {int64_t{1}, int64_t{2}})}).ok());
+  ASSERT_TRUE(Local({Sql(insert, {int64_t{3}, int64_t{4}})}).ok());
+  auto write = Exec(kTx1, {Sql(insert, {int64_t{5}, int64_t{6}})});
+  ASSERT_EQ(write.status().code(), absl::StatusCode::kInvalidArgument) << write.status();
+  EXPECT_THAT(write.status().message(), HasSubstr("table nopk has no PRIMARY KEY"));
+  EXPECT_EQ(CommittedValue("SELECT count(*) FROM nopk"), "2");
+}
+
+TEST_F(ParticipantTest, AKeptStatementRunsWithEachCallsOwnParameters) {
+  const std::string sum = "SELECT ?1 + ?2";
+  auto first = Local({Sql(sum, {int64_t{1}, int64_t{2}})});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->results[0].rows[0][0], SqlValue(int64_t{3}));
+  // Too few parameters: refused, not run with the last call's second one.
+  EXPECT_EQ(Local({Sql(sum, {int64_t{1}})}).status().code(), absl::StatusCode::kInvalidArgument);
+  auto again = Local({Sql(sum, {int64_t{10}, int64_t{20}}), Sql(sum, {int64_t{5}, int64_t{6}})});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->results[0].rows[0][0], SqlValue(int64_t{30}));
+  EXPECT_EQ(again->results[1].rows[0][0], SqlValue(int64_t{11}));
+}
+
 }  // namespace
 }  // namespace txcoord::participant::testing

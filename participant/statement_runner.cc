@@ -56,44 +56,98 @@ absl::Status Refusal(const Authorizer& authorizer, absl::Status sqlite_status) {
   return verdict.ok() ? sqlite_status : verdict;
 }
 
-absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
-                    const SqlStatement& statement, const ResultLimits& limits, size_t* bytes,
-                    SqlResult* result) {
-  authorizer.BeginStatement(mode);
-  auto end = absl::MakeCleanup([&authorizer] { authorizer.EndStatement(); });
+}  // namespace
 
+std::string KeptStatements::Key(Authorizer::Mode mode, absl::string_view sql) {
+  return absl::StrCat(static_cast<int>(mode), ":", sql);
+}
+
+Statement* KeptStatements::Find(Authorizer::Mode mode, absl::string_view sql,
+                                Authorizer& authorizer) {
+  auto it = kept_.find(Key(mode, sql));
+  if (it == kept_.end()) return nullptr;
+  authorizer.NoteWritten(it->second.tables_written);
+  return &it->second.statement;
+}
+
+Statement* KeptStatements::Keep(Authorizer::Mode mode, absl::string_view sql, Statement statement,
+                                std::vector<std::string> tables_written) {
+  if (kept_.size() >= capacity_) kept_.clear();
+  Kept& kept = kept_[Key(mode, sql)];
+  kept.statement = std::move(statement);
+  kept.tables_written = std::move(tables_written);
+  return &kept.statement;
+}
+
+namespace {
+
+// Compiles the one statement of `sql` under the authorizer's judgment. Kept
+// in `kept` (if any) unless it is DDL, else left in `own`.
+absl::StatusOr<Statement*> Compile(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
+                                   KeptStatements* kept, absl::string_view sql, Statement* own) {
   size_t tail = 0;
-  absl::StatusOr<Statement> stmt = Statement::Prepare(db, statement.sql, &tail);
+  absl::StatusOr<Statement> stmt = Statement::Prepare(db, sql, &tail);
   if (!stmt.ok()) return Refusal(authorizer, stmt.status());
   if (stmt->get() == nullptr) return absl::InvalidArgumentError("empty SQL statement");
   if (absl::Status verdict = authorizer.Verdict(); !verdict.ok()) return verdict;
+  const bool keep = kept != nullptr && !authorizer.statement_is_ddl();
+  std::vector<std::string> tables_written = authorizer.statement_tables_written();
   {
     // A second statement in the same text would escape the checks below
     // (parameters, results), so refuse it instead of running it.
-    absl::StatusOr<Statement> rest =
-        Statement::Prepare(db, absl::string_view(statement.sql).substr(tail));
+    absl::StatusOr<Statement> rest = Statement::Prepare(db, sql.substr(tail));
     if (!rest.ok() || rest->get() != nullptr) {
       return absl::InvalidArgumentError("more than one SQL statement in one item");
     }
     authorizer.BeginStatement(mode);  // forget what the look past the end saw
   }
+  if (!keep) {
+    *own = *std::move(stmt);
+    return own;
+  }
+  return kept->Keep(mode, sql, *std::move(stmt), std::move(tables_written));
+}
 
-  const int expected = sqlite3_bind_parameter_count(stmt->get());
+absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
+                    KeptStatements* kept, const SqlStatement& statement, const ResultLimits& limits,
+                    size_t* bytes, SqlResult* result) {
+  authorizer.BeginStatement(mode);
+  auto end = absl::MakeCleanup([&authorizer] { authorizer.EndStatement(); });
+
+  if (kept != nullptr && statement.sql.size() > KeptStatements::kMaxKeptSqlBytes) kept = nullptr;
+  Statement own;
+  Statement* found = kept != nullptr ? kept->Find(mode, statement.sql, authorizer) : nullptr;
+  if (found == nullptr) {
+    absl::StatusOr<Statement*> compiled = Compile(db, authorizer, mode, kept, statement.sql, &own);
+    if (!compiled.ok()) return compiled.status();
+    found = *compiled;
+  }
+  Statement& stmt = *found;
+  // Left reset and unbound for its next run; a kept one whose run failed
+  // is compiled again next time rather than trusted.
+  bool failed = true;
+  auto done = absl::MakeCleanup([&] {
+    stmt.Reset();
+    sqlite3_clear_bindings(stmt.get());
+    if (failed && &stmt != &own) kept->Forget(mode, statement.sql);
+  });
+
+  const int expected = sqlite3_bind_parameter_count(stmt.get());
   if (static_cast<size_t>(expected) != statement.params.size()) {
     return absl::InvalidArgumentError(absl::StrCat("the statement takes ", expected,
                                                    " parameters but ", statement.params.size(),
                                                    " were given"));
   }
-  if (absl::Status status = stmt->BindAll(statement.params); !status.ok()) return status;
+  if (absl::Status status = stmt.BindAll(statement.params); !status.ok()) return status;
 
-  const int column_count = sqlite3_column_count(stmt->get());
+  const int column_count = sqlite3_column_count(stmt.get());
   for (int i = 0; i < column_count; ++i) {
-    const char* name = sqlite3_column_name(stmt->get(), i);
+    const char* name = sqlite3_column_name(stmt.get(), i);
     result->columns.push_back(name != nullptr ? name : "");
     *bytes += result->columns.back().size();
   }
   while (true) {
-    absl::StatusOr<int> rc = stmt->Step();
+    absl::StatusOr<int> rc = stmt.Step();
     if (!rc.ok()) return Refusal(authorizer, rc.status());
     if (*rc == SQLITE_DONE) break;
     if (result->rows.size() >= limits.max_rows_per_statement) {
@@ -103,7 +157,7 @@ absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
     std::vector<SqlValue>& row = result->rows.emplace_back();
     row.reserve(column_count);
     for (int i = 0; i < column_count; ++i) {
-      row.push_back(stmt->Column(i));
+      row.push_back(stmt.Column(i));
       *bytes += ValueBytes(row.back());
     }
     if (*bytes > limits.max_result_bytes) {
@@ -111,10 +165,11 @@ absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
           absl::StrCat("results exceed ", limits.max_result_bytes, " bytes"));
     }
   }
-  if (!sqlite3_stmt_readonly(stmt->get())) {
+  if (!sqlite3_stmt_readonly(stmt.get())) {
     result->changes = sqlite3_changes64(db);
     result->last_insert_rowid = sqlite3_last_insert_rowid(db);
   }
+  failed = false;
   return absl::OkStatus();
 }
 
@@ -124,7 +179,8 @@ absl::StatusOr<std::vector<SqlResult>> RunStatements(sqlite3* db, Authorizer& au
                                                      Authorizer::Mode mode,
                                                      const std::vector<SqlStatement>& statements,
                                                      const ResultLimits& limits,
-                                                     absl::Time call_deadline) {
+                                                     absl::Time call_deadline,
+                                                     KeptStatements* kept) {
   const bool limited = limits.max_run_time > absl::ZeroDuration();
   const absl::Time run_deadline =
       limited ? absl::Now() + limits.max_run_time : absl::InfiniteFuture();
@@ -135,7 +191,7 @@ absl::StatusOr<std::vector<SqlResult>> RunStatements(sqlite3* db, Authorizer& au
   size_t bytes = 0;
   for (size_t i = 0; i < statements.size(); ++i) {
     absl::Status status =
-        RunOne(db, authorizer, mode, statements[i], limits, &bytes, &results.emplace_back());
+        RunOne(db, authorizer, mode, kept, statements[i], limits, &bytes, &results.emplace_back());
     // An interrupt shows as whatever SQLite was doing failing (a step, or a
     // prepare reading the schema): name the limit instead.
     if (!status.ok() && interrupter.fired()) {
