@@ -321,7 +321,7 @@ TEST(FramedParticipantTransportTest, ACallThatMayHaveRunIsNotSentAgain) {
   ASSERT_TRUE(listener.ok()) << listener.status();
   std::thread closer([fd = listener->fd] {
     const int connection = accept(fd, nullptr, nullptr);
-    (void)ReadFrame(connection, kMaxFrameBodyBytes, absl::Now() + absl::Seconds(10));
+    (void)FrameReader(connection).Read(kMaxFrameBodyBytes, absl::Now() + absl::Seconds(10));
     close(connection);
   });
   RecordingTransport fallback;

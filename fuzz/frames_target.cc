@@ -30,14 +30,16 @@ void ReadAsServer(absl::string_view bytes) {
   Require(write(fds[0], bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()),
           "short write to the socket pair");
   close(fds[0]);
+  FrameReader reader(fds[1]);
   for (;;) {
-    absl::StatusOr<std::string> body = ReadFrame(fds[1], kMaxBody, absl::Now() + absl::Seconds(5));
+    absl::StatusOr<std::string> body = reader.Read(kMaxBody, absl::Now() + absl::Seconds(5));
     if (!body.ok()) {
       Require(absl::IsUnavailable(body.status()) || absl::IsResourceExhausted(body.status()),
-              "ReadFrame fails other than UNAVAILABLE or RESOURCE_EXHAUSTED on a closed stream");
+              "FrameReader::Read fails other than UNAVAILABLE or RESOURCE_EXHAUSTED on a closed "
+              "stream");
       break;
     }
-    Require(body->size() <= kMaxBody, "ReadFrame returned a body over its limit");
+    Require(body->size() <= kMaxBody, "FrameReader::Read returned a body over its limit");
     absl::StatusOr<FrameRequest> request = DecodeRequest(*body);
     if (request.ok()) {
       Require(request->payload.size() + kRequestHeaderBytes == body->size(),

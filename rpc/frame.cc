@@ -59,29 +59,6 @@ absl::Status ErrnoStatus(absl::string_view what, int error) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(error)));
 }
 
-// Reads exactly `size` bytes of `what`, of which `before` were read
-// already. Tries the socket first and waits only when it has nothing yet;
-// with an infinite deadline it just blocks.
-absl::Status ReadExactly(int fd, char* out, size_t size, absl::Time deadline,
-                         absl::string_view what, size_t before = 0) {
-  const bool bounded = deadline != absl::InfiniteFuture();
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n = recv(fd, out + done, size - done, bounded ? MSG_DONTWAIT : 0);
-    if (n > 0) {
-      done += static_cast<size_t>(n);
-    } else if (n == 0) {
-      return absl::UnavailableError(absl::StrCat("connection closed by the peer ",
-                                                 before + done == 0 ? "before " : "inside ", what));
-    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      if (absl::Status ready = WaitForSocket(fd, POLLIN, deadline); !ready.ok()) return ready;
-    } else if (errno != EINTR) {
-      return ErrnoStatus(absl::StrCat("reading ", what), errno);
-    }
-  }
-  return absl::OkStatus();
-}
-
 std::string Framed(size_t header_bytes, const google::protobuf::MessageLite* message,
                    absl::string_view text) {
   std::string frame(kFrameLengthBytes + header_bytes, '\0');
@@ -164,28 +141,57 @@ absl::Status DecodeAnswer(absl::string_view body, google::protobuf::MessageLite*
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadFrame(int fd, size_t max_body_bytes, absl::Time deadline) {
-  char prefix[kFrameLengthBytes];
-  if (absl::Status s = ReadExactly(fd, prefix, sizeof prefix, deadline, "a frame"); !s.ok()) {
-    return s;
+absl::Status FrameReader::Fill(size_t wanted, absl::Time deadline, absl::string_view what) {
+  // A recv asks for at least this much, so that a frame's body comes with
+  // its length; and at most kStep more than it has, so that a peer that
+  // only sends lengths cannot make it hold their sum.
+  constexpr size_t kMinRead = size_t{4} << 10;
+  constexpr size_t kStep = size_t{64} << 10;
+  const bool bounded = deadline != absl::InfiniteFuture();
+  while (buffer_.size() < wanted) {
+    const size_t have = buffer_.size();
+    buffer_.resize(have + std::min(std::max(wanted - have, kMinRead), kStep));
+    const ssize_t n =
+        recv(fd_, buffer_.data() + have, buffer_.size() - have, bounded ? MSG_DONTWAIT : 0);
+    const int error = errno;
+    buffer_.resize(have + static_cast<size_t>(std::max<ssize_t>(n, 0)));
+    if (n > 0) continue;
+    if (n == 0) {
+      return absl::UnavailableError(
+          absl::StrCat("connection closed by the peer ", have == 0 ? "before " : "inside ", what));
+    }
+    if (error == EAGAIN || error == EWOULDBLOCK) {
+      if (absl::Status ready = WaitForSocket(fd_, POLLIN, deadline); !ready.ok()) return ready;
+    } else if (error != EINTR) {
+      return ErrnoStatus(absl::StrCat("reading ", what), error);
+    }
   }
-  const uint32_t length = GetUint32Le(prefix);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> FrameReader::Read(size_t max_body_bytes, absl::Time deadline) {
+  // A caller with a deadline waits for an answer, which has seldom come
+  // yet: one poll, then one recv, rather than a recv that finds nothing
+  // first. Without one, the recv blocks.
+  if (deadline != absl::InfiniteFuture() && buffer_.empty()) {
+    if (absl::Status ready = WaitForSocket(fd_, POLLIN, deadline); !ready.ok()) return ready;
+  }
+  if (absl::Status s = Fill(kFrameLengthBytes, deadline, "a frame"); !s.ok()) return s;
+  const uint32_t length = GetUint32Le(buffer_.data());
   if (length > max_body_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("a frame of ", length, " bytes: at most ", max_body_bytes));
   }
-  // Grown as the bytes come, not at once: a peer that only sends lengths
-  // must not make the server hold their sum in memory.
-  constexpr size_t kStep = size_t{64} << 10;
+  const size_t end = kFrameLengthBytes + length;
+  if (absl::Status s = Fill(end, deadline, "a frame's body"); !s.ok()) return s;
   std::string body;
-  while (body.size() < length) {
-    const size_t done = body.size();
-    body.resize(std::min<size_t>(length, done + kStep));
-    if (absl::Status s = ReadExactly(fd, body.data() + done, body.size() - done, deadline,
-                                     "a frame's body", done);
-        !s.ok()) {
-      return s;
-    }
+  if (buffer_.size() == end) {
+    body = std::move(buffer_);
+    body.erase(0, kFrameLengthBytes);
+    buffer_.clear();
+  } else {
+    body = buffer_.substr(kFrameLengthBytes, length);
+    buffer_.erase(0, end);
   }
   return body;
 }

@@ -86,12 +86,36 @@ absl::Status DecodeAnswer(absl::string_view body, google::protobuf::MessageLite*
 // Blocking I/O on a connected stream socket. `deadline` InfiniteFuture
 // waits as long as it takes.
 //
-// Reads one frame and returns its body. UNAVAILABLE when the peer closed
-// or reset the connection (before or inside the frame), DEADLINE_EXCEEDED
-// when `deadline` passes, RESOURCE_EXHAUSTED for a length over
-// `max_body_bytes` (nothing after the prefix is read: the connection is
-// then out of step and must be closed).
-absl::StatusOr<std::string> ReadFrame(int fd, size_t max_body_bytes, absl::Time deadline);
+// Reads the frames of one connection. A recv takes what has arrived, up to
+// some KiB past what is needed, so a frame that came whole (the usual
+// case) costs one recv for its length and its body together; bytes past
+// it are kept for the next Read. Not thread-safe; one per connection.
+class FrameReader final {
+ public:
+  explicit FrameReader(int fd) : fd_(fd) {}
+  FrameReader(const FrameReader&) = delete;
+  FrameReader& operator=(const FrameReader&) = delete;
+
+  // Reads one frame and returns its body. UNAVAILABLE when the peer closed
+  // or reset the connection (before or inside the frame), DEADLINE_EXCEEDED
+  // when `deadline` passes, RESOURCE_EXHAUSTED for a length over
+  // `max_body_bytes` (the connection is then out of step and must be
+  // closed). A body is held in memory only as its bytes arrive, not at
+  // its announced length.
+  absl::StatusOr<std::string> Read(size_t max_body_bytes, absl::Time deadline);
+
+  // Bytes read past the last frame returned: on a connection that carries
+  // one call at a time, more than its answer means it is out of step.
+  size_t buffered() const { return buffer_.size(); }
+
+ private:
+  // Reads until the buffer holds `wanted` bytes; `what` names them in
+  // errors.
+  absl::Status Fill(size_t wanted, absl::Time deadline, absl::string_view what);
+
+  const int fd_;
+  std::string buffer_;
+};
 // Waits until `fd` is ready for `events` (poll's POLLIN, POLLOUT), or
 // DEADLINE_EXCEEDED once `deadline` passes.
 absl::Status WaitForSocket(int fd, short events, absl::Time deadline);

@@ -135,8 +135,8 @@ void FrameServer::Refuse(int fd, absl::string_view why) {
   close(fd);
 }
 
-bool FrameServer::ServeOne(int fd, const Caller& caller) {
-  absl::StatusOr<std::string> body = ReadFrame(fd, kMaxFrameBodyBytes, absl::InfiniteFuture());
+bool FrameServer::ServeOne(int fd, FrameReader& reader, const Caller& caller) {
+  absl::StatusOr<std::string> body = reader.Read(kMaxFrameBodyBytes, absl::InfiniteFuture());
   // The peer closed (or stop ended the connection) between calls.
   if (!body.ok() && absl::IsUnavailable(body.status())) return false;
   absl::StatusOr<FrameRequest> request =
@@ -155,7 +155,8 @@ bool FrameServer::ServeOne(int fd, const Caller& caller) {
 }
 
 void FrameServer::Serve(int fd, Caller caller) {
-  while (ServeOne(fd, caller)) {
+  FrameReader reader(fd);
+  while (ServeOne(fd, reader, caller)) {
   }
   // Closed and out of the set together: Stop returns only once its
   // connections are closed, and a number accept reuses is never erased

@@ -91,8 +91,9 @@ class FrameServer final {
   // counts it.
   void Refuse(int fd, absl::string_view why);
   void Serve(int fd, Caller caller);
-  // One request read from `fd`, answered; false when the connection ends.
-  bool ServeOne(int fd, const Caller& caller);
+  // One request read from `fd` (through its reader), answered; false when
+  // the connection ends.
+  bool ServeOne(int fd, FrameReader& reader, const Caller& caller);
 
   const FrameServerOptions options_;
   const Handler handler_;

@@ -33,6 +33,7 @@ class Connection {
     to.sin_port = htons(static_cast<uint16_t>(port));
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     EXPECT_EQ(connect(fd_, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0);
+    reader_ = std::make_unique<FrameReader>(fd_);
   }
   ~Connection() { close(fd_); }
   int fd() const { return fd_; }
@@ -43,16 +44,17 @@ class Connection {
     return ReadAnswer(answer);
   }
   absl::Status ReadAnswer(v1::ExecuteResponse* answer) {
-    absl::StatusOr<std::string> body = ReadFrame(fd_, kMaxFrameBodyBytes, Deadline());
+    absl::StatusOr<std::string> body = reader_->Read(kMaxFrameBodyBytes, Deadline());
     if (!body.ok()) return body.status();
     return DecodeAnswer(*body, answer);
   }
   // UNAVAILABLE once the server has closed its end.
-  absl::Status ReadEnd() { return ReadFrame(fd_, kMaxFrameBodyBytes, Deadline()).status(); }
+  absl::Status ReadEnd() { return reader_->Read(kMaxFrameBodyBytes, Deadline()).status(); }
 
  private:
   static absl::Time Deadline() { return absl::Now() + absl::Seconds(10); }
   int fd_ = -1;
+  std::unique_ptr<FrameReader> reader_;
 };
 
 std::string ExecuteFrame(const std::string& txid) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -57,7 +58,7 @@ TEST(FrameTest, ARequestCrossesTheWireWhole) {
   SocketPair pair;
   pair.Write(EncodeRequest(FrameMethod::kAgentExecute, absl::Milliseconds(2500), SomeRequest()));
   absl::StatusOr<std::string> body =
-      ReadFrame(pair.reader(), kMaxFrameBodyBytes, absl::Now() + absl::Seconds(5));
+      FrameReader(pair.reader()).Read(kMaxFrameBodyBytes, absl::Now() + absl::Seconds(5));
   ASSERT_TRUE(body.ok()) << body.status();
   absl::StatusOr<FrameRequest> request = DecodeRequest(*body);
   ASSERT_TRUE(request.ok()) << request.status();
@@ -67,6 +68,31 @@ TEST(FrameTest, ARequestCrossesTheWireWhole) {
   ASSERT_TRUE(
       parsed.ParseFromArray(request->payload.data(), static_cast<int>(request->payload.size())));
   EXPECT_EQ(parsed.SerializeAsString(), SomeRequest().SerializeAsString());
+}
+
+// A reader takes what has arrived: two frames written at once come out
+// one per Read, and a body larger than one read comes whole.
+TEST(FrameTest, FramesThatArriveTogetherAreReadOneAfterTheOther) {
+  SocketPair pair;
+  const std::string big(200 << 10, 'x');
+  pair.Write(LengthPrefix(3) + "one" + LengthPrefix(0) + LengthPrefix(5) + "three");
+  FrameReader reader(pair.reader());
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  EXPECT_EQ(reader.Read(1024, deadline).value_or("(failed)"), "one");
+  EXPECT_GT(reader.buffered(), 0u);
+  EXPECT_EQ(reader.Read(1024, deadline).value_or("(failed)"), "");
+  EXPECT_EQ(reader.Read(1024, deadline).value_or("(failed)"), "three");
+  EXPECT_EQ(reader.buffered(), 0u);
+  std::thread writer([&] {
+    pair.Write(LengthPrefix(static_cast<uint32_t>(big.size())) + big + LengthPrefix(4) + "last");
+  });
+  absl::StatusOr<std::string> body = reader.Read(big.size(), deadline);
+  writer.join();
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, big);
+  EXPECT_EQ(reader.Read(1024, deadline).value_or("(failed)"), "last");
+  pair.CloseWriter();
+  EXPECT_THAT(reader.Read(1024, deadline).status().message(), HasSubstr("before a frame"));
 }
 
 TEST(FrameTest, TimeoutsRoundUpAndNoneMeansNoDeadline) {
@@ -122,7 +148,8 @@ TEST(FrameTest, APeerGoneBetweenFramesIsToldFromOneGoneInside) {
   {
     SocketPair pair;
     pair.CloseWriter();
-    absl::StatusOr<std::string> body = ReadFrame(pair.reader(), 1024, absl::InfiniteFuture());
+    absl::StatusOr<std::string> body =
+        FrameReader(pair.reader()).Read(1024, absl::InfiniteFuture());
     EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
     EXPECT_THAT(body.status().message(), HasSubstr("before a frame"));
   }
@@ -131,7 +158,7 @@ TEST(FrameTest, APeerGoneBetweenFramesIsToldFromOneGoneInside) {
     pair.Write(LengthPrefix(100) + "only part of it");
     pair.CloseWriter();
     absl::StatusOr<std::string> body =
-        ReadFrame(pair.reader(), 1024, absl::Now() + absl::Seconds(5));
+        FrameReader(pair.reader()).Read(1024, absl::Now() + absl::Seconds(5));
     EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
     EXPECT_THAT(body.status().message(), HasSubstr("inside a frame's body"));
   }
@@ -140,7 +167,7 @@ TEST(FrameTest, APeerGoneBetweenFramesIsToldFromOneGoneInside) {
 TEST(FrameTest, ALengthOverTheLimitIsRefusedUnread) {
   SocketPair pair;
   pair.Write(LengthPrefix(1025));
-  absl::StatusOr<std::string> body = ReadFrame(pair.reader(), 1024, absl::InfiniteFuture());
+  absl::StatusOr<std::string> body = FrameReader(pair.reader()).Read(1024, absl::InfiniteFuture());
   EXPECT_EQ(body.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(body.status().message(), HasSubstr("1025 bytes: at most 1024"));
 }
@@ -149,7 +176,7 @@ TEST(FrameTest, AReadEndsAtItsDeadline) {
   SocketPair pair;
   pair.Write(LengthPrefix(10) + "12345");  // half a body, and no more coming
   absl::StatusOr<std::string> body =
-      ReadFrame(pair.reader(), 1024, absl::Now() + absl::Milliseconds(50));
+      FrameReader(pair.reader()).Read(1024, absl::Now() + absl::Milliseconds(50));
   EXPECT_EQ(body.status().code(), absl::StatusCode::kDeadlineExceeded);
 }
 

@@ -172,12 +172,19 @@ absl::StatusOr<int> FramedChannel::Send(FrameMethod method,
 
 absl::Status FramedChannel::Receive(int fd, absl::Time deadline,
                                     google::protobuf::MessageLite* response, bool* answered) {
-  absl::StatusOr<std::string> body = ReadFrame(fd, kMaxFrameBodyBytes, deadline);
+  FrameReader reader(fd);
+  absl::StatusOr<std::string> body = reader.Read(kMaxFrameBodyBytes, deadline);
   if (!body.ok()) {
     Discard(fd);
     return body.status();
   }
-  Give(fd);
+  // More than the answer: the connection is out of step; this answer
+  // stands, the connection does not.
+  if (reader.buffered() == 0) {
+    Give(fd);
+  } else {
+    Discard(fd);
+  }
   if (answered != nullptr) *answered = true;
   return DecodeAnswer(*body, response);
 }

@@ -6,7 +6,7 @@
 //
 //   FramedChannel channel("127.0.0.1:7172");
 //   absl::StatusOr<int> fd = channel.Take(deadline, /*wait_for_ready=*/true);
-//   ... WriteFrame(*fd, ...), ReadFrame(*fd, ...) ...
+//   ... WriteFrame(*fd, ...), FrameReader(*fd).Read(...) ...
 //   ok ? channel.Give(*fd) : FramedChannel::Discard(*fd);
 #ifndef TXCOORD_RPC_FRAMED_CHANNEL_H_
 #define TXCOORD_RPC_FRAMED_CHANNEL_H_
@@ -77,7 +77,8 @@ class FramedChannel final {
   absl::StatusOr<int> Send(FrameMethod method, const google::protobuf::MessageLite& request,
                            absl::Duration timeout, absl::Time deadline, bool wait_for_ready);
   // Reads the answer on `fd` (from Send) by `deadline`, gives the
-  // connection back (or closes it when the read failed), and returns the
+  // connection back (or closes it when the read failed, or bytes came
+  // after the answer: the connection is out of step), and returns the
   // server's status, `response` parsed when OK. `answered` (if not null)
   // says whether an answer was read.
   absl::Status Receive(int fd, absl::Time deadline, google::protobuf::MessageLite* response,

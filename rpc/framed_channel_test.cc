@@ -2,7 +2,9 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "rpc/frame.h"
@@ -40,7 +42,7 @@ absl::StatusOr<std::string> Call(int fd, const std::string& txid) {
   absl::Status sent =
       WriteFrame(fd, EncodeRequest(FrameMethod::kAgentExecute, absl::Seconds(5), request), Soon());
   if (!sent.ok()) return sent;
-  absl::StatusOr<std::string> body = ReadFrame(fd, kMaxFrameBodyBytes, Soon());
+  absl::StatusOr<std::string> body = FrameReader(fd).Read(kMaxFrameBodyBytes, Soon());
   if (!body.ok()) return body.status();
   v1::ExecuteResponse response;
   if (absl::Status s = DecodeAnswer(*body, &response); !s.ok()) return s;
@@ -61,6 +63,44 @@ TEST(FramedChannelTest, AnAnsweredConnectionCarriesTheNextCall) {
   EXPECT_EQ(Call(*second, "c1.1.2").value_or("(failed)"), "c1.1.2");
   channel.Give(*second);
   EXPECT_EQ(server->open_connections(), 1);
+}
+
+// Bytes after an answer put the connection out of step: the answer
+// stands, and the next call goes on a new connection.
+TEST(FramedChannelTest, AnAnswerFollowedByMoreBytesStandsButItsConnectionIsDropped) {
+  absl::Mutex mu;
+  int threads = 0;
+  // A connection's calls run on its own thread (a thread's id may be
+  // reused, a thread_local starts afresh).
+  std::vector<int> served_on;
+  FrameServerOptions options;
+  options.name = "test framed";
+  options.listen = "127.0.0.1:0";
+  absl::StatusOr<std::unique_ptr<FrameServer>> server =
+      FrameServer::Start(options, [&](const FrameRequest&, const Caller&) {
+        absl::MutexLock lock(&mu);
+        thread_local const int connection = ++threads;
+        served_on.push_back(connection);
+        v1::ExecuteResponse response;
+        response.set_participant("p");
+        std::string answer = EncodeAnswer(absl::OkStatus(), &response);
+        if (served_on.size() == 1) answer += "stray";
+        return answer;
+      });
+  ASSERT_TRUE(server.ok()) << server.status();
+  FramedChannel channel((*server)->address());
+  for (int i = 0; i < 2; ++i) {
+    v1::ExecuteRequest request;
+    request.set_txid("c1.1.1");
+    v1::ExecuteResponse response;
+    const absl::Status status =
+        channel.Call(FrameMethod::kAgentExecute, request, absl::Seconds(10), false, &response);
+    ASSERT_TRUE(status.ok()) << status;
+    EXPECT_EQ(response.participant(), "p");
+  }
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(served_on.size(), 2u);
+  EXPECT_NE(served_on[0], served_on[1]);
 }
 
 TEST(FramedChannelTest, ARestartedAgentsOldConnectionIsDroppedNotUsed) {
