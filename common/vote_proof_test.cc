@@ -70,8 +70,8 @@ TEST(VoteProofTest, KeysDependOnTheSecretAndTheParticipant) {
 std::string Hex(const std::string& bytes) { return absl::BytesToHexString(bytes); }
 
 // RFC 4231's test cases 1, 2 and 6, and the empty key. Each call re-keys
-// the thread's context: an empty key right after another must not be
-// taken for "the key of the last call".
+// a kept context: an empty key right after another must not be taken for
+// "the key of the last call".
 TEST(VoteProofTest, HmacSha256MatchesTheRfcVectorsWhateverKeyCameBefore) {
   EXPECT_EQ(Hex(HmacSha256(std::string(20, '\x0b'), "Hi There")),
             "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
@@ -86,8 +86,8 @@ TEST(VoteProofTest, HmacSha256MatchesTheRfcVectorsWhateverKeyCameBefore) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-// Each thread keeps a context of its own: proofs made on several threads
-// at once, under keys that alternate, are the ones made on one.
+// Contexts are shared out one call at a time: proofs made on several
+// threads at once, under keys that alternate, are the ones made on one.
 TEST(VoteProofTest, ProofsMadeOnSeveralThreadsAtOnceAreTheSame) {
   const std::string secret = NewVoteSecret();
   const std::vector<std::string> keys = {DeriveVoteKey(secret, "bank-a"),
