@@ -223,6 +223,38 @@ TEST_F(ParticipantTest, AStatementKeptOutsideABranchIsJudgedAgainInsideOne) {
   EXPECT_EQ(CommittedValue("SELECT count(*) FROM nopk"), "2");
 }
 
+// A kept statement that SQLite compiles again inside a batch (the batch
+// changed the schema first) is judged by that compile: here a trigger
+// added in the same batch makes it write SQLite's own table.
+TEST_F(ParticipantTest, AKeptStatementCompiledAgainInItsBatchIsJudgedAgain) {
+  ASSERT_TRUE(Local({Sql("CREATE TABLE seq(id INTEGER PRIMARY KEY AUTOINCREMENT, v)"),
+                     Sql("INSERT INTO seq(v) VALUES (1)")})
+                  .ok());
+  const std::string bump = "UPDATE seq SET v = v + 1";
+  ASSERT_TRUE(Local({Sql(bump)}).ok());
+  auto tricked = Local({Sql("CREATE TRIGGER forget AFTER UPDATE ON seq BEGIN"
+                            " DELETE FROM sqlite_sequence; END"),
+                        Sql(bump)});
+  ASSERT_EQ(tricked.status().code(), absl::StatusCode::kPermissionDenied) << tricked.status();
+  EXPECT_THAT(tricked.status().message(), HasSubstr("sqlite_sequence"));
+  EXPECT_EQ(CommittedValue("SELECT seq FROM sqlite_sequence WHERE name = 'seq'"), "1");
+  EXPECT_EQ(CommittedValue("SELECT v FROM seq"), "2");
+}
+
+// ... and its result's columns are the new compile's.
+TEST_F(ParticipantTest, AKeptSelectCompiledAgainInItsBatchNamesTheNewColumns) {
+  ASSERT_TRUE(Local({Sql("CREATE TABLE wide(id INTEGER PRIMARY KEY, a)"),
+                     Sql("INSERT INTO wide VALUES (1, 'x')")})
+                  .ok());
+  const std::string all = "SELECT * FROM wide";
+  ASSERT_TRUE(Local({Sql(all)}).ok());
+  auto read = Local({Sql("ALTER TABLE wide ADD COLUMN b DEFAULT 'y'"), Sql(all)});
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->results[1].columns, (std::vector<std::string>{"id", "a", "b"}));
+  ASSERT_EQ(read->results[1].rows.size(), 1u);
+  EXPECT_EQ(read->results[1].rows[0].size(), 3u);
+}
+
 TEST_F(ParticipantTest, AKeptStatementRunsWithEachCallsOwnParameters) {
   const std::string sum = "SELECT ?1 + ?2";
   auto first = Local({Sql(sum, {int64_t{1}, int64_t{2}})});

@@ -82,7 +82,7 @@ Statement* KeptStatements::Keep(Authorizer::Mode mode, absl::string_view sql, St
 namespace {
 
 // Compiles the one statement of `sql` under the authorizer's judgment. Kept
-// in `kept` (if any) unless it is DDL, else left in `own`.
+// in `kept` (if any) unless it is DDL or follows DDL, else left in `own`.
 absl::StatusOr<Statement*> Compile(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
                                    KeptStatements* kept, absl::string_view sql, Statement* own) {
   size_t tail = 0;
@@ -90,7 +90,10 @@ absl::StatusOr<Statement*> Compile(sqlite3* db, Authorizer& authorizer, Authoriz
   if (!stmt.ok()) return Refusal(authorizer, stmt.status());
   if (stmt->get() == nullptr) return absl::InvalidArgumentError("empty SQL statement");
   if (absl::Status verdict = authorizer.Verdict(); !verdict.ok()) return verdict;
-  const bool keep = kept != nullptr && !authorizer.statement_is_ddl();
+  // Not kept from a batch that changed the schema: should it roll back,
+  // the schema's version comes back and would not empty the set.
+  const bool keep =
+      kept != nullptr && !authorizer.statement_is_ddl() && !authorizer.batch_had_ddl();
   std::vector<std::string> tables_written = authorizer.statement_tables_written();
   {
     // A second statement in the same text would escape the checks below
@@ -140,16 +143,20 @@ absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
   }
   if (absl::Status status = stmt.BindAll(statement.params); !status.ok()) return status;
 
+  // The first step may compile the statement again (the schema moved, or a
+  // changeset apply expired it), under the authorizer: its verdict and the
+  // result's columns are read after it, as after a compile. What such a
+  // step wrote despite a refusal is rolled back with the batch.
+  absl::StatusOr<int> rc = stmt.Step();
+  if (!rc.ok()) return Refusal(authorizer, rc.status());
+  if (absl::Status verdict = authorizer.Verdict(); !verdict.ok()) return verdict;
   const int column_count = sqlite3_column_count(stmt.get());
   for (int i = 0; i < column_count; ++i) {
     const char* name = sqlite3_column_name(stmt.get(), i);
     result->columns.push_back(name != nullptr ? name : "");
     *bytes += result->columns.back().size();
   }
-  while (true) {
-    absl::StatusOr<int> rc = stmt.Step();
-    if (!rc.ok()) return Refusal(authorizer, rc.status());
-    if (*rc == SQLITE_DONE) break;
+  while (*rc == SQLITE_ROW) {
     if (result->rows.size() >= limits.max_rows_per_statement) {
       return absl::ResourceExhaustedError(
           absl::StrCat("more than ", limits.max_rows_per_statement, " rows"));
@@ -164,6 +171,8 @@ absl::Status RunOne(sqlite3* db, Authorizer& authorizer, Authorizer::Mode mode,
       return absl::ResourceExhaustedError(
           absl::StrCat("results exceed ", limits.max_result_bytes, " bytes"));
     }
+    rc = stmt.Step();
+    if (!rc.ok()) return Refusal(authorizer, rc.status());
   }
   if (!sqlite3_stmt_readonly(stmt.get())) {
     result->changes = sqlite3_changes64(db);

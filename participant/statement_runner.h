@@ -36,10 +36,13 @@ struct ResultLimits {
 // statement anew at every Execute was a sixth of the agent's CPU for it.
 // SQLite asks the authorizer only when it compiles, so a kept statement
 // carries what the authorizer learned then (a refused one is never kept,
-// nor DDL, nor text past kMaxKeptSqlBytes). SQLite compiles a kept
-// statement again, under the authorizer, when the schema moved; the owner
-// also empties this when the schema's version moves (FollowSchema), as
-// the authorizer's verdicts read the schema. Holds at most `capacity`
+// nor DDL or what follows DDL in its batch, nor text past
+// kMaxKeptSqlBytes). SQLite compiles a kept statement again, under the
+// authorizer, when the schema moved or a changeset apply expired it (its
+// verdict is read after that first step); the owner also empties this
+// when the schema's version moves (FollowSchema), as the authorizer's
+// verdicts read the schema. The cap bounds the count and the text, not
+// what a statement compiles to (a view's or a trigger's program). Holds at most `capacity`
 // statements: one more drops them all. Not thread-safe: use it under the
 // connection's lock, and destroy it before the connection closes.
 class KeptStatements final {
