@@ -59,6 +59,13 @@ absl::Status ErrnoStatus(absl::string_view what, int error) {
   return absl::UnavailableError(absl::StrCat(what, ": ", std::strerror(error)));
 }
 
+// A frame reader's recv asks for at least kMinRead bytes, so that a
+// frame's body comes with its length; and for at most kReadStep more than
+// it holds, so that a peer that only sends lengths cannot make it hold
+// their sum.
+constexpr size_t kMinRead = size_t{4} << 10;
+constexpr size_t kReadStep = size_t{64} << 10;
+
 std::string Framed(size_t header_bytes, const google::protobuf::MessageLite* message,
                    absl::string_view text) {
   std::string frame(kFrameLengthBytes + header_bytes, '\0');
@@ -142,15 +149,10 @@ absl::Status DecodeAnswer(absl::string_view body, google::protobuf::MessageLite*
 }
 
 absl::Status FrameReader::Fill(size_t wanted, absl::Time deadline, absl::string_view what) {
-  // A recv asks for at least this much, so that a frame's body comes with
-  // its length; and at most kStep more than it has, so that a peer that
-  // only sends lengths cannot make it hold their sum.
-  constexpr size_t kMinRead = size_t{4} << 10;
-  constexpr size_t kStep = size_t{64} << 10;
   const bool bounded = deadline != absl::InfiniteFuture();
   while (buffer_.size() < wanted) {
     const size_t have = buffer_.size();
-    buffer_.resize(have + std::min(std::max(wanted - have, kMinRead), kStep));
+    buffer_.resize(have + std::min(std::max(wanted - have, kMinRead), kReadStep));
     const ssize_t n =
         recv(fd_, buffer_.data() + have, buffer_.size() - have, bounded ? MSG_DONTWAIT : 0);
     const int error = errno;
@@ -172,9 +174,11 @@ absl::Status FrameReader::Fill(size_t wanted, absl::Time deadline, absl::string_
 absl::StatusOr<std::string> FrameReader::Read(size_t max_body_bytes, absl::Time deadline) {
   // A caller with a deadline waits for an answer, which has seldom come
   // yet: one poll, then one recv, rather than a recv that finds nothing
-  // first. Without one, the recv blocks.
+  // first. The poll is a hint: past the deadline, or on an error, Fill
+  // still takes what has arrived before it gives up. Without a deadline,
+  // the recv blocks.
   if (deadline != absl::InfiniteFuture() && buffer_.empty()) {
-    if (absl::Status ready = WaitForSocket(fd_, POLLIN, deadline); !ready.ok()) return ready;
+    (void)WaitForSocket(fd_, POLLIN, deadline);
   }
   if (absl::Status s = Fill(kFrameLengthBytes, deadline, "a frame"); !s.ok()) return s;
   const uint32_t length = GetUint32Le(buffer_.data());
@@ -192,6 +196,8 @@ absl::StatusOr<std::string> FrameReader::Read(size_t max_body_bytes, absl::Time 
   } else {
     body = buffer_.substr(kFrameLengthBytes, length);
     buffer_.erase(0, end);
+    // What a large frame grew it to is not kept for the connection's life.
+    if (buffer_.capacity() > kReadStep) buffer_.shrink_to_fit();
   }
   return body;
 }

@@ -95,6 +95,17 @@ TEST(FrameTest, FramesThatArriveTogetherAreReadOneAfterTheOther) {
   EXPECT_THAT(reader.Read(1024, deadline).status().message(), HasSubstr("before a frame"));
 }
 
+// An answer that came is read even once its deadline passed: the call was
+// answered.
+TEST(FrameTest, AFrameThatArrivedIsReadPastItsDeadline) {
+  SocketPair pair;
+  pair.Write(LengthPrefix(4) + "done");
+  FrameReader reader(pair.reader());
+  EXPECT_EQ(reader.Read(1024, absl::Now() - absl::Seconds(1)).value_or("(failed)"), "done");
+  EXPECT_EQ(reader.Read(1024, absl::Now() - absl::Seconds(1)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+}
+
 TEST(FrameTest, TimeoutsRoundUpAndNoneMeansNoDeadline) {
   const auto timeout_of = [](absl::Duration sent) {
     const std::string frame = EncodeRequest(FrameMethod::kAgentExecute, sent, SomeRequest());
