@@ -54,9 +54,10 @@ class Authorizer final {
   bool batch_had_ddl() const { return batch_had_ddl_; }
   const absl::flat_hash_set<std::string>& tables_written() const { return tables_written_; }
 
-  // What the statement judged since the last BeginStatement writes, and
-  // whether it is DDL: what a kept statement, which SQLite does not judge
-  // again, brings to its batch (NoteWritten) each time it runs.
+  // The tables the statement compiled since the last BeginStatement
+  // writes, and whether it is DDL. A kept statement, which SQLite does not
+  // judge again, brings those tables to each batch it runs in
+  // (NoteWritten).
   const std::vector<std::string>& statement_tables_written() const {
     return statement_tables_written_;
   }

@@ -58,22 +58,25 @@ absl::Status Refusal(const Authorizer& authorizer, absl::Status sqlite_status) {
 
 }  // namespace
 
-std::string KeptStatements::Key(Authorizer::Mode mode, absl::string_view sql) {
-  return absl::StrCat(static_cast<int>(mode), ":", sql);
+size_t KeptStatements::size() const {
+  size_t kept = 0;
+  for (const Map& map : by_mode_) kept += map.size();
+  return kept;
 }
 
 Statement* KeptStatements::Find(Authorizer::Mode mode, absl::string_view sql,
                                 Authorizer& authorizer) {
-  auto it = kept_.find(Key(mode, sql));
-  if (it == kept_.end()) return nullptr;
+  Map& map = ByMode(mode);
+  auto it = map.find(sql);
+  if (it == map.end()) return nullptr;
   authorizer.NoteWritten(it->second.tables_written);
   return &it->second.statement;
 }
 
 Statement* KeptStatements::Keep(Authorizer::Mode mode, absl::string_view sql, Statement statement,
                                 std::vector<std::string> tables_written) {
-  if (kept_.size() >= capacity_) kept_.clear();
-  Kept& kept = kept_[Key(mode, sql)];
+  if (size() >= capacity_) Clear();
+  Kept& kept = ByMode(mode)[sql];
   kept.statement = std::move(statement);
   kept.tables_written = std::move(tables_written);
   return &kept.statement;

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -57,10 +58,10 @@ class KeptStatements final {
   // compiled under.
   void FollowSchema(int64_t schema_version) {
     if (schema_version == schema_version_) return;
-    kept_.clear();
+    Clear();
     schema_version_ = schema_version;
   }
-  size_t size() const { return kept_.size(); }
+  size_t size() const;
 
   // The statement kept for `sql` in `mode`, its writes noted with
   // `authorizer` (what compiling it would have told it); null if none is.
@@ -70,18 +71,23 @@ class KeptStatements final {
   // `tables_written`; returns where it is kept.
   Statement* Keep(Authorizer::Mode mode, absl::string_view sql, Statement statement,
                   std::vector<std::string> tables_written);
-  void Forget(Authorizer::Mode mode, absl::string_view sql) { kept_.erase(Key(mode, sql)); }
+  void Forget(Authorizer::Mode mode, absl::string_view sql) { ByMode(mode).erase(sql); }
 
  private:
   struct Kept {
     Statement statement;
     std::vector<std::string> tables_written;
   };
-  static std::string Key(Authorizer::Mode mode, absl::string_view sql);
+  // By SQL text, found by a string_view: no key is built to look one up.
+  using Map = absl::node_hash_map<std::string, Kept>;
+  Map& ByMode(Authorizer::Mode mode) { return by_mode_[static_cast<size_t>(mode)]; }
+  void Clear() {
+    for (Map& map : by_mode_) map.clear();
+  }
 
   const size_t capacity_;
   int64_t schema_version_ = -1;
-  absl::node_hash_map<std::string, Kept> kept_;
+  std::array<Map, 3> by_mode_;  // one per Authorizer::Mode
 };
 
 // Runs `statements` in order and returns one result each. On the first

@@ -102,9 +102,12 @@ class GroupCommitWaitTest : public ::testing::Test {
   }
   int Commit() { return sqlite3_exec(db_, "INSERT INTO t VALUES (1)", nullptr, nullptr, nullptr); }
   // A phase-2 answer's delayed wait on another thread, asleep once this
-  // returns.
-  std::thread SleepingDelayedWait() {
-    std::thread waiter([this] { EXPECT_TRUE(sync_.WaitDurable(kLong).ok()); });
+  // returns; it is to end with `expected`.
+  std::thread SleepingDelayedWait(absl::StatusCode expected = absl::StatusCode::kOk) {
+    std::thread waiter([this, expected] {
+      const absl::Status status = sync_.WaitDurable(kLong);
+      EXPECT_EQ(status.code(), expected) << status;
+    });
     EXPECT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10))) << "the delayed wait synced at once";
     return waiter;
   }
@@ -143,11 +146,7 @@ TEST_F(GroupCommitWaitTest, ADelayedWaitNobodyCoversSyncsOnceItsDelayPasses) {
 
 TEST_F(GroupCommitWaitTest, ADelayedWaitSharesAFailedSyncsError) {
   ASSERT_EQ(Commit(), SQLITE_OK);
-  std::thread phase2([&] {
-    const absl::Status status = sync_.WaitDurable(kLong);
-    EXPECT_TRUE(absl::IsUnavailable(status)) << status;
-  });
-  ASSERT_TRUE(sync_.AwaitSleepers(1, absl::Seconds(10)));
+  std::thread phase2 = SleepingDelayedWait(absl::StatusCode::kUnavailable);
   SimVfs::Install().Freeze(dir_);  // the next sync fails
   EXPECT_TRUE(absl::IsUnavailable(sync_.WaitDurable()));
   phase2.join();
