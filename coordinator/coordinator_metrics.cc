@@ -135,4 +135,22 @@ void CoordinatorMetrics::WatchFramedParticipants(FramedParticipantTransport* tra
                       [transport] { return static_cast<double>(transport->threads()); });
 }
 
+void CoordinatorMetrics::WatchLog(const wal::Log* log) {
+  constexpr char kBatches[] = "txcoord_wal_batches_total";
+  constexpr char kBatchesHelp[] =
+      "Write-ahead log batches written (one write, and one fdatasync if a record in it asked "
+      "for one), by the thread that wrote them: the log's writer thread, or the appending "
+      "thread (a framed call's, which found the log idle).";
+  registry_->AddCounterFunction(
+      kBatches, kBatchesHelp,
+      [log] {
+        const wal::Log::Stats stats = log->stats();
+        return static_cast<double>(stats.batches - stats.appender_batches);
+      },
+      {{"writer", "log"}});
+  registry_->AddCounterFunction(
+      kBatches, kBatchesHelp, [log] { return static_cast<double>(log->stats().appender_batches); },
+      {{"writer", "appender"}});
+}
+
 }  // namespace txcoord::coordinator

@@ -19,6 +19,7 @@
 #include "coordinator/batching_participant_client.h"
 #include "coordinator/framed_participant_transport.h"
 #include "coordinator/runtime.h"
+#include "coordinator/wal/log.h"
 
 namespace txcoord::coordinator {
 
@@ -45,6 +46,9 @@ class CoordinatorMetrics final {
   // Registers the framed transport's counters. Call once; `transport` must
   // outlive the registry's renders.
   void WatchFramedParticipants(FramedParticipantTransport* transport);
+  // Registers the write-ahead log's batch counters. Call once; `log` must
+  // outlive the registry's renders.
+  void WatchLog(const wal::Log* log);
 
  private:
   MetricsRegistry* const registry_;

@@ -7,6 +7,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "common/txid.h"
+#include "coordinator/wal/decision_log.h"
 #include "rpc/frame.h"
 #include "rpc/frame_handler.h"
 #include "rpc/grpc_util.h"
@@ -201,6 +202,9 @@ std::vector<std::pair<FrameMethod, FrameServer::Handler>> CoordinatorService::Fr
            FrameMethod::kCoordinatorCommit, "/txcoord.v1.Coordinator/Commit", policy_, inflight,
            [this](const v1::CommitRequest& request, absl::Time deadline,
                   v1::CommitResponse* response) {
+             // This thread waits for the decision anyway: it may write the
+             // decision's log record itself.
+             wal::WriteHereScope write_here;
              absl::Notification decided;
              absl::Status status;
              ServeCommit(request, deadline, response, [&](absl::Status answer) {

@@ -250,6 +250,43 @@ TEST_F(RuntimeTest, CommittedTransactionSurvivesPowerLossOnceTheClientHeardCommi
   EXPECT_EQ(runtime_->QueryOutcome(txid, "b").value(), Outcome::kCommitted);
 }
 
+// A thread that may wait for the disk (a framed Commit's) writes the
+// decision itself: everything up to the answer runs inside CommitAsync,
+// re-entering the runtime from the log's callback, and the answer still
+// means durable.
+TEST_F(RuntimeTest, ACommitOnAThreadThatWritesTheLogIsAnsweredInsideTheCallAndDurable) {
+  Start();
+  std::string txid = Begin3();
+  bool answered = false;
+  absl::StatusOr<CommitResult> result;
+  {
+    wal::WriteHereScope write_here;
+    runtime_->CommitAsync(txid, {}, absl::Now() + absl::Seconds(10),
+                          [&](absl::StatusOr<CommitResult> r) {
+                            result = std::move(r);
+                            answered = true;
+                          });
+  }
+  ASSERT_TRUE(answered) << "the decision was not written on the committing thread";
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_TRUE(result->committed);
+  EXPECT_EQ(log_->stats().appender_batches, 1u);
+  // Phase 2 ran from the callback too; its END was queued for the writer.
+  EXPECT_EQ(participants_.count("commit a") + participants_.count("commit b") +
+                participants_.count("commit c"),
+            3);
+  // The COMMIT record was synced before the answer: power loss keeps it.
+  participants_.commit_fails = true;
+  const std::string stuck = Begin3();
+  {
+    wal::WriteHereScope write_here;
+    ASSERT_TRUE(Commit(stuck).ok());
+  }
+  PowerLossAndRestart([this] { participants_.commit_fails = false; });
+  EXPECT_EQ(recovery_.unfinished().count(stuck), 1u);
+  EXPECT_EQ(runtime_->QueryOutcome(stuck, "b").value(), Outcome::kCommitted);
+}
+
 TEST_F(RuntimeTest, SignedVotesInTheCommitStandForTheAgentsEnlists) {
   Start();
   const std::string txid = runtime_->Begin(absl::Seconds(30))->txid;

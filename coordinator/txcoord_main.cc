@@ -259,6 +259,7 @@ int Run() {
   metrics.Watch(runtime);
   metrics.WatchParticipants(participants);
   if (framed_transport != nullptr) metrics.WatchFramedParticipants(framed_transport);
+  if (wal_log != nullptr) metrics.WatchLog(wal_log.get());
   CountRefusals(security->server.access_policy.get(), &metrics_registry);
   absl::StatusOr<std::unique_ptr<MetricsServer>> metrics_server =
       StartMetricsFromFlags("txcoord", &metrics_registry);

@@ -8,6 +8,7 @@
 #include "coordinator/ha/space_owner.h"
 #include "coordinator/records.h"
 #include "coordinator/recovery_state.h"
+#include "coordinator/wal/decision_log.h"
 #include "sim/participant_node.h"
 
 namespace txcoord::sim {
@@ -339,6 +340,8 @@ std::string CoordinatorNode::VoteKey(const std::string& participant) {
 void CoordinatorNode::Commit(const std::string& txid, std::vector<coordinator::NamedBranch> named,
                              absl::Time deadline, coordinator::Runtime::CommitCallback reply) {
   if (!serving()) return reply(NotServing());
+  // As the daemon's framed Commit, whose thread waits for the decision.
+  wal::WriteHereScope write_here;
   process_->runtime->CommitAsync(txid, std::move(named), deadline, std::move(reply));
 }
 

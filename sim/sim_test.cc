@@ -26,6 +26,7 @@ struct Sweep {
   uint64_t etcd_cut_offs = 0;
   uint64_t space_alarms = 0;
   uint64_t fail_stops = 0;
+  uint64_t appender_log_batches = 0;
   std::optional<SimResult> failure;  // the first failing run
   SimOptions failing_options;
 };
@@ -57,6 +58,7 @@ Sweep RunSeeds(SimOptions options, uint64_t first, uint64_t runs) {
     sweep.etcd_cut_offs += r.etcd_cut_offs;
     sweep.space_alarms += r.space_alarms;
     sweep.fail_stops += r.fail_stops;
+    sweep.appender_log_batches += r.appender_log_batches;
     if (!r.ok) {
       sweep.failure = std::move(r);
       sweep.failing_options = options;
@@ -102,10 +104,14 @@ TEST(SimulatorTest, TenThousandTransactionsUnderFaultsStayAtomicAndComeToRest) {
   EXPECT_GT(sweep.totals.aborted, 0u);
   // Lost Aborts happen, and agents settle those branches by asking.
   EXPECT_GT(sweep.asked_rollbacks, 0u);
+  // Decisions are logged both ways: by the log's writer, and by the thread
+  // that appended (its callbacks running inside the runtime's Append).
+  EXPECT_GT(sweep.appender_log_batches, 0u);
   std::cout << "simulated " << sweep.runs << " seeds, " << sweep.totals.begun << " transactions ("
             << sweep.totals.committed << " committed, " << sweep.totals.aborted << " aborted, "
             << sweep.totals.unknown << " unknown to the client; " << sweep.asked_rollbacks
-            << " idle branches rolled back by asking) in " << absl::FormatDuration(took) << "\n";
+            << " idle branches rolled back by asking; " << sweep.appender_log_batches
+            << " log batches written by their appender) in " << absl::FormatDuration(took) << "\n";
 }
 
 // Txids from reserved blocks begin at their first Enlist or Commit, or are

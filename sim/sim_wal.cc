@@ -78,6 +78,17 @@ void SimWal::Append(uint8_t type, std::string payload, bool sync,
     return;
   }
   queue_.push_back(Pending{type, std::move(payload), sync, std::move(done)});
+  if (!writing_ && !scheduled_ && !answering_ && wal::WriteHereScope::active() &&
+      loop_->Chance(options_.appender_writes)) {
+    // The appending thread finds the log idle and writes the batch itself.
+    std::vector<Pending> batch;
+    const bool synced = WriteQueued(&batch);
+    ++disk_->appender_batches;
+    answering_ = true;
+    FinishBatch(std::move(batch), synced);
+    answering_ = false;
+    return;
+  }
   if (!writing_ && !scheduled_) {
     // The writer wakes up a moment later: what is queued by then is one batch.
     scheduled_ = true;
@@ -87,21 +98,27 @@ void SimWal::Append(uint8_t type, std::string payload, bool sync,
   }
 }
 
-void SimWal::StartBatch() {
-  scheduled_ = false;
-  if (queue_.empty() || writing_ || !health_.ok()) return;
+bool SimWal::WriteQueued(std::vector<Pending>* batch) {
   writing_ = true;
-  std::vector<Pending> batch = std::move(queue_);
+  *batch = std::move(queue_);
   queue_.clear();
   bool sync = false;
   std::string bytes;
-  for (const Pending& p : batch) {
+  for (const Pending& p : *batch) {
     wal::AppendRecord(p.type, p.payload, &bytes);
     sync |= p.sync;
   }
   // Written at once (one write call): from here a crash may keep any prefix.
   disk_->segment += bytes;
-  disk_->records += batch.size();
+  disk_->records += batch->size();
+  return sync;
+}
+
+void SimWal::StartBatch() {
+  scheduled_ = false;
+  if (queue_.empty() || writing_ || !health_.ok()) return;
+  std::vector<Pending> batch;
+  const bool sync = WriteQueued(&batch);
   const absl::Duration latency =
       sync ? loop_->UniformDuration(options_.min_sync, options_.max_sync) : options_.write_latency;
   std::shared_ptr<bool> alive = alive_;

@@ -40,6 +40,11 @@ struct SimWalOptions {
   absl::Duration write_latency = absl::Microseconds(20);
   double sync_failure = 0;    // chance that one fdatasync fails
   size_t rotate_records = 0;  // rotate past this many records in a segment; 0: never
+  // Chance that an Append on a wal::WriteHereScope that finds the log idle
+  // writes and syncs its batch at once and runs its callbacks before it
+  // returns, as wal::Log does on such a thread (the sync then takes no
+  // simulated time).
+  double appender_writes = 0.5;
   // Deliberate bug for the checker's own test: a synced append is reported
   // durable as soon as its batch is written, before its fdatasync.
   bool bug_ack_before_sync = false;
@@ -53,13 +58,15 @@ struct SimWalDisk {
   uint64_t sequence = 1;
   uint64_t records = 0;  // in the live segment
   uint64_t rotations = 0;
+  uint64_t appender_batches = 0;  // batches written by their appender (inline)
   // Power loss: keep the synced bytes and a random prefix of the rest.
   void Crash(std::mt19937_64& rng);
 };
 
 // One coordinator process's log. Not thread-safe. Destroying it is the
 // process dying: callbacks not yet run never run. `done` callbacks run as
-// events of their own, never inside Append.
+// events of their own, never inside Append, except when the appender
+// writes its batch itself (SimWalOptions::appender_writes).
 class SimWal final : public wal::DecisionLog {
  public:
   // `checkpoint` returns the records a rotation carries forward;
@@ -90,6 +97,8 @@ class SimWal final : public wal::DecisionLog {
     std::function<void(absl::Status)> done;  // empty once called
   };
   void StartBatch();
+  // Writes what is queued as one batch; tells whether it asked for a sync.
+  bool WriteQueued(std::vector<Pending>* batch);
   void FinishBatch(std::vector<Pending> batch, bool sync);
   void Fail(const absl::Status& error, std::vector<Pending> batch);
   void MaybeRotate();
@@ -103,6 +112,7 @@ class SimWal final : public wal::DecisionLog {
   std::vector<Pending> queue_;
   bool writing_ = false;  // a batch is being written or synced
   bool scheduled_ = false;
+  bool answering_ = false;  // running the callbacks of a batch an appender wrote
   absl::Status health_;
 };
 

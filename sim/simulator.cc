@@ -540,6 +540,7 @@ SimResult World::Run() {
   result_.network = net_.stats();
   result_.events = loop_.events_run();
   result_.log_rotations = coordinators_ ? coordinators_->node(0).disk().rotations : 0;
+  result_.appender_log_batches = coordinators_ ? coordinators_->node(0).disk().appender_batches : 0;
   result_.coordinator_epochs = coordinators_ ? coordinators_->max_epoch() : 0;
   result_.takeovers = coordinators_ ? coordinators_->takeovers() : 0;
   return result_;
@@ -612,7 +613,8 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       "deadline, %d settled by "
       "asking; %d idle branches rolled back by asking); crashes: coordinator %d (epoch %d), "
       "participants %d; %d partitions; %d log "
-      "failures, %d rotations; operator: %d retries, %d aborts, %d branches repaired; messages "
+      "failures, %d rotations, %d batches written by their appender; operator: %d retries, %d "
+      "aborts, %d branches repaired; messages "
       "%d sent, %d lost, %d duplicated, %d delayed; %.1fs simulated faults, at rest %.1fs later; "
       "%d events\n",
       r.seed, r.ok ? "OK" : "VIOLATION", r.clients.begun, r.clients.committed, r.clients.aborted,
@@ -620,9 +622,9 @@ std::string FormatReport(const SimResult& r, const SimOptions& options) {
       r.clients.named, r.clients.reserved, r.clients.signed_votes, r.clients.deferred_votes,
       r.clients.deadline_exceeded, r.clients.settled, r.asked_rollbacks, r.coordinator_crashes,
       r.coordinator_epochs, r.participant_crashes, r.partitions, r.log_failures, r.log_rotations,
-      r.operator_retries, r.operator_aborts, r.operator_repairs, r.network.sent, r.network.lost,
-      r.network.duplicated, r.network.slow, absl::ToDoubleSeconds(r.fault_phase),
-      absl::ToDoubleSeconds(r.time_to_rest), r.events);
+      r.appender_log_batches, r.operator_retries, r.operator_aborts, r.operator_repairs,
+      r.network.sent, r.network.lost, r.network.duplicated, r.network.slow,
+      absl::ToDoubleSeconds(r.fault_phase), absl::ToDoubleSeconds(r.time_to_rest), r.events);
   if (options.etcd_log) {
     absl::StrAppend(&out,
                     absl::StrFormat("  etcd: %d takeovers, %d pauses of the owner, %d etcd "

@@ -126,6 +126,7 @@ struct SimResult {
   uint64_t partitions = 0;
   uint64_t log_failures = 0;
   uint64_t log_rotations = 0;
+  uint64_t appender_log_batches = 0;  // written by the thread that appended
   uint64_t coordinator_epochs = 0;
   // Operator actions the coordinator (and, for a repair, the agent) accepted.
   uint64_t operator_retries = 0;

@@ -18,16 +18,35 @@
 
 namespace txcoord::wal {
 
+// Marks the current thread as one that may wait for the log's disk: an
+// Append made inside the scope may write and sync its batch on this thread,
+// and run that batch's `done` callbacks here before it returns (no handoff
+// to a writer thread and back). Threads that serve many callers at once
+// (gRPC's, the scheduler's) stay outside it: their Appends only queue.
+// Scopes nest.
+class WriteHereScope {
+ public:
+  WriteHereScope() { ++depth_; }
+  ~WriteHereScope() { --depth_; }
+  WriteHereScope(const WriteHereScope&) = delete;
+  WriteHereScope& operator=(const WriteHereScope&) = delete;
+  static bool active() { return depth_ > 0; }
+
+ private:
+  static inline thread_local int depth_ = 0;
+};
+
 class DecisionLog {
  public:
   virtual ~DecisionLog() = default;
 
-  // Queues a record and returns without waiting for the disk. `done` (may
-  // be empty) runs once, never inside Append, when the record is written
-  // and, if `sync`, durable; or with the error that failed the log, which
-  // every later append gets too (fail-stop). A record appended without
-  // sync becomes durable with the next synced one. Implementations say on
-  // which thread `done` runs.
+  // Queues a record. `done` (may be empty) runs once, when the record is
+  // written and, if `sync`, durable; or with the error that failed the
+  // log, which every later append gets too (fail-stop). A record appended
+  // without sync becomes durable with the next synced one. `done` never
+  // runs inside Append, except on a thread in a WriteHereScope: there an
+  // implementation may write the batch itself and run its callbacks before
+  // Append returns. Implementations say on which thread `done` runs.
   virtual void Append(uint8_t type, std::string payload, bool sync,
                       std::function<void(absl::Status)> done) = 0;
 

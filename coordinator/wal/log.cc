@@ -117,7 +117,6 @@ absl::Status Log::Impl::CutTornTail(const SegmentFile& segment, const std::strin
 
 void Log::Impl::StartWriter() {
   writer_ = std::thread([this] { WriterLoop(); });
-  writer_id_ = writer_.get_id();
 }
 
 void Log::Impl::Append(uint8_t type, absl::string_view payload, bool sync,
@@ -134,16 +133,34 @@ void Log::Impl::Append(uint8_t type, absl::string_view payload, bool sync,
     p.frame.reserve(kRecordHeaderBytes + payload.size());
     AppendRecord(type, payload, &p.frame);
   }
-  absl::MutexLock lock(&mu_);
-  if (std::this_thread::get_id() != writer_id_) {
-    mu_.Await(absl::Condition(this, &Impl::QueueHasRoom));
+  // A callback appending again only queues: its batch is still being
+  // answered, and the next one is the writer's.
+  const bool in_callback = answering_ == this;
+  std::vector<Pending> batch;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!in_callback) mu_.Await(absl::Condition(this, &Impl::QueueHasRoom));
+    queued_bytes_ += p.frame.size();
+    queue_.push_back(std::move(p));
+    if (in_callback || !options_.appenders_write || !WriteHereScope::active() || writing_ ||
+        rotate_due_ || stopping_ || !failure_.ok()) {
+      return;
+    }
+    // Idle: this thread writes what is queued, its own record with it.
+    batch.swap(queue_);
+    queued_bytes_ = 0;
+    writing_ = true;
   }
-  queued_bytes_ += p.frame.size();
-  queue_.push_back(std::move(p));
+  answering_ = this;
+  const bool rotate = WriteAndAnswer(&batch, /*by_appender=*/true);
+  answering_ = nullptr;
+  absl::MutexLock lock(&mu_);
+  writing_ = false;
+  rotate_due_ = rotate;
 }
 
 absl::Status Log::Impl::AppendSync(uint8_t type, absl::string_view payload) {
-  if (std::this_thread::get_id() == writer_id_) {
+  if (answering_ == this) {
     return absl::FailedPreconditionError("wal AppendSync from a done callback would deadlock");
   }
   absl::Notification durable;

@@ -1,7 +1,8 @@
 // The coordinator's write-ahead log: append-only segment files of framed,
-// CRC32C-checked records, made durable by one writer thread that batches
-// concurrent appends into one write and one fdatasync (group commit).
-// Format: docs/wal-format.md.
+// CRC32C-checked records, made durable in batches of everything queued,
+// one write and one fdatasync each (group commit), by a writer thread or,
+// when the log is idle, by an appending thread that waits for the disk
+// anyway (WriteHereScope). Format: docs/wal-format.md.
 //
 //   auto log = wal::Log::Open(options, [&](const wal::Record& r) { ... });
 //   (*log)->Append(kCommit, payload, /*sync=*/true,
@@ -50,12 +51,17 @@ struct LogOptions {
   // idempotent. Segments older than the newest checkpoint are never replayed.
   std::function<std::vector<Record>()> checkpoint;
 
+  // An Append on a thread in a WriteHereScope that finds no batch being
+  // written writes (and syncs) it there, and runs its callbacks before it
+  // returns. false: the writer thread writes every batch.
+  bool appenders_write = true;
   // Append waits while this many bytes are queued and not yet written, so a
   // producer faster than the disk cannot grow memory without bound. Appends
-  // from a `done` callback (the writer thread) never wait.
+  // from a `done` callback never wait.
   uint64_t max_queued_bytes = 64ull << 20;
-  // Called on the writer thread with the duration of every fdatasync (for
-  // the WAL fsync-time metric). Must be quick and must not call the log.
+  // Called on the thread that synced (the writer, or an appender) with the
+  // duration of every fdatasync (for the WAL fsync-time metric). Must be
+  // quick, thread-safe, and must not call the log.
   std::function<void(absl::Duration)> sync_observer;
   // An fdatasync slower than this is logged at WARNING with the file name.
   absl::Duration slow_sync_warning = absl::Seconds(1);
@@ -78,14 +84,17 @@ class Log final : public DecisionLog {
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
 
-  // Queues a record. `done` (may be empty) runs on the writer thread once
-  // the record is written and, if `sync`, durable; or with the error that
-  // made the log fail. A record appended without sync becomes durable with
-  // the next synced batch. After any write or sync failure the log is
+  // Queues a record. `done` (may be empty) runs once the record is written
+  // and, if `sync`, durable; or with the error that made the log fail. It
+  // runs on the writer thread; or, on a thread in a WriteHereScope that
+  // found the log idle (options.appenders_write), on that thread before
+  // Append returns: this thread then wrote and synced the batch itself. A record appended without
+  // sync becomes durable with the next synced batch. After any write or sync failure the log is
   // failed for good: `done` gets that error for this and every later append.
   // A type outside 1..127 or a payload over kMaxPayloadBytes gets
   // INVALID_ARGUMENT and leaves the log healthy. Waits while
-  // `max_queued_bytes` are queued (never on the writer thread).
+  // `max_queued_bytes` are queued (never from a `done` callback). An
+  // Append from a `done` callback only queues.
   void Append(uint8_t type, std::string payload, bool sync,
               std::function<void(absl::Status)> done) override;
 
@@ -99,12 +108,13 @@ class Log final : public DecisionLog {
 
   struct Stats {
     uint64_t records = 0;
-    uint64_t batches = 0;    // write+fdatasync rounds
-    uint64_t segments = 0;   // live segment files
-    uint64_t bytes = 0;      // bytes in live segments
-    uint64_t syncs = 0;      // fdatasync calls on segments
-    uint64_t rotations = 0;  // segments started since Open
-    uint64_t replayed = 0;   // records replayed by Open
+    uint64_t batches = 0;           // write+fdatasync rounds
+    uint64_t appender_batches = 0;  // of those, written by the appending thread
+    uint64_t segments = 0;          // live segment files
+    uint64_t bytes = 0;             // bytes in live segments
+    uint64_t syncs = 0;             // fdatasync calls on segments
+    uint64_t rotations = 0;         // segments started since Open
+    uint64_t replayed = 0;          // records replayed by Open
   };
   Stats stats() const;
 

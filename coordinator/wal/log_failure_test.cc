@@ -1,5 +1,6 @@
 // Fail-stop: after a failed write or fdatasync, or a full disk, every
 // in-flight and later append fails, and no acknowledged record is lost.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -124,13 +125,18 @@ TEST(WalFailureTest, DiskFullFailsTheLogAndReopenCutsThePartialRecord) {
 struct Outcome {
   std::vector<std::string> must_survive;  // acknowledged and known durable
   size_t operations = 0;
+  uint64_t appender_batches = 0;  // batches the appending thread wrote
 };
 
 Outcome RunWorkload(FakeFileSystem* fs, const LogOptions& options, int fail_from,
-                    std::vector<std::string>* acknowledged) {
+                    bool appender_writes, std::vector<std::string>* acknowledged) {
   constexpr int kAppends = 24;
   Outcome outcome;
   std::vector<std::string> unsynced_acked;
+  // Each append then writes and syncs its batch on this thread; rotations
+  // stay the writer's.
+  std::optional<WriteHereScope> write_here;
+  if (appender_writes) write_here.emplace();
   {
     testing::Opened opened = OpenLog(options);
     EXPECT_TRUE(opened.log.ok());
@@ -158,6 +164,7 @@ Outcome RunWorkload(FakeFileSystem* fs, const LogOptions& options, int fail_from
       });
       done.WaitForNotification();
     }
+    outcome.appender_batches = (*opened.log)->stats().appender_batches;
   }
   // Closed first, so that the writer is gone before the power is: with the
   // sticky fault, nothing after operation n reached the disk anyway.
@@ -167,7 +174,7 @@ Outcome RunWorkload(FakeFileSystem* fs, const LogOptions& options, int fail_from
   return outcome;
 }
 
-TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperation) {
+void CheckAFaultAtEveryOperation(bool appender_writes) {
   auto options_for = [](FakeFileSystem* fs, std::vector<std::string>* acknowledged) {
     LogOptions options = FakeOptions(fs);
     options.segment_bytes = 200;
@@ -183,8 +190,10 @@ TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperation) {
   {
     FakeFileSystem fs;
     std::vector<std::string> acknowledged;
-    const Outcome clean = RunWorkload(&fs, options_for(&fs, &acknowledged), 0, &acknowledged);
+    const Outcome clean =
+        RunWorkload(&fs, options_for(&fs, &acknowledged), 0, appender_writes, &acknowledged);
     total_operations = clean.operations;
+    EXPECT_EQ(clean.appender_batches > 0, appender_writes);
     testing::Opened reopened = OpenLog(options_for(&fs, &acknowledged));
     ASSERT_TRUE(reopened.log.ok());
     EXPECT_THAT(reopened.replayed, IsSupersetOf(acknowledged));
@@ -194,13 +203,21 @@ TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperation) {
     SCOPED_TRACE(absl::StrCat("fault from operation ", n, " of ", total_operations));
     FakeFileSystem fs;
     std::vector<std::string> acknowledged;
-    const Outcome outcome =
-        RunWorkload(&fs, options_for(&fs, &acknowledged), static_cast<int>(n), &acknowledged);
+    const Outcome outcome = RunWorkload(&fs, options_for(&fs, &acknowledged), static_cast<int>(n),
+                                        appender_writes, &acknowledged);
     EXPECT_EQ(outcome.operations, n - 1);
     testing::Opened reopened = OpenLog(options_for(&fs, &acknowledged));
     ASSERT_TRUE(reopened.log.ok()) << reopened.log.status();
     EXPECT_THAT(reopened.replayed, IsSupersetOf(outcome.must_survive));
   }
+}
+
+TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperation) {
+  CheckAFaultAtEveryOperation(/*appender_writes=*/false);
+}
+
+TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperationWhenAppendersWrite) {
+  CheckAFaultAtEveryOperation(/*appender_writes=*/true);
 }
 
 }  // namespace

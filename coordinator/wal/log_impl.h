@@ -55,7 +55,7 @@ class Log::Impl final {
   };
 
   bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return !queue_.empty() || stopping_;
+    return (!queue_.empty() || rotate_due_ || stopping_) && !writing_;
   }
   bool QueueHasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return queued_bytes_ < options_.max_queued_bytes || stopping_ || !failure_.ok();
@@ -69,7 +69,10 @@ class Log::Impl final {
 
   // Writer thread (log_writer.cc). Each returns the error that must fail the log.
   void WriterLoop();
-  absl::Status WriteBatch(const std::vector<Pending>& batch);
+  // Writes `batch`, runs its callbacks and tells whether the segment is due
+  // for rotation. The caller owns the file: writing_ is set, by it.
+  bool WriteAndAnswer(std::vector<Pending>* batch, bool by_appender);
+  absl::Status WriteBatch(const std::vector<Pending>& batch, bool by_appender);
   absl::Status TimedSync(WritableFile* file, const std::string& path);
   absl::Status Rotate();
   absl::Status CreateSegment(uint64_t sequence, uint16_t flags, const std::string& checkpoint,
@@ -86,10 +89,15 @@ class Log::Impl final {
   std::vector<Pending> queue_ ABSL_GUARDED_BY(mu_);
   uint64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // A thread owns the file and the writer's state below: the writer thread,
+  // or an appender that found the log idle and writes its batch itself.
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  // A batch written by an appender filled the segment: the writer rotates.
+  bool rotate_due_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 
-  // Owned by Recover, then by the writer thread alone: no lock.
+  // Owned by Recover, then by whichever thread set writing_: no lock.
   std::unique_ptr<WritableFile> file_;
   std::deque<Segment> segments_;  // live, oldest first; back() takes appends
   bool unsynced_ = false;         // bytes written to back() since its last sync
@@ -97,7 +105,9 @@ class Log::Impl final {
   std::string buffer_;            // one batch, reused
 
   std::thread writer_;
-  std::thread::id writer_id_;
+  // The log whose callbacks this thread is running (the writer thread:
+  // always), so that an Append from one neither waits nor writes.
+  static inline thread_local const Impl* answering_ = nullptr;
 };
 
 }  // namespace txcoord::wal

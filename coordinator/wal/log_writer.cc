@@ -30,25 +30,32 @@ void Log::Impl::PublishSegments() {
 }
 
 void Log::Impl::WriterLoop() {
+  answering_ = this;
   std::vector<Pending> batch;
   for (;;) {
+    bool rotate = false;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Impl::WriterHasWork));
-      if (queue_.empty()) break;  // stopping, and everything queued is done
-      batch.swap(queue_);
-      queued_bytes_ = 0;
+      if (queue_.empty() && !rotate_due_) break;  // stopping, and everything queued is done
+      // An appender's batch filled the segment: rotate before writing more.
+      rotate = rotate_due_;
+      rotate_due_ = false;
+      if (!rotate) {
+        batch.swap(queue_);
+        queued_bytes_ = 0;
+      }
+      writing_ = true;
     }
-    const absl::Status status = WriteBatch(batch);
-    for (Pending& p : batch) {
-      if (p.done) p.done(p.error.ok() ? status : p.error);
-    }
-    batch.clear();
-    // After the callbacks, so that a checkpoint built from state they update
-    // covers every record in the segments it lets us delete.
-    if (writer_failure_.ok() && segments_.back().bytes >= options_.segment_bytes) {
+    if (rotate) {
+      if (writer_failure_.ok()) {
+        if (absl::Status s = Rotate(); !s.ok()) Fail(s);
+      }
+    } else if (WriteAndAnswer(&batch, /*by_appender=*/false)) {
       if (absl::Status s = Rotate(); !s.ok()) Fail(s);
     }
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
   }
   // A clean stop leaves nothing unsynced behind, even unsynced-only appends.
   if (writer_failure_.ok() && unsynced_) {
@@ -63,7 +70,18 @@ void Log::Impl::WriterLoop() {
   }
 }
 
-absl::Status Log::Impl::WriteBatch(const std::vector<Pending>& batch) {
+bool Log::Impl::WriteAndAnswer(std::vector<Pending>* batch, bool by_appender) {
+  const absl::Status status = WriteBatch(*batch, by_appender);
+  for (Pending& p : *batch) {
+    if (p.done) p.done(p.error.ok() ? status : p.error);
+  }
+  batch->clear();
+  // After the callbacks, so that a checkpoint built from state they update
+  // covers every record in the segments a rotation lets us delete.
+  return writer_failure_.ok() && segments_.back().bytes >= options_.segment_bytes;
+}
+
+absl::Status Log::Impl::WriteBatch(const std::vector<Pending>& batch, bool by_appender) {
   if (!writer_failure_.ok()) return writer_failure_;
   buffer_.clear();
   bool want_sync = false;
@@ -99,6 +117,7 @@ absl::Status Log::Impl::WriteBatch(const std::vector<Pending>& batch) {
   absl::MutexLock lock(&mu_);
   stats_.records += records;
   ++stats_.batches;
+  if (by_appender) ++stats_.appender_batches;
   PublishSegments();
   return absl::OkStatus();
 }
