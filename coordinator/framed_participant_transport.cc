@@ -8,7 +8,6 @@
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "coordinator/participant_protos.h"
-#include "coordinator/wal/decision_log.h"
 #include "txcoord/v1/txcoord.pb.h"
 
 namespace txcoord::coordinator {
@@ -135,9 +134,6 @@ bool FramedParticipantTransport::EnqueueLocked(const std::string& endpoint, Job 
 }
 
 void FramedParticipantTransport::Work(Peer* peer) {
-  // Each call blocks this thread anyway: a callback's log record (a vote
-  // that decides, a transaction's end) may be written on it.
-  wal::WriteHereScope write_here;
   mu_.Lock();
   for (;;) {
     if (peer->queue.empty() && !stopping_) {

@@ -4,7 +4,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "coordinator/wal/decision_log.h"
 
 namespace txcoord::sim {
 namespace {
@@ -73,12 +72,7 @@ void SimParticipantTransport::Send(const std::string& endpoint, const std::strin
   ParticipantNode* node = target->node;
   net_->Call<Reply>(
       options_.from, node->id(), what, timeout, /*idempotent=*/true,
-      [node, serve = std::move(serve)](auto reply) { reply(serve(node)); },
-      [done = std::move(done)](Reply reply) {
-        // As the daemon's framed transport, whose threads wait for answers.
-        wal::WriteHereScope write_here;
-        done(std::move(reply));
-      });
+      [node, serve = std::move(serve)](auto reply) { reply(serve(node)); }, std::move(done));
 }
 
 void SimParticipantTransport::Prepare(const std::string& endpoint, const std::string& txid,
