@@ -42,8 +42,11 @@ struct SimWalOptions {
   size_t rotate_records = 0;  // rotate past this many records in a segment; 0: never
   // Chance that an Append on a wal::WriteHereScope that finds the log idle
   // writes and syncs its batch at once and runs its callbacks before it
-  // returns, as wal::Log does on such a thread (the sync then takes no
-  // simulated time).
+  // returns, as wal::Log does on such a thread. What this models is the
+  // runtime re-entered from its own Append; not modelled: the sync takes
+  // no simulated time (no crash or event falls between the write and the
+  // sync), and a rotation it makes due happens at once rather than on the
+  // writer (wal::Log's own tests cover both).
   double appender_writes = 0.5;
   // Deliberate bug for the checker's own test: a synced append is reported
   // durable as soon as its batch is written, before its fdatasync.

@@ -151,9 +151,10 @@ void Log::Impl::Append(uint8_t type, absl::string_view payload, bool sync,
     queued_bytes_ = 0;
     writing_ = true;
   }
-  answering_ = this;
+  // Restored after: a callback of another log's batch may append here.
+  const Impl* const outer = std::exchange(answering_, this);
   const bool rotate = WriteAndAnswer(&batch, /*by_appender=*/true);
-  answering_ = nullptr;
+  answering_ = outer;
   absl::MutexLock lock(&mu_);
   writing_ = false;
   rotate_due_ = rotate;

@@ -79,7 +79,9 @@ class Log final : public DecisionLog {
       const LogOptions& options, const std::function<void(const Record&)>& replay);
 
   // Writes what is queued, syncs, stops the writer thread. Appends must
-  // not race with destruction.
+  // not race with destruction: the log must outlive every Append call, not
+  // only its callbacks (an appender that wrote its batch takes the log's
+  // lock once more after the callbacks).
   ~Log() override;
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;

@@ -250,7 +250,8 @@ TEST(WalAppenderTest, ThreadsInAndOutOfTheScopeAtOnceKeepEachThreadsOrderAndLose
   EXPECT_EQ(failures, 0);
   const Log::Stats stats = log.stats();
   EXPECT_EQ(stats.records, static_cast<uint64_t>(kThreads * kPerThread));
-  EXPECT_GT(stats.appender_batches, 0u);
+  // How many batches appenders wrote depends on the scheduling (the tests
+  // above take each path for certain); this one asks that none is lost.
   opened.log->reset();  // a clean close syncs the unsynced tail
   fs.Crash();
   testing::Opened reopened = OpenLog(FakeOptions(&fs));

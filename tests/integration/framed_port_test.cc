@@ -176,6 +176,50 @@ TEST_F(FramedPortTest, BranchesRunAtOnceCommitEverywhere) {
       << CoordinatorCounter("txcoord_framed_participant_calls_total");
 }
 
+// A Commit that carries its branches' signed votes decides on the thread
+// that serves it, and with the log idle that thread writes and syncs the
+// COMMIT record itself (wal-format.md, "Writing: group commit"). An agent
+// signs once it has this coordinator's key, from its first enlistment.
+TEST_F(FramedPortTest, ACommitCarryingItsVotesWritesItsRecordOnItsOwnThread) {
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(agents_[i]->ExecuteOne("", "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)").ok());
+  }
+  ClientOptions reserving;
+  reserving.framed_address = cluster_->coordinator_framed_address();
+  reserving.reserve_txids = 8;
+  Client client(cluster_->coordinator_address(), reserving);
+  constexpr int kTransactions = 4;
+  for (int n = 0; n < kTransactions; ++n) {
+    absl::StatusOr<Transaction> tx = client.BeginTransaction(absl::Seconds(30));
+    ASSERT_TRUE(tx.ok()) << tx.status();
+    ExecuteOptions prepare;
+    prepare.prepare = true;
+    std::vector<Transaction::Branch> branches;
+    for (int i = 0; i < 3; ++i) {
+      branches.push_back({agents_[i],
+                          {{"INSERT INTO t (id, v) VALUES (?1, ?2)", {int64_t{n * 3 + i}, "own"}}},
+                          prepare});
+    }
+    for (const absl::StatusOr<ExecuteResult>& result : tx->ExecuteAll(branches)) {
+      ASSERT_TRUE(result.ok()) << result.status();
+    }
+    absl::StatusOr<CommitResult> committed = tx->Commit();
+    ASSERT_TRUE(committed.ok()) << committed.status();
+    ASSERT_TRUE(committed->committed) << committed->reason;
+    // Phase 2 done and its END written before the next one begins: the
+    // writer wrote the EXPIRED mark, the first COMMIT and every END.
+    ASSERT_TRUE(RowsBecome((n + 1) * 3));
+    ASSERT_TRUE(Eventually(
+        [&] { return CoordinatorCounter("txcoord_wal_batches_total{writer=\"log\"}") == n + 3; },
+        absl::Seconds(10)))
+        << CoordinatorCounter("txcoord_wal_batches_total{writer=\"log\"}");
+  }
+  // The first Commit waited for the agents' Enlists (no key yet); the
+  // others decided and wrote on their own threads.
+  EXPECT_EQ(CoordinatorCounter("txcoord_wal_batches_total{writer=\"appender\"}"),
+            kTransactions - 1);
+}
+
 TEST_F(FramedPortTest, TransfersConserveMoneyAndLeaveNothingPrepared) {
   BankOptions options;
   options.accounts = 60;
