@@ -28,6 +28,13 @@ using ::testing::IsSupersetOf;
 using testing::kType;
 using testing::OpenLog;
 
+// What a fresh Open of `fs` replays (a failure, and nothing, if it fails).
+std::vector<std::string> ReplayedOnReopen(FakeFileSystem* fs) {
+  testing::Opened reopened = OpenLog(FakeOptions(fs));
+  EXPECT_TRUE(reopened.log.ok()) << reopened.log.status();
+  return reopened.replayed;
+}
+
 // Which thread ran a callback, and whether it had run when Append returned.
 struct Answer {
   std::atomic<bool> called{false};
@@ -77,9 +84,7 @@ TEST(WalAppenderTest, AnAppendInTheScopeIsSyncedOnItsOwnThreadAndAnsweredBeforeI
 
   fs.Crash();
   opened.log->reset();
-  testing::Opened reopened = OpenLog(FakeOptions(&fs));
-  ASSERT_TRUE(reopened.log.ok());
-  EXPECT_THAT(reopened.replayed, ElementsAre("decision", "queued"));
+  EXPECT_THAT(ReplayedOnReopen(&fs), ElementsAre("decision", "queued"));
 }
 
 TEST(WalAppenderTest, WithTheOptionOffTheWriterWritesEveryBatch) {
@@ -123,9 +128,7 @@ TEST(WalAppenderTest, AnAppenderFindingABatchUnderWayOnlyQueuesBehindIt) {
   EXPECT_EQ(log.stats().appender_batches, 0u);
   fs.SetSyncHook(nullptr);
   opened.log->reset();
-  testing::Opened reopened = OpenLog(FakeOptions(&fs));
-  ASSERT_TRUE(reopened.log.ok());
-  EXPECT_THAT(reopened.replayed, ElementsAre("first", "second"));
+  EXPECT_THAT(ReplayedOnReopen(&fs), ElementsAre("first", "second"));
 }
 
 TEST(WalAppenderTest, ACallbackOfAnAppendersBatchQueuesWhatItAppendsForTheWriter) {
@@ -149,9 +152,7 @@ TEST(WalAppenderTest, ACallbackOfAnAppendersBatchQueuesWhatItAppendsForTheWriter
   EXPECT_NE(end.thread, std::this_thread::get_id());
   EXPECT_EQ(log.stats().appender_batches, 1u);
   opened.log->reset();
-  testing::Opened reopened = OpenLog(FakeOptions(&fs));
-  ASSERT_TRUE(reopened.log.ok());
-  EXPECT_THAT(reopened.replayed, ElementsAre("commit", "end"));
+  EXPECT_THAT(ReplayedOnReopen(&fs), ElementsAre("commit", "end"));
 }
 
 TEST(WalAppenderTest, AFailedSyncOnTheAppendersThreadFailsTheLogForGood) {
