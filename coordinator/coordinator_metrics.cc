@@ -140,7 +140,8 @@ void CoordinatorMetrics::WatchLog(const wal::Log* log) {
   constexpr char kBatchesHelp[] =
       "Write-ahead log batches written (one write, and one fdatasync if a record in it asked "
       "for one), by the thread that wrote them: the log's writer thread, or the appending "
-      "thread (a framed Commit's, which found the log idle).";
+      "thread (a framed Commit's that found the log idle, or one that wrote an END record "
+      "alone).";
   registry_->AddCounterFunction(
       kBatches, kBatchesHelp,
       [log] {

@@ -136,14 +136,18 @@ void Log::Impl::Append(uint8_t type, absl::string_view payload, bool sync,
   // A callback appending again only queues: its batch is still being
   // answered, and the next one is the writer's.
   const bool in_callback = answering_ == this;
+  // A record nobody waits for, alone in the queue, costs this thread one
+  // write call (no sync, no callback): cheaper than waking the writer.
+  const bool lone_write = !sync && !p.done;
   std::vector<Pending> batch;
   {
     absl::MutexLock lock(&mu_);
     if (!in_callback) mu_.Await(absl::Condition(this, &Impl::QueueHasRoom));
     queued_bytes_ += p.frame.size();
     queue_.push_back(std::move(p));
-    if (in_callback || !options_.appenders_write || !WriteHereScope::active() || writing_ ||
-        rotate_due_ || stopping_ || !failure_.ok()) {
+    const bool may_write = WriteHereScope::active() || (lone_write && queue_.size() == 1);
+    if (in_callback || !options_.appenders_write || !may_write || writing_ || rotate_due_ ||
+        stopping_ || !failure_.ok()) {
       return;
     }
     // Idle: this thread writes what is queued, its own record with it.

@@ -53,7 +53,9 @@ struct LogOptions {
 
   // An Append on a thread in a WriteHereScope that finds no batch being
   // written writes (and syncs) it there, and runs its callbacks before it
-  // returns. false: the writer thread writes every batch.
+  // returns; so does, on any thread, an Append without sync and without a
+  // callback that finds nothing else queued (one write call). false: the
+  // writer thread writes every batch.
   bool appenders_write = true;
   // Append waits while this many bytes are queued and not yet written, so a
   // producer faster than the disk cannot grow memory without bound. Appends
@@ -90,7 +92,9 @@ class Log final : public DecisionLog {
   // and, if `sync`, durable; or with the error that made the log fail. It
   // runs on the writer thread; or, on a thread in a WriteHereScope that
   // found the log idle (options.appenders_write), on that thread before
-  // Append returns: this thread then wrote and synced the batch itself. A record appended without
+  // Append returns: this thread then wrote and synced the batch itself. A
+  // record without sync and without `done`, appended to an idle log with
+  // nothing queued, is written by the calling thread whatever its scope. A record appended without
   // sync becomes durable with the next synced batch. After any write or sync failure the log is
   // failed for good: `done` gets that error for this and every later append.
   // A type outside 1..127 or a payload over kMaxPayloadBytes gets

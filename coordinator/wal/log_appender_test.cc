@@ -176,6 +176,58 @@ TEST(WalAppenderTest, AFailedSyncOnTheAppendersThreadFailsTheLogForGood) {
   EXPECT_EQ(fs.counters().syncs, after_failure.syncs);
 }
 
+TEST(WalAppenderTest, ARecordNobodyWaitsForIsWrittenByItsCallerWhenNothingElseIsQueued) {
+  FakeFileSystem fs;
+  testing::Opened opened = OpenLog(FakeOptions(&fs));
+  ASSERT_TRUE(opened.log.ok());
+  Log& log = **opened.log;
+  const auto before = fs.counters();
+  // No scope, no sync, no callback: one write call on this thread.
+  log.Append(kType, "end", /*sync=*/false, nullptr);
+  EXPECT_EQ(fs.counters().writes - before.writes, 1u) << "not written before Append returned";
+  EXPECT_EQ(fs.counters().syncs, before.syncs);
+  EXPECT_EQ(log.stats().appender_batches, 1u);
+  // With a callback, the writer writes it and answers.
+  Answer answer;
+  log.Append(kType, "watched", /*sync=*/false, answer.Callback());
+  answer.notified.WaitForNotification();
+  EXPECT_NE(answer.thread, std::this_thread::get_id());
+  EXPECT_EQ(log.stats().appender_batches, 1u);
+  // Written, not synced, until the next synced batch.
+  EXPECT_GT(fs.UnsyncedBytes(testing::SegmentPath(1)), 0u);
+  ASSERT_TRUE(log.AppendSync(kType, "commit").ok());
+  fs.Crash();
+  opened.log->reset();
+  EXPECT_THAT(ReplayedOnReopen(&fs), ElementsAre("end", "watched", "commit"));
+}
+
+TEST(WalAppenderTest, ARecordNobodyWaitsForQueuesBehindABatchUnderWay) {
+  FakeFileSystem fs;
+  testing::Opened opened = OpenLog(FakeOptions(&fs));
+  ASSERT_TRUE(opened.log.ok());
+  Log& log = **opened.log;
+  absl::Notification writer_inside;
+  absl::Notification release;
+  fs.SetSyncHook([&](const std::string&) {
+    if (writer_inside.HasBeenNotified()) return;
+    writer_inside.Notify();
+    release.WaitForNotification();
+  });
+  Answer first;
+  log.Append(kType, "first", /*sync=*/true, first.Callback());
+  writer_inside.WaitForNotification();
+  const auto before = fs.counters();
+  log.Append(kType, "end", /*sync=*/false, nullptr);
+  EXPECT_EQ(fs.counters().writes, before.writes) << "written while another batch was unsynced";
+  release.Notify();
+  first.notified.WaitForNotification();
+  ASSERT_TRUE(log.AppendSync(kType, "last").ok());
+  EXPECT_EQ(log.stats().appender_batches, 0u);
+  fs.SetSyncHook(nullptr);
+  opened.log->reset();
+  EXPECT_THAT(ReplayedOnReopen(&fs), ElementsAre("first", "end", "last"));
+}
+
 TEST(WalAppenderTest, SegmentsFilledByAppendersAreRotatedByTheWriterAndNothingIsLost) {
   FakeFileSystem fs;
   std::vector<std::string> acknowledged;
