@@ -24,6 +24,7 @@ namespace {
 
 using ::testing::ElementsAre;
 using testing::FakeOptions;
+using testing::FirstSyncGate;
 using ::testing::IsSupersetOf;
 using testing::kType;
 using testing::OpenLog;
@@ -107,22 +108,16 @@ TEST(WalAppenderTest, AnAppenderFindingABatchUnderWayOnlyQueuesBehindIt) {
   ASSERT_TRUE(opened.log.ok());
   Log& log = **opened.log;
   // The writer is held inside the sync of a batch appended outside the scope.
-  absl::Notification writer_inside;
-  absl::Notification release;
-  fs.SetSyncHook([&](const std::string&) {
-    if (writer_inside.HasBeenNotified()) return;
-    writer_inside.Notify();
-    release.WaitForNotification();
-  });
+  FirstSyncGate gate(&fs);
   log.Append(kType, "first", /*sync=*/true, nullptr);
-  writer_inside.WaitForNotification();
+  gate.WaitUntilWriterIsInside();
   Answer second;
   {
     WriteHereScope write_here;
     log.Append(kType, "second", /*sync=*/true, second.Callback());
   }
   EXPECT_FALSE(second.called) << "answered while the batch before it was still unsynced";
-  release.Notify();
+  gate.Release();
   second.notified.WaitForNotification();
   EXPECT_NE(second.thread, std::this_thread::get_id());
   EXPECT_EQ(log.stats().appender_batches, 0u);
@@ -206,20 +201,14 @@ TEST(WalAppenderTest, ARecordNobodyWaitsForQueuesBehindABatchUnderWay) {
   testing::Opened opened = OpenLog(FakeOptions(&fs));
   ASSERT_TRUE(opened.log.ok());
   Log& log = **opened.log;
-  absl::Notification writer_inside;
-  absl::Notification release;
-  fs.SetSyncHook([&](const std::string&) {
-    if (writer_inside.HasBeenNotified()) return;
-    writer_inside.Notify();
-    release.WaitForNotification();
-  });
+  FirstSyncGate gate(&fs);
   Answer first;
   log.Append(kType, "first", /*sync=*/true, first.Callback());
-  writer_inside.WaitForNotification();
+  gate.WaitUntilWriterIsInside();
   const auto before = fs.counters();
   log.Append(kType, "end", /*sync=*/false, nullptr);
   EXPECT_EQ(fs.counters().writes, before.writes) << "written while another batch was unsynced";
-  release.Notify();
+  gate.Release();
   first.notified.WaitForNotification();
   ASSERT_TRUE(log.AppendSync(kType, "last").ok());
   EXPECT_EQ(log.stats().appender_batches, 0u);

@@ -20,32 +20,12 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::ElementsAreArray;
 using testing::FakeOptions;
+using testing::FirstSyncGate;
 using testing::kType;
 using testing::OpenLog;
 using testing::Payload;
 using testing::Payloads;
 using ::testing::UnorderedElementsAreArray;
-
-// Holds the writer inside its first fdatasync until released, so a test can
-// pile appends up behind it: the deterministic way to build a batch.
-class FirstSyncGate {
- public:
-  explicit FirstSyncGate(FakeFileSystem* fs) : fs_(fs) {
-    fs->SetSyncHook([this](const std::string&) {
-      if (entered_.HasBeenNotified()) return;
-      entered_.Notify();
-      released_.WaitForNotification();
-    });
-  }
-  ~FirstSyncGate() { fs_->SetSyncHook(nullptr); }
-  void WaitUntilWriterIsInside() { entered_.WaitForNotification(); }
-  void Release() { released_.Notify(); }
-
- private:
-  FakeFileSystem* const fs_;
-  absl::Notification entered_;
-  absl::Notification released_;
-};
 
 TEST(WalLogTest, AppendedRecordsReplayInOrderAfterReopen) {
   FakeFileSystem fs;

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "coordinator/wal/fake_file_system.h"
 #include "coordinator/wal/log.h"
 #include "coordinator/wal/log_format.h"
@@ -67,6 +68,27 @@ inline std::vector<uint64_t> WriteRecords(FakeFileSystem* fs, int n) {
   }
   return offsets;
 }
+
+// Holds the writer (or whoever syncs) inside the first fdatasync until released, so a test can
+// pile appends up behind it: the deterministic way to build a batch.
+class FirstSyncGate {
+ public:
+  explicit FirstSyncGate(FakeFileSystem* fs) : fs_(fs) {
+    fs->SetSyncHook([this](const std::string&) {
+      if (entered_.HasBeenNotified()) return;
+      entered_.Notify();
+      released_.WaitForNotification();
+    });
+  }
+  ~FirstSyncGate() { fs_->SetSyncHook(nullptr); }
+  void WaitUntilWriterIsInside() { entered_.WaitForNotification(); }
+  void Release() { released_.Notify(); }
+
+ private:
+  FakeFileSystem* const fs_;
+  absl::Notification entered_;
+  absl::Notification released_;
+};
 
 }  // namespace txcoord::wal::testing
 
