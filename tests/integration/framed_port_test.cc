@@ -217,12 +217,14 @@ TEST_F(FramedPortTest, ACommitCarryingItsVotesWritesItsRecordOnItsOwnThread) {
                            absl::Seconds(10)))
         << Batches("log") << " + " << Batches("appender");
   }
-  // The writer wrote the EXPIRED mark and the first COMMIT, which waited
-  // for the agents' Enlists (no key yet). The other Commits decided and
-  // wrote on their own threads, and each END (no sync, nobody waiting,
+  // The writer wrote the EXPIRED mark, and the first COMMIT if that Commit
+  // came before the agents' Enlists (no key yet: it then decided when the
+  // last vote arrived, on another thread). Every other Commit decided and
+  // wrote on its own thread, and each END (no sync, nobody waiting,
   // nothing else queued) was written by the thread that appended it.
-  EXPECT_EQ(Batches("log"), 2);
-  EXPECT_EQ(Batches("appender"), 2 * kTransactions - 1);
+  EXPECT_EQ(Batches("log") + Batches("appender"), 1 + 2 * kTransactions);
+  EXPECT_LE(Batches("log"), 2);
+  EXPECT_GE(Batches("appender"), 2 * kTransactions - 1);
 }
 
 TEST_F(FramedPortTest, TransfersConserveMoneyAndLeaveNothingPrepared) {
