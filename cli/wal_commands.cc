@@ -146,6 +146,10 @@ std::string SegmentState(const wal::SegmentReport& s) {
     return absl::StrCat("ok; torn tail at offset ", s.good_bytes, " (", s.tail_problem,
                         "): cut on the next start");
   }
+  if (s.zero_tail_bytes > 0) {
+    return absl::StrCat("ok; ", s.zero_tail_bytes,
+                        " zero bytes written ahead of appends from offset ", s.good_bytes);
+  }
   return "ok";
 }
 
@@ -175,6 +179,7 @@ void WriteReport(JsonWriter& json, const WalReport& report, bool with_records) {
     json.Key("file").String(s.file).Key("sequence").Uint(s.sequence).Key("bytes").Uint(s.bytes);
     json.Key("live").Bool(s.live).Key("base").Bool(s.base).Key("records").Uint(s.records);
     json.Key("torn_tail").Bool(s.torn_tail).Key("good_bytes").Uint(s.good_bytes);
+    json.Key("zero_tail_bytes").Uint(s.zero_tail_bytes);
     json.Key("problem").String(s.live && !s.status.ok() ? std::string(s.status.message())
                                                         : s.tail_problem);
     json.EndObject();

@@ -152,6 +152,12 @@ void CoordinatorMetrics::WatchLog(const wal::Log* log) {
   registry_->AddCounterFunction(
       kBatches, kBatchesHelp, [log] { return static_cast<double>(log->stats().appender_batches); },
       {{"writer", "appender"}});
+  registry_->AddCounterFunction(
+      "txcoord_wal_preallocations_total",
+      "Zero fills written and synced ahead of the write-ahead log's appends "
+      "(--wal_preallocate_bytes): each holds the log for one write and fdatasync of up to that "
+      "many bytes.",
+      [log] { return static_cast<double>(log->stats().preallocations); });
 }
 
 }  // namespace txcoord::coordinator

@@ -36,13 +36,18 @@ absl::Status NotFound(absl::string_view op, absl::string_view path) {
 // opened, like a descriptor of a process that did not survive.
 class FakeFileSystem::Handle final : public WritableFile {
  public:
-  Handle(FakeFileSystem* fs, std::shared_ptr<Node> node, std::string path, uint64_t epoch)
-      : fs_(fs), node_(std::move(node)), path_(std::move(path)), epoch_(epoch) {}
+  Handle(FakeFileSystem* fs, std::shared_ptr<Node> node, std::string path, uint64_t epoch,
+         uint64_t position)
+      : fs_(fs), node_(std::move(node)), path_(std::move(path)), epoch_(epoch), pos_(position) {}
   Handle(const Handle&) = delete;
   Handle& operator=(const Handle&) = delete;
 
   absl::Status Append(absl::string_view data) override { return fs_->HandleAppend(this, data); }
   absl::Status Sync() override { return fs_->HandleSync(this); }
+  absl::Status Preallocate(uint64_t end) override {
+    if (absl::Status s = fs_->HandleZeroFill(this, end); !s.ok()) return s;
+    return fs_->HandleSync(this);
+  }
   absl::Status Close() override {
     closed_ = true;
     return absl::OkStatus();
@@ -54,6 +59,7 @@ class FakeFileSystem::Handle final : public WritableFile {
   const std::shared_ptr<Node> node_;
   const std::string path_;
   const uint64_t epoch_;
+  uint64_t pos_;  // where the next Append writes
   bool closed_ = false;
 };
 
@@ -77,7 +83,7 @@ void FakeFileSystem::Crash() {
   for (auto& [unused, dir] : dirs_) {
     dir.live = dir.durable;
     for (auto& [name, node] : dir.live) {
-      node->data.resize(node->synced);
+      node->data = node->durable;
     }
   }
   ++epoch_;
@@ -103,7 +109,10 @@ std::string FakeFileSystem::Contents(const std::string& path) const {
 uint64_t FakeFileSystem::UnsyncedBytes(const std::string& path) const {
   absl::ReaderMutexLock lock(&mu_);
   auto node = FindNode(path);
-  return node ? node->data.size() - node->synced : 0;
+  if (node == nullptr) return 0;
+  const auto differ = std::mismatch(node->data.begin(), node->data.end(), node->durable.begin(),
+                                    node->durable.end());
+  return node->data.end() - differ.first;
 }
 
 void FakeFileSystem::SetContents(const std::string& path, const std::string& data) {
@@ -112,7 +121,7 @@ void FakeFileSystem::SetContents(const std::string& path, const std::string& dat
   SplitPath(path, &dir_name, &name);
   auto node = std::make_shared<Node>();
   node->data = data;
-  node->synced = data.size();
+  node->durable = data;
   EnsureDir(dir_name);
   Dir& dir = dirs_[dir_name];
   dir.live[name] = node;
@@ -174,16 +183,45 @@ absl::Status FakeFileSystem::HandleAppend(Handle* h, absl::string_view data) {
     return absl::FailedPreconditionError(absl::StrCat("write ", h->path_, ": stale handle"));
   }
   if (absl::Status s = CheckFault(FsOp::kWrite); !s.ok()) return s;
-  if (data.size() > free_bytes_) {
-    h->node_->data.append(data.data(), free_bytes_);
+  std::string& file = h->node_->data;
+  // Only bytes past the end of the file take space; the rest overwrite.
+  const uint64_t end = h->pos_ + data.size();
+  const uint64_t growth = end > file.size() ? end - file.size() : 0;
+  size_t fits = data.size();
+  if (growth > free_bytes_) fits = data.size() - static_cast<size_t>(growth - free_bytes_);
+  if (file.size() < h->pos_ + fits) file.resize(h->pos_ + fits);
+  file.replace(h->pos_, fits, data.data(), fits);
+  h->pos_ += fits;
+  if (growth > free_bytes_) {
     free_bytes_ = 0;
     return absl::Status(absl::ErrnoToStatusCode(ENOSPC),
                         absl::StrCat("write ", h->path_, ": No space left on device"));
   }
-  if (free_bytes_ != std::numeric_limits<uint64_t>::max()) free_bytes_ -= data.size();
-  h->node_->data.append(data.data(), data.size());
+  if (free_bytes_ != std::numeric_limits<uint64_t>::max()) free_bytes_ -= growth;
   ++counters_.writes;
   trace_.push_back(absl::StrCat("write ", h->path_));
+  return absl::OkStatus();
+}
+
+absl::Status FakeFileSystem::HandleZeroFill(Handle* h, uint64_t end) {
+  absl::MutexLock lock(&mu_);
+  if (h->closed_ || h->epoch_ != epoch_) {
+    return absl::FailedPreconditionError(absl::StrCat("write ", h->path_, ": stale handle"));
+  }
+  if (absl::Status s = CheckFault(FsOp::kWrite); !s.ok()) return s;
+  std::string& file = h->node_->data;
+  if (end <= file.size()) return absl::OkStatus();
+  const uint64_t growth = end - file.size();
+  if (growth > free_bytes_) {
+    file.resize(file.size() + free_bytes_, '\0');
+    free_bytes_ = 0;
+    return absl::Status(absl::ErrnoToStatusCode(ENOSPC),
+                        absl::StrCat("write zeros to ", h->path_, ": No space left on device"));
+  }
+  if (free_bytes_ != std::numeric_limits<uint64_t>::max()) free_bytes_ -= growth;
+  file.resize(end, '\0');
+  ++counters_.writes;
+  trace_.push_back(absl::StrCat("zeros ", h->path_, " ", end));
   return absl::OkStatus();
 }
 
@@ -199,7 +237,7 @@ absl::Status FakeFileSystem::HandleSync(Handle* h) {
     return absl::FailedPreconditionError(absl::StrCat("fdatasync ", h->path_, ": stale handle"));
   }
   if (absl::Status s = CheckFault(FsOp::kSync); !s.ok()) return s;
-  h->node_->synced = h->node_->data.size();
+  h->node_->durable = h->node_->data;
   ++counters_.syncs;
   trace_.push_back(absl::StrCat("sync ", h->path_));
   return absl::OkStatus();
@@ -215,9 +253,9 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FakeFileSystem::NewWritableFile(
   auto& node = dir->live[name];
   if (node == nullptr) node = std::make_shared<Node>();
   node->data.clear();
-  node->synced = 0;
+  node->durable.clear();
   trace_.push_back(absl::StrCat("create ", path));
-  return std::unique_ptr<WritableFile>(new Handle(this, node, path, epoch_));
+  return std::unique_ptr<WritableFile>(new Handle(this, node, path, epoch_, 0));
 }
 
 absl::StatusOr<std::unique_ptr<WritableFile>> FakeFileSystem::NewAppendableFile(
@@ -227,7 +265,7 @@ absl::StatusOr<std::unique_ptr<WritableFile>> FakeFileSystem::NewAppendableFile(
   if (node == nullptr) return NotFound("open for append", path);
   if (absl::Status s = CheckFault(FsOp::kCreate); !s.ok()) return s;
   trace_.push_back(absl::StrCat("open ", path));
-  return std::unique_ptr<WritableFile>(new Handle(this, node, path, epoch_));
+  return std::unique_ptr<WritableFile>(new Handle(this, node, path, epoch_, node->data.size()));
 }
 
 absl::StatusOr<std::unique_ptr<SequentialFile>> FakeFileSystem::NewSequentialFile(
@@ -315,7 +353,7 @@ absl::Status FakeFileSystem::Truncate(const std::string& path, uint64_t size) {
   if (node == nullptr) return NotFound("open for truncate", path);
   if (absl::Status s = CheckFault(FsOp::kTruncate); !s.ok()) return s;
   node->data.resize(size);
-  node->synced = node->data.size();
+  node->durable = node->data;
   trace_.push_back(absl::StrCat("truncate ", path, " ", size));
   return absl::OkStatus();
 }

@@ -29,8 +29,8 @@ namespace txcoord::wal {
 enum class FsOp {
   kAny,     // every kind below
   kCreate,  // NewWritableFile, NewAppendableFile
-  kWrite,   // WritableFile::Append
-  kSync,    // WritableFile::Sync
+  kWrite,   // WritableFile::Append; the zeros of Preallocate
+  kSync,    // WritableFile::Sync; the sync of Preallocate
   kSyncDir,
   kRename,
   kRemove,
@@ -39,7 +39,9 @@ enum class FsOp {
 
 // Thread-safe. Simplifications (on purpose, they make tests stricter or
 // simpler, never laxer): directories exist durably once created; a Crash
-// keeps exactly the synced prefix of each file (a real disk may keep more);
+// keeps exactly the bytes of each file as of its last sync, so it takes
+// back unsynced overwrites of preallocated zeros as well as unsynced
+// appends (a real disk may keep more of either);
 // removing a file gives no space back to SetFreeBytes.
 class FakeFileSystem final : public FileSystem {
  public:
@@ -55,7 +57,7 @@ class FakeFileSystem final : public FileSystem {
   // Leaves `bytes` of free space: an Append that does not fit writes the part
   // that fits (a short write) and fails with ENOSPC (RESOURCE_EXHAUSTED).
   void SetFreeBytes(uint64_t bytes);
-  // Power loss: each file keeps only its synced bytes, each directory only
+  // Power loss: each file goes back to its bytes at its last sync, each directory only
   // the entries it had at its last SyncDir, and every file handle opened
   // before fails from now on. Faults and free space are left as they are.
   void Crash();
@@ -67,12 +69,13 @@ class FakeFileSystem final : public FileSystem {
   bool Exists(const std::string& path) const;
   // Current bytes of `path` ("" if it does not exist).
   std::string Contents(const std::string& path) const;
-  // Bytes of `path` that a Crash would drop now.
+  // Bytes of `path` that a Crash would drop or take back now: from the
+  // first byte that differs from the synced state to the end.
   uint64_t UnsyncedBytes(const std::string& path) const;
   // Creates or replaces `path` with `data`, durably (entry and bytes).
   void SetContents(const std::string& path, const std::string& data);
   struct Counters {
-    uint64_t writes = 0;     // successful Appends
+    uint64_t writes = 0;     // successful Appends and Preallocates' zero writes
     uint64_t syncs = 0;      // successful file Syncs
     uint64_t dir_syncs = 0;  // successful SyncDirs
   };
@@ -100,7 +103,7 @@ class FakeFileSystem final : public FileSystem {
   class Handle;
   struct Node {
     std::string data;
-    size_t synced = 0;  // data[0, synced) survives a Crash
+    std::string durable;  // what survives a Crash: data as of its last sync
   };
   using Entries = std::map<std::string, std::shared_ptr<Node>>;
   struct Dir {
@@ -122,6 +125,7 @@ class FakeFileSystem final : public FileSystem {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   std::shared_ptr<Node> FindNode(const std::string& path) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   absl::Status HandleAppend(Handle* h, absl::string_view data);
+  absl::Status HandleZeroFill(Handle* h, uint64_t end);
   absl::Status HandleSync(Handle* h);
 
   mutable absl::Mutex mu_;

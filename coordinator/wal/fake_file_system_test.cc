@@ -93,6 +93,49 @@ TEST_F(FakeFileSystemTest, FullDiskWritesWhatFitsThenFailsWithEnospc) {
   EXPECT_FALSE(file->Append("g").ok());
 }
 
+TEST_F(FakeFileSystemTest, PreallocateWritesSyncedZerosAndAppendsGoOnWhereTheyWere) {
+  auto file = Create("/d/f");
+  ASSERT_TRUE(fs_.SyncDir("/d").ok());
+  ASSERT_TRUE(file->Append("head").ok());
+  ASSERT_TRUE(file->Preallocate(10).ok());
+  EXPECT_EQ(fs_.Contents("/d/f"), std::string("head") + std::string(6, '\0'));
+  EXPECT_EQ(fs_.UnsyncedBytes("/d/f"), 0u);
+  EXPECT_EQ(fs_.counters().syncs, 1u);
+  ASSERT_TRUE(file->Append("ab").ok());
+  EXPECT_EQ(fs_.Contents("/d/f"), std::string("headab") + std::string(4, '\0'));
+  // Past the zeros the file grows again.
+  ASSERT_TRUE(file->Append("cdefgh").ok());
+  EXPECT_EQ(fs_.Contents("/d/f"), "headabcdefgh");
+  ASSERT_TRUE(file->Preallocate(4).ok());  // shorter than the file: only syncs
+  EXPECT_EQ(fs_.Contents("/d/f"), "headabcdefgh");
+}
+
+TEST_F(FakeFileSystemTest, CrashTakesBackAnUnsyncedOverwriteOfPreallocatedZeros) {
+  auto file = Create("/d/f");
+  ASSERT_TRUE(fs_.SyncDir("/d").ok());
+  ASSERT_TRUE(file->Append("a").ok());
+  ASSERT_TRUE(file->Preallocate(8).ok());
+  ASSERT_TRUE(file->Append("bc").ok());
+  ASSERT_TRUE(file->Sync().ok());
+  ASSERT_TRUE(file->Append("de").ok());
+  EXPECT_EQ(fs_.UnsyncedBytes("/d/f"), 5u);  // from the first byte that differs
+  fs_.Crash();
+  EXPECT_EQ(fs_.Contents("/d/f"), std::string("abc") + std::string(5, '\0'));
+}
+
+TEST_F(FakeFileSystemTest, PreallocateOnAFullDiskWritesWhatFitsThenFailsWithEnospc) {
+  auto file = Create("/d/f");
+  ASSERT_TRUE(file->Append("ab").ok());
+  fs_.SetFreeBytes(3);
+  absl::Status s = file->Preallocate(10);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(s.message(), HasSubstr("No space left on device"));
+  EXPECT_EQ(fs_.Contents("/d/f"), std::string("ab") + std::string(3, '\0'));
+  // Overwriting the zeros takes no space; growing the file does.
+  EXPECT_TRUE(file->Append("cde").ok());
+  EXPECT_EQ(file->Append("f").code(), absl::StatusCode::kResourceExhausted);
+}
+
 TEST_F(FakeFileSystemTest, TruncateIsDurable) {
   auto file = Create("/d/f");
   ASSERT_TRUE(fs_.SyncDir("/d").ok());

@@ -26,12 +26,20 @@ class WritableFile {
  public:
   virtual ~WritableFile() = default;
 
-  // Writes all of `data` at the end of the file (looping over short writes).
-  // On error an unknown prefix of `data` may have been written.
+  // Writes all of `data` where the last Append ended (at first: the end of
+  // the file as opened), looping over short writes; over zeros that
+  // Preallocate put there, or past the end. On error an unknown prefix of
+  // `data` may have been written.
   ABSL_MUST_USE_RESULT virtual absl::Status Append(absl::string_view data) = 0;
-  // Makes every byte appended so far durable (fdatasync). After a failed
+  // Makes every byte written so far durable (fdatasync). After a failed
   // Sync nothing about earlier unsynced bytes is known: never retry it.
   ABSL_MUST_USE_RESULT virtual absl::Status Sync() = 0;
+  // Writes zeros from the end of the file up to `end` bytes (nothing if it
+  // is that long already) without moving where Append writes, then syncs
+  // the file like Sync. Appends over those zeros then overwrite blocks the
+  // file already has, so their fdatasync need not also make a new file
+  // size durable. On error an unknown part of the zeros may be written.
+  ABSL_MUST_USE_RESULT virtual absl::Status Preallocate(uint64_t end) = 0;
   // Releases the file; does not sync.
   ABSL_MUST_USE_RESULT virtual absl::Status Close() = 0;
 };
@@ -53,7 +61,8 @@ class FileSystem {
   // Creates `path`, or empties it if it exists.
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewWritableFile(
       const std::string& path) = 0;
-  // Opens an existing `path` to append after its current end.
+  // Opens an existing `path` to append after its current end (nothing after
+  // that end is preallocated: cut such zeros with Truncate first).
   virtual absl::StatusOr<std::unique_ptr<WritableFile>> NewAppendableFile(
       const std::string& path) = 0;
   virtual absl::StatusOr<std::unique_ptr<SequentialFile>> NewSequentialFile(

@@ -2,6 +2,7 @@
 // cut a torn tail; and the public calls that only touch the queue.
 #include "coordinator/wal/log.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +21,21 @@ std::string ParentDir(const std::string& dir) {
   const size_t slash = d.rfind('/');
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : d.substr(0, slash);
+}
+
+// What of a torn tail goes into its .broken copy: the torn record as far as
+// its header claims, and every byte up to the last that is not zero; not the
+// zeros after that, the segment's preallocated space (megabytes of it).
+absl::string_view BytesWorthKeeping(absl::string_view tail) {
+  size_t keep = std::min(tail.size(), kRecordHeaderBytes);
+  if (tail.size() >= kRecordHeaderBytes) {
+    uint32_t length = 0;
+    for (int i = 3; i >= 0; --i) length = (length << 8) | static_cast<uint8_t>(tail[4 + i]);
+    if (length <= kMaxPayloadBytes) keep = std::min(tail.size(), kRecordHeaderBytes + length);
+  }
+  const size_t last = tail.find_last_not_of('\0');
+  if (last != absl::string_view::npos) keep = std::max(keep, last + 1);
+  return tail.substr(0, keep);
 }
 
 }  // namespace
@@ -62,12 +78,16 @@ absl::Status Log::Impl::Recover(const std::function<void(const Record&)>& replay
   }
   if (plan.live.empty()) {
     if (absl::Status s = CreateSegment(1, kFlagBase, "", &file_); !s.ok()) return s;
-    segments_.push_back(Segment{1, kSegmentHeaderBytes});
+    segments_.push_back(Segment{1, kSegmentHeaderBytes, kSegmentHeaderBytes});
     TXLOG(INFO) << "wal: created " << SegmentPath(1);
   } else {
     auto file = fs_->NewAppendableFile(plan.live.back().path);
     if (!file.ok()) return file.status();
     file_ = std::move(*file);
+  }
+  // Zeros ahead of the appends (those a last run wrote were cut above).
+  if (UpkeepDue() == Upkeep::kPreallocate) {
+    if (absl::Status s = Preallocate(); !s.ok()) return s;
   }
   absl::MutexLock lock(&mu_);
   PublishSegments();
@@ -86,11 +106,17 @@ absl::Status Log::Impl::ReplaySegment(const SegmentFile& segment, bool is_last,
   if (absl::Status s = SegmentVerdict(segment.path, scan, is_last); !s.ok()) return s;
   if (scan.state == SegmentScan::State::kTorn) {
     if (absl::Status s = CutTornTail(segment, data, scan); !s.ok()) return s;
+  } else if (scan.state == SegmentScan::State::kZeroTail) {
+    // Space written ahead of the appends: appends go on from the last
+    // record, after the file's end, so the zeros go and are written again.
+    if (absl::Status s = fs_->Truncate(segment.path, scan.good_bytes); !s.ok()) return s;
+    TXLOG(INFO) << "wal: " << segment.path << " ends at offset " << scan.good_bytes << " ("
+                << scan.file_bytes - scan.good_bytes << " zero bytes after it cut)";
   }
   // PlanLog refuses a gap in the sequence: replayed segments are consecutive.
   TXCOORD_CHECK(segments_.empty() || segments_.back().sequence + 1 == segment.sequence)
       << "wal: segment " << segment.sequence << " replayed after " << segments_.back().sequence;
-  segments_.push_back(Segment{segment.sequence, scan.good_bytes});
+  segments_.push_back(Segment{segment.sequence, scan.good_bytes, scan.good_bytes});
   absl::MutexLock lock(&mu_);
   stats_.replayed += replayed;
   return absl::OkStatus();
@@ -103,7 +129,8 @@ absl::Status Log::Impl::CutTornTail(const SegmentFile& segment, const std::strin
   const std::string broken = absl::StrCat(segment.path, ".", scan.good_bytes, kBrokenSuffix);
   auto file = fs_->NewWritableFile(broken);
   if (!file.ok()) return file.status();
-  absl::Status s = (*file)->Append(absl::string_view(data).substr(scan.good_bytes));
+  absl::Status s =
+      (*file)->Append(BytesWorthKeeping(absl::string_view(data).substr(scan.good_bytes)));
   if (s.ok()) s = (*file)->Sync();
   if (absl::Status c = (*file)->Close(); s.ok()) s = c;
   if (s.ok()) s = fs_->Truncate(segment.path, scan.good_bytes);
@@ -146,7 +173,7 @@ void Log::Impl::Append(uint8_t type, absl::string_view payload, bool sync,
     queued_bytes_ += p.frame.size();
     queue_.push_back(std::move(p));
     const bool may_write = WriteHereScope::active() || (lone_write && queue_.size() == 1);
-    if (in_callback || !options_.appenders_write || !may_write || writing_ || rotate_due_ ||
+    if (in_callback || !options_.appenders_write || !may_write || writing_ || upkeep_due_ ||
         stopping_ || !failure_.ok()) {
       return;
     }
@@ -157,11 +184,11 @@ void Log::Impl::Append(uint8_t type, absl::string_view payload, bool sync,
   }
   // Restored after: a callback of another log's batch may append here.
   const Impl* const outer = std::exchange(answering_, this);
-  const bool rotate = WriteAndAnswer(&batch, /*by_appender=*/true);
+  const Upkeep upkeep = WriteAndAnswer(&batch, /*by_appender=*/true);
   answering_ = outer;
   absl::MutexLock lock(&mu_);
   writing_ = false;
-  rotate_due_ = rotate;
+  upkeep_due_ = upkeep != Upkeep::kNone;
 }
 
 absl::Status Log::Impl::AppendSync(uint8_t type, absl::string_view payload) {

@@ -57,6 +57,13 @@ struct LogOptions {
   // callback that finds nothing else queued (one write call). false: the
   // writer thread writes every batch.
   bool appenders_write = true;
+  // Keeps at least half this many zero bytes written and synced ahead of
+  // the appends in the segment taking them (topped up to this many, at most
+  // to segment_bytes, by the writer thread after a batch), so that a
+  // batch's fdatasync finds the file's size already durable. 0: every batch
+  // extends the file. Open cuts the zeros past the last record and writes
+  // them again; a segment rotates only once its records pass its zeros.
+  uint64_t preallocate_bytes = 0;
   // Append waits while this many bytes are queued and not yet written, so a
   // producer faster than the disk cannot grow memory without bound. Appends
   // from a `done` callback never wait.
@@ -120,6 +127,7 @@ class Log final : public DecisionLog {
     uint64_t bytes = 0;             // bytes in live segments
     uint64_t syncs = 0;             // fdatasync calls on segments
     uint64_t rotations = 0;         // segments started since Open
+    uint64_t preallocations = 0;    // zero fills ahead of the appends (preallocate_bytes)
     uint64_t replayed = 0;          // records replayed by Open
   };
   Stats stats() const;

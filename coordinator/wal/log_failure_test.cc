@@ -126,6 +126,7 @@ struct Outcome {
   std::vector<std::string> must_survive;  // acknowledged and known durable
   size_t operations = 0;
   uint64_t appender_batches = 0;  // batches the appending thread wrote
+  uint64_t preallocations = 0;    // zero fills written ahead of the appends
 };
 
 Outcome RunWorkload(FakeFileSystem* fs, const LogOptions& options, int fail_from,
@@ -165,6 +166,7 @@ Outcome RunWorkload(FakeFileSystem* fs, const LogOptions& options, int fail_from
       done.WaitForNotification();
     }
     outcome.appender_batches = (*opened.log)->stats().appender_batches;
+    outcome.preallocations = (*opened.log)->stats().preallocations;
   }
   // Closed first, so that the writer is gone before the power is: with the
   // sticky fault, nothing after operation n reached the disk anyway.
@@ -174,10 +176,12 @@ Outcome RunWorkload(FakeFileSystem* fs, const LogOptions& options, int fail_from
   return outcome;
 }
 
-void CheckAFaultAtEveryOperation(bool appender_writes) {
-  auto options_for = [](FakeFileSystem* fs, std::vector<std::string>* acknowledged) {
+void CheckAFaultAtEveryOperation(bool appender_writes, uint64_t preallocate_bytes = 0) {
+  auto options_for = [preallocate_bytes](FakeFileSystem* fs,
+                                         std::vector<std::string>* acknowledged) {
     LogOptions options = FakeOptions(fs);
     options.segment_bytes = 200;
+    options.preallocate_bytes = preallocate_bytes;
     // The state a checkpoint must preserve: every acknowledged record.
     options.checkpoint = [acknowledged] {
       std::vector<Record> records;
@@ -194,6 +198,7 @@ void CheckAFaultAtEveryOperation(bool appender_writes) {
         RunWorkload(&fs, options_for(&fs, &acknowledged), 0, appender_writes, &acknowledged);
     total_operations = clean.operations;
     EXPECT_EQ(clean.appender_batches > 0, appender_writes);
+    EXPECT_EQ(clean.preallocations > 0, preallocate_bytes > 0);
     testing::Opened reopened = OpenLog(options_for(&fs, &acknowledged));
     ASSERT_TRUE(reopened.log.ok());
     EXPECT_THAT(reopened.replayed, IsSupersetOf(acknowledged));
@@ -218,6 +223,13 @@ TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperation) {
 
 TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperationWhenAppendersWrite) {
   CheckAFaultAtEveryOperation(/*appender_writes=*/true);
+}
+
+// Zeros written ahead in pieces of 32 to 64 bytes: top-ups, rotations that
+// cut them, and reopenings that cut and write them again, all faulted.
+TEST(WalFailureTest, AcknowledgedRecordsSurviveAFaultAtEveryOperationWithZerosWrittenAhead) {
+  CheckAFaultAtEveryOperation(/*appender_writes=*/false, /*preallocate_bytes=*/64);
+  CheckAFaultAtEveryOperation(/*appender_writes=*/true, /*preallocate_bytes=*/64);
 }
 
 }  // namespace

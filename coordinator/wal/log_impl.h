@@ -51,11 +51,14 @@ class Log::Impl final {
   };
   struct Segment {
     uint64_t sequence;
-    uint64_t bytes;
+    uint64_t bytes;      // header, checkpoint and records: where appends go
+    uint64_t allocated;  // the file's size: bytes, then preallocated zeros
   };
+  // What the thread that owns the file must do before the next batch.
+  enum class Upkeep { kNone, kRotate, kPreallocate };
 
   bool WriterHasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return (!queue_.empty() || rotate_due_ || stopping_) && !writing_;
+    return (!queue_.empty() || upkeep_due_ || stopping_) && !writing_;
   }
   bool QueueHasRoom() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return queued_bytes_ < options_.max_queued_bytes || stopping_ || !failure_.ok();
@@ -69,9 +72,13 @@ class Log::Impl final {
 
   // Writer thread (log_writer.cc). Each returns the error that must fail the log.
   void WriterLoop();
-  // Writes `batch`, runs its callbacks and tells whether the segment is due
-  // for rotation. The caller owns the file: writing_ is set, by it.
-  bool WriteAndAnswer(std::vector<Pending>* batch, bool by_appender);
+  // Writes `batch`, runs its callbacks and tells what upkeep the segment is
+  // due for. The caller owns the file: writing_ is set, by it.
+  Upkeep WriteAndAnswer(std::vector<Pending>* batch, bool by_appender);
+  Upkeep UpkeepDue() const;
+  absl::Status DoUpkeep(Upkeep upkeep);
+  // Writes and syncs zeros ahead of the appends (LogOptions.preallocate_bytes).
+  absl::Status Preallocate();
   absl::Status WriteBatch(const std::vector<Pending>& batch, bool by_appender);
   absl::Status TimedSync(WritableFile* file, const std::string& path);
   absl::Status Rotate();
@@ -92,8 +99,9 @@ class Log::Impl final {
   // A thread owns the file and the writer's state below: the writer thread,
   // or an appender that found the log idle and writes its batch itself.
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
-  // A batch written by an appender filled the segment: the writer rotates.
-  bool rotate_due_ ABSL_GUARDED_BY(mu_) = false;
+  // A batch written by an appender left upkeep due (a full segment, or too
+  // few zeros ahead): the writer does it before anyone writes more.
+  bool upkeep_due_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status failure_ ABSL_GUARDED_BY(mu_);
   Stats stats_ ABSL_GUARDED_BY(mu_);
 

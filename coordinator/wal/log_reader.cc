@@ -175,6 +175,10 @@ SegmentScan ScanSegment(absl::string_view data,
   }
   scan.problem_offset = off;
   scan.problem = why;
+  if (off >= checkpoint_end && AllZero(data.substr(off))) {
+    scan.state = SegmentScan::State::kZeroTail;
+    return scan;
+  }
   if (const std::string evidence = CorruptionEvidence(data, off); !evidence.empty()) {
     scan.state = SegmentScan::State::kCorrupt;
     absl::StrAppend(&scan.problem, " (", evidence, ")");
@@ -197,6 +201,12 @@ absl::Status SegmentVerdict(const std::string& path, const SegmentScan& scan, bo
       return absl::DataLossError(absl::StrCat("corrupt record in ", path, " at offset ",
                                               scan.problem_offset, ": ", scan.problem,
                                               " (only the last segment may end in a torn write)"));
+    case SegmentScan::State::kZeroTail:
+      if (is_last) return absl::OkStatus();
+      return absl::DataLossError(absl::StrCat("corrupt record in ", path, " at offset ",
+                                              scan.problem_offset, ": ", scan.problem,
+                                              " (only the last segment may end in zeros: none are ",
+                                              "written past the size at which a segment rotates)"));
     case SegmentScan::State::kCorrupt:
       break;
   }
@@ -299,6 +309,9 @@ absl::Status CheckLog(const std::string& dir, FileSystem* fs, std::vector<Segmen
       entry.records = scan.records;
       entry.good_bytes = scan.good_bytes;
       entry.torn_tail = verdict.ok() && scan.state == SegmentScan::State::kTorn;
+      if (verdict.ok() && scan.state == SegmentScan::State::kZeroTail) {
+        entry.zero_tail_bytes = scan.file_bytes - scan.good_bytes;
+      }
       if (scan.state != SegmentScan::State::kClean) entry.tail_problem = scan.problem;
       entry.status = std::move(verdict);
       report->push_back(std::move(entry));

@@ -32,9 +32,12 @@ struct RecordView {
 // What one segment file holds, judged on its own.
 struct SegmentScan {
   enum class State {
-    kClean,    // header and every record good, up to the end of the file
-    kTorn,     // good records, then bytes that look like an interrupted write
-    kCorrupt,  // a bad header, or a bad record that a torn write cannot explain
+    kClean,     // header and every record good, up to the end of the file
+    kZeroTail,  // good records, then only zeros: written ahead of the appends
+                // (LogOptions.preallocate_bytes), or a file extended by a
+                // crash before any byte of the batch landed; no record there
+    kTorn,      // good records, then bytes that look like an interrupted write
+    kCorrupt,   // a bad header, or a bad record that a torn write cannot explain
   };
   State state = State::kClean;
   absl::Status header_status;  // !ok: the header is bad; nothing else is known
@@ -57,7 +60,8 @@ struct SegmentScan {
 SegmentScan ScanSegment(absl::string_view data,
                         const std::function<void(const RecordView&)>& visit);
 
-// Open's rule applied to one scan: OK when clean, or torn and `is_last`;
+// Open's rule applied to one scan: OK when clean, or torn or ending in zeros
+// and `is_last` (none are written past the size at which a segment rotates);
 // otherwise DATA_LOSS "corrupt record in <path> at offset <n>: <why>".
 ABSL_MUST_USE_RESULT absl::Status SegmentVerdict(const std::string& path, const SegmentScan& scan,
                                                  bool is_last);
@@ -105,6 +109,10 @@ struct SegmentReport {
   // The tail from good_bytes is a torn write that Open would cut (logged,
   // with a .broken copy). Only ever true for the last segment.
   bool torn_tail = false;
+  // Zeros after the last record of the last segment (good_bytes on): space
+  // written ahead of the appends. Open cuts it without a copy or a warning
+  // and writes it again.
+  uint64_t zero_tail_bytes = 0;
   std::string tail_problem;
   absl::Status status;  // the segment's verdict, as Open would report it
 };

@@ -1,5 +1,6 @@
 #include "coordinator/wal/log_reader.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -59,12 +60,33 @@ TEST(WalReaderTest, TruncatedTrailingRecordIsTornNotCorrupt) {
   }
 }
 
-TEST(WalReaderTest, TrailingZerosAreTorn) {
+// Zeros after the last record: space written ahead of the appends. Fine at
+// the end of the log; none are written past where a segment rotates, so
+// anywhere else they are not.
+TEST(WalReaderTest, TrailingZerosAreAZeroTailThatOnlyTheLastSegmentMayHave) {
   SegmentScan scan;
-  Scan(Segment(1, {"a"}) + std::string(4096, '\0'), &scan);
-  EXPECT_EQ(scan.state, SegmentScan::State::kTorn);
+  const std::string records = Segment(1, {"a"});
+  Scan(records + std::string(4096, '\0'), &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kZeroTail);
   EXPECT_EQ(scan.records, 1u);
-  EXPECT_THAT(scan.problem, HasSubstr("trailing zeros"));
+  EXPECT_EQ(scan.good_bytes, records.size());
+  EXPECT_THAT(scan.problem, HasSubstr("trailing zeros (4096 bytes)"));
+  EXPECT_TRUE(SegmentVerdict("f", scan, /*is_last=*/true).ok());
+  absl::Status older = SegmentVerdict("f", scan, /*is_last=*/false);
+  EXPECT_EQ(older.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(older.message(), HasSubstr("only the last segment may end in zeros"));
+}
+
+TEST(WalReaderTest, ZerosWhereTheCheckpointShouldBeAreCorruption) {
+  const std::string whole = Segment(1, {"a", "b"});
+  // A checkpoint of both records, the second of which is zeros.
+  std::string data = Segment(1, {"a", "b"}, kFlagBase, whole.size() - kSegmentHeaderBytes);
+  const size_t second = kSegmentHeaderBytes + kRecordHeaderBytes + 1;
+  std::fill(data.begin() + static_cast<std::ptrdiff_t>(second), data.end(), '\0');
+  SegmentScan scan;
+  Scan(data, &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  EXPECT_EQ(SegmentVerdict("f", scan, /*is_last=*/true).code(), absl::StatusCode::kDataLoss);
 }
 
 TEST(WalReaderTest, BadRecordFollowedByAValidRecordIsCorruption) {

@@ -1,6 +1,8 @@
 // The writer thread: group commit (one write and at most one fdatasync per
-// batch of everything queued), rotation with checkpoint, and fail-stop on
-// the first I/O error. No lock is ever held across file I/O.
+// batch of everything queued), rotation with checkpoint, zeros written ahead
+// of the appends, and fail-stop on the first I/O error. No lock is ever held
+// across file I/O.
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -33,27 +35,22 @@ void Log::Impl::WriterLoop() {
   answering_ = this;
   std::vector<Pending> batch;
   for (;;) {
-    bool rotate = false;
+    bool upkeep_only = false;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Impl::WriterHasWork));
-      if (queue_.empty() && !rotate_due_) break;  // stopping, and everything queued is done
-      // An appender's batch filled the segment: rotate before writing more.
-      rotate = rotate_due_;
-      rotate_due_ = false;
-      if (!rotate) {
+      if (queue_.empty() && !upkeep_due_) break;  // stopping, and everything queued is done
+      // An appender's batch left upkeep due: do it before writing more.
+      upkeep_only = upkeep_due_;
+      upkeep_due_ = false;
+      if (!upkeep_only) {
         batch.swap(queue_);
         queued_bytes_ = 0;
       }
       writing_ = true;
     }
-    if (rotate) {
-      if (writer_failure_.ok()) {
-        if (absl::Status s = Rotate(); !s.ok()) Fail(s);
-      }
-    } else if (WriteAndAnswer(&batch, /*by_appender=*/false)) {
-      if (absl::Status s = Rotate(); !s.ok()) Fail(s);
-    }
+    const Upkeep upkeep = upkeep_only ? UpkeepDue() : WriteAndAnswer(&batch, /*by_appender=*/false);
+    if (absl::Status s = DoUpkeep(upkeep); !s.ok()) Fail(s);
     absl::MutexLock lock(&mu_);
     writing_ = false;
   }
@@ -70,15 +67,57 @@ void Log::Impl::WriterLoop() {
   }
 }
 
-bool Log::Impl::WriteAndAnswer(std::vector<Pending>* batch, bool by_appender) {
+Log::Impl::Upkeep Log::Impl::WriteAndAnswer(std::vector<Pending>* batch, bool by_appender) {
   const absl::Status status = WriteBatch(*batch, by_appender);
   for (Pending& p : *batch) {
     if (p.done) p.done(p.error.ok() ? status : p.error);
   }
   batch->clear();
   // After the callbacks, so that a checkpoint built from state they update
-  // covers every record in the segments a rotation lets us delete.
-  return writer_failure_.ok() && segments_.back().bytes >= options_.segment_bytes;
+  // covers every record in the segments a rotation lets us delete, and
+  // so that zeros written ahead delay no answer of this batch.
+  return UpkeepDue();
+}
+
+Log::Impl::Upkeep Log::Impl::UpkeepDue() const {
+  if (!writer_failure_.ok()) return Upkeep::kNone;
+  const Segment& segment = segments_.back();
+  if (segment.bytes >= options_.segment_bytes) return Upkeep::kRotate;
+  // Topped up once less than half is left, so that the zeros are written in
+  // a few large pieces rather than after every batch.
+  const uint64_t wanted = options_.preallocate_bytes;
+  if (wanted > 0 && segment.allocated < segment.bytes + wanted / 2 &&
+      segment.allocated < options_.segment_bytes) {
+    return Upkeep::kPreallocate;
+  }
+  return Upkeep::kNone;
+}
+
+absl::Status Log::Impl::DoUpkeep(Upkeep upkeep) {
+  switch (upkeep) {
+    case Upkeep::kNone:
+      return absl::OkStatus();
+    case Upkeep::kRotate:
+      return Rotate();
+    case Upkeep::kPreallocate:
+      return Preallocate();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Log::Impl::Preallocate() {
+  Segment& segment = segments_.back();
+  const uint64_t end = std::min(segment.bytes + options_.preallocate_bytes, options_.segment_bytes);
+  if (end <= segment.allocated) return absl::OkStatus();
+  // Not timed for sync_observer: the metric is the time a batch's sync
+  // takes, and this one writes up to preallocate_bytes.
+  if (absl::Status s = file_->Preallocate(end); !s.ok()) return s;
+  segment.allocated = end;
+  unsynced_ = false;  // the sync covered the batches before it too
+  absl::MutexLock lock(&mu_);
+  ++stats_.preallocations;
+  ++stats_.syncs;
+  return absl::OkStatus();
 }
 
 absl::Status Log::Impl::WriteBatch(const std::vector<Pending>& batch, bool by_appender) {
@@ -105,6 +144,7 @@ absl::Status Log::Impl::WriteBatch(const std::vector<Pending>& batch, bool by_ap
     return writer_failure_;
   }
   segment.bytes += buffer_.size();
+  segment.allocated = std::max(segment.allocated, segment.bytes);
   unsynced_ = true;
   if (want_sync) {
     if (absl::Status s = TimedSync(file_.get(), path); !s.ok()) {
@@ -146,6 +186,10 @@ absl::Status Log::Impl::Rotate() {
     if (absl::Status s = TimedSync(file_.get(), SegmentPath(old_sequence)); !s.ok()) return s;
     unsynced_ = false;
   }
+  // Nor may it end in zeros, and it does not: none are written past
+  // segment_bytes (Preallocate), and it rotates once its records reach that.
+  TXCOORD_CHECK(segments_.back().allocated <= segments_.back().bytes)
+      << "wal: segment " << old_sequence << " closes with zeros after its records";
   std::string checkpoint;
   uint64_t checkpoint_records = 0;
   if (options_.checkpoint) {
@@ -172,10 +216,14 @@ absl::Status Log::Impl::Rotate() {
   // appends go to the newest.
   TXCOORD_CHECK(segments_.back().sequence + 1 == sequence)
       << "wal: segment " << sequence << " follows " << segments_.back().sequence;
-  segments_.push_back(Segment{sequence, kSegmentHeaderBytes + checkpoint.size()});
+  const uint64_t bytes = kSegmentHeaderBytes + checkpoint.size();
+  segments_.push_back(Segment{sequence, bytes, bytes});
   const size_t older = segments_.size() - 1;
   if (options_.checkpoint) {
     if (absl::Status s = DeleteOlderSegments(); !s.ok()) return s;
+  }
+  if (UpkeepDue() == Upkeep::kPreallocate) {
+    if (absl::Status s = Preallocate(); !s.ok()) return s;
   }
   TXLOG(INFO) << "wal: rotated to " << SegmentPath(sequence) << " with a checkpoint of "
               << checkpoint_records << " records (" << checkpoint.size() << " bytes)"

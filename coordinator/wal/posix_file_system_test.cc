@@ -67,6 +67,32 @@ TEST_F(PosixFileSystemTest, WrittenBytesReadBackAfterSyncRenameAndTruncate) {
   EXPECT_EQ(data, "");
 }
 
+TEST_F(PosixFileSystemTest, PreallocatedZerosAreOverwrittenByAppendsNotAppendedTo) {
+  const std::string path = JoinPath(dir_, "f");
+  {
+    auto file = fs_->NewWritableFile(path);
+    ASSERT_TRUE(file.ok()) << file.status();
+    ASSERT_TRUE((*file)->Append("head").ok());
+    ASSERT_TRUE((*file)->Preallocate(200 << 10).ok());  // several 64 KiB pieces
+    EXPECT_EQ(*fs_->FileSize(path), 200u << 10);
+    ASSERT_TRUE((*file)->Append("ab").ok());
+    ASSERT_TRUE((*file)->Sync().ok());
+  }
+  std::string data;
+  ASSERT_TRUE(fs_->ReadFile(path, &data).ok());
+  ASSERT_EQ(data.size(), 200u << 10);
+  EXPECT_EQ(data.substr(0, 6), "headab");
+  EXPECT_TRUE(std::all_of(data.begin() + 6, data.end(), [](char c) { return c == 0; }));
+  // Opened again, appends go on from the end of the file as it is.
+  ASSERT_TRUE(fs_->Truncate(path, 6).ok());
+  auto again = fs_->NewAppendableFile(path);
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE((*again)->Preallocate(64).ok());
+  ASSERT_TRUE((*again)->Append("cd").ok());
+  ASSERT_TRUE(fs_->ReadFile(path, &data).ok());
+  EXPECT_EQ(data, std::string("headabcd") + std::string(56, '\0'));
+}
+
 TEST_F(PosixFileSystemTest, ErrorsNameTheOperationThePathAndTheErrno) {
   const std::string missing = JoinPath(dir_, "missing");
   std::string data;

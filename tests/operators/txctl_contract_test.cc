@@ -87,6 +87,14 @@ TEST_F(TxctlContractTest, WalCheckAndDumpReadARealLogAndReportCorruption) {
   TxctlResult check = Txctl({"wal", "check", data_dir});
   ASSERT_EQ(check.exit_code, 0) << check;
   EXPECT_THAT(check.out, HasSubstr("log is healthy"));
+  // The daemon writes zeros ahead of its appends (--wal_preallocate_bytes):
+  // the last segment ends in them, which is no torn tail.
+  JsonValue checked = Json(Txctl({"wal", "check", data_dir, "--json"}));
+  ASSERT_FALSE(checked.Get("segments")->items.empty());
+  const JsonValue& last = checked.Get("segments")->items.back();
+  EXPECT_GT(last.Get("zero_tail_bytes")->number, 0);
+  EXPECT_FALSE(last.Get("torn_tail")->boolean);
+  EXPECT_THAT(check.out, HasSubstr("zero bytes written ahead of appends"));
   TxctlResult dump = Txctl({"wal", "dump", data_dir});
   ASSERT_EQ(dump.exit_code, 0) << dump;
   EXPECT_THAT(dump.out, HasSubstr("COMMIT"));
