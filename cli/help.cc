@@ -283,8 +283,10 @@ std::vector<CommandSpec>* MakeCommands() {
        "without changing it and says what the coordinator would do on start: open\n"
        "it, cut a torn tail (the last write interrupted by a crash: harmless), or\n"
        "refuse because a record before the tail is corrupt (exit 6, naming file and\n"
-       "offset). Needs no daemon; run it while the coordinator is stopped. Also says\n"
-       "how many committed transactions have no END (recovery finishes them).\n",
+       "offset). The last segment normally ends in zeros written ahead of the\n"
+       "appends (--wal_preallocate_bytes): reported, not a problem. Needs no\n"
+       "daemon; run it while the coordinator is stopped. Also says how many\n"
+       "committed transactions have no END (recovery finishes them).\n",
        {},
        1,
        1,

@@ -155,8 +155,8 @@ void CoordinatorMetrics::WatchLog(const wal::Log* log) {
   registry_->AddCounterFunction(
       "txcoord_wal_preallocations_total",
       "Zero fills written and synced ahead of the write-ahead log's appends "
-      "(--wal_preallocate_bytes): each holds the log for one write and fdatasync of up to that "
-      "many bytes.",
+      "(--wal_preallocate_bytes): each holds the log for the writes and one fdatasync of up to "
+      "that many bytes.",
       [log] { return static_cast<double>(log->stats().preallocations); });
 }
 

@@ -44,10 +44,7 @@ class FakeFileSystem::Handle final : public WritableFile {
 
   absl::Status Append(absl::string_view data) override { return fs_->HandleAppend(this, data); }
   absl::Status Sync() override { return fs_->HandleSync(this); }
-  absl::Status Preallocate(uint64_t end) override {
-    if (absl::Status s = fs_->HandleZeroFill(this, end); !s.ok()) return s;
-    return fs_->HandleSync(this);
-  }
+  absl::Status Preallocate(uint64_t end) override { return fs_->HandleZeroFill(this, end); }
   absl::Status Close() override {
     closed_ = true;
     return absl::OkStatus();
@@ -84,6 +81,35 @@ void FakeFileSystem::Crash() {
     dir.live = dir.durable;
     for (auto& [name, node] : dir.live) {
       node->data = node->durable;
+    }
+  }
+  ++epoch_;
+  trace_.push_back("crash");
+}
+
+void FakeFileSystem::CrashTearingOverwrites(uint32_t seed) {
+  absl::MutexLock lock(&mu_);
+  uint32_t state = seed * 2654435761u + 1;
+  auto coin = [&state] {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    return (state & 1) != 0;
+  };
+  constexpr size_t kSector = 512;
+  for (auto& [unused, dir] : dirs_) {
+    dir.live = dir.durable;
+    for (auto& [name, node] : dir.live) {
+      std::string landed = node->durable;
+      const size_t overlap = std::min(landed.size(), node->data.size());
+      for (size_t p = 0; p < overlap; p += kSector) {
+        const size_t n = std::min(kSector, overlap - p);
+        if (landed.compare(p, n, node->data, p, n) != 0 && coin()) {
+          landed.replace(p, n, node->data, p, n);
+        }
+      }
+      node->data = landed;
+      node->durable = landed;
     }
   }
   ++epoch_;

@@ -29,8 +29,8 @@ namespace txcoord::wal {
 enum class FsOp {
   kAny,     // every kind below
   kCreate,  // NewWritableFile, NewAppendableFile
-  kWrite,   // WritableFile::Append; the zeros of Preallocate
-  kSync,    // WritableFile::Sync; the sync of Preallocate
+  kWrite,   // WritableFile::Append, WritableFile::Preallocate
+  kSync,    // WritableFile::Sync
   kSyncDir,
   kRename,
   kRemove,
@@ -61,6 +61,12 @@ class FakeFileSystem final : public FileSystem {
   // the entries it had at its last SyncDir, and every file handle opened
   // before fails from now on. Faults and free space are left as they are.
   void Crash();
+  // The same, but of the bytes overwritten since the last sync within the
+  // synced size of a file (unsynced writes over preallocated zeros), each
+  // 512-byte sector lands or not as `seed` draws it: a power loss while the
+  // kernel wrote the pages back in no particular order. Bytes past the
+  // synced size are dropped, as by Crash.
+  void CrashTearingOverwrites(uint32_t seed);
   // Runs at the start of every WritableFile::Sync, with the path, holding no
   // lock: a test may block in it to hold the writer inside its fdatasync.
   void SetSyncHook(std::function<void(const std::string& path)> hook);

@@ -35,10 +35,11 @@ class WritableFile {
   // Sync nothing about earlier unsynced bytes is known: never retry it.
   ABSL_MUST_USE_RESULT virtual absl::Status Sync() = 0;
   // Writes zeros from the end of the file up to `end` bytes (nothing if it
-  // is that long already) without moving where Append writes, then syncs
-  // the file like Sync. Appends over those zeros then overwrite blocks the
-  // file already has, so their fdatasync need not also make a new file
-  // size durable. On error an unknown part of the zeros may be written.
+  // is that long already) without moving where Append writes; durable with
+  // the next Sync. Appends over those zeros, once synced, overwrite blocks
+  // the file already has, so their fdatasync need not also make a new file
+  // size durable. On error (a full disk) an unknown part of the zeros may
+  // be written; nothing before the end of the file is touched.
   ABSL_MUST_USE_RESULT virtual absl::Status Preallocate(uint64_t end) = 0;
   // Releases the file; does not sync.
   ABSL_MUST_USE_RESULT virtual absl::Status Close() = 0;

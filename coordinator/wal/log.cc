@@ -78,7 +78,7 @@ absl::Status Log::Impl::Recover(const std::function<void(const Record&)>& replay
   }
   if (plan.live.empty()) {
     if (absl::Status s = CreateSegment(1, kFlagBase, "", &file_); !s.ok()) return s;
-    segments_.push_back(Segment{1, kSegmentHeaderBytes, kSegmentHeaderBytes});
+    segments_.push_back(Segment{1, kSegmentHeaderBytes, kSegmentHeaderBytes, 0});
     TXLOG(INFO) << "wal: created " << SegmentPath(1);
   } else {
     auto file = fs_->NewAppendableFile(plan.live.back().path);
@@ -116,7 +116,7 @@ absl::Status Log::Impl::ReplaySegment(const SegmentFile& segment, bool is_last,
   // PlanLog refuses a gap in the sequence: replayed segments are consecutive.
   TXCOORD_CHECK(segments_.empty() || segments_.back().sequence + 1 == segment.sequence)
       << "wal: segment " << segment.sequence << " replayed after " << segments_.back().sequence;
-  segments_.push_back(Segment{segment.sequence, scan.good_bytes, scan.good_bytes});
+  segments_.push_back(Segment{segment.sequence, scan.good_bytes, scan.good_bytes, 0});
   absl::MutexLock lock(&mu_);
   stats_.replayed += replayed;
   return absl::OkStatus();

@@ -62,7 +62,9 @@ struct LogOptions {
   // to segment_bytes, by the writer thread after a batch), so that a
   // batch's fdatasync finds the file's size already durable. 0: every batch
   // extends the file. Open cuts the zeros past the last record and writes
-  // them again; a segment rotates only once its records pass its zeros.
+  // them again; a segment rotates only once its records pass its zeros. A
+  // zero write that fails (a full disk) is logged and skipped, tried again
+  // half this many bytes later; a failed sync of them fails the log.
   uint64_t preallocate_bytes = 0;
   // Append waits while this many bytes are queued and not yet written, so a
   // producer faster than the disk cannot grow memory without bound. Appends
@@ -81,7 +83,8 @@ class Log final : public DecisionLog {
  public:
   // Opens `options.dir`, replays every record in order through `replay`
   // (on the calling thread, before returning), cuts a torn tail of the last
-  // segment at the last good record (logged), and refuses to open with
+  // segment at the last good record (logged at WARNING, with a copy) and the
+  // zeros written ahead after it (INFO; then writes them again), and refuses to open with
   // DATA_LOSS naming file and offset if a record before the tail is bad.
   // On failure, records already passed to `replay` must be discarded.
   static absl::StatusOr<std::unique_ptr<Log>> Open(
@@ -121,14 +124,15 @@ class Log final : public DecisionLog {
 
   struct Stats {
     uint64_t records = 0;
-    uint64_t batches = 0;           // write+fdatasync rounds
-    uint64_t appender_batches = 0;  // of those, written by the appending thread
-    uint64_t segments = 0;          // live segment files
-    uint64_t bytes = 0;             // bytes in live segments
-    uint64_t syncs = 0;             // fdatasync calls on segments
-    uint64_t rotations = 0;         // segments started since Open
-    uint64_t preallocations = 0;    // zero fills ahead of the appends (preallocate_bytes)
-    uint64_t replayed = 0;          // records replayed by Open
+    uint64_t batches = 0;                 // write+fdatasync rounds
+    uint64_t appender_batches = 0;        // of those, written by the appending thread
+    uint64_t segments = 0;                // live segment files
+    uint64_t bytes = 0;                   // bytes in live segments
+    uint64_t syncs = 0;                   // fdatasync calls on segments
+    uint64_t rotations = 0;               // segments started since Open
+    uint64_t preallocations = 0;          // zero fills ahead of the appends (preallocate_bytes)
+    uint64_t preallocation_failures = 0;  // zero writes that failed (a full disk): skipped
+    uint64_t replayed = 0;                // records replayed by Open
   };
   Stats stats() const;
 

@@ -51,8 +51,9 @@ class Log::Impl final {
   };
   struct Segment {
     uint64_t sequence;
-    uint64_t bytes;      // header, checkpoint and records: where appends go
-    uint64_t allocated;  // the file's size: bytes, then preallocated zeros
+    uint64_t bytes;           // header, checkpoint and records: where appends go
+    uint64_t allocated;       // the file's size: bytes, then preallocated zeros
+    uint64_t fill_after = 0;  // no zeros written ahead before bytes reach this
   };
   // What the thread that owns the file must do before the next batch.
   enum class Upkeep { kNone, kRotate, kPreallocate };

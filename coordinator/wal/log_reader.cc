@@ -92,29 +92,37 @@ bool ChecksumMatchesLength(absl::string_view data, size_t off, uint32_t length) 
   return crc == crc32c::Unmask(LoadLE32(data.data() + off));
 }
 
-// Why the bad record at `off` cannot be a torn write, or "" when it can be.
-// A crash leaves a prefix of the last batch and then zeros or nothing, so a
-// torn record's header is as written, and every byte up to the end of the
-// extent it claims may be its own payload: client bytes, which may hold whole
-// valid frames. A valid record therefore proves corruption only where the
-// torn record could not reach: past its claimed extent; anywhere, when the
-// length is one no writer wrote; or where the record's own checksum says it
-// ends (a damaged length field, with the rest of the record intact).
-std::string CorruptionEvidence(absl::string_view data, size_t off) {
-  if (data.size() - off < kRecordHeaderBytes) return "";  // nothing can follow
+// A valid record after a bad one, and what it shows.
+struct Evidence {
+  size_t next = 0;  // where the valid record starts; 0: none that counts
+  std::string why;
+};
+
+// Why the bad record at `off` cannot be a torn write (next == 0 when it can
+// be). An appending write that a crash cuts leaves a prefix of the last batch
+// and then zeros or nothing, so a torn record's header is as written, and
+// every byte up to the end of the extent it claims may be its own payload:
+// client bytes, which may hold whole valid frames. A valid record therefore
+// proves corruption only where the torn record could not reach: past its
+// claimed extent; anywhere, when the length is one no writer wrote; or where
+// the record's own checksum says it ends (a damaged length field, with the
+// rest of the record intact). ScanSegment then checks for a write over
+// preallocated zeros that landed out of order (LostSectorBetween).
+Evidence CorruptionEvidence(absl::string_view data, size_t off) {
+  if (data.size() - off < kRecordHeaderBytes) return {};  // nothing can follow
   const uint32_t length = LoadLE32(data.data() + off + 4);
   if (length > kMaxPayloadBytes) {
     // Zeros only shrink a length, so this header is damaged and the extent
     // it claims means nothing.
     if (const size_t next = FindValidRecord(data, off + 1, data.size()); next != 0) {
-      return absl::StrCat("a valid record follows at offset ", next);
+      return {next, absl::StrCat("a valid record follows at offset ", next)};
     }
-    return "";
+    return {};
   }
   const size_t end = off + kRecordHeaderBytes + length;
   if (end <= data.size()) {
     if (const size_t next = FindValidRecord(data, end, data.size()); next != 0) {
-      return absl::StrCat("a valid record follows at offset ", next);
+      return {next, absl::StrCat("a valid record follows at offset ", next)};
     }
   }
   // Within the claimed extent (all of the rest of the file, when the extent
@@ -124,12 +132,35 @@ std::string CorruptionEvidence(absl::string_view data, size_t off) {
        p = FindValidRecord(data, p + 1, limit)) {
     const auto true_length = static_cast<uint32_t>(p - off - kRecordHeaderBytes);
     if (ChecksumMatchesLength(data, off, true_length)) {
-      return absl::StrCat("a valid record follows at offset ", p,
-                          ", where the checksum says this record ends: its length field reads ",
-                          length, " but the checksum matches ", true_length);
+      return {p, absl::StrCat("a valid record follows at offset ", p,
+                              ", where the checksum says this record ends: its length field "
+                              "reads ",
+                              length, " but the checksum matches ", true_length)};
     }
   }
-  return "";
+  return {};
+}
+
+// Where the bad record at `from` shows a sector lost by a crash before the
+// valid record at `to`, or 0. Writes over zeros already on disk
+// (LogOptions.preallocate_bytes) have no order to land in: a crash may keep
+// a later sector of an unsynced batch and lose an earlier one, whose bytes
+// past the last sync then read as the zeros they were. Nothing after such a
+// hole was synced (a sync of it would have made the hole durable too). A
+// lost sector shows as zeros from the bad record to the next 512-byte
+// boundary (the sector the last sync ended in; at least the 4 bytes of a
+// masked CRC, which is never all zeros in practice), or as a whole aligned
+// sector of zeros after that.
+constexpr size_t kSectorBytes = 512;
+size_t LostSectorBetween(absl::string_view data, size_t from, size_t to) {
+  const size_t boundary = (from / kSectorBytes + 1) * kSectorBytes;
+  if (boundary <= to && boundary - from >= 4 && AllZero(data.substr(from, boundary - from))) {
+    return from;
+  }
+  for (size_t p = boundary; p + kSectorBytes <= to; p += kSectorBytes) {
+    if (AllZero(data.substr(p, kSectorBytes))) return p;
+  }
+  return 0;
 }
 
 absl::Status HeaderError(const std::string& path, const absl::Status& s) {
@@ -179,9 +210,18 @@ SegmentScan ScanSegment(absl::string_view data,
     scan.state = SegmentScan::State::kZeroTail;
     return scan;
   }
-  if (const std::string evidence = CorruptionEvidence(data, off); !evidence.empty()) {
+  const Evidence evidence = CorruptionEvidence(data, off);
+  const size_t hole = evidence.next != 0 ? LostSectorBetween(data, off, evidence.next) : 0;
+  if (evidence.next != 0 && hole != 0 && off >= checkpoint_end && data.back() == '\0') {
+    // A write over the zeros ahead that landed out of order: torn, and the
+    // records after the hole go with it (the .broken copy keeps them).
+    scan.state = SegmentScan::State::kTorn;
+    absl::StrAppend(&scan.problem, " (zeros of a lost sector at offset ", hole,
+                    " before a record at offset ", evidence.next,
+                    ": an unsynced write over the zeros ahead, landed out of order)");
+  } else if (evidence.next != 0) {
     scan.state = SegmentScan::State::kCorrupt;
-    absl::StrAppend(&scan.problem, " (", evidence, ")");
+    absl::StrAppend(&scan.problem, " (", evidence.why, ")");
   } else if (off < checkpoint_end) {
     scan.state = SegmentScan::State::kCorrupt;
     absl::StrAppend(&scan.problem, " (inside the checkpoint, synced before the segment was named)");
@@ -312,7 +352,9 @@ absl::Status CheckLog(const std::string& dir, FileSystem* fs, std::vector<Segmen
       if (verdict.ok() && scan.state == SegmentScan::State::kZeroTail) {
         entry.zero_tail_bytes = scan.file_bytes - scan.good_bytes;
       }
-      if (scan.state != SegmentScan::State::kClean) entry.tail_problem = scan.problem;
+      if (scan.state != SegmentScan::State::kClean && scan.state != SegmentScan::State::kZeroTail) {
+        entry.tail_problem = scan.problem;
+      }
       entry.status = std::move(verdict);
       report->push_back(std::move(entry));
     }

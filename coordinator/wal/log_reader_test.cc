@@ -77,6 +77,49 @@ TEST(WalReaderTest, TrailingZerosAreAZeroTailThatOnlyTheLastSegmentMayHave) {
   EXPECT_THAT(older.message(), HasSubstr("only the last segment may end in zeros"));
 }
 
+// Writes over zeros written ahead land in no order: a crash can keep a
+// later sector and lose an earlier one. A zero sector before a valid record
+// is then a torn write (nothing after the hole was synced), but only in a
+// file that ends in zeros, and only for a whole aligned sector.
+TEST(WalReaderTest, AZeroSectorBeforeAValidRecordInAPreallocatedFileIsTorn) {
+  const std::string synced = Segment(1, {"acknowledged"});
+  std::string unsynced;
+  AppendRecord(5, std::string(1200, 'u'), &unsynced);  // spans sectors 1 and 2
+  AppendRecord(5, "after the hole", &unsynced);
+  const std::string written = synced + unsynced;
+  std::string landed = written + std::string(2048, '\0');
+  std::fill(landed.begin() + 512, landed.begin() + 1024, '\0');  // sector 1 lost
+  SegmentScan scan;
+  EXPECT_THAT(Scan(landed, &scan), ::testing::ElementsAre("acknowledged"));
+  EXPECT_EQ(scan.state, SegmentScan::State::kTorn) << scan.problem;
+  EXPECT_EQ(scan.good_bytes, synced.size());
+  EXPECT_THAT(scan.problem,
+              HasSubstr("zeros of a lost sector at offset 512 before a record at offset"));
+  EXPECT_TRUE(SegmentVerdict("f", scan, /*is_last=*/true).ok());
+  EXPECT_EQ(SegmentVerdict("f", scan, /*is_last=*/false).code(), absl::StatusCode::kDataLoss);
+
+  // The sector the last sync ended in, lost: zeros from the first unsynced
+  // byte to its end.
+  std::string partial = written + std::string(2048, '\0');
+  std::fill(partial.begin() + static_cast<std::ptrdiff_t>(synced.size()), partial.begin() + 512,
+            '\0');
+  Scan(partial, &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kTorn) << scan.problem;
+  EXPECT_EQ(scan.good_bytes, synced.size());
+  EXPECT_THAT(scan.problem, HasSubstr(absl::StrCat("lost sector at offset ", synced.size())));
+
+  // Not a file with zeros ahead (it ends in a record): corruption.
+  std::string appended = written;
+  std::fill(appended.begin() + 512, appended.begin() + 1024, '\0');
+  Scan(appended, &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  // Zeros short of a whole aligned sector: damage, not a lost sector.
+  std::string damaged = written + std::string(2048, '\0');
+  std::fill(damaged.begin() + 600, damaged.begin() + 1100, '\0');
+  Scan(damaged, &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+}
+
 TEST(WalReaderTest, ZerosWhereTheCheckpointShouldBeAreCorruption) {
   const std::string whole = Segment(1, {"a", "b"});
   // A checkpoint of both records, the second of which is zeros.

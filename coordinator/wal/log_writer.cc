@@ -36,6 +36,7 @@ void Log::Impl::WriterLoop() {
   std::vector<Pending> batch;
   for (;;) {
     bool upkeep_only = false;
+    bool stopping = false;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(this, &Impl::WriterHasWork));
@@ -43,13 +44,16 @@ void Log::Impl::WriterLoop() {
       // An appender's batch left upkeep due: do it before writing more.
       upkeep_only = upkeep_due_;
       upkeep_due_ = false;
+      stopping = stopping_;
       if (!upkeep_only) {
         batch.swap(queue_);
         queued_bytes_ = 0;
       }
       writing_ = true;
     }
-    const Upkeep upkeep = upkeep_only ? UpkeepDue() : WriteAndAnswer(&batch, /*by_appender=*/false);
+    Upkeep upkeep = upkeep_only ? UpkeepDue() : WriteAndAnswer(&batch, /*by_appender=*/false);
+    // Zeros ahead of appends that will not come are a waste of a sync.
+    if (stopping && upkeep == Upkeep::kPreallocate) upkeep = Upkeep::kNone;
     if (absl::Status s = DoUpkeep(upkeep); !s.ok()) Fail(s);
     absl::MutexLock lock(&mu_);
     writing_ = false;
@@ -87,7 +91,7 @@ Log::Impl::Upkeep Log::Impl::UpkeepDue() const {
   // a few large pieces rather than after every batch.
   const uint64_t wanted = options_.preallocate_bytes;
   if (wanted > 0 && segment.allocated < segment.bytes + wanted / 2 &&
-      segment.allocated < options_.segment_bytes) {
+      segment.allocated < options_.segment_bytes && segment.bytes >= segment.fill_after) {
     return Upkeep::kPreallocate;
   }
   return Upkeep::kNone;
@@ -109,9 +113,21 @@ absl::Status Log::Impl::Preallocate() {
   Segment& segment = segments_.back();
   const uint64_t end = std::min(segment.bytes + options_.preallocate_bytes, options_.segment_bytes);
   if (end <= segment.allocated) return absl::OkStatus();
+  if (absl::Status s = file_->Preallocate(end); !s.ok()) {
+    // Zeros are an optimisation: a full disk may still take the records
+    // themselves, and the zeros written so far lie past them, harmless.
+    // Tried again once another half of preallocate_bytes is appended.
+    segment.fill_after = segment.bytes + options_.preallocate_bytes / 2;
+    TXLOG(WARNING) << "wal: " << s << "; appends go on without zeros ahead, next try after "
+                   << segment.fill_after - segment.bytes << " more bytes";
+    absl::MutexLock lock(&mu_);
+    ++stats_.preallocation_failures;
+    return absl::OkStatus();
+  }
   // Not timed for sync_observer: the metric is the time a batch's sync
-  // takes, and this one writes up to preallocate_bytes.
-  if (absl::Status s = file_->Preallocate(end); !s.ok()) return s;
+  // takes, and this one writes up to preallocate_bytes. A failure is a
+  // failed fdatasync like any other: fatal.
+  if (absl::Status s = file_->Sync(); !s.ok()) return s;
   segment.allocated = end;
   unsynced_ = false;  // the sync covered the batches before it too
   absl::MutexLock lock(&mu_);
@@ -217,7 +233,7 @@ absl::Status Log::Impl::Rotate() {
   TXCOORD_CHECK(segments_.back().sequence + 1 == sequence)
       << "wal: segment " << sequence << " follows " << segments_.back().sequence;
   const uint64_t bytes = kSegmentHeaderBytes + checkpoint.size();
-  segments_.push_back(Segment{sequence, bytes, bytes});
+  segments_.push_back(Segment{sequence, bytes, bytes, 0});
   const size_t older = segments_.size() - 1;
   if (options_.checkpoint) {
     if (absl::Status s = DeleteOlderSegments(); !s.ok()) return s;

@@ -71,9 +71,10 @@ class PosixWritableFile final : public WritableFile {
       const ssize_t n =
           RetryOnEintr([&] { return ::pwrite(fd_, kZeros, want, static_cast<off_t>(at)); });
       if (n < 0) return ErrnoStatus(errno, "write zeros to", path_);
+      if (n == 0) return ErrnoStatus(ENOSPC, "write zeros to", path_);
       at += static_cast<uint64_t>(n);
     }
-    return Sync();
+    return absl::OkStatus();
   }
 
   absl::Status Close() override {

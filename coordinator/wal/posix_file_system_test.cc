@@ -74,6 +74,7 @@ TEST_F(PosixFileSystemTest, PreallocatedZerosAreOverwrittenByAppendsNotAppendedT
     ASSERT_TRUE(file.ok()) << file.status();
     ASSERT_TRUE((*file)->Append("head").ok());
     ASSERT_TRUE((*file)->Preallocate(200 << 10).ok());  // several 64 KiB pieces
+    ASSERT_TRUE((*file)->Sync().ok());
     EXPECT_EQ(*fs_->FileSize(path), 200u << 10);
     ASSERT_TRUE((*file)->Append("ab").ok());
     ASSERT_TRUE((*file)->Sync().ok());
