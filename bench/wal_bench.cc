@@ -1,7 +1,8 @@
 // WAL group-commit benchmark: durable appends per second and append latency
 // with 1, 4, 16 and 64 concurrent writers on a real directory, next to the
 // floor measured in the same run on the same disk: one small append plus
-// fdatasync, back to back. Group commit is working when many writers get far
+// fdatasync, back to back, appended and over zeros written ahead (what
+// --preallocate_bytes buys). Group commit is working when many writers get far
 // more durable records per second than one writer, at similar latency.
 //
 //   wal_bench                       # temp dir under /tmp, ~2 s per row
@@ -36,6 +37,9 @@ ABSL_FLAG(std::string, dir, "/tmp",
 ABSL_FLAG(bool, smoke, false, "Run for about one second in total (CI smoke test).");
 ABSL_FLAG(double, seconds, 2.0, "Duration of each row of the table (ignored with --smoke).");
 ABSL_FLAG(int, payload_bytes, 128, "Payload size of each record (a COMMIT is about this size).");
+ABSL_FLAG(uint64_t, preallocate_bytes, 256ull << 10,
+          "LogOptions.preallocate_bytes under test (the coordinator's --wal_preallocate_bytes): "
+          "zeros written ahead of the appends. 0: every batch extends the file.");
 ABSL_FLAG(std::vector<std::string>, writers, std::vector<std::string>({"1", "4", "16", "64"}),
           "Comma-separated numbers of concurrent writers, one table row each; the "
           "first row is the baseline of the last column.");
@@ -53,8 +57,11 @@ struct Floor {
 };
 
 // The disk's own speed limit for a serial writer: write a record-sized
-// buffer and fdatasync it, over and over, in a file of the same directory.
-Floor MeasureFloor(const std::string& dir, int payload_bytes, Clock::duration duration) {
+// buffer and fdatasync it, over and over, in a file of the same directory;
+// appended (each sync also makes a new file size durable), or over zeros
+// written and synced first (what LogOptions.preallocate_bytes buys).
+Floor MeasureFloor(const std::string& dir, int payload_bytes, Clock::duration duration,
+                   bool over_zeros) {
   const std::string path = JoinPath(dir, "floor.dat");
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {
@@ -62,9 +69,24 @@ Floor MeasureFloor(const std::string& dir, int payload_bytes, Clock::duration du
     std::exit(1);
   }
   const std::string buf(static_cast<size_t>(payload_bytes) + 9, 'f');
+  constexpr size_t kZeroBytes = 16 << 20;  // more than 2 s of syncs write
+  if (over_zeros) {
+    const std::string zeros(1 << 20, '\0');
+    for (size_t at = 0; at < kZeroBytes; at += zeros.size()) {
+      if (::write(fd, zeros.data(), zeros.size()) != static_cast<ssize_t>(zeros.size())) {
+        std::perror("floor zeros");
+        std::exit(1);
+      }
+    }
+    if (::fdatasync(fd) != 0 || ::lseek(fd, 0, SEEK_SET) != 0) {
+      std::perror("floor zeros sync");
+      std::exit(1);
+    }
+  }
   std::vector<Clock::duration> samples;
   const Clock::time_point end = Clock::now() + duration;
   while (Clock::now() < end || samples.size() < 10) {
+    if (over_zeros && ::lseek(fd, 0, SEEK_CUR) + buf.size() > kZeroBytes) break;
     const Clock::time_point start = Clock::now();
     if (::write(fd, buf.data(), buf.size()) != static_cast<ssize_t>(buf.size()) ||
         ::fdatasync(fd) != 0) {
@@ -96,6 +118,7 @@ Row MeasureWriters(const std::string& dir, int writers, int payload_bytes,
                    Clock::duration duration) {
   LogOptions options;
   options.dir = JoinPath(dir, absl::StrCat("log", writers));
+  options.preallocate_bytes = absl::GetFlag(FLAGS_preallocate_bytes);
   // An empty checkpoint lets each rotation delete old segments: a long run
   // keeps disk use bounded like the coordinator does.
   options.checkpoint = [] { return std::vector<Record>(); };
@@ -185,14 +208,21 @@ int Main() {
   const std::string dir = templ;
   SetMinLogLevel(LogLevel::kWarning);  // rotations would interleave with the table
 
-  std::printf("wal_bench: dir=%s payload=%dB row=%.2fs%s\n", dir.c_str(), payload_bytes,
-              std::chrono::duration<double>(row_time).count(), smoke ? " (smoke)" : "");
-  const Floor floor = MeasureFloor(dir, payload_bytes, floor_time);
+  const uint64_t preallocate = absl::GetFlag(FLAGS_preallocate_bytes);
+  std::printf("wal_bench: dir=%s payload=%dB row=%.2fs preallocate=%llu%s\n", dir.c_str(),
+              payload_bytes, std::chrono::duration<double>(row_time).count(),
+              static_cast<unsigned long long>(preallocate), smoke ? " (smoke)" : "");
+  const Floor floor = MeasureFloor(dir, payload_bytes, floor_time, /*over_zeros=*/false);
   std::printf(
       "floor: write(%dB)+fdatasync on this disk, one at a time: median %.3f ms, p99 %.3f ms "
-      "(%zu samples; a serial writer peaks near %.0f syncs/s)\n\n",
+      "(%zu samples; a serial writer peaks near %.0f syncs/s)\n",
       payload_bytes + 9, floor.median_ms, floor.p99_ms, floor.samples,
       floor.median_ms > 0 ? 1000.0 / floor.median_ms : 0);
+  const Floor over = MeasureFloor(dir, payload_bytes, floor_time, /*over_zeros=*/true);
+  std::printf(
+      "floor over zeros written ahead (the file size unchanged): median %.3f ms, p99 %.3f ms "
+      "(%zu samples)\n\n",
+      over.median_ms, over.p99_ms, over.samples);
   std::printf("%7s %10s %10s %13s %9s %9s %13s %13s %11s\n", "writers", "durable/s", "batches/s",
               "records/batch", "p50 ms", "p99 ms", "sync p50 ms", "sync p99 ms", "vs row 1");
   double single = 0;

@@ -74,7 +74,7 @@ ABSL_FLAG(absl::Duration, phase2_retry_max, absl::Seconds(5),
           "(retries never stop).");
 ABSL_FLAG(uint64_t, wal_segment_bytes, 64ull << 20,
           "Rotate WAL segments past this size; a checkpoint then lets older segments go.");
-ABSL_FLAG(uint64_t, wal_preallocate_bytes, 1ull << 20,
+ABSL_FLAG(uint64_t, wal_preallocate_bytes, 256ull << 10,
           "Keep at least half this many zero bytes written ahead of the WAL's appends, topped "
           "up after a batch once less is left, so that a commit's fdatasync need not also make "
           "a new file size durable (a journal commit or an inode write). Each top-up writes and "
