@@ -106,8 +106,8 @@ struct Evidence {
 // proves corruption only where the torn record could not reach: past its
 // claimed extent; anywhere, when the length is one no writer wrote; or where
 // the record's own checksum says it ends (a damaged length field, with the
-// rest of the record intact). ScanSegment then checks for a write over
-// preallocated zeros that landed out of order (LostSectorBetween).
+// rest of the record intact). ScanSegment then checks for an unsynced write
+// that landed out of order (LostSectorBetween).
 Evidence CorruptionEvidence(absl::string_view data, size_t off) {
   if (data.size() - off < kRecordHeaderBytes) return {};  // nothing can follow
   const uint32_t length = LoadLE32(data.data() + off + 4);
@@ -141,20 +141,40 @@ Evidence CorruptionEvidence(absl::string_view data, size_t off) {
   return {};
 }
 
+// Whether the record at `off` is whole once its first `lost` bytes (1 to 3,
+// read as zeros) are taken to be the start of its masked CRC: the rest of
+// the CRC, the length, the type and the payload as they are agree.
+bool WholeButItsFirstBytes(absl::string_view data, size_t off, size_t lost) {
+  if (data.size() - off < kRecordHeaderBytes) return false;
+  const uint32_t length = LoadLE32(data.data() + off + 4);
+  if (length > kMaxPayloadBytes || data.size() - off - kRecordHeaderBytes < length) return false;
+  const uint32_t masked =
+      crc32c::Mask(crc32c::Extend(0, data.data() + off + 4, kRecordHeaderBytes - 4 + length));
+  for (size_t i = lost; i < 4; ++i) {
+    if (static_cast<uint8_t>(data[off + i]) != static_cast<uint8_t>(masked >> (8 * i))) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Where the bad record at `from` shows a sector lost by a crash before the
 // valid record at `to`, or 0. Writes over zeros already on disk
-// (LogOptions.preallocate_bytes) have no order to land in: a crash may keep
-// a later sector of an unsynced batch and lose an earlier one, whose bytes
-// past the last sync then read as the zeros they were. Nothing after such a
-// hole was synced (a sync of it would have made the hole durable too). A
-// lost sector shows as zeros from the bad record to the next 512-byte
-// boundary (the sector the last sync ended in; at least the 4 bytes of a
-// masked CRC, which is never all zeros in practice), or as a whole aligned
-// sector of zeros after that.
+// (LogOptions.preallocate_bytes), and on some file systems appends too,
+// have no order to land in: a crash may keep a later sector of an unsynced
+// batch and lose an earlier one, whose bytes past the last sync then read
+// as the zeros they were. Nothing after such a hole was synced (a sync of
+// it would have made the hole durable too). A lost sector shows as zeros
+// from the bad record to the next 512-byte boundary (the sector the last
+// sync ended in): at least a masked CRC's 4 bytes, or fewer when the rest
+// of the record proves them its CRC's first bytes; or as a whole aligned
+// sector of zeros after that boundary.
 constexpr size_t kSectorBytes = 512;
 size_t LostSectorBetween(absl::string_view data, size_t from, size_t to) {
   const size_t boundary = (from / kSectorBytes + 1) * kSectorBytes;
-  if (boundary <= to && boundary - from >= 4 && AllZero(data.substr(from, boundary - from))) {
+  const size_t gap = boundary - from;
+  if (boundary <= to && AllZero(data.substr(from, gap)) &&
+      (gap >= 4 || WholeButItsFirstBytes(data, from, gap))) {
     return from;
   }
   for (size_t p = boundary; p + kSectorBytes <= to; p += kSectorBytes) {
@@ -162,6 +182,13 @@ size_t LostSectorBetween(absl::string_view data, size_t from, size_t to) {
   }
   return 0;
 }
+
+// How far before the last byte that is not zero a lost sector may lie and
+// still count as a torn write: what a crash leaves unsynced is the batch
+// being written and the records appended without sync since the last
+// synced one, never megabytes in practice. Further back, a hole is damage
+// to records that were synced, and Open refuses as for any corruption.
+constexpr size_t kMaxUnsyncedBytes = 1 << 20;
 
 absl::Status HeaderError(const std::string& path, const absl::Status& s) {
   if (absl::IsDataLoss(s)) {
@@ -212,13 +239,15 @@ SegmentScan ScanSegment(absl::string_view data,
   }
   const Evidence evidence = CorruptionEvidence(data, off);
   const size_t hole = evidence.next != 0 ? LostSectorBetween(data, off, evidence.next) : 0;
-  if (evidence.next != 0 && hole != 0 && off >= checkpoint_end && data.back() == '\0') {
-    // A write over the zeros ahead that landed out of order: torn, and the
-    // records after the hole go with it (the .broken copy keeps them).
+  const size_t last_written = data.find_last_not_of('\0');
+  if (evidence.next != 0 && hole != 0 && off >= checkpoint_end &&
+      last_written - hole < kMaxUnsyncedBytes) {
+    // An unsynced write that landed out of order: torn, and the records
+    // after the hole go with it (the .broken copy keeps them).
     scan.state = SegmentScan::State::kTorn;
     absl::StrAppend(&scan.problem, " (zeros of a lost sector at offset ", hole,
                     " before a record at offset ", evidence.next,
-                    ": an unsynced write over the zeros ahead, landed out of order)");
+                    ": an unsynced write that landed out of order)");
   } else if (evidence.next != 0) {
     scan.state = SegmentScan::State::kCorrupt;
     absl::StrAppend(&scan.problem, " (", evidence.why, ")");

@@ -57,9 +57,10 @@ struct SegmentScan {
 // where its checksum says it ends (a damaged length field). A valid frame
 // inside the claimed extent, or anywhere after a length that runs past the end
 // of the file, proves nothing: a torn record's payload may hold one. Nor
-// does one after the zeros of a lost sector (up to a 512-byte boundary), in
-// a file that ends in zeros: an unsynced write over zeros written ahead
-// (LogOptions.preallocate_bytes) whose sectors landed out of order.
+// does one after the zeros of a lost sector (up to a 512-byte boundary)
+// within the last MiB written: an unsynced write whose sectors landed out
+// of order, as writes over zeros written ahead (LogOptions.
+// preallocate_bytes) may.
 SegmentScan ScanSegment(absl::string_view data,
                         const std::function<void(const RecordView&)>& visit);
 

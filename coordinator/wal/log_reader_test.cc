@@ -78,10 +78,10 @@ TEST(WalReaderTest, TrailingZerosAreAZeroTailThatOnlyTheLastSegmentMayHave) {
 }
 
 // Writes over zeros written ahead land in no order: a crash can keep a
-// later sector and lose an earlier one. A zero sector before a valid record
-// is then a torn write (nothing after the hole was synced), but only in a
-// file that ends in zeros, and only for a whole aligned sector.
-TEST(WalReaderTest, AZeroSectorBeforeAValidRecordInAPreallocatedFileIsTorn) {
+// later sector and lose an earlier one. The zeros of a lost sector before a
+// valid record are then a torn write (nothing after the hole was synced),
+// when they reach a sector boundary and lie within the last MiB written.
+TEST(WalReaderTest, ALostSectorBeforeAValidRecordIsTorn) {
   const std::string synced = Segment(1, {"acknowledged"});
   std::string unsynced;
   AppendRecord(5, std::string(1200, 'u'), &unsynced);  // spans sectors 1 and 2
@@ -108,16 +108,55 @@ TEST(WalReaderTest, AZeroSectorBeforeAValidRecordInAPreallocatedFileIsTorn) {
   EXPECT_EQ(scan.good_bytes, synced.size());
   EXPECT_THAT(scan.problem, HasSubstr(absl::StrCat("lost sector at offset ", synced.size())));
 
-  // Not a file with zeros ahead (it ends in a record): corruption.
+  // The same in a file that ends in its last record (an append that grew
+  // the file landed, an overwrite of zeros before it did not).
   std::string appended = written;
   std::fill(appended.begin() + 512, appended.begin() + 1024, '\0');
   Scan(appended, &scan);
-  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+  EXPECT_EQ(scan.state, SegmentScan::State::kTorn) << scan.problem;
+
+  // Over a MiB before the last byte written: no crash leaves that much
+  // unsynced, so it is damage to synced records.
+  std::string far = written;
+  AppendRecord(5, std::string(kMaxPayloadBytes, 'f'), &far);
+  far += std::string(2048, '\0');
+  std::fill(far.begin() + 512, far.begin() + 1024, '\0');
+  Scan(far, &scan);
+  EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt) << scan.problem;
+
   // Zeros short of a whole aligned sector: damage, not a lost sector.
   std::string damaged = written + std::string(2048, '\0');
   std::fill(damaged.begin() + 600, damaged.begin() + 1100, '\0');
   Scan(damaged, &scan);
   EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt);
+}
+
+// The last sync ended 1 to 3 bytes before a sector boundary and that
+// sector was lost: only the first bytes of the next record's masked CRC
+// read as zeros. The rest of the record proves them its CRC's first bytes.
+TEST(WalReaderTest, ALostSectorOfOneToThreeBytesIsTornWhenTheRestOfTheRecordProvesIt) {
+  for (size_t lost = 1; lost <= 3; ++lost) {
+    SCOPED_TRACE(absl::StrCat(lost, " bytes lost"));
+    // A first record whose end falls `lost` bytes before offset 512.
+    const size_t first_payload = 512 - lost - kSegmentHeaderBytes - kRecordHeaderBytes;
+    const std::string synced = Segment(1, {std::string(first_payload, 's')});
+    ASSERT_EQ(synced.size(), 512 - lost);
+    std::string unsynced;
+    AppendRecord(5, std::string(700, 'u'), &unsynced);
+    AppendRecord(5, "after the hole", &unsynced);
+    std::string landed = synced + unsynced + std::string(1024, '\0');
+    std::fill(landed.begin() + static_cast<std::ptrdiff_t>(synced.size()), landed.begin() + 512,
+              '\0');
+    SegmentScan scan;
+    Scan(landed, &scan);
+    EXPECT_EQ(scan.state, SegmentScan::State::kTorn) << scan.problem;
+    EXPECT_EQ(scan.good_bytes, synced.size());
+    // The same zeros where the rest of the record does not agree (its
+    // payload damaged too): corruption.
+    landed[600] ^= 1;
+    Scan(landed, &scan);
+    EXPECT_EQ(scan.state, SegmentScan::State::kCorrupt) << scan.problem;
+  }
 }
 
 TEST(WalReaderTest, ZerosWhereTheCheckpointShouldBeAreCorruption) {
