@@ -87,7 +87,7 @@ void FakeFileSystem::Crash() {
   trace_.push_back("crash");
 }
 
-void FakeFileSystem::CrashTearingOverwrites(uint32_t seed) {
+void FakeFileSystem::CrashLandingSectorsAtRandom(uint32_t seed) {
   absl::MutexLock lock(&mu_);
   uint32_t state = seed * 2654435761u + 1;
   auto coin = [&state] {
@@ -100,13 +100,17 @@ void FakeFileSystem::CrashTearingOverwrites(uint32_t seed) {
   for (auto& [unused, dir] : dirs_) {
     dir.live = dir.durable;
     for (auto& [name, node] : dir.live) {
+      // A sector that did not land keeps its synced bytes (zeros written
+      // ahead, say); past the synced size the file ends with the last
+      // sector that landed, and those before it that did not read as zeros.
       std::string landed = node->durable;
-      const size_t overlap = std::min(landed.size(), node->data.size());
-      for (size_t p = 0; p < overlap; p += kSector) {
-        const size_t n = std::min(kSector, overlap - p);
-        if (landed.compare(p, n, node->data, p, n) != 0 && coin()) {
-          landed.replace(p, n, node->data, p, n);
-        }
+      const std::string& written = node->data;
+      for (size_t p = 0; p < written.size(); p += kSector) {
+        const size_t n = std::min(kSector, written.size() - p);
+        const bool changed = p + n > landed.size() || landed.compare(p, n, written, p, n) != 0;
+        if (!changed || !coin()) continue;
+        if (landed.size() < p + n) landed.resize(p + n, '\0');
+        landed.replace(p, n, written, p, n);
       }
       node->data = landed;
       node->durable = landed;

@@ -61,12 +61,13 @@ class FakeFileSystem final : public FileSystem {
   // the entries it had at its last SyncDir, and every file handle opened
   // before fails from now on. Faults and free space are left as they are.
   void Crash();
-  // The same, but of the bytes overwritten since the last sync within the
-  // synced size of a file (unsynced writes over preallocated zeros), each
-  // 512-byte sector lands or not as `seed` draws it: a power loss while the
-  // kernel wrote the pages back in no particular order. Bytes past the
-  // synced size are dropped, as by Crash.
-  void CrashTearingOverwrites(uint32_t seed);
+  // The same, but each 512-byte sector written since the last sync lands
+  // or not as `seed` draws it: a power loss while the kernel wrote the
+  // pages back in no particular order. Within the synced size a sector
+  // that did not land keeps its synced bytes (zeros written ahead, say);
+  // past it, the file ends with the last sector that landed, and those
+  // before it that did not read as zeros.
+  void CrashLandingSectorsAtRandom(uint32_t seed);
   // Runs at the start of every WritableFile::Sync, with the path, holding no
   // lock: a test may block in it to hold the writer inside its fdatasync.
   void SetSyncHook(std::function<void(const std::string& path)> hook);
