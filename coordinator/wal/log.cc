@@ -2,7 +2,6 @@
 // cut a torn tail; and the public calls that only touch the queue.
 #include "coordinator/wal/log.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -21,21 +20,6 @@ std::string ParentDir(const std::string& dir) {
   const size_t slash = d.rfind('/');
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : d.substr(0, slash);
-}
-
-// What of a torn tail goes into its .broken copy: the torn record as far as
-// its header claims, and every byte up to the last that is not zero; not the
-// zeros after that, the segment's preallocated space (megabytes of it).
-absl::string_view BytesWorthKeeping(absl::string_view tail) {
-  size_t keep = std::min(tail.size(), kRecordHeaderBytes);
-  if (tail.size() >= kRecordHeaderBytes) {
-    uint32_t length = 0;
-    for (int i = 3; i >= 0; --i) length = (length << 8) | static_cast<uint8_t>(tail[4 + i]);
-    if (length <= kMaxPayloadBytes) keep = std::min(tail.size(), kRecordHeaderBytes + length);
-  }
-  const size_t last = tail.find_last_not_of('\0');
-  if (last != absl::string_view::npos) keep = std::max(keep, last + 1);
-  return tail.substr(0, keep);
 }
 
 }  // namespace
@@ -86,9 +70,7 @@ absl::Status Log::Impl::Recover(const std::function<void(const Record&)>& replay
     file_ = std::move(*file);
   }
   // Zeros ahead of the appends (those a last run wrote were cut above).
-  if (UpkeepDue() == Upkeep::kPreallocate) {
-    if (absl::Status s = Preallocate(); !s.ok()) return s;
-  }
+  if (absl::Status s = Preallocate(); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   PublishSegments();
   return absl::OkStatus();
@@ -130,7 +112,7 @@ absl::Status Log::Impl::CutTornTail(const SegmentFile& segment, const std::strin
   auto file = fs_->NewWritableFile(broken);
   if (!file.ok()) return file.status();
   absl::Status s =
-      (*file)->Append(BytesWorthKeeping(absl::string_view(data).substr(scan.good_bytes)));
+      (*file)->Append(TornBytesWorthKeeping(absl::string_view(data).substr(scan.good_bytes)));
   if (s.ok()) s = (*file)->Sync();
   if (absl::Status c = (*file)->Close(); s.ok()) s = c;
   if (s.ok()) s = fs_->Truncate(segment.path, scan.good_bytes);

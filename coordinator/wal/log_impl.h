@@ -78,7 +78,9 @@ class Log::Impl final {
   Upkeep WriteAndAnswer(std::vector<Pending>* batch, bool by_appender);
   Upkeep UpkeepDue() const;
   absl::Status DoUpkeep(Upkeep upkeep);
-  // Writes and syncs zeros ahead of the appends (LogOptions.preallocate_bytes).
+  // Writes and syncs zeros up to preallocate_bytes past the appends (never
+  // past segment_bytes); nothing when as many are there already, or none
+  // are wanted.
   absl::Status Preallocate();
   absl::Status WriteBatch(const std::vector<Pending>& batch, bool by_appender);
   absl::Status TimedSync(WritableFile* file, const std::string& path);

@@ -260,6 +260,17 @@ SegmentScan ScanSegment(absl::string_view data,
   return scan;
 }
 
+absl::string_view TornBytesWorthKeeping(absl::string_view tail) {
+  size_t keep = std::min(tail.size(), kRecordHeaderBytes);
+  if (tail.size() >= kRecordHeaderBytes) {
+    const uint32_t length = LoadLE32(tail.data() + 4);
+    if (length <= kMaxPayloadBytes) keep = std::min(tail.size(), kRecordHeaderBytes + length);
+  }
+  const size_t last = tail.find_last_not_of('\0');
+  if (last != absl::string_view::npos) keep = std::max(keep, last + 1);
+  return tail.substr(0, keep);
+}
+
 absl::Status SegmentVerdict(const std::string& path, const SegmentScan& scan, bool is_last) {
   if (!scan.header_status.ok()) return HeaderError(path, scan.header_status);
   switch (scan.state) {

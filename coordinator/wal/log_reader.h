@@ -64,6 +64,12 @@ struct SegmentScan {
 SegmentScan ScanSegment(absl::string_view data,
                         const std::function<void(const RecordView&)>& visit);
 
+// What of a torn tail (the bytes from SegmentScan::good_bytes on) a repair
+// keeps in its .broken copy: the torn record as far as its header claims,
+// and every byte up to the last that is not zero; not the zeros after that,
+// space written ahead of the appends (up to preallocate_bytes of it).
+absl::string_view TornBytesWorthKeeping(absl::string_view tail);
+
 // Open's rule applied to one scan: OK when clean, or torn or ending in zeros
 // and `is_last` (none are written past the size at which a segment rotates);
 // otherwise DATA_LOSS "corrupt record in <path> at offset <n>: <why>".

@@ -238,9 +238,7 @@ absl::Status Log::Impl::Rotate() {
   if (options_.checkpoint) {
     if (absl::Status s = DeleteOlderSegments(); !s.ok()) return s;
   }
-  if (UpkeepDue() == Upkeep::kPreallocate) {
-    if (absl::Status s = Preallocate(); !s.ok()) return s;
-  }
+  if (absl::Status s = Preallocate(); !s.ok()) return s;
   TXLOG(INFO) << "wal: rotated to " << SegmentPath(sequence) << " with a checkpoint of "
               << checkpoint_records << " records (" << checkpoint.size() << " bytes)"
               << (options_.checkpoint ? absl::StrCat("; deleted ", older, " older segments")
